@@ -1,0 +1,144 @@
+/* glint engine: load an ONNX model once, run it from any number of execution
+ * contexts.
+ *
+ * A glint_model owns the graph and the weights (read-only after load). A
+ * glint_context is one execution instance: its own thread count, its own
+ * memory planned at creation for every batch size 1..max_batch, and nothing
+ * allocated while it runs. Contexts of one model share its weights.
+ *
+ * Thread-safety: a model may be shared by contexts on different threads once
+ * loaded. A context is used by one thread at a time.
+ *
+ * Errors: every call returns a glint_status (0 = OK). The message describing
+ * the last failure on the calling thread is glint_last_error().
+ */
+#ifndef GLINT_ENGINE_H
+#define GLINT_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define GLINT_MAX_DIMS 8
+
+typedef enum glint_status {
+    GLINT_OK = 0,
+    GLINT_ERR_IO,          /* file could not be opened or read */
+    GLINT_ERR_PARSE,       /* not a valid ONNX protobuf / corrupt data */
+    GLINT_ERR_UNSUPPORTED, /* operator, attribute or data type not supported */
+    GLINT_ERR_INVALID,     /* inconsistent model or bad argument */
+    GLINT_ERR_SHAPE,       /* tensor shapes do not agree */
+    GLINT_ERR_NOMEM,       /* allocation failed or size limit exceeded */
+    GLINT_ERR_BACKEND,     /* the kernel library refused or failed */
+} glint_status;
+
+/* Element types; the values are ONNX's TensorProto.DataType. */
+typedef enum glint_dtype {
+    GLINT_DTYPE_UNDEFINED = 0,
+    GLINT_F32 = 1,
+    GLINT_U8 = 2,
+    GLINT_I8 = 3,
+    GLINT_I32 = 6,
+    GLINT_I64 = 7,
+    GLINT_BOOL = 9,
+    GLINT_F64 = 11,
+} glint_dtype;
+
+/* A dense row-major tensor view. The engine never frees `data` it did not
+ * allocate. */
+typedef struct glint_tensor {
+    glint_dtype dtype;
+    int ndim;
+    int64_t dims[GLINT_MAX_DIMS];
+    void *data;
+} glint_tensor;
+
+/* Description of a model input or output. A dimension of -1 is free (the
+ * batch axis of a dynamic-batch export). `name` lives as long as the model. */
+typedef struct glint_io_info {
+    const char *name;
+    glint_dtype dtype;
+    int ndim;
+    int64_t dims[GLINT_MAX_DIMS];
+} glint_io_info;
+
+typedef enum glint_backend {
+    GLINT_BACKEND_AUTO = 0, /* oneDNN where it has a kernel, reference elsewhere */
+    GLINT_BACKEND_REF = 1,  /* plain C reference kernels only (for checking) */
+} glint_backend;
+
+typedef struct glint_context_options {
+    int threads;         /* OpenMP threads for this context; 0 = all cores */
+    int max_batch;       /* largest batch this context will run; 0 = 1 */
+    glint_backend backend;
+    int profile;         /* 1 = time every step (glint_context_profile) */
+} glint_context_options;
+
+typedef struct glint_model glint_model;
+typedef struct glint_context glint_context;
+
+/* Message of the last failure on this thread (never NULL). */
+const char *glint_last_error(void);
+const char *glint_strerror(glint_status s);
+const char *glint_dtype_name(glint_dtype t);
+size_t glint_dtype_size(glint_dtype t);
+
+/* Loads an ONNX file (external tensor data is read from beside it), checks
+ * every operator, folds BatchNorm into Conv and fuses activations.
+ * On success *out owns the model: free it with glint_model_free(). */
+glint_status glint_model_load(const char *path, glint_model **out);
+/* Same from memory; `base_dir` resolves external data (NULL: none allowed).
+ * The bytes are not referenced after the call. */
+glint_status glint_model_load_buffer(const void *data, size_t size, const char *base_dir,
+                                     glint_model **out);
+void glint_model_free(glint_model *m);
+
+int glint_model_num_inputs(const glint_model *m);
+int glint_model_num_outputs(const glint_model *m);
+void glint_model_input_info(const glint_model *m, int i, glint_io_info *info);
+void glint_model_output_info(const glint_model *m, int i, glint_io_info *info);
+/* Turns input i into a constant holding `value` (copied; dtype and dims must
+ * match the declaration where it is fixed), as ONNX Runtime does with
+ * overridable initializers: later contexts fold everything that depends on
+ * it, which is what lets shape-tensor inputs (a Reshape's shape, a Resize's
+ * sizes) feed operators whose output shape they set. The model's inputs are
+ * renumbered without it. Call before creating contexts. */
+glint_status glint_model_freeze_input(glint_model *m, int i, const glint_tensor *value);
+/* Multiply-accumulate count ×2 of one image (batch 1), for GFLOP/s reports. */
+double glint_model_flops(const glint_model *m);
+
+/* Creates an execution context; plans memory and kernels for batch sizes
+ * 1..max_batch. The model must outlive the context. Free with
+ * glint_context_free(). */
+glint_status glint_context_create(glint_model *m, const glint_context_options *opt,
+                                  glint_context **out);
+void glint_context_free(glint_context *c);
+
+/* Bytes of activation memory the context planned (peak of its largest plan). */
+size_t glint_context_arena_bytes(const glint_context *c);
+
+/* Runs the model on `inputs` (one per model input, in order; dims must match
+ * the model with the batch axis 1..max_batch). Outputs stay owned by the
+ * context and are valid until its next run or free: glint_context_output()
+ * describes output i. */
+glint_status glint_context_run(glint_context *c, const glint_tensor *inputs, int n_inputs);
+void glint_context_output(const glint_context *c, int i, glint_tensor *out);
+
+/* Per-step profile (when opt.profile was set) of the batch size last run:
+ * one line per step (node, op, kernel, mean microseconds per run, share of
+ * the total) written to `buf` (NUL-terminated if it fits); returns the
+ * length it needed. */
+size_t glint_context_profile(const glint_context *c, char *buf, size_t size);
+
+/* Decodes a serialized ONNX TensorProto (the .pb files of ONNX backend
+ * tests). On success t->data is malloc'ed (free() it) and, when name is not
+ * NULL, *name is the tensor's name (malloc'ed, or NULL if it has none). */
+glint_status glint_tensor_parse(const void *buf, size_t size, glint_tensor *t, char **name);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

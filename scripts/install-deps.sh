@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages glint needs to build and test.
+# Usage: scripts/install-deps.sh [--models]   (--models adds python3-torch for tools/)
+set -euo pipefail
+pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev
+      libdnnl-dev protobuf-c-compiler libprotobuf-c-dev libonnx-dev libonnx-testdata
+      libturbojpeg0-dev libspng-dev libjansson-dev libcmocka-dev)
+if [ "${1:-}" = "--models" ]; then
+  pkgs+=(python3-torch python3-torchvision python3-onnx python3-numpy)
+fi
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#pkgs[@]} packages present"
+  exit 0
+fi
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+echo "install-deps: installing ${missing[*]}"
+$SUDO apt-get update -q
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"

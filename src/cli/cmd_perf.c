@@ -1,0 +1,230 @@
+/* glint perf: model-only benchmark. Loads a model, creates I instances with
+ * T threads each, runs batch B on synthetic input for S seconds and reports
+ * median latency, images/s, achieved GFLOP/s, load time, arena and RSS. */
+#include "cli/cli.h"
+#include "glint/engine.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_SAMPLES 1000000
+
+typedef struct worker {
+    glint_context *ctx;
+    glint_tensor *inputs;
+    int n_inputs;
+    double seconds;
+    double *lat_ms;       /* per-run latencies */
+    int n_lat;
+    glint_status status;
+} worker;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double rss_mb(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f) return 0;
+    char line[256];
+    double kb = 0;
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, "VmHWM:", 6)) kb = strtod(line + 6, NULL);
+    fclose(f);
+    return kb / 1024.0;
+}
+
+static void *work(void *arg)
+{
+    worker *w = arg;
+    double end = now_s() + w->seconds;
+    while (w->n_lat < MAX_SAMPLES) {
+        double t0 = now_s();
+        w->status = glint_context_run(w->ctx, w->inputs, w->n_inputs);
+        if (w->status) break;
+        double t1 = now_s();
+        w->lat_ms[w->n_lat++] = (t1 - t0) * 1e3;
+        if (t1 >= end) break;
+    }
+    return NULL;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double pct(const double *v, int n, double p)
+{
+    if (n == 0) return 0;
+    int i = (int)(p / 100.0 * (n - 1) + 0.5);
+    return v[i];
+}
+
+/* Synthetic inputs of the model's shape at batch B (deterministic values). */
+static int make_inputs(const glint_model *m, int batch, glint_tensor *in)
+{
+    int n = glint_model_num_inputs(m);
+    uint32_t seed = 12345;
+    for (int i = 0; i < n; i++) {
+        glint_io_info info;
+        glint_model_input_info(m, i, &info);
+        glint_tensor *t = &in[i];
+        t->dtype = info.dtype;
+        t->ndim = info.ndim;
+        int64_t count = 1;
+        for (int d = 0; d < info.ndim; d++) {
+            t->dims[d] = info.dims[d] < 0 ? (d == 0 ? batch : 1) : info.dims[d];
+            count *= t->dims[d];
+        }
+        size_t es = glint_dtype_size(info.dtype);
+        t->data = calloc((size_t)count, es ? es : 1);
+        if (!t->data) return -1;
+        if (info.dtype == GLINT_F32)
+            for (int64_t k = 0; k < count; k++) {
+                seed = seed * 1664525u + 1013904223u;
+                ((float *)t->data)[k] = (float)(seed >> 8) / 16777216.0f;
+            }
+    }
+    return n;
+}
+
+static void usage(void)
+{
+    printf("usage: glint perf --model M.onnx [--batch B] [--threads T] [--instances I]\n"
+           "                  [--seconds S] [--backend auto|ref] [--profile] [--json]\n"
+           "Runs the model on synthetic input; prints median latency, images/s and GFLOP/s.\n"
+           "--threads is per instance (default: all cores / instances).\n");
+}
+
+int cmd_perf(int argc, char **argv)
+{
+    const char *model = NULL;
+    int batch = 1, threads = 0, instances = 1, profile = 0, json = 0;
+    double seconds = 5;
+    glint_backend backend = GLINT_BACKEND_AUTO;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help")) { usage(); return 0; }
+        else if (!strcmp(a, "--model") && i + 1 < argc) model = argv[++i];
+        else if (!strcmp(a, "--batch") && i + 1 < argc) batch = (int)cli_int(a, argv[++i], 1, 256);
+        else if (!strcmp(a, "--threads") && i + 1 < argc) threads = (int)cli_int(a, argv[++i], 1, 1024);
+        else if (!strcmp(a, "--instances") && i + 1 < argc) instances = (int)cli_int(a, argv[++i], 1, 64);
+        else if (!strcmp(a, "--seconds") && i + 1 < argc) seconds = cli_double(a, argv[++i], 0.01, 86400);
+        else if (!strcmp(a, "--backend") && i + 1 < argc) {
+            const char *b = argv[++i];
+            if (!strcmp(b, "ref")) backend = GLINT_BACKEND_REF;
+            else if (!strcmp(b, "auto")) backend = GLINT_BACKEND_AUTO;
+            else { fprintf(stderr, "glint perf: unknown backend '%s'\n", b); return 2; }
+        } else if (!strcmp(a, "--profile")) profile = 1;
+        else if (!strcmp(a, "--json")) json = 1;
+        else { fprintf(stderr, "glint perf: unknown option '%s' (try --help)\n", a); return 2; }
+    }
+    if (!model) { fprintf(stderr, "glint perf: --model is required\n"); return 2; }
+    if (!threads) {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = (int)(cores / instances > 0 ? cores / instances : 1);
+    }
+    double t0 = now_s();
+    glint_model *m;
+    if (glint_model_load(model, &m)) {
+        fprintf(stderr, "glint perf: %s\n", glint_last_error());
+        return 1;
+    }
+    int rc = 1;
+    worker *w = calloc((size_t)instances, sizeof *w);
+    pthread_t *th = calloc((size_t)instances, sizeof *th);
+    glint_tensor in[64] = {0};
+    int n_in = glint_model_num_inputs(m);
+    if (!w || !th || n_in > 64 || make_inputs(m, batch, in) < 0) {
+        fprintf(stderr, "glint perf: out of memory\n");
+        goto done;
+    }
+    glint_context_options opt = {.threads = threads, .max_batch = batch, .backend = backend,
+                                 .profile = profile};
+    for (int i = 0; i < instances; i++) {
+        w[i].inputs = in;
+        w[i].n_inputs = n_in;
+        w[i].seconds = seconds;
+        w[i].lat_ms = malloc(MAX_SAMPLES * sizeof(double));
+        if (!w[i].lat_ms || glint_context_create(m, &opt, &w[i].ctx)) {
+            fprintf(stderr, "glint perf: %s\n", glint_last_error());
+            goto done;
+        }
+    }
+    /* warm-up: one run per instance (first-touch of memory, kernel JIT) */
+    for (int i = 0; i < instances; i++)
+        if (glint_context_run(w[i].ctx, in, n_in)) {
+            fprintf(stderr, "glint perf: %s\n", glint_last_error());
+            goto done;
+        }
+    double load_ms = (now_s() - t0) * 1e3;
+    double start = now_s();
+    for (int i = 0; i < instances; i++) pthread_create(&th[i], NULL, work, &w[i]);
+    for (int i = 0; i < instances; i++) pthread_join(th[i], NULL);
+    double wall = now_s() - start;
+    int total = 0;
+    for (int i = 0; i < instances; i++) {
+        if (w[i].status) {
+            fprintf(stderr, "glint perf: %s\n", glint_last_error());
+            goto done;
+        }
+        total += w[i].n_lat;
+    }
+    double *all = malloc((size_t)total * sizeof *all);
+    if (!all) goto done;
+    for (int i = 0, k = 0; i < instances; i++)
+        for (int j = 0; j < w[i].n_lat; j++) all[k++] = w[i].lat_ms[j];
+    qsort(all, (size_t)total, sizeof *all, cmp_double);
+    double ips = (double)total * batch / wall;
+    double gflops = glint_model_flops(m) * ips / 1e9;
+    double p50 = pct(all, total, 50), p90 = pct(all, total, 90), p99 = pct(all, total, 99);
+    double arena = (double)glint_context_arena_bytes(w[0].ctx) / 1048576.0;
+    if (json) {
+        printf("{\"model\":\"%s\",\"batch\":%d,\"threads\":%d,\"instances\":%d,\"runs\":%d,"
+               "\"images_per_s\":%.3f,\"latency_ms_p50\":%.3f,\"latency_ms_p90\":%.3f,"
+               "\"latency_ms_p99\":%.3f,\"gflops\":%.2f,\"model_gflop\":%.4f,\"load_ms\":%.1f,"
+               "\"arena_mb\":%.1f,\"rss_mb\":%.1f}\n",
+               model, batch, threads, instances, total, ips, p50, p90, p99, gflops,
+               glint_model_flops(m) / 1e9, load_ms, arena, rss_mb());
+    } else {
+        printf("model     %s (%.3f GFLOP per image)\n", model, glint_model_flops(m) / 1e9);
+        printf("setup     batch %d, %d instance(s) x %d thread(s), %d runs in %.1f s\n", batch,
+               instances, threads, total, wall);
+        printf("latency   p50 %.2f ms, p90 %.2f ms, p99 %.2f ms\n", p50, p90, p99);
+        printf("speed     %.1f images/s, %.1f GFLOP/s\n", ips, gflops);
+        printf("memory    activations %.1f MB per instance, peak RSS %.1f MB\n", arena, rss_mb());
+        printf("startup   load + plan + first run %.0f ms\n", load_ms);
+    }
+    if (profile) {
+        size_t need = glint_context_profile(w[0].ctx, NULL, 0);
+        char *buf = malloc(need + 1);
+        if (buf) {
+            glint_context_profile(w[0].ctx, buf, need + 1);
+            printf("%-48s %-18s %-28s %9s %6s\n", "node", "op", "kernel", "us/run", "share");
+            fputs(buf, stdout);
+            free(buf);
+        }
+    }
+    free(all);
+    rc = 0;
+done:
+    for (int i = 0; i < instances && w; i++) {
+        glint_context_free(w[i].ctx);
+        free(w[i].lat_ms);
+    }
+    for (int i = 0; i < n_in && i < 64; i++) free(in[i].data);
+    free(w);
+    free(th);
+    glint_model_free(m);
+    return rc;
+}

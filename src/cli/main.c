@@ -1,0 +1,79 @@
+/* glint: one binary, its jobs. Dispatches to the sub-commands. */
+#include "cli/cli.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: glint <command> [options]\n"
+            "  run    --model M.onnx IMAGE...      detect/classify images, print JSON\n"
+            "  check  DIR...                       run ONNX backend-test folders\n"
+            "  perf   --model M.onnx [--batch B] [--threads T] [--instances I]\n"
+            "         [--seconds S] [--profile] [--json]   model-only benchmark\n"
+            "Run 'glint <command> --help' for a command's options.\n");
+}
+
+void *cli_read_file(const char *path, size_t limit, size_t *size)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    struct stat st;
+    if (fstat(fileno(f), &st) || !S_ISREG(st.st_mode) || (size_t)st.st_size > limit) {
+        fclose(f);
+        errno = S_ISREG(st.st_mode) ? EFBIG : EISDIR;
+        return NULL;
+    }
+    void *buf = malloc((size_t)st.st_size + 1);
+    if (buf && fread(buf, 1, (size_t)st.st_size, f) != (size_t)st.st_size) {
+        free(buf);
+        buf = NULL;
+        errno = EIO;
+    }
+    fclose(f);
+    if (buf) *size = (size_t)st.st_size;
+    return buf;
+}
+
+long cli_int(const char *opt, const char *val, long lo, long hi)
+{
+    char *end;
+    errno = 0;
+    long v = val ? strtol(val, &end, 10) : 0;
+    if (!val || errno || *end || end == val || v < lo || v > hi) {
+        fprintf(stderr, "glint: %s needs an integer in [%ld, %ld], got '%s'\n", opt, lo, hi,
+                val ? val : "");
+        exit(2);
+    }
+    return v;
+}
+
+double cli_double(const char *opt, const char *val, double lo, double hi)
+{
+    char *end;
+    errno = 0;
+    double v = val ? strtod(val, &end) : 0;
+    if (!val || errno || *end || end == val || !(v >= lo && v <= hi)) {
+        fprintf(stderr, "glint: %s needs a number in [%g, %g], got '%s'\n", opt, lo, hi,
+                val ? val : "");
+        exit(2);
+    }
+    return v;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (!strcmp(argv[1], "check")) return cmd_check(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "perf")) return cmd_perf(argc - 1, argv + 1);
+    fprintf(stderr, "glint: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

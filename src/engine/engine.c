@@ -1,0 +1,291 @@
+/* The public engine API: models (graph + weights, shared) and contexts (one
+ * plan per batch size over one arena, used by one thread at a time). */
+#include "plan.h"
+
+#include <errno.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_MODEL_BYTES ((size_t)2 << 30) /* protobuf's own limit */
+#define MAX_BATCH 256
+
+struct glint_context {
+    glint_model *m;
+    glint_context_options opt;
+    plan *plans;          /* plans[b-1] runs batch b */
+    int n_plans;
+    void *arena;
+    size_t arena_bytes;
+    int last_batch;
+};
+
+glint_status glint_model_load_buffer(const void *data, size_t size, const char *base_dir,
+                                     glint_model **out)
+{
+    *out = NULL;
+    glint_model *m = calloc(1, sizeof *m);
+    if (!m) return eng_fail(GLINT_ERR_NOMEM, "out of memory");
+    glint_status s = onnx_parse(data, size, base_dir, &m->g);
+    if (!s) s = passes_run(m);
+    if (s) {
+        glint_model_free(m);
+        return s;
+    }
+    /* Check shapes and count FLOPs of one image: plan batch 1 with the
+     * reference backend (no kernels built). A plan that needs inputs frozen
+     * first (shape tensors fed at run time) is left to context creation. */
+    plan p;
+    s = plan_build(m, 1, GLINT_BACKEND_REF, &p);
+    if (s && s != GLINT_ERR_UNSUPPORTED) {
+        glint_model_free(m);
+        return s;
+    }
+    if (!s) {
+        m->flops = p.flops;
+        plan_dispose(&p);
+    }
+    *out = m;
+    return GLINT_OK;
+}
+
+glint_status glint_model_load(const char *path, glint_model **out)
+{
+    *out = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f) return eng_fail(GLINT_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+    glint_status s = GLINT_OK;
+    void *buf = NULL;
+    long size = -1;
+    if (fseek(f, 0, SEEK_END) == 0) size = ftell(f);
+    if (size < 0 || fseek(f, 0, SEEK_SET)) {
+        s = eng_fail(GLINT_ERR_IO, "cannot read %s", path);
+    } else if ((size_t)size > MAX_MODEL_BYTES) {
+        s = eng_fail(GLINT_ERR_NOMEM, "%s is %ld bytes, above the 2 GiB protobuf limit", path, size);
+    } else if (!(buf = malloc((size_t)size + 1))) {
+        s = eng_fail(GLINT_ERR_NOMEM, "out of memory reading %s", path);
+    } else if (fread(buf, 1, (size_t)size, f) != (size_t)size) {
+        s = eng_fail(GLINT_ERR_IO, "short read on %s", path);
+    }
+    fclose(f);
+    if (!s) {
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%s", path);
+        char *slash = strrchr(dir, '/');
+        if (slash) *slash = 0;
+        else snprintf(dir, sizeof dir, ".");
+        s = glint_model_load_buffer(buf, (size_t)size, dir, out);
+        if (s) {
+            char msg[600];
+            snprintf(msg, sizeof msg, "%s", glint_last_error());
+            eng_fail(s, "%s: %s", path, msg);
+        }
+    }
+    free(buf);
+    return s;
+}
+
+void glint_model_free(glint_model *m)
+{
+    if (!m) return;
+    graph_dispose(&m->g);
+    free(m);
+}
+
+static void io_info(const graph *g, int v, glint_io_info *info)
+{
+    const value *val = &g->vals[v];
+    info->name = val->name;
+    info->dtype = val->dtype;
+    info->ndim = val->ndim < 0 ? 0 : val->ndim;
+    memcpy(info->dims, val->dims, sizeof info->dims);
+}
+
+int glint_model_num_inputs(const glint_model *m)
+{
+    return m->g.n_inputs;
+}
+
+int glint_model_num_outputs(const glint_model *m)
+{
+    return m->g.n_outputs;
+}
+
+void glint_model_input_info(const glint_model *m, int i, glint_io_info *info)
+{
+    io_info(&m->g, m->g.inputs[i], info);
+}
+
+void glint_model_output_info(const glint_model *m, int i, glint_io_info *info)
+{
+    io_info(&m->g, m->g.outputs[i], info);
+}
+
+glint_status glint_model_freeze_input(glint_model *m, int i, const glint_tensor *t)
+{
+    graph *g = &m->g;
+    if (i < 0 || i >= g->n_inputs) return eng_fail(GLINT_ERR_INVALID, "no input %d", i);
+    value *v = &g->vals[g->inputs[i]];
+    if (t->dtype != v->dtype || (v->ndim >= 0 && t->ndim != v->ndim))
+        return eng_fail(GLINT_ERR_INVALID, "input '%s': value type or rank differs", v->name);
+    for (int d = 0; d < t->ndim && v->ndim >= 0; d++)
+        if (v->dims[d] >= 0 && v->dims[d] != t->dims[d])
+            return eng_fail(GLINT_ERR_SHAPE, "input '%s': dimension %d differs", v->name, d);
+    size_t bytes = tensor_bytes(t);
+    void *data = malloc(bytes ? bytes : 1);
+    if (!data) return eng_fail(GLINT_ERR_NOMEM, "out of memory");
+    if (bytes) memcpy(data, t->data, bytes);
+    free(v->data);
+    v->data = data;
+    v->ndim = t->ndim;
+    memcpy(v->dims, t->dims, sizeof v->dims);
+    memmove(&g->inputs[i], &g->inputs[i + 1], (size_t)(g->n_inputs - i - 1) * sizeof *g->inputs);
+    g->n_inputs--;
+    return GLINT_OK;
+}
+
+double glint_model_flops(const glint_model *m)
+{
+    return m->flops;
+}
+
+/* ---- contexts ---- */
+static bool batch_is_free(const glint_model *m)
+{
+    for (int i = 0; i < m->g.n_inputs; i++) {
+        const value *v = &m->g.vals[m->g.inputs[i]];
+        if (v->ndim < 1 || v->dims[0] >= 0) return false;
+    }
+    return m->g.n_inputs > 0;
+}
+
+glint_status glint_context_create(glint_model *m, const glint_context_options *opt,
+                                  glint_context **out)
+{
+    *out = NULL;
+    glint_context *c = calloc(1, sizeof *c);
+    if (!c) return eng_fail(GLINT_ERR_NOMEM, "out of memory");
+    c->m = m;
+    if (opt) c->opt = *opt;
+    if (c->opt.max_batch <= 0) c->opt.max_batch = 1;
+    if (c->opt.threads <= 0) c->opt.threads = omp_get_num_procs();
+    glint_status s = GLINT_OK;
+    if (c->opt.max_batch > MAX_BATCH) {
+        s = eng_fail(GLINT_ERR_INVALID, "max_batch %d is above %d", c->opt.max_batch, MAX_BATCH);
+        goto fail;
+    }
+    if (c->opt.max_batch > 1 && !batch_is_free(m)) {
+        s = eng_fail(GLINT_ERR_INVALID, "the model has a fixed batch size; max_batch must be 1");
+        goto fail;
+    }
+    c->plans = calloc((size_t)c->opt.max_batch, sizeof *c->plans);
+    if (!c->plans) { s = eng_fail(GLINT_ERR_NOMEM, "out of memory"); goto fail; }
+    omp_set_num_threads(c->opt.threads);
+    for (int b = 1; b <= c->opt.max_batch; b++) {
+        if ((s = plan_build(m, b, c->opt.backend, &c->plans[b - 1]))) goto fail;
+        c->n_plans = b;
+        if (b == 1 && m->flops == 0) m->flops = c->plans[0].flops;
+        if (c->plans[b - 1].arena_bytes > c->arena_bytes)
+            c->arena_bytes = c->plans[b - 1].arena_bytes;
+    }
+    c->arena = aligned_alloc(64, (c->arena_bytes + 63) / 64 * 64);
+    if (!c->arena) {
+        s = eng_fail(GLINT_ERR_NOMEM, "cannot allocate %zu bytes of activations", c->arena_bytes);
+        goto fail;
+    }
+    for (int b = 0; b < c->n_plans; b++) plan_bind(&c->plans[b], c->arena);
+    *out = c;
+    return GLINT_OK;
+fail:
+    glint_context_free(c);
+    return s;
+}
+
+void glint_context_free(glint_context *c)
+{
+    if (!c) return;
+    for (int b = 0; b < c->n_plans; b++) plan_dispose(&c->plans[b]);
+    free(c->plans);
+    free(c->arena);
+    free(c);
+}
+
+size_t glint_context_arena_bytes(const glint_context *c)
+{
+    return c->arena_bytes;
+}
+
+static glint_status check_input(const glint_context *c, const plan *p, int i,
+                                const glint_tensor *in)
+{
+    const graph *g = &c->m->g;
+    const value *v = &g->vals[g->inputs[i]];
+    const glint_tensor *want = &p->t[g->inputs[i]];
+    if (in->dtype != want->dtype)
+        return eng_fail(GLINT_ERR_INVALID, "input '%s' must be %s, got %s", v->name,
+                        glint_dtype_name(want->dtype), glint_dtype_name(in->dtype));
+    bool same = in->ndim == want->ndim;
+    for (int d = 0; same && d < in->ndim; d++) same = in->dims[d] == want->dims[d];
+    if (!same) {
+        char a[128], b[128];
+        return eng_fail(GLINT_ERR_SHAPE, "input '%s' must have shape %s, got %s", v->name,
+                        dims_str(want->dims, want->ndim, a, sizeof a),
+                        dims_str(in->dims, in->ndim, b, sizeof b));
+    }
+    if (!in->data) return eng_fail(GLINT_ERR_INVALID, "input '%s' has no data", v->name);
+    return GLINT_OK;
+}
+
+glint_status glint_context_run(glint_context *c, const glint_tensor *inputs, int n_inputs)
+{
+    const graph *g = &c->m->g;
+    if (n_inputs != g->n_inputs)
+        return eng_fail(GLINT_ERR_INVALID, "the model takes %d inputs, got %d", g->n_inputs,
+                        n_inputs);
+    int batch = 1;
+    if (n_inputs > 0 && batch_is_free(c->m)) {
+        batch = inputs[0].ndim > 0 ? (int)inputs[0].dims[0] : 0;
+        if (batch < 1 || batch > c->n_plans)
+            return eng_fail(GLINT_ERR_SHAPE, "batch %d is outside 1..%d", batch, c->n_plans);
+    }
+    plan *p = &c->plans[batch - 1];
+    for (int i = 0; i < n_inputs; i++) {
+        glint_status s = check_input(c, p, i, &inputs[i]);
+        if (s) return s;
+    }
+    for (int i = 0; i < n_inputs; i++) {
+        glint_tensor *t = &p->t[g->inputs[i]];
+        if (t->data != inputs[i].data) memcpy(t->data, inputs[i].data, tensor_bytes(t));
+    }
+    if (omp_get_max_threads() != c->opt.threads) omp_set_num_threads(c->opt.threads);
+    c->last_batch = batch;
+    return plan_run(p, c->opt.profile != 0);
+}
+
+void glint_context_output(const glint_context *c, int i, glint_tensor *out)
+{
+    const plan *p = &c->plans[(c->last_batch ? c->last_batch : 1) - 1];
+    *out = p->t[c->m->g.outputs[i]];
+}
+
+size_t glint_context_profile(const glint_context *c, char *buf, size_t size)
+{
+    const plan *p = &c->plans[(c->last_batch ? c->last_batch : 1) - 1];
+    size_t len = 0;
+    double total = 0;
+    int runs = p->prof_runs ? p->prof_runs : 1;
+    for (int i = 0; i < p->n_steps; i++) total += p->steps[i].us;
+    for (int i = 0; i < p->n_steps; i++) {
+        const step *st = &p->steps[i];
+        const char *impl = st->k.impl ? st->k.impl : "ref";
+        const char *op = st->reorder_from >= 0 ? "Reorder" : st->n->op_type;
+        char line[512];
+        int n = snprintf(line, sizeof line, "%-48.48s %-18s %-28.28s %9.1f %5.1f%%\n", st->n->name,
+                         op, impl, st->us / runs, total > 0 ? 100.0 * st->us / total : 0.0);
+        if (n < 0) continue;
+        if (len + (size_t)n < size) memcpy(buf + len, line, (size_t)n + 1);
+        len += (size_t)n;
+    }
+    return len;
+}

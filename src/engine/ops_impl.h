@@ -1,0 +1,33 @@
+/* Private to the operator files: shape/kernel function declarations shared
+ * between ops.c (table, element-wise and shape operators) and ops_nn.c
+ * (convolution, pooling, matrix, normalisation, resize). */
+#ifndef GLINT_OPS_IMPL_H
+#define GLINT_OPS_IMPL_H
+
+#include "engine_impl.h"
+
+/* Fails with a message naming the node. */
+#define OP_FAIL(c, st, ...) op_fail((c), (st), __VA_ARGS__)
+glint_status op_fail(const op_ctx *c, glint_status s, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Sets out[i] to shape dims/ndim of dtype t. */
+void set_out(op_ctx *c, int i, glint_dtype t, int ndim, const int64_t *dims);
+/* Normalises a possibly negative axis against rank; -1 if out of range. */
+int norm_axis(int64_t axis, int rank);
+/* Requires in[i] to be present and constant (for shape inference). */
+glint_status need_const(const op_ctx *c, int i, const char *what);
+/* Requires in[i] to be float32. */
+glint_status need_f32(const op_ctx *c, int i);
+
+#define NN_OPS(X)                                                                              \
+    X(Conv) X(ConvTranspose) X(BatchNormalization) X(MaxPool) X(AveragePool)                   \
+    X(GlobalAveragePool) X(GlobalMaxPool) X(Softmax) X(LogSoftmax) X(MatMul) X(Gemm)           \
+    X(ReduceMean) X(ReduceSum) X(ReduceMax) X(ReduceMin) X(Resize) X(Upsample)                 \
+    X(InstanceNormalization)
+
+#define DECL(name) glint_status infer_##name(op_ctx *c); glint_status run_##name(op_ctx *c);
+NN_OPS(DECL)
+#undef DECL
+
+#endif

@@ -1,0 +1,289 @@
+/* Batch-independent graph rewrites, run once when a model is loaded:
+ * Constant nodes become initializers, Identity/Dropout disappear,
+ * BatchNormalization folds into the Conv before it, and activations and
+ * residual Adds fuse into the Conv that produces their input as post-ops
+ * (Relu, LeakyRelu, Clip, Sigmoid, Tanh, HardSigmoid, HardSwish,
+ * Sigmoid·Mul = SiLU, HardSigmoid·Mul = HardSwish, then Add as a sum). */
+#include "plan.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static bool is_op(const node *n, const char *op)
+{
+    return !n->dead && !strcmp(n->op_type, op);
+}
+
+/* The only live consumer of value v, or NULL (none, several, or an output). */
+static node *sole_consumer(graph *g, int v)
+{
+    if (g->vals[v].is_output || g->vals[v].n_uses != 1) return NULL;
+    for (int i = 0; i < g->n_nodes; i++) {
+        node *n = &g->nodes[i];
+        if (n->dead) continue;
+        for (int k = 0; k < n->n_in; k++)
+            if (n->in[k] == v) return n;
+        if (n->sum_in == v) return n;
+    }
+    return NULL;
+}
+
+static void replace_uses(graph *g, int from, int to)
+{
+    for (int i = 0; i < g->n_nodes; i++) {
+        node *n = &g->nodes[i];
+        if (n->dead) continue;
+        for (int k = 0; k < n->n_in; k++)
+            if (n->in[k] == from) {
+                n->in[k] = to;
+                g->vals[from].n_uses--;
+                g->vals[to].n_uses++;
+            }
+    }
+}
+
+static void kill(graph *g, node *n)
+{
+    n->dead = true;
+    for (int k = 0; k < n->n_in; k++)
+        if (n->in[k] >= 0) g->vals[n->in[k]].n_uses--;
+}
+
+/* Constant nodes -> initializer values. */
+static glint_status constants(graph *g)
+{
+    for (int i = 0; i < g->n_nodes; i++) {
+        node *n = &g->nodes[i];
+        if (!is_op(n, "Constant")) continue;
+        glint_tensor out = {0};
+        op_ctx c = {.n = n, .opset = g->opset, .n_out = 1, .out = {&out}};
+        const op_def *d = op_get(n->op);
+        glint_status s = d->infer(&c);
+        if (s) return s;
+        size_t bytes = tensor_bytes(&out);
+        out.data = malloc(bytes ? bytes : 1);
+        if (!out.data) return eng_fail(GLINT_ERR_NOMEM, "out of memory");
+        d->run(&c);
+        value *v = &g->vals[n->out[0]];
+        v->dtype = out.dtype;
+        v->ndim = out.ndim;
+        memcpy(v->dims, out.dims, sizeof v->dims);
+        v->data = out.data;
+        v->producer = -1;
+        n->dead = true;
+    }
+    return GLINT_OK;
+}
+
+static void identities(graph *g)
+{
+    for (int i = 0; i < g->n_nodes; i++) {
+        node *n = &g->nodes[i];
+        bool dropout = is_op(n, "Dropout") && n->n_out == 1 && n->n_in == 1;
+        if (!is_op(n, "Identity") && !dropout) continue;
+        int in = n->in[0], out = n->out[0];
+        if (g->vals[out].is_output) continue;
+        replace_uses(g, out, in);
+        kill(g, n);
+    }
+}
+
+static const float *const_f32(const graph *g, int v, int64_t count)
+{
+    if (v < 0) return NULL;
+    const value *val = &g->vals[v];
+    if (!val->data || val->dtype != GLINT_F32 || dims_count(val->dims, val->ndim) != count)
+        return NULL;
+    return val->data;
+}
+
+/* BatchNormalization(Conv(x, W, b)) -> Conv(x, W', b'). */
+static glint_status fold_bn(graph *g)
+{
+    for (int i = 0; i < g->n_nodes; i++) {
+        node *bn = &g->nodes[i];
+        if (!is_op(bn, "BatchNormalization") || bn->n_out != 1) continue;
+        int x = bn->in[0];
+        int pi = g->vals[x].producer;
+        if (pi < 0) continue;
+        node *conv = &g->nodes[pi];
+        if (!is_op(conv, "Conv") || conv->n_post || sole_consumer(g, x) != bn) continue;
+        const value *w = &g->vals[conv->in[1]];
+        if (!w->data || w->dtype != GLINT_F32 || w->ndim < 3) continue;
+        int64_t M = w->dims[0], per = dims_count(w->dims + 1, w->ndim - 1);
+        const float *sc = const_f32(g, bn->in[1], M), *bb = const_f32(g, bn->in[2], M),
+                    *mean = const_f32(g, bn->in[3], M), *var = const_f32(g, bn->in[4], M);
+        const float *cb = conv->n_in > 2 ? const_f32(g, conv->in[2], M) : NULL;
+        if (!sc || !bb || !mean || !var || (conv->n_in > 2 && conv->in[2] >= 0 && !cb)) continue;
+        float eps = attr_f(bn, "epsilon", 1e-5f);
+        float *nw = malloc((size_t)(M * per) * sizeof *nw), *nb = malloc((size_t)M * sizeof *nb);
+        char name[512];
+        snprintf(name, sizeof name, "%s/bnfold_w", conv->name);
+        int wid = graph_add_value(g, name);
+        snprintf(name, sizeof name, "%s/bnfold_b", conv->name);
+        int bid = graph_add_value(g, name);
+        if (!nw || !nb || wid < 0 || bid < 0) {
+            free(nw);
+            free(nb);
+            return eng_fail(GLINT_ERR_NOMEM, "out of memory folding BatchNormalization");
+        }
+        w = &g->vals[conv->in[1]]; /* graph_add_value may have moved values */
+        const float *W = w->data;
+        for (int64_t m = 0; m < M; m++) {
+            float a = sc[m] / sqrtf(var[m] + eps);
+            for (int64_t k = 0; k < per; k++) nw[m * per + k] = W[m * per + k] * a;
+            nb[m] = ((cb ? cb[m] : 0.0f) - mean[m]) * a + bb[m];
+        }
+        value *vw = &g->vals[wid], *vb = &g->vals[bid];
+        *vw = (value){.name = vw->name, .dtype = GLINT_F32, .ndim = g->vals[conv->in[1]].ndim,
+                      .data = nw, .producer = -1, .n_uses = 1};
+        memcpy(vw->dims, g->vals[conv->in[1]].dims, sizeof vw->dims);
+        *vb = (value){.name = vb->name, .dtype = GLINT_F32, .ndim = 1, .dims = {M}, .data = nb,
+                      .producer = -1, .n_uses = 1};
+        g->vals[conv->in[1]].n_uses--;
+        if (conv->n_in > 2 && conv->in[2] >= 0) g->vals[conv->in[2]].n_uses--;
+        conv->in[1] = wid;
+        conv->in[2] = bid;
+        conv->n_in = 3;
+        /* conv now writes the BN's output */
+        int y = bn->out[0];
+        kill(g, bn);
+        g->vals[x].producer = -1;
+        conv->out[0] = y;
+        g->vals[y].producer = pi;
+    }
+    return GLINT_OK;
+}
+
+static bool add_post(node *n, post_kind k, float a, float b)
+{
+    if (n->n_post >= MAX_POST) return false;
+    n->post[n->n_post++] = (post_op){k, a, b};
+    return true;
+}
+
+/* Moves node `a`'s single output onto `conv` (a is being absorbed). */
+static void absorb(graph *g, node *conv, node *a)
+{
+    int y = a->out[0];
+    int old = conv->out[0];
+    kill(g, a);
+    g->vals[old].producer = -1;
+    conv->out[0] = y;
+    g->vals[y].producer = (int)(conv - g->nodes);
+}
+
+static bool scalar_const(const graph *g, int v, float *out)
+{
+    if (v < 0) return false;
+    const value *val = &g->vals[v];
+    if (!val->data || dims_count(val->dims, val->ndim) != 1) return false;
+    glint_tensor t = {.dtype = val->dtype, .ndim = 0, .data = val->data};
+    *out = (float)tensor_get_f(&t, 0);
+    return true;
+}
+
+/* Tries to fuse the consumer(s) of conv's output into it; true if it did. */
+static bool fuse_activation(graph *g, node *conv)
+{
+    int y = conv->out[0];
+    if (g->vals[y].is_output) return false;
+    if (g->vals[y].n_uses == 2) { /* x * act(x): SiLU / HardSwish */
+        node *act = NULL, *mul = NULL;
+        for (int i = 0; i < g->n_nodes; i++) {
+            node *n = &g->nodes[i];
+            if (n->dead) continue;
+            bool reads = false;
+            for (int k = 0; k < n->n_in; k++) reads |= n->in[k] == y;
+            if (!reads) continue;
+            if ((is_op(n, "Sigmoid") || is_op(n, "HardSigmoid")) && !act) act = n;
+            else if (is_op(n, "Mul") && !mul) mul = n;
+            else return false;
+        }
+        if (!act || !mul || sole_consumer(g, act->out[0]) != mul) return false;
+        int o = mul->in[0] == y ? mul->in[1] : mul->in[0];
+        if (o != act->out[0]) return false;
+        bool swish = is_op(act, "Sigmoid");
+        float a = attr_f(act, "alpha", 0.2f), b = attr_f(act, "beta", 0.5f);
+        if (!add_post(conv, swish ? POST_SWISH : POST_HARDSWISH, a, b)) return false;
+        kill(g, act);
+        absorb(g, conv, mul);
+        return true;
+    }
+    node *n = sole_consumer(g, y);
+    if (!n || n->n_out != 1) return false;
+    if (is_op(n, "Relu")) {
+        if (!add_post(conv, POST_RELU, 0, 0)) return false;
+    } else if (is_op(n, "LeakyRelu")) {
+        if (!add_post(conv, POST_RELU, attr_f(n, "alpha", 0.01f), 0)) return false;
+    } else if (is_op(n, "Sigmoid")) {
+        if (!add_post(conv, POST_SIGMOID, 0, 0)) return false;
+    } else if (is_op(n, "Tanh")) {
+        if (!add_post(conv, POST_TANH, 0, 0)) return false;
+    } else if (is_op(n, "HardSwish")) {
+        if (!add_post(conv, POST_HARDSWISH, 1.0f / 6, 0.5f)) return false;
+    } else if (is_op(n, "HardSigmoid")) {
+        if (!add_post(conv, POST_HARDSIGMOID, attr_f(n, "alpha", 0.2f), attr_f(n, "beta", 0.5f)))
+            return false;
+    } else if (is_op(n, "Clip")) {
+        float lo = -INFINITY, hi = INFINITY;
+        if (g->opset < 11) {
+            lo = attr_f(n, "min", -INFINITY);
+            hi = attr_f(n, "max", INFINITY);
+        } else {
+            if (n->n_in > 1 && n->in[1] >= 0 && !scalar_const(g, n->in[1], &lo)) return false;
+            if (n->n_in > 2 && n->in[2] >= 0 && !scalar_const(g, n->in[2], &hi)) return false;
+        }
+        if (!add_post(conv, POST_CLIP, lo, hi)) return false;
+    } else {
+        return false;
+    }
+    absorb(g, conv, n);
+    return true;
+}
+
+/* Add(conv(..), r) -> conv(.., sum=r) when r has conv's output shape and is
+ * computed before conv runs. `shape` is a batch-1 plan of the graph. */
+static bool fuse_sum(graph *g, node *conv, const plan *shape)
+{
+    int y = conv->out[0];
+    node *add = sole_consumer(g, y);
+    if (!add || !is_op(add, "Add") || add->n_in != 2 || conv->sum_in >= 0) return false;
+    int r = add->in[0] == y ? add->in[1] : add->in[0];
+    if (r == y || g->vals[r].data || shape->is_const[r]) return false;
+    const glint_tensor *ty = &shape->t[y], *tr = &shape->t[r];
+    if (ty->ndim != tr->ndim || ty->dtype != GLINT_F32 || tr->dtype != GLINT_F32) return false;
+    for (int d = 0; d < ty->ndim; d++)
+        if (ty->dims[d] != tr->dims[d]) return false;
+    int conv_idx = (int)(conv - g->nodes);
+    if (g->vals[r].producer >= conv_idx) return false;
+    if (!add_post(conv, POST_SUM, 0, 0)) return false;
+    conv->sum_in = r;
+    g->vals[r].n_uses++;
+    absorb(g, conv, add);
+    return true;
+}
+
+glint_status passes_run(glint_model *m)
+{
+    graph *g = &m->g;
+    glint_status s = constants(g);
+    if (s) return s;
+    identities(g);
+    if ((s = fold_bn(g))) return s;
+    for (int i = 0; i < g->n_nodes; i++)
+        if (is_op(&g->nodes[i], "Conv"))
+            while (fuse_activation(g, &g->nodes[i])) {}
+    /* residual adds need shapes: plan batch 1 without kernels */
+    plan p;
+    if (plan_build(m, 1, GLINT_BACKEND_REF, &p) != GLINT_OK) return GLINT_OK;
+    for (int i = g->n_nodes - 1; i >= 0; i--) {
+        node *n = &g->nodes[i];
+        if (is_op(n, "Conv") && fuse_sum(g, n, &p))
+            while (fuse_activation(g, n)) {}
+    }
+    plan_dispose(&p);
+    return GLINT_OK;
+}

@@ -1,0 +1,363 @@
+/* Per-batch execution plans: shape inference, constant folding, liveness-based
+ * memory planning and the step loop. See plan.h. */
+#include "plan.h"
+
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define ARENA_ALIGN 64
+
+int plan_add_value(plan *p)
+{
+    int cap = p->m->g.n_vals * 2 + 64;
+    if (p->n_vals >= cap) return -1;
+    int id = p->n_vals++;
+    memset(&p->t[id], 0, sizeof p->t[id]);
+    p->is_const[id] = false;
+    p->owned[id] = NULL;
+    p->offset[id] = -1;
+    p->alias[id] = id;
+    p->lay[id] = LAYOUT_PLAIN;
+    return id;
+}
+
+static glint_status plan_alloc(plan *p)
+{
+    int cap = p->m->g.n_vals * 2 + 64;
+    p->t = calloc((size_t)cap, sizeof *p->t);
+    p->is_const = calloc((size_t)cap, sizeof *p->is_const);
+    p->owned = calloc((size_t)cap, sizeof *p->owned);
+    p->offset = malloc((size_t)cap * sizeof *p->offset);
+    p->alias = malloc((size_t)cap * sizeof *p->alias);
+    p->lay = calloc((size_t)cap, sizeof *p->lay);
+    p->cap_steps = p->m->g.n_nodes * 2 + 16;
+    p->steps = calloc((size_t)p->cap_steps, sizeof *p->steps);
+    if (!p->t || !p->is_const || !p->owned || !p->offset || !p->alias || !p->lay || !p->steps)
+        return eng_fail(GLINT_ERR_NOMEM, "out of memory planning the graph");
+    return GLINT_OK;
+}
+
+/* Sets value shapes for the graph's inputs (batch axis = batch) and
+ * initializers. */
+static glint_status plan_inputs(plan *p)
+{
+    const graph *g = &p->m->g;
+    p->n_vals = g->n_vals;
+    for (int v = 0; v < g->n_vals; v++) {
+        const value *gv = &g->vals[v];
+        p->offset[v] = -1;
+        p->alias[v] = v;
+        glint_tensor *t = &p->t[v];
+        t->dtype = gv->dtype;
+        t->ndim = gv->ndim < 0 ? 0 : gv->ndim;
+        memcpy(t->dims, gv->dims, sizeof t->dims);
+        if (gv->data) {
+            t->data = gv->data;
+            p->is_const[v] = true;
+        }
+    }
+    for (int i = 0; i < g->n_inputs; i++) {
+        const value *gv = &g->vals[g->inputs[i]];
+        glint_tensor *t = &p->t[g->inputs[i]];
+        if (gv->ndim < 0)
+            return eng_fail(GLINT_ERR_UNSUPPORTED, "input '%s' has no declared shape", gv->name);
+        for (int d = 0; d < gv->ndim; d++) {
+            if (gv->dims[d] >= 0) continue;
+            if (d == 0) t->dims[0] = p->batch;
+            else
+                return eng_fail(GLINT_ERR_UNSUPPORTED, "input '%s' has a free dimension %d; only "
+                                "the batch axis (0) may be free", gv->name, d);
+        }
+        if (dims_count_checked(t->dims, t->ndim) < 0)
+            return eng_fail(GLINT_ERR_NOMEM, "input '%s' is too large", gv->name);
+    }
+    return GLINT_OK;
+}
+
+static void ctx_fill(plan *p, const node *n, op_ctx *c)
+{
+    memset(c, 0, sizeof *c);
+    c->n = n;
+    c->opset = p->m->g.opset;
+    c->n_in = n->n_in;
+    c->n_out = n->n_out;
+    for (int i = 0; i < n->n_in && i < 16; i++)
+        c->in[i] = n->in[i] >= 0 ? &p->t[n->in[i]] : NULL;
+    for (int i = 0; i < n->n_out; i++)
+        c->out[i] = &p->t[n->out[i]];
+    c->sum = n->sum_in >= 0 ? &p->t[n->sum_in] : NULL;
+}
+
+/* Evaluates a node whose inputs are all constant, at plan time. */
+static glint_status fold(plan *p, const node *n, op_ctx *c)
+{
+    for (int i = 0; i < n->n_out; i++) {
+        glint_tensor *t = c->out[i];
+        size_t bytes = tensor_bytes(t);
+        p->owned[n->out[i]] = t->data = malloc(bytes ? bytes : 1);
+        if (!t->data) return eng_fail(GLINT_ERR_NOMEM, "out of memory folding '%s'", n->name);
+        p->is_const[n->out[i]] = true;
+    }
+    return op_get(n->op)->run(c);
+}
+
+static bool all_const(const plan *p, const node *n, const op_def *d)
+{
+    if (d->shape_only) return true;
+    for (int i = 0; i < n->n_in; i++)
+        if (n->in[i] >= 0 && !p->is_const[n->in[i]]) return false;
+    if (n->sum_in >= 0 && !p->is_const[n->sum_in]) return false;
+    return true;
+}
+
+static glint_status check_outputs(const op_ctx *c)
+{
+    for (int i = 0; i < c->n_out; i++) {
+        const glint_tensor *t = c->out[i];
+        int64_t cnt = dims_count_checked(t->dims, t->ndim);
+        if (cnt < 0 || cnt * (int64_t)glint_dtype_size(t->dtype) > MAX_TENSOR_BYTES)
+            return eng_fail(GLINT_ERR_NOMEM, "node '%s' (%s): output %d is too large",
+                            c->n->name, c->n->op_type, i);
+        if (!glint_dtype_size(t->dtype))
+            return eng_fail(GLINT_ERR_UNSUPPORTED, "node '%s' (%s): output type unknown",
+                            c->n->name, c->n->op_type);
+    }
+    return GLINT_OK;
+}
+
+static double node_flops(const node *n, const op_ctx *c)
+{
+    const char *op = n->op_type;
+    if (!strcmp(op, "Conv") || !strcmp(op, "ConvTranspose")) {
+        /* MACs = weights x positions of the larger (output for Conv, input
+         * for ConvTranspose) side, per image */
+        const glint_tensor *big = !strcmp(op, "Conv") ? c->out[0] : c->in[0];
+        double pos = (double)dims_count(big->dims + 2, big->ndim - 2) * (double)big->dims[0];
+        return 2.0 * pos * (double)tensor_count(c->in[1]);
+    }
+    if (!strcmp(op, "Gemm") || !strcmp(op, "MatMul")) {
+        const glint_tensor *a = c->in[0], *o = c->out[0];
+        int64_t K = !strcmp(op, "Gemm") && attr_i(n, "transA", 0) ? a->dims[0] : a->dims[a->ndim - 1];
+        return 2.0 * (double)tensor_count(o) * (double)K;
+    }
+    return 0;
+}
+
+static glint_status infer_and_fold(plan *p)
+{
+    const graph *g = &p->m->g;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const node *n = &g->nodes[i];
+        if (n->dead) continue;
+        const op_def *d = op_get(n->op);
+        op_ctx c;
+        ctx_fill(p, n, &c);
+        glint_status s = d->infer(&c);
+        if (s) return s;
+        if ((s = check_outputs(&c))) return s;
+        if (all_const(p, n, d)) {
+            if ((s = fold(p, n, &c))) return s;
+            continue;
+        }
+        if (p->n_steps == p->cap_steps)
+            return eng_fail(GLINT_ERR_NOMEM, "too many steps");
+        step *st = &p->steps[p->n_steps++];
+        memset(st, 0, sizeof *st);
+        st->n = n;
+        st->op = d;
+        st->ctx = c;
+        st->reorder_from = -1;
+        p->flops += node_flops(n, &c);
+    }
+    return GLINT_OK;
+}
+
+/* Check the graph's declared output shapes against what inference found. */
+static glint_status check_declared(const plan *p)
+{
+    const graph *g = &p->m->g;
+    for (int i = 0; i < g->n_outputs; i++) {
+        const value *v = &g->vals[g->outputs[i]];
+        const glint_tensor *t = &p->t[g->outputs[i]];
+        if (v->ndim < 0 || v->data) continue;
+        if (v->dtype && v->dtype != t->dtype)
+            return eng_fail(GLINT_ERR_INVALID, "output '%s' is declared %s but computes %s",
+                            v->name, glint_dtype_name(v->dtype), glint_dtype_name(t->dtype));
+    }
+    return GLINT_OK;
+}
+
+/* ---- memory planning ---- */
+typedef struct buf {
+    int v;
+    size_t size;
+    int first, last;  /* step index range in which it is live */
+} buf;
+
+static int cmp_buf(const void *a, const void *b)
+{
+    const buf *x = a, *y = b;
+    if (x->size != y->size) return x->size < y->size ? 1 : -1;
+    return x->v - y->v;
+}
+
+static int root(const plan *p, int v)
+{
+    while (p->alias[v] != v) v = p->alias[v];
+    return v;
+}
+
+static void step_inputs(const step *s, int *ids, int *n)
+{
+    *n = 0;
+    const node *nd = s->n;
+    for (int i = 0; i < nd->n_in; i++)
+        if (nd->in[i] >= 0) ids[(*n)++] = nd->in[i];
+    if (nd->sum_in >= 0) ids[(*n)++] = nd->sum_in;
+}
+
+static glint_status plan_memory(plan *p)
+{
+    const graph *g = &p->m->g;
+    int nv = p->n_vals;
+    int *first = malloc((size_t)nv * sizeof *first), *last = malloc((size_t)nv * sizeof *last);
+    buf *bufs = malloc((size_t)nv * sizeof *bufs);
+    glint_status s = GLINT_OK;
+    if (!first || !last || !bufs) { s = eng_fail(GLINT_ERR_NOMEM, "out of memory"); goto done; }
+    for (int v = 0; v < nv; v++) { first[v] = -2; last[v] = -2; }
+    /* views share their input's buffer */
+    for (int i = 0; i < p->n_steps; i++) {
+        step *st = &p->steps[i];
+        if (st->k.run || !st->op->view || st->reorder_from >= 0) continue;
+        int in = st->n->in[0], out = st->n->out[0];
+        if (p->is_const[in] || p->lay[in] != LAYOUT_PLAIN) continue;
+        p->alias[out] = in;
+    }
+    for (int i = 0; i < g->n_inputs; i++) first[root(p, g->inputs[i])] = -1;
+    for (int i = 0; i < p->n_steps; i++) {
+        step *st = &p->steps[i];
+        int ids[32], n;
+        if (st->reorder_from >= 0) {
+            int r = root(p, st->reorder_from), ro = root(p, st->reorder_dst);
+            if (last[r] < i) last[r] = i;
+            if (first[ro] == -2) first[ro] = i;
+            if (last[ro] < i) last[ro] = i;
+            continue;
+        }
+        step_inputs(st, ids, &n);
+        for (int k = 0; k < n; k++) {
+            if (p->is_const[ids[k]]) continue;
+            int r = root(p, ids[k]);
+            if (last[r] < i) last[r] = i;
+        }
+        for (int k = 0; k < st->n->n_out; k++) {
+            int r = root(p, st->n->out[k]);
+            if (first[r] == -2) first[r] = i;
+            if (last[r] < i) last[r] = i;
+        }
+    }
+    for (int i = 0; i < g->n_outputs; i++) {
+        int v = g->outputs[i];
+        if (p->is_const[v]) continue;
+        last[root(p, v)] = p->n_steps;
+    }
+    int nb = 0;
+    for (int v = 0; v < nv; v++) {
+        if (p->is_const[v] || root(p, v) != v || first[v] == -2) continue;
+        size_t sz = tensor_bytes(&p->t[v]);
+        /* a view may be larger than nothing; aliases share the root's size */
+        bufs[nb++] = (buf){v, (sz + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN,
+                           first[v], last[v] < first[v] ? first[v] : last[v]};
+    }
+    qsort(bufs, (size_t)nb, sizeof *bufs, cmp_buf);
+    size_t peak = 0;
+    for (int i = 0; i < nb; i++) {
+        size_t off = 0;
+        bool moved = true;
+        while (moved) {
+            moved = false;
+            for (int j = 0; j < i; j++) {
+                const buf *o = &bufs[j];
+                if (o->last < bufs[i].first || bufs[i].last < o->first) continue;
+                size_t oo = (size_t)p->offset[o->v];
+                if (off < oo + o->size && oo < off + bufs[i].size) {
+                    off = oo + o->size;
+                    moved = true;
+                }
+            }
+        }
+        p->offset[bufs[i].v] = (int64_t)off;
+        if (off + bufs[i].size > peak) peak = off + bufs[i].size;
+    }
+    for (int v = 0; v < nv; v++)
+        if (!p->is_const[v] && root(p, v) != v) p->offset[v] = p->offset[root(p, v)];
+    p->arena_bytes = peak ? peak : ARENA_ALIGN;
+done:
+    free(first);
+    free(last);
+    free(bufs);
+    return s;
+}
+
+glint_status plan_build(const glint_model *m, int batch, glint_backend be, plan *p)
+{
+    memset(p, 0, sizeof *p);
+    p->m = m;
+    p->batch = batch;
+    glint_status s;
+    if ((s = plan_alloc(p)) || (s = plan_inputs(p)) || (s = infer_and_fold(p)) ||
+        (s = check_declared(p)))
+        goto fail;
+    if (be != GLINT_BACKEND_REF && (s = dnnl_prepare(p))) goto fail;
+    if ((s = plan_memory(p))) goto fail;
+    return GLINT_OK;
+fail:
+    plan_dispose(p);
+    return s;
+}
+
+void plan_dispose(plan *p)
+{
+    if (p->steps)
+        for (int i = 0; i < p->n_steps; i++)
+            if (p->steps[i].k.destroy) p->steps[i].k.destroy(p->steps[i].k.state);
+    if (p->owned)
+        for (int v = 0; v < p->n_vals; v++) free(p->owned[v]);
+    free(p->t);
+    free(p->is_const);
+    free(p->owned);
+    free(p->offset);
+    free(p->alias);
+    free(p->lay);
+    free(p->steps);
+    memset(p, 0, sizeof *p);
+}
+
+void plan_bind(plan *p, void *arena)
+{
+    for (int v = 0; v < p->n_vals; v++)
+        if (!p->is_const[v] && p->offset[v] >= 0) p->t[v].data = (char *)arena + p->offset[v];
+}
+
+static double now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
+
+glint_status plan_run(plan *p, bool profile)
+{
+    for (int i = 0; i < p->n_steps; i++) {
+        step *st = &p->steps[i];
+        double t0 = profile ? now_us() : 0;
+        glint_status s = st->k.run ? st->k.run(st) : st->op->run(&st->ctx);
+        if (s) return s;
+        if (profile) st->us += now_us() - t0;
+    }
+    if (profile) p->prof_runs++;
+    return GLINT_OK;
+}

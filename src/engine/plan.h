@@ -1,0 +1,72 @@
+/* Execution plan: the graph specialised to one batch size.
+ *
+ * plan_build() infers every shape, folds what is constant (the Shape/Gather/
+ * Concat chains exporters emit), hands steps to a backend, and assigns every
+ * intermediate tensor an offset in one arena by liveness, so that running
+ * allocates nothing. plan_bind() points the plan at an arena; plan_run()
+ * executes it. */
+#ifndef GLINT_PLAN_H
+#define GLINT_PLAN_H
+
+#include "engine_impl.h"
+
+struct plan;
+struct step;
+
+/* A backend kernel bound to one step. run() executes it with the step's
+ * tensors (data pointers already bound). */
+typedef struct kernel {
+    glint_status (*run)(struct step *s);
+    void (*destroy)(void *state);
+    void *state;
+    const char *impl;     /* implementation name for profiles */
+} kernel;
+
+typedef enum layout {
+    LAYOUT_PLAIN = 0,     /* ONNX row-major (NCHW for images) */
+    LAYOUT_NHWC,          /* 4-D tensors stored N,H,W,C */
+} layout;
+
+typedef struct step {
+    const node *n;
+    const op_def *op;
+    op_ctx ctx;
+    kernel k;             /* k.run == NULL: the reference kernel op->run */
+    double us;            /* total time over profiled runs */
+    int reorder_from;     /* >= 0: a layout conversion of value reorder_from ... */
+    int reorder_dst;      /* ... into value reorder_dst (n is the consumer it serves) */
+} step;
+
+typedef struct plan {
+    const glint_model *m;
+    int batch;
+    int n_vals;            /* graph values + extra values made by the plan */
+    glint_tensor *t;       /* per value: dtype, dims, data (bound) */
+    bool *is_const;
+    void **owned;          /* folded constant data owned by the plan */
+    int64_t *offset;       /* arena offset of the value's buffer, -1 if none */
+    int *alias;            /* value whose buffer this value shares, or itself */
+    layout *lay;
+    step *steps;
+    int n_steps, cap_steps;
+    size_t arena_bytes;
+    size_t weight_bytes;   /* backend-owned reordered weights */
+    double flops;
+    int prof_runs;         /* runs accumulated in steps[].us */
+} plan;
+
+glint_status plan_build(const glint_model *m, int batch, glint_backend be, plan *p);
+void plan_dispose(plan *p);
+/* Points every non-constant tensor into arena (arena_bytes long at least). */
+void plan_bind(plan *p, void *arena);
+glint_status plan_run(plan *p, bool profile);
+
+/* Adds a value that only the plan knows (e.g. the plain copy of an NHWC
+ * tensor); returns its id or -1. */
+int plan_add_value(plan *p);
+
+/* dnnl.c: hands Conv/pooling/... steps to oneDNN, chooses layouts and inserts
+ * reorders. Called by plan_build before memory planning. */
+glint_status dnnl_prepare(plan *p);
+
+#endif
