@@ -1,0 +1,750 @@
+#!/usr/bin/python3
+"""Generate glint's committed reference models under models/.
+
+Builds three networks with seeded (untrained) weights, exports each to ONNX
+and writes, in ONNX's backend-test layout, real-photo inputs preprocessed the
+way the server does plus the outputs PyTorch computes for them:
+
+  models/yolov8n/      YOLOv8n (n scale) written from the public architecture,
+                       opset 17, dynamic batch, output0 [B,84,8400]
+  models/resnet18/     torchvision resnet18, opset 13, dynamic batch
+  models/mobilenetv3/  torchvision mobilenet_v3_small, opset 11, batch 1
+
+Each directory holds model.onnx, model.yaml (serving config), labels.txt
+(classifiers), reference.json (cost, shapes, versions, photos) and
+test_data_set_N/{input_0,output_0}.pb (onnx TensorProto files).
+
+Determinism: every weight comes from numpy's PCG64 (bit-identical on every
+machine). BatchNorm running statistics are calibrated on the photos in float64
+and rounded to 12 significant bits, then perturbed with seeded noise, so a
+rerun yields byte-identical model.onnx files. The recorded outputs are float32
+results of this machine's torch and may differ from another machine's by a
+few ULPs; checks must compare with a tolerance.
+
+Needs Debian's python3-torch, python3-torchvision, python3-onnx, python3-numpy
+and python3-pil (scripts/install-deps.sh --models), and the photos from the
+Debian package `darknet` (fetched with apt-get download if absent).
+
+Usage: /usr/bin/python3 tools/gen_models.py [--out DIR] [--photos DIR]
+                                            [--only NAME[,NAME]]
+"""
+
+import argparse
+import collections
+import glob
+import hashlib
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import warnings
+
+import numpy as np
+import onnx
+import onnx.numpy_helper
+import torch
+import torch.nn as nn
+import torchvision
+from PIL import Image
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DARKNET_DATA = "usr/share/darknet/data"
+DEFAULT_PHOTOS = "/tmp/darknet/" + DARKNET_DATA
+CALIB_PHOTOS = ["dog", "horses", "person", "kite", "giraffe", "eagle"]
+IMAGENET_MEAN = [0.485, 0.456, 0.406]
+IMAGENET_STD = [0.229, 0.224, 0.225]
+
+COCO_NAMES = [
+    "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train",
+    "truck", "boat", "traffic light", "fire hydrant", "stop sign",
+    "parking meter", "bench", "bird", "cat", "dog", "horse", "sheep", "cow",
+    "elephant", "bear", "zebra", "giraffe", "backpack", "umbrella", "handbag",
+    "tie", "suitcase", "frisbee", "skis", "snowboard", "sports ball", "kite",
+    "baseball bat", "baseball glove", "skateboard", "surfboard",
+    "tennis racket", "bottle", "wine glass", "cup", "fork", "knife", "spoon",
+    "bowl", "banana", "apple", "sandwich", "orange", "broccoli", "carrot",
+    "hot dog", "pizza", "donut", "cake", "chair", "couch", "potted plant",
+    "bed", "dining table", "toilet", "tv", "laptop", "mouse", "remote",
+    "keyboard", "cell phone", "microwave", "oven", "toaster", "sink",
+    "refrigerator", "book", "clock", "vase", "scissors", "teddy bear",
+    "hair drier", "toothbrush",
+]
+
+
+# --------------------------------------------------------------------------
+# Photos and preprocessing (what the server does before inference)
+# --------------------------------------------------------------------------
+
+def find_photos(photos_dir):
+    """Return a directory holding darknet's sample photos, fetching the
+    Debian package into a temporary directory when photos_dir lacks them."""
+    if os.path.isfile(os.path.join(photos_dir, "dog.jpg")):
+        return photos_dir
+    dest = "/tmp/darknet"
+    print(f"photos not in {photos_dir}: apt-get download darknet -> {dest}")
+    work = tempfile.mkdtemp(prefix="glint-darknet-")
+    subprocess.run(["apt-get", "download", "darknet"], cwd=work, check=True)
+    debs = glob.glob(os.path.join(work, "darknet_*.deb"))
+    if not debs:
+        sys.exit("gen_models: apt-get download darknet gave no .deb")
+    subprocess.run(["dpkg", "-x", debs[0], dest], check=True)
+    return os.path.join(dest, DARKNET_DATA)
+
+
+def load_rgb(photos_dir, name):
+    """Decode <name>.jpg to an HxWx3 uint8 RGB array."""
+    with Image.open(os.path.join(photos_dir, name + ".jpg")) as im:
+        return np.asarray(im.convert("RGB"), dtype=np.uint8)
+
+
+def _axis_taps(n_in, n_out):
+    """Source indices and weights of bilinear, half-pixel-centred sampling
+    along one axis (OpenCV INTER_LINEAR: no antialiasing, edges clamped)."""
+    scale = n_in / n_out
+    src = (np.arange(n_out, dtype=np.float64) + 0.5) * scale - 0.5
+    src = np.maximum(src, 0.0)
+    i0 = np.minimum(np.floor(src).astype(np.int64), n_in - 1)
+    i1 = np.minimum(i0 + 1, n_in - 1)
+    frac = src - i0
+    return i0, i1, frac
+
+
+def resize_bilinear(img, out_h, out_w):
+    """Resize HxWx3 uint8 to out_h x out_w x 3 uint8: bilinear, half-pixel
+    centres, no antialiasing, computed in float64, rounded half up."""
+    h, w, _ = img.shape
+    if (h, w) == (out_h, out_w):
+        return img.copy()
+    x = img.astype(np.float64)
+    c0, c1, fx = _axis_taps(w, out_w)
+    x = x[:, c0] * (1.0 - fx)[None, :, None] + x[:, c1] * fx[None, :, None]
+    r0, r1, fy = _axis_taps(h, out_h)
+    x = x[r0] * (1.0 - fy)[:, None, None] + x[r1] * fy[:, None, None]
+    return np.clip(np.floor(x + 0.5), 0, 255).astype(np.uint8)
+
+
+def letterbox(img, size):
+    """Ultralytics LetterBox: scale to fit size x size keeping the aspect
+    ratio (up or down), centre it, pad with 114. Returns (uint8 image, info)."""
+    h, w, _ = img.shape
+    r = min(size / h, size / w)
+    new_w, new_h = int(round(w * r)), int(round(h * r))
+    dw, dh = (size - new_w) / 2, (size - new_h) / 2
+    top, left = int(round(dh - 0.1)), int(round(dw - 0.1))
+    out = np.full((size, size, 3), 114, dtype=np.uint8)
+    out[top:top + new_h, left:left + new_w] = resize_bilinear(img, new_h, new_w)
+    info = {"source": [w, h], "scale": r, "resized": [new_w, new_h],
+            "pad_left": left, "pad_top": top}
+    return out, info
+
+
+def crop_center(img, short, size):
+    """Resize the short side to `short` (torchvision Resize rule for the long
+    side), then take the centred size x size crop. Returns (uint8, info)."""
+    h, w, _ = img.shape
+    if w <= h:
+        new_w, new_h = short, int(short * h / w)
+    else:
+        new_w, new_h = int(short * w / h), short
+    img = resize_bilinear(img, new_h, new_w)
+    top = int(round((new_h - size) / 2.0))
+    left = int(round((new_w - size) / 2.0))
+    info = {"source": [w, h], "resized": [new_w, new_h],
+            "crop_left": left, "crop_top": top}
+    return img[top:top + size, left:left + size].copy(), info
+
+
+def to_nchw(img, mean, std):
+    """uint8 HxWx3 -> float32 1x3xHxW: /255, then (x - mean) / std."""
+    x = img.astype(np.float64).transpose(2, 0, 1) / 255.0
+    x = (x - np.asarray(mean)[:, None, None]) / np.asarray(std)[:, None, None]
+    return x[None].astype(np.float32)
+
+
+# --------------------------------------------------------------------------
+# YOLOv8n, from the public architecture (Ultralytics yolov8.yaml, scale n)
+# --------------------------------------------------------------------------
+
+class Conv(nn.Module):
+    """Conv2d(bias=False) + BatchNorm2d + SiLU, 'same' padding."""
+
+    def __init__(self, c1, c2, k=1, s=1):
+        super().__init__()
+        self.conv = nn.Conv2d(c1, c2, k, s, k // 2, bias=False)
+        self.bn = nn.BatchNorm2d(c2, eps=1e-3, momentum=0.03)
+        self.act = nn.SiLU()
+
+    def forward(self, x):
+        return self.act(self.bn(self.conv(x)))
+
+
+class Bottleneck(nn.Module):
+    """Two 3x3 Convs, with a residual Add when shortcut is set."""
+
+    def __init__(self, c, shortcut):
+        super().__init__()
+        self.cv1 = Conv(c, c, 3)
+        self.cv2 = Conv(c, c, 3)
+        self.add = shortcut
+
+    def forward(self, x):
+        y = self.cv2(self.cv1(x))
+        return x + y if self.add else y
+
+
+class C2f(nn.Module):
+    """1x1 Conv, split in two halves (Ultralytics' export form, forward_split),
+    n Bottlenecks chained on the second
+    half, concat of all pieces, 1x1 Conv."""
+
+    def __init__(self, c1, c2, n, shortcut):
+        super().__init__()
+        self.c = c2 // 2
+        self.cv1 = Conv(c1, 2 * self.c, 1)
+        self.cv2 = Conv((2 + n) * self.c, c2, 1)
+        self.m = nn.ModuleList(Bottleneck(self.c, shortcut) for _ in range(n))
+
+    def forward(self, x):
+        y = list(self.cv1(x).split((self.c, self.c), 1))  # ONNX Split
+        y.extend(m(y[-1]) for m in self.m)
+        return self.cv2(torch.cat(y, 1))
+
+
+class SPPF(nn.Module):
+    """1x1 Conv, three chained 5x5 stride-1 max pools, concat, 1x1 Conv."""
+
+    def __init__(self, c1, c2, k=5):
+        super().__init__()
+        c_ = c1 // 2
+        self.cv1 = Conv(c1, c_, 1)
+        self.cv2 = Conv(c_ * 4, c2, 1)
+        self.m = nn.MaxPool2d(k, 1, k // 2)
+
+    def forward(self, x):
+        y = [self.cv1(x)]
+        y.extend(self.m(y[-1]) for _ in range(3))
+        return self.cv2(torch.cat(y, 1))
+
+
+class DFL(nn.Module):
+    """Distribution focal loss integral: softmax over reg_max bins, then a
+    fixed 1x1 conv with weights 0..reg_max-1 (the expected bin)."""
+
+    def __init__(self, c1=16):
+        super().__init__()
+        self.c1 = c1
+        self.conv = nn.Conv2d(c1, 1, 1, bias=False).requires_grad_(False)
+        w = torch.arange(c1, dtype=torch.float32).view(1, c1, 1, 1)
+        self.conv.weight.data[:] = w
+
+    def forward(self, x):
+        b, _, a = x.shape
+        x = x.view(b, 4, self.c1, a).transpose(2, 1).softmax(1)
+        return self.conv(x).view(b, 4, a)
+
+
+def make_anchors(shapes, strides, offset=0.5):
+    """Anchor centres (in grid units) and per-anchor stride for feature maps
+    of the given (h, w) shapes, in Ultralytics order. Returns ([2,N], [1,N])."""
+    points, stride_col = [], []
+    for (h, w), s in zip(shapes, strides):
+        sx = torch.arange(w, dtype=torch.float32) + offset
+        sy = torch.arange(h, dtype=torch.float32) + offset
+        sy, sx = torch.meshgrid(sy, sx, indexing="ij")
+        points.append(torch.stack((sx, sy), -1).view(-1, 2))
+        stride_col.append(torch.full((h * w, 1), float(s)))
+    return torch.cat(points).transpose(0, 1), torch.cat(stride_col).transpose(0, 1)
+
+
+def dist2bbox(distance, anchor_points, dim=1):
+    """(left, top, right, bottom) distances -> (cx, cy, w, h)."""
+    lt, rb = distance.chunk(2, dim)
+    x1y1 = anchor_points - lt
+    x2y2 = anchor_points + rb
+    return torch.cat(((x1y1 + x2y2) / 2, x2y2 - x1y1), dim)
+
+
+class Detect(nn.Module):
+    """Decoupled head: per level a box branch (4*reg_max DFL logits) and a
+    class branch; export form: decoded xywh boxes in input pixels stacked on
+    sigmoid class scores, [B, 4+nc, N]."""
+
+    def __init__(self, nc, ch, strides=(8, 16, 32)):
+        super().__init__()
+        self.nc, self.reg_max = nc, 16
+        self.no = nc + 4 * self.reg_max
+        self.stride = strides
+        c2 = max(16, ch[0] // 4, self.reg_max * 4)
+        c3 = max(ch[0], min(nc, 100))
+        self.cv2 = nn.ModuleList(nn.Sequential(
+            Conv(x, c2, 3), Conv(c2, c2, 3), nn.Conv2d(c2, 4 * self.reg_max, 1))
+            for x in ch)
+        self.cv3 = nn.ModuleList(nn.Sequential(
+            Conv(x, c3, 3), Conv(c3, c3, 3), nn.Conv2d(c3, nc, 1))
+            for x in ch)
+        self.dfl = DFL(self.reg_max)
+        self.shape = None
+        self.anchors = self.strides = None
+
+    def forward(self, xs):
+        xs = [torch.cat((b(x), c(x)), 1)
+              for x, b, c in zip(xs, self.cv2, self.cv3)]
+        shape = xs[0].shape
+        # Anchors are cached from the first (eager) call, as Ultralytics does,
+        # so the exported graph holds them as constants for the traced size.
+        hw = [tuple(int(d) for d in x.shape[2:]) for x in xs]
+        if self.shape != hw:
+            self.anchors, self.strides = make_anchors(hw, self.stride)
+            self.shape = hw
+        x_cat = torch.cat([x.view(shape[0], self.no, -1) for x in xs], 2)
+        box, cls = x_cat.split((self.reg_max * 4, self.nc), 1)
+        dbox = dist2bbox(self.dfl(box), self.anchors.unsqueeze(0)) * self.strides
+        return torch.cat((dbox, cls.sigmoid()), 1)
+
+
+class YOLOv8(nn.Module):
+    """YOLOv8 detection model; depth/width multiples select the scale."""
+
+    def __init__(self, nc=80, depth=0.33, width=0.25, max_ch=1024):
+        super().__init__()
+
+        def ch(c):
+            return int(math.ceil(min(c, max_ch) * width / 8) * 8)
+
+        def n(k):
+            return max(round(k * depth), 1)
+
+        c64, c128, c256, c512, c1024 = (ch(c) for c in (64, 128, 256, 512, 1024))
+        self.b0 = Conv(3, c64, 3, 2)                 # P1/2
+        self.b1 = Conv(c64, c128, 3, 2)              # P2/4
+        self.b2 = C2f(c128, c128, n(3), True)
+        self.b3 = Conv(c128, c256, 3, 2)             # P3/8
+        self.b4 = C2f(c256, c256, n(6), True)
+        self.b5 = Conv(c256, c512, 3, 2)             # P4/16
+        self.b6 = C2f(c512, c512, n(6), True)
+        self.b7 = Conv(c512, c1024, 3, 2)            # P5/32
+        self.b8 = C2f(c1024, c1024, n(3), True)
+        self.b9 = SPPF(c1024, c1024, 5)
+        self.up = nn.Upsample(scale_factor=2.0, mode="nearest")
+        self.h12 = C2f(c1024 + c512, c512, n(3), False)
+        self.h15 = C2f(c512 + c256, c256, n(3), False)   # P3 out
+        self.h16 = Conv(c256, c256, 3, 2)
+        self.h18 = C2f(c256 + c512, c512, n(3), False)   # P4 out
+        self.h19 = Conv(c512, c512, 3, 2)
+        self.h21 = C2f(c512 + c1024, c1024, n(3), False)  # P5 out
+        self.detect = Detect(nc, (c256, c512, c1024))
+
+    def forward(self, x):
+        x = self.b2(self.b1(self.b0(x)))
+        p3 = self.b4(self.b3(x))
+        p4 = self.b6(self.b5(p3))
+        p5 = self.b9(self.b8(self.b7(p4)))
+        h12 = self.h12(torch.cat((self.up(p5), p4), 1))
+        h15 = self.h15(torch.cat((self.up(h12), p3), 1))
+        h18 = self.h18(torch.cat((self.h16(h15), h12), 1))
+        h21 = self.h21(torch.cat((self.h19(h18), p5), 1))
+        return self.detect([h15, h18, h21])
+
+
+# --------------------------------------------------------------------------
+# Seeded weights
+# --------------------------------------------------------------------------
+
+def _fill(t, values):
+    t.data.copy_(torch.from_numpy(np.asarray(values, dtype=np.float32)))
+
+
+def seed_weights(model, rng, skip=()):
+    """Give every Conv/Linear/BatchNorm parameter a value drawn from rng
+    (He-uniform weights, small biases, BN gamma in [0.5, 1.5), beta in
+    [-0.5, 0.5)). Modules listed in skip keep their values."""
+    for mod in model.modules():
+        if mod in skip:
+            continue
+        if isinstance(mod, (nn.Conv2d, nn.Linear)):
+            w = mod.weight
+            fan_in = w[0].numel()
+            bound = math.sqrt(6.0 / fan_in)
+            _fill(w, rng.uniform(-bound, bound, w.shape))
+            if mod.bias is not None:
+                b = 1.0 / math.sqrt(fan_in)
+                _fill(mod.bias, rng.uniform(-b, b, mod.bias.shape))
+        elif isinstance(mod, nn.BatchNorm2d):
+            c = mod.num_features
+            _fill(mod.weight, rng.uniform(0.5, 1.5, c))
+            _fill(mod.bias, rng.uniform(-0.5, 0.5, c))
+
+
+def _round_bits(x, bits=12):
+    """Round to `bits` significant bits so that float64 noise from different
+    BLAS kernels cannot change the stored float32 value."""
+    m, e = np.frexp(x)
+    return np.ldexp(np.round(m * (1 << bits)) / (1 << bits), e)
+
+
+def calibrate_bn(model, batch, rng):
+    """Set every BatchNorm's running mean/var to the statistics of `batch`
+    (computed in float64, BN layers in training mode, everything else in
+    eval mode), rounded, then perturbed with seeded noise so the statistics
+    are not exactly the data's. Leaves the model in eval mode, float32."""
+    bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    model.double().eval()
+    for bn in bns:
+        bn.reset_running_stats()
+        bn.momentum_saved, bn.momentum = bn.momentum, None
+        bn.train()
+    with torch.no_grad():
+        model(torch.from_numpy(batch).double())
+    model.float().eval()
+    for bn in bns:
+        bn.momentum = bn.momentum_saved
+        del bn.momentum_saved
+        mean = bn.running_mean.double().numpy()
+        var = bn.running_var.double().numpy()
+        c = bn.num_features
+        mean = mean + 0.1 * np.sqrt(var) * rng.uniform(-1.0, 1.0, c)
+        var = var * np.exp(rng.uniform(-0.2, 0.2, c))
+        _fill(bn.running_mean, _round_bits(mean))
+        _fill(bn.running_var, _round_bits(np.maximum(var, 1e-4)))
+        bn.num_batches_tracked.zero_()
+
+
+# --------------------------------------------------------------------------
+# Cost and export
+# --------------------------------------------------------------------------
+
+def count_macs(model, x):
+    """Multiply-accumulates of Conv2d and Linear layers for one forward on x
+    (per image). Returns (macs, per-kind dict)."""
+    totals = collections.Counter()
+
+    def hook(mod, inp, out):
+        if isinstance(mod, nn.Conv2d):
+            k = mod.weight[0].numel()  # (in/groups) * kh * kw
+            totals["Conv"] += out.numel() // out.shape[0] * k
+        else:
+            totals["Linear"] += out.numel() // out.shape[0] * mod.in_features
+
+    hs = [m.register_forward_hook(hook) for m in model.modules()
+          if isinstance(m, (nn.Conv2d, nn.Linear))]
+    with torch.no_grad():
+        model(x)
+    for h in hs:
+        h.remove()
+    return sum(totals.values()), dict(totals)
+
+
+def fused_params(model):
+    """Parameter count after folding each BatchNorm into the conv before it
+    (what an inference engine stores): BN gamma/beta disappear, each
+    bias-free conv followed by BN gains a bias."""
+    total = 0
+    for m in model.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            total += m.weight.numel()
+            total += m.bias.numel() if m.bias is not None else 0
+        elif isinstance(m, nn.BatchNorm2d):
+            total += m.num_features  # the bias folded into the conv
+    return total
+
+
+def export_onnx(model, x, path, opset, in_name, out_name, dynamic):
+    """Export in eval mode (the exporter folds BatchNorm into Conv), check
+    the result and return the loaded ModelProto."""
+    axes = {in_name: {0: "batch"}, out_name: {0: "batch"}} if dynamic else None
+    with warnings.catch_warnings():
+        # Expected: Detect's anchors are traced as constants for this size,
+        # and torch 1.13 warns about its own prim::Constant shape inference.
+        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+        warnings.filterwarnings("ignore", message=".*prim::Constant.*")
+        torch.onnx.export(model, x, path, opset_version=opset,
+                          do_constant_folding=True, input_names=[in_name],
+                          output_names=[out_name], dynamic_axes=axes)
+    m = onnx.load(path)
+    onnx.checker.check_model(m)
+    return m
+
+
+def finalize_onnx(path, props, out_dims):
+    """Store string metadata_props in the model (as Ultralytics does) and
+    write the static output dims the exporter's shape inference lost behind
+    the dynamic-batch Reshapes (it names them Concatoutput0_dim_N)."""
+    m = onnx.load(path)
+    del m.metadata_props[:]
+    for k, v in props.items():
+        entry = m.metadata_props.add()
+        entry.key, entry.value = k, str(v)
+    dims = m.graph.output[0].type.tensor_type.shape.dim
+    assert len(dims) == len(out_dims)
+    for d, v in zip(dims, out_dims):
+        if isinstance(v, int):
+            d.dim_value = v
+        else:
+            d.dim_param = v
+    onnx.checker.check_model(m)
+    onnx.save(m, path)
+    return m
+
+
+def graph_summary(m):
+    ops = collections.Counter(n.op_type for n in m.graph.node)
+    inits = {i.name for i in m.graph.initializer}
+
+    def shape(v):
+        return [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim]
+
+    return {
+        "op_counts": dict(sorted(ops.items())),
+        "nodes": len(m.graph.node),
+        "initializer_elements": int(sum(
+            int(np.prod(i.dims)) for i in m.graph.initializer)),
+        "inputs": {v.name: shape(v) for v in m.graph.input if v.name not in inits},
+        "outputs": {v.name: shape(v) for v in m.graph.output},
+    }
+
+
+def write_tensor(path, array, name):
+    t = onnx.numpy_helper.from_array(np.ascontiguousarray(array), name)
+    with open(path, "wb") as f:
+        f.write(t.SerializeToString())
+
+
+def sha256(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def write_yaml(path, comment, fields):
+    """Flat YAML: one `key: value` a line; lists in flow style, unquoted."""
+    lines = ["# " + comment]
+    for k, v in fields.items():
+        if isinstance(v, (list, tuple)):
+            v = "[" + ", ".join(str(e) for e in v) + "]"
+        lines.append(f"{k}: {v}")
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+def write_case(out_dir, spec, model, in_name, out_name):
+    """Compute and write test_data_set_N for each batch of photos in spec:
+    [(photo names, input array)]. Returns the per-set record for JSON."""
+    sets = []
+    for i, (names, x) in enumerate(spec):
+        d = os.path.join(out_dir, f"test_data_set_{i}")
+        os.makedirs(d, exist_ok=True)
+        with torch.no_grad():
+            y = model(torch.from_numpy(x)).numpy()
+        if not np.isfinite(y).all():
+            sys.exit(f"gen_models: non-finite output in {d}")
+        write_tensor(os.path.join(d, "input_0.pb"), x, in_name)
+        write_tensor(os.path.join(d, "output_0.pb"), y, out_name)
+        sets.append({"dir": os.path.basename(d), "photos": names,
+                     "input_shape": list(x.shape), "output_shape": list(y.shape),
+                     "output_stats": stats(y)})
+    return sets
+
+
+def stats(y):
+    return {"min": float(y.min()), "max": float(y.max()),
+            "mean": float(y.mean()), "std": float(y.std())}
+
+
+def finish(out_dir, name, model, m_onnx, macs, macs_by_kind, extra):
+    """Write reference.json and print the summary for one model."""
+    summ = graph_summary(m_onnx)
+    params = sum(p.numel() for p in model.parameters())
+    ref = {
+        "name": name,
+        "weights": "seeded, untrained (tools/gen_models.py)",
+        "params": params,
+        "params_fused": fused_params(model),
+        "macs": macs,
+        "macs_by_kind": macs_by_kind,
+        "flops": 2 * macs,
+        "gflops": round(2 * macs / 1e9, 3),
+        "opset": m_onnx.opset_import[0].version,
+        **summ,
+        "model_sha256": sha256(os.path.join(out_dir, "model.onnx")),
+        "versions": {"torch": torch.__version__,
+                     "torchvision": torchvision.__version__,
+                     "onnx": onnx.__version__, "numpy": np.__version__},
+        **extra,
+    }
+    text = json.dumps(ref, indent=1)
+    # Lists of scalars (shapes, photo names) on one line each.
+    text = re.sub(r"\[\s+([^\[\]{}]*?)\s+\]",
+                  lambda mt: "[" + re.sub(r",\s+", ", ", mt.group(1)) + "]", text)
+    with open(os.path.join(out_dir, "reference.json"), "w") as f:
+        f.write(text + "\n")
+    print(f"{name}: params {params:,} (BN folded {ref['params_fused']:,}), "
+          f"{ref['gflops']} GFLOPs, opset {ref['opset']}, "
+          f"{summ['nodes']} nodes")
+    print("  ops: " + ", ".join(f"{k} {v}" for k, v in summ["op_counts"].items()))
+    for s in extra["test_data_sets"]:
+        print(f"  {s['dir']}: {s['photos']} -> {s['output_shape']} "
+              f"range [{s['output_stats']['min']:.4g}, "
+              f"{s['output_stats']['max']:.4g}]"
+              + (f", {s['anchors_over_0.25']} anchors score > 0.25"
+                 if "anchors_over_0.25" in s else ""))
+
+
+# --------------------------------------------------------------------------
+# The three models
+# --------------------------------------------------------------------------
+
+YOLO_SIZE = 640
+# Gain on the class-logit convs' seeded weights, with Ultralytics' class bias
+# prior log(5 / nc / (640 / stride)^2): tuned once so that a photo yields
+# tens of boxes over 0.25, like a trained model, not none or thousands.
+YOLO_CLS_GAIN = 2.5
+
+
+def yolo_input(photos_dir, names):
+    xs, infos = [], []
+    for n in names:
+        img, info = letterbox(load_rgb(photos_dir, n), YOLO_SIZE)
+        xs.append(to_nchw(img, [0, 0, 0], [1, 1, 1]))
+        infos.append({"photo": n + ".jpg", **info})
+    return np.concatenate(xs), infos
+
+
+def gen_yolov8n(out_dir, photos_dir):
+    torch.manual_seed(0)
+    rng = np.random.default_rng(8)
+    model = YOLOv8(nc=80)
+    det = model.detect
+    seed_weights(model, rng, skip=(det.dfl.conv,))
+    for box, cls, s in zip(det.cv2, det.cv3, det.stride):
+        # Ultralytics' box prior is 1.0; jitter it so the three levels' biases
+        # differ (the exporter would merge equal initializers into Identity).
+        _fill(box[-1].bias, rng.uniform(0.9, 1.1, box[-1].bias.shape))
+        cls[-1].weight.data *= YOLO_CLS_GAIN
+        prior = math.log(5 / det.nc / (YOLO_SIZE / s) ** 2)
+        _fill(cls[-1].bias, np.full(cls[-1].bias.shape, prior))
+    calib, _ = yolo_input(photos_dir, CALIB_PHOTOS)
+    calibrate_bn(model, calib, rng)
+
+    x0, info0 = yolo_input(photos_dir, ["dog"])
+    x1, info1 = yolo_input(photos_dir, ["horses", "person"])
+    macs, by_kind = count_macs(model, torch.from_numpy(x0))
+    path = os.path.join(out_dir, "model.onnx")
+    export_onnx(model, torch.from_numpy(x0), path, 17, "images", "output0", True)
+    names = "{" + ", ".join(f"{i}: '{n}'" for i, n in enumerate(COCO_NAMES)) + "}"
+    m = finalize_onnx(path, {
+        "description": "YOLOv8n architecture with seeded, untrained weights "
+                       "(glint tools/gen_models.py)",
+        "author": "glint", "version": "8.0.0-glint-seeded", "task": "detect",
+        "stride": 32, "batch": 1, "imgsz": [YOLO_SIZE, YOLO_SIZE],
+        "names": names}, ["batch", 4 + det.nc, det.anchors.shape[1]])
+    sets = write_case(out_dir, [(["dog.jpg"], x0),
+                                (["horses.jpg", "person.jpg"], x1)],
+                      model, "images", "output0")
+    with torch.no_grad():
+        y = model(torch.from_numpy(x0)).numpy()[0]
+    best = y[4:].max(0)
+    sets[0]["anchors_over_0.25"] = int((best > 0.25).sum())
+    write_yaml(os.path.join(out_dir, "model.yaml"),
+               "YOLOv8n architecture (n scale) with seeded, untrained weights: "
+               "tests speed and plumbing, its detections mean nothing",
+               {"name": "yolov8n", "task": "detect", "layout": "yolov8",
+                "input": "images", "width": YOLO_SIZE, "height": YOLO_SIZE,
+                "resize": "letterbox", "mean": [0, 0, 0], "std": [1, 1, 1],
+                "score_threshold": 0.25, "iou_threshold": 0.45,
+                "max_detections": 300, "labels": COCO_NAMES})
+    finish(out_dir, "yolov8n", model, m, macs, by_kind, {
+        "seed": {"numpy_pcg64": 8, "torch": 0},
+        "preprocess": "RGB, letterbox to 640x640 (bilinear half-pixel resize "
+                      "without antialiasing, rounded to uint8; pad 114, "
+                      "centred), /255, NCHW float32",
+        "preprocess_info": info0 + info1,
+        "calibration_photos": [n + ".jpg" for n in CALIB_PHOTOS],
+        "test_data_sets": sets})
+
+
+def classify_input(photos_dir, names):
+    xs, infos = [], []
+    for n in names:
+        img, info = crop_center(load_rgb(photos_dir, n), 256, 224)
+        xs.append(to_nchw(img, IMAGENET_MEAN, IMAGENET_STD))
+        infos.append({"photo": n + ".jpg", **info})
+    return np.concatenate(xs), infos
+
+
+def gen_classifier(out_dir, photos_dir, name, ctor, seed, opset, dynamic,
+                   batch_photos):
+    torch.manual_seed(0)
+    rng = np.random.default_rng(seed)
+    model = ctor(weights=None)
+    seed_weights(model, rng)
+    calib, _ = classify_input(photos_dir, CALIB_PHOTOS)
+    calibrate_bn(model, calib, rng)
+
+    x0, info0 = classify_input(photos_dir, ["dog"])
+    spec = [(["dog.jpg"], x0)]
+    infos = list(info0)
+    if batch_photos:
+        x1, info1 = classify_input(photos_dir, batch_photos)
+        spec.append(([p + ".jpg" for p in batch_photos], x1))
+        infos += info1
+    macs, by_kind = count_macs(model, torch.from_numpy(x0))
+    path = os.path.join(out_dir, "model.onnx")
+    m = export_onnx(model, torch.from_numpy(x0), path, opset, "input",
+                    "logits", dynamic)
+    sets = write_case(out_dir, spec, model, "input", "logits")
+    cats = torchvision.models.ResNet18_Weights.IMAGENET1K_V1.meta["categories"]
+    with open(os.path.join(out_dir, "labels.txt"), "w") as f:
+        f.write("\n".join(cats) + "\n")
+    for s, (_, x) in zip(sets, spec):
+        with torch.no_grad():
+            top = model(torch.from_numpy(x)).topk(5, 1).indices.tolist()
+        s["top5"] = top
+    write_yaml(os.path.join(out_dir, "model.yaml"),
+               f"torchvision {name} with seeded, untrained weights: tests "
+               "speed and plumbing, its classes mean nothing",
+               {"name": name, "task": "classify", "input": "input",
+                "width": 224, "height": 224, "resize": "crop",
+                "resize_short": 256, "mean": IMAGENET_MEAN,
+                "std": IMAGENET_STD, "labels_file": "labels.txt"})
+    finish(out_dir, name, model, m, macs, by_kind, {
+        "seed": {"numpy_pcg64": seed, "torch": 0},
+        "preprocess": "RGB, short side to 256 (bilinear half-pixel without "
+                      "antialiasing, long side int(256*long/short), rounded "
+                      "to uint8), centre crop 224 (offset round((n-224)/2)), "
+                      "/255, (x-mean)/std, NCHW float32",
+        "preprocess_info": infos,
+        "calibration_photos": [n + ".jpg" for n in CALIB_PHOTOS],
+        "test_data_sets": sets})
+
+
+MODELS = {
+    "yolov8n": lambda d, p: gen_yolov8n(d, p),
+    "resnet18": lambda d, p: gen_classifier(
+        d, p, "resnet18", torchvision.models.resnet18, 18, 13, True,
+        ["eagle", "giraffe"]),
+    "mobilenetv3": lambda d, p: gen_classifier(
+        d, p, "mobilenetv3", torchvision.models.mobilenet_v3_small, 3, 11,
+        False, None),
+}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--out", default=os.path.join(REPO, "models"))
+    ap.add_argument("--photos", default=DEFAULT_PHOTOS)
+    ap.add_argument("--only", default=",".join(MODELS))
+    args = ap.parse_args()
+    torch.use_deterministic_algorithms(True)
+    photos = find_photos(args.photos)
+    for name in args.only.split(","):
+        if name not in MODELS:
+            sys.exit(f"gen_models: unknown model {name}")
+        d = os.path.join(args.out, name)
+        os.makedirs(d, exist_ok=True)
+        MODELS[name](d, photos)
+
+
+if __name__ == "__main__":
+    main()
