@@ -1,9 +1,798 @@
-/* oneDNN backend: takes Conv steps (with fused post-ops) and runs them on
- * oneDNN primitives over NHWC activations. */
+/* oneDNN backend.
+ *
+ * dnnl_prepare() walks a plan's steps once, gives each a layout and a kernel:
+ *  - Conv (2-D, f32, fused post-ops) runs as a oneDNN convolution writing
+ *    NHWC; its weights are reordered once into the layout the primitive asks
+ *    for and shared by every plan and context of the model (model->wcache);
+ *    a fused residual (POST_SUM) is accumulated in place in the residual's
+ *    own buffer when nothing reads it later;
+ *  - MaxPool/AveragePool/GlobalAveragePool on NHWC run as oneDNN pooling;
+ *  - Concat and Split along channels, and nearest Resize/Upsample, on NHWC
+ *    run as copy kernels here;
+ *  - everything else runs the reference kernel on plain (NCHW) tensors.
+ * Where a tensor's layout differs from what its consumer needs, a reorder
+ * step is inserted (once per tensor and layout). Graph outputs are plain.
+ * Every primitive's implementation is checked: a `ref` kernel on the hot
+ * path falls back to the reference kernel instead (it is 100x slower).
+ *
+ * Threads: kernels run on the thread that calls plan_run, with the OpenMP
+ * thread count of its context. */
+#include "ops_impl.h"
 #include "plan.h"
+
+#include <float.h>
+#include <oneapi/dnnl/dnnl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- engine, stream, status ---- */
+static dnnl_engine_t g_engine;
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+static dnnl_status_t g_engine_status;
+
+static void engine_init(void)
+{
+    g_engine_status = dnnl_engine_create(&g_engine, dnnl_cpu, 0);
+}
+
+typedef struct dnn {
+    dnnl_stream_t stream;
+} dnn;
+
+static void dnn_free(void *p)
+{
+    dnn *d = p;
+    if (d && d->stream) dnnl_stream_destroy(d->stream);
+    free(d);
+}
+
+#define DN(call)                                                                              \
+    do {                                                                                      \
+        dnnl_status_t st_ = (call);                                                           \
+        if (st_ != dnnl_success) {                                                            \
+            s = eng_fail(GLINT_ERR_BACKEND, "oneDNN: %s failed (status %d)", #call, (int)st_); \
+            goto fail;                                                                        \
+        }                                                                                     \
+    } while (0)
+
+static dnnl_stream_t plan_stream(plan *p)
+{
+    return ((dnn *)p->backend)->stream;
+}
+
+/* ---- memory descriptors ---- */
+static void md_4d(dnnl_memory_desc_t *md, const glint_tensor *t, layout l)
+{
+    dnnl_dims_t d = {t->dims[0], t->dims[1], t->dims[2], t->dims[3]};
+    dnnl_memory_desc_init_by_tag(md, 4, d, dnnl_f32, l == LAYOUT_NHWC ? dnnl_nhwc : dnnl_nchw);
+}
+
+static bool impl_is_ref(dnnl_primitive_desc_t pd, const char **name)
+{
+    const char *impl = NULL;
+    dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl);
+    *name = impl ? impl : "?";
+    return impl && strstr(impl, "ref") != NULL;
+}
+
+/* ---- weight cache (per model, shared across plans and contexts) ---- */
+typedef struct wentry {
+    int node;
+    dnnl_memory_desc_t md;
+    void *data;
+    struct wentry *next;
+} wentry;
+
+static void wcache_free(void *p)
+{
+    for (wentry *e = p, *n; e; e = n) {
+        n = e->next;
+        free(e->data);
+        free(e);
+    }
+}
+
+/* Returns weights of node `ni` reordered into `want` (from plain `have` at
+ * src), reordering them on first use; NULL on failure. */
+static void *cached_weights(plan *p, int ni, const dnnl_memory_desc_t *have, const void *src,
+                            const dnnl_memory_desc_t *want)
+{
+    glint_model *m = (glint_model *)p->m;
+    pthread_mutex_lock(&m->cache_lock);
+    m->wcache_free = wcache_free;
+    void *out = NULL;
+    for (wentry *e = m->wcache; e; e = e->next)
+        if (e->node == ni && dnnl_memory_desc_equal(&e->md, want)) {
+            out = e->data;
+            goto done;
+        }
+    size_t bytes = dnnl_memory_desc_get_size(want);
+    wentry *e = calloc(1, sizeof *e);
+    void *data = aligned_alloc(64, (bytes + 63) / 64 * 64);
+    dnnl_memory_t ms = NULL, md = NULL;
+    dnnl_primitive_desc_t rpd = NULL;
+    dnnl_primitive_t r = NULL;
+    bool ok = e && data &&
+              dnnl_memory_create(&ms, have, g_engine, (void *)src) == dnnl_success &&
+              dnnl_memory_create(&md, want, g_engine, data) == dnnl_success &&
+              dnnl_reorder_primitive_desc_create(&rpd, have, g_engine, want, g_engine, NULL) ==
+                  dnnl_success &&
+              dnnl_primitive_create(&r, rpd) == dnnl_success;
+    if (ok) {
+        dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, ms}, {DNNL_ARG_TO, md}};
+        ok = dnnl_primitive_execute(r, plan_stream(p), 2, args) == dnnl_success &&
+             dnnl_stream_wait(plan_stream(p)) == dnnl_success;
+    }
+    if (r) dnnl_primitive_destroy(r);
+    if (rpd) dnnl_primitive_desc_destroy(rpd);
+    if (ms) dnnl_memory_destroy(ms);
+    if (md) dnnl_memory_destroy(md);
+    if (!ok) {
+        free(e);
+        free(data);
+        goto done;
+    }
+    e->node = ni;
+    e->md = *want;
+    e->data = data;
+    e->next = m->wcache;
+    m->wcache = e;
+    out = data;
+    p->weight_bytes += bytes;
+done:
+    pthread_mutex_unlock(&m->cache_lock);
+    return out;
+}
+
+/* ---- generic primitive kernel ---- */
+typedef struct prim_k {
+    dnnl_primitive_t prim;
+    dnnl_stream_t stream;
+    int n_args;
+    dnnl_exec_arg_t args[5];
+    int src_arg, dst_arg;        /* indices into args of the bound tensors */
+    bool copy_sum;                /* copy the residual (ctx.sum) into dst first */
+    size_t sum_bytes;
+} prim_k;
+
+static void prim_free(void *p)
+{
+    prim_k *k = p;
+    if (!k) return;
+    if (k->prim) dnnl_primitive_destroy(k->prim);
+    for (int i = 0; i < k->n_args; i++)
+        if (k->args[i].memory) dnnl_memory_destroy(k->args[i].memory);
+    free(k);
+}
+
+static glint_status prim_run(step *st)
+{
+    prim_k *k = st->k.state;
+    void *dst = st->ctx.out[0]->data;
+    if (k->copy_sum && st->ctx.sum->data != dst) memcpy(dst, st->ctx.sum->data, k->sum_bytes);
+    dnnl_memory_set_data_handle(k->args[k->src_arg].memory, (void *)st->ctx.in[0]->data);
+    dnnl_memory_set_data_handle(k->args[k->dst_arg].memory, dst);
+    if (dnnl_primitive_execute(k->prim, k->stream, k->n_args, k->args) != dnnl_success ||
+        dnnl_stream_wait(k->stream) != dnnl_success)
+        return eng_fail(GLINT_ERR_BACKEND, "node '%s': oneDNN execution failed", st->n->name);
+    return GLINT_OK;
+}
+
+/* Creates the primitive of pd and memory objects for its args; takes
+ * ownership of pd. */
+static glint_status prim_make(plan *p, step *st, dnnl_primitive_desc_t pd, const char *impl)
+{
+    glint_status s = GLINT_OK;
+    prim_k *k = calloc(1, sizeof *k);
+    if (!k) {
+        dnnl_primitive_desc_destroy(pd);
+        return eng_fail(GLINT_ERR_NOMEM, "out of memory");
+    }
+    k->stream = plan_stream(p);
+    DN(dnnl_primitive_create(&k->prim, pd));
+    dnnl_primitive_desc_destroy(pd);
+    st->k = (kernel){prim_run, prim_free, k, impl};
+    return GLINT_OK;
+fail:
+    dnnl_primitive_desc_destroy(pd);
+    prim_free(k);
+    return s;
+}
+
+static glint_status add_mem(prim_k *k, int arg, const dnnl_memory_desc_t *md, void *data)
+{
+    dnnl_memory_t m;
+    if (dnnl_memory_create(&m, md, g_engine, data) != dnnl_success)
+        return eng_fail(GLINT_ERR_BACKEND, "oneDNN: memory creation failed");
+    k->args[k->n_args++] = (dnnl_exec_arg_t){arg, m};
+    return GLINT_OK;
+}
+
+/* ---- Conv ---- */
+static bool post_ops_make(const node *n, dnnl_post_ops_t po)
+{
+    for (int i = 0; i < n->n_post; i++) {
+        const post_op *q = &n->post[i];
+        float a = q->alpha, b = q->beta;
+        dnnl_status_t r = dnnl_success;
+        switch (q->kind) {
+        case POST_RELU: r = dnnl_post_ops_append_eltwise(po, 1, dnnl_eltwise_relu, a, 0); break;
+        case POST_CLIP:
+            r = dnnl_post_ops_append_eltwise(po, 1, dnnl_eltwise_clip, a < -FLT_MAX ? -FLT_MAX : a,
+                                             b > FLT_MAX ? FLT_MAX : b);
+            break;
+        case POST_SIGMOID: r = dnnl_post_ops_append_eltwise(po, 1, dnnl_eltwise_logistic, 0, 0); break;
+        case POST_SWISH: r = dnnl_post_ops_append_eltwise(po, 1, dnnl_eltwise_swish, 1, 0); break;
+        case POST_TANH: r = dnnl_post_ops_append_eltwise(po, 1, dnnl_eltwise_tanh, 0, 0); break;
+        case POST_HARDSWISH:
+            if (a != 1.0f / 6 || b != 0.5f) return false;
+            r = dnnl_post_ops_append_eltwise(po, 1, dnnl_eltwise_hardswish, 0, 0);
+            break;
+        case POST_HARDSIGMOID:
+            r = dnnl_post_ops_append_eltwise(po, 1, dnnl_eltwise_linear, a, b);
+            if (r == dnnl_success) r = dnnl_post_ops_append_eltwise(po, 1, dnnl_eltwise_clip, 0, 1);
+            break;
+        case POST_SUM: r = dnnl_post_ops_append_sum(po, 1.0f); break;
+        case POST_NONE: break;
+        }
+        if (r != dnnl_success) return false;
+    }
+    return true;
+}
+
+/* Builds the convolution of st; *taken = false (and no error) when oneDNN
+ * offers only a reference kernel or cannot express the node. */
+static glint_status conv_make(plan *p, step *st, layout src_lay, bool *taken)
+{
+    glint_status s = GLINT_OK;
+    op_ctx *c = &st->ctx;
+    const node *n = st->n;
+    const glint_tensor *x = c->in[0], *w = c->in[1], *y = c->out[0];
+    const glint_tensor *b = c->n_in > 2 ? c->in[2] : NULL;
+    dnnl_primitive_attr_t pattr = NULL;
+    dnnl_post_ops_t po = NULL;
+    dnnl_primitive_desc_t pd = NULL;
+    *taken = false;
+    if (x->ndim != 4 || !p->is_const[st->in_id[1]] || (b && !p->is_const[st->in_id[2]]))
+        return GLINT_OK;
+    const int64_t *v;
+    int64_t G = attr_i(n, "group", 1);
+    int64_t st_h = 1, st_w = 1, dl_h = 1, dl_w = 1;
+    if (attr_ints(n, "strides", &v) == 2) { st_h = v[0]; st_w = v[1]; }
+    if (attr_ints(n, "dilations", &v) == 2) { dl_h = v[0]; dl_w = v[1]; }
+    int64_t kh = w->dims[2], kw = w->dims[3];
+    /* padding from the shapes: out = (in + pl + pr - ek) / s + 1 */
+    int64_t pl_h = 0, pl_w = 0;
+    const char *ap = attr_s(n, "auto_pad", "NOTSET");
+    if (!strcmp(ap, "NOTSET") && attr_ints(n, "pads", &v) == 4) { pl_h = v[0]; pl_w = v[1]; }
+    else if (!strcmp(ap, "SAME_UPPER") || !strcmp(ap, "SAME_LOWER")) {
+        int64_t th = (y->dims[2] - 1) * st_h + (kh - 1) * dl_h + 1 - x->dims[2];
+        int64_t tw = (y->dims[3] - 1) * st_w + (kw - 1) * dl_w + 1 - x->dims[3];
+        th = th < 0 ? 0 : th;
+        tw = tw < 0 ? 0 : tw;
+        bool up = !strcmp(ap, "SAME_UPPER");
+        pl_h = up ? th / 2 : th - th / 2;
+        pl_w = up ? tw / 2 : tw - tw / 2;
+    }
+    int64_t pr_h = (y->dims[2] - 1) * st_h + (kh - 1) * dl_h + 1 - x->dims[2] - pl_h;
+    int64_t pr_w = (y->dims[3] - 1) * st_w + (kw - 1) * dl_w + 1 - x->dims[3] - pl_w;
+
+    dnnl_memory_desc_t src_md, dst_md, w_any, w_plain, b_md;
+    md_4d(&src_md, x, src_lay);
+    md_4d(&dst_md, y, LAYOUT_NHWC);
+    int64_t M = w->dims[0];
+    if (G == 1) {
+        dnnl_dims_t wd = {M, w->dims[1], kh, kw};
+        dnnl_memory_desc_init_by_tag(&w_any, 4, wd, dnnl_f32, dnnl_format_tag_any);
+        dnnl_memory_desc_init_by_tag(&w_plain, 4, wd, dnnl_f32, dnnl_oihw);
+    } else {
+        dnnl_dims_t wd = {G, M / G, w->dims[1], kh, kw};
+        dnnl_memory_desc_init_by_tag(&w_any, 5, wd, dnnl_f32, dnnl_format_tag_any);
+        dnnl_memory_desc_init_by_tag(&w_plain, 5, wd, dnnl_f32, dnnl_goihw);
+    }
+    dnnl_dims_t bd = {M};
+    dnnl_memory_desc_init_by_tag(&b_md, 1, bd, dnnl_f32, dnnl_x);
+    dnnl_dims_t strides = {st_h, st_w}, dil = {dl_h - 1, dl_w - 1}, pl = {pl_h, pl_w},
+                pr = {pr_h, pr_w};
+    dnnl_convolution_desc_t cd;
+    if (dnnl_dilated_convolution_forward_desc_init(&cd, dnnl_forward_inference,
+                                                   dnnl_convolution_direct, &src_md, &w_any,
+                                                   b ? &b_md : NULL, &dst_md, strides, dil, pl,
+                                                   pr) != dnnl_success)
+        return GLINT_OK;
+    DN(dnnl_primitive_attr_create(&pattr));
+    DN(dnnl_post_ops_create(&po));
+    if (!post_ops_make(n, po)) goto fail;
+    DN(dnnl_primitive_attr_set_post_ops(pattr, po));
+    if (dnnl_primitive_desc_create(&pd, &cd, pattr, g_engine, NULL) != dnnl_success) {
+        pd = NULL;
+        goto fail;
+    }
+    const char *impl;
+    if (impl_is_ref(pd, &impl)) goto fail;
+    const dnnl_memory_desc_t *w_md = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+    void *wdata = cached_weights(p, (int)(n - p->m->g.nodes), &w_plain, w->data, w_md);
+    if (!wdata) {
+        s = eng_fail(GLINT_ERR_BACKEND, "node '%s': weight reorder failed", n->name);
+        goto fail;
+    }
+    dnnl_memory_desc_t w_copy = *w_md;
+    prim_k *k;
+    dnnl_primitive_desc_t pd_keep = pd;
+    pd = NULL;
+    if ((s = prim_make(p, st, pd_keep, impl))) goto fail;
+    k = st->k.state;
+    k->src_arg = 0;
+    if ((s = add_mem(k, DNNL_ARG_SRC, &src_md, DNNL_MEMORY_NONE)) ||
+        (s = add_mem(k, DNNL_ARG_WEIGHTS, &w_copy, wdata)) ||
+        (b && (s = add_mem(k, DNNL_ARG_BIAS, &b_md, b->data))))
+        goto fail;
+    k->dst_arg = k->n_args;
+    if ((s = add_mem(k, DNNL_ARG_DST, &dst_md, DNNL_MEMORY_NONE))) goto fail;
+    if (st->sum_id >= 0) {
+        k->copy_sum = true; /* cleared by dnnl_prepare when it works in place */
+        k->sum_bytes = tensor_bytes(y);
+    }
+    *taken = true;
+fail:
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    if (po) dnnl_post_ops_destroy(po);
+    if (pattr) dnnl_primitive_attr_destroy(pattr);
+    if (s && st->k.destroy) {
+        st->k.destroy(st->k.state);
+        memset(&st->k, 0, sizeof st->k);
+    }
+    return s;
+}
+
+/* ---- pooling on NHWC ---- */
+static glint_status pool_make(plan *p, step *st, bool *taken)
+{
+    glint_status s = GLINT_OK;
+    op_ctx *c = &st->ctx;
+    const node *n = st->n;
+    const glint_tensor *x = c->in[0], *y = c->out[0];
+    *taken = false;
+    if (x->ndim != 4 || x->dtype != GLINT_F32) return GLINT_OK;
+    bool global = !strcmp(n->op_type, "GlobalAveragePool");
+    bool is_max = !strcmp(n->op_type, "MaxPool");
+    dnnl_dims_t k = {0}, sd = {1, 1}, dl = {0, 0}, pl = {0, 0}, pr = {0};
+    const int64_t *v;
+    if (global) {
+        k[0] = x->dims[2];
+        k[1] = x->dims[3];
+    } else {
+        if (attr_ints(n, "kernel_shape", &v) != 2) return GLINT_OK;
+        k[0] = v[0];
+        k[1] = v[1];
+        if (attr_ints(n, "strides", &v) == 2) { sd[0] = v[0]; sd[1] = v[1]; }
+        if (attr_ints(n, "dilations", &v) == 2) { dl[0] = v[0] - 1; dl[1] = v[1] - 1; }
+        const char *ap = attr_s(n, "auto_pad", "NOTSET");
+        if (strcmp(ap, "NOTSET") && strcmp(ap, "VALID")) return GLINT_OK;
+        if (!strcmp(ap, "NOTSET") && attr_ints(n, "pads", &v) == 4) { pl[0] = v[0]; pl[1] = v[1]; }
+    }
+    for (int i = 0; i < 2; i++)
+        pr[i] = (y->dims[2 + i] - 1) * sd[i] + (k[i] - 1) * (dl[i] + 1) + 1 - x->dims[2 + i] - pl[i];
+    dnnl_alg_kind_t alg = is_max ? dnnl_pooling_max
+                          : attr_i(n, "count_include_pad", 0) ? dnnl_pooling_avg_include_padding
+                                                              : dnnl_pooling_avg_exclude_padding;
+    /* ceil_mode windows that hang past the padding: oneDNN's include-padding
+     * average counts them differently from ONNX; leave those to ref */
+    if (alg == dnnl_pooling_avg_include_padding && attr_i(n, "ceil_mode", 0)) return GLINT_OK;
+    dnnl_memory_desc_t src_md, dst_md;
+    md_4d(&src_md, x, LAYOUT_NHWC);
+    md_4d(&dst_md, y, LAYOUT_NHWC);
+    dnnl_pooling_v2_desc_t pdsc;
+    dnnl_primitive_desc_t pd = NULL;
+    if (dnnl_pooling_v2_forward_desc_init(&pdsc, dnnl_forward_inference, alg, &src_md, &dst_md,
+                                          sd, k, dl, pl, pr) != dnnl_success ||
+        dnnl_primitive_desc_create(&pd, &pdsc, NULL, g_engine, NULL) != dnnl_success)
+        return GLINT_OK;
+    const char *impl;
+    if (impl_is_ref(pd, &impl)) {
+        dnnl_primitive_desc_destroy(pd);
+        return GLINT_OK;
+    }
+    if ((s = prim_make(p, st, pd, impl))) return s;
+    prim_k *kk = st->k.state;
+    kk->src_arg = 0;
+    kk->dst_arg = 1;
+    if ((s = add_mem(kk, DNNL_ARG_SRC, &src_md, DNNL_MEMORY_NONE)) ||
+        (s = add_mem(kk, DNNL_ARG_DST, &dst_md, DNNL_MEMORY_NONE))) {
+        st->k.destroy(st->k.state);
+        memset(&st->k, 0, sizeof st->k);
+        return s;
+    }
+    *taken = true;
+    return GLINT_OK;
+}
+
+/* ---- reorders between plain and NHWC ---- */
+static glint_status reorder_make(plan *p, step *st, int src, int dst, layout from, layout to)
+{
+    glint_status s = GLINT_OK;
+    dnnl_memory_desc_t a, b;
+    md_4d(&a, &p->t[src], from);
+    md_4d(&b, &p->t[dst], to);
+    dnnl_primitive_desc_t pd;
+    DN(dnnl_reorder_primitive_desc_create(&pd, &a, g_engine, &b, g_engine, NULL));
+    const char *impl;
+    impl_is_ref(pd, &impl);
+    if ((s = prim_make(p, st, pd, impl))) return s;
+    prim_k *k = st->k.state;
+    k->src_arg = 0;
+    k->dst_arg = 1;
+    if ((s = add_mem(k, DNNL_ARG_FROM, &a, DNNL_MEMORY_NONE)) ||
+        (s = add_mem(k, DNNL_ARG_TO, &b, DNNL_MEMORY_NONE)))
+        return s;
+    return GLINT_OK;
+fail:
+    return s;
+}
+
+/* ---- copy kernels on NHWC: Concat/Split along channels, nearest resize ---- */
+static glint_status concat_nhwc_run(step *st)
+{
+    const glint_tensor *o = st->ctx.out[0];
+    int64_t pixels = o->dims[0] * o->dims[2] * o->dims[3], C = o->dims[1], at = 0;
+    for (int i = 0; i < st->ctx.n_in; i++) {
+        const glint_tensor *x = st->ctx.in[i];
+        int64_t ci = x->dims[1];
+        const float *src = x->data;
+        float *dst = (float *)o->data + at;
+        for (int64_t px = 0; px < pixels; px++)
+            memcpy(dst + px * C, src + px * ci, (size_t)ci * sizeof(float));
+        at += ci;
+    }
+    return GLINT_OK;
+}
+
+static glint_status split_nhwc_run(step *st)
+{
+    const glint_tensor *x = st->ctx.in[0];
+    int64_t pixels = x->dims[0] * x->dims[2] * x->dims[3], C = x->dims[1], at = 0;
+    for (int i = 0; i < st->ctx.n_out; i++) {
+        const glint_tensor *o = st->ctx.out[i];
+        int64_t co = o->dims[1];
+        const float *src = (const float *)x->data + at;
+        float *dst = o->data;
+        for (int64_t px = 0; px < pixels; px++)
+            memcpy(dst + px * co, src + px * C, (size_t)co * sizeof(float));
+        at += co;
+    }
+    return GLINT_OK;
+}
+
+typedef struct resize_k {
+    int64_t *map_h, *map_w;
+} resize_k;
+
+static void resize_free(void *p)
+{
+    resize_k *k = p;
+    if (k) {
+        free(k->map_h);
+        free(k->map_w);
+    }
+    free(k);
+}
+
+static glint_status resize_nhwc_run(step *st)
+{
+    const resize_k *k = st->k.state;
+    const glint_tensor *x = st->ctx.in[0], *o = st->ctx.out[0];
+    int64_t N = o->dims[0], C = o->dims[1], OH = o->dims[2], OW = o->dims[3];
+    int64_t H = x->dims[2], W = x->dims[3];
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t oh = 0; oh < OH; oh++) {
+            const float *srow = (const float *)x->data + ((n * H + k->map_h[oh]) * W) * C;
+            float *drow = (float *)o->data + ((n * OH + oh) * OW) * C;
+            for (int64_t ow = 0; ow < OW; ow++)
+                memcpy(drow + ow * C, srow + k->map_w[ow] * C, (size_t)C * sizeof(float));
+        }
+    return GLINT_OK;
+}
+
+static bool resize_make(step *st)
+{
+    op_ctx *c = &st->ctx;
+    const glint_tensor *x = c->in[0], *o = c->out[0];
+    if (x->ndim != 4 || x->dtype != GLINT_F32 || o->dims[0] != x->dims[0] ||
+        o->dims[1] != x->dims[1])
+        return false;
+    resize_k *k = calloc(1, sizeof *k);
+    if (!k) return false;
+    k->map_h = malloc((size_t)o->dims[2] * sizeof(int64_t));
+    k->map_w = malloc((size_t)o->dims[3] * sizeof(int64_t));
+    if (!k->map_h || !k->map_w || !resize_nearest_map(c, 2, k->map_h) ||
+        !resize_nearest_map(c, 3, k->map_w)) {
+        resize_free(k);
+        return false;
+    }
+    st->k = (kernel){resize_nhwc_run, resize_free, k, "glint:resize_nearest_nhwc"};
+    return true;
+}
+
+/* ---- layout assignment ---- */
+typedef struct lctx {
+    plan *p;
+    step *out;            /* the new step list */
+    int n_out, cap;
+    int *as_nhwc, *as_plain; /* per value: id of its copy in the other layout, or -1 */
+} lctx;
+
+static step *push_step(lctx *L)
+{
+    if (L->n_out == L->cap) return NULL;
+    step *s = &L->out[L->n_out++];
+    memset(s, 0, sizeof *s);
+    s->reorder_from = -1;
+    s->sum_id = -1;
+    return s;
+}
+
+/* Returns the id of value v in layout `want`, adding a reorder step if
+ * needed (before the step being built, which serves as `consumer`). */
+static int in_layout(lctx *L, int v, layout want, const node *consumer, glint_status *s)
+{
+    plan *p = L->p;
+    if (p->is_const[v] || p->lay[v] == want) return v;
+    const glint_tensor *t = &p->t[v];
+    if (t->ndim == 4 && (t->dims[1] == 1 || t->dims[2] * t->dims[3] == 1))
+        return v; /* NCHW and NHWC are the same bytes */
+    int *cache = want == LAYOUT_NHWC ? L->as_nhwc : L->as_plain;
+    if (cache[v] >= 0) return cache[v];
+    int nv = plan_add_value(p);
+    step *r = push_step(L);
+    if (nv < 0 || !r) {
+        *s = eng_fail(GLINT_ERR_NOMEM, "too many layout conversions");
+        return v;
+    }
+    p->t[nv] = p->t[v];
+    p->t[nv].data = NULL;
+    p->lay[nv] = want;
+    L->as_nhwc[nv] = L->as_plain[nv] = -1;
+    r->n = consumer;
+    r->op = op_get(op_lookup("Identity"));
+    r->reorder_from = v;
+    r->reorder_dst = nv;
+    r->ctx.n = consumer;
+    r->ctx.n_in = r->ctx.n_out = 1;
+    r->ctx.in[0] = &p->t[v];
+    r->ctx.out[0] = &p->t[nv];
+    r->n_in_ids = 1;
+    r->in_id[0] = v;
+    r->out_id[0] = nv;
+    if ((*s = reorder_make(p, r, v, nv, p->lay[v], want))) return v;
+    cache[v] = nv;
+    return nv;
+}
+
+static void set_input(lctx *L, step *st, int k, int id)
+{
+    st->in_id[k] = id;
+    st->ctx.in[k] = &L->p->t[id];
+}
+
+static bool is4d_f32(const plan *p, int v)
+{
+    return v >= 0 && p->t[v].ndim == 4 && p->t[v].dtype == GLINT_F32;
+}
+
+/* The layout-sensitive kind of a step (what it can run on NHWC). */
+typedef enum lkind { LK_PLAIN, LK_CONV, LK_POOL, LK_CONCAT, LK_SPLIT, LK_RESIZE } lkind;
+
+static lkind kind_of(const plan *p, const step *st)
+{
+    const char *op = st->n->op_type;
+    int x = st->in_id[0];
+    if (!strcmp(op, "Conv")) return is4d_f32(p, x) ? LK_CONV : LK_PLAIN;
+    bool nhwc_in = x >= 0 && p->lay[x] == LAYOUT_NHWC;
+    if (!strcmp(op, "MaxPool") || !strcmp(op, "AveragePool") || !strcmp(op, "GlobalAveragePool"))
+        return nhwc_in ? LK_POOL : LK_PLAIN;
+    if (!strcmp(op, "Resize") || !strcmp(op, "Upsample")) return nhwc_in ? LK_RESIZE : LK_PLAIN;
+    if (!strcmp(op, "Split"))
+        return nhwc_in && norm_axis(attr_i(st->n, "axis", 0), 4) == 1 ? LK_SPLIT : LK_PLAIN;
+    if (!strcmp(op, "Concat")) {
+        if (!is4d_f32(p, st->out_id[0]) || norm_axis(attr_i(st->n, "axis", 0), 4) != 1)
+            return LK_PLAIN;
+        bool any_nhwc = false;
+        for (int i = 0; i < st->n_in_ids; i++) {
+            if (p->is_const[st->in_id[i]]) return LK_PLAIN;
+            any_nhwc |= p->lay[st->in_id[i]] == LAYOUT_NHWC;
+        }
+        return any_nhwc ? LK_CONCAT : LK_PLAIN;
+    }
+    return LK_PLAIN;
+}
+
+/* Whether value v (or a view of it) is read by a step after index i of the
+ * original list, or is a graph output. */
+static bool read_later(const plan *p, const step *orig, int n, int i, int v)
+{
+    const graph *g = &p->m->g;
+    for (int k = 0; k < g->n_outputs; k++)
+        if (g->outputs[k] == v) return true;
+    for (int j = 0; j < n; j++) {
+        bool reads = orig[j].sum_id == v;
+        for (int k = 0; k < orig[j].n_in_ids; k++) reads |= orig[j].in_id[k] == v;
+        if (!reads) continue;
+        if (j > i) return true;
+        if (orig[j].op->view && !orig[j].k.run && orig[j].in_id[0] == v &&
+            read_later(p, orig, n, i, orig[j].out_id[0]))
+            return true;
+    }
+    return false;
+}
+
+static glint_status place_step(lctx *L, const step *orig, int n_orig, int i)
+{
+    plan *p = L->p;
+    glint_status s = GLINT_OK;
+    step st = orig[i];
+    lkind kind = kind_of(p, &st);
+    bool taken = false;
+    const node *nd = st.n;
+    if (kind == LK_CONV) {
+        int x = st.in_id[0];
+        /* a plain input with few channels (the image) goes in as NCHW */
+        layout src_lay = p->lay[x] == LAYOUT_NHWC || p->t[x].dims[1] >= 8 ? LAYOUT_NHWC
+                                                                           : LAYOUT_PLAIN;
+        if (src_lay == LAYOUT_PLAIN) { /* oneDNN may have no fast NCHW kernel */
+            set_input(L, &st, 0, x);
+            if ((s = conv_make(p, &st, src_lay, &taken))) return s;
+            if (!taken) src_lay = LAYOUT_NHWC;
+        }
+        if (!taken) set_input(L, &st, 0, in_layout(L, x, src_lay, nd, &s));
+        if (st.sum_id >= 0) {
+            st.sum_id = in_layout(L, st.sum_id, LAYOUT_NHWC, nd, &s);
+            st.ctx.sum = &p->t[st.sum_id];
+        }
+        if (s) return s;
+        p->lay[st.out_id[0]] = LAYOUT_NHWC;
+        if (!taken && (s = conv_make(p, &st, src_lay, &taken))) return s;
+        if (!taken) {
+            p->lay[st.out_id[0]] = LAYOUT_PLAIN;
+            st = orig[i];
+        }
+    } else if (kind == LK_POOL) {
+        p->lay[st.out_id[0]] = LAYOUT_NHWC;
+        if ((s = pool_make(p, &st, &taken))) return s;
+        if (!taken) p->lay[st.out_id[0]] = LAYOUT_PLAIN;
+    } else if (kind == LK_RESIZE) {
+        taken = resize_make(&st);
+        if (taken) p->lay[st.out_id[0]] = LAYOUT_NHWC;
+    } else if (kind == LK_CONCAT) {
+        for (int k = 0; k < st.n_in_ids; k++)
+            set_input(L, &st, k, in_layout(L, st.in_id[k], LAYOUT_NHWC, nd, &s));
+        if (s) return s;
+        st.k = (kernel){concat_nhwc_run, NULL, NULL, "glint:concat_nhwc"};
+        p->lay[st.out_id[0]] = LAYOUT_NHWC;
+        taken = true;
+    } else if (kind == LK_SPLIT) {
+        st.k = (kernel){split_nhwc_run, NULL, NULL, "glint:split_nhwc"};
+        for (int k = 0; k < nd->n_out; k++) p->lay[st.out_id[k]] = LAYOUT_NHWC;
+        taken = true;
+    }
+    if (!taken) { /* reference kernel on plain tensors */
+        for (int k = 0; k < st.n_in_ids; k++)
+            if (st.in_id[k] >= 0) set_input(L, &st, k, in_layout(L, st.in_id[k], LAYOUT_PLAIN, nd, &s));
+        if (st.sum_id >= 0) {
+            st.sum_id = in_layout(L, st.sum_id, LAYOUT_PLAIN, nd, &s);
+            st.ctx.sum = &p->t[st.sum_id];
+        }
+        if (s) return s;
+    }
+    /* residual in place: write into the residual's buffer when nothing later
+     * reads it (and it is not a graph input, which the caller owns) */
+    if (taken && st.sum_id >= 0 && st.k.state) {
+        int r = st.sum_id;
+        bool graph_input = false;
+        for (int k = 0; k < p->m->g.n_inputs; k++) graph_input |= p->m->g.inputs[k] == r;
+        if (!graph_input && !read_later(p, orig, n_orig, i, orig[i].sum_id))
+            p->alias[st.out_id[0]] = r;
+    }
+    step *slot = push_step(L);
+    if (!slot) return eng_fail(GLINT_ERR_NOMEM, "too many steps");
+    *slot = st;
+    return GLINT_OK;
+}
+
+/* Graph outputs must be plain: convert the ones a NHWC step produced. */
+static glint_status plain_outputs(lctx *L)
+{
+    plan *p = L->p;
+    const graph *g = &p->m->g;
+    glint_status s = GLINT_OK;
+    for (int k = 0; k < g->n_outputs; k++) {
+        int v = g->outputs[k];
+        if (p->is_const[v] || p->lay[v] == LAYOUT_PLAIN) continue;
+        /* the producer writes a new NHWC value; the output id gets the plain copy */
+        int nv = plan_add_value(p);
+        if (nv < 0) return eng_fail(GLINT_ERR_NOMEM, "too many values");
+        p->t[nv] = p->t[v];
+        p->lay[nv] = LAYOUT_NHWC;
+        L->as_nhwc[nv] = L->as_plain[nv] = -1;
+        for (int i = 0; i < L->n_out; i++) {
+            step *st = &L->out[i];
+            for (int j = 0; j < 8; j++)
+                if (st->out_id[j] == v && st->reorder_from < 0) {
+                    st->out_id[j] = nv;
+                    st->ctx.out[j] = &p->t[nv];
+                }
+            for (int j = 0; j < st->n_in_ids; j++)
+                if (st->in_id[j] == v) set_input(L, st, j, nv);
+            if (st->sum_id == v) { st->sum_id = nv; st->ctx.sum = &p->t[nv]; }
+            if (st->reorder_from == v) st->reorder_from = nv;
+        }
+        for (int w = 0; w < p->n_vals; w++)
+            if (p->alias[w] == v) p->alias[w] = nv;
+        p->lay[v] = LAYOUT_PLAIN;
+        L->as_plain[nv] = -1;
+        step *r = push_step(L);
+        if (!r) return eng_fail(GLINT_ERR_NOMEM, "too many steps");
+        r->n = g->vals[v].producer >= 0 ? &g->nodes[g->vals[v].producer] : &g->nodes[0];
+        r->op = op_get(op_lookup("Identity"));
+        r->reorder_from = nv;
+        r->reorder_dst = v;
+        r->ctx.n = r->n;
+        r->ctx.n_in = r->ctx.n_out = 1;
+        r->ctx.in[0] = &p->t[nv];
+        r->ctx.out[0] = &p->t[v];
+        r->n_in_ids = 1;
+        r->in_id[0] = nv;
+        r->out_id[0] = v;
+        if ((s = reorder_make(p, r, nv, v, LAYOUT_NHWC, LAYOUT_PLAIN))) return s;
+    }
+    return GLINT_OK;
+}
 
 glint_status dnnl_prepare(plan *p)
 {
-    (void)p;
-    return GLINT_OK;
+    pthread_once(&g_once, engine_init);
+    if (g_engine_status != dnnl_success)
+        return eng_fail(GLINT_ERR_BACKEND, "oneDNN: no CPU engine (status %d)", (int)g_engine_status);
+    glint_status s = GLINT_OK;
+    dnn *d = calloc(1, sizeof *d);
+    if (!d) return eng_fail(GLINT_ERR_NOMEM, "out of memory");
+    p->backend = d;
+    p->backend_free = dnn_free;
+    DN(dnnl_stream_create(&d->stream, g_engine, dnnl_stream_default_flags));
+    lctx L = {.p = p, .cap = p->n_steps * 3 + p->m->g.n_outputs + 16};
+    L.out = calloc((size_t)L.cap, sizeof *L.out);
+    L.as_nhwc = malloc((size_t)p->cap_vals * sizeof(int));
+    L.as_plain = malloc((size_t)p->cap_vals * sizeof(int));
+    if (!L.out || !L.as_nhwc || !L.as_plain) {
+        s = eng_fail(GLINT_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    for (int v = 0; v < p->cap_vals; v++) L.as_nhwc[v] = L.as_plain[v] = -1;
+    for (int i = 0; i < p->n_steps && !s; i++) s = place_step(&L, p->steps, p->n_steps, i);
+    if (!s) s = plain_outputs(&L);
+    if (s) {
+        for (int i = 0; i < L.n_out; i++)
+            if (L.out[i].k.destroy) L.out[i].k.destroy(L.out[i].k.state);
+        goto done;
+    }
+    free(p->steps);
+    p->steps = L.out;
+    p->n_steps = L.n_out;
+    p->cap_steps = L.cap;
+    L.out = NULL;
+    /* a residual accumulated in place needs no copy */
+    for (int i = 0; i < p->n_steps; i++) {
+        step *st = &p->steps[i];
+        if (st->k.run != prim_run || st->sum_id < 0) continue;
+        prim_k *k = st->k.state;
+        if (p->alias[st->out_id[0]] == st->sum_id) k->copy_sum = false;
+    }
+done:
+    free(L.out);
+    free(L.as_nhwc);
+    free(L.as_plain);
+    return s;
+fail:
+    return s;
 }

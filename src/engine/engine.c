@@ -27,6 +27,7 @@ glint_status glint_model_load_buffer(const void *data, size_t size, const char *
     *out = NULL;
     glint_model *m = calloc(1, sizeof *m);
     if (!m) return eng_fail(GLINT_ERR_NOMEM, "out of memory");
+    pthread_mutex_init(&m->cache_lock, NULL);
     glint_status s = onnx_parse(data, size, base_dir, &m->g);
     if (!s) s = passes_run(m);
     if (s) {
@@ -89,6 +90,8 @@ glint_status glint_model_load(const char *path, glint_model **out)
 void glint_model_free(glint_model *m)
 {
     if (!m) return;
+    if (m->wcache_free) m->wcache_free(m->wcache);
+    pthread_mutex_destroy(&m->cache_lock);
     graph_dispose(&m->g);
     free(m);
 }

@@ -5,6 +5,7 @@
 
 #include "glint/engine.h"
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -156,6 +157,10 @@ const char *dims_str(const int64_t *dims, int ndim, char *buf, size_t size);
 struct glint_model {
     graph g;
     double flops;          /* per image */
+    /* weights reordered for a backend, shared by every context (dnnl.c) */
+    pthread_mutex_t cache_lock;
+    void *wcache;
+    void (*wcache_free)(void *wcache);
 };
 
 /* passes.c: batch-independent graph rewrites done once at load. */

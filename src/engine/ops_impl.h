@@ -20,6 +20,11 @@ glint_status need_const(const op_ctx *c, int i, const char *what);
 /* Requires in[i] to be float32. */
 glint_status need_f32(const op_ctx *c, int i);
 
+/* For a nearest-mode Resize/Upsample node: map[o] = the source index of
+ * output index o along `axis` (map holds out->dims[axis] entries). False if
+ * the node is not nearest-mode or its parameters are not constant. */
+bool resize_nearest_map(op_ctx *c, int axis, int64_t *map);
+
 #define NN_OPS(X)                                                                              \
     X(Conv) X(ConvTranspose) X(BatchNormalization) X(MaxPool) X(AveragePool)                   \
     X(GlobalAveragePool) X(GlobalMaxPool) X(Softmax) X(LogSoftmax) X(MatMul) X(Gemm)           \

@@ -984,3 +984,15 @@ glint_status run_Upsample(op_ctx *c)
 {
     return run_resize_common(c, true);
 }
+
+bool resize_nearest_map(op_ctx *c, int axis, int64_t *map)
+{
+    resize_plan p;
+    int64_t dims[MAXD];
+    bool up = !strcmp(c->n->op_type, "Upsample");
+    if (resize_plan_make(c, up, &p, dims) != GLINT_OK || p.linear) return false;
+    int64_t in = c->in[0]->dims[axis], out = dims[axis];
+    for (int64_t o = 0; o < out; o++)
+        map[o] = nearest_index(&p, src_coord(&p, o, in, out, p.scale[axis]), in);
+    return true;
+}

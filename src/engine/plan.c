@@ -12,8 +12,7 @@
 
 int plan_add_value(plan *p)
 {
-    int cap = p->m->g.n_vals * 2 + 64;
-    if (p->n_vals >= cap) return -1;
+    if (p->n_vals >= p->cap_vals) return -1;
     int id = p->n_vals++;
     memset(&p->t[id], 0, sizeof p->t[id]);
     p->is_const[id] = false;
@@ -26,14 +25,14 @@ int plan_add_value(plan *p)
 
 static glint_status plan_alloc(plan *p)
 {
-    int cap = p->m->g.n_vals * 2 + 64;
+    int cap = p->cap_vals = p->m->g.n_vals * 2 + 64;
     p->t = calloc((size_t)cap, sizeof *p->t);
     p->is_const = calloc((size_t)cap, sizeof *p->is_const);
     p->owned = calloc((size_t)cap, sizeof *p->owned);
     p->offset = malloc((size_t)cap * sizeof *p->offset);
     p->alias = malloc((size_t)cap * sizeof *p->alias);
     p->lay = calloc((size_t)cap, sizeof *p->lay);
-    p->cap_steps = p->m->g.n_nodes * 2 + 16;
+    p->cap_steps = p->m->g.n_nodes * 3 + 16;
     p->steps = calloc((size_t)p->cap_steps, sizeof *p->steps);
     if (!p->t || !p->is_const || !p->owned || !p->offset || !p->alias || !p->lay || !p->steps)
         return eng_fail(GLINT_ERR_NOMEM, "out of memory planning the graph");
@@ -170,6 +169,10 @@ static glint_status infer_and_fold(plan *p)
         st->op = d;
         st->ctx = c;
         st->reorder_from = -1;
+        st->n_in_ids = n->n_in;
+        for (int k = 0; k < n->n_in && k < 16; k++) st->in_id[k] = n->in[k];
+        for (int k = 0; k < n->n_out; k++) st->out_id[k] = n->out[k];
+        st->sum_id = n->sum_in;
         p->flops += node_flops(n, &c);
     }
     return GLINT_OK;
@@ -213,10 +216,9 @@ static int root(const plan *p, int v)
 static void step_inputs(const step *s, int *ids, int *n)
 {
     *n = 0;
-    const node *nd = s->n;
-    for (int i = 0; i < nd->n_in; i++)
-        if (nd->in[i] >= 0) ids[(*n)++] = nd->in[i];
-    if (nd->sum_in >= 0) ids[(*n)++] = nd->sum_in;
+    for (int i = 0; i < s->n_in_ids; i++)
+        if (s->in_id[i] >= 0) ids[(*n)++] = s->in_id[i];
+    if (s->sum_id >= 0) ids[(*n)++] = s->sum_id;
 }
 
 static glint_status plan_memory(plan *p)
@@ -232,7 +234,7 @@ static glint_status plan_memory(plan *p)
     for (int i = 0; i < p->n_steps; i++) {
         step *st = &p->steps[i];
         if (st->k.run || !st->op->view || st->reorder_from >= 0) continue;
-        int in = st->n->in[0], out = st->n->out[0];
+        int in = st->in_id[0], out = st->out_id[0];
         if (p->is_const[in] || p->lay[in] != LAYOUT_PLAIN) continue;
         p->alias[out] = in;
     }
@@ -254,7 +256,7 @@ static glint_status plan_memory(plan *p)
             if (last[r] < i) last[r] = i;
         }
         for (int k = 0; k < st->n->n_out; k++) {
-            int r = root(p, st->n->out[k]);
+            int r = root(p, st->out_id[k]);
             if (first[r] == -2) first[r] = i;
             if (last[r] < i) last[r] = i;
         }
@@ -333,6 +335,7 @@ void plan_dispose(plan *p)
     free(p->alias);
     free(p->lay);
     free(p->steps);
+    if (p->backend_free) p->backend_free(p->backend);
     memset(p, 0, sizeof *p);
 }
 

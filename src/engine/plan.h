@@ -28,9 +28,12 @@ typedef enum layout {
 } layout;
 
 typedef struct step {
-    const node *n;
+    const node *n;        /* the node it runs (for a reorder: the consumer it serves) */
     const op_def *op;
-    op_ctx ctx;
+    op_ctx ctx;           /* tensors the kernel reads and writes */
+    int in_id[16], n_in_ids; /* value ids behind ctx.in (-1 for absent), for liveness */
+    int out_id[8];
+    int sum_id;           /* value behind ctx.sum, or -1 */
     kernel k;             /* k.run == NULL: the reference kernel op->run */
     double us;            /* total time over profiled runs */
     int reorder_from;     /* >= 0: a layout conversion of value reorder_from ... */
@@ -41,6 +44,7 @@ typedef struct plan {
     const glint_model *m;
     int batch;
     int n_vals;            /* graph values + extra values made by the plan */
+    int cap_vals;
     glint_tensor *t;       /* per value: dtype, dims, data (bound) */
     bool *is_const;
     void **owned;          /* folded constant data owned by the plan */
@@ -53,6 +57,8 @@ typedef struct plan {
     size_t weight_bytes;   /* backend-owned reordered weights */
     double flops;
     int prof_runs;         /* runs accumulated in steps[].us */
+    void *backend;         /* backend state shared by the plan's kernels */
+    void (*backend_free)(void *backend);
 } plan;
 
 glint_status plan_build(const glint_model *m, int batch, glint_backend be, plan *p);
