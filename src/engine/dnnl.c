@@ -515,6 +515,113 @@ static bool resize_make(step *st)
     return true;
 }
 
+/* ---- element-wise and softmax on any dense layout ---- */
+static bool eltwise_alg(const node *n, dnnl_alg_kind_t *alg, float *a, float *b)
+{
+    const char *op = n->op_type;
+    *a = 0;
+    *b = 0;
+    if (!strcmp(op, "Relu")) *alg = dnnl_eltwise_relu;
+    else if (!strcmp(op, "LeakyRelu")) { *alg = dnnl_eltwise_relu; *a = attr_f(n, "alpha", 0.01f); }
+    else if (!strcmp(op, "Sigmoid")) *alg = dnnl_eltwise_logistic;
+    else if (!strcmp(op, "Tanh")) *alg = dnnl_eltwise_tanh;
+    else if (!strcmp(op, "Exp")) *alg = dnnl_eltwise_exp;
+    else if (!strcmp(op, "Sqrt")) *alg = dnnl_eltwise_sqrt;
+    else if (!strcmp(op, "Abs")) *alg = dnnl_eltwise_abs;
+    else if (!strcmp(op, "HardSwish")) *alg = dnnl_eltwise_hardswish;
+    else return false;
+    return true;
+}
+
+/* A unary op as a oneDNN eltwise over the flat element count (any layout). */
+static glint_status eltwise_make(plan *p, step *st, bool *taken)
+{
+    glint_status s = GLINT_OK;
+    const glint_tensor *x = st->ctx.in[0];
+    dnnl_alg_kind_t alg;
+    float a, b;
+    *taken = false;
+    if (x->dtype != GLINT_F32 || !eltwise_alg(st->n, &alg, &a, &b)) return GLINT_OK;
+    dnnl_memory_desc_t md;
+    dnnl_dims_t d = {tensor_count(x)};
+    if (d[0] == 0) return GLINT_OK;
+    dnnl_memory_desc_init_by_tag(&md, 1, d, dnnl_f32, dnnl_x);
+    dnnl_eltwise_desc_t ed;
+    dnnl_primitive_desc_t pd;
+    if (dnnl_eltwise_forward_desc_init(&ed, dnnl_forward_inference, alg, &md, a, b) != dnnl_success ||
+        dnnl_primitive_desc_create(&pd, &ed, NULL, g_engine, NULL) != dnnl_success)
+        return GLINT_OK;
+    const char *impl;
+    if (impl_is_ref(pd, &impl)) {
+        dnnl_primitive_desc_destroy(pd);
+        return GLINT_OK;
+    }
+    if ((s = prim_make(p, st, pd, impl))) return s;
+    prim_k *k = st->k.state;
+    k->src_arg = 0;
+    k->dst_arg = 1;
+    if ((s = add_mem(k, DNNL_ARG_SRC, &md, DNNL_MEMORY_NONE)) ||
+        (s = add_mem(k, DNNL_ARG_DST, &md, DNNL_MEMORY_NONE))) {
+        st->k.destroy(st->k.state);
+        memset(&st->k, 0, sizeof st->k);
+        return s;
+    }
+    *taken = true;
+    return GLINT_OK;
+}
+
+/* Softmax / LogSoftmax on a plain tensor. */
+static glint_status softmax_make(plan *p, step *st, bool *taken)
+{
+    glint_status s = GLINT_OK;
+    const glint_tensor *x = st->ctx.in[0];
+    *taken = false;
+    if (x->dtype != GLINT_F32 || x->ndim < 1 || x->ndim > 6 || tensor_count(x) == 0)
+        return GLINT_OK;
+    int opset = p->m->g.opset;
+    int axis = norm_axis(attr_i(st->n, "axis", opset < 13 ? 1 : -1), x->ndim);
+    dnnl_dims_t d;
+    int nd;
+    if (opset < 13) { /* coerced to 2-D at axis */
+        d[0] = dims_count(x->dims, axis);
+        d[1] = dims_count(x->dims + axis, x->ndim - axis);
+        nd = 2;
+        axis = 1;
+    } else {
+        nd = x->ndim;
+        for (int i = 0; i < nd; i++) d[i] = x->dims[i];
+    }
+    static const dnnl_format_tag_t plain[] = {dnnl_a, dnnl_ab, dnnl_abc, dnnl_abcd, dnnl_abcde,
+                                              dnnl_abcdef};
+    dnnl_memory_desc_t md;
+    dnnl_memory_desc_init_by_tag(&md, nd, d, dnnl_f32, plain[nd - 1]);
+    dnnl_softmax_v2_desc_t sd;
+    dnnl_primitive_desc_t pd;
+    dnnl_alg_kind_t alg = !strcmp(st->n->op_type, "LogSoftmax") ? dnnl_softmax_log
+                                                                 : dnnl_softmax_accurate;
+    if (dnnl_softmax_v2_forward_desc_init(&sd, dnnl_forward_inference, alg, &md, &md, axis) !=
+            dnnl_success ||
+        dnnl_primitive_desc_create(&pd, &sd, NULL, g_engine, NULL) != dnnl_success)
+        return GLINT_OK;
+    const char *impl;
+    if (impl_is_ref(pd, &impl)) {
+        dnnl_primitive_desc_destroy(pd);
+        return GLINT_OK;
+    }
+    if ((s = prim_make(p, st, pd, impl))) return s;
+    prim_k *k = st->k.state;
+    k->src_arg = 0;
+    k->dst_arg = 1;
+    if ((s = add_mem(k, DNNL_ARG_SRC, &md, DNNL_MEMORY_NONE)) ||
+        (s = add_mem(k, DNNL_ARG_DST, &md, DNNL_MEMORY_NONE))) {
+        st->k.destroy(st->k.state);
+        memset(&st->k, 0, sizeof st->k);
+        return s;
+    }
+    *taken = true;
+    return GLINT_OK;
+}
+
 /* ---- layout assignment ---- */
 typedef struct lctx {
     plan *p;
@@ -582,13 +689,19 @@ static bool is4d_f32(const plan *p, int v)
 }
 
 /* The layout-sensitive kind of a step (what it can run on NHWC). */
-typedef enum lkind { LK_PLAIN, LK_CONV, LK_POOL, LK_CONCAT, LK_SPLIT, LK_RESIZE } lkind;
+typedef enum lkind {
+    LK_PLAIN, LK_CONV, LK_POOL, LK_CONCAT, LK_SPLIT, LK_RESIZE,
+    LK_ELTWISE, /* any layout: output takes the input's */
+} lkind;
 
 static lkind kind_of(const plan *p, const step *st)
 {
     const char *op = st->n->op_type;
     int x = st->in_id[0];
     if (!strcmp(op, "Conv")) return is4d_f32(p, x) ? LK_CONV : LK_PLAIN;
+    dnnl_alg_kind_t alg;
+    float a, b;
+    if (eltwise_alg(st->n, &alg, &a, &b)) return LK_ELTWISE;
     bool nhwc_in = x >= 0 && p->lay[x] == LAYOUT_NHWC;
     if (!strcmp(op, "MaxPool") || !strcmp(op, "AveragePool") || !strcmp(op, "GlobalAveragePool"))
         return nhwc_in ? LK_POOL : LK_PLAIN;
@@ -661,6 +774,9 @@ static glint_status place_step(lctx *L, const step *orig, int n_orig, int i)
         p->lay[st.out_id[0]] = LAYOUT_NHWC;
         if ((s = pool_make(p, &st, &taken))) return s;
         if (!taken) p->lay[st.out_id[0]] = LAYOUT_PLAIN;
+    } else if (kind == LK_ELTWISE) {
+        if ((s = eltwise_make(p, &st, &taken))) return s;
+        if (taken) p->lay[st.out_id[0]] = p->lay[st.in_id[0]];
     } else if (kind == LK_RESIZE) {
         taken = resize_make(&st);
         if (taken) p->lay[st.out_id[0]] = LAYOUT_NHWC;
@@ -676,7 +792,7 @@ static glint_status place_step(lctx *L, const step *orig, int n_orig, int i)
         for (int k = 0; k < nd->n_out; k++) p->lay[st.out_id[k]] = LAYOUT_NHWC;
         taken = true;
     }
-    if (!taken) { /* reference kernel on plain tensors */
+    if (!taken) { /* plain tensors: oneDNN softmax, else the reference kernel */
         for (int k = 0; k < st.n_in_ids; k++)
             if (st.in_id[k] >= 0) set_input(L, &st, k, in_layout(L, st.in_id[k], LAYOUT_PLAIN, nd, &s));
         if (st.sum_id >= 0) {
@@ -684,6 +800,8 @@ static glint_status place_step(lctx *L, const step *orig, int n_orig, int i)
             st.ctx.sum = &p->t[st.sum_id];
         }
         if (s) return s;
+        if (!strcmp(nd->op_type, "Softmax") || !strcmp(nd->op_type, "LogSoftmax"))
+            if ((s = softmax_make(p, &st, &taken))) return s;
     }
     /* residual in place: write into the residual's buffer when nothing later
      * reads it (and it is not a graph input, which the caller owns) */
@@ -728,7 +846,7 @@ static glint_status plain_outputs(lctx *L)
             if (st->reorder_from == v) st->reorder_from = nv;
         }
         for (int w = 0; w < p->n_vals; w++)
-            if (p->alias[w] == v) p->alias[w] = nv;
+            if (w != v && p->alias[w] == v) p->alias[w] = nv;
         p->lay[v] = LAYOUT_PLAIN;
         L->as_plain[nv] = -1;
         step *r = push_step(L);
