@@ -107,6 +107,10 @@ void glint_model_output_info(const glint_model *m, int i, glint_io_info *info);
  * sizes) feed operators whose output shape they set. The model's inputs are
  * renumbered without it. Call before creating contexts. */
 glint_status glint_model_freeze_input(glint_model *m, int i, const glint_tensor *value);
+/* Value of the model's metadata_props entry `key` (Ultralytics exports put
+ * "names", "imgsz", "task", "stride" there), or NULL. Lives as long as the
+ * model. */
+const char *glint_model_metadata(const glint_model *m, const char *key);
 /* Multiply-accumulate count ×2 of one image (batch 1), for GFLOP/s reports. */
 double glint_model_flops(const glint_model *m);
 

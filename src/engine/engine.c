@@ -148,6 +148,13 @@ glint_status glint_model_freeze_input(glint_model *m, int i, const glint_tensor 
     return GLINT_OK;
 }
 
+const char *glint_model_metadata(const glint_model *m, const char *key)
+{
+    for (int i = 0; i < m->g.n_meta; i++)
+        if (!strcmp(m->g.meta_keys[i], key)) return m->g.meta_vals[i];
+    return NULL;
+}
+
 double glint_model_flops(const glint_model *m)
 {
     return m->flops;

@@ -91,6 +91,8 @@ typedef struct graph {
     int *outputs;
     int n_outputs;
     int opset;             /* default-domain opset version */
+    int n_meta;            /* ModelProto.metadata_props */
+    char **meta_keys, **meta_vals;
 } graph;
 
 /* onnx_load.c: parse an ONNX ModelProto into g (zeroed by the caller).

@@ -401,6 +401,27 @@ static glint_status topo_order(const Onnx__GraphProto *gp, const name_map *known
     return s;
 }
 
+static glint_status copy_metadata(const Onnx__ModelProto *mp, graph *g)
+{
+    if (!mp->n_metadata_props) return GLINT_OK;
+    g->meta_keys = calloc(mp->n_metadata_props, sizeof *g->meta_keys);
+    g->meta_vals = calloc(mp->n_metadata_props, sizeof *g->meta_vals);
+    if (!g->meta_keys || !g->meta_vals) return eng_fail(GLINT_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < mp->n_metadata_props; i++) {
+        const Onnx__StringStringEntryProto *e = mp->metadata_props[i];
+        if (!e->key || !e->value) continue;
+        g->meta_keys[g->n_meta] = strdup(e->key);
+        g->meta_vals[g->n_meta] = strdup(e->value);
+        if (!g->meta_keys[g->n_meta] || !g->meta_vals[g->n_meta]) {
+            free(g->meta_keys[g->n_meta]);
+            free(g->meta_vals[g->n_meta]);
+            return eng_fail(GLINT_ERR_NOMEM, "out of memory");
+        }
+        g->n_meta++;
+    }
+    return GLINT_OK;
+}
+
 static glint_status build_graph(const Onnx__ModelProto *mp, const char *base_dir, graph *g)
 {
     const Onnx__GraphProto *gp = mp->graph;
@@ -414,6 +435,8 @@ static glint_status build_graph(const Onnx__ModelProto *mp, const char *base_dir
             g->opset = (int)o->version;
     }
     if (g->opset == 0) g->opset = 1;
+    glint_status ms = copy_metadata(mp, g);
+    if (ms) return ms;
     if (g->opset > 21)
         return eng_fail(GLINT_ERR_UNSUPPORTED, "opset %d is newer than supported (<= 21)",
                         g->opset);
@@ -528,6 +551,12 @@ void graph_dispose(graph *g)
         free(g->vals[i].name);
         free(g->vals[i].data);
     }
+    for (int i = 0; i < g->n_meta; i++) {
+        free(g->meta_keys[i]);
+        free(g->meta_vals[i]);
+    }
+    free(g->meta_keys);
+    free(g->meta_vals);
     free(g->nodes);
     free(g->vals);
     free(g->inputs);
