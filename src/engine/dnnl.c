@@ -153,6 +153,8 @@ typedef struct prim_k {
     int n_args;
     dnnl_exec_arg_t args[5];
     int src_arg, dst_arg;        /* indices into args of the bound tensors */
+    int src_in;                  /* ctx input bound to src_arg (0 unless swapped) */
+    int src1_arg, src1_in;       /* second bound input (binary), src1_arg < 0: none */
     bool copy_sum;                /* copy the residual (ctx.sum) into dst first */
     size_t sum_bytes;
 } prim_k;
@@ -172,7 +174,10 @@ static glint_status prim_run(step *st)
     prim_k *k = st->k.state;
     void *dst = st->ctx.out[0]->data;
     if (k->copy_sum && st->ctx.sum->data != dst) memcpy(dst, st->ctx.sum->data, k->sum_bytes);
-    dnnl_memory_set_data_handle(k->args[k->src_arg].memory, (void *)st->ctx.in[0]->data);
+    dnnl_memory_set_data_handle(k->args[k->src_arg].memory, (void *)st->ctx.in[k->src_in]->data);
+    if (k->src1_arg >= 0)
+        dnnl_memory_set_data_handle(k->args[k->src1_arg].memory,
+                                    (void *)st->ctx.in[k->src1_in]->data);
     dnnl_memory_set_data_handle(k->args[k->dst_arg].memory, dst);
     if (dnnl_primitive_execute(k->prim, k->stream, k->n_args, k->args) != dnnl_success ||
         dnnl_stream_wait(k->stream) != dnnl_success)
@@ -191,6 +196,7 @@ static glint_status prim_make(plan *p, step *st, dnnl_primitive_desc_t pd, const
         return eng_fail(GLINT_ERR_NOMEM, "out of memory");
     }
     k->stream = plan_stream(p);
+    k->src1_arg = -1;
     DN(dnnl_primitive_create(&k->prim, pd));
     dnnl_primitive_desc_destroy(pd);
     st->k = (kernel){prim_run, prim_free, k, impl};
@@ -622,6 +628,141 @@ static glint_status softmax_make(plan *p, step *st, bool *taken)
     return GLINT_OK;
 }
 
+/* ---- Gemm / MatMul with constant weights, as a oneDNN matmul ---- */
+static glint_status matmul_make(plan *p, step *st, bool *taken)
+{
+    glint_status s = GLINT_OK;
+    const node *n = st->n;
+    op_ctx *c = &st->ctx;
+    const glint_tensor *a = c->in[0], *b = c->in[1], *y = c->out[0];
+    *taken = false;
+    bool gemm = !strcmp(n->op_type, "Gemm");
+    if (a->dtype != GLINT_F32 || b->ndim != 2 || !p->is_const[st->in_id[1]] || a->ndim < 2)
+        return GLINT_OK;
+    bool ta = gemm && attr_i(n, "transA", 0), tb = gemm && attr_i(n, "transB", 0);
+    if (ta || (gemm && (attr_f(n, "alpha", 1) != 1 || attr_f(n, "beta", 1) != 1)) || n->n_post)
+        return GLINT_OK;
+    int64_t K = a->dims[a->ndim - 1], M = tensor_count(a) / (K ? K : 1), N = y->dims[y->ndim - 1];
+    const glint_tensor *bias = gemm && c->n_in > 2 ? c->in[2] : NULL;
+    if (bias && (!p->is_const[st->in_id[2]] || tensor_count(bias) != N ||
+                 bias->dtype != GLINT_F32))
+        return GLINT_OK;
+    dnnl_memory_desc_t a_md, b_md, c_md, y_md;
+    dnnl_dims_t ad = {M, K}, bd = {K, N}, cd = {1, N}, yd = {M, N};
+    dnnl_dims_t bst = {tb ? 1 : N, tb ? K : 1};
+    dnnl_memory_desc_init_by_tag(&a_md, 2, ad, dnnl_f32, dnnl_ab);
+    dnnl_memory_desc_init_by_strides(&b_md, 2, bd, dnnl_f32, bst);
+    dnnl_memory_desc_init_by_tag(&c_md, 2, cd, dnnl_f32, dnnl_ab);
+    dnnl_memory_desc_init_by_tag(&y_md, 2, yd, dnnl_f32, dnnl_ab);
+    dnnl_matmul_desc_t md;
+    dnnl_primitive_desc_t pd;
+    if (dnnl_matmul_desc_init(&md, &a_md, &b_md, bias ? &c_md : NULL, &y_md) != dnnl_success ||
+        dnnl_primitive_desc_create(&pd, &md, NULL, g_engine, NULL) != dnnl_success)
+        return GLINT_OK;
+    const char *impl;
+    if (impl_is_ref(pd, &impl)) {
+        dnnl_primitive_desc_destroy(pd);
+        return GLINT_OK;
+    }
+    if ((s = prim_make(p, st, pd, impl))) return s;
+    prim_k *k = st->k.state;
+    k->src_arg = 0;
+    if ((s = add_mem(k, DNNL_ARG_SRC, &a_md, DNNL_MEMORY_NONE)) ||
+        (s = add_mem(k, DNNL_ARG_WEIGHTS, &b_md, b->data)) ||
+        (bias && (s = add_mem(k, DNNL_ARG_BIAS, &c_md, bias->data))))
+        goto fail;
+    k->dst_arg = k->n_args;
+    if ((s = add_mem(k, DNNL_ARG_DST, &y_md, DNNL_MEMORY_NONE))) goto fail;
+    *taken = true;
+    return GLINT_OK;
+fail:
+    st->k.destroy(st->k.state);
+    memset(&st->k, 0, sizeof st->k);
+    return s;
+}
+
+/* ---- Add/Sub/Mul/Div with numpy broadcasting of one side, any layout ---- */
+static bool binary_alg(const char *op, dnnl_alg_kind_t *alg, bool *commutes)
+{
+    *commutes = true;
+    if (!strcmp(op, "Add")) *alg = dnnl_binary_add;
+    else if (!strcmp(op, "Mul")) *alg = dnnl_binary_mul;
+    else if (!strcmp(op, "Sub")) { *alg = dnnl_binary_sub; *commutes = false; }
+    else if (!strcmp(op, "Div")) { *alg = dnnl_binary_div; *commutes = false; }
+    else return false;
+    return true;
+}
+
+static bool same_dims(const glint_tensor *a, const glint_tensor *b)
+{
+    if (a->ndim != b->ndim) return false;
+    for (int i = 0; i < a->ndim; i++)
+        if (a->dims[i] != b->dims[i]) return false;
+    return true;
+}
+
+/* Describes t broadcast to rank nd (leading 1s) in layout l. */
+static void md_bcast(dnnl_memory_desc_t *md, const glint_tensor *t, int nd, layout l)
+{
+    dnnl_dims_t d;
+    for (int i = 0; i < nd; i++) {
+        int j = i - (nd - t->ndim);
+        d[i] = j >= 0 ? t->dims[j] : 1;
+    }
+    static const dnnl_format_tag_t plain[] = {dnnl_a, dnnl_ab, dnnl_abc, dnnl_abcd, dnnl_abcde,
+                                              dnnl_abcdef};
+    dnnl_memory_desc_init_by_tag(md, nd, d, dnnl_f32,
+                                 l == LAYOUT_NHWC && nd == 4 ? dnnl_nhwc : plain[nd - 1]);
+}
+
+/* `lay` is the layout the step runs in (both inputs are in it, or layout-
+ * invariant). */
+static glint_status binary_make(plan *p, step *st, layout lay, bool *taken)
+{
+    glint_status s = GLINT_OK;
+    op_ctx *c = &st->ctx;
+    const glint_tensor *y = c->out[0];
+    dnnl_alg_kind_t alg;
+    bool commutes;
+    *taken = false;
+    if (c->n_in != 2 || !binary_alg(st->n->op_type, &alg, &commutes) || y->dtype != GLINT_F32 ||
+        c->in[0]->dtype != GLINT_F32 || c->in[1]->dtype != GLINT_F32 || y->ndim < 1 ||
+        y->ndim > 6 || tensor_count(y) == 0)
+        return GLINT_OK;
+    int big = same_dims(c->in[0], y) ? 0 : same_dims(c->in[1], y) && commutes ? 1 : -1;
+    if (big < 0) return GLINT_OK;
+    dnnl_memory_desc_t m0, m1, my;
+    md_bcast(&m0, c->in[big], y->ndim, lay);
+    md_bcast(&m1, c->in[1 - big], y->ndim, lay);
+    md_bcast(&my, y, y->ndim, lay);
+    dnnl_binary_desc_t bd;
+    dnnl_primitive_desc_t pd;
+    if (dnnl_binary_desc_init(&bd, alg, &m0, &m1, &my) != dnnl_success ||
+        dnnl_primitive_desc_create(&pd, &bd, NULL, g_engine, NULL) != dnnl_success)
+        return GLINT_OK;
+    const char *impl;
+    if (impl_is_ref(pd, &impl)) {
+        dnnl_primitive_desc_destroy(pd);
+        return GLINT_OK;
+    }
+    if ((s = prim_make(p, st, pd, impl))) return s;
+    prim_k *k = st->k.state;
+    k->src_arg = 0;
+    k->src_in = big;
+    k->src1_arg = 1;
+    k->src1_in = 1 - big;
+    k->dst_arg = 2;
+    if ((s = add_mem(k, DNNL_ARG_SRC_0, &m0, DNNL_MEMORY_NONE)) ||
+        (s = add_mem(k, DNNL_ARG_SRC_1, &m1, DNNL_MEMORY_NONE)) ||
+        (s = add_mem(k, DNNL_ARG_DST, &my, DNNL_MEMORY_NONE))) {
+        st->k.destroy(st->k.state);
+        memset(&st->k, 0, sizeof st->k);
+        return s;
+    }
+    *taken = true;
+    return GLINT_OK;
+}
+
 /* ---- layout assignment ---- */
 typedef struct lctx {
     plan *p;
@@ -692,6 +833,7 @@ static bool is4d_f32(const plan *p, int v)
 typedef enum lkind {
     LK_PLAIN, LK_CONV, LK_POOL, LK_CONCAT, LK_SPLIT, LK_RESIZE,
     LK_ELTWISE, /* any layout: output takes the input's */
+    LK_BINARY,  /* NHWC when an input is, else plain */
 } lkind;
 
 static lkind kind_of(const plan *p, const step *st)
@@ -702,6 +844,8 @@ static lkind kind_of(const plan *p, const step *st)
     dnnl_alg_kind_t alg;
     float a, b;
     if (eltwise_alg(st->n, &alg, &a, &b)) return LK_ELTWISE;
+    bool commutes;
+    if (binary_alg(op, &alg, &commutes) && st->n_in_ids == 2) return LK_BINARY;
     bool nhwc_in = x >= 0 && p->lay[x] == LAYOUT_NHWC;
     if (!strcmp(op, "MaxPool") || !strcmp(op, "AveragePool") || !strcmp(op, "GlobalAveragePool"))
         return nhwc_in ? LK_POOL : LK_PLAIN;
@@ -777,6 +921,26 @@ static glint_status place_step(lctx *L, const step *orig, int n_orig, int i)
     } else if (kind == LK_ELTWISE) {
         if ((s = eltwise_make(p, &st, &taken))) return s;
         if (taken) p->lay[st.out_id[0]] = p->lay[st.in_id[0]];
+    } else if (kind == LK_BINARY) {
+        /* NHWC if an input is NHWC and the other is NHWC-compatible */
+        layout lay = LAYOUT_PLAIN;
+        for (int k = 0; k < 2; k++)
+            if (p->lay[st.in_id[k]] == LAYOUT_NHWC) lay = LAYOUT_NHWC;
+        if (lay == LAYOUT_NHWC && p->t[st.out_id[0]].ndim != 4) lay = LAYOUT_PLAIN;
+        for (int k = 0; k < 2 && lay == LAYOUT_NHWC; k++) {
+            /* a constant operand is plain: usable on NHWC only if, broadcast
+             * to rank 4, it has one channel or one pixel */
+            const glint_tensor *t = &p->t[st.in_id[k]];
+            int64_t d[4];
+            for (int j = 0; j < 4; j++) d[j] = j - (4 - t->ndim) >= 0 ? t->dims[j - (4 - t->ndim)] : 1;
+            if (p->is_const[st.in_id[k]] && d[1] != 1 && d[2] * d[3] != 1) lay = LAYOUT_PLAIN;
+        }
+        for (int k = 0; k < 2; k++)
+            set_input(L, &st, k, in_layout(L, st.in_id[k], lay, nd, &s));
+        if (s) return s;
+        if ((s = binary_make(p, &st, lay, &taken))) return s;
+        if (taken) p->lay[st.out_id[0]] = lay;
+        else st = orig[i];
     } else if (kind == LK_RESIZE) {
         taken = resize_make(&st);
         if (taken) p->lay[st.out_id[0]] = LAYOUT_NHWC;
@@ -802,6 +966,8 @@ static glint_status place_step(lctx *L, const step *orig, int n_orig, int i)
         if (s) return s;
         if (!strcmp(nd->op_type, "Softmax") || !strcmp(nd->op_type, "LogSoftmax"))
             if ((s = softmax_make(p, &st, &taken))) return s;
+        if (!strcmp(nd->op_type, "Gemm") || !strcmp(nd->op_type, "MatMul"))
+            if ((s = matmul_make(p, &st, &taken))) return s;
     }
     /* residual in place: write into the residual's buffer when nothing later
      * reads it (and it is not a graph input, which the caller owns) */
