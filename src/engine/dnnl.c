@@ -19,6 +19,7 @@
  * thread count of its context. */
 #include "ops_impl.h"
 #include "plan.h"
+#include "vmath.h"
 
 #include <float.h>
 #include <oneapi/dnnl/dnnl.h>
@@ -576,6 +577,43 @@ static glint_status eltwise_make(plan *p, step *st, bool *taken)
     return GLINT_OK;
 }
 
+/* Softmax over a strided axis: rows of `inner` contiguous floats, processed
+ * in blocks so that the max, exp and sum vectorise across the inner axis. */
+#define SOFTMAX_BLOCK 512
+__attribute__((target_clones("avx512f", "avx2", "default")))
+static void softmax_block(const float *x, float *y, int64_t n, int64_t inner, int64_t w)
+{
+    float mx[SOFTMAX_BLOCK], sum[SOFTMAX_BLOCK];
+    for (int64_t i = 0; i < w; i++) { mx[i] = x[i]; sum[i] = 0; }
+    for (int64_t k = 1; k < n; k++)
+        for (int64_t i = 0; i < w; i++) mx[i] = x[k * inner + i] > mx[i] ? x[k * inner + i] : mx[i];
+    for (int64_t k = 0; k < n; k++)
+        for (int64_t i = 0; i < w; i++) {
+            float e = fast_expf(x[k * inner + i] - mx[i]);
+            y[k * inner + i] = e;
+            sum[i] += e;
+        }
+    for (int64_t i = 0; i < w; i++) sum[i] = 1.0f / sum[i];
+    for (int64_t k = 0; k < n; k++)
+        for (int64_t i = 0; i < w; i++) y[k * inner + i] *= sum[i];
+}
+
+static glint_status softmax_strided_run(step *st)
+{
+    const glint_tensor *x = st->ctx.in[0];
+    int axis = norm_axis(attr_i(st->n, "axis", -1), x->ndim);
+    int64_t outer = dims_count(x->dims, axis), n = x->dims[axis];
+    int64_t inner = dims_count(x->dims + axis + 1, x->ndim - axis - 1);
+    const float *X = x->data;
+    float *Y = st->ctx.out[0]->data;
+    for (int64_t o = 0; o < outer; o++)
+        for (int64_t i = 0; i < inner; i += SOFTMAX_BLOCK) {
+            int64_t w = inner - i < SOFTMAX_BLOCK ? inner - i : SOFTMAX_BLOCK;
+            softmax_block(X + o * n * inner + i, Y + o * n * inner + i, n, inner, w);
+        }
+    return GLINT_OK;
+}
+
 /* Softmax / LogSoftmax on a plain tensor. */
 static glint_status softmax_make(plan *p, step *st, bool *taken)
 {
@@ -612,6 +650,16 @@ static glint_status softmax_make(plan *p, step *st, bool *taken)
     const char *impl;
     if (impl_is_ref(pd, &impl)) {
         dnnl_primitive_desc_destroy(pd);
+        /* oneDNN 2.6 has no fast kernel for a non-innermost axis (YOLO's DFL) */
+        if (alg == dnnl_softmax_accurate && axis < nd - 1) {
+            st->k = (kernel){softmax_strided_run, NULL, NULL, "glint:softmax_strided"};
+            *taken = true;
+        }
+        /* oneDNN 2.6 has no fast kernel for a non-innermost axis (YOLO's DFL) */
+        if (alg == dnnl_softmax_accurate && axis < nd - 1) {
+            st->k = (kernel){softmax_strided_run, NULL, NULL, "glint:softmax_strided"};
+            *taken = true;
+        }
         return GLINT_OK;
     }
     if ((s = prim_make(p, st, pd, impl))) return s;
