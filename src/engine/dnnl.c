@@ -354,6 +354,74 @@ fail:
     return s;
 }
 
+/* ConvTranspose (2-D, f32, no post-ops) as a oneDNN deconvolution on NHWC. */
+static glint_status deconv_make(plan *p, step *st, bool *taken)
+{
+    glint_status s = GLINT_OK;
+    op_ctx *c = &st->ctx;
+    const glint_tensor *x = c->in[0], *w = c->in[1], *y = c->out[0];
+    const glint_tensor *b = c->n_in > 2 ? c->in[2] : NULL;
+    *taken = false;
+    int64_t pl[2], sd[2], dl[2];
+    if (x->ndim != 4 || st->n->n_post || !p->is_const[st->in_id[1]] ||
+        (b && !p->is_const[st->in_id[2]]) || !conv_transpose_geometry(c, pl, sd, dl))
+        return GLINT_OK;
+    int64_t G = attr_i(st->n, "group", 1), kh = w->dims[2], kw = w->dims[3];
+    int64_t IC = x->dims[1], OC = y->dims[1];
+    dnnl_dims_t strides = {sd[0], sd[1]}, dil = {dl[0] - 1, dl[1] - 1}, padl = {pl[0], pl[1]};
+    dnnl_dims_t padr = {(x->dims[2] - 1) * sd[0] + (kh - 1) * dl[0] + 1 - y->dims[2] - pl[0],
+                        (x->dims[3] - 1) * sd[1] + (kw - 1) * dl[1] + 1 - y->dims[3] - pl[1]};
+    dnnl_memory_desc_t src_md, dst_md, w_any, w_plain, b_md;
+    md_4d(&src_md, x, LAYOUT_NHWC);
+    md_4d(&dst_md, y, LAYOUT_NHWC);
+    if (G == 1) {
+        dnnl_dims_t wd = {OC, IC, kh, kw};
+        dnnl_memory_desc_init_by_tag(&w_any, 4, wd, dnnl_f32, dnnl_format_tag_any);
+        dnnl_memory_desc_init_by_tag(&w_plain, 4, wd, dnnl_f32, dnnl_iohw);
+    } else {
+        dnnl_dims_t wd = {G, OC / G, IC / G, kh, kw};
+        dnnl_memory_desc_init_by_tag(&w_any, 5, wd, dnnl_f32, dnnl_format_tag_any);
+        dnnl_memory_desc_init_by_tag(&w_plain, 5, wd, dnnl_f32, dnnl_giohw);
+    }
+    dnnl_dims_t bd = {OC};
+    dnnl_memory_desc_init_by_tag(&b_md, 1, bd, dnnl_f32, dnnl_x);
+    dnnl_deconvolution_desc_t dd;
+    dnnl_primitive_desc_t pd;
+    if (dnnl_dilated_deconvolution_forward_desc_init(&dd, dnnl_forward_inference,
+                                                     dnnl_deconvolution_direct, &src_md, &w_any,
+                                                     b ? &b_md : NULL, &dst_md, strides, dil,
+                                                     padl, padr) != dnnl_success ||
+        dnnl_primitive_desc_create(&pd, &dd, NULL, g_engine, NULL) != dnnl_success)
+        return GLINT_OK;
+    const char *impl;
+    if (impl_is_ref(pd, &impl)) {
+        dnnl_primitive_desc_destroy(pd);
+        return GLINT_OK;
+    }
+    const dnnl_memory_desc_t *w_md = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+    dnnl_memory_desc_t w_copy = *w_md;
+    void *wdata = cached_weights(p, (int)(st->n - p->m->g.nodes), &w_plain, w->data, &w_copy);
+    if (!wdata) {
+        dnnl_primitive_desc_destroy(pd);
+        return eng_fail(GLINT_ERR_BACKEND, "node '%s': weight reorder failed", st->n->name);
+    }
+    if ((s = prim_make(p, st, pd, impl))) return s;
+    prim_k *k = st->k.state;
+    k->src_arg = 0;
+    if ((s = add_mem(k, DNNL_ARG_SRC, &src_md, DNNL_MEMORY_NONE)) ||
+        (s = add_mem(k, DNNL_ARG_WEIGHTS, &w_copy, wdata)) ||
+        (b && (s = add_mem(k, DNNL_ARG_BIAS, &b_md, b->data))))
+        goto fail;
+    k->dst_arg = k->n_args;
+    if ((s = add_mem(k, DNNL_ARG_DST, &dst_md, DNNL_MEMORY_NONE))) goto fail;
+    *taken = true;
+    return GLINT_OK;
+fail:
+    st->k.destroy(st->k.state);
+    memset(&st->k, 0, sizeof st->k);
+    return s;
+}
+
 /* ---- pooling on NHWC ---- */
 static glint_status pool_make(plan *p, step *st, bool *taken)
 {
@@ -449,6 +517,7 @@ static glint_status concat_nhwc_run(step *st)
         int64_t ci = x->dims[1];
         const float *src = x->data;
         float *dst = (float *)o->data + at;
+#pragma omp parallel for schedule(static)
         for (int64_t px = 0; px < pixels; px++)
             memcpy(dst + px * C, src + px * ci, (size_t)ci * sizeof(float));
         at += ci;
@@ -465,6 +534,7 @@ static glint_status split_nhwc_run(step *st)
         int64_t co = o->dims[1];
         const float *src = (const float *)x->data + at;
         float *dst = o->data;
+#pragma omp parallel for schedule(static)
         for (int64_t px = 0; px < pixels; px++)
             memcpy(dst + px * co, src + px * C, (size_t)co * sizeof(float));
         at += co;
@@ -492,6 +562,7 @@ static glint_status resize_nhwc_run(step *st)
     const glint_tensor *x = st->ctx.in[0], *o = st->ctx.out[0];
     int64_t N = o->dims[0], C = o->dims[1], OH = o->dims[2], OW = o->dims[3];
     int64_t H = x->dims[2], W = x->dims[3];
+#pragma omp parallel for collapse(2) schedule(static)
     for (int64_t n = 0; n < N; n++)
         for (int64_t oh = 0; oh < OH; oh++) {
             const float *srow = (const float *)x->data + ((n * H + k->map_h[oh]) * W) * C;
@@ -606,11 +677,13 @@ static glint_status softmax_strided_run(step *st)
     int64_t inner = dims_count(x->dims + axis + 1, x->ndim - axis - 1);
     const float *X = x->data;
     float *Y = st->ctx.out[0]->data;
-    for (int64_t o = 0; o < outer; o++)
-        for (int64_t i = 0; i < inner; i += SOFTMAX_BLOCK) {
-            int64_t w = inner - i < SOFTMAX_BLOCK ? inner - i : SOFTMAX_BLOCK;
-            softmax_block(X + o * n * inner + i, Y + o * n * inner + i, n, inner, w);
-        }
+    int64_t blocks = (inner + SOFTMAX_BLOCK - 1) / SOFTMAX_BLOCK;
+#pragma omp parallel for schedule(static)
+    for (int64_t b = 0; b < outer * blocks; b++) {
+        int64_t o = b / blocks, i = b % blocks * SOFTMAX_BLOCK;
+        int64_t w = inner - i < SOFTMAX_BLOCK ? inner - i : SOFTMAX_BLOCK;
+        softmax_block(X + o * n * inner + i, Y + o * n * inner + i, n, inner, w);
+    }
     return GLINT_OK;
 }
 
@@ -882,6 +955,7 @@ typedef enum lkind {
     LK_PLAIN, LK_CONV, LK_POOL, LK_CONCAT, LK_SPLIT, LK_RESIZE,
     LK_ELTWISE, /* any layout: output takes the input's */
     LK_BINARY,  /* NHWC when an input is, else plain */
+    LK_DECONV,
 } lkind;
 
 static lkind kind_of(const plan *p, const step *st)
@@ -889,6 +963,7 @@ static lkind kind_of(const plan *p, const step *st)
     const char *op = st->n->op_type;
     int x = st->in_id[0];
     if (!strcmp(op, "Conv")) return is4d_f32(p, x) ? LK_CONV : LK_PLAIN;
+    if (!strcmp(op, "ConvTranspose")) return is4d_f32(p, x) ? LK_DECONV : LK_PLAIN;
     dnnl_alg_kind_t alg;
     float a, b;
     if (eltwise_alg(st->n, &alg, &a, &b)) return LK_ELTWISE;
@@ -969,6 +1044,12 @@ static glint_status place_step(lctx *L, const step *orig, int n_orig, int i)
     } else if (kind == LK_ELTWISE) {
         if ((s = eltwise_make(p, &st, &taken))) return s;
         if (taken) p->lay[st.out_id[0]] = p->lay[st.in_id[0]];
+    } else if (kind == LK_DECONV) {
+        set_input(L, &st, 0, in_layout(L, st.in_id[0], LAYOUT_NHWC, nd, &s));
+        if (s) return s;
+        if ((s = deconv_make(p, &st, &taken))) return s;
+        if (taken) p->lay[st.out_id[0]] = LAYOUT_NHWC;
+        else st = orig[i];
     } else if (kind == LK_BINARY) {
         /* NHWC if an input is NHWC and the other is NHWC-compatible */
         layout lay = LAYOUT_PLAIN;

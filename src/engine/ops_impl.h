@@ -25,6 +25,10 @@ glint_status need_f32(const op_ctx *c, int i);
  * the node is not nearest-mode or its parameters are not constant. */
 bool resize_nearest_map(op_ctx *c, int axis, int64_t *map);
 
+/* For a 2-D ConvTranspose node: the begin pads, strides and dilations ONNX
+ * resolves (auto_pad, output_shape); false if not 2-D or invalid. */
+bool conv_transpose_geometry(op_ctx *c, int64_t *pad_begin, int64_t *stride, int64_t *dilation);
+
 #define NN_OPS(X)                                                                              \
     X(Conv) X(ConvTranspose) X(BatchNormalization) X(MaxPool) X(AveragePool)                   \
     X(GlobalAveragePool) X(GlobalMaxPool) X(Softmax) X(LogSoftmax) X(MatMul) X(Gemm)           \

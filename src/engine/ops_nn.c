@@ -996,3 +996,15 @@ bool resize_nearest_map(op_ctx *c, int axis, int64_t *map)
         map[o] = nearest_index(&p, src_coord(&p, o, in, out, p.scale[axis]), in);
     return true;
 }
+
+bool conv_transpose_geometry(op_ctx *c, int64_t *pad_begin, int64_t *stride, int64_t *dilation)
+{
+    geom g;
+    if (convt_geom(c, &g) != GLINT_OK || g.nsp != 2) return false;
+    for (int i = 0; i < 2; i++) {
+        pad_begin[i] = g.pb[i];
+        stride[i] = g.s[i];
+        dilation[i] = g.d[i];
+    }
+    return true;
+}
