@@ -542,6 +542,31 @@ static glint_status split_nhwc_run(step *st)
     return GLINT_OK;
 }
 
+/* Slice of a channel range of an NHWC tensor; state: the first channel. */
+static glint_status slice_nhwc_run(step *st)
+{
+    const glint_tensor *x = st->ctx.in[0], *o = st->ctx.out[0];
+    int64_t start = *(const int64_t *)st->k.state;
+    int64_t pixels = x->dims[0] * x->dims[2] * x->dims[3], C = x->dims[1], co = o->dims[1];
+    const float *src = (const float *)x->data + start;
+    float *dst = o->data;
+#pragma omp parallel for schedule(static)
+    for (int64_t px = 0; px < pixels; px++)
+        memcpy(dst + px * co, src + px * C, (size_t)co * sizeof(float));
+    return GLINT_OK;
+}
+
+static bool slice_make(step *st)
+{
+    int64_t start, *state;
+    if (st->ctx.in[0]->dtype != GLINT_F32 || !slice_channel_range(&st->ctx, &start) ||
+        !(state = malloc(sizeof *state)))
+        return false;
+    *state = start;
+    st->k = (kernel){slice_nhwc_run, free, state, "glint:slice_nhwc"};
+    return true;
+}
+
 typedef struct resize_k {
     int64_t *map_h, *map_w;
 } resize_k;
@@ -956,6 +981,7 @@ typedef enum lkind {
     LK_ELTWISE, /* any layout: output takes the input's */
     LK_BINARY,  /* NHWC when an input is, else plain */
     LK_DECONV,
+    LK_SLICE,   /* a channel range of an NHWC tensor */
 } lkind;
 
 static lkind kind_of(const plan *p, const step *st)
@@ -973,6 +999,7 @@ static lkind kind_of(const plan *p, const step *st)
     if (!strcmp(op, "MaxPool") || !strcmp(op, "AveragePool") || !strcmp(op, "GlobalAveragePool"))
         return nhwc_in ? LK_POOL : LK_PLAIN;
     if (!strcmp(op, "Resize") || !strcmp(op, "Upsample")) return nhwc_in ? LK_RESIZE : LK_PLAIN;
+    if (!strcmp(op, "Slice")) return nhwc_in ? LK_SLICE : LK_PLAIN;
     if (!strcmp(op, "Split"))
         return nhwc_in && norm_axis(attr_i(st->n, "axis", 0), 4) == 1 ? LK_SPLIT : LK_PLAIN;
     if (!strcmp(op, "Concat")) {
@@ -1070,6 +1097,9 @@ static glint_status place_step(lctx *L, const step *orig, int n_orig, int i)
         if ((s = binary_make(p, &st, lay, &taken))) return s;
         if (taken) p->lay[st.out_id[0]] = lay;
         else st = orig[i];
+    } else if (kind == LK_SLICE) {
+        taken = slice_make(&st);
+        if (taken) p->lay[st.out_id[0]] = LAYOUT_NHWC;
     } else if (kind == LK_RESIZE) {
         taken = resize_make(&st);
         if (taken) p->lay[st.out_id[0]] = LAYOUT_NHWC;

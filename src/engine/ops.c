@@ -1390,3 +1390,14 @@ const op_def *op_get(int op)
 {
     return &ops[op];
 }
+
+bool slice_channel_range(op_ctx *c, int64_t *start)
+{
+    slice_plan p;
+    const glint_tensor *x = c->in[0];
+    if (x->ndim != 4 || slice_resolve(c, &p) != GLINT_OK || p.step[1] != 1) return false;
+    for (int d = 0; d < 4; d++)
+        if (d != 1 && (p.start[d] != 0 || p.step[d] != 1 || p.len[d] != x->dims[d])) return false;
+    *start = p.start[1];
+    return true;
+}

@@ -29,6 +29,10 @@ bool resize_nearest_map(op_ctx *c, int axis, int64_t *map);
  * resolves (auto_pad, output_shape); false if not 2-D or invalid. */
 bool conv_transpose_geometry(op_ctx *c, int64_t *pad_begin, int64_t *stride, int64_t *dilation);
 
+/* For a Slice node on a 4-D tensor that cuts only the channel axis (step 1):
+ * the first channel kept. False otherwise. */
+bool slice_channel_range(op_ctx *c, int64_t *start);
+
 #define NN_OPS(X)                                                                              \
     X(Conv) X(ConvTranspose) X(BatchNormalization) X(MaxPool) X(AveragePool)                   \
     X(GlobalAveragePool) X(GlobalMaxPool) X(Softmax) X(LogSoftmax) X(MatMul) X(Gemm)           \
