@@ -149,6 +149,7 @@ int cmd_perf(int argc, char **argv)
         fprintf(stderr, "glint perf: out of memory\n");
         goto done;
     }
+    double t_loaded = now_s();
     glint_context_options opt = {.threads = threads, .max_batch = batch, .backend = backend,
                                  .profile = profile};
     for (int i = 0; i < instances; i++) {
@@ -161,6 +162,7 @@ int cmd_perf(int argc, char **argv)
             goto done;
         }
     }
+    double t_planned = now_s();
     /* warm-up: one run per instance (first-touch of memory, kernel JIT) */
     for (int i = 0; i < instances; i++)
         if (glint_context_run(w[i].ctx, in, n_in)) {
@@ -193,9 +195,10 @@ int cmd_perf(int argc, char **argv)
         printf("{\"model\":\"%s\",\"batch\":%d,\"threads\":%d,\"instances\":%d,\"runs\":%d,"
                "\"images_per_s\":%.3f,\"latency_ms_p50\":%.3f,\"latency_ms_p90\":%.3f,"
                "\"latency_ms_p99\":%.3f,\"gflops\":%.2f,\"model_gflop\":%.4f,\"load_ms\":%.1f,"
-               "\"arena_mb\":%.1f,\"rss_mb\":%.1f}\n",
+               "\"parse_ms\":%.1f,\"plan_ms\":%.1f,\"arena_mb\":%.1f,\"rss_mb\":%.1f}\n",
                model, batch, threads, instances, total, ips, p50, p90, p99, gflops,
-               glint_model_flops(m) / 1e9, load_ms, arena, rss_mb());
+               glint_model_flops(m) / 1e9, load_ms, (t_loaded - t0) * 1e3,
+               (t_planned - t_loaded) * 1e3, arena, rss_mb());
     } else {
         printf("model     %s (%.3f GFLOP per image)\n", model, glint_model_flops(m) / 1e9);
         printf("setup     batch %d, %d instance(s) x %d thread(s), %d runs in %.1f s\n", batch,
@@ -203,7 +206,10 @@ int cmd_perf(int argc, char **argv)
         printf("latency   p50 %.2f ms, p90 %.2f ms, p99 %.2f ms\n", p50, p90, p99);
         printf("speed     %.1f images/s, %.1f GFLOP/s\n", ips, gflops);
         printf("memory    activations %.1f MB per instance, peak RSS %.1f MB\n", arena, rss_mb());
-        printf("startup   load + plan + first run %.0f ms\n", load_ms);
+        printf("startup   %.0f ms to ready: load %.0f ms, plan %.0f ms (%d batch size(s) x %d "
+               "instance(s)), first run %.0f ms\n",
+               load_ms, (t_loaded - t0) * 1e3, (t_planned - t_loaded) * 1e3, batch, instances,
+               load_ms - (t_planned - t0) * 1e3);
     }
     if (profile) {
         size_t need = glint_context_profile(w[0].ctx, NULL, 0);

@@ -517,10 +517,11 @@ static glint_status concat_nhwc_run(step *st)
         int64_t ci = x->dims[1];
         const float *src = x->data;
         float *dst = (float *)o->data + at;
+        at += ci;
+        if (st->in_place >> i & 1) continue; /* its producer wrote it in its slot */
 #pragma omp parallel for schedule(static)
         for (int64_t px = 0; px < pixels; px++)
             memcpy(dst + px * C, src + px * ci, (size_t)ci * sizeof(float));
-        at += ci;
     }
     return GLINT_OK;
 }
@@ -531,12 +532,12 @@ static glint_status split_nhwc_run(step *st)
     int64_t pixels = x->dims[0] * x->dims[2] * x->dims[3], C = x->dims[1], at = 0;
     for (int i = 0; i < st->ctx.n_out; i++) {
         const glint_tensor *o = st->ctx.out[i];
-        int64_t co = o->dims[1];
+        int64_t co = o->dims[1], os = st->out_stride[i] ? st->out_stride[i] : co;
         const float *src = (const float *)x->data + at;
         float *dst = o->data;
 #pragma omp parallel for schedule(static)
         for (int64_t px = 0; px < pixels; px++)
-            memcpy(dst + px * co, src + px * C, (size_t)co * sizeof(float));
+            memcpy(dst + px * os, src + px * C, (size_t)co * sizeof(float));
         at += co;
     }
     return GLINT_OK;
@@ -548,11 +549,12 @@ static glint_status slice_nhwc_run(step *st)
     const glint_tensor *x = st->ctx.in[0], *o = st->ctx.out[0];
     int64_t start = *(const int64_t *)st->k.state;
     int64_t pixels = x->dims[0] * x->dims[2] * x->dims[3], C = x->dims[1], co = o->dims[1];
+    int64_t os = st->out_stride[0] ? st->out_stride[0] : co;
     const float *src = (const float *)x->data + start;
     float *dst = o->data;
 #pragma omp parallel for schedule(static)
     for (int64_t px = 0; px < pixels; px++)
-        memcpy(dst + px * co, src + px * C, (size_t)co * sizeof(float));
+        memcpy(dst + px * os, src + px * C, (size_t)co * sizeof(float));
     return GLINT_OK;
 }
 
@@ -586,14 +588,14 @@ static glint_status resize_nhwc_run(step *st)
     const resize_k *k = st->k.state;
     const glint_tensor *x = st->ctx.in[0], *o = st->ctx.out[0];
     int64_t N = o->dims[0], C = o->dims[1], OH = o->dims[2], OW = o->dims[3];
-    int64_t H = x->dims[2], W = x->dims[3];
+    int64_t H = x->dims[2], W = x->dims[3], os = st->out_stride[0] ? st->out_stride[0] : C;
 #pragma omp parallel for collapse(2) schedule(static)
     for (int64_t n = 0; n < N; n++)
         for (int64_t oh = 0; oh < OH; oh++) {
             const float *srow = (const float *)x->data + ((n * H + k->map_h[oh]) * W) * C;
-            float *drow = (float *)o->data + ((n * OH + oh) * OW) * C;
+            float *drow = (float *)o->data + ((n * OH + oh) * OW) * os;
             for (int64_t ow = 0; ow < OW; ow++)
-                memcpy(drow + ow * C, srow + k->map_w[ow] * C, (size_t)C * sizeof(float));
+                memcpy(drow + ow * os, srow + k->map_w[ow] * C, (size_t)C * sizeof(float));
         }
     return GLINT_OK;
 }
@@ -1192,6 +1194,59 @@ static glint_status plain_outputs(lctx *L)
     return GLINT_OK;
 }
 
+/* Number of steps that read value v (as input or residual); graph outputs
+ * count as a reader. */
+static int readers(const plan *p, int v)
+{
+    int n = 0;
+    for (int i = 0; i < p->n_steps; i++) {
+        const step *st = &p->steps[i];
+        for (int k = 0; k < st->n_in_ids; k++) n += st->in_id[k] == v;
+        n += st->sum_id == v;
+        n += st->reorder_from == v;
+    }
+    for (int k = 0; k < p->m->g.n_outputs; k++) n += p->m->g.outputs[k] == v;
+    return n;
+}
+
+/* Concat in place: an input produced by an NHWC copy kernel (Split, Slice,
+ * nearest Resize) and read by nothing else is written straight into its
+ * channel slot of the Concat's output, which then skips it. */
+static void concat_in_place(plan *p)
+{
+    for (int i = 0; i < p->n_steps; i++) {
+        step *cat = &p->steps[i];
+        if (cat->k.run != concat_nhwc_run) continue;
+        int o = cat->out_id[0];
+        int64_t C = p->t[o].dims[1], at = 0;
+        for (int k = 0; k < cat->n_in_ids && k < 32; k++) {
+            int v = cat->in_id[k];
+            int64_t cv = p->t[v].dims[1];
+            int64_t slot = at;
+            at += cv;
+            step *prod = NULL;
+            int which = -1;
+            for (int j = 0; j < i && !prod; j++)
+                for (int q = 0; q < p->steps[j].n->n_out && q < 8; q++)
+                    if (p->steps[j].out_id[q] == v && p->steps[j].reorder_from < 0) {
+                        prod = &p->steps[j];
+                        which = q;
+                    }
+            if (!prod || (prod->k.run != split_nhwc_run && prod->k.run != slice_nhwc_run &&
+                          prod->k.run != resize_nhwc_run))
+                continue;
+            bool aliased = p->alias[v] != v;
+            for (int w = 0; w < p->n_vals && !aliased; w++) aliased = w != v && p->alias[w] == v;
+            if (aliased || readers(p, v) != 1 || p->is_const[v]) continue;
+            p->alias[v] = o;
+            p->alias_off[v] = slot * (int64_t)sizeof(float);
+            prod->out_stride[which] = C;
+            cat->in_place |= 1u << k;
+            cat->k.impl = "glint:concat_nhwc(part in place)";
+        }
+    }
+}
+
 glint_status dnnl_prepare(plan *p)
 {
     pthread_once(&g_once, engine_init);
@@ -1231,6 +1286,7 @@ glint_status dnnl_prepare(plan *p)
         prim_k *k = st->k.state;
         if (p->alias[st->out_id[0]] == st->sum_id) k->copy_sum = false;
     }
+    concat_in_place(p);
 done:
     free(L.out);
     free(L.as_nhwc);

@@ -19,6 +19,7 @@ int plan_add_value(plan *p)
     p->owned[id] = NULL;
     p->offset[id] = -1;
     p->alias[id] = id;
+    p->alias_off[id] = 0;
     p->lay[id] = LAYOUT_PLAIN;
     return id;
 }
@@ -31,10 +32,12 @@ static glint_status plan_alloc(plan *p)
     p->owned = calloc((size_t)cap, sizeof *p->owned);
     p->offset = malloc((size_t)cap * sizeof *p->offset);
     p->alias = malloc((size_t)cap * sizeof *p->alias);
+    p->alias_off = calloc((size_t)cap, sizeof *p->alias_off);
     p->lay = calloc((size_t)cap, sizeof *p->lay);
     p->cap_steps = p->m->g.n_nodes * 3 + 16;
     p->steps = calloc((size_t)p->cap_steps, sizeof *p->steps);
-    if (!p->t || !p->is_const || !p->owned || !p->offset || !p->alias || !p->lay || !p->steps)
+    if (!p->t || !p->is_const || !p->owned || !p->offset || !p->alias || !p->alias_off ||
+        !p->lay || !p->steps)
         return eng_fail(GLINT_ERR_NOMEM, "out of memory planning the graph");
     return GLINT_OK;
 }
@@ -294,8 +297,12 @@ static glint_status plan_memory(plan *p)
         p->offset[bufs[i].v] = (int64_t)off;
         if (off + bufs[i].size > peak) peak = off + bufs[i].size;
     }
-    for (int v = 0; v < nv; v++)
-        if (!p->is_const[v] && root(p, v) != v) p->offset[v] = p->offset[root(p, v)];
+    for (int v = 0; v < nv; v++) {
+        if (p->is_const[v] || root(p, v) == v) continue;
+        int64_t off = 0;
+        for (int w = v; p->alias[w] != w; w = p->alias[w]) off += p->alias_off[w];
+        p->offset[v] = p->offset[root(p, v)] + off;
+    }
     p->arena_bytes = peak ? peak : ARENA_ALIGN;
 done:
     free(first);
@@ -333,6 +340,7 @@ void plan_dispose(plan *p)
     free(p->owned);
     free(p->offset);
     free(p->alias);
+    free(p->alias_off);
     free(p->lay);
     free(p->steps);
     if (p->backend_free) p->backend_free(p->backend);

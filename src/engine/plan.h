@@ -34,6 +34,10 @@ typedef struct step {
     int in_id[16], n_in_ids; /* value ids behind ctx.in (-1 for absent), for liveness */
     int out_id[8];
     int sum_id;           /* value behind ctx.sum, or -1 */
+    int64_t out_stride[8]; /* NHWC copy kernels: floats between pixels of output i
+                            * when it is written into a channel slot of a larger
+                            * tensor (0: dense) */
+    uint32_t in_place;     /* Concat: bit i set = input i is already in its slot */
     kernel k;             /* k.run == NULL: the reference kernel op->run */
     double us;            /* total time over profiled runs */
     int reorder_from;     /* >= 0: a layout conversion of value reorder_from ... */
@@ -50,6 +54,7 @@ typedef struct plan {
     void **owned;          /* folded constant data owned by the plan */
     int64_t *offset;       /* arena offset of the value's buffer, -1 if none */
     int *alias;            /* value whose buffer this value shares, or itself */
+    int64_t *alias_off;    /* byte offset of the value inside the buffer it aliases */
     layout *lay;
     step *steps;
     int n_steps, cap_steps;
