@@ -26,3 +26,8 @@ add_test(NAME op_cases COMMAND glint check ${CMAKE_SOURCE_DIR}/tests/data/op_cas
 set_tests_properties(op_cases PROPERTIES PASS_REGULAR_EXPRESSION "14 passed, 0 failed")
 add_test(NAME op_cases-ref COMMAND glint check --backend ref ${CMAKE_SOURCE_DIR}/tests/data/op_cases)
 set_tests_properties(op_cases-ref PROPERTIES PASS_REGULAR_EXPRESSION "14 passed, 0 failed")
+# glint run: answers on the reference models, per-image errors, model.yaml
+# handling and inference without one, determinism and batching
+add_test(NAME cli/run COMMAND bash ${CMAKE_SOURCE_DIR}/tests/cli/test_run.sh $<TARGET_FILE:glint>
+         ${CMAKE_SOURCE_DIR})
+set_tests_properties(cli/run PROPERTIES PASS_REGULAR_EXPRESSION "[1-9][0-9]* passed, 0 failed")

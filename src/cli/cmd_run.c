@@ -1,0 +1,538 @@
+/* glint run: one-shot inference on image files.
+ *
+ * Loads a model and its configuration (model_conf.h), then reads, decodes
+ * (DCT-scaled towards the tensor size) and prepares the images, runs them in
+ * batches of up to RUN_MAX_BATCH through one context (one at a time if the
+ * model's batch axis is fixed) and prints one JSON answer per image, in the
+ * order given: JSON lines, or indented with --pretty. The answers are the
+ * ones `glint serve` gives:
+ *
+ *   {"image": path, "width": W, "height": H, "model": name, "task": "detect",
+ *    "detections": [{"label": "dog", "class_id": 16, "score": 0.87,
+ *                    "box": {"x1": .., "y1": .., "x2": .., "y2": ..}}, ...],
+ *    "timings_ms": {"decode": .., "preprocess": .., "infer": .., "post": ..}}
+ *
+ * with "classes": [{"label", "class_id", "score"}, ...] instead of
+ * "detections" for a classifier. W x H is the image's size in its file; boxes
+ * are corners in its pixels (continuous, 0..W x 0..H), sorted by score (a
+ * box that lies wholly in the letterbox padding has no area there and is left
+ * out);
+ * classes are sorted by probability. Scores are rounded to 6 decimals, box
+ * corners to 0.01 px, timings to 1 us. "infer" is the image's share of its
+ * batch's run (run time / images in the batch); "decode" includes reading the
+ * file. An image that cannot be answered gives {"image": path, "error": msg}
+ * and the others go on.
+ *
+ * Exit status: 0 every image answered; 1 some image failed, or the model or
+ * its config is bad (message on stderr); 2 usage error.
+ *
+ * Threads: everything runs on the calling thread; the engine uses --threads
+ * OpenMP threads inside each run.
+ */
+#include "cli/cli.h"
+#include "cli/model_conf.h"
+#include "glint/engine.h"
+#include "tasks/classify.h"
+#include "tasks/detect.h"
+#include "tasks/labels.h"
+#include "tasks/task_status.h"
+#include "vision/image.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#define RUN_MAX_BATCH 8
+#define RUN_ERR_MAX 512
+#define RUN_MAX_TOP 1000
+
+typedef struct run_opts {
+    const char *model;
+    int threads;
+    glint_backend backend;
+    double score, iou; /* < 0: from the model's config */
+    int max_det;       /* 0: from the model's config */
+    int agnostic;
+    int top; /* 0: from the model's config */
+    int pretty;
+} run_opts;
+
+/* Everything a command needs to answer images, built once. */
+typedef struct runner {
+    glint_model *m;
+    model_conf conf;
+    glint_context *ctx;
+    vision_decoder *dec;
+    vision_image img; /* decode buffer, reused */
+    float *input;     /* max_batch prepared images */
+    size_t image_floats;
+    int max_batch;
+    detect_workspace *ws; /* sized for ws_boxes x ws_classes, grown on demand */
+    int ws_boxes, ws_classes;
+    detect_box *boxes; /* conf.detect.max_det */
+    task_rank *ranks;  /* conf.top_k */
+    size_t json_flags;
+} runner;
+
+/* One image of a batch. */
+typedef struct run_item {
+    const char *path;
+    int slot; /* index in the batch tensor; -1: failed (err says why) */
+    vision_transform tf;
+    double decode_ms, prep_ms, infer_ms;
+    char err[RUN_ERR_MAX];
+} run_item;
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static double round_to(double v, double unit)
+{
+    return round(v / unit) * unit;
+}
+
+static void usage(void)
+{
+    printf("usage: glint run --model M.onnx|DIR [options] IMAGE...\n"
+           "Detects or classifies each JPEG/PNG image; prints one JSON answer per image.\n"
+           "The model's settings come from model.yaml beside it, else from the model itself;\n"
+           "a folder DIR means DIR/model.onnx.\n"
+           "  --threads T          engine threads (default: all cores)\n"
+           "  --backend auto|ref   kernels (default auto)\n"
+           "  --score S            detect: keep boxes scoring above S (default 0.25)\n"
+           "  --iou I              detect: NMS IoU threshold (default 0.7 YOLOv8, 0.45 YOLOv5)\n"
+           "  --max-det N          detect: most boxes per image (default 300)\n"
+           "  --agnostic           detect: NMS across classes\n"
+           "  --top K              classify: classes per image (default 5)\n"
+           "  --pretty             indent the JSON\n"
+           "Exit status: 0 all answered, 1 an image or the model failed, 2 usage.\n");
+}
+
+/* ---- setup ---- */
+
+static void runner_close(runner *r)
+{
+    glint_context_free(r->ctx);
+    vision_decoder_destroy(r->dec);
+    vision_image_dispose(&r->img);
+    free(r->input);
+    detect_workspace_destroy(r->ws);
+    free(r->boxes);
+    free(r->ranks);
+    model_conf_dispose(&r->conf);
+    glint_model_free(r->m);
+    memset(r, 0, sizeof *r);
+}
+
+static void apply_opts(model_conf *c, const run_opts *o)
+{
+    if (o->score >= 0) c->detect.score_threshold = (float)o->score;
+    if (o->iou >= 0) c->detect.iou_threshold = (float)o->iou;
+    if (o->max_det) c->detect.max_det = o->max_det;
+    if (o->agnostic) c->detect.agnostic = 1;
+    if (o->top) c->top_k = o->top;
+}
+
+/* Loads the model and its config and allocates everything the images need.
+ * Prints the reason and returns -1 on failure (the runner is then empty). */
+static int runner_open(runner *r, const run_opts *o, int n_images)
+{
+    memset(r, 0, sizeof *r);
+    vision_image_init(&r->img);
+    char err[MODEL_CONF_ERR_MAX], path[4096];
+    struct stat st;
+    const char *model = o->model; /* a model folder means its model.onnx */
+    if (!stat(model, &st) && S_ISDIR(st.st_mode)) {
+        int n = snprintf(path, sizeof path, "%s/model.onnx", model);
+        if (n > 0 && (size_t)n < sizeof path) model = path;
+    }
+    if (glint_model_load(model, &r->m)) {
+        fprintf(stderr, "glint run: %s\n", glint_last_error());
+        return -1;
+    }
+    if (model_conf_load(&r->conf, model, r->m, err, sizeof err)) {
+        fprintf(stderr, "glint run: %s\n", err);
+        goto fail;
+    }
+    model_conf *c = &r->conf;
+    apply_opts(c, o);
+    r->max_batch = c->batch_free ? (n_images < RUN_MAX_BATCH ? n_images : RUN_MAX_BATCH) : 1;
+    glint_context_options copt = {
+        .threads = o->threads, .max_batch = r->max_batch, .backend = o->backend};
+    if (glint_context_create(r->m, &copt, &r->ctx)) {
+        fprintf(stderr, "glint run: %s: %s\n", model, glint_last_error());
+        goto fail;
+    }
+    r->image_floats = (size_t)3 * (size_t)c->spec.width * (size_t)c->spec.height;
+    r->input = malloc((size_t)r->max_batch * r->image_floats * sizeof *r->input);
+    r->dec = vision_decoder_create(NULL);
+    if (c->task == MODEL_TASK_DETECT)
+        r->boxes = malloc((size_t)c->detect.max_det * sizeof *r->boxes);
+    else
+        r->ranks = malloc((size_t)c->top_k * sizeof *r->ranks);
+    if (!r->input || !r->dec || (!r->boxes && !r->ranks)) {
+        fprintf(stderr, "glint run: out of memory\n");
+        goto fail;
+    }
+    /* first-touch the batch now, not in the first images' preprocess timings */
+    memset(r->input, 0, (size_t)r->max_batch * r->image_floats * sizeof *r->input);
+    r->json_flags = JSON_REAL_PRECISION(10) | (o->pretty ? JSON_INDENT(2) : 0);
+    return 0;
+fail:
+    runner_close(r);
+    return -1;
+}
+
+/* ---- per image ---- */
+
+/* Reads, decodes and prepares item `it` into batch slot `slot`. */
+static void run_prepare(runner *r, run_item *it, int slot)
+{
+    vision_error verr;
+    double t0 = now_ms();
+    vision_status s = vision_load_file(r->dec, it->path, &r->conf.spec, &r->img, &verr);
+    double t1 = now_ms();
+    if (!s)
+        s = vision_prepare(&r->img, &r->conf.spec, r->input + (size_t)slot * r->image_floats,
+                           r->image_floats, &it->tf, &verr);
+    it->decode_ms = t1 - t0;
+    it->prep_ms = now_ms() - t1;
+    if (s) {
+        /* vision_load_file prefixes the path; the answer names the image already */
+        const char *msg = verr.msg;
+        size_t n = strlen(it->path);
+        if (!strncmp(msg, it->path, n) && !strncmp(msg + n, ": ", 2)) msg += n + 2;
+        snprintf(it->err, sizeof it->err, "%s", *msg ? msg : vision_strerror(s));
+        it->slot = -1;
+        return;
+    }
+    it->slot = slot;
+}
+
+/* Grows the detect workspace to fit `s`. */
+static int ensure_workspace(runner *r, const detect_shape *s)
+{
+    if (r->ws && s->num_boxes <= r->ws_boxes && s->num_classes <= r->ws_classes) return 0;
+    detect_workspace_destroy(r->ws);
+    r->ws = NULL;
+    if (detect_workspace_create(s->num_boxes, s->num_classes, &r->ws)) return -1;
+    r->ws_boxes = s->num_boxes;
+    r->ws_classes = s->num_classes;
+    return 0;
+}
+
+/* Length of the valid UTF-8 sequence at s (1..4), or 0 if it is not one. */
+static size_t utf8_len(const unsigned char *s)
+{
+    size_t n = s[0] < 0x80                   ? 1
+               : s[0] >= 0xC2 && s[0] < 0xE0 ? 2
+               : s[0] >= 0xE0 && s[0] < 0xF0 ? 3
+               : s[0] >= 0xF0 && s[0] < 0xF5 ? 4
+                                             : 0;
+    for (size_t i = 1; i < n; i++)
+        if ((s[i] & 0xC0) != 0x80) return 0;
+    if (n == 3 && ((s[0] == 0xE0 && s[1] < 0xA0) || (s[0] == 0xED && s[1] >= 0xA0))) return 0;
+    if (n == 4 && ((s[0] == 0xF0 && s[1] < 0x90) || (s[0] == 0xF4 && s[1] >= 0x90))) return 0;
+    return n;
+}
+
+/* A JSON string of `s`; bytes that are not UTF-8 (a file name, a latin-1
+ * label) become U+FFFD, since JSON text must be UTF-8. NULL if out of memory. */
+static json_t *text_json(const char *s)
+{
+    json_t *j = json_string(s);
+    if (j) return j;
+    size_t len = strlen(s);
+    char *buf = malloc(len * 3 + 1);
+    if (!buf) return NULL;
+    size_t o = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p;) {
+        size_t n = utf8_len(p);
+        if (n) {
+            memcpy(buf + o, p, n);
+            o += n;
+            p += n;
+        } else {
+            memcpy(buf + o, "\xEF\xBF\xBD", 3);
+            o += 3;
+            p++;
+        }
+    }
+    buf[o] = 0;
+    j = json_string(buf);
+    free(buf);
+    return j;
+}
+
+static json_t *timings_json(const run_item *it, double post_ms)
+{
+    return json_pack("{s:f, s:f, s:f, s:f}", "decode", round_to(it->decode_ms, 1e-3), "preprocess",
+                     round_to(it->prep_ms, 1e-3), "infer", round_to(it->infer_ms, 1e-3), "post",
+                     round_to(post_ms, 1e-3));
+}
+
+/* {"label", "class_id", "score"} of class `id`. */
+static json_t *class_json(const runner *r, int id, float score)
+{
+    char num[TASK_LABELS_NUM_BUF];
+    const char *label = task_labels_name(r->conf.labels, id, num, sizeof num);
+    return json_pack("{s:o, s:i, s:f}", "label", text_json(label), "class_id", id, "score",
+                     round_to(score, 1e-6));
+}
+
+/* The detections of image `b` of the output `out`. */
+static json_t *detect_json(runner *r, const glint_tensor *out, int b, const run_item *it, char *err,
+                           size_t err_size)
+{
+    detect_shape shape;
+    int n = 0;
+    if (detect_shape_from_dims(out->dims, out->ndim, r->conf.layout, &shape) ||
+        ensure_workspace(r, &shape)) {
+        snprintf(err, err_size, "output: %s", task_last_error());
+        return NULL;
+    }
+    if (b >= shape.batch) {
+        snprintf(err, err_size, "output has a batch of %d, image %d missing", shape.batch, b);
+        return NULL;
+    }
+    const float *data = (const float *)out->data + (size_t)b * detect_image_floats(&shape);
+    if (detect_decode(r->ws, &shape, data, &r->conf.detect, NULL, r->boxes, r->conf.detect.max_det,
+                      &n)) {
+        snprintf(err, err_size, "detect: %s", task_last_error());
+        return NULL;
+    }
+    json_t *arr = json_array();
+    for (int i = 0; arr && i < n; i++) {
+        const detect_box *d = &r->boxes[i];
+        float box[4] = {d->x1, d->y1, d->x2, d->y2};
+        vision_transform_box(&it->tf, box);                  /* tensor -> file pixels, clamped */
+        if (!(box[2] > box[0] && box[3] > box[1])) continue; /* all in the padding */
+        json_t *o = class_json(r, d->class_id, d->score);
+        json_t *bj = json_pack("{s:f, s:f, s:f, s:f}", "x1", round_to(box[0], 1e-2), "y1",
+                               round_to(box[1], 1e-2), "x2", round_to(box[2], 1e-2), "y2",
+                               round_to(box[3], 1e-2));
+        if (!o || !bj || json_object_set_new(o, "box", bj) || json_array_append_new(arr, o)) {
+            json_decref(o);
+            json_decref(arr);
+            arr = NULL;
+        }
+    }
+    if (!arr) snprintf(err, err_size, "out of memory");
+    return arr;
+}
+
+/* The top classes of image `b` of the output `out` ([B, C] or [B, C, 1, 1]). */
+static json_t *classify_json(runner *r, const glint_tensor *out, int b, char *err, size_t err_size)
+{
+    int64_t classes = 1;
+    for (int d = 1; d < out->ndim; d++)
+        classes *= out->dims[d];
+    if (out->ndim < 2 || b >= out->dims[0] || classes < 1 || classes > CLASSIFY_MAX_CLASSES) {
+        snprintf(err, err_size, "output does not hold image %d's class scores", b);
+        return NULL;
+    }
+    const float *row = (const float *)out->data + (size_t)b * (size_t)classes;
+    int n = 0;
+    if (classify_topk(row, (int)classes, CLASSIFY_AUTO, r->conf.top_k, r->ranks, &n, NULL)) {
+        snprintf(err, err_size, "classify: %s", task_last_error());
+        return NULL;
+    }
+    json_t *arr = json_array();
+    for (int i = 0; arr && i < n; i++)
+        if (json_array_append_new(arr, class_json(r, r->ranks[i].id, r->ranks[i].score))) {
+            json_decref(arr);
+            arr = NULL;
+        }
+    if (!arr) snprintf(err, err_size, "out of memory");
+    return arr;
+}
+
+/* The answer to one item whose image sits at slot it->slot of the output
+ * just computed; NULL with it->err set if it cannot be given. */
+static json_t *answer_json(runner *r, const glint_tensor *out, run_item *it)
+{
+    double t0 = now_ms();
+    int detect = r->conf.task == MODEL_TASK_DETECT;
+    json_t *list = detect ? detect_json(r, out, it->slot, it, it->err, sizeof it->err)
+                          : classify_json(r, out, it->slot, it->err, sizeof it->err);
+    if (!list) return NULL;
+    json_t *a =
+        json_pack("{s:o, s:i, s:i, s:o, s:s, s:o, s:o}", "image", text_json(it->path), "width",
+                  it->tf.orig_width, "height", it->tf.orig_height, "model", text_json(r->conf.name),
+                  "task", model_task_name(r->conf.task), detect ? "detections" : "classes", list,
+                  "timings_ms", timings_json(it, now_ms() - t0));
+    if (!a) snprintf(it->err, sizeof it->err, "out of memory");
+    return a;
+}
+
+/* Prints one answer line (or indented object); 0 if written. */
+static int print_json(const runner *r, json_t *j)
+{
+    int rc = j ? json_dumpf(j, stdout, r->json_flags) : -1;
+    if (!rc) rc = fputc('\n', stdout) == EOF ? -1 : 0;
+    return rc;
+}
+
+static int print_error(const runner *r, const run_item *it)
+{
+    json_t *j = json_pack("{s:o, s:o}", "image", text_json(it->path), "error", text_json(it->err));
+    int rc = print_json(r, j);
+    json_decref(j);
+    return rc;
+}
+
+/* Answers items[0..n) (n <= max_batch): prepares each, runs the ones that
+ * decoded as one batch, prints every answer in order. Returns how many
+ * items failed, or -1 if stdout could not be written. */
+static int run_batch(runner *r, run_item *items, int n)
+{
+    int good = 0, failed = 0;
+    for (int i = 0; i < n; i++) {
+        run_prepare(r, &items[i], good);
+        if (items[i].slot >= 0) good++;
+    }
+    glint_tensor out = {0};
+    if (good > 0) {
+        glint_tensor in = {.dtype = GLINT_F32,
+                           .ndim = 4,
+                           .dims = {good, 3, r->conf.spec.height, r->conf.spec.width},
+                           .data = r->input};
+        double t0 = now_ms();
+        glint_status s = glint_context_run(r->ctx, &in, 1);
+        double per_image = (now_ms() - t0) / good;
+        for (int i = 0; i < n; i++) {
+            if (items[i].slot < 0) continue;
+            items[i].infer_ms = per_image;
+            if (s) {
+                snprintf(items[i].err, sizeof items[i].err, "inference: %s", glint_last_error());
+                items[i].slot = -1;
+            }
+        }
+        if (!s) glint_context_output(r->ctx, r->conf.output, &out);
+    }
+    for (int i = 0; i < n; i++) {
+        json_t *a = items[i].slot >= 0 ? answer_json(r, &out, &items[i]) : NULL;
+        int rc = a ? print_json(r, a) : print_error(r, &items[i]);
+        json_decref(a);
+        if (rc) return -1;
+        failed += !a;
+    }
+    fflush(stdout);
+    return failed;
+}
+
+/* ---- command line ---- */
+
+/* Parses options into *o and collects the image paths in images[]; returns
+ * the image count, or -1 (usage error reported), or -2 for --help. */
+static int parse_args(int argc, char **argv, run_opts *o, const char **images)
+{
+    int n = 0, only_images = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        int has_val = i + 1 < argc;
+        if (only_images || a[0] != '-' || !a[1])
+            images[n++] = a;
+        else if (!strcmp(a, "--"))
+            only_images = 1;
+        else if (!strcmp(a, "--help") || !strcmp(a, "-h"))
+            return -2;
+        else if (!strcmp(a, "--model") && has_val)
+            o->model = argv[++i];
+        else if (!strcmp(a, "--threads") && has_val)
+            o->threads = (int)cli_int(a, argv[++i], 1, 1024);
+        else if (!strcmp(a, "--score") && has_val)
+            o->score = cli_double(a, argv[++i], 0, 1);
+        else if (!strcmp(a, "--iou") && has_val)
+            o->iou = cli_double(a, argv[++i], 0, 1);
+        else if (!strcmp(a, "--max-det") && has_val)
+            o->max_det = (int)cli_int(a, argv[++i], 1, DETECT_MAX_BOXES);
+        else if (!strcmp(a, "--top") && has_val)
+            o->top = (int)cli_int(a, argv[++i], 1, RUN_MAX_TOP);
+        else if (!strcmp(a, "--agnostic"))
+            o->agnostic = 1;
+        else if (!strcmp(a, "--pretty"))
+            o->pretty = 1;
+        else if (!strcmp(a, "--backend") && has_val) {
+            const char *b = argv[++i];
+            if (!strcmp(b, "ref"))
+                o->backend = GLINT_BACKEND_REF;
+            else if (!strcmp(b, "auto"))
+                o->backend = GLINT_BACKEND_AUTO;
+            else {
+                fprintf(stderr, "glint run: unknown backend '%s' (auto or ref)\n", b);
+                return -1;
+            }
+        } else {
+            fprintf(stderr, "glint run: %s '%s' (try --help)\n",
+                    has_val ? "unknown option" : "option needs a value or is unknown", a);
+            return -1;
+        }
+    }
+    if (!o->model) {
+        fprintf(stderr, "glint run: --model is required (try --help)\n");
+        return -1;
+    }
+    if (!n) {
+        fprintf(stderr, "glint run: no images given (try --help)\n");
+        return -1;
+    }
+    return n;
+}
+
+/* Answers every image; returns the exit status. */
+static int run_images(runner *r, const char **images, int n, run_item *items)
+{
+    int rc = 0;
+    for (int i = 0; i < n; i += r->max_batch) {
+        int batch = n - i < r->max_batch ? n - i : r->max_batch;
+        memset(items, 0, (size_t)batch * sizeof *items);
+        for (int k = 0; k < batch; k++)
+            items[k].path = images[i + k];
+        int failed = run_batch(r, items, batch);
+        if (failed < 0) {
+            fprintf(stderr, "glint run: cannot write the answers\n");
+            return 1;
+        }
+        if (failed) rc = 1;
+    }
+    if (fflush(stdout) || ferror(stdout)) {
+        fprintf(stderr, "glint run: cannot write the answers\n");
+        return 1;
+    }
+    return rc;
+}
+
+int cmd_run(int argc, char **argv)
+{
+    run_opts o = {.score = -1, .iou = -1, .backend = GLINT_BACKEND_AUTO};
+    const char **images = calloc((size_t)argc + 1, sizeof *images);
+    run_item *items = calloc(RUN_MAX_BATCH, sizeof *items);
+    int rc = 1;
+    if (!images || !items) {
+        fprintf(stderr, "glint run: out of memory\n");
+        goto done;
+    }
+    int n = parse_args(argc, argv, &o, images);
+    if (n < 0) {
+        if (n == -2) usage();
+        rc = n == -2 ? 0 : 2;
+        goto done;
+    }
+    runner r;
+    if (runner_open(&r, &o, n)) goto done;
+    rc = run_images(&r, images, n, items);
+    runner_close(&r);
+done:
+    free(images);
+    free(items);
+    return rc;
+}
