@@ -75,6 +75,10 @@ typedef struct glint_context_options {
     int max_batch;       /* largest batch this context will run; 0 = 1 */
     glint_backend backend;
     int profile;         /* 1 = time every step (glint_context_profile) */
+    /* Sizes for free dimensions of input 0 other than the batch axis (the
+     * height and width of an export with dynamic spatial axes): a value > 0
+     * fixes axis i; 0 keeps the declared size. Zero-initialise when unused. */
+    int64_t input_dims[GLINT_MAX_DIMS];
 } glint_context_options;
 
 typedef struct glint_model glint_model;
@@ -120,6 +124,10 @@ double glint_model_flops(const glint_model *m);
 glint_status glint_context_create(glint_model *m, const glint_context_options *opt,
                                   glint_context **out);
 void glint_context_free(glint_context *c);
+
+/* Runs every planned batch size once on zeroed inputs, so that kernels are
+ * generated and memory is touched before the first real request. */
+glint_status glint_context_warm(glint_context *c);
 
 /* Bytes of activation memory the context planned (peak of its largest plan). */
 size_t glint_context_arena_bytes(const glint_context *c);

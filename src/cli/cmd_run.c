@@ -167,6 +167,9 @@ static int runner_open(runner *r, const run_opts *o, int n_images)
     r->max_batch = c->batch_free ? (n_images < RUN_MAX_BATCH ? n_images : RUN_MAX_BATCH) : 1;
     glint_context_options copt = {
         .threads = o->threads, .max_batch = r->max_batch, .backend = o->backend};
+    /* an export with free spatial axes runs at the configured size (NCHW) */
+    copt.input_dims[2] = c->spec.height;
+    copt.input_dims[3] = c->spec.width;
     if (glint_context_create(r->m, &copt, &r->ctx)) {
         fprintf(stderr, "glint run: %s: %s\n", model, glint_last_error());
         goto fail;

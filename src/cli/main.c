@@ -23,9 +23,15 @@ void *cli_read_file(const char *path, size_t limit, size_t *size)
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
     struct stat st;
-    if (fstat(fileno(f), &st) || !S_ISREG(st.st_mode) || (size_t)st.st_size > limit) {
+    if (fstat(fileno(f), &st)) {
+        int e = errno;
         fclose(f);
-        errno = S_ISREG(st.st_mode) ? EFBIG : EISDIR;
+        errno = e;
+        return NULL;
+    }
+    if (!S_ISREG(st.st_mode) || (size_t)st.st_size > limit) {
+        fclose(f);
+        errno = !S_ISREG(st.st_mode) ? (S_ISDIR(st.st_mode) ? EISDIR : EINVAL) : EFBIG;
         return NULL;
     }
     void *buf = malloc((size_t)st.st_size + 1);

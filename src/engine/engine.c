@@ -38,7 +38,7 @@ glint_status glint_model_load_buffer(const void *data, size_t size, const char *
      * reference backend (no kernels built). A plan that needs inputs frozen
      * first (shape tensors fed at run time) is left to context creation. */
     plan p;
-    s = plan_build(m, 1, GLINT_BACKEND_REF, &p);
+    s = plan_build(m, 1, NULL, GLINT_BACKEND_REF, &p);
     if (s && s != GLINT_ERR_UNSUPPORTED) {
         glint_model_free(m);
         return s;
@@ -193,7 +193,7 @@ glint_status glint_context_create(glint_model *m, const glint_context_options *o
     if (!c->plans) { s = eng_fail(GLINT_ERR_NOMEM, "out of memory"); goto fail; }
     omp_set_num_threads(c->opt.threads);
     for (int b = 1; b <= c->opt.max_batch; b++) {
-        if ((s = plan_build(m, b, c->opt.backend, &c->plans[b - 1]))) goto fail;
+        if ((s = plan_build(m, b, c->opt.input_dims, c->opt.backend, &c->plans[b - 1]))) goto fail;
         c->n_plans = b;
         if (b == 1 && m->flops == 0) m->flops = c->plans[0].flops;
         if (c->plans[b - 1].arena_bytes > c->arena_bytes)
@@ -219,6 +219,22 @@ void glint_context_free(glint_context *c)
     free(c->plans);
     free(c->arena);
     free(c);
+}
+
+glint_status glint_context_warm(glint_context *c)
+{
+    const graph *g = &c->m->g;
+    if (omp_get_max_threads() != c->opt.threads) omp_set_num_threads(c->opt.threads);
+    for (int b = 0; b < c->n_plans; b++) {
+        plan *p = &c->plans[b];
+        for (int i = 0; i < g->n_inputs; i++) {
+            glint_tensor *t = &p->t[g->inputs[i]];
+            memset(t->data, 0, tensor_bytes(t));
+        }
+        glint_status s = plan_run(p, false);
+        if (s) return s;
+    }
+    return GLINT_OK;
 }
 
 size_t glint_context_arena_bytes(const glint_context *c)

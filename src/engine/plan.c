@@ -69,9 +69,12 @@ static glint_status plan_inputs(plan *p)
         for (int d = 0; d < gv->ndim; d++) {
             if (gv->dims[d] >= 0) continue;
             if (d == 0) t->dims[0] = p->batch;
+            else if (i == 0 && p->input_dims && p->input_dims[d] > 0)
+                t->dims[d] = p->input_dims[d];
             else
                 return eng_fail(GLINT_ERR_UNSUPPORTED, "input '%s' has a free dimension %d; only "
-                                "the batch axis (0) may be free", gv->name, d);
+                                "the batch axis (0) may be free unless the context fixes it "
+                                "(input_dims)", gv->name, d);
         }
         if (dims_count_checked(t->dims, t->ndim) < 0)
             return eng_fail(GLINT_ERR_NOMEM, "input '%s' is too large", gv->name);
@@ -311,17 +314,20 @@ done:
     return s;
 }
 
-glint_status plan_build(const glint_model *m, int batch, glint_backend be, plan *p)
+glint_status plan_build(const glint_model *m, int batch, const int64_t *input_dims,
+                        glint_backend be, plan *p)
 {
     memset(p, 0, sizeof *p);
     p->m = m;
     p->batch = batch;
+    p->input_dims = input_dims;
     glint_status s;
     if ((s = plan_alloc(p)) || (s = plan_inputs(p)) || (s = infer_and_fold(p)) ||
         (s = check_declared(p)))
         goto fail;
     if (be != GLINT_BACKEND_REF && (s = dnnl_prepare(p))) goto fail;
     if ((s = plan_memory(p))) goto fail;
+    p->input_dims = NULL;
     return GLINT_OK;
 fail:
     plan_dispose(p);

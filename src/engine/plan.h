@@ -47,6 +47,7 @@ typedef struct step {
 typedef struct plan {
     const glint_model *m;
     int batch;
+    const int64_t *input_dims; /* during plan_build only */
     int n_vals;            /* graph values + extra values made by the plan */
     int cap_vals;
     glint_tensor *t;       /* per value: dtype, dims, data (bound) */
@@ -66,7 +67,9 @@ typedef struct plan {
     void (*backend_free)(void *backend);
 } plan;
 
-glint_status plan_build(const glint_model *m, int batch, glint_backend be, plan *p);
+/* input_dims (may be NULL): sizes for free non-batch axes of input 0. */
+glint_status plan_build(const glint_model *m, int batch, const int64_t *input_dims,
+                        glint_backend be, plan *p);
 void plan_dispose(plan *p);
 /* Points every non-constant tensor into arena (arena_bytes long at least). */
 void plan_bind(plan *p, void *arena);
