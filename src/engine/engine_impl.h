@@ -11,7 +11,7 @@
 
 #define MAXD GLINT_MAX_DIMS
 #define MAX_POST 4           /* fused post-ops per node */
-#define MAX_TENSOR_BYTES ((int64_t)1 << 34) /* 16 GiB: any planned tensor above is refused */
+#define MAX_TENSOR_BYTES ((int64_t)1 << 31) /* 2 GiB: any planned tensor above is refused */
 
 /* Sets the thread's error message; returns s so that callers can
  * `return eng_fail(GLINT_ERR_..., "fmt", ...)`. */

@@ -223,8 +223,8 @@ static glint_status run_clip(op_ctx *c)
         lo = attr_f(c->n, "min", -INFINITY);
         hi = attr_f(c->n, "max", INFINITY);
     } else {
-        if (c->n_in > 1 && c->in[1]) lo = tensor_get_f(c->in[1], 0);
-        if (c->n_in > 2 && c->in[2]) hi = tensor_get_f(c->in[2], 0);
+        if (c->n_in > 1 && c->in[1] && tensor_count(c->in[1])) lo = tensor_get_f(c->in[1], 0);
+        if (c->n_in > 2 && c->in[2] && tensor_count(c->in[2])) hi = tensor_get_f(c->in[2], 0);
     }
     int64_t count = tensor_count(x);
     if (x->dtype == GLINT_F32) {
@@ -583,6 +583,8 @@ static glint_status infer_reshape(op_ctx *c)
         } else if (dims[i] < 0) {
             return OP_FAIL(c, GLINT_ERR_SHAPE, "negative dimension in shape");
         } else {
+            if (dims[i] && known > MAX_TENSOR_BYTES / dims[i])
+                return OP_FAIL(c, GLINT_ERR_SHAPE, "shape too large");
             known *= dims[i];
         }
     }
@@ -1035,6 +1037,9 @@ static glint_status slice_resolve(op_ctx *c, slice_plan *p)
         if (a < 0) return OP_FAIL(c, GLINT_ERR_INVALID, "bad axis %lld", (long long)ax[i]);
         if (sp[i] == 0) return OP_FAIL(c, GLINT_ERR_INVALID, "step 0");
         int64_t dim = x->dims[a], s = st[i], e = en[i];
+        /* a step longer than the axis takes at most one element either way */
+        if (sp[i] > dim) sp[i] = dim > 0 ? dim : 1;
+        if (sp[i] < -dim) sp[i] = dim > 0 ? -dim : -1;
         if (s < 0) s += dim;
         if (e < 0) e += dim;
         if (sp[i] > 0) {
@@ -1293,7 +1298,7 @@ static glint_status infer_argmax(op_ctx *c)
 {
     const glint_tensor *x = c->in[0];
     int axis = norm_axis(attr_i(c->n, "axis", 0), x->ndim);
-    if (axis < 0) return OP_FAIL(c, GLINT_ERR_INVALID, "bad axis");
+    if (axis < 0 || x->dims[axis] == 0) return OP_FAIL(c, GLINT_ERR_INVALID, "bad or empty axis");
     int64_t dims[MAXD];
     int nd = 0;
     bool keep = attr_i(c->n, "keepdims", 1) != 0;

@@ -51,6 +51,9 @@ static glint_status geom_fill(op_ctx *c, const int64_t *kdims, bool is_pool, geo
         return OP_FAIL(c, GLINT_ERR_INVALID, "kernel_shape/strides/dilations/pads do not match "
                        "%d spatial dimensions", nsp);
     if (!kdims && !nk) return OP_FAIL(c, GLINT_ERR_INVALID, "kernel_shape is required");
+    for (int i = 0; kdims && nk && i < nsp; i++)
+        if (ks[i] != kdims[i])
+            return OP_FAIL(c, GLINT_ERR_SHAPE, "kernel_shape differs from the weights");
     const char *ap = attr_s(c->n, "auto_pad", "NOTSET");
     bool ceil_mode = is_pool && attr_i(c->n, "ceil_mode", 0);
     for (int i = 0; i < nsp; i++) {
@@ -178,7 +181,9 @@ static glint_status convt_geom(op_ctx *c, geom *g)
     const char *ap = attr_s(c->n, "auto_pad", "NOTSET");
     for (int i = 0; i < nsp; i++) {
         g->in[i] = x->dims[2 + i];
-        g->k[i] = nk ? ks[i] : w->dims[2 + i];
+        g->k[i] = w->dims[2 + i];
+        if (nk && ks[i] != g->k[i])
+            return OP_FAIL(c, GLINT_ERR_SHAPE, "kernel_shape differs from the weights");
         g->s[i] = ns ? st[i] : 1;
         g->d[i] = nd ? dl[i] : 1;
         g->opad[i] = no ? op[i] : 0;
@@ -315,6 +320,10 @@ glint_status infer_InstanceNormalization(op_ctx *c)
     glint_status s;
     if ((s = need_f32(c, 0))) return s;
     if (c->in[0]->ndim < 3) return OP_FAIL(c, GLINT_ERR_SHAPE, "input rank below 3");
+    for (int i = 1; i < 3; i++)
+        if ((s = need_f32(c, i))) return s;
+        else if (tensor_count(c->in[i]) != c->in[0]->dims[1])
+            return OP_FAIL(c, GLINT_ERR_SHAPE, "scale/bias length differs from channels");
     set_out(c, 0, GLINT_F32, c->in[0]->ndim, c->in[0]->dims);
     return GLINT_OK;
 }

@@ -160,6 +160,10 @@ static glint_status infer_and_fold(plan *p)
         const op_def *d = op_get(n->op);
         op_ctx c;
         ctx_fill(p, n, &c);
+        for (int k = 0; k < d->min_in; k++)
+            if (!c.in[k])
+                return eng_fail(GLINT_ERR_INVALID, "node '%s' (%s): required input %d is empty",
+                                n->name, n->op_type, k);
         glint_status s = d->infer(&c);
         if (s) return s;
         if ((s = check_outputs(&c))) return s;

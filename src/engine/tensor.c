@@ -47,6 +47,15 @@ bool broadcast_shape(const glint_tensor *a, const glint_tensor *b, int *ndim, in
     return true;
 }
 
+/* float -> int64 without undefined behaviour: NaN is 0, out of range saturates */
+static int64_t f_to_i64(double v)
+{
+    if (!(v == v)) return 0;
+    if (v >= 9.2e18) return INT64_MAX;
+    if (v <= -9.2e18) return INT64_MIN;
+    return (int64_t)v;
+}
+
 int64_t tensor_get_i(const glint_tensor *t, int64_t i)
 {
     switch (t->dtype) {
@@ -54,8 +63,8 @@ int64_t tensor_get_i(const glint_tensor *t, int64_t i)
     case GLINT_I32: return ((const int32_t *)t->data)[i];
     case GLINT_U8: case GLINT_BOOL: return ((const uint8_t *)t->data)[i];
     case GLINT_I8: return ((const int8_t *)t->data)[i];
-    case GLINT_F32: return (int64_t)((const float *)t->data)[i];
-    case GLINT_F64: return (int64_t)((const double *)t->data)[i];
+    case GLINT_F32: return f_to_i64(((const float *)t->data)[i]);
+    case GLINT_F64: return f_to_i64(((const double *)t->data)[i]);
     default: return 0;
     }
 }
@@ -83,7 +92,7 @@ void tensor_set_i(glint_tensor *t, int64_t i, int64_t v)
 {
     switch (t->dtype) {
     case GLINT_I64: ((int64_t *)t->data)[i] = v; break;
-    case GLINT_I32: ((int32_t *)t->data)[i] = (int32_t)v; break;
+    case GLINT_I32: ((int32_t *)t->data)[i] = (int32_t)(uint32_t)v; break;
     case GLINT_U8: ((uint8_t *)t->data)[i] = (uint8_t)v; break;
     case GLINT_BOOL: ((uint8_t *)t->data)[i] = v != 0; break;
     case GLINT_I8: ((int8_t *)t->data)[i] = (int8_t)v; break;
