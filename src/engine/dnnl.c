@@ -19,6 +19,7 @@
  * thread count of its context. */
 #include "ops_impl.h"
 #include "plan.h"
+#include "simd.h"
 #include "vmath.h"
 
 #include <float.h>
@@ -677,8 +678,7 @@ static glint_status eltwise_make(plan *p, step *st, bool *taken)
 
 /* Softmax over a strided axis: rows of `inner` contiguous floats, processed
  * in blocks so that the max, exp and sum vectorise across the inner axis. */
-#define SOFTMAX_BLOCK 512
-__attribute__((target_clones("avx512f", "avx2", "default")))
+#define SOFTMAX_BLOCK SIMD_SOFTMAX_BLOCK
 static void softmax_block(const float *x, float *y, int64_t n, int64_t inner, int64_t w)
 {
     float mx[SOFTMAX_BLOCK], sum[SOFTMAX_BLOCK];
@@ -705,11 +705,13 @@ static glint_status softmax_strided_run(step *st)
     const float *X = x->data;
     float *Y = st->ctx.out[0]->data;
     int64_t blocks = (inner + SOFTMAX_BLOCK - 1) / SOFTMAX_BLOCK;
+    bool avx2 = st->k.state != NULL;
 #pragma omp parallel for schedule(static)
     for (int64_t b = 0; b < outer * blocks; b++) {
         int64_t o = b / blocks, i = b % blocks * SOFTMAX_BLOCK;
         int64_t w = inner - i < SOFTMAX_BLOCK ? inner - i : SOFTMAX_BLOCK;
-        softmax_block(X + o * n * inner + i, Y + o * n * inner + i, n, inner, w);
+        if (avx2) simd_softmax_columns(X + o * n * inner + i, Y + o * n * inner + i, n, inner, w);
+        else softmax_block(X + o * n * inner + i, Y + o * n * inner + i, n, inner, w);
     }
     return GLINT_OK;
 }
@@ -752,12 +754,20 @@ static glint_status softmax_make(plan *p, step *st, bool *taken)
         dnnl_primitive_desc_destroy(pd);
         /* oneDNN 2.6 has no fast kernel for a non-innermost axis (YOLO's DFL) */
         if (alg == dnnl_softmax_accurate && axis < nd - 1) {
-            st->k = (kernel){softmax_strided_run, NULL, NULL, "glint:softmax_strided"};
+            /* state: non-NULL selects the AVX2 kernel (a static marker) */
+            static const char avx2_marker = 1;
+            bool avx2 = simd_has_avx2();
+            st->k = (kernel){softmax_strided_run, NULL, avx2 ? (void *)&avx2_marker : NULL,
+                             avx2 ? "glint:softmax_strided_avx2" : "glint:softmax_strided"};
             *taken = true;
         }
         /* oneDNN 2.6 has no fast kernel for a non-innermost axis (YOLO's DFL) */
         if (alg == dnnl_softmax_accurate && axis < nd - 1) {
-            st->k = (kernel){softmax_strided_run, NULL, NULL, "glint:softmax_strided"};
+            /* state: non-NULL selects the AVX2 kernel (a static marker) */
+            static const char avx2_marker = 1;
+            bool avx2 = simd_has_avx2();
+            st->k = (kernel){softmax_strided_run, NULL, avx2 ? (void *)&avx2_marker : NULL,
+                             avx2 ? "glint:softmax_strided_avx2" : "glint:softmax_strided"};
             *taken = true;
         }
         return GLINT_OK;

@@ -1,0 +1,18 @@
+/* Hand-vectorised kernels (GCC vector extensions, compiled for AVX2+FMA and
+ * chosen at run time) for the few hot loops that oneDNN does not cover. */
+#ifndef GLINT_SIMD_H
+#define GLINT_SIMD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Whether this CPU runs the AVX2 kernels below. */
+bool simd_has_avx2(void);
+
+/* Softmax over n rows of `inner` floats (row k at x + k*inner), for the w
+ * columns starting at x (w <= SIMD_SOFTMAX_BLOCK); y has the same layout.
+ * Relative error below 1e-6. Needs simd_has_avx2(). */
+#define SIMD_SOFTMAX_BLOCK 512
+void simd_softmax_columns(const float *x, float *y, int64_t n, int64_t inner, int64_t w);
+
+#endif
