@@ -1,5 +1,6 @@
 /* Per-batch execution plans: shape inference, constant folding, liveness-based
  * memory planning and the step loop. See plan.h. */
+#include "ops_impl.h"
 #include "plan.h"
 
 #include <omp.h>
@@ -231,6 +232,124 @@ static void step_inputs(const step *s, int *ids, int *n)
     if (s->sum_id >= 0) ids[(*n)++] = s->sum_id;
 }
 
+/* ---- plain tensors of batch 1: Split as views, Concat in place ---- */
+static int readers(const plan *p, int v)
+{
+    int n = 0;
+    for (int i = 0; i < p->n_steps; i++) {
+        const step *st = &p->steps[i];
+        for (int k = 0; k < st->n_in_ids; k++) n += st->in_id[k] == v;
+        n += st->sum_id == v;
+        n += st->reorder_from == v;
+    }
+    for (int k = 0; k < p->m->g.n_outputs; k++) n += p->m->g.outputs[k] == v;
+    return n;
+}
+
+static int aliases_of(const plan *p, int v)
+{
+    int n = 0;
+    for (int w = 0; w < p->n_vals; w++) n += w != v && p->alias[w] == v;
+    return n;
+}
+
+static bool is_graph_input(const plan *p, int v)
+{
+    for (int k = 0; k < p->m->g.n_inputs; k++)
+        if (p->m->g.inputs[k] == v) return true;
+    return false;
+}
+
+static bool is_sum_operand(const plan *p, int v)
+{
+    for (int i = 0; i < p->n_steps; i++)
+        if (p->steps[i].sum_id == v) return true;
+    return false;
+}
+
+static glint_status view_run(step *st)
+{
+    (void)st;
+    return GLINT_OK;
+}
+
+/* Copies the Concat inputs that are not already in their slot; the output's
+ * leading dims multiply to 1, so every slot is one contiguous run. */
+static glint_status concat_plain_run(step *st)
+{
+    char *o = st->ctx.out[0]->data;
+    for (int i = 0; i < st->ctx.n_in; i++) {
+        size_t bytes = tensor_bytes(st->ctx.in[i]);
+        if (!(st->in_place >> i & 1) && bytes) memcpy(o, st->ctx.in[i]->data, bytes);
+        o += bytes;
+    }
+    return GLINT_OK;
+}
+
+static bool outer_is_one(const plan *p, const step *st, int v)
+{
+    const glint_tensor *t = &p->t[v];
+    int axis = norm_axis(attr_i(st->n, "axis", 0), t->ndim);
+    return axis >= 0 && dims_count(t->dims, axis) == 1;
+}
+
+/* Split along an axis whose leading dims multiply to 1: contiguous slices,
+ * so the outputs are views of the input. */
+static void split_views(plan *p)
+{
+    for (int i = 0; i < p->n_steps; i++) {
+        step *st = &p->steps[i];
+        if (st->k.run || st->reorder_from >= 0 || strcmp(st->n->op_type, "Split")) continue;
+        int x = st->in_id[0];
+        if (p->is_const[x] || p->lay[x] != LAYOUT_PLAIN || !outer_is_one(p, st, x)) continue;
+        int64_t off = 0;
+        for (int k = 0; k < st->n->n_out; k++) {
+            int o = st->out_id[k];
+            p->alias[o] = x;
+            p->alias_off[o] = off;
+            off += (int64_t)tensor_bytes(&p->t[o]);
+        }
+        st->k = (kernel){view_run, NULL, NULL, "glint:split_view"};
+    }
+}
+
+/* Concat along an axis whose leading dims multiply to 1: each input made by
+ * a step (or a view of one) and read by nothing else is written by its
+ * producer straight into its slot. */
+static void concat_plain_in_place(plan *p)
+{
+    for (int i = 0; i < p->n_steps; i++) {
+        step *st = &p->steps[i];
+        if (st->k.run || st->reorder_from >= 0 || strcmp(st->n->op_type, "Concat")) continue;
+        int o = st->out_id[0];
+        if (p->lay[o] != LAYOUT_PLAIN || !outer_is_one(p, st, o) || p->alias[o] != o ||
+            st->n_in_ids > 32)
+            continue;
+        int64_t slot = 0;
+        for (int k = 0; k < st->n_in_ids; k++) {
+            int v = st->in_id[k], w = v;
+            int64_t at = slot;
+            slot += (int64_t)tensor_bytes(&p->t[v]);
+            if (p->is_const[v] || readers(p, v) != 1 || is_graph_input(p, v)) continue;
+            if (p->alias[v] != v) { /* one view (Reshape, Flatten...) of its producer's output */
+                w = p->alias[v];
+                if (p->alias[w] != w || p->alias_off[v] || readers(p, w) != 1 ||
+                    aliases_of(p, w) != 1 || aliases_of(p, v) != 0)
+                    continue;
+            } else if (aliases_of(p, v)) {
+                continue;
+            }
+            if (p->is_const[w] || is_graph_input(p, w) || is_sum_operand(p, w) || w == o ||
+                p->lay[w] != LAYOUT_PLAIN)
+                continue;
+            p->alias[w] = o;
+            p->alias_off[w] = at;
+            st->in_place |= 1u << k;
+        }
+        if (st->in_place) st->k = (kernel){concat_plain_run, NULL, NULL, "glint:concat(in place)"};
+    }
+}
+
 static glint_status plan_memory(plan *p)
 {
     const graph *g = &p->m->g;
@@ -248,6 +367,8 @@ static glint_status plan_memory(plan *p)
         if (p->is_const[in] || p->lay[in] != LAYOUT_PLAIN) continue;
         p->alias[out] = in;
     }
+    split_views(p);
+    concat_plain_in_place(p);
     for (int i = 0; i < g->n_inputs; i++) first[root(p, g->inputs[i])] = -1;
     for (int i = 0; i < p->n_steps; i++) {
         step *st = &p->steps[i];
