@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define MAX_MODEL_BYTES ((size_t)2 << 30) /* protobuf's own limit */
 #define MAX_BATCH 256
@@ -56,6 +57,11 @@ glint_status glint_model_load(const char *path, glint_model **out)
     *out = NULL;
     FILE *f = fopen(path, "rb");
     if (!f) return eng_fail(GLINT_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fileno(f), &st) || !S_ISREG(st.st_mode)) {
+        fclose(f);
+        return eng_fail(GLINT_ERR_IO, "%s is not a regular file", path);
+    }
     glint_status s = GLINT_OK;
     void *buf = NULL;
     long size = -1;
@@ -130,8 +136,11 @@ glint_status glint_model_freeze_input(glint_model *m, int i, const glint_tensor 
     graph *g = &m->g;
     if (i < 0 || i >= g->n_inputs) return eng_fail(GLINT_ERR_INVALID, "no input %d", i);
     value *v = &g->vals[g->inputs[i]];
-    if (t->dtype != v->dtype || (v->ndim >= 0 && t->ndim != v->ndim))
+    if (t->dtype != v->dtype || (v->ndim >= 0 && t->ndim != v->ndim) || t->ndim < 0 ||
+        t->ndim > MAXD)
         return eng_fail(GLINT_ERR_INVALID, "input '%s': value type or rank differs", v->name);
+    if (dims_count_checked(t->dims, t->ndim) < 0)
+        return eng_fail(GLINT_ERR_SHAPE, "input '%s': negative or too large dimensions", v->name);
     for (int d = 0; d < t->ndim && v->ndim >= 0; d++)
         if (v->dims[d] >= 0 && v->dims[d] != t->dims[d])
             return eng_fail(GLINT_ERR_SHAPE, "input '%s': dimension %d differs", v->name, d);
@@ -248,6 +257,9 @@ static glint_status check_input(const glint_context *c, const plan *p, int i,
     const graph *g = &c->m->g;
     const value *v = &g->vals[g->inputs[i]];
     const glint_tensor *want = &p->t[g->inputs[i]];
+    if (in->ndim < 0 || in->ndim > MAXD)
+        return eng_fail(GLINT_ERR_SHAPE, "input '%s' has rank %d (at most %d)", v->name, in->ndim,
+                        MAXD);
     if (in->dtype != want->dtype)
         return eng_fail(GLINT_ERR_INVALID, "input '%s' must be %s, got %s", v->name,
                         glint_dtype_name(want->dtype), glint_dtype_name(in->dtype));

@@ -80,7 +80,8 @@ static glint_status map_dtype(int32_t onnx_type, glint_dtype *out, const char *w
     }
 }
 
-/* Reads `len` bytes at `off` of file `loc` (relative to base_dir) into dst. */
+/* Reads `len` bytes at `off` of file `loc` (relative to base_dir) into dst;
+ * with dst NULL, only checks that the file holds them. */
 static glint_status read_external(const char *base_dir, const char *loc, int64_t off,
                                   int64_t len, void *dst, const char *what)
 {
@@ -97,10 +98,10 @@ static glint_status read_external(const char *base_dir, const char *loc, int64_t
     if (!f) return eng_fail(GLINT_ERR_IO, "%s: cannot open external data %s: %s", what, path,
                             strerror(errno));
     glint_status s = GLINT_OK;
-    if (fseeko(f, 0, SEEK_END) || ftello(f) < off + len) {
+    if (off > INT64_MAX - len || fseeko(f, 0, SEEK_END) || ftello(f) < off + len) {
         s = eng_fail(GLINT_ERR_PARSE, "%s: external data %s is shorter than offset %lld + "
                      "length %lld", what, path, (long long)off, (long long)len);
-    } else if (fseeko(f, off, SEEK_SET) || fread(dst, 1, (size_t)len, f) != (size_t)len) {
+    } else if (dst && (fseeko(f, off, SEEK_SET) || fread(dst, 1, (size_t)len, f) != (size_t)len)) {
         s = eng_fail(GLINT_ERR_IO, "%s: reading external data %s failed", what, path);
     }
     fclose(f);
@@ -116,15 +117,16 @@ static glint_status external_data(const Onnx__TensorProto *tp, const char *base_
         const Onnx__StringStringEntryProto *e = tp->external_data[i];
         if (!e->key || !e->value) continue;
         char *end;
+        errno = 0;
         if (!strcmp(e->key, "location")) {
             loc = e->value;
         } else if (!strcmp(e->key, "offset")) {
             off = strtoll(e->value, &end, 10);
-            if (*end || off < 0)
+            if (*end || off < 0 || errno)
                 return eng_fail(GLINT_ERR_PARSE, "%s: bad external offset", what);
         } else if (!strcmp(e->key, "length")) {
             len = strtoll(e->value, &end, 10);
-            if (*end || len < 0)
+            if (*end || len < 0 || errno)
                 return eng_fail(GLINT_ERR_PARSE, "%s: bad external length", what);
         }
     }
@@ -135,7 +137,8 @@ static glint_status external_data(const Onnx__TensorProto *tp, const char *base_
     return read_external(base_dir, loc, off, (int64_t)bytes, dst, what);
 }
 
-/* Copies the typed repeated field of tp into dst (count elements). */
+/* Copies the typed repeated field of tp into dst (count elements); with dst
+ * NULL, only checks the count. */
 static glint_status typed_data(const Onnx__TensorProto *tp, glint_dtype dt, int64_t count,
                                void *dst, const char *what)
 {
@@ -149,6 +152,7 @@ static glint_status typed_data(const Onnx__TensorProto *tp, glint_dtype dt, int6
     if ((int64_t)have != count)
         return eng_fail(GLINT_ERR_PARSE, "%s: holds %zu values, its shape needs %lld", what,
                         have, (long long)count);
+    if (!dst) return GLINT_OK; /* checking only */
     for (int64_t i = 0; i < count; i++) {
         switch (dt) {
         case GLINT_F32: ((float *)dst)[i] = tp->float_data[i]; break;
@@ -182,16 +186,24 @@ static glint_status tensor_from_proto(const Onnx__TensorProto *tp, const char *b
     int64_t count = dims_count_checked(t->dims, t->ndim);
     if (count < 0) return eng_fail(GLINT_ERR_NOMEM, "%s: too large", what);
     size_t bytes = (size_t)count * glint_dtype_size(t->dtype);
+    bool external =
+        tp->has_data_location && tp->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL;
+    /* check the data is there before allocating what the header claims */
+    if (external) {
+        if ((s = external_data(tp, base_dir, NULL, bytes, what))) return s;
+    } else if (tp->has_raw_data) {
+        if (tp->raw_data.len != bytes)
+            return eng_fail(GLINT_ERR_PARSE, "%s: raw_data has %zu bytes, its shape needs %zu",
+                            what, tp->raw_data.len, bytes);
+    } else if ((s = typed_data(tp, t->dtype, count, NULL, what))) {
+        return s;
+    }
     t->data = malloc(bytes ? bytes : 1);
     if (!t->data) return eng_fail(GLINT_ERR_NOMEM, "%s: out of memory (%zu bytes)", what, bytes);
-    if (tp->has_data_location && tp->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL)
+    if (external)
         s = external_data(tp, base_dir, t->data, bytes, what);
     else if (tp->has_raw_data) {
-        if (tp->raw_data.len != bytes)
-            s = eng_fail(GLINT_ERR_PARSE, "%s: raw_data has %zu bytes, its shape needs %zu",
-                         what, tp->raw_data.len, bytes);
-        else if (bytes)
-            memcpy(t->data, tp->raw_data.data, bytes);
+        if (bytes) memcpy(t->data, tp->raw_data.data, bytes);
     } else
         s = typed_data(tp, t->dtype, count, t->data, what);
     if (s) {
@@ -353,8 +365,9 @@ static glint_status topo_order(const Onnx__GraphProto *gp, const name_map *known
     while (cap < 2 * (n * 8 + 16)) cap *= 2;
     int *slots = calloc(cap, sizeof *slots);
     char **names = calloc(n * 8 + 1, sizeof *names);
-    if (!slots || !names) {
-        free(done); free(slots); free(names);
+    const char **missing = calloc(n + 1, sizeof *missing);
+    if (!slots || !names || !missing) {
+        free(done); free(slots); free(names); free(missing);
         return eng_fail(GLINT_ERR_NOMEM, "out of memory");
     }
     size_t n_names = 0, placed = 0;
@@ -372,6 +385,7 @@ static glint_status topo_order(const Onnx__GraphProto *gp, const name_map *known
                 for (size_t j = hash_str(nm) & (cap - 1); slots[j]; j = (j + 1) & (cap - 1))
                     if (!strcmp(names[slots[j] - 1], nm)) { found = true; break; }
                 ready = found;
+                if (!found) missing[i] = nm;
             }
             if (!ready) continue;
             for (size_t k = 0; k < np->n_output && k < 8; k++) {
@@ -389,15 +403,16 @@ static glint_status topo_order(const Onnx__GraphProto *gp, const name_map *known
             for (size_t i = 0; i < n; i++)
                 if (!done[i]) {
                     const Onnx__NodeProto *np = gp->node[i];
-                    s = eng_fail(GLINT_ERR_INVALID, "node '%s' (%s) reads a tensor that no "
-                                 "node, input or initializer produces (or the graph has a "
-                                 "cycle)", np->name ? np->name : "", np->op_type ? np->op_type : "");
+                    s = eng_fail(GLINT_ERR_INVALID, "node '%s' (%s) reads '%s', which no node, "
+                                 "input or initializer produces (or the graph has a cycle)",
+                                 np->name ? np->name : "", np->op_type ? np->op_type : "",
+                                 missing[i] ? missing[i] : "?");
                     break;
                 }
             break;
         }
     }
-    free(done); free(slots); free(names);
+    free(done); free(slots); free(names); free(missing);
     return s;
 }
 

@@ -534,10 +534,7 @@ static glint_status run_cast(op_ctx *c)
     for (int64_t i = 0; i < count; i++) {
         if (is_int_type(x->dtype))
             tensor_set_i(y, i, tensor_get_i(x, i));
-        else if (is_int_type(y->dtype) && y->dtype != GLINT_BOOL) {
-            double v = tensor_get_f(x, i);
-            tensor_set_i(y, i, isfinite(v) ? (int64_t)v : 0);
-        } else
+        else /* saturating; NaN becomes 0 */
             tensor_set_f(y, i, tensor_get_f(x, i));
     }
     return GLINT_OK;
@@ -1160,7 +1157,13 @@ static glint_status infer_tile(op_ctx *c)
     if (tensor_count(c->in[1]) != x->ndim)
         return OP_FAIL(c, GLINT_ERR_INVALID, "repeats length differs from rank");
     int64_t dims[MAXD];
-    for (int i = 0; i < x->ndim; i++) dims[i] = x->dims[i] * tensor_get_i(c->in[1], i);
+    for (int i = 0; i < x->ndim; i++) {
+        int64_t r = tensor_get_i(c->in[1], i);
+        if (r < 0 || (r && x->dims[i] > MAX_TENSOR_BYTES / r))
+            return OP_FAIL(c, GLINT_ERR_INVALID, "repeats %lld is negative or too large",
+                           (long long)r);
+        dims[i] = x->dims[i] * r;
+    }
     if (dims_count_checked(dims, x->ndim) < 0) return OP_FAIL(c, GLINT_ERR_NOMEM, "too large");
     set_out(c, 0, x->dtype, x->ndim, dims);
     return GLINT_OK;
@@ -1241,6 +1244,9 @@ static glint_status infer_pad(op_ctx *c)
     const glint_tensor *x = c->in[0];
     int64_t dims[MAXD];
     for (int i = 0; i < x->ndim; i++) {
+        if (pads[i] > MAX_TENSOR_BYTES || pads[i] < -MAX_TENSOR_BYTES ||
+            pads[i + x->ndim] > MAX_TENSOR_BYTES || pads[i + x->ndim] < -MAX_TENSOR_BYTES)
+            return OP_FAIL(c, GLINT_ERR_INVALID, "pad too large");
         dims[i] = x->dims[i] + pads[i] + pads[i + x->ndim];
         if (dims[i] < 0) return OP_FAIL(c, GLINT_ERR_SHAPE, "negative padded size");
         if (mode == 1 && (pads[i] >= x->dims[i] || pads[i + x->ndim] >= x->dims[i]))

@@ -9,6 +9,7 @@
 #include <string.h>
 
 /* ---- geometry shared by Conv, ConvTranspose and the pools ---- */
+#define GEOM_MAX ((int64_t)1 << 24) /* bound on kernel, stride, dilation, pads */
 typedef struct geom {
     int nsp;                          /* spatial rank (1..3) */
     int64_t in[3], out[3], k[3], s[3], d[3], pb[3], pe[3], opad[3];
@@ -64,9 +65,11 @@ static glint_status geom_fill(op_ctx *c, const int64_t *kdims, bool is_pool, geo
         g->pb[i] = np ? pd[i] : 0;
         g->pe[i] = np ? pd[i + nsp] : 0;
         g->opad[i] = 0;
-        if (g->k[i] < 1 || g->s[i] < 1 || g->d[i] < 1 || g->pb[i] < 0 || g->pe[i] < 0)
-            return OP_FAIL(c, GLINT_ERR_INVALID, "kernel, stride and dilation must be >= 1 and "
-                           "pads >= 0");
+        if (g->k[i] < 1 || g->s[i] < 1 || g->d[i] < 1 || g->pb[i] < 0 || g->pe[i] < 0 ||
+            g->k[i] > GEOM_MAX || g->s[i] > GEOM_MAX || g->d[i] > GEOM_MAX || g->pb[i] > GEOM_MAX ||
+            g->pe[i] > GEOM_MAX)
+            return OP_FAIL(c, GLINT_ERR_INVALID, "kernel, stride and dilation must be in [1, 2^24] "
+                           "and pads in [0, 2^24]");
         int64_t ek = (g->k[i] - 1) * g->d[i] + 1;
         if (!strcmp(ap, "SAME_UPPER") || !strcmp(ap, "SAME_LOWER")) {
             g->out[i] = (g->in[i] + g->s[i] - 1) / g->s[i];
@@ -189,8 +192,11 @@ static glint_status convt_geom(op_ctx *c, geom *g)
         g->opad[i] = no ? op[i] : 0;
         g->pb[i] = np ? pd[i] : 0;
         g->pe[i] = np ? pd[i + nsp] : 0;
-        if (g->k[i] < 1 || g->s[i] < 1 || g->d[i] < 1)
-            return OP_FAIL(c, GLINT_ERR_INVALID, "kernel/stride/dilation must be >= 1");
+        if (g->k[i] < 1 || g->s[i] < 1 || g->d[i] < 1 || g->k[i] > GEOM_MAX ||
+            g->s[i] > GEOM_MAX || g->d[i] > GEOM_MAX || g->pb[i] < -GEOM_MAX ||
+            g->pb[i] > GEOM_MAX || g->pe[i] < -GEOM_MAX || g->pe[i] > GEOM_MAX ||
+            g->opad[i] < 0 || g->opad[i] > GEOM_MAX)
+            return OP_FAIL(c, GLINT_ERR_INVALID, "kernel/stride/dilation/pads out of range");
         int64_t ek = (g->k[i] - 1) * g->d[i] + 1;
         int64_t full = g->s[i] * (g->in[i] - 1) + g->opad[i] + ek;
         bool same = !strcmp(ap, "SAME_UPPER") || !strcmp(ap, "SAME_LOWER");
@@ -218,6 +224,8 @@ glint_status infer_ConvTranspose(op_ctx *c)
     int64_t G = attr_i(c->n, "group", 1);
     if (w->ndim != x->ndim || G < 1 || w->dims[0] != x->dims[1] || x->dims[1] % G)
         return OP_FAIL(c, GLINT_ERR_SHAPE, "weight shape does not match the input");
+    if (c->n_in > 2 && c->in[2] && tensor_count(c->in[2]) != w->dims[1] * G)
+        return OP_FAIL(c, GLINT_ERR_SHAPE, "bias length differs from output channels");
     geom g;
     if ((s = convt_geom(c, &g))) return s;
     int64_t dims[MAXD] = {x->dims[0], w->dims[1] * G};

@@ -84,7 +84,7 @@ void tensor_set_f(glint_tensor *t, int64_t i, double v)
     case GLINT_F32: ((float *)t->data)[i] = (float)v; break;
     case GLINT_F64: ((double *)t->data)[i] = v; break;
     case GLINT_BOOL: ((uint8_t *)t->data)[i] = v != 0; break;
-    default: tensor_set_i(t, i, (int64_t)v); break;
+    default: tensor_set_i(t, i, f_to_i64(v)); break;
     }
 }
 
