@@ -218,6 +218,26 @@ static glint_status add_mem(prim_k *k, int arg, const dnnl_memory_desc_t *md, vo
     return GLINT_OK;
 }
 
+/* Builds a primitive that reads one bound tensor and writes another
+ * (pooling, reorder, eltwise, softmax); takes ownership of pd. On failure
+ * the step is left without a kernel. */
+static glint_status prim_unary(plan *p, step *st, dnnl_primitive_desc_t pd, const char *impl,
+                               int src_arg, const dnnl_memory_desc_t *src, int dst_arg,
+                               const dnnl_memory_desc_t *dst)
+{
+    glint_status s = prim_make(p, st, pd, impl);
+    if (s) return s;
+    prim_k *k = st->k.state;
+    k->src_arg = 0;
+    k->dst_arg = 1;
+    if ((s = add_mem(k, src_arg, src, DNNL_MEMORY_NONE)) ||
+        (s = add_mem(k, dst_arg, dst, DNNL_MEMORY_NONE))) {
+        st->k.destroy(st->k.state);
+        memset(&st->k, 0, sizeof st->k);
+    }
+    return s;
+}
+
 /* ---- Conv ---- */
 static bool post_ops_make(const node *n, dnnl_post_ops_t po)
 {
@@ -471,16 +491,7 @@ static glint_status pool_make(plan *p, step *st, bool *taken)
         dnnl_primitive_desc_destroy(pd);
         return GLINT_OK;
     }
-    if ((s = prim_make(p, st, pd, impl))) return s;
-    prim_k *kk = st->k.state;
-    kk->src_arg = 0;
-    kk->dst_arg = 1;
-    if ((s = add_mem(kk, DNNL_ARG_SRC, &src_md, DNNL_MEMORY_NONE)) ||
-        (s = add_mem(kk, DNNL_ARG_DST, &dst_md, DNNL_MEMORY_NONE))) {
-        st->k.destroy(st->k.state);
-        memset(&st->k, 0, sizeof st->k);
-        return s;
-    }
+    if ((s = prim_unary(p, st, pd, impl, DNNL_ARG_SRC, &src_md, DNNL_ARG_DST, &dst_md))) return s;
     *taken = true;
     return GLINT_OK;
 }
@@ -496,14 +507,7 @@ static glint_status reorder_make(plan *p, step *st, int src, int dst, layout fro
     DN(dnnl_reorder_primitive_desc_create(&pd, &a, g_engine, &b, g_engine, NULL));
     const char *impl;
     impl_is_ref(pd, &impl);
-    if ((s = prim_make(p, st, pd, impl))) return s;
-    prim_k *k = st->k.state;
-    k->src_arg = 0;
-    k->dst_arg = 1;
-    if ((s = add_mem(k, DNNL_ARG_FROM, &a, DNNL_MEMORY_NONE)) ||
-        (s = add_mem(k, DNNL_ARG_TO, &b, DNNL_MEMORY_NONE)))
-        return s;
-    return GLINT_OK;
+    return prim_unary(p, st, pd, impl, DNNL_ARG_FROM, &a, DNNL_ARG_TO, &b);
 fail:
     return s;
 }
@@ -662,16 +666,7 @@ static glint_status eltwise_make(plan *p, step *st, bool *taken)
         dnnl_primitive_desc_destroy(pd);
         return GLINT_OK;
     }
-    if ((s = prim_make(p, st, pd, impl))) return s;
-    prim_k *k = st->k.state;
-    k->src_arg = 0;
-    k->dst_arg = 1;
-    if ((s = add_mem(k, DNNL_ARG_SRC, &md, DNNL_MEMORY_NONE)) ||
-        (s = add_mem(k, DNNL_ARG_DST, &md, DNNL_MEMORY_NONE))) {
-        st->k.destroy(st->k.state);
-        memset(&st->k, 0, sizeof st->k);
-        return s;
-    }
+    if ((s = prim_unary(p, st, pd, impl, DNNL_ARG_SRC, &md, DNNL_ARG_DST, &md))) return s;
     *taken = true;
     return GLINT_OK;
 }
@@ -772,16 +767,7 @@ static glint_status softmax_make(plan *p, step *st, bool *taken)
         }
         return GLINT_OK;
     }
-    if ((s = prim_make(p, st, pd, impl))) return s;
-    prim_k *k = st->k.state;
-    k->src_arg = 0;
-    k->dst_arg = 1;
-    if ((s = add_mem(k, DNNL_ARG_SRC, &md, DNNL_MEMORY_NONE)) ||
-        (s = add_mem(k, DNNL_ARG_DST, &md, DNNL_MEMORY_NONE))) {
-        st->k.destroy(st->k.state);
-        memset(&st->k, 0, sizeof st->k);
-        return s;
-    }
+    if ((s = prim_unary(p, st, pd, impl, DNNL_ARG_SRC, &md, DNNL_ARG_DST, &md))) return s;
     *taken = true;
     return GLINT_OK;
 }
@@ -1204,21 +1190,6 @@ static glint_status plain_outputs(lctx *L)
     return GLINT_OK;
 }
 
-/* Number of steps that read value v (as input or residual); graph outputs
- * count as a reader. */
-static int readers(const plan *p, int v)
-{
-    int n = 0;
-    for (int i = 0; i < p->n_steps; i++) {
-        const step *st = &p->steps[i];
-        for (int k = 0; k < st->n_in_ids; k++) n += st->in_id[k] == v;
-        n += st->sum_id == v;
-        n += st->reorder_from == v;
-    }
-    for (int k = 0; k < p->m->g.n_outputs; k++) n += p->m->g.outputs[k] == v;
-    return n;
-}
-
 /* Concat in place: an input produced by an NHWC copy kernel (Split, Slice,
  * nearest Resize) and read by nothing else is written straight into its
  * channel slot of the Concat's output, which then skips it. */
@@ -1247,7 +1218,7 @@ static void concat_in_place(plan *p)
                 continue;
             bool aliased = p->alias[v] != v;
             for (int w = 0; w < p->n_vals && !aliased; w++) aliased = w != v && p->alias[w] == v;
-            if (aliased || readers(p, v) != 1 || p->is_const[v]) continue;
+            if (aliased || plan_readers(p, v) != 1 || p->is_const[v]) continue;
             p->alias[v] = o;
             p->alias_off[v] = slot * (int64_t)sizeof(float);
             prod->out_stride[which] = C;

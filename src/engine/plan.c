@@ -233,7 +233,7 @@ static void step_inputs(const step *s, int *ids, int *n)
 }
 
 /* ---- plain tensors of batch 1: Split as views, Concat in place ---- */
-static int readers(const plan *p, int v)
+int plan_readers(const plan *p, int v)
 {
     int n = 0;
     for (int i = 0; i < p->n_steps; i++) {
@@ -330,10 +330,10 @@ static void concat_plain_in_place(plan *p)
             int v = st->in_id[k], w = v;
             int64_t at = slot;
             slot += (int64_t)tensor_bytes(&p->t[v]);
-            if (p->is_const[v] || readers(p, v) != 1 || is_graph_input(p, v)) continue;
+            if (p->is_const[v] || plan_readers(p, v) != 1 || is_graph_input(p, v)) continue;
             if (p->alias[v] != v) { /* one view (Reshape, Flatten...) of its producer's output */
                 w = p->alias[v];
-                if (p->alias[w] != w || p->alias_off[v] || readers(p, w) != 1 ||
+                if (p->alias[w] != w || p->alias_off[v] || plan_readers(p, w) != 1 ||
                     aliases_of(p, w) != 1 || aliases_of(p, v) != 0)
                     continue;
             } else if (aliases_of(p, v)) {

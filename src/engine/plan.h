@@ -75,6 +75,10 @@ void plan_dispose(plan *p);
 void plan_bind(plan *p, void *arena);
 glint_status plan_run(plan *p, bool profile);
 
+/* Number of steps reading value v (as input, residual or reorder source),
+ * plus one if it is a graph output. */
+int plan_readers(const plan *p, int v);
+
 /* Adds a value that only the plan knows (e.g. the plain copy of an NHWC
  * tensor); returns its id or -1. */
 int plan_add_value(plan *p);
