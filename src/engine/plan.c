@@ -350,6 +350,40 @@ static void concat_plain_in_place(plan *p)
     }
 }
 
+/* Concat of plain tensors by rows of the leading dims, rows in parallel
+ * (the YOLO head joins its three scales along the anchor axis). */
+static glint_status concat_rows_run(step *st)
+{
+    const glint_tensor *o = st->ctx.out[0];
+    int axis = norm_axis(attr_i(st->n, "axis", 0), o->ndim);
+    size_t es = glint_dtype_size(o->dtype);
+    int64_t outer = dims_count(o->dims, axis);
+    int64_t inner = dims_count(o->dims + axis + 1, o->ndim - axis - 1) * (int64_t)es;
+    int64_t orow = o->dims[axis] * inner;
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < outer; r++) {
+        int64_t at = 0;
+        for (int i = 0; i < st->ctx.n_in; i++) {
+            int64_t row = st->ctx.in[i]->dims[axis] * inner;
+            memcpy((char *)o->data + r * orow + at, (const char *)st->ctx.in[i]->data + r * row,
+                   (size_t)row);
+            at += row;
+        }
+    }
+    return GLINT_OK;
+}
+
+static void concat_rows(plan *p)
+{
+    for (int i = 0; i < p->n_steps; i++) {
+        step *st = &p->steps[i];
+        if (st->k.run || st->reorder_from >= 0 || strcmp(st->n->op_type, "Concat") ||
+            tensor_bytes(&p->t[st->out_id[0]]) < (1 << 16))
+            continue;
+        st->k = (kernel){concat_rows_run, NULL, NULL, "glint:concat_rows"};
+    }
+}
+
 static glint_status plan_memory(plan *p)
 {
     const graph *g = &p->m->g;
@@ -369,6 +403,7 @@ static glint_status plan_memory(plan *p)
     }
     split_views(p);
     concat_plain_in_place(p);
+    if (p->backend) concat_rows(p); /* not on the reference backend */
     for (int i = 0; i < g->n_inputs; i++) first[root(p, g->inputs[i])] = -1;
     for (int i = 0; i < p->n_steps; i++) {
         step *st = &p->steps[i];
