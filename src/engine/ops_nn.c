@@ -875,6 +875,9 @@ static glint_status resize_plan_make(op_ctx *c, bool upsample, resize_plan *p, i
             odims[i] = (int64_t)floor((double)x->dims[i] * p->scale[i]);
         }
         if (odims[i] < 0) return OP_FAIL(c, GLINT_ERR_INVALID, "negative size");
+        if (x->dims[i] == 0 && odims[i] != 0)
+            return OP_FAIL(c, GLINT_ERR_SHAPE, "cannot resize an empty axis to %lld",
+                           (long long)odims[i]);
     }
     if (dims_count_checked(odims, n) < 0) return OP_FAIL(c, GLINT_ERR_NOMEM, "output too large");
     if (x->dtype != GLINT_F32) return need_f32(c, 0);
@@ -917,6 +920,9 @@ static double src_coord(const resize_plan *p, int64_t o, int64_t in, int64_t out
 
 static int64_t nearest_index(const resize_plan *p, double x, int64_t in)
 {
+    /* clamp first: a tiny scale or an empty axis gives huge or infinite x */
+    if (!(x > -1.0)) x = -1.0;
+    if (x > (double)in) x = (double)in;
     int64_t i;
     switch (p->nm) {
     case NM_PREFER_CEIL: i = (int64_t)(x == floor(x) + 0.5 ? ceil(x) : round(x)); break;
@@ -943,13 +949,17 @@ static glint_status run_resize_common(op_ctx *c, bool upsample)
     }
     const float *X = x->data;
     float *Y = o->data;
+    /* nearest: part[d] is axis d's source offset, recomputed only when idx[d]
+     * changes (the innermost axis every element, the others rarely) */
+    int64_t part[MAXD];
+    int changed = 0; /* axes >= changed need their part recomputed */
     for (int64_t e = 0; e < count; e++) {
         if (!p.linear) {
+            for (int d = changed; d < n; d++)
+                part[d] = nearest_index(&p, src_coord(&p, idx[d], x->dims[d], o->dims[d],
+                                                      p.scale[d]), x->dims[d]) * xst[d];
             int64_t off = 0;
-            for (int d = 0; d < n; d++) {
-                double sc = src_coord(&p, idx[d], x->dims[d], o->dims[d], p.scale[d]);
-                off += nearest_index(&p, sc, x->dims[d]) * xst[d];
-            }
+            for (int d = 0; d < n; d++) off += part[d];
             Y[e] = X[off];
         } else {
             /* N-linear over the axes that are resized */
@@ -963,7 +973,7 @@ static glint_status run_resize_common(op_ctx *c, bool upsample)
                     continue;
                 }
                 double sc = src_coord(&p, idx[d], x->dims[d], o->dims[d], p.scale[d]);
-                if (sc < 0) sc = 0;
+                if (!(sc >= 0)) sc = 0;
                 if (sc > (double)(x->dims[d] - 1)) sc = (double)(x->dims[d] - 1);
                 lo[d] = (int64_t)floor(sc);
                 hi[d] = lo[d] + 1 < x->dims[d] ? lo[d] + 1 : lo[d];
@@ -985,6 +995,7 @@ static glint_status run_resize_common(op_ctx *c, bool upsample)
             Y[e] = (float)acc;
         }
         for (int d = n - 1; d >= 0; d--) {
+            changed = d;
             if (++idx[d] < o->dims[d]) break;
             idx[d] = 0;
         }
