@@ -2,7 +2,7 @@
 # Installs the Debian 12 packages glint needs to build and test.
 # Usage: scripts/install-deps.sh [--models]   (--models adds python3-torch for tools/)
 set -euo pipefail
-pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev
+pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev python3
       libdnnl-dev protobuf-c-compiler libprotobuf-c-dev libonnx-dev libonnx-testdata
       libturbojpeg0-dev libspng-dev libjansson-dev libyaml-dev libcmocka-dev)
 if [ "${1:-}" = "--models" ]; then
