@@ -218,6 +218,24 @@ static glint_status add_mem(prim_k *k, int arg, const dnnl_memory_desc_t *md, vo
     return GLINT_OK;
 }
 
+/* Adds the memories of a weighted primitive (convolution, deconvolution,
+ * matmul): bound src and dst, constant weights and optional bias (bias NULL:
+ * none). */
+static glint_status weighted_args(prim_k *k, const dnnl_memory_desc_t *src,
+                                  const dnnl_memory_desc_t *w, const void *wdata,
+                                  const dnnl_memory_desc_t *b, const void *bdata,
+                                  const dnnl_memory_desc_t *dst)
+{
+    glint_status s;
+    k->src_arg = 0;
+    if ((s = add_mem(k, DNNL_ARG_SRC, src, DNNL_MEMORY_NONE)) ||
+        (s = add_mem(k, DNNL_ARG_WEIGHTS, w, (void *)wdata)) ||
+        (b && (s = add_mem(k, DNNL_ARG_BIAS, b, (void *)bdata))))
+        return s;
+    k->dst_arg = k->n_args;
+    return add_mem(k, DNNL_ARG_DST, dst, DNNL_MEMORY_NONE);
+}
+
 /* Builds a primitive that reads one bound tensor and writes another
  * (pooling, reorder, eltwise, softmax); takes ownership of pd. On failure
  * the step is left without a kernel. */
@@ -352,13 +370,9 @@ static glint_status conv_make(plan *p, step *st, layout src_lay, bool *taken)
     pd = NULL;
     if ((s = prim_make(p, st, pd_keep, impl))) goto fail;
     k = st->k.state;
-    k->src_arg = 0;
-    if ((s = add_mem(k, DNNL_ARG_SRC, &src_md, DNNL_MEMORY_NONE)) ||
-        (s = add_mem(k, DNNL_ARG_WEIGHTS, &w_copy, wdata)) ||
-        (b && (s = add_mem(k, DNNL_ARG_BIAS, &b_md, b->data))))
+    if ((s = weighted_args(k, &src_md, &w_copy, wdata, b ? &b_md : NULL, b ? b->data : NULL,
+                           &dst_md)))
         goto fail;
-    k->dst_arg = k->n_args;
-    if ((s = add_mem(k, DNNL_ARG_DST, &dst_md, DNNL_MEMORY_NONE))) goto fail;
     if (st->sum_id >= 0) {
         k->copy_sum = true; /* cleared by dnnl_prepare when it works in place */
         k->sum_bytes = tensor_bytes(y);
@@ -427,14 +441,9 @@ static glint_status deconv_make(plan *p, step *st, bool *taken)
         return eng_fail(GLINT_ERR_BACKEND, "node '%s': weight reorder failed", st->n->name);
     }
     if ((s = prim_make(p, st, pd, impl))) return s;
-    prim_k *k = st->k.state;
-    k->src_arg = 0;
-    if ((s = add_mem(k, DNNL_ARG_SRC, &src_md, DNNL_MEMORY_NONE)) ||
-        (s = add_mem(k, DNNL_ARG_WEIGHTS, &w_copy, wdata)) ||
-        (b && (s = add_mem(k, DNNL_ARG_BIAS, &b_md, b->data))))
+    if ((s = weighted_args(st->k.state, &src_md, &w_copy, wdata, b ? &b_md : NULL,
+                           b ? b->data : NULL, &dst_md)))
         goto fail;
-    k->dst_arg = k->n_args;
-    if ((s = add_mem(k, DNNL_ARG_DST, &dst_md, DNNL_MEMORY_NONE))) goto fail;
     *taken = true;
     return GLINT_OK;
 fail:
@@ -809,14 +818,9 @@ static glint_status matmul_make(plan *p, step *st, bool *taken)
         return GLINT_OK;
     }
     if ((s = prim_make(p, st, pd, impl))) return s;
-    prim_k *k = st->k.state;
-    k->src_arg = 0;
-    if ((s = add_mem(k, DNNL_ARG_SRC, &a_md, DNNL_MEMORY_NONE)) ||
-        (s = add_mem(k, DNNL_ARG_WEIGHTS, &b_md, b->data)) ||
-        (bias && (s = add_mem(k, DNNL_ARG_BIAS, &c_md, bias->data))))
+    if ((s = weighted_args(st->k.state, &a_md, &b_md, b->data, bias ? &c_md : NULL,
+                           bias ? bias->data : NULL, &y_md)))
         goto fail;
-    k->dst_arg = k->n_args;
-    if ((s = add_mem(k, DNNL_ARG_DST, &y_md, DNNL_MEMORY_NONE))) goto fail;
     *taken = true;
     return GLINT_OK;
 fail:
