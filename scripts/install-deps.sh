@@ -4,7 +4,8 @@
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev python3
       libdnnl-dev protobuf-c-compiler libprotobuf-c-dev libonnx-dev libonnx-testdata
-      libturbojpeg0-dev libspng-dev libjansson-dev libyaml-dev libcmocka-dev)
+      libturbojpeg0-dev libspng-dev libjansson-dev libyaml-dev libcmocka-dev
+      libh2o-evloop-dev libssl-dev libcurl4-openssl-dev libsqlite3-dev chromium wrk)
 if [ "${1:-}" = "--models" ]; then
   pkgs+=(python3-torch python3-torchvision python3-onnx python3-numpy)
 fi

@@ -2,6 +2,7 @@
  * with input_N.pb / output_N.pb), as ONNX Runtime's onnx_test_runner does.
  * One line per case, then "N passed, M failed, K skipped". */
 #include "cli/cli.h"
+#include "serve/fileio.h"
 #include "glint/engine.h"
 
 #include <dirent.h>
@@ -81,7 +82,7 @@ static void free_list(char **names, int n)
 static glint_status load_pb(const char *path, glint_tensor *t, char *err, size_t errlen)
 {
     size_t size;
-    void *buf = cli_read_file(path, MAX_PB_BYTES, &size);
+    void *buf = fileio_read(path, MAX_PB_BYTES, &size);
     if (!buf) {
         snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
         return GLINT_ERR_IO;

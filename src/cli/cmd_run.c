@@ -30,7 +30,8 @@
  * OpenMP threads inside each run.
  */
 #include "cli/cli.h"
-#include "cli/model_conf.h"
+#include "serve/answer.h"
+#include "serve/model_conf.h"
 #include "glint/engine.h"
 #include "tasks/classify.h"
 #include "tasks/detect.h"
@@ -71,10 +72,8 @@ typedef struct runner {
     float *input;     /* max_batch prepared images */
     size_t image_floats;
     int max_batch;
-    detect_workspace *ws; /* sized for ws_boxes x ws_classes, grown on demand */
-    int ws_boxes, ws_classes;
-    detect_box *boxes; /* conf.detect.max_det */
-    task_rank *ranks;  /* conf.top_k */
+    answer_ws *aw;
+    answer_params params;
     size_t json_flags;
 } runner;
 
@@ -92,11 +91,6 @@ static double now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static double round_to(double v, double unit)
-{
-    return round(v / unit) * unit;
 }
 
 static void usage(void)
@@ -124,9 +118,7 @@ static void runner_close(runner *r)
     vision_decoder_destroy(r->dec);
     vision_image_dispose(&r->img);
     free(r->input);
-    detect_workspace_destroy(r->ws);
-    free(r->boxes);
-    free(r->ranks);
+    answer_ws_destroy(r->aw);
     model_conf_dispose(&r->conf);
     glint_model_free(r->m);
     memset(r, 0, sizeof *r);
@@ -177,11 +169,9 @@ static int runner_open(runner *r, const run_opts *o, int n_images)
     r->image_floats = (size_t)3 * (size_t)c->spec.width * (size_t)c->spec.height;
     r->input = malloc((size_t)r->max_batch * r->image_floats * sizeof *r->input);
     r->dec = vision_decoder_create(NULL);
-    if (c->task == MODEL_TASK_DETECT)
-        r->boxes = malloc((size_t)c->detect.max_det * sizeof *r->boxes);
-    else
-        r->ranks = malloc((size_t)c->top_k * sizeof *r->ranks);
-    if (!r->input || !r->dec || (!r->boxes && !r->ranks)) {
+    r->aw = answer_ws_create();
+    r->params = answer_params_of(c);
+    if (!r->input || !r->dec || !r->aw) {
         fprintf(stderr, "glint run: out of memory\n");
         goto fail;
     }
@@ -220,158 +210,16 @@ static void run_prepare(runner *r, run_item *it, int slot)
     it->slot = slot;
 }
 
-/* Grows the detect workspace to fit `s`. */
-static int ensure_workspace(runner *r, const detect_shape *s)
-{
-    if (r->ws && s->num_boxes <= r->ws_boxes && s->num_classes <= r->ws_classes) return 0;
-    detect_workspace_destroy(r->ws);
-    r->ws = NULL;
-    if (detect_workspace_create(s->num_boxes, s->num_classes, &r->ws)) return -1;
-    r->ws_boxes = s->num_boxes;
-    r->ws_classes = s->num_classes;
-    return 0;
-}
-
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 if it is not one. */
-static size_t utf8_len(const unsigned char *s)
-{
-    size_t n = s[0] < 0x80                   ? 1
-               : s[0] >= 0xC2 && s[0] < 0xE0 ? 2
-               : s[0] >= 0xE0 && s[0] < 0xF0 ? 3
-               : s[0] >= 0xF0 && s[0] < 0xF5 ? 4
-                                             : 0;
-    for (size_t i = 1; i < n; i++)
-        if ((s[i] & 0xC0) != 0x80) return 0;
-    if (n == 3 && ((s[0] == 0xE0 && s[1] < 0xA0) || (s[0] == 0xED && s[1] >= 0xA0))) return 0;
-    if (n == 4 && ((s[0] == 0xF0 && s[1] < 0x90) || (s[0] == 0xF4 && s[1] >= 0x90))) return 0;
-    return n;
-}
-
-/* A JSON string of `s`; bytes that are not UTF-8 (a file name, a latin-1
- * label) become U+FFFD, since JSON text must be UTF-8. NULL if out of memory. */
-static json_t *text_json(const char *s)
-{
-    json_t *j = json_string(s);
-    if (j) return j;
-    size_t len = strlen(s);
-    char *buf = malloc(len * 3 + 1);
-    if (!buf) return NULL;
-    size_t o = 0;
-    for (const unsigned char *p = (const unsigned char *)s; *p;) {
-        size_t n = utf8_len(p);
-        if (n) {
-            memcpy(buf + o, p, n);
-            o += n;
-            p += n;
-        } else {
-            memcpy(buf + o, "\xEF\xBF\xBD", 3);
-            o += 3;
-            p++;
-        }
-    }
-    buf[o] = 0;
-    j = json_string(buf);
-    free(buf);
-    return j;
-}
-
-static json_t *timings_json(const run_item *it, double post_ms)
-{
-    return json_pack("{s:f, s:f, s:f, s:f}", "decode", round_to(it->decode_ms, 1e-3), "preprocess",
-                     round_to(it->prep_ms, 1e-3), "infer", round_to(it->infer_ms, 1e-3), "post",
-                     round_to(post_ms, 1e-3));
-}
-
-/* {"label", "class_id", "score"} of class `id`. */
-static json_t *class_json(const runner *r, int id, float score)
-{
-    char num[TASK_LABELS_NUM_BUF];
-    const char *label = task_labels_name(r->conf.labels, id, num, sizeof num);
-    return json_pack("{s:o, s:i, s:f}", "label", text_json(label), "class_id", id, "score",
-                     round_to(score, 1e-6));
-}
-
-/* The detections of image `b` of the output `out`. */
-static json_t *detect_json(runner *r, const glint_tensor *out, int b, const run_item *it, char *err,
-                           size_t err_size)
-{
-    detect_shape shape;
-    int n = 0;
-    if (detect_shape_from_dims(out->dims, out->ndim, r->conf.layout, &shape) ||
-        ensure_workspace(r, &shape)) {
-        snprintf(err, err_size, "output: %s", task_last_error());
-        return NULL;
-    }
-    if (b >= shape.batch) {
-        snprintf(err, err_size, "output has a batch of %d, image %d missing", shape.batch, b);
-        return NULL;
-    }
-    const float *data = (const float *)out->data + (size_t)b * detect_image_floats(&shape);
-    if (detect_decode(r->ws, &shape, data, &r->conf.detect, NULL, r->boxes, r->conf.detect.max_det,
-                      &n)) {
-        snprintf(err, err_size, "detect: %s", task_last_error());
-        return NULL;
-    }
-    json_t *arr = json_array();
-    for (int i = 0; arr && i < n; i++) {
-        const detect_box *d = &r->boxes[i];
-        float box[4] = {d->x1, d->y1, d->x2, d->y2};
-        vision_transform_box(&it->tf, box);                  /* tensor -> file pixels, clamped */
-        if (!(box[2] > box[0] && box[3] > box[1])) continue; /* all in the padding */
-        json_t *o = class_json(r, d->class_id, d->score);
-        json_t *bj = json_pack("{s:f, s:f, s:f, s:f}", "x1", round_to(box[0], 1e-2), "y1",
-                               round_to(box[1], 1e-2), "x2", round_to(box[2], 1e-2), "y2",
-                               round_to(box[3], 1e-2));
-        if (!o || !bj || json_object_set_new(o, "box", bj) || json_array_append_new(arr, o)) {
-            json_decref(o);
-            json_decref(arr);
-            arr = NULL;
-        }
-    }
-    if (!arr) snprintf(err, err_size, "out of memory");
-    return arr;
-}
-
-/* The top classes of image `b` of the output `out` ([B, C] or [B, C, 1, 1]). */
-static json_t *classify_json(runner *r, const glint_tensor *out, int b, char *err, size_t err_size)
-{
-    int64_t classes = 1;
-    for (int d = 1; d < out->ndim; d++)
-        classes *= out->dims[d];
-    if (out->ndim < 2 || b >= out->dims[0] || classes < 1 || classes > CLASSIFY_MAX_CLASSES) {
-        snprintf(err, err_size, "output does not hold image %d's class scores", b);
-        return NULL;
-    }
-    const float *row = (const float *)out->data + (size_t)b * (size_t)classes;
-    int n = 0;
-    if (classify_topk(row, (int)classes, CLASSIFY_AUTO, r->conf.top_k, r->ranks, &n, NULL)) {
-        snprintf(err, err_size, "classify: %s", task_last_error());
-        return NULL;
-    }
-    json_t *arr = json_array();
-    for (int i = 0; arr && i < n; i++)
-        if (json_array_append_new(arr, class_json(r, r->ranks[i].id, r->ranks[i].score))) {
-            json_decref(arr);
-            arr = NULL;
-        }
-    if (!arr) snprintf(err, err_size, "out of memory");
-    return arr;
-}
-
 /* The answer to one item whose image sits at slot it->slot of the output
  * just computed; NULL with it->err set if it cannot be given. */
 static json_t *answer_json(runner *r, const glint_tensor *out, run_item *it)
 {
     double t0 = now_ms();
-    int detect = r->conf.task == MODEL_TASK_DETECT;
-    json_t *list = detect ? detect_json(r, out, it->slot, it, it->err, sizeof it->err)
-                          : classify_json(r, out, it->slot, it->err, sizeof it->err);
-    if (!list) return NULL;
-    json_t *a =
-        json_pack("{s:o, s:i, s:i, s:o, s:s, s:o, s:o}", "image", text_json(it->path), "width",
-                  it->tf.orig_width, "height", it->tf.orig_height, "model", text_json(r->conf.name),
-                  "task", model_task_name(r->conf.task), detect ? "detections" : "classes", list,
-                  "timings_ms", timings_json(it, now_ms() - t0));
+    json_t *items = answer_items(r->aw, &r->conf, &r->params, out, it->slot, &it->tf, it->err,
+                                 sizeof it->err);
+    if (!items) return NULL;
+    answer_timings t = {it->decode_ms, it->prep_ms, -1, it->infer_ms, now_ms() - t0};
+    json_t *a = answer_object(&r->conf, it->path, &it->tf, items, &t);
     if (!a) snprintf(it->err, sizeof it->err, "out of memory");
     return a;
 }
@@ -386,7 +234,7 @@ static int print_json(const runner *r, json_t *j)
 
 static int print_error(const runner *r, const run_item *it)
 {
-    json_t *j = json_pack("{s:o, s:o}", "image", text_json(it->path), "error", text_json(it->err));
+    json_t *j = json_pack("{s:o, s:o}", "image", answer_text(it->path), "error", answer_text(it->err));
     int rc = print_json(r, j);
     json_decref(j);
     return rc;

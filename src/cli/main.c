@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 static void usage(FILE *f)
 {
@@ -15,34 +14,9 @@ static void usage(FILE *f)
             "  check  DIR...                       run ONNX backend-test folders\n"
             "  perf   --model M.onnx [--batch B] [--threads T] [--instances I]\n"
             "         [--seconds S] [--profile] [--json]   model-only benchmark\n"
+            "  serve  [--models DIR] [--listen HOST:PORT] [--config FILE]   HTTP inference server\n"
+            "  bench  ramp|rate|concurrency|spike --url URL ...   HTTP load generator\n"
             "Run 'glint <command> --help' for a command's options.\n");
-}
-
-void *cli_read_file(const char *path, size_t limit, size_t *size)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    struct stat st;
-    if (fstat(fileno(f), &st)) {
-        int e = errno;
-        fclose(f);
-        errno = e;
-        return NULL;
-    }
-    if (!S_ISREG(st.st_mode) || (size_t)st.st_size > limit) {
-        fclose(f);
-        errno = !S_ISREG(st.st_mode) ? (S_ISDIR(st.st_mode) ? EISDIR : EINVAL) : EFBIG;
-        return NULL;
-    }
-    void *buf = malloc((size_t)st.st_size + 1);
-    if (buf && fread(buf, 1, (size_t)st.st_size, f) != (size_t)st.st_size) {
-        free(buf);
-        buf = NULL;
-        errno = EIO;
-    }
-    fclose(f);
-    if (buf) *size = (size_t)st.st_size;
-    return buf;
 }
 
 long cli_int(const char *opt, const char *val, long lo, long hi)
@@ -80,6 +54,8 @@ int main(int argc, char **argv)
     if (!strcmp(argv[1], "check")) return cmd_check(argc - 1, argv + 1);
     if (!strcmp(argv[1], "perf")) return cmd_perf(argc - 1, argv + 1);
     if (!strcmp(argv[1], "run")) return cmd_run(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "serve")) return cmd_serve(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "bench")) return cmd_bench(argc - 1, argv + 1);
     fprintf(stderr, "glint: unknown command '%s'\n", argv[1]);
     usage(stderr);
     return 2;

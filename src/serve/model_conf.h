@@ -13,6 +13,12 @@
  *     score_threshold: 0.25    iou_threshold: 0.45    max_detections: 300
  *     labels: [person, bicycle, ...]   (or {0: person, ...}, or labels_file: labels.txt)
  *
+ * and, for glint serve (0 or absent: the server's defaults):
+ *
+ *     max_batch: 4                    preferred_batch_sizes: [2, 4]
+ *     max_queue_delay_us: 2000        instances: 1     threads: 2
+ *     max_queue: 64                   timeout_ms: 10000
+ *
  * Unknown keys are ignored. mean/std are in units of x/255 (torchvision);
  * if any value is above 1 both lists are taken as 0..255 units (OpenCV,
  * mmdet style) and divided by 255.
@@ -36,8 +42,8 @@
  * Thread-safety: loading is reentrant; a loaded model_conf is read-only and
  * may be shared by threads.
  */
-#ifndef GLINT_CLI_MODEL_CONF_H
-#define GLINT_CLI_MODEL_CONF_H
+#ifndef GLINT_SERVE_MODEL_CONF_H
+#define GLINT_SERVE_MODEL_CONF_H
 
 #include <stddef.h>
 
@@ -57,6 +63,22 @@ typedef enum model_task {
     MODEL_TASK_CLASSIFY,
 } model_task;
 
+/* Largest batch and instance count a model.yaml may ask for. */
+#define MODEL_MAX_BATCH 32
+#define MODEL_MAX_INSTANCES 16
+
+/* How glint serve runs the model; 0 = the server's default. */
+typedef struct model_serving {
+    int max_batch;          /* largest batch the dynamic batcher forms */
+    int max_queue_delay_us; /* longest an image waits for a batch to fill */
+    int preferred[MODEL_MAX_BATCH]; /* preferred_batch_sizes, rising */
+    int n_preferred;
+    int instances;  /* engine contexts */
+    int threads;    /* engine threads per context */
+    int max_queue;  /* images admitted and not yet answered, before 503 */
+    int timeout_ms; /* deadline of a request that gives none */
+} model_serving;
+
 typedef struct model_conf {
     char *name;            /* yaml `name`, else the .onnx's stem (its folder for model.onnx) */
     model_task task;       /* DETECT or CLASSIFY */
@@ -69,6 +91,7 @@ typedef struct model_conf {
     int top_k;             /* classify: classes per answer */
     task_labels *labels;   /* owned; NULL: classes are named by number */
     char *yaml_path;       /* the model.yaml read (owned), NULL if none */
+    model_serving serving; /* glint serve settings from model.yaml */
 } model_conf;
 
 /* Static name of a task ("detect", "classify"; "none"). */

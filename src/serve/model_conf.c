@@ -1,7 +1,7 @@
 /* Model configuration: model.yaml (libyaml document API) plus the defaults a
  * plain Ultralytics / torchvision export implies. See model_conf.h. */
-#include "cli/model_conf.h"
-#include "cli/cli.h"
+#include "serve/model_conf.h"
+#include "serve/fileio.h"
 #include "tasks/classify.h"
 #include "tasks/task_status.h"
 
@@ -37,6 +37,7 @@ typedef struct yaml_conf {
     int n_labels;
     char *labels_file; /* as written; relative to the yaml's folder */
     int labels_line;   /* line of labels_file, for messages */
+    model_serving serving;
 } yaml_conf;
 
 /* Where a parse is, for messages. */
@@ -441,6 +442,25 @@ static int get_triple(const yctx *x, const char *key, const yaml_node_t *n, floa
     return 0;
 }
 
+/* preferred_batch_sizes: [2, 4] — rising sizes in 1..MODEL_MAX_BATCH. */
+static int get_preferred(const yctx *x, const char *key, const yaml_node_t *n, model_serving *s)
+{
+    const yaml_node_item_t *it = n->type == YAML_SEQUENCE_NODE ? n->data.sequence.items.start : NULL;
+    long count = it ? n->data.sequence.items.top - it : -1;
+    if (count < 0 || count > MODEL_MAX_BATCH)
+        return yfail(x, n, key, "expected a list of at most %d batch sizes", MODEL_MAX_BATCH);
+    for (long i = 0; i < count; i++) {
+        int b = 0;
+        if (get_int(x, key, yaml_document_get_node(x->doc, it[i]), 1, MODEL_MAX_BATCH, &b))
+            return -1;
+        if (i > 0 && b <= s->preferred[i - 1])
+            return yfail(x, n, key, "batch sizes must rise (%d after %d)", b, s->preferred[i - 1]);
+        s->preferred[i] = b;
+    }
+    s->n_preferred = (int)count;
+    return 0;
+}
+
 /* labels: [a, b, ...] or {0: a, 1: b, ...}. */
 static int get_labels(const yctx *x, const char *key, const yaml_node_t *n, yaml_conf *y)
 {
@@ -505,13 +525,21 @@ enum {
     K_MAX_DET,
     K_LABELS,
     K_LABELS_FILE,
+    K_MAX_BATCH,
+    K_QUEUE_DELAY,
+    K_PREFERRED,
+    K_INSTANCES,
+    K_THREADS,
+    K_MAX_QUEUE,
+    K_TIMEOUT,
     K_COUNT
 };
 
 static const char *const KEYS[K_COUNT] = {
     "name",           "task",         "layout",      "input", "width",           "height",
     "resize",         "resize_short", "mean",        "std",   "score_threshold", "iou_threshold",
-    "max_detections", "labels",       "labels_file",
+    "max_detections", "labels",       "labels_file", "max_batch", "max_queue_delay_us",
+    "preferred_batch_sizes", "instances", "threads", "max_queue", "timeout_ms",
 };
 
 static int set_key(const yctx *x, int k, const yaml_node_t *v, yaml_conf *y)
@@ -568,6 +596,20 @@ static int set_key(const yctx *x, int k, const yaml_node_t *v, yaml_conf *y)
         return 0;
     case K_LABELS:
         return get_labels(x, key, v, y);
+    case K_MAX_BATCH:
+        return get_int(x, key, v, 1, MODEL_MAX_BATCH, &y->serving.max_batch);
+    case K_QUEUE_DELAY:
+        return get_int(x, key, v, 0, 10000000, &y->serving.max_queue_delay_us);
+    case K_PREFERRED:
+        return get_preferred(x, key, v, &y->serving);
+    case K_INSTANCES:
+        return get_int(x, key, v, 1, MODEL_MAX_INSTANCES, &y->serving.instances);
+    case K_THREADS:
+        return get_int(x, key, v, 1, 1024, &y->serving.threads);
+    case K_MAX_QUEUE:
+        return get_int(x, key, v, 1, 1000000, &y->serving.max_queue);
+    case K_TIMEOUT:
+        return get_int(x, key, v, 1, 3600000, &y->serving.timeout_ms);
     }
     return 0;
 }
@@ -885,7 +927,7 @@ static int read_yaml(model_conf *c, const char *onnx_path, yaml_conf *y, char *e
     if (n < 0 || (size_t)n >= sizeof path) return fail(err, size, "%s: path too long", onnx_path);
     size_t len = 0;
     errno = 0;
-    unsigned char *buf = cli_read_file(path, MODEL_CONF_MAX_BYTES, &len);
+    unsigned char *buf = fileio_read(path, MODEL_CONF_MAX_BYTES, &len);
     if (!buf) {
         if (errno == ENOENT) return 0;
         if (errno == EFBIG)
@@ -931,6 +973,18 @@ int model_conf_load(model_conf *c, const char *onnx_path, const glint_model *m, 
                 c->yaml_path && (y.has_labels || y.labels_file) ? c->yaml_path : onnx_path, nl, nc);
     resolve_spec(c, m, &y, w, h);
     resolve_thresholds(c, &y);
+    c->serving = y.serving;
+    if (c->serving.max_batch > 1 && !c->batch_free) {
+        rc = fail(err, err_size, "%s: max_batch %d, but the model's batch axis is fixed at 1", cfg,
+                  c->serving.max_batch);
+        goto done;
+    }
+    for (int i = 0; i < c->serving.n_preferred; i++)
+        if (c->serving.max_batch && c->serving.preferred[i] > c->serving.max_batch) {
+            rc = fail(err, err_size, "%s: preferred batch size %d is above max_batch %d", cfg,
+                      c->serving.preferred[i], c->serving.max_batch);
+            goto done;
+        }
     c->name = y.name ? strdup(y.name) : default_name(onnx_path);
     if (!c->name) rc = fail(err, err_size, "out of memory");
 done:

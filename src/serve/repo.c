@@ -1,0 +1,186 @@
+/* The model repository of glint serve: a folder per model (model.onnx and
+ * its model.yaml), loaded into a model, its configuration and a warmed
+ * batcher. The table (server.entries) belongs to the loop thread; loading
+ * itself runs where it is called (start-up, or a worker for the KServe
+ * repository extension). */
+#include "serve/server_impl.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int cmp_entry(const void *a, const void *b)
+{
+    return strcmp(((const repo_entry *)a)->name, ((const repo_entry *)b)->name);
+}
+
+/* 1 if dir/name/model.onnx is a regular file. */
+static int has_model(const char *dir, const char *name)
+{
+    char path[4096];
+    struct stat st;
+    int n = snprintf(path, sizeof path, "%s/%s/model.onnx", dir, name);
+    return n > 0 && (size_t)n < sizeof path && !stat(path, &st) && S_ISREG(st.st_mode);
+}
+
+int repo_scan(server *s, char *err, size_t err_size)
+{
+    DIR *d = opendir(s->opt.models_dir);
+    if (!d) {
+        snprintf(err, err_size, "model repository %s: %s", s->opt.models_dir, strerror(errno));
+        return -1;
+    }
+    int cap = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (de->d_name[0] == '.' || !has_model(s->opt.models_dir, de->d_name)) continue;
+        if (s->n_entries == cap) {
+            cap = cap ? cap * 2 : 8;
+            repo_entry *e = realloc(s->entries, (size_t)cap * sizeof *e);
+            if (!e) goto oom;
+            s->entries = e;
+        }
+        repo_entry *e = &s->entries[s->n_entries];
+        memset(e, 0, sizeof *e);
+        if (!(e->name = strdup(de->d_name))) goto oom;
+        snprintf(e->reason, sizeof e->reason, "not loaded");
+        s->n_entries++;
+    }
+    closedir(d);
+    if (s->n_entries > 1) qsort(s->entries, (size_t)s->n_entries, sizeof *s->entries, cmp_entry);
+    return 0;
+oom:
+    closedir(d);
+    snprintf(err, err_size, "out of memory");
+    return -1;
+}
+
+repo_entry *repo_find(server *s, const char *name, size_t len)
+{
+    for (int i = 0; i < s->n_entries; i++)
+        if (strlen(s->entries[i].name) == len && !memcmp(s->entries[i].name, name, len))
+            return &s->entries[i];
+    return NULL;
+}
+
+repo_model *repo_get(server *s, const char *name, size_t len)
+{
+    repo_entry *e = repo_find(s, name, len);
+    if (!e || e->state != ENTRY_READY) return NULL;
+    atomic_fetch_add(&e->model->refs, 1);
+    return e->model;
+}
+
+static void model_free(repo_model *m)
+{
+    if (!m) return;
+    batcher_destroy(m->batcher);
+    model_conf_dispose(&m->conf);
+    glint_model_free(m->model);
+    free(m->name);
+    free(m->dir);
+    free(m);
+}
+
+void repo_model_release(repo_model *m)
+{
+    if (m && atomic_fetch_sub(&m->refs, 1) == 1) model_free(m);
+}
+
+static int cores(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > 1024 ? 1024 : (int)n;
+}
+
+/* Batcher settings: model.yaml first, then the server's flags. */
+static void batch_options(const server *s, const repo_model *m, batcher_options *o)
+{
+    const model_serving *sv = &m->conf.serving;
+    memset(o, 0, sizeof *o);
+    o->instances = sv->instances ? sv->instances : s->opt.instances;
+    int per = cores() / o->instances;
+    o->threads = sv->threads ? sv->threads : s->opt.threads ? s->opt.threads : per < 1 ? 1 : per;
+    o->max_batch = sv->max_batch ? sv->max_batch : s->opt.max_batch;
+    if (!m->conf.batch_free) o->max_batch = 1;
+    if (o->max_batch > BATCHER_MAX_BATCH) o->max_batch = BATCHER_MAX_BATCH;
+    o->max_queue_delay_us = sv->max_batch || sv->max_queue_delay_us ? sv->max_queue_delay_us
+                                                                    : s->opt.max_queue_delay_us;
+    for (int i = 0; i < sv->n_preferred; i++)
+        if (sv->preferred[i] <= o->max_batch) o->preferred[o->n_preferred++] = sv->preferred[i];
+    o->input_dims[1] = 3;
+    o->input_dims[2] = m->conf.spec.height;
+    o->input_dims[3] = m->conf.spec.width;
+}
+
+static void stats_init(model_stats *st)
+{
+    metrics_histogram_init(&st->request_seconds, metrics_latency_bounds,
+                           METRICS_LATENCY_BOUNDS_COUNT, METRICS_SCALE_NANO);
+    metrics_histogram_init(&st->queue_seconds, metrics_latency_bounds,
+                           METRICS_LATENCY_BOUNDS_COUNT, METRICS_SCALE_NANO);
+    metrics_histogram_init(&st->compute_seconds, metrics_latency_bounds,
+                           METRICS_LATENCY_BOUNDS_COUNT, METRICS_SCALE_NANO);
+    metrics_histogram_init(&st->batch_size, metrics_batch_bounds, METRICS_BATCH_BOUNDS_COUNT,
+                           METRICS_SCALE_ONE);
+}
+
+int repo_entry_load(server *s, const repo_entry *e, repo_model **out, char *err, size_t err_size)
+{
+    *out = NULL;
+    uint64_t t0 = serve_now_ns();
+    repo_model *m = calloc(1, sizeof *m);
+    char path[4096], cerr[MODEL_CONF_ERR_MAX];
+    if (!m || !(m->name = strdup(e->name))) {
+        snprintf(err, err_size, "out of memory");
+        goto fail;
+    }
+    snprintf(path, sizeof path, "%s/%s", s->opt.models_dir, e->name);
+    m->dir = strdup(path);
+    snprintf(path, sizeof path, "%s/%s/model.onnx", s->opt.models_dir, e->name);
+    if (!m->dir || glint_model_load(path, &m->model)) {
+        snprintf(err, err_size, "%s", m->dir ? glint_last_error() : "out of memory");
+        goto fail;
+    }
+    if (model_conf_load(&m->conf, path, m->model, cerr, sizeof cerr)) {
+        snprintf(err, err_size, "%s", cerr);
+        goto fail;
+    }
+    batcher_options bo;
+    batch_options(s, m, &bo);
+    if (batcher_create(m->model, &bo, &m->batcher, cerr, sizeof cerr)) {
+        snprintf(err, err_size, "%s: %s", path, cerr);
+        goto fail;
+    }
+    m->max_queue = m->conf.serving.max_queue ? m->conf.serving.max_queue : s->opt.max_queue;
+    m->timeout_ms = m->conf.serving.timeout_ms ? m->conf.serving.timeout_ms : s->opt.timeout_ms;
+    stats_init(&m->stats);
+    atomic_init(&m->refs, 1);
+    m->load_ms = (double)(serve_now_ns() - t0) / 1e6;
+    fprintf(stderr,
+            "glint serve: model %s ready in %.0f ms (%s, %dx%d, %d instance(s) x %d thread(s), "
+            "max batch %d, queue delay %lld us)\n",
+            m->name, m->load_ms, model_task_name(m->conf.task), m->conf.spec.width,
+            m->conf.spec.height, bo.instances, bo.threads, bo.max_batch,
+            (long long)bo.max_queue_delay_us);
+    *out = m;
+    return 0;
+fail:
+    model_free(m);
+    return -1;
+}
+
+void repo_free(server *s)
+{
+    for (int i = 0; i < s->n_entries; i++) {
+        repo_model_release(s->entries[i].model);
+        free(s->entries[i].name);
+    }
+    free(s->entries);
+    s->entries = NULL;
+    s->n_entries = 0;
+}
