@@ -135,6 +135,10 @@ static void item_ran(batch_item *bi, const batch_result *res)
         sitem_fail(it, 500, FAIL_INTERNAL, "inference failed: %s", res->error);
         return;
     }
+    if (res->end_ns > r->deadline_ns) {
+        sitem_fail(it, 504, FAIL_TIMEOUT, "deadline passed before the answer was ready");
+        return;
+    }
     uint64_t t0 = serve_now_ns();
     int rc = r->kind == SREQ_V1 ? sitem_answer(it, res) : kserve_item_ran(it, res);
     it->post_ns = serve_now_ns() - t0;
@@ -194,6 +198,10 @@ static void item_work(workq_job *job)
     if (vs) {
         sitem_fail(it, 400, FAIL_BAD_REQUEST, "image: %s",
                    verr.msg[0] ? verr.msg : vision_strerror(vs));
+        return;
+    }
+    if (serve_now_ns() > r->deadline_ns) {
+        sitem_fail(it, 504, FAIL_TIMEOUT, "deadline passed while the image was decoded");
         return;
     }
     batch_slot slot;

@@ -1,0 +1,498 @@
+#!/usr/bin/python3
+"""Black-box tests of `glint serve`: start real servers on 127.0.0.1 and drive
+them over HTTP. Standard library only (Debian's python3).
+
+usage: test_serve.py GLINT_BINARY SOURCE_DIR [TEST_NAME...]
+
+Weights of the committed models are seeded, not trained: checks are about
+the answers' agreement (with `glint run`, with torch's reference outputs) and
+the server's behaviour, never about what is detected.
+"""
+import http.client
+import json
+import math
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+GLINT, SRC = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
+ONLY = set(sys.argv[3:])
+DATA = os.path.join(SRC, "tests", "data")
+MODELS = os.path.join(SRC, "models")
+DOG = open(os.path.join(DATA, "dog.jpg"), "rb").read()
+PERSON = open(os.path.join(DATA, "person.jpg"), "rb").read()
+HORSES = open(os.path.join(DATA, "horses.jpg"), "rb").read()
+PNG = open(os.path.join(DATA, "dog_192x144.png"), "rb").read()
+TMP = tempfile.mkdtemp(prefix="glint-serve-test-")
+PASSES, FAILS = 0, 0
+
+
+def check(cond, what):
+    global PASSES, FAILS
+    if cond:
+        PASSES += 1
+        print("ok   " + what, flush=True)
+    else:
+        FAILS += 1
+        print("FAIL " + what, flush=True)
+    return cond
+
+
+def make_repo(name, models):
+    """A model repository in TMP/name: {folder: (source model, extra yaml)}."""
+    root = os.path.join(TMP, name)
+    for folder, (src, extra) in models.items():
+        d = os.path.join(root, folder)
+        os.makedirs(d)
+        for f in os.listdir(os.path.join(MODELS, src)):
+            if f.endswith(".onnx") or f.endswith(".txt"):
+                os.symlink(os.path.join(MODELS, src, f), os.path.join(d, f))
+        yaml = open(os.path.join(MODELS, src, "model.yaml")).read()
+        yaml = "\n".join(l for l in yaml.splitlines() if not l.startswith("name:"))
+        with open(os.path.join(d, "model.yaml"), "w") as f:
+            f.write(yaml + "\n" + extra + "\n")
+    return root
+
+
+class Server:
+    def __init__(self, repo, *args):
+        self.ready = os.path.join(TMP, "ready-%d" % time.monotonic_ns())
+        self.log = open(os.path.join(TMP, "serve-%d.log" % time.monotonic_ns()), "w+")
+        self.p = subprocess.Popen([GLINT, "serve", "--models", repo, "--listen", "127.0.0.1:0",
+                                   "--ready-file", self.ready] + list(args),
+                                  stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 120
+        while not os.path.exists(self.ready):
+            if self.p.poll() is not None or time.time() > deadline:
+                self.log.seek(0)
+                raise RuntimeError("server did not start:\n" + self.log.read())
+            time.sleep(0.05)
+        self.port = int(open(self.ready).read().strip().rsplit(":", 1)[1])
+
+    def conn(self, timeout=60):
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+
+    def request(self, method, path, body=None, headers=None, timeout=60):
+        c = self.conn(timeout)
+        c.request(method, path, body=body, headers=headers or {})
+        r = c.getresponse()
+        data = r.read()
+        c.close()
+        return r.status, dict((k.lower(), v) for k, v in r.getheaders()), data
+
+    def json(self, method, path, body=None, headers=None):
+        st, h, data = self.request(method, path, body, headers)
+        try:
+            return st, h, json.loads(data) if data else None
+        except ValueError:
+            return st, h, {"_raw": data}
+
+    def stop(self):
+        if self.p.poll() is None:
+            self.p.send_signal(signal.SIGTERM)
+            try:
+                self.p.wait(60)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+        self.log.seek(0)
+        return self.p.returncode, self.log.read()
+
+
+def multipart(parts, boundary="glintTESTboundary"):
+    out = b""
+    for name, filename, data in parts:
+        out += b"--" + boundary.encode() + b"\r\n"
+        disp = 'form-data; name="%s"' % name
+        if filename:
+            disp += '; filename="%s"' % filename
+        out += b"Content-Disposition: " + disp.encode() + b"\r\n"
+        out += b"Content-Type: image/jpeg\r\n\r\n" + data + b"\r\n"
+    out += b"--" + boundary.encode() + b"--\r\n"
+    return out, {"Content-Type": "multipart/form-data; boundary=" + boundary}
+
+
+def glint_run(model_dir, image_path):
+    out = subprocess.run([GLINT, "run", "--model", model_dir, image_path], capture_output=True,
+                         check=True).stdout
+    return json.loads(out)
+
+
+def strip(a):
+    a = dict(a)
+    a.pop("timings_ms", None)
+    a.pop("image", None)
+    return a
+
+
+def read_tensor_pb(path):
+    """dims and float32 values of an ONNX TensorProto holding raw_data."""
+    b = open(path, "rb").read()
+    i, dims, raw = 0, [], None
+
+    def varint():
+        nonlocal i
+        v, shift = 0, 0
+        while True:
+            c = b[i]
+            i += 1
+            v |= (c & 0x7F) << shift
+            shift += 7
+            if c < 0x80:
+                return v
+
+    while i < len(b):
+        key = varint()
+        field, wt = key >> 3, key & 7
+        if wt == 0:
+            v = varint()
+            if field == 1:
+                dims.append(v)
+        elif wt == 2:
+            n = varint()
+            chunk = b[i:i + n]
+            i += n
+            if field == 1:  # packed dims
+                j = 0
+                while j < len(chunk):
+                    v, shift = 0, 0
+                    while True:
+                        c = chunk[j]
+                        j += 1
+                        v |= (c & 0x7F) << shift
+                        shift += 7
+                        if c < 0x80:
+                            break
+                    dims.append(v)
+            elif field == 9:
+                raw = chunk
+        elif wt == 5:
+            i += 4
+        elif wt == 1:
+            i += 8
+    return dims, raw
+
+
+def rel_l2(a, b):
+    num = sum((x - y) ** 2 for x, y in zip(a, b))
+    den = sum(y * y for y in b) or 1.0
+    return math.sqrt(num / den)
+
+
+# ---------------------------------------------------------------- the tests
+
+def test_endpoints(s):
+    st, h, j = s.json("GET", "/health")
+    check(st == 200 and j["status"] == "ok" and j["rss_bytes"] > 0 and "cpu_seconds" in j,
+          "/health: status, RSS and CPU")
+    names = [m["name"] for m in j["models"]]
+    check(names == ["resnet18", "resnet18b4", "yolov8n"], "/health lists the models: %s" % names)
+    st, h, j = s.json("GET", "/v2")
+    check(st == 200 and j["name"] == "glint" and "binary_tensor_data" in j["extensions"]
+          and "statistics" in j["extensions"], "/v2 server metadata with extensions")
+    check(s.request("GET", "/v2/health/live")[0] == 200, "/v2/health/live")
+    check(s.request("GET", "/v2/health/ready")[0] == 200, "/v2/health/ready")
+    check(s.request("GET", "/v2/models/yolov8n/ready")[0] == 200, "/v2/models/m/ready")
+    check(s.request("GET", "/v2/models/yolov8n/versions/1/ready")[0] == 200,
+          "/v2/models/m/versions/1/ready")
+    st, h, j = s.json("GET", "/v2/models/yolov8n")
+    check(st == 200 and j["inputs"][0]["name"] == "images"
+          and j["inputs"][0]["datatype"] == "FP32"
+          and j["inputs"][0]["shape"] == [-1, 3, 640, 640]
+          and j["outputs"][0]["shape"] == [-1, 84, 8400], "/v2/models/m metadata: %s" % j)
+    st, h, j = s.json("GET", "/v2/models/resnet18b4/config")
+    check(st == 200 and j["max_batch_size"] == 4 and j["input"][0]["dims"] == [3, 224, 224]
+          and j["input"][0]["data_type"] == "TYPE_FP32"
+          and j["instance_group"][0]["kind"] == "KIND_CPU"
+          and "max_queue_delay_microseconds" in j["dynamic_batching"],
+          "/v2/models/m/config in Triton's shape")
+    st, h, j = s.json("GET", "/v2/models/yolov8n/stats")
+    check(st == 200 and j["model_stats"][0]["name"] == "yolov8n"
+          and "success" in j["model_stats"][0]["inference_stats"], "/v2/models/m/stats")
+    st, h, j = s.json("POST", "/v2/repository/index", b"{}")
+    check(st == 200 and [m["state"] for m in j] == ["READY"] * 3, "/v2/repository/index")
+    st, h, body = s.request("GET", "/metrics")
+    text = body.decode()
+    check(st == 200 and "glint_inference_request_success_total{model=\"yolov8n\"}" in text
+          and "glint_request_duration_seconds_bucket" in text
+          and "glint_process_resident_memory_bytes" in text, "/metrics in Prometheus text")
+
+
+def test_detect_matches_run(s):
+    want = glint_run(os.path.join(MODELS, "yolov8n"), os.path.join(DATA, "dog.jpg"))
+    st, h, got = s.json("POST", "/v1/models/yolov8n/detect?cache=0", DOG,
+                        {"Content-Type": "image/jpeg"})
+    check(st == 200 and strip(got) == strip(want),
+          "detect answer equals glint run's (%d boxes)" % len(want["detections"]))
+    check("server-timing" in h and "decode;dur=" in h["server-timing"]
+          and "infer;dur=" in h["server-timing"] and float(h["x-process-time"]) > 0,
+          "Server-Timing and X-Process-Time headers")
+    want = glint_run(os.path.join(MODELS, "resnet18"), os.path.join(DATA, "dog_192x144.png"))
+    st, h, got = s.json("POST", "/v1/models/resnet18/classify", PNG, {"Content-Type": "image/png"})
+    check(st == 200 and strip(got) == strip(want), "classify answer (PNG) equals glint run's")
+    body, hdr = multipart([("image", "dog.jpg", DOG), ("image", "person.jpg", PERSON),
+                           ("other", None, b"ignored")])
+    st, h, got = s.json("POST", "/v1/models/yolov8n/detect", body, hdr)
+    ok = st == 200 and len(got["results"]) == 2 and got["results"][0]["image"] == "dog.jpg"
+    want_p = glint_run(os.path.join(MODELS, "yolov8n"), os.path.join(DATA, "person.jpg"))
+    check(ok and strip(got["results"][1]) == strip(want_p), "multipart: two images, two answers")
+    st, h, got = s.json("POST", "/v1/models/yolov8n/detect?score=0.9&max_det=3", DOG)
+    check(st == 200 and 0 < len(got["detections"]) <= 3
+          and all(d["score"] > 0.9 for d in got["detections"]), "query parameters score, max_det")
+
+
+def test_cache(s):
+    st1, h1, b1 = s.request("POST", "/v1/models/yolov8n/detect", HORSES)
+    st2, h2, b2 = s.request("POST", "/v1/models/yolov8n/detect", HORSES)
+    check(st1 == st2 == 200 and b1 == b2 and "cache" in h2.get("server-timing", ""),
+          "the same image again is answered from the cache")
+    st3, h3, b3 = s.request("POST", "/v1/models/yolov8n/detect?score=0.5", HORSES)
+    check(st3 == 200 and "cache" not in h3.get("server-timing", ""),
+          "other parameters miss the cache")
+    st, h, j = s.json("GET", "/health")
+    check(j["cache"]["hits"] >= 1 and j["cache"]["entries"] >= 2, "/health counts cache hits")
+
+
+def test_bad_input(s):
+    def err(method, path, body, headers, want, what):
+        st, h, j = s.json(method, path, body, headers)
+        check(st == want and isinstance(j, dict) and "error" in j,
+              "%s -> %d with a JSON error (got %d %s)" % (what, want, st, str(j)[:120]))
+
+    err("POST", "/v1/models/nope/detect", DOG, {}, 404, "unknown model")
+    err("GET", "/v1/models/yolov8n/detect", None, {}, 405, "GET on detect")
+    err("POST", "/v1/models/yolov8n/classify", DOG, {}, 400, "classify on a detector")
+    err("POST", "/v1/models/yolov8n/detect", b"not an image at all", {}, 400, "not an image")
+    err("POST", "/v1/models/yolov8n/detect", DOG[:len(DOG) // 2], {}, 400, "truncated JPEG")
+    err("POST", "/v1/models/yolov8n/detect", b"", {}, 400, "empty body")
+    # a PNG whose header claims 100000 x 100000 pixels
+    import zlib
+    ihdr = struct.pack(">IIBBBBB", 100000, 100000, 8, 2, 0, 0, 0)
+    chunk = lambda t, d: struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))
+    bomb = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 1000)) \
+        + chunk(b"IEND", b"")
+    err("POST", "/v1/models/yolov8n/detect", bomb, {}, 400, "decompression bomb")
+    err("POST", "/v1/models/yolov8n/detect", b"--x\r\nbroken",
+        {"Content-Type": "multipart/form-data; boundary=x"}, 400, "malformed multipart")
+    body, hdr = multipart([("file", "a.jpg", DOG)])
+    err("POST", "/v1/models/yolov8n/detect", body, hdr, 400, "multipart without an image part")
+    err("POST", "/v1/models/yolov8n/detect?score=2", DOG, {}, 400, "score out of range")
+    err("POST", "/v1/models/yolov8n/detect?timeout_ms=abc", DOG, {}, 400, "bad timeout")
+    err("POST", "/v2/models/resnet18/infer", b"{not json", {}, 400, "KServe: malformed JSON")
+    err("POST", "/v2/models/resnet18/infer",
+        json.dumps({"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 3, 224, 224],
+                                "data": [1.0, 2.0]}]}).encode(), {}, 400,
+        "KServe: shape and data disagree")
+    err("POST", "/v2/models/resnet18/infer",
+        json.dumps({"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 3, 2, 2],
+                                "data": [0.0] * 12}]}).encode(), {}, 400,
+        "KServe: wrong input size for the model")
+    err("POST", "/v2/models/resnet18/infer",
+        json.dumps({"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 4],
+                                "parameters": {"binary_data_size": 16}}]}).encode(),
+        {"Inference-Header-Content-Length": "999"}, 400, "KServe: header length beyond the body")
+    err("GET", "/nothing/here", None, {}, 404, "unknown route")
+    st, h, j = s.json("GET", "/health")
+    check(st == 200 and j["status"] == "ok", "the server is unharmed after bad input")
+
+
+def test_kserve(s):
+    dims, raw = read_tensor_pb(os.path.join(MODELS, "resnet18", "test_data_set_0", "input_0.pb"))
+    odims, oraw = read_tensor_pb(os.path.join(MODELS, "resnet18", "test_data_set_0",
+                                              "output_0.pb"))
+    want = struct.unpack("<%df" % (len(oraw) // 4), oraw)
+    values = list(struct.unpack("<%df" % (len(raw) // 4), raw))
+    req = {"id": "r1", "inputs": [{"name": "input", "datatype": "FP32", "shape": dims,
+                                   "data": values}]}
+    st, h, j = s.json("POST", "/v2/models/resnet18/infer", json.dumps(req).encode())
+    ok = st == 200 and j["id"] == "r1" and j["outputs"][0]["shape"] == odims
+    check(ok and rel_l2(j["outputs"][0]["data"], want) < 1e-4,
+          "KServe JSON infer agrees with torch (rel L2 %.2g)" %
+          (rel_l2(j["outputs"][0]["data"], want) if ok else -1))
+    header = json.dumps({"inputs": [{"name": "input", "datatype": "FP32", "shape": dims,
+                                     "parameters": {"binary_data_size": len(raw)}}],
+                         "outputs": [{"name": j["outputs"][0]["name"] if ok else "x",
+                                      "parameters": {"binary_data": True}}]}).encode()
+    st, h, body = s.request("POST", "/v2/models/resnet18/infer", header + raw,
+                            {"Inference-Header-Content-Length": str(len(header)),
+                             "Content-Type": "application/octet-stream"})
+    hl = int(h.get("inference-header-content-length", "0"))
+    ok = st == 200 and hl > 0
+    if ok:
+        meta = json.loads(body[:hl])
+        n = meta["outputs"][0]["parameters"]["binary_data_size"]
+        got = struct.unpack("<%df" % (n // 4), body[hl:hl + n])
+        ok = rel_l2(got, want) < 1e-4 and len(body) == hl + n
+    check(ok, "KServe binary infer (binary in, binary out) agrees with torch")
+
+
+def test_batching(s):
+    """Concurrent clients on a max_batch 4 model: batches of more than one form."""
+    results = []
+
+    def client():
+        for _ in range(6):
+            st, h, b = s.request("POST", "/v1/models/resnet18b4/classify?cache=0&top_k=%d" %
+                                 (1 + threading.get_ident() % 5), DOG)
+            results.append(st)
+
+    ts = [threading.Thread(target=client) for _ in range(8)]
+    [t.start() for t in ts]
+    [t.join() for t in ts]
+    check(results.count(200) == 48, "48 concurrent requests answered (%d ok)" % results.count(200))
+    st, h, j = s.json("GET", "/v2/models/resnet18b4/stats")
+    ms = j["model_stats"][0]
+    check(ms["execution_count"] < ms["inference_count"],
+          "batches formed: %d images in %d runs" % (ms["inference_count"], ms["execution_count"]))
+    text = s.request("GET", "/metrics")[2].decode()
+    sizes = [l for l in text.splitlines() if l.startswith('glint_batch_size_bucket{model="resnet18b4",le="1"}')]
+    total = [l for l in text.splitlines() if l.startswith('glint_batch_size_count{model="resnet18b4"}')]
+    check(sizes and total and int(sizes[0].split()[-1]) < int(total[0].split()[-1]),
+          "batch-size metric shows batches above 1")
+
+
+def test_overload_and_deadline(repo):
+    s = Server(repo, "--model", "yolov8n", "--max-queue", "2", "--cache-mb", "0")
+    try:
+        results = []
+        lock = threading.Lock()
+
+        def client():
+            t0 = time.time()
+            st, h, b = s.request("POST", "/v1/models/yolov8n/detect", DOG)
+            with lock:
+                results.append((st, time.time() - t0, h.get("retry-after")))
+
+        ts = [threading.Thread(target=client) for _ in range(12)]
+        [t.start() for t in ts]
+        [t.join() for t in ts]
+        rejected = [r for r in results if r[0] == 503]
+        ok = [r for r in results if r[0] == 200]
+        check(len(rejected) > 0 and all(r[2] == "1" for r in rejected),
+              "overload: %d of 12 answered 503 with Retry-After" % len(rejected))
+        check(len(ok) >= 2 and len(ok) + len(rejected) == 12, "admitted requests answered 200")
+        check(max(r[1] for r in rejected) < min(r[1] for r in ok) + 0.5,
+              "503s come at once (slowest 503 %.3f s)" % max(r[1] for r in rejected))
+        st, h, j = s.json("POST", "/v1/models/yolov8n/detect?timeout_ms=1", DOG)
+        st2, h2, j2 = s.json("POST", "/v1/models/yolov8n/detect", DOG, {"X-Timeout-Ms": "1"})
+        check(st == 504 and st2 == 504 and "error" in j, "a passed deadline answers 504")
+        text = s.request("GET", "/metrics")[2].decode()
+        check('reason="REJECTED"} ' in text and 'glint_inference_request_failure_total{model="yolov8n",reason="TIMEOUT"} 2' in text,
+              "failures counted by reason")
+    finally:
+        s.stop()
+
+
+def test_drain(repo):
+    s = Server(repo, "--model", "yolov8n", "--cache-mb", "0")
+    results = []
+
+    def client():
+        results.append(s.request("POST", "/v1/models/yolov8n/detect", DOG)[0])
+
+    ts = [threading.Thread(target=client) for _ in range(4)]
+    [t.start() for t in ts]
+    time.sleep(0.15)
+    code, log = s.stop()
+    [t.join() for t in ts]
+    check(code == 0 and results == [200] * 4,
+          "SIGTERM drains: in-flight requests answered %s, exit %s" % (results, code))
+
+
+def test_connections(repo):
+    s = Server(repo, "--model", "resnet18", "--max-connections", "2", "--idle-timeout-ms", "500")
+    try:
+        a = socket.create_connection(("127.0.0.1", s.port))
+        b = socket.create_connection(("127.0.0.1", s.port))
+        time.sleep(0.2)
+        c = socket.create_connection(("127.0.0.1", s.port))
+        c.settimeout(5)
+        data = c.recv(4096)
+        check(data.startswith(b"HTTP/1.1 503"), "over the connection limit: 503")
+        # a half-open client that never finishes its headers is dropped
+        a.sendall(b"POST /v1/models/resnet18/classify HTTP/1.1\r\nHost: x\r\n")
+        a.settimeout(5)
+        t0 = time.time()
+        try:
+            gone = a.recv(4096)
+        except (socket.timeout, ConnectionResetError):
+            gone = None
+        check(time.time() - t0 < 4, "a stalled client is cut off (%.1f s)" % (time.time() - t0))
+        a.close()
+        b.close()
+        c.close()
+        time.sleep(1.0)
+        st, h, j = s.json("GET", "/health")
+        check(st == 200, "new connections are served once others close")
+    finally:
+        s.stop()
+
+
+def test_body_limit(repo):
+    s = Server(repo, "--model", "resnet18", "--max-body-mb", "1")
+    try:
+        # announce 2 MB, send a little, read the answer (the server need not read it all)
+        c = socket.create_connection(("127.0.0.1", s.port))
+        c.sendall(b"POST /v1/models/resnet18/classify HTTP/1.1\r\nHost: x\r\n"
+                  b"Content-Length: %d\r\n\r\n" % (2 << 20) + b"\xff" * 1000)
+        c.settimeout(10)
+        data = c.recv(4096)
+        c.close()
+        check(data.startswith(b"HTTP/1.1 413"), "a body over the limit: 413 (%r)" % data[:40])
+        st, h, j = s.json("GET", "/health")
+        check(st == 200, "server fine after a too-large body")
+    finally:
+        s.stop()
+
+
+def test_repository(s):
+    st, h, j = s.json("POST", "/v2/repository/models/resnet18/unload", b"{}")
+    check(st == 200 and s.request("GET", "/v2/models/resnet18/ready")[0] == 400,
+          "unload: the model is no longer ready")
+    st, h, j = s.json("POST", "/v1/models/resnet18/classify", DOG)
+    check(st == 404, "an unloaded model answers 404")
+    st, h, j = s.json("POST", "/v2/repository/models/resnet18/load", b"{}")
+    check(st == 200 and s.request("GET", "/v2/models/resnet18/ready")[0] == 200,
+          "load: ready again")
+    st, h, j = s.json("POST", "/v1/models/resnet18/classify", DOG)
+    check(st == 200 and j["classes"], "a reloaded model answers")
+    st, h, j = s.json("POST", "/v2/repository/models/nope/load", b"{}")
+    check(st == 404, "loading an unknown folder: 404")
+
+
+def main():
+    repo = make_repo("repo", {"yolov8n": ("yolov8n", ""), "resnet18": ("resnet18", ""),
+                              "resnet18b4": ("resnet18", "max_batch: 4\nmax_queue_delay_us: 20000")})
+    tests_shared = [test_endpoints, test_detect_matches_run, test_cache, test_bad_input,
+                    test_kserve, test_batching, test_repository]
+    tests_own = [test_overload_and_deadline, test_drain, test_connections, test_body_limit]
+    s = Server(repo)
+    try:
+        for t in tests_shared:
+            if not ONLY or t.__name__ in ONLY:
+                print("-- " + t.__name__, flush=True)
+                t(s)
+    finally:
+        code, log = s.stop()
+        check(code == 0, "clean exit after SIGTERM (%s)" % code)
+        if FAILS:
+            print(log[-3000:])
+    for t in tests_own:
+        if not ONLY or t.__name__ in ONLY:
+            print("-- " + t.__name__, flush=True)
+            t(repo)
+    print("%d passed, %d failed" % (PASSES, FAILS))
+    return 1 if FAILS else 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    finally:
+        subprocess.run(["rm", "-rf", TMP])

@@ -1,0 +1,6 @@
+# Black-box tests of glint serve: real servers on 127.0.0.1 driven over HTTP
+# (tests/serve/test_serve.py, Debian's python3, standard library only).
+add_test(NAME serve/e2e COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/tests/serve/test_serve.py
+         $<TARGET_FILE:glint> ${CMAKE_SOURCE_DIR})
+set_tests_properties(serve/e2e PROPERTIES PASS_REGULAR_EXPRESSION "[1-9][0-9]* passed, 0 failed"
+                     FAIL_REGULAR_EXPRESSION "FAIL " TIMEOUT 900)
