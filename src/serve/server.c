@@ -538,16 +538,20 @@ static void teardown(server *s)
 {
     workq_destroy(s->workers); /* finishes queued jobs */
     repo_free(s);              /* joins the instances */
-    /* answers that arrived after the drain: drop them */
-    h2o_linklist_t left;
-    h2o_linklist_init_anchor(&left);
     if (s->queue) {
+        h2o_evloop_run(s->loop, 0); /* answers that came in after the drain */
         h2o_multithread_unregister_receiver(s->queue, &s->done_rx);
         h2o_multithread_destroy_queue(s->queue);
+        free(s->queue); /* libh2o 2.2's evloop build does not free it */
     }
     resp_cache_destroy(s->cache);
+    h2o_multithread_queue_t *ctx_queue = s->ctx.queue;
     h2o_context_dispose(&s->ctx);
+    free(ctx_queue); /* (same) */
     h2o_config_dispose(&s->config);
+    for (int i = 0; i < 3; i++) /* sockets closed above are freed by the loop */
+        h2o_evloop_run(s->loop, 0);
+    h2o_evloop_destroy(s->loop);
 }
 
 int serve_run(const serve_options *o)
