@@ -215,8 +215,8 @@ static void run_prepare(runner *r, run_item *it, int slot)
 static json_t *answer_json(runner *r, const glint_tensor *out, run_item *it)
 {
     double t0 = now_ms();
-    json_t *items = answer_items(r->aw, &r->conf, &r->params, out, it->slot, &it->tf, it->err,
-                                 sizeof it->err);
+    json_t *items =
+        answer_items(r->aw, &r->conf, &r->params, out, it->slot, &it->tf, it->err, sizeof it->err);
     if (!items) return NULL;
     answer_timings t = {it->decode_ms, it->prep_ms, -1, it->infer_ms, now_ms() - t0};
     json_t *a = answer_object(&r->conf, it->path, &it->tf, items, &t);
@@ -234,7 +234,8 @@ static int print_json(const runner *r, json_t *j)
 
 static int print_error(const runner *r, const run_item *it)
 {
-    json_t *j = json_pack("{s:o, s:o}", "image", answer_text(it->path), "error", answer_text(it->err));
+    json_t *j =
+        json_pack("{s:o, s:o}", "image", answer_text(it->path), "error", answer_text(it->err));
     int rc = print_json(r, j);
     json_decref(j);
     return rc;

@@ -88,11 +88,11 @@ static void wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, uint64_t until_n
 /* Runs batch `bt` on instance `in` and tells its items. Called unlocked. */
 static void run_batch(batcher *b, instance *in, batch *bt)
 {
-    const glint_tensor input = {.dtype = GLINT_F32,
-                                .ndim = 4,
-                                .dims = {bt->reserved, b->opt.input_dims[1],
-                                         b->opt.input_dims[2], b->opt.input_dims[3]},
-                                .data = bt->data};
+    const glint_tensor input = {
+        .dtype = GLINT_F32,
+        .ndim = 4,
+        .dims = {bt->reserved, b->opt.input_dims[1], b->opt.input_dims[2], b->opt.input_dims[3]},
+        .data = bt->data};
     int used = 0;
     for (int i = 0; i < bt->reserved; i++)
         used += bt->items[i] != NULL;
@@ -123,8 +123,7 @@ static int instance_warm(batcher *b, instance *in)
     co.input_dims[3] = b->opt.input_dims[3];
     if (glint_context_create(b->model, &co, &in->ctx) || glint_context_warm(in->ctx)) {
         pthread_mutex_lock(&b->mu);
-        if (!b->warm_err[0])
-            snprintf(b->warm_err, sizeof b->warm_err, "%s", glint_last_error());
+        if (!b->warm_err[0]) snprintf(b->warm_err, sizeof b->warm_err, "%s", glint_last_error());
         pthread_mutex_unlock(&b->mu);
         return -1;
     }
@@ -253,8 +252,7 @@ int batcher_create(glint_model *m, const batcher_options *o, batcher **out, char
         if (pthread_create(&b->inst[i].thread, NULL, instance_main, &b->inst[i])) {
             pthread_mutex_lock(&b->mu);
             b->warm_left -= o->instances - i;
-            snprintf(b->warm_err, sizeof b->warm_err, "cannot start a thread: %s",
-                     strerror(errno));
+            snprintf(b->warm_err, sizeof b->warm_err, "cannot start a thread: %s", strerror(errno));
             pthread_mutex_unlock(&b->mu);
             break;
         }

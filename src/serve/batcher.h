@@ -31,9 +31,9 @@
 #define BATCHER_MAX_INSTANCES 16
 
 typedef struct batcher_options {
-    int instances;          /* engine contexts (>= 1) */
-    int threads;            /* engine threads per context (>= 1) */
-    int max_batch;          /* 1..BATCHER_MAX_BATCH */
+    int instances; /* engine contexts (>= 1) */
+    int threads;   /* engine threads per context (>= 1) */
+    int max_batch; /* 1..BATCHER_MAX_BATCH */
     int64_t max_queue_delay_us;
     int preferred[BATCHER_MAX_BATCH]; /* rising; n_preferred of them */
     int n_preferred;
@@ -42,11 +42,11 @@ typedef struct batcher_options {
 
 /* What an item learns when its batch has run. */
 typedef struct batch_result {
-    glint_status status;   /* GLINT_OK or the run's failure (message in `error`) */
-    const char *error;     /* valid during the call */
-    const glint_context *ctx; /* outputs: glint_context_output(ctx, i, ...) */
-    int row;               /* this item's row in the outputs */
-    int batch_size;        /* rows in the batch */
+    glint_status status;       /* GLINT_OK or the run's failure (message in `error`) */
+    const char *error;         /* valid during the call */
+    const glint_context *ctx;  /* outputs: glint_context_output(ctx, i, ...) */
+    int row;                   /* this item's row in the outputs */
+    int batch_size;            /* rows in the batch */
     uint64_t start_ns, end_ns; /* the run, CLOCK_MONOTONIC */
 } batch_result;
 
@@ -68,12 +68,12 @@ typedef struct batch_slot {
 
 /* Counters since creation (monotonic), for metrics. */
 typedef struct batcher_stats {
-    atomic_uint_fast64_t executions;         /* batches run */
-    atomic_uint_fast64_t inferences;         /* rows run (committed items) */
-    atomic_uint_fast64_t compute_ns;         /* time in glint_context_run */
-    atomic_uint_fast64_t failures;           /* runs that failed */
+    atomic_uint_fast64_t executions;                     /* batches run */
+    atomic_uint_fast64_t inferences;                     /* rows run (committed items) */
+    atomic_uint_fast64_t compute_ns;                     /* time in glint_context_run */
+    atomic_uint_fast64_t failures;                       /* runs that failed */
     atomic_uint_fast64_t by_size[BATCHER_MAX_BATCH + 1]; /* executions per batch size */
-    atomic_int pending_rows;                 /* reserved, not yet run */
+    atomic_int pending_rows;                             /* reserved, not yet run */
 } batcher_stats;
 
 typedef struct batcher batcher;

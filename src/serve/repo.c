@@ -121,8 +121,8 @@ static void stats_init(model_stats *st)
 {
     metrics_histogram_init(&st->request_seconds, metrics_latency_bounds,
                            METRICS_LATENCY_BOUNDS_COUNT, METRICS_SCALE_NANO);
-    metrics_histogram_init(&st->queue_seconds, metrics_latency_bounds,
-                           METRICS_LATENCY_BOUNDS_COUNT, METRICS_SCALE_NANO);
+    metrics_histogram_init(&st->queue_seconds, metrics_latency_bounds, METRICS_LATENCY_BOUNDS_COUNT,
+                           METRICS_SCALE_NANO);
     metrics_histogram_init(&st->compute_seconds, metrics_latency_bounds,
                            METRICS_LATENCY_BOUNDS_COUNT, METRICS_SCALE_NANO);
     metrics_histogram_init(&st->batch_size, metrics_batch_bounds, METRICS_BATCH_BOUNDS_COUNT,

@@ -32,14 +32,14 @@ static json_t *model_health(const repo_entry *e)
     }
     const batcher_options *bo = batcher_get_options(m->batcher);
     const batcher_stats *bs = batcher_get_stats(m->batcher);
-    json_t *d = json_pack(
-        "{s:s, s:i, s:i, s:i, s:i, s:i, s:I, s:I, s:I, s:o, s:f}", "task",
-        model_task_name(m->conf.task), "queue_depth", atomic_load(&m->pending), "max_queue",
-        m->max_queue, "instances", bo->instances, "threads", bo->threads, "max_batch",
-        bo->max_batch, "images", (json_int_t)atomic_load(&m->stats.images), "executions",
-        (json_int_t)atomic_load(&bs->executions), "arena_bytes",
-        (json_int_t)batcher_arena_bytes(m->batcher), "batch_sizes", batch_sizes_json(bs),
-        "load_ms", m->load_ms);
+    json_t *d =
+        json_pack("{s:s, s:i, s:i, s:i, s:i, s:i, s:I, s:I, s:I, s:o, s:f}", "task",
+                  model_task_name(m->conf.task), "queue_depth", atomic_load(&m->pending),
+                  "max_queue", m->max_queue, "instances", bo->instances, "threads", bo->threads,
+                  "max_batch", bo->max_batch, "images", (json_int_t)atomic_load(&m->stats.images),
+                  "executions", (json_int_t)atomic_load(&bs->executions), "arena_bytes",
+                  (json_int_t)batcher_arena_bytes(m->batcher), "batch_sizes", batch_sizes_json(bs),
+                  "load_ms", m->load_ms);
     json_object_update(o, d);
     json_decref(d);
     return o;
@@ -70,8 +70,8 @@ static void health(server *s, h2o_req_t *req)
 /* One sample per ready model of a counter read by `get`. */
 typedef uint64_t (*model_value)(const repo_model *m);
 
-static void per_model(server *s, strbuf *sb, const char *name, metrics_type type,
-                      const char *help, model_value get)
+static void per_model(server *s, strbuf *sb, const char *name, metrics_type type, const char *help,
+                      model_value get)
 {
     metrics_write_family(sb, name, type, help);
     for (int i = 0; i < s->n_entries; i++) {
@@ -194,8 +194,8 @@ static void process(server *s, strbuf *sb)
         {"glint_http_requests_total", "HTTP requests received", METRICS_COUNTER,
          (double)metrics_counter_get(&s->http_requests)},
         {"glint_connections", "Open client connections", METRICS_GAUGE, (double)s->connections},
-        {"glint_connections_rejected_total", "Connections refused over the limit",
-         METRICS_COUNTER, (double)metrics_counter_get(&s->conn_rejected)},
+        {"glint_connections_rejected_total", "Connections refused over the limit", METRICS_COUNTER,
+         (double)metrics_counter_get(&s->conn_rejected)},
         {"glint_cache_hits_total", "Response cache hits", METRICS_COUNTER, (double)cs.hits},
         {"glint_cache_misses_total", "Response cache misses", METRICS_COUNTER, (double)cs.misses},
         {"glint_cache_entries", "Responses in the cache", METRICS_GAUGE, (double)cs.entries},

@@ -14,8 +14,7 @@
 #include <string.h>
 
 /* Reads a number parameter into *v if present; -1 (answered 400) if bad. */
-static int num_param(server *s, h2o_req_t *req, const char *name, double lo, double hi,
-                     double *v)
+static int num_param(server *s, h2o_req_t *req, const char *name, double lo, double hi, double *v)
 {
     char buf[64];
     const char *t = serve_query(req, name, buf, sizeof buf);
@@ -87,8 +86,8 @@ static int image_parts(server *s, h2o_req_t *req, multipart_part *parts, int max
     if (t && !strncasecmp(t, "multipart/", 10)) {
         int n = 0;
         char err[256];
-        if (multipart_parse(t, strlen(t), (const uint8_t *)req->entity.base, req->entity.len,
-                            parts, max, &n, err, sizeof err)) {
+        if (multipart_parse(t, strlen(t), (const uint8_t *)req->entity.base, req->entity.len, parts,
+                            max, &n, err, sizeof err)) {
             serve_respond_error(s, req, 400, "multipart body: %s", err);
             return -1;
         }
@@ -109,8 +108,8 @@ static int image_parts(server *s, h2o_req_t *req, multipart_part *parts, int max
 }
 
 /* The cache key of a one-image request: model, parameters, image digest. */
-static size_t cache_key(const repo_model *m, const answer_params *p, const uint8_t *img,
-                        size_t len, uint8_t *key, size_t cap)
+static size_t cache_key(const repo_model *m, const answer_params *p, const uint8_t *img, size_t len,
+                        uint8_t *key, size_t cap)
 {
     char params[160];
     int n = snprintf(params, sizeof params, "%s|%g|%g|%d|%d|%d", m->name,
@@ -142,8 +141,8 @@ static int try_cache(server *s, h2o_req_t *req, sreq *r)
     atomic_fetch_add(&r->rm->stats.success_ns, serve_now_ns() - r->t_start);
     char pt[32];
     int n = snprintf(pt, sizeof pt, "%.6f", (double)(serve_now_ns() - r->t_start) / 1e9);
-    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-process-time"), 0, NULL,
-                          pt, (size_t)n);
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-process-time"), 0, NULL, pt,
+                          (size_t)n);
     h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("server-timing"), 0, NULL,
                           H2O_STRLIT("cache;desc=hit"));
     serve_respond(req, 200, "application/json", val, vlen);
@@ -199,8 +198,8 @@ static void infer_images(server *s, h2o_req_t *req, repo_model *m, model_task wa
     r->multi = n > 1;
     r->deadline_ns = r->t_start + (uint64_t)timeout_ms * 1000000u;
     if (n == 1 && s->cache) {
-        r->cache_klen = cache_key(m, &params, parts[0].data, parts[0].size, r->cache_key,
-                                  sizeof r->cache_key);
+        r->cache_klen =
+            cache_key(m, &params, parts[0].data, parts[0].size, r->cache_key, sizeof r->cache_key);
         if (try_cache(s, req, r)) {
             sreq_destroy(r);
             return;

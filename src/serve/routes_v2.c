@@ -18,8 +18,8 @@
 #include <string.h>
 
 static const char *const EXTENSIONS[] = {"binary_tensor_data", "statistics",
-                                         "model_repository", "model_configuration",
-                                         "schedule_policy", NULL};
+                                         "model_repository",   "model_configuration",
+                                         "schedule_policy",    NULL};
 
 static int is(const char *p, size_t n, const char *lit)
 {
@@ -78,9 +78,9 @@ static void server_metadata(h2o_req_t *req)
     json_t *ext = json_array();
     for (int i = 0; EXTENSIONS[i]; i++)
         json_array_append_new(ext, json_string(EXTENSIONS[i]));
-    serve_respond_json(req, 200,
-                       json_pack("{s:s, s:s, s:o}", "name", "glint", "version", GLINT_VERSION,
-                                 "extensions", ext));
+    serve_respond_json(
+        req, 200,
+        json_pack("{s:s, s:s, s:o}", "name", "glint", "version", GLINT_VERSION, "extensions", ext));
 }
 
 static void model_metadata(h2o_req_t *req, const repo_model *m)
@@ -103,9 +103,9 @@ static void model_config(h2o_req_t *req, const repo_model *m)
         "name", m->name, "platform", "onnx", "backend", "glint", "max_batch_size",
         batched ? o->max_batch : 0, "input", io_json(m, 0, 1), "output", io_json(m, 1, 1),
         "dynamic_batching", "preferred_batch_size", pref, "max_queue_delay_microseconds",
-        (json_int_t)o->max_queue_delay_us, "instance_group", "name", m->name, "count",
-        o->instances, "kind", "KIND_CPU", "parameters", "task", model_task_name(m->conf.task),
-        "threads", o->threads, "max_queue", m->max_queue);
+        (json_int_t)o->max_queue_delay_us, "instance_group", "name", m->name, "count", o->instances,
+        "kind", "KIND_CPU", "parameters", "task", model_task_name(m->conf.task), "threads",
+        o->threads, "max_queue", m->max_queue);
     serve_respond_json(req, 200, j);
 }
 
@@ -123,8 +123,8 @@ static json_t *model_stats_json(const repo_model *m)
     for (int b = 1; b <= BATCHER_MAX_BATCH; b++) {
         uint64_t n = atomic_load(&bs->by_size[b]);
         if (n)
-            json_array_append_new(batches, json_pack("{s:i, s:o}", "batch_size", b,
-                                                     "compute_infer", dur(n, 0)));
+            json_array_append_new(
+                batches, json_pack("{s:i, s:o}", "batch_size", b, "compute_infer", dur(n, 0)));
     }
     return json_pack(
         "{s:s, s:s, s:I, s:I, s:I, s:{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}, s:o}", "name",
@@ -187,8 +187,8 @@ static int kserve_check(sreq *r, char *err, size_t err_size)
         return -1;
     }
     if (t->dims[0] > m->max_queue) {
-        snprintf(err, err_size, "input '%s' has %lld rows, more than the queue holds (%d)",
-                 in.name, (long long)t->dims[0], m->max_queue);
+        snprintf(err, err_size, "input '%s' has %lld rows, more than the queue holds (%d)", in.name,
+                 (long long)t->dims[0], m->max_queue);
         return -1;
     }
     int n = k->n_outputs ? k->n_outputs : glint_model_num_outputs(m->model);
@@ -198,8 +198,7 @@ static int kserve_check(sreq *r, char *err, size_t err_size)
         int binary = k->binary_output_default;
         if (k->n_outputs) {
             if ((idx = output_index(m, k->outputs[i].name)) < 0) {
-                snprintf(err, err_size, "model %s has no output '%s'", m->name,
-                         k->outputs[i].name);
+                snprintf(err, err_size, "model %s has no output '%s'", m->name, k->outputs[i].name);
                 return -1;
             }
             binary = k->outputs[i].binary;
@@ -222,8 +221,7 @@ static void kserve_parse_job(workq_job *job)
     repo_model *m = r->rm;
     char err[SERVE_ERR_MAX];
     uint64_t t0 = serve_now_ns();
-    if (kserve_parse_request(r->body, r->body_len, r->header_len, 0, &r->kreq, err,
-                             sizeof err)) {
+    if (kserve_parse_request(r->body, r->body_len, r->header_len, 0, &r->kreq, err, sizeof err)) {
         serve_finish_error(r, 400, "%s", err);
         return;
     }
@@ -524,8 +522,7 @@ static int route_model(server *s, h2o_req_t *req, const char *p, size_t n)
     size_t rlen = (size_t)(end - rest);
     repo_entry *e = repo_find(s, p, nlen);
     if (!e) {
-        serve_respond_error(s, req, 404, "unknown model '%.*s'", (int)(nlen < 100 ? nlen : 100),
-                            p);
+        serve_respond_error(s, req, 404, "unknown model '%.*s'", (int)(nlen < 100 ? nlen : 100), p);
         return 0;
     }
     if (is(rest, rlen, "/ready")) {

@@ -92,16 +92,26 @@ thread_scratch *serve_scratch(void)
 static const char *reason_phrase(int status)
 {
     switch (status) {
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 413: return "Payload Too Large";
-    case 415: return "Unsupported Media Type";
-    case 500: return "Internal Server Error";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default: return "Other";
+    case 200:
+        return "OK";
+    case 400:
+        return "Bad Request";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 413:
+        return "Payload Too Large";
+    case 415:
+        return "Unsupported Media Type";
+    case 500:
+        return "Internal Server Error";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    default:
+        return "Other";
     }
 }
 
@@ -112,8 +122,7 @@ void serve_respond(h2o_req_t *req, int status, const char *ctype, const char *bo
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, ctype,
                    strlen(ctype));
     if (status == 503)
-        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL,
-                       H2O_STRLIT("1"));
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL, H2O_STRLIT("1"));
     req->res.content_length = len;
     h2o_send_inline(req, body, len);
 }
@@ -322,8 +331,8 @@ static void deliver(server *s, sreq *r)
     h2o_req_t *req = r->req;
     char pt[32];
     int n = snprintf(pt, sizeof pt, "%.6f", ms / 1e3);
-    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-process-time"), 0, NULL,
-                          pt, (size_t)n);
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-process-time"), 0, NULL, pt,
+                          (size_t)n);
     if (r->timing[0])
         h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("server-timing"), 0, NULL,
                               r->timing, strlen(r->timing));
@@ -378,9 +387,10 @@ static void on_conn_close(void *data)
 
 static void reject_connection(server *s, int fd)
 {
-    static const char msg[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-                              "Retry-After: 1\r\nConnection: close\r\nContent-Length: 35\r\n\r\n"
-                              "{\"error\":\"too many connections\"}\r\n";
+    static const char msg[] =
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+        "Retry-After: 1\r\nConnection: close\r\nContent-Length: 35\r\n\r\n"
+        "{\"error\":\"too many connections\"}\r\n";
     metrics_counter_inc(&s->conn_rejected);
     ssize_t w = send(fd, msg, sizeof msg - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
     (void)w;
@@ -411,7 +421,8 @@ static void on_accept(h2o_socket_t *listener, const char *err)
 
 static int open_listener(server *s, char *err, size_t err_size)
 {
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV},
                     *ai = NULL;
     char port[16];
@@ -486,8 +497,8 @@ static int load_models(server *s, char *err, size_t err_size)
     if (repo_scan(s, err, err_size)) return -1;
     for (int i = 0; i < s->opt.n_load; i++)
         if (!repo_find(s, s->opt.load[i], strlen(s->opt.load[i]))) {
-            snprintf(err, err_size, "no model %s in %s (a folder with model.onnx)",
-                     s->opt.load[i], s->opt.models_dir);
+            snprintf(err, err_size, "no model %s in %s (a folder with model.onnx)", s->opt.load[i],
+                     s->opt.models_dir);
             return -1;
         }
     int loaded = 0;

@@ -18,21 +18,21 @@ typedef struct serve_options {
     const char *models_dir; /* the model repository (default models) */
     const char **load;      /* NULL: every model of the repository; else these names */
     int n_load;
-    int workers;            /* decode workers (default: cores) */
-    int instances;          /* engine contexts per model unless model.yaml says (default 1) */
-    int threads;            /* engine threads per context unless model.yaml says (default cores / instances) */
-    int max_batch;          /* unless model.yaml says (default 1) */
+    int workers;   /* decode workers (default: cores) */
+    int instances; /* engine contexts per model unless model.yaml says (default 1) */
+    int threads; /* engine threads per context unless model.yaml says (default cores / instances) */
+    int max_batch;              /* unless model.yaml says (default 1) */
     int64_t max_queue_delay_us; /* unless model.yaml says (default 0) */
-    int max_queue;          /* images pending per model before 503 (default 64) */
-    int timeout_ms;         /* default request deadline (default 30000) */
-    size_t max_body;        /* request body limit (default 50 MB) */
-    int max_connections;    /* beyond it new connections get 503 (default 1024) */
-    int idle_timeout_ms;    /* slow/half-open clients are dropped after it (default 10000) */
-    size_t cache_bytes;     /* response cache size; 0 disables it (default 64 MB) */
-    int cache_ttl_s;        /* (default 300) */
-    double slow_ms;         /* requests slower than this are logged (default 1000) */
-    int drain_timeout_ms;   /* longest drain on SIGTERM (default 30000) */
-    const char *ready_file; /* when ready, write "host:port\n" there (tests) */
+    int max_queue;              /* images pending per model before 503 (default 64) */
+    int timeout_ms;             /* default request deadline (default 30000) */
+    size_t max_body;            /* request body limit (default 50 MB) */
+    int max_connections;        /* beyond it new connections get 503 (default 1024) */
+    int idle_timeout_ms;        /* slow/half-open clients are dropped after it (default 10000) */
+    size_t cache_bytes;         /* response cache size; 0 disables it (default 64 MB) */
+    int cache_ttl_s;            /* (default 300) */
+    double slow_ms;             /* requests slower than this are logged (default 1000) */
+    int drain_timeout_ms;       /* longest drain on SIGTERM (default 30000) */
+    const char *ready_file;     /* when ready, write "host:port\n" there (tests) */
 } serve_options;
 
 /* Fills *o with the defaults above. */

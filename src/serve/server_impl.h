@@ -49,7 +49,7 @@ typedef struct model_stats {
     atomic_uint_fast64_t input_count, input_ns;   /* decode + prepare */
     atomic_uint_fast64_t output_count, output_ns; /* answer building */
     atomic_uint_fast64_t cache_hit_count, cache_hit_ns, cache_miss_count, cache_miss_ns;
-    atomic_uint_fast64_t images; /* images answered */
+    atomic_uint_fast64_t images;            /* images answered */
     atomic_uint_fast64_t last_inference_ms; /* Unix ms of the last answer */
     metrics_histogram request_seconds, queue_seconds, compute_seconds, batch_size;
 } model_stats;
@@ -61,9 +61,9 @@ typedef struct repo_model {
     glint_model *model;
     model_conf conf;
     batcher *batcher;
-    int max_queue;   /* images admitted and not answered, before 503 */
-    int timeout_ms;  /* default deadline */
-    double load_ms;  /* load + plan + warm-up */
+    int max_queue;  /* images admitted and not answered, before 503 */
+    int timeout_ms; /* default deadline */
+    double load_ms; /* load + plan + warm-up */
     atomic_int refs;
     atomic_int pending; /* images admitted, not yet answered */
     model_stats stats;
@@ -74,7 +74,7 @@ typedef enum { ENTRY_UNAVAILABLE, ENTRY_LOADING, ENTRY_READY, ENTRY_UNLOADING } 
 typedef struct repo_entry {
     char *name;
     entry_state state;
-    repo_model *model;  /* READY: the loaded model (a reference) */
+    repo_model *model;          /* READY: the loaded model (a reference) */
     char reason[SERVE_ERR_MAX]; /* why it is unavailable */
 } repo_entry;
 
@@ -86,14 +86,14 @@ typedef struct sitem {
     batch_item bi; /* first: the batcher's view */
     workq_job job;
     sreq *owner;
-    int index;               /* in the request */
-    const uint8_t *data;     /* the image bytes (in the request's body copy) */
+    int index;           /* in the request */
+    const uint8_t *data; /* the image bytes (in the request's body copy) */
     size_t size;
-    char *name;              /* multipart filename (owned) or NULL */
+    char *name; /* multipart filename (owned) or NULL */
     vision_transform tf;
-    int status;              /* 0 while pending; HTTP status once answered */
+    int status; /* 0 while pending; HTTP status once answered */
     char err[SERVE_ERR_MAX];
-    json_t *answer;          /* 200: the answer object */
+    json_t *answer; /* 200: the answer object */
     uint64_t decode_ns, prep_ns, queue_ns, infer_ns, post_ns;
     int batch_size;
 } sitem;
@@ -108,17 +108,17 @@ struct sreq {
     void *tracker;  /* in req's pool: points back here */
     repo_model *rm; /* a reference */
     sreq_kind kind;
-    void (*on_loop)(sreq *r); /* run on the loop before the answer is sent */
-    repo_entry *entry;        /* SREQ_ADMIN: the model folder loaded */
-    repo_model *loaded;       /* SREQ_ADMIN: the model it gave */
+    void (*on_loop)(sreq *r);      /* run on the loop before the answer is sent */
+    repo_entry *entry;             /* SREQ_ADMIN: the model folder loaded */
+    repo_model *loaded;            /* SREQ_ADMIN: the model it gave */
     uint64_t t_start, deadline_ns; /* CLOCK_MONOTONIC */
     uint8_t *body;                 /* owned copy of the request body */
     size_t body_len;
     long long header_len; /* KServe Inference-Header-Content-Length, -1 if none */
     answer_params params;
-    int multi;            /* answers as {"results": [...]} */
+    int multi; /* answers as {"results": [...]} */
     int n_items;
-    atomic_int left;      /* items not yet answered */
+    atomic_int left; /* items not yet answered */
     sitem *items;
     /* KServe */
     kserve_request kreq;
@@ -205,8 +205,7 @@ const char *serve_header(h2o_req_t *req, const char *name, char *buf, size_t siz
 int repo_scan(server *s, char *err, size_t err_size);
 /* Loads the model of entry `e` into *out (a new reference), blocking: call
  * from a worker or at start-up. The table is not touched. */
-int repo_entry_load(server *s, const repo_entry *e, repo_model **out, char *err,
-                    size_t err_size);
+int repo_entry_load(server *s, const repo_entry *e, repo_model **out, char *err, size_t err_size);
 repo_entry *repo_find(server *s, const char *name, size_t len);
 /* The ready model called name, as a new reference, or NULL. */
 repo_model *repo_get(server *s, const char *name, size_t len);
