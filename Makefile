@@ -23,9 +23,9 @@ asan: deps
 	cmake --build build-asan -j$(JOBS)
 	cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j$(JOBS) -LE slow
 
-# The main job: measure the default model.
+# The main job: serve the default model and measure it (glint serve + glint bench ramp).
 demo: build
-	$(BUILD)/glint perf --model models/yolov8n/model.onnx --threads 2 --seconds 5
+	scripts/demo.sh
 
 fuzz: deps
 	CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DGLINT_FUZZ=ON -DGLINT_SANITIZE=ON >/dev/null

@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages glint needs to build and test.
-# Usage: scripts/install-deps.sh [--models]   (--models adds python3-torch for tools/)
+# Usage: scripts/install-deps.sh [--models] [--bench]
+#   --models adds python3-torch for tools/; --bench adds nginx-light and jq for
+#   the peer comparisons under bench/ (not needed by make test or make demo)
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev python3
       libdnnl-dev protobuf-c-compiler libprotobuf-c-dev libonnx-dev libonnx-testdata
       libturbojpeg0-dev libspng-dev libjansson-dev libyaml-dev libcmocka-dev
       libh2o-evloop-dev libssl-dev libcurl4-openssl-dev libsqlite3-dev chromium wrk)
-if [ "${1:-}" = "--models" ]; then
-  pkgs+=(python3-torch python3-torchvision python3-onnx python3-numpy)
-fi
+for arg in "$@"; do
+  case $arg in
+  --models) pkgs+=(python3-torch python3-torchvision python3-onnx python3-numpy) ;;
+  --bench) pkgs+=(nginx-light jq) ;;
+  *) echo "install-deps: unknown option $arg" >&2; exit 2 ;;
+  esac
+done
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
