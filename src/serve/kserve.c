@@ -410,6 +410,7 @@ static int parse_request_params(const pctx *c, const json_t *params, kserve_requ
             return fail(c->err, c->err_size,
                         "parameters.timeout is not a non-negative integer (microseconds)");
         r->timeout_us = json_integer_value(to);
+        if (r->timeout_us > KSERVE_MAX_TIMEOUT_US) r->timeout_us = KSERVE_MAX_TIMEOUT_US;
     }
     return 0;
 }

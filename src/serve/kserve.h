@@ -51,10 +51,11 @@
 
 #include "glint/engine.h"
 
-#define KSERVE_MAX_TENSORS 16                         /* inputs, and requested outputs */
-#define KSERVE_MAX_NAME 256                           /* bytes of a tensor name or request id */
-#define KSERVE_DEFAULT_MAX_ELEMENTS ((size_t)1 << 26) /* per input, when max_elements is 0 */
-#define KSERVE_MAX_RESPONSE_BYTES ((size_t)1 << 30)   /* whole response body */
+#define KSERVE_MAX_TENSORS 16                            /* inputs, and requested outputs */
+#define KSERVE_MAX_NAME 256                              /* bytes of a tensor name or request id */
+#define KSERVE_DEFAULT_MAX_ELEMENTS ((size_t)1 << 26)    /* per input, when max_elements is 0 */
+#define KSERVE_MAX_RESPONSE_BYTES ((size_t)1 << 30)      /* whole response body */
+#define KSERVE_MAX_TIMEOUT_US ((int64_t)86400 * 1000000) /* longer timeouts are clamped to 24 h */
 
 typedef struct kserve_tensor {
     char *name; /* owned, NUL-terminated */
@@ -84,7 +85,8 @@ typedef struct kserve_request {
     int n_outputs; /* 0: the request names no outputs (return all) */
     kserve_requested_output outputs[KSERVE_MAX_TENSORS];
     int binary_output_default; /* parameters.binary_data_output (0 if absent) */
-    int64_t timeout_us;        /* parameters.timeout in microseconds, 0 if absent */
+    int64_t timeout_us;        /* parameters.timeout in microseconds, 0 if absent, at most
+                                * KSERVE_MAX_TIMEOUT_US (so that * 1000 cannot overflow) */
 } kserve_request;
 
 /* Parses an inference request body of len bytes.

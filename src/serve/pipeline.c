@@ -99,7 +99,7 @@ void sitem_done(sitem *it)
     if (r->kind == SREQ_V1)
         build_v1(r);
     else
-        kserve_finish(r);
+        v2_finish(r);
     serve_finish(r);
 }
 
@@ -140,7 +140,7 @@ static void item_ran(batch_item *bi, const batch_result *res)
         return;
     }
     uint64_t t0 = serve_now_ns();
-    int rc = r->kind == SREQ_V1 ? sitem_answer(it, res) : kserve_item_ran(it, res);
+    int rc = r->kind == SREQ_V1 ? sitem_answer(it, res) : v2_item_ran(it, res);
     it->post_ns = serve_now_ns() - t0;
     atomic_fetch_add(&st->output_count, 1);
     atomic_fetch_add(&st->output_ns, it->post_ns);

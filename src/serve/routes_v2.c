@@ -168,7 +168,7 @@ static int output_index(const repo_model *m, const char *name)
 
 /* Checks the parsed request against the model and lists the outputs to
  * send. Returns the row count, or -1 with err. Worker thread. */
-static int kserve_check(sreq *r, char *err, size_t err_size)
+static int v2_check(sreq *r, char *err, size_t err_size)
 {
     const repo_model *m = r->rm;
     const kserve_request *k = &r->kreq;
@@ -215,7 +215,7 @@ static int kserve_check(sreq *r, char *err, size_t err_size)
 }
 
 /* workq job: parse, check, admit, and feed the rows to the batcher. */
-static void kserve_parse_job(workq_job *job)
+static void v2_parse_job(workq_job *job)
 {
     sreq *r = H2O_STRUCT_FROM_MEMBER(sreq, job, job);
     repo_model *m = r->rm;
@@ -225,7 +225,7 @@ static void kserve_parse_job(workq_job *job)
         serve_finish_error(r, 400, "%s", err);
         return;
     }
-    int rows = kserve_check(r, err, sizeof err);
+    int rows = v2_check(r, err, sizeof err);
     if (rows < 0) {
         serve_finish_error(r, 400, "%s", err);
         return;
@@ -269,7 +269,7 @@ static void kserve_parse_job(workq_job *job)
     }
 }
 
-int kserve_item_ran(sitem *it, const batch_result *res)
+int v2_item_ran(sitem *it, const batch_result *res)
 {
     sreq *r = it->owner;
     pthread_mutex_lock(&r->out_mu);
@@ -309,7 +309,7 @@ int kserve_item_ran(sitem *it, const batch_result *res)
     return 0;
 }
 
-void kserve_finish(sreq *r)
+void v2_finish(sreq *r)
 {
     for (int i = 0; i < r->n_items; i++)
         if (r->items[i].status != 200) {
@@ -372,7 +372,7 @@ static void infer(server *s, h2o_req_t *req, repo_model *m)
     r->body_len = req->entity.len;
     r->deadline_ns = r->t_start + (uint64_t)m->timeout_ms * 1000000u;
     serve_track(s, r);
-    r->job.fn = kserve_parse_job;
+    r->job.fn = v2_parse_job;
     workq_push(s->workers, &r->job);
 }
 

@@ -237,9 +237,9 @@ void pipeline_item_ran_init(sitem *it);
 int sitem_answer(sitem *it, const batch_result *res);
 /* KServe: copies row res->row of the outputs into the request (instance
  * thread); 0 or -1 with it->err. */
-int kserve_item_ran(sitem *it, const batch_result *res);
+int v2_item_ran(sitem *it, const batch_result *res);
 /* KServe: builds the response of a request whose rows are all done. */
-void kserve_finish(sreq *r);
+void v2_finish(sreq *r);
 
 /* Per-thread scratch (decoder, image, answer workspace) of the calling
  * thread, created on first use; NULL if out of memory. */
