@@ -8,10 +8,11 @@
 #
 #   bench/serve_vs_perf.sh [--model yolov8n] [--rounds 3] [--seconds 15]
 #                          [--connections 4] [--serve-args "..."] [--perf-args "..."]
+#                          [--threads T (perf's threads per instance; default nproc)]
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
-model=yolov8n rounds=3 seconds=15 conns=4 serve_args="" perf_args="" glint=build/glint
+threads=$(nproc) model=yolov8n rounds=3 seconds=15 conns=4 serve_args="" perf_args="" glint=build/glint
 while [ $# -gt 0 ]; do
     case $1 in
     --model) model=$2; shift 2 ;;
@@ -21,6 +22,7 @@ while [ $# -gt 0 ]; do
     --serve-args) serve_args=$2; shift 2 ;;
     --perf-args) perf_args=$2; shift 2 ;;
     --glint) glint=$2; shift 2 ;;
+    --threads) threads=$2; shift 2 ;;
     *) sed -n '2,12p' "$0"; exit 2 ;;
     esac
 done
@@ -31,7 +33,6 @@ tmp=$(mktemp -d)
 trap 'kill $spid 2>/dev/null || true; rm -rf "$tmp"' EXIT
 spid=
 task=$(grep -m1 '^task:' "models/$model/model.yaml" | awk '{print $2}')
-threads=$(nproc)
 
 perf_ips=() serve_ips=() rows=()
 for r in $(seq 1 "$rounds"); do

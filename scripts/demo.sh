@@ -9,7 +9,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
-clients=8 step=5 rps=4
+clients=12 step=5 rps=2
 while [ $# -gt 0 ]; do
     case $1 in
     --max-clients) clients=$2; shift 2 ;;

@@ -36,7 +36,7 @@ static void usage(void)
            "  --listen HOST:PORT      (default 127.0.0.1:8080; port 0 picks a free one)\n"
            "  --config FILE           YAML with these options as keys (flags win)\n"
            "  --workers N             decode workers (default: cores)\n"
-           "  --instances N           engine instances per model (default 1)\n"
+           "  --instances N           engine instances per model (default: cores)\n"
            "  --threads N             engine threads per instance (default cores/instances)\n"
            "  --max-batch N           largest dynamic batch (default 1)\n"
            "  --max-queue-delay-us N  longest wait for a batch to fill (default 0)\n"

@@ -102,7 +102,8 @@ static void batch_options(const server *s, const repo_model *m, batcher_options 
 {
     const model_serving *sv = &m->conf.serving;
     memset(o, 0, sizeof *o);
-    o->instances = sv->instances ? sv->instances : s->opt.instances;
+    o->instances = sv->instances ? sv->instances : s->opt.instances ? s->opt.instances : cores();
+    if (o->instances > BATCHER_MAX_INSTANCES) o->instances = BATCHER_MAX_INSTANCES;
     int per = cores() / o->instances;
     o->threads = sv->threads ? sv->threads : s->opt.threads ? s->opt.threads : per < 1 ? 1 : per;
     o->max_batch = sv->max_batch ? sv->max_batch : s->opt.max_batch;

@@ -37,7 +37,6 @@ void serve_options_default(serve_options *o)
     o->host = "127.0.0.1";
     o->port = 8080;
     o->models_dir = "models";
-    o->instances = 1;
     o->max_batch = 1;
     o->max_queue = 64;
     o->timeout_ms = 30000;
