@@ -106,6 +106,7 @@ static void run_batch(batcher *b, instance *in, batch *bt)
         atomic_fetch_add(&b->stats.inferences, (uint_fast64_t)used);
         atomic_fetch_add(&b->stats.compute_ns, r.end_ns - r.start_ns);
         atomic_fetch_add(&b->stats.by_size[bt->reserved], 1);
+        atomic_fetch_add(&b->stats.by_size_ns[bt->reserved], r.end_ns - r.start_ns);
         if (r.status) atomic_fetch_add(&b->stats.failures, 1);
     }
     for (int i = 0; i < bt->reserved; i++) {

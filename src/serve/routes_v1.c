@@ -4,7 +4,8 @@
  *        multipart/form-data with one or more `image` parts) -> the answer
  *        `glint run` gives for it (several parts: {"model", "results": [...]})
  * Query parameters: score, iou, max_det, agnostic, top_k, timeout_ms (also the
- * X-Timeout-Ms header). Loop thread. */
+ * X-Timeout-Ms header), cache=0 (neither read nor fill the response cache).
+ * Loop thread. */
 #include "serve/multipart.h"
 #include "serve/server_impl.h"
 
@@ -139,10 +140,6 @@ static int try_cache(server *s, h2o_req_t *req, sreq *r)
     atomic_fetch_add(&r->rm->stats.cache_hit_ns, ns);
     atomic_fetch_add(&r->rm->stats.success_count, 1);
     atomic_fetch_add(&r->rm->stats.success_ns, serve_now_ns() - r->t_start);
-    char pt[32];
-    int n = snprintf(pt, sizeof pt, "%.6f", (double)(serve_now_ns() - r->t_start) / 1e9);
-    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-process-time"), 0, NULL, pt,
-                          (size_t)n);
     h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("server-timing"), 0, NULL,
                           H2O_STRLIT("cache;desc=hit"));
     serve_respond(req, 200, "application/json", val, vlen);
@@ -197,7 +194,9 @@ static void infer_images(server *s, h2o_req_t *req, repo_model *m, model_task wa
     r->params = params;
     r->multi = n > 1;
     r->deadline_ns = r->t_start + (uint64_t)timeout_ms * 1000000u;
-    if (n == 1 && s->cache) {
+    char nc[8];
+    const char *use_cache = serve_query(req, "cache", nc, sizeof nc);
+    if (n == 1 && s->cache && !(use_cache && !strcmp(use_cache, "0"))) {
         r->cache_klen =
             cache_key(m, &params, parts[0].data, parts[0].size, r->cache_key, sizeof r->cache_key);
         if (try_cache(s, req, r)) {

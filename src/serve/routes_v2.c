@@ -124,7 +124,8 @@ static json_t *model_stats_json(const repo_model *m)
         uint64_t n = atomic_load(&bs->by_size[b]);
         if (n)
             json_array_append_new(
-                batches, json_pack("{s:i, s:o}", "batch_size", b, "compute_infer", dur(n, 0)));
+                batches, json_pack("{s:i, s:o}", "batch_size", b, "compute_infer",
+                                     dur(n, atomic_load(&bs->by_size_ns[b]))));
     }
     return json_pack(
         "{s:s, s:s, s:I, s:I, s:I, s:{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}, s:o}", "name",

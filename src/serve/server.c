@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -116,6 +117,14 @@ static const char *reason_phrase(int status)
 
 void serve_respond(h2o_req_t *req, int status, const char *ctype, const char *body, size_t len)
 {
+    struct timeval now;
+    gettimeofday(&now, NULL);
+    const struct timeval *t0 = &req->timestamps.request_begin_at;
+    double secs = (double)(now.tv_sec - t0->tv_sec) + (double)(now.tv_usec - t0->tv_usec) / 1e6;
+    char pt[32];
+    int n = snprintf(pt, sizeof pt, "%.6f", secs > 0 ? secs : 0.0);
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-process-time"), 0, NULL, pt,
+                          (size_t)n);
     req->res.status = status;
     req->res.reason = reason_phrase(status);
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, ctype,
@@ -329,9 +338,7 @@ static void deliver(server *s, sreq *r)
     if (!r->req) return; /* the client went away */
     h2o_req_t *req = r->req;
     char pt[32];
-    int n = snprintf(pt, sizeof pt, "%.6f", ms / 1e3);
-    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-process-time"), 0, NULL, pt,
-                          (size_t)n);
+    int n;
     if (r->timing[0])
         h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("server-timing"), 0, NULL,
                               r->timing, strlen(r->timing));

@@ -466,12 +466,55 @@ def test_repository(s):
     check(st == 404, "loading an unknown folder: 404")
 
 
+def test_config(repo):
+    cfg = os.path.join(TMP, "serve.yaml")
+    with open(cfg, "w") as f:
+        f.write("# glint serve options\nmodel: [resnet18]\nmax_queue: 7\nslow_ms: 5000\n")
+    s = Server(repo, "--config", cfg)
+    try:
+        st, h, j = s.json("GET", "/health")
+        names = [m["name"] for m in j["models"] if m["state"] == "READY"]
+        check(names == ["resnet18"] and j["models"][0]["max_queue"] == 7,
+              "--config: models and max_queue from the YAML file (%s)" % names)
+        check(float(h.get("x-process-time", "-1")) >= 0, "X-Process-Time on every answer")
+        st, h, j = s.json("POST", "/v1/models/resnet18/classify?cache=0", DOG)
+        st2, h2, j2 = s.json("POST", "/v1/models/resnet18/classify?cache=0", DOG)
+        check(st == st2 == 200 and "cache" not in h2.get("server-timing", ""),
+              "cache=0 bypasses the cache")
+        st, h, j = s.json("GET", "/v2/models/resnet18/stats")
+        bs = j["model_stats"][0]["batch_stats"]
+        check(bs and bs[0]["batch_size"] == 1 and bs[0]["compute_infer"]["ns"] > 0,
+              "statistics: batch_stats with compute time")
+    finally:
+        s.stop()
+
+    def refused(args, want_code, want_text, what):
+        p = subprocess.run([GLINT, "serve", "--listen", "127.0.0.1:0"] + args, capture_output=True,
+                           text=True, timeout=120)
+        check(p.returncode == want_code and want_text in p.stderr,
+              "%s: exit %d naming '%s' (got %d: %s)" % (what, want_code, want_text, p.returncode,
+                                                       p.stderr.strip()[-200:]))
+
+    with open(cfg, "w") as f:
+        f.write("bogus_key: 3\n")
+    refused(["--models", repo, "--config", cfg], 2, "bogus_key", "unknown key in --config")
+    with open(cfg, "w") as f:
+        f.write("max_queue: [1, 2\n")
+    refused(["--models", repo, "--config", cfg], 2, "serve.yaml", "malformed --config YAML")
+    refused(["--models", os.path.join(TMP, "missing")], 1, "missing", "missing model repository")
+    refused(["--models", repo, "--model", "nope"], 1, "nope", "unknown --model")
+    refused(["--models", repo, "--max-queue", "0"], 2, "--max-queue", "bad flag value")
+    bad = make_repo("badrepo", {"m": ("resnet18", "max_batch: lots")})
+    refused(["--models", bad], 1, "max_batch", "bad model.yaml")
+
+
 def main():
     repo = make_repo("repo", {"yolov8n": ("yolov8n", ""), "resnet18": ("resnet18", ""),
                               "resnet18b4": ("resnet18", "max_batch: 4\nmax_queue_delay_us: 20000")})
     tests_shared = [test_endpoints, test_detect_matches_run, test_cache, test_bad_input,
                     test_kserve, test_batching, test_repository]
-    tests_own = [test_overload_and_deadline, test_drain, test_connections, test_body_limit]
+    tests_own = [test_overload_and_deadline, test_drain, test_connections, test_body_limit,
+                 test_config]
     s = Server(repo)
     try:
         for t in tests_shared:
