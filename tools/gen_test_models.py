@@ -438,6 +438,26 @@ def hostile_models():
         "reduce_empty_int": mk(
             [helper.make_node("ReduceMin", ["e"], ["y"], name="rmin", keepdims=0)],
             [init("e", np.zeros((0,), np.int64))], inputs=(), out=vinfo("y", I64, None)),
+        # a zero scale: x / 0 is +-inf or NaN before saturation (NaN -> 0)
+        "quantize_zero_scale": mk(
+            [helper.make_node("QuantizeLinear", ["x", "s", "z"], ["y"], name="q")],
+            [init("s", np.array(0, np.float32)), init("z", np.array(10, np.uint8))],
+            out=vinfo("y", helper.TensorProto.UINT8, None)),
+        # one zero point per row of A, but A has 2 rows and there are 5 zero points
+        "matmulinteger_zp": mk(
+            [helper.make_node("MatMulInteger", ["a", "b", "za"], ["y"], name="mmi")],
+            [init("a", np.ones((2, 3), np.uint8)), init("b", np.ones((3, 2), np.uint8)),
+             init("za", np.ones(5, np.uint8))], inputs=(),
+            out=vinfo("y", helper.TensorProto.INT32, None)),
+        # per-channel weight scales: 3 for 4 output channels
+        "qlinearconv_scales": mk(
+            [helper.make_node("QLinearConv", ["x", "xs", "xz", "w", "ws", "wz", "ys", "yz"],
+                              ["y"], name="qconv")],
+            [init("x", np.ones((1, 1, 3, 3), np.uint8)), init("xs", np.array(1, np.float32)),
+             init("xz", np.array(0, np.uint8)), init("w", np.ones((4, 1, 1, 1), np.uint8)),
+             init("ws", np.ones(3, np.float32)), init("wz", np.zeros(3, np.uint8)),
+             init("ys", np.array(1, np.float32)), init("yz", np.array(0, np.uint8))], inputs=(),
+            out=vinfo("y", helper.TensorProto.UINT8, None)),
         # ceil(3e68) does not fit an int64
         "range_huge": mk([helper.make_node("Range", ["a", "b", "c"], ["y"], name="range")],
                          [init("a", np.array(0, np.float32)), init("b", np.array(3e38, np.float32)),

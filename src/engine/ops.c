@@ -1383,6 +1383,9 @@ static const op_def ops[] = {
     NN(Softmax, 1, 1), NN(LogSoftmax, 1, 1), NN(MatMul, 2, 2), NN(Gemm, 2, 3),
     NN(ReduceMean, 1, 2), NN(ReduceSum, 1, 2), NN(ReduceMax, 1, 2), NN(ReduceMin, 1, 2),
     NN(Resize, 1, 4), NN(Upsample, 1, 2), NN(InstanceNormalization, 3, 3),
+    NN(QuantizeLinear, 2, 3), NN(DequantizeLinear, 2, 3), NN(DynamicQuantizeLinear, 1, 1),
+    NN(QLinearConv, 8, 9), NN(QLinearMatMul, 8, 8), NN(ConvInteger, 2, 4),
+    NN(MatMulInteger, 2, 4),
 };
 
 int op_count(void)

@@ -33,14 +33,34 @@ bool conv_transpose_geometry(op_ctx *c, int64_t *pad_begin, int64_t *stride, int
  * the first channel kept. False otherwise. */
 bool slice_channel_range(op_ctx *c, int64_t *start);
 
+/* Output shape of numpy's matmul(a, b) as dtype t (MatMul and its
+ * quantized forms). */
+glint_status matmul_shape(op_ctx *c, const glint_tensor *a, const glint_tensor *b, glint_dtype t);
+/* Output shape of a Conv-like node (attributes of c->n, input 0 the data)
+ * with weights `w`, as dtype `out`. */
+glint_status conv_shape(op_ctx *c, const glint_tensor *w, glint_dtype out);
+/* Integer convolution (ConvInteger, QLinearConv) of input 0 by `w` (u8, i8
+ * or i32 elements): for every output element i (of output channel m),
+ * store(c, i, m, sum of (x - x_zp) * (w - w_zp[m])), exact. w_zp is NULL,
+ * one value or one per output channel. */
+typedef void (*conv_store_fn)(op_ctx *c, int64_t i, int64_t m, double acc);
+glint_status conv_int_run(op_ctx *c, const glint_tensor *w, double x_zp, const glint_tensor *w_zp,
+                          conv_store_fn store);
+
 #define NN_OPS(X)                                                                              \
     X(Conv) X(ConvTranspose) X(BatchNormalization) X(MaxPool) X(AveragePool)                   \
     X(GlobalAveragePool) X(GlobalMaxPool) X(Softmax) X(LogSoftmax) X(MatMul) X(Gemm)           \
     X(ReduceMean) X(ReduceSum) X(ReduceMax) X(ReduceMin) X(Resize) X(Upsample)                 \
     X(InstanceNormalization)
 
+/* Quantized operators (ops_quant.c). */
+#define QUANT_OPS(X)                                                                           \
+    X(QuantizeLinear) X(DequantizeLinear) X(DynamicQuantizeLinear) X(QLinearConv)              \
+    X(QLinearMatMul) X(ConvInteger) X(MatMulInteger)
+
 #define DECL(name) glint_status infer_##name(op_ctx *c); glint_status run_##name(op_ctx *c);
 NN_OPS(DECL)
+QUANT_OPS(DECL)
 #undef DECL
 
 #endif

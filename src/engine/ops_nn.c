@@ -92,23 +92,84 @@ static glint_status geom_fill(op_ctx *c, const int64_t *kdims, bool is_pool, geo
 }
 
 /* ---- Conv ---- */
-glint_status infer_Conv(op_ctx *c)
+glint_status conv_shape(op_ctx *c, const glint_tensor *w, glint_dtype out)
 {
-    glint_status s;
-    if ((s = need_f32(c, 0)) || (s = need_f32(c, 1))) return s;
-    const glint_tensor *x = c->in[0], *w = c->in[1];
+    const glint_tensor *x = c->in[0];
     int64_t group = attr_i(c->n, "group", 1);
     if (w->ndim != x->ndim || group < 1 || x->dims[1] % group || w->dims[0] % group ||
         w->dims[1] * group != x->dims[1])
         return OP_FAIL(c, GLINT_ERR_SHAPE, "weight shape does not match input channels %lld "
                        "and group %lld", (long long)x->dims[1], (long long)group);
-    if (c->n_in > 2 && c->in[2] && tensor_count(c->in[2]) != w->dims[0])
-        return OP_FAIL(c, GLINT_ERR_SHAPE, "bias length differs from output channels");
     geom g;
-    if ((s = geom_fill(c, w->dims + 2, false, &g))) return s;
+    glint_status s = geom_fill(c, w->dims + 2, false, &g);
+    if (s) return s;
     int64_t dims[MAXD] = {x->dims[0], w->dims[0]};
     for (int i = 0; i < g.nsp; i++) dims[2 + i] = g.out[i];
-    set_out(c, 0, GLINT_F32, x->ndim, dims);
+    set_out(c, 0, out, x->ndim, dims);
+    return GLINT_OK;
+}
+
+glint_status infer_Conv(op_ctx *c)
+{
+    glint_status s;
+    if ((s = need_f32(c, 0)) || (s = need_f32(c, 1))) return s;
+    if (c->n_in > 2 && c->in[2] && tensor_count(c->in[2]) != c->in[1]->dims[0])
+        return OP_FAIL(c, GLINT_ERR_SHAPE, "bias length differs from output channels");
+    return conv_shape(c, c->in[1], GLINT_F32);
+}
+
+/* Element i of an integer tensor (u8, i8, i32) as a double. */
+static inline double qget(const glint_tensor *t, int64_t i)
+{
+    switch (t->dtype) {
+    case GLINT_U8: return ((const uint8_t *)t->data)[i];
+    case GLINT_I8: return ((const int8_t *)t->data)[i];
+    case GLINT_I32: return ((const int32_t *)t->data)[i];
+    default: return tensor_get_f(t, i);
+    }
+}
+
+glint_status conv_int_run(op_ctx *c, const glint_tensor *w, double x_zp, const glint_tensor *w_zp,
+                          conv_store_fn store)
+{
+    const glint_tensor *x = c->in[0];
+    geom g0, g;
+    glint_status s = geom_fill(c, w->dims + 2, false, &g0);
+    if (s) return s;
+    geom_to3(&g0, &g);
+    int64_t N = x->dims[0], C = x->dims[1], M = w->dims[0], G = attr_i(c->n, "group", 1);
+    int64_t cg = C / G, mg = M / G, nzp = w_zp ? tensor_count(w_zp) : 0;
+    int64_t isz = g.in[0] * g.in[1] * g.in[2], osz = g.out[0] * g.out[1] * g.out[2];
+    int64_t ksz = g.k[0] * g.k[1] * g.k[2];
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t m = 0; m < M; m++) {
+            double wz = nzp ? qget(w_zp, nzp == 1 ? 0 : m) : 0;
+            int64_t grp = m / mg, o = 0;
+            for (int64_t od = 0; od < g.out[0]; od++)
+            for (int64_t oh = 0; oh < g.out[1]; oh++)
+            for (int64_t ow = 0; ow < g.out[2]; ow++, o++) {
+                double acc = 0; /* exact: integer products, far below 2^53 */
+                for (int64_t ci = 0; ci < cg; ci++) {
+                    int64_t xb = (n * C + grp * cg + ci) * isz, wb = (m * cg + ci) * ksz;
+                    for (int64_t kd = 0; kd < g.k[0]; kd++) {
+                        int64_t id = od * g.s[0] + kd * g.d[0] - g.pb[0];
+                        if (id < 0 || id >= g.in[0]) continue;
+                        for (int64_t kh = 0; kh < g.k[1]; kh++) {
+                            int64_t ih = oh * g.s[1] + kh * g.d[1] - g.pb[1];
+                            if (ih < 0 || ih >= g.in[1]) continue;
+                            for (int64_t kw = 0; kw < g.k[2]; kw++) {
+                                int64_t iw = ow * g.s[2] + kw * g.d[2] - g.pb[2];
+                                if (iw < 0 || iw >= g.in[2]) continue; /* padding is x_zp */
+                                double xv = qget(x, xb + (id * g.in[1] + ih) * g.in[2] + iw);
+                                double wv = qget(w, wb + (kd * g.k[1] + kh) * g.k[2] + kw);
+                                acc += (xv - x_zp) * (wv - wz);
+                            }
+                        }
+                    }
+                }
+                store(c, (n * M + m) * osz + o, m, acc);
+            }
+        }
     return GLINT_OK;
 }
 
@@ -561,11 +622,8 @@ glint_status run_LogSoftmax(op_ctx *c)
 }
 
 /* ---- MatMul / Gemm ---- */
-glint_status infer_MatMul(op_ctx *c)
+glint_status matmul_shape(op_ctx *c, const glint_tensor *a, const glint_tensor *b, glint_dtype t)
 {
-    glint_status s;
-    if ((s = need_f32(c, 0)) || (s = need_f32(c, 1))) return s;
-    const glint_tensor *a = c->in[0], *b = c->in[1];
     if (a->ndim < 1 || b->ndim < 1) return OP_FAIL(c, GLINT_ERR_SHAPE, "scalar operand");
     glint_tensor a2 = *a, b2 = *b;
     if (a->ndim == 1) { a2.ndim = 2; a2.dims[0] = 1; a2.dims[1] = a->dims[0]; }
@@ -585,8 +643,15 @@ glint_status infer_MatMul(op_ctx *c)
         return OP_FAIL(c, GLINT_ERR_SHAPE, "batch dimensions do not broadcast");
     if (a->ndim > 1) dims[nd++] = a2.dims[a2.ndim - 2];
     if (b->ndim > 1) dims[nd++] = b2.dims[b2.ndim - 1];
-    set_out(c, 0, GLINT_F32, nd, dims);
+    set_out(c, 0, t, nd, dims);
     return GLINT_OK;
+}
+
+glint_status infer_MatMul(op_ctx *c)
+{
+    glint_status s;
+    if ((s = need_f32(c, 0)) || (s = need_f32(c, 1))) return s;
+    return matmul_shape(c, c->in[0], c->in[1], GLINT_F32);
 }
 
 /* C[M,N] (+)= A[M,K] * B[K,N] with element strides. */

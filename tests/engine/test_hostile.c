@@ -157,6 +157,36 @@ static void test_reduce_empty_int(void **state)
     free(y.data);
 }
 
+/* QuantizeLinear by a zero scale: x/0 + zero point is +-inf, which
+ * saturates, or NaN (0/0), which becomes 0 — never an undefined
+ * float-to-int cast. */
+static void test_quantize_zero_scale(void **state)
+{
+    (void)state;
+    float v[4] = {-3, 0, 5, 9};
+    glint_tensor x = {.dtype = GLINT_F32, .ndim = 2, .dims = {1, 4}, .data = v}, y;
+    assert_true(try_model("quantize_zero_scale", &x, &y));
+    const uint8_t *q = y.data;
+    assert_int_equal(y.dtype, GLINT_U8);
+    assert_int_equal(q[0], 0);   /* -inf saturates low */
+    assert_int_equal(q[1], 0);   /* NaN */
+    assert_int_equal(q[2], 255); /* +inf saturates high */
+    assert_int_equal(q[3], 255);
+    free(y.data);
+}
+
+static void test_matmulinteger_zp(void **state)
+{
+    (void)state;
+    expect_refused("matmulinteger_zp", NULL);
+}
+
+static void test_qlinearconv_scales(void **state)
+{
+    (void)state;
+    expect_refused("qlinearconv_scales", NULL);
+}
+
 int main(int argc, char **argv)
 {
     /* clang-format off */
@@ -174,6 +204,9 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_conv_huge_dilation),
         cmocka_unit_test(test_convtranspose_bias),
         cmocka_unit_test(test_reduce_empty_int),
+        cmocka_unit_test(test_quantize_zero_scale),
+        cmocka_unit_test(test_matmulinteger_zp),
+        cmocka_unit_test(test_qlinearconv_scales),
     };
     /* clang-format on */
     if (argc > 1) cmocka_set_test_filter(argv[1]); /* e.g. "test_slice_*" */
