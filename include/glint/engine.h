@@ -139,6 +139,16 @@ size_t glint_context_arena_bytes(const glint_context *c);
 glint_status glint_context_run(glint_context *c, const glint_tensor *inputs, int n_inputs);
 void glint_context_output(const glint_context *c, int i, glint_tensor *out);
 
+/* Observer of a run: called with each graph input, then after every step
+ * with each graph value the step wrote, by its ONNX name (values the engine made up are not shown),
+ * the tensor valid during the call only. On a GLINT_BACKEND_REF context the
+ * data are plain row-major; the oneDNN backend may hold them in another
+ * layout. Called on the thread that runs the context. */
+typedef void (*glint_observer)(void *user, const char *name, const glint_tensor *t);
+
+/* Sets the observer of every batch size (fn NULL: none). */
+void glint_context_observe(glint_context *c, glint_observer fn, void *user);
+
 /* Per-step profile (when opt.profile was set) of the batch size last run:
  * one line per step (node, op, kernel, mean microseconds per run, share of
  * the total) written to `buf` (NUL-terminated if it fits); returns the

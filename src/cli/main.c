@@ -14,6 +14,7 @@ static void usage(FILE *f)
             "  check  DIR...                       run ONNX backend-test folders\n"
             "  perf   --model M.onnx [--batch B] [--threads T] [--instances I]\n"
             "         [--seconds S] [--profile] [--json]   model-only benchmark\n"
+            "  quantize --model M --calib DIR --eval DIR   int8 (QDQ) model + agreement report\n"
             "  serve  [--models DIR] [--listen HOST:PORT] [--config FILE]   HTTP inference server\n"
             "  bench  ramp|rate|concurrency|spike --url URL ...   HTTP load generator\n"
             "Run 'glint <command> --help' for a command's options.\n");
@@ -55,6 +56,7 @@ int main(int argc, char **argv)
     if (!strcmp(argv[1], "perf")) return cmd_perf(argc - 1, argv + 1);
     if (!strcmp(argv[1], "run")) return cmd_run(argc - 1, argv + 1);
     if (!strcmp(argv[1], "serve")) return cmd_serve(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "quantize")) return cmd_quantize(argc - 1, argv + 1);
     if (!strcmp(argv[1], "bench")) return cmd_bench(argc - 1, argv + 1);
     fprintf(stderr, "glint: unknown command '%s'\n", argv[1]);
     usage(stderr);

@@ -298,7 +298,17 @@ glint_status glint_context_run(glint_context *c, const glint_tensor *inputs, int
     }
     if (omp_get_max_threads() != c->opt.threads) omp_set_num_threads(c->opt.threads);
     c->last_batch = batch;
+    for (int i = 0; p->observe && i < n_inputs; i++)
+        p->observe(p->observe_user, g->vals[g->inputs[i]].name, &p->t[g->inputs[i]]);
     return plan_run(p, c->opt.profile != 0);
+}
+
+void glint_context_observe(glint_context *c, glint_observer fn, void *user)
+{
+    for (int i = 0; i < c->n_plans; i++) {
+        c->plans[i].observe = fn;
+        c->plans[i].observe_user = user;
+    }
 }
 
 void glint_context_output(const glint_context *c, int i, glint_tensor *out)

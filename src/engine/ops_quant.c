@@ -57,8 +57,10 @@ static glint_status check_qparams(const op_ctx *c, int si, int zi, int64_t n, co
         return OP_FAIL(c, GLINT_ERR_SHAPE, "%s scale has %lld values, expected 1 or %lld", what,
                        (long long)k, (long long)n);
     if (zp && (tensor_count(zp) != k || (!is_q8(zp->dtype) && zp->dtype != GLINT_I32)))
-        return OP_FAIL(c, GLINT_ERR_SHAPE, "%s zero point must match its scale (%lld values, "
-                       "8-bit or int32)", what, (long long)k);
+        return OP_FAIL(c, GLINT_ERR_SHAPE,
+                       "%s zero point must match its scale (%lld values, "
+                       "8-bit or int32)",
+                       what, (long long)k);
     return GLINT_OK;
 }
 
@@ -82,8 +84,7 @@ glint_status infer_QuantizeLinear(op_ctx *c)
 {
     const glint_tensor *x = c->in[0];
     if (x->dtype != GLINT_F32 && x->dtype != GLINT_I32)
-        return OP_FAIL(c, GLINT_ERR_UNSUPPORTED, "input has type %s",
-                       glint_dtype_name(x->dtype));
+        return OP_FAIL(c, GLINT_ERR_UNSUPPORTED, "input has type %s", glint_dtype_name(x->dtype));
     int64_t n, inner;
     glint_status s = axis_split(c, x, &n, &inner);
     if (s || (s = check_qparams(c, 1, 2, n, "y"))) return s;
@@ -103,7 +104,8 @@ glint_status run_QuantizeLinear(op_ctx *c)
     if (s) return s;
     for (int64_t i = 0, count = tensor_count(x); i < count; i++) {
         int64_t ch = (i / inner) % n;
-        float scale = (float)qparam(sc, ch), q = (float)tensor_get_f(x, i) / scale; /* in float32, as ONNX */
+        float scale = (float)qparam(sc, ch),
+              q = (float)tensor_get_f(x, i) / scale; /* in float32, as ONNX */
         double z = zp ? qparam(zp, ch) : 0;
         qset(y, i, saturate(nearbyint(q) + z, y->dtype));
     }
@@ -114,8 +116,7 @@ glint_status infer_DequantizeLinear(op_ctx *c)
 {
     const glint_tensor *x = c->in[0];
     if (!is_q8(x->dtype) && x->dtype != GLINT_I32)
-        return OP_FAIL(c, GLINT_ERR_UNSUPPORTED, "input has type %s",
-                       glint_dtype_name(x->dtype));
+        return OP_FAIL(c, GLINT_ERR_UNSUPPORTED, "input has type %s", glint_dtype_name(x->dtype));
     int64_t n, inner;
     glint_status s = axis_split(c, x, &n, &inner);
     if (s || (s = check_qparams(c, 1, 2, n, "x"))) return s;
@@ -179,8 +180,7 @@ glint_status infer_ConvInteger(op_ctx *c)
         return OP_FAIL(c, GLINT_ERR_UNSUPPORTED, "x and w must be 8-bit integers");
     int64_t m = c->in[1]->dims[0];
     if (c->n_in > 3 && c->in[3] && tensor_count(c->in[3]) != 1 && tensor_count(c->in[3]) != m)
-        return OP_FAIL(c, GLINT_ERR_SHAPE, "w_zero_point must hold 1 or %lld values",
-                       (long long)m);
+        return OP_FAIL(c, GLINT_ERR_SHAPE, "w_zero_point must hold 1 or %lld values", (long long)m);
     if (c->n_in > 2 && c->in[2] && tensor_count(c->in[2]) != 1)
         return OP_FAIL(c, GLINT_ERR_SHAPE, "x_zero_point must be one value");
     return conv_shape(c, c->in[1], GLINT_I32);
@@ -279,8 +279,10 @@ glint_status infer_MatMulInteger(op_ctx *c)
     const glint_tensor *az = c->n_in > 2 ? c->in[2] : NULL, *bz = c->n_in > 3 ? c->in[3] : NULL;
     if ((az && tensor_count(az) != 1 && tensor_count(az) != rows) ||
         (bz && tensor_count(bz) != 1 && tensor_count(bz) != cols))
-        return OP_FAIL(c, GLINT_ERR_SHAPE, "zero points must hold 1 value or one per row of A "
-                       "(%lld) / column of B (%lld)", (long long)rows, (long long)cols);
+        return OP_FAIL(c, GLINT_ERR_SHAPE,
+                       "zero points must hold 1 value or one per row of A "
+                       "(%lld) / column of B (%lld)",
+                       (long long)rows, (long long)cols);
     return matmul_shape(c, c->in[0], c->in[1], GLINT_I32);
 }
 

@@ -526,6 +526,17 @@ static double now_us(void)
     return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
 }
 
+/* Reports the graph values step st wrote to the plan's observer. */
+static void observe_step(const plan *p, const step *st)
+{
+    const graph *g = &p->m->g;
+    for (int j = 0; j < st->ctx.n_out; j++) {
+        int id = st->out_id[j];
+        if (id >= 0 && id < g->n_vals && g->vals[id].name && g->vals[id].name[0])
+            p->observe(p->observe_user, g->vals[id].name, &p->t[id]);
+    }
+}
+
 glint_status plan_run(plan *p, bool profile)
 {
     for (int i = 0; i < p->n_steps; i++) {
@@ -534,6 +545,7 @@ glint_status plan_run(plan *p, bool profile)
         glint_status s = st->k.run ? st->k.run(st) : st->op->run(&st->ctx);
         if (s) return s;
         if (profile) st->us += now_us() - t0;
+        if (p->observe && st->reorder_from < 0) observe_step(p, st);
     }
     if (profile) p->prof_runs++;
     return GLINT_OK;

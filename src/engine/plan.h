@@ -63,6 +63,8 @@ typedef struct plan {
     size_t weight_bytes;   /* backend-owned reordered weights */
     double flops;
     int prof_runs;         /* runs accumulated in steps[].us */
+    glint_observer observe; /* called after each step with the values it wrote */
+    void *observe_user;
     void *backend;         /* backend state shared by the plan's kernels */
     void (*backend_free)(void *backend);
 } plan;

@@ -1,0 +1,579 @@
+/* Static post-training quantization into ONNX's QDQ form (see
+ * include/glint/quant.h).
+ *
+ * The model is kept as its protobuf (protobuf-c, from the file); writing
+ * builds new node and initializer arrays that point at the original messages
+ * plus new ones allocated here, packs them, then puts every original pointer
+ * back before anything is freed, so protobuf-c's free never sees memory it
+ * did not allocate.
+ */
+#include "glint/quant.h"
+
+#include "engine_impl.h"
+#include "onnx.pb-c.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define QUANT_MAX_FILE ((size_t)2 << 30)
+#define QUANT_RESERVOIR 65536 /* values kept per tensor for percentiles */
+
+/* Observed values of one tensor to quantize. */
+typedef struct qstat {
+    char *name;
+    double lo, hi; /* observed range */
+    int64_t seen;  /* values observed */
+    int runs;      /* observations (calibration inputs) */
+    float *sample; /* reservoir of up to QUANT_RESERVOIR values */
+    int n_sample;
+} qstat;
+
+/* One Conv to quantize. */
+typedef struct qconv {
+    size_t node;   /* index in graph->node */
+    int x;         /* its data input's qstat */
+    size_t w_init; /* index of its weight initializer */
+    int w_uses;    /* node inputs that read the weight */
+} qconv;
+
+struct glint_quant {
+    uint8_t *file;
+    size_t file_len;
+    Onnx__ModelProto *mp;
+    int opset;
+    qconv *convs;
+    int n_convs;
+    qstat *stats;
+    int n_stats;
+    uint64_t rng;
+};
+
+/* ---- allocation of the new messages (freed together) ---- */
+
+typedef struct arena {
+    void **p;
+    size_t n, cap;
+    int failed;
+} arena;
+
+static void *arena_alloc(arena *a, size_t size)
+{
+    if (a->failed) return NULL;
+    if (a->n == a->cap) {
+        size_t cap = a->cap ? a->cap * 2 : 256;
+        void **p = realloc(a->p, cap * sizeof *p);
+        if (!p) {
+            a->failed = 1;
+            return NULL;
+        }
+        a->p = p;
+        a->cap = cap;
+    }
+    void *m = calloc(1, size ? size : 1);
+    if (!m) {
+        a->failed = 1;
+        return NULL;
+    }
+    return a->p[a->n++] = m;
+}
+
+static char *arena_name(arena *a, const char *base, const char *suffix)
+{
+    size_t n = strlen(base) + strlen(suffix) + 1;
+    char *s = arena_alloc(a, n);
+    if (s) snprintf(s, n, "%s%s", base, suffix);
+    return s;
+}
+
+static void arena_free(arena *a)
+{
+    for (size_t i = 0; i < a->n; i++)
+        free(a->p[i]);
+    free(a->p);
+}
+
+/* ---- reading the model ---- */
+
+static uint8_t *read_all(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    uint8_t *buf = NULL;
+    if (fseek(f, 0, SEEK_END) == 0) {
+        long n = ftell(f);
+        if (n >= 0 && (size_t)n <= QUANT_MAX_FILE && fseek(f, 0, SEEK_SET) == 0 &&
+            (buf = malloc((size_t)n + 1)) && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+            free(buf);
+            buf = NULL;
+        }
+        *len = (size_t)n;
+    }
+    fclose(f);
+    return buf;
+}
+
+static Onnx__TensorProto *find_init(const Onnx__GraphProto *g, const char *name, size_t *idx)
+{
+    for (size_t i = 0; i < g->n_initializer; i++)
+        if (g->initializer[i]->name && !strcmp(g->initializer[i]->name, name)) {
+            if (idx) *idx = i;
+            return g->initializer[i];
+        }
+    return NULL;
+}
+
+static int count_uses(const Onnx__GraphProto *g, const char *name)
+{
+    int n = 0;
+    for (size_t i = 0; i < g->n_node; i++)
+        for (size_t k = 0; k < g->node[i]->n_input; k++)
+            n += !strcmp(g->node[i]->input[k], name);
+    return n;
+}
+
+/* A float weight stored inline with as many values as its dims say. */
+static int float_weight(const Onnx__TensorProto *t)
+{
+    if (!t->has_data_type || t->data_type != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT ||
+        t->n_dims < 3 || t->n_external_data)
+        return 0;
+    int64_t n = 1;
+    for (size_t d = 0; d < t->n_dims; d++) {
+        if (t->dims[d] < 1 || t->dims[d] > ((int64_t)1 << 30)) return 0;
+        n *= t->dims[d];
+        if (n > ((int64_t)1 << 31)) return 0;
+    }
+    return t->has_raw_data ? t->raw_data.len == (size_t)n * 4 : t->n_float_data == (size_t)n;
+}
+
+static float weight_at(const Onnx__TensorProto *t, size_t i)
+{
+    if (!t->has_raw_data) return t->float_data[i];
+    float v;
+    memcpy(&v, t->raw_data.data + i * 4, 4);
+    return v;
+}
+
+static int stat_index(glint_quant *q, const char *name, int create)
+{
+    for (int i = 0; i < q->n_stats; i++)
+        if (!strcmp(q->stats[i].name, name)) return i;
+    if (!create) return -1;
+    qstat *s = realloc(q->stats, (size_t)(q->n_stats + 1) * sizeof *s);
+    if (!s) return -2;
+    q->stats = s;
+    memset(&s[q->n_stats], 0, sizeof *s);
+    s[q->n_stats].lo = INFINITY;
+    s[q->n_stats].hi = -INFINITY;
+    if (!(s[q->n_stats].name = strdup(name))) return -2;
+    return q->n_stats++;
+}
+
+static int model_opset(const Onnx__ModelProto *mp)
+{
+    for (size_t i = 0; i < mp->n_opset_import; i++) {
+        const char *d = mp->opset_import[i]->domain;
+        if (!d || !*d || !strcmp(d, "ai.onnx")) return (int)mp->opset_import[i]->version;
+    }
+    return 1;
+}
+
+glint_status glint_quant_create(const char *path, glint_quant **out)
+{
+    *out = NULL;
+    glint_quant *q = calloc(1, sizeof *q);
+    if (!q) return eng_fail(GLINT_ERR_NOMEM, "out of memory");
+    q->rng = 0x9E3779B97F4A7C15ull;
+    if (!(q->file = read_all(path, &q->file_len))) {
+        glint_quant_free(q);
+        return eng_fail(GLINT_ERR_IO, "%s: cannot read", path);
+    }
+    q->mp = onnx__model_proto__unpack(NULL, q->file_len, q->file);
+    if (!q->mp || !q->mp->graph) {
+        glint_quant_free(q);
+        return eng_fail(GLINT_ERR_PARSE, "%s: not an ONNX model", path);
+    }
+    q->opset = model_opset(q->mp);
+    const Onnx__GraphProto *g = q->mp->graph;
+    q->convs = calloc(g->n_node ? g->n_node : 1, sizeof *q->convs);
+    if (!q->convs) {
+        glint_quant_free(q);
+        return eng_fail(GLINT_ERR_NOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < g->n_node; i++) {
+        const Onnx__NodeProto *n = g->node[i];
+        if (strcmp(n->op_type, "Conv") || (n->domain && *n->domain) || n->n_input < 2) continue;
+        size_t wi;
+        const Onnx__TensorProto *w = find_init(g, n->input[1], &wi);
+        if (!w || !float_weight(w) || find_init(g, n->input[0], NULL)) continue;
+        int x = stat_index(q, n->input[0], 1);
+        if (x < 0) {
+            glint_quant_free(q);
+            return eng_fail(GLINT_ERR_NOMEM, "out of memory");
+        }
+        q->convs[q->n_convs++] =
+            (qconv){.node = i, .x = x, .w_init = wi, .w_uses = count_uses(g, n->input[1])};
+    }
+    if (!q->n_convs) {
+        glint_quant_free(q);
+        return eng_fail(GLINT_ERR_UNSUPPORTED,
+                        "%s: no Conv with constant float weights to quantize", path);
+    }
+    *out = q;
+    return GLINT_OK;
+}
+
+void glint_quant_free(glint_quant *q)
+{
+    if (!q) return;
+    for (int i = 0; i < q->n_stats; i++) {
+        free(q->stats[i].name);
+        free(q->stats[i].sample);
+    }
+    free(q->stats);
+    free(q->convs);
+    if (q->mp) onnx__model_proto__free_unpacked(q->mp, NULL);
+    free(q->file);
+    free(q);
+}
+
+int glint_quant_num_convs(const glint_quant *q)
+{
+    return q->n_convs;
+}
+
+const char *glint_quant_conv_name(const glint_quant *q, int i)
+{
+    const Onnx__NodeProto *n = q->mp->graph->node[q->convs[i].node];
+    return n->name && *n->name ? n->name : n->output[0];
+}
+
+int glint_quant_num_samples(const glint_quant *q)
+{
+    return q->n_stats ? q->stats[0].runs : 0;
+}
+
+/* ---- calibration ---- */
+
+static uint64_t next_rand(uint64_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+void glint_quant_observe(void *user, const char *name, const glint_tensor *t)
+{
+    glint_quant *q = user;
+    int i = stat_index(q, name, 0);
+    if (i < 0 || t->dtype != GLINT_F32) return;
+    qstat *s = &q->stats[i];
+    if (!s->sample && !(s->sample = malloc(QUANT_RESERVOIR * sizeof *s->sample))) return;
+    int64_t n = 1;
+    for (int d = 0; d < t->ndim; d++)
+        n *= t->dims[d];
+    const float *v = t->data;
+    for (int64_t k = 0; k < n; k++) {
+        float x = v[k];
+        if (!isfinite(x)) continue;
+        s->lo = x < s->lo ? x : s->lo;
+        s->hi = x > s->hi ? x : s->hi;
+        if (s->n_sample < QUANT_RESERVOIR) {
+            s->sample[s->n_sample++] = x;
+        } else { /* reservoir sampling: every value kept with equal chance */
+            uint64_t j = next_rand(&q->rng) % (uint64_t)(s->seen + 1);
+            if (j < QUANT_RESERVOIR) s->sample[j] = x;
+        }
+        s->seen++;
+    }
+    s->runs++;
+}
+
+static int cmp_float(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The u8 scale and zero point of tensor s. */
+static int activation_params(const qstat *s, const glint_quant_options *o, float *scale,
+                             uint8_t *zp)
+{
+    if (!s->runs || s->lo > s->hi) return -1;
+    double lo = s->lo, hi = s->hi;
+    if (o->method == GLINT_CALIB_PERCENTILE && s->n_sample > 1) {
+        float *v = malloc((size_t)s->n_sample * sizeof *v);
+        if (!v) return -1;
+        memcpy(v, s->sample, (size_t)s->n_sample * sizeof *v);
+        qsort(v, (size_t)s->n_sample, sizeof *v, cmp_float);
+        double p = (o->percentile > 0 ? o->percentile : 0.01) / 100.0;
+        size_t a = (size_t)(p * (s->n_sample - 1)), b = (size_t)((1 - p) * (s->n_sample - 1));
+        lo = v[a];
+        hi = v[b];
+        free(v);
+    }
+    lo = lo < 0 ? lo : 0; /* the range holds 0 exactly (padding, ReLU) */
+    hi = hi > 0 ? hi : 0;
+    double sc = (hi - lo) / 255.0;
+    if (!(sc > 0)) sc = 1.0;
+    double z = nearbyint(-lo / sc);
+    *scale = (float)sc;
+    *zp = (uint8_t)(z < 0 ? 0 : z > 255 ? 255 : z);
+    return 0;
+}
+
+/* ---- writing ---- */
+
+static Onnx__TensorProto *new_tensor(arena *a, const char *name, int type, int ndim,
+                                     const int64_t *dims, size_t bytes)
+{
+    Onnx__TensorProto *t = arena_alloc(a, sizeof *t);
+    int64_t *d = arena_alloc(a, (size_t)(ndim ? ndim : 1) * sizeof *d);
+    uint8_t *data = arena_alloc(a, bytes);
+    if (!t || !d || !data) return NULL;
+    onnx__tensor_proto__init(t);
+    memcpy(d, dims, (size_t)ndim * sizeof *d);
+    t->n_dims = (size_t)ndim;
+    t->dims = d;
+    t->has_data_type = 1;
+    t->data_type = type;
+    t->name = (char *)name;
+    t->has_raw_data = 1;
+    t->raw_data.len = bytes;
+    t->raw_data.data = data;
+    return t;
+}
+
+static Onnx__NodeProto *new_node(arena *a, const char *op, const char *name, int n_in, char **in,
+                                 const char *out, int axis)
+{
+    Onnx__NodeProto *n = arena_alloc(a, sizeof *n);
+    char **ins = arena_alloc(a, (size_t)n_in * sizeof *ins);
+    char **outs = arena_alloc(a, sizeof *outs);
+    if (!n || !ins || !outs) return NULL;
+    onnx__node_proto__init(n);
+    memcpy(ins, in, (size_t)n_in * sizeof *ins);
+    outs[0] = (char *)out;
+    n->n_input = (size_t)n_in;
+    n->input = ins;
+    n->n_output = 1;
+    n->output = outs;
+    n->op_type = (char *)op;
+    n->name = (char *)name;
+    if (axis >= 0) {
+        Onnx__AttributeProto *at = arena_alloc(a, sizeof *at);
+        Onnx__AttributeProto **ats = arena_alloc(a, sizeof *ats);
+        if (!at || !ats) return NULL;
+        onnx__attribute_proto__init(at);
+        at->name = "axis";
+        at->has_type = 1;
+        at->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT;
+        at->has_i = 1;
+        at->i = axis;
+        ats[0] = at;
+        n->n_attribute = 1;
+        n->attribute = ats;
+    }
+    return n;
+}
+
+/* The rewritten graph: arrays that point at original and new messages. */
+typedef struct rewrite {
+    arena a;
+    Onnx__NodeProto **nodes;
+    size_t n_nodes;
+    Onnx__TensorProto **inits;
+    size_t n_inits;
+    char **dq_of_stat; /* per qstat: its DequantizeLinear output, once made */
+    char **saved_in;   /* original input[0], input[1] of each conv (restore) */
+} rewrite;
+
+static int skipped(const glint_quant_options *o, const Onnx__NodeProto *n)
+{
+    for (int i = 0; i < o->n_skip; i++)
+        if ((n->name && !strcmp(n->name, o->skip[i])) || !strcmp(n->output[0], o->skip[i]))
+            return 1;
+    return 0;
+}
+
+/* Q and DQ of activation stat `si` (once), appended to the node list. */
+static char *quantize_activation(glint_quant *q, const glint_quant_options *o, rewrite *r, int si)
+{
+    if (r->dq_of_stat[si]) return r->dq_of_stat[si];
+    const qstat *s = &q->stats[si];
+    float scale;
+    uint8_t zp;
+    if (activation_params(s, o, &scale, &zp)) return NULL;
+    arena *a = &r->a;
+    char *sn = arena_name(a, s->name, "_scale"), *zn = arena_name(a, s->name, "_zero_point");
+    char *qn = arena_name(a, s->name, "_quantized"), *dn = arena_name(a, s->name, "_dequantized");
+    Onnx__TensorProto *st = new_tensor(a, sn, ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 0, NULL, 4);
+    Onnx__TensorProto *zt = new_tensor(a, zn, ONNX__TENSOR_PROTO__DATA_TYPE__UINT8, 0, NULL, 1);
+    if (!st || !zt || !qn || !dn) return NULL;
+    memcpy(st->raw_data.data, &scale, 4);
+    zt->raw_data.data[0] = zp;
+    char *qin[3] = {s->name, sn, zn}, *din[3] = {qn, sn, zn};
+    Onnx__NodeProto *qnode = new_node(a, "QuantizeLinear", qn, 3, qin, qn, -1);
+    Onnx__NodeProto *dnode = new_node(a, "DequantizeLinear", dn, 3, din, dn, -1);
+    if (!qnode || !dnode) return NULL;
+    r->inits[r->n_inits++] = st;
+    r->inits[r->n_inits++] = zt;
+    r->nodes[r->n_nodes++] = qnode;
+    r->nodes[r->n_nodes++] = dnode;
+    return r->dq_of_stat[si] = dn;
+}
+
+/* s8 weights with one scale per output channel (axis 0), or one scale
+ * below opset 13; their DequantizeLinear appended. */
+static char *quantize_weight(glint_quant *q, rewrite *r, const Onnx__TensorProto *w)
+{
+    arena *a = &r->a;
+    int per_axis = q->opset >= 13;
+    int64_t m = w->dims[0], n = 1;
+    for (size_t d = 0; d < w->n_dims; d++)
+        n *= w->dims[d];
+    int64_t per = n / m, ns = per_axis ? m : 1;
+    char *qn = arena_name(a, w->name, "_quantized"), *sn = arena_name(a, w->name, "_scale");
+    char *zn = arena_name(a, w->name, "_zero_point"), *dn = arena_name(a, w->name, "_dequantized");
+    Onnx__TensorProto *qt =
+        new_tensor(a, qn, ONNX__TENSOR_PROTO__DATA_TYPE__INT8, (int)w->n_dims, w->dims, (size_t)n);
+    Onnx__TensorProto *st =
+        new_tensor(a, sn, ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, per_axis, &m, (size_t)ns * 4);
+    Onnx__TensorProto *zt =
+        new_tensor(a, zn, ONNX__TENSOR_PROTO__DATA_TYPE__INT8, per_axis, &m, (size_t)ns);
+    if (!qt || !st || !zt || !dn) return NULL;
+    for (int64_t c = 0; c < ns; c++) {
+        int64_t first = per_axis ? c * per : 0, count = per_axis ? per : n;
+        float mx = 0;
+        for (int64_t i = first; i < first + count; i++) {
+            float v = fabsf(weight_at(w, (size_t)i));
+            mx = v > mx ? v : mx;
+        }
+        float scale = mx > 0 ? mx / 127.0f : 1.0f;
+        memcpy(st->raw_data.data + c * 4, &scale, 4);
+        for (int64_t i = first; i < first + count; i++) {
+            double v = nearbyint(weight_at(w, (size_t)i) / scale);
+            qt->raw_data.data[i] = (uint8_t)(int8_t)(v < -127 ? -127 : v > 127 ? 127 : v);
+        }
+    }
+    char *din[3] = {qn, sn, zn};
+    Onnx__NodeProto *dnode = new_node(a, "DequantizeLinear", dn, 3, din, dn, per_axis ? 0 : -1);
+    if (!dnode) return NULL;
+    r->inits[r->n_inits++] = qt;
+    r->inits[r->n_inits++] = st;
+    r->inits[r->n_inits++] = zt;
+    r->nodes[r->n_nodes++] = dnode;
+    return dn;
+}
+
+/* Builds r: every node in order, the Q/DQ of each quantized Conv before it.
+ * Float weights used by nothing else are dropped. */
+static glint_status build_rewrite(glint_quant *q, const glint_quant_options *o, rewrite *r)
+{
+    Onnx__GraphProto *g = q->mp->graph;
+    size_t max_nodes = g->n_node + 3 * (size_t)q->n_convs;
+    size_t max_inits = g->n_initializer + 5 * (size_t)q->n_convs;
+    r->nodes = arena_alloc(&r->a, max_nodes * sizeof *r->nodes);
+    r->inits = arena_alloc(&r->a, max_inits * sizeof *r->inits);
+    r->dq_of_stat = arena_alloc(&r->a, (size_t)q->n_stats * sizeof *r->dq_of_stat);
+    char *drop = arena_alloc(&r->a, g->n_initializer);
+    if (!r->nodes || !r->inits || !r->dq_of_stat || !drop)
+        return eng_fail(GLINT_ERR_NOMEM, "out of memory");
+    size_t next_conv = 0;
+    for (size_t i = 0; i < g->n_node; i++) {
+        Onnx__NodeProto *n = g->node[i];
+        const qconv *c = next_conv < (size_t)q->n_convs && q->convs[next_conv].node == i
+                             ? &q->convs[next_conv++]
+                             : NULL;
+        if (c && !skipped(o, n)) {
+            char *x = quantize_activation(q, o, r, c->x);
+            if (!x)
+                return eng_fail(r->a.failed ? GLINT_ERR_NOMEM : GLINT_ERR_INVALID,
+                                "tensor '%s' (input of Conv '%s') was never observed",
+                                q->stats[c->x].name, glint_quant_conv_name(q, (int)(c - q->convs)));
+            char *w = quantize_weight(q, r, g->initializer[c->w_init]);
+            if (!w) return eng_fail(GLINT_ERR_NOMEM, "out of memory");
+            r->saved_in[2 * (c - q->convs)] = n->input[0];
+            r->saved_in[2 * (c - q->convs) + 1] = n->input[1];
+            n->input[0] = x;
+            n->input[1] = w;
+            if (c->w_uses == 1) drop[c->w_init] = 1;
+        }
+        r->nodes[r->n_nodes++] = n;
+    }
+    for (size_t i = 0; i < g->n_initializer; i++)
+        if (!drop[i]) r->inits[r->n_inits++] = g->initializer[i];
+    return GLINT_OK;
+}
+
+static void restore_inputs(glint_quant *q, rewrite *r)
+{
+    for (int i = 0; i < q->n_convs; i++) {
+        Onnx__NodeProto *n = q->mp->graph->node[q->convs[i].node];
+        if (r->saved_in[2 * i]) n->input[0] = r->saved_in[2 * i];
+        if (r->saved_in[2 * i + 1]) n->input[1] = r->saved_in[2 * i + 1];
+    }
+}
+
+static glint_status pack_to_file(Onnx__ModelProto *mp, const char *path)
+{
+    size_t n = onnx__model_proto__get_packed_size(mp);
+    uint8_t *buf = malloc(n ? n : 1);
+    if (!buf) return eng_fail(GLINT_ERR_NOMEM, "out of memory for %zu bytes", n);
+    onnx__model_proto__pack(mp, buf);
+    FILE *f = fopen(path, "wb");
+    int ok = f && fwrite(buf, 1, n, f) == n;
+    if (f && fclose(f)) ok = 0;
+    free(buf);
+    return ok ? GLINT_OK : eng_fail(GLINT_ERR_IO, "%s: cannot write", path);
+}
+
+glint_status glint_quant_write(glint_quant *q, const glint_quant_options *opt, const char *out_path)
+{
+    glint_quant_options none = {0};
+    const glint_quant_options *o = opt ? opt : &none;
+    Onnx__GraphProto *g = q->mp->graph;
+    rewrite r = {0};
+    r.saved_in = calloc(2 * (size_t)q->n_convs, sizeof *r.saved_in);
+    if (!r.saved_in) return eng_fail(GLINT_ERR_NOMEM, "out of memory");
+    glint_status s = build_rewrite(q, o, &r);
+    /* the metadata that says what was done */
+    Onnx__StringStringEntryProto meta = ONNX__STRING_STRING_ENTRY_PROTO__INIT;
+    char desc[160];
+    snprintf(desc, sizeof desc, "qdq u8 activations (%s), s8 weights %s, %d calibration inputs",
+             o->method == GLINT_CALIB_PERCENTILE ? "percentile" : "min-max",
+             q->opset >= 13 ? "per channel" : "per tensor", glint_quant_num_samples(q));
+    meta.key = "glint.quantization";
+    meta.value = desc;
+    size_t n_meta = q->mp->n_metadata_props;
+    Onnx__StringStringEntryProto **old_meta = q->mp->metadata_props;
+    Onnx__StringStringEntryProto **metas = arena_alloc(&r.a, (n_meta + 1) * sizeof *metas);
+    if (!s && !metas) s = eng_fail(GLINT_ERR_NOMEM, "out of memory");
+    if (!s) {
+        memcpy(metas, old_meta, n_meta * sizeof *metas);
+        metas[n_meta] = &meta;
+        Onnx__NodeProto **old_nodes = g->node;
+        Onnx__TensorProto **old_inits = g->initializer;
+        size_t old_nn = g->n_node, old_ni = g->n_initializer;
+        g->node = r.nodes;
+        g->n_node = r.n_nodes;
+        g->initializer = r.inits;
+        g->n_initializer = r.n_inits;
+        q->mp->metadata_props = metas;
+        q->mp->n_metadata_props = n_meta + 1;
+        s = pack_to_file(q->mp, out_path);
+        g->node = old_nodes;
+        g->n_node = old_nn;
+        g->initializer = old_inits;
+        g->n_initializer = old_ni;
+        q->mp->metadata_props = old_meta;
+        q->mp->n_metadata_props = n_meta;
+    }
+    restore_inputs(q, &r);
+    free(r.saved_in);
+    arena_free(&r.a);
+    return s;
+}
