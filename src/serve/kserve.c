@@ -2,6 +2,7 @@
  * and response writer (numbers written straight into a bounded growable
  * buffer); see kserve.h for the protocol subset and the formats. */
 #include "serve/kserve.h"
+#include "serve/errmsg.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -48,22 +49,6 @@ glint_dtype kserve_datatype_parse(const char *name, size_t n)
 
 /* ---- errors ---- */
 
-static int fail(char *err, size_t err_size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t err_size, const char *fmt, ...)
-{
-    if (err && err_size > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, err_size, fmt, ap);
-        va_end(ap);
-        for (char *c = err; *c; c++) /* one line, whatever the input held */
-            if ((unsigned char)*c < 0x20 || *c == 0x7f) *c = '?';
-    }
-    return -1;
-}
-
 /* A tensor name fit for a one-line message: at most 64 bytes, control
  * characters replaced by '?'. */
 typedef struct msg_name {
@@ -97,15 +82,16 @@ typedef struct pctx {
  * malloc'ed string. `what` names the field in messages ("inputs[2].name"). */
 static int copy_name(const pctx *c, const json_t *v, const char *what, char **out)
 {
-    if (!json_is_string(v)) return fail(c->err, c->err_size, "%s is missing or not a string", what);
+    if (!json_is_string(v))
+        return errmsg_set(c->err, c->err_size, "%s is missing or not a string", what);
     size_t n = json_string_length(v);
-    if (n == 0) return fail(c->err, c->err_size, "%s is empty", what);
+    if (n == 0) return errmsg_set(c->err, c->err_size, "%s is empty", what);
     if (n > KSERVE_MAX_NAME)
-        return fail(c->err, c->err_size, "%s is longer than %d bytes", what, KSERVE_MAX_NAME);
+        return errmsg_set(c->err, c->err_size, "%s is longer than %d bytes", what, KSERVE_MAX_NAME);
     if (memchr(json_string_value(v), '\0', n))
-        return fail(c->err, c->err_size, "%s contains a NUL character", what);
+        return errmsg_set(c->err, c->err_size, "%s contains a NUL character", what);
     *out = malloc(n + 1);
-    if (!*out) return fail(c->err, c->err_size, "out of memory");
+    if (!*out) return errmsg_set(c->err, c->err_size, "out of memory");
     memcpy(*out, json_string_value(v), n + 1);
     return 0;
 }
@@ -115,24 +101,26 @@ static int parse_shape(const pctx *c, const json_t *shape, kserve_tensor *t)
 {
     msg_name nm = show(t->name);
     if (!json_is_array(shape))
-        return fail(c->err, c->err_size, "input '%s': shape is missing or not an array", nm.s);
+        return errmsg_set(c->err, c->err_size, "input '%s': shape is missing or not an array",
+                          nm.s);
     size_t nd = json_array_size(shape);
     if (nd > GLINT_MAX_DIMS)
-        return fail(c->err, c->err_size, "input '%s': shape has %zu dimensions, at most %d", nm.s,
-                    nd, GLINT_MAX_DIMS);
+        return errmsg_set(c->err, c->err_size, "input '%s': shape has %zu dimensions, at most %d",
+                          nm.s, nd, GLINT_MAX_DIMS);
     size_t elements = 1;
     for (size_t i = 0; i < nd; i++) {
         const json_t *d = json_array_get(shape, i);
         if (!json_is_integer(d))
-            return fail(c->err, c->err_size, "input '%s': shape[%zu] is not an integer", nm.s, i);
+            return errmsg_set(c->err, c->err_size, "input '%s': shape[%zu] is not an integer", nm.s,
+                              i);
         json_int_t v = json_integer_value(d);
         if (v < 0)
-            return fail(c->err, c->err_size, "input '%s': shape[%zu] is negative (%lld)", nm.s, i,
-                        (long long)v);
+            return errmsg_set(c->err, c->err_size, "input '%s': shape[%zu] is negative (%lld)",
+                              nm.s, i, (long long)v);
         if ((unsigned long long)v > c->max_elements)
-            return fail(c->err, c->err_size,
-                        "input '%s': shape[%zu] = %lld is over the limit of %zu elements", nm.s, i,
-                        (long long)v, c->max_elements);
+            return errmsg_set(c->err, c->err_size,
+                              "input '%s': shape[%zu] = %lld is over the limit of %zu elements",
+                              nm.s, i, (long long)v, c->max_elements);
         t->dims[i] = v;
     }
     /* Each dim is <= max_elements, so a product over the limit is detected
@@ -142,8 +130,8 @@ static int parse_shape(const pctx *c, const json_t *shape, kserve_tensor *t)
     for (size_t i = 0; i < nd && elements > 0; i++) {
         size_t d = (size_t)t->dims[i];
         if (elements > c->max_elements / d)
-            return fail(c->err, c->err_size, "input '%s': shape holds more than %zu elements", nm.s,
-                        c->max_elements);
+            return errmsg_set(c->err, c->err_size, "input '%s': shape holds more than %zu elements",
+                              nm.s, c->max_elements);
         elements *= d;
     }
     t->ndim = (int)nd;
@@ -232,19 +220,22 @@ static int convert_fail(const pctx *c, const kserve_tensor *t, const json_t *v, 
     const char *tn = kserve_datatype_name(t->dtype);
     switch (e) {
     case CONV_NOT_BOOL:
-        return fail(c->err, c->err_size, "input '%s': element %zu is not true or false", nm.s, idx);
+        return errmsg_set(c->err, c->err_size, "input '%s': element %zu is not true or false", nm.s,
+                          idx);
     case CONV_NOT_NUMBER:
-        return fail(c->err, c->err_size, "input '%s': element %zu is not a number", nm.s, idx);
+        return errmsg_set(c->err, c->err_size, "input '%s': element %zu is not a number", nm.s,
+                          idx);
     case CONV_NOT_INTEGER:
-        return fail(c->err, c->err_size, "input '%s': element %zu is not an integer (%s data)",
-                    nm.s, idx, tn);
+        return errmsg_set(c->err, c->err_size,
+                          "input '%s': element %zu is not an integer (%s data)", nm.s, idx, tn);
     default:
         if (json_is_integer(v))
-            return fail(c->err, c->err_size,
-                        "input '%s': element %zu (%lld) is out of range for %s", nm.s, idx,
-                        (long long)json_integer_value(v), tn);
-        return fail(c->err, c->err_size, "input '%s': element %zu (%g) is out of range for %s",
-                    nm.s, idx, json_number_value(v), tn);
+            return errmsg_set(c->err, c->err_size,
+                              "input '%s': element %zu (%lld) is out of range for %s", nm.s, idx,
+                              (long long)json_integer_value(v), tn);
+        return errmsg_set(c->err, c->err_size,
+                          "input '%s': element %zu (%g) is out of range for %s", nm.s, idx,
+                          json_number_value(v), tn);
     }
 }
 
@@ -272,24 +263,25 @@ static int parse_data(const pctx *c, const json_t *data, kserve_tensor *t, size_
 {
     msg_name nm = show(t->name);
     if (!json_is_array(data))
-        return fail(c->err, c->err_size, "input '%s': data is not an array", nm.s);
+        return errmsg_set(c->err, c->err_size, "input '%s': data is not an array", nm.s);
     size_t count = 0;
     int depth = t->ndim > 1 ? t->ndim : 1;
     if (count_leaves(data, depth, t->elements, &count) < 0)
-        return fail(c->err, c->err_size, "input '%s': data is nested deeper than its %d-d shape",
-                    nm.s, t->ndim);
+        return errmsg_set(c->err, c->err_size,
+                          "input '%s': data is nested deeper than its %d-d shape", nm.s, t->ndim);
     if (count != t->elements) {
         if (count > t->elements)
-            return fail(c->err, c->err_size,
-                        "input '%s': data has more than the %zu elements its shape holds", nm.s,
-                        t->elements);
-        return fail(c->err, c->err_size, "input '%s': data has %zu elements, its shape holds %zu",
-                    nm.s, count, t->elements);
+            return errmsg_set(c->err, c->err_size,
+                              "input '%s': data has more than the %zu elements its shape holds",
+                              nm.s, t->elements);
+        return errmsg_set(c->err, c->err_size,
+                          "input '%s': data has %zu elements, its shape holds %zu", nm.s, count,
+                          t->elements);
     }
     t->size = t->elements * esize;
     if (t->size == 0) return 0;
     t->owned = malloc(t->size);
-    if (!t->owned) return fail(c->err, c->err_size, "out of memory for input '%s'", nm.s);
+    if (!t->owned) return errmsg_set(c->err, c->err_size, "out of memory for input '%s'", nm.s);
     size_t idx = 0;
     if (convert_all(c, t, data, &idx, t->owned) < 0) return -1;
     t->data = t->owned;
@@ -305,15 +297,15 @@ static int parse_input_params(const pctx *c, const json_t *params, const kserve_
     *binary_size = -1;
     if (!params) return 0;
     if (!json_is_object(params))
-        return fail(c->err, c->err_size, "input '%s': parameters is not an object", nm.s);
+        return errmsg_set(c->err, c->err_size, "input '%s': parameters is not an object", nm.s);
     if (json_object_get(params, "shared_memory_region"))
-        return fail(c->err, c->err_size, "input '%s': shared memory inputs are not supported",
-                    nm.s);
+        return errmsg_set(c->err, c->err_size, "input '%s': shared memory inputs are not supported",
+                          nm.s);
     const json_t *bs = json_object_get(params, "binary_data_size");
     if (!bs) return 0;
     if (!json_is_integer(bs) || json_integer_value(bs) < 0)
-        return fail(c->err, c->err_size,
-                    "input '%s': binary_data_size is not a non-negative integer", nm.s);
+        return errmsg_set(c->err, c->err_size,
+                          "input '%s': binary_data_size is not a non-negative integer", nm.s);
     *binary_size = json_integer_value(bs);
     return 0;
 }
@@ -326,20 +318,22 @@ static int parse_input(const pctx *c, const json_t *in, size_t i, long long head
     kserve_tensor *t = &r->inputs[i];
     char what[48];
     snprintf(what, sizeof what, "inputs[%zu].name", i);
-    if (!json_is_object(in)) return fail(c->err, c->err_size, "inputs[%zu] is not an object", i);
+    if (!json_is_object(in))
+        return errmsg_set(c->err, c->err_size, "inputs[%zu] is not an object", i);
     if (copy_name(c, json_object_get(in, "name"), what, &t->name) < 0) return -1;
     msg_name nm = show(t->name);
     for (size_t j = 0; j < i; j++)
         if (strcmp(r->inputs[j].name, t->name) == 0)
-            return fail(c->err, c->err_size, "input '%s' appears twice", nm.s);
+            return errmsg_set(c->err, c->err_size, "input '%s' appears twice", nm.s);
 
     const json_t *dt = json_object_get(in, "datatype");
     if (!json_is_string(dt))
-        return fail(c->err, c->err_size, "input '%s': datatype is missing or not a string", nm.s);
+        return errmsg_set(c->err, c->err_size, "input '%s': datatype is missing or not a string",
+                          nm.s);
     t->dtype = kserve_datatype_parse(json_string_value(dt), json_string_length(dt));
     if (t->dtype == GLINT_DTYPE_UNDEFINED)
-        return fail(c->err, c->err_size, "datatype %.32s of input '%s' is not supported",
-                    json_string_value(dt), nm.s);
+        return errmsg_set(c->err, c->err_size, "datatype %.32s of input '%s' is not supported",
+                          json_string_value(dt), nm.s);
     size_t esize = dtype_find(t->dtype)->size;
     if (parse_shape(c, json_object_get(in, "shape"), t) < 0) return -1;
 
@@ -348,22 +342,25 @@ static int parse_input(const pctx *c, const json_t *in, size_t i, long long head
     const json_t *data = json_object_get(in, "data");
     if (binary_size >= 0) {
         if (data)
-            return fail(c->err, c->err_size, "input '%s' has both data and binary_data_size", nm.s);
+            return errmsg_set(c->err, c->err_size, "input '%s' has both data and binary_data_size",
+                              nm.s);
         if (header_len < 0)
-            return fail(c->err, c->err_size,
-                        "input '%s' has binary_data_size but the request has no "
-                        "Inference-Header-Content-Length",
-                        nm.s);
+            return errmsg_set(c->err, c->err_size,
+                              "input '%s' has binary_data_size but the request has no "
+                              "Inference-Header-Content-Length",
+                              nm.s);
         if ((unsigned long long)binary_size != t->elements * esize)
-            return fail(c->err, c->err_size,
-                        "input '%s': binary_data_size is %lld bytes, shape and datatype need %zu",
-                        nm.s, binary_size, t->elements * esize);
+            return errmsg_set(
+                c->err, c->err_size,
+                "input '%s': binary_data_size is %lld bytes, shape and datatype need %zu", nm.s,
+                binary_size, t->elements * esize);
         t->binary = 1;
         t->size = t->elements * esize;
         return 0;
     }
     if (!data)
-        return fail(c->err, c->err_size, "input '%s' has neither data nor binary_data_size", nm.s);
+        return errmsg_set(c->err, c->err_size, "input '%s' has neither data nor binary_data_size",
+                          nm.s);
     return parse_data(c, data, t, esize);
 }
 
@@ -377,18 +374,19 @@ static int place_binary(const pctx *c, const uint8_t *body, size_t len, size_t h
         kserve_tensor *t = &r->inputs[i];
         if (!t->binary) continue;
         if (t->size > len - off)
-            return fail(c->err, c->err_size,
-                        "input '%s' needs %zu binary bytes at offset %zu, the body has %zu "
-                        "bytes after the JSON header",
-                        show(t->name).s, t->size, off - header_len, avail);
+            return errmsg_set(c->err, c->err_size,
+                              "input '%s' needs %zu binary bytes at offset %zu, the body has %zu "
+                              "bytes after the JSON header",
+                              show(t->name).s, t->size, off - header_len, avail);
         t->data = t->size ? body + off : NULL;
         off += t->size;
     }
     if (off != len)
-        return fail(c->err, c->err_size,
-                    "binary input sizes add up to %zu bytes, the body has %zu bytes after the "
-                    "JSON header",
-                    off - header_len, avail);
+        return errmsg_set(
+            c->err, c->err_size,
+            "binary input sizes add up to %zu bytes, the body has %zu bytes after the "
+            "JSON header",
+            off - header_len, avail);
     return 0;
 }
 
@@ -397,18 +395,19 @@ static int parse_request_params(const pctx *c, const json_t *params, kserve_requ
 {
     if (!params) return 0;
     if (!json_is_object(params))
-        return fail(c->err, c->err_size, "request parameters is not an object");
+        return errmsg_set(c->err, c->err_size, "request parameters is not an object");
     const json_t *b = json_object_get(params, "binary_data_output");
     if (b) {
         if (!json_is_boolean(b))
-            return fail(c->err, c->err_size, "parameters.binary_data_output is not a boolean");
+            return errmsg_set(c->err, c->err_size,
+                              "parameters.binary_data_output is not a boolean");
         r->binary_output_default = json_is_true(b);
     }
     const json_t *to = json_object_get(params, "timeout");
     if (to) {
         if (!json_is_integer(to) || json_integer_value(to) < 0)
-            return fail(c->err, c->err_size,
-                        "parameters.timeout is not a non-negative integer (microseconds)");
+            return errmsg_set(c->err, c->err_size,
+                              "parameters.timeout is not a non-negative integer (microseconds)");
         r->timeout_us = json_integer_value(to);
         if (r->timeout_us > KSERVE_MAX_TIMEOUT_US) r->timeout_us = KSERVE_MAX_TIMEOUT_US;
     }
@@ -419,39 +418,41 @@ static int parse_request_params(const pctx *c, const json_t *params, kserve_requ
 static int parse_outputs(const pctx *c, const json_t *outs, kserve_request *r)
 {
     if (!outs) return 0;
-    if (!json_is_array(outs)) return fail(c->err, c->err_size, "outputs is not an array");
+    if (!json_is_array(outs)) return errmsg_set(c->err, c->err_size, "outputs is not an array");
     size_t n = json_array_size(outs);
     if (n > KSERVE_MAX_TENSORS)
-        return fail(c->err, c->err_size, "request names %zu outputs, at most %d", n,
-                    KSERVE_MAX_TENSORS);
+        return errmsg_set(c->err, c->err_size, "request names %zu outputs, at most %d", n,
+                          KSERVE_MAX_TENSORS);
     for (size_t i = 0; i < n; i++) {
         const json_t *o = json_array_get(outs, i);
         kserve_requested_output *ro = &r->outputs[i];
         char what[48];
         snprintf(what, sizeof what, "outputs[%zu].name", i);
         if (!json_is_object(o))
-            return fail(c->err, c->err_size, "outputs[%zu] is not an object", i);
+            return errmsg_set(c->err, c->err_size, "outputs[%zu] is not an object", i);
         if (copy_name(c, json_object_get(o, "name"), what, &ro->name) < 0) return -1;
         r->n_outputs = (int)i + 1;
         msg_name nm = show(ro->name);
         for (size_t j = 0; j < i; j++)
             if (strcmp(r->outputs[j].name, ro->name) == 0)
-                return fail(c->err, c->err_size, "output '%s' is requested twice", nm.s);
+                return errmsg_set(c->err, c->err_size, "output '%s' is requested twice", nm.s);
         ro->binary = r->binary_output_default;
         const json_t *p = json_object_get(o, "parameters");
         if (!p) continue;
         if (!json_is_object(p))
-            return fail(c->err, c->err_size, "output '%s': parameters is not an object", nm.s);
+            return errmsg_set(c->err, c->err_size, "output '%s': parameters is not an object",
+                              nm.s);
         if (json_object_get(p, "classification"))
-            return fail(c->err, c->err_size,
-                        "output '%s': classification outputs are not supported", nm.s);
+            return errmsg_set(c->err, c->err_size,
+                              "output '%s': classification outputs are not supported", nm.s);
         if (json_object_get(p, "shared_memory_region"))
-            return fail(c->err, c->err_size, "output '%s': shared memory outputs are not supported",
-                        nm.s);
+            return errmsg_set(c->err, c->err_size,
+                              "output '%s': shared memory outputs are not supported", nm.s);
         const json_t *b = json_object_get(p, "binary_data");
         if (b) {
             if (!json_is_boolean(b))
-                return fail(c->err, c->err_size, "output '%s': binary_data is not a boolean", nm.s);
+                return errmsg_set(c->err, c->err_size, "output '%s': binary_data is not a boolean",
+                                  nm.s);
             ro->binary = json_is_true(b);
         }
     }
@@ -461,19 +462,20 @@ static int parse_outputs(const pctx *c, const json_t *outs, kserve_request *r)
 /* Parses the whole JSON object (already loaded). */
 static int parse_root(const pctx *c, const json_t *root, long long header_len, kserve_request *r)
 {
-    if (!json_is_object(root)) return fail(c->err, c->err_size, "request is not a JSON object");
+    if (!json_is_object(root))
+        return errmsg_set(c->err, c->err_size, "request is not a JSON object");
     const json_t *id = json_object_get(root, "id");
     if (id && !json_is_null(id) && copy_name(c, id, "id", &r->id) < 0) return -1;
     if (parse_request_params(c, json_object_get(root, "parameters"), r) < 0) return -1;
 
     const json_t *inputs = json_object_get(root, "inputs");
     if (!json_is_array(inputs))
-        return fail(c->err, c->err_size, "inputs is missing or not an array");
+        return errmsg_set(c->err, c->err_size, "inputs is missing or not an array");
     size_t n = json_array_size(inputs);
-    if (n == 0) return fail(c->err, c->err_size, "inputs is empty");
+    if (n == 0) return errmsg_set(c->err, c->err_size, "inputs is empty");
     if (n > KSERVE_MAX_TENSORS)
-        return fail(c->err, c->err_size, "request has %zu inputs, at most %d", n,
-                    KSERVE_MAX_TENSORS);
+        return errmsg_set(c->err, c->err_size, "request has %zu inputs, at most %d", n,
+                          KSERVE_MAX_TENSORS);
     for (size_t i = 0; i < n; i++) {
         r->n_inputs = (int)i + 1; /* so that dispose frees a half-parsed input */
         if (parse_input(c, json_array_get(inputs, i), i, header_len, r) < 0) return -1;
@@ -484,25 +486,26 @@ static int parse_root(const pctx *c, const json_t *root, long long header_len, k
 int kserve_parse_request(const uint8_t *body, size_t len, long long header_len, size_t max_elements,
                          kserve_request *out, char *err, size_t err_size)
 {
-    if (!out) return fail(err, err_size, "kserve_parse_request: bad arguments");
+    if (!out) return errmsg_set(err, err_size, "kserve_parse_request: bad arguments");
     memset(out, 0, sizeof *out);
-    if (!body && len > 0) return fail(err, err_size, "kserve_parse_request: bad arguments");
+    if (!body && len > 0) return errmsg_set(err, err_size, "kserve_parse_request: bad arguments");
     pctx c = {err, err_size, max_elements ? max_elements : KSERVE_DEFAULT_MAX_ELEMENTS};
 
     size_t json_len = len;
     if (header_len >= 0) {
         if ((unsigned long long)header_len > len)
-            return fail(err, err_size,
-                        "Inference-Header-Content-Length %lld is larger than the body (%zu bytes)",
-                        header_len, len);
+            return errmsg_set(
+                err, err_size,
+                "Inference-Header-Content-Length %lld is larger than the body (%zu bytes)",
+                header_len, len);
         json_len = (size_t)header_len;
     }
-    if (json_len == 0) return fail(err, err_size, "request has no JSON header");
+    if (json_len == 0) return errmsg_set(err, err_size, "request has no JSON header");
     json_error_t je;
     json_t *root = json_loadb((const char *)body, json_len, JSON_REJECT_DUPLICATES, &je);
     if (!root)
-        return fail(err, err_size, "request JSON: %s (line %d, column %d)", je.text, je.line,
-                    je.column);
+        return errmsg_set(err, err_size, "request JSON: %s (line %d, column %d)", je.text, je.line,
+                          je.column);
     int rc = parse_root(&c, root, header_len, out);
     json_decref(root);
     if (rc == 0 && header_len >= 0) rc = place_binary(&c, body, len, (size_t)header_len, out);

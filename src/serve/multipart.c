@@ -1,6 +1,7 @@
 /* serve: multipart/form-data body parser; see multipart.h for the accepted
  * syntax. Zero-copy: parts are spans into the caller's body. */
 #include "serve/multipart.h"
+#include "serve/errmsg.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -11,22 +12,6 @@ typedef struct span {
     const char *p;
     size_t n;
 } span;
-
-static int fail(char *err, size_t err_size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t err_size, const char *fmt, ...)
-{
-    if (err && err_size > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, err_size, fmt, ap);
-        va_end(ap);
-        for (char *c = err; *c; c++) /* one line, whatever the input held */
-            if ((unsigned char)*c < 0x20 || *c == 0x7f) *c = '?';
-    }
-    return -1;
-}
 
 static int is_ows(char c)
 {
@@ -136,31 +121,32 @@ static int parse_boundary(const char *ct, size_t ct_len, char buf[MULTIPART_MAX_
 {
     const char *s = ct ? ct : "", *end = s + ct_len;
     if (!span_ieq(media_type(&s, end), "multipart/form-data"))
-        return fail(err, err_size, "Content-Type is not multipart/form-data");
+        return errmsg_set(err, err_size, "Content-Type is not multipart/form-data");
     span name, value, boundary = {NULL, 0};
     int r;
     while ((r = next_param(&s, end, &name, &value)) == 1) {
         if (!span_ieq(name, "boundary")) continue;
-        if (boundary.p) return fail(err, err_size, "Content-Type has two boundary parameters");
+        if (boundary.p)
+            return errmsg_set(err, err_size, "Content-Type has two boundary parameters");
         boundary = value;
     }
-    if (r < 0) return fail(err, err_size, "malformed Content-Type parameters");
-    if (!boundary.p) return fail(err, err_size, "Content-Type has no boundary parameter");
+    if (r < 0) return errmsg_set(err, err_size, "malformed Content-Type parameters");
+    if (!boundary.p) return errmsg_set(err, err_size, "Content-Type has no boundary parameter");
 
     size_t n = 0;
     for (size_t i = 0; i < boundary.n; i++) {
         char c = boundary.p[i];
         if (c == '\\' && i + 1 < boundary.n) c = boundary.p[++i];
         if (n == MULTIPART_MAX_BOUNDARY)
-            return fail(err, err_size, "multipart boundary is longer than %d characters",
-                        MULTIPART_MAX_BOUNDARY);
+            return errmsg_set(err, err_size, "multipart boundary is longer than %d characters",
+                              MULTIPART_MAX_BOUNDARY);
         if (!is_bchar(c))
-            return fail(err, err_size, "multipart boundary has an invalid character (0x%02x)",
-                        (unsigned char)c);
+            return errmsg_set(err, err_size, "multipart boundary has an invalid character (0x%02x)",
+                              (unsigned char)c);
         buf[n++] = c;
     }
-    if (n == 0) return fail(err, err_size, "multipart boundary is empty");
-    if (buf[n - 1] == ' ') return fail(err, err_size, "multipart boundary ends with a space");
+    if (n == 0) return errmsg_set(err, err_size, "multipart boundary is empty");
+    if (buf[n - 1] == ' ') return errmsg_set(err, err_size, "multipart boundary ends with a space");
     buf[n] = '\0';
     *blen = n;
     return 0;
@@ -216,23 +202,25 @@ static int parse_disposition(span v, multipart_part *part, int idx, char *err, s
 {
     const char *s = v.p, *end = v.p + v.n;
     if (!span_ieq(media_type(&s, end), "form-data"))
-        return fail(err, err_size, "part %d: Content-Disposition is not form-data", idx);
+        return errmsg_set(err, err_size, "part %d: Content-Disposition is not form-data", idx);
     span name, value;
     int r, have_name = 0;
     while ((r = next_param(&s, end, &name, &value)) == 1) {
         if (span_ieq(name, "name")) {
-            if (have_name) return fail(err, err_size, "part %d: two name parameters", idx);
+            if (have_name) return errmsg_set(err, err_size, "part %d: two name parameters", idx);
             have_name = 1;
             part->name = value.p;
             part->name_len = value.n;
         } else if (span_ieq(name, "filename")) {
-            if (part->filename) return fail(err, err_size, "part %d: two filename parameters", idx);
+            if (part->filename)
+                return errmsg_set(err, err_size, "part %d: two filename parameters", idx);
             part->filename = value.p;
             part->filename_len = value.n;
         }
     }
-    if (r < 0) return fail(err, err_size, "part %d: malformed Content-Disposition", idx);
-    if (!have_name) return fail(err, err_size, "part %d: Content-Disposition has no name", idx);
+    if (r < 0) return errmsg_set(err, err_size, "part %d: malformed Content-Disposition", idx);
+    if (!have_name)
+        return errmsg_set(err, err_size, "part %d: Content-Disposition has no name", idx);
     return 0;
 }
 
@@ -241,27 +229,29 @@ static int parse_header_line(span line, multipart_part *part, int *have_disp, in
                              size_t err_size)
 {
     if (is_ows(line.p[0]))
-        return fail(err, err_size, "part %d: folded header lines are not supported", idx);
+        return errmsg_set(err, err_size, "part %d: folded header lines are not supported", idx);
     const char *colon = memchr(line.p, ':', line.n);
-    if (!colon) return fail(err, err_size, "part %d: header line without ':'", idx);
+    if (!colon) return errmsg_set(err, err_size, "part %d: header line without ':'", idx);
     span hname = trim(line.p, (size_t)(colon - line.p));
     span value = trim(colon + 1, line.n - (size_t)(colon + 1 - line.p));
     if (span_ieq(hname, "Content-Disposition")) {
-        if (*have_disp) return fail(err, err_size, "part %d: two Content-Disposition headers", idx);
+        if (*have_disp)
+            return errmsg_set(err, err_size, "part %d: two Content-Disposition headers", idx);
         *have_disp = 1;
         return parse_disposition(value, part, idx, err, err_size);
     }
     if (span_ieq(hname, "Content-Type")) {
         if (part->content_type)
-            return fail(err, err_size, "part %d: two Content-Type headers", idx);
+            return errmsg_set(err, err_size, "part %d: two Content-Type headers", idx);
         part->content_type = value.p;
         part->content_type_len = value.n;
         return 0;
     }
     if (span_ieq(hname, "Content-Transfer-Encoding")) {
         if (!span_ieq(value, "binary") && !span_ieq(value, "8bit") && !span_ieq(value, "7bit"))
-            return fail(err, err_size, "part %d: Content-Transfer-Encoding %.*s is not supported",
-                        idx, (int)(value.n > 32 ? 32 : value.n), value.p);
+            return errmsg_set(err, err_size,
+                              "part %d: Content-Transfer-Encoding %.*s is not supported", idx,
+                              (int)(value.n > 32 ? 32 : value.n), value.p);
     }
     return 0;
 }
@@ -278,23 +268,23 @@ static int parse_headers(const uint8_t *body, size_t len, size_t *pos, multipart
         size_t avail = len - p, window = MULTIPART_MAX_HEADER_LINE + 2;
         const uint8_t *nl = memchr(body + p, '\n', avail < window ? avail : window);
         if (!nl) {
-            if (avail < window) return fail(err, err_size, "part %d: truncated headers", idx);
-            return fail(err, err_size, "part %d: header line longer than %d bytes", idx,
-                        MULTIPART_MAX_HEADER_LINE);
+            if (avail < window) return errmsg_set(err, err_size, "part %d: truncated headers", idx);
+            return errmsg_set(err, err_size, "part %d: header line longer than %d bytes", idx,
+                              MULTIPART_MAX_HEADER_LINE);
         }
         size_t e = (size_t)(nl - body);
         if (e == p || body[e - 1] != '\r')
-            return fail(err, err_size, "part %d: header line not ended by CRLF", idx);
+            return errmsg_set(err, err_size, "part %d: header line not ended by CRLF", idx);
         span line = {(const char *)body + p, e - 1 - p};
         p = e + 1;
         if (line.n == 0) break;
         if (++n_headers > MULTIPART_MAX_HEADERS)
-            return fail(err, err_size, "part %d: more than %d header lines", idx,
-                        MULTIPART_MAX_HEADERS);
+            return errmsg_set(err, err_size, "part %d: more than %d header lines", idx,
+                              MULTIPART_MAX_HEADERS);
         if (parse_header_line(line, part, &have_disp, idx, err, err_size) < 0) return -1;
     }
     if (!have_disp)
-        return fail(err, err_size, "part %d: no Content-Disposition: form-data header", idx);
+        return errmsg_set(err, err_size, "part %d: no Content-Disposition: form-data header", idx);
     *pos = p;
     return 0;
 }
@@ -306,7 +296,7 @@ int multipart_parse(const char *content_type, size_t ct_len, const uint8_t *body
 {
     if (n_parts) *n_parts = 0;
     if ((!body && len > 0) || !parts || max_parts < 1 || !n_parts)
-        return fail(err, err_size, "multipart_parse: bad arguments");
+        return errmsg_set(err, err_size, "multipart_parse: bad arguments");
     if (!content_type) ct_len = 0; /* no header: refused as not multipart below */
 
     char delim[4 + MULTIPART_MAX_BOUNDARY + 1] = "\r\n--";
@@ -320,18 +310,19 @@ int multipart_parse(const char *content_type, size_t ct_len, const uint8_t *body
     if (len >= dlen - 2 && memcmp(body, delim + 2, dlen - 2) == 0)
         k = after_boundary(body, len, dlen - 2, &next);
     if (k == DELIM_NONE) k = find_delim(body, len, 0, delim, dlen, &start, &next);
-    if (k == DELIM_NONE) return fail(err, err_size, "multipart body has no opening boundary");
+    if (k == DELIM_NONE) return errmsg_set(err, err_size, "multipart body has no opening boundary");
 
     int n = 0;
     while (k == DELIM_PART) {
         if (n == max_parts)
-            return fail(err, err_size, "multipart body has more than %d parts", max_parts);
+            return errmsg_set(err, err_size, "multipart body has more than %d parts", max_parts);
         multipart_part *part = &parts[n];
         size_t data = next;
         if (parse_headers(body, len, &data, part, n + 1, err, err_size) < 0) return -1;
         k = find_delim(body, len, data, delim, dlen, &start, &next);
         if (k == DELIM_NONE)
-            return fail(err, err_size, "part %d: no closing boundary (truncated body?)", n + 1);
+            return errmsg_set(err, err_size, "part %d: no closing boundary (truncated body?)",
+                              n + 1);
         part->data = body + data;
         part->size = start - data;
         n++;
