@@ -213,29 +213,37 @@ static void metrics(server *s, h2o_req_t *req)
 {
     strbuf sb;
     strbuf_init(&sb, METRICS_MAX_BYTES);
-    per_model(s, &sb, "glint_inference_request_success_total", METRICS_COUNTER,
-              "Successful inference requests", v_success);
+    static const struct {
+        const char *name, *help;
+        metrics_type type;
+        model_value get;
+    } series[] = {
+        {"glint_inference_request_success_total", "Successful inference requests", METRICS_COUNTER,
+         v_success},
+        {"glint_inference_count_total", "Images inferred (one per batch row)", METRICS_COUNTER,
+         v_images},
+        {"glint_inference_exec_count_total",
+         "Batches run (inference count / exec count = mean batch size)", METRICS_COUNTER, v_execs},
+        {"glint_inference_pending_request_count", "Images admitted and not yet answered",
+         METRICS_GAUGE, v_pending},
+        {"glint_inference_request_duration_us_total", "Cumulative request time", METRICS_COUNTER,
+         v_request_us},
+        {"glint_inference_queue_duration_us_total", "Cumulative time images waited for a batch",
+         METRICS_COUNTER, v_queue_us},
+        {"glint_inference_compute_input_duration_us_total",
+         "Cumulative decode and preprocessing time", METRICS_COUNTER, v_input_us},
+        {"glint_inference_compute_infer_duration_us_total", "Cumulative engine time",
+         METRICS_COUNTER, v_infer_us},
+        {"glint_inference_compute_output_duration_us_total", "Cumulative answer building time",
+         METRICS_COUNTER, v_output_us},
+        {"glint_cache_hit_count_total", "Requests answered from the cache", METRICS_COUNTER,
+         v_hits},
+        {"glint_cache_miss_count_total", "Requests the cache did not hold", METRICS_COUNTER,
+         v_misses},
+    };
+    for (size_t i = 0; i < sizeof series / sizeof series[0]; i++)
+        per_model(s, &sb, series[i].name, series[i].type, series[i].help, series[i].get);
     failures(s, &sb);
-    per_model(s, &sb, "glint_inference_count_total", METRICS_COUNTER,
-              "Images inferred (one per batch row)", v_images);
-    per_model(s, &sb, "glint_inference_exec_count_total", METRICS_COUNTER,
-              "Batches run (inference count / exec count = mean batch size)", v_execs);
-    per_model(s, &sb, "glint_inference_pending_request_count", METRICS_GAUGE,
-              "Images admitted and not yet answered", v_pending);
-    per_model(s, &sb, "glint_inference_request_duration_us_total", METRICS_COUNTER,
-              "Cumulative request time", v_request_us);
-    per_model(s, &sb, "glint_inference_queue_duration_us_total", METRICS_COUNTER,
-              "Cumulative time images waited for a batch", v_queue_us);
-    per_model(s, &sb, "glint_inference_compute_input_duration_us_total", METRICS_COUNTER,
-              "Cumulative decode and preprocessing time", v_input_us);
-    per_model(s, &sb, "glint_inference_compute_infer_duration_us_total", METRICS_COUNTER,
-              "Cumulative engine time", v_infer_us);
-    per_model(s, &sb, "glint_inference_compute_output_duration_us_total", METRICS_COUNTER,
-              "Cumulative answer building time", v_output_us);
-    per_model(s, &sb, "glint_cache_hit_count_total", METRICS_COUNTER,
-              "Requests answered from the cache", v_hits);
-    per_model(s, &sb, "glint_cache_miss_count_total", METRICS_COUNTER,
-              "Requests the cache did not hold", v_misses);
     histograms(s, &sb);
     process(s, &sb);
     if (strbuf_error(&sb)) {
