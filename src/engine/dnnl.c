@@ -50,13 +50,13 @@ static void dnn_free(void *p)
     free(d);
 }
 
-#define DN(call)                                                                              \
-    do {                                                                                      \
-        dnnl_status_t st_ = (call);                                                           \
-        if (st_ != dnnl_success) {                                                            \
-            s = eng_fail(GLINT_ERR_BACKEND, "oneDNN: %s failed (status %d)", #call, (int)st_); \
-            goto fail;                                                                        \
-        }                                                                                     \
+#define DN(call)                                                                                   \
+    do {                                                                                           \
+        dnnl_status_t st_ = (call);                                                                \
+        if (st_ != dnnl_success) {                                                                 \
+            s = eng_fail(GLINT_ERR_BACKEND, "oneDNN: %s failed (status %d)", #call, (int)st_);     \
+            goto fail;                                                                             \
+        }                                                                                          \
     } while (0)
 
 static dnnl_stream_t plan_stream(plan *p)
@@ -116,8 +116,7 @@ static void *cached_weights(plan *p, int ni, const dnnl_memory_desc_t *have, con
     dnnl_memory_t ms = NULL, md = NULL;
     dnnl_primitive_desc_t rpd = NULL;
     dnnl_primitive_t r = NULL;
-    bool ok = e && data &&
-              dnnl_memory_create(&ms, have, g_engine, (void *)src) == dnnl_success &&
+    bool ok = e && data && dnnl_memory_create(&ms, have, g_engine, (void *)src) == dnnl_success &&
               dnnl_memory_create(&md, want, g_engine, data) == dnnl_success &&
               dnnl_reorder_primitive_desc_create(&rpd, have, g_engine, want, g_engine, NULL) ==
                   dnnl_success &&
@@ -154,10 +153,10 @@ typedef struct prim_k {
     dnnl_stream_t stream;
     int n_args;
     dnnl_exec_arg_t args[5];
-    int src_arg, dst_arg;        /* indices into args of the bound tensors */
-    int src_in;                  /* ctx input bound to src_arg (0 unless swapped) */
-    int src1_arg, src1_in;       /* second bound input (binary), src1_arg < 0: none */
-    bool copy_sum;                /* copy the residual (ctx.sum) into dst first */
+    int src_arg, dst_arg;  /* indices into args of the bound tensors */
+    int src_in;            /* ctx input bound to src_arg (0 unless swapped) */
+    int src1_arg, src1_in; /* second bound input (binary), src1_arg < 0: none */
+    bool copy_sum;         /* copy the residual (ctx.sum) into dst first */
     size_t sum_bytes;
 } prim_k;
 
@@ -264,14 +263,22 @@ static bool post_ops_make(const node *n, dnnl_post_ops_t po)
         float a = q->alpha, b = q->beta;
         dnnl_status_t r = dnnl_success;
         switch (q->kind) {
-        case POST_RELU: r = dnnl_post_ops_append_eltwise(po, 1, dnnl_eltwise_relu, a, 0); break;
+        case POST_RELU:
+            r = dnnl_post_ops_append_eltwise(po, 1, dnnl_eltwise_relu, a, 0);
+            break;
         case POST_CLIP:
             r = dnnl_post_ops_append_eltwise(po, 1, dnnl_eltwise_clip, a < -FLT_MAX ? -FLT_MAX : a,
                                              b > FLT_MAX ? FLT_MAX : b);
             break;
-        case POST_SIGMOID: r = dnnl_post_ops_append_eltwise(po, 1, dnnl_eltwise_logistic, 0, 0); break;
-        case POST_SWISH: r = dnnl_post_ops_append_eltwise(po, 1, dnnl_eltwise_swish, 1, 0); break;
-        case POST_TANH: r = dnnl_post_ops_append_eltwise(po, 1, dnnl_eltwise_tanh, 0, 0); break;
+        case POST_SIGMOID:
+            r = dnnl_post_ops_append_eltwise(po, 1, dnnl_eltwise_logistic, 0, 0);
+            break;
+        case POST_SWISH:
+            r = dnnl_post_ops_append_eltwise(po, 1, dnnl_eltwise_swish, 1, 0);
+            break;
+        case POST_TANH:
+            r = dnnl_post_ops_append_eltwise(po, 1, dnnl_eltwise_tanh, 0, 0);
+            break;
         case POST_HARDSWISH:
             if (a != 1.0f / 6 || b != 0.5f) return false;
             r = dnnl_post_ops_append_eltwise(po, 1, dnnl_eltwise_hardswish, 0, 0);
@@ -280,18 +287,82 @@ static bool post_ops_make(const node *n, dnnl_post_ops_t po)
             r = dnnl_post_ops_append_eltwise(po, 1, dnnl_eltwise_linear, a, b);
             if (r == dnnl_success) r = dnnl_post_ops_append_eltwise(po, 1, dnnl_eltwise_clip, 0, 1);
             break;
-        case POST_SUM: r = dnnl_post_ops_append_sum(po, 1.0f); break;
-        case POST_NONE: break;
+        case POST_SUM:
+            r = dnnl_post_ops_append_sum(po, 1.0f);
+            break;
+        case POST_NONE:
+            break;
         }
         if (r != dnnl_success) return false;
     }
     return true;
 }
 
+/* Strides, dilations (oneDNN counts from 0) and begin/end pads of a 2-D
+ * Conv node from its attributes and shapes: out = (in + pl + pr - ek) / s + 1. */
+static void conv_geom(const node *n, const glint_tensor *x, const glint_tensor *w,
+                      const glint_tensor *y, dnnl_dims_t strides, dnnl_dims_t dil, dnnl_dims_t pl,
+                      dnnl_dims_t pr)
+{
+    const int64_t *v;
+    int64_t st_h = 1, st_w = 1, dl_h = 1, dl_w = 1;
+    if (attr_ints(n, "strides", &v) == 2) {
+        st_h = v[0];
+        st_w = v[1];
+    }
+    if (attr_ints(n, "dilations", &v) == 2) {
+        dl_h = v[0];
+        dl_w = v[1];
+    }
+    int64_t kh = w->dims[2], kw = w->dims[3];
+    int64_t pl_h = 0, pl_w = 0;
+    const char *ap = attr_s(n, "auto_pad", "NOTSET");
+    if (!strcmp(ap, "NOTSET") && attr_ints(n, "pads", &v) == 4) {
+        pl_h = v[0];
+        pl_w = v[1];
+    } else if (!strcmp(ap, "SAME_UPPER") || !strcmp(ap, "SAME_LOWER")) {
+        int64_t th = (y->dims[2] - 1) * st_h + (kh - 1) * dl_h + 1 - x->dims[2];
+        int64_t tw = (y->dims[3] - 1) * st_w + (kw - 1) * dl_w + 1 - x->dims[3];
+        th = th < 0 ? 0 : th;
+        tw = tw < 0 ? 0 : tw;
+        bool up = !strcmp(ap, "SAME_UPPER");
+        pl_h = up ? th / 2 : th - th / 2;
+        pl_w = up ? tw / 2 : tw - tw / 2;
+    }
+    strides[0] = st_h;
+    strides[1] = st_w;
+    dil[0] = dl_h - 1;
+    dil[1] = dl_w - 1;
+    pl[0] = pl_h;
+    pl[1] = pl_w;
+    pr[0] = (y->dims[2] - 1) * st_h + (kh - 1) * dl_h + 1 - x->dims[2] - pl_h;
+    pr[1] = (y->dims[3] - 1) * st_w + (kw - 1) * dl_w + 1 - x->dims[3] - pl_w;
+}
+
+/* Weight descriptors of a 2-D convolution of type t: any (for the primitive)
+ * and plain (oihw, or goihw with groups). */
+static void conv_weight_mds(const glint_tensor *w, int64_t G, dnnl_data_type_t t,
+                            dnnl_memory_desc_t *any, dnnl_memory_desc_t *plain)
+{
+    int64_t M = w->dims[0], kh = w->dims[2], kw = w->dims[3];
+    if (G == 1) {
+        dnnl_dims_t wd = {M, w->dims[1], kh, kw};
+        dnnl_memory_desc_init_by_tag(any, 4, wd, t, dnnl_format_tag_any);
+        dnnl_memory_desc_init_by_tag(plain, 4, wd, t, dnnl_oihw);
+    } else {
+        dnnl_dims_t wd = {G, M / G, w->dims[1], kh, kw};
+        dnnl_memory_desc_init_by_tag(any, 5, wd, t, dnnl_format_tag_any);
+        dnnl_memory_desc_init_by_tag(plain, 5, wd, t, dnnl_goihw);
+    }
+}
+
 /* Builds the convolution of st; *taken = false (and no error) when oneDNN
  * offers only a reference kernel or cannot express the node. */
+static glint_status qconv_make(plan *p, step *st, layout src_lay, bool *taken);
+
 static glint_status conv_make(plan *p, step *st, layout src_lay, bool *taken)
 {
+    if (!strcmp(st->n->op_type, "GlintQConv")) return qconv_make(p, st, src_lay, taken);
     glint_status s = GLINT_OK;
     op_ctx *c = &st->ctx;
     const node *n = st->n;
@@ -303,50 +374,21 @@ static glint_status conv_make(plan *p, step *st, layout src_lay, bool *taken)
     *taken = false;
     if (x->ndim != 4 || !p->is_const[st->in_id[1]] || (b && !p->is_const[st->in_id[2]]))
         return GLINT_OK;
-    const int64_t *v;
     int64_t G = attr_i(n, "group", 1);
-    int64_t st_h = 1, st_w = 1, dl_h = 1, dl_w = 1;
-    if (attr_ints(n, "strides", &v) == 2) { st_h = v[0]; st_w = v[1]; }
-    if (attr_ints(n, "dilations", &v) == 2) { dl_h = v[0]; dl_w = v[1]; }
-    int64_t kh = w->dims[2], kw = w->dims[3];
-    /* padding from the shapes: out = (in + pl + pr - ek) / s + 1 */
-    int64_t pl_h = 0, pl_w = 0;
-    const char *ap = attr_s(n, "auto_pad", "NOTSET");
-    if (!strcmp(ap, "NOTSET") && attr_ints(n, "pads", &v) == 4) { pl_h = v[0]; pl_w = v[1]; }
-    else if (!strcmp(ap, "SAME_UPPER") || !strcmp(ap, "SAME_LOWER")) {
-        int64_t th = (y->dims[2] - 1) * st_h + (kh - 1) * dl_h + 1 - x->dims[2];
-        int64_t tw = (y->dims[3] - 1) * st_w + (kw - 1) * dl_w + 1 - x->dims[3];
-        th = th < 0 ? 0 : th;
-        tw = tw < 0 ? 0 : tw;
-        bool up = !strcmp(ap, "SAME_UPPER");
-        pl_h = up ? th / 2 : th - th / 2;
-        pl_w = up ? tw / 2 : tw - tw / 2;
-    }
-    int64_t pr_h = (y->dims[2] - 1) * st_h + (kh - 1) * dl_h + 1 - x->dims[2] - pl_h;
-    int64_t pr_w = (y->dims[3] - 1) * st_w + (kw - 1) * dl_w + 1 - x->dims[3] - pl_w;
 
     dnnl_memory_desc_t src_md, dst_md, w_any, w_plain, b_md;
     md_4d(&src_md, x, src_lay);
     md_4d(&dst_md, y, LAYOUT_NHWC);
     int64_t M = w->dims[0];
-    if (G == 1) {
-        dnnl_dims_t wd = {M, w->dims[1], kh, kw};
-        dnnl_memory_desc_init_by_tag(&w_any, 4, wd, dnnl_f32, dnnl_format_tag_any);
-        dnnl_memory_desc_init_by_tag(&w_plain, 4, wd, dnnl_f32, dnnl_oihw);
-    } else {
-        dnnl_dims_t wd = {G, M / G, w->dims[1], kh, kw};
-        dnnl_memory_desc_init_by_tag(&w_any, 5, wd, dnnl_f32, dnnl_format_tag_any);
-        dnnl_memory_desc_init_by_tag(&w_plain, 5, wd, dnnl_f32, dnnl_goihw);
-    }
+    conv_weight_mds(w, G, dnnl_f32, &w_any, &w_plain);
     dnnl_dims_t bd = {M};
     dnnl_memory_desc_init_by_tag(&b_md, 1, bd, dnnl_f32, dnnl_x);
-    dnnl_dims_t strides = {st_h, st_w}, dil = {dl_h - 1, dl_w - 1}, pl = {pl_h, pl_w},
-                pr = {pr_h, pr_w};
+    dnnl_dims_t strides, dil, pl, pr;
+    conv_geom(n, x, w, y, strides, dil, pl, pr);
     dnnl_convolution_desc_t cd;
-    if (dnnl_dilated_convolution_forward_desc_init(&cd, dnnl_forward_inference,
-                                                   dnnl_convolution_direct, &src_md, &w_any,
-                                                   b ? &b_md : NULL, &dst_md, strides, dil, pl,
-                                                   pr) != dnnl_success)
+    if (dnnl_dilated_convolution_forward_desc_init(
+            &cd, dnnl_forward_inference, dnnl_convolution_direct, &src_md, &w_any, b ? &b_md : NULL,
+            &dst_md, strides, dil, pl, pr) != dnnl_success)
         return GLINT_OK;
     DN(dnnl_primitive_attr_create(&pattr));
     DN(dnnl_post_ops_create(&po));
@@ -389,6 +431,191 @@ fail:
     return s;
 }
 
+/* ---- int8 convolution (GlintQConv: the QDQ form folded by passes.c) ----
+ * One step, two primitives: a reorder quantizes the f32 input (NHWC or
+ * plain) into a u8 NHWC scratch (x / scale + zero point, saturated, as
+ * QuantizeLinear), then a u8 x s8 convolution with the zero point, output
+ * scales x_scale * w_scale[m], the f32 bias and the fused post-ops writes
+ * f32 NHWC. */
+typedef struct qconv_k {
+    prim_k conv; /* first: dnnl_prepare reads copy_sum through a prim_k pointer */
+    dnnl_primitive_t quant;
+    dnnl_memory_t q_src, q_dst, q_zp;
+    void *scratch;
+    float *bias; /* bias / output scale: oneDNN 2.x adds it before scaling */
+    int32_t zp;
+} qconv_k;
+
+static void qconv_free(void *p)
+{
+    qconv_k *q = p;
+    if (!q) return;
+    if (q->conv.prim) dnnl_primitive_destroy(q->conv.prim);
+    for (int i = 0; i < q->conv.n_args; i++)
+        if (q->conv.args[i].memory) dnnl_memory_destroy(q->conv.args[i].memory);
+    if (q->quant) dnnl_primitive_destroy(q->quant);
+    if (q->q_src) dnnl_memory_destroy(q->q_src);
+    if (q->q_dst) dnnl_memory_destroy(q->q_dst);
+    if (q->q_zp) dnnl_memory_destroy(q->q_zp);
+    free(q->scratch);
+    free(q->bias);
+    free(q);
+}
+
+static glint_status qconv_run(step *st)
+{
+    qconv_k *q = st->k.state;
+    prim_k *k = &q->conv;
+    dnnl_memory_set_data_handle(q->q_src, (void *)st->ctx.in[0]->data);
+    dnnl_exec_arg_t qa[3] = {{DNNL_ARG_FROM, q->q_src},
+                             {DNNL_ARG_TO, q->q_dst},
+                             {DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_TO, q->q_zp}};
+    void *dst = st->ctx.out[0]->data;
+    if (k->copy_sum && st->ctx.sum->data != dst) memcpy(dst, st->ctx.sum->data, k->sum_bytes);
+    dnnl_memory_set_data_handle(k->args[k->dst_arg].memory, dst);
+    if (dnnl_primitive_execute(q->quant, k->stream, 3, qa) != dnnl_success ||
+        dnnl_primitive_execute(k->prim, k->stream, k->n_args, k->args) != dnnl_success ||
+        dnnl_stream_wait(k->stream) != dnnl_success)
+        return eng_fail(GLINT_ERR_BACKEND, "node '%s': oneDNN execution failed", st->n->name);
+    return GLINT_OK;
+}
+
+/* The quantizing reorder of q: x (md src_md) -> u8 NHWC scratch. */
+static glint_status qconv_quantizer(qconv_k *q, const dnnl_memory_desc_t *src_md,
+                                    const dnnl_memory_desc_t *u8_md, float inv_scale)
+{
+    glint_status s = GLINT_OK;
+    dnnl_primitive_attr_t a = NULL;
+    dnnl_primitive_desc_t rpd = NULL;
+    int zmask_rt = DNNL_RUNTIME_S32_VAL;
+    dnnl_dims_t one = {1};
+    dnnl_memory_desc_t zp_md;
+    dnnl_memory_desc_init_by_tag(&zp_md, 1, one, dnnl_s32, dnnl_x);
+    DN(dnnl_primitive_attr_create(&a));
+    DN(dnnl_primitive_attr_set_output_scales(a, 1, 0, &inv_scale));
+    DN(dnnl_primitive_attr_set_zero_points(a, DNNL_ARG_DST, 1, 0, &zmask_rt));
+    DN(dnnl_reorder_primitive_desc_create(&rpd, src_md, g_engine, u8_md, g_engine, a));
+    DN(dnnl_primitive_create(&q->quant, rpd));
+    DN(dnnl_memory_create(&q->q_src, src_md, g_engine, DNNL_MEMORY_NONE));
+    DN(dnnl_memory_create(&q->q_dst, u8_md, g_engine, q->scratch));
+    DN(dnnl_memory_create(&q->q_zp, &zp_md, g_engine, &q->zp));
+fail:
+    if (rpd) dnnl_primitive_desc_destroy(rpd);
+    if (a) dnnl_primitive_attr_destroy(a);
+    return s;
+}
+
+/* Output scales x_scale * w_scale[m] (malloc'ed, n of them). */
+static float *qconv_scales(const op_ctx *c, int64_t *n)
+{
+    const glint_tensor *ws = c->in[4];
+    int64_t k = 1;
+    for (int d = 0; d < ws->ndim; d++)
+        k *= ws->dims[d];
+    float *sc = malloc((size_t)k * sizeof *sc);
+    if (!sc) return NULL;
+    float sx = *(const float *)c->in[1]->data;
+    for (int64_t i = 0; i < k; i++)
+        sc[i] = (float)((double)sx * ((const float *)ws->data)[i]);
+    *n = k;
+    return sc;
+}
+
+static glint_status qconv_make(plan *p, step *st, layout src_lay, bool *taken)
+{
+    glint_status s = GLINT_OK;
+    op_ctx *c = &st->ctx;
+    const node *n = st->n;
+    const glint_tensor *x = c->in[0], *w = c->in[3], *y = c->out[0];
+    const glint_tensor *b = c->in[6];
+    dnnl_primitive_attr_t pattr = NULL;
+    dnnl_post_ops_t po = NULL;
+    dnnl_primitive_desc_t pd = NULL;
+    qconv_k *q = NULL;
+    float *scales = NULL;
+    *taken = false;
+    for (int k = 1; k < 7; k++)
+        if (st->in_id[k] >= 0 && !p->is_const[st->in_id[k]]) return GLINT_OK;
+    if (x->ndim != 4 || w->ndim != 4) return GLINT_OK;
+    int64_t G = attr_i(n, "group", 1), M = w->dims[0], n_scales = 0;
+    dnnl_memory_desc_t x_md, u8_md, dst_md, w_any, w_plain, b_md, zp_md;
+    md_4d(&x_md, x, src_lay);
+    dnnl_dims_t xd = {x->dims[0], x->dims[1], x->dims[2], x->dims[3]}, bd = {M}, one = {1};
+    dnnl_memory_desc_init_by_tag(&u8_md, 4, xd, dnnl_u8, dnnl_nhwc);
+    md_4d(&dst_md, y, LAYOUT_NHWC);
+    conv_weight_mds(w, G, dnnl_s8, &w_any, &w_plain);
+    dnnl_memory_desc_init_by_tag(&b_md, 1, bd, dnnl_f32, dnnl_x);
+    dnnl_memory_desc_init_by_tag(&zp_md, 1, one, dnnl_s32, dnnl_x);
+    dnnl_dims_t strides, dil, pl, pr;
+    conv_geom(n, x, w, y, strides, dil, pl, pr);
+    dnnl_convolution_desc_t cd;
+    if (dnnl_dilated_convolution_forward_desc_init(
+            &cd, dnnl_forward_inference, dnnl_convolution_direct, &u8_md, &w_any, b ? &b_md : NULL,
+            &dst_md, strides, dil, pl, pr) != dnnl_success)
+        return GLINT_OK;
+    if (!(scales = qconv_scales(c, &n_scales))) return eng_fail(GLINT_ERR_NOMEM, "out of memory");
+    int zp_rt = DNNL_RUNTIME_S32_VAL;
+    DN(dnnl_primitive_attr_create(&pattr));
+    DN(dnnl_primitive_attr_set_output_scales(pattr, n_scales, n_scales > 1 ? 1 << 1 : 0, scales));
+    DN(dnnl_primitive_attr_set_zero_points(pattr, DNNL_ARG_SRC, 1, 0, &zp_rt));
+    DN(dnnl_post_ops_create(&po));
+    if (!post_ops_make(n, po)) goto fail;
+    DN(dnnl_primitive_attr_set_post_ops(pattr, po));
+    if (dnnl_primitive_desc_create(&pd, &cd, pattr, g_engine, NULL) != dnnl_success) {
+        pd = NULL;
+        goto fail;
+    }
+    const char *impl;
+    if (impl_is_ref(pd, &impl)) goto fail;
+    const dnnl_memory_desc_t *w_md = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+    void *wdata = cached_weights(p, (int)(n - p->m->g.nodes), &w_plain, w->data, w_md);
+    if (!wdata) {
+        s = eng_fail(GLINT_ERR_BACKEND, "node '%s': weight reorder failed", n->name);
+        goto fail;
+    }
+    if (!(q = calloc(1, sizeof *q)) ||
+        !(q->scratch = aligned_alloc(64, (dnnl_memory_desc_get_size(&u8_md) + 63) / 64 * 64))) {
+        s = eng_fail(GLINT_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    q->zp = c->in[2] ? *(const uint8_t *)c->in[2]->data : 0;
+    if (b) {
+        if (!(q->bias = malloc((size_t)M * sizeof *q->bias))) {
+            s = eng_fail(GLINT_ERR_NOMEM, "out of memory");
+            goto fail;
+        }
+        for (int64_t m = 0; m < M; m++)
+            q->bias[m] = (float)(((const float *)b->data)[m] / scales[n_scales > 1 ? m : 0]);
+    }
+    q->conv.stream = plan_stream(p);
+    q->conv.src1_arg = -1;
+    DN(dnnl_primitive_create(&q->conv.prim, pd));
+    dnnl_memory_desc_t w_copy = *w_md;
+    prim_k *k = &q->conv;
+    if ((s = add_mem(k, DNNL_ARG_SRC, &u8_md, q->scratch)) ||
+        (s = add_mem(k, DNNL_ARG_WEIGHTS, &w_copy, wdata)) ||
+        (b && (s = add_mem(k, DNNL_ARG_BIAS, &b_md, q->bias))) ||
+        (s = add_mem(k, DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC, &zp_md, &q->zp)))
+        goto fail;
+    k->dst_arg = k->n_args;
+    if ((s = add_mem(k, DNNL_ARG_DST, &dst_md, DNNL_MEMORY_NONE))) goto fail;
+    if ((s = qconv_quantizer(q, &x_md, &u8_md, 1.0f / *(const float *)c->in[1]->data))) goto fail;
+    if (st->sum_id >= 0) {
+        k->copy_sum = true; /* cleared by dnnl_prepare when it works in place */
+        k->sum_bytes = tensor_bytes(y);
+    }
+    st->k = (kernel){qconv_run, qconv_free, q, impl};
+    q = NULL;
+    *taken = true;
+fail:
+    qconv_free(q);
+    free(scales);
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    if (po) dnnl_post_ops_destroy(po);
+    if (pattr) dnnl_primitive_attr_destroy(pattr);
+    return s;
+}
+
 /* ConvTranspose (2-D, f32, no post-ops) as a oneDNN deconvolution on NHWC. */
 static glint_status deconv_make(plan *p, step *st, bool *taken)
 {
@@ -422,10 +649,9 @@ static glint_status deconv_make(plan *p, step *st, bool *taken)
     dnnl_memory_desc_init_by_tag(&b_md, 1, bd, dnnl_f32, dnnl_x);
     dnnl_deconvolution_desc_t dd;
     dnnl_primitive_desc_t pd;
-    if (dnnl_dilated_deconvolution_forward_desc_init(&dd, dnnl_forward_inference,
-                                                     dnnl_deconvolution_direct, &src_md, &w_any,
-                                                     b ? &b_md : NULL, &dst_md, strides, dil,
-                                                     padl, padr) != dnnl_success ||
+    if (dnnl_dilated_deconvolution_forward_desc_init(
+            &dd, dnnl_forward_inference, dnnl_deconvolution_direct, &src_md, &w_any,
+            b ? &b_md : NULL, &dst_md, strides, dil, padl, padr) != dnnl_success ||
         dnnl_primitive_desc_create(&pd, &dd, NULL, g_engine, NULL) != dnnl_success)
         return GLINT_OK;
     const char *impl;
@@ -472,15 +698,25 @@ static glint_status pool_make(plan *p, step *st, bool *taken)
         if (attr_ints(n, "kernel_shape", &v) != 2) return GLINT_OK;
         k[0] = v[0];
         k[1] = v[1];
-        if (attr_ints(n, "strides", &v) == 2) { sd[0] = v[0]; sd[1] = v[1]; }
-        if (attr_ints(n, "dilations", &v) == 2) { dl[0] = v[0] - 1; dl[1] = v[1] - 1; }
+        if (attr_ints(n, "strides", &v) == 2) {
+            sd[0] = v[0];
+            sd[1] = v[1];
+        }
+        if (attr_ints(n, "dilations", &v) == 2) {
+            dl[0] = v[0] - 1;
+            dl[1] = v[1] - 1;
+        }
         const char *ap = attr_s(n, "auto_pad", "NOTSET");
         if (strcmp(ap, "NOTSET") && strcmp(ap, "VALID")) return GLINT_OK;
-        if (!strcmp(ap, "NOTSET") && attr_ints(n, "pads", &v) == 4) { pl[0] = v[0]; pl[1] = v[1]; }
+        if (!strcmp(ap, "NOTSET") && attr_ints(n, "pads", &v) == 4) {
+            pl[0] = v[0];
+            pl[1] = v[1];
+        }
     }
     for (int i = 0; i < 2; i++)
-        pr[i] = (y->dims[2 + i] - 1) * sd[i] + (k[i] - 1) * (dl[i] + 1) + 1 - x->dims[2 + i] - pl[i];
-    dnnl_alg_kind_t alg = is_max ? dnnl_pooling_max
+        pr[i] =
+            (y->dims[2 + i] - 1) * sd[i] + (k[i] - 1) * (dl[i] + 1) + 1 - x->dims[2 + i] - pl[i];
+    dnnl_alg_kind_t alg = is_max                              ? dnnl_pooling_max
                           : attr_i(n, "count_include_pad", 0) ? dnnl_pooling_avg_include_padding
                                                               : dnnl_pooling_avg_exclude_padding;
     /* ceil_mode windows that hang past the padding: oneDNN's include-padding
@@ -491,8 +727,8 @@ static glint_status pool_make(plan *p, step *st, bool *taken)
     md_4d(&dst_md, y, LAYOUT_NHWC);
     dnnl_pooling_v2_desc_t pdsc;
     dnnl_primitive_desc_t pd = NULL;
-    if (dnnl_pooling_v2_forward_desc_init(&pdsc, dnnl_forward_inference, alg, &src_md, &dst_md,
-                                          sd, k, dl, pl, pr) != dnnl_success ||
+    if (dnnl_pooling_v2_forward_desc_init(&pdsc, dnnl_forward_inference, alg, &src_md, &dst_md, sd,
+                                          k, dl, pl, pr) != dnnl_success ||
         dnnl_primitive_desc_create(&pd, &pdsc, NULL, g_engine, NULL) != dnnl_success)
         return GLINT_OK;
     const char *impl;
@@ -640,15 +876,25 @@ static bool eltwise_alg(const node *n, dnnl_alg_kind_t *alg, float *a, float *b)
     const char *op = n->op_type;
     *a = 0;
     *b = 0;
-    if (!strcmp(op, "Relu")) *alg = dnnl_eltwise_relu;
-    else if (!strcmp(op, "LeakyRelu")) { *alg = dnnl_eltwise_relu; *a = attr_f(n, "alpha", 0.01f); }
-    else if (!strcmp(op, "Sigmoid")) *alg = dnnl_eltwise_logistic;
-    else if (!strcmp(op, "Tanh")) *alg = dnnl_eltwise_tanh;
-    else if (!strcmp(op, "Exp")) *alg = dnnl_eltwise_exp;
-    else if (!strcmp(op, "Sqrt")) *alg = dnnl_eltwise_sqrt;
-    else if (!strcmp(op, "Abs")) *alg = dnnl_eltwise_abs;
-    else if (!strcmp(op, "HardSwish")) *alg = dnnl_eltwise_hardswish;
-    else return false;
+    if (!strcmp(op, "Relu"))
+        *alg = dnnl_eltwise_relu;
+    else if (!strcmp(op, "LeakyRelu")) {
+        *alg = dnnl_eltwise_relu;
+        *a = attr_f(n, "alpha", 0.01f);
+    } else if (!strcmp(op, "Sigmoid"))
+        *alg = dnnl_eltwise_logistic;
+    else if (!strcmp(op, "Tanh"))
+        *alg = dnnl_eltwise_tanh;
+    else if (!strcmp(op, "Exp"))
+        *alg = dnnl_eltwise_exp;
+    else if (!strcmp(op, "Sqrt"))
+        *alg = dnnl_eltwise_sqrt;
+    else if (!strcmp(op, "Abs"))
+        *alg = dnnl_eltwise_abs;
+    else if (!strcmp(op, "HardSwish"))
+        *alg = dnnl_eltwise_hardswish;
+    else
+        return false;
     return true;
 }
 
@@ -667,7 +913,8 @@ static glint_status eltwise_make(plan *p, step *st, bool *taken)
     dnnl_memory_desc_init_by_tag(&md, 1, d, dnnl_f32, dnnl_x);
     dnnl_eltwise_desc_t ed;
     dnnl_primitive_desc_t pd;
-    if (dnnl_eltwise_forward_desc_init(&ed, dnnl_forward_inference, alg, &md, a, b) != dnnl_success ||
+    if (dnnl_eltwise_forward_desc_init(&ed, dnnl_forward_inference, alg, &md, a, b) !=
+            dnnl_success ||
         dnnl_primitive_desc_create(&pd, &ed, NULL, g_engine, NULL) != dnnl_success)
         return GLINT_OK;
     const char *impl;
@@ -686,18 +933,24 @@ static glint_status eltwise_make(plan *p, step *st, bool *taken)
 static void softmax_block(const float *x, float *y, int64_t n, int64_t inner, int64_t w)
 {
     float mx[SOFTMAX_BLOCK], sum[SOFTMAX_BLOCK];
-    for (int64_t i = 0; i < w; i++) { mx[i] = x[i]; sum[i] = 0; }
+    for (int64_t i = 0; i < w; i++) {
+        mx[i] = x[i];
+        sum[i] = 0;
+    }
     for (int64_t k = 1; k < n; k++)
-        for (int64_t i = 0; i < w; i++) mx[i] = x[k * inner + i] > mx[i] ? x[k * inner + i] : mx[i];
+        for (int64_t i = 0; i < w; i++)
+            mx[i] = x[k * inner + i] > mx[i] ? x[k * inner + i] : mx[i];
     for (int64_t k = 0; k < n; k++)
         for (int64_t i = 0; i < w; i++) {
             float e = fast_expf(x[k * inner + i] - mx[i]);
             y[k * inner + i] = e;
             sum[i] += e;
         }
-    for (int64_t i = 0; i < w; i++) sum[i] = 1.0f / sum[i];
+    for (int64_t i = 0; i < w; i++)
+        sum[i] = 1.0f / sum[i];
     for (int64_t k = 0; k < n; k++)
-        for (int64_t i = 0; i < w; i++) y[k * inner + i] *= sum[i];
+        for (int64_t i = 0; i < w; i++)
+            y[k * inner + i] *= sum[i];
 }
 
 static glint_status softmax_strided_run(step *st)
@@ -714,8 +967,10 @@ static glint_status softmax_strided_run(step *st)
     for (int64_t b = 0; b < outer * blocks; b++) {
         int64_t o = b / blocks, i = b % blocks * SOFTMAX_BLOCK;
         int64_t w = inner - i < SOFTMAX_BLOCK ? inner - i : SOFTMAX_BLOCK;
-        if (avx2) simd_softmax_columns(X + o * n * inner + i, Y + o * n * inner + i, n, inner, w);
-        else softmax_block(X + o * n * inner + i, Y + o * n * inner + i, n, inner, w);
+        if (avx2)
+            simd_softmax_columns(X + o * n * inner + i, Y + o * n * inner + i, n, inner, w);
+        else
+            softmax_block(X + o * n * inner + i, Y + o * n * inner + i, n, inner, w);
     }
     return GLINT_OK;
 }
@@ -739,16 +994,17 @@ static glint_status softmax_make(plan *p, step *st, bool *taken)
         axis = 1;
     } else {
         nd = x->ndim;
-        for (int i = 0; i < nd; i++) d[i] = x->dims[i];
+        for (int i = 0; i < nd; i++)
+            d[i] = x->dims[i];
     }
-    static const dnnl_format_tag_t plain[] = {dnnl_a, dnnl_ab, dnnl_abc, dnnl_abcd, dnnl_abcde,
-                                              dnnl_abcdef};
+    static const dnnl_format_tag_t plain[] = {dnnl_a,    dnnl_ab,    dnnl_abc,
+                                              dnnl_abcd, dnnl_abcde, dnnl_abcdef};
     dnnl_memory_desc_t md;
     dnnl_memory_desc_init_by_tag(&md, nd, d, dnnl_f32, plain[nd - 1]);
     dnnl_softmax_v2_desc_t sd;
     dnnl_primitive_desc_t pd;
-    dnnl_alg_kind_t alg = !strcmp(st->n->op_type, "LogSoftmax") ? dnnl_softmax_log
-                                                                 : dnnl_softmax_accurate;
+    dnnl_alg_kind_t alg =
+        !strcmp(st->n->op_type, "LogSoftmax") ? dnnl_softmax_log : dnnl_softmax_accurate;
     if (dnnl_softmax_v2_forward_desc_init(&sd, dnnl_forward_inference, alg, &md, &md, axis) !=
             dnnl_success ||
         dnnl_primitive_desc_create(&pd, &sd, NULL, g_engine, NULL) != dnnl_success)
@@ -797,8 +1053,7 @@ static glint_status matmul_make(plan *p, step *st, bool *taken)
         return GLINT_OK;
     int64_t K = a->dims[a->ndim - 1], M = tensor_count(a) / (K ? K : 1), N = y->dims[y->ndim - 1];
     const glint_tensor *bias = gemm && c->n_in > 2 ? c->in[2] : NULL;
-    if (bias && (!p->is_const[st->in_id[2]] || tensor_count(bias) != N ||
-                 bias->dtype != GLINT_F32))
+    if (bias && (!p->is_const[st->in_id[2]] || tensor_count(bias) != N || bias->dtype != GLINT_F32))
         return GLINT_OK;
     dnnl_memory_desc_t a_md, b_md, c_md, y_md;
     dnnl_dims_t ad = {M, K}, bd = {K, N}, cd = {1, N}, yd = {M, N};
@@ -833,11 +1088,18 @@ fail:
 static bool binary_alg(const char *op, dnnl_alg_kind_t *alg, bool *commutes)
 {
     *commutes = true;
-    if (!strcmp(op, "Add")) *alg = dnnl_binary_add;
-    else if (!strcmp(op, "Mul")) *alg = dnnl_binary_mul;
-    else if (!strcmp(op, "Sub")) { *alg = dnnl_binary_sub; *commutes = false; }
-    else if (!strcmp(op, "Div")) { *alg = dnnl_binary_div; *commutes = false; }
-    else return false;
+    if (!strcmp(op, "Add"))
+        *alg = dnnl_binary_add;
+    else if (!strcmp(op, "Mul"))
+        *alg = dnnl_binary_mul;
+    else if (!strcmp(op, "Sub")) {
+        *alg = dnnl_binary_sub;
+        *commutes = false;
+    } else if (!strcmp(op, "Div")) {
+        *alg = dnnl_binary_div;
+        *commutes = false;
+    } else
+        return false;
     return true;
 }
 
@@ -857,8 +1119,8 @@ static void md_bcast(dnnl_memory_desc_t *md, const glint_tensor *t, int nd, layo
         int j = i - (nd - t->ndim);
         d[i] = j >= 0 ? t->dims[j] : 1;
     }
-    static const dnnl_format_tag_t plain[] = {dnnl_a, dnnl_ab, dnnl_abc, dnnl_abcd, dnnl_abcde,
-                                              dnnl_abcdef};
+    static const dnnl_format_tag_t plain[] = {dnnl_a,    dnnl_ab,    dnnl_abc,
+                                              dnnl_abcd, dnnl_abcde, dnnl_abcdef};
     dnnl_memory_desc_init_by_tag(md, nd, d, dnnl_f32,
                                  l == LAYOUT_NHWC && nd == 4 ? dnnl_nhwc : plain[nd - 1]);
 }
@@ -914,7 +1176,7 @@ static glint_status binary_make(plan *p, step *st, layout lay, bool *taken)
 /* ---- layout assignment ---- */
 typedef struct lctx {
     plan *p;
-    step *out;            /* the new step list */
+    step *out; /* the new step list */
     int n_out, cap;
     int *as_nhwc, *as_plain; /* per value: id of its copy in the other layout, or -1 */
 } lctx;
@@ -979,18 +1241,24 @@ static bool is4d_f32(const plan *p, int v)
 
 /* The layout-sensitive kind of a step (what it can run on NHWC). */
 typedef enum lkind {
-    LK_PLAIN, LK_CONV, LK_POOL, LK_CONCAT, LK_SPLIT, LK_RESIZE,
+    LK_PLAIN,
+    LK_CONV,
+    LK_POOL,
+    LK_CONCAT,
+    LK_SPLIT,
+    LK_RESIZE,
     LK_ELTWISE, /* any layout: output takes the input's */
     LK_BINARY,  /* NHWC when an input is, else plain */
     LK_DECONV,
-    LK_SLICE,   /* a channel range of an NHWC tensor */
+    LK_SLICE, /* a channel range of an NHWC tensor */
 } lkind;
 
 static lkind kind_of(const plan *p, const step *st)
 {
     const char *op = st->n->op_type;
     int x = st->in_id[0];
-    if (!strcmp(op, "Conv")) return is4d_f32(p, x) ? LK_CONV : LK_PLAIN;
+    if (!strcmp(op, "Conv") || !strcmp(op, "GlintQConv"))
+        return is4d_f32(p, x) ? LK_CONV : LK_PLAIN;
     if (!strcmp(op, "ConvTranspose")) return is4d_f32(p, x) ? LK_DECONV : LK_PLAIN;
     dnnl_alg_kind_t alg;
     float a, b;
@@ -1026,7 +1294,8 @@ static bool read_later(const plan *p, const step *orig, int n, int i, int v)
         if (g->outputs[k] == v) return true;
     for (int j = 0; j < n; j++) {
         bool reads = orig[j].sum_id == v;
-        for (int k = 0; k < orig[j].n_in_ids; k++) reads |= orig[j].in_id[k] == v;
+        for (int k = 0; k < orig[j].n_in_ids; k++)
+            reads |= orig[j].in_id[k] == v;
         if (!reads) continue;
         if (j > i) return true;
         if (orig[j].op->view && !orig[j].k.run && orig[j].in_id[0] == v &&
@@ -1047,8 +1316,8 @@ static glint_status place_step(lctx *L, const step *orig, int n_orig, int i)
     if (kind == LK_CONV) {
         int x = st.in_id[0];
         /* a plain input with few channels (the image) goes in as NCHW */
-        layout src_lay = p->lay[x] == LAYOUT_NHWC || p->t[x].dims[1] >= 8 ? LAYOUT_NHWC
-                                                                           : LAYOUT_PLAIN;
+        layout src_lay =
+            p->lay[x] == LAYOUT_NHWC || p->t[x].dims[1] >= 8 ? LAYOUT_NHWC : LAYOUT_PLAIN;
         if (src_lay == LAYOUT_PLAIN) { /* oneDNN may have no fast NCHW kernel */
             set_input(L, &st, 0, x);
             if ((s = conv_make(p, &st, src_lay, &taken))) return s;
@@ -1077,8 +1346,10 @@ static glint_status place_step(lctx *L, const step *orig, int n_orig, int i)
         set_input(L, &st, 0, in_layout(L, st.in_id[0], LAYOUT_NHWC, nd, &s));
         if (s) return s;
         if ((s = deconv_make(p, &st, &taken))) return s;
-        if (taken) p->lay[st.out_id[0]] = LAYOUT_NHWC;
-        else st = orig[i];
+        if (taken)
+            p->lay[st.out_id[0]] = LAYOUT_NHWC;
+        else
+            st = orig[i];
     } else if (kind == LK_BINARY) {
         /* NHWC if an input is NHWC and the other is NHWC-compatible */
         layout lay = LAYOUT_PLAIN;
@@ -1090,15 +1361,18 @@ static glint_status place_step(lctx *L, const step *orig, int n_orig, int i)
              * to rank 4, it has one channel or one pixel */
             const glint_tensor *t = &p->t[st.in_id[k]];
             int64_t d[4];
-            for (int j = 0; j < 4; j++) d[j] = j - (4 - t->ndim) >= 0 ? t->dims[j - (4 - t->ndim)] : 1;
+            for (int j = 0; j < 4; j++)
+                d[j] = j - (4 - t->ndim) >= 0 ? t->dims[j - (4 - t->ndim)] : 1;
             if (p->is_const[st.in_id[k]] && d[1] != 1 && d[2] * d[3] != 1) lay = LAYOUT_PLAIN;
         }
         for (int k = 0; k < 2; k++)
             set_input(L, &st, k, in_layout(L, st.in_id[k], lay, nd, &s));
         if (s) return s;
         if ((s = binary_make(p, &st, lay, &taken))) return s;
-        if (taken) p->lay[st.out_id[0]] = lay;
-        else st = orig[i];
+        if (taken)
+            p->lay[st.out_id[0]] = lay;
+        else
+            st = orig[i];
     } else if (kind == LK_SLICE) {
         taken = slice_make(&st);
         if (taken) p->lay[st.out_id[0]] = LAYOUT_NHWC;
@@ -1114,12 +1388,14 @@ static glint_status place_step(lctx *L, const step *orig, int n_orig, int i)
         taken = true;
     } else if (kind == LK_SPLIT) {
         st.k = (kernel){split_nhwc_run, NULL, NULL, "glint:split_nhwc"};
-        for (int k = 0; k < nd->n_out; k++) p->lay[st.out_id[k]] = LAYOUT_NHWC;
+        for (int k = 0; k < nd->n_out; k++)
+            p->lay[st.out_id[k]] = LAYOUT_NHWC;
         taken = true;
     }
     if (!taken) { /* plain tensors: oneDNN softmax, else the reference kernel */
         for (int k = 0; k < st.n_in_ids; k++)
-            if (st.in_id[k] >= 0) set_input(L, &st, k, in_layout(L, st.in_id[k], LAYOUT_PLAIN, nd, &s));
+            if (st.in_id[k] >= 0)
+                set_input(L, &st, k, in_layout(L, st.in_id[k], LAYOUT_PLAIN, nd, &s));
         if (st.sum_id >= 0) {
             st.sum_id = in_layout(L, st.sum_id, LAYOUT_PLAIN, nd, &s);
             st.ctx.sum = &p->t[st.sum_id];
@@ -1135,7 +1411,8 @@ static glint_status place_step(lctx *L, const step *orig, int n_orig, int i)
     if (taken && st.sum_id >= 0 && st.k.state) {
         int r = st.sum_id;
         bool graph_input = false;
-        for (int k = 0; k < p->m->g.n_inputs; k++) graph_input |= p->m->g.inputs[k] == r;
+        for (int k = 0; k < p->m->g.n_inputs; k++)
+            graph_input |= p->m->g.inputs[k] == r;
         if (!graph_input && !read_later(p, orig, n_orig, i, orig[i].sum_id))
             p->alias[st.out_id[0]] = r;
     }
@@ -1169,7 +1446,10 @@ static glint_status plain_outputs(lctx *L)
                 }
             for (int j = 0; j < st->n_in_ids; j++)
                 if (st->in_id[j] == v) set_input(L, st, j, nv);
-            if (st->sum_id == v) { st->sum_id = nv; st->ctx.sum = &p->t[nv]; }
+            if (st->sum_id == v) {
+                st->sum_id = nv;
+                st->ctx.sum = &p->t[nv];
+            }
             if (st->reorder_from == v) st->reorder_from = nv;
         }
         for (int w = 0; w < p->n_vals; w++)
@@ -1221,7 +1501,8 @@ static void concat_in_place(plan *p)
                           prod->k.run != resize_nhwc_run))
                 continue;
             bool aliased = p->alias[v] != v;
-            for (int w = 0; w < p->n_vals && !aliased; w++) aliased = w != v && p->alias[w] == v;
+            for (int w = 0; w < p->n_vals && !aliased; w++)
+                aliased = w != v && p->alias[w] == v;
             if (aliased || plan_readers(p, v) != 1 || p->is_const[v]) continue;
             p->alias[v] = o;
             p->alias_off[v] = slot * (int64_t)sizeof(float);
@@ -1236,7 +1517,8 @@ glint_status dnnl_prepare(plan *p)
 {
     pthread_once(&g_once, engine_init);
     if (g_engine_status != dnnl_success)
-        return eng_fail(GLINT_ERR_BACKEND, "oneDNN: no CPU engine (status %d)", (int)g_engine_status);
+        return eng_fail(GLINT_ERR_BACKEND, "oneDNN: no CPU engine (status %d)",
+                        (int)g_engine_status);
     glint_status s = GLINT_OK;
     dnn *d = calloc(1, sizeof *d);
     if (!d) return eng_fail(GLINT_ERR_NOMEM, "out of memory");
@@ -1251,8 +1533,10 @@ glint_status dnnl_prepare(plan *p)
         s = eng_fail(GLINT_ERR_NOMEM, "out of memory");
         goto done;
     }
-    for (int v = 0; v < p->cap_vals; v++) L.as_nhwc[v] = L.as_plain[v] = -1;
-    for (int i = 0; i < p->n_steps && !s; i++) s = place_step(&L, p->steps, p->n_steps, i);
+    for (int v = 0; v < p->cap_vals; v++)
+        L.as_nhwc[v] = L.as_plain[v] = -1;
+    for (int i = 0; i < p->n_steps && !s; i++)
+        s = place_step(&L, p->steps, p->n_steps, i);
     if (!s) s = plain_outputs(&L);
     if (s) {
         for (int i = 0; i < L.n_out; i++)
@@ -1267,7 +1551,7 @@ glint_status dnnl_prepare(plan *p)
     /* a residual accumulated in place needs no copy */
     for (int i = 0; i < p->n_steps; i++) {
         step *st = &p->steps[i];
-        if (st->k.run != prim_run || st->sum_id < 0) continue;
+        if ((st->k.run != prim_run && st->k.run != qconv_run) || st->sum_id < 0) continue;
         prim_k *k = st->k.state;
         if (p->alias[st->out_id[0]] == st->sum_id) k->copy_sum = false;
     }

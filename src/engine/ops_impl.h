@@ -42,10 +42,12 @@ glint_status conv_shape(op_ctx *c, const glint_tensor *w, glint_dtype out);
 /* Integer convolution (ConvInteger, QLinearConv) of input 0 by `w` (u8, i8
  * or i32 elements): for every output element i (of output channel m),
  * store(c, i, m, sum of (x - x_zp) * (w - w_zp[m])), exact. w_zp is NULL,
- * one value or one per output channel. */
+ * one value or one per output channel. With x_scale > 0, input 0 is float
+ * and each value is quantized to u8 as it is read (QuantizeLinear with
+ * x_scale and x_zp). */
 typedef void (*conv_store_fn)(op_ctx *c, int64_t i, int64_t m, double acc);
-glint_status conv_int_run(op_ctx *c, const glint_tensor *w, double x_zp, const glint_tensor *w_zp,
-                          conv_store_fn store);
+glint_status conv_int_run(op_ctx *c, const glint_tensor *w, double x_scale, double x_zp,
+                          const glint_tensor *w_zp, conv_store_fn store);
 
 #define NN_OPS(X)                                                                              \
     X(Conv) X(ConvTranspose) X(BatchNormalization) X(MaxPool) X(AveragePool)                   \
@@ -56,7 +58,7 @@ glint_status conv_int_run(op_ctx *c, const glint_tensor *w, double x_zp, const g
 /* Quantized operators (ops_quant.c). */
 #define QUANT_OPS(X)                                                                           \
     X(QuantizeLinear) X(DequantizeLinear) X(DynamicQuantizeLinear) X(QLinearConv)              \
-    X(QLinearMatMul) X(ConvInteger) X(MatMulInteger)
+    X(QLinearMatMul) X(ConvInteger) X(MatMulInteger) X(GlintQConv)
 
 #define DECL(name) glint_status infer_##name(op_ctx *c); glint_status run_##name(op_ctx *c);
 NN_OPS(DECL)

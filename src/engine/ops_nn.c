@@ -11,7 +11,7 @@
 /* ---- geometry shared by Conv, ConvTranspose and the pools ---- */
 #define GEOM_MAX ((int64_t)1 << 24) /* bound on kernel, stride, dilation, pads */
 typedef struct geom {
-    int nsp;                          /* spatial rank (1..3) */
+    int nsp; /* spatial rank (1..3) */
     int64_t in[3], out[3], k[3], s[3], d[3], pb[3], pe[3], opad[3];
 } geom;
 
@@ -49,8 +49,10 @@ static glint_status geom_fill(op_ctx *c, const int64_t *kdims, bool is_pool, geo
     int nd = attr_ints(c->n, "dilations", &dl);
     int np = attr_ints(c->n, "pads", &pd);
     if ((nk && nk != nsp) || (ns && ns != nsp) || (nd && nd != nsp) || (np && np != 2 * nsp))
-        return OP_FAIL(c, GLINT_ERR_INVALID, "kernel_shape/strides/dilations/pads do not match "
-                       "%d spatial dimensions", nsp);
+        return OP_FAIL(c, GLINT_ERR_INVALID,
+                       "kernel_shape/strides/dilations/pads do not match "
+                       "%d spatial dimensions",
+                       nsp);
     if (!kdims && !nk) return OP_FAIL(c, GLINT_ERR_INVALID, "kernel_shape is required");
     for (int i = 0; kdims && nk && i < nsp; i++)
         if (ks[i] != kdims[i])
@@ -68,7 +70,8 @@ static glint_status geom_fill(op_ctx *c, const int64_t *kdims, bool is_pool, geo
         if (g->k[i] < 1 || g->s[i] < 1 || g->d[i] < 1 || g->pb[i] < 0 || g->pe[i] < 0 ||
             g->k[i] > GEOM_MAX || g->s[i] > GEOM_MAX || g->d[i] > GEOM_MAX || g->pb[i] > GEOM_MAX ||
             g->pe[i] > GEOM_MAX)
-            return OP_FAIL(c, GLINT_ERR_INVALID, "kernel, stride and dilation must be in [1, 2^24] "
+            return OP_FAIL(c, GLINT_ERR_INVALID,
+                           "kernel, stride and dilation must be in [1, 2^24] "
                            "and pads in [0, 2^24]");
         int64_t ek = (g->k[i] - 1) * g->d[i] + 1;
         if (!strcmp(ap, "SAME_UPPER") || !strcmp(ap, "SAME_LOWER")) {
@@ -79,7 +82,8 @@ static glint_status geom_fill(op_ctx *c, const int64_t *kdims, bool is_pool, geo
             g->pb[i] = upper ? total / 2 : total - total / 2;
             g->pe[i] = total - g->pb[i];
         } else {
-            if (!strcmp(ap, "VALID")) g->pb[i] = g->pe[i] = 0;
+            if (!strcmp(ap, "VALID"))
+                g->pb[i] = g->pe[i] = 0;
             else if (strcmp(ap, "NOTSET"))
                 return OP_FAIL(c, GLINT_ERR_INVALID, "auto_pad '%s'", ap);
             int64_t span = g->in[i] + g->pb[i] + g->pe[i] - ek;
@@ -98,13 +102,16 @@ glint_status conv_shape(op_ctx *c, const glint_tensor *w, glint_dtype out)
     int64_t group = attr_i(c->n, "group", 1);
     if (w->ndim != x->ndim || group < 1 || x->dims[1] % group || w->dims[0] % group ||
         w->dims[1] * group != x->dims[1])
-        return OP_FAIL(c, GLINT_ERR_SHAPE, "weight shape does not match input channels %lld "
-                       "and group %lld", (long long)x->dims[1], (long long)group);
+        return OP_FAIL(c, GLINT_ERR_SHAPE,
+                       "weight shape does not match input channels %lld "
+                       "and group %lld",
+                       (long long)x->dims[1], (long long)group);
     geom g;
     glint_status s = geom_fill(c, w->dims + 2, false, &g);
     if (s) return s;
     int64_t dims[MAXD] = {x->dims[0], w->dims[0]};
-    for (int i = 0; i < g.nsp; i++) dims[2 + i] = g.out[i];
+    for (int i = 0; i < g.nsp; i++)
+        dims[2 + i] = g.out[i];
     set_out(c, 0, out, x->ndim, dims);
     return GLINT_OK;
 }
@@ -122,15 +129,19 @@ glint_status infer_Conv(op_ctx *c)
 static inline double qget(const glint_tensor *t, int64_t i)
 {
     switch (t->dtype) {
-    case GLINT_U8: return ((const uint8_t *)t->data)[i];
-    case GLINT_I8: return ((const int8_t *)t->data)[i];
-    case GLINT_I32: return ((const int32_t *)t->data)[i];
-    default: return tensor_get_f(t, i);
+    case GLINT_U8:
+        return ((const uint8_t *)t->data)[i];
+    case GLINT_I8:
+        return ((const int8_t *)t->data)[i];
+    case GLINT_I32:
+        return ((const int32_t *)t->data)[i];
+    default:
+        return tensor_get_f(t, i);
     }
 }
 
-glint_status conv_int_run(op_ctx *c, const glint_tensor *w, double x_zp, const glint_tensor *w_zp,
-                          conv_store_fn store)
+glint_status conv_int_run(op_ctx *c, const glint_tensor *w, double x_scale, double x_zp,
+                          const glint_tensor *w_zp, conv_store_fn store)
 {
     const glint_tensor *x = c->in[0];
     geom g0, g;
@@ -146,29 +157,34 @@ glint_status conv_int_run(op_ctx *c, const glint_tensor *w, double x_zp, const g
             double wz = nzp ? qget(w_zp, nzp == 1 ? 0 : m) : 0;
             int64_t grp = m / mg, o = 0;
             for (int64_t od = 0; od < g.out[0]; od++)
-            for (int64_t oh = 0; oh < g.out[1]; oh++)
-            for (int64_t ow = 0; ow < g.out[2]; ow++, o++) {
-                double acc = 0; /* exact: integer products, far below 2^53 */
-                for (int64_t ci = 0; ci < cg; ci++) {
-                    int64_t xb = (n * C + grp * cg + ci) * isz, wb = (m * cg + ci) * ksz;
-                    for (int64_t kd = 0; kd < g.k[0]; kd++) {
-                        int64_t id = od * g.s[0] + kd * g.d[0] - g.pb[0];
-                        if (id < 0 || id >= g.in[0]) continue;
-                        for (int64_t kh = 0; kh < g.k[1]; kh++) {
-                            int64_t ih = oh * g.s[1] + kh * g.d[1] - g.pb[1];
-                            if (ih < 0 || ih >= g.in[1]) continue;
-                            for (int64_t kw = 0; kw < g.k[2]; kw++) {
-                                int64_t iw = ow * g.s[2] + kw * g.d[2] - g.pb[2];
-                                if (iw < 0 || iw >= g.in[2]) continue; /* padding is x_zp */
-                                double xv = qget(x, xb + (id * g.in[1] + ih) * g.in[2] + iw);
-                                double wv = qget(w, wb + (kd * g.k[1] + kh) * g.k[2] + kw);
-                                acc += (xv - x_zp) * (wv - wz);
+                for (int64_t oh = 0; oh < g.out[1]; oh++)
+                    for (int64_t ow = 0; ow < g.out[2]; ow++, o++) {
+                        double acc = 0; /* exact: integer products, far below 2^53 */
+                        for (int64_t ci = 0; ci < cg; ci++) {
+                            int64_t xb = (n * C + grp * cg + ci) * isz, wb = (m * cg + ci) * ksz;
+                            for (int64_t kd = 0; kd < g.k[0]; kd++) {
+                                int64_t id = od * g.s[0] + kd * g.d[0] - g.pb[0];
+                                if (id < 0 || id >= g.in[0]) continue;
+                                for (int64_t kh = 0; kh < g.k[1]; kh++) {
+                                    int64_t ih = oh * g.s[1] + kh * g.d[1] - g.pb[1];
+                                    if (ih < 0 || ih >= g.in[1]) continue;
+                                    for (int64_t kw = 0; kw < g.k[2]; kw++) {
+                                        int64_t iw = ow * g.s[2] + kw * g.d[2] - g.pb[2];
+                                        if (iw < 0 || iw >= g.in[2]) continue; /* padding is x_zp */
+                                        double xv =
+                                            qget(x, xb + (id * g.in[1] + ih) * g.in[2] + iw);
+                                        if (x_scale > 0) { /* quantize on read, as QuantizeLinear */
+                                            xv = nearbyint((float)xv / (float)x_scale) + x_zp;
+                                            xv = xv < 0 ? 0 : xv > 255 ? 255 : xv;
+                                        }
+                                        double wv = qget(w, wb + (kd * g.k[1] + kh) * g.k[2] + kw);
+                                        acc += (xv - x_zp) * (wv - wz);
+                                    }
+                                }
                             }
                         }
+                        store(c, (n * M + m) * osz + o, m, acc);
                     }
-                }
-                store(c, (n * M + m) * osz + o, m, acc);
-            }
         }
     return GLINT_OK;
 }
@@ -191,40 +207,42 @@ glint_status run_Conv(op_ctx *c)
         for (int64_t m = 0; m < M; m++) {
             float *y = Y + (n * M + m) * osz;
             float b = bias ? bias[m] : 0.0f;
-            for (int64_t i = 0; i < osz; i++) y[i] = b;
+            for (int64_t i = 0; i < osz; i++)
+                y[i] = b;
             int64_t grp = m / mg;
             for (int64_t ci = 0; ci < cg; ci++) {
                 const float *xp = X + (n * C + grp * cg + ci) * isz;
                 const float *wp = W + (m * cg + ci) * ksz;
                 for (int64_t kd = 0; kd < g.k[0]; kd++)
-                for (int64_t kh = 0; kh < g.k[1]; kh++)
-                for (int64_t kw = 0; kw < g.k[2]; kw++) {
-                    float wv = wp[(kd * g.k[1] + kh) * g.k[2] + kw];
-                    /* valid output-w range for this kw */
-                    int64_t off_w = kw * g.d[2] - g.pb[2];
-                    int64_t ow0 = off_w >= 0 ? 0 : (-off_w + g.s[2] - 1) / g.s[2];
-                    int64_t ow1 = g.in[2] - off_w <= 0 ? 0 : (g.in[2] - off_w - 1) / g.s[2] + 1;
-                    if (ow1 > g.out[2]) ow1 = g.out[2];
-                    for (int64_t od = 0; od < g.out[0]; od++) {
-                        int64_t id = od * g.s[0] + kd * g.d[0] - g.pb[0];
-                        if (id < 0 || id >= g.in[0]) continue;
-                        for (int64_t oh = 0; oh < g.out[1]; oh++) {
-                            int64_t ih = oh * g.s[1] + kh * g.d[1] - g.pb[1];
-                            if (ih < 0 || ih >= g.in[1]) continue;
-                            const float *xr = xp + (id * g.in[1] + ih) * g.in[2] + off_w;
-                            float *yr = y + (od * g.out[1] + oh) * g.out[2];
-                            if (g.s[2] == 1)
-                                for (int64_t ow = ow0; ow < ow1; ow++) yr[ow] += wv * xr[ow];
-                            else
-                                for (int64_t ow = ow0; ow < ow1; ow++)
-                                    yr[ow] += wv * xr[ow * g.s[2]];
+                    for (int64_t kh = 0; kh < g.k[1]; kh++)
+                        for (int64_t kw = 0; kw < g.k[2]; kw++) {
+                            float wv = wp[(kd * g.k[1] + kh) * g.k[2] + kw];
+                            /* valid output-w range for this kw */
+                            int64_t off_w = kw * g.d[2] - g.pb[2];
+                            int64_t ow0 = off_w >= 0 ? 0 : (-off_w + g.s[2] - 1) / g.s[2];
+                            int64_t ow1 =
+                                g.in[2] - off_w <= 0 ? 0 : (g.in[2] - off_w - 1) / g.s[2] + 1;
+                            if (ow1 > g.out[2]) ow1 = g.out[2];
+                            for (int64_t od = 0; od < g.out[0]; od++) {
+                                int64_t id = od * g.s[0] + kd * g.d[0] - g.pb[0];
+                                if (id < 0 || id >= g.in[0]) continue;
+                                for (int64_t oh = 0; oh < g.out[1]; oh++) {
+                                    int64_t ih = oh * g.s[1] + kh * g.d[1] - g.pb[1];
+                                    if (ih < 0 || ih >= g.in[1]) continue;
+                                    const float *xr = xp + (id * g.in[1] + ih) * g.in[2] + off_w;
+                                    float *yr = y + (od * g.out[1] + oh) * g.out[2];
+                                    if (g.s[2] == 1)
+                                        for (int64_t ow = ow0; ow < ow1; ow++)
+                                            yr[ow] += wv * xr[ow];
+                                    else
+                                        for (int64_t ow = ow0; ow < ow1; ow++)
+                                            yr[ow] += wv * xr[ow * g.s[2]];
+                                }
+                            }
                         }
-                    }
-                }
             }
         }
-    post_apply(Y, tensor_count(c->out[0]), c->n->post, c->n->n_post,
-               c->sum ? c->sum->data : NULL);
+    post_apply(Y, tensor_count(c->out[0]), c->n->post, c->n->n_post, c->sum ? c->sum->data : NULL);
     return GLINT_OK;
 }
 
@@ -253,10 +271,9 @@ static glint_status convt_geom(op_ctx *c, geom *g)
         g->opad[i] = no ? op[i] : 0;
         g->pb[i] = np ? pd[i] : 0;
         g->pe[i] = np ? pd[i + nsp] : 0;
-        if (g->k[i] < 1 || g->s[i] < 1 || g->d[i] < 1 || g->k[i] > GEOM_MAX ||
-            g->s[i] > GEOM_MAX || g->d[i] > GEOM_MAX || g->pb[i] < -GEOM_MAX ||
-            g->pb[i] > GEOM_MAX || g->pe[i] < -GEOM_MAX || g->pe[i] > GEOM_MAX ||
-            g->opad[i] < 0 || g->opad[i] > GEOM_MAX)
+        if (g->k[i] < 1 || g->s[i] < 1 || g->d[i] < 1 || g->k[i] > GEOM_MAX || g->s[i] > GEOM_MAX ||
+            g->d[i] > GEOM_MAX || g->pb[i] < -GEOM_MAX || g->pb[i] > GEOM_MAX ||
+            g->pe[i] < -GEOM_MAX || g->pe[i] > GEOM_MAX || g->opad[i] < 0 || g->opad[i] > GEOM_MAX)
             return OP_FAIL(c, GLINT_ERR_INVALID, "kernel/stride/dilation/pads out of range");
         int64_t ek = (g->k[i] - 1) * g->d[i] + 1;
         int64_t full = g->s[i] * (g->in[i] - 1) + g->opad[i] + ek;
@@ -290,7 +307,8 @@ glint_status infer_ConvTranspose(op_ctx *c)
     geom g;
     if ((s = convt_geom(c, &g))) return s;
     int64_t dims[MAXD] = {x->dims[0], w->dims[1] * G};
-    for (int i = 0; i < g.nsp; i++) dims[2 + i] = g.out[i];
+    for (int i = 0; i < g.nsp; i++)
+        dims[2 + i] = g.out[i];
     set_out(c, 0, GLINT_F32, x->ndim, dims);
     return GLINT_OK;
 }
@@ -311,7 +329,8 @@ glint_status run_ConvTranspose(op_ctx *c)
     for (int64_t n = 0; n < N; n++)
         for (int64_t m = 0; m < M; m++) {
             float *y = Y + (n * M + m) * osz;
-            for (int64_t i = 0; i < osz; i++) y[i] = bias ? bias[m] : 0.0f;
+            for (int64_t i = 0; i < osz; i++)
+                y[i] = bias ? bias[m] : 0.0f;
         }
     for (int64_t n = 0; n < N; n++)
         for (int64_t ci = 0; ci < C; ci++) {
@@ -322,28 +341,27 @@ glint_status run_ConvTranspose(op_ctx *c)
                 float *y = Y + (n * M + m) * osz;
                 const float *wp = W + (ci * mg + mo) * ksz;
                 for (int64_t id = 0; id < g.in[0]; id++)
-                for (int64_t ih = 0; ih < g.in[1]; ih++)
-                for (int64_t iw = 0; iw < g.in[2]; iw++) {
-                    float xv = xp[(id * g.in[1] + ih) * g.in[2] + iw];
-                    for (int64_t kd = 0; kd < g.k[0]; kd++) {
-                        int64_t od = id * g.s[0] + kd * g.d[0] - g.pb[0];
-                        if (od < 0 || od >= g.out[0]) continue;
-                        for (int64_t kh = 0; kh < g.k[1]; kh++) {
-                            int64_t oh = ih * g.s[1] + kh * g.d[1] - g.pb[1];
-                            if (oh < 0 || oh >= g.out[1]) continue;
-                            for (int64_t kw = 0; kw < g.k[2]; kw++) {
-                                int64_t ow = iw * g.s[2] + kw * g.d[2] - g.pb[2];
-                                if (ow < 0 || ow >= g.out[2]) continue;
-                                y[(od * g.out[1] + oh) * g.out[2] + ow] +=
-                                    xv * wp[(kd * g.k[1] + kh) * g.k[2] + kw];
+                    for (int64_t ih = 0; ih < g.in[1]; ih++)
+                        for (int64_t iw = 0; iw < g.in[2]; iw++) {
+                            float xv = xp[(id * g.in[1] + ih) * g.in[2] + iw];
+                            for (int64_t kd = 0; kd < g.k[0]; kd++) {
+                                int64_t od = id * g.s[0] + kd * g.d[0] - g.pb[0];
+                                if (od < 0 || od >= g.out[0]) continue;
+                                for (int64_t kh = 0; kh < g.k[1]; kh++) {
+                                    int64_t oh = ih * g.s[1] + kh * g.d[1] - g.pb[1];
+                                    if (oh < 0 || oh >= g.out[1]) continue;
+                                    for (int64_t kw = 0; kw < g.k[2]; kw++) {
+                                        int64_t ow = iw * g.s[2] + kw * g.d[2] - g.pb[2];
+                                        if (ow < 0 || ow >= g.out[2]) continue;
+                                        y[(od * g.out[1] + oh) * g.out[2] + ow] +=
+                                            xv * wp[(kd * g.k[1] + kh) * g.k[2] + kw];
+                                    }
+                                }
                             }
                         }
-                    }
-                }
             }
         }
-    post_apply(Y, tensor_count(c->out[0]), c->n->post, c->n->n_post,
-               c->sum ? c->sum->data : NULL);
+    post_apply(Y, tensor_count(c->out[0]), c->n->post, c->n->n_post, c->sum ? c->sum->data : NULL);
     return GLINT_OK;
 }
 
@@ -377,7 +395,8 @@ glint_status run_BatchNormalization(op_ctx *c)
             float a = sc[ch] / sqrtf(var[ch] + eps), o = b[ch] - mean[ch] * a;
             const float *xp = X + (n * C + ch) * inner;
             float *yp = Y + (n * C + ch) * inner;
-            for (int64_t i = 0; i < inner; i++) yp[i] = xp[i] * a + o;
+            for (int64_t i = 0; i < inner; i++)
+                yp[i] = xp[i] * a + o;
         }
     post_apply(Y, tensor_count(x), c->n->post, c->n->n_post, c->sum ? c->sum->data : NULL);
     return GLINT_OK;
@@ -390,7 +409,8 @@ glint_status infer_InstanceNormalization(op_ctx *c)
     if ((s = need_f32(c, 0))) return s;
     if (c->in[0]->ndim < 3) return OP_FAIL(c, GLINT_ERR_SHAPE, "input rank below 3");
     for (int i = 1; i < 3; i++)
-        if ((s = need_f32(c, i))) return s;
+        if ((s = need_f32(c, i)))
+            return s;
         else if (tensor_count(c->in[i]) != c->in[0]->dims[1])
             return OP_FAIL(c, GLINT_ERR_SHAPE, "scale/bias length differs from channels");
     set_out(c, 0, GLINT_F32, c->in[0]->ndim, c->in[0]->dims);
@@ -408,9 +428,11 @@ glint_status run_InstanceNormalization(op_ctx *c)
             const float *xp = X + (n * C + ch) * inner;
             float *yp = Y + (n * C + ch) * inner;
             double sum = 0, sq = 0;
-            for (int64_t i = 0; i < inner; i++) sum += xp[i];
+            for (int64_t i = 0; i < inner; i++)
+                sum += xp[i];
             double mean = sum / (double)inner;
-            for (int64_t i = 0; i < inner; i++) sq += (xp[i] - mean) * (xp[i] - mean);
+            for (int64_t i = 0; i < inner; i++)
+                sq += (xp[i] - mean) * (xp[i] - mean);
             double inv = 1.0 / sqrt(sq / (double)inner + eps);
             for (int64_t i = 0; i < inner; i++)
                 yp[i] = (float)((xp[i] - mean) * inv * sc[ch] + b[ch]);
@@ -429,7 +451,8 @@ static glint_status infer_pool(op_ctx *c)
     geom g;
     if ((s = geom_fill(c, NULL, true, &g))) return s;
     int64_t dims[MAXD] = {c->in[0]->dims[0], c->in[0]->dims[1]};
-    for (int i = 0; i < g.nsp; i++) dims[2 + i] = g.out[i];
+    for (int i = 0; i < g.nsp; i++)
+        dims[2 + i] = g.out[i];
     set_out(c, 0, GLINT_F32, c->in[0]->ndim, dims);
     return GLINT_OK;
 }
@@ -460,35 +483,37 @@ static glint_status run_pool(op_ctx *c, bool is_max)
         const float *xp = X + p * isz;
         float *yp = Y + p * osz;
         for (int64_t od = 0; od < g.out[0]; od++)
-        for (int64_t oh = 0; oh < g.out[1]; oh++)
-        for (int64_t ow = 0; ow < g.out[2]; ow++) {
-            int64_t o[3] = {od, oh, ow}, lo[3], hi[3], plo[3], phi[3];
-            int64_t padded = 1;
-            for (int a = 0; a < 3; a++) {
-                lo[a] = o[a] * g.s[a] - g.pb[a];
-                hi[a] = lo[a] + (g.k[a] - 1) * g.d[a] + 1;
-                plo[a] = lo[a];
-                phi[a] = hi[a] < g.in[a] + g.pe[a] ? hi[a] : g.in[a] + g.pe[a];
-                padded *= (phi[a] - plo[a] + g.d[a] - 1) / g.d[a];
-            }
-            float acc = is_max ? -INFINITY : 0.0f;
-            int64_t cnt = 0;
-            for (int64_t id = lo[0]; id < hi[0]; id += g.d[0]) {
-                if (id < 0 || id >= g.in[0]) continue;
-                for (int64_t ih = lo[1]; ih < hi[1]; ih += g.d[1]) {
-                    if (ih < 0 || ih >= g.in[1]) continue;
-                    for (int64_t iw = lo[2]; iw < hi[2]; iw += g.d[2]) {
-                        if (iw < 0 || iw >= g.in[2]) continue;
-                        float v = xp[(id * g.in[1] + ih) * g.in[2] + iw];
-                        if (is_max) acc = v > acc ? v : acc;
-                        else acc += v;
-                        cnt++;
+            for (int64_t oh = 0; oh < g.out[1]; oh++)
+                for (int64_t ow = 0; ow < g.out[2]; ow++) {
+                    int64_t o[3] = {od, oh, ow}, lo[3], hi[3], plo[3], phi[3];
+                    int64_t padded = 1;
+                    for (int a = 0; a < 3; a++) {
+                        lo[a] = o[a] * g.s[a] - g.pb[a];
+                        hi[a] = lo[a] + (g.k[a] - 1) * g.d[a] + 1;
+                        plo[a] = lo[a];
+                        phi[a] = hi[a] < g.in[a] + g.pe[a] ? hi[a] : g.in[a] + g.pe[a];
+                        padded *= (phi[a] - plo[a] + g.d[a] - 1) / g.d[a];
                     }
+                    float acc = is_max ? -INFINITY : 0.0f;
+                    int64_t cnt = 0;
+                    for (int64_t id = lo[0]; id < hi[0]; id += g.d[0]) {
+                        if (id < 0 || id >= g.in[0]) continue;
+                        for (int64_t ih = lo[1]; ih < hi[1]; ih += g.d[1]) {
+                            if (ih < 0 || ih >= g.in[1]) continue;
+                            for (int64_t iw = lo[2]; iw < hi[2]; iw += g.d[2]) {
+                                if (iw < 0 || iw >= g.in[2]) continue;
+                                float v = xp[(id * g.in[1] + ih) * g.in[2] + iw];
+                                if (is_max)
+                                    acc = v > acc ? v : acc;
+                                else
+                                    acc += v;
+                                cnt++;
+                            }
+                        }
+                    }
+                    if (!is_max) acc /= (float)(incl ? padded : (cnt ? cnt : 1));
+                    yp[(od * g.out[1] + oh) * g.out[2] + ow] = acc;
                 }
-            }
-            if (!is_max) acc /= (float)(incl ? padded : (cnt ? cnt : 1));
-            yp[(od * g.out[1] + oh) * g.out[2] + ow] = acc;
-        }
     }
     return GLINT_OK;
 }
@@ -509,7 +534,8 @@ static glint_status infer_global(op_ctx *c)
     if (s) return s;
     if (c->in[0]->ndim < 3) return OP_FAIL(c, GLINT_ERR_SHAPE, "input rank below 3");
     int64_t dims[MAXD];
-    for (int i = 0; i < c->in[0]->ndim; i++) dims[i] = i < 2 ? c->in[0]->dims[i] : 1;
+    for (int i = 0; i < c->in[0]->ndim; i++)
+        dims[i] = i < 2 ? c->in[0]->dims[i] : 1;
     set_out(c, 0, GLINT_F32, c->in[0]->ndim, dims);
     return GLINT_OK;
 }
@@ -533,7 +559,8 @@ static void run_global(op_ctx *c, bool is_max)
     for (int64_t p = 0; p < planes; p++) {
         const float *xp = X + p * inner;
         float acc = is_max ? -INFINITY : 0.0f;
-        for (int64_t i = 0; i < inner; i++) acc = is_max ? (xp[i] > acc ? xp[i] : acc) : acc + xp[i];
+        for (int64_t i = 0; i < inner; i++)
+            acc = is_max ? (xp[i] > acc ? xp[i] : acc) : acc + xp[i];
         Y[p] = is_max ? acc : acc / (float)inner;
     }
 }
@@ -592,7 +619,8 @@ static void softmax_run(op_ctx *c, bool log_mode)
             const float *xp = X + o * n * inner + i;
             float *yp = Y + o * n * inner + i;
             float mx = -INFINITY;
-            for (int64_t k = 0; k < n; k++) mx = xp[k * inner] > mx ? xp[k * inner] : mx;
+            for (int64_t k = 0; k < n; k++)
+                mx = xp[k * inner] > mx ? xp[k * inner] : mx;
             float sum = 0;
             for (int64_t k = 0; k < n; k++) {
                 float e = expf(xp[k * inner] - mx);
@@ -601,10 +629,12 @@ static void softmax_run(op_ctx *c, bool log_mode)
             }
             if (log_mode) {
                 float ls = logf(sum);
-                for (int64_t k = 0; k < n; k++) yp[k * inner] = xp[k * inner] - mx - ls;
+                for (int64_t k = 0; k < n; k++)
+                    yp[k * inner] = xp[k * inner] - mx - ls;
             } else {
                 float inv = 1.0f / sum;
-                for (int64_t k = 0; k < n; k++) yp[k * inner] *= inv;
+                for (int64_t k = 0; k < n; k++)
+                    yp[k * inner] *= inv;
             }
         }
 }
@@ -626,13 +656,22 @@ glint_status matmul_shape(op_ctx *c, const glint_tensor *a, const glint_tensor *
 {
     if (a->ndim < 1 || b->ndim < 1) return OP_FAIL(c, GLINT_ERR_SHAPE, "scalar operand");
     glint_tensor a2 = *a, b2 = *b;
-    if (a->ndim == 1) { a2.ndim = 2; a2.dims[0] = 1; a2.dims[1] = a->dims[0]; }
-    if (b->ndim == 1) { b2.ndim = 2; b2.dims[0] = b->dims[0]; b2.dims[1] = 1; }
+    if (a->ndim == 1) {
+        a2.ndim = 2;
+        a2.dims[0] = 1;
+        a2.dims[1] = a->dims[0];
+    }
+    if (b->ndim == 1) {
+        b2.ndim = 2;
+        b2.dims[0] = b->dims[0];
+        b2.dims[1] = 1;
+    }
     int64_t K = a2.dims[a2.ndim - 1];
     if (b2.dims[b2.ndim - 2] != K) {
         char x[96], y[96];
         return OP_FAIL(c, GLINT_ERR_SHAPE, "cannot multiply %s by %s",
-                       dims_str(a->dims, a->ndim, x, sizeof x), dims_str(b->dims, b->ndim, y, sizeof y));
+                       dims_str(a->dims, a->ndim, x, sizeof x),
+                       dims_str(b->dims, b->ndim, y, sizeof y));
     }
     glint_tensor ba = a2, bb = b2;
     ba.ndim -= 2;
@@ -660,14 +699,17 @@ static void gemm_ref(int64_t M, int64_t N, int64_t K, const float *A, int64_t am
 {
     for (int64_t i = 0; i < M; i++) {
         float *cr = C + i * N;
-        for (int64_t j = 0; j < N; j++) cr[j] = 0;
+        for (int64_t j = 0; j < N; j++)
+            cr[j] = 0;
         for (int64_t k = 0; k < K; k++) {
             float av = alpha * A[i * am + k * ak];
             const float *br = B + k * bk;
             if (bn == 1)
-                for (int64_t j = 0; j < N; j++) cr[j] += av * br[j];
+                for (int64_t j = 0; j < N; j++)
+                    cr[j] += av * br[j];
             else
-                for (int64_t j = 0; j < N; j++) cr[j] += av * br[j * bn];
+                for (int64_t j = 0; j < N; j++)
+                    cr[j] += av * br[j * bn];
         }
     }
 }
@@ -676,8 +718,16 @@ glint_status run_MatMul(op_ctx *c)
 {
     const glint_tensor *a = c->in[0], *b = c->in[1];
     glint_tensor a2 = *a, b2 = *b;
-    if (a->ndim == 1) { a2.ndim = 2; a2.dims[0] = 1; a2.dims[1] = a->dims[0]; }
-    if (b->ndim == 1) { b2.ndim = 2; b2.dims[0] = b->dims[0]; b2.dims[1] = 1; }
+    if (a->ndim == 1) {
+        a2.ndim = 2;
+        a2.dims[0] = 1;
+        a2.dims[1] = a->dims[0];
+    }
+    if (b->ndim == 1) {
+        b2.ndim = 2;
+        b2.dims[0] = b->dims[0];
+        b2.dims[1] = 1;
+    }
     int64_t M = a2.dims[a2.ndim - 2], K = a2.dims[a2.ndim - 1], N = b2.dims[b2.ndim - 1];
     glint_tensor ba = a2, bb = b2;
     ba.ndim -= 2;
@@ -706,7 +756,10 @@ glint_status run_MatMul(op_ctx *c)
     int64_t idx[MAXD] = {0};
     for (int64_t bi = 0; bi < batches; bi++) {
         int64_t oa = 0, ob = 0;
-        for (int d = 0; d < out.ndim; d++) { oa += idx[d] * sa[d]; ob += idx[d] * sb[d]; }
+        for (int d = 0; d < out.ndim; d++) {
+            oa += idx[d] * sa[d];
+            ob += idx[d] * sb[d];
+        }
         gemm_ref(M, N, K, (const float *)a->data + oa * M * K, K, 1,
                  (const float *)b->data + ob * K * N, N, 1, Y + bi * M * N, 1.0f);
         for (int d = out.ndim - 1; d >= 0; d--) {
@@ -726,8 +779,9 @@ glint_status infer_Gemm(op_ctx *c)
     bool ta = attr_i(c->n, "transA", 0), tb = attr_i(c->n, "transB", 0);
     int64_t M = ta ? a->dims[1] : a->dims[0], K = ta ? a->dims[0] : a->dims[1];
     int64_t K2 = tb ? b->dims[1] : b->dims[0], N = tb ? b->dims[0] : b->dims[1];
-    if (K != K2) return OP_FAIL(c, GLINT_ERR_SHAPE, "inner dimensions %lld and %lld differ",
-                                (long long)K, (long long)K2);
+    if (K != K2)
+        return OP_FAIL(c, GLINT_ERR_SHAPE, "inner dimensions %lld and %lld differ", (long long)K,
+                       (long long)K2);
     int64_t dims[2] = {M, N};
     if (c->n_in > 2 && c->in[2]) {
         glint_tensor o = {.ndim = 2, .dims = {M, N}};
@@ -772,15 +826,18 @@ static glint_status reduce_axes(op_ctx *c, bool *red, bool *noop)
         if (s) return s;
         n = (int)tensor_count(c->in[1]);
         if (n > MAXD) return OP_FAIL(c, GLINT_ERR_INVALID, "too many axes");
-        for (int i = 0; i < n; i++) axes[i] = tensor_get_i(c->in[1], i);
+        for (int i = 0; i < n; i++)
+            axes[i] = tensor_get_i(c->in[1], i);
     } else {
         const int64_t *v;
         n = attr_ints(c->n, "axes", &v);
         if (n > MAXD) return OP_FAIL(c, GLINT_ERR_INVALID, "too many axes");
-        for (int i = 0; i < n; i++) axes[i] = v[i];
+        for (int i = 0; i < n; i++)
+            axes[i] = v[i];
     }
     *noop = n == 0 && attr_i(c->n, "noop_with_empty_axes", 0);
-    for (int i = 0; i < x->ndim; i++) red[i] = n == 0 && !*noop;
+    for (int i = 0; i < x->ndim; i++)
+        red[i] = n == 0 && !*noop;
     for (int i = 0; i < n; i++) {
         int a = norm_axis(axes[i], x->ndim);
         if (a < 0) return OP_FAIL(c, GLINT_ERR_INVALID, "bad axis %lld", (long long)axes[i]);
@@ -802,8 +859,10 @@ static glint_status infer_reduce(op_ctx *c)
     int64_t dims[MAXD];
     int nd = 0;
     for (int i = 0; i < x->ndim; i++)
-        if (!red[i]) dims[nd++] = x->dims[i];
-        else if (keep) dims[nd++] = 1;
+        if (!red[i])
+            dims[nd++] = x->dims[i];
+        else if (keep)
+            dims[nd++] = 1;
     set_out(c, 0, x->dtype, nd, dims);
     return GLINT_OK;
 }
@@ -822,7 +881,8 @@ static glint_status run_reduce(op_ctx *c, int kind) /* 0 mean 1 sum 2 max 3 min 
         s *= red[i] ? 1 : x->dims[i];
     }
     double init = kind == 2 ? -INFINITY : kind == 3 ? INFINITY : 0;
-    for (int64_t i = 0; i < ocount; i++) tensor_set_f(o, i, init);
+    for (int64_t i = 0; i < ocount; i++)
+        tensor_set_f(o, i, init);
     if (xcount == 0) return GLINT_OK;
     int64_t idx[MAXD] = {0}, off = 0;
     bool f32 = x->dtype == GLINT_F32;
@@ -830,8 +890,10 @@ static glint_status run_reduce(op_ctx *c, int kind) /* 0 mean 1 sum 2 max 3 min 
         double v = f32 ? ((const float *)x->data)[i] : tensor_get_f(x, i);
         double cur = f32 ? ((float *)o->data)[off] : tensor_get_f(o, off);
         double r = kind <= 1 ? cur + v : kind == 2 ? (v > cur ? v : cur) : (v < cur ? v : cur);
-        if (f32) ((float *)o->data)[off] = (float)r;
-        else tensor_set_f(o, off, r);
+        if (f32)
+            ((float *)o->data)[off] = (float)r;
+        else
+            tensor_set_f(o, off, r);
         for (int d = x->ndim - 1; d >= 0; d--) {
             idx[d]++;
             off += ost[d];
@@ -842,19 +904,44 @@ static glint_status run_reduce(op_ctx *c, int kind) /* 0 mean 1 sum 2 max 3 min 
     }
     if (kind == 0) {
         double n = (double)xcount / (double)(ocount ? ocount : 1);
-        for (int64_t i = 0; i < ocount; i++) tensor_set_f(o, i, tensor_get_f(o, i) / n);
+        for (int64_t i = 0; i < ocount; i++)
+            tensor_set_f(o, i, tensor_get_f(o, i) / n);
     }
     return GLINT_OK;
 }
 
-glint_status infer_ReduceMean(op_ctx *c) { return infer_reduce(c); }
-glint_status infer_ReduceSum(op_ctx *c) { return infer_reduce(c); }
-glint_status infer_ReduceMax(op_ctx *c) { return infer_reduce(c); }
-glint_status infer_ReduceMin(op_ctx *c) { return infer_reduce(c); }
-glint_status run_ReduceMean(op_ctx *c) { return run_reduce(c, 0); }
-glint_status run_ReduceSum(op_ctx *c) { return run_reduce(c, 1); }
-glint_status run_ReduceMax(op_ctx *c) { return run_reduce(c, 2); }
-glint_status run_ReduceMin(op_ctx *c) { return run_reduce(c, 3); }
+glint_status infer_ReduceMean(op_ctx *c)
+{
+    return infer_reduce(c);
+}
+glint_status infer_ReduceSum(op_ctx *c)
+{
+    return infer_reduce(c);
+}
+glint_status infer_ReduceMax(op_ctx *c)
+{
+    return infer_reduce(c);
+}
+glint_status infer_ReduceMin(op_ctx *c)
+{
+    return infer_reduce(c);
+}
+glint_status run_ReduceMean(op_ctx *c)
+{
+    return run_reduce(c, 0);
+}
+glint_status run_ReduceSum(op_ctx *c)
+{
+    return run_reduce(c, 1);
+}
+glint_status run_ReduceMax(op_ctx *c)
+{
+    return run_reduce(c, 2);
+}
+glint_status run_ReduceMin(op_ctx *c)
+{
+    return run_reduce(c, 3);
+}
 
 /* ---- Resize / Upsample ---- */
 typedef enum coord_mode { CM_HALF, CM_PYTORCH_HALF, CM_ALIGN, CM_ASYM, CM_TF_HALF_NN } coord_mode;
@@ -871,9 +958,12 @@ static glint_status resize_plan_make(op_ctx *c, bool upsample, resize_plan *p, i
 {
     const glint_tensor *x = c->in[0];
     const char *mode = attr_s(c->n, "mode", "nearest");
-    if (!strcmp(mode, "nearest")) p->linear = false;
-    else if (!strcmp(mode, "linear") || !strcmp(mode, "bilinear")) p->linear = true;
-    else return OP_FAIL(c, GLINT_ERR_UNSUPPORTED, "mode '%s'", mode);
+    if (!strcmp(mode, "nearest"))
+        p->linear = false;
+    else if (!strcmp(mode, "linear") || !strcmp(mode, "bilinear"))
+        p->linear = true;
+    else
+        return OP_FAIL(c, GLINT_ERR_UNSUPPORTED, "mode '%s'", mode);
     p->cm = CM_ASYM;
     p->nm = NM_FLOOR;
     int n = x->ndim;
@@ -885,26 +975,38 @@ static glint_status resize_plan_make(op_ctx *c, bool upsample, resize_plan *p, i
             if (s) return s;
             scales = c->in[1];
         } else if (a && a->type == ATTR_FLOATS && a->n == n) {
-            for (int i = 0; i < n; i++) p->scale[i] = a->floats[i];
+            for (int i = 0; i < n; i++)
+                p->scale[i] = a->floats[i];
         } else {
             return OP_FAIL(c, GLINT_ERR_INVALID, "scales missing");
         }
     } else {
         const char *ct = attr_s(c->n, "coordinate_transformation_mode", "half_pixel");
         if (c->opset < 11) ct = "asymmetric";
-        if (!strcmp(ct, "half_pixel")) p->cm = CM_HALF;
-        else if (!strcmp(ct, "pytorch_half_pixel")) p->cm = CM_PYTORCH_HALF;
-        else if (!strcmp(ct, "align_corners")) p->cm = CM_ALIGN;
-        else if (!strcmp(ct, "asymmetric")) p->cm = CM_ASYM;
-        else if (!strcmp(ct, "tf_half_pixel_for_nn")) p->cm = CM_TF_HALF_NN;
-        else return OP_FAIL(c, GLINT_ERR_UNSUPPORTED, "coordinate_transformation_mode '%s'", ct);
+        if (!strcmp(ct, "half_pixel"))
+            p->cm = CM_HALF;
+        else if (!strcmp(ct, "pytorch_half_pixel"))
+            p->cm = CM_PYTORCH_HALF;
+        else if (!strcmp(ct, "align_corners"))
+            p->cm = CM_ALIGN;
+        else if (!strcmp(ct, "asymmetric"))
+            p->cm = CM_ASYM;
+        else if (!strcmp(ct, "tf_half_pixel_for_nn"))
+            p->cm = CM_TF_HALF_NN;
+        else
+            return OP_FAIL(c, GLINT_ERR_UNSUPPORTED, "coordinate_transformation_mode '%s'", ct);
         const char *nmode = attr_s(c->n, "nearest_mode", "round_prefer_floor");
         if (c->opset < 11) nmode = "floor";
-        if (!strcmp(nmode, "round_prefer_floor")) p->nm = NM_PREFER_FLOOR;
-        else if (!strcmp(nmode, "round_prefer_ceil")) p->nm = NM_PREFER_CEIL;
-        else if (!strcmp(nmode, "floor")) p->nm = NM_FLOOR;
-        else if (!strcmp(nmode, "ceil")) p->nm = NM_CEIL;
-        else return OP_FAIL(c, GLINT_ERR_UNSUPPORTED, "nearest_mode '%s'", nmode);
+        if (!strcmp(nmode, "round_prefer_floor"))
+            p->nm = NM_PREFER_FLOOR;
+        else if (!strcmp(nmode, "round_prefer_ceil"))
+            p->nm = NM_PREFER_CEIL;
+        else if (!strcmp(nmode, "floor"))
+            p->nm = NM_FLOOR;
+        else if (!strcmp(nmode, "ceil"))
+            p->nm = NM_CEIL;
+        else
+            return OP_FAIL(c, GLINT_ERR_UNSUPPORTED, "nearest_mode '%s'", nmode);
         if (attr_i(c->n, "antialias", 0) || node_attr(c->n, "axes") ||
             strcmp(attr_s(c->n, "keep_aspect_ratio_policy", "stretch"), "stretch"))
             return OP_FAIL(c, GLINT_ERR_UNSUPPORTED, "antialias/axes/keep_aspect_ratio_policy");
@@ -972,14 +1074,19 @@ glint_status infer_Upsample(op_ctx *c)
 static double src_coord(const resize_plan *p, int64_t o, int64_t in, int64_t out, double scale)
 {
     switch (p->cm) {
-    case CM_HALF: return ((double)o + 0.5) / scale - 0.5;
-    case CM_PYTORCH_HALF: return out > 1 ? ((double)o + 0.5) / scale - 0.5 : 0;
+    case CM_HALF:
+        return ((double)o + 0.5) / scale - 0.5;
+    case CM_PYTORCH_HALF:
+        return out > 1 ? ((double)o + 0.5) / scale - 0.5 : 0;
     case CM_ALIGN: { /* the spec's length_resized is in * scale, unrounded */
         double len = (double)in * scale;
         return out > 1 && len > 1 ? (double)o * (double)(in - 1) / (len - 1) : 0;
     }
-    case CM_TF_HALF_NN: return ((double)o + 0.5) / scale;
-    case CM_ASYM: default: return (double)o / scale;
+    case CM_TF_HALF_NN:
+        return ((double)o + 0.5) / scale;
+    case CM_ASYM:
+    default:
+        return (double)o / scale;
     }
 }
 
@@ -990,10 +1097,19 @@ static int64_t nearest_index(const resize_plan *p, double x, int64_t in)
     if (x > (double)in) x = (double)in;
     int64_t i;
     switch (p->nm) {
-    case NM_PREFER_CEIL: i = (int64_t)(x == floor(x) + 0.5 ? ceil(x) : round(x)); break;
-    case NM_FLOOR: i = (int64_t)floor(x); break;
-    case NM_CEIL: i = (int64_t)ceil(x); break;
-    case NM_PREFER_FLOOR: default: i = (int64_t)(x == floor(x) + 0.5 ? floor(x) : round(x)); break;
+    case NM_PREFER_CEIL:
+        i = (int64_t)(x == floor(x) + 0.5 ? ceil(x) : round(x));
+        break;
+    case NM_FLOOR:
+        i = (int64_t)floor(x);
+        break;
+    case NM_CEIL:
+        i = (int64_t)ceil(x);
+        break;
+    case NM_PREFER_FLOOR:
+    default:
+        i = (int64_t)(x == floor(x) + 0.5 ? floor(x) : round(x));
+        break;
     }
     return i < 0 ? 0 : i >= in ? in - 1 : i;
 }
@@ -1010,7 +1126,10 @@ static glint_status run_resize_common(op_ctx *c, bool upsample)
     int64_t xst[MAXD], idx[MAXD] = {0}, count = tensor_count(o);
     {
         int64_t st = 1;
-        for (int i = n - 1; i >= 0; i--) { xst[i] = st; st *= x->dims[i]; }
+        for (int i = n - 1; i >= 0; i--) {
+            xst[i] = st;
+            st *= x->dims[i];
+        }
     }
     const float *X = x->data;
     float *Y = o->data;
@@ -1021,10 +1140,13 @@ static glint_status run_resize_common(op_ctx *c, bool upsample)
     for (int64_t e = 0; e < count; e++) {
         if (!p.linear) {
             for (int d = changed; d < n; d++)
-                part[d] = nearest_index(&p, src_coord(&p, idx[d], x->dims[d], o->dims[d],
-                                                      p.scale[d]), x->dims[d]) * xst[d];
+                part[d] =
+                    nearest_index(&p, src_coord(&p, idx[d], x->dims[d], o->dims[d], p.scale[d]),
+                                  x->dims[d]) *
+                    xst[d];
             int64_t off = 0;
-            for (int d = 0; d < n; d++) off += part[d];
+            for (int d = 0; d < n; d++)
+                off += part[d];
             Y[e] = X[off];
         } else {
             /* N-linear over the axes that are resized */

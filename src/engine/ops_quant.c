@@ -195,7 +195,7 @@ static void store_i32(op_ctx *c, int64_t i, int64_t m, double acc)
 glint_status run_ConvInteger(op_ctx *c)
 {
     double xz = c->n_in > 2 && c->in[2] ? tensor_get_f(c->in[2], 0) : 0;
-    return conv_int_run(c, c->in[1], xz, c->n_in > 3 ? c->in[3] : NULL, store_i32);
+    return conv_int_run(c, c->in[1], 0, xz, c->n_in > 3 ? c->in[3] : NULL, store_i32);
 }
 
 glint_status infer_QLinearConv(op_ctx *c)
@@ -225,7 +225,7 @@ static void store_qlinear_conv(op_ctx *c, int64_t i, int64_t m, double acc)
 
 glint_status run_QLinearConv(op_ctx *c)
 {
-    return conv_int_run(c, c->in[3], tensor_get_f(c->in[2], 0), c->in[5], store_qlinear_conv);
+    return conv_int_run(c, c->in[3], 0, tensor_get_f(c->in[2], 0), c->in[5], store_qlinear_conv);
 }
 
 /* ---- integer and quantized matrix products ---- */
@@ -325,5 +325,41 @@ static void store_qlinear_mm(op_ctx *c, int64_t i, int64_t row, int64_t col, dou
 glint_status run_QLinearMatMul(op_ctx *c)
 {
     matmul_int(c, c->in[0], c->in[2], c->in[3], c->in[5], store_qlinear_mm);
+    return GLINT_OK;
+}
+
+/* ---- GlintQConv: a Conv whose input went through QuantizeLinear ->
+ * DequantizeLinear and whose weights are s8 with a DequantizeLinear, folded
+ * into one node by passes.c (fold_qdq_conv). Inputs: x (float), x_scale,
+ * x_zero_point (u8, may be absent), w (s8), w_scale (1 or one per output
+ * channel), w_zero_point (must be 0, may be absent), bias (float, may be
+ * absent); Conv's attributes and fused post-ops. Output: float, exactly
+ * Conv(DQ(Q(x)), DQ(w)) + bias. */
+
+glint_status infer_GlintQConv(op_ctx *c)
+{
+    glint_status s = need_f32(c, 0);
+    if (s) return s;
+    const glint_tensor *w = c->in[3];
+    if (w->dtype != GLINT_I8 || w->ndim < 3)
+        return OP_FAIL(c, GLINT_ERR_UNSUPPORTED, "weights must be s8");
+    return conv_shape(c, w, GLINT_F32);
+}
+
+static void store_qconv(op_ctx *c, int64_t i, int64_t m, double acc)
+{
+    const glint_tensor *b = c->n_in > 6 ? c->in[6] : NULL;
+    double sx = (float)tensor_get_f(c->in[1], 0), sw = (float)qparam(c->in[4], m);
+    ((float *)c->out[0]->data)[i] = (float)(acc * sx * sw + (b ? tensor_get_f(b, m) : 0));
+}
+
+glint_status run_GlintQConv(op_ctx *c)
+{
+    double zp = c->in[2] ? tensor_get_f(c->in[2], 0) : 0;
+    glint_status s = conv_int_run(c, c->in[3], tensor_get_f(c->in[1], 0), zp,
+                                  c->n_in > 5 ? c->in[5] : NULL, store_qconv);
+    if (s) return s;
+    post_apply(c->out[0]->data, tensor_count(c->out[0]), c->n->post, c->n->n_post,
+               c->sum ? c->sum->data : NULL);
     return GLINT_OK;
 }

@@ -133,15 +133,25 @@ static glint_status fold_bn(graph *g)
         const float *W = w->data;
         for (int64_t m = 0; m < M; m++) {
             float a = sc[m] / sqrtf(var[m] + eps);
-            for (int64_t k = 0; k < per; k++) nw[m * per + k] = W[m * per + k] * a;
+            for (int64_t k = 0; k < per; k++)
+                nw[m * per + k] = W[m * per + k] * a;
             nb[m] = ((cb ? cb[m] : 0.0f) - mean[m]) * a + bb[m];
         }
         value *vw = &g->vals[wid], *vb = &g->vals[bid];
-        *vw = (value){.name = vw->name, .dtype = GLINT_F32, .ndim = g->vals[conv->in[1]].ndim,
-                      .data = nw, .producer = -1, .n_uses = 1};
+        *vw = (value){.name = vw->name,
+                      .dtype = GLINT_F32,
+                      .ndim = g->vals[conv->in[1]].ndim,
+                      .data = nw,
+                      .producer = -1,
+                      .n_uses = 1};
         memcpy(vw->dims, g->vals[conv->in[1]].dims, sizeof vw->dims);
-        *vb = (value){.name = vb->name, .dtype = GLINT_F32, .ndim = 1, .dims = {M}, .data = nb,
-                      .producer = -1, .n_uses = 1};
+        *vb = (value){.name = vb->name,
+                      .dtype = GLINT_F32,
+                      .ndim = 1,
+                      .dims = {M},
+                      .data = nb,
+                      .producer = -1,
+                      .n_uses = 1};
         g->vals[conv->in[1]].n_uses--;
         if (conv->n_in > 2 && conv->in[2] >= 0) g->vals[conv->in[2]].n_uses--;
         conv->in[1] = wid;
@@ -196,11 +206,15 @@ static bool fuse_activation(graph *g, node *conv)
             node *n = &g->nodes[i];
             if (n->dead) continue;
             bool reads = false;
-            for (int k = 0; k < n->n_in; k++) reads |= n->in[k] == y;
+            for (int k = 0; k < n->n_in; k++)
+                reads |= n->in[k] == y;
             if (!reads) continue;
-            if ((is_op(n, "Sigmoid") || is_op(n, "HardSigmoid")) && !act) act = n;
-            else if (is_op(n, "Mul") && !mul) mul = n;
-            else return false;
+            if ((is_op(n, "Sigmoid") || is_op(n, "HardSigmoid")) && !act)
+                act = n;
+            else if (is_op(n, "Mul") && !mul)
+                mul = n;
+            else
+                return false;
         }
         if (!act || !mul || sole_consumer(g, act->out[0]) != mul) return false;
         int o = mul->in[0] == y ? mul->in[1] : mul->in[0];
@@ -266,6 +280,83 @@ static bool fuse_sum(graph *g, node *conv, const plan *shape)
     return true;
 }
 
+/* Value v as a constant of `count` elements of type t, or NULL. */
+static const void *const_of(const graph *g, int v, glint_dtype t, int64_t count)
+{
+    if (v < 0) return NULL;
+    const value *val = &g->vals[v];
+    if (!val->data || val->dtype != t || dims_count(val->dims, val->ndim) != count) return NULL;
+    return val->data;
+}
+
+/* The live node producing value v, if its op is `op`. */
+static node *producer_op(graph *g, int v, const char *op)
+{
+    if (v < 0 || g->vals[v].producer < 0) return NULL;
+    node *n = &g->nodes[g->vals[v].producer];
+    return is_op(n, op) ? n : NULL;
+}
+
+/* Conv(DequantizeLinear(QuantizeLinear(x, s, z), s, z), DequantizeLinear(Wq,
+ * Ws, 0)) -> GlintQConv(x, s, z, Wq, Ws, -, b): the int8 convolution the QDQ
+ * form describes (u8 activations per tensor, s8 weights per channel or per
+ * tensor, zero weight zero points), which the oneDNN backend runs as one.
+ * Q and DQ nodes nothing else reads die. */
+static glint_status fold_qdq_conv(graph *g, node *conv)
+{
+    node *dq = producer_op(g, conv->in[0], "DequantizeLinear");
+    node *q = dq ? producer_op(g, dq->in[0], "QuantizeLinear") : NULL;
+    node *wdq = producer_op(g, conv->in[1], "DequantizeLinear");
+    if (!q || !wdq || dq->n_in < 2 || q->n_in < 2 || wdq->n_in < 2) return GLINT_OK;
+    const float *s1 = const_of(g, dq->in[1], GLINT_F32, 1),
+                *s2 = const_of(g, q->in[1], GLINT_F32, 1);
+    int zq = q->n_in > 2 ? q->in[2] : -1, zd = dq->n_in > 2 ? dq->in[2] : -1;
+    const uint8_t *z1 = zd >= 0 ? const_of(g, zd, GLINT_U8, 1) : NULL;
+    const uint8_t *z2 = zq >= 0 ? const_of(g, zq, GLINT_U8, 1) : NULL;
+    if (!s1 || !s2 || *s1 != *s2 || !(*s1 > 0) || (zd >= 0) != (zq >= 0) ||
+        (zd >= 0 && (!z1 || !z2 || *z1 != *z2)))
+        return GLINT_OK;
+    const value *wq = &g->vals[wdq->in[0]];
+    if (!wq->data || wq->dtype != GLINT_I8 || wq->ndim != 4) return GLINT_OK;
+    int64_t m = wq->dims[0],
+            ns = wdq->in[1] >= 0 ? dims_count(g->vals[wdq->in[1]].dims, g->vals[wdq->in[1]].ndim)
+                                 : 0;
+    if ((ns != 1 && ns != m) || !const_of(g, wdq->in[1], GLINT_F32, ns)) return GLINT_OK;
+    if (ns == m && attr_i(wdq, "axis", 1) != 0) return GLINT_OK;
+    if (wdq->n_in > 2 && wdq->in[2] >= 0) {
+        const int8_t *wz = const_of(g, wdq->in[2], GLINT_I8, ns);
+        for (int64_t i = 0; wz && i < ns; i++)
+            if (wz[i]) wz = NULL;
+        if (!wz) return GLINT_OK;
+    }
+    int bias = conv->n_in > 2 ? conv->in[2] : -1;
+    if (bias >= 0 && !const_of(g, bias, GLINT_F32, m)) return GLINT_OK;
+    int *in = malloc(7 * sizeof *in);
+    char *op = strdup("GlintQConv");
+    if (!in || !op) {
+        free(in);
+        free(op);
+        return eng_fail(GLINT_ERR_NOMEM, "out of memory");
+    }
+    int want[7] = {q->in[0], q->in[1], zq, wdq->in[0], wdq->in[1], -1, bias};
+    for (int k = 0; k < conv->n_in; k++)
+        if (conv->in[k] >= 0) g->vals[conv->in[k]].n_uses--;
+    for (int k = 0; k < 7; k++) {
+        in[k] = want[k];
+        if (in[k] >= 0) g->vals[in[k]].n_uses++;
+    }
+    free(conv->in);
+    free(conv->op_type);
+    conv->in = in;
+    conv->n_in = 7;
+    conv->op_type = op;
+    conv->op = op_lookup("GlintQConv");
+    if (g->vals[dq->out[0]].n_uses == 0 && !g->vals[dq->out[0]].is_output) kill(g, dq);
+    if (g->vals[q->out[0]].n_uses == 0 && !g->vals[q->out[0]].is_output) kill(g, q);
+    if (g->vals[wdq->out[0]].n_uses == 0 && !g->vals[wdq->out[0]].is_output) kill(g, wdq);
+    return GLINT_OK;
+}
+
 glint_status passes_run(glint_model *m)
 {
     graph *g = &m->g;
@@ -275,15 +366,19 @@ glint_status passes_run(glint_model *m)
     if ((s = fold_bn(g))) return s;
     for (int i = 0; i < g->n_nodes; i++)
         if (is_op(&g->nodes[i], "Conv"))
-            while (fuse_activation(g, &g->nodes[i])) {}
+            while (fuse_activation(g, &g->nodes[i])) {
+            }
     /* residual adds need shapes: plan batch 1 without kernels */
     plan p;
     if (plan_build(m, 1, NULL, GLINT_BACKEND_REF, &p) != GLINT_OK) return GLINT_OK;
     for (int i = g->n_nodes - 1; i >= 0; i--) {
         node *n = &g->nodes[i];
         if (is_op(n, "Conv") && fuse_sum(g, n, &p))
-            while (fuse_activation(g, n)) {}
+            while (fuse_activation(g, n)) {
+            }
     }
     plan_dispose(&p);
+    for (int i = 0; i < g->n_nodes; i++)
+        if (is_op(&g->nodes[i], "Conv") && (s = fold_qdq_conv(g, &g->nodes[i]))) return s;
     return GLINT_OK;
 }
