@@ -335,7 +335,7 @@ static Onnx__TensorProto *new_tensor(arena *a, const char *name, int type, int n
     uint8_t *data = arena_alloc(a, bytes);
     if (!t || !d || !data) return NULL;
     onnx__tensor_proto__init(t);
-    memcpy(d, dims, (size_t)ndim * sizeof *d);
+    if (ndim) memcpy(d, dims, (size_t)ndim * sizeof *d);
     t->n_dims = (size_t)ndim;
     t->dims = d;
     t->has_data_type = 1;

@@ -38,7 +38,7 @@ set_tests_properties(cli/run PROPERTIES PASS_REGULAR_EXPRESSION "[1-9][0-9]* pas
 add_test(NAME cli/quantize-resnet18
          COMMAND sh -c "$<TARGET_FILE:glint> quantize --model ${CMAKE_SOURCE_DIR}/models/resnet18 --calib ${CMAKE_SOURCE_DIR}/tests/data/calib --eval ${CMAKE_SOURCE_DIR}/tests/data/heldout --out $TMPDIR/glint-q-r18.onnx && grep -q '\"passes\": true' $TMPDIR/glint-q-r18.onnx.report.json && $<TARGET_FILE:glint> run --model $TMPDIR/glint-q-r18.onnx ${CMAKE_SOURCE_DIR}/tests/data/dog.jpg")
 set_tests_properties(cli/quantize-resnet18 PROPERTIES
-  ENVIRONMENT "TMPDIR=${CMAKE_BINARY_DIR}"
+  ENVIRONMENT "TMPDIR=${CMAKE_BINARY_DIR}" LABELS slow
   PASS_REGULAR_EXPRESSION "top-1 agreement 1.0000.*PASS.*\"classes\"")
 add_test(NAME cli/quantize-yolov8n
          COMMAND sh -c "$<TARGET_FILE:glint> quantize --model ${CMAKE_SOURCE_DIR}/models/yolov8n --calib ${CMAKE_SOURCE_DIR}/tests/data/calib --eval ${CMAKE_SOURCE_DIR}/tests/data/heldout --out $TMPDIR/glint-q-y8.onnx; echo exit=$?")
