@@ -553,7 +553,7 @@ glint_status glint_quant_write(glint_quant *q, const glint_quant_options *opt, c
     Onnx__StringStringEntryProto **metas = arena_alloc(&r.a, (n_meta + 1) * sizeof *metas);
     if (!s && !metas) s = eng_fail(GLINT_ERR_NOMEM, "out of memory");
     if (!s) {
-        memcpy(metas, old_meta, n_meta * sizeof *metas);
+        if (n_meta) memcpy(metas, old_meta, n_meta * sizeof *metas);
         metas[n_meta] = &meta;
         Onnx__NodeProto **old_nodes = g->node;
         Onnx__TensorProto **old_inits = g->initializer;
