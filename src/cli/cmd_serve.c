@@ -7,6 +7,7 @@
  */
 #include "cli/cli.h"
 #include "serve/fileio.h"
+#include "serve/model_conf.h"
 #include "serve/server.h"
 
 #include <errno.h>
@@ -50,6 +51,7 @@ static void usage(void)
            "  --slow-ms N             log requests slower than this (default 1000)\n"
            "  --drain-timeout-ms N    longest drain on SIGTERM (default 30000)\n"
            "  --ready-file PATH       write HOST:PORT there once ready\n"
+           "  --precision f32|int8    int8 serves model.int8.onnx (glint quantize) of each model\n"
            "model.yaml settings (max_batch, instances, threads, ...) win over the flags.\n");
 }
 
@@ -120,7 +122,13 @@ static int set_option(serve_cli *c, const char *name, const char *v)
         o->drain_timeout_ms = (int)cli_int("--drain-timeout-ms", v, 0, 3600000);
     else if (!strcmp(n, "ready-file"))
         o->ready_file = v;
-    else
+    else if (!strcmp(n, "precision")) {
+        if (strcmp(v, "f32") && strcmp(v, "int8")) {
+            fprintf(stderr, "glint serve: --precision is f32 or int8, got '%s'\n", v);
+            return -1;
+        }
+        o->precision = strcmp(v, "int8") ? MODEL_PRECISION_F32 : MODEL_PRECISION_INT8;
+    } else
         return 1;
     return 0;
 }

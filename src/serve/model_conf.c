@@ -532,6 +532,7 @@ enum {
     K_THREADS,
     K_MAX_QUEUE,
     K_TIMEOUT,
+    K_PRECISION,
     K_COUNT
 };
 
@@ -539,7 +540,7 @@ static const char *const KEYS[K_COUNT] = {
     "name",           "task",         "layout",      "input", "width",           "height",
     "resize",         "resize_short", "mean",        "std",   "score_threshold", "iou_threshold",
     "max_detections", "labels",       "labels_file", "max_batch", "max_queue_delay_us",
-    "preferred_batch_sizes", "instances", "threads", "max_queue", "timeout_ms",
+    "preferred_batch_sizes", "instances", "threads", "max_queue", "timeout_ms", "precision",
 };
 
 static int set_key(const yctx *x, int k, const yaml_node_t *v, yaml_conf *y)
@@ -608,6 +609,11 @@ static int set_key(const yctx *x, int k, const yaml_node_t *v, yaml_conf *y)
         return get_int(x, key, v, 1, 1024, &y->serving.threads);
     case K_MAX_QUEUE:
         return get_int(x, key, v, 1, 1000000, &y->serving.max_queue);
+    case K_PRECISION: {
+        static const char *const precs[] = {"f32", "int8", NULL};
+        static const int prec_v[] = {MODEL_PRECISION_F32, MODEL_PRECISION_INT8};
+        return get_enum(x, key, v, precs, prec_v, "f32 or int8", &y->serving.precision);
+    }
     case K_TIMEOUT:
         return get_int(x, key, v, 1, 3600000, &y->serving.timeout_ms);
     }

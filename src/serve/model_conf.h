@@ -18,6 +18,7 @@
  *     max_batch: 4                    preferred_batch_sizes: [2, 4]
  *     max_queue_delay_us: 2000        instances: 1     threads: 2
  *     max_queue: 64                   timeout_ms: 10000
+ *     precision: f32 | int8   (int8: serve model.int8.onnx, from glint quantize)
  *
  * Unknown keys are ignored. mean/std are in units of x/255 (torchvision);
  * if any value is above 1 both lists are taken as 0..255 units (OpenCV,
@@ -67,6 +68,12 @@ typedef enum model_task {
 #define MODEL_MAX_BATCH 32
 #define MODEL_MAX_INSTANCES 16
 
+typedef enum model_precision {
+    MODEL_PRECISION_DEFAULT = 0, /* f32 unless the server says otherwise */
+    MODEL_PRECISION_F32,
+    MODEL_PRECISION_INT8, /* the QDQ model.int8.onnx beside model.onnx */
+} model_precision;
+
 /* How glint serve runs the model; 0 = the server's default. */
 typedef struct model_serving {
     int max_batch;          /* largest batch the dynamic batcher forms */
@@ -77,6 +84,7 @@ typedef struct model_serving {
     int threads;    /* engine threads per context */
     int max_queue;  /* images admitted and not yet answered, before 503 */
     int timeout_ms; /* deadline of a request that gives none */
+    int precision;  /* a model_precision */
 } model_serving;
 
 typedef struct model_conf {

@@ -151,6 +151,19 @@ int repo_entry_load(server *s, const repo_entry *e, repo_model **out, char *err,
         snprintf(err, err_size, "%s", cerr);
         goto fail;
     }
+    int prec = s->opt.precision ? s->opt.precision : m->conf.serving.precision;
+    m->precision = prec == MODEL_PRECISION_INT8 ? MODEL_PRECISION_INT8 : MODEL_PRECISION_F32;
+    if (m->precision == MODEL_PRECISION_INT8) { /* the QDQ model glint quantize wrote */
+        glint_model *q = NULL;
+        snprintf(path, sizeof path, "%s/%s/model.int8.onnx", s->opt.models_dir, e->name);
+        if (glint_model_load(path, &q)) {
+            snprintf(err, err_size, "precision int8: %s (write it with glint quantize)",
+                     glint_last_error());
+            goto fail;
+        }
+        glint_model_free(m->model);
+        m->model = q;
+    }
     batcher_options bo;
     batch_options(s, m, &bo);
     if (batcher_create(m->model, &bo, &m->batcher, cerr, sizeof cerr)) {
@@ -163,9 +176,10 @@ int repo_entry_load(server *s, const repo_entry *e, repo_model **out, char *err,
     atomic_init(&m->refs, 1);
     m->load_ms = (double)(serve_now_ns() - t0) / 1e6;
     fprintf(stderr,
-            "glint serve: model %s ready in %.0f ms (%s, %dx%d, %d instance(s) x %d thread(s), "
-            "max batch %d, queue delay %lld us)\n",
-            m->name, m->load_ms, model_task_name(m->conf.task), m->conf.spec.width,
+            "glint serve: model %s ready in %.0f ms (%s, %s, %dx%d, %d instance(s) x %d "
+            "thread(s), max batch %d, queue delay %lld us)\n",
+            m->name, m->load_ms, model_task_name(m->conf.task),
+            m->precision == MODEL_PRECISION_INT8 ? "int8" : "f32", m->conf.spec.width,
             m->conf.spec.height, bo.instances, bo.threads, bo.max_batch,
             (long long)bo.max_queue_delay_us);
     *out = m;

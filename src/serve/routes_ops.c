@@ -32,14 +32,15 @@ static json_t *model_health(const repo_entry *e)
     }
     const batcher_options *bo = batcher_get_options(m->batcher);
     const batcher_stats *bs = batcher_get_stats(m->batcher);
-    json_t *d =
-        json_pack("{s:s, s:i, s:i, s:i, s:i, s:i, s:I, s:I, s:I, s:o, s:f}", "task",
-                  model_task_name(m->conf.task), "queue_depth", atomic_load(&m->pending),
-                  "max_queue", m->max_queue, "instances", bo->instances, "threads", bo->threads,
-                  "max_batch", bo->max_batch, "images", (json_int_t)atomic_load(&m->stats.images),
-                  "executions", (json_int_t)atomic_load(&bs->executions), "arena_bytes",
-                  (json_int_t)batcher_arena_bytes(m->batcher), "batch_sizes", batch_sizes_json(bs),
-                  "load_ms", m->load_ms);
+    json_t *d = json_pack("{s:s, s:s, s:i, s:i, s:i, s:i, s:i, s:I, s:I, s:I, s:o, s:f}", "task",
+                          model_task_name(m->conf.task), "precision",
+                          m->precision == MODEL_PRECISION_INT8 ? "int8" : "f32", "queue_depth",
+                          atomic_load(&m->pending), "max_queue", m->max_queue, "instances",
+                          bo->instances, "threads", bo->threads, "max_batch", bo->max_batch,
+                          "images", (json_int_t)atomic_load(&m->stats.images), "executions",
+                          (json_int_t)atomic_load(&bs->executions), "arena_bytes",
+                          (json_int_t)batcher_arena_bytes(m->batcher), "batch_sizes",
+                          batch_sizes_json(bs), "load_ms", m->load_ms);
     json_object_update(o, d);
     json_decref(d);
     return o;

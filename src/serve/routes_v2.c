@@ -99,13 +99,15 @@ static void model_config(h2o_req_t *req, const repo_model *m)
         json_array_append_new(pref, json_integer(o->preferred[i]));
     int batched = o->max_batch > 1 || m->conf.batch_free;
     json_t *j = json_pack(
-        "{s:s, s:s, s:s, s:i, s:o, s:o, s:{s:o, s:I}, s:[{s:s, s:i, s:s}], s:{s:s, s:i, s:i}}",
+        "{s:s, s:s, s:s, s:i, s:o, s:o, s:{s:o, s:I}, s:[{s:s, s:i, s:s}], s:{s:s, s:s, s:i, "
+        "s:i}}",
         "name", m->name, "platform", "onnx", "backend", "glint", "max_batch_size",
         batched ? o->max_batch : 0, "input", io_json(m, 0, 1), "output", io_json(m, 1, 1),
         "dynamic_batching", "preferred_batch_size", pref, "max_queue_delay_microseconds",
         (json_int_t)o->max_queue_delay_us, "instance_group", "name", m->name, "count", o->instances,
-        "kind", "KIND_CPU", "parameters", "task", model_task_name(m->conf.task), "threads",
-        o->threads, "max_queue", m->max_queue);
+        "kind", "KIND_CPU", "parameters", "task", model_task_name(m->conf.task), "precision",
+        m->precision == MODEL_PRECISION_INT8 ? "int8" : "f32", "threads", o->threads, "max_queue",
+        m->max_queue);
     serve_respond_json(req, 200, j);
 }
 
@@ -123,9 +125,8 @@ static json_t *model_stats_json(const repo_model *m)
     for (int b = 1; b <= BATCHER_MAX_BATCH; b++) {
         uint64_t n = atomic_load(&bs->by_size[b]);
         if (n)
-            json_array_append_new(
-                batches, json_pack("{s:i, s:o}", "batch_size", b, "compute_infer",
-                                     dur(n, atomic_load(&bs->by_size_ns[b]))));
+            json_array_append_new(batches, json_pack("{s:i, s:o}", "batch_size", b, "compute_infer",
+                                                     dur(n, atomic_load(&bs->by_size_ns[b]))));
     }
     return json_pack(
         "{s:s, s:s, s:I, s:I, s:I, s:{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}, s:o}", "name",

@@ -33,6 +33,7 @@ typedef struct serve_options {
     double slow_ms;             /* requests slower than this are logged (default 1000) */
     int drain_timeout_ms;       /* longest drain on SIGTERM (default 30000) */
     const char *ready_file;     /* when ready, write "host:port\n" there (tests) */
+    int precision;              /* a model_precision; 0: each model.yaml says (f32) */
 } serve_options;
 
 /* Fills *o with the defaults above. */

@@ -64,6 +64,7 @@ typedef struct repo_model {
     int max_queue;  /* images admitted and not answered, before 503 */
     int timeout_ms; /* default deadline */
     double load_ms; /* load + plan + warm-up */
+    int precision;  /* MODEL_PRECISION_F32 or _INT8 (model.int8.onnx) */
     atomic_int refs;
     atomic_int pending; /* images admitted, not yet answered */
     model_stats stats;

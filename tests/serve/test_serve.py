@@ -506,6 +506,25 @@ def test_config(repo):
     refused(["--models", repo, "--max-queue", "0"], 2, "--max-queue", "bad flag value")
     bad = make_repo("badrepo", {"m": ("resnet18", "max_batch: lots")})
     refused(["--models", bad], 1, "max_batch", "bad model.yaml")
+    refused(["--models", repo, "--model", "resnet18", "--precision", "int8"], 1,
+            "model.int8.onnx", "precision int8 without a quantized model")
+    refused(["--models", repo, "--precision", "fp4"], 2, "--precision", "unknown precision")
+
+
+def test_int8(repo):
+    """models/yolov8n/model.int8.onnx (glint quantize) served with --precision int8."""
+    s = Server(repo, "--model", "yolov8n", "--precision", "int8")
+    try:
+        st, h, j = s.json("POST", "/v1/models/yolov8n/detect", DOG)
+        check(st == 200 and j["width"] == 768 and isinstance(j["detections"], list),
+              "int8 model answers (%d boxes)" % len(j.get("detections", [])))
+        st, h, j = s.json("GET", "/health")
+        y8 = [m for m in j["models"] if m["name"] == "yolov8n"][0]
+        check(y8.get("precision") == "int8", "/health says int8")
+        st, h, j = s.json("GET", "/v2/models/yolov8n/config")
+        check(j["parameters"]["precision"] == "int8", "/v2 model config says int8")
+    finally:
+        s.stop()
 
 
 def main():
@@ -514,7 +533,7 @@ def main():
     tests_shared = [test_endpoints, test_detect_matches_run, test_cache, test_bad_input,
                     test_kserve, test_batching, test_repository]
     tests_own = [test_overload_and_deadline, test_drain, test_connections, test_body_limit,
-                 test_config]
+                 test_config, test_int8]
     s = Server(repo)
     try:
         for t in tests_shared:
