@@ -9,6 +9,8 @@
 #   bench/serve_vs_perf.sh [--model yolov8n] [--rounds 3] [--seconds 15]
 #                          [--connections 4] [--serve-args "..."] [--perf-args "..."]
 #                          [--threads T (perf's threads per instance; default nproc)]
+# perf_file=model.int8.onnx in the environment measures that file of the model (with
+# --serve-args "--precision int8").
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -37,7 +39,7 @@ task=$(grep -m1 '^task:' "models/$model/model.yaml" | awk '{print $2}')
 perf_ips=() serve_ips=() rows=()
 for r in $(seq 1 "$rounds"); do
     # shellcheck disable=SC2086
-    p=$("$glint" perf --model "models/$model/model.onnx" --threads "$threads" \
+    p=$("$glint" perf --model "models/$model/${perf_file:-model.onnx}" --threads "$threads" \
         --seconds "$seconds" --json $perf_args 2>/dev/null | grep -o '"images_per_s":[0-9.]*' | cut -d: -f2)
     rm -f "$tmp/ready"
     # shellcheck disable=SC2086
