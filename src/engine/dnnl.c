@@ -356,6 +356,40 @@ static void conv_weight_mds(const glint_tensor *w, int64_t G, dnnl_data_type_t t
     }
 }
 
+/* The primitive of convolution cd on the attributes pattr plus node n's
+ * post-ops, and n's weights (plain md w_plain at wsrc) reordered once into
+ * the layout it asks for (model cache). *pd stays NULL, without an error,
+ * when oneDNN cannot express it or offers only a reference kernel. */
+static glint_status conv_primitive(plan *p, const node *n, const dnnl_convolution_desc_t *cd,
+                                   dnnl_primitive_attr_t pattr, const dnnl_memory_desc_t *w_plain,
+                                   const void *wsrc, dnnl_primitive_desc_t *pd, const char **impl,
+                                   void **wdata, dnnl_memory_desc_t *w_md)
+{
+    glint_status s = GLINT_OK;
+    dnnl_post_ops_t po = NULL;
+    *pd = NULL;
+    DN(dnnl_post_ops_create(&po));
+    if (!post_ops_make(n, po)) goto fail;
+    DN(dnnl_primitive_attr_set_post_ops(pattr, po));
+    if (dnnl_primitive_desc_create(pd, cd, pattr, g_engine, NULL) != dnnl_success) {
+        *pd = NULL;
+        goto fail;
+    }
+    if (impl_is_ref(*pd, impl)) goto drop;
+    *w_md = *dnnl_primitive_desc_query_md(*pd, dnnl_query_weights_md, 0);
+    if (!(*wdata = cached_weights(p, (int)(n - p->m->g.nodes), w_plain, wsrc, w_md))) {
+        s = eng_fail(GLINT_ERR_BACKEND, "node '%s': weight reorder failed", n->name);
+        goto drop;
+    }
+    goto fail;
+drop:
+    dnnl_primitive_desc_destroy(*pd);
+    *pd = NULL;
+fail:
+    if (po) dnnl_post_ops_destroy(po);
+    return s;
+}
+
 /* Builds the convolution of st; *taken = false (and no error) when oneDNN
  * offers only a reference kernel or cannot express the node. */
 static glint_status qconv_make(plan *p, step *st, layout src_lay, bool *taken);
@@ -369,7 +403,6 @@ static glint_status conv_make(plan *p, step *st, layout src_lay, bool *taken)
     const glint_tensor *x = c->in[0], *w = c->in[1], *y = c->out[0];
     const glint_tensor *b = c->n_in > 2 ? c->in[2] : NULL;
     dnnl_primitive_attr_t pattr = NULL;
-    dnnl_post_ops_t po = NULL;
     dnnl_primitive_desc_t pd = NULL;
     *taken = false;
     if (x->ndim != 4 || !p->is_const[st->in_id[1]] || (b && !p->is_const[st->in_id[2]]))
@@ -391,22 +424,12 @@ static glint_status conv_make(plan *p, step *st, layout src_lay, bool *taken)
             &dst_md, strides, dil, pl, pr) != dnnl_success)
         return GLINT_OK;
     DN(dnnl_primitive_attr_create(&pattr));
-    DN(dnnl_post_ops_create(&po));
-    if (!post_ops_make(n, po)) goto fail;
-    DN(dnnl_primitive_attr_set_post_ops(pattr, po));
-    if (dnnl_primitive_desc_create(&pd, &cd, pattr, g_engine, NULL) != dnnl_success) {
-        pd = NULL;
-        goto fail;
-    }
     const char *impl;
-    if (impl_is_ref(pd, &impl)) goto fail;
-    const dnnl_memory_desc_t *w_md = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
-    void *wdata = cached_weights(p, (int)(n - p->m->g.nodes), &w_plain, w->data, w_md);
-    if (!wdata) {
-        s = eng_fail(GLINT_ERR_BACKEND, "node '%s': weight reorder failed", n->name);
+    void *wdata;
+    dnnl_memory_desc_t w_copy;
+    if ((s = conv_primitive(p, n, &cd, pattr, &w_plain, w->data, &pd, &impl, &wdata, &w_copy)) ||
+        !pd)
         goto fail;
-    }
-    dnnl_memory_desc_t w_copy = *w_md;
     prim_k *k;
     dnnl_primitive_desc_t pd_keep = pd;
     pd = NULL;
@@ -422,7 +445,6 @@ static glint_status conv_make(plan *p, step *st, layout src_lay, bool *taken)
     *taken = true;
 fail:
     if (pd) dnnl_primitive_desc_destroy(pd);
-    if (po) dnnl_post_ops_destroy(po);
     if (pattr) dnnl_primitive_attr_destroy(pattr);
     if (s && st->k.destroy) {
         st->k.destroy(st->k.state);
@@ -529,7 +551,6 @@ static glint_status qconv_make(plan *p, step *st, layout src_lay, bool *taken)
     const glint_tensor *x = c->in[0], *w = c->in[3], *y = c->out[0];
     const glint_tensor *b = c->in[6];
     dnnl_primitive_attr_t pattr = NULL;
-    dnnl_post_ops_t po = NULL;
     dnnl_primitive_desc_t pd = NULL;
     qconv_k *q = NULL;
     float *scales = NULL;
@@ -558,21 +579,12 @@ static glint_status qconv_make(plan *p, step *st, layout src_lay, bool *taken)
     DN(dnnl_primitive_attr_create(&pattr));
     DN(dnnl_primitive_attr_set_output_scales(pattr, n_scales, n_scales > 1 ? 1 << 1 : 0, scales));
     DN(dnnl_primitive_attr_set_zero_points(pattr, DNNL_ARG_SRC, 1, 0, &zp_rt));
-    DN(dnnl_post_ops_create(&po));
-    if (!post_ops_make(n, po)) goto fail;
-    DN(dnnl_primitive_attr_set_post_ops(pattr, po));
-    if (dnnl_primitive_desc_create(&pd, &cd, pattr, g_engine, NULL) != dnnl_success) {
-        pd = NULL;
-        goto fail;
-    }
     const char *impl;
-    if (impl_is_ref(pd, &impl)) goto fail;
-    const dnnl_memory_desc_t *w_md = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
-    void *wdata = cached_weights(p, (int)(n - p->m->g.nodes), &w_plain, w->data, w_md);
-    if (!wdata) {
-        s = eng_fail(GLINT_ERR_BACKEND, "node '%s': weight reorder failed", n->name);
+    void *wdata;
+    dnnl_memory_desc_t w_copy;
+    if ((s = conv_primitive(p, n, &cd, pattr, &w_plain, w->data, &pd, &impl, &wdata, &w_copy)) ||
+        !pd)
         goto fail;
-    }
     if (!(q = calloc(1, sizeof *q)) ||
         !(q->scratch = aligned_alloc(64, (dnnl_memory_desc_get_size(&u8_md) + 63) / 64 * 64))) {
         s = eng_fail(GLINT_ERR_NOMEM, "out of memory");
@@ -590,7 +602,6 @@ static glint_status qconv_make(plan *p, step *st, layout src_lay, bool *taken)
     q->conv.stream = plan_stream(p);
     q->conv.src1_arg = -1;
     DN(dnnl_primitive_create(&q->conv.prim, pd));
-    dnnl_memory_desc_t w_copy = *w_md;
     prim_k *k = &q->conv;
     if ((s = add_mem(k, DNNL_ARG_SRC, &u8_md, q->scratch)) ||
         (s = add_mem(k, DNNL_ARG_WEIGHTS, &w_copy, wdata)) ||
@@ -611,7 +622,6 @@ fail:
     qconv_free(q);
     free(scales);
     if (pd) dnnl_primitive_desc_destroy(pd);
-    if (po) dnnl_post_ops_destroy(po);
     if (pattr) dnnl_primitive_attr_destroy(pattr);
     return s;
 }
