@@ -60,6 +60,7 @@ typedef struct run_opts {
     int agnostic;
     int top; /* 0: from the model's config */
     int pretty;
+    int int8; /* --precision int8: the folder's model.int8.onnx */
 } run_opts;
 
 /* Everything a command needs to answer images, built once. */
@@ -101,6 +102,7 @@ static void usage(void)
            "a folder DIR means DIR/model.onnx.\n"
            "  --threads T          engine threads (default: all cores)\n"
            "  --backend auto|ref   kernels (default auto)\n"
+           "  --precision f32|int8 int8: the folder's model.int8.onnx (glint quantize)\n"
            "  --score S            detect: keep boxes scoring above S (default 0.25)\n"
            "  --iou I              detect: NMS IoU threshold (default 0.7 YOLOv8, 0.45 YOLOv5)\n"
            "  --max-det N          detect: most boxes per image (default 300)\n"
@@ -141,10 +143,14 @@ static int runner_open(runner *r, const run_opts *o, int n_images)
     vision_image_init(&r->img);
     char err[MODEL_CONF_ERR_MAX], path[4096];
     struct stat st;
-    const char *model = o->model; /* a model folder means its model.onnx */
+    const char *model = o->model; /* a model folder means its model.onnx (model.int8.onnx) */
     if (!stat(model, &st) && S_ISDIR(st.st_mode)) {
-        int n = snprintf(path, sizeof path, "%s/model.onnx", model);
+        int n = snprintf(path, sizeof path, "%s/model%s.onnx", model, o->int8 ? ".int8" : "");
         if (n > 0 && (size_t)n < sizeof path) model = path;
+    } else if (o->int8) {
+        fprintf(stderr, "glint run: --precision int8 needs a model folder (with model.int8.onnx "
+                        "from glint quantize)\n");
+        return -1;
     }
     if (glint_model_load(model, &r->m)) {
         fprintf(stderr, "glint run: %s\n", glint_last_error());
@@ -313,7 +319,14 @@ static int parse_args(int argc, char **argv, run_opts *o, const char **images)
             o->agnostic = 1;
         else if (!strcmp(a, "--pretty"))
             o->pretty = 1;
-        else if (!strcmp(a, "--backend") && has_val) {
+        else if (!strcmp(a, "--precision") && has_val) {
+            const char *p = argv[++i];
+            if (strcmp(p, "f32") && strcmp(p, "int8")) {
+                fprintf(stderr, "glint run: --precision is f32 or int8, got '%s'\n", p);
+                return -1;
+            }
+            o->int8 = !strcmp(p, "int8");
+        } else if (!strcmp(a, "--backend") && has_val) {
             const char *b = argv[++i];
             if (!strcmp(b, "ref"))
                 o->backend = GLINT_BACKEND_REF;

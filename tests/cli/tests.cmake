@@ -53,3 +53,7 @@ set_tests_properties(cli/quantize-yolov8n PROPERTIES
   LABELS slow)
 add_test(NAME cli/quantize-usage COMMAND $<TARGET_FILE:glint> quantize --model ${CMAKE_SOURCE_DIR}/models/resnet18)
 set_tests_properties(cli/quantize-usage PROPERTIES WILL_FAIL TRUE)
+# glint run --precision int8: the committed QDQ YOLOv8n through the oneDNN int8 path
+add_test(NAME cli/run-int8 COMMAND glint run --precision int8 --model ${CMAKE_SOURCE_DIR}/models/yolov8n
+         ${CMAKE_SOURCE_DIR}/tests/data/dog.jpg)
+set_tests_properties(cli/run-int8 PROPERTIES PASS_REGULAR_EXPRESSION "\"width\": 768.*\"detections\": \\[\\{")
