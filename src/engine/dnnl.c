@@ -356,6 +356,25 @@ static void conv_weight_mds(const glint_tensor *w, int64_t G, dnnl_data_type_t t
     }
 }
 
+/* The descriptor of 2-D Conv node n reading src_md with weights of type wt
+ * (*w_plain: their plain oihw/goihw md), an optional f32 bias (*b_md) and
+ * f32 NHWC output (*dst_md). False when oneDNN cannot express it. */
+static bool conv_desc(const node *n, const glint_tensor *x, const glint_tensor *w,
+                      const glint_tensor *y, bool bias, const dnnl_memory_desc_t *src_md,
+                      dnnl_data_type_t wt, dnnl_convolution_desc_t *cd, dnnl_memory_desc_t *w_plain,
+                      dnnl_memory_desc_t *b_md, dnnl_memory_desc_t *dst_md)
+{
+    dnnl_memory_desc_t w_any;
+    dnnl_dims_t bd = {w->dims[0]}, strides, dil, pl, pr;
+    md_4d(dst_md, y, LAYOUT_NHWC);
+    conv_weight_mds(w, attr_i(n, "group", 1), wt, &w_any, w_plain);
+    dnnl_memory_desc_init_by_tag(b_md, 1, bd, dnnl_f32, dnnl_x);
+    conv_geom(n, x, w, y, strides, dil, pl, pr);
+    return dnnl_dilated_convolution_forward_desc_init(
+               cd, dnnl_forward_inference, dnnl_convolution_direct, src_md, &w_any,
+               bias ? b_md : NULL, dst_md, strides, dil, pl, pr) == dnnl_success;
+}
+
 /* The primitive of convolution cd on the attributes pattr plus node n's
  * post-ops, and n's weights (plain md w_plain at wsrc) reordered once into
  * the layout it asks for (model cache). *pd stays NULL, without an error,
@@ -407,21 +426,10 @@ static glint_status conv_make(plan *p, step *st, layout src_lay, bool *taken)
     *taken = false;
     if (x->ndim != 4 || !p->is_const[st->in_id[1]] || (b && !p->is_const[st->in_id[2]]))
         return GLINT_OK;
-    int64_t G = attr_i(n, "group", 1);
-
-    dnnl_memory_desc_t src_md, dst_md, w_any, w_plain, b_md;
-    md_4d(&src_md, x, src_lay);
-    md_4d(&dst_md, y, LAYOUT_NHWC);
-    int64_t M = w->dims[0];
-    conv_weight_mds(w, G, dnnl_f32, &w_any, &w_plain);
-    dnnl_dims_t bd = {M};
-    dnnl_memory_desc_init_by_tag(&b_md, 1, bd, dnnl_f32, dnnl_x);
-    dnnl_dims_t strides, dil, pl, pr;
-    conv_geom(n, x, w, y, strides, dil, pl, pr);
+    dnnl_memory_desc_t src_md, dst_md, w_plain, b_md;
     dnnl_convolution_desc_t cd;
-    if (dnnl_dilated_convolution_forward_desc_init(
-            &cd, dnnl_forward_inference, dnnl_convolution_direct, &src_md, &w_any, b ? &b_md : NULL,
-            &dst_md, strides, dil, pl, pr) != dnnl_success)
+    md_4d(&src_md, x, src_lay);
+    if (!conv_desc(n, x, w, y, b != NULL, &src_md, dnnl_f32, &cd, &w_plain, &b_md, &dst_md))
         return GLINT_OK;
     DN(dnnl_primitive_attr_create(&pattr));
     const char *impl;
@@ -558,21 +566,14 @@ static glint_status qconv_make(plan *p, step *st, layout src_lay, bool *taken)
     for (int k = 1; k < 7; k++)
         if (st->in_id[k] >= 0 && !p->is_const[st->in_id[k]]) return GLINT_OK;
     if (x->ndim != 4 || w->ndim != 4) return GLINT_OK;
-    int64_t G = attr_i(n, "group", 1), M = w->dims[0], n_scales = 0;
-    dnnl_memory_desc_t x_md, u8_md, dst_md, w_any, w_plain, b_md, zp_md;
-    md_4d(&x_md, x, src_lay);
-    dnnl_dims_t xd = {x->dims[0], x->dims[1], x->dims[2], x->dims[3]}, bd = {M}, one = {1};
-    dnnl_memory_desc_init_by_tag(&u8_md, 4, xd, dnnl_u8, dnnl_nhwc);
-    md_4d(&dst_md, y, LAYOUT_NHWC);
-    conv_weight_mds(w, G, dnnl_s8, &w_any, &w_plain);
-    dnnl_memory_desc_init_by_tag(&b_md, 1, bd, dnnl_f32, dnnl_x);
-    dnnl_memory_desc_init_by_tag(&zp_md, 1, one, dnnl_s32, dnnl_x);
-    dnnl_dims_t strides, dil, pl, pr;
-    conv_geom(n, x, w, y, strides, dil, pl, pr);
+    int64_t M = w->dims[0], n_scales = 0;
+    dnnl_memory_desc_t x_md, u8_md, dst_md, w_plain, b_md, zp_md;
     dnnl_convolution_desc_t cd;
-    if (dnnl_dilated_convolution_forward_desc_init(
-            &cd, dnnl_forward_inference, dnnl_convolution_direct, &u8_md, &w_any, b ? &b_md : NULL,
-            &dst_md, strides, dil, pl, pr) != dnnl_success)
+    md_4d(&x_md, x, src_lay);
+    dnnl_dims_t xd = {x->dims[0], x->dims[1], x->dims[2], x->dims[3]}, one = {1};
+    dnnl_memory_desc_init_by_tag(&u8_md, 4, xd, dnnl_u8, dnnl_nhwc);
+    dnnl_memory_desc_init_by_tag(&zp_md, 1, one, dnnl_s32, dnnl_x);
+    if (!conv_desc(n, x, w, y, b != NULL, &u8_md, dnnl_s8, &cd, &w_plain, &b_md, &dst_md))
         return GLINT_OK;
     if (!(scales = qconv_scales(c, &n_scales))) return eng_fail(GLINT_ERR_NOMEM, "out of memory");
     int zp_rt = DNNL_RUNTIME_S32_VAL;

@@ -445,7 +445,8 @@ static int get_triple(const yctx *x, const char *key, const yaml_node_t *n, floa
 /* preferred_batch_sizes: [2, 4] — rising sizes in 1..MODEL_MAX_BATCH. */
 static int get_preferred(const yctx *x, const char *key, const yaml_node_t *n, model_serving *s)
 {
-    const yaml_node_item_t *it = n->type == YAML_SEQUENCE_NODE ? n->data.sequence.items.start : NULL;
+    const yaml_node_item_t *it =
+        n->type == YAML_SEQUENCE_NODE ? n->data.sequence.items.start : NULL;
     long count = it ? n->data.sequence.items.top - it : -1;
     if (count < 0 || count > MODEL_MAX_BATCH)
         return yfail(x, n, key, "expected a list of at most %d batch sizes", MODEL_MAX_BATCH);
@@ -537,10 +538,29 @@ enum {
 };
 
 static const char *const KEYS[K_COUNT] = {
-    "name",           "task",         "layout",      "input", "width",           "height",
-    "resize",         "resize_short", "mean",        "std",   "score_threshold", "iou_threshold",
-    "max_detections", "labels",       "labels_file", "max_batch", "max_queue_delay_us",
-    "preferred_batch_sizes", "instances", "threads", "max_queue", "timeout_ms", "precision",
+    "name",
+    "task",
+    "layout",
+    "input",
+    "width",
+    "height",
+    "resize",
+    "resize_short",
+    "mean",
+    "std",
+    "score_threshold",
+    "iou_threshold",
+    "max_detections",
+    "labels",
+    "labels_file",
+    "max_batch",
+    "max_queue_delay_us",
+    "preferred_batch_sizes",
+    "instances",
+    "threads",
+    "max_queue",
+    "timeout_ms",
+    "precision",
 };
 
 static int set_key(const yctx *x, int k, const yaml_node_t *v, yaml_conf *y)

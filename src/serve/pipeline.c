@@ -103,14 +103,13 @@ void sitem_done(sitem *it)
     serve_finish(r);
 }
 
-void sitem_fail(sitem *it, int status, fail_reason reason, const char *fmt, ...)
+void sitem_fail(sitem *it, int status, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(it->err, sizeof it->err, fmt, ap);
     va_end(ap);
-    it->status = status;
-    (void)reason; /* the request's reason follows from the status */
+    it->status = status; /* the request's failure reason follows from it */
     sitem_done(it);
 }
 
@@ -132,11 +131,11 @@ static void item_ran(batch_item *bi, const batch_result *res)
         metrics_histogram_observe(&st->batch_size, res->batch_size);
     }
     if (res->status) {
-        sitem_fail(it, 500, FAIL_INTERNAL, "inference failed: %s", res->error);
+        sitem_fail(it, 500, "inference failed: %s", res->error);
         return;
     }
     if (res->end_ns > r->deadline_ns) {
-        sitem_fail(it, 504, FAIL_TIMEOUT, "deadline passed before the answer was ready");
+        sitem_fail(it, 504, "deadline passed before the answer was ready");
         return;
     }
     uint64_t t0 = serve_now_ns();
@@ -145,7 +144,7 @@ static void item_ran(batch_item *bi, const batch_result *res)
     atomic_fetch_add(&st->output_count, 1);
     atomic_fetch_add(&st->output_ns, it->post_ns);
     if (rc) {
-        sitem_fail(it, 500, FAIL_INTERNAL, "%s", it->err);
+        sitem_fail(it, 500, "%s", it->err);
         return;
     }
     atomic_fetch_add(&st->images, 1);
@@ -182,12 +181,12 @@ static void item_work(workq_job *job)
     sreq *r = it->owner;
     repo_model *m = r->rm;
     if (serve_now_ns() > r->deadline_ns) {
-        sitem_fail(it, 504, FAIL_TIMEOUT, "deadline passed before the image was decoded");
+        sitem_fail(it, 504, "deadline passed before the image was decoded");
         return;
     }
     thread_scratch *sc = serve_scratch();
     if (!sc) {
-        sitem_fail(it, 500, FAIL_INTERNAL, "out of memory");
+        sitem_fail(it, 500, "out of memory");
         return;
     }
     vision_error verr;
@@ -196,17 +195,16 @@ static void item_work(workq_job *job)
     uint64_t t1 = serve_now_ns();
     it->decode_ns = t1 - t0;
     if (vs) {
-        sitem_fail(it, 400, FAIL_BAD_REQUEST, "image: %s",
-                   verr.msg[0] ? verr.msg : vision_strerror(vs));
+        sitem_fail(it, 400, "image: %s", verr.msg[0] ? verr.msg : vision_strerror(vs));
         return;
     }
     if (serve_now_ns() > r->deadline_ns) {
-        sitem_fail(it, 504, FAIL_TIMEOUT, "deadline passed while the image was decoded");
+        sitem_fail(it, 504, "deadline passed while the image was decoded");
         return;
     }
     batch_slot slot;
     if (batcher_reserve(m->batcher, &slot)) {
-        sitem_fail(it, 503, FAIL_REJECTED, "the server is shutting down");
+        sitem_fail(it, 503, "the server is shutting down");
         return;
     }
     vs = vision_prepare(&sc->img, &m->conf.spec, slot.data, slot.floats, &it->tf, &verr);
@@ -215,8 +213,7 @@ static void item_work(workq_job *job)
     atomic_fetch_add(&m->stats.input_ns, it->decode_ns + it->prep_ns);
     if (vs) {
         batcher_commit(m->batcher, &slot, NULL);
-        sitem_fail(it, 400, FAIL_BAD_REQUEST, "image: %s",
-                   verr.msg[0] ? verr.msg : vision_strerror(vs));
+        sitem_fail(it, 400, "image: %s", verr.msg[0] ? verr.msg : vision_strerror(vs));
         return;
     }
     it->bi.done = item_ran;

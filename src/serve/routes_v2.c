@@ -255,12 +255,12 @@ static void v2_parse_job(workq_job *job)
         it->index = i;
         it->decode_ns = parse_ns / (uint64_t)rows;
         if (serve_now_ns() > r->deadline_ns) {
-            sitem_fail(it, 504, FAIL_TIMEOUT, "deadline passed before row %d ran", i);
+            sitem_fail(it, 504, "deadline passed before row %d ran", i);
             continue;
         }
         batch_slot slot;
         if (batcher_reserve(m->batcher, &slot)) {
-            sitem_fail(it, 503, FAIL_REJECTED, "the server is shutting down");
+            sitem_fail(it, 503, "the server is shutting down");
             continue;
         }
         uint64_t c0 = serve_now_ns();
@@ -401,6 +401,7 @@ static void load_installed(sreq *r)
     repo_entry *e = r->entry;
     if (r->status != 200) {
         e->state = ENTRY_UNAVAILABLE;
+        snprintf(e->reason, sizeof e->reason, "%s", r->load_err ? r->load_err : "load failed");
         return;
     }
     e->model = r->loaded;
@@ -415,7 +416,7 @@ static void load_job(workq_job *job)
     sreq *r = H2O_STRUCT_FROM_MEMBER(sreq, job, job);
     char err[SERVE_ERR_MAX];
     if (repo_entry_load(r->srv, r->entry, &r->loaded, err, sizeof err)) {
-        snprintf(r->entry->reason, sizeof r->entry->reason, "%s", err);
+        r->load_err = strdup(err); /* the table is the loop's: load_installed copies it */
         serve_finish_error(r, 400, "failed to load '%s': %s", r->entry->name, err);
         return;
     }

@@ -248,6 +248,7 @@ void sreq_destroy(sreq *r)
     free(r->resp);
     repo_model_release(r->rm);
     repo_model_release(r->loaded);
+    free(r->load_err);
     free(r);
 }
 

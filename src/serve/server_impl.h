@@ -112,6 +112,7 @@ struct sreq {
     void (*on_loop)(sreq *r);      /* run on the loop before the answer is sent */
     repo_entry *entry;             /* SREQ_ADMIN: the model folder loaded */
     repo_model *loaded;            /* SREQ_ADMIN: the model it gave */
+    char *load_err;                /* SREQ_ADMIN: why it failed (owned) */
     uint64_t t_start, deadline_ns; /* CLOCK_MONOTONIC */
     uint8_t *body;                 /* owned copy of the request body */
     size_t body_len;
@@ -221,8 +222,7 @@ int route_v2(server *s, h2o_req_t *req, const char *path, size_t len);
 int route_ops(server *s, h2o_req_t *req, const char *path, size_t len);
 
 /* Finishes item `it` of its request with an error (any thread). */
-void sitem_fail(sitem *it, int status, fail_reason reason, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+void sitem_fail(sitem *it, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Marks one item answered; the last one builds the response and hands the
  * request back to the loop (any thread). */
 void sitem_done(sitem *it);
