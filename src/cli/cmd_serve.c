@@ -52,6 +52,9 @@ static void usage(void)
            "  --drain-timeout-ms N    longest drain on SIGTERM (default 30000)\n"
            "  --ready-file PATH       write HOST:PORT there once ready\n"
            "  --precision f32|int8    int8 serves model.int8.onnx (glint quantize) of each model\n"
+           "  --edge-config FILE      Groundlight edge config (YAML: detectors, presets,\n"
+           "                          upstream; see docs/edge.md), reloaded when it changes\n"
+           "  --state-dir DIR         escalation outbox database (default glint-state)\n"
            "model.yaml settings (max_batch, instances, threads, ...) win over the flags.\n");
 }
 
@@ -122,6 +125,10 @@ static int set_option(serve_cli *c, const char *name, const char *v)
         o->drain_timeout_ms = (int)cli_int("--drain-timeout-ms", v, 0, 3600000);
     else if (!strcmp(n, "ready-file"))
         o->ready_file = v;
+    else if (!strcmp(n, "edge-config"))
+        o->edge_config = v;
+    else if (!strcmp(n, "state-dir"))
+        o->state_dir = v;
     else if (!strcmp(n, "precision")) {
         if (strcmp(v, "f32") && strcmp(v, "int8")) {
             fprintf(stderr, "glint serve: --precision is f32 or int8, got '%s'\n", v);

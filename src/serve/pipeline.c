@@ -96,6 +96,10 @@ void sitem_done(sitem *it)
     atomic_fetch_sub(&r->rm->pending, 1);
     if (atomic_fetch_sub(&r->left, 1) != 1) return;
     timing_header(r);
+    if (r->kind == SREQ_EDGE) {
+        edge_items_done(r); /* finishes r itself */
+        return;
+    }
     if (r->kind == SREQ_V1)
         build_v1(r);
     else
@@ -139,7 +143,7 @@ static void item_ran(batch_item *bi, const batch_result *res)
         return;
     }
     uint64_t t0 = serve_now_ns();
-    int rc = r->kind == SREQ_V1 ? sitem_answer(it, res) : v2_item_ran(it, res);
+    int rc = r->kind == SREQ_KSERVE ? v2_item_ran(it, res) : sitem_answer(it, res);
     it->post_ns = serve_now_ns() - t0;
     atomic_fetch_add(&st->output_count, 1);
     atomic_fetch_add(&st->output_ns, it->post_ns);

@@ -142,6 +142,7 @@ int repo_entry_load(server *s, const repo_entry *e, repo_model **out, char *err,
     }
     snprintf(path, sizeof path, "%s/%s", s->opt.models_dir, e->name);
     m->dir = strdup(path);
+    m->file_sig = repo_file_sig(s, e->name); /* before reading: a later change is seen */
     snprintf(path, sizeof path, "%s/%s/model.onnx", s->opt.models_dir, e->name);
     if (!m->dir || glint_model_load(path, &m->model)) {
         snprintf(err, err_size, "%s", m->dir ? glint_last_error() : "out of memory");
@@ -198,4 +199,105 @@ void repo_free(server *s)
     free(s->entries);
     s->entries = NULL;
     s->n_entries = 0;
+}
+
+/* ---- reloading a model beside the one serving ---- */
+
+long long repo_file_sig(const server *s, const char *name)
+{
+    static const char *const files[] = {"model.onnx", "model.int8.onnx", "model.yaml"};
+    long long sig = 0;
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        char path[4096];
+        struct stat st;
+        snprintf(path, sizeof path, "%s/%s/%s", s->opt.models_dir, name, files[i]);
+        if (stat(path, &st)) continue;
+        sig = sig * 1000003 + (long long)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec +
+              (long long)st.st_size * 7919 + (long long)st.st_ino;
+    }
+    return sig;
+}
+
+typedef struct reload_job {
+    h2o_multithread_message_t msg; /* to the loop, when loaded or failed */
+    workq_job job;
+    server *srv;
+    repo_entry *entry;
+    int generation;
+    long long sig;
+    repo_model *loaded;
+    char err[SERVE_ERR_MAX];
+} reload_job;
+
+static void reload_work(workq_job *job)
+{
+    reload_job *rj = H2O_STRUCT_FROM_MEMBER(reload_job, job, job);
+    rj->sig = repo_file_sig(rj->srv, rj->entry->name);
+    repo_entry_load(rj->srv, rj->entry, &rj->loaded, rj->err, sizeof rj->err);
+    h2o_multithread_send_message(&rj->srv->reload_rx, &rj->msg);
+}
+
+/* Installs one finished reload (loop thread). */
+static void reload_installed(server *s, reload_job *rj)
+{
+    repo_entry *e = rj->entry;
+    if (s->stopping || rj->generation != e->generation) { /* unloaded meanwhile */
+        repo_model_release(rj->loaded);
+        if (!s->stopping) e->reloading = 0;
+        return;
+    }
+    e->reloading = 0;
+    if (!rj->loaded) {
+        e->failed_sig = rj->sig;
+        e->load_failures++;
+        snprintf(e->last_error, sizeof e->last_error, "%s", rj->err);
+        fprintf(stderr, "glint serve: model %s: reload failed, %s: %s\n", e->name,
+                e->state == ENTRY_READY ? "the previous version keeps serving" : "not serving",
+                rj->err);
+        if (e->state == ENTRY_LOADING) {
+            e->state = ENTRY_UNAVAILABLE;
+            snprintf(e->reason, sizeof e->reason, "%s", rj->err);
+        }
+        return;
+    }
+    repo_model *old = e->model;
+    e->model = rj->loaded;
+    e->state = ENTRY_READY;
+    e->reason[0] = e->last_error[0] = 0;
+    if (s->cache) resp_cache_clear(s->cache);
+    fprintf(stderr, "glint serve: model %s: %s\n", e->name,
+            old ? "new version swapped in" : "loaded");
+    repo_model_release(old); /* freed once its last request is answered */
+}
+
+static void on_reloaded(h2o_multithread_receiver_t *rx, h2o_linklist_t *messages)
+{
+    server *s = H2O_STRUCT_FROM_MEMBER(server, reload_rx, rx);
+    while (!h2o_linklist_is_empty(messages)) {
+        h2o_multithread_message_t *m =
+            H2O_STRUCT_FROM_MEMBER(h2o_multithread_message_t, link, messages->next);
+        h2o_linklist_unlink(&m->link);
+        reload_job *rj = H2O_STRUCT_FROM_MEMBER(reload_job, msg, m);
+        reload_installed(s, rj);
+        free(rj);
+    }
+}
+
+void repo_reload_init(server *s)
+{
+    h2o_multithread_register_receiver(s->queue, &s->reload_rx, on_reloaded);
+}
+
+void repo_reload(server *s, repo_entry *e)
+{
+    if (e->reloading || e->state == ENTRY_LOADING || s->draining) return;
+    reload_job *rj = calloc(1, sizeof *rj);
+    if (!rj) return;
+    rj->srv = s;
+    rj->entry = e;
+    rj->generation = e->generation;
+    rj->job.fn = reload_work;
+    e->reloading = 1;
+    if (e->state != ENTRY_READY) e->state = ENTRY_LOADING;
+    workq_push(s->workers, &rj->job);
 }

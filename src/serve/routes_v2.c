@@ -459,6 +459,7 @@ static void unload_model(server *s, h2o_req_t *req, repo_entry *e)
         repo_model *m = e->model;
         e->model = NULL;
         e->state = ENTRY_UNAVAILABLE;
+        e->generation++;
         snprintf(e->reason, sizeof e->reason, "unloaded");
         if (s->cache) resp_cache_clear(s->cache);
         repo_model_release(m); /* freed once its last request is answered */

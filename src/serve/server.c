@@ -48,6 +48,7 @@ void serve_options_default(serve_options *o)
     o->cache_ttl_s = 300;
     o->slow_ms = 1000;
     o->drain_timeout_ms = 30000;
+    o->state_dir = "glint-state";
 }
 
 /* ---- per-thread scratch ---- */
@@ -249,6 +250,7 @@ void sreq_destroy(sreq *r)
     repo_model_release(r->rm);
     repo_model_release(r->loaded);
     free(r->load_err);
+    edge_req_free(r->edge);
     free(r);
 }
 
@@ -379,7 +381,9 @@ static int on_req(h2o_handler_t *h, h2o_req_t *req)
     metrics_counter_inc(&s->http_requests);
     const char *p = req->path_normalized.base;
     size_t n = req->path_normalized.len;
-    if (!route_ops(s, req, p, n) || !route_v1(s, req, p, n) || !route_v2(s, req, p, n)) return 0;
+    if (!route_ops(s, req, p, n) || !route_v1(s, req, p, n) || !route_v2(s, req, p, n) ||
+        !route_edge(s, req, p, n))
+        return 0;
     serve_respond_error(s, req, 404, "no such route: %.*s", (int)(n < 200 ? n : 200), p);
     return 0;
 }
@@ -497,6 +501,7 @@ static void setup_h2o(server *s)
     s->accept_ctx.hosts = s->config.hosts;
     s->queue = h2o_multithread_create_queue(s->loop);
     h2o_multithread_register_receiver(s->queue, &s->done_rx, on_done);
+    repo_reload_init(s);
 }
 
 static int load_models(server *s, char *err, size_t err_size)
@@ -555,10 +560,14 @@ static void drain(server *s)
 static void teardown(server *s)
 {
     workq_destroy(s->workers); /* finishes queued jobs */
-    repo_free(s);              /* joins the instances */
+    s->stopping = 1;           /* reloads that finish now are dropped */
+    if (s->queue) h2o_evloop_run(s->loop, 0);
+    repo_free(s); /* joins the instances */
+    edge_stop(s); /* the delivery thread; nothing escalates any more */
     if (s->queue) {
         h2o_evloop_run(s->loop, 0); /* answers that came in after the drain */
         h2o_multithread_unregister_receiver(s->queue, &s->done_rx);
+        h2o_multithread_unregister_receiver(s->queue, &s->reload_rx);
         h2o_multithread_destroy_queue(s->queue);
         free(s->queue); /* libh2o 2.2's evloop build does not free it */
     }
@@ -597,7 +606,8 @@ int serve_run(const serve_options *o)
         fprintf(stderr, "glint serve: cannot create a %zu-byte cache\n", o->cache_bytes);
         goto done;
     }
-    if (open_listener(s, err, sizeof err) || load_models(s, err, sizeof err)) {
+    if (open_listener(s, err, sizeof err) || load_models(s, err, sizeof err) ||
+        edge_start(s, err, sizeof err)) {
         fprintf(stderr, "glint serve: %s\n", err);
         goto done;
     }
@@ -605,8 +615,10 @@ int serve_run(const serve_options *o)
     fprintf(stderr, "glint serve: ready on http://%s:%d in %.0f ms (%d worker(s))\n", o->host,
             s->port, s->cold_start_ms, workers);
     write_ready_file(s);
-    while (!stop_requested)
+    while (!stop_requested) {
         h2o_evloop_run(s->loop, 200);
+        edge_tick(s);
+    }
     drain(s);
     rc = s->in_flight ? 1 : 0;
     fprintf(stderr, "glint serve: stopped%s\n", rc ? " with requests unanswered" : "");

@@ -34,6 +34,8 @@ typedef struct serve_options {
     int drain_timeout_ms;       /* longest drain on SIGTERM (default 30000) */
     const char *ready_file;     /* when ready, write "host:port\n" there (tests) */
     int precision;              /* a model_precision; 0: each model.yaml says (f32) */
+    const char *edge_config;    /* Groundlight edge config file (YAML), or NULL */
+    const char *state_dir;      /* outbox database folder (default glint-state) */
 } serve_options;
 
 /* Fills *o with the defaults above. */

@@ -64,6 +64,7 @@ typedef struct repo_model {
     int max_queue;  /* images admitted and not answered, before 503 */
     int timeout_ms; /* default deadline */
     double load_ms; /* load + plan + warm-up */
+    long long file_sig; /* mtimes and sizes of its files when loaded (repo_file_sig) */
     int precision;  /* MODEL_PRECISION_F32 or _INT8 (model.int8.onnx) */
     atomic_int refs;
     atomic_int pending; /* images admitted, not yet answered */
@@ -77,6 +78,11 @@ typedef struct repo_entry {
     entry_state state;
     repo_model *model;          /* READY: the loaded model (a reference) */
     char reason[SERVE_ERR_MAX]; /* why it is unavailable */
+    int reloading;              /* a repo_reload is under way */
+    int generation;             /* bumped by unload: a reload started before is void */
+    long long failed_sig;       /* files whose load failed: not retried until they change */
+    char last_error[SERVE_ERR_MAX]; /* of the last failed reload ("" if none) */
+    uint64_t load_failures;
 } repo_entry;
 
 typedef struct server server;
@@ -99,7 +105,9 @@ typedef struct sitem {
     int batch_size;
 } sitem;
 
-typedef enum { SREQ_V1, SREQ_KSERVE, SREQ_ADMIN } sreq_kind;
+typedef enum { SREQ_V1, SREQ_KSERVE, SREQ_ADMIN, SREQ_EDGE } sreq_kind;
+typedef struct edge_req edge_req;
+typedef struct edge_state edge_state;
 
 struct sreq {
     h2o_multithread_message_t msg; /* to the loop, when answered */
@@ -146,6 +154,7 @@ struct sreq {
     size_t cache_klen;
     fail_reason reason;
     char timing[160]; /* Server-Timing value */
+    edge_req *edge;   /* SREQ_EDGE: the image query (owned) */
 };
 
 struct server {
@@ -159,6 +168,8 @@ struct server {
     int port; /* bound port */
     h2o_multithread_queue_t *queue;
     h2o_multithread_receiver_t done_rx;
+    h2o_multithread_receiver_t reload_rx; /* repo_reload results */
+    edge_state *edge;                     /* the Groundlight edge API (routes_edge.c) */
     workq *workers;
     resp_cache *cache;
     repo_entry *entries;
@@ -166,6 +177,7 @@ struct server {
     int connections;
     int in_flight; /* sreqs handed off and not yet back */
     int draining;
+    int stopping; /* teardown: late reloads are dropped */
     uint64_t started_ns;
     double cold_start_ms;
     /* server-wide counters */
@@ -213,6 +225,16 @@ repo_entry *repo_find(server *s, const char *name, size_t len);
 repo_model *repo_get(server *s, const char *name, size_t len);
 void repo_model_release(repo_model *m);
 void repo_free(server *s);
+/* A number that changes when the files of model folder `name` change
+ * (mtime and size of model.onnx, model.int8.onnx and model.yaml). */
+long long repo_file_sig(const server *s, const char *name);
+/* Loads entry e's model again on a worker, warms it beside the one serving
+ * and swaps it in on the loop: requests in flight finish on the old one. A
+ * failed load leaves the old model serving (logged, counted, in
+ * e->last_error). Does nothing while a load of e is under way. Loop thread. */
+void repo_reload(server *s, repo_entry *e);
+/* Registers repo_reload's receiver on the loop's queue (start-up). */
+void repo_reload_init(server *s);
 
 /* ---- routes ---- */
 /* Each returns 0 if it answered (or took over) the request, -1 if the path
@@ -220,6 +242,22 @@ void repo_free(server *s);
 int route_v1(server *s, h2o_req_t *req, const char *path, size_t len);
 int route_v2(server *s, h2o_req_t *req, const char *path, size_t len);
 int route_ops(server *s, h2o_req_t *req, const char *path, size_t len);
+int route_edge(server *s, h2o_req_t *req, const char *path, size_t len);
+
+/* ---- routes_edge.c: the Groundlight edge API ---- */
+/* Reads the edge config file (serve_options.edge_config, if any) and opens
+ * the state database. 0 or -1 with err. Start-up, loop thread. */
+int edge_start(server *s, char *err, size_t err_size);
+/* Periodic work: picks up a changed config file, reloads changed models.
+ * Loop thread, called every loop turn (cheap when nothing is due). */
+void edge_tick(server *s);
+/* Stops the delivery thread and frees the edge state (teardown). */
+void edge_stop(server *s);
+/* The edge series of /metrics. Loop thread. */
+void edge_metrics(server *s, strbuf *sb);
+/* SREQ_EDGE: every item is answered; builds the image query (any thread). */
+void edge_items_done(sreq *r);
+void edge_req_free(edge_req *e);
 
 /* Finishes item `it` of its request with an error (any thread). */
 void sitem_fail(sitem *it, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
