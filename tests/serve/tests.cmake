@@ -4,3 +4,9 @@ add_test(NAME serve/e2e COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/tests/serve
          $<TARGET_FILE:glint> ${CMAKE_SOURCE_DIR})
 set_tests_properties(serve/e2e PROPERTIES PASS_REGULAR_EXPRESSION "[1-9][0-9]* passed, 0 failed"
                      FAIL_REGULAR_EXPRESSION "FAIL " TIMEOUT 900)
+# The Groundlight edge API: SDK-shaped requests, escalation to a second glint
+# serve, outbox faults (upstream down, kill -9), model swap under load.
+add_test(NAME serve/edge COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/tests/serve/test_edge.py
+         $<TARGET_FILE:glint> ${CMAKE_SOURCE_DIR})
+set_tests_properties(serve/edge PROPERTIES PASS_REGULAR_EXPRESSION "[1-9][0-9]* passed, 0 failed"
+                     FAIL_REGULAR_EXPRESSION "FAIL " TIMEOUT 600)

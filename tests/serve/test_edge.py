@@ -1,0 +1,591 @@
+#!/usr/bin/python3
+"""Black-box tests of glint's Groundlight edge API: real `glint serve`
+processes on 127.0.0.1 (an edge and, for escalations, another glint serve as
+its upstream), driven the way the Groundlight SDK drives the original.
+Standard library only.
+
+usage: test_edge.py GLINT_BINARY SOURCE_DIR [TEST_NAME...]
+
+The detectors use the trained models/red_disc (YES/NO classifier) and
+models/shapes (detector) on the drawn pictures of tests/data/shapes, whose
+truth.json says what is in each.
+"""
+import base64
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+GLINT, SRC = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
+ONLY = set(sys.argv[3:])
+SHAPES = os.path.join(SRC, "tests", "data", "shapes")
+TRUTH = json.load(open(os.path.join(SHAPES, "truth.json")))["images"]
+PICS = {n: open(os.path.join(SHAPES, n), "rb").read() for n in sorted(TRUTH)}
+MODELS = os.path.join(SRC, "models")
+TMP = tempfile.mkdtemp(prefix="glint-edge-test-")
+PASSES, FAILS = 0, 0
+
+DET_BIN = "det_2bTqCredDiscBinary000000000"
+DET_COUNT = "det_2bTqCsquaresCount0000000000"
+DET_BOX = "det_2bTqCredDiscBoxes0000000000"
+DET_MULTI = "det_2bTqCredDiscMulti0000000000"
+DET_FAST = "det_2bTqCalwaysReturn0000000000"
+DET_OFF = "det_2bTqCnoCloud000000000000000"
+
+IQ_KEYS = {"metadata", "id", "type", "created_at", "query", "detector_id", "result_type",
+           "result", "patience_time", "confidence_threshold", "rois", "text"}
+
+
+def check(cond, what):
+    global PASSES, FAILS
+    if cond:
+        PASSES += 1
+        print("ok   " + what, flush=True)
+    else:
+        FAILS += 1
+        print("FAIL " + what, flush=True)
+    return cond
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def repo(name, models=("red_disc", "shapes")):
+    """A model repository of symlinked model folders (files replaceable)."""
+    root = os.path.join(TMP, name)
+    for m in models:
+        d = os.path.join(root, m)
+        os.makedirs(d)
+        for f in ("model.onnx", "model.yaml"):
+            os.symlink(os.path.join(MODELS, m, f), os.path.join(d, f))
+    return root
+
+
+def config(path, detectors, upstream=None, presets=None, extra=None):
+    g = {"refresh_rate": 1}
+    if upstream:
+        g["upstream_endpoint"] = upstream
+        g["upstream_api_token"] = "tok_test"
+    g.update(extra or {})
+    doc = {"global_config": g, "edge_inference_configs": presets or {}, "detectors": detectors}
+    with open(path + ".tmp", "w") as f:
+        json.dump(doc, f)
+    os.rename(path + ".tmp", path)
+    return path
+
+
+STD_DETECTORS = [
+    {"detector_id": DET_BIN, "model": "red_disc", "query": "Is there a red disc?",
+     "mode": "BINARY", "confidence_threshold": 0.8},
+    {"detector_id": DET_COUNT, "model": "shapes", "query": "How many squares?", "mode": "COUNT",
+     "class_name": "square", "max_count": 3, "confidence_threshold": 0.5},
+    {"detector_id": DET_BOX, "model": "shapes", "query": "Where are the red discs?",
+     "mode": "BOUNDING_BOX", "class_name": "red_disc", "max_num_bboxes": 5},
+    {"detector_id": DET_MULTI, "model": "red_disc", "query": "Red disc: YES or NO?",
+     "mode": "MULTI_CLASS"},
+    {"detector_id": DET_FAST, "model": "red_disc", "query": "Is there a red disc?",
+     "edge_inference_config": "edge_answers_with_escalation", "confidence_threshold": 1.0},
+    {"detector_id": DET_OFF, "model": "red_disc", "query": "Is there a red disc?",
+     "edge_inference_config": "no_cloud", "confidence_threshold": 1.0},
+]
+
+
+class Server:
+    def __init__(self, models, cfg, state, port=0, extra=()):
+        self.ready = os.path.join(TMP, "ready-%d" % time.monotonic_ns())
+        self.logname = os.path.join(TMP, "serve-%d.log" % time.monotonic_ns())
+        self.log = open(self.logname, "w+")
+        args = [GLINT, "serve", "--models", models, "--listen", "127.0.0.1:%d" % port,
+                "--ready-file", self.ready, "--edge-config", cfg, "--state-dir", state,
+                "--cache-mb", "0"] + list(extra)
+        self.p = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 60
+        while not os.path.exists(self.ready):
+            if self.p.poll() is not None or time.time() > deadline:
+                self.log.seek(0)
+                raise RuntimeError("server did not start:\n" + self.log.read())
+            time.sleep(0.05)
+        self.port = int(open(self.ready).read().strip().rsplit(":", 1)[1])
+
+    def request(self, method, path, body=None, headers=None, timeout=30):
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        c.request(method, path, body=body, headers=headers or {})
+        r = c.getresponse()
+        data = r.read()
+        c.close()
+        try:
+            return r.status, json.loads(data) if data else None
+        except ValueError:
+            return r.status, {"_raw": data}
+
+    def iq(self, det, img, params="", headers=None, timeout=30):
+        h = {"Content-Type": "image/jpeg", "x-api-token": "tok_test"}
+        h.update(headers or {})
+        return self.request("POST", "/device-api/v1/image-queries?detector_id=%s%s" % (det, params),
+                            img, h, timeout)
+
+    def metric(self, name):
+        st, body = self.request("GET", "/metrics")
+        m = re.search(r"^%s (\S+)$" % re.escape(name), body["_raw"].decode(), re.M)
+        return float(m.group(1)) if m else None
+
+    def logtext(self):
+        self.log.flush()
+        return open(self.logname).read()
+
+    def kill9(self):
+        self.p.kill()
+        self.p.wait()
+
+    def stop(self):
+        if self.p.poll() is None:
+            self.p.send_signal(signal.SIGTERM)
+            try:
+                self.p.wait(60)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+        return self.p.returncode
+
+
+def wait_until(fn, timeout, step=0.1):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = fn()
+        if v:
+            return v
+        time.sleep(step)
+    return fn()
+
+
+def valid_iq(q, det):
+    return (isinstance(q, dict) and IQ_KEYS <= set(q) and q["type"] == "image_query"
+            and re.fullmatch(r"iq_[0-9A-Za-z]{27}", q["id"] or "") is not None
+            and q["detector_id"] == det and re.match(r"\d{4}-\d\d-\d\dT", q["created_at"])
+            and isinstance(q["patience_time"], float) and isinstance(q["confidence_threshold"], float))
+
+
+# ---------------------------------------------------------------- tests
+
+
+def test_config_rules():
+    """Bad edge configs are refused at start with the field named."""
+    models = repo("rules")
+    cases = [
+        ({"edge_inference_configs": {"x": {"disable_cloud_escalation": True}}},
+         "edge_inference_configs.x.disable_cloud_escalation"),
+        ({"detectors": [{"detector_id": DET_BIN}, {"detector_id": DET_BIN.lower()}]},
+         "detectors[1].detector_id"),
+        ({"detectors": [{"detector_id": DET_BIN, "edge_inference_config": "nope"}]},
+         "detectors[0].edge_inference_config: unknown preset 'nope'"),
+        ({"detectors": [{"detector_id": "det_short"}]}, "detectors[0].detector_id"),
+        ({"detectors": [{"detector_id": DET_BIN, "mode": "TEXTISH"}]}, "detectors[0].mode"),
+        ({"detectors": [{"detector_id": DET_BIN, "model": "missing"}]}, "detectors[0].model"),
+        ({"global_config": {"refresh_rate": 0}}, "global_config.refresh_rate"),
+        ({"detectors": [{"detector_id": DET_BIN, "max_count": 51}]}, "detectors[0].max_count"),
+    ]
+    for doc, want in cases:
+        path = os.path.join(TMP, "bad-%d.yaml" % time.monotonic_ns())
+        with open(path, "w") as f:
+            json.dump(doc, f)
+        p = subprocess.run([GLINT, "serve", "--models", models, "--listen", "127.0.0.1:0",
+                            "--edge-config", path, "--state-dir", os.path.join(TMP, "st-rules")],
+                           capture_output=True, text=True, timeout=60)
+        check(p.returncode != 0 and want in p.stderr, "bad config refused naming %s" % want)
+    # YAML in the original's shape, with unknown keys ignored
+    path = os.path.join(TMP, "good.yaml")
+    with open(path, "w") as f:
+        f.write("global_config:\n  refresh_rate: 60\n  confident_audit_rate: 1e-5\n"
+                "  something_else: 1\n"
+                "edge_inference_configs:\n  mine:\n    enabled: true\n"
+                "    always_return_edge_prediction: true\n"
+                "    min_time_between_escalations: 2.5\n"
+                "detectors:\n  - detector_id: %s\n    edge_inference_config: mine\n"
+                "    model: red_disc\n    future_key: [1, 2]\n" % DET_BIN)
+    s = Server(models, path, os.path.join(TMP, "st-good"))
+    st, doc = s.request("GET", "/edge-config")
+    check(st == 200 and doc["edge_inference_configs"]["mine"]["min_time_between_escalations"] == 2.5
+          and doc["detectors"][0]["detector_id"] == DET_BIN, "GET /edge-config returns the YAML's document")
+    s.stop()
+
+
+def test_routes(s):
+    """The fact sheet's service routes."""
+    check(s.request("GET", "/ping") == (200, {"message": "Hello!"}), "/ping")
+    check(s.request("GET", "/health/live") == (200, {"status": "alive"}), "/health/live")
+    check(s.request("GET", "/health/ready") == (200, {"status": "ready"}), "/health/ready")
+    st, me = s.request("GET", "/device-api/v1/me")
+    check(st == 200 and "email" in me and me["is_superuser"] is False, "/v1/me")
+    st, b = s.request("GET", "/device-api/v1/api-tokens/by-snippet/tok_test")
+    check(st == 404 and "detail" in b, "token snippet answers 404 (SDK disables rotation)")
+    st, r = s.request("GET", "/edge-detector-readiness")
+    check(st == 200 and all(r[d["detector_id"]]["ready"] for d in STD_DETECTORS),
+          "readiness: every configured detector ready")
+    st, d = s.request("GET", "/device-api/v1/detectors/" + DET_COUNT)
+    check(st == 200 and d["id"] == DET_COUNT and d["type"] == "detector" and d["mode"] == "COUNT"
+          and d["mode_configuration"] == {"class_name": "square", "max_count": 3}
+          and d["confidence_threshold"] == 0.5 and d["query"] == "How many squares?",
+          "GET detector: Detector JSON with mode_configuration")
+    st, d = s.request("GET", "/device-api/v1/detectors/det_2bTqCunknown000000000000000")
+    check(st == 404 and "detail" in d, "unknown detector: 404 with detail")
+    st, r = s.request("GET", "/status/resources.json")
+    sysr = r["system"]
+    check(st == 200 and 0 <= sysr["cpu_utilization_pct"]["total"] <= 100
+          and sysr["ram_bytes"]["total"] > sysr["ram_bytes"]["used"] > 0
+          and sysr["gpu"]["vram_bytes"]["total"] == 0, "/status/resources.json")
+    st, _ = s.request("POST", "/ping")
+    check(st == 405, "POST /ping: 405")
+
+
+def test_modes(s):
+    """Every mode answers what the pictures hold, SDK-shaped."""
+    ok = {"bin": 0, "count": 0, "box": 0, "multi": 0}
+    shapes_ok = True
+    for name, img in PICS.items():
+        t = TRUTH[name]
+        st, q = s.iq(DET_BIN, img)
+        shapes_ok &= st == 200 and valid_iq(q, DET_BIN)
+        r = q["result"]
+        shapes_ok &= (r["result_type"] == "binary_classification" and r["source"] == "ALGORITHM"
+                      and r["from_edge"] is True and 0 <= r["confidence"] <= 1
+                      and q["metadata"] == {"is_from_edge": True} and q["result_type"] == "binary_classification")
+        ok["bin"] += r["label"] == t["red_disc"]
+        st, q = s.iq(DET_COUNT, img)
+        r = q["result"]
+        shapes_ok &= st == 200 and valid_iq(q, DET_COUNT) and r["result_type"] == "counting"
+        want = min(t["squares"], 3)
+        ok["count"] += r["count"] == want and r["greater_than_max"] == (t["squares"] > 3)
+        st, q = s.iq(DET_BOX, img)
+        r = q["result"]
+        shapes_ok &= st == 200 and valid_iq(q, DET_BOX) and r["result_type"] == "bounding_box"
+        rois = q["rois"] or []
+        want_label = "BOUNDING_BOX" if t["red_discs"] else "NO_OBJECTS"
+        geo_ok = all(0 <= g["geometry"]["left"] < g["geometry"]["right"] <= 1
+                     and abs(g["geometry"]["x"] - (g["geometry"]["left"] + g["geometry"]["right"]) / 2) < 1e-6
+                     and g["label"] == "red_disc" for g in rois)
+        ok["box"] += r["label"] == want_label and len(rois) == t["red_discs"] and geo_ok
+        st, q = s.iq(DET_MULTI, img)
+        r = q["result"]
+        shapes_ok &= st == 200 and r["result_type"] == "multi_classification"
+        ok["multi"] += r["label"] == t["red_disc"]
+    n = len(PICS)
+    check(shapes_ok, "every answer has the ImageQuery keys, result_type and edge source")
+    check(ok["bin"] == n, "BINARY (red_disc classifier): %d/%d pictures right" % (ok["bin"], n))
+    check(ok["count"] >= n - 1, "COUNT (shapes detector, squares, max 3): %d/%d right" % (ok["count"], n))
+    check(ok["box"] >= n - 1, "BOUNDING_BOX (red discs): %d/%d right" % (ok["box"], n))
+    check(ok["multi"] == n, "MULTI_CLASS (classifier labels): %d/%d right" % (ok["multi"], n))
+    # GET by id returns the stored query
+    st, q = s.iq(DET_COUNT, PICS["shapes_00.png"])
+    st2, q2 = s.request("GET", "/device-api/v1/image-queries/" + q["id"])
+    check(st2 == 200 and q2 == q, "GET image query by id returns the answer")
+    st, b = s.request("GET", "/device-api/v1/image-queries/iq_doesnotexist")
+    check(st == 404 and "detail" in b, "GET unknown image query: 404")
+
+
+def test_bad_requests(s):
+    img = PICS["shapes_00.png"]
+    st, b = s.request("POST", "/device-api/v1/image-queries?detector_id=" + DET_BIN, img,
+                      {"Content-Type": "application/octet-stream"})
+    check(st == 415 and b["detail"] == "Request body must be image bytes", "non-image body: 415")
+    st, b = s.iq(DET_BIN, b"")
+    check(st == 400 and "empty" in b["detail"], "empty image: 400")
+    st, b = s.iq(DET_BIN, b"\xff\xd8\xff\xe0garbage")
+    check(st == 400 and "detail" in b, "corrupt image: 400 with detail")
+    st, b = s.request("POST", "/device-api/v1/image-queries", img, {"Content-Type": "image/jpeg"})
+    check(st == 422 and "detector_id" in b["detail"], "missing detector_id: 422")
+    for p, what in [("&confidence_threshold=1.5", "confidence_threshold"),
+                    ("&patience_time=-1", "patience_time"),
+                    ("&human_review=SOMETIMES", "human_review"),
+                    ("&want_async=maybe", "want_async"),
+                    ("&metadata=notbase64!!", "metadata"),
+                    ("&image_query_id=bad-id", "image_query_id")]:
+        st, b = s.iq(DET_BIN, img, p)
+        check(st == 422 and what in b["detail"], "bad %s: 422 naming it" % what)
+    st, b = s.iq("det_2bTqCunknown000000000000000", img)
+    check(st == 404 and "not configured" in b["detail"], "unknown detector: 404")
+    st, b = s.iq(DET_FAST, img, "&want_async=True")
+    check(st == 400, "want_async with always-return preset: 400")
+    st, b = s.iq(DET_FAST, img, "&human_review=ALWAYS")
+    check(st == 400, "human_review=ALWAYS with always-return preset: 400")
+    # detector ids match case-insensitively; metadata and inspection_id are accepted
+    meta = base64.urlsafe_b64encode(json.dumps({"camera": "dock-3"}).encode()).decode()
+    st, q = s.iq(DET_BIN.lower(), img, "&metadata=%s&inspection_id=insp_1" % meta)
+    check(st == 200 and q["metadata"] == {"camera": "dock-3", "is_from_edge": True},
+          "metadata accepted (merged with is_from_edge), id case-insensitive")
+
+
+def test_dedup(s):
+    img = PICS["shapes_01.png"]
+    rid = "req_uu" + "ab" * 16
+    st1, q1 = s.iq(DET_BIN, img, headers={"X-Request-Id": rid})
+    st2, q2 = s.iq(DET_BIN, img, headers={"X-Request-Id": rid})
+    check(st1 == st2 == 200 and q1["id"] == q2["id"], "a retried X-Request-Id gets the same image query")
+    st3, q3 = s.iq(DET_BIN, img, headers={"X-Request-Id": "req_uu" + "cd" * 16})
+    check(q3["id"] != q1["id"], "another request id gets a new image query")
+    st, q4 = s.iq(DET_BIN, img, "&image_query_id=iq_clientChosen1")
+    st, q5 = s.iq(DET_BIN, img, "&image_query_id=iq_clientChosen1")
+    check(q4["id"] == "iq_clientChosen1" and q5 == q4, "a client-named image_query_id is answered once")
+
+
+def test_sdk_sequence(s):
+    """Groundlight(endpoint=...) then submit_image_query: the calls the SDK makes, in order."""
+    h = {"x-api-token": "tok_test", "Accept": "application/json"}
+    st1, _ = s.request("GET", "/device-api/v1/api-tokens/by-snippet/tok_test", headers=h)
+    st2, _ = s.request("GET", "/device-api/v1/me", headers=h)
+    st3, _ = s.request("GET", "/device-api/v1/me", headers=h)
+    st4, q = s.iq(DET_COUNT, PICS["shapes_02.png"], "&patience_time=30",
+                  {"X-Request-Id": "req_uu" + "ef" * 16})
+    st5, d = s.request("GET", "/device-api/v1/detectors/" + DET_COUNT, headers=h)
+    polls = 0
+    while q["result"]["confidence"] < d["confidence_threshold"] and polls < 3:
+        time.sleep(0.25)
+        st6, q = s.request("GET", "/device-api/v1/image-queries/" + q["id"], headers=h)
+        polls += 1
+    check((st1, st2, st3, st4, st5) == (404, 200, 200, 200, 200) and q["result"]["count"] == min(TRUTH["shapes_02.png"]["squares"], 3),
+          "SDK sequence: snippet 404, me x2, submit, detector, confident answer")
+
+
+def test_put_config(s, path):
+    st, b = s.request("PUT", "/edge-config", json.dumps({"detectors": [{"detector_id": "det_bad"}]}),
+                      {"Content-Type": "application/json"})
+    check(st == 422 and b["detail"][0]["loc"] == "detectors[0].detector_id", "PUT bad config: 422 with loc")
+    st, b = s.request("PUT", "/edge-config", b"{not json", {"Content-Type": "application/json"})
+    check(st == 400, "PUT non-JSON: 400")
+    st, cur = s.request("GET", "/edge-config")
+    newdet = {"detector_id": "det_2bTqCaddedByPut000000000000", "model": "shapes", "mode": "COUNT",
+              "class_name": "square"}
+    doc = dict(cur)
+    doc["detectors"] = cur["detectors"] + [newdet]
+    st, b = s.request("PUT", "/edge-config", json.dumps(doc), {"Content-Type": "application/json"})
+    st2, q = s.iq(newdet["detector_id"], PICS["shapes_00.png"])
+    check(st == 200 and st2 == 200 and q["result"]["count"] == 2, "PUT adds a detector that answers at once")
+    check(json.load(open(path))["detectors"][-1] == newdet, "PUT config saved to the config file")
+    # a bad file keeps the old config; a good one is picked up without restart
+    errs = s.metric("glint_edge_config_errors_total")
+    with open(path, "w") as f:
+        f.write("detectors: [ {detector_id: det_bad\n")
+    check(wait_until(lambda: s.metric("glint_edge_config_errors_total") > errs, 5),
+          "broken config file counted as an error")
+    st, q = s.iq(newdet["detector_id"], PICS["shapes_00.png"])
+    check(st == 200, "broken config file: the previous config keeps answering")
+    config(path, STD_DETECTORS)
+    check(wait_until(lambda: s.iq(newdet["detector_id"], PICS["shapes_00.png"])[0] == 404, 5),
+          "config file change picked up without restart")
+
+
+def count_created(up):
+    return up.metric("glint_edge_image_queries_total")
+
+
+def test_escalation():
+    """Unconfident answers go upstream (another glint serve) and the upstream's
+    answer reaches GET; the upstream deduplicates by image_query_id."""
+    models = repo("esc")
+    upcfg = config(os.path.join(TMP, "up.yaml"),
+                   [{"detector_id": DET_BIN, "model": "red_disc", "query": "Is there a red disc?",
+                     "confidence_threshold": 0.5},
+                    {"detector_id": DET_FAST, "model": "red_disc", "confidence_threshold": 0.5}])
+    up = Server(models, upcfg, os.path.join(TMP, "st-up"))
+    dets = [dict(d, confidence_threshold=1.0) if d["detector_id"] == DET_BIN else d for d in STD_DETECTORS]
+    presets = {"edge_answers_with_escalation": {"always_return_edge_prediction": True,
+                                                 "min_time_between_escalations": 60}}
+    cfg = config(os.path.join(TMP, "edge-esc.yaml"), dets, "http://127.0.0.1:%d" % up.port, presets)
+    edge = Server(models, cfg, os.path.join(TMP, "st-edge"))
+    st, q = edge.iq(DET_BIN, PICS["shapes_00.png"])
+    check(st == 200 and q["result"]["from_edge"] and q["done_processing"] is False,
+          "unconfident answer: edge result, done_processing false")
+    got = wait_until(lambda: edge.request("GET", "/device-api/v1/image-queries/" + q["id"])[1]["done_processing"], 10)
+    st, q2 = edge.request("GET", "/device-api/v1/image-queries/" + q["id"])
+    st, qu = up.request("GET", "/device-api/v1/image-queries/" + q["id"])
+    check(got and q2["result"] == qu["result"] and st == 200,
+          "GET returns the upstream's answer once it arrived")
+    check(qu["metadata"].get("edge_result", {}).get("label") == q["result"]["label"],
+          "upstream received the edge result in metadata")
+    # always-return preset: escalations rate-limited per detector for the process
+    before = up.metric("glint_edge_image_queries_total")
+    for i in range(3):
+        st, q = edge.iq(DET_FAST, PICS["shapes_0%d.png" % i])
+        check(st == 200 and q["result"]["source"] == "ALGORITHM", "always-return answers at the edge (%d)" % i)
+    check(wait_until(lambda: up.metric("glint_edge_image_queries_total") == before + 1, 10)
+          and edge.metric("glint_edge_escalations_rate_limited_total") == 2,
+          "min_time_between_escalations: 1 of 3 escalated, 2 rate-limited")
+    # no_cloud preset never escalates
+    d0 = edge.metric("glint_edge_outbox_committed_total")
+    st, q = edge.iq(DET_OFF, PICS["shapes_00.png"])
+    check(st == 200 and edge.metric("glint_edge_outbox_committed_total") == d0, "no_cloud: nothing escalated")
+    # want_async: straight upstream, result null; the answer arrives later
+    st, q = edge.iq(DET_BIN, PICS["shapes_03.png"], "&want_async=True")
+    check(st == 200 and q["result"] is None, "want_async: result null")
+    check(wait_until(lambda: (edge.request("GET", "/device-api/v1/image-queries/" + q["id"])[1]["result"] or {}).get("source") == "ALGORITHM", 10),
+          "want_async: upstream's answer arrives by GET")
+    # the upstream deduplicates what it receives by image_query_id
+    dup = up.metric("glint_edge_duplicates_total")
+    st, again = up.iq(DET_BIN, PICS["shapes_03.png"], "&want_async=True&image_query_id=" + q["id"])
+    check(st == 200 and again["id"] == q["id"] and up.metric("glint_edge_duplicates_total") == dup + 1,
+          "upstream answers a repeated image_query_id from its store")
+    edge.stop()
+    up.stop()
+
+
+def run_load(edge, det, seconds, results, stop=None):
+    """Closed-loop client: records (status, id) of every answer."""
+    t_end = time.time() + seconds
+    i = 0
+    while time.time() < t_end and not (stop and stop.is_set()):
+        try:
+            st, q = edge.iq(det, PICS["shapes_0%d.png" % (i % 10)], timeout=10)
+            results.append((st, q.get("id") if isinstance(q, dict) else None))
+        except (OSError, http.client.HTTPException):
+            results.append((0, None))
+        i += 1
+
+
+def test_outbox_faults():
+    """Upstream down then back: every escalation delivered exactly once;
+    kill -9 mid-load then restart: nothing lost, nothing duplicated; a full
+    outbox answers 503."""
+    models = repo("faults")
+    port = free_port()
+    upcfg = config(os.path.join(TMP, "up2.yaml"),
+                   [{"detector_id": DET_BIN, "model": "red_disc", "confidence_threshold": 0.5}])
+    dets = [{"detector_id": DET_BIN, "model": "red_disc", "confidence_threshold": 1.0}]
+    cfg = config(os.path.join(TMP, "edge-f.yaml"), dets, "http://127.0.0.1:%d" % port,
+                 extra={"outbox_max_pending": 1000})
+    state = os.path.join(TMP, "st-f")
+    edge = Server(models, cfg, state)
+    ids = []
+    for i in range(12):
+        st, q = edge.iq(DET_BIN, PICS["shapes_0%d.png" % (i % 10)])
+        ids.append(q["id"])
+        check(st == 200, "upstream down: query %d answered at the edge" % i) if i == 0 else None
+    check(len(set(ids)) == 12 and edge.metric("glint_edge_outbox_depth") == 12,
+          "upstream down: 12 escalations wait in the outbox")
+    time.sleep(1.5)
+    check(edge.metric("glint_edge_outbox_retries_total") >= 1, "delivery retried while the upstream is down")
+    up = Server(models, upcfg, os.path.join(TMP, "st-up2"), port=port)
+    check(wait_until(lambda: edge.metric("glint_edge_outbox_depth") == 0, 30),
+          "upstream back: the outbox drains")
+    check(up.metric("glint_edge_image_queries_total") == 12 and
+          all(up.request("GET", "/device-api/v1/image-queries/" + i)[0] == 200 for i in ids),
+          "every escalation reached the upstream exactly once (12 created)")
+    # kill -9 under load, restart on the same state: nothing lost or duplicated
+    results = []
+    t = threading.Thread(target=run_load, args=(edge, DET_BIN, 3.0, results))
+    t.start()
+    time.sleep(1.5)
+    edge.kill9()
+    t.join()
+    acked = [i for st, i in results if st == 200]
+    edge = Server(models, cfg, state)
+    check(wait_until(lambda: edge.metric("glint_edge_outbox_depth") == 0
+                     and edge.metric("glint_edge_outbox_awaiting_answer") == 0, 30),
+          "after kill -9 and restart the outbox drains")
+    created = up.metric("glint_edge_image_queries_total") - 12
+    missing = [i for i in acked if up.request("GET", "/device-api/v1/image-queries/" + i)[0] != 200]
+    check(len(acked) > 0 and not missing,
+          "kill -9: all %d acknowledged escalations delivered (%d missing)" % (len(acked), len(missing)))
+    check(created >= len(acked) and created <= len(acked) + 2,
+          "kill -9: upstream created %d image queries for %d acknowledged (at most the in-flight extra)"
+          % (created, len(acked)))
+    # full outbox: 503
+    up.stop()
+    config(cfg, dets, "http://127.0.0.1:%d" % port, extra={"outbox_max_pending": 2})
+    time.sleep(1.5)
+    sts = [edge.iq(DET_BIN, PICS["shapes_00.png"])[0] for _ in range(3)]
+    st, b = edge.iq(DET_BIN, PICS["shapes_00.png"])
+    check(sts[:2] == [200, 200] and st == 503 and "outbox is full" in b["detail"]
+          and edge.metric("glint_edge_outbox_full_total") >= 1, "full outbox: 503 with a clear error")
+    edge.stop()
+
+
+def test_permanent_failure():
+    """An upstream that refuses an escalation (4xx) fails it for good: kept, counted."""
+    models = repo("perm")
+    upcfg = config(os.path.join(TMP, "up3.yaml"), [])  # knows no detector: 404
+    up = Server(models, upcfg, os.path.join(TMP, "st-up3"))
+    cfg = config(os.path.join(TMP, "edge-p.yaml"),
+                 [{"detector_id": DET_BIN, "model": "red_disc", "confidence_threshold": 1.0}],
+                 "http://127.0.0.1:%d" % up.port)
+    edge = Server(models, cfg, os.path.join(TMP, "st-p"))
+    edge.iq(DET_BIN, PICS["shapes_00.png"])
+    check(wait_until(lambda: edge.metric("glint_edge_outbox_failed") == 1, 10)
+          and edge.metric("glint_edge_outbox_failures_total") == 1
+          and edge.metric("glint_edge_outbox_depth") == 0,
+          "4xx from the upstream: failed for good, counted, kept")
+    check("refused by the upstream for good" in edge.logtext(), "permanent failure logged")
+    edge.stop()
+    up.stop()
+
+
+def test_model_swap():
+    """A changed model file is loaded beside the old one and swapped in with no
+    failed request; a broken one leaves the old model serving."""
+    models = repo("swap", models=("red_disc",))
+    cfg = config(os.path.join(TMP, "edge-swap.yaml"),
+                 [{"detector_id": DET_BIN, "model": "red_disc", "confidence_threshold": 0.5}])
+    edge = Server(models, cfg, os.path.join(TMP, "st-swap"))
+    results, stop = [], threading.Event()
+    threads = [threading.Thread(target=run_load, args=(edge, DET_BIN, 30, results, stop)) for _ in range(3)]
+    for t in threads:
+        t.start()
+    time.sleep(0.5)
+    onnx = os.path.join(models, "red_disc", "model.onnx")
+    shutil.copy(os.path.join(MODELS, "red_disc", "model.onnx"), onnx + ".new")
+    os.replace(onnx + ".new", onnx)  # a new file (new inode, new mtime)
+    swapped = wait_until(lambda: "new version swapped in" in edge.logtext(), 10)
+    time.sleep(0.5)
+    with open(onnx + ".new", "wb") as f:
+        f.write(b"this is not an onnx model")
+    os.replace(onnx + ".new", onnx)
+    failed = wait_until(lambda: edge.metric("glint_model_load_failures_total") == 1, 10)
+    time.sleep(0.5)
+    stop.set()
+    for t in threads:
+        t.join()
+    bad = [st for st, _ in results if st != 200]
+    check(swapped, "changed model file: new version loaded and swapped in")
+    check(failed and "previous version keeps serving" in edge.logtext(), "broken model file: load failure logged and counted")
+    check(len(results) > 20 and not bad, "model swap under load: %d requests, %d failed" % (len(results), len(bad)))
+    st, q = edge.iq(DET_BIN, PICS["shapes_00.png"])
+    check(st == 200, "the previous model still answers after a failed reload")
+    edge.stop()
+
+
+def main():
+    models = repo("main")
+    path = config(os.path.join(TMP, "edge.yaml"), STD_DETECTORS)
+    tests = ["config_rules", "routes", "modes", "bad_requests", "dedup", "sdk_sequence",
+             "put_config", "escalation", "outbox_faults", "permanent_failure", "model_swap"]
+    tests = [t for t in tests if not ONLY or t in ONLY]
+    s = None
+    for t in tests:
+        print("--- " + t, flush=True)
+        fn = globals()["test_" + t]
+        if fn.__code__.co_argcount == 0:
+            fn()
+            continue
+        if s is None:
+            s = Server(models, path, os.path.join(TMP, "st-main"))
+        fn(*([s, path][:fn.__code__.co_argcount]))
+    if s:
+        check(s.stop() == 0, "edge server drains and exits 0")
+    print("%d passed, %d failed" % (PASSES, FAILS))
+    shutil.rmtree(TMP, ignore_errors=True)
+    return 1 if FAILS else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
