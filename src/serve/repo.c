@@ -203,17 +203,17 @@ void repo_free(server *s)
 
 /* ---- reloading a model beside the one serving ---- */
 
-long long repo_file_sig(const server *s, const char *name)
+uint64_t repo_file_sig(const server *s, const char *name)
 {
     static const char *const files[] = {"model.onnx", "model.int8.onnx", "model.yaml"};
-    long long sig = 0;
+    uint64_t sig = 0;
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         char path[4096];
         struct stat st;
         snprintf(path, sizeof path, "%s/%s/%s", s->opt.models_dir, name, files[i]);
         if (stat(path, &st)) continue;
-        sig = sig * 1000003 + (long long)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec +
-              (long long)st.st_size * 7919 + (long long)st.st_ino;
+        sig = sig * 1000003u + (uint64_t)st.st_mtim.tv_sec * 1000000000u +
+              (uint64_t)st.st_mtim.tv_nsec + (uint64_t)st.st_size * 7919u + (uint64_t)st.st_ino;
     }
     return sig;
 }
@@ -224,7 +224,7 @@ typedef struct reload_job {
     server *srv;
     repo_entry *entry;
     int generation;
-    long long sig;
+    uint64_t sig;
     repo_model *loaded;
     char err[SERVE_ERR_MAX];
 } reload_job;

@@ -1070,7 +1070,7 @@ static void check_models(server *s)
     for (int i = 0; i < s->n_entries; i++) {
         repo_entry *e = &s->entries[i];
         if (e->state != ENTRY_READY || e->reloading) continue;
-        long long sig = repo_file_sig(s, e->name);
+        uint64_t sig = repo_file_sig(s, e->name);
         if (sig != e->model->file_sig && sig != e->failed_sig) repo_reload(s, e);
     }
 }

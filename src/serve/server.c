@@ -390,10 +390,20 @@ static int on_req(h2o_handler_t *h, h2o_req_t *req)
 
 /* ---- connections ---- */
 
+/* An open client connection, listed so that the drain can end idle
+ * keep-alive connections (h2o 2.2 keeps them until their timeout). */
+typedef struct client_conn {
+    h2o_linklist_t link;
+    server *srv;
+    int fd;
+} client_conn;
+
 static void on_conn_close(void *data)
 {
-    server *s = data;
-    s->connections--;
+    client_conn *c = data;
+    c->srv->connections--;
+    h2o_linklist_unlink(&c->link);
+    free(c);
 }
 
 static void reject_connection(server *s, int fd)
@@ -421,10 +431,18 @@ static void on_accept(h2o_socket_t *listener, const char *err)
             reject_connection(s, fd);
             continue;
         }
+        client_conn *c = calloc(1, sizeof *c);
+        if (!c) {
+            close(fd);
+            continue;
+        }
+        c->srv = s;
+        c->fd = fd;
+        h2o_linklist_insert(&s->conns, &c->link);
         h2o_socket_t *sock =
             h2o_evloop_socket_create(s->loop, fd, H2O_SOCKET_FLAG_IS_ACCEPTED_CONNECTION);
         sock->on_close.cb = on_conn_close;
-        sock->on_close.data = s;
+        sock->on_close.data = c;
         s->connections++;
         h2o_accept(&s->accept_ctx, sock);
     }
@@ -555,6 +573,12 @@ static void drain(server *s)
     uint64_t flush = serve_now_ns() + 100000000u;
     while (serve_now_ns() < flush)
         h2o_evloop_run(s->loop, 10);
+    /* idle keep-alive clients: end their connections; h2o closes them on EOF */
+    for (h2o_linklist_t *l = s->conns.next; l != &s->conns; l = l->next)
+        shutdown(H2O_STRUCT_FROM_MEMBER(client_conn, link, l)->fd, SHUT_RDWR);
+    uint64_t until_closed = serve_now_ns() + 1000000000u;
+    while (s->connections > 0 && serve_now_ns() < until_closed)
+        h2o_evloop_run(s->loop, 10);
 }
 
 static void teardown(server *s)
@@ -593,6 +617,7 @@ int serve_run(const serve_options *o)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    h2o_linklist_init_anchor(&s->conns);
     setup_h2o(s);
     int rc = 1;
     long nc = sysconf(_SC_NPROCESSORS_ONLN);

@@ -64,7 +64,7 @@ typedef struct repo_model {
     int max_queue;  /* images admitted and not answered, before 503 */
     int timeout_ms; /* default deadline */
     double load_ms; /* load + plan + warm-up */
-    long long file_sig; /* mtimes and sizes of its files when loaded (repo_file_sig) */
+    uint64_t file_sig; /* mtimes and sizes of its files when loaded (repo_file_sig) */
     int precision;  /* MODEL_PRECISION_F32 or _INT8 (model.int8.onnx) */
     atomic_int refs;
     atomic_int pending; /* images admitted, not yet answered */
@@ -80,7 +80,7 @@ typedef struct repo_entry {
     char reason[SERVE_ERR_MAX]; /* why it is unavailable */
     int reloading;              /* a repo_reload is under way */
     int generation;             /* bumped by unload: a reload started before is void */
-    long long failed_sig;       /* files whose load failed: not retried until they change */
+    uint64_t failed_sig;       /* files whose load failed: not retried until they change */
     char last_error[SERVE_ERR_MAX]; /* of the last failed reload ("" if none) */
     uint64_t load_failures;
 } repo_entry;
@@ -175,6 +175,7 @@ struct server {
     repo_entry *entries;
     int n_entries;
     int connections;
+    h2o_linklist_t conns; /* the client_conn of each open connection */
     int in_flight; /* sreqs handed off and not yet back */
     int draining;
     int stopping; /* teardown: late reloads are dropped */
@@ -227,7 +228,7 @@ void repo_model_release(repo_model *m);
 void repo_free(server *s);
 /* A number that changes when the files of model folder `name` change
  * (mtime and size of model.onnx, model.int8.onnx and model.yaml). */
-long long repo_file_sig(const server *s, const char *name);
+uint64_t repo_file_sig(const server *s, const char *name);
 /* Loads entry e's model again on a worker, warms it beside the one serving
  * and swaps it in on the loop: requests in flight finish on the old one. A
  * failed load leaves the old model serving (logged, counted, in
