@@ -30,7 +30,7 @@ enum { ST_PENDING, ST_AWAITING, ST_DONE, ST_FAILED };
 #define LEASE_MS 120000
 #define POLL_HORIZON_MS 3600000 /* stop polling an answer an hour after delivery */
 #define RESPONSE_MAX (1 << 20)
-#define PRUNE_EVERY_MS 60000
+#define PRUNE_EVERY_MS 60000 /* at most; twice per retention period if shorter */
 
 typedef struct xfer {
     CURL *easy;
@@ -398,13 +398,16 @@ static void finished(edge_outbox *o, CURLMsg *m)
 static void prune(edge_outbox *o)
 {
     int64_t now = now_ms();
-    if (now - o->last_prune_ms < PRUNE_EVERY_MS) return;
-    o->last_prune_ms = now;
     pthread_mutex_lock(&o->mu);
-    int64_t before = now - (int64_t)(o->retention_s * 1000);
-    exec(o->wdb, "DELETE FROM outbox WHERE state=? AND delivered_ms < ?", "ii", (int64_t)ST_DONE,
-         before);
-    exec(o->wdb, "DELETE FROM iq WHERE created_ms < ?", "i", before);
+    int64_t every = (int64_t)(o->retention_s * 500); /* twice per retention period */
+    every = every < 1000 ? 1000 : every > PRUNE_EVERY_MS ? PRUNE_EVERY_MS : every;
+    if (now - o->last_prune_ms >= every) {
+        o->last_prune_ms = now;
+        int64_t before = now - (int64_t)(o->retention_s * 1000);
+        exec(o->wdb, "DELETE FROM outbox WHERE state=? AND delivered_ms < ?", "ii",
+             (int64_t)ST_DONE, before);
+        exec(o->wdb, "DELETE FROM iq WHERE created_ms < ?", "i", before);
+    }
     pthread_mutex_unlock(&o->mu);
 }
 

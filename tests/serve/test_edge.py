@@ -12,6 +12,9 @@ truth.json says what is in each.
 """
 import base64
 import http.client
+import http.server
+import sqlite3
+import urllib.parse
 import json
 import os
 import re
@@ -567,11 +570,139 @@ def test_model_swap():
     edge.stop()
 
 
+class FaultyUpstream:
+    """A fault-injecting upstream (what glint cannot be made to do on cue):
+    the first image query it sees fails with 500 forever, the second gets
+    503 + Retry-After: 2 once, the rest are accepted; accepted queries are
+    answered (by GET) with a HUMAN result."""
+
+    def __init__(self):
+        self.attempts = {}  # iq id -> [monotonic times]
+        self.order = []
+        self.lock = threading.Lock()
+        up = self
+
+        class H(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def reply(self, code, body, headers=()):
+                data = json.dumps(body).encode()
+                self.send_response(code)
+                for k, v in headers:
+                    self.send_header(k, v)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def iq(self, qid, det, result):
+                return {"id": qid, "type": "image_query", "created_at": "2026-01-01T00:00:00+00:00",
+                        "query": "q", "detector_id": det, "result_type": "binary_classification",
+                        "result": result, "patience_time": 30.0, "confidence_threshold": 0.9,
+                        "rois": None, "text": None, "metadata": None, "done_processing": result is not None}
+
+            def do_POST(self):
+                q = urllib.parse.parse_qs(urllib.parse.urlparse(self.path).query)
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                qid = q["image_query_id"][0]
+                with up.lock:
+                    if qid not in up.attempts:
+                        up.order.append(qid)
+                        up.attempts[qid] = []
+                    up.attempts[qid].append(time.monotonic())
+                    rank, n = up.order.index(qid), len(up.attempts[qid])
+                if rank == 0:
+                    return self.reply(500, {"detail": "injected failure"})
+                if rank == 1 and n == 1:
+                    return self.reply(503, {"detail": "busy"}, [("Retry-After", "2")])
+                self.reply(200, self.iq(qid, q["detector_id"][0], None))
+
+            def do_GET(self):
+                qid = self.path.rsplit("/", 1)[1]
+                result = {"label": "NO", "confidence": 0.99, "source": "HUMAN",
+                          "result_type": "binary_classification", "from_edge": False}
+                self.reply(200, self.iq(qid, DET_BIN, result))
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.port = self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_delivery_rules():
+    """Retry-After is honoured, a failing item does not hold back the others,
+    the upstream's later answer reaches GET, delivered items are pruned after
+    the retention period while undelivered ones stay."""
+    up = FaultyUpstream()
+    models = repo("rules-d", models=("red_disc",))
+    cfg = config(os.path.join(TMP, "edge-d.yaml"),
+                 [{"detector_id": DET_BIN, "model": "red_disc", "confidence_threshold": 1.0}],
+                 "http://127.0.0.1:%d" % up.port, extra={"outbox_retention_s": 1})
+    state = os.path.join(TMP, "st-d")
+    edge = Server(models, cfg, state)
+    ids = []
+    for i in range(6):
+        ids.append(edge.iq(DET_BIN, PICS["shapes_0%d.png" % i])[1]["id"])
+        time.sleep(0.2)  # the upstream sees them in this order
+    check(wait_until(lambda: edge.metric("glint_edge_outbox_deliveries_total") == 5, 15),
+          "no head-of-line blocking: 5 delivered while the first keeps failing")
+    check(edge.metric("glint_edge_outbox_depth") == 1 and len(up.attempts[ids[0]]) >= 2,
+          "the failing item stays pending and is retried (%d attempts)" % len(up.attempts[ids[0]]))
+    t = up.attempts[ids[1]]
+    check(len(t) == 2 and 1.9 <= t[1] - t[0] <= 4.0,
+          "503 Retry-After: 2 honoured (retried after %.2f s)" % (t[1] - t[0] if len(t) == 2 else -1))
+    st, q = edge.request("GET", "/device-api/v1/image-queries/" + ids[2])
+    got = wait_until(lambda: edge.request("GET", "/device-api/v1/image-queries/" + ids[2])[1]["result"]["source"] == "HUMAN", 10)
+    st, q = edge.request("GET", "/device-api/v1/image-queries/" + ids[2])
+    check(got and q["result"]["label"] == "NO" and q["done_processing"] is True and q["id"] == ids[2],
+          "the upstream's later answer (polled) is what GET returns")
+
+    def rows():
+        db = sqlite3.connect("file:%s/edge.db?mode=ro" % state, uri=True)
+        r = dict(db.execute("SELECT iq_id, state FROM outbox").fetchall())
+        db.close()
+        return r
+    check(wait_until(lambda: set(rows()) == {ids[0]}, 10),
+          "delivered and answered items pruned after the retention period; the undelivered one kept")
+    check(edge.request("GET", "/device-api/v1/image-queries/" + ids[3])[0] == 200,
+          "a pruned query is still answered from memory")
+    edge.stop()
+    up.stop()
+
+
+def test_presets_and_models():
+    """The disabled preset, and PUT /edge-config pointing a detector at a model
+    that is not loaded yet."""
+    models = repo("presets")
+    dets = [{"detector_id": DET_BIN, "model": "red_disc", "edge_inference_config": "disabled"}]
+    path = config(os.path.join(TMP, "edge-pre.yaml"), dets)
+    edge = Server(models, path, os.path.join(TMP, "st-pre"), extra=["--model", "red_disc"])
+    st, b = edge.iq(DET_BIN, PICS["shapes_00.png"])
+    check(st == 503 and "disabled" in b["detail"], "disabled preset, no upstream: 503 naming why")
+    st, r = edge.request("GET", "/edge-detector-readiness")
+    check(r[DET_BIN]["ready"] is False, "disabled detector is not ready")
+    doc = {"detectors": [{"detector_id": DET_COUNT, "model": "shapes", "mode": "COUNT",
+                          "class_name": "square"}]}
+    st, _ = edge.request("PUT", "/edge-config", json.dumps(doc), {"Content-Type": "application/json"})
+    ready = wait_until(lambda: edge.request("GET", "/edge-detector-readiness")[1][DET_COUNT]["ready"], 20)
+    st, q = edge.iq(DET_COUNT, PICS["shapes_00.png"])
+    check(ready and st == 200 and q["result"]["count"] == TRUTH["shapes_00.png"]["squares"],
+          "PUT pointing at an unloaded model: loaded, then it answers")
+    edge.stop()
+
+
 def main():
     models = repo("main")
     path = config(os.path.join(TMP, "edge.yaml"), STD_DETECTORS)
     tests = ["config_rules", "routes", "modes", "bad_requests", "dedup", "sdk_sequence",
-             "put_config", "escalation", "outbox_faults", "permanent_failure", "model_swap"]
+             "put_config", "escalation", "outbox_faults", "permanent_failure", "delivery_rules",
+             "presets_and_models", "model_swap"]
     tests = [t for t in tests if not ONLY or t in ONLY]
     s = None
     for t in tests:
