@@ -219,7 +219,7 @@ int cmd_perf(int argc, char **argv)
         char *buf = malloc(need + 1);
         if (buf) {
             glint_context_profile(w[0].ctx, buf, need + 1);
-            printf("%-48s %-18s %-28s %9s %6s\n", "node", "op", "kernel", "us/run", "share");
+            printf("%-48s %-18s %-40s %9s %6s\n", "node", "op", "kernel", "us/run", "share");
             fputs(buf, stdout);
             free(buf);
         }

@@ -358,15 +358,17 @@ static void conv_weight_mds(const glint_tensor *w, int64_t G, dnnl_data_type_t t
 
 /* The descriptor of 2-D Conv node n reading src_md with weights of type wt
  * (*w_plain: their plain oihw/goihw md), an optional f32 bias (*b_md) and
- * f32 NHWC output (*dst_md). False when oneDNN cannot express it. */
+ * NHWC output of type dt (*dst_md). False when oneDNN cannot express it. */
 static bool conv_desc(const node *n, const glint_tensor *x, const glint_tensor *w,
                       const glint_tensor *y, bool bias, const dnnl_memory_desc_t *src_md,
-                      dnnl_data_type_t wt, dnnl_convolution_desc_t *cd, dnnl_memory_desc_t *w_plain,
-                      dnnl_memory_desc_t *b_md, dnnl_memory_desc_t *dst_md)
+                      dnnl_data_type_t wt, dnnl_data_type_t dt, dnnl_convolution_desc_t *cd,
+                      dnnl_memory_desc_t *w_plain, dnnl_memory_desc_t *b_md,
+                      dnnl_memory_desc_t *dst_md)
 {
     dnnl_memory_desc_t w_any;
     dnnl_dims_t bd = {w->dims[0]}, strides, dil, pl, pr;
-    md_4d(dst_md, y, LAYOUT_NHWC);
+    dnnl_dims_t yd = {y->dims[0], y->dims[1], y->dims[2], y->dims[3]};
+    dnnl_memory_desc_init_by_tag(dst_md, 4, yd, dt, dnnl_nhwc);
     conv_weight_mds(w, attr_i(n, "group", 1), wt, &w_any, w_plain);
     dnnl_memory_desc_init_by_tag(b_md, 1, bd, dnnl_f32, dnnl_x);
     conv_geom(n, x, w, y, strides, dil, pl, pr);
@@ -375,20 +377,34 @@ static bool conv_desc(const node *n, const glint_tensor *x, const glint_tensor *
                bias ? b_md : NULL, dst_md, strides, dil, pl, pr) == dnnl_success;
 }
 
+/* How a convolution's output is quantized for its readers: u8 = y / scale +
+ * zp, rounded and saturated as QuantizeLinear (on: false = f32 output). */
+typedef struct qout {
+    bool on;
+    float scale;
+    uint8_t zp;
+} qout;
+
 /* The primitive of convolution cd on the attributes pattr plus node n's
- * post-ops, and n's weights (plain md w_plain at wsrc) reordered once into
- * the layout it asks for (model cache). *pd stays NULL, without an error,
- * when oneDNN cannot express it or offers only a reference kernel. */
+ * post-ops (then, with oq, the quantization y / scale + zp of a u8 output),
+ * and n's weights (plain md w_plain at wsrc) reordered once into the layout
+ * it asks for (model cache). *pd stays NULL, without an error, when oneDNN
+ * cannot express it or offers only a reference kernel. */
 static glint_status conv_primitive(plan *p, const node *n, const dnnl_convolution_desc_t *cd,
-                                   dnnl_primitive_attr_t pattr, const dnnl_memory_desc_t *w_plain,
-                                   const void *wsrc, dnnl_primitive_desc_t *pd, const char **impl,
-                                   void **wdata, dnnl_memory_desc_t *w_md)
+                                   dnnl_primitive_attr_t pattr, const qout *oq,
+                                   const dnnl_memory_desc_t *w_plain, const void *wsrc,
+                                   dnnl_primitive_desc_t *pd, const char **impl, void **wdata,
+                                   dnnl_memory_desc_t *w_md)
 {
     glint_status s = GLINT_OK;
     dnnl_post_ops_t po = NULL;
     *pd = NULL;
     DN(dnnl_post_ops_create(&po));
     if (!post_ops_make(n, po)) goto fail;
+    if (oq && oq->on &&
+        dnnl_post_ops_append_eltwise(po, 1, dnnl_eltwise_linear, 1.0f / oq->scale, oq->zp) !=
+            dnnl_success)
+        goto fail;
     DN(dnnl_primitive_attr_set_post_ops(pattr, po));
     if (dnnl_primitive_desc_create(pd, cd, pattr, g_engine, NULL) != dnnl_success) {
         *pd = NULL;
@@ -409,13 +425,14 @@ fail:
     return s;
 }
 
-/* Builds the convolution of st; *taken = false (and no error) when oneDNN
- * offers only a reference kernel or cannot express the node. */
-static glint_status qconv_make(plan *p, step *st, layout src_lay, bool *taken);
+/* Builds the convolution of st (a GlintQConv writes u8 as oq says when
+ * oq->on); *taken = false (and no error) when oneDNN offers only a reference
+ * kernel or cannot express the node. */
+static glint_status qconv_make(plan *p, step *st, layout src_lay, const qout *oq, bool *taken);
 
-static glint_status conv_make(plan *p, step *st, layout src_lay, bool *taken)
+static glint_status conv_make(plan *p, step *st, layout src_lay, const qout *oq, bool *taken)
 {
-    if (!strcmp(st->n->op_type, "GlintQConv")) return qconv_make(p, st, src_lay, taken);
+    if (!strcmp(st->n->op_type, "GlintQConv")) return qconv_make(p, st, src_lay, oq, taken);
     glint_status s = GLINT_OK;
     op_ctx *c = &st->ctx;
     const node *n = st->n;
@@ -429,13 +446,15 @@ static glint_status conv_make(plan *p, step *st, layout src_lay, bool *taken)
     dnnl_memory_desc_t src_md, dst_md, w_plain, b_md;
     dnnl_convolution_desc_t cd;
     md_4d(&src_md, x, src_lay);
-    if (!conv_desc(n, x, w, y, b != NULL, &src_md, dnnl_f32, &cd, &w_plain, &b_md, &dst_md))
+    if (!conv_desc(n, x, w, y, b != NULL, &src_md, dnnl_f32, dnnl_f32, &cd, &w_plain, &b_md,
+                   &dst_md))
         return GLINT_OK;
     DN(dnnl_primitive_attr_create(&pattr));
     const char *impl;
     void *wdata;
     dnnl_memory_desc_t w_copy;
-    if ((s = conv_primitive(p, n, &cd, pattr, &w_plain, w->data, &pd, &impl, &wdata, &w_copy)) ||
+    if ((s = conv_primitive(p, n, &cd, pattr, NULL, &w_plain, w->data, &pd, &impl, &wdata,
+                            &w_copy)) ||
         !pd)
         goto fail;
     prim_k *k;
@@ -462,18 +481,23 @@ fail:
 }
 
 /* ---- int8 convolution (GlintQConv: the QDQ form folded by passes.c) ----
- * One step, two primitives: a reorder quantizes the f32 input (NHWC or
- * plain) into a u8 NHWC scratch (x / scale + zero point, saturated, as
- * QuantizeLinear), then a u8 x s8 convolution with the zero point, output
- * scales x_scale * w_scale[m], the f32 bias and the fused post-ops writes
- * f32 NHWC. */
+ * One step, up to two primitives: unless its producer already wrote it as
+ * u8 (see plan_qout), a reorder quantizes the f32 input (NHWC or plain) into
+ * a u8 NHWC scratch (x / scale + zero point, saturated, as QuantizeLinear);
+ * then a u8 x s8 convolution with output scales x_scale * w_scale[m], the
+ * bias and the fused post-ops writes f32 NHWC, or u8 NHWC quantized for its
+ * readers. The zero point z is folded into the bias (- z * sum of the
+ * channel's weights) when the convolution has no padding, where that is
+ * exact; otherwise it is a oneDNN src zero point (slower kernels). */
 typedef struct qconv_k {
-    prim_k conv; /* first: dnnl_prepare reads copy_sum through a prim_k pointer */
-    dnnl_primitive_t quant;
+    prim_k conv;            /* first: dnnl_prepare reads copy_sum through a prim_k pointer */
+    dnnl_primitive_t quant; /* NULL: the input is u8 already */
     dnnl_memory_t q_src, q_dst, q_zp;
     void *scratch;
-    float *bias; /* bias / output scale: oneDNN 2.x adds it before scaling */
+    float *bias; /* oneDNN 2.x adds it before scaling: bias / scale (- z * sum(w)) */
     int32_t zp;
+    char impl[64]; /* oneDNN's kernel, then the input (f32q: quantized here, u8:
+                    * by its producer), +zp: a oneDNN zero point, and the output type */
 } qconv_k;
 
 static void qconv_free(void *p)
@@ -496,15 +520,20 @@ static glint_status qconv_run(step *st)
 {
     qconv_k *q = st->k.state;
     prim_k *k = &q->conv;
-    dnnl_memory_set_data_handle(q->q_src, (void *)st->ctx.in[0]->data);
-    dnnl_exec_arg_t qa[3] = {{DNNL_ARG_FROM, q->q_src},
-                             {DNNL_ARG_TO, q->q_dst},
-                             {DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_TO, q->q_zp}};
-    void *dst = st->ctx.out[0]->data;
+    void *dst = st->ctx.out[0]->data, *x = (void *)st->ctx.in[0]->data;
     if (k->copy_sum && st->ctx.sum->data != dst) memcpy(dst, st->ctx.sum->data, k->sum_bytes);
     dnnl_memory_set_data_handle(k->args[k->dst_arg].memory, dst);
-    if (dnnl_primitive_execute(q->quant, k->stream, 3, qa) != dnnl_success ||
-        dnnl_primitive_execute(k->prim, k->stream, k->n_args, k->args) != dnnl_success ||
+    bool ok = true;
+    if (q->quant) {
+        dnnl_memory_set_data_handle(q->q_src, x);
+        dnnl_exec_arg_t qa[3] = {{DNNL_ARG_FROM, q->q_src},
+                                 {DNNL_ARG_TO, q->q_dst},
+                                 {DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_TO, q->q_zp}};
+        ok = dnnl_primitive_execute(q->quant, k->stream, 3, qa) == dnnl_success;
+    } else {
+        dnnl_memory_set_data_handle(k->args[k->src_arg].memory, x);
+    }
+    if (!ok || dnnl_primitive_execute(k->prim, k->stream, k->n_args, k->args) != dnnl_success ||
         dnnl_stream_wait(k->stream) != dnnl_success)
         return eng_fail(GLINT_ERR_BACKEND, "node '%s': oneDNN execution failed", st->n->name);
     return GLINT_OK;
@@ -551,72 +580,116 @@ static float *qconv_scales(const op_ctx *c, int64_t *n)
     return sc;
 }
 
-static glint_status qconv_make(plan *p, step *st, layout src_lay, bool *taken)
+/* The bias oneDNN adds to the integer sums of c's convolution: bias[m] /
+ * scale[m] - zp * sum of output channel m's weights (malloc'ed, M of them;
+ * bias absent = 0). */
+static float *qconv_bias(const op_ctx *c, const float *scales, int64_t n_scales, int32_t zp)
+{
+    const glint_tensor *w = c->in[3], *b = c->in[6];
+    int64_t M = w->dims[0], per = tensor_count(w) / M;
+    float *out = malloc((size_t)M * sizeof *out);
+    if (!out) return NULL;
+    for (int64_t m = 0; m < M; m++) {
+        const int8_t *wm = (const int8_t *)w->data + m * per;
+        int64_t sum = 0;
+        for (int64_t k = 0; k < per; k++)
+            sum += wm[k];
+        double bm = b ? ((const float *)b->data)[m] / scales[n_scales > 1 ? m : 0] : 0;
+        out[m] = (float)(bm - (double)zp * (double)sum);
+    }
+    return out;
+}
+
+/* Whether Conv node n reads no padding (so that a zero point folds into the
+ * bias exactly). */
+static bool conv_unpadded(const node *n, const glint_tensor *x, const glint_tensor *w,
+                          const glint_tensor *y)
+{
+    dnnl_dims_t strides, dil, pl, pr;
+    conv_geom(n, x, w, y, strides, dil, pl, pr);
+    return !pl[0] && !pl[1] && !pr[0] && !pr[1];
+}
+
+/* Whether oneDNN may run GlintQConv step st (constant parameters, 2-D) and,
+ * if so, the scale and zero point with which it quantizes its input. */
+static bool qconv_input_q(const plan *p, const step *st, qout *q)
+{
+    if (strcmp(st->n->op_type, "GlintQConv") || st->reorder_from >= 0) return false;
+    for (int k = 1; k < st->n_in_ids && k < 7; k++)
+        if (st->in_id[k] >= 0 && !p->is_const[st->in_id[k]]) return false;
+    const op_ctx *c = &st->ctx;
+    if (c->in[0]->ndim != 4 || c->in[3]->ndim != 4) return false;
+    *q = (qout){true, *(const float *)c->in[1]->data,
+                c->in[2] ? *(const uint8_t *)c->in[2]->data : 0};
+    return true;
+}
+
+static glint_status qconv_make(plan *p, step *st, layout src_lay, const qout *oq, bool *taken)
 {
     glint_status s = GLINT_OK;
     op_ctx *c = &st->ctx;
     const node *n = st->n;
     const glint_tensor *x = c->in[0], *w = c->in[3], *y = c->out[0];
-    const glint_tensor *b = c->in[6];
     dnnl_primitive_attr_t pattr = NULL;
     dnnl_primitive_desc_t pd = NULL;
     qconv_k *q = NULL;
     float *scales = NULL;
+    qout in_q;
     *taken = false;
-    for (int k = 1; k < 7; k++)
-        if (st->in_id[k] >= 0 && !p->is_const[st->in_id[k]]) return GLINT_OK;
-    if (x->ndim != 4 || w->ndim != 4) return GLINT_OK;
-    int64_t M = w->dims[0], n_scales = 0;
+    if (!qconv_input_q(p, st, &in_q)) return GLINT_OK;
+    bool u8_in = x->dtype == GLINT_U8;
+    bool fold = in_q.zp == 0 || conv_unpadded(n, x, w, y);
+    bool bias = c->in[6] || (fold && in_q.zp);
+    int64_t n_scales = 0;
     dnnl_memory_desc_t x_md, u8_md, dst_md, w_plain, b_md, zp_md;
     dnnl_convolution_desc_t cd;
     md_4d(&x_md, x, src_lay);
     dnnl_dims_t xd = {x->dims[0], x->dims[1], x->dims[2], x->dims[3]}, one = {1};
     dnnl_memory_desc_init_by_tag(&u8_md, 4, xd, dnnl_u8, dnnl_nhwc);
     dnnl_memory_desc_init_by_tag(&zp_md, 1, one, dnnl_s32, dnnl_x);
-    if (!conv_desc(n, x, w, y, b != NULL, &u8_md, dnnl_s8, &cd, &w_plain, &b_md, &dst_md))
+    if (!conv_desc(n, x, w, y, bias, &u8_md, dnnl_s8, oq->on ? dnnl_u8 : dnnl_f32, &cd, &w_plain,
+                   &b_md, &dst_md))
         return GLINT_OK;
     if (!(scales = qconv_scales(c, &n_scales))) return eng_fail(GLINT_ERR_NOMEM, "out of memory");
     int zp_rt = DNNL_RUNTIME_S32_VAL;
     DN(dnnl_primitive_attr_create(&pattr));
     DN(dnnl_primitive_attr_set_output_scales(pattr, n_scales, n_scales > 1 ? 1 << 1 : 0, scales));
-    DN(dnnl_primitive_attr_set_zero_points(pattr, DNNL_ARG_SRC, 1, 0, &zp_rt));
+    if (!fold) DN(dnnl_primitive_attr_set_zero_points(pattr, DNNL_ARG_SRC, 1, 0, &zp_rt));
     const char *impl;
     void *wdata;
     dnnl_memory_desc_t w_copy;
-    if ((s = conv_primitive(p, n, &cd, pattr, &w_plain, w->data, &pd, &impl, &wdata, &w_copy)) ||
+    if ((s = conv_primitive(p, n, &cd, pattr, oq, &w_plain, w->data, &pd, &impl, &wdata,
+                            &w_copy)) ||
         !pd)
         goto fail;
     if (!(q = calloc(1, sizeof *q)) ||
-        !(q->scratch = aligned_alloc(64, (dnnl_memory_desc_get_size(&u8_md) + 63) / 64 * 64))) {
+        (!u8_in &&
+         !(q->scratch = aligned_alloc(64, (dnnl_memory_desc_get_size(&u8_md) + 63) / 64 * 64))) ||
+        (bias && !(q->bias = qconv_bias(c, scales, n_scales, fold ? in_q.zp : 0)))) {
         s = eng_fail(GLINT_ERR_NOMEM, "out of memory");
         goto fail;
     }
-    q->zp = c->in[2] ? *(const uint8_t *)c->in[2]->data : 0;
-    if (b) {
-        if (!(q->bias = malloc((size_t)M * sizeof *q->bias))) {
-            s = eng_fail(GLINT_ERR_NOMEM, "out of memory");
-            goto fail;
-        }
-        for (int64_t m = 0; m < M; m++)
-            q->bias[m] = (float)(((const float *)b->data)[m] / scales[n_scales > 1 ? m : 0]);
-    }
+    q->zp = in_q.zp;
     q->conv.stream = plan_stream(p);
     q->conv.src1_arg = -1;
     DN(dnnl_primitive_create(&q->conv.prim, pd));
     prim_k *k = &q->conv;
-    if ((s = add_mem(k, DNNL_ARG_SRC, &u8_md, q->scratch)) ||
+    k->src_arg = 0;
+    if ((s = add_mem(k, DNNL_ARG_SRC, &u8_md, u8_in ? DNNL_MEMORY_NONE : q->scratch)) ||
         (s = add_mem(k, DNNL_ARG_WEIGHTS, &w_copy, wdata)) ||
-        (b && (s = add_mem(k, DNNL_ARG_BIAS, &b_md, q->bias))) ||
-        (s = add_mem(k, DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC, &zp_md, &q->zp)))
+        (bias && (s = add_mem(k, DNNL_ARG_BIAS, &b_md, q->bias))) ||
+        (!fold && (s = add_mem(k, DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC, &zp_md, &q->zp))))
         goto fail;
     k->dst_arg = k->n_args;
     if ((s = add_mem(k, DNNL_ARG_DST, &dst_md, DNNL_MEMORY_NONE))) goto fail;
-    if ((s = qconv_quantizer(q, &x_md, &u8_md, 1.0f / *(const float *)c->in[1]->data))) goto fail;
+    if (!u8_in && (s = qconv_quantizer(q, &x_md, &u8_md, 1.0f / in_q.scale))) goto fail;
     if (st->sum_id >= 0) {
         k->copy_sum = true; /* cleared by dnnl_prepare when it works in place */
         k->sum_bytes = tensor_bytes(y);
     }
-    st->k = (kernel){qconv_run, qconv_free, q, impl};
+    snprintf(q->impl, sizeof q->impl, "%s %s%s>%s", impl, u8_in ? "u8" : "f32q", fold ? "" : "+zp",
+             oq->on ? "u8" : "f32");
+    st->k = (kernel){qconv_run, qconv_free, q, q->impl};
     q = NULL;
     *taken = true;
 fail:
@@ -625,6 +698,20 @@ fail:
     if (pd) dnnl_primitive_desc_destroy(pd);
     if (pattr) dnnl_primitive_attr_destroy(pattr);
     return s;
+}
+
+/* The u8 NHWC input of a GlintQConv that oneDNN would not run after all,
+ * back in f32 for the reference kernel: (x - zp) * scale; state: its qout. */
+static glint_status dequant_nhwc_run(step *st)
+{
+    const qout *q = st->k.state;
+    const uint8_t *x = st->ctx.in[0]->data;
+    float *y = st->ctx.out[0]->data;
+    int64_t count = tensor_count(st->ctx.in[0]);
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < count; i++)
+        y[i] = (float)((int32_t)x[i] - q->zp) * q->scale;
+    return GLINT_OK;
 }
 
 /* ConvTranspose (2-D, f32, no post-ops) as a oneDNN deconvolution on NHWC. */
@@ -1190,6 +1277,7 @@ typedef struct lctx {
     step *out; /* the new step list */
     int n_out, cap;
     int *as_nhwc, *as_plain; /* per value: id of its copy in the other layout, or -1 */
+    qout *qo;                /* per value: written as u8 for its GlintQConv readers */
 } lctx;
 
 static step *push_step(lctx *L)
@@ -1250,6 +1338,72 @@ static bool is4d_f32(const plan *p, int v)
     return v >= 0 && p->t[v].ndim == 4 && p->t[v].dtype == GLINT_F32;
 }
 
+/* The f32 NHWC copy of u8 value v (written by a GlintQConv for GlintQConv
+ * readers, L->qo[v]) for a reader that oneDNN would not run: a
+ * dequantizing step before `consumer`. */
+static int dequantized(lctx *L, int v, const node *consumer, glint_status *s)
+{
+    plan *p = L->p;
+    int nv = plan_add_value(p);
+    step *r = push_step(L);
+    qout *q = malloc(sizeof *q);
+    if (nv < 0 || !r || !q) {
+        free(q);
+        *s = eng_fail(GLINT_ERR_NOMEM, "too many steps");
+        return v;
+    }
+    *q = L->qo[v];
+    p->t[nv] = p->t[v];
+    p->t[nv].dtype = GLINT_F32;
+    p->t[nv].data = NULL;
+    p->lay[nv] = LAYOUT_NHWC;
+    L->as_nhwc[nv] = L->as_plain[nv] = -1;
+    L->qo[nv].on = false;
+    r->n = consumer;
+    r->op = op_get(op_lookup("Identity"));
+    r->ctx.n = consumer;
+    r->ctx.n_in = r->ctx.n_out = 1;
+    r->ctx.in[0] = &p->t[v];
+    r->ctx.out[0] = &p->t[nv];
+    r->n_in_ids = 1;
+    r->in_id[0] = v;
+    r->out_id[0] = nv;
+    r->k = (kernel){dequant_nhwc_run, free, q, "glint:dequantize_nhwc"};
+    return nv;
+}
+
+/* Which GlintQConv outputs are written as u8 (L->qo): those read by
+ * GlintQConv steps only, as their data input, all quantizing it with one
+ * scale and zero point; the readers then skip their quantizing reorder. Not
+ * a graph output, not one with a residual sum (that one stays f32). */
+static void plan_qout(lctx *L, const step *orig, int n)
+{
+    plan *p = L->p;
+    const graph *g = &p->m->g;
+    for (int v = 0; v < p->cap_vals; v++)
+        L->qo[v].on = false;
+    for (int i = 0; i < n; i++) {
+        const step *st = &orig[i];
+        int y = st->out_id[0];
+        qout q = {0}, rq;
+        if (!qconv_input_q(p, st, &rq) || st->sum_id >= 0 || p->t[y].ndim != 4) continue;
+        bool ok = true;
+        for (int k = 0; k < g->n_outputs; k++)
+            ok &= g->outputs[k] != y;
+        for (int j = 0; j < n && ok; j++) {
+            const step *r = &orig[j];
+            bool other = r->sum_id == y;
+            for (int k = 1; k < r->n_in_ids; k++)
+                other |= r->in_id[k] == y;
+            if (r->in_id[0] != y && !other) continue;
+            ok = !other && r->in_id[0] == y && qconv_input_q(p, r, &rq) &&
+                 (!q.on || (rq.scale == q.scale && rq.zp == q.zp));
+            q = rq;
+        }
+        if (ok && q.on) L->qo[y] = q;
+    }
+}
+
 /* The layout-sensitive kind of a step (what it can run on NHWC). */
 typedef enum lkind {
     LK_PLAIN,
@@ -1268,8 +1422,9 @@ static lkind kind_of(const plan *p, const step *st)
 {
     const char *op = st->n->op_type;
     int x = st->in_id[0];
-    if (!strcmp(op, "Conv") || !strcmp(op, "GlintQConv"))
-        return is4d_f32(p, x) ? LK_CONV : LK_PLAIN;
+    if (!strcmp(op, "Conv")) return is4d_f32(p, x) ? LK_CONV : LK_PLAIN;
+    if (!strcmp(op, "GlintQConv")) /* u8: its producer quantized it (plan_qout) */
+        return is4d_f32(p, x) || (x >= 0 && p->t[x].dtype == GLINT_U8) ? LK_CONV : LK_PLAIN;
     if (!strcmp(op, "ConvTranspose")) return is4d_f32(p, x) ? LK_DECONV : LK_PLAIN;
     dnnl_alg_kind_t alg;
     float a, b;
@@ -1329,9 +1484,10 @@ static glint_status place_step(lctx *L, const step *orig, int n_orig, int i)
         /* a plain input with few channels (the image) goes in as NCHW */
         layout src_lay =
             p->lay[x] == LAYOUT_NHWC || p->t[x].dims[1] >= 8 ? LAYOUT_NHWC : LAYOUT_PLAIN;
+        const qout *oq = &L->qo[st.out_id[0]];
         if (src_lay == LAYOUT_PLAIN) { /* oneDNN may have no fast NCHW kernel */
             set_input(L, &st, 0, x);
-            if ((s = conv_make(p, &st, src_lay, &taken))) return s;
+            if ((s = conv_make(p, &st, src_lay, oq, &taken))) return s;
             if (!taken) src_lay = LAYOUT_NHWC;
         }
         if (!taken) set_input(L, &st, 0, in_layout(L, x, src_lay, nd, &s));
@@ -1341,10 +1497,13 @@ static glint_status place_step(lctx *L, const step *orig, int n_orig, int i)
         }
         if (s) return s;
         p->lay[st.out_id[0]] = LAYOUT_NHWC;
-        if (!taken && (s = conv_make(p, &st, src_lay, &taken))) return s;
+        if (!taken && (s = conv_make(p, &st, src_lay, oq, &taken))) return s;
+        if (taken && oq->on) p->t[st.out_id[0]].dtype = GLINT_U8;
         if (!taken) {
             p->lay[st.out_id[0]] = LAYOUT_PLAIN;
             st = orig[i];
+            if (p->t[x].dtype == GLINT_U8) set_input(L, &st, 0, dequantized(L, x, nd, &s));
+            if (s) return s;
         }
     } else if (kind == LK_POOL) {
         p->lay[st.out_id[0]] = LAYOUT_NHWC;
@@ -1540,12 +1699,14 @@ glint_status dnnl_prepare(plan *p)
     L.out = calloc((size_t)L.cap, sizeof *L.out);
     L.as_nhwc = malloc((size_t)p->cap_vals * sizeof(int));
     L.as_plain = malloc((size_t)p->cap_vals * sizeof(int));
-    if (!L.out || !L.as_nhwc || !L.as_plain) {
+    L.qo = calloc((size_t)p->cap_vals, sizeof *L.qo);
+    if (!L.out || !L.as_nhwc || !L.as_plain || !L.qo) {
         s = eng_fail(GLINT_ERR_NOMEM, "out of memory");
         goto done;
     }
     for (int v = 0; v < p->cap_vals; v++)
         L.as_nhwc[v] = L.as_plain[v] = -1;
+    plan_qout(&L, p->steps, p->n_steps);
     for (int i = 0; i < p->n_steps && !s; i++)
         s = place_step(&L, p->steps, p->n_steps, i);
     if (!s) s = plain_outputs(&L);
@@ -1571,6 +1732,7 @@ done:
     free(L.out);
     free(L.as_nhwc);
     free(L.as_plain);
+    free(L.qo);
     return s;
 fail:
     return s;

@@ -329,7 +329,7 @@ size_t glint_context_profile(const glint_context *c, char *buf, size_t size)
         const char *impl = st->k.impl ? st->k.impl : "ref";
         const char *op = st->reorder_from >= 0 ? "Reorder" : st->n->op_type;
         char line[512];
-        int n = snprintf(line, sizeof line, "%-48.48s %-18s %-28.28s %9.1f %5.1f%%\n", st->n->name,
+        int n = snprintf(line, sizeof line, "%-48.48s %-18s %-40.40s %9.1f %5.1f%%\n", st->n->name,
                          op, impl, st->us / runs, total > 0 ? 100.0 * st->us / total : 0.0);
         if (n < 0) continue;
         if (len + (size_t)n < size) memcpy(buf + len, line, (size_t)n + 1);

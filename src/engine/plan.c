@@ -137,12 +137,13 @@ static glint_status check_outputs(const op_ctx *c)
 static double node_flops(const node *n, const op_ctx *c)
 {
     const char *op = n->op_type;
-    if (!strcmp(op, "Conv") || !strcmp(op, "ConvTranspose")) {
+    bool qconv = !strcmp(op, "GlintQConv");
+    if (!strcmp(op, "Conv") || !strcmp(op, "ConvTranspose") || qconv) {
         /* MACs = weights x positions of the larger (output for Conv, input
          * for ConvTranspose) side, per image */
-        const glint_tensor *big = !strcmp(op, "Conv") ? c->out[0] : c->in[0];
+        const glint_tensor *big = strcmp(op, "ConvTranspose") ? c->out[0] : c->in[0];
         double pos = (double)dims_count(big->dims + 2, big->ndim - 2) * (double)big->dims[0];
-        return 2.0 * pos * (double)tensor_count(c->in[1]);
+        return 2.0 * pos * (double)tensor_count(c->in[qconv ? 3 : 1]);
     }
     if (!strcmp(op, "Gemm") || !strcmp(op, "MatMul")) {
         const glint_tensor *a = c->in[0], *o = c->out[0];
