@@ -104,13 +104,10 @@ static void respond_detail(server *s, h2o_req_t *req, int status, const char *fm
     __attribute__((format(printf, 4, 5)));
 static void respond_detail(server *s, h2o_req_t *req, int status, const char *fmt, ...)
 {
-    char msg[SERVE_ERR_MAX];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    serve_respond_errorv(s, req, status, "detail", fmt, ap);
     va_end(ap);
-    metrics_counter_inc(status >= 500 ? &s->http_errors_5xx : &s->http_errors_4xx);
-    serve_respond_json(req, status, json_pack("{s:o}", "detail", answer_text(msg)));
 }
 
 /* Sets r's answer to {"detail": msg} (any thread). */
@@ -118,18 +115,10 @@ static void set_detail(sreq *r, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void set_detail(sreq *r, int status, const char *fmt, ...)
 {
-    char msg[SERVE_ERR_MAX];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    sreq_set_errorv(r, status, "detail", fmt, ap);
     va_end(ap);
-    json_t *j = json_pack("{s:o}", "detail", answer_text(msg));
-    free(r->resp);
-    r->resp = j ? json_dumps(j, JSON_COMPACT) : NULL;
-    r->resp_len = r->resp ? strlen(r->resp) : 0;
-    r->status = status;
-    r->reason = serve_fail_reason(status);
-    json_decref(j);
 }
 
 static char *dump(const json_t *j)

@@ -149,15 +149,21 @@ void serve_respond_json(h2o_req_t *req, int status, json_t *j)
     free(text);
 }
 
-void serve_respond_error(server *s, h2o_req_t *req, int status, const char *fmt, ...)
+void serve_respond_errorv(server *s, h2o_req_t *req, int status, const char *key,
+                          const char *fmt, va_list ap)
 {
     char msg[SERVE_ERR_MAX];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    metrics_counter_inc(status >= 500 ? &s->http_errors_5xx : &s->http_errors_4xx);
+    serve_respond_json(req, status, json_pack("{s:o}", key, answer_text(msg)));
+}
+
+void serve_respond_error(server *s, h2o_req_t *req, int status, const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    serve_respond_errorv(s, req, status, "error", fmt, ap);
     va_end(ap);
-    metrics_counter_inc(status >= 500 ? &s->http_errors_5xx : &s->http_errors_4xx);
-    serve_respond_json(req, status, json_pack("{s:o}", "error", answer_text(msg)));
 }
 
 const char *serve_query(h2o_req_t *req, const char *name, char *buf, size_t size)
@@ -274,11 +280,11 @@ void serve_finish(sreq *r)
     h2o_multithread_send_message(&r->srv->done_rx, &r->msg);
 }
 
-static void set_error(sreq *r, int status, const char *fmt, va_list ap)
+void sreq_set_errorv(sreq *r, int status, const char *key, const char *fmt, va_list ap)
 {
     char msg[SERVE_ERR_MAX];
     vsnprintf(msg, sizeof msg, fmt, ap);
-    json_t *j = json_pack("{s:o}", "error", answer_text(msg));
+    json_t *j = json_pack("{s:o}", key, answer_text(msg));
     r->status = status;
     r->reason = serve_fail_reason(status);
     r->content_type = "application/json";
@@ -292,7 +298,7 @@ void sreq_set_error(sreq *r, int status, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    set_error(r, status, fmt, ap);
+    sreq_set_errorv(r, status, "error", fmt, ap);
     va_end(ap);
 }
 
@@ -300,7 +306,7 @@ void serve_finish_error(sreq *r, int status, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    set_error(r, status, fmt, ap);
+    sreq_set_errorv(r, status, "error", fmt, ap);
     va_end(ap);
     serve_finish(r);
 }

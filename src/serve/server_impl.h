@@ -15,6 +15,7 @@
 #define H2O_USE_LIBUV 0
 #include <h2o.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
 
@@ -193,6 +194,9 @@ void serve_respond(h2o_req_t *req, int status, const char *ctype, const char *bo
 /* {"error": msg} with `status`. Loop thread. */
 void serve_respond_error(server *s, h2o_req_t *req, int status, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* {key: msg} with `status` (the edge API says "detail"). Loop thread. */
+void serve_respond_errorv(server *s, h2o_req_t *req, int status, const char *key,
+                          const char *fmt, va_list ap);
 /* A json_t answer (stolen) as 200 or `status`. Loop thread. */
 void serve_respond_json(h2o_req_t *req, int status, json_t *j);
 /* Tracks `r` as in flight and ties it to its h2o request so that a vanished
@@ -203,6 +207,8 @@ void serve_finish(sreq *r);
 /* Sets r's answer to {"error": msg} with `status` (any thread). */
 void sreq_set_error(sreq *r, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Sets r's answer to {key: msg} with `status` (any thread). */
+void sreq_set_errorv(sreq *r, int status, const char *key, const char *fmt, va_list ap);
 /* Finishes r at once with {"error": msg} and `status` (any thread). */
 void serve_finish_error(sreq *r, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
