@@ -43,6 +43,7 @@ static json_t *model_health(const repo_entry *e)
                           batch_sizes_json(bs), "load_ms", m->load_ms);
     json_object_update(o, d);
     json_decref(d);
+    json_object_set_new(o, "precision_note", json_string(m->precision_note));
     return o;
 }
 

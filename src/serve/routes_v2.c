@@ -85,10 +85,12 @@ static void server_metadata(h2o_req_t *req)
 
 static void model_metadata(h2o_req_t *req, const repo_model *m)
 {
-    serve_respond_json(req, 200,
-                       json_pack("{s:s, s:[s], s:s, s:o, s:o}", "name", m->name, "versions", "1",
-                                 "platform", "onnx", "inputs", io_json(m, 0, 0), "outputs",
-                                 io_json(m, 1, 0)));
+    serve_respond_json(
+        req, 200,
+        json_pack("{s:s, s:[s], s:s, s:o, s:o, s:{s:s, s:s}}", "name", m->name, "versions", "1",
+                  "platform", "onnx", "inputs", io_json(m, 0, 0), "outputs", io_json(m, 1, 0),
+                  "parameters", "precision", m->precision == MODEL_PRECISION_INT8 ? "int8" : "f32",
+                  "precision_note", m->precision_note));
 }
 
 static void model_config(h2o_req_t *req, const repo_model *m)

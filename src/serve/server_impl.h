@@ -67,6 +67,7 @@ typedef struct repo_model {
     double load_ms; /* load + plan + warm-up */
     uint64_t file_sig; /* mtimes and sizes of its files when loaded (repo_file_sig) */
     int precision;  /* MODEL_PRECISION_F32 or _INT8 (model.int8.onnx) */
+    char precision_note[320]; /* how the precision was chosen (auto: the figures) */
     atomic_int refs;
     atomic_int pending; /* images admitted, not yet answered */
     model_stats stats;

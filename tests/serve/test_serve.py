@@ -51,7 +51,7 @@ def make_repo(name, models):
         d = os.path.join(root, folder)
         os.makedirs(d)
         for f in os.listdir(os.path.join(MODELS, src)):
-            if f.endswith(".onnx") or f.endswith(".txt"):
+            if f.endswith((".onnx", ".txt", ".report.json")):
                 os.symlink(os.path.join(MODELS, src, f), os.path.join(d, f))
         yaml = open(os.path.join(MODELS, src, "model.yaml")).read()
         yaml = "\n".join(l for l in yaml.splitlines() if not l.startswith("name:"))
@@ -527,13 +527,51 @@ def test_int8(repo):
         s.stop()
 
 
+def test_precision_auto(repo):
+    """precision: auto picks int8 where the agreement report passes and int8
+    measures faster, refuses it with the reason elsewhere, and says so."""
+    shapes = os.path.join(DATA, "shapes")
+    cal, ev = os.path.join(TMP, "auto-cal"), os.path.join(TMP, "auto-eval")
+    os.makedirs(cal)
+    os.makedirs(ev)
+    for i in range(10):
+        name = "shapes_%02d.png" % i
+        os.symlink(os.path.join(shapes, name), os.path.join(cal if i < 5 else ev, name))
+    r = make_repo("auto", {"red_disc": ("red_disc", "precision: auto"),
+                           "yolov8n": ("yolov8n", "precision: auto"),
+                           "resnet18": ("resnet18", "precision: auto")})
+    q = subprocess.run([GLINT, "quantize", "--model", os.path.join(r, "red_disc"), "--calib", cal,
+                        "--eval", ev], capture_output=True, text=True, timeout=300)
+    check(q.returncode == 0, "glint quantize red_disc passes its agreement bar")
+    s = Server(r)
+    try:
+        st, h, j = s.json("GET", "/health")
+        by = {m["name"]: m for m in j["models"]}
+        rd = by["red_disc"]
+        check(rd["precision"] == "int8" and rd["precision_note"].startswith("auto: int8")
+              and "f32" in rd["precision_note"], "auto: red_disc runs int8 (%s)" % rd["precision_note"])
+        y8 = by["yolov8n"]
+        check(y8["precision"] == "f32" and "agreement below the bar" in y8["precision_note"],
+              "auto: yolov8n refuses int8 and says why (%s)" % y8["precision_note"])
+        check(by["resnet18"]["precision"] == "f32" and "no model.int8.onnx" in by["resnet18"]["precision_note"],
+              "auto: no int8 model, f32")
+        st, h, j = s.json("GET", "/v2/models/red_disc")
+        check(j["parameters"]["precision"] == "int8" and "int8" in j["parameters"]["precision_note"],
+              "/v2/models/{m} shows the choice")
+        img = open(os.path.join(shapes, "shapes_00.png"), "rb").read()
+        st, h, j = s.json("POST", "/v1/models/red_disc/classify", img)
+        check(st == 200 and j["classes"][0]["label"] == "YES", "int8 red_disc answers YES on a red disc")
+    finally:
+        s.stop()
+
+
 def main():
     repo = make_repo("repo", {"yolov8n": ("yolov8n", ""), "resnet18": ("resnet18", ""),
                               "resnet18b4": ("resnet18", "max_batch: 4\nmax_queue_delay_us: 20000")})
     tests_shared = [test_endpoints, test_detect_matches_run, test_cache, test_bad_input,
                     test_kserve, test_batching, test_repository]
     tests_own = [test_overload_and_deadline, test_drain, test_connections, test_body_limit,
-                 test_config, test_int8]
+                 test_config, test_int8, test_precision_auto]
     s = Server(repo)
     try:
         for t in tests_shared:
