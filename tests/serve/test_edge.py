@@ -400,9 +400,11 @@ def test_escalation():
     """Unconfident answers go upstream (another glint serve) and the upstream's
     answer reaches GET; the upstream deduplicates by image_query_id."""
     models = repo("esc")
+    # the upstream answers the same question with a bigger model: the shapes
+    # detector (40 M MACs vs the classifier's 29 M), "a red_disc box"
     upcfg = config(os.path.join(TMP, "up.yaml"),
-                   [{"detector_id": DET_BIN, "model": "red_disc", "query": "Is there a red disc?",
-                     "confidence_threshold": 0.5},
+                   [{"detector_id": DET_BIN, "model": "shapes", "query": "Is there a red disc?",
+                     "mode": "BINARY", "class_name": "red_disc", "confidence_threshold": 0.5},
                     {"detector_id": DET_FAST, "model": "red_disc", "confidence_threshold": 0.5}])
     up = Server(models, upcfg, os.path.join(TMP, "st-up"))
     dets = [dict(d, confidence_threshold=1.0) if d["detector_id"] == DET_BIN else d for d in STD_DETECTORS]
@@ -416,8 +418,9 @@ def test_escalation():
     got = wait_until(lambda: edge.request("GET", "/device-api/v1/image-queries/" + q["id"])[1]["done_processing"], 10)
     st, q2 = edge.request("GET", "/device-api/v1/image-queries/" + q["id"])
     st, qu = up.request("GET", "/device-api/v1/image-queries/" + q["id"])
-    check(got and q2["result"] == qu["result"] and st == 200,
-          "GET returns the upstream's answer once it arrived")
+    check(got and q2["result"] == qu["result"] and st == 200
+          and q2["result"]["label"] == TRUTH["shapes_00.png"]["red_disc"],
+          "GET returns the upstream's (right) answer once it arrived")
     check(qu["metadata"].get("edge_result", {}).get("label") == q["result"]["label"],
           "upstream received the edge result in metadata")
     # always-return preset: escalations rate-limited per detector for the process
