@@ -178,6 +178,35 @@ static void save_answer(edge_outbox *o, const char *id, const json_t *up, int fi
     free(ours);
 }
 
+/* Records in item id's image query that the upstream refused it: it is
+ * done (nothing better will come) and its metadata says why (writer lock
+ * held). */
+static void mark_refused(edge_outbox *o, const char *id, const char *why)
+{
+    sqlite3_stmt *st;
+    json_t *q = NULL;
+    if (sqlite3_prepare_v2(o->wdb, "SELECT iq_json FROM outbox WHERE iq_id=?", -1, &st, NULL))
+        return;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        q = json_loads((const char *)sqlite3_column_text(st, 0), 0, NULL);
+    sqlite3_finalize(st);
+    if (!q) return;
+    json_t *meta = json_object_get(q, "metadata");
+    if (!json_is_object(meta)) {
+        meta = json_object();
+        json_object_set_new(q, "metadata", meta);
+    }
+    json_object_set_new(meta, "escalation_error", json_string(why));
+    json_object_set_new(q, "done_processing", json_true());
+    char *s = json_dumps(q, JSON_COMPACT | JSON_REAL_PRECISION(10));
+    json_decref(q);
+    if (!s) return;
+    exec(o->wdb, "UPDATE outbox SET iq_json=? WHERE iq_id=?", "tt", s, id);
+    if (o->recent) edge_recent_update(o->recent, id, s);
+    free(s);
+}
+
 /* ---- transfers ---- */
 
 static size_t on_body(char *p, size_t size, size_t n, void *ud)
@@ -348,6 +377,7 @@ static void posted(edge_outbox *o, xfer *x, long code, const char *why)
     }
     exec(o->wdb, "UPDATE outbox SET state=?, last_error=? WHERE iq_id=?", "itt",
          (int64_t)ST_FAILED, why, x->iq_id);
+    mark_refused(o, x->iq_id, why);
     atomic_fetch_sub(&o->pending, 1);
     atomic_fetch_add(&o->failed, 1);
     atomic_fetch_add(&o->failures, 1);

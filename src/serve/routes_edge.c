@@ -374,7 +374,9 @@ void edge_items_done(sreq *r)
     int confident = conf >= e->threshold;
     metrics_counter_inc(&es->iqs);
     if (confident) metrics_counter_inc(&es->confident);
-    if (e->can_escalate && e->hr != HR_NEVER) {
+    if (e->can_escalate && (e->want_async || e->hr == HR_ALWAYS)) {
+        e->escalate = "direct"; /* the upstream answers; the local result stands meanwhile */
+    } else if (e->can_escalate && e->hr != HR_NEVER) {
         if (confident) {
             if (rand01() < e->audit_rate) e->escalate = "audit";
         } else if (!e->preset.always_return || rate_allow(es, e->det.id, e->min_gap_s)) {
@@ -384,8 +386,9 @@ void edge_items_done(sreq *r)
         }
     }
     if (e->escalate)
-        metrics_counter_inc(!strcmp(e->escalate, "audit") ? &es->escalated_audit
-                                                          : &es->escalated_unconfident);
+        metrics_counter_inc(!strcmp(e->escalate, "audit")    ? &es->escalated_audit
+                            : !strcmp(e->escalate, "direct") ? &es->escalated_async
+                                                             : &es->escalated_unconfident);
     int done = !e->escalate || !strcmp(e->escalate, "audit");
     e->iq = make_iq(e, result, rois, done, 1);
     e->edge_result = result;
@@ -546,8 +549,8 @@ static sreq *edge_sreq(server *s, h2o_req_t *req, repo_model *m, edge_req *e)
     return r;
 }
 
-/* Sends the image upstream without a local answer (async, human review,
- * no model here). Loop thread; the commit runs on a worker. */
+/* Sends the image upstream without a local answer (no ready model here).
+ * Loop thread; the commit runs on a worker. */
 static void escalate_only(server *s, h2o_req_t *req, edge_req *e, const char *why)
 {
     e->escalate = why;
@@ -663,15 +666,11 @@ static void post_image_query(server *s, h2o_req_t *req)
     }
     if (!e->client_id) edge_new_id("iq_", e->iq_id);
     edge_now_iso(e->created_at, sizeof e->created_at);
-    if (e->can_escalate && (e->want_async || e->hr == HR_ALWAYS)) {
-        escalate_only(s, req, e, e->want_async ? "async" : "human_review");
-        return;
-    }
     char why[SERVE_ERR_MAX];
     repo_model *m = detector_model(s, d, &e->preset, why, sizeof why);
     if (!m) {
         if (e->can_escalate && !e->preset.always_return) {
-            escalate_only(s, req, e, "not_ready");
+            escalate_only(s, req, e, e->want_async || e->hr == HR_ALWAYS ? "direct" : "not_ready");
             return;
         }
         respond_detail(s, req, 503, "%s", why);

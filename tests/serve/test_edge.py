@@ -535,6 +535,14 @@ def test_permanent_failure():
           and edge.metric("glint_edge_outbox_depth") == 0,
           "4xx from the upstream: failed for good, counted, kept")
     check("refused by the upstream for good" in edge.logtext(), "permanent failure logged")
+    # an async query the upstream refuses still gets an answer: the local one
+    st, q = edge.iq(DET_BIN, PICS["shapes_01.png"], "&want_async=True")
+    done = wait_until(lambda: edge.request("GET", "/device-api/v1/image-queries/" + q["id"])[1]["done_processing"], 10)
+    st2, q2 = edge.request("GET", "/device-api/v1/image-queries/" + q["id"])
+    check(st == 200 and q["result"] is None and done
+          and q2["result"]["label"] == TRUTH["shapes_01.png"]["red_disc"]
+          and "HTTP 404" in q2["metadata"].get("escalation_error", ""),
+          "refused async query: GET gives the local answer, done, with the upstream's refusal")
     edge.stop()
     up.stop()
 
