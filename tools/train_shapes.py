@@ -1162,6 +1162,10 @@ def main():
                     help="scale the training steps (quick trials)")
     ap.add_argument("--readme-only", action="store_true",
                     help="only rewrite each model's README.md from its reference.json")
+    ap.add_argument("--write-heldout", metavar="DIR",
+                    help="only write the first --count held-out pictures (the ones the "
+                         "accuracy figures use, never trained on) and truth.json to DIR")
+    ap.add_argument("--count", type=int, default=64)
     ap.add_argument("--write-test-images", metavar="DIR",
                     help="only write the test pictures and truth.json to DIR "
                          "(with --glint: check the models in --out on them)")
@@ -1181,6 +1185,18 @@ def main():
             d = os.path.join(args.out, name)
             with open(os.path.join(d, "reference.json")) as f:
                 runs[name][1](d, json.load(f))
+        return
+    if args.write_heldout:
+        os.makedirs(args.write_heldout, exist_ok=True)
+        truth = {}
+        for name, img, objs in heldout_scenes(n=args.count):
+            write_png(os.path.join(args.write_heldout, name), img)
+            truth[name] = {"width": img.shape[1], "height": img.shape[0], **truth_of(objs)}
+        dump_json(os.path.join(args.write_heldout, "truth.json"),
+                  {"about": "The first %d held-out pictures of tools/train_shapes.py (seed %d, "
+                            "never used in training)." % (args.count, SEEDS["heldout"]),
+                   "images": truth})
+        log(f"wrote {len(truth)} held-out pictures to {args.write_heldout}")
         return
     if args.write_test_images:
         truth = write_test_images(args.write_test_images, log)
