@@ -1,5 +1,6 @@
-/* glint perf: model-only benchmark. Loads a model, creates I instances with
- * T threads each, runs batch B on synthetic input for S seconds and reports
+/* glint perf: model-only benchmark. Loads a model (a file, or a folder's
+ * model.onnx / model.int8.onnx by --precision), creates I instances with T
+ * threads each, runs batch B on synthetic input for S seconds and reports
  * median latency, images/s, achieved GFLOP/s, load time, arena and RSS. */
 #include "cli/cli.h"
 #include "glint/engine.h"
@@ -8,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -100,22 +102,50 @@ static int make_inputs(const glint_model *m, int batch, glint_tensor *in)
 
 static void usage(void)
 {
-    printf("usage: glint perf --model M.onnx [--batch B] [--threads T] [--instances I]\n"
-           "                  [--seconds S] [--backend auto|ref] [--profile] [--json]\n"
+    printf("usage: glint perf --model M.onnx|DIR [--precision f32|int8] [--batch B]\n"
+           "                  [--threads T] [--instances I] [--seconds S] [--backend auto|ref]\n"
+           "                  [--profile] [--json]\n"
            "Runs the model on synthetic input; prints median latency, images/s and GFLOP/s.\n"
-           "--threads is per instance (default: all cores / instances).\n");
+           "A folder DIR means DIR/model.onnx, or with --precision int8 DIR/model.int8.onnx\n"
+           "(glint quantize). --threads is per instance (default: all cores / instances).\n");
+}
+
+/* The model file --model and --precision name: a folder's model.onnx or
+ * model.int8.onnx (written to buf), else the file itself. NULL (after a
+ * message) when int8 is asked of a file. */
+static const char *model_path(const char *model, int int8, char *buf, size_t size)
+{
+    struct stat st;
+    if (!stat(model, &st) && S_ISDIR(st.st_mode)) {
+        int n = snprintf(buf, size, "%s/model%s.onnx", model, int8 ? ".int8" : "");
+        return n > 0 && (size_t)n < size ? buf : model;
+    }
+    if (int8) {
+        fprintf(stderr, "glint perf: --precision int8 needs a model folder (with model.int8.onnx "
+                        "from glint quantize)\n");
+        return NULL;
+    }
+    return model;
 }
 
 int cmd_perf(int argc, char **argv)
 {
     const char *model = NULL;
-    int batch = 1, threads = 0, instances = 1, profile = 0, json = 0;
+    int batch = 1, threads = 0, instances = 1, profile = 0, json = 0, int8 = 0;
     double seconds = 5;
     glint_backend backend = GLINT_BACKEND_AUTO;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help")) { usage(); return 0; }
         else if (!strcmp(a, "--model") && i + 1 < argc) model = argv[++i];
+        else if (!strcmp(a, "--precision") && i + 1 < argc) {
+            const char *p = argv[++i];
+            if (strcmp(p, "f32") && strcmp(p, "int8")) {
+                fprintf(stderr, "glint perf: --precision is f32 or int8, got '%s'\n", p);
+                return 2;
+            }
+            int8 = !strcmp(p, "int8");
+        }
         else if (!strcmp(a, "--batch") && i + 1 < argc) batch = (int)cli_int(a, argv[++i], 1, 256);
         else if (!strcmp(a, "--threads") && i + 1 < argc) threads = (int)cli_int(a, argv[++i], 1, 1024);
         else if (!strcmp(a, "--instances") && i + 1 < argc) instances = (int)cli_int(a, argv[++i], 1, 64);
@@ -130,6 +160,8 @@ int cmd_perf(int argc, char **argv)
         else { fprintf(stderr, "glint perf: unknown option '%s' (try --help)\n", a); return 2; }
     }
     if (!model) { fprintf(stderr, "glint perf: --model is required\n"); return 2; }
+    char path[4096];
+    if (!(model = model_path(model, int8, path, sizeof path))) return 2;
     if (!threads) {
         long cores = sysconf(_SC_NPROCESSORS_ONLN);
         threads = (int)(cores / instances > 0 ? cores / instances : 1);

@@ -57,3 +57,12 @@ set_tests_properties(cli/quantize-usage PROPERTIES WILL_FAIL TRUE)
 add_test(NAME cli/run-int8 COMMAND glint run --precision int8 --model ${CMAKE_SOURCE_DIR}/models/yolov8n
          ${CMAKE_SOURCE_DIR}/tests/data/dog.jpg)
 set_tests_properties(cli/run-int8 PROPERTIES PASS_REGULAR_EXPRESSION "\"width\": 768.*\"detections\": \\[\\{")
+# glint perf --precision int8: the folder's model.int8.onnx, whose profile
+# shows convolutions reading and writing u8; int8 of a file is refused
+add_test(NAME cli/perf-int8 COMMAND glint perf --precision int8 --model ${CMAKE_SOURCE_DIR}/models/yolov8n
+         --seconds 0.2 --threads 1 --profile)
+set_tests_properties(cli/perf-int8 PROPERTIES
+  PASS_REGULAR_EXPRESSION "GlintQConv +[a-z_0-9:]+ u8[+zp]*>u8")
+add_test(NAME cli/perf-int8-file COMMAND glint perf --precision int8
+         --model ${CMAKE_SOURCE_DIR}/models/yolov8n/model.onnx)
+set_tests_properties(cli/perf-int8-file PROPERTIES WILL_FAIL TRUE)
