@@ -1481,9 +1481,13 @@ static glint_status place_step(lctx *L, const step *orig, int n_orig, int i)
     const node *nd = st.n;
     if (kind == LK_CONV) {
         int x = st.in_id[0];
-        /* a plain input with few channels (the image) goes in as NCHW */
+        /* a plain input with few channels (the image) goes in as NCHW, except
+         * into an int8 convolution: quantizing NCHW f32 into NHWC u8 in one
+         * reorder costs more than an f32 NCHW -> NHWC reorder and then the
+         * NHWC quantization (measured: 2.4 against 2.0 ms for YOLOv8n's stem) */
+        bool qconv = !strcmp(nd->op_type, "GlintQConv");
         layout src_lay =
-            p->lay[x] == LAYOUT_NHWC || p->t[x].dims[1] >= 8 ? LAYOUT_NHWC : LAYOUT_PLAIN;
+            p->lay[x] == LAYOUT_NHWC || p->t[x].dims[1] >= 8 || qconv ? LAYOUT_NHWC : LAYOUT_PLAIN;
         const qout *oq = &L->qo[st.out_id[0]];
         if (src_lay == LAYOUT_PLAIN) { /* oneDNN may have no fast NCHW kernel */
             set_input(L, &st, 0, x);
