@@ -32,6 +32,7 @@
 #include "cli/cli.h"
 #include "serve/answer.h"
 #include "serve/model_conf.h"
+#include "serve/precision.h"
 #include "glint/engine.h"
 #include "tasks/classify.h"
 #include "tasks/detect.h"
@@ -60,7 +61,7 @@ typedef struct run_opts {
     int agnostic;
     int top; /* 0: from the model's config */
     int pretty;
-    int int8; /* --precision int8: the folder's model.int8.onnx */
+    int precision; /* --precision: a model_precision (0: f32) */
 } run_opts;
 
 /* Everything a command needs to answer images, built once. */
@@ -102,7 +103,8 @@ static void usage(void)
            "a folder DIR means DIR/model.onnx.\n"
            "  --threads T          engine threads (default: all cores)\n"
            "  --backend auto|ref   kernels (default auto)\n"
-           "  --precision f32|int8 int8: the folder's model.int8.onnx (glint quantize)\n"
+           "  --precision f32|int8|auto  int8: the folder's model.int8.onnx (glint quantize);\n"
+           "                       auto: int8 if its agreement report passes and it is faster\n"
            "  --score S            detect: keep boxes scoring above S (default 0.25)\n"
            "  --iou I              detect: NMS IoU threshold (default 0.7 YOLOv8, 0.45 YOLOv5)\n"
            "  --max-det N          detect: most boxes per image (default 300)\n"
@@ -143,18 +145,29 @@ static int runner_open(runner *r, const run_opts *o, int n_images)
     vision_image_init(&r->img);
     char err[MODEL_CONF_ERR_MAX], path[4096];
     struct stat st;
-    const char *model = o->model; /* a model folder means its model.onnx (model.int8.onnx) */
-    if (!stat(model, &st) && S_ISDIR(st.st_mode)) {
-        int n = snprintf(path, sizeof path, "%s/model%s.onnx", model, o->int8 ? ".int8" : "");
+    const char *model = o->model; /* a model folder means its model.onnx */
+    int dir = !stat(model, &st) && S_ISDIR(st.st_mode);
+    if (dir) {
+        int n = snprintf(path, sizeof path, "%s/model.onnx", model);
         if (n > 0 && (size_t)n < sizeof path) model = path;
-    } else if (o->int8) {
-        fprintf(stderr, "glint run: --precision int8 needs a model folder (with model.int8.onnx "
+    } else if (o->precision) {
+        fprintf(stderr, "glint run: --precision needs a model folder (with model.int8.onnx "
                         "from glint quantize)\n");
         return -1;
     }
     if (glint_model_load(model, &r->m)) {
         fprintf(stderr, "glint run: %s\n", glint_last_error());
         return -1;
+    }
+    if (dir && o->precision) {
+        char note[320];
+        int chosen;
+        if (precision_settle(o->model, o->precision, o->threads, &r->m, &chosen, note,
+                             sizeof note, err, sizeof err)) {
+            fprintf(stderr, "glint run: %s\n", err);
+            goto fail;
+        }
+        if (o->precision == MODEL_PRECISION_AUTO) fprintf(stderr, "glint run: precision %s\n", note);
     }
     if (model_conf_load(&r->conf, model, r->m, err, sizeof err)) {
         fprintf(stderr, "glint run: %s\n", err);
@@ -321,11 +334,13 @@ static int parse_args(int argc, char **argv, run_opts *o, const char **images)
             o->pretty = 1;
         else if (!strcmp(a, "--precision") && has_val) {
             const char *p = argv[++i];
-            if (strcmp(p, "f32") && strcmp(p, "int8")) {
-                fprintf(stderr, "glint run: --precision is f32 or int8, got '%s'\n", p);
+            if (strcmp(p, "f32") && strcmp(p, "int8") && strcmp(p, "auto")) {
+                fprintf(stderr, "glint run: --precision is f32, int8 or auto, got '%s'\n", p);
                 return -1;
             }
-            o->int8 = !strcmp(p, "int8");
+            o->precision = !strcmp(p, "int8")   ? MODEL_PRECISION_INT8
+                           : !strcmp(p, "auto") ? MODEL_PRECISION_AUTO
+                                                : 0;
         } else if (!strcmp(a, "--backend") && has_val) {
             const char *b = argv[++i];
             if (!strcmp(b, "ref"))
