@@ -15,6 +15,7 @@
 #
 #   bench/int8_vs_f32.sh [--dir models/yolov8n] [--threads 2] [--rounds 5]
 #                        [--seconds 5] [--batches "1 4"] [--glint build/glint]
+#                        [--glint-args "--instances 2"] [--no-ort]
 set -euo pipefail
 
 usage() {
@@ -26,6 +27,8 @@ usage: bench/int8_vs_f32.sh [options]
   --seconds S      timed seconds per run (default 5)
   --batches "B..." batch sizes (default "1 4")
   --glint PATH     glint binary (default build/glint)
+  --glint-args ".." extra arguments for both glint perf runs (e.g. "--instances 2"
+                   with --threads 1: one single-threaded instance per core, as serve runs)
   --no-ort         glint int8 and f32 only
 EOF
 }
@@ -39,6 +42,7 @@ rounds=5
 seconds=5
 batches="1 4"
 glint=build/glint
+glint_args=""
 ort=1
 
 die() { echo "int8_vs_f32: $*" >&2; exit 2; }
@@ -52,6 +56,7 @@ while (($#)); do
     --seconds) seconds=${2:-}; [[ $seconds =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "--seconds wants a number"; shift 2 ;;
     --batches) batches=${2:?--batches needs a value}; shift 2 ;;
     --glint) glint=${2:?--glint needs a value}; shift 2 ;;
+    --glint-args) glint_args=${2-}; shift 2 ;;
     --no-ort) ort=0; shift ;;
     -h | --help) usage; exit 0 ;;
     *) usage >&2; die "unknown option: $1" ;;
@@ -78,7 +83,7 @@ mkdir -p bench/out
 out=bench/out/int8_vs_f32-$(date +%Y-%m-%dT%H%M%S).tsv
 printf 'batch\tround\tkind\timages_per_s\tp50_ms\tother_cores\n' >"$out"
 hz=$(getconf CLK_TCK)
-echo "$dir, $threads thread(s), batches $batches, $rounds round(s) x $seconds s;" \
+echo "$dir, $threads thread(s) ${glint_args:+(glint: $glint_args) }batches $batches, $rounds round(s) x $seconds s;" \
     "load $(cut -d' ' -f1 /proc/loadavg)"
 
 # run KIND BATCH ROUND CMD... — one timed run; appends its line to $out
@@ -106,8 +111,9 @@ run() {
 for batch in $batches; do
     for ((r = 1; r <= rounds; r++)); do
         for precision in int8 f32; do
+            # shellcheck disable=SC2086 # glint_args is a list of words on purpose
             run "glint_$precision" "$batch" "$r" "$glint" perf --model "$dir" --precision "$precision" \
-                --batch "$batch" --threads "$threads" --seconds "$seconds" --json
+                --batch "$batch" --threads "$threads" --seconds "$seconds" --json $glint_args
         done
         if ((ort)); then
             run ort_f32 "$batch" "$r" node bench/ort_perf.js --model "$dir/model.onnx" \
