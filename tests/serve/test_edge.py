@@ -438,8 +438,9 @@ def test_escalation():
     # want_async: straight upstream, result null; the answer arrives later
     st, q = edge.iq(DET_BIN, PICS["shapes_03.png"], "&want_async=True")
     check(st == 200 and q["result"] is None, "want_async: result null")
-    check(wait_until(lambda: (edge.request("GET", "/device-api/v1/image-queries/" + q["id"])[1]["result"] or {}).get("source") == "ALGORITHM", 10),
-          "want_async: upstream's answer arrives by GET")
+    check(wait_until(lambda: up.request("GET", "/device-api/v1/image-queries/" + q["id"])[0] == 200, 10)
+          and wait_until(lambda: edge.request("GET", "/device-api/v1/image-queries/" + q["id"])[1]["done_processing"], 10),
+          "want_async: delivered upstream, whose answer arrives by GET")
     # the upstream deduplicates what it receives by image_query_id
     dup = up.metric("glint_edge_duplicates_total")
     st, again = up.iq(DET_BIN, PICS["shapes_03.png"], "&want_async=True&image_query_id=" + q["id"])
