@@ -66,3 +66,9 @@ set_tests_properties(cli/perf-int8 PROPERTIES
 add_test(NAME cli/perf-int8-file COMMAND glint perf --precision int8
          --model ${CMAKE_SOURCE_DIR}/models/yolov8n/model.onnx)
 set_tests_properties(cli/perf-int8-file PROPERTIES WILL_FAIL TRUE)
+# The trained models quantized on some of their held-out pictures agree with
+# f32 on the others and still answer what the pictures hold (truth.json).
+add_test(NAME cli/int8-trained-truth COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/tests/cli/int8_truth.py
+         $<TARGET_FILE:glint> ${CMAKE_SOURCE_DIR})
+set_tests_properties(cli/int8-trained-truth PROPERTIES PASS_REGULAR_EXPRESSION "[1-9][0-9]* passed, 0 failed"
+                     FAIL_REGULAR_EXPRESSION "FAIL " TIMEOUT 600)
