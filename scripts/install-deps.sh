@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages glint needs to build and test.
 # Usage: scripts/install-deps.sh [--models] [--bench]
-#   --models adds python3-torch for tools/; --bench adds nginx-light and jq for
+#   --models adds python3-torch for tools/; --bench adds nginx-light, jq and python3-pil for
 #   the peer comparisons under bench/ (not needed by make test or make demo)
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev python3
@@ -11,7 +11,7 @@ pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev python3
 for arg in "$@"; do
   case $arg in
   --models) pkgs+=(python3-torch python3-torchvision python3-onnx python3-numpy) ;;
-  --bench) pkgs+=(nginx-light jq) ;;
+  --bench) pkgs+=(nginx-light jq python3-pil) ;;
   *) echo "install-deps: unknown option $arg" >&2; exit 2 ;;
   esac
 done

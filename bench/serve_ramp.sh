@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# serve_ramp.sh — `glint serve` end to end from camera-size JPEGs: each
+# precision in turn (default f32 then int8, same run, same machine) serves
+# the model (cache off) while `glint bench ramp` adds closed-loop clients,
+# each at R requests/s; prints each run's max steady RPS with the p99 of
+# that step, and the int8/f32 ratio. Bodies: the darknet photographs of
+# tests/data and tests/data/calib resized to 1280x720 JPEG (quality 90) with
+# Pillow, as a camera would send them.
+#
+#   bench/serve_ramp.sh [--model yolov8n] [--precisions "f32 int8"]
+#                       [--max-clients 16] [--rps-per-client 5] [--step-seconds 5]
+#                       [--serve-args "--instances 2 --threads 1"]
+# Results: bench/out/serve_ramp-<date>-<precision>/ (summary.json, report.html).
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+model=yolov8n precs="f32 int8" clients=16 rps=5 step=5 serve_args="--instances 2 --threads 1"
+glint=build/glint
+while [ $# -gt 0 ]; do
+    case $1 in
+    --model) model=$2; shift 2 ;;
+    --precisions) precs=$2; shift 2 ;;
+    --max-clients) clients=$2; shift 2 ;;
+    --rps-per-client) rps=$2; shift 2 ;;
+    --step-seconds) step=$2; shift 2 ;;
+    --serve-args) serve_args=$2; shift 2 ;;
+    --glint) glint=$2; shift 2 ;;
+    *) sed -n '2,14p' "$0"; exit 2 ;;
+    esac
+done
+[ -x "$glint" ] || { echo "serve_ramp: build $glint first (make build)"; exit 1; }
+/usr/bin/python3 -c 'import PIL' 2>/dev/null || { echo "serve_ramp: needs python3-pil (scripts/install-deps.sh --bench)"; exit 1; }
+tmp=$(mktemp -d)
+spid=
+trap '[ -n "$spid" ] && kill -TERM $spid 2>/dev/null; rm -rf "$tmp"' EXIT
+mkdir "$tmp/camera"
+/usr/bin/python3 - "$tmp/camera" tests/data/*.jpg tests/data/calib/*.jpg <<'PY'
+import os, sys
+from PIL import Image
+out = sys.argv[1]
+for p in sys.argv[2:]:
+    im = Image.open(p).convert("RGB").resize((1280, 720), Image.BICUBIC)
+    im.save(os.path.join(out, os.path.basename(p)), quality=90)
+PY
+stamp=$(date +%Y%m%d-%H%M%S)
+declare -A best
+for p in $precs; do
+    rm -f "$tmp/ready"
+    # shellcheck disable=SC2086
+    "$glint" serve --models models --model "$model" --precision "$p" --listen 127.0.0.1:0 \
+        --cache-mb 0 --ready-file "$tmp/ready" $serve_args 2> >(sed "s/^/[serve $p] /" >&2) &
+    spid=$!
+    for _ in $(seq 1 1200); do [ -f "$tmp/ready" ] && break; sleep 0.05; done
+    [ -f "$tmp/ready" ] || { echo "serve_ramp: glint serve ($p) did not start"; exit 1; }
+    port=$(cut -d: -f2 "$tmp/ready")
+    task=$(grep -m1 '^task:' "models/$model/model.yaml" | awk '{print $2}')
+    out=bench/out/serve_ramp-$stamp-$p
+    mkdir -p bench/out
+    "$glint" bench ramp --url "http://127.0.0.1:$port/v1/models/$model/$task" \
+        --image "$tmp/camera" --max-clients "$clients" --step-size 1 \
+        --time-between-ramp "$step" --requests-per-second "$rps" --out "$out" --quiet | tee "$tmp/$p.txt"
+    best[$p]=$(sed -n 's/^MAX STEADY RPS: \([0-9.]*\).*/\1/p' "$tmp/$p.txt")
+    kill -TERM $spid
+    wait $spid || true
+    spid=
+done
+echo
+for p in $precs; do
+    echo "serve_ramp: $model $p: $(grep '^MAX STEADY RPS' "$tmp/$p.txt")"
+done
+if [ -n "${best[f32]:-}" ] && [ -n "${best[int8]:-}" ]; then
+    awk -v a="${best[int8]}" -v b="${best[f32]}" 'BEGIN { if (b > 0) printf "serve_ramp: int8 / f32 max steady RPS = %.2f\n", a / b }'
+fi
