@@ -13,28 +13,23 @@ truth.json says what is in each.
 import base64
 import http.client
 import http.server
-import sqlite3
-import urllib.parse
 import json
 import os
 import re
 import shutil
-import signal
-import socket
+import sqlite3
 import subprocess
 import sys
-import tempfile
 import threading
 import time
+import urllib.parse
 
-GLINT, SRC = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
-ONLY = set(sys.argv[3:])
-SHAPES = os.path.join(SRC, "tests", "data", "shapes")
-TRUTH = json.load(open(os.path.join(SHAPES, "truth.json")))["images"]
-PICS = {n: open(os.path.join(SHAPES, n), "rb").read() for n in sorted(TRUTH)}
-MODELS = os.path.join(SRC, "models")
-TMP = tempfile.mkdtemp(prefix="glint-edge-test-")
-PASSES, FAILS = 0, 0
+import edge_harness as H
+from edge_harness import Server, check, config, free_port, repo, wait_until
+
+H.setup(sys.argv, "glint-edge-test-")
+TMP, MODELS, TRUTH, PICS = H.TMP, H.MODELS, H.TRUTH, H.PICS
+GLINT, ONLY = H.GLINT, H.ONLY
 
 DET_BIN = "det_2bTqCredDiscBinary000000000"
 DET_COUNT = "det_2bTqCsquaresCount0000000000"
@@ -45,49 +40,6 @@ DET_OFF = "det_2bTqCnoCloud000000000000000"
 
 IQ_KEYS = {"metadata", "id", "type", "created_at", "query", "detector_id", "result_type",
            "result", "patience_time", "confidence_threshold", "rois", "text"}
-
-
-def check(cond, what):
-    global PASSES, FAILS
-    if cond:
-        PASSES += 1
-        print("ok   " + what, flush=True)
-    else:
-        FAILS += 1
-        print("FAIL " + what, flush=True)
-    return cond
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def repo(name, models=("red_disc", "shapes")):
-    """A model repository of symlinked model folders (files replaceable)."""
-    root = os.path.join(TMP, name)
-    for m in models:
-        d = os.path.join(root, m)
-        os.makedirs(d)
-        for f in ("model.onnx", "model.yaml"):
-            os.symlink(os.path.join(MODELS, m, f), os.path.join(d, f))
-    return root
-
-
-def config(path, detectors, upstream=None, presets=None, extra=None):
-    g = {"refresh_rate": 1}
-    if upstream:
-        g["upstream_endpoint"] = upstream
-        g["upstream_api_token"] = "tok_test"
-    g.update(extra or {})
-    doc = {"global_config": g, "edge_inference_configs": presets or {}, "detectors": detectors}
-    with open(path + ".tmp", "w") as f:
-        json.dump(doc, f)
-    os.rename(path + ".tmp", path)
-    return path
 
 
 STD_DETECTORS = [
@@ -104,77 +56,6 @@ STD_DETECTORS = [
     {"detector_id": DET_OFF, "model": "red_disc", "query": "Is there a red disc?",
      "edge_inference_config": "no_cloud", "confidence_threshold": 1.0},
 ]
-
-
-class Server:
-    def __init__(self, models, cfg, state, port=0, extra=()):
-        self.ready = os.path.join(TMP, "ready-%d" % time.monotonic_ns())
-        self.logname = os.path.join(TMP, "serve-%d.log" % time.monotonic_ns())
-        self.log = open(self.logname, "w+")
-        args = [GLINT, "serve", "--models", models, "--listen", "127.0.0.1:%d" % port,
-                "--ready-file", self.ready, "--edge-config", cfg, "--state-dir", state,
-                "--cache-mb", "0"] + list(extra)
-        self.p = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.time() + 60
-        while not os.path.exists(self.ready):
-            if self.p.poll() is not None or time.time() > deadline:
-                self.log.seek(0)
-                raise RuntimeError("server did not start:\n" + self.log.read())
-            time.sleep(0.05)
-        self.port = int(open(self.ready).read().strip().rsplit(":", 1)[1])
-
-    def request(self, method, path, body=None, headers=None, timeout=30):
-        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
-        c.request(method, path, body=body, headers=headers or {})
-        r = c.getresponse()
-        data = r.read()
-        c.close()
-        try:
-            return r.status, json.loads(data) if data else None
-        except ValueError:
-            return r.status, {"_raw": data}
-
-    def iq(self, det, img, params="", headers=None, timeout=30):
-        h = {"Content-Type": "image/jpeg", "x-api-token": "tok_test"}
-        h.update(headers or {})
-        return self.request("POST", "/device-api/v1/image-queries?detector_id=%s%s" % (det, params),
-                            img, h, timeout)
-
-    def metric(self, name):
-        st, body = self.request("GET", "/metrics")
-        m = re.search(r"^%s (\S+)$" % re.escape(name), body["_raw"].decode(), re.M)
-        return float(m.group(1)) if m else None
-
-    def logtext(self):
-        self.log.flush()
-        return open(self.logname).read()
-
-    def kill9(self):
-        self.p.kill()
-        self.p.wait()
-
-    def stop(self):
-        if self.p.poll() is None:
-            self.p.send_signal(signal.SIGTERM)
-            try:
-                self.p.wait(60)
-            except subprocess.TimeoutExpired:
-                self.p.kill()
-                self.p.wait()
-            log = self.logtext()
-            check(self.p.returncode == 0 and "Sanitizer" not in log and "runtime error" not in log,
-                  "server on port %d exits 0 with no sanitizer report" % self.port)
-        return self.p.returncode
-
-
-def wait_until(fn, timeout, step=0.1):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = fn()
-        if v:
-            return v
-        time.sleep(step)
-    return fn()
 
 
 def valid_iq(q, det):
@@ -728,12 +609,7 @@ def main():
         fn(*([s, path][:fn.__code__.co_argcount]))
     if s:
         s.stop()
-    print("%d passed, %d failed" % (PASSES, FAILS))
-    if not FAILS:
-        shutil.rmtree(TMP, ignore_errors=True)
-    else:
-        print("logs kept in " + TMP)
-    return 1 if FAILS else 0
+    return H.finish()
 
 
 if __name__ == "__main__":

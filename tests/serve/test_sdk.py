@@ -21,15 +21,15 @@ skipped: exit 77 (ctest SKIP_RETURN_CODE).
 """
 import glob
 import io
-import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
-import tempfile
 import time
+
+import edge_harness as H
+from edge_harness import Server, check, repo
 
 PROBE = ("import pydantic, urllib3, dateutil, requests, certifi, yaml, typing_extensions;"
          "import sys; sys.exit(0 if int(pydantic.VERSION.split('.')[0]) >= 2"
@@ -75,14 +75,8 @@ if os.environ.get("GLINT_SDK_REEXEC") != "1" and not usable(sys.executable):
     os.environ["GLINT_SDK_REEXEC"] = "1"
     os.execv(py, [py, os.path.abspath(__file__)] + sys.argv[1:])
 
-GLINT, SRC = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
-ONLY = set(sys.argv[3:])
-SHAPES = os.path.join(SRC, "tests", "data", "shapes")
-TRUTH = json.load(open(os.path.join(SHAPES, "truth.json")))["images"]
-PICS = {n: open(os.path.join(SHAPES, n), "rb").read() for n in sorted(TRUTH)}
-MODELS = os.path.join(SRC, "models")
-TMP = tempfile.mkdtemp(prefix="glint-sdk-test-")
-PASSES, FAILS = 0, 0
+H.setup(sys.argv, "glint-sdk-test-")
+GLINT, SRC, ONLY, SHAPES, TRUTH, PICS, TMP = H.GLINT, H.SRC, H.ONLY, H.SHAPES, H.TRUTH, H.PICS, H.TMP
 
 
 def find_sdk():
@@ -149,15 +143,8 @@ UP_DETECTORS = [
 ]
 
 
-def check(cond, what):
-    global PASSES, FAILS
-    if cond:
-        PASSES += 1
-        print("ok   " + what, flush=True)
-    else:
-        FAILS += 1
-        print("FAIL " + what, flush=True)
-    return cond
+def config(name, detectors, upstream=None):
+    return H.config(os.path.join(TMP, name), detectors, upstream, token=TOKEN)
 
 
 def attempt(fn, *a, **kw):
@@ -166,58 +153,6 @@ def attempt(fn, *a, **kw):
         return fn(*a, **kw), None
     except Exception as e:  # noqa: BLE001 - any SDK error is a test failure to report
         return None, e
-
-
-def repo(name, models=("red_disc", "shapes")):
-    root = os.path.join(TMP, name)
-    for m in models:
-        d = os.path.join(root, m)
-        os.makedirs(d)
-        for f in ("model.onnx", "model.yaml"):
-            os.symlink(os.path.join(MODELS, m, f), os.path.join(d, f))
-    return root
-
-
-def config(name, detectors, upstream=None):
-    g = {"refresh_rate": 1}
-    if upstream:
-        g["upstream_endpoint"] = upstream
-        g["upstream_api_token"] = TOKEN
-    path = os.path.join(TMP, name)
-    with open(path, "w") as f:
-        json.dump({"global_config": g, "edge_inference_configs": {}, "detectors": detectors}, f)
-    return path
-
-
-class Server:
-    def __init__(self, models, cfg, state):
-        self.ready = os.path.join(TMP, "ready-%d" % time.monotonic_ns())
-        self.logname = os.path.join(TMP, "serve-%d.log" % time.monotonic_ns())
-        self.log = open(self.logname, "w+")
-        args = [GLINT, "serve", "--models", models, "--listen", "127.0.0.1:0", "--ready-file", self.ready,
-                "--edge-config", cfg, "--state-dir", state, "--cache-mb", "0"]
-        self.p = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.time() + 60
-        while not os.path.exists(self.ready):
-            if self.p.poll() is not None or time.time() > deadline:
-                self.log.seek(0)
-                raise RuntimeError("server did not start:\n" + self.log.read())
-            time.sleep(0.05)
-        self.port = int(open(self.ready).read().strip().rsplit(":", 1)[1])
-        self.url = "http://127.0.0.1:%d" % self.port
-
-    def stop(self):
-        if self.p.poll() is None:
-            self.p.send_signal(signal.SIGTERM)
-            try:
-                self.p.wait(60)
-            except subprocess.TimeoutExpired:
-                self.p.kill()
-                self.p.wait()
-            self.log.flush()
-            log = open(self.logname).read()
-            check(self.p.returncode == 0 and "Sanitizer" not in log and "runtime error" not in log,
-                  "server on port %d exits 0 with no sanitizer report" % self.port)
 
 
 def val(x):
@@ -486,12 +421,7 @@ def main():
             fn(*[{"gl": gl, "edge": edge, "up": up}[a] for a in fn.__code__.co_varnames[:fn.__code__.co_argcount]])
     edge.stop()
     up.stop()
-    print("%d passed, %d failed" % (PASSES, FAILS))
-    if not FAILS:
-        shutil.rmtree(TMP, ignore_errors=True)
-    else:
-        print("logs kept in " + TMP)
-    return 1 if FAILS else 0
+    return H.finish()
 
 
 if __name__ == "__main__":
