@@ -300,12 +300,13 @@ static void commit_job(workq_job *job)
     if (e->client_id && e->es->outbox) {
         char err[SERVE_ERR_MAX];
         char *iq = dump(e->iq);
+        if (!iq) snprintf(err, sizeof err, "out of memory");
         int rc = iq ? edge_outbox_remember(e->es->outbox, e->iq_id, e->request_id, iq, err,
                                            sizeof err)
                     : -1;
         free(iq);
         if (rc) {
-            set_detail(r, 500, "%s", iq ? err : "out of memory");
+            set_detail(r, 500, "%s", err);
             serve_finish(r);
             return;
         }
