@@ -1093,7 +1093,25 @@ void edge_stop(server *s)
     s->edge = NULL;
 }
 
-/* ---- metrics ---- */
+/* ---- /health and metrics ---- */
+
+json_t *edge_health(server *s)
+{
+    edge_state *es = s->edge;
+    if (!es) return json_null();
+    const edge_config *c = es->cfg;
+    int ready = 0;
+    for (int i = 0; i < c->n_detectors; i++)
+        ready += detector_ready(s, &c->detectors[i], &c->presets[c->detectors[i].preset]);
+    edge_outbox_stats os = {0};
+    if (es->outbox) edge_outbox_stats_read(es->outbox, &os);
+    return json_pack("{s:s?, s:i, s:i, s:s?, s:b, s:I, s:I, s:I}", "config", es->config_path,
+                     "detectors", c->n_detectors, "detectors_ready", ready, "upstream",
+                     c->upstream[0] ? c->upstream : NULL, "outbox", es->outbox != NULL,
+                     "outbox_depth", (json_int_t)os.pending, "outbox_awaiting_answer",
+                     (json_int_t)os.awaiting, "outbox_failed", (json_int_t)os.failed);
+}
+
 
 void edge_metrics(server *s, strbuf *sb)
 {

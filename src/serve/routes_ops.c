@@ -25,6 +25,10 @@ static json_t *model_health(const repo_entry *e)
 {
     json_t *o = json_pack("{s:s, s:s}", "name", e->name, "state",
                           e->state == ENTRY_READY ? "READY" : "UNAVAILABLE");
+    if (o && e->last_error[0]) { /* a reload that failed: the previous version serves */
+        json_object_set_new(o, "last_load_error", json_string(e->last_error));
+        json_object_set_new(o, "load_failures", json_integer((json_int_t)e->load_failures));
+    }
     const repo_model *m = e->model;
     if (!o || !m || e->state != ENTRY_READY) {
         if (o && e->reason[0]) json_object_set_new(o, "reason", json_string(e->reason));
@@ -66,6 +70,7 @@ static void health(server *s, h2o_req_t *req)
         "cache", "enabled", s->cache != NULL, "hits", (json_int_t)cs.hits, "misses",
         (json_int_t)cs.misses, "hit_ratio", lookups ? (double)cs.hits / (double)lookups : 0.0,
         "entries", (json_int_t)cs.entries, "bytes", (json_int_t)cs.bytes, "models", models);
+    json_object_set_new(j, "edge", edge_health(s));
     serve_respond_json(req, 200, j);
 }
 

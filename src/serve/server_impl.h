@@ -261,6 +261,9 @@ int edge_start(server *s, char *err, size_t err_size);
 void edge_tick(server *s);
 /* Stops the delivery thread and frees the edge state (teardown). */
 void edge_stop(server *s);
+/* The edge API's part of /health: config file, detectors and how many are
+ * ready, upstream, outbox depth (a new reference). Loop thread. */
+json_t *edge_health(server *s);
 /* The edge series of /metrics. Loop thread. */
 void edge_metrics(server *s, strbuf *sb);
 /* SREQ_EDGE: every item is answered; builds the image query (any thread). */

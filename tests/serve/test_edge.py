@@ -135,6 +135,10 @@ def test_routes(s):
           and sysr["gpu"]["vram_bytes"]["total"] == 0, "/status/resources.json")
     st, _ = s.request("POST", "/ping")
     check(st == 405, "POST /ping: 405")
+    st, h = s.request("GET", "/health")
+    check(st == 200 and h["edge"]["detectors"] == len(STD_DETECTORS)
+          and h["edge"]["detectors_ready"] == len(STD_DETECTORS) and h["edge"]["outbox"] is True,
+          "/health has the edge part (detectors, readiness, outbox)")
 
 
 def test_modes(s):
@@ -460,6 +464,10 @@ def test_model_swap():
     check(len(results) > 20 and not bad, "model swap under load: %d requests, %d failed" % (len(results), len(bad)))
     st, q = edge.iq(DET_BIN, PICS["shapes_00.png"])
     check(st == 200, "the previous model still answers after a failed reload")
+    st, h = edge.request("GET", "/health")
+    rd = [m for m in h["models"] if m["name"] == "red_disc"][0]
+    check(rd["state"] == "READY" and rd.get("load_failures") == 1 and rd.get("last_load_error"),
+          "/health shows the failed reload beside the serving model (%s)" % rd.get("last_load_error"))
     edge.stop()
 
 
