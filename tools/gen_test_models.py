@@ -165,6 +165,56 @@ def silu_residual():
     return m, [param((2, 8, 6, 6), 101) * 4], ref
 
 
+def c2f():
+    """YOLOv8's C2f block as the int8 path sees it: Conv·SiLU (1x1) -> Split
+    -> two bottlenecks (3x3 Conv·SiLU twice; the first adds its input back)
+    -> Concat of the halves and both bottleneck outputs -> Conv·SiLU (1x1),
+    then a second Concat of two Conv·SiLU outputs read by a last Conv.
+    x [N,8,10,10] -> y [N,8,10,10]."""
+    silu = lambda t: t * sigmoid(t)
+    p = {
+        "w1": param((8, 8, 1, 1), 61), "b1": param((8,), 62),
+        "w2": param((4, 4, 3, 3), 63), "b2": param((4,), 64),
+        "w3": param((4, 4, 3, 3), 65), "b3": param((4,), 66),
+        "w4": param((4, 4, 3, 3), 67), "b4": param((4,), 68),
+        "w5": param((4, 4, 3, 3), 69), "b5": param((4,), 70),
+        "w6": param((8, 16, 1, 1), 71), "b6": param((8,), 72),
+        "w7": param((8, 8, 3, 3), 73), "b7": param((8,), 74),
+        "w8": param((8, 16, 1, 1), 75), "b8": param((8,), 76),
+    }
+    inits = [init(k, v) for k, v in p.items()] + [init("split", np.array([4, 4], np.int64))]
+
+    def conv_silu(i, x, y, pad):
+        return [helper.make_node("Conv", [x, f"w{i}", f"b{i}"], [y + "_c"], name=f"conv{i}",
+                                 pads=[pad] * 4),
+                helper.make_node("Sigmoid", [y + "_c"], [y + "_s"], name=f"sig{i}"),
+                helper.make_node("Mul", [y + "_c", y + "_s"], [y], name=f"silu{i}")]
+
+    nodes = conv_silu(1, "x", "t1", 0)
+    nodes += [helper.make_node("Split", ["t1", "split"], ["a", "b"], name="split", axis=1)]
+    nodes += conv_silu(2, "b", "m0a", 1) + conv_silu(3, "m0a", "m0b", 1)
+    nodes += [helper.make_node("Add", ["b", "m0b"], ["m0"], name="residual")]
+    nodes += conv_silu(4, "m0", "m1a", 1) + conv_silu(5, "m1a", "m1", 1)
+    nodes += [helper.make_node("Concat", ["a", "b", "m0", "m1"], ["cat"], name="c2f_cat", axis=1)]
+    nodes += conv_silu(6, "cat", "t6", 0) + conv_silu(7, "t6", "t7", 1)
+    nodes += [helper.make_node("Concat", ["t6", "t7"], ["cat2"], name="head_cat", axis=1),
+              helper.make_node("Conv", ["cat2", "w8", "b8"], ["y"], name="conv8")]
+    m = model(nodes, [vinfo("x", F32, ["N", 8, 10, 10])], [vinfo("y", F32, ["N", 8, 10, 10])],
+              inits, 13, "c2f")
+
+    def ref(x):
+        cs = lambda t, i, pad: silu(conv2d(t, p[f"w{i}"], p[f"b{i}"], pad))
+        t1 = cs(x, 1, 0)
+        a, b = t1[:, :4], t1[:, 4:]
+        m0 = b + cs(cs(b, 2, 1), 3, 1)
+        m1 = cs(cs(m0, 4, 1), 5, 1)
+        t6 = cs(np.concatenate([a, b, m0, m1], 1), 6, 0)
+        t7 = cs(t6, 7, 1)
+        return [conv2d(np.concatenate([t6, t7], 1), p["w8"], p["b8"], 0)]
+
+    return m, [param((2, 8, 10, 10), 102) * 2], ref
+
+
 def maxpool_same(x, k):
     p = k // 2
     xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)), constant_values=-np.inf)
@@ -543,7 +593,7 @@ def main():
                      ("reshape_chain", reshape_chain), ("upsample_opset9", upsample_opset9),
                      ("upsample_slice_opset8", upsample_slice_opset8),
                      ("slice_opset10", slice_opset10), ("mini_yolo", mini_yolo),
-                     ("dynamic_hw", dynamic_hw)):
+                     ("dynamic_hw", dynamic_hw), ("c2f", c2f)):
         m, inputs, ref = fn()
         save(out, name, m, inputs, ref)
     m, inputs, ref = conv_bn_relu()

@@ -7,8 +7,9 @@
  *    a fused residual (POST_SUM) is accumulated in place in the residual's
  *    own buffer when nothing reads it later;
  *  - MaxPool/AveragePool/GlobalAveragePool on NHWC run as oneDNN pooling;
- *  - Concat and Split along channels, and nearest Resize/Upsample, on NHWC
- *    run as copy kernels here;
+ *  - Concat and Split along channels (f32 or u8), and nearest
+ *    Resize/Upsample, on NHWC run as copy kernels here; QuantizeLinear and
+ *    DequantizeLinear with one scale run on any layout;
  *  - everything else runs the reference kernel on plain (NCHW) tensors.
  * Where a tensor's layout differs from what its consumer needs, a reorder
  * step is inserted (once per tensor and layout). Graph outputs are plain.
@@ -23,6 +24,7 @@
 #include "vmath.h"
 
 #include <float.h>
+#include <math.h>
 #include <oneapi/dnnl/dnnl.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -68,7 +70,8 @@ static dnnl_stream_t plan_stream(plan *p)
 static void md_4d(dnnl_memory_desc_t *md, const glint_tensor *t, layout l)
 {
     dnnl_dims_t d = {t->dims[0], t->dims[1], t->dims[2], t->dims[3]};
-    dnnl_memory_desc_init_by_tag(md, 4, d, dnnl_f32, l == LAYOUT_NHWC ? dnnl_nhwc : dnnl_nchw);
+    dnnl_memory_desc_init_by_tag(md, 4, d, t->dtype == GLINT_U8 ? dnnl_u8 : dnnl_f32,
+                                 l == LAYOUT_NHWC ? dnnl_nhwc : dnnl_nchw);
 }
 
 static bool impl_is_ref(dnnl_primitive_desc_t pd, const char **name)
@@ -256,7 +259,22 @@ static glint_status prim_unary(plan *p, step *st, dnnl_primitive_desc_t pd, cons
 }
 
 /* ---- Conv ---- */
-static bool post_ops_make(const node *n, dnnl_post_ops_t po)
+/* How a convolution's output is quantized for its readers: u8 = y / scale +
+ * zp, rounded and saturated as QuantizeLinear (on: false = f32 output).
+ * sum_u8: its residual (POST_SUM) is u8 too, (v - sum_zp) * sum_scale, and
+ * is copied into the output buffer before the convolution adds to it. */
+typedef struct qout {
+    bool on;
+    float scale;
+    uint8_t zp;
+    bool sum_u8;
+    float sum_scale;
+    int32_t sum_zp;
+} qout;
+
+/* Appends node n's fused post-ops to po; a residual sum reads the output
+ * buffer as oq says (u8 with a scale and zero point) when oq->sum_u8. */
+static bool post_ops_make(const node *n, const qout *oq, dnnl_post_ops_t po)
 {
     for (int i = 0; i < n->n_post; i++) {
         const post_op *q = &n->post[i];
@@ -288,7 +306,9 @@ static bool post_ops_make(const node *n, dnnl_post_ops_t po)
             if (r == dnnl_success) r = dnnl_post_ops_append_eltwise(po, 1, dnnl_eltwise_clip, 0, 1);
             break;
         case POST_SUM:
-            r = dnnl_post_ops_append_sum(po, 1.0f);
+            r = oq && oq->sum_u8
+                    ? dnnl_post_ops_append_sum_v3(po, oq->sum_scale, oq->sum_zp, dnnl_u8)
+                    : dnnl_post_ops_append_sum(po, 1.0f);
             break;
         case POST_NONE:
             break;
@@ -377,14 +397,6 @@ static bool conv_desc(const node *n, const glint_tensor *x, const glint_tensor *
                bias ? b_md : NULL, dst_md, strides, dil, pl, pr) == dnnl_success;
 }
 
-/* How a convolution's output is quantized for its readers: u8 = y / scale +
- * zp, rounded and saturated as QuantizeLinear (on: false = f32 output). */
-typedef struct qout {
-    bool on;
-    float scale;
-    uint8_t zp;
-} qout;
-
 /* The primitive of convolution cd on the attributes pattr plus node n's
  * post-ops (then, with oq, the quantization y / scale + zp of a u8 output),
  * and n's weights (plain md w_plain at wsrc) reordered once into the layout
@@ -400,7 +412,7 @@ static glint_status conv_primitive(plan *p, const node *n, const dnnl_convolutio
     dnnl_post_ops_t po = NULL;
     *pd = NULL;
     DN(dnnl_post_ops_create(&po));
-    if (!post_ops_make(n, po)) goto fail;
+    if (!post_ops_make(n, oq, po)) goto fail;
     if (oq && oq->on &&
         dnnl_post_ops_append_eltwise(po, 1, dnnl_eltwise_linear, 1.0f / oq->scale, oq->zp) !=
             dnnl_success)
@@ -619,8 +631,9 @@ static bool qconv_input_q(const plan *p, const step *st, qout *q)
         if (st->in_id[k] >= 0 && !p->is_const[st->in_id[k]]) return false;
     const op_ctx *c = &st->ctx;
     if (c->in[0]->ndim != 4 || c->in[3]->ndim != 4) return false;
-    *q = (qout){true, *(const float *)c->in[1]->data,
-                c->in[2] ? *(const uint8_t *)c->in[2]->data : 0};
+    *q = (qout){.on = true,
+                .scale = *(const float *)c->in[1]->data,
+                .zp = c->in[2] ? *(const uint8_t *)c->in[2]->data : 0};
     return true;
 }
 
@@ -859,17 +872,18 @@ fail:
 static glint_status concat_nhwc_run(step *st)
 {
     const glint_tensor *o = st->ctx.out[0];
+    size_t es = glint_dtype_size(o->dtype);
     int64_t pixels = o->dims[0] * o->dims[2] * o->dims[3], C = o->dims[1], at = 0;
     for (int i = 0; i < st->ctx.n_in; i++) {
         const glint_tensor *x = st->ctx.in[i];
         int64_t ci = x->dims[1];
-        const float *src = x->data;
-        float *dst = (float *)o->data + at;
+        const char *src = x->data;
+        char *dst = (char *)o->data + at * (int64_t)es;
         at += ci;
         if (st->in_place >> i & 1) continue; /* its producer wrote it in its slot */
 #pragma omp parallel for schedule(static)
         for (int64_t px = 0; px < pixels; px++)
-            memcpy(dst + px * C, src + px * ci, (size_t)ci * sizeof(float));
+            memcpy(dst + px * C * (int64_t)es, src + px * ci * (int64_t)es, (size_t)ci * es);
     }
     return GLINT_OK;
 }
@@ -877,15 +891,16 @@ static glint_status concat_nhwc_run(step *st)
 static glint_status split_nhwc_run(step *st)
 {
     const glint_tensor *x = st->ctx.in[0];
+    int64_t es = (int64_t)glint_dtype_size(x->dtype);
     int64_t pixels = x->dims[0] * x->dims[2] * x->dims[3], C = x->dims[1], at = 0;
     for (int i = 0; i < st->ctx.n_out; i++) {
         const glint_tensor *o = st->ctx.out[i];
         int64_t co = o->dims[1], os = st->out_stride[i] ? st->out_stride[i] : co;
-        const float *src = (const float *)x->data + at;
-        float *dst = o->data;
+        const char *src = (const char *)x->data + at * es;
+        char *dst = o->data;
 #pragma omp parallel for schedule(static)
         for (int64_t px = 0; px < pixels; px++)
-            memcpy(dst + px * os, src + px * C, (size_t)co * sizeof(float));
+            memcpy(dst + px * os * es, src + px * C * es, (size_t)(co * es));
         at += co;
     }
     return GLINT_OK;
@@ -1271,6 +1286,76 @@ static glint_status binary_make(plan *p, step *st, layout lay, bool *taken)
     return GLINT_OK;
 }
 
+/* ---- QuantizeLinear / DequantizeLinear with one scale, on any layout ----
+ * The same arithmetic as the reference kernels (ops_quant.c): q = x / s in
+ * float, rounded half to even, + z, saturated; x = (q - z) * s. */
+typedef struct qdq_k {
+    float scale;
+    int32_t zp;
+} qdq_k;
+
+static glint_status quantize_run(step *st)
+{
+    const qdq_k *k = st->k.state;
+    const float *x = st->ctx.in[0]->data;
+    uint8_t *y = st->ctx.out[0]->data;
+    int64_t count = tensor_count(st->ctx.in[0]);
+    float s = k->scale, z = (float)k->zp;
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < count; i++) {
+        float v = nearbyintf(x[i] / s) + z;
+        y[i] = (uint8_t)(v != v || v < 0 ? 0 : v > 255 ? 255 : v);
+    }
+    return GLINT_OK;
+}
+
+static glint_status dequantize_run(step *st)
+{
+    const qdq_k *k = st->k.state;
+    const uint8_t *x = st->ctx.in[0]->data;
+    float *y = st->ctx.out[0]->data;
+    int64_t count = tensor_count(st->ctx.in[0]);
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < count; i++)
+        y[i] = (float)(((double)x[i] - k->zp) * (double)k->scale);
+    return GLINT_OK;
+}
+
+/* Whether step st is a QuantizeLinear (f32 -> u8) or DequantizeLinear (u8
+ * -> f32) with one constant scale and u8 zero point; with k, also builds
+ * its kernel (state malloc'ed, freed by the kernel's destroy). */
+static bool qdq_make(const plan *p, const step *st, kernel *k)
+{
+    const char *op = st->n->op_type;
+    bool q = !strcmp(op, "QuantizeLinear");
+    if ((!q && strcmp(op, "DequantizeLinear")) || st->n_in_ids < 2) return false;
+    const op_ctx *c = &st->ctx;
+    const glint_tensor *x = c->in[0], *sc = c->in[1], *zp = c->n_in > 2 ? c->in[2] : NULL;
+    if (x->dtype != (q ? GLINT_F32 : GLINT_U8) || c->out[0]->dtype != (q ? GLINT_U8 : GLINT_F32) ||
+        !p->is_const[st->in_id[1]] || sc->dtype != GLINT_F32 || tensor_count(sc) != 1 ||
+        (zp && (!p->is_const[st->in_id[2]] || zp->dtype != GLINT_U8 || tensor_count(zp) != 1)))
+        return false;
+    if (!k) return true;
+    qdq_k *s = malloc(sizeof *s);
+    if (!s) return false;
+    *s = (qdq_k){*(const float *)sc->data, zp ? *(const uint8_t *)zp->data : 0};
+    *k = (kernel){q ? quantize_run : dequantize_run, free, s,
+                  q ? "glint:quantize" : "glint:dequantize"};
+    return true;
+}
+
+/* The u8 output a GlintQConv step's node asks for (its inputs 7 and 8,
+ * passes.c qdq_to_u8); false when it writes f32. */
+static bool qconv_graph_qout(const step *st, qout *q)
+{
+    const op_ctx *c = &st->ctx;
+    if (strcmp(st->n->op_type, "GlintQConv") || c->n_in < 8 || !c->in[7]) return false;
+    *q = (qout){.on = true,
+                .scale = *(const float *)c->in[7]->data,
+                .zp = c->n_in > 8 && c->in[8] ? *(const uint8_t *)c->in[8]->data : 0};
+    return true;
+}
+
 /* ---- layout assignment ---- */
 typedef struct lctx {
     plan *p;
@@ -1386,7 +1471,9 @@ static void plan_qout(lctx *L, const step *orig, int n)
         const step *st = &orig[i];
         int y = st->out_id[0];
         qout q = {0}, rq;
-        if (!qconv_input_q(p, st, &rq) || st->sum_id >= 0 || p->t[y].ndim != 4) continue;
+        if (!qconv_input_q(p, st, &rq) || st->sum_id >= 0 || p->t[y].ndim != 4 ||
+            p->t[y].dtype != GLINT_F32)
+            continue;
         bool ok = true;
         for (int k = 0; k < g->n_outputs; k++)
             ok &= g->outputs[k] != y;
@@ -1404,6 +1491,52 @@ static void plan_qout(lctx *L, const step *orig, int n)
     }
 }
 
+/* When residual v (NHWC f32) is a dequantizing step's output, already
+ * placed, of a u8 NHWC value: that value's id, and in *uq the output
+ * quantization oq reading it as a u8 residual; else -1. */
+static int sum_from_u8(lctx *L, int v, const qout *oq, qout *uq)
+{
+    for (int i = 0; i < L->n_out; i++) {
+        const step *d = &L->out[i];
+        if (d->out_id[0] != v || d->k.run != dequantize_run) continue;
+        int u = d->in_id[0];
+        if (L->p->lay[u] != LAYOUT_NHWC || L->p->t[u].dtype != GLINT_U8) return -1;
+        const qdq_k *k = d->k.state;
+        *uq = *oq;
+        uq->sum_u8 = true;
+        uq->sum_scale = k->scale;
+        uq->sum_zp = k->zp;
+        return u;
+    }
+    return -1;
+}
+
+/* Drops dequantizing steps whose output nothing reads any more (the u8
+ * residual of a convolution replaced it). */
+static void drop_unread_dequantize(lctx *L)
+{
+    const graph *g = &L->p->m->g;
+    int w = 0;
+    for (int i = 0; i < L->n_out; i++) {
+        step *d = &L->out[i];
+        bool read = d->k.run != dequantize_run;
+        for (int k = 0; k < g->n_outputs && !read; k++)
+            read = g->outputs[k] == d->out_id[0];
+        for (int j = 0; j < L->n_out && !read; j++) {
+            const step *r = &L->out[j];
+            read = r->sum_id == d->out_id[0] || r->reorder_from == d->out_id[0];
+            for (int k = 0; k < r->n_in_ids && !read; k++)
+                read = r->in_id[k] == d->out_id[0];
+        }
+        if (read) {
+            L->out[w++] = *d;
+        } else if (d->k.destroy) {
+            d->k.destroy(d->k.state);
+        }
+    }
+    L->n_out = w;
+}
+
 /* The layout-sensitive kind of a step (what it can run on NHWC). */
 typedef enum lkind {
     LK_PLAIN,
@@ -1416,6 +1549,7 @@ typedef enum lkind {
     LK_BINARY,  /* NHWC when an input is, else plain */
     LK_DECONV,
     LK_SLICE, /* a channel range of an NHWC tensor */
+    LK_QDQ,   /* per-tensor QuantizeLinear / DequantizeLinear: any layout */
 } lkind;
 
 static lkind kind_of(const plan *p, const step *st)
@@ -1423,6 +1557,7 @@ static lkind kind_of(const plan *p, const step *st)
     const char *op = st->n->op_type;
     int x = st->in_id[0];
     if (!strcmp(op, "Conv")) return is4d_f32(p, x) ? LK_CONV : LK_PLAIN;
+    if (qdq_make(p, st, NULL)) return LK_QDQ;
     if (!strcmp(op, "GlintQConv")) /* u8: its producer quantized it (plan_qout) */
         return is4d_f32(p, x) || (x >= 0 && p->t[x].dtype == GLINT_U8) ? LK_CONV : LK_PLAIN;
     if (!strcmp(op, "ConvTranspose")) return is4d_f32(p, x) ? LK_DECONV : LK_PLAIN;
@@ -1439,8 +1574,9 @@ static lkind kind_of(const plan *p, const step *st)
     if (!strcmp(op, "Split"))
         return nhwc_in && norm_axis(attr_i(st->n, "axis", 0), 4) == 1 ? LK_SPLIT : LK_PLAIN;
     if (!strcmp(op, "Concat")) {
-        if (!is4d_f32(p, st->out_id[0]) || norm_axis(attr_i(st->n, "axis", 0), 4) != 1)
-            return LK_PLAIN;
+        int o = st->out_id[0];
+        if (!is4d_f32(p, o) && !(p->t[o].ndim == 4 && p->t[o].dtype == GLINT_U8)) return LK_PLAIN;
+        if (norm_axis(attr_i(st->n, "axis", 0), 4) != 1) return LK_PLAIN;
         bool any_nhwc = false;
         for (int i = 0; i < st->n_in_ids; i++) {
             if (p->is_const[st->in_id[i]]) return LK_PLAIN;
@@ -1477,7 +1613,7 @@ static glint_status place_step(lctx *L, const step *orig, int n_orig, int i)
     glint_status s = GLINT_OK;
     step st = orig[i];
     lkind kind = kind_of(p, &st);
-    bool taken = false;
+    bool taken = false, sum_u8 = false;
     const node *nd = st.n;
     if (kind == LK_CONV) {
         int x = st.in_id[0];
@@ -1488,7 +1624,8 @@ static glint_status place_step(lctx *L, const step *orig, int n_orig, int i)
         bool qconv = !strcmp(nd->op_type, "GlintQConv");
         layout src_lay =
             p->lay[x] == LAYOUT_NHWC || p->t[x].dims[1] >= 8 || qconv ? LAYOUT_NHWC : LAYOUT_PLAIN;
-        const qout *oq = &L->qo[st.out_id[0]];
+        qout gq;
+        const qout *oq = qconv_graph_qout(&st, &gq) ? &gq : &L->qo[st.out_id[0]];
         if (src_lay == LAYOUT_PLAIN) { /* oneDNN may have no fast NCHW kernel */
             set_input(L, &st, 0, x);
             if ((s = conv_make(p, &st, src_lay, oq, &taken))) return s;
@@ -1501,12 +1638,26 @@ static glint_status place_step(lctx *L, const step *orig, int n_orig, int i)
         }
         if (s) return s;
         p->lay[st.out_id[0]] = LAYOUT_NHWC;
+        qout uq;
+        int u8_sum = oq->on && !taken ? sum_from_u8(L, st.sum_id, oq, &uq) : -1;
+        if (u8_sum >= 0) { /* the residual's u8 source instead of its dequantized copy */
+            int f32_sum = st.sum_id;
+            st.sum_id = u8_sum;
+            st.ctx.sum = &p->t[u8_sum];
+            if ((s = conv_make(p, &st, src_lay, &uq, &taken))) return s;
+            if (taken) {
+                sum_u8 = true;
+            } else {
+                st.sum_id = f32_sum;
+                st.ctx.sum = &p->t[f32_sum];
+            }
+        }
         if (!taken && (s = conv_make(p, &st, src_lay, oq, &taken))) return s;
         if (taken && oq->on) p->t[st.out_id[0]].dtype = GLINT_U8;
         if (!taken) {
             p->lay[st.out_id[0]] = LAYOUT_PLAIN;
             st = orig[i];
-            if (p->t[x].dtype == GLINT_U8) set_input(L, &st, 0, dequantized(L, x, nd, &s));
+            if (L->qo[x].on) set_input(L, &st, 0, dequantized(L, x, nd, &s));
             if (s) return s;
         }
     } else if (kind == LK_POOL) {
@@ -1547,6 +1698,9 @@ static glint_status place_step(lctx *L, const step *orig, int n_orig, int i)
             p->lay[st.out_id[0]] = lay;
         else
             st = orig[i];
+    } else if (kind == LK_QDQ) {
+        taken = qdq_make(p, &st, &st.k);
+        if (taken) p->lay[st.out_id[0]] = p->lay[st.in_id[0]];
     } else if (kind == LK_SLICE) {
         taken = slice_make(&st);
         if (taken) p->lay[st.out_id[0]] = LAYOUT_NHWC;
@@ -1557,11 +1711,15 @@ static glint_status place_step(lctx *L, const step *orig, int n_orig, int i)
         for (int k = 0; k < st.n_in_ids; k++)
             set_input(L, &st, k, in_layout(L, st.in_id[k], LAYOUT_NHWC, nd, &s));
         if (s) return s;
-        st.k = (kernel){concat_nhwc_run, NULL, NULL, "glint:concat_nhwc"};
+        bool u8 = p->t[st.out_id[0]].dtype == GLINT_U8;
+        st.k = (kernel){concat_nhwc_run, NULL, NULL,
+                        u8 ? "glint:concat_u8_nhwc" : "glint:concat_nhwc"};
         p->lay[st.out_id[0]] = LAYOUT_NHWC;
         taken = true;
     } else if (kind == LK_SPLIT) {
-        st.k = (kernel){split_nhwc_run, NULL, NULL, "glint:split_nhwc"};
+        st.k = (kernel){split_nhwc_run, NULL, NULL,
+                        p->t[st.in_id[0]].dtype == GLINT_U8 ? "glint:split_u8_nhwc"
+                                                            : "glint:split_nhwc"};
         for (int k = 0; k < nd->n_out; k++)
             p->lay[st.out_id[k]] = LAYOUT_NHWC;
         taken = true;
@@ -1587,7 +1745,7 @@ static glint_status place_step(lctx *L, const step *orig, int n_orig, int i)
         bool graph_input = false;
         for (int k = 0; k < p->m->g.n_inputs; k++)
             graph_input |= p->m->g.inputs[k] == r;
-        if (!graph_input && !read_later(p, orig, n_orig, i, orig[i].sum_id))
+        if (!graph_input && !read_later(p, orig, n_orig, i, sum_u8 ? r : orig[i].sum_id))
             p->alias[st.out_id[0]] = r;
     }
     step *slot = push_step(L);
@@ -1679,10 +1837,11 @@ static void concat_in_place(plan *p)
                 aliased = w != v && p->alias[w] == v;
             if (aliased || plan_readers(p, v) != 1 || p->is_const[v]) continue;
             p->alias[v] = o;
-            p->alias_off[v] = slot * (int64_t)sizeof(float);
+            p->alias_off[v] = slot * (int64_t)glint_dtype_size(p->t[o].dtype);
             prod->out_stride[which] = C;
             cat->in_place |= 1u << k;
-            cat->k.impl = "glint:concat_nhwc(part in place)";
+            cat->k.impl = p->t[o].dtype == GLINT_U8 ? "glint:concat_u8_nhwc(part in place)"
+                                                    : "glint:concat_nhwc(part in place)";
         }
     }
 }
@@ -1714,6 +1873,7 @@ glint_status dnnl_prepare(plan *p)
     for (int i = 0; i < p->n_steps && !s; i++)
         s = place_step(&L, p->steps, p->n_steps, i);
     if (!s) s = plain_outputs(&L);
+    if (!s) drop_unread_dequantize(&L);
     if (s) {
         for (int i = 0; i < L.n_out; i++)
             if (L.out[i].k.destroy) L.out[i].k.destroy(L.out[i].k.state);

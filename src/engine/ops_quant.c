@@ -8,6 +8,7 @@
 #include "ops_impl.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* ---- helpers ---- */
@@ -330,36 +331,68 @@ glint_status run_QLinearMatMul(op_ctx *c)
 
 /* ---- GlintQConv: a Conv whose input went through QuantizeLinear ->
  * DequantizeLinear and whose weights are s8 with a DequantizeLinear, folded
- * into one node by passes.c (fold_qdq_conv). Inputs: x (float), x_scale,
- * x_zero_point (u8, may be absent), w (s8), w_scale (1 or one per output
- * channel), w_zero_point (must be 0, may be absent), bias (float, may be
- * absent); Conv's attributes and fused post-ops. Output: float, exactly
- * Conv(DQ(Q(x)), DQ(w)) + bias. */
+ * into one node by passes.c (fold_qdq_conv). Inputs: x (float, or u8
+ * already quantized with x_scale and x_zero_point), x_scale, x_zero_point
+ * (u8, may be absent), w (s8), w_scale (1 or one per output channel),
+ * w_zero_point (must be 0, may be absent), bias (float, may be absent),
+ * then optionally y_scale and y_zero_point (u8, may be absent); Conv's
+ * attributes and fused post-ops. Output: float, exactly Conv(DQ(Q(x)),
+ * DQ(w)) + bias after the post-ops, or with y_scale, that quantized to u8
+ * (QuantizeLinear(y, y_scale, y_zero_point)). */
+
+static bool qconv_u8_out(const op_ctx *c)
+{
+    return c->n_in > 7 && c->in[7];
+}
 
 glint_status infer_GlintQConv(op_ctx *c)
 {
-    glint_status s = need_f32(c, 0);
-    if (s) return s;
+    if (c->in[0]->dtype != GLINT_F32 && c->in[0]->dtype != GLINT_U8)
+        return OP_FAIL(c, GLINT_ERR_UNSUPPORTED, "input must be float32 or u8");
     const glint_tensor *w = c->in[3];
     if (w->dtype != GLINT_I8 || w->ndim < 3)
         return OP_FAIL(c, GLINT_ERR_UNSUPPORTED, "weights must be s8");
-    return conv_shape(c, w, GLINT_F32);
+    glint_status s;
+    if (qconv_u8_out(c) && (s = check_qparams(c, 7, 8, 1, "y"))) return s;
+    if (qconv_u8_out(c) && c->n_in > 8 && c->in[8] && c->in[8]->dtype != GLINT_U8)
+        return OP_FAIL(c, GLINT_ERR_UNSUPPORTED, "y_zero_point must be u8");
+    return conv_shape(c, w, qconv_u8_out(c) ? GLINT_U8 : GLINT_F32);
 }
+
+/* Where store_qconv writes the float results of the run on this thread:
+ * the output, or before a u8 output, a float temporary. */
+static _Thread_local float *qconv_f32_dst;
 
 static void store_qconv(op_ctx *c, int64_t i, int64_t m, double acc)
 {
     const glint_tensor *b = c->n_in > 6 ? c->in[6] : NULL;
     double sx = (float)tensor_get_f(c->in[1], 0), sw = (float)qparam(c->in[4], m);
-    ((float *)c->out[0]->data)[i] = (float)(acc * sx * sw + (b ? tensor_get_f(b, m) : 0));
+    qconv_f32_dst[i] = (float)(acc * sx * sw + (b ? tensor_get_f(b, m) : 0));
 }
 
 glint_status run_GlintQConv(op_ctx *c)
 {
     double zp = c->in[2] ? tensor_get_f(c->in[2], 0) : 0;
-    glint_status s = conv_int_run(c, c->in[3], tensor_get_f(c->in[1], 0), zp,
-                                  c->n_in > 5 ? c->in[5] : NULL, store_qconv);
-    if (s) return s;
-    post_apply(c->out[0]->data, tensor_count(c->out[0]), c->n->post, c->n->n_post,
-               c->sum ? c->sum->data : NULL);
-    return GLINT_OK;
+    double x_scale = c->in[0]->dtype == GLINT_U8 ? 0 : tensor_get_f(c->in[1], 0);
+    int64_t count = tensor_count(c->out[0]);
+    float *y = c->out[0]->data;
+    if (qconv_u8_out(c)) {
+        /* the reference kernel: one float temporary per run (it is a checker,
+         * not the hot path) */
+        if (!(y = malloc((size_t)(count ? count : 1) * sizeof *y)))
+            return OP_FAIL(c, GLINT_ERR_NOMEM, "out of memory");
+    }
+    qconv_f32_dst = y;
+    glint_status s =
+        conv_int_run(c, c->in[3], x_scale, zp, c->n_in > 5 ? c->in[5] : NULL, store_qconv);
+    if (!s) post_apply(y, count, c->n->post, c->n->n_post, c->sum ? c->sum->data : NULL);
+    if (!s && qconv_u8_out(c)) {
+        const glint_tensor *ys = c->in[7], *yz = c->n_in > 8 ? c->in[8] : NULL;
+        float scale = (float)tensor_get_f(ys, 0);
+        double z = yz ? tensor_get_f(yz, 0) : 0;
+        for (int64_t i = 0; i < count; i++)
+            qset(c->out[0], i, saturate(nearbyint(y[i] / scale) + z, GLINT_U8));
+    }
+    if (y != c->out[0]->data) free(y);
+    return s;
 }

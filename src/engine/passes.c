@@ -3,7 +3,9 @@
  * BatchNormalization folds into the Conv before it, and activations and
  * residual Adds fuse into the Conv that produces their input as post-ops
  * (Relu, LeakyRelu, Clip, Sigmoid, Tanh, HardSigmoid, HardSwish,
- * Sigmoid·Mul = SiLU, HardSigmoid·Mul = HardSwish, then Add as a sum). */
+ * Sigmoid·Mul = SiLU, HardSigmoid·Mul = HardSwish, then Add as a sum).
+ * QDQ models: Conv(DQ(Q(x)), DQ(Wq)) folds into GlintQConv, then u8 values
+ * replace Q(DQ(q)) pairs around GlintQConv, Split and Concat (qdq_to_u8). */
 #include "plan.h"
 
 #include <math.h>
@@ -357,6 +359,216 @@ static glint_status fold_qdq_conv(graph *g, node *conv)
     return GLINT_OK;
 }
 
+/* ---- u8 between quantized nodes ----
+ * QuantizeLinear(DequantizeLinear(q, s, z), s, z) is q, exactly (for u8
+ * and one scale per tensor), and Split and Concat commute with
+ * DequantizeLinear. So where every reader of a value quantizes it with one
+ * (s, z) — QuantizeLinear nodes, or GlintQConvs whose input parameters they
+ * are — its producer may write the u8 values instead: a GlintQConv
+ * quantizes its output (inputs 7 and 8), a Split or Concat of dequantized
+ * u8 values moves the u8 values. The graph then computes what the QDQ graph
+ * says, bit for bit, with 8-bit tensors where the QDQ graph had float
+ * ones. */
+
+/* One scale per tensor and a u8 zero point (0 when absent). */
+typedef struct qparam {
+    float s;
+    uint8_t z;
+    int s_id, z_id; /* the values holding them (z_id -1: absent) */
+} qparam;
+
+static bool qparam_at(const graph *g, int s_id, int z_id, qparam *q)
+{
+    const float *s = const_of(g, s_id, GLINT_F32, 1);
+    const uint8_t *z = z_id >= 0 ? const_of(g, z_id, GLINT_U8, 1) : NULL;
+    if (!s || !(*s > 0) || (z_id >= 0 && !z)) return false;
+    *q = (qparam){*s, z ? *z : 0, s_id, z_id};
+    return true;
+}
+
+/* The parameters of a QuantizeLinear / DequantizeLinear node n. */
+static bool qdq_param(const graph *g, const node *n, qparam *q)
+{
+    return n->n_in >= 2 && qparam_at(g, n->in[1], n->n_in > 2 ? n->in[2] : -1, q);
+}
+
+/* The input parameters of GlintQConv n. */
+static bool qconv_param(const graph *g, const node *n, qparam *q)
+{
+    return qparam_at(g, n->in[1], n->in[2], q);
+}
+
+static bool same_q(const qparam *a, const qparam *b)
+{
+    return a->s == b->s && a->z == b->z;
+}
+
+/* Whether every reader of value v quantizes it with p: QuantizeLinear
+ * nodes (their outputs no graph outputs) and GlintQConvs reading it as
+ * their data input only; at least one reader, v no graph output, no
+ * residual sum. */
+static bool readers_quantize(const graph *g, int v, const qparam *p)
+{
+    if (g->vals[v].is_output || !g->vals[v].n_uses) return false;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const node *n = &g->nodes[i];
+        if (n->dead) continue;
+        if (n->sum_in == v) return false;
+        bool reads = false;
+        for (int k = 0; k < n->n_in; k++)
+            if (n->in[k] == v) {
+                if (k) return false;
+                reads = true;
+            }
+        if (!reads) continue;
+        qparam q;
+        if (is_op(n, "QuantizeLinear")) {
+            if (!qdq_param(g, n, &q) || !same_q(&q, p) || g->vals[n->out[0]].is_output)
+                return false;
+        } else if (!is_op(n, "GlintQConv") || !qconv_param(g, n, &q) || !same_q(&q, p)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* v is now u8 with the parameters its QuantizeLinear readers used: their
+ * readers read v and they die. */
+static void readers_take_u8(graph *g, int v)
+{
+    for (int i = 0; i < g->n_nodes; i++) {
+        node *n = &g->nodes[i];
+        if (!is_op(n, "QuantizeLinear") || n->in[0] != v) continue;
+        replace_uses(g, n->out[0], v);
+        kill(g, n);
+    }
+}
+
+static void set_input(graph *g, node *n, int k, int v)
+{
+    if (n->in[k] >= 0) g->vals[n->in[k]].n_uses--;
+    n->in[k] = v;
+    if (v >= 0) g->vals[v].n_uses++;
+}
+
+/* The DequantizeLinear producing v from a computed (not constant) u8
+ * tensor, with its parameters, or NULL. */
+static node *dq_of_u8(graph *g, int v, qparam *p)
+{
+    node *dq = producer_op(g, v, "DequantizeLinear");
+    if (!dq || g->vals[dq->in[0]].data || !qdq_param(g, dq, p)) return NULL;
+    return dq;
+}
+
+static void kill_if_unused(graph *g, node *n)
+{
+    if (n && !n->dead && !g->vals[n->out[0]].n_uses && !g->vals[n->out[0]].is_output) kill(g, n);
+}
+
+/* GlintQConv n writes u8 when its readers quantize its output with one
+ * (s, z) and one of them is a QuantizeLinear. */
+static glint_status qconv_out_u8(graph *g, node *n, bool *changed)
+{
+    int y = n->out[0];
+    if (n->n_in != 7) return GLINT_OK;
+    qparam p;
+    node *q = NULL;
+    for (int i = 0; i < g->n_nodes && !q; i++)
+        if (is_op(&g->nodes[i], "QuantizeLinear") && g->nodes[i].in[0] == y) q = &g->nodes[i];
+    if (!q || !qdq_param(g, q, &p) || !readers_quantize(g, y, &p)) return GLINT_OK;
+    int *in = realloc(n->in, 9 * sizeof *in);
+    if (!in) return eng_fail(GLINT_ERR_NOMEM, "out of memory");
+    n->in = in;
+    n->in[7] = n->in[8] = -1;
+    n->n_in = 9;
+    set_input(g, n, 7, p.s_id);
+    set_input(g, n, 8, p.z_id);
+    readers_take_u8(g, y);
+    *changed = true;
+    return GLINT_OK;
+}
+
+/* Split(DequantizeLinear(q)) -> Split(q) when each output's readers
+ * quantize it with the same parameters. */
+static void split_u8(graph *g, node *n, bool *changed)
+{
+    qparam p;
+    node *dq = dq_of_u8(g, n->in[0], &p);
+    if (!dq) return;
+    for (int k = 0; k < n->n_out; k++)
+        if (!readers_quantize(g, n->out[k], &p)) return;
+    set_input(g, n, 0, dq->in[0]);
+    for (int k = 0; k < n->n_out; k++)
+        readers_take_u8(g, n->out[k]);
+    kill_if_unused(g, dq);
+    *changed = true;
+}
+
+/* Concat(DequantizeLinear(q_i)...) -> Concat(q_i...) when all share the
+ * parameters and the output's readers quantize with them. */
+static void concat_u8(graph *g, node *n, bool *changed)
+{
+    qparam p, pi;
+    if (n->n_in < 1 || !dq_of_u8(g, n->in[0], &p)) return;
+    for (int k = 1; k < n->n_in; k++)
+        if (!dq_of_u8(g, n->in[k], &pi) || !same_q(&pi, &p)) return;
+    if (!readers_quantize(g, n->out[0], &p)) return;
+    for (int k = 0; k < n->n_in; k++) {
+        node *dq = dq_of_u8(g, n->in[k], &pi);
+        set_input(g, n, k, dq->in[0]);
+        kill_if_unused(g, dq);
+    }
+    readers_take_u8(g, n->out[0]);
+    *changed = true;
+}
+
+/* A GlintQConv reads u8 values its input parameters describe instead of
+ * quantizing: those its input was dequantized from, or the output of a
+ * QuantizeLinear (before it) of the same input. */
+static void qconv_in_u8(graph *g, node *n, bool *changed)
+{
+    qparam p, pq;
+    if (!qconv_param(g, n, &p)) return;
+    int x = n->in[0];
+    node *dq = dq_of_u8(g, x, &pq);
+    if (dq && same_q(&pq, &p)) {
+        set_input(g, n, 0, dq->in[0]);
+        kill_if_unused(g, dq);
+        *changed = true;
+        return;
+    }
+    for (int i = 0; i < g->n_nodes && &g->nodes[i] < n; i++) {
+        node *q = &g->nodes[i];
+        if (!is_op(q, "QuantizeLinear") || q->in[0] != x || !qdq_param(g, q, &pq) ||
+            !same_q(&pq, &p))
+            continue;
+        set_input(g, n, 0, q->out[0]);
+        *changed = true;
+        return;
+    }
+}
+
+static glint_status qdq_to_u8(graph *g)
+{
+    bool changed = true;
+    while (changed) {
+        changed = false;
+        for (int i = 0; i < g->n_nodes; i++) {
+            node *n = &g->nodes[i];
+            glint_status s;
+            if (is_op(n, "GlintQConv")) {
+                if ((s = qconv_out_u8(g, n, &changed))) return s;
+                if (!n->dead) qconv_in_u8(g, n, &changed);
+            } else if (is_op(n, "Split")) {
+                split_u8(g, n, &changed);
+            } else if (is_op(n, "Concat")) {
+                concat_u8(g, n, &changed);
+            }
+        }
+    }
+    return GLINT_OK;
+}
+
 glint_status passes_run(glint_model *m)
 {
     graph *g = &m->g;
@@ -380,5 +592,5 @@ glint_status passes_run(glint_model *m)
     plan_dispose(&p);
     for (int i = 0; i < g->n_nodes; i++)
         if (is_op(&g->nodes[i], "Conv") && (s = fold_qdq_conv(g, &g->nodes[i]))) return s;
-    return GLINT_OK;
+    return qdq_to_u8(g);
 }

@@ -30,6 +30,17 @@ typedef struct qstat {
     int n_sample;
 } qstat;
 
+/* A tensor that shares the scale and zero point of a Concat's output: the
+ * Concat's output itself, its inputs, and the input of a Split whose
+ * outputs it concatenates. Each gets QuantizeLinear -> DequantizeLinear
+ * with the shared parameters right where it is made, and every reader
+ * reads the DequantizeLinear (ONNX Runtime's QDQ form of Concat), so that
+ * a runtime may keep the whole group in 8 bits. */
+typedef struct qmember {
+    const char *name; /* points into the model */
+    int stat;         /* the Concat output's qstat: its range sets the parameters */
+} qmember;
+
 /* One Conv to quantize. */
 typedef struct qconv {
     size_t node;   /* index in graph->node */
@@ -47,6 +58,8 @@ struct glint_quant {
     int n_convs;
     qstat *stats;
     int n_stats;
+    qmember *members;
+    int n_members;
     uint64_t rng;
 };
 
@@ -171,6 +184,104 @@ static int stat_index(glint_quant *q, const char *name, int create)
     return q->n_stats++;
 }
 
+/* The node producing tensor `name`, or NULL (graph input, initializer). */
+static const Onnx__NodeProto *producer_of(const Onnx__GraphProto *g, const char *name)
+{
+    for (size_t i = 0; i < g->n_node; i++)
+        for (size_t k = 0; k < g->node[i]->n_output; k++)
+            if (!strcmp(g->node[i]->output[k], name)) return g->node[i];
+    return NULL;
+}
+
+static int is_member(const glint_quant *q, const char *name)
+{
+    for (int i = 0; i < q->n_members; i++)
+        if (!strcmp(q->members[i].name, name)) return 1;
+    return 0;
+}
+
+static int is_graph_output(const Onnx__GraphProto *g, const char *name)
+{
+    for (size_t i = 0; i < g->n_output; i++)
+        if (!strcmp(g->output[i]->name, name)) return 1;
+    return 0;
+}
+
+static int64_t node_axis(const Onnx__NodeProto *n, int64_t dflt)
+{
+    for (size_t i = 0; i < n->n_attribute; i++)
+        if (!strcmp(n->attribute[i]->name, "axis")) return n->attribute[i]->i;
+    return dflt;
+}
+
+/* Whether node p is a Conv, an activation a Conv's output may end in, or
+ * a residual Add: what a runtime can fuse into the convolution that writes
+ * the 8-bit values. */
+static int conv_like(const Onnx__NodeProto *p)
+{
+    static const char *const ops[] = {"Conv", "Add",     "Mul",       "Relu", "LeakyRelu",
+                                      "Clip", "Sigmoid", "HardSwish", NULL};
+    for (int i = 0; ops[i]; i++)
+        if (!strcmp(p->op_type, ops[i])) return 1;
+    return 0;
+}
+
+/* Whether Concat input `name` can join a group: made by a conv_like node,
+ * or by a channel Split of one's output; graph outputs and tensors of
+ * another group cannot. */
+static int member_ok(const glint_quant *q, const char *name)
+{
+    const Onnx__GraphProto *g = q->mp->graph;
+    const Onnx__NodeProto *p = producer_of(g, name);
+    if (!p || is_member(q, name) || is_graph_output(g, name)) return 0;
+    if (conv_like(p)) return 1;
+    if (strcmp(p->op_type, "Split") || node_axis(p, 0) != 1) return 0;
+    const Onnx__NodeProto *pp = producer_of(g, p->input[0]);
+    return pp && conv_like(pp) && !is_member(q, p->input[0]) && !is_graph_output(g, p->input[0]);
+}
+
+static int add_member(glint_quant *q, const char *name, int stat)
+{
+    if (is_member(q, name)) return 0;
+    qmember *m = realloc(q->members, (size_t)(q->n_members + 1) * sizeof *m);
+    if (!m) return -1;
+    q->members = m;
+    m[q->n_members++] = (qmember){name, stat};
+    return 0;
+}
+
+/* Groups of tensors that share the parameters of a channel Concat whose
+ * output a quantized Conv reads (YOLOv8's C2f: the Split of cv1's output,
+ * the bottleneck outputs, the Concat cv2 reads). A Concat with an input
+ * that cannot join keeps the per-Conv parameters. Returns -1 when out of
+ * memory. */
+static int find_groups(glint_quant *q)
+{
+    const Onnx__GraphProto *g = q->mp->graph;
+    for (size_t i = 0; i < g->n_node; i++) {
+        const Onnx__NodeProto *n = g->node[i];
+        if (strcmp(n->op_type, "Concat") || node_axis(n, 0) != 1 || n->n_output != 1) continue;
+        int stat = stat_index(q, n->output[0], 0);
+        if (stat < 0 || is_graph_output(g, n->output[0]) || is_member(q, n->output[0])) continue;
+        int ok = 1;
+        for (size_t k = 0; k < n->n_input && ok; k++)
+            ok = member_ok(q, n->input[k]);
+        if (!ok) continue;
+        if (add_member(q, n->output[0], stat)) return -1;
+        for (size_t k = 0; k < n->n_input; k++) {
+            const Onnx__NodeProto *p = producer_of(g, n->input[k]);
+            if (!strcmp(p->op_type, "Split")) {
+                if (add_member(q, p->input[0], stat)) return -1;
+                for (size_t j = 0; j < p->n_output; j++)
+                    if (add_member(q, p->output[j], stat)) return -1;
+            } else if (add_member(q, n->input[k], stat)) {
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
 static int model_opset(const Onnx__ModelProto *mp)
 {
     for (size_t i = 0; i < mp->n_opset_import; i++) {
@@ -221,6 +332,10 @@ glint_status glint_quant_create(const char *path, glint_quant **out)
         return eng_fail(GLINT_ERR_UNSUPPORTED,
                         "%s: no Conv with constant float weights to quantize", path);
     }
+    if (find_groups(q)) {
+        glint_quant_free(q);
+        return eng_fail(GLINT_ERR_NOMEM, "out of memory");
+    }
     *out = q;
     return GLINT_OK;
 }
@@ -233,6 +348,7 @@ void glint_quant_free(glint_quant *q)
         free(q->stats[i].sample);
     }
     free(q->stats);
+    free(q->members);
     free(q->convs);
     if (q->mp) onnx__model_proto__free_unpacked(q->mp, NULL);
     free(q->file);
@@ -380,6 +496,13 @@ static Onnx__NodeProto *new_node(arena *a, const char *op, const char *name, int
     return n;
 }
 
+/* An input slot of an original node and the name it held (put back after
+ * writing). */
+typedef struct saved_in {
+    char **slot;
+    char *name;
+} saved_in;
+
 /* The rewritten graph: arrays that point at original and new messages. */
 typedef struct rewrite {
     arena a;
@@ -387,8 +510,10 @@ typedef struct rewrite {
     size_t n_nodes;
     Onnx__TensorProto **inits;
     size_t n_inits;
-    char **dq_of_stat; /* per qstat: its DequantizeLinear output, once made */
-    char **saved_in;   /* original input[0], input[1] of each conv (restore) */
+    char **dq_of_stat;   /* per qstat: its DequantizeLinear output, once made */
+    char **dq_of_member; /* per qmember: likewise */
+    saved_in *saved;     /* original inputs of rewired nodes (restore) */
+    size_t n_saved;
 } rewrite;
 
 static int skipped(const glint_quant_options *o, const Onnx__NodeProto *n)
@@ -399,23 +524,24 @@ static int skipped(const glint_quant_options *o, const Onnx__NodeProto *n)
     return 0;
 }
 
-/* Q and DQ of activation stat `si` (once), appended to the node list. */
-static char *quantize_activation(glint_quant *q, const glint_quant_options *o, rewrite *r, int si)
+/* Q and DQ of tensor `name` with the parameters of stat s, appended to the
+ * node list once (*cache: the DequantizeLinear output once made). */
+static char *quantize_tensor(const glint_quant_options *o, rewrite *r, const char *name,
+                             const qstat *s, char **cache)
 {
-    if (r->dq_of_stat[si]) return r->dq_of_stat[si];
-    const qstat *s = &q->stats[si];
+    if (*cache) return *cache;
     float scale;
     uint8_t zp;
     if (activation_params(s, o, &scale, &zp)) return NULL;
     arena *a = &r->a;
-    char *sn = arena_name(a, s->name, "_scale"), *zn = arena_name(a, s->name, "_zero_point");
-    char *qn = arena_name(a, s->name, "_quantized"), *dn = arena_name(a, s->name, "_dequantized");
+    char *sn = arena_name(a, name, "_scale"), *zn = arena_name(a, name, "_zero_point");
+    char *qn = arena_name(a, name, "_quantized"), *dn = arena_name(a, name, "_dequantized");
     Onnx__TensorProto *st = new_tensor(a, sn, ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 0, NULL, 4);
     Onnx__TensorProto *zt = new_tensor(a, zn, ONNX__TENSOR_PROTO__DATA_TYPE__UINT8, 0, NULL, 1);
     if (!st || !zt || !qn || !dn) return NULL;
     memcpy(st->raw_data.data, &scale, 4);
     zt->raw_data.data[0] = zp;
-    char *qin[3] = {s->name, sn, zn}, *din[3] = {qn, sn, zn};
+    char *qin[3] = {(char *)name, sn, zn}, *din[3] = {qn, sn, zn};
     Onnx__NodeProto *qnode = new_node(a, "QuantizeLinear", qn, 3, qin, qn, -1);
     Onnx__NodeProto *dnode = new_node(a, "DequantizeLinear", dn, 3, din, dn, -1);
     if (!qnode || !dnode) return NULL;
@@ -423,7 +549,32 @@ static char *quantize_activation(glint_quant *q, const glint_quant_options *o, r
     r->inits[r->n_inits++] = zt;
     r->nodes[r->n_nodes++] = qnode;
     r->nodes[r->n_nodes++] = dnode;
-    return r->dq_of_stat[si] = dn;
+    return *cache = dn;
+}
+
+static void rewire(rewrite *r, char **slot, char *to)
+{
+    r->saved[r->n_saved++] = (saved_in){slot, *slot};
+    *slot = to;
+}
+
+/* Every input of n that is a group member reads the member's
+ * DequantizeLinear instead (made before n on first use). */
+static glint_status rewire_members(glint_quant *q, const glint_quant_options *o, rewrite *r,
+                                   Onnx__NodeProto *n)
+{
+    for (size_t k = 0; k < n->n_input; k++)
+        for (int m = 0; m < q->n_members; m++) {
+            if (strcmp(n->input[k], q->members[m].name)) continue;
+            const qstat *s = &q->stats[q->members[m].stat];
+            char *dq = quantize_tensor(o, r, q->members[m].name, s, &r->dq_of_member[m]);
+            if (!dq)
+                return eng_fail(r->a.failed ? GLINT_ERR_NOMEM : GLINT_ERR_INVALID,
+                                "tensor '%s' (input of Concat group) was never observed", s->name);
+            rewire(r, &n->input[k], dq);
+            break;
+        }
+    return GLINT_OK;
 }
 
 /* s8 weights with one scale per output channel (axis 0), or one scale
@@ -469,18 +620,24 @@ static char *quantize_weight(glint_quant *q, rewrite *r, const Onnx__TensorProto
     return dn;
 }
 
-/* Builds r: every node in order, the Q/DQ of each quantized Conv before it.
- * Float weights used by nothing else are dropped. */
+/* Builds r: every node in order, the Q/DQ of each quantized Conv and of
+ * each group member before the first node that reads it. Float weights
+ * used by nothing else are dropped. */
 static glint_status build_rewrite(glint_quant *q, const glint_quant_options *o, rewrite *r)
 {
     Onnx__GraphProto *g = q->mp->graph;
-    size_t max_nodes = g->n_node + 3 * (size_t)q->n_convs;
-    size_t max_inits = g->n_initializer + 5 * (size_t)q->n_convs;
+    size_t n_inputs = 0;
+    for (size_t i = 0; i < g->n_node; i++)
+        n_inputs += g->node[i]->n_input;
+    size_t max_nodes = g->n_node + 3 * (size_t)q->n_convs + 2 * (size_t)q->n_members;
+    size_t max_inits = g->n_initializer + 5 * (size_t)q->n_convs + 2 * (size_t)q->n_members;
     r->nodes = arena_alloc(&r->a, max_nodes * sizeof *r->nodes);
     r->inits = arena_alloc(&r->a, max_inits * sizeof *r->inits);
     r->dq_of_stat = arena_alloc(&r->a, (size_t)q->n_stats * sizeof *r->dq_of_stat);
+    r->dq_of_member = arena_alloc(&r->a, (size_t)(q->n_members + 1) * sizeof *r->dq_of_member);
+    r->saved = arena_alloc(&r->a, (n_inputs + 1) * sizeof *r->saved);
     char *drop = arena_alloc(&r->a, g->n_initializer);
-    if (!r->nodes || !r->inits || !r->dq_of_stat || !drop)
+    if (!r->nodes || !r->inits || !r->dq_of_stat || !r->dq_of_member || !r->saved || !drop)
         return eng_fail(GLINT_ERR_NOMEM, "out of memory");
     size_t next_conv = 0;
     for (size_t i = 0; i < g->n_node; i++) {
@@ -488,18 +645,22 @@ static glint_status build_rewrite(glint_quant *q, const glint_quant_options *o, 
         const qconv *c = next_conv < (size_t)q->n_convs && q->convs[next_conv].node == i
                              ? &q->convs[next_conv++]
                              : NULL;
-        if (c && !skipped(o, n)) {
-            char *x = quantize_activation(q, o, r, c->x);
+        int quantize = c && !skipped(o, n);
+        int member_in = quantize && is_member(q, n->input[0]);
+        glint_status s = rewire_members(q, o, r, n);
+        if (s) return s;
+        if (quantize) {
+            const qstat *xs = &q->stats[c->x];
+            char *x =
+                member_in ? n->input[0] : quantize_tensor(o, r, xs->name, xs, &r->dq_of_stat[c->x]);
             if (!x)
                 return eng_fail(r->a.failed ? GLINT_ERR_NOMEM : GLINT_ERR_INVALID,
-                                "tensor '%s' (input of Conv '%s') was never observed",
-                                q->stats[c->x].name, glint_quant_conv_name(q, (int)(c - q->convs)));
+                                "tensor '%s' (input of Conv '%s') was never observed", xs->name,
+                                glint_quant_conv_name(q, (int)(c - q->convs)));
             char *w = quantize_weight(q, r, g->initializer[c->w_init]);
             if (!w) return eng_fail(GLINT_ERR_NOMEM, "out of memory");
-            r->saved_in[2 * (c - q->convs)] = n->input[0];
-            r->saved_in[2 * (c - q->convs) + 1] = n->input[1];
-            n->input[0] = x;
-            n->input[1] = w;
+            if (!member_in) rewire(r, &n->input[0], x);
+            rewire(r, &n->input[1], w);
             if (c->w_uses == 1) drop[c->w_init] = 1;
         }
         r->nodes[r->n_nodes++] = n;
@@ -509,12 +670,11 @@ static glint_status build_rewrite(glint_quant *q, const glint_quant_options *o, 
     return GLINT_OK;
 }
 
-static void restore_inputs(glint_quant *q, rewrite *r)
+static void restore_inputs(rewrite *r)
 {
-    for (int i = 0; i < q->n_convs; i++) {
-        Onnx__NodeProto *n = q->mp->graph->node[q->convs[i].node];
-        if (r->saved_in[2 * i]) n->input[0] = r->saved_in[2 * i];
-        if (r->saved_in[2 * i + 1]) n->input[1] = r->saved_in[2 * i + 1];
+    while (r->n_saved) {
+        saved_in *v = &r->saved[--r->n_saved];
+        *v->slot = v->name;
     }
 }
 
@@ -537,8 +697,6 @@ glint_status glint_quant_write(glint_quant *q, const glint_quant_options *opt, c
     const glint_quant_options *o = opt ? opt : &none;
     Onnx__GraphProto *g = q->mp->graph;
     rewrite r = {0};
-    r.saved_in = calloc(2 * (size_t)q->n_convs, sizeof *r.saved_in);
-    if (!r.saved_in) return eng_fail(GLINT_ERR_NOMEM, "out of memory");
     glint_status s = build_rewrite(q, o, &r);
     /* the metadata that says what was done */
     Onnx__StringStringEntryProto meta = ONNX__STRING_STRING_ENTRY_PROTO__INIT;
@@ -572,8 +730,7 @@ glint_status glint_quant_write(glint_quant *q, const glint_quant_options *opt, c
         q->mp->metadata_props = old_meta;
         q->mp->n_metadata_props = n_meta;
     }
-    restore_inputs(q, &r);
-    free(r.saved_in);
+    restore_inputs(&r);
     arena_free(&r.a);
     return s;
 }

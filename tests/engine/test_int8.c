@@ -141,9 +141,32 @@ static void test_mini_yolo(void **state)
     free(prof);
 }
 
+/* c2f: YOLOv8's C2f block. The quantizer gives the Concat, its inputs and
+ * the Split before them one scale and zero point, so everything between cv1
+ * and cv2 stays u8: cv1 writes u8, Split and Concat move u8, every
+ * bottleneck conv reads and writes u8 (the residual sum too), cv2 reads the
+ * u8 Concat; the last Concat (of two conv outputs) is u8 as well. No
+ * QuantizeLinear or DequantizeLinear is left to run. */
+static void test_c2f(void **state)
+{
+    (void)state;
+    glint_tensor in = {.dtype = GLINT_F32, .ndim = 4, .dims = {2, 8, 10, 10}};
+    quantize("c2f/model.onnx", in, 4, -2, 4, tmp_model);
+    char *prof = run_both(tmp_model, in, -2, 4, 1e-3);
+    if (count_of(prof, "GlintQConv") != 8 || count_of(prof, "f32q>u8") != 1 ||
+        count_of(prof, "u8+zp>u8") != 5 || count_of(prof, " u8>u8") != 1 ||
+        count_of(prof, " u8>f32") != 1 || count_of(prof, "u8_nhwc") != 3 ||
+        strstr(prof, "quantize") || strstr(prof, "ref:")) {
+        fprintf(stderr, "%s", prof); /* longer than cmocka's message */
+        fail_msg("unexpected int8 kernels (above)");
+    }
+    free(prof);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_c2f, setup, teardown),
         cmocka_unit_test_setup_teardown(test_silu_residual, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mini_yolo, setup, teardown),
     };
