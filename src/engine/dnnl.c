@@ -713,17 +713,22 @@ fail:
     return s;
 }
 
+/* y = (x - zp) * scale over n u8 values: DequantizeLinear (x - zp is an
+ * exact integer, so the float product is the correctly rounded one). */
+static void dequant_u8(const uint8_t *x, float *y, int64_t n, int32_t zp, float scale)
+{
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < n; i++)
+        y[i] = (float)((int32_t)x[i] - zp) * scale;
+}
+
 /* The u8 NHWC input of a GlintQConv that oneDNN would not run after all,
  * back in f32 for the reference kernel: (x - zp) * scale; state: its qout. */
 static glint_status dequant_nhwc_run(step *st)
 {
     const qout *q = st->k.state;
-    const uint8_t *x = st->ctx.in[0]->data;
-    float *y = st->ctx.out[0]->data;
-    int64_t count = tensor_count(st->ctx.in[0]);
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < count; i++)
-        y[i] = (float)((int32_t)x[i] - q->zp) * q->scale;
+    dequant_u8(st->ctx.in[0]->data, st->ctx.out[0]->data, tensor_count(st->ctx.in[0]), q->zp,
+               q->scale);
     return GLINT_OK;
 }
 
@@ -1312,12 +1317,8 @@ static glint_status quantize_run(step *st)
 static glint_status dequantize_run(step *st)
 {
     const qdq_k *k = st->k.state;
-    const uint8_t *x = st->ctx.in[0]->data;
-    float *y = st->ctx.out[0]->data;
-    int64_t count = tensor_count(st->ctx.in[0]);
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < count; i++)
-        y[i] = (float)(((double)x[i] - k->zp) * (double)k->scale);
+    dequant_u8(st->ctx.in[0]->data, st->ctx.out[0]->data, tensor_count(st->ctx.in[0]), k->zp,
+               k->scale);
     return GLINT_OK;
 }
 

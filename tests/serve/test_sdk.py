@@ -29,7 +29,7 @@ import sys
 import time
 
 import edge_harness as H
-from edge_harness import Server, check, repo
+from edge_harness import Server, check, free_port, repo
 
 PROBE = ("import pydantic, urllib3, dateutil, requests, certifi, yaml, typing_extensions;"
          "import sys; sys.exit(0 if int(pydantic.VERSION.split('.')[0]) >= 2"
@@ -392,14 +392,6 @@ def test_errors(gl):
     _, err = attempt(Groundlight, endpoint="http://127.0.0.1:%d" % free_port(), api_token=TOKEN)
     check(err is not None, "no server: the constructor raises (%s)" % type(err).__name__)
 
-
-def free_port():
-    import socket
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def main():
