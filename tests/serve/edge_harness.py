@@ -1,7 +1,8 @@
-"""What the edge API's black-box tests share (test_edge.py, test_sdk.py):
-the ok/FAIL tally, model repositories of symlinked trained models, edge
-configs, and a `glint serve --edge-config` process on 127.0.0.1 with its
-HTTP helpers. Standard library only.
+"""What the serve black-box tests share: the ok/FAIL tally (test_serve.py,
+test_edge.py, test_sdk.py) and, for the edge API's tests, model
+repositories of symlinked trained models, edge configs, and a `glint serve
+--edge-config` process on 127.0.0.1 with its HTTP helpers. Standard
+library only.
 
 setup(argv, prefix) reads GLINT_BINARY SOURCE_DIR [TEST_NAME...] and sets
 the module's GLINT, SRC, ONLY, TMP, MODELS, SHAPES, TRUTH and PICS.

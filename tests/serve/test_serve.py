@@ -21,6 +21,9 @@ import tempfile
 import threading
 import time
 
+import edge_harness as H  # the ok/FAIL tally shared by the serve tests
+from edge_harness import check
+
 GLINT, SRC = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
 ONLY = set(sys.argv[3:])
 DATA = os.path.join(SRC, "tests", "data")
@@ -30,18 +33,6 @@ PERSON = open(os.path.join(DATA, "person.jpg"), "rb").read()
 HORSES = open(os.path.join(DATA, "horses.jpg"), "rb").read()
 PNG = open(os.path.join(DATA, "dog_192x144.png"), "rb").read()
 TMP = tempfile.mkdtemp(prefix="glint-serve-test-")
-PASSES, FAILS = 0, 0
-
-
-def check(cond, what):
-    global PASSES, FAILS
-    if cond:
-        PASSES += 1
-        print("ok   " + what, flush=True)
-    else:
-        FAILS += 1
-        print("FAIL " + what, flush=True)
-    return cond
 
 
 def make_repo(name, models):
@@ -587,14 +578,14 @@ def main():
     finally:
         code, log = s.stop()
         check(code == 0, "clean exit after SIGTERM (%s)" % code)
-        if FAILS:
+        if H.FAILS:
             print(log[-3000:])
     for t in tests_own:
         if not ONLY or t.__name__ in ONLY:
             print("-- " + t.__name__, flush=True)
             t(repo)
-    print("%d passed, %d failed" % (PASSES, FAILS))
-    return 1 if FAILS else 0
+    print("%d passed, %d failed" % (H.PASSES, H.FAILS))
+    return 1 if H.FAILS else 0
 
 
 if __name__ == "__main__":
