@@ -15,7 +15,10 @@
 #
 #   bench/int8_vs_f32.sh [--dir models/yolov8n] [--threads 2] [--rounds 5]
 #                        [--seconds 5] [--batches "1 4"] [--glint build/glint]
-#                        [--glint-args "--instances 2"] [--no-ort]
+#                        [--glint-args "--instances 2"] [--no-ort] [--bf16]
+#
+# --bf16 adds `glint perf --precision bf16` (the float model with bf16
+# convolutions) to each round, and its ratio to glint f32.
 set -euo pipefail
 
 usage() {
@@ -30,6 +33,7 @@ usage: bench/int8_vs_f32.sh [options]
   --glint-args ".." extra arguments for both glint perf runs (e.g. "--instances 2"
                    with --threads 1: one single-threaded instance per core, as serve runs)
   --no-ort         glint int8 and f32 only
+  --bf16           also glint bf16 (float model, bf16 convolutions)
 EOF
 }
 
@@ -44,6 +48,7 @@ batches="1 4"
 glint=build/glint
 glint_args=""
 ort=1
+precisions="int8 f32"
 
 die() { echo "int8_vs_f32: $*" >&2; exit 2; }
 is_uint() { [[ $1 =~ ^[1-9][0-9]{0,5}$ ]]; }
@@ -58,6 +63,7 @@ while (($#)); do
     --glint) glint=${2:?--glint needs a value}; shift 2 ;;
     --glint-args) glint_args=${2-}; shift 2 ;;
     --no-ort) ort=0; shift ;;
+    --bf16) precisions="int8 f32 bf16"; shift ;;
     -h | --help) usage; exit 0 ;;
     *) usage >&2; die "unknown option: $1" ;;
     esac
@@ -110,7 +116,7 @@ run() {
 
 for batch in $batches; do
     for ((r = 1; r <= rounds; r++)); do
-        for precision in int8 f32; do
+        for precision in $precisions; do
             # shellcheck disable=SC2086 # glint_args is a list of words on purpose
             run "glint_$precision" "$batch" "$r" "$glint" perf --model "$dir" --precision "$precision" \
                 --batch "$batch" --threads "$threads" --seconds "$seconds" --json $glint_args
@@ -132,21 +138,22 @@ function median(a, n,    i, j, t) {
 END {
     for (batch in b) {
         line = sprintf("batch %s:", batch)
-        split("glint_int8 glint_f32 ort_f32", kinds, " ")
-        for (ki = 1; ki <= 3; ki++) {
+        split("glint_int8 glint_f32 glint_bf16 ort_f32", kinds, " ")
+        for (ki = 1; ki <= 4; ki++) {
             if (!(kinds[ki] in k)) continue
             n = 0; delete a
             for (round in r) if ((batch SUBSEP round SUBSEP kinds[ki]) in v) a[++n] = v[batch SUBSEP round SUBSEP kinds[ki]]
             if (n) line = line sprintf("  %s %.2f", kinds[ki], median(a, n))
         }
-        split("glint_f32 ort_f32", dens, " ")
-        for (di = 1; di <= 2; di++) {
+        split("glint_int8 glint_int8 glint_bf16", nums, " ")
+        split("glint_f32 ort_f32 glint_f32", dens, " ")
+        for (di = 1; di <= 3; di++) {
             n = 0; delete a
             for (round in r) {
-                i8 = batch SUBSEP round SUBSEP "glint_int8"; d = batch SUBSEP round SUBSEP dens[di]
-                if ((i8 in v) && (d in v) && v[d] > 0) a[++n] = v[i8] / v[d]
+                x = batch SUBSEP round SUBSEP nums[di]; d = batch SUBSEP round SUBSEP dens[di]
+                if ((x in v) && (d in v) && v[d] > 0) a[++n] = v[x] / v[d]
             }
-            if (n) line = line sprintf("  int8/%s %.2fx", dens[di], median(a, n))
+            if (n) line = line sprintf("  %s/%s %.2fx", substr(nums[di], 7), dens[di], median(a, n))
         }
         print line " images/s (medians)"
     }

@@ -75,6 +75,10 @@ typedef struct glint_context_options {
     int max_batch;       /* largest batch this context will run; 0 = 1 */
     glint_backend backend;
     int profile;         /* 1 = time every step (glint_context_profile) */
+    /* 1 = float convolutions compute in bf16 on oneDNN (AUTO backend): each
+     * reads its f32 input and weights rounded to bf16, accumulates and
+     * writes f32. Fast only on CPUs with AMX; slower than f32 without. */
+    int bf16;
     /* Sizes for free dimensions of input 0 other than the batch axis (the
      * height and width of an export with dynamic spatial axes): a value > 0
      * fixes axis i; 0 keeps the declared size. Zero-initialise when unused. */

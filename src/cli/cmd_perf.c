@@ -102,12 +102,13 @@ static int make_inputs(const glint_model *m, int batch, glint_tensor *in)
 
 static void usage(void)
 {
-    printf("usage: glint perf --model M.onnx|DIR [--precision f32|int8] [--batch B]\n"
+    printf("usage: glint perf --model M.onnx|DIR [--precision f32|int8|bf16] [--batch B]\n"
            "                  [--threads T] [--instances I] [--seconds S] [--backend auto|ref]\n"
            "                  [--profile] [--json]\n"
            "Runs the model on synthetic input; prints median latency, images/s and GFLOP/s.\n"
            "A folder DIR means DIR/model.onnx, or with --precision int8 DIR/model.int8.onnx\n"
-           "(glint quantize). --threads is per instance (default: all cores / instances).\n");
+           "(glint quantize); bf16 computes the float model's convolutions in bf16.\n"
+           "--threads is per instance (default: all cores / instances).\n");
 }
 
 /* The model file --model and --precision name: a folder's model.onnx or
@@ -131,7 +132,7 @@ static const char *model_path(const char *model, int int8, char *buf, size_t siz
 int cmd_perf(int argc, char **argv)
 {
     const char *model = NULL;
-    int batch = 1, threads = 0, instances = 1, profile = 0, json = 0, int8 = 0;
+    int batch = 1, threads = 0, instances = 1, profile = 0, json = 0, int8 = 0, bf16 = 0;
     double seconds = 5;
     glint_backend backend = GLINT_BACKEND_AUTO;
     for (int i = 1; i < argc; i++) {
@@ -140,11 +141,12 @@ int cmd_perf(int argc, char **argv)
         else if (!strcmp(a, "--model") && i + 1 < argc) model = argv[++i];
         else if (!strcmp(a, "--precision") && i + 1 < argc) {
             const char *p = argv[++i];
-            if (strcmp(p, "f32") && strcmp(p, "int8")) {
-                fprintf(stderr, "glint perf: --precision is f32 or int8, got '%s'\n", p);
+            if (strcmp(p, "f32") && strcmp(p, "int8") && strcmp(p, "bf16")) {
+                fprintf(stderr, "glint perf: --precision is f32, int8 or bf16, got '%s'\n", p);
                 return 2;
             }
             int8 = !strcmp(p, "int8");
+            bf16 = !strcmp(p, "bf16");
         }
         else if (!strcmp(a, "--batch") && i + 1 < argc) batch = (int)cli_int(a, argv[++i], 1, 256);
         else if (!strcmp(a, "--threads") && i + 1 < argc) threads = (int)cli_int(a, argv[++i], 1, 1024);
@@ -183,7 +185,7 @@ int cmd_perf(int argc, char **argv)
     }
     double t_loaded = now_s();
     glint_context_options opt = {.threads = threads, .max_batch = batch, .backend = backend,
-                                 .profile = profile};
+                                 .profile = profile, .bf16 = bf16};
     for (int i = 0; i < instances; i++) {
         w[i].inputs = in;
         w[i].n_inputs = n_in;

@@ -12,9 +12,11 @@
  * Bars: detect F1 >= 0.95, classify top-1 agreement >= 99%.
  *
  * --method auto writes min-max and percentile candidates, keeps the one that
- * agrees best, and says which and why. Exit status: 0 written and passing,
- * 3 written but below the bar (auto precision would refuse it), 1 error,
- * 2 usage.
+ * agrees best, and says which and why. The same report is made for the
+ * float model with its convolutions computed in bf16 (no calibration: the
+ * report alone, <model>.bf16.report.json). --precision int8|bf16 makes only
+ * one of them. Exit status: 0 written and passing, 3 written but a report
+ * below the bar (auto precision would refuse it), 1 error, 2 usage.
  */
 #include "cli/cli.h"
 #include "glint/engine.h"
@@ -39,6 +41,7 @@
 typedef struct qopts {
     const char *model, *calib, *eval, *out;
     const char *method; /* auto | minmax | percentile */
+    const char *precision; /* all | int8 | bf16 */
     double percentile;
     int max_calib;
     int threads;
@@ -46,12 +49,14 @@ typedef struct qopts {
     int n_skip;
 } qopts;
 
-/* Agreement of one candidate. */
+/* Agreement of one candidate (int8 by a calibration method, or bf16) with
+ * the f32 model. */
 typedef struct agreement {
-    const char *method;
+    const char *method; /* minmax, percentile or bf16 */
+    const char *prec;   /* int8 or bf16 */
     int images;
     /* detect */
-    long tp, n_f32, n_int8;
+    long tp, n_f32, n_cand;
     double score_err_sum;
     /* classify */
     int top1_same;
@@ -65,7 +70,9 @@ static void usage(void)
     printf("usage: glint quantize --model M.onnx|DIR --calib DIR --eval DIR [options]\n"
            "Calibrates int8 quantization on the images of --calib (decoded and prepared as\n"
            "serving does), writes a QDQ ONNX model and its agreement report on the held-out\n"
-           "images of --eval against the float model.\n"
+           "images of --eval against the float model; then the agreement report of bf16\n"
+           "convolutions (<name>.bf16.report.json beside the int8 model; no calibration).\n"
+           "  --precision all|int8|bf16   which to make (default all; bf16 needs no --calib)\n"
            "  --out PATH          (default: beside the model, <name>.int8.onnx)\n"
            "  --method auto|minmax|percentile   (default auto: the one that agrees best)\n"
            "  --percentile P      tail cut in percent for percentile (default 0.01)\n"
@@ -118,10 +125,10 @@ static int prepare(vision_decoder *dec, vision_image *img, const model_conf *c, 
     return 0;
 }
 
-static int make_context(glint_model *m, const model_conf *c, glint_backend b, int threads,
-                        glint_context **ctx)
+static int make_context(glint_model *m, const model_conf *c, glint_backend b, int bf16,
+                        int threads, glint_context **ctx)
 {
-    glint_context_options o = {.threads = threads, .max_batch = 1, .backend = b};
+    glint_context_options o = {.threads = threads, .max_batch = 1, .backend = b, .bf16 = bf16};
     o.input_dims[2] = c->spec.height;
     o.input_dims[3] = c->spec.width;
     if (glint_context_create(m, &o, ctx)) {
@@ -143,7 +150,7 @@ static int calibrate(const qopts *o, glint_model *m, const model_conf *c, glint_
     vision_decoder *dec = vision_decoder_create(NULL);
     vision_image img;
     vision_image_init(&img);
-    int rc = dec && !make_context(m, c, GLINT_BACKEND_REF, o->threads, &ctx) ? 0 : -1;
+    int rc = dec && !make_context(m, c, GLINT_BACKEND_REF, 0, o->threads, &ctx) ? 0 : -1;
     if (!rc) glint_context_observe(ctx, glint_quant_observe, q);
     glint_tensor in = {.dtype = GLINT_F32,
                        .ndim = 4,
@@ -192,7 +199,8 @@ static int decode_boxes(const model_conf *c, const glint_tensor *t, detect_box *
     return n;
 }
 
-/* Greedy matching of int8 boxes q to f32 boxes f (same class, IoU >= 0.5). */
+/* Greedy matching of the candidate's boxes q to f32 boxes f (same class,
+ * IoU >= 0.5). */
 static void match_boxes(const detect_box *f, int nf, const detect_box *q, int nq, agreement *a)
 {
     char *used = calloc((size_t)nf + 1, 1);
@@ -217,7 +225,7 @@ static void match_boxes(const detect_box *f, int nf, const detect_box *q, int nq
         }
     }
     a->n_f32 += nf;
-    a->n_int8 += nq;
+    a->n_cand += nq;
     free(used);
 }
 
@@ -244,17 +252,11 @@ static void compare_classes(const glint_tensor *f, const glint_tensor *q, agreem
     free(pf);
 }
 
-/* Runs f32 and the QDQ model at `path` on every held-out image. */
-static int evaluate(const qopts *o, glint_context *fctx, const model_conf *c, const char *path,
-                    char **files, int n, float *input, size_t floats, agreement *a)
+/* Runs f32 (fctx) and the candidate (qctx) on every held-out image. */
+static int evaluate(glint_context *fctx, glint_context *qctx, const model_conf *c, char **files,
+                    int n, float *input, size_t floats, agreement *a)
 {
-    glint_model *qm = NULL;
-    glint_context *qctx = NULL;
-    if (glint_model_load(path, &qm)) {
-        fprintf(stderr, "glint quantize: %s: %s\n", path, glint_last_error());
-        return -1;
-    }
-    int rc = make_context(qm, c, GLINT_BACKEND_AUTO, o->threads, &qctx);
+    int rc = 0;
     vision_decoder *dec = vision_decoder_create(NULL);
     vision_image img;
     vision_image_init(&img);
@@ -296,14 +298,30 @@ static int evaluate(const qopts *o, glint_context *fctx, const model_conf *c, co
     free(bq);
     vision_image_dispose(&img);
     vision_decoder_destroy(dec);
+    return rc;
+}
+
+/* The agreement of the QDQ model at `path`. */
+static int evaluate_int8(const qopts *o, glint_context *fctx, const model_conf *c,
+                         const char *path, char **files, int n, float *input, size_t floats,
+                         agreement *a)
+{
+    glint_model *qm = NULL;
+    glint_context *qctx = NULL;
+    if (glint_model_load(path, &qm)) {
+        fprintf(stderr, "glint quantize: %s: %s\n", path, glint_last_error());
+        return -1;
+    }
+    int rc = make_context(qm, c, GLINT_BACKEND_AUTO, 0, o->threads, &qctx) ||
+             evaluate(fctx, qctx, c, files, n, input, floats, a);
     glint_context_free(qctx);
     glint_model_free(qm);
-    return rc;
+    return rc ? -1 : 0;
 }
 
 static double f1_of(const agreement *a)
 {
-    double p = a->n_int8 ? (double)a->tp / (double)a->n_int8 : 1.0;
+    double p = a->n_cand ? (double)a->tp / (double)a->n_cand : 1.0;
     double r = a->n_f32 ? (double)a->tp / (double)a->n_f32 : 1.0;
     return p + r > 0 ? 2 * p * r / (p + r) : 0.0;
 }
@@ -327,11 +345,13 @@ static json_t *agreement_json(const model_conf *c, const agreement *a)
                           "rel_l2_mean", a->images ? a->rel_l2_sum / a->images : 0.0, "rel_l2_max",
                           a->rel_l2_max, "passes", passes(c, a));
     if (c->task == MODEL_TASK_DETECT) {
+        char boxes_key[32];
+        snprintf(boxes_key, sizeof boxes_key, "boxes_%s", a->prec);
         json_t *d = json_pack(
             "{s:f, s:f, s:f, s:I, s:I, s:I, s:f, s:f}", "f1", f1_of(a), "precision",
-            a->n_int8 ? (double)a->tp / (double)a->n_int8 : 1.0, "recall",
+            a->n_cand ? (double)a->tp / (double)a->n_cand : 1.0, "recall",
             a->n_f32 ? (double)a->tp / (double)a->n_f32 : 1.0, "boxes_f32", (json_int_t)a->n_f32,
-            "boxes_int8", (json_int_t)a->n_int8, "matched", (json_int_t)a->tp, "mean_score_error",
+            boxes_key, (json_int_t)a->n_cand, "matched", (json_int_t)a->tp, "mean_score_error",
             a->tp ? a->score_err_sum / (double)a->tp : 0.0, "bar_f1", 0.95);
         json_object_update(j, d);
         json_decref(d);
@@ -350,7 +370,7 @@ static void print_agreement(const model_conf *c, const agreement *a)
     if (c->task == MODEL_TASK_DETECT)
         printf("  %-10s F1 %.4f (precision %.4f, recall %.4f; %ld/%ld boxes matched), mean score "
                "error %.4f, rel L2 %.4f mean / %.4f max  %s\n",
-               a->method, f1_of(a), a->n_int8 ? (double)a->tp / a->n_int8 : 1.0,
+               a->method, f1_of(a), a->n_cand ? (double)a->tp / a->n_cand : 1.0,
                a->n_f32 ? (double)a->tp / a->n_f32 : 1.0, a->tp, a->n_f32,
                a->tp ? a->score_err_sum / a->tp : 0.0, a->images ? a->rel_l2_sum / a->images : 0,
                a->rel_l2_max, passes(c, a) ? "PASS" : "below the bar (F1 >= 0.95)");
@@ -385,6 +405,8 @@ static int parse_args(int argc, char **argv, qopts *o)
             o->out = v;
         else if (!strcmp(a, "--method"))
             o->method = v;
+        else if (!strcmp(a, "--precision"))
+            o->precision = v;
         else if (!strcmp(a, "--percentile"))
             o->percentile = cli_double(a, v, 1e-6, 10);
         else if (!strcmp(a, "--max-calib"))
@@ -398,8 +420,14 @@ static int parse_args(int argc, char **argv, qopts *o)
             return -1;
         }
     }
-    if (!o->model || !o->calib || !o->eval) {
-        fprintf(stderr, "glint quantize: --model, --calib and --eval are required (try --help)\n");
+    if (strcmp(o->precision, "all") && strcmp(o->precision, "int8") &&
+        strcmp(o->precision, "bf16")) {
+        fprintf(stderr, "glint quantize: --precision is all, int8 or bf16\n");
+        return -1;
+    }
+    if (!o->model || !o->eval || (!o->calib && strcmp(o->precision, "bf16"))) {
+        fprintf(stderr, "glint quantize: --model, --calib and --eval are required (--calib not "
+                        "with --precision bf16; try --help)\n");
         return -1;
     }
     if (strcmp(o->method, "auto") && strcmp(o->method, "minmax") &&
@@ -427,18 +455,17 @@ static void resolve_paths(qopts *o, char *model, size_t msize, char *out, size_t
     snprintf(out + n, osize - n, ".int8.onnx");
 }
 
-static int write_report(const char *out, const model_conf *c, const agreement *cand, int n,
+/* Writes path: the candidates' agreement and the one chosen. */
+static int write_report(const char *path, const model_conf *c, const agreement *cand, int n,
                         int chosen, int calib_images)
 {
-    char path[4200];
-    snprintf(path, sizeof path, "%s.report.json", out);
     json_t *arr = json_array();
     for (int i = 0; i < n; i++)
         json_array_append_new(arr, agreement_json(c, &cand[i]));
-    json_t *j = json_pack("{s:s, s:s, s:s, s:i, s:o, s:o}", "model", c->name, "task",
-                          model_task_name(c->task), "chosen", cand[chosen].method,
-                          "calibration_images", calib_images, "candidates", arr, "chosen_report",
-                          agreement_json(c, &cand[chosen]));
+    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:i, s:o, s:o}", "model", c->name, "task",
+                          model_task_name(c->task), "precision", cand[chosen].prec, "chosen",
+                          cand[chosen].method, "calibration_images", calib_images, "candidates",
+                          arr, "chosen_report", agreement_json(c, &cand[chosen]));
     int rc = j ? json_dump_file(j, path, JSON_INDENT(2) | JSON_REAL_PRECISION(6)) : -1;
     json_decref(j);
     if (rc)
@@ -448,31 +475,20 @@ static int write_report(const char *out, const model_conf *c, const agreement *c
     return rc;
 }
 
-static int quantize(qopts *o)
+/* int8: calibrates, writes each method's QDQ model, keeps the one that
+ * agrees best at out (report at out.report.json). 0 passing, 3 below the
+ * bar, 1 error. */
+static int make_int8(const qopts *o, const char *model, const char *out, glint_model *m,
+                     const model_conf *c, glint_context *fctx, char **files, int n_eval,
+                     float *input, size_t floats)
 {
-    char model[4096], out[4096], err[MODEL_CONF_ERR_MAX];
-    resolve_paths(o, model, sizeof model, out, sizeof out);
-    glint_model *m = NULL;
     glint_quant *q = NULL;
-    glint_context *fctx = NULL;
-    model_conf c = {0};
-    float *input = NULL;
-    char *files[QMAX_IMAGES];
-    int n_eval = 0, rc = 1;
-    if (glint_model_load(model, &m) || glint_quant_create(model, &q)) {
+    int rc = 1;
+    if (glint_quant_create(model, &q)) {
         fprintf(stderr, "glint quantize: %s\n", glint_last_error());
-        goto done;
+        return 1;
     }
-    if (model_conf_load(&c, model, m, err, sizeof err)) {
-        fprintf(stderr, "glint quantize: %s\n", err);
-        goto done;
-    }
-    size_t floats = (size_t)3 * (size_t)c.spec.width * (size_t)c.spec.height;
-    if (!(input = malloc(floats * sizeof *input))) goto done;
-    if (calibrate(o, m, &c, q, input, floats)) goto done;
-    if ((n_eval = list_images(o->eval, files, QMAX_IMAGES)) < 0 ||
-        make_context(m, &c, GLINT_BACKEND_AUTO, o->threads, &fctx))
-        goto done;
+    if (calibrate(o, m, c, q, input, floats)) goto done;
     static const char *const methods[] = {"minmax", "percentile"};
     agreement cand[2];
     int n_cand = 0, best = -1;
@@ -487,52 +503,115 @@ static int quantize(qopts *o)
         agreement *a = &cand[n_cand];
         memset(a, 0, sizeof *a);
         a->method = methods[k];
+        a->prec = "int8";
         if (glint_quant_write(q, &qo, tmp) ||
-            evaluate(o, fctx, &c, tmp, files, n_eval, input, floats, a)) {
+            evaluate_int8(o, fctx, c, tmp, files, n_eval, input, floats, a)) {
             if (glint_last_error()[0]) fprintf(stderr, "glint quantize: %s\n", glint_last_error());
             remove(tmp);
             goto done;
         }
-        if (best < 0 || score_of(&c, a) > score_of(&c, &cand[best]) ||
-            (score_of(&c, a) == score_of(&c, &cand[best]) && a->rel_l2_sum < cand[best].rel_l2_sum))
+        if (best < 0 || score_of(c, a) > score_of(c, &cand[best]) ||
+            (score_of(c, a) == score_of(c, &cand[best]) && a->rel_l2_sum < cand[best].rel_l2_sum))
             best = n_cand;
         n_cand++;
     }
     printf("%s: %d Conv(s) quantized (%d kept float), %d calibration image(s), %d held-out "
            "image(s)\n",
-           c.name, glint_quant_num_convs(q) - o->n_skip, o->n_skip, glint_quant_num_samples(q),
+           c->name, glint_quant_num_convs(q) - o->n_skip, o->n_skip, glint_quant_num_samples(q),
            n_eval);
     for (int k = 0; k < n_cand; k++)
-        print_agreement(&c, &cand[k]);
+        print_agreement(c, &cand[k]);
     for (int k = 0; k < n_cand; k++) {
         char tmp[4200];
         snprintf(tmp, sizeof tmp, "%s.%s.tmp", out, cand[k].method);
-        if (k == best) {
-            if (rename(tmp, out)) {
-                fprintf(stderr, "glint quantize: cannot write %s: %s\n", out, strerror(errno));
-                goto done;
-            }
-        } else {
+        if (k != best) {
             remove(tmp);
+        } else if (rename(tmp, out)) {
+            fprintf(stderr, "glint quantize: cannot write %s: %s\n", out, strerror(errno));
+            goto done;
         }
     }
     printf("chose %s; wrote %s\n", cand[best].method, out);
-    if (write_report(out, &c, cand, n_cand, best, glint_quant_num_samples(q))) goto done;
-    rc = passes(&c, &cand[best]) ? 0 : 3;
+    char path[4200];
+    snprintf(path, sizeof path, "%s.report.json", out);
+    if (write_report(path, c, cand, n_cand, best, glint_quant_num_samples(q))) goto done;
+    rc = passes(c, &cand[best]) ? 0 : 3;
+done:
+    glint_quant_free(q);
+    return rc;
+}
+
+/* bf16: the float model with bf16 convolutions against f32 (report at
+ * path). 0 passing, 3 below the bar, 1 error. */
+static int make_bf16(const qopts *o, const char *path, glint_model *m, const model_conf *c,
+                     glint_context *fctx, char **files, int n_eval, float *input, size_t floats)
+{
+    glint_context *bctx = NULL;
+    agreement a = {.method = "bf16", .prec = "bf16"};
+    if (make_context(m, c, GLINT_BACKEND_AUTO, 1, o->threads, &bctx) ||
+        evaluate(fctx, bctx, c, files, n_eval, input, floats, &a)) {
+        glint_context_free(bctx);
+        return 1;
+    }
+    glint_context_free(bctx);
+    printf("%s: bf16 convolutions, %d held-out image(s)\n", c->name, n_eval);
+    print_agreement(c, &a);
+    if (write_report(path, c, &a, 1, 0, 0)) return 1;
+    return passes(c, &a) ? 0 : 3;
+}
+
+static int quantize(qopts *o)
+{
+    char model[4096], out[4096], bf16_report[4200], err[MODEL_CONF_ERR_MAX];
+    resolve_paths(o, model, sizeof model, out, sizeof out);
+    /* beside the int8 model: <base>.bf16.report.json */
+    snprintf(bf16_report, sizeof bf16_report, "%s", out);
+    size_t len = strlen(bf16_report);
+    if (len > 10 && !strcmp(bf16_report + len - 10, ".int8.onnx"))
+        bf16_report[len - 10] = 0;
+    else if (len > 5 && !strcmp(bf16_report + len - 5, ".onnx"))
+        bf16_report[len - 5] = 0;
+    len = strlen(bf16_report);
+    snprintf(bf16_report + len, sizeof bf16_report - len, ".bf16.report.json");
+    glint_model *m = NULL;
+    glint_context *fctx = NULL;
+    model_conf c = {0};
+    float *input = NULL;
+    char *files[QMAX_IMAGES];
+    int n_eval = 0, rc = 1, rc_int8 = 0, rc_bf16 = 0;
+    if (glint_model_load(model, &m)) {
+        fprintf(stderr, "glint quantize: %s\n", glint_last_error());
+        goto done;
+    }
+    if (model_conf_load(&c, model, m, err, sizeof err)) {
+        fprintf(stderr, "glint quantize: %s\n", err);
+        goto done;
+    }
+    size_t floats = (size_t)3 * (size_t)c.spec.width * (size_t)c.spec.height;
+    if (!(input = malloc(floats * sizeof *input))) goto done;
+    if ((n_eval = list_images(o->eval, files, QMAX_IMAGES)) < 0 ||
+        make_context(m, &c, GLINT_BACKEND_AUTO, 0, o->threads, &fctx))
+        goto done;
+    if (strcmp(o->precision, "bf16") &&
+        (rc_int8 = make_int8(o, model, out, m, &c, fctx, files, n_eval, input, floats)) == 1)
+        goto done;
+    if (strcmp(o->precision, "int8") &&
+        (rc_bf16 = make_bf16(o, bf16_report, m, &c, fctx, files, n_eval, input, floats)) == 1)
+        goto done;
+    rc = rc_int8 ? rc_int8 : rc_bf16;
 done:
     for (int i = 0; i < n_eval; i++)
         free(files[i]);
     free(input);
     glint_context_free(fctx);
     model_conf_dispose(&c);
-    glint_quant_free(q);
     glint_model_free(m);
     return rc;
 }
 
 int cmd_quantize(int argc, char **argv)
 {
-    qopts o = {.method = "auto", .max_calib = 32};
+    qopts o = {.method = "auto", .precision = "all", .max_calib = 32};
     int rc = parse_args(argc, argv, &o);
     if (rc == -2) {
         usage();

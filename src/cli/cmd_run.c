@@ -103,8 +103,9 @@ static void usage(void)
            "a folder DIR means DIR/model.onnx.\n"
            "  --threads T          engine threads (default: all cores)\n"
            "  --backend auto|ref   kernels (default auto)\n"
-           "  --precision f32|int8|auto  int8: the folder's model.int8.onnx (glint quantize);\n"
-           "                       auto: int8 if its agreement report passes and it is faster\n"
+           "  --precision f32|int8|bf16|auto  int8: the folder's model.int8.onnx (glint\n"
+           "                       quantize); bf16: convolutions computed in bf16; auto: the\n"
+           "                       fastest whose agreement report (glint quantize) passes\n"
            "  --score S            detect: keep boxes scoring above S (default 0.25)\n"
            "  --iou I              detect: NMS IoU threshold (default 0.7 YOLOv8, 0.45 YOLOv5)\n"
            "  --max-det N          detect: most boxes per image (default 300)\n"
@@ -150,18 +151,18 @@ static int runner_open(runner *r, const run_opts *o, int n_images)
     if (dir) {
         int n = snprintf(path, sizeof path, "%s/model.onnx", model);
         if (n > 0 && (size_t)n < sizeof path) model = path;
-    } else if (o->precision) {
-        fprintf(stderr, "glint run: --precision needs a model folder (with model.int8.onnx "
-                        "from glint quantize)\n");
+    } else if (o->precision == MODEL_PRECISION_INT8 || o->precision == MODEL_PRECISION_AUTO) {
+        fprintf(stderr, "glint run: --precision int8 and auto need a model folder (with "
+                        "model.int8.onnx from glint quantize)\n");
         return -1;
     }
     if (glint_model_load(model, &r->m)) {
         fprintf(stderr, "glint run: %s\n", glint_last_error());
         return -1;
     }
+    int chosen = o->precision == MODEL_PRECISION_BF16 ? MODEL_PRECISION_BF16 : 0;
     if (dir && o->precision) {
         char note[320];
-        int chosen;
         if (precision_settle(o->model, o->precision, o->threads, &r->m, &chosen, note,
                              sizeof note, err, sizeof err)) {
             fprintf(stderr, "glint run: %s\n", err);
@@ -177,7 +178,10 @@ static int runner_open(runner *r, const run_opts *o, int n_images)
     apply_opts(c, o);
     r->max_batch = c->batch_free ? (n_images < RUN_MAX_BATCH ? n_images : RUN_MAX_BATCH) : 1;
     glint_context_options copt = {
-        .threads = o->threads, .max_batch = r->max_batch, .backend = o->backend};
+        .threads = o->threads,
+        .max_batch = r->max_batch,
+        .backend = o->backend,
+        .bf16 = chosen == MODEL_PRECISION_BF16};
     /* an export with free spatial axes runs at the configured size (NCHW) */
     copt.input_dims[2] = c->spec.height;
     copt.input_dims[3] = c->spec.width;
@@ -334,13 +338,10 @@ static int parse_args(int argc, char **argv, run_opts *o, const char **images)
             o->pretty = 1;
         else if (!strcmp(a, "--precision") && has_val) {
             const char *p = argv[++i];
-            if (strcmp(p, "f32") && strcmp(p, "int8") && strcmp(p, "auto")) {
-                fprintf(stderr, "glint run: --precision is f32, int8 or auto, got '%s'\n", p);
+            if ((o->precision = precision_parse(p)) < 0) {
+                fprintf(stderr, "glint run: --precision is f32, int8, bf16 or auto, got '%s'\n", p);
                 return -1;
             }
-            o->precision = !strcmp(p, "int8")   ? MODEL_PRECISION_INT8
-                           : !strcmp(p, "auto") ? MODEL_PRECISION_AUTO
-                                                : 0;
         } else if (!strcmp(a, "--backend") && has_val) {
             const char *b = argv[++i];
             if (!strcmp(b, "ref"))

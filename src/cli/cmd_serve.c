@@ -8,6 +8,7 @@
 #include "cli/cli.h"
 #include "serve/fileio.h"
 #include "serve/model_conf.h"
+#include "serve/precision.h"
 #include "serve/server.h"
 
 #include <errno.h>
@@ -51,9 +52,10 @@ static void usage(void)
            "  --slow-ms N             log requests slower than this (default 1000)\n"
            "  --drain-timeout-ms N    longest drain on SIGTERM (default 30000)\n"
            "  --ready-file PATH       write HOST:PORT there once ready\n"
-           "  --precision f32|int8|auto  int8 serves model.int8.onnx (glint quantize) of each\n"
-           "                          model; auto: int8 where its agreement report passes and\n"
-           "                          it measures faster at load (the choice is logged)\n"
+           "  --precision f32|int8|bf16|auto  int8 serves model.int8.onnx (glint quantize)\n"
+           "                          of each model; bf16 computes convolutions in bf16; auto:\n"
+           "                          the fastest at load of f32 and those whose agreement\n"
+           "                          report passes (the choice is logged)\n"
            "  --edge-config FILE      Groundlight edge config (YAML: detectors, presets,\n"
            "                          upstream; see docs/edge.md), reloaded when it changes\n"
            "  --state-dir DIR         escalation outbox database (default glint-state)\n"
@@ -132,13 +134,10 @@ static int set_option(serve_cli *c, const char *name, const char *v)
     else if (!strcmp(n, "state-dir"))
         o->state_dir = v;
     else if (!strcmp(n, "precision")) {
-        if (strcmp(v, "f32") && strcmp(v, "int8") && strcmp(v, "auto")) {
-            fprintf(stderr, "glint serve: --precision is f32, int8 or auto, got '%s'\n", v);
+        if ((o->precision = precision_parse(v)) < 0) {
+            fprintf(stderr, "glint serve: --precision is f32, int8, bf16 or auto, got '%s'\n", v);
             return -1;
         }
-        o->precision = !strcmp(v, "int8")   ? MODEL_PRECISION_INT8
-                       : !strcmp(v, "auto") ? MODEL_PRECISION_AUTO
-                                            : MODEL_PRECISION_F32;
     } else
         return 1;
     return 0;

@@ -39,7 +39,7 @@ glint_status glint_model_load_buffer(const void *data, size_t size, const char *
      * reference backend (no kernels built). A plan that needs inputs frozen
      * first (shape tensors fed at run time) is left to context creation. */
     plan p;
-    s = plan_build(m, 1, NULL, GLINT_BACKEND_REF, &p);
+    s = plan_build(m, 1, NULL, GLINT_BACKEND_REF, false, &p);
     if (s && s != GLINT_ERR_UNSUPPORTED) {
         glint_model_free(m);
         return s;
@@ -202,7 +202,8 @@ glint_status glint_context_create(glint_model *m, const glint_context_options *o
     if (!c->plans) { s = eng_fail(GLINT_ERR_NOMEM, "out of memory"); goto fail; }
     omp_set_num_threads(c->opt.threads);
     for (int b = 1; b <= c->opt.max_batch; b++) {
-        if ((s = plan_build(m, b, c->opt.input_dims, c->opt.backend, &c->plans[b - 1]))) goto fail;
+        if ((s = plan_build(m, b, c->opt.input_dims, c->opt.backend, c->opt.bf16 != 0,
+                              &c->plans[b - 1]))) goto fail;
         c->n_plans = b;
         if (b == 1 && m->flops == 0) m->flops = c->plans[0].flops;
         if (c->plans[b - 1].arena_bytes > c->arena_bytes)

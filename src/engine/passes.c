@@ -582,7 +582,7 @@ glint_status passes_run(glint_model *m)
             }
     /* residual adds need shapes: plan batch 1 without kernels */
     plan p;
-    if (plan_build(m, 1, NULL, GLINT_BACKEND_REF, &p) != GLINT_OK) return GLINT_OK;
+    if (plan_build(m, 1, NULL, GLINT_BACKEND_REF, false, &p) != GLINT_OK) return GLINT_OK;
     for (int i = g->n_nodes - 1; i >= 0; i--) {
         node *n = &g->nodes[i];
         if (is_op(n, "Conv") && fuse_sum(g, n, &p))

@@ -476,10 +476,11 @@ done:
 }
 
 glint_status plan_build(const glint_model *m, int batch, const int64_t *input_dims,
-                        glint_backend be, plan *p)
+                        glint_backend be, bool bf16, plan *p)
 {
     memset(p, 0, sizeof *p);
     p->m = m;
+    p->bf16 = bf16;
     p->batch = batch;
     p->input_dims = input_dims;
     glint_status s;

@@ -62,6 +62,7 @@ typedef struct plan {
     size_t arena_bytes;
     size_t weight_bytes;   /* backend-owned reordered weights */
     double flops;
+    bool bf16;             /* float convolutions compute in bf16 (options.bf16) */
     int prof_runs;         /* runs accumulated in steps[].us */
     glint_observer observe; /* called after each step with the values it wrote */
     void *observe_user;
@@ -69,9 +70,10 @@ typedef struct plan {
     void (*backend_free)(void *backend);
 } plan;
 
-/* input_dims (may be NULL): sizes for free non-batch axes of input 0. */
+/* input_dims (may be NULL): sizes for free non-batch axes of input 0;
+ * bf16: float convolutions compute in bf16 (oneDNN only). */
 glint_status plan_build(const glint_model *m, int batch, const int64_t *input_dims,
-                        glint_backend be, plan *p);
+                        glint_backend be, bool bf16, plan *p);
 void plan_dispose(plan *p);
 /* Points every non-constant tensor into arena (arena_bytes long at least). */
 void plan_bind(plan *p, void *arena);

@@ -119,7 +119,8 @@ static void run_batch(batcher *b, instance *in, batch *bt)
 
 static int instance_warm(batcher *b, instance *in)
 {
-    glint_context_options co = {.threads = b->opt.threads, .max_batch = b->opt.max_batch};
+    glint_context_options co = {
+        .threads = b->opt.threads, .max_batch = b->opt.max_batch, .bf16 = b->opt.bf16};
     co.input_dims[2] = b->opt.input_dims[2];
     co.input_dims[3] = b->opt.input_dims[3];
     if (glint_context_create(b->model, &co, &in->ctx) || glint_context_warm(in->ctx)) {

@@ -38,6 +38,7 @@ typedef struct batcher_options {
     int preferred[BATCHER_MAX_BATCH]; /* rising; n_preferred of them */
     int n_preferred;
     int64_t input_dims[4]; /* [-, C, H, W] of one image (dims[0] ignored) */
+    int bf16;              /* contexts compute convolutions in bf16 */
 } batcher_options;
 
 /* What an item learns when its batch has run. */

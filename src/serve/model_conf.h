@@ -18,9 +18,10 @@
  *     max_batch: 4                    preferred_batch_sizes: [2, 4]
  *     max_queue_delay_us: 2000        instances: 1     threads: 2
  *     max_queue: 64                   timeout_ms: 10000
- *     precision: f32 | int8 | auto   (int8: serve model.int8.onnx, from glint
- *                quantize; auto: int8 when its agreement report passes and it
- *                measures faster than f32 at load)
+ *     precision: f32 | int8 | bf16 | auto   (int8: serve model.int8.onnx,
+ *                from glint quantize; bf16: model.onnx with bf16
+ *                convolutions; auto: the fastest at load among f32 and those
+ *                whose agreement report from glint quantize passes)
  *
  * Unknown keys are ignored. mean/std are in units of x/255 (torchvision);
  * if any value is above 1 both lists are taken as 0..255 units (OpenCV,
@@ -74,7 +75,8 @@ typedef enum model_precision {
     MODEL_PRECISION_DEFAULT = 0, /* f32 unless the server says otherwise */
     MODEL_PRECISION_F32,
     MODEL_PRECISION_INT8, /* the QDQ model.int8.onnx beside model.onnx */
-    MODEL_PRECISION_AUTO, /* int8 if its agreement report passes and it runs faster */
+    MODEL_PRECISION_AUTO, /* the fastest precision whose agreement report passes */
+    MODEL_PRECISION_BF16, /* model.onnx, convolutions computed in bf16 */
 } model_precision;
 
 /* How glint serve runs the model; 0 = the server's default. */

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -23,12 +24,26 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* The verdict of glint quantize's agreement report beside the int8 model:
- * 1 if it passes, else 0 with why. */
-static int report_passes(const char *dir, char *why, size_t size)
+int precision_parse(const char *s)
+{
+    return !strcmp(s, "f32")    ? MODEL_PRECISION_F32
+           : !strcmp(s, "int8") ? MODEL_PRECISION_INT8
+           : !strcmp(s, "bf16") ? MODEL_PRECISION_BF16
+           : !strcmp(s, "auto") ? MODEL_PRECISION_AUTO
+                                : -1;
+}
+
+const char *precision_name(int chosen)
+{
+    return chosen == MODEL_PRECISION_INT8 ? "int8" : chosen == MODEL_PRECISION_BF16 ? "bf16" : "f32";
+}
+
+/* The verdict of glint quantize's agreement report `file` in dir: 1 if it
+ * passes, else 0 with why. */
+static int report_passes(const char *dir, const char *file, char *why, size_t size)
 {
     char path[4096];
-    snprintf(path, sizeof path, "%s/model.int8.onnx.report.json", dir);
+    snprintf(path, sizeof path, "%s/%s", dir, file);
     json_t *r = json_load_file(path, 0, NULL);
     if (!r) {
         snprintf(why, size, "no agreement report %s (write it with glint quantize)", path);
@@ -48,85 +63,123 @@ static int report_passes(const char *dir, char *why, size_t size)
     return ok;
 }
 
-/* Median ms of one batch-1 run of models a and b (interleaved, so that both
+/* A precision auto may choose: the model it runs and how. */
+typedef struct candidate {
+    int prec;
+    glint_model *m;
+    int bf16;
+    double ms;
+} candidate;
+
+/* Median ms of one batch-1 run of each candidate (interleaved, so that all
  * see the same machine), on `threads` threads. -1 on failure. */
-static int time_models(glint_model *a, glint_model *b, int threads, double *ma, double *mb)
+static int time_candidates(candidate *c, int n, int threads)
 {
     enum { RUNS = 9 };
-    glint_context_options o = {.threads = threads, .max_batch = 1};
-    glint_context *ca = NULL, *cb = NULL;
-    double ta[RUNS], tb[RUNS];
+    glint_context *ctx[3] = {0};
+    double t[3][RUNS];
     int rc = -1;
-    if (glint_context_create(a, &o, &ca) || glint_context_create(b, &o, &cb) ||
-        glint_context_warm(ca) || glint_context_warm(cb))
-        goto out;
-    for (int i = 0; i < RUNS; i++) {
-        uint64_t t0 = now_ns();
-        if (glint_context_warm(ca)) goto out; /* one run on zeroed inputs */
-        uint64_t t1 = now_ns();
-        if (glint_context_warm(cb)) goto out;
-        ta[i] = (double)(t1 - t0) / 1e6;
-        tb[i] = (double)(now_ns() - t1) / 1e6;
+    for (int k = 0; k < n; k++) {
+        glint_context_options o = {.threads = threads, .max_batch = 1, .bf16 = c[k].bf16};
+        if (glint_context_create(c[k].m, &o, &ctx[k]) || glint_context_warm(ctx[k])) goto out;
     }
-    qsort(ta, RUNS, sizeof *ta, cmp_double);
-    qsort(tb, RUNS, sizeof *tb, cmp_double);
-    *ma = ta[RUNS / 2];
-    *mb = tb[RUNS / 2];
+    for (int i = 0; i < RUNS; i++)
+        for (int k = 0; k < n; k++) {
+            uint64_t t0 = now_ns();
+            if (glint_context_warm(ctx[k])) goto out; /* one run on zeroed inputs */
+            t[k][i] = (double)(now_ns() - t0) / 1e6;
+        }
+    for (int k = 0; k < n; k++) {
+        qsort(t[k], RUNS, sizeof t[k][0], cmp_double);
+        c[k].ms = t[k][RUNS / 2];
+    }
     rc = 0;
 out:
-    glint_context_free(ca);
-    glint_context_free(cb);
+    for (int k = 0; k < n; k++)
+        glint_context_free(ctx[k]);
     return rc;
+}
+
+static int load_int8(const char *dir, glint_model **q, char *err, size_t err_size)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/model.int8.onnx", dir);
+    if (!glint_model_load(path, q)) return 0;
+    snprintf(err, err_size, "precision int8: %s (write it with glint quantize)", glint_last_error());
+    return -1;
+}
+
+/* auto: the fastest of f32 and the candidates whose reports pass. */
+static int settle_auto(const char *dir, int threads, glint_model **model, int *chosen, char *note,
+                       size_t note_size, char *err, size_t err_size)
+{
+    candidate c[3] = {{MODEL_PRECISION_F32, *model, 0, 0}};
+    int n = 1;
+    char refused[1100] = "", why[512], path[4096];
+    size_t used = 0;
+    struct stat st;
+    glint_model *q = NULL;
+    snprintf(path, sizeof path, "%s/model.int8.onnx", dir);
+    if (stat(path, &st))
+        used += (size_t)snprintf(refused + used, sizeof refused - used, "; no model.int8.onnx");
+    else if (!report_passes(dir, "model.int8.onnx.report.json", why, sizeof why))
+        used += (size_t)snprintf(refused + used, sizeof refused - used, "; int8 refused: %s", why);
+    else if (load_int8(dir, &q, err, err_size))
+        return -1;
+    else
+        c[n++] = (candidate){MODEL_PRECISION_INT8, q, 0, 0};
+    if (used >= sizeof refused) used = sizeof refused - 1;
+    if (!report_passes(dir, "model.bf16.report.json", why, sizeof why))
+        snprintf(refused + used, sizeof refused - used, "; bf16 refused: %s", why);
+    else
+        c[n++] = (candidate){MODEL_PRECISION_BF16, *model, 1, 0};
+    if (n == 1) {
+        snprintf(note, note_size, "auto: f32%s", refused);
+        return 0;
+    }
+    if (time_candidates(c, n, threads)) {
+        snprintf(err, err_size, "precision auto: timing failed: %s", glint_last_error());
+        glint_model_free(q);
+        return -1;
+    }
+    int best = 0;
+    for (int k = 1; k < n; k++)
+        if (c[k].ms < c[best].ms) best = k;
+    char thr[32] = "all cores", times[160] = "";
+    if (threads > 0) snprintf(thr, sizeof thr, "%d thread(s)", threads);
+    for (int k = 0, u = 0; k < n && u < (int)sizeof times; k++)
+        u += snprintf(times + u, sizeof times - (size_t)u, "%s%s %.2f ms", k ? ", " : "",
+                      precision_name(c[k].prec), c[k].ms);
+    snprintf(note, note_size, "auto: %s (batch 1, %s: %s; agreement reports pass%s)",
+             precision_name(c[best].prec), thr, times, refused);
+    *chosen = c[best].prec;
+    if (c[best].prec == MODEL_PRECISION_INT8) {
+        glint_model_free(*model);
+        *model = q;
+    } else {
+        glint_model_free(q);
+    }
+    return 0;
 }
 
 int precision_settle(const char *dir, int prec, int threads, glint_model **model, int *chosen,
                      char *note, size_t note_size, char *err, size_t err_size)
 {
-    char path[4096];
     *chosen = MODEL_PRECISION_F32;
-    if (prec != MODEL_PRECISION_INT8 && prec != MODEL_PRECISION_AUTO) {
+    if (prec == MODEL_PRECISION_AUTO)
+        return settle_auto(dir, threads, model, chosen, note, note_size, err, err_size);
+    if (prec == MODEL_PRECISION_BF16) {
+        snprintf(note, note_size, "bf16 as configured");
+        *chosen = MODEL_PRECISION_BF16;
+        return 0;
+    }
+    if (prec != MODEL_PRECISION_INT8) {
         snprintf(note, note_size, "f32 as configured");
         return 0;
     }
-    snprintf(path, sizeof path, "%s/model.int8.onnx", dir);
-    if (prec == MODEL_PRECISION_AUTO) {
-        char why[512];
-        struct stat st;
-        if (stat(path, &st)) {
-            snprintf(note, note_size, "auto: f32 (no model.int8.onnx)");
-            return 0;
-        }
-        if (!report_passes(dir, why, sizeof why)) {
-            snprintf(note, note_size, "auto: f32, int8 refused: %s", why);
-            return 0;
-        }
-    }
     glint_model *q = NULL;
-    if (glint_model_load(path, &q)) {
-        snprintf(err, err_size, "precision int8: %s (write it with glint quantize)",
-                 glint_last_error());
-        return -1;
-    }
-    if (prec == MODEL_PRECISION_AUTO) {
-        double f32_ms, int8_ms;
-        if (time_models(*model, q, threads, &f32_ms, &int8_ms)) {
-            snprintf(err, err_size, "precision auto: timing failed: %s", glint_last_error());
-            glint_model_free(q);
-            return -1;
-        }
-        int use = int8_ms < f32_ms;
-        char thr[32] = "all cores";
-        if (threads > 0) snprintf(thr, sizeof thr, "%d thread(s)", threads);
-        snprintf(note, note_size,
-                 "auto: %s (batch 1, %s: int8 %.2f ms, f32 %.2f ms; agreement report passes)",
-                 use ? "int8" : "f32", thr, int8_ms, f32_ms);
-        if (!use) {
-            glint_model_free(q);
-            return 0;
-        }
-    } else {
-        snprintf(note, note_size, "int8 as configured");
-    }
+    if (load_int8(dir, &q, err, err_size)) return -1;
+    snprintf(note, note_size, "int8 as configured");
     glint_model_free(*model);
     *model = q;
     *chosen = MODEL_PRECISION_INT8;

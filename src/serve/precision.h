@@ -1,9 +1,11 @@
 /* A model folder's precision: f32 (model.onnx), int8 (model.int8.onnx, the
- * QDQ model glint quantize writes beside it) or auto — int8 only when its
- * agreement report (model.int8.onnx.report.json) passes its bar and int8
- * measures faster than f32 here (median of 9 interleaved batch-1 runs on
- * the given threads), else f32 with the reason. Shared by glint serve and
- * glint run. Reentrant.
+ * QDQ model glint quantize writes beside it), bf16 (model.onnx with its
+ * convolutions computed in bf16) or auto — the fastest of those whose
+ * agreement report passes (f32 needs none; int8 reads
+ * model.int8.onnx.report.json, bf16 model.bf16.report.json, both written by
+ * glint quantize), measured here as the median of 9 interleaved batch-1
+ * runs on the given threads. Shared by glint serve and glint run.
+ * Reentrant.
  */
 #ifndef GLINT_SERVE_PRECISION_H
 #define GLINT_SERVE_PRECISION_H
@@ -14,11 +16,17 @@
 
 /* `prec` is a model_precision (model_conf.h). *model holds the folder's
  * loaded model.onnx; when int8 is chosen it is replaced by model.int8.onnx
- * (the f32 model freed). Sets *chosen (MODEL_PRECISION_F32 or _INT8) and
- * a one-line note saying how it was chosen (auto: with the timings).
- * Returns 0, or -1 with err (int8 asked for and not loadable, timing
- * failed); *model is then unchanged. */
+ * (the f32 model freed). Sets *chosen (MODEL_PRECISION_F32, _INT8 or _BF16:
+ * create contexts with options.bf16 = 1) and a one-line note saying how it
+ * was chosen (auto: with the timings and each refusal). Returns 0, or -1
+ * with err (int8 asked for and not loadable, timing failed); *model is then
+ * unchanged. */
 int precision_settle(const char *dir, int prec, int threads, glint_model **model, int *chosen,
                      char *note, size_t note_size, char *err, size_t err_size);
+
+/* "f32", "int8", "bf16" for a settled precision. */
+const char *precision_name(int chosen);
+/* The model_precision "f32", "int8", "bf16" or "auto" names, or -1. */
+int precision_parse(const char *s);
 
 #endif

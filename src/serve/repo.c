@@ -117,6 +117,7 @@ static void batch_options(const server *s, const repo_model *m, batcher_options 
     o->input_dims[1] = 3;
     o->input_dims[2] = m->conf.spec.height;
     o->input_dims[3] = m->conf.spec.width;
+    o->bf16 = m->precision == MODEL_PRECISION_BF16;
 }
 
 static void stats_init(model_stats *st)
@@ -180,7 +181,7 @@ int repo_entry_load(server *s, const repo_entry *e, repo_model **out, char *err,
             "glint serve: model %s ready in %.0f ms (%s, %s, %dx%d, %d instance(s) x %d "
             "thread(s), max batch %d, queue delay %lld us)%s%s\n",
             m->name, m->load_ms, model_task_name(m->conf.task),
-            m->precision == MODEL_PRECISION_INT8 ? "int8" : "f32", m->conf.spec.width,
+            precision_name(m->precision), m->conf.spec.width,
             m->conf.spec.height, bo.instances, bo.threads, bo.max_batch,
             (long long)bo.max_queue_delay_us,
             strncmp(m->precision_note, "auto", 4) ? "" : "; precision ",

@@ -1,5 +1,6 @@
 /* Operator routes: GET /health (JSON) and GET /metrics (Prometheus text,
  * the series Triton operators chart, under a glint_ prefix). Loop thread. */
+#include "serve/precision.h"
 #include "serve/proc_stats.h"
 #include "serve/server_impl.h"
 
@@ -38,7 +39,7 @@ static json_t *model_health(const repo_entry *e)
     const batcher_stats *bs = batcher_get_stats(m->batcher);
     json_t *d = json_pack("{s:s, s:s, s:i, s:i, s:i, s:i, s:i, s:I, s:I, s:I, s:o, s:f}", "task",
                           model_task_name(m->conf.task), "precision",
-                          m->precision == MODEL_PRECISION_INT8 ? "int8" : "f32", "queue_depth",
+                          precision_name(m->precision), "queue_depth",
                           atomic_load(&m->pending), "max_queue", m->max_queue, "instances",
                           bo->instances, "threads", bo->threads, "max_batch", bo->max_batch,
                           "images", (json_int_t)atomic_load(&m->stats.images), "executions",

@@ -10,6 +10,7 @@
  *   POST /v2/repository/models/{m}/load|unload
  * Inference requests are parsed on a worker; their rows go through the
  * model's batcher like decoded images. Loop thread unless noted. */
+#include "serve/precision.h"
 #include "serve/server_impl.h"
 
 #include <errno.h>
@@ -89,7 +90,7 @@ static void model_metadata(h2o_req_t *req, const repo_model *m)
         req, 200,
         json_pack("{s:s, s:[s], s:s, s:o, s:o, s:{s:s, s:s}}", "name", m->name, "versions", "1",
                   "platform", "onnx", "inputs", io_json(m, 0, 0), "outputs", io_json(m, 1, 0),
-                  "parameters", "precision", m->precision == MODEL_PRECISION_INT8 ? "int8" : "f32",
+                  "parameters", "precision", precision_name(m->precision),
                   "precision_note", m->precision_note));
 }
 
@@ -108,7 +109,7 @@ static void model_config(h2o_req_t *req, const repo_model *m)
         "dynamic_batching", "preferred_batch_size", pref, "max_queue_delay_microseconds",
         (json_int_t)o->max_queue_delay_us, "instance_group", "name", m->name, "count", o->instances,
         "kind", "KIND_CPU", "parameters", "task", model_task_name(m->conf.task), "precision",
-        m->precision == MODEL_PRECISION_INT8 ? "int8" : "f32", "threads", o->threads, "max_queue",
+        precision_name(m->precision), "threads", o->threads, "max_queue",
         m->max_queue);
     serve_respond_json(req, 200, j);
 }

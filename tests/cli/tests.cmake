@@ -63,12 +63,20 @@ add_test(NAME cli/perf-int8 COMMAND glint perf --precision int8 --model ${CMAKE_
          --seconds 0.2 --threads 1 --profile)
 set_tests_properties(cli/perf-int8 PROPERTIES
   PASS_REGULAR_EXPRESSION "GlintQConv +[a-z_0-9:]+ u8[+zp]*>u8")
+# glint perf --precision bf16: every convolution of the float model on a
+# oneDNN bf16 kernel (AVX512-BF16 here; a reference kernel would say ref:)
+add_test(NAME cli/perf-bf16 COMMAND glint perf --precision bf16 --model ${CMAKE_SOURCE_DIR}/models/yolov8n
+         --seconds 0.2 --threads 1 --profile)
+set_tests_properties(cli/perf-bf16 PROPERTIES
+  PASS_REGULAR_EXPRESSION "/b0/conv/Conv +Conv +brgconv:[a-z_0-9]+ f32>bf16>f32"
+  FAIL_REGULAR_EXPRESSION "Conv +ref:")
 add_test(NAME cli/perf-int8-file COMMAND glint perf --precision int8
          --model ${CMAKE_SOURCE_DIR}/models/yolov8n/model.onnx)
 set_tests_properties(cli/perf-int8-file PROPERTIES WILL_FAIL TRUE)
 # The trained models quantized on some of their held-out pictures agree with
-# f32 on the others and still answer what the pictures hold (truth.json).
-add_test(NAME cli/int8-trained-truth COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/tests/cli/int8_truth.py
+# f32 on the others, in int8 and bf16, and still answer what the pictures
+# hold (truth.json).
+add_test(NAME cli/precision-trained-truth COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/tests/cli/precision_truth.py
          $<TARGET_FILE:glint> ${CMAKE_SOURCE_DIR})
-set_tests_properties(cli/int8-trained-truth PROPERTIES PASS_REGULAR_EXPRESSION "[1-9][0-9]* passed, 0 failed"
+set_tests_properties(cli/precision-trained-truth PROPERTIES PASS_REGULAR_EXPRESSION "[1-9][0-9]* passed, 0 failed"
                      FAIL_REGULAR_EXPRESSION "FAIL " TIMEOUT 600)

@@ -4,7 +4,9 @@
  * file runs on both backends: oneDNN (GlintQConv with quantizing reorders,
  * u8 outputs written straight for int8 readers, zero points folded into the
  * bias where there is no padding) must agree with the reference within
- * quantization noise, and the profile must show which of those paths ran. */
+ * quantization noise, and the profile must show which of those paths ran.
+ * The float models also run with bf16 convolutions (options.bf16): within
+ * bf16 rounding of the reference, and not bit-equal to it (they did round). */
 #include "etest.h"
 
 #include "glint/quant.h"
@@ -50,14 +52,20 @@ static int count_of(const char *s, const char *needle)
     return n;
 }
 
-/* Runs the QDQ model at path on both backends; returns the oneDNN profile
- * (malloc'ed) after checking the outputs agree: relative L2 below rel_l2. */
-static char *run_both(const char *path, glint_tensor in, float lo, float span, double rel_l2)
+/* Runs the model at path on both backends (oneDNN with bf16 convolutions
+ * if bf16); returns the oneDNN profile (malloc'ed) after checking the
+ * outputs agree: relative L2 in [min_l2, rel_l2). */
+static char *run_both(const char *path, glint_tensor in, float lo, float span, double rel_l2,
+                      int bf16, double min_l2)
 {
     glint_model *m = NULL;
     etest_status(glint_model_load(path, &m), GLINT_OK);
     glint_context_options oa = {
-        .threads = 2, .max_batch = (int)in.dims[0], .backend = GLINT_BACKEND_AUTO, .profile = 1};
+        .threads = 2,
+        .max_batch = (int)in.dims[0],
+        .backend = GLINT_BACKEND_AUTO,
+        .profile = 1,
+        .bf16 = bf16};
     glint_context *ca = NULL, *cr = etest_context(m, GLINT_BACKEND_REF, 1, (int)in.dims[0]);
     etest_status(glint_context_create(m, &oa, &ca), GLINT_OK);
     int64_t n = etest_count(&in);
@@ -79,8 +87,9 @@ static char *run_both(const char *path, glint_tensor in, float lo, float span, d
             den += (double)((const float *)r.data)[i] * ((const float *)r.data)[i];
         }
         assert_true(den > 0);
-        if (!(sqrt(num / den) < rel_l2))
-            fail_msg("%s output %d: oneDNN int8 vs reference rel L2 %g", path, o, sqrt(num / den));
+        if (!(sqrt(num / den) < rel_l2) || !(sqrt(num / den) >= min_l2))
+            fail_msg("%s output %d: oneDNN %s vs reference rel L2 %g", path, o,
+                     bf16 ? "bf16" : "int8", sqrt(num / den));
     }
     size_t need = glint_context_profile(ca, NULL, 0);
     char *prof = malloc(need + 1);
@@ -118,7 +127,7 @@ static void test_silu_residual(void **state)
     (void)state;
     glint_tensor in = {.dtype = GLINT_F32, .ndim = 4, .dims = {2, 8, 6, 6}};
     quantize("silu_residual/model.onnx", in, 4, -2, 4, tmp_model);
-    char *prof = run_both(tmp_model, in, -2, 4, 1e-3);
+    char *prof = run_both(tmp_model, in, -2, 4, 1e-3, 0, 0);
     if (count_of(prof, "GlintQConv") != 4 || count_of(prof, "f32q+zp>u8") != 1 ||
         count_of(prof, "u8+zp>f32") != 2 || count_of(prof, "f32q>u8") != 1 ||
         strstr(prof, "dequantize") || strstr(prof, "ref:"))
@@ -134,7 +143,7 @@ static void test_mini_yolo(void **state)
     (void)state;
     glint_tensor in = {.dtype = GLINT_F32, .ndim = 4, .dims = {1, 3, 16, 16}};
     quantize("mini_yolo/model.onnx", in, 4, 0, 1, tmp_model);
-    char *prof = run_both(tmp_model, in, 0, 1, 1e-3);
+    char *prof = run_both(tmp_model, in, 0, 1, 1e-3, 0, 0);
     if (count_of(prof, "GlintQConv") != 4 || !strstr(prof, "f32q>") || strstr(prof, "dequantize") ||
         strstr(prof, "ref:"))
         fail_msg("unexpected int8 kernels:\n%s", prof);
@@ -152,7 +161,7 @@ static void test_c2f(void **state)
     (void)state;
     glint_tensor in = {.dtype = GLINT_F32, .ndim = 4, .dims = {2, 8, 10, 10}};
     quantize("c2f/model.onnx", in, 4, -2, 4, tmp_model);
-    char *prof = run_both(tmp_model, in, -2, 4, 1e-3);
+    char *prof = run_both(tmp_model, in, -2, 4, 1e-3, 0, 0);
     if (count_of(prof, "GlintQConv") != 8 || count_of(prof, "f32q>u8") != 1 ||
         count_of(prof, "u8+zp>u8") != 5 || count_of(prof, " u8>u8") != 1 ||
         count_of(prof, " u8>f32") != 1 || count_of(prof, "u8_nhwc") != 3 ||
@@ -163,9 +172,37 @@ static void test_c2f(void **state)
     free(prof);
 }
 
+/* bf16: every float Conv of the three models runs the bf16 kernel (the
+ * residual sum included), and the answers stay within bf16 rounding. */
+static void test_bf16(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *rel;
+        glint_tensor in;
+        float lo, span;
+        int convs;
+    } cases[] = {
+        {"silu_residual/model.onnx", {.dtype = GLINT_F32, .ndim = 4, .dims = {2, 8, 6, 6}}, -2, 4, 4},
+        {"mini_yolo/model.onnx", {.dtype = GLINT_F32, .ndim = 4, .dims = {1, 3, 16, 16}}, 0, 1, 4},
+        {"c2f/model.onnx", {.dtype = GLINT_F32, .ndim = 4, .dims = {2, 8, 10, 10}}, -2, 4, 8},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *prof = run_both(etest_path(cases[i].rel), cases[i].in, cases[i].lo, cases[i].span,
+                              2e-2, 1, 1e-6);
+        if (count_of(prof, "f32>bf16>") != cases[i].convs || strstr(prof, "ref:")) {
+            fprintf(stderr, "%s", prof);
+            fail_msg("%s: expected %d bf16 convolutions (profile above)", cases[i].rel,
+                     cases[i].convs);
+        }
+        free(prof);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_bf16),
         cmocka_unit_test_setup_teardown(test_c2f, setup, teardown),
         cmocka_unit_test_setup_teardown(test_silu_residual, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mini_yolo, setup, teardown),

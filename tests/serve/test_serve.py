@@ -521,6 +521,26 @@ def test_int8(repo):
         s.stop()
 
 
+def test_bf16(repo):
+    """--precision bf16: the float model with bf16 convolutions, said so."""
+    s = Server(repo, "--model", "resnet18", "--precision", "bf16")
+    try:
+        want = glint_run(os.path.join(MODELS, "resnet18"), os.path.join(DATA, "dog.jpg"))
+        st, h, j = s.json("POST", "/v1/models/resnet18/classify", DOG)
+        top = [c["class_id"] for c in j.get("classes", [])[:3]]
+        check(st == 200 and top == [c["class_id"] for c in want["classes"][:3]]
+              and j["classes"][0]["score"] != want["classes"][0]["score"],
+              "bf16 resnet18: f32's top 3 classes %s, scores rounded differently" % top)
+        st, h, j = s.json("GET", "/health")
+        r18 = [m for m in j["models"] if m["name"] == "resnet18"][0]
+        check(r18.get("precision") == "bf16" and r18["precision_note"] == "bf16 as configured",
+              "/health says bf16")
+        st, h, j = s.json("GET", "/v2/models/resnet18/config")
+        check(j["parameters"]["precision"] == "bf16", "/v2 model config says bf16")
+    finally:
+        s.stop()
+
+
 def test_precision_auto(repo):
     """precision: auto picks int8 where the agreement report passes and int8
     measures faster, refuses it with the reason elsewhere, and says so."""
@@ -550,8 +570,10 @@ def test_precision_auto(repo):
         y8 = by["yolov8n"]
         check(y8["precision"] == "f32" and "agreement below the bar" in y8["precision_note"],
               "auto: yolov8n refuses int8 and says why (%s)" % y8["precision_note"])
-        check(by["resnet18"]["precision"] == "f32" and "no model.int8.onnx" in by["resnet18"]["precision_note"],
-              "auto: no int8 model, f32")
+        r18 = by["resnet18"]
+        check(r18["precision"] in ("f32", "bf16") and "no model.int8.onnx" in r18["precision_note"]
+              and "bf16 " in r18["precision_note"] and "f32 " in r18["precision_note"],
+              "auto: no int8 model; f32 and bf16 (its report passes) timed: %s" % r18["precision_note"])
         st, h, j = s.json("GET", "/v2/models/red_disc")
         check(j["parameters"]["precision"] == "int8" and "int8" in j["parameters"]["precision_note"],
               "/v2/models/{m} shows the choice")
@@ -568,7 +590,7 @@ def main():
     tests_shared = [test_endpoints, test_detect_matches_run, test_cache, test_bad_input,
                     test_kserve, test_batching, test_repository]
     tests_own = [test_overload_and_deadline, test_drain, test_connections, test_body_limit,
-                 test_config, test_int8, test_precision_auto]
+                 test_config, test_int8, test_bf16, test_precision_auto]
     s = Server(repo)
     try:
         for t in tests_shared:
