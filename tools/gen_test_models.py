@@ -215,6 +215,63 @@ def c2f():
     return m, [param((2, 8, 10, 10), 102) * 2], ref
 
 
+def sppf_neck():
+    """YOLOv8's SPPF and neck as the int8 path sees them: a strided
+    Conv·SiLU, then SPPF (1x1 Conv·SiLU, three chained 5x5 MaxPools, Concat
+    of all four, 1x1 Conv·SiLU = t2), a nearest x2 Resize of t2 concatenated
+    with a skip Conv·SiLU of the input, a 1x1 Conv·SiLU (y), a strided
+    Conv·SiLU of y concatenated with t2 again (so both Concats share t2),
+    and a last 1x1 Conv. x [N,8,16,16] -> z [N,8,8,8]."""
+    silu = lambda t: t * sigmoid(t)
+    p = {
+        "w1": param((8, 8, 3, 3), 81), "b1": param((8,), 82),
+        "w2": param((4, 8, 1, 1), 83), "b2": param((4,), 84),
+        "w3": param((8, 16, 1, 1), 85), "b3": param((8,), 86),
+        "w4": param((8, 8, 1, 1), 87), "b4": param((8,), 88),
+        "w5": param((8, 16, 1, 1), 89), "b5": param((8,), 90),
+        "w6": param((8, 8, 3, 3), 91), "b6": param((8,), 92),
+        "w7": param((8, 16, 1, 1), 93), "b7": param((8,), 94),
+    }
+    inits = [init(k, v) for k, v in p.items()] + [
+        init("scales", np.array([1, 1, 2, 2], np.float32))]
+
+    def conv_silu(i, x, y, pad, stride=1):
+        return [helper.make_node("Conv", [x, f"w{i}", f"b{i}"], [y + "_c"], name=f"conv{i}",
+                                 pads=[pad] * 4, strides=[stride] * 2),
+                helper.make_node("Sigmoid", [y + "_c"], [y + "_s"], name=f"sig{i}"),
+                helper.make_node("Mul", [y + "_c", y + "_s"], [y], name=f"silu{i}")]
+
+    pool = lambda x, y: helper.make_node("MaxPool", [x], [y], name="pool_" + y,
+                                         kernel_shape=[5, 5], pads=[2] * 4)
+    nodes = conv_silu(1, "x", "d", 1, 2) + conv_silu(2, "d", "t1", 0)
+    nodes += [pool("t1", "m1"), pool("m1", "m2"), pool("m2", "m3"),
+              helper.make_node("Concat", ["t1", "m1", "m2", "m3"], ["cat"], name="sppf_cat",
+                               axis=1)]
+    nodes += conv_silu(3, "cat", "t2", 0)
+    nodes += [helper.make_node("Resize", ["t2", "", "scales"], ["u"], name="up", mode="nearest")]
+    nodes += conv_silu(4, "x", "s", 0)
+    nodes += [helper.make_node("Concat", ["u", "s"], ["cat2"], name="up_cat", axis=1)]
+    nodes += conv_silu(5, "cat2", "y", 0) + conv_silu(6, "y", "d2", 1, 2)
+    nodes += [helper.make_node("Concat", ["d2", "t2"], ["cat3"], name="down_cat", axis=1),
+              helper.make_node("Conv", ["cat3", "w7", "b7"], ["z"], name="conv7")]
+    m = model(nodes, [vinfo("x", F32, ["N", 8, 16, 16])], [vinfo("z", F32, ["N", 8, 8, 8])],
+              inits, 13, "sppf_neck")
+
+    def ref(x):
+        cs = lambda t, i, pad, st=1: silu(conv2d(t, p[f"w{i}"], p[f"b{i}"], pad)[:, :, ::st, ::st])
+        d = cs(x, 1, 1, 2)
+        t1 = cs(d, 2, 0)
+        m1 = maxpool_same(t1, 5)
+        m2 = maxpool_same(m1, 5)
+        m3 = maxpool_same(m2, 5)
+        t2 = cs(np.concatenate([t1, m1, m2, m3], 1), 3, 0)
+        u = t2.repeat(2, axis=2).repeat(2, axis=3)
+        y = cs(np.concatenate([u, cs(x, 4, 0)], 1), 5, 0)
+        return [conv2d(np.concatenate([cs(y, 6, 1, 2), t2], 1), p["w7"], p["b7"], 0)]
+
+    return m, [param((2, 8, 16, 16), 103) * 2], ref
+
+
 def maxpool_same(x, k):
     p = k // 2
     xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)), constant_values=-np.inf)
@@ -593,7 +650,7 @@ def main():
                      ("reshape_chain", reshape_chain), ("upsample_opset9", upsample_opset9),
                      ("upsample_slice_opset8", upsample_slice_opset8),
                      ("slice_opset10", slice_opset10), ("mini_yolo", mini_yolo),
-                     ("dynamic_hw", dynamic_hw), ("c2f", c2f)):
+                     ("dynamic_hw", dynamic_hw), ("c2f", c2f), ("sppf_neck", sppf_neck)):
         m, inputs, ref = fn()
         save(out, name, m, inputs, ref)
     m, inputs, ref = conv_bn_relu()

@@ -871,9 +871,10 @@ static glint_status pool_make(plan *p, step *st, bool *taken)
     const node *n = st->n;
     const glint_tensor *x = c->in[0], *y = c->out[0];
     *taken = false;
-    if (x->ndim != 4 || x->dtype != GLINT_F32) return GLINT_OK;
     bool global = !strcmp(n->op_type, "GlobalAveragePool");
     bool is_max = !strcmp(n->op_type, "MaxPool");
+    if (x->ndim != 4 || (x->dtype != GLINT_F32 && !(is_max && x->dtype == GLINT_U8)))
+        return GLINT_OK;
     dnnl_dims_t k = {0}, sd = {1, 1}, dl = {0, 0}, pl = {0, 0}, pr = {0};
     const int64_t *v;
     if (global) {
@@ -1026,13 +1027,14 @@ static glint_status resize_nhwc_run(step *st)
     const glint_tensor *x = st->ctx.in[0], *o = st->ctx.out[0];
     int64_t N = o->dims[0], C = o->dims[1], OH = o->dims[2], OW = o->dims[3];
     int64_t H = x->dims[2], W = x->dims[3], os = st->out_stride[0] ? st->out_stride[0] : C;
+    int64_t es = (int64_t)glint_dtype_size(x->dtype); /* f32, or u8 in the int8 graph */
 #pragma omp parallel for collapse(2) schedule(static)
     for (int64_t n = 0; n < N; n++)
         for (int64_t oh = 0; oh < OH; oh++) {
-            const float *srow = (const float *)x->data + ((n * H + k->map_h[oh]) * W) * C;
-            float *drow = (float *)o->data + ((n * OH + oh) * OW) * os;
+            const char *srow = (const char *)x->data + ((n * H + k->map_h[oh]) * W) * C * es;
+            char *drow = (char *)o->data + ((n * OH + oh) * OW) * os * es;
             for (int64_t ow = 0; ow < OW; ow++)
-                memcpy(drow + ow * os, srow + k->map_w[ow] * C, (size_t)C * sizeof(float));
+                memcpy(drow + ow * os * es, srow + k->map_w[ow] * C * es, (size_t)(C * es));
         }
     return GLINT_OK;
 }
@@ -1041,8 +1043,8 @@ static bool resize_make(step *st)
 {
     op_ctx *c = &st->ctx;
     const glint_tensor *x = c->in[0], *o = c->out[0];
-    if (x->ndim != 4 || x->dtype != GLINT_F32 || o->dims[0] != x->dims[0] ||
-        o->dims[1] != x->dims[1])
+    if (x->ndim != 4 || (x->dtype != GLINT_F32 && x->dtype != GLINT_U8) ||
+        o->dims[0] != x->dims[0] || o->dims[1] != x->dims[1])
         return false;
     resize_k *k = calloc(1, sizeof *k);
     if (!k) return false;
@@ -1053,7 +1055,9 @@ static bool resize_make(step *st)
         resize_free(k);
         return false;
     }
-    st->k = (kernel){resize_nhwc_run, resize_free, k, "glint:resize_nearest_nhwc"};
+    st->k = (kernel){resize_nhwc_run, resize_free, k,
+                     x->dtype == GLINT_U8 ? "glint:resize_nearest_u8_nhwc"
+                                          : "glint:resize_nearest_nhwc"};
     return true;
 }
 

@@ -444,7 +444,9 @@ glint_status run_InstanceNormalization(op_ctx *c)
 static glint_status infer_pool(op_ctx *c)
 {
     glint_status s;
-    if ((s = need_f32(c, 0))) return s;
+    /* MaxPool also on u8 (the int8 graph's u8 tensors; ONNX allows it) */
+    bool u8 = c->in[0]->dtype == GLINT_U8 && !strcmp(c->n->op_type, "MaxPool");
+    if (!u8 && (s = need_f32(c, 0))) return s;
     if (c->n_out > 1) return OP_FAIL(c, GLINT_ERR_UNSUPPORTED, "the Indices output");
     if (attr_i(c->n, "storage_order", 0))
         return OP_FAIL(c, GLINT_ERR_UNSUPPORTED, "storage_order=1");
@@ -453,7 +455,7 @@ static glint_status infer_pool(op_ctx *c)
     int64_t dims[MAXD] = {c->in[0]->dims[0], c->in[0]->dims[1]};
     for (int i = 0; i < g.nsp; i++)
         dims[2 + i] = g.out[i];
-    set_out(c, 0, GLINT_F32, c->in[0]->ndim, dims);
+    set_out(c, 0, c->in[0]->dtype, c->in[0]->ndim, dims);
     return GLINT_OK;
 }
 
@@ -479,8 +481,10 @@ static glint_status run_pool(op_ctx *c, bool is_max)
     int64_t isz = g.in[0] * g.in[1] * g.in[2], osz = g.out[0] * g.out[1] * g.out[2];
     const float *X = x->data;
     float *Y = c->out[0]->data;
+    const uint8_t *XB = x->data;
+    uint8_t *YB = c->out[0]->data;
+    bool u8 = x->dtype == GLINT_U8; /* MaxPool only (infer_pool) */
     for (int64_t p = 0; p < planes; p++) {
-        const float *xp = X + p * isz;
         float *yp = Y + p * osz;
         for (int64_t od = 0; od < g.out[0]; od++)
             for (int64_t oh = 0; oh < g.out[1]; oh++)
@@ -502,7 +506,8 @@ static glint_status run_pool(op_ctx *c, bool is_max)
                             if (ih < 0 || ih >= g.in[1]) continue;
                             for (int64_t iw = lo[2]; iw < hi[2]; iw += g.d[2]) {
                                 if (iw < 0 || iw >= g.in[2]) continue;
-                                float v = xp[(id * g.in[1] + ih) * g.in[2] + iw];
+                                int64_t at = p * isz + (id * g.in[1] + ih) * g.in[2] + iw;
+                                float v = u8 ? (float)XB[at] : X[at];
                                 if (is_max)
                                     acc = v > acc ? v : acc;
                                 else
@@ -512,7 +517,11 @@ static glint_status run_pool(op_ctx *c, bool is_max)
                         }
                     }
                     if (!is_max) acc /= (float)(incl ? padded : (cnt ? cnt : 1));
-                    yp[(od * g.out[1] + oh) * g.out[2] + ow] = acc;
+                    int64_t at = (od * g.out[1] + oh) * g.out[2] + ow;
+                    if (u8)
+                        YB[p * osz + at] = cnt ? (uint8_t)acc : 0;
+                    else
+                        yp[at] = acc;
                 }
     }
     return GLINT_OK;
@@ -1047,7 +1056,8 @@ static glint_status resize_plan_make(op_ctx *c, bool upsample, resize_plan *p, i
                            (long long)odims[i]);
     }
     if (dims_count_checked(odims, n) < 0) return OP_FAIL(c, GLINT_ERR_NOMEM, "output too large");
-    if (x->dtype != GLINT_F32) return need_f32(c, 0);
+    /* nearest copies values: u8 too (the int8 graph's u8 tensors) */
+    if (x->dtype != GLINT_F32 && !(x->dtype == GLINT_U8 && !p->linear)) return need_f32(c, 0);
     return GLINT_OK;
 }
 
@@ -1133,6 +1143,7 @@ static glint_status run_resize_common(op_ctx *c, bool upsample)
     }
     const float *X = x->data;
     float *Y = o->data;
+    bool u8 = x->dtype == GLINT_U8; /* nearest only (resize_plan_make) */
     /* nearest: part[d] is axis d's source offset, recomputed only when idx[d]
      * changes (the innermost axis every element, the others rarely) */
     int64_t part[MAXD];
@@ -1147,7 +1158,10 @@ static glint_status run_resize_common(op_ctx *c, bool upsample)
             int64_t off = 0;
             for (int d = 0; d < n; d++)
                 off += part[d];
-            Y[e] = X[off];
+            if (u8)
+                ((uint8_t *)o->data)[e] = ((const uint8_t *)x->data)[off];
+            else
+                Y[e] = X[off];
         } else {
             /* N-linear over the axes that are resized */
             int64_t lo[MAXD], hi[MAXD];

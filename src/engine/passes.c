@@ -5,7 +5,8 @@
  * (Relu, LeakyRelu, Clip, Sigmoid, Tanh, HardSigmoid, HardSwish,
  * Sigmoid·Mul = SiLU, HardSigmoid·Mul = HardSwish, then Add as a sum).
  * QDQ models: Conv(DQ(Q(x)), DQ(Wq)) folds into GlintQConv, then u8 values
- * replace Q(DQ(q)) pairs around GlintQConv, Split and Concat (qdq_to_u8). */
+ * replace Q(DQ(q)) pairs around GlintQConv, Split, Concat, nearest Resize
+ * and MaxPool (qdq_to_u8). */
 #include "plan.h"
 
 #include <math.h>
@@ -522,6 +523,23 @@ static void concat_u8(graph *g, node *n, bool *changed)
     *changed = true;
 }
 
+/* Resize (nearest) and MaxPool of DequantizeLinear(q) -> of q when the
+ * output's readers quantize with q's parameters: picking a value (nearest)
+ * or the largest of a window (DequantizeLinear is increasing, padding
+ * never wins) commutes with DequantizeLinear, so this is exact. */
+static void pick_u8(graph *g, node *n, bool *changed)
+{
+    qparam p;
+    if (n->n_out != 1 || (is_op(n, "Resize") && strcmp(attr_s(n, "mode", "nearest"), "nearest")))
+        return;
+    node *dq = dq_of_u8(g, n->in[0], &p);
+    if (!dq || !readers_quantize(g, n->out[0], &p)) return;
+    set_input(g, n, 0, dq->in[0]);
+    readers_take_u8(g, n->out[0]);
+    kill_if_unused(g, dq);
+    *changed = true;
+}
+
 /* A GlintQConv reads u8 values its input parameters describe instead of
  * quantizing: those its input was dequantized from, or the output of a
  * QuantizeLinear (before it) of the same input. */
@@ -563,6 +581,8 @@ static glint_status qdq_to_u8(graph *g)
                 split_u8(g, n, &changed);
             } else if (is_op(n, "Concat")) {
                 concat_u8(g, n, &changed);
+            } else if (is_op(n, "Resize") || is_op(n, "MaxPool")) {
+                pick_u8(g, n, &changed);
             }
         }
     }

@@ -60,6 +60,7 @@ struct glint_quant {
     int n_stats;
     qmember *members;
     int n_members;
+    int *uf; /* per qstat: union-find parent; a group's root stands for it */
     uint64_t rng;
 };
 
@@ -226,23 +227,55 @@ static int conv_like(const Onnx__NodeProto *p)
     return 0;
 }
 
-/* Whether Concat input `name` can join a group: made by a conv_like node,
- * or by a channel Split of one's output; graph outputs and tensors of
- * another group cannot. */
+/* Whether node p passes its input's values through unchanged in kind: a
+ * nearest Resize (picks values) or a MaxPool (picks the largest), so that
+ * input and output can share one scale and zero point exactly. */
+static int picks_values(const Onnx__NodeProto *p)
+{
+    if (!strcmp(p->op_type, "MaxPool")) return p->n_output == 1;
+    if (strcmp(p->op_type, "Resize")) return 0;
+    for (size_t i = 0; i < p->n_attribute; i++)
+        if (!strcmp(p->attribute[i]->name, "mode"))
+            return p->attribute[i]->s.len == 7 && !memcmp(p->attribute[i]->s.data, "nearest", 7);
+    return 1; /* mode defaults to nearest */
+}
+
+/* Whether tensor `name` can join a group: made by a conv_like node, by a
+ * channel Split of one's output, or by a chain of picks_values nodes from
+ * one; no graph output anywhere along. */
 static int member_ok(const glint_quant *q, const char *name)
 {
     const Onnx__GraphProto *g = q->mp->graph;
-    const Onnx__NodeProto *p = producer_of(g, name);
-    if (!p || is_member(q, name) || is_graph_output(g, name)) return 0;
-    if (conv_like(p)) return 1;
-    if (strcmp(p->op_type, "Split") || node_axis(p, 0) != 1) return 0;
-    const Onnx__NodeProto *pp = producer_of(g, p->input[0]);
-    return pp && conv_like(pp) && !is_member(q, p->input[0]) && !is_graph_output(g, p->input[0]);
+    for (int depth = 0; depth < 16; depth++) {
+        const Onnx__NodeProto *p = producer_of(g, name);
+        if (!p || is_graph_output(g, name)) return 0;
+        if (conv_like(p)) return 1;
+        if (!strcmp(p->op_type, "Split") && node_axis(p, 0) == 1) {
+            const Onnx__NodeProto *pp = producer_of(g, p->input[0]);
+            return pp && conv_like(pp) && !is_graph_output(g, p->input[0]);
+        }
+        if (!picks_values(p) || p->n_input < 1) return 0;
+        name = p->input[0];
+    }
+    return 0;
 }
 
+static int uf_find(int *uf, int i)
+{
+    while (uf[i] != i)
+        i = uf[i] = uf[uf[i]];
+    return i;
+}
+
+/* Adds `name` to the group of stat; a tensor already in another group
+ * merges the two groups. */
 static int add_member(glint_quant *q, const char *name, int stat)
 {
-    if (is_member(q, name)) return 0;
+    for (int i = 0; i < q->n_members; i++)
+        if (!strcmp(q->members[i].name, name)) {
+            q->uf[uf_find(q->uf, q->members[i].stat)] = uf_find(q->uf, stat);
+            return 0;
+        }
     qmember *m = realloc(q->members, (size_t)(q->n_members + 1) * sizeof *m);
     if (!m) return -1;
     q->members = m;
@@ -250,34 +283,52 @@ static int add_member(glint_quant *q, const char *name, int stat)
     return 0;
 }
 
-/* Groups of tensors that share the parameters of a channel Concat whose
- * output a quantized Conv reads (YOLOv8's C2f: the Split of cv1's output,
- * the bottleneck outputs, the Concat cv2 reads). A Concat with an input
- * that cannot join keeps the per-Conv parameters. Returns -1 when out of
- * memory. */
+/* Adds Concat input `name` (member_ok) and what it is made from: the Split
+ * input and its halves, or each tensor along a picks_values chain. */
+static int add_source(glint_quant *q, const char *name, int stat)
+{
+    const Onnx__GraphProto *g = q->mp->graph;
+    for (int depth = 0; depth < 16; depth++) {
+        const Onnx__NodeProto *p = producer_of(g, name);
+        if (add_member(q, name, stat)) return -1;
+        if (conv_like(p)) return 0;
+        if (!strcmp(p->op_type, "Split")) {
+            if (add_member(q, p->input[0], stat)) return -1;
+            for (size_t j = 0; j < p->n_output; j++)
+                if (add_member(q, p->output[j], stat)) return -1;
+            return 0;
+        }
+        name = p->input[0]; /* picks_values: its input joins too */
+    }
+    return 0;
+}
+
+/* Groups of tensors that share one scale and zero point around the channel
+ * Concats whose output a quantized Conv reads: YOLOv8's C2f (the Split of
+ * cv1's output, the bottleneck outputs, the Concat cv2 reads), the SPPF
+ * (cv1's output and its MaxPools), the neck's Concats of an upsampled
+ * (nearest Resize) and a skip tensor. A tensor in two Concats merges their
+ * groups, whose parameters then cover every Concat output of the group. A
+ * Concat with an input that cannot join keeps per-Conv parameters. Returns
+ * -1 when out of memory. */
 static int find_groups(glint_quant *q)
 {
     const Onnx__GraphProto *g = q->mp->graph;
+    if (!(q->uf = malloc((size_t)(q->n_stats ? q->n_stats : 1) * sizeof *q->uf))) return -1;
+    for (int i = 0; i < q->n_stats; i++)
+        q->uf[i] = i;
     for (size_t i = 0; i < g->n_node; i++) {
         const Onnx__NodeProto *n = g->node[i];
         if (strcmp(n->op_type, "Concat") || node_axis(n, 0) != 1 || n->n_output != 1) continue;
         int stat = stat_index(q, n->output[0], 0);
-        if (stat < 0 || is_graph_output(g, n->output[0]) || is_member(q, n->output[0])) continue;
+        if (stat < 0 || is_graph_output(g, n->output[0])) continue;
         int ok = 1;
         for (size_t k = 0; k < n->n_input && ok; k++)
             ok = member_ok(q, n->input[k]);
         if (!ok) continue;
         if (add_member(q, n->output[0], stat)) return -1;
-        for (size_t k = 0; k < n->n_input; k++) {
-            const Onnx__NodeProto *p = producer_of(g, n->input[k]);
-            if (!strcmp(p->op_type, "Split")) {
-                if (add_member(q, p->input[0], stat)) return -1;
-                for (size_t j = 0; j < p->n_output; j++)
-                    if (add_member(q, p->output[j], stat)) return -1;
-            } else if (add_member(q, n->input[k], stat)) {
-                return -1;
-            }
-        }
+        for (size_t k = 0; k < n->n_input; k++)
+            if (add_source(q, n->input[k], stat)) return -1;
     }
     return 0;
 }
@@ -349,6 +400,7 @@ void glint_quant_free(glint_quant *q)
     }
     free(q->stats);
     free(q->members);
+    free(q->uf);
     free(q->convs);
     if (q->mp) onnx__model_proto__free_unpacked(q->mp, NULL);
     free(q->file);
@@ -414,9 +466,8 @@ static int cmp_float(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* The u8 scale and zero point of tensor s. */
-static int activation_params(const qstat *s, const glint_quant_options *o, float *scale,
-                             uint8_t *zp)
+/* The calibrated range of tensor s: observed, or its percentiles. */
+static int stat_range(const qstat *s, const glint_quant_options *o, double *lo_out, double *hi_out)
 {
     if (!s->runs || s->lo > s->hi) return -1;
     double lo = s->lo, hi = s->hi;
@@ -431,6 +482,14 @@ static int activation_params(const qstat *s, const glint_quant_options *o, float
         hi = v[b];
         free(v);
     }
+    *lo_out = lo;
+    *hi_out = hi;
+    return 0;
+}
+
+/* The u8 scale and zero point of range [lo, hi]. */
+static void range_params(double lo, double hi, float *scale, uint8_t *zp)
+{
     lo = lo < 0 ? lo : 0; /* the range holds 0 exactly (padding, ReLU) */
     hi = hi > 0 ? hi : 0;
     double sc = (hi - lo) / 255.0;
@@ -438,6 +497,36 @@ static int activation_params(const qstat *s, const glint_quant_options *o, float
     double z = nearbyint(-lo / sc);
     *scale = (float)sc;
     *zp = (uint8_t)(z < 0 ? 0 : z > 255 ? 255 : z);
+}
+
+/* The parameters of qstat `stat`, or with group set, of its whole group:
+ * the union of the ranges of the group's Concat outputs. */
+static int activation_params(const glint_quant *q, const glint_quant_options *o, int stat,
+                             int group, float *scale, uint8_t *zp)
+{
+    double lo, hi;
+    if (!group) {
+        if (stat_range(&q->stats[stat], o, &lo, &hi)) return -1;
+        range_params(lo, hi, scale, zp);
+        return 0;
+    }
+    int root = uf_find(q->uf, stat), n = 0;
+    lo = INFINITY;
+    hi = -INFINITY;
+    for (int k = 0; k < q->n_stats; k++) {
+        if (uf_find(q->uf, k) != root) continue;
+        int used = 0;
+        for (int m = 0; m < q->n_members && !used; m++)
+            used = q->members[m].stat == k;
+        double a, b;
+        if (!used) continue;
+        if (stat_range(&q->stats[k], o, &a, &b)) return -1;
+        lo = a < lo ? a : lo;
+        hi = b > hi ? b : hi;
+        n++;
+    }
+    if (!n) return -1;
+    range_params(lo, hi, scale, zp);
     return 0;
 }
 
@@ -524,15 +613,16 @@ static int skipped(const glint_quant_options *o, const Onnx__NodeProto *n)
     return 0;
 }
 
-/* Q and DQ of tensor `name` with the parameters of stat s, appended to the
- * node list once (*cache: the DequantizeLinear output once made). */
-static char *quantize_tensor(const glint_quant_options *o, rewrite *r, const char *name,
-                             const qstat *s, char **cache)
+/* Q and DQ of tensor `name` with the parameters of stat (group: of its
+ * group), appended to the node list once (*cache: the DequantizeLinear
+ * output once made). */
+static char *quantize_tensor(const glint_quant *q, const glint_quant_options *o, rewrite *r,
+                             const char *name, int stat, int group, char **cache)
 {
     if (*cache) return *cache;
     float scale;
     uint8_t zp;
-    if (activation_params(s, o, &scale, &zp)) return NULL;
+    if (activation_params(q, o, stat, group, &scale, &zp)) return NULL;
     arena *a = &r->a;
     char *sn = arena_name(a, name, "_scale"), *zn = arena_name(a, name, "_zero_point");
     char *qn = arena_name(a, name, "_quantized"), *dn = arena_name(a, name, "_dequantized");
@@ -567,7 +657,8 @@ static glint_status rewire_members(glint_quant *q, const glint_quant_options *o,
         for (int m = 0; m < q->n_members; m++) {
             if (strcmp(n->input[k], q->members[m].name)) continue;
             const qstat *s = &q->stats[q->members[m].stat];
-            char *dq = quantize_tensor(o, r, q->members[m].name, s, &r->dq_of_member[m]);
+            char *dq = quantize_tensor(q, o, r, q->members[m].name, q->members[m].stat, 1,
+                                       &r->dq_of_member[m]);
             if (!dq)
                 return eng_fail(r->a.failed ? GLINT_ERR_NOMEM : GLINT_ERR_INVALID,
                                 "tensor '%s' (input of Concat group) was never observed", s->name);
@@ -652,7 +743,8 @@ static glint_status build_rewrite(glint_quant *q, const glint_quant_options *o, 
         if (quantize) {
             const qstat *xs = &q->stats[c->x];
             char *x =
-                member_in ? n->input[0] : quantize_tensor(o, r, xs->name, xs, &r->dq_of_stat[c->x]);
+                member_in ? n->input[0]
+                          : quantize_tensor(q, o, r, xs->name, c->x, 0, &r->dq_of_stat[c->x]);
             if (!x)
                 return eng_fail(r->a.failed ? GLINT_ERR_NOMEM : GLINT_ERR_INVALID,
                                 "tensor '%s' (input of Conv '%s') was never observed", xs->name,

@@ -151,7 +151,8 @@ static void test_numpy(void **state)
 {
     const char *models[] = {"conv_bn_relu",  "conv_bn_relu_ext", "silu_residual",
                             "reshape_chain", "upsample_opset9",  "upsample_slice_opset8",
-                            "slice_opset10", "mini_yolo",        "dynamic_hw"};
+                            "slice_opset10", "mini_yolo",        "dynamic_hw",
+                            "c2f",           "sppf_neck"};
     for (size_t i = 0; i < sizeof models / sizeof *models; i++)
         check_against_numpy(models[i]);
 }

@@ -172,6 +172,28 @@ static void test_c2f(void **state)
     free(prof);
 }
 
+/* sppf_neck: YOLOv8's SPPF and neck. The quantizer gives the SPPF's
+ * Concat, cv1's output and its MaxPools one scale and zero point, and the
+ * two Concats that share t2 (one of them after a nearest Resize of it) one
+ * merged group; so every convolution but the last writes u8, the MaxPools
+ * and the Resize run on u8, and no QuantizeLinear or DequantizeLinear is
+ * left to run. */
+static void test_sppf_neck(void **state)
+{
+    (void)state;
+    glint_tensor in = {.dtype = GLINT_F32, .ndim = 4, .dims = {2, 8, 16, 16}};
+    quantize("sppf_neck/model.onnx", in, 4, -2, 4, tmp_model);
+    char *prof = run_both(tmp_model, in, -2, 4, 1e-3, 0, 0);
+    if (count_of(prof, "GlintQConv") != 7 || count_of(prof, ">u8") != 6 ||
+        count_of(prof, "MaxPool") != 3 || count_of(prof, "jit_int:") != 3 ||
+        !strstr(prof, "resize_nearest_u8_nhwc") || count_of(prof, "concat_u8_nhwc") != 3 ||
+        strstr(prof, "quantize") || strstr(prof, "ref:")) {
+        fprintf(stderr, "%s", prof);
+        fail_msg("unexpected int8 kernels (above)");
+    }
+    free(prof);
+}
+
 /* bf16: every float Conv of the three models runs the bf16 kernel (the
  * residual sum included), and the answers stay within bf16 rounding. */
 static void test_bf16(void **state)
@@ -204,6 +226,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bf16),
         cmocka_unit_test_setup_teardown(test_c2f, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sppf_neck, setup, teardown),
         cmocka_unit_test_setup_teardown(test_silu_residual, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mini_yolo, setup, teardown),
     };
