@@ -928,9 +928,17 @@ static glint_status pool_make(plan *p, step *st, bool *taken)
 }
 
 /* ---- reorders between plain and NHWC ---- */
+static glint_status to_plain_run(step *st);
+
 static glint_status reorder_make(plan *p, step *st, int src, int dst, layout from, layout to)
 {
     glint_status s = GLINT_OK;
+    if (from == LAYOUT_NHWC && to == LAYOUT_PLAIN && p->t[src].dtype == GLINT_F32 &&
+        simd_has_avx2()) { /* faster than oneDNN's jit:uni reorder here */
+        st->k = (kernel){to_plain_run, NULL, NULL, "glint:nhwc_to_plain"};
+        st->planes_ok = true;
+        return GLINT_OK;
+    }
     dnnl_memory_desc_t a, b;
     md_4d(&a, &p->t[src], from);
     md_4d(&b, &p->t[dst], to);
@@ -959,6 +967,50 @@ static glint_status concat_nhwc_run(step *st)
 #pragma omp parallel for schedule(static)
         for (int64_t px = 0; px < pixels; px++)
             memcpy(dst + px * C * (int64_t)es, src + px * ci * (int64_t)es, (size_t)ci * es);
+    }
+    return GLINT_OK;
+}
+
+/* NHWC f32 x into channels [coff, coff + C) of the plain f32 tensor y of
+ * ctot channels whose planes are ps floats apart (ps >= H*W: rows of a
+ * larger tensor): per image, blocks of 64 pixels transposed into planes. */
+static void nhwc_into_plain(const glint_tensor *x, float *y, int64_t ctot, int64_t coff,
+                            int64_t ps)
+{
+    int64_t N = x->dims[0], C = x->dims[1], HW = x->dims[2] * x->dims[3];
+    int64_t chunks = (HW + 63) / 64;
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t k = 0; k < chunks; k++) {
+            int64_t p0 = k * 64, len = HW - p0 < 64 ? HW - p0 : 64;
+            simd_transpose((const float *)x->data + (n * HW + p0) * C, C,
+                           y + (n * ctot + coff) * ps + p0, ps, len, C);
+        }
+}
+
+static int64_t plane_stride(const step *st)
+{
+    const glint_tensor *o = st->ctx.out[0];
+    return st->plane_stride ? st->plane_stride : o->dims[2] * o->dims[3];
+}
+
+/* f32 NHWC -> plain (a reorder step). */
+static glint_status to_plain_run(step *st)
+{
+    nhwc_into_plain(st->ctx.in[0], st->ctx.out[0]->data, st->ctx.in[0]->dims[1], 0,
+                    plane_stride(st));
+    return GLINT_OK;
+}
+
+/* A channel Concat of f32 NHWC tensors written plain, for readers that
+ * want it plain (Reshape): each input transposed into its channel planes,
+ * instead of an NHWC Concat and a reorder of the whole. */
+static glint_status concat_plain_run(step *st)
+{
+    const glint_tensor *o = st->ctx.out[0];
+    for (int i = 0, at = 0; i < st->ctx.n_in; i++) {
+        nhwc_into_plain(st->ctx.in[i], o->data, o->dims[1], at, plane_stride(st));
+        at += (int)st->ctx.in[i]->dims[1];
     }
     return GLINT_OK;
 }
@@ -1681,6 +1733,26 @@ static bool read_later(const plan *p, const step *orig, int n, int i, int v)
     return false;
 }
 
+/* Whether every later reader of v is a Reshape or Flatten (which read it
+ * plain), at least one. */
+static bool reshaped_only(const plan *p, const step *orig, int n, int i, int v)
+{
+    const graph *g = &p->m->g;
+    for (int k = 0; k < g->n_outputs; k++)
+        if (g->outputs[k] == v) return false;
+    int readers = 0;
+    for (int j = 0; j < n; j++) {
+        bool reads = orig[j].sum_id == v;
+        for (int k = 0; k < orig[j].n_in_ids; k++)
+            reads |= orig[j].in_id[k] == v;
+        if (!reads) continue;
+        if (j <= i || (strcmp(orig[j].n->op_type, "Reshape") && strcmp(orig[j].n->op_type, "Flatten")))
+            return false;
+        readers++;
+    }
+    return readers > 0;
+}
+
 static glint_status place_step(lctx *L, const step *orig, int n_orig, int i)
 {
     plan *p = L->p;
@@ -1786,9 +1858,13 @@ static glint_status place_step(lctx *L, const step *orig, int n_orig, int i)
             set_input(L, &st, k, in_layout(L, st.in_id[k], LAYOUT_NHWC, nd, &s));
         if (s) return s;
         bool u8 = p->t[st.out_id[0]].dtype == GLINT_U8;
-        st.k = (kernel){concat_nhwc_run, NULL, NULL,
-                        u8 ? "glint:concat_u8_nhwc" : "glint:concat_nhwc"};
-        p->lay[st.out_id[0]] = LAYOUT_NHWC;
+        bool plain = !u8 && reshaped_only(p, orig, n_orig, i, st.out_id[0]) && simd_has_avx2();
+        st.k = (kernel){plain ? concat_plain_run : concat_nhwc_run, NULL, NULL,
+                        plain ? "glint:concat_nhwc_to_plain"
+                        : u8  ? "glint:concat_u8_nhwc"
+                              : "glint:concat_nhwc"};
+        p->lay[st.out_id[0]] = plain ? LAYOUT_PLAIN : LAYOUT_NHWC;
+        st.planes_ok = plain;
         taken = true;
     } else if (kind == LK_SPLIT) {
         st.k = (kernel){split_nhwc_run, NULL, NULL,

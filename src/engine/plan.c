@@ -366,12 +366,56 @@ static glint_status concat_rows_run(step *st)
         int64_t at = 0;
         for (int i = 0; i < st->ctx.n_in; i++) {
             int64_t row = st->ctx.in[i]->dims[axis] * inner;
-            memcpy((char *)o->data + r * orow + at, (const char *)st->ctx.in[i]->data + r * row,
-                   (size_t)row);
+            if (!(st->in_place >> i & 1))
+                memcpy((char *)o->data + r * orow + at,
+                       (const char *)st->ctx.in[i]->data + r * row, (size_t)row);
             at += row;
         }
     }
     return GLINT_OK;
+}
+
+/* The step writing value v, or NULL. */
+static step *producer_step(plan *p, int v)
+{
+    for (int i = 0; i < p->n_steps; i++)
+        for (int k = 0; k < p->steps[i].ctx.n_out && k < 8; k++)
+            if (p->steps[i].out_id[k] == v) return &p->steps[i];
+    return NULL;
+}
+
+/* Rows in place: input k of Concat st (axis 2 of [N, C, L]) that is a
+ * view [N, C, H*W] of a plain [N, C, H, W] tensor whose producer can write
+ * its planes L apart (planes_ok) is written straight into its columns (the
+ * YOLO head: each scale's outputs land in the joined anchor axis). */
+static void concat_rows_in_place(plan *p, step *st)
+{
+    int o = st->out_id[0];
+    const glint_tensor *ot = &p->t[o];
+    if (ot->ndim != 3 || norm_axis(attr_i(st->n, "axis", 0), 3) != 2 || p->alias[o] != o ||
+        is_graph_input(p, o) || st->n_in_ids > 32)
+        return;
+    int64_t at = 0;
+    for (int k = 0; k < st->n_in_ids; k++) {
+        int v = st->in_id[k], w = p->alias[v];
+        int64_t col = at;
+        at += p->t[v].dims[2];
+        if (w == v || p->alias[w] != w || p->alias_off[v] || plan_readers(p, v) != 1 ||
+            plan_readers(p, w) != 1 || aliases_of(p, w) != 1 || aliases_of(p, v) ||
+            is_graph_input(p, w) || is_sum_operand(p, w) || p->lay[w] != LAYOUT_PLAIN)
+            continue;
+        const glint_tensor *wt = &p->t[w];
+        step *prod = producer_step(p, w);
+        if (!prod || !prod->planes_ok || prod->out_id[0] != w || wt->ndim != 4 ||
+            wt->dims[0] != ot->dims[0] || wt->dims[1] != ot->dims[1] ||
+            wt->dims[2] * wt->dims[3] != p->t[v].dims[2])
+            continue;
+        prod->plane_stride = ot->dims[2];
+        p->alias[w] = o;
+        p->alias_off[w] = col * (int64_t)glint_dtype_size(ot->dtype);
+        st->in_place |= 1u << k;
+    }
+    if (st->in_place) st->k.impl = "glint:concat_rows(in place)";
 }
 
 static void concat_rows(plan *p)
@@ -382,6 +426,7 @@ static void concat_rows(plan *p)
             tensor_bytes(&p->t[st->out_id[0]]) < (1 << 16))
             continue;
         st->k = (kernel){concat_rows_run, NULL, NULL, "glint:concat_rows"};
+        concat_rows_in_place(p, st);
     }
 }
 

@@ -38,6 +38,9 @@ typedef struct step {
                             * when it is written into a channel slot of a larger
                             * tensor (0: dense) */
     uint32_t in_place;     /* Concat: bit i set = input i is already in its slot */
+    bool planes_ok;        /* its kernel writes its 4-D plain output with any plane_stride */
+    int64_t plane_stride;  /* ... elements between the channel planes of one image (0: H*W),
+                            * when it writes into the rows of a larger tensor */
     kernel k;             /* k.run == NULL: the reference kernel op->run */
     double us;            /* total time over profiled runs */
     int reorder_from;     /* >= 0: a layout conversion of value reorder_from ... */

@@ -89,3 +89,52 @@ AVX2 void simd_softmax_columns(const float *x, float *y, int64_t n, int64_t inne
         for (int64_t k = 0; k < n; k++) y[k * inner + i] /= s;
     }
 }
+
+/* Eight pixels x eight channels: rows of s (ss floats apart) become
+ * columns of d (ds floats apart). Unpack pairs, then quads, then halves. */
+AVX2 static inline void transpose8(const float *s, int64_t ss, float *d, int64_t ds)
+{
+    v8f r0 = vload(s), r1 = vload(s + ss), r2 = vload(s + 2 * ss), r3 = vload(s + 3 * ss);
+    v8f r4 = vload(s + 4 * ss), r5 = vload(s + 5 * ss), r6 = vload(s + 6 * ss);
+    v8f r7 = vload(s + 7 * ss);
+    v8f t0 = __builtin_shufflevector(r0, r1, 0, 8, 1, 9, 4, 12, 5, 13);
+    v8f t1 = __builtin_shufflevector(r0, r1, 2, 10, 3, 11, 6, 14, 7, 15);
+    v8f t2 = __builtin_shufflevector(r2, r3, 0, 8, 1, 9, 4, 12, 5, 13);
+    v8f t3 = __builtin_shufflevector(r2, r3, 2, 10, 3, 11, 6, 14, 7, 15);
+    v8f t4 = __builtin_shufflevector(r4, r5, 0, 8, 1, 9, 4, 12, 5, 13);
+    v8f t5 = __builtin_shufflevector(r4, r5, 2, 10, 3, 11, 6, 14, 7, 15);
+    v8f t6 = __builtin_shufflevector(r6, r7, 0, 8, 1, 9, 4, 12, 5, 13);
+    v8f t7 = __builtin_shufflevector(r6, r7, 2, 10, 3, 11, 6, 14, 7, 15);
+    v8f u0 = __builtin_shufflevector(t0, t2, 0, 1, 8, 9, 4, 5, 12, 13);
+    v8f u1 = __builtin_shufflevector(t0, t2, 2, 3, 10, 11, 6, 7, 14, 15);
+    v8f u2 = __builtin_shufflevector(t1, t3, 0, 1, 8, 9, 4, 5, 12, 13);
+    v8f u3 = __builtin_shufflevector(t1, t3, 2, 3, 10, 11, 6, 7, 14, 15);
+    v8f u4 = __builtin_shufflevector(t4, t6, 0, 1, 8, 9, 4, 5, 12, 13);
+    v8f u5 = __builtin_shufflevector(t4, t6, 2, 3, 10, 11, 6, 7, 14, 15);
+    v8f u6 = __builtin_shufflevector(t5, t7, 0, 1, 8, 9, 4, 5, 12, 13);
+    v8f u7 = __builtin_shufflevector(t5, t7, 2, 3, 10, 11, 6, 7, 14, 15);
+    vstore(d, __builtin_shufflevector(u0, u4, 0, 1, 2, 3, 8, 9, 10, 11));
+    vstore(d + ds, __builtin_shufflevector(u1, u5, 0, 1, 2, 3, 8, 9, 10, 11));
+    vstore(d + 2 * ds, __builtin_shufflevector(u2, u6, 0, 1, 2, 3, 8, 9, 10, 11));
+    vstore(d + 3 * ds, __builtin_shufflevector(u3, u7, 0, 1, 2, 3, 8, 9, 10, 11));
+    vstore(d + 4 * ds, __builtin_shufflevector(u0, u4, 4, 5, 6, 7, 12, 13, 14, 15));
+    vstore(d + 5 * ds, __builtin_shufflevector(u1, u5, 4, 5, 6, 7, 12, 13, 14, 15));
+    vstore(d + 6 * ds, __builtin_shufflevector(u2, u6, 4, 5, 6, 7, 12, 13, 14, 15));
+    vstore(d + 7 * ds, __builtin_shufflevector(u3, u7, 4, 5, 6, 7, 12, 13, 14, 15));
+}
+
+AVX2 void simd_transpose(const float *src, int64_t ss, float *dst, int64_t ds, int64_t rows,
+                         int64_t cols)
+{
+    int64_t r8 = rows / 8 * 8, c8 = cols / 8 * 8;
+    for (int64_t r = 0; r < r8; r += 8) {
+        for (int64_t c = 0; c < c8; c += 8)
+            transpose8(src + r * ss + c, ss, dst + c * ds + r, ds);
+        for (int64_t k = r; k < r + 8; k++)
+            for (int64_t c = c8; c < cols; c++)
+                dst[c * ds + k] = src[k * ss + c];
+    }
+    for (int64_t k = r8; k < rows; k++)
+        for (int64_t c = 0; c < cols; c++)
+            dst[c * ds + k] = src[k * ss + c];
+}

@@ -15,4 +15,10 @@ bool simd_has_avx2(void);
 #define SIMD_SOFTMAX_BLOCK 512
 void simd_softmax_columns(const float *x, float *y, int64_t n, int64_t inner, int64_t w);
 
+/* dst[c * dst_stride + r] = src[r * src_stride + c] for r < rows, c < cols:
+ * the rows (pixels) of an NHWC block become the channel planes of NCHW,
+ * in blocks of 8 x 8. Needs simd_has_avx2(). */
+void simd_transpose(const float *src, int64_t src_stride, float *dst, int64_t dst_stride,
+                    int64_t rows, int64_t cols);
+
 #endif
