@@ -11,6 +11,7 @@
 
 #define MAX_MODEL_BYTES ((size_t)2 << 30) /* protobuf's own limit */
 #define MAX_BATCH 256
+#define MAX_BOUND_INPUTS 16 /* inputs read in place by glint_context_run */
 
 struct glint_context {
     glint_model *m;
@@ -276,6 +277,14 @@ static glint_status check_input(const glint_context *c, const plan *p, int i,
     return GLINT_OK;
 }
 
+/* Whether another value shares v's buffer (a view of it). */
+static bool aliased(const plan *p, int v)
+{
+    for (int w = 0; w < p->n_vals; w++)
+        if (w != v && p->alias[w] == v) return true;
+    return false;
+}
+
 glint_status glint_context_run(glint_context *c, const glint_tensor *inputs, int n_inputs)
 {
     const graph *g = &c->m->g;
@@ -293,15 +302,27 @@ glint_status glint_context_run(glint_context *c, const glint_tensor *inputs, int
         glint_status s = check_input(c, p, i, &inputs[i]);
         if (s) return s;
     }
+    /* An input nothing aliases is read where the caller holds it (no step
+     * writes a graph input); otherwise it is copied into its arena slot. */
+    void *slot[MAX_BOUND_INPUTS] = {0};
     for (int i = 0; i < n_inputs; i++) {
         glint_tensor *t = &p->t[g->inputs[i]];
-        if (t->data != inputs[i].data) memcpy(t->data, inputs[i].data, tensor_bytes(t));
+        if (t->data == inputs[i].data) continue;
+        if (i < MAX_BOUND_INPUTS && !aliased(p, g->inputs[i])) {
+            slot[i] = t->data;
+            t->data = (void *)inputs[i].data;
+        } else {
+            memcpy(t->data, inputs[i].data, tensor_bytes(t));
+        }
     }
     if (omp_get_max_threads() != c->opt.threads) omp_set_num_threads(c->opt.threads);
     c->last_batch = batch;
     for (int i = 0; p->observe && i < n_inputs; i++)
         p->observe(p->observe_user, g->vals[g->inputs[i]].name, &p->t[g->inputs[i]]);
-    return plan_run(p, c->opt.profile != 0);
+    glint_status s = plan_run(p, c->opt.profile != 0);
+    for (int i = 0; i < n_inputs && i < MAX_BOUND_INPUTS; i++)
+        if (slot[i]) p->t[g->inputs[i]].data = slot[i];
+    return s;
 }
 
 void glint_context_observe(glint_context *c, glint_observer fn, void *user)

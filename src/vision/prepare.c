@@ -12,6 +12,7 @@
 #include "image_impl.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -279,6 +280,36 @@ static void blend_norm(float *restrict r, float *restrict g, float *restrict b,
     }
 }
 
+/* One output row of the three planes straight from n source pixels at p
+ * (no resampling: the decoder already made the resized size), x * a + b
+ * per channel. last: p's row is the buffer's last, whose last pixel cannot
+ * be read 4 bytes wide. */
+static void copy_norm(float *restrict r, float *restrict g, float *restrict b,
+                      const uint8_t *restrict p, int n, bool last, v4f a, v4f bias)
+{
+    int i = 0, wide = last ? n - 1 : n;
+    for (; i + 4 <= wide; i += 4) {
+        v4f p0 = load_rgbx(p + 3 * i) * a + bias, p1 = load_rgbx(p + 3 * i + 3) * a + bias;
+        v4f p2 = load_rgbx(p + 3 * i + 6) * a + bias, p3 = load_rgbx(p + 3 * i + 9) * a + bias;
+        v4f rg01 = __builtin_shufflevector(p0, p1, 0, 4, 1, 5);
+        v4f rg23 = __builtin_shufflevector(p2, p3, 0, 4, 1, 5);
+        v4f bx01 = __builtin_shufflevector(p0, p1, 2, 6, 3, 7);
+        v4f bx23 = __builtin_shufflevector(p2, p3, 2, 6, 3, 7);
+        v4f vr = __builtin_shufflevector(rg01, rg23, 0, 1, 4, 5);
+        v4f vg = __builtin_shufflevector(rg01, rg23, 2, 3, 6, 7);
+        v4f vb = __builtin_shufflevector(bx01, bx23, 0, 1, 4, 5);
+        memcpy(r + i, &vr, sizeof vr);
+        memcpy(g + i, &vg, sizeof vg);
+        memcpy(b + i, &vb, sizeof vb);
+    }
+    for (; i < n; i++) {
+        v4f v = load_rgb_scalar(p + 3 * i) * a + bias;
+        r[i] = v[0];
+        g[i] = v[1];
+        b[i] = v[2];
+    }
+}
+
 vision_status vision_prepare(const vision_image *img, const vision_spec *spec, float *dst,
                              size_t dst_floats, vision_transform *tf, vision_error *err)
 {
@@ -313,6 +344,26 @@ vision_status vision_prepare(const vision_image *img, const vision_spec *spec, f
         a[c] = 1.0f / (255.0f * spec->std[p]);
         b[c] = -spec->mean[p] / spec->std[p];
         padv[c] = ((float)spec->pad_value / 255.0f - spec->mean[p]) / spec->std[p];
+    }
+
+    if (rw == dw && rh == dh) { /* scale 1: the decoder resized it (DCT scaling) */
+        for (int y = 0; y < H; y++) {
+            size_t row = (size_t)y * W;
+            if (y < y0 || y >= y1) {
+                for (int c = 0; c < 3; c++)
+                    fill(planes[c] + row, W, padv[c]);
+                continue;
+            }
+            for (int c = 0; c < 3; c++) {
+                fill(planes[c] + row, x0, padv[c]);
+                fill(planes[c] + row + x1, W - x1, padv[c]);
+            }
+            int sy0 = y - offy;
+            copy_norm(planes[0] + row + x0, planes[1] + row + x0, planes[2] + row + x0,
+                      img->pixels + (size_t)sy0 * img->stride + (size_t)3 * (x0 - offx), vw,
+                      sy0 == dh - 1 && x0 - offx + vw == dw, a, b);
+        }
+        return VISION_OK;
     }
 
     /* One scratch block: the two cached rows, then the column taps. */
