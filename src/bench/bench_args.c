@@ -15,6 +15,8 @@ void bench_usage(FILE *f)
         "  ramp         clients join in steps, each paced to --requests-per-second\n"
         "    --max-clients N (10) --step-size N (1) --start-clients N (=step)\n"
         "    --time-between-ramp S (10) --requests-per-second R per client (5)\n"
+        "    --client-start sync|spread (sync: a joining client sends at once; spread:\n"
+        "      after a random fraction of its period, so clients are not in phase)\n"
         "  rate         open loop at R requests/s, latency from the intended send time\n"
         "    --rate R[,R2,...] (one step each) --duration S per step (10)\n"
         "    --arrival uniform|poisson (uniform) --connections N (32)\n"
@@ -220,6 +222,13 @@ static bench_status option(bench_args *a, const char *o, const char *v, int *use
         s = num(o, v, 0.1, BENCH_MAX_DURATION_S, &c->ramp_interval_s);
     } else if (IS("--requests-per-second")) {
         s = num(o, v, 0.001, 1e6, &c->client_rps);
+    } else if (IS("--client-start")) {
+        if (!strcmp(v, "spread"))
+            c->spread = 1;
+        else if (!strcmp(v, "sync"))
+            c->spread = 0;
+        else
+            s = bench_fail(BENCH_ERR_INVALID, "--client-start is sync or spread, got '%s'", v);
     } else if (IS("--rate")) {
         s = parse_rates(v, c);
     } else if (IS("--arrival")) {

@@ -5,6 +5,11 @@
  *                to max_clients); each has one request in flight at most and
  *                paces itself to client_rps, so the offered load is
  *                clients x client_rps; every client runs until the end.
+ *                A joining client sends at once (spread = 0: every client
+ *                in phase when the step is a multiple of the period, as
+ *                cameras started together), or after a random fraction of
+ *                its period (spread = 1: phases spread, as independent
+ *                cameras).
  *   rate         open loop at rates[i] requests/s for step_duration_s each,
  *                uniform or Poisson arrivals over `connections` keep-alive
  *                connections; latency counts from each request's intended
@@ -64,6 +69,7 @@ typedef struct bench_config {
     /* ramp */
     int start_clients, step_size, max_clients;
     double ramp_interval_s, client_rps;
+    int spread;
     /* rate */
     double rates[BENCH_MAX_STEPS];
     int nrates;

@@ -635,6 +635,11 @@ static void control(bench_worker *w, int phase, uint64_t now)
             s->active = 1;
             if (s->state != ST_IDLE) continue; /* still finishing its last request */
             s->plan_ns = now;
+            if (cfg->mode == BENCH_RAMP && cfg->spread) { /* a random phase */
+                s->plan_ns += (uint64_t)(rng_unit(&w->rng) * 1e9 / cfg->client_rps);
+                heap_push(w, s, s->plan_ns);
+                continue;
+            }
             begin_request(w, s, now, now, 1);
         }
         for (int i = t; i < w->active; i++) {

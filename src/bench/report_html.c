@@ -474,8 +474,9 @@ static void config_table(FILE *f, const bench_config *cfg, const bench_result *r
     case BENCH_RAMP:
         fprintf(f,
                 "<tr><td>ramp</td><td>+%d client(s) every %g s up to %d, %g requests/s per "
-                "client</td></tr>",
-                cfg->step_size, cfg->ramp_interval_s, cfg->max_clients, cfg->client_rps);
+                "client, %s</td></tr>",
+                cfg->step_size, cfg->ramp_interval_s, cfg->max_clients, cfg->client_rps,
+                cfg->spread ? "phases spread" : "joining clients in phase");
         break;
     case BENCH_RATE:
         fprintf(f,

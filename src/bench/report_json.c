@@ -80,6 +80,7 @@ static json_t *config_json(const bench_config *c)
         json_object_set_new(o, "max_clients", json_integer(c->max_clients));
         json_object_set_new(o, "time_between_ramp_s", jnum(c->ramp_interval_s));
         json_object_set_new(o, "requests_per_second_per_client", jnum(c->client_rps));
+        json_object_set_new(o, "client_start", json_string(c->spread ? "spread" : "sync"));
         break;
     case BENCH_RATE: {
         json_t *r = json_array();

@@ -121,6 +121,29 @@ def case_ramp_fast(run):
           "max latency")
 
 
+def case_ramp_spread(run):
+    """--client-start: four clients joining at once send their first
+    requests together (sync, the default) or at phases spread over their
+    500 ms period (spread), each then keeping its own period."""
+    first = {}
+    for mode in ("sync", "spread"):
+        with Server("fast") as s:
+            rc, j, out, text = run("ramp", "--url", s.url, "--start-clients", "4", "--step-size",
+                                   "4", "--max-clients", "4", "--time-between-ramp", "1.6",
+                                   "--requests-per-second", "2", "--client-start", mode,
+                                   "--threads", "2", "--seed", "7")
+        check(rc == 0, mode + ": exit code", rc, text)
+        check(j["config"]["client_start"] == mode, mode + ": summary says so", j["config"])
+        starts = sorted(int(r["start_us"]) for r in rows(os.path.join(out, "requests.csv")))
+        check(len(starts) >= 12, mode + ": about 4 x 2/s x 1.6 s requests", len(starts))
+        first[mode] = starts[:4]
+    sync, spread = first["sync"], first["spread"]
+    check(sync[3] - sync[0] < 30000, "sync: the four first requests within 30 ms", sync)
+    check(spread[3] - spread[0] > 100000 and spread[3] - spread[0] < 500000,
+          "spread: the four first requests spread over more than 100 ms of the 500 ms period",
+          spread)
+
+
 def case_rate_overload(run):
     """Open loop above capacity: the overloaded step is not steady, achieved
     < offered, and latency counted from the intended send time grows far
@@ -356,9 +379,9 @@ def case_compare(run):
         args = ("concurrency", "--url", s.url, "--concurrency", "2", "--window", "300",
                 "--min-windows", "3", "--max-windows", "3")
         rc1, a, da, _ = run(*args)
-        rc2, b, db, _ = run(*args)
+        rc2, b, _, _ = run(*args)
     check(rc1 == 0 and rc2 == 0, "runs")
-    pa, pb = os.path.join(da, "summary.json"), os.path.join(db, "summary.json")
+    pa = os.path.join(da, "summary.json")
     rc, _, _, text = run("compare", pa, pa)
     check(rc == 0 and "PASS" in text, "identical passes", rc, text)
     b["metrics"]["p99_ms"] = a["metrics"]["p99_ms"] * 3 + 1

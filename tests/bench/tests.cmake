@@ -5,7 +5,7 @@
 # the exit codes. Each case takes 0.2-5 s; the longer ones are labelled slow.
 find_program(GLINT_BENCH_PYTHON NAMES python3 REQUIRED)
 set(GLINT_BENCH_CASES
-    bounded cli_errors close compare concurrency_steps drop errors payload ramp_fast
+    bounded cli_errors close compare concurrency_steps drop errors payload ramp_fast ramp_spread
     rate_overload rate_poisson report_chromium retries spike_plain spike_server_cmd stall)
 foreach(case ${GLINT_BENCH_CASES})
   add_test(NAME bench/${case}
