@@ -124,8 +124,8 @@ static int settle_auto(const char *dir, int threads, glint_model **model, int *c
         used += (size_t)snprintf(refused + used, sizeof refused - used, "; no model.int8.onnx");
     else if (!report_passes(dir, "model.int8.onnx.report.json", why, sizeof why))
         used += (size_t)snprintf(refused + used, sizeof refused - used, "; int8 refused: %s", why);
-    else if (load_int8(dir, &q, err, err_size))
-        return -1;
+    else if (load_int8(dir, &q, why, sizeof why)) /* a broken optional file: refuse, serve on */
+        used += (size_t)snprintf(refused + used, sizeof refused - used, "; int8 refused: %s", why);
     else
         c[n++] = (candidate){MODEL_PRECISION_INT8, q, 0, 0};
     if (used >= sizeof refused) used = sizeof refused - 1;

@@ -553,7 +553,12 @@ def test_precision_auto(repo):
         os.symlink(os.path.join(shapes, name), os.path.join(cal if i < 5 else ev, name))
     r = make_repo("auto", {"red_disc": ("red_disc", ""),  # its model.yaml says auto
                            "yolov8n": ("yolov8n", "precision: auto"),
-                           "resnet18": ("resnet18", "precision: auto")})
+                           "resnet18": ("resnet18", "precision: auto"),
+                           "rd_broken": ("red_disc", "")})
+    # a passing report beside a broken int8 file: auto refuses int8 and serves on
+    os.unlink(os.path.join(r, "rd_broken", "model.int8.onnx"))
+    with open(os.path.join(r, "rd_broken", "model.int8.onnx"), "wb") as f:
+        f.write(b"\x08\x07 not a model")
     # links to the committed files, which glint quantize would write through
     for f in ("model.int8.onnx", "model.int8.onnx.report.json", "model.bf16.report.json"):
         if os.path.lexists(os.path.join(r, "red_disc", f)):
@@ -575,6 +580,10 @@ def test_precision_auto(repo):
         check(r18["precision"] in ("f32", "bf16") and "no model.int8.onnx" in r18["precision_note"]
               and "bf16 " in r18["precision_note"] and "f32 " in r18["precision_note"],
               "auto: no int8 model; f32 and bf16 (its report passes) timed: %s" % r18["precision_note"])
+        rb = by["rd_broken"]
+        check(rb["precision"] in ("f32", "bf16") and "int8 refused: " in rb["precision_note"]
+              and "model.int8.onnx" in rb["precision_note"],
+              "auto: a broken model.int8.onnx is refused with the reason (%s)" % rb["precision_note"])
         st, h, j = s.json("GET", "/v2/models/red_disc")
         check(j["parameters"]["precision"] == "int8" and "int8" in j["parameters"]["precision_note"],
               "/v2/models/{m} shows the choice")
