@@ -511,6 +511,9 @@ typedef struct qconv_k {
     void *scratch;
     float *bias; /* oneDNN 2.x adds it before scaling: bias / scale (- z * sum(w)) */
     int32_t zp;
+    int stem_c;    /* > 0: a plain f32 input of stem_c <= 4 channels, quantized here into
+                    * 4-channel u8 pixels (simd_quantize_planes) */
+    float inv;     /* 1 / its scale */
     char impl[64]; /* oneDNN's kernel, then the input (f32q: quantized here, u8:
                     * by its producer), +zp: a oneDNN zero point, and the output type */
 } qconv_k;
@@ -539,7 +542,17 @@ static glint_status qconv_run(step *st)
     if (k->copy_sum && st->ctx.sum->data != dst) memcpy(dst, st->ctx.sum->data, k->sum_bytes);
     dnnl_memory_set_data_handle(k->args[k->dst_arg].memory, dst);
     bool ok = true;
-    if (q->quant) {
+    if (q->stem_c) {
+        const glint_tensor *t = st->ctx.in[0];
+        int64_t N = t->dims[0], HW = t->dims[2] * t->dims[3], chunks = (HW + 4095) / 4096;
+#pragma omp parallel for collapse(2) schedule(static)
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t j = 0; j < chunks; j++) {
+                int64_t p0 = j * 4096, len = HW - p0 < 4096 ? HW - p0 : 4096;
+                simd_quantize_planes((const float *)x + n * q->stem_c * HW + p0, HW, q->stem_c,
+                                     q->inv, q->zp, (uint32_t *)q->scratch + n * HW + p0, len);
+            }
+    } else if (q->quant) {
         dnnl_memory_set_data_handle(q->q_src, x);
         dnnl_exec_arg_t qa[3] = {{DNNL_ARG_FROM, q->q_src},
                                  {DNNL_ARG_TO, q->q_dst},
@@ -654,19 +667,38 @@ static glint_status qconv_make(plan *p, step *st, layout src_lay, const qout *oq
     *taken = false;
     if (!qconv_input_q(p, st, &in_q)) return GLINT_OK;
     bool u8_in = x->dtype == GLINT_U8;
+    /* a plain image of <= 4 channels: quantized straight into 4-channel u8
+     * pixels (no NCHW -> NHWC reorder first), weights padded with zeros */
+    bool stem = !u8_in && src_lay == LAYOUT_PLAIN && x->dims[1] <= 4 &&
+                attr_i(n, "group", 1) == 1 && simd_has_avx2();
+    if (src_lay == LAYOUT_PLAIN && !stem) return GLINT_OK;
+    glint_tensor wpad = *w;
+    if (stem) {
+        int64_t M = w->dims[0], C = w->dims[1], khw = w->dims[2] * w->dims[3];
+        int8_t *wp = calloc((size_t)(M * 4 * khw), 1);
+        if (!wp) return eng_fail(GLINT_ERR_NOMEM, "out of memory");
+        for (int64_t m = 0; m < M; m++)
+            memcpy(wp + m * 4 * khw, (const int8_t *)w->data + m * C * khw, (size_t)(C * khw));
+        wpad.dims[1] = 4;
+        wpad.data = wp;
+        w = &wpad;
+    }
     bool fold = in_q.zp == 0 || conv_unpadded(n, x, w, y);
     bool bias = c->in[6] || (fold && in_q.zp);
     int64_t n_scales = 0;
     dnnl_memory_desc_t x_md, u8_md, dst_md, w_plain, b_md, zp_md;
     dnnl_convolution_desc_t cd;
     md_4d(&x_md, x, src_lay);
-    dnnl_dims_t xd = {x->dims[0], x->dims[1], x->dims[2], x->dims[3]}, one = {1};
+    dnnl_dims_t xd = {x->dims[0], stem ? 4 : x->dims[1], x->dims[2], x->dims[3]}, one = {1};
     dnnl_memory_desc_init_by_tag(&u8_md, 4, xd, dnnl_u8, dnnl_nhwc);
     dnnl_memory_desc_init_by_tag(&zp_md, 1, one, dnnl_s32, dnnl_x);
     if (!conv_desc(n, x, w, y, bias, &u8_md, dnnl_s8, oq->on ? dnnl_u8 : dnnl_f32, &cd, &w_plain,
                    &b_md, &dst_md))
-        return GLINT_OK;
-    if (!(scales = qconv_scales(c, &n_scales))) return eng_fail(GLINT_ERR_NOMEM, "out of memory");
+        goto fail;
+    if (!(scales = qconv_scales(c, &n_scales))) {
+        s = eng_fail(GLINT_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
     int zp_rt = DNNL_RUNTIME_S32_VAL;
     DN(dnnl_primitive_attr_create(&pattr));
     DN(dnnl_primitive_attr_set_output_scales(pattr, n_scales, n_scales > 1 ? 1 << 1 : 0, scales));
@@ -698,19 +730,28 @@ static glint_status qconv_make(plan *p, step *st, layout src_lay, const qout *oq
         goto fail;
     k->dst_arg = k->n_args;
     if ((s = add_mem(k, DNNL_ARG_DST, &dst_md, DNNL_MEMORY_NONE))) goto fail;
-    if (!u8_in && (s = qconv_quantizer(q, &x_md, &u8_md, 1.0f / in_q.scale))) goto fail;
+    if (stem) {
+        q->stem_c = (int)x->dims[1];
+        q->inv = 1.0f / in_q.scale;
+    } else if (!u8_in && (s = qconv_quantizer(q, &x_md, &u8_md, 1.0f / in_q.scale))) {
+        goto fail;
+    }
     if (st->sum_id >= 0) {
         k->copy_sum = true; /* cleared by dnnl_prepare when it works in place */
         k->sum_bytes = tensor_bytes(y);
     }
-    snprintf(q->impl, sizeof q->impl, "%s %s%s>%s", impl, u8_in ? "u8" : "f32q", fold ? "" : "+zp",
-             oq->on ? "u8" : "f32");
+    snprintf(q->impl, sizeof q->impl, "%s %s%s>%s", impl,
+             u8_in  ? "u8"
+             : stem ? "nchw-f32q"
+                    : "f32q",
+             fold ? "" : "+zp", oq->on ? "u8" : "f32");
     st->k = (kernel){qconv_run, qconv_free, q, q->impl};
     q = NULL;
     *taken = true;
 fail:
     qconv_free(q);
     free(scales);
+    if (stem) free(wpad.data); /* the cache holds the reordered copy */
     if (pd) dnnl_primitive_desc_destroy(pd);
     if (pattr) dnnl_primitive_attr_destroy(pattr);
     return s;
@@ -1763,13 +1804,16 @@ static glint_status place_step(lctx *L, const step *orig, int n_orig, int i)
     const node *nd = st.n;
     if (kind == LK_CONV) {
         int x = st.in_id[0];
-        /* a plain input with few channels (the image) goes in as NCHW, except
-         * into an int8 convolution: quantizing NCHW f32 into NHWC u8 in one
-         * reorder costs more than an f32 NCHW -> NHWC reorder and then the
-         * NHWC quantization (measured: 2.4 against 2.0 ms for YOLOv8n's stem) */
+        /* a plain input with few channels (the image) goes in as NCHW; into
+         * an int8 convolution only with <= 4 channels, which qconv_make
+         * quantizes straight into 4-channel u8 pixels (oneDNN's NCHW f32 ->
+         * NHWC u8 reorder costs more than a reorder to NHWC f32 and then the
+         * NHWC quantization: 2.4 against 2.0 ms for YOLOv8n's stem) */
         bool qconv = !strcmp(nd->op_type, "GlintQConv");
-        layout src_lay =
-            p->lay[x] == LAYOUT_NHWC || p->t[x].dims[1] >= 8 || qconv ? LAYOUT_NHWC : LAYOUT_PLAIN;
+        layout src_lay = p->lay[x] == LAYOUT_NHWC || p->t[x].dims[1] >= 8 ||
+                                 (qconv && p->t[x].dims[1] > 4)
+                             ? LAYOUT_NHWC
+                             : LAYOUT_PLAIN;
         qout gq;
         const qout *oq = qconv_graph_qout(&st, &gq) ? &gq : &L->qo[st.out_id[0]];
         if (src_lay == LAYOUT_PLAIN) { /* oneDNN may have no fast NCHW kernel */

@@ -138,3 +138,48 @@ AVX2 void simd_transpose(const float *src, int64_t ss, float *dst, int64_t ds, i
         for (int64_t c = 0; c < cols; c++)
             dst[c * ds + k] = src[k * ss + c];
 }
+
+/* x * inv rounded half to even (|x * inv| clamped to 2^20 first, where the
+ * magic-number rounding is exact), + zp, saturated to 0..255. */
+AVX2 static inline v8i quant8(v8f x, float inv, int32_t zp)
+{
+    const v8f lim = {1048576, 1048576, 1048576, 1048576, 1048576, 1048576, 1048576, 1048576};
+    const v8f magic = {12582912, 12582912, 12582912, 12582912, 12582912, 12582912, 12582912,
+                       12582912};
+    v8f r = x * inv;
+    r = vmax(r, -lim);
+    r = vsel(r > lim, lim, r);
+    r = (r + magic) - magic;
+    v8i q = __builtin_convertvector(r, v8i) + zp;
+    q &= ~(q < 0);
+    v8i hi = q > 255;
+    return (q & ~hi) | (hi & 255);
+}
+
+AVX2 void simd_quantize_planes(const float *x, int64_t plane, int c, float inv, int32_t zp,
+                               uint32_t *y, int64_t n)
+{
+    int64_t i = 0;
+    v8i fill = (v8i){0} + zp;
+    for (; i + 8 <= n; i += 8) {
+        v8i w = quant8(vload(x + i), inv, zp);
+        w |= (c > 1 ? quant8(vload(x + plane + i), inv, zp) : fill) << 8;
+        w |= (c > 2 ? quant8(vload(x + 2 * plane + i), inv, zp) : fill) << 16;
+        w |= (c > 3 ? quant8(vload(x + 3 * plane + i), inv, zp) : fill) << 24;
+        memcpy(y + i, &w, sizeof w);
+    }
+    for (; i < n; i++) {
+        uint32_t w = 0;
+        for (int k = 0; k < 4; k++) {
+            int32_t q = zp;
+            if (k < c) {
+                float r = x[k * plane + i] * inv;
+                r = r < -1048576.0f ? -1048576.0f : r > 1048576.0f ? 1048576.0f : r;
+                q = (int32_t)nearbyintf(r) + zp;
+                q = q < 0 ? 0 : q > 255 ? 255 : q;
+            }
+            w |= (uint32_t)q << (8 * k);
+        }
+        y[i] = w;
+    }
+}

@@ -21,4 +21,11 @@ void simd_softmax_columns(const float *x, float *y, int64_t n, int64_t inner, in
 void simd_transpose(const float *src, int64_t src_stride, float *dst, int64_t dst_stride,
                     int64_t rows, int64_t cols);
 
+/* QuantizeLinear of up to 4 planes (c of them, plane floats apart) into
+ * 4-channel u8 pixels: byte k of y[i] = saturate(round(x[k * plane + i] *
+ * inv) + zp), half to even; the bytes past c hold zp. Needs
+ * simd_has_avx2(). */
+void simd_quantize_planes(const float *x, int64_t plane, int c, float inv, int32_t zp,
+                          uint32_t *y, int64_t n);
+
 #endif

@@ -62,11 +62,42 @@ static void test_softmax_columns(void **state)
     }
 }
 
+/* QuantizeLinear into 4-channel pixels: ties to even, saturation, the
+ * bytes past c holding the zero point, tails. */
+static void test_quantize_planes(void **state)
+{
+    (void)state;
+    if (!simd_has_avx2()) skip();
+    enum { N = 37 };
+    float x[4 * N];
+    for (int i = 0; i < 4 * N; i++) /* halves (ties), large and negative values */
+        x[i] = (float)(i % 23) * 0.25f - 2.0f + (i % 7 == 0 ? 300.0f : 0) - (i % 11 == 0 ? 500 : 0);
+    for (int c = 1; c <= 4; c++)
+        for (int zp = 0; zp <= 128; zp += 128) {
+            uint32_t y[N];
+            float inv = 2.0f; /* x * inv lands on .5 for every quarter */
+            simd_quantize_planes(x, N, c, inv, zp, y, N);
+            for (int i = 0; i < N; i++)
+                for (int k = 0; k < 4; k++) {
+                    int want = zp;
+                    if (k < c) {
+                        want = (int)nearbyint((double)x[k * N + i] * inv) + zp;
+                        want = want < 0 ? 0 : want > 255 ? 255 : want;
+                    }
+                    int got = (int)(y[i] >> (8 * k) & 0xff);
+                    if (got != want)
+                        fail_msg("c %d zp %d pixel %d byte %d: %d, want %d (x %g)", c, zp, i, k,
+                                 got, want, k < c ? x[k * N + i] : 0.0f);
+                }
+        }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_transpose),
         cmocka_unit_test(test_softmax_columns),
+        cmocka_unit_test(test_quantize_planes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
