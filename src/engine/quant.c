@@ -370,6 +370,11 @@ glint_status glint_quant_create(const char *path, glint_quant **out)
         size_t wi;
         const Onnx__TensorProto *w = find_init(g, n->input[1], &wi);
         if (!w || !float_weight(w) || find_init(g, n->input[0], NULL)) continue;
+        /* a Conv of probabilities (YOLOv8's DFL: the expected bin of a
+         * Softmax, weights 0..15) stays float: u8 steps of 1/255 and s8
+         * weights (1 -> 0.945) would move every box, for no time gained */
+        const Onnx__NodeProto *px = producer_of(g, n->input[0]);
+        if (px && !strcmp(px->op_type, "Softmax")) continue;
         int x = stat_index(q, n->input[0], 1);
         if (x < 0) {
             glint_quant_free(q);
