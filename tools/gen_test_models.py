@@ -272,6 +272,40 @@ def sppf_neck():
     return m, [param((2, 8, 16, 16), 103) * 2], ref
 
 
+def dfl_head():
+    """YOLOv8's DFL as exported: x [N, 64, L] -> Reshape [N, 4, 16, L] ->
+    Transpose (0,2,1,3) -> Softmax (axis 1) -> 1x1 Conv with weights 0..15
+    -> Reshape [N, 4, L] (the expected bin per side), which glint folds into
+    GlintDFL; beside it the same chain with weights 0..15 doubled, which
+    must stay as it is. Both are outputs. x [N, 64, 37]."""
+    r = np.arange(16, dtype=np.float32)
+    inits = [init("shape4", np.array([0, 4, 16, -1], np.int64)),
+             init("shape3", np.array([0, 4, -1], np.int64)),
+             init("w_dfl", r.reshape(1, 16, 1, 1)),
+             init("w_two", (2 * r).reshape(1, 16, 1, 1))]
+    nodes = [helper.make_node("Reshape", ["x", "shape4"], ["r4"], name="reshape4"),
+             helper.make_node("Transpose", ["r4"], ["t"], name="transpose", perm=[0, 2, 1, 3]),
+             helper.make_node("Softmax", ["t"], ["p"], name="softmax", axis=1),
+             helper.make_node("Conv", ["p", "w_dfl"], ["e"], name="dfl"),
+             helper.make_node("Reshape", ["e", "shape3"], ["y"], name="reshape3"),
+             helper.make_node("Transpose", ["r4"], ["t2"], name="transpose2", perm=[0, 2, 1, 3]),
+             helper.make_node("Softmax", ["t2"], ["p2"], name="softmax2", axis=1),
+             helper.make_node("Conv", ["p2", "w_two"], ["e2"], name="not_dfl"),
+             helper.make_node("Reshape", ["e2", "shape3"], ["y2"], name="reshape3b")]
+    m = model(nodes, [vinfo("x", F32, ["N", 64, 37])],
+              [vinfo("y", F32, ["N", 4, 37]), vinfo("y2", F32, ["N", 4, 37])], inits, 17,
+              "dfl_head")
+
+    def ref(x):
+        t = x.astype(np.float64).reshape(x.shape[0], 4, 16, -1)
+        e = np.exp(t - t.max(axis=2, keepdims=True))
+        p = e / e.sum(axis=2, keepdims=True)
+        y = (p * r.astype(np.float64)[None, None, :, None]).sum(axis=2)
+        return [y, 2 * y]
+
+    return m, [param((2, 64, 37), 111) * 4], ref
+
+
 def maxpool_same(x, k):
     p = k // 2
     xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)), constant_values=-np.inf)
@@ -650,7 +684,8 @@ def main():
                      ("reshape_chain", reshape_chain), ("upsample_opset9", upsample_opset9),
                      ("upsample_slice_opset8", upsample_slice_opset8),
                      ("slice_opset10", slice_opset10), ("mini_yolo", mini_yolo),
-                     ("dynamic_hw", dynamic_hw), ("c2f", c2f), ("sppf_neck", sppf_neck)):
+                     ("dynamic_hw", dynamic_hw), ("c2f", c2f), ("sppf_neck", sppf_neck),
+                     ("dfl_head", dfl_head)):
         m, inputs, ref = fn()
         save(out, name, m, inputs, ref)
     m, inputs, ref = conv_bn_relu()

@@ -1056,6 +1056,23 @@ static glint_status concat_plain_run(step *st)
     return GLINT_OK;
 }
 
+/* GlintDFL on plain f32: rows of [N*A] x R bins x L columns, columns in
+ * blocks of 256 across threads. */
+static glint_status dfl_run(step *st)
+{
+    const glint_tensor *x = st->ctx.in[0];
+    int64_t rows = x->dims[0] * x->dims[1], R = x->dims[2], L = x->dims[3];
+    int64_t blocks = (L + 255) / 256;
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t b = 0; b < blocks; b++) {
+            int64_t j = b * 256, w = L - j < 256 ? L - j : 256;
+            simd_dfl((const float *)x->data + r * R * L + j,
+                     (float *)st->ctx.out[0]->data + r * L + j, R, L, w);
+        }
+    return GLINT_OK;
+}
+
 static glint_status split_nhwc_run(step *st)
 {
     const glint_tensor *x = st->ctx.in[0];
@@ -1929,6 +1946,10 @@ static glint_status place_step(lctx *L, const step *orig, int n_orig, int i)
         if (s) return s;
         if (!strcmp(nd->op_type, "Softmax") || !strcmp(nd->op_type, "LogSoftmax"))
             if ((s = softmax_make(p, &st, &taken))) return s;
+        if (!strcmp(nd->op_type, "GlintDFL") && simd_has_avx2()) {
+            st.k = (kernel){dfl_run, NULL, NULL, "glint:dfl_avx2"};
+            taken = true;
+        }
         if (!strcmp(nd->op_type, "Gemm") || !strcmp(nd->op_type, "MatMul"))
             if ((s = matmul_make(p, &st, &taken))) return s;
     }

@@ -1385,7 +1385,7 @@ static const op_def ops[] = {
     NN(Resize, 1, 4), NN(Upsample, 1, 2), NN(InstanceNormalization, 3, 3),
     NN(QuantizeLinear, 2, 3), NN(DequantizeLinear, 2, 3), NN(DynamicQuantizeLinear, 1, 1),
     NN(QLinearConv, 8, 9), NN(QLinearMatMul, 8, 8), NN(ConvInteger, 2, 4),
-    NN(MatMulInteger, 2, 4), NN(GlintQConv, 2, 9),
+    NN(MatMulInteger, 2, 4), NN(GlintQConv, 2, 9), NN(GlintDFL, 1, 1),
 };
 
 int op_count(void)

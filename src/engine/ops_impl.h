@@ -53,7 +53,7 @@ glint_status conv_int_run(op_ctx *c, const glint_tensor *w, double x_scale, doub
     X(Conv) X(ConvTranspose) X(BatchNormalization) X(MaxPool) X(AveragePool)                   \
     X(GlobalAveragePool) X(GlobalMaxPool) X(Softmax) X(LogSoftmax) X(MatMul) X(Gemm)           \
     X(ReduceMean) X(ReduceSum) X(ReduceMax) X(ReduceMin) X(Resize) X(Upsample)                 \
-    X(InstanceNormalization)
+    X(InstanceNormalization) X(GlintDFL)
 
 /* Quantized operators (ops_quant.c). */
 #define QUANT_OPS(X)                                                                           \

@@ -1237,3 +1237,39 @@ bool conv_transpose_geometry(op_ctx *c, int64_t *pad_begin, int64_t *stride, int
     }
     return true;
 }
+
+/* ---- GlintDFL: the expected bin of a softmax over R bins (passes.c
+ * fold_dfl). x [N, A, R, L] -> y [N, 1, A, L], y = sum_i i * softmax_i(x[n,
+ * a, :, l]). */
+glint_status infer_GlintDFL(op_ctx *c)
+{
+    const glint_tensor *x = c->in[0];
+    if (x->dtype != GLINT_F32) return need_f32(c, 0);
+    if (x->ndim != 4) return OP_FAIL(c, GLINT_ERR_SHAPE, "input rank %d, want 4", x->ndim);
+    int64_t dims[4] = {x->dims[0], 1, x->dims[1], x->dims[3]};
+    set_out(c, 0, GLINT_F32, 4, dims);
+    return GLINT_OK;
+}
+
+glint_status run_GlintDFL(op_ctx *c)
+{
+    const glint_tensor *x = c->in[0];
+    int64_t rows = x->dims[0] * x->dims[1], R = x->dims[2], L = x->dims[3];
+    const float *X = x->data;
+    float *Y = c->out[0]->data;
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t l = 0; l < L; l++) {
+            const float *p = X + r * R * L + l;
+            float m = -INFINITY;
+            for (int64_t i = 0; i < R; i++)
+                m = p[i * L] > m ? p[i * L] : m;
+            double sum = 0, wsum = 0;
+            for (int64_t i = 0; i < R; i++) {
+                double e = exp((double)p[i * L] - m);
+                sum += e;
+                wsum += e * (double)i;
+            }
+            Y[r * L + l] = R ? (float)(wsum / sum) : 0.0f;
+        }
+    return GLINT_OK;
+}

@@ -360,6 +360,51 @@ static glint_status fold_qdq_conv(graph *g, node *conv)
     return GLINT_OK;
 }
 
+/* Conv(Softmax(Transpose(x, perm 0,2,1,3), axis 1), w) with w [1, R, 1, 1]
+ * = 0, 1, ..., R-1, no bias, no post-ops, 1x1 unpadded: the expected bin
+ * of a distribution over R bins (YOLOv8's DFL, x [N, 4, 16, anchors]) ->
+ * GlintDFL(x), one pass over x instead of a transpose, a softmax and a
+ * one-channel convolution. The Transpose and Softmax die when nothing
+ * else reads them. Opset 13+ only (per-axis Softmax). */
+static glint_status fold_dfl(graph *g, node *conv)
+{
+    node *sm = producer_op(g, conv->in[0], "Softmax");
+    node *tr = sm ? producer_op(g, sm->in[0], "Transpose") : NULL;
+    if (!tr || g->opset < 13 || conv->n_post || (conv->n_in > 2 && conv->in[2] >= 0) ||
+        g->vals[conv->in[0]].n_uses != 1 || g->vals[sm->in[0]].n_uses != 1)
+        return GLINT_OK;
+    const value *w = &g->vals[conv->in[1]]; /* x is 4-D: the perm has 4 axes */
+    if (w->ndim != 4 || w->dims[0] != 1 || w->dims[2] != 1 || w->dims[3] != 1) return GLINT_OK;
+    const float *wv = const_of(g, conv->in[1], GLINT_F32, w->dims[1]);
+    const int64_t *perm, *v;
+    if (!wv || attr_ints(tr, "perm", &perm) != 4 || perm[0] != 0 || perm[1] != 2 || perm[2] != 1 ||
+        perm[3] != 3 || (attr_i(sm, "axis", -1) != 1 && attr_i(sm, "axis", -1) != -3) ||
+        attr_i(conv, "group", 1) != 1 || strcmp(attr_s(conv, "auto_pad", "NOTSET"), "NOTSET"))
+        return GLINT_OK;
+    for (int64_t i = 0; i < w->dims[1]; i++)
+        if (wv[i] != (float)i) return GLINT_OK;
+    int n = attr_ints(conv, "pads", &v);
+    for (int k = 0; k < n; k++)
+        if (v[k]) return GLINT_OK;
+    n = attr_ints(conv, "strides", &v);
+    for (int k = 0; k < n; k++)
+        if (v[k] != 1) return GLINT_OK;
+    char *op = strdup("GlintDFL");
+    if (!op) return eng_fail(GLINT_ERR_NOMEM, "out of memory");
+    int x_id = tr->in[0];
+    for (int k = 0; k < conv->n_in; k++)
+        if (conv->in[k] >= 0) g->vals[conv->in[k]].n_uses--;
+    conv->in[0] = x_id;
+    conv->n_in = 1;
+    g->vals[x_id].n_uses++;
+    free(conv->op_type);
+    conv->op_type = op;
+    conv->op = op_lookup("GlintDFL");
+    if (!g->vals[sm->out[0]].n_uses && !g->vals[sm->out[0]].is_output) kill(g, sm);
+    if (!g->vals[tr->out[0]].n_uses && !g->vals[tr->out[0]].is_output) kill(g, tr);
+    return GLINT_OK;
+}
+
 /* ---- u8 between quantized nodes ----
  * QuantizeLinear(DequantizeLinear(q, s, z), s, z) is q, exactly (for u8
  * and one scale per tensor), and Split and Concat commute with
@@ -612,5 +657,7 @@ glint_status passes_run(glint_model *m)
     plan_dispose(&p);
     for (int i = 0; i < g->n_nodes; i++)
         if (is_op(&g->nodes[i], "Conv") && (s = fold_qdq_conv(g, &g->nodes[i]))) return s;
+    for (int i = 0; i < g->n_nodes; i++)
+        if (is_op(&g->nodes[i], "Conv") && (s = fold_dfl(g, &g->nodes[i]))) return s;
     return qdq_to_u8(g);
 }

@@ -183,3 +183,30 @@ AVX2 void simd_quantize_planes(const float *x, int64_t plane, int c, float inv, 
         y[i] = w;
     }
 }
+
+AVX2 void simd_dfl(const float *x, float *y, int64_t r, int64_t l, int64_t w)
+{
+    int64_t nv = w / 8 * 8;
+    for (int64_t j = 0; j < nv; j += 8) {
+        v8f m = vload(x + j), s = {0}, ws = {0};
+        for (int64_t i = 1; i < r; i++)
+            m = vmax(vload(x + i * l + j), m);
+        for (int64_t i = 0; i < r; i++) {
+            v8f e = vexp(vload(x + i * l + j) - m);
+            s += e;
+            ws += e * (float)i;
+        }
+        vstore(y + j, ws / s);
+    }
+    for (int64_t j = nv; j < w; j++) { /* the last columns, scalar */
+        float m = x[j], s = 0, ws = 0;
+        for (int64_t i = 1; i < r; i++)
+            m = x[i * l + j] > m ? x[i * l + j] : m;
+        for (int64_t i = 0; i < r; i++) {
+            float e = expf(x[i * l + j] - m);
+            s += e;
+            ws += e * (float)i;
+        }
+        y[j] = ws / s;
+    }
+}

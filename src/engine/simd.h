@@ -28,4 +28,10 @@ void simd_transpose(const float *src, int64_t src_stride, float *dst, int64_t ds
 void simd_quantize_planes(const float *x, int64_t plane, int c, float inv, int32_t zp,
                           uint32_t *y, int64_t n);
 
+/* The expected bin of a softmax over r bins (GlintDFL), for the w columns
+ * starting at x, bin i of a column l floats after bin i-1: y[j] = sum_i i
+ * * e_i / sum_i e_i, e_i = exp(x[i*l + j] - max). Relative error below
+ * 1e-6. Needs simd_has_avx2(). */
+void simd_dfl(const float *x, float *y, int64_t r, int64_t l, int64_t w);
+
 #endif

@@ -157,6 +157,45 @@ static void test_numpy(void **state)
         check_against_numpy(models[i]);
 }
 
+/* YOLOv8's DFL chain folds into one GlintDFL (the fast kernel on the
+ * oneDNN backend, the reference one on the other); the same chain with
+ * other weights stays a Softmax and a Conv. Both outputs match numpy. */
+static void test_dfl_fold(void **state)
+{
+    (void)state;
+    glint_model *m = etest_load("dfl_head/model.onnx");
+    glint_tensor x = etest_read_pb(etest_path("dfl_head/test_data_set_0/input_0.pb"));
+    glint_tensor want[2] = {etest_read_pb(etest_path("dfl_head/test_data_set_0/output_0.pb")),
+                            etest_read_pb(etest_path("dfl_head/test_data_set_0/output_1.pb"))};
+    for (int be = GLINT_BACKEND_AUTO; be <= GLINT_BACKEND_REF; be++) {
+        glint_context_options o = {
+            .threads = 2, .max_batch = (int)x.dims[0], .backend = (glint_backend)be, .profile = 1};
+        glint_context *c = NULL;
+        etest_status(glint_context_create(m, &o, &c), GLINT_OK);
+        etest_status(glint_context_run(c, &x, 1), GLINT_OK);
+        for (int k = 0; k < 2; k++) {
+            glint_tensor y;
+            glint_context_output(c, k, &y);
+            etest_assert_dims(&y, want[k].ndim, want[k].dims);
+            int64_t n = etest_count(&want[k]);
+            double d = etest_max_diff(y.data, want[k].data, n);
+            if (!(d <= 1e-5 * etest_max_abs(want[k].data, n)))
+                fail_msg("backend %d output %d: max diff %g from numpy", be, k, d);
+        }
+        char prof[8192];
+        glint_context_profile(c, prof, sizeof prof);
+        if (!strstr(prof, "GlintDFL") || strstr(strstr(prof, "GlintDFL") + 1, "GlintDFL") ||
+            !strstr(prof, "not_dfl") || !strstr(prof, "softmax2") || strstr(prof, "softmax ") ||
+            (be == GLINT_BACKEND_AUTO && !strstr(prof, "dfl_avx2")))
+            fail_msg("backend %d: one GlintDFL and the other chain as it was, got:\n%s", be, prof);
+        glint_context_free(c);
+    }
+    free(x.data);
+    free(want[0].data);
+    free(want[1].data);
+    glint_model_free(m);
+}
+
 /* input_dims fixes free spatial axes per context: two contexts of one model
  * at two sizes, each refusing the other's; without it, no context. */
 static void test_input_dims(void **state)
@@ -380,6 +419,7 @@ int main(int argc, char **argv)
 {
     /* clang-format off */
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_dfl_fold),
         cmocka_unit_test(test_conv_vs_c),
         cmocka_unit_test(test_numpy),
         cmocka_unit_test(test_input_dims),

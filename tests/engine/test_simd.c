@@ -62,6 +62,31 @@ static void test_softmax_columns(void **state)
     }
 }
 
+/* The DFL expectation against doubles: 16 bins, 37 columns (a tail), bins
+ * 37 floats apart. */
+static void test_dfl(void **state)
+{
+    (void)state;
+    if (!simd_has_avx2()) skip();
+    enum { R = 16, L = 37 };
+    float x[R * L], y[L];
+    for (int i = 0; i < R * L; i++)
+        x[i] = (float)((i * 7919) % 97) / 8.0f - 6.0f;
+    simd_dfl(x, y, R, L, L);
+    for (int j = 0; j < L; j++) {
+        double m = -INFINITY, s = 0, ws = 0;
+        for (int i = 0; i < R; i++)
+            m = x[i * L + j] > m ? x[i * L + j] : m;
+        for (int i = 0; i < R; i++) {
+            double e = exp(x[i * L + j] - m);
+            s += e;
+            ws += e * i;
+        }
+        if (fabs(y[j] - ws / s) > 1e-5 * (ws / s) + 1e-6)
+            fail_msg("column %d: %g, want %g", j, y[j], ws / s);
+    }
+}
+
 /* QuantizeLinear into 4-channel pixels: ties to even, saturation, the
  * bytes past c holding the zero point, tails. */
 static void test_quantize_planes(void **state)
@@ -98,6 +123,7 @@ int main(void)
         cmocka_unit_test(test_transpose),
         cmocka_unit_test(test_softmax_columns),
         cmocka_unit_test(test_quantize_planes),
+        cmocka_unit_test(test_dfl),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
