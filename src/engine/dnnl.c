@@ -441,13 +441,18 @@ fail:
  * oq->on); *taken = false (and no error) when oneDNN offers only a reference
  * kernel or cannot express the node. */
 static glint_status qconv_make(plan *p, step *st, layout src_lay, const qout *oq, bool *taken);
-/* Same for a float Conv computed in bf16 (plan.bf16). */
-static glint_status bf16conv_make(plan *p, step *st, layout src_lay, bool *taken);
+/* The kernel of a float Conv computed in bf16 (plan.bf16): primitive pd
+ * (taken over) reading conv_src, after a reorder of the input (x_md) into
+ * it. */
+static glint_status bf16_kernel(plan *p, step *st, dnnl_primitive_desc_t pd, const char *impl,
+                                const dnnl_memory_desc_t *x_md, const dnnl_memory_desc_t *conv_src,
+                                const dnnl_memory_desc_t *w_md, void *wdata,
+                                const dnnl_memory_desc_t *b_md, const void *bias,
+                                const dnnl_memory_desc_t *dst_md);
 
 static glint_status conv_make(plan *p, step *st, layout src_lay, const qout *oq, bool *taken)
 {
     if (!strcmp(st->n->op_type, "GlintQConv")) return qconv_make(p, st, src_lay, oq, taken);
-    if (p->bf16) return bf16conv_make(p, st, src_lay, taken);
     glint_status s = GLINT_OK;
     op_ctx *c = &st->ctx;
     const node *n = st->n;
@@ -458,12 +463,20 @@ static glint_status conv_make(plan *p, step *st, layout src_lay, const qout *oq,
     *taken = false;
     if (x->ndim != 4 || !p->is_const[st->in_id[1]] || (b && !p->is_const[st->in_id[2]]))
         return GLINT_OK;
-    dnnl_memory_desc_t src_md, dst_md, w_plain, b_md;
+    /* bf16 (plan.bf16): the convolution reads a bf16 NHWC copy of its input
+     * and bf16 weights (reordered once from the f32 ones) */
+    dnnl_memory_desc_t src_md, conv_src, dst_md, w_plain, w_any, b_md;
     dnnl_convolution_desc_t cd;
     md_4d(&src_md, x, src_lay);
-    if (!conv_desc(n, x, w, y, b != NULL, &src_md, dnnl_f32, dnnl_f32, &cd, &w_plain, &b_md,
-                   &dst_md))
+    conv_src = src_md;
+    if (p->bf16) {
+        dnnl_dims_t xd = {x->dims[0], x->dims[1], x->dims[2], x->dims[3]};
+        dnnl_memory_desc_init_by_tag(&conv_src, 4, xd, dnnl_bf16, dnnl_nhwc);
+    }
+    if (!conv_desc(n, x, w, y, b != NULL, &conv_src, p->bf16 ? dnnl_bf16 : dnnl_f32, dnnl_f32,
+                   &cd, &w_plain, &b_md, &dst_md))
         return GLINT_OK;
+    conv_weight_mds(w, attr_i(n, "group", 1), dnnl_f32, &w_any, &w_plain); /* the f32 source */
     DN(dnnl_primitive_attr_create(&pattr));
     const char *impl;
     void *wdata;
@@ -472,15 +485,17 @@ static glint_status conv_make(plan *p, step *st, layout src_lay, const qout *oq,
                             &w_copy)) ||
         !pd)
         goto fail;
-    prim_k *k;
     dnnl_primitive_desc_t pd_keep = pd;
     pd = NULL;
-    if ((s = prim_make(p, st, pd_keep, impl))) goto fail;
-    k = st->k.state;
-    if ((s = weighted_args(k, &src_md, &w_copy, wdata, b ? &b_md : NULL, b ? b->data : NULL,
-                           &dst_md)))
-        goto fail;
-    if (st->sum_id >= 0) {
+    if (p->bf16)
+        s = bf16_kernel(p, st, pd_keep, impl, &src_md, &conv_src, &w_copy, wdata,
+                        b ? &b_md : NULL, b ? b->data : NULL, &dst_md);
+    else if (!(s = prim_make(p, st, pd_keep, impl)))
+        s = weighted_args(st->k.state, &src_md, &w_copy, wdata, b ? &b_md : NULL,
+                          b ? b->data : NULL, &dst_md);
+    if (s) goto fail;
+    if (st->sum_id >= 0) { /* the prim_k first in either kernel's state */
+        prim_k *k = st->k.state;
         k->copy_sum = true; /* cleared by dnnl_prepare when it works in place */
         k->sum_bytes = tensor_bytes(y);
     }
@@ -761,65 +776,36 @@ fail:
  * The qconv_k kernel without quantization: a reorder rounds the f32 input
  * into a bf16 NHWC scratch, then a bf16 convolution (weights rounded to bf16
  * once, f32 bias, the node's post-ops) accumulates and writes f32 NHWC. */
-static glint_status bf16conv_make(plan *p, step *st, layout src_lay, bool *taken)
+static glint_status bf16_kernel(plan *p, step *st, dnnl_primitive_desc_t pd, const char *impl,
+                                const dnnl_memory_desc_t *x_md, const dnnl_memory_desc_t *conv_src,
+                                const dnnl_memory_desc_t *w_md, void *wdata,
+                                const dnnl_memory_desc_t *b_md, const void *bias,
+                                const dnnl_memory_desc_t *dst_md)
 {
     glint_status s = GLINT_OK;
-    op_ctx *c = &st->ctx;
-    const node *n = st->n;
-    const glint_tensor *x = c->in[0], *w = c->in[1], *y = c->out[0];
-    const glint_tensor *b = c->n_in > 2 ? c->in[2] : NULL;
-    dnnl_primitive_attr_t pattr = NULL;
-    dnnl_primitive_desc_t pd = NULL, rpd = NULL;
-    qconv_k *q = NULL;
-    *taken = false;
-    if (x->ndim != 4 || !p->is_const[st->in_id[1]] || (b && !p->is_const[st->in_id[2]]))
-        return GLINT_OK;
-    dnnl_memory_desc_t x_md, bf_md, dst_md, w_plain, w_any, b_md;
-    dnnl_convolution_desc_t cd;
-    md_4d(&x_md, x, src_lay);
-    dnnl_dims_t xd = {x->dims[0], x->dims[1], x->dims[2], x->dims[3]};
-    dnnl_memory_desc_init_by_tag(&bf_md, 4, xd, dnnl_bf16, dnnl_nhwc);
-    if (!conv_desc(n, x, w, y, b != NULL, &bf_md, dnnl_bf16, dnnl_f32, &cd, &w_plain, &b_md,
-                   &dst_md))
-        return GLINT_OK;
-    conv_weight_mds(w, attr_i(n, "group", 1), dnnl_f32, &w_any, &w_plain); /* the f32 source */
-    DN(dnnl_primitive_attr_create(&pattr));
-    const char *impl;
-    void *wdata;
-    dnnl_memory_desc_t w_copy;
-    if ((s = conv_primitive(p, n, &cd, pattr, NULL, &w_plain, w->data, &pd, &impl, &wdata,
-                            &w_copy)) ||
-        !pd)
-        goto fail;
-    if (!(q = calloc(1, sizeof *q)) ||
-        !(q->scratch = aligned_alloc(64, (dnnl_memory_desc_get_size(&bf_md) + 63) / 64 * 64))) {
+    dnnl_primitive_desc_t rpd = NULL;
+    qconv_k *q = calloc(1, sizeof *q);
+    if (!q ||
+        !(q->scratch = aligned_alloc(64, (dnnl_memory_desc_get_size(conv_src) + 63) / 64 * 64))) {
         s = eng_fail(GLINT_ERR_NOMEM, "out of memory");
         goto fail;
     }
     q->conv.stream = plan_stream(p);
     q->conv.src1_arg = -1;
     DN(dnnl_primitive_create(&q->conv.prim, pd));
-    if ((s = weighted_args(&q->conv, &bf_md, &w_copy, wdata, b ? &b_md : NULL,
-                           b ? b->data : NULL, &dst_md)))
-        goto fail;
+    if ((s = weighted_args(&q->conv, conv_src, w_md, wdata, b_md, bias, dst_md))) goto fail;
     dnnl_memory_set_data_handle(q->conv.args[0].memory, q->scratch);
-    DN(dnnl_reorder_primitive_desc_create(&rpd, &x_md, g_engine, &bf_md, g_engine, NULL));
+    DN(dnnl_reorder_primitive_desc_create(&rpd, x_md, g_engine, conv_src, g_engine, NULL));
     DN(dnnl_primitive_create(&q->quant, rpd));
-    DN(dnnl_memory_create(&q->q_src, &x_md, g_engine, DNNL_MEMORY_NONE));
-    DN(dnnl_memory_create(&q->q_dst, &bf_md, g_engine, q->scratch));
-    if (st->sum_id >= 0) {
-        q->conv.copy_sum = true; /* cleared by dnnl_prepare when it works in place */
-        q->conv.sum_bytes = tensor_bytes(y);
-    }
+    DN(dnnl_memory_create(&q->q_src, x_md, g_engine, DNNL_MEMORY_NONE));
+    DN(dnnl_memory_create(&q->q_dst, conv_src, g_engine, q->scratch));
     snprintf(q->impl, sizeof q->impl, "%s f32>bf16>f32", impl);
     st->k = (kernel){qconv_run, qconv_free, q, q->impl};
     q = NULL;
-    *taken = true;
 fail:
     qconv_free(q);
     if (rpd) dnnl_primitive_desc_destroy(rpd);
-    if (pd) dnnl_primitive_desc_destroy(pd);
-    if (pattr) dnnl_primitive_attr_destroy(pattr);
+    dnnl_primitive_desc_destroy(pd);
     return s;
 }
 

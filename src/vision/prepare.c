@@ -247,6 +247,23 @@ static void fill(float *restrict p, int n, float v)
         p[i] = v;
 }
 
+/* Four {R,G,B,x} pixels transposed to one vector per plane, so that each
+ * plane gets a whole-vector store. */
+static inline void store4(float *restrict r, float *restrict g, float *restrict b, v4f p0, v4f p1,
+                          v4f p2, v4f p3)
+{
+    v4f rg01 = __builtin_shufflevector(p0, p1, 0, 4, 1, 5); /* r0 r1 g0 g1 */
+    v4f rg23 = __builtin_shufflevector(p2, p3, 0, 4, 1, 5);
+    v4f bx01 = __builtin_shufflevector(p0, p1, 2, 6, 3, 7); /* b0 b1 x x */
+    v4f bx23 = __builtin_shufflevector(p2, p3, 2, 6, 3, 7);
+    v4f vr = __builtin_shufflevector(rg01, rg23, 0, 1, 4, 5);
+    v4f vg = __builtin_shufflevector(rg01, rg23, 2, 3, 6, 7);
+    v4f vb = __builtin_shufflevector(bx01, bx23, 0, 1, 4, 5);
+    memcpy(r, &vr, sizeof vr);
+    memcpy(g, &vg, sizeof vg);
+    memcpy(b, &vb, sizeof vb);
+}
+
 /* One output row of the three planes: vertical blend of two resampled rows,
  * then x * a + b per channel (a, b hold the per-channel constants). Four
  * pixels at a time are transposed from {R,G,B,x} lanes to one vector per
@@ -256,22 +273,11 @@ static void blend_norm(float *restrict r, float *restrict g, float *restrict b,
                        v4f bias)
 {
     int i = 0;
-    for (; i + 4 <= n; i += 4) {
-        v4f p0 = (h0[i] + wy * (h1[i] - h0[i])) * a + bias;
-        v4f p1 = (h0[i + 1] + wy * (h1[i + 1] - h0[i + 1])) * a + bias;
-        v4f p2 = (h0[i + 2] + wy * (h1[i + 2] - h0[i + 2])) * a + bias;
-        v4f p3 = (h0[i + 3] + wy * (h1[i + 3] - h0[i + 3])) * a + bias;
-        v4f rg01 = __builtin_shufflevector(p0, p1, 0, 4, 1, 5); /* r0 r1 g0 g1 */
-        v4f rg23 = __builtin_shufflevector(p2, p3, 0, 4, 1, 5);
-        v4f bx01 = __builtin_shufflevector(p0, p1, 2, 6, 3, 7); /* b0 b1 x x */
-        v4f bx23 = __builtin_shufflevector(p2, p3, 2, 6, 3, 7);
-        v4f vr = __builtin_shufflevector(rg01, rg23, 0, 1, 4, 5);
-        v4f vg = __builtin_shufflevector(rg01, rg23, 2, 3, 6, 7);
-        v4f vb = __builtin_shufflevector(bx01, bx23, 0, 1, 4, 5);
-        memcpy(r + i, &vr, sizeof vr);
-        memcpy(g + i, &vg, sizeof vg);
-        memcpy(b + i, &vb, sizeof vb);
-    }
+    for (; i + 4 <= n; i += 4)
+        store4(r + i, g + i, b + i, (h0[i] + wy * (h1[i] - h0[i])) * a + bias,
+               (h0[i + 1] + wy * (h1[i + 1] - h0[i + 1])) * a + bias,
+               (h0[i + 2] + wy * (h1[i + 2] - h0[i + 2])) * a + bias,
+               (h0[i + 3] + wy * (h1[i + 3] - h0[i + 3])) * a + bias);
     for (; i < n; i++) {
         v4f v = (h0[i] + wy * (h1[i] - h0[i])) * a + bias;
         r[i] = v[0];
@@ -288,20 +294,10 @@ static void copy_norm(float *restrict r, float *restrict g, float *restrict b,
                       const uint8_t *restrict p, int n, bool last, v4f a, v4f bias)
 {
     int i = 0, wide = last ? n - 1 : n;
-    for (; i + 4 <= wide; i += 4) {
-        v4f p0 = load_rgbx(p + 3 * i) * a + bias, p1 = load_rgbx(p + 3 * i + 3) * a + bias;
-        v4f p2 = load_rgbx(p + 3 * i + 6) * a + bias, p3 = load_rgbx(p + 3 * i + 9) * a + bias;
-        v4f rg01 = __builtin_shufflevector(p0, p1, 0, 4, 1, 5);
-        v4f rg23 = __builtin_shufflevector(p2, p3, 0, 4, 1, 5);
-        v4f bx01 = __builtin_shufflevector(p0, p1, 2, 6, 3, 7);
-        v4f bx23 = __builtin_shufflevector(p2, p3, 2, 6, 3, 7);
-        v4f vr = __builtin_shufflevector(rg01, rg23, 0, 1, 4, 5);
-        v4f vg = __builtin_shufflevector(rg01, rg23, 2, 3, 6, 7);
-        v4f vb = __builtin_shufflevector(bx01, bx23, 0, 1, 4, 5);
-        memcpy(r + i, &vr, sizeof vr);
-        memcpy(g + i, &vg, sizeof vg);
-        memcpy(b + i, &vb, sizeof vb);
-    }
+    for (; i + 4 <= wide; i += 4)
+        store4(r + i, g + i, b + i, load_rgbx(p + 3 * i) * a + bias,
+               load_rgbx(p + 3 * i + 3) * a + bias, load_rgbx(p + 3 * i + 6) * a + bias,
+               load_rgbx(p + 3 * i + 9) * a + bias);
     for (; i < n; i++) {
         v4f v = load_rgb_scalar(p + 3 * i) * a + bias;
         r[i] = v[0];
