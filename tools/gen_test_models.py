@@ -306,6 +306,16 @@ def dfl_head():
     return m, [param((2, 64, 37), 111) * 4], ref
 
 
+def input_as_output():
+    """A graph input that is also a graph output, beside Relu(x): outputs
+    [x, relu(x)]. x [N, 4, 6]."""
+    nodes = [helper.make_node("Relu", ["x"], ["y"], name="relu")]
+    m = model(nodes, [vinfo("x", F32, ["N", 4, 6])],
+              [vinfo("x", F32, ["N", 4, 6]), vinfo("y", F32, ["N", 4, 6])], [], 13,
+              "input_as_output")
+    return m, [param((2, 4, 6), 121) * 4], lambda x: [x, np.maximum(x, 0)]
+
+
 def maxpool_same(x, k):
     p = k // 2
     xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)), constant_values=-np.inf)
@@ -685,7 +695,7 @@ def main():
                      ("upsample_slice_opset8", upsample_slice_opset8),
                      ("slice_opset10", slice_opset10), ("mini_yolo", mini_yolo),
                      ("dynamic_hw", dynamic_hw), ("c2f", c2f), ("sppf_neck", sppf_neck),
-                     ("dfl_head", dfl_head)):
+                     ("dfl_head", dfl_head), ("input_as_output", input_as_output)):
         m, inputs, ref = fn()
         save(out, name, m, inputs, ref)
     m, inputs, ref = conv_bn_relu()

@@ -163,12 +163,22 @@ static int runner_open(runner *r, const run_opts *o, int n_images)
     int chosen = o->precision == MODEL_PRECISION_BF16 ? MODEL_PRECISION_BF16 : 0;
     if (dir && o->precision) {
         char note[320];
-        if (precision_settle(o->model, o->precision, o->threads, &r->m, &chosen, note,
+        int64_t dims[4] = {0}; /* auto times the model at the size it will run */
+        model_conf tmp = {0};
+        if (o->precision == MODEL_PRECISION_AUTO &&
+            !model_conf_load(&tmp, model, r->m, err, sizeof err)) {
+            dims[1] = 3;
+            dims[2] = tmp.spec.height;
+            dims[3] = tmp.spec.width;
+        }
+        model_conf_dispose(&tmp);
+        if (precision_settle(o->model, o->precision, o->threads, dims, &r->m, &chosen, note,
                              sizeof note, err, sizeof err)) {
             fprintf(stderr, "glint run: %s\n", err);
             goto fail;
         }
-        if (o->precision == MODEL_PRECISION_AUTO) fprintf(stderr, "glint run: precision %s\n", note);
+        if (o->precision == MODEL_PRECISION_AUTO)
+            fprintf(stderr, "glint run: precision %s\n", note);
     }
     if (model_conf_load(&r->conf, model, r->m, err, sizeof err)) {
         fprintf(stderr, "glint run: %s\n", err);
@@ -177,11 +187,10 @@ static int runner_open(runner *r, const run_opts *o, int n_images)
     model_conf *c = &r->conf;
     apply_opts(c, o);
     r->max_batch = c->batch_free ? (n_images < RUN_MAX_BATCH ? n_images : RUN_MAX_BATCH) : 1;
-    glint_context_options copt = {
-        .threads = o->threads,
-        .max_batch = r->max_batch,
-        .backend = o->backend,
-        .bf16 = chosen == MODEL_PRECISION_BF16};
+    glint_context_options copt = {.threads = o->threads,
+                                  .max_batch = r->max_batch,
+                                  .backend = o->backend,
+                                  .bf16 = chosen == MODEL_PRECISION_BF16};
     /* an export with free spatial axes runs at the configured size (NCHW) */
     copt.input_dims[2] = c->spec.height;
     copt.input_dims[3] = c->spec.width;

@@ -473,8 +473,8 @@ static glint_status conv_make(plan *p, step *st, layout src_lay, const qout *oq,
         dnnl_dims_t xd = {x->dims[0], x->dims[1], x->dims[2], x->dims[3]};
         dnnl_memory_desc_init_by_tag(&conv_src, 4, xd, dnnl_bf16, dnnl_nhwc);
     }
-    if (!conv_desc(n, x, w, y, b != NULL, &conv_src, p->bf16 ? dnnl_bf16 : dnnl_f32, dnnl_f32,
-                   &cd, &w_plain, &b_md, &dst_md))
+    if (!conv_desc(n, x, w, y, b != NULL, &conv_src, p->bf16 ? dnnl_bf16 : dnnl_f32, dnnl_f32, &cd,
+                   &w_plain, &b_md, &dst_md))
         return GLINT_OK;
     conv_weight_mds(w, attr_i(n, "group", 1), dnnl_f32, &w_any, &w_plain); /* the f32 source */
     DN(dnnl_primitive_attr_create(&pattr));
@@ -482,14 +482,23 @@ static glint_status conv_make(plan *p, step *st, layout src_lay, const qout *oq,
     void *wdata;
     dnnl_memory_desc_t w_copy;
     if ((s = conv_primitive(p, n, &cd, pattr, NULL, &w_plain, w->data, &pd, &impl, &wdata,
-                            &w_copy)) ||
-        !pd)
+                            &w_copy)))
         goto fail;
+    if (!pd && p->bf16) { /* no bf16 kernel for it here (only oneDNN's reference): f32 */
+        dnnl_primitive_attr_destroy(pattr);
+        p->bf16 = false;
+        s = conv_make(p, st, src_lay, oq, taken);
+        p->bf16 = true;
+        p->f32_convs += *taken;
+        return s;
+    }
+    if (!pd) goto fail;
     dnnl_primitive_desc_t pd_keep = pd;
     pd = NULL;
+    p->bf16_convs += p->bf16;
     if (p->bf16)
-        s = bf16_kernel(p, st, pd_keep, impl, &src_md, &conv_src, &w_copy, wdata,
-                        b ? &b_md : NULL, b ? b->data : NULL, &dst_md);
+        s = bf16_kernel(p, st, pd_keep, impl, &src_md, &conv_src, &w_copy, wdata, b ? &b_md : NULL,
+                        b ? b->data : NULL, &dst_md);
     else if (!(s = prim_make(p, st, pd_keep, impl)))
         s = weighted_args(st->k.state, &src_md, &w_copy, wdata, b ? &b_md : NULL,
                           b ? b->data : NULL, &dst_md);
@@ -1001,8 +1010,7 @@ static glint_status concat_nhwc_run(step *st)
 /* NHWC f32 x into channels [coff, coff + C) of the plain f32 tensor y of
  * ctot channels whose planes are ps floats apart (ps >= H*W: rows of a
  * larger tensor): per image, blocks of 64 pixels transposed into planes. */
-static void nhwc_into_plain(const glint_tensor *x, float *y, int64_t ctot, int64_t coff,
-                            int64_t ps)
+static void nhwc_into_plain(const glint_tensor *x, float *y, int64_t ctot, int64_t coff, int64_t ps)
 {
     int64_t N = x->dims[0], C = x->dims[1], HW = x->dims[2] * x->dims[3];
     int64_t chunks = (HW + 63) / 64;
@@ -1790,7 +1798,8 @@ static bool reshaped_only(const plan *p, const step *orig, int n, int i, int v)
         for (int k = 0; k < orig[j].n_in_ids; k++)
             reads |= orig[j].in_id[k] == v;
         if (!reads) continue;
-        if (j <= i || (strcmp(orig[j].n->op_type, "Reshape") && strcmp(orig[j].n->op_type, "Flatten")))
+        if (j <= i ||
+            (strcmp(orig[j].n->op_type, "Reshape") && strcmp(orig[j].n->op_type, "Flatten")))
             return false;
         readers++;
     }
@@ -1813,10 +1822,10 @@ static glint_status place_step(lctx *L, const step *orig, int n_orig, int i)
          * NHWC u8 reorder costs more than a reorder to NHWC f32 and then the
          * NHWC quantization: 2.4 against 2.0 ms for YOLOv8n's stem) */
         bool qconv = !strcmp(nd->op_type, "GlintQConv");
-        layout src_lay = p->lay[x] == LAYOUT_NHWC || p->t[x].dims[1] >= 8 ||
-                                 (qconv && p->t[x].dims[1] > 4)
-                             ? LAYOUT_NHWC
-                             : LAYOUT_PLAIN;
+        layout src_lay =
+            p->lay[x] == LAYOUT_NHWC || p->t[x].dims[1] >= 8 || (qconv && p->t[x].dims[1] > 4)
+                ? LAYOUT_NHWC
+                : LAYOUT_PLAIN;
         qout gq;
         const qout *oq = qconv_graph_qout(&st, &gq) ? &gq : &L->qo[st.out_id[0]];
         if (src_lay == LAYOUT_PLAIN) { /* oneDNN may have no fast NCHW kernel */
@@ -2073,6 +2082,9 @@ glint_status dnnl_prepare(plan *p)
     plan_qout(&L, p->steps, p->n_steps);
     for (int i = 0; i < p->n_steps && !s; i++)
         s = place_step(&L, p->steps, p->n_steps, i);
+    if (!s && p->bf16 && !p->bf16_convs && p->f32_convs)
+        s = eng_fail(GLINT_ERR_UNSUPPORTED, "bf16: oneDNN offers no bf16 convolution kernel on "
+                                            "this CPU (it needs AVX512); use f32 or int8");
     if (!s) s = plain_outputs(&L);
     if (!s) drop_unread_dequantize(&L);
     if (s) {

@@ -16,7 +16,7 @@
 struct glint_context {
     glint_model *m;
     glint_context_options opt;
-    plan *plans;          /* plans[b-1] runs batch b */
+    plan *plans; /* plans[b-1] runs batch b */
     int n_plans;
     void *arena;
     size_t arena_bytes;
@@ -70,7 +70,8 @@ glint_status glint_model_load(const char *path, glint_model **out)
     if (size < 0 || fseek(f, 0, SEEK_SET)) {
         s = eng_fail(GLINT_ERR_IO, "cannot read %s", path);
     } else if ((size_t)size > MAX_MODEL_BYTES) {
-        s = eng_fail(GLINT_ERR_NOMEM, "%s is %ld bytes, above the 2 GiB protobuf limit", path, size);
+        s = eng_fail(GLINT_ERR_NOMEM, "%s is %ld bytes, above the 2 GiB protobuf limit", path,
+                     size);
     } else if (!(buf = malloc((size_t)size + 1))) {
         s = eng_fail(GLINT_ERR_NOMEM, "out of memory reading %s", path);
     } else if (fread(buf, 1, (size_t)size, f) != (size_t)size) {
@@ -81,8 +82,10 @@ glint_status glint_model_load(const char *path, glint_model **out)
         char dir[4096];
         snprintf(dir, sizeof dir, "%s", path);
         char *slash = strrchr(dir, '/');
-        if (slash) *slash = 0;
-        else snprintf(dir, sizeof dir, ".");
+        if (slash)
+            *slash = 0;
+        else
+            snprintf(dir, sizeof dir, ".");
         s = glint_model_load_buffer(buf, (size_t)size, dir, out);
         if (s) {
             char msg[600];
@@ -200,11 +203,15 @@ glint_status glint_context_create(glint_model *m, const glint_context_options *o
         goto fail;
     }
     c->plans = calloc((size_t)c->opt.max_batch, sizeof *c->plans);
-    if (!c->plans) { s = eng_fail(GLINT_ERR_NOMEM, "out of memory"); goto fail; }
+    if (!c->plans) {
+        s = eng_fail(GLINT_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
     omp_set_num_threads(c->opt.threads);
     for (int b = 1; b <= c->opt.max_batch; b++) {
         if ((s = plan_build(m, b, c->opt.input_dims, c->opt.backend, c->opt.bf16 != 0,
-                              &c->plans[b - 1]))) goto fail;
+                            &c->plans[b - 1])))
+            goto fail;
         c->n_plans = b;
         if (b == 1 && m->flops == 0) m->flops = c->plans[0].flops;
         if (c->plans[b - 1].arena_bytes > c->arena_bytes)
@@ -215,7 +222,8 @@ glint_status glint_context_create(glint_model *m, const glint_context_options *o
         s = eng_fail(GLINT_ERR_NOMEM, "cannot allocate %zu bytes of activations", c->arena_bytes);
         goto fail;
     }
-    for (int b = 0; b < c->n_plans; b++) plan_bind(&c->plans[b], c->arena);
+    for (int b = 0; b < c->n_plans; b++)
+        plan_bind(&c->plans[b], c->arena);
     *out = c;
     return GLINT_OK;
 fail:
@@ -226,7 +234,8 @@ fail:
 void glint_context_free(glint_context *c)
 {
     if (!c) return;
-    for (int b = 0; b < c->n_plans; b++) plan_dispose(&c->plans[b]);
+    for (int b = 0; b < c->n_plans; b++)
+        plan_dispose(&c->plans[b]);
     free(c->plans);
     free(c->arena);
     free(c);
@@ -266,7 +275,8 @@ static glint_status check_input(const glint_context *c, const plan *p, int i,
         return eng_fail(GLINT_ERR_INVALID, "input '%s' must be %s, got %s", v->name,
                         glint_dtype_name(want->dtype), glint_dtype_name(in->dtype));
     bool same = in->ndim == want->ndim;
-    for (int d = 0; same && d < in->ndim; d++) same = in->dims[d] == want->dims[d];
+    for (int d = 0; same && d < in->ndim; d++)
+        same = in->dims[d] == want->dims[d];
     if (!same) {
         char a[128], b[128];
         return eng_fail(GLINT_ERR_SHAPE, "input '%s' must have shape %s, got %s", v->name,
@@ -277,12 +287,20 @@ static glint_status check_input(const glint_context *c, const plan *p, int i,
     return GLINT_OK;
 }
 
-/* Whether another value shares v's buffer (a view of it). */
-static bool aliased(const plan *p, int v)
+/* Whether input v may be read where the caller holds `data` instead of
+ * being copied into its arena slot: no other value shares its buffer (a
+ * view of it), it is no graph output (read from its slot after the run),
+ * and data is not inside this context's arena (an earlier output fed
+ * back, which steps may overwrite while the input is still read). */
+static bool bindable(const glint_context *c, const plan *p, int v, const void *data)
 {
+    const graph *g = &c->m->g;
     for (int w = 0; w < p->n_vals; w++)
-        if (w != v && p->alias[w] == v) return true;
-    return false;
+        if (w != v && p->alias[w] == v) return false;
+    for (int k = 0; k < g->n_outputs; k++)
+        if (g->outputs[k] == v) return false;
+    const char *a = c->arena, *d = data;
+    return !(d >= a && d < a + c->arena_bytes);
 }
 
 glint_status glint_context_run(glint_context *c, const glint_tensor *inputs, int n_inputs)
@@ -302,13 +320,13 @@ glint_status glint_context_run(glint_context *c, const glint_tensor *inputs, int
         glint_status s = check_input(c, p, i, &inputs[i]);
         if (s) return s;
     }
-    /* An input nothing aliases is read where the caller holds it (no step
-     * writes a graph input); otherwise it is copied into its arena slot. */
+    /* An input is read where the caller holds it when that is safe (no step
+     * writes a graph input; see bindable), else copied into its slot. */
     void *slot[MAX_BOUND_INPUTS] = {0};
     for (int i = 0; i < n_inputs; i++) {
         glint_tensor *t = &p->t[g->inputs[i]];
         if (t->data == inputs[i].data) continue;
-        if (i < MAX_BOUND_INPUTS && !aliased(p, g->inputs[i])) {
+        if (i < MAX_BOUND_INPUTS && bindable(c, p, g->inputs[i], inputs[i].data)) {
             slot[i] = t->data;
             t->data = (void *)inputs[i].data;
         } else {
@@ -345,7 +363,8 @@ size_t glint_context_profile(const glint_context *c, char *buf, size_t size)
     size_t len = 0;
     double total = 0;
     int runs = p->prof_runs ? p->prof_runs : 1;
-    for (int i = 0; i < p->n_steps; i++) total += p->steps[i].us;
+    for (int i = 0; i < p->n_steps; i++)
+        total += p->steps[i].us;
     for (int i = 0; i < p->n_steps; i++) {
         const step *st = &p->steps[i];
         const char *impl = st->k.impl ? st->k.impl : "ref";

@@ -66,6 +66,8 @@ typedef struct plan {
     size_t weight_bytes;   /* backend-owned reordered weights */
     double flops;
     bool bf16;             /* float convolutions compute in bf16 (options.bf16) */
+    int bf16_convs, f32_convs; /* ... convolutions on a bf16 kernel, and left in f32 (no bf16
+                                * kernel for them on this CPU) */
     int prof_runs;         /* runs accumulated in steps[].us */
     glint_observer observe; /* called after each step with the values it wrote */
     void *observe_user;

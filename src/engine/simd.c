@@ -174,7 +174,8 @@ AVX2 void simd_quantize_planes(const float *x, int64_t plane, int c, float inv, 
             int32_t q = zp;
             if (k < c) {
                 float r = x[k * plane + i] * inv;
-                r = r < -1048576.0f ? -1048576.0f : r > 1048576.0f ? 1048576.0f : r;
+                /* as the vector lanes: NaN clamps to the low end (then 0) */
+                r = !(r >= -1048576.0f) ? -1048576.0f : r > 1048576.0f ? 1048576.0f : r;
                 q = (int32_t)nearbyintf(r) + zp;
                 q = q < 0 ? 0 : q > 255 ? 255 : q;
             }

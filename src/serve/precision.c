@@ -35,7 +35,9 @@ int precision_parse(const char *s)
 
 const char *precision_name(int chosen)
 {
-    return chosen == MODEL_PRECISION_INT8 ? "int8" : chosen == MODEL_PRECISION_BF16 ? "bf16" : "f32";
+    return chosen == MODEL_PRECISION_INT8   ? "int8"
+           : chosen == MODEL_PRECISION_BF16 ? "bf16"
+                                            : "f32";
 }
 
 /* The verdict of glint quantize's agreement report `file` in dir: 1 if it
@@ -72,8 +74,11 @@ typedef struct candidate {
 } candidate;
 
 /* Median ms of one batch-1 run of each candidate (interleaved, so that all
- * see the same machine), on `threads` threads. -1 on failure. */
-static int time_candidates(candidate *c, int n, int threads)
+ * see the same machine), on `threads` threads at input_dims (NULL: as
+ * declared). A candidate other than f32 whose context cannot be made or run
+ * gets ms < 0 and the reason in why[k]; -1 when f32 itself fails. */
+static int time_candidates(candidate *c, int n, int threads, const int64_t *input_dims,
+                           char why[][256])
 {
     enum { RUNS = 9 };
     glint_context *ctx[3] = {0};
@@ -81,15 +86,25 @@ static int time_candidates(candidate *c, int n, int threads)
     int rc = -1;
     for (int k = 0; k < n; k++) {
         glint_context_options o = {.threads = threads, .max_batch = 1, .bf16 = c[k].bf16};
-        if (glint_context_create(c[k].m, &o, &ctx[k]) || glint_context_warm(ctx[k])) goto out;
+        for (int d = 1; input_dims && d < 4; d++)
+            o.input_dims[d] = input_dims[d];
+        c[k].ms = 0;
+        if (!glint_context_create(c[k].m, &o, &ctx[k]) && !glint_context_warm(ctx[k])) continue;
+        if (!k) goto out;
+        snprintf(why[k], 256, "%s", glint_last_error());
+        glint_context_free(ctx[k]);
+        ctx[k] = NULL;
+        c[k].ms = -1;
     }
     for (int i = 0; i < RUNS; i++)
         for (int k = 0; k < n; k++) {
+            if (!ctx[k]) continue;
             uint64_t t0 = now_ns();
             if (glint_context_warm(ctx[k])) goto out; /* one run on zeroed inputs */
             t[k][i] = (double)(now_ns() - t0) / 1e6;
         }
     for (int k = 0; k < n; k++) {
+        if (!ctx[k]) continue;
         qsort(t[k], RUNS, sizeof t[k][0], cmp_double);
         c[k].ms = t[k][RUNS / 2];
     }
@@ -105,13 +120,14 @@ static int load_int8(const char *dir, glint_model **q, char *err, size_t err_siz
     char path[4096];
     snprintf(path, sizeof path, "%s/model.int8.onnx", dir);
     if (!glint_model_load(path, q)) return 0;
-    snprintf(err, err_size, "precision int8: %s (write it with glint quantize)", glint_last_error());
+    snprintf(err, err_size, "precision int8: %s (write it with glint quantize)",
+             glint_last_error());
     return -1;
 }
 
 /* auto: the fastest of f32 and the candidates whose reports pass. */
-static int settle_auto(const char *dir, int threads, glint_model **model, int *chosen, char *note,
-                       size_t note_size, char *err, size_t err_size)
+static int settle_auto(const char *dir, int threads, const int64_t *input_dims, glint_model **model,
+                       int *chosen, char *note, size_t note_size, char *err, size_t err_size)
 {
     candidate c[3] = {{MODEL_PRECISION_F32, *model, 0, 0}};
     int n = 1;
@@ -137,21 +153,27 @@ static int settle_auto(const char *dir, int threads, glint_model **model, int *c
         snprintf(note, note_size, "auto: f32%s", refused);
         return 0;
     }
-    if (time_candidates(c, n, threads)) {
+    char failed[3][256] = {{0}};
+    if (time_candidates(c, n, threads, input_dims, failed)) {
         snprintf(err, err_size, "precision auto: timing failed: %s", glint_last_error());
         glint_model_free(q);
         return -1;
     }
     int best = 0;
     for (int k = 1; k < n; k++)
-        if (c[k].ms < c[best].ms) best = k;
-    char thr[32] = "all cores", times[160] = "";
+        if (c[k].ms >= 0 && c[k].ms < c[best].ms) best = k;
+    char thr[32] = "all cores", times[160] = "", cannot[600] = "";
     if (threads > 0) snprintf(thr, sizeof thr, "%d thread(s)", threads);
-    for (int k = 0, u = 0; k < n && u < (int)sizeof times; k++)
-        u += snprintf(times + u, sizeof times - (size_t)u, "%s%s %.2f ms", k ? ", " : "",
-                      precision_name(c[k].prec), c[k].ms);
-    snprintf(note, note_size, "auto: %s (batch 1, %s: %s; agreement reports pass%s)",
-             precision_name(c[best].prec), thr, times, refused);
+    for (int k = 0, u = 0, v = 0; k < n; k++) {
+        if (c[k].ms < 0 && v < (int)sizeof cannot)
+            v += snprintf(cannot + v, sizeof cannot - (size_t)v, "; %s cannot run here: %s",
+                          precision_name(c[k].prec), failed[k]);
+        else if (c[k].ms >= 0 && u < (int)sizeof times)
+            u += snprintf(times + u, sizeof times - (size_t)u, "%s%s %.2f ms", k ? ", " : "",
+                          precision_name(c[k].prec), c[k].ms);
+    }
+    snprintf(note, note_size, "auto: %s (batch 1, %s: %s; agreement reports pass%s%s)",
+             precision_name(c[best].prec), thr, times, refused, cannot);
     *chosen = c[best].prec;
     if (c[best].prec == MODEL_PRECISION_INT8) {
         glint_model_free(*model);
@@ -162,12 +184,13 @@ static int settle_auto(const char *dir, int threads, glint_model **model, int *c
     return 0;
 }
 
-int precision_settle(const char *dir, int prec, int threads, glint_model **model, int *chosen,
-                     char *note, size_t note_size, char *err, size_t err_size)
+int precision_settle(const char *dir, int prec, int threads, const int64_t *input_dims,
+                     glint_model **model, int *chosen, char *note, size_t note_size, char *err,
+                     size_t err_size)
 {
     *chosen = MODEL_PRECISION_F32;
     if (prec == MODEL_PRECISION_AUTO)
-        return settle_auto(dir, threads, model, chosen, note, note_size, err, err_size);
+        return settle_auto(dir, threads, input_dims, model, chosen, note, note_size, err, err_size);
     if (prec == MODEL_PRECISION_BF16) {
         snprintf(note, note_size, "bf16 as configured");
         *chosen = MODEL_PRECISION_BF16;

@@ -16,13 +16,16 @@
 
 /* `prec` is a model_precision (model_conf.h). *model holds the folder's
  * loaded model.onnx; when int8 is chosen it is replaced by model.int8.onnx
- * (the f32 model freed). Sets *chosen (MODEL_PRECISION_F32, _INT8 or _BF16:
- * create contexts with options.bf16 = 1) and a one-line note saying how it
- * was chosen (auto: with the timings and each refusal). Returns 0, or -1
- * with err (int8 asked for and not loadable, timing failed); *model is then
- * unchanged. */
-int precision_settle(const char *dir, int prec, int threads, glint_model **model, int *chosen,
-                     char *note, size_t note_size, char *err, size_t err_size);
+ * (the f32 model freed). input_dims (may be NULL) sizes the timing runs as
+ * glint_context_options.input_dims does (an export with free H and W).
+ * Sets *chosen (MODEL_PRECISION_F32, _INT8 or _BF16: create contexts with
+ * options.bf16 = 1) and a one-line note saying how it was chosen (auto:
+ * with the timings and each refusal; a candidate that cannot run here is
+ * refused, not fatal). Returns 0, or -1 with err (int8 asked for and not
+ * loadable, f32 cannot run); *model is then unchanged. */
+int precision_settle(const char *dir, int prec, int threads, const int64_t *input_dims,
+                     glint_model **model, int *chosen, char *note, size_t note_size, char *err,
+                     size_t err_size);
 
 /* "f32", "int8", "bf16" for a settled precision. */
 const char *precision_name(int chosen);

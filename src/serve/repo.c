@@ -138,8 +138,8 @@ static int choose_precision(server *s, repo_model *m, int prec, char *err, size_
 {
     batcher_options bo;
     batch_options(s, m, &bo);
-    return precision_settle(m->dir, prec, bo.threads, &m->model, &m->precision, m->precision_note,
-                            sizeof m->precision_note, err, err_size);
+    return precision_settle(m->dir, prec, bo.threads, bo.input_dims, &m->model, &m->precision,
+                            m->precision_note, sizeof m->precision_note, err, err_size);
 }
 
 int repo_entry_load(server *s, const repo_entry *e, repo_model **out, char *err, size_t err_size)
