@@ -12,6 +12,7 @@ import http.client
 import json
 import math
 import os
+import re
 import signal
 import socket
 import struct
@@ -571,8 +572,11 @@ def test_precision_auto(repo):
         st, h, j = s.json("GET", "/health")
         by = {m["name"]: m for m in j["models"]}
         rd = by["red_disc"]
-        check(rd["precision"] == "int8" and rd["precision_note"].startswith("auto: int8")
-              and "f32" in rd["precision_note"], "auto: red_disc runs int8 (%s)" % rd["precision_note"])
+        times = dict((p, float(ms)) for p, ms in
+                     re.findall(r"(f32|int8|bf16) ([0-9.]+) ms", rd["precision_note"]))
+        check(set(times) == {"f32", "int8", "bf16"} and rd["precision"] == min(times, key=times.get)
+              and rd["precision_note"].startswith("auto: " + rd["precision"]),
+              "auto: red_disc times f32, int8 and bf16 and runs the fastest (%s)" % rd["precision_note"])
         y8 = by["yolov8n"]
         check(y8["precision"] == "f32" and "agreement below the bar" in y8["precision_note"],
               "auto: yolov8n refuses int8 and says why (%s)" % y8["precision_note"])
@@ -585,11 +589,13 @@ def test_precision_auto(repo):
               and "model.int8.onnx" in rb["precision_note"],
               "auto: a broken model.int8.onnx is refused with the reason (%s)" % rb["precision_note"])
         st, h, j = s.json("GET", "/v2/models/red_disc")
-        check(j["parameters"]["precision"] == "int8" and "int8" in j["parameters"]["precision_note"],
+        check(j["parameters"]["precision"] == rd["precision"]
+              and j["parameters"]["precision_note"] == rd["precision_note"],
               "/v2/models/{m} shows the choice")
         img = open(os.path.join(shapes, "shapes_00.png"), "rb").read()
         st, h, j = s.json("POST", "/v1/models/red_disc/classify", img)
-        check(st == 200 and j["classes"][0]["label"] == "YES", "int8 red_disc answers YES on a red disc")
+        check(st == 200 and j["classes"][0]["label"] == "YES",
+              "%s red_disc answers YES on a red disc" % rd["precision"])
     finally:
         s.stop()
 
