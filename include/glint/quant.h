@@ -50,6 +50,11 @@ void glint_quant_free(glint_quant *q);
  * node i (lives as long as q). */
 int glint_quant_num_convs(const glint_quant *q);
 const char *glint_quant_conv_name(const glint_quant *q, int i);
+/* Whether Conv i is at an end of the network: it reads a graph input (the
+ * stem), or its output reaches a graph output through no other Conv (a
+ * detector's box and class outputs, a classifier's last layer) — the
+ * layers to keep float first when int8 hurts agreement. */
+int glint_quant_conv_at_end(const glint_quant *q, int i);
 
 /* A glint_observer: records the values of the tensors to calibrate (`user`
  * is the glint_quant). Plain layouts only: observe a REF context. */

@@ -52,8 +52,9 @@ typedef struct qopts {
 /* Agreement of one candidate (int8 by a calibration method, or bf16) with
  * the f32 model. */
 typedef struct agreement {
-    const char *method; /* minmax, percentile or bf16 */
+    const char *method; /* minmax, percentile (+float-ends) or bf16 */
     const char *prec;   /* int8 or bf16 */
+    int kept_float;     /* convolutions left float */
     int images;
     /* detect */
     long tp, n_f32, n_cand;
@@ -341,9 +342,10 @@ static int passes(const model_conf *c, const agreement *a)
 
 static json_t *agreement_json(const model_conf *c, const agreement *a)
 {
-    json_t *j = json_pack("{s:s, s:i, s:f, s:f, s:b}", "method", a->method, "images", a->images,
-                          "rel_l2_mean", a->images ? a->rel_l2_sum / a->images : 0.0, "rel_l2_max",
-                          a->rel_l2_max, "passes", passes(c, a));
+    json_t *j = json_pack("{s:s, s:i, s:f, s:f, s:b, s:i}", "method", a->method, "images",
+                          a->images, "rel_l2_mean", a->images ? a->rel_l2_sum / a->images : 0.0,
+                          "rel_l2_max", a->rel_l2_max, "passes", passes(c, a), "convs_kept_float",
+                          a->kept_float);
     if (c->task == MODEL_TASK_DETECT) {
         char boxes_key[32];
         snprintf(boxes_key, sizeof boxes_key, "boxes_%s", a->prec);
@@ -475,9 +477,42 @@ static int write_report(const char *path, const model_conf *c, const agreement *
     return rc;
 }
 
+/* Writes candidate a (its method and skip list) to out.<method>.tmp and
+ * measures its agreement; 0 or -1 after a message. */
+static int try_candidate(const qopts *o, glint_quant *q, const char *out, int percentile,
+                         const char *const *skip, int n_skip, glint_context *fctx,
+                         const model_conf *c, char **files, int n_eval, float *input,
+                         size_t floats, agreement *a)
+{
+    glint_quant_options qo = {.method = percentile ? GLINT_CALIB_PERCENTILE : GLINT_CALIB_MINMAX,
+                              .percentile = o->percentile,
+                              .skip = skip,
+                              .n_skip = n_skip};
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.%s.tmp", out, a->method);
+    a->prec = "int8";
+    a->kept_float = n_skip;
+    if (glint_quant_write(q, &qo, tmp) ||
+        evaluate_int8(o, fctx, c, tmp, files, n_eval, input, floats, a)) {
+        if (glint_last_error()[0]) fprintf(stderr, "glint quantize: %s\n", glint_last_error());
+        remove(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+static int better(const model_conf *c, const agreement *a, const agreement *b)
+{
+    return score_of(c, a) > score_of(c, b) ||
+           (score_of(c, a) == score_of(c, b) && a->rel_l2_sum < b->rel_l2_sum);
+}
+
 /* int8: calibrates, writes each method's QDQ model, keeps the one that
- * agrees best at out (report at out.report.json). 0 passing, 3 below the
- * bar, 1 error. */
+ * agrees best at out (report at out.report.json). When none passes the
+ * bar, one more candidate keeps the network's ends float (the stem and the
+ * convolutions that feed an output through no other Conv: mixed
+ * precision) with the better method, chosen if it passes (else the faster
+ * all-int8 one stays). 0 passing, 3 below the bar, 1 error. */
 static int make_int8(const qopts *o, const char *model, const char *out, glint_model *m,
                      const model_conf *c, glint_context *fctx, char **files, int n_eval,
                      float *input, size_t floats)
@@ -490,35 +525,45 @@ static int make_int8(const qopts *o, const char *model, const char *out, glint_m
     }
     if (calibrate(o, m, c, q, input, floats)) goto done;
     static const char *const methods[] = {"minmax", "percentile"};
-    agreement cand[2];
-    int n_cand = 0, best = -1;
+    static const char *const ends_method[] = {"minmax+float-ends", "percentile+float-ends"};
+    agreement cand[3];
+    int n_cand = 0, best = -1, best_pct = 0;
     for (int k = 0; k < 2; k++) {
         if (strcmp(o->method, "auto") && strcmp(o->method, methods[k])) continue;
-        glint_quant_options qo = {.method = k ? GLINT_CALIB_PERCENTILE : GLINT_CALIB_MINMAX,
-                                  .percentile = o->percentile,
-                                  .skip = o->skip,
-                                  .n_skip = o->n_skip};
-        char tmp[4200];
-        snprintf(tmp, sizeof tmp, "%s.%s.tmp", out, methods[k]);
         agreement *a = &cand[n_cand];
         memset(a, 0, sizeof *a);
         a->method = methods[k];
-        a->prec = "int8";
-        if (glint_quant_write(q, &qo, tmp) ||
-            evaluate_int8(o, fctx, c, tmp, files, n_eval, input, floats, a)) {
-            if (glint_last_error()[0]) fprintf(stderr, "glint quantize: %s\n", glint_last_error());
-            remove(tmp);
+        if (try_candidate(o, q, out, k, o->skip, o->n_skip, fctx, c, files, n_eval, input, floats,
+                          a))
             goto done;
-        }
-        if (best < 0 || score_of(c, a) > score_of(c, &cand[best]) ||
-            (score_of(c, a) == score_of(c, &cand[best]) && a->rel_l2_sum < cand[best].rel_l2_sum))
+        if (best < 0 || better(c, a, &cand[best])) {
             best = n_cand;
+            best_pct = k;
+        }
         n_cand++;
+    }
+    if (!passes(c, &cand[best])) {
+        const char *skip[QMAX_SKIP + 64];
+        int n_skip = 0;
+        for (int i = 0; i < o->n_skip; i++)
+            skip[n_skip++] = o->skip[i];
+        for (int i = 0; i < glint_quant_num_convs(q) && n_skip < QMAX_SKIP + 64; i++)
+            if (glint_quant_conv_at_end(q, i)) skip[n_skip++] = glint_quant_conv_name(q, i);
+        agreement *a = &cand[n_cand];
+        memset(a, 0, sizeof *a);
+        a->method = ends_method[best_pct];
+        if (n_skip > o->n_skip) {
+            if (try_candidate(o, q, out, best_pct, skip, n_skip, fctx, c, files, n_eval, input,
+                              floats, a))
+                goto done;
+            if (passes(c, a)) best = n_cand; /* only to pass: it costs speed */
+            n_cand++;
+        }
     }
     printf("%s: %d Conv(s) quantized (%d kept float), %d calibration image(s), %d held-out "
            "image(s)\n",
-           c->name, glint_quant_num_convs(q) - o->n_skip, o->n_skip, glint_quant_num_samples(q),
-           n_eval);
+           c->name, glint_quant_num_convs(q) - cand[best].kept_float, cand[best].kept_float,
+           glint_quant_num_samples(q), n_eval);
     for (int k = 0; k < n_cand; k++)
         print_agreement(c, &cand[k]);
     for (int k = 0; k < n_cand; k++) {

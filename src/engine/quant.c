@@ -423,6 +423,42 @@ const char *glint_quant_conv_name(const glint_quant *q, int i)
     return n->name && *n->name ? n->name : n->output[0];
 }
 
+int glint_quant_conv_at_end(const glint_quant *q, int i)
+{
+    const Onnx__GraphProto *g = q->mp->graph;
+    const Onnx__NodeProto *conv = g->node[q->convs[i].node];
+    for (size_t k = 0; k < g->n_input; k++)
+        if (!strcmp(g->input[k]->name, conv->input[0])) return 1;
+    /* breadth first from its output through nodes other than Conv */
+    size_t cap = 1;
+    for (size_t j = 0; j < g->n_node; j++)
+        cap += g->node[j]->n_output;
+    const char **queue = malloc(cap * sizeof *queue);
+    char *seen = calloc(g->n_node ? g->n_node : 1, 1);
+    int head = 0, tail = 0, end = 0;
+    if (!queue || !seen) goto done;
+    queue[tail++] = conv->output[0];
+    while (head < tail && !end) {
+        const char *t = queue[head++];
+        if (is_graph_output(g, t)) end = 1;
+        for (size_t j = 0; j < g->n_node && !end; j++) {
+            const Onnx__NodeProto *n = g->node[j];
+            if (seen[j] || !strcmp(n->op_type, "Conv")) continue;
+            for (size_t k = 0; k < n->n_input; k++)
+                if (!strcmp(n->input[k], t)) {
+                    seen[j] = 1;
+                    for (size_t o = 0; o < n->n_output; o++) /* each node once: fits */
+                        queue[tail++] = n->output[o];
+                    break;
+                }
+        }
+    }
+done:
+    free(queue);
+    free(seen);
+    return end;
+}
+
 int glint_quant_num_samples(const glint_quant *q)
 {
     return q->n_stats ? q->stats[0].runs : 0;
