@@ -1553,6 +1553,36 @@ static step *push_step(lctx *L)
     return s;
 }
 
+/* A new step before `consumer` that writes a copy of value v as a new
+ * value (*nv) of type t in layout lay; its kernel is the caller's to set.
+ * NULL with *s set when out of room. */
+static step *convert_step(lctx *L, int v, glint_dtype t, layout lay, const node *consumer,
+                          int *nv, glint_status *s)
+{
+    plan *p = L->p;
+    *nv = plan_add_value(p);
+    step *r = push_step(L);
+    if (*nv < 0 || !r) {
+        *s = eng_fail(GLINT_ERR_NOMEM, "too many steps");
+        return NULL;
+    }
+    p->t[*nv] = p->t[v];
+    p->t[*nv].dtype = t;
+    p->t[*nv].data = NULL;
+    p->lay[*nv] = lay;
+    L->as_nhwc[*nv] = L->as_plain[*nv] = -1;
+    r->n = consumer;
+    r->op = op_get(op_lookup("Identity"));
+    r->ctx.n = consumer;
+    r->ctx.n_in = r->ctx.n_out = 1;
+    r->ctx.in[0] = &p->t[v];
+    r->ctx.out[0] = &p->t[*nv];
+    r->n_in_ids = 1;
+    r->in_id[0] = v;
+    r->out_id[0] = *nv;
+    return r;
+}
+
 /* Returns the id of value v in layout `want`, adding a reorder step if
  * needed (before the step being built, which serves as `consumer`). */
 static int in_layout(lctx *L, int v, layout want, const node *consumer, glint_status *s)
@@ -1564,27 +1594,11 @@ static int in_layout(lctx *L, int v, layout want, const node *consumer, glint_st
         return v; /* NCHW and NHWC are the same bytes */
     int *cache = want == LAYOUT_NHWC ? L->as_nhwc : L->as_plain;
     if (cache[v] >= 0) return cache[v];
-    int nv = plan_add_value(p);
-    step *r = push_step(L);
-    if (nv < 0 || !r) {
-        *s = eng_fail(GLINT_ERR_NOMEM, "too many layout conversions");
-        return v;
-    }
-    p->t[nv] = p->t[v];
-    p->t[nv].data = NULL;
-    p->lay[nv] = want;
-    L->as_nhwc[nv] = L->as_plain[nv] = -1;
-    r->n = consumer;
-    r->op = op_get(op_lookup("Identity"));
+    int nv;
+    step *r = convert_step(L, v, t->dtype, want, consumer, &nv, s);
+    if (!r) return v;
     r->reorder_from = v;
     r->reorder_dst = nv;
-    r->ctx.n = consumer;
-    r->ctx.n_in = r->ctx.n_out = 1;
-    r->ctx.in[0] = &p->t[v];
-    r->ctx.out[0] = &p->t[nv];
-    r->n_in_ids = 1;
-    r->in_id[0] = v;
-    r->out_id[0] = nv;
     if ((*s = reorder_make(p, r, v, nv, p->lay[v], want))) return v;
     cache[v] = nv;
     return nv;
@@ -1606,31 +1620,16 @@ static bool is4d_f32(const plan *p, int v)
  * dequantizing step before `consumer`. */
 static int dequantized(lctx *L, int v, const node *consumer, glint_status *s)
 {
-    plan *p = L->p;
-    int nv = plan_add_value(p);
-    step *r = push_step(L);
     qout *q = malloc(sizeof *q);
-    if (nv < 0 || !r || !q) {
+    int nv;
+    step *r = q ? convert_step(L, v, GLINT_F32, LAYOUT_NHWC, consumer, &nv, s) : NULL;
+    if (!r) {
+        if (!q) *s = eng_fail(GLINT_ERR_NOMEM, "out of memory");
         free(q);
-        *s = eng_fail(GLINT_ERR_NOMEM, "too many steps");
         return v;
     }
     *q = L->qo[v];
-    p->t[nv] = p->t[v];
-    p->t[nv].dtype = GLINT_F32;
-    p->t[nv].data = NULL;
-    p->lay[nv] = LAYOUT_NHWC;
-    L->as_nhwc[nv] = L->as_plain[nv] = -1;
     L->qo[nv].on = false;
-    r->n = consumer;
-    r->op = op_get(op_lookup("Identity"));
-    r->ctx.n = consumer;
-    r->ctx.n_in = r->ctx.n_out = 1;
-    r->ctx.in[0] = &p->t[v];
-    r->ctx.out[0] = &p->t[nv];
-    r->n_in_ids = 1;
-    r->in_id[0] = v;
-    r->out_id[0] = nv;
     r->k = (kernel){dequant_nhwc_run, free, q, "glint:dequantize_nhwc"};
     return nv;
 }
