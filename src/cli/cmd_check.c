@@ -2,7 +2,7 @@
  * with input_N.pb / output_N.pb), as ONNX Runtime's onnx_test_runner does.
  * One line per case, then "N passed, M failed, K skipped". */
 #include "cli/cli.h"
-#include "serve/fileio.h"
+#include "model/fileio.h"
 #include "glint/engine.h"
 
 #include <dirent.h>

@@ -21,7 +21,7 @@
 #include "cli/cli.h"
 #include "glint/engine.h"
 #include "glint/quant.h"
-#include "serve/model_conf.h"
+#include "model/model_conf.h"
 #include "tasks/classify.h"
 #include "tasks/detect.h"
 #include "vision/image.h"

@@ -30,9 +30,9 @@
  * OpenMP threads inside each run.
  */
 #include "cli/cli.h"
-#include "serve/answer.h"
-#include "serve/model_conf.h"
-#include "serve/precision.h"
+#include "model/answer.h"
+#include "model/model_conf.h"
+#include "model/precision.h"
 #include "glint/engine.h"
 #include "tasks/classify.h"
 #include "tasks/detect.h"

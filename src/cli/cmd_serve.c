@@ -6,10 +6,10 @@
  * model: [yolov8n, resnet18], ...); flags given on the command line win.
  */
 #include "cli/cli.h"
-#include "serve/fileio.h"
-#include "serve/model_conf.h"
-#include "serve/precision.h"
-#include "serve/server.h"
+#include "model/fileio.h"
+#include "model/model_conf.h"
+#include "model/precision.h"
+#include "serve/serve.h"
 
 #include <errno.h>
 #include <unistd.h>

@@ -1,0 +1,235 @@
+/* The JSON answer to one image (see answer.h). */
+#include "model/answer.h"
+
+#include "tasks/classify.h"
+#include "tasks/labels.h"
+#include "tasks/rank.h"
+#include "tasks/task_status.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct answer_ws {
+    detect_workspace *dw; /* sized for boxes x classes */
+    int boxes, classes;
+    detect_box *out; /* out_cap boxes */
+    int out_cap;
+    task_rank *ranks; /* rank_cap classes */
+    int rank_cap;
+};
+
+static double round_to(double v, double unit)
+{
+    return round(v / unit) * unit;
+}
+
+answer_params answer_params_of(const model_conf *c)
+{
+    answer_params p = {.detect = c->detect, .top_k = c->top_k};
+    return p;
+}
+
+answer_ws *answer_ws_create(void)
+{
+    return calloc(1, sizeof(answer_ws));
+}
+
+void answer_ws_destroy(answer_ws *ws)
+{
+    if (!ws) return;
+    detect_workspace_destroy(ws->dw);
+    free(ws->out);
+    free(ws->ranks);
+    free(ws);
+}
+
+/* Grows *buf of *cap elements of `size` bytes to hold n. */
+static int grow(void **buf, int *cap, int n, size_t size)
+{
+    if (n <= *cap) return 0;
+    void *p = realloc(*buf, (size_t)n * size);
+    if (!p) return -1;
+    *buf = p;
+    *cap = n;
+    return 0;
+}
+
+static int ensure_detect(answer_ws *ws, const detect_shape *s, int max_det)
+{
+    if (grow((void **)&ws->out, &ws->out_cap, max_det, sizeof *ws->out)) return -1;
+    if (ws->dw && s->num_boxes <= ws->boxes && s->num_classes <= ws->classes) return 0;
+    detect_workspace_destroy(ws->dw);
+    ws->dw = NULL;
+    if (detect_workspace_create(s->num_boxes, s->num_classes, &ws->dw)) return -1;
+    ws->boxes = s->num_boxes;
+    ws->classes = s->num_classes;
+    return 0;
+}
+
+/* Length of the valid UTF-8 sequence at s (1..4), or 0 if it is not one. */
+static size_t utf8_len(const unsigned char *s)
+{
+    size_t n = s[0] < 0x80                   ? 1
+               : s[0] >= 0xC2 && s[0] < 0xE0 ? 2
+               : s[0] >= 0xE0 && s[0] < 0xF0 ? 3
+               : s[0] >= 0xF0 && s[0] < 0xF5 ? 4
+                                             : 0;
+    for (size_t i = 1; i < n; i++)
+        if ((s[i] & 0xC0) != 0x80) return 0;
+    if (n == 3 && ((s[0] == 0xE0 && s[1] < 0xA0) || (s[0] == 0xED && s[1] >= 0xA0))) return 0;
+    if (n == 4 && ((s[0] == 0xF0 && s[1] < 0x90) || (s[0] == 0xF4 && s[1] >= 0x90))) return 0;
+    return n;
+}
+
+json_t *answer_text(const char *s)
+{
+    json_t *j = json_string(s);
+    if (j) return j;
+    size_t len = strlen(s);
+    char *buf = malloc(len * 3 + 1);
+    if (!buf) return NULL;
+    size_t o = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p;) {
+        size_t n = utf8_len(p);
+        if (n) {
+            memcpy(buf + o, p, n);
+            o += n;
+            p += n;
+        } else {
+            memcpy(buf + o, "\xEF\xBF\xBD", 3);
+            o += 3;
+            p++;
+        }
+    }
+    buf[o] = 0;
+    j = json_string(buf);
+    free(buf);
+    return j;
+}
+
+/* {"label", "class_id", "score"} of class `id`. */
+static json_t *class_json(const model_conf *c, int id, float score)
+{
+    char num[TASK_LABELS_NUM_BUF];
+    const char *label = task_labels_name(c->labels, id, num, sizeof num);
+    return json_pack("{s:o, s:i, s:f}", "label", answer_text(label), "class_id", id, "score",
+                     round_to(score, 1e-6));
+}
+
+static json_t *detect_items(answer_ws *ws, const model_conf *c, const detect_options *opt,
+                            const glint_tensor *out, int b, const vision_transform *tf, char *err,
+                            size_t err_size)
+{
+    detect_shape shape;
+    int n = 0;
+    if (detect_shape_from_dims(out->dims, out->ndim, c->layout, &shape)) {
+        snprintf(err, err_size, "output: %s", task_last_error());
+        return NULL;
+    }
+    if (ensure_detect(ws, &shape, opt->max_det)) {
+        snprintf(err, err_size, "out of memory");
+        return NULL;
+    }
+    if (b >= shape.batch) {
+        snprintf(err, err_size, "output has a batch of %d, image %d missing", shape.batch, b);
+        return NULL;
+    }
+    const float *data = (const float *)out->data + (size_t)b * detect_image_floats(&shape);
+    if (detect_decode(ws->dw, &shape, data, opt, NULL, ws->out, opt->max_det, &n)) {
+        snprintf(err, err_size, "detect: %s", task_last_error());
+        return NULL;
+    }
+    json_t *arr = json_array();
+    for (int i = 0; arr && i < n; i++) {
+        const detect_box *d = &ws->out[i];
+        float box[4] = {d->x1, d->y1, d->x2, d->y2};
+        vision_transform_box(tf, box);                       /* tensor -> file pixels, clamped */
+        if (!(box[2] > box[0] && box[3] > box[1])) continue; /* all in the padding */
+        json_t *o = class_json(c, d->class_id, d->score);
+        json_t *bj = json_pack("{s:f, s:f, s:f, s:f}", "x1", round_to(box[0], 1e-2), "y1",
+                               round_to(box[1], 1e-2), "x2", round_to(box[2], 1e-2), "y2",
+                               round_to(box[3], 1e-2));
+        if (!o || !bj || json_object_set_new(o, "box", bj) || json_array_append_new(arr, o)) {
+            json_decref(o);
+            json_decref(arr);
+            arr = NULL;
+        }
+    }
+    if (!arr) snprintf(err, err_size, "out of memory");
+    return arr;
+}
+
+/* The top classes of image `b` of `out` ([B, C] or [B, C, 1, 1]). */
+static json_t *classify_items(answer_ws *ws, const model_conf *c, int top_k,
+                              const glint_tensor *out, int b, char *err, size_t err_size)
+{
+    int64_t classes = 1;
+    for (int d = 1; d < out->ndim; d++)
+        classes *= out->dims[d];
+    if (out->ndim < 2 || b >= out->dims[0] || classes < 1 || classes > CLASSIFY_MAX_CLASSES) {
+        snprintf(err, err_size, "output does not hold image %d's class scores", b);
+        return NULL;
+    }
+    if (grow((void **)&ws->ranks, &ws->rank_cap, top_k, sizeof *ws->ranks)) {
+        snprintf(err, err_size, "out of memory");
+        return NULL;
+    }
+    const float *row = (const float *)out->data + (size_t)b * (size_t)classes;
+    int n = 0;
+    if (classify_topk(row, (int)classes, CLASSIFY_AUTO, top_k, ws->ranks, &n, NULL)) {
+        snprintf(err, err_size, "classify: %s", task_last_error());
+        return NULL;
+    }
+    json_t *arr = json_array();
+    for (int i = 0; arr && i < n; i++)
+        if (json_array_append_new(arr, class_json(c, ws->ranks[i].id, ws->ranks[i].score))) {
+            json_decref(arr);
+            arr = NULL;
+        }
+    if (!arr) snprintf(err, err_size, "out of memory");
+    return arr;
+}
+
+json_t *answer_items(answer_ws *ws, const model_conf *c, const answer_params *p,
+                     const glint_tensor *out, int b, const vision_transform *tf, char *err,
+                     size_t err_size)
+{
+    if (c->task == MODEL_TASK_DETECT)
+        return detect_items(ws, c, &p->detect, out, b, tf, err, err_size);
+    return classify_items(ws, c, p->top_k, out, b, err, err_size);
+}
+
+static json_t *timings_json(const answer_timings *t)
+{
+    static const char *const names[] = {"decode", "preprocess", "queue", "infer", "post"};
+    const double v[] = {t->decode, t->preprocess, t->queue, t->infer, t->post};
+    json_t *o = json_object();
+    for (size_t i = 0; o && i < sizeof v / sizeof v[0]; i++)
+        if (v[i] >= 0 && json_object_set_new(o, names[i], json_real(round_to(v[i], 1e-3)))) {
+            json_decref(o);
+            o = NULL;
+        }
+    return o;
+}
+
+json_t *answer_object(const model_conf *c, const char *image, const vision_transform *tf,
+                      json_t *items, const answer_timings *t)
+{
+    int detect = c->task == MODEL_TASK_DETECT;
+    json_t *a = image ? json_pack("{s:o}", "image", answer_text(image)) : json_object();
+    json_t *rest = json_pack("{s:i, s:i, s:o, s:s, s:o}", "width", tf->orig_width, "height",
+                             tf->orig_height, "model", answer_text(c->name), "task",
+                             model_task_name(c->task), detect ? "detections" : "classes", items);
+    if (!a || !rest || json_object_update(a, rest)) {
+        json_decref(a);
+        a = NULL;
+    }
+    json_decref(rest);
+    if (a && t && json_object_set_new(a, "timings_ms", timings_json(t))) {
+        json_decref(a);
+        a = NULL;
+    }
+    return a;
+}

@@ -1,0 +1,364 @@
+/* The dynamic batcher of one model (see batcher.h).
+ *
+ * State under one mutex: the batch tensors (instances + 1 of them: at most
+ * one per running instance plus the one forming), which one is forming, and
+ * the stop flag. Instances wait on cv_inst for a batch to close, workers on
+ * cv_free for a batch to reserve rows in, and a closing instance on
+ * cv_commit for the rows still being written.
+ */
+#include "serve/core/batcher.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+enum { B_FREE, B_FORMING, B_RUNNING };
+
+typedef struct batch {
+    float *data; /* max_batch images */
+    int state;
+    int reserved, committed;
+    uint64_t open_ns; /* first reservation */
+    batch_item *items[BATCHER_MAX_BATCH];
+} batch;
+
+typedef struct instance {
+    batcher *owner;
+    pthread_t thread;
+    int started;
+    glint_context *ctx;
+} instance;
+
+struct batcher {
+    glint_model *model;
+    batcher_options opt;
+    size_t image_floats;
+    pthread_mutex_t mu;
+    pthread_cond_t cv_inst, cv_free, cv_commit, cv_warm;
+    batch *batches;
+    int n_batches;
+    batch *forming;
+    int stopping;
+    int warm_left;      /* instances still warming */
+    char warm_err[256]; /* first warm-up failure */
+    int n_out_rows;     /* outputs whose row shape is known (set once, under mu) */
+    glint_tensor out_row[BATCHER_MAX_OUTPUTS]; /* one row of each output (dims[0] = 1) */
+    instance inst[BATCHER_MAX_INSTANCES];
+    batcher_stats stats;
+};
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int is_preferred(const batcher_options *o, int n)
+{
+    for (int i = 0; i < o->n_preferred; i++)
+        if (o->preferred[i] == n) return 1;
+    return 0;
+}
+
+/* The forming batch if an instance should take it now; else NULL and
+ * *until the time to look again (0: when something happens). */
+static batch *closable(batcher *b, uint64_t *until)
+{
+    batch *f = b->forming;
+    *until = 0;
+    if (!f || f->reserved == 0) return NULL;
+    if (b->stopping || f->reserved >= b->opt.max_batch || is_preferred(&b->opt, f->reserved))
+        return f;
+    uint64_t due = f->open_ns + (uint64_t)b->opt.max_queue_delay_us * 1000u;
+    if (now_ns() >= due) return f;
+    *until = due;
+    return NULL;
+}
+
+static void wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, uint64_t until_ns)
+{
+    /* the condvars use CLOCK_MONOTONIC (see batcher_create) */
+    struct timespec ts = {.tv_sec = (time_t)(until_ns / 1000000000u),
+                          .tv_nsec = (long)(until_ns % 1000000000u)};
+    pthread_cond_timedwait(cv, mu, &ts);
+}
+
+/* Runs batch `bt` on instance `in` and tells its items. Called unlocked. */
+static void run_batch(batcher *b, instance *in, batch *bt)
+{
+    const glint_tensor input = {
+        .dtype = GLINT_F32,
+        .ndim = 4,
+        .dims = {bt->reserved, b->opt.input_dims[1], b->opt.input_dims[2], b->opt.input_dims[3]},
+        .data = bt->data};
+    int used = 0;
+    for (int i = 0; i < bt->reserved; i++)
+        used += bt->items[i] != NULL;
+    batch_result r = {.ctx = in->ctx, .batch_size = bt->reserved};
+    if (used) {
+        r.start_ns = now_ns();
+        r.status = glint_context_run(in->ctx, &input, 1);
+        r.end_ns = now_ns();
+        r.error = r.status ? glint_last_error() : NULL;
+        atomic_fetch_add(&b->stats.executions, 1);
+        atomic_fetch_add(&b->stats.inferences, (uint_fast64_t)used);
+        atomic_fetch_add(&b->stats.compute_ns, r.end_ns - r.start_ns);
+        atomic_fetch_add(&b->stats.by_size[bt->reserved], 1);
+        atomic_fetch_add(&b->stats.by_size_ns[bt->reserved], r.end_ns - r.start_ns);
+        if (r.status) atomic_fetch_add(&b->stats.failures, 1);
+    }
+    for (int i = 0; i < bt->reserved; i++) {
+        if (!bt->items[i]) continue;
+        r.row = i;
+        bt->items[i]->done(bt->items[i], &r);
+    }
+    atomic_fetch_sub(&b->stats.pending_rows, bt->reserved);
+}
+
+static int instance_warm(batcher *b, instance *in)
+{
+    glint_context_options co = {
+        .threads = b->opt.threads, .max_batch = b->opt.max_batch, .bf16 = b->opt.bf16};
+    co.input_dims[2] = b->opt.input_dims[2];
+    co.input_dims[3] = b->opt.input_dims[3];
+    if (glint_context_create(b->model, &co, &in->ctx) || glint_context_warm(in->ctx)) {
+        pthread_mutex_lock(&b->mu);
+        if (!b->warm_err[0]) snprintf(b->warm_err, sizeof b->warm_err, "%s", glint_last_error());
+        pthread_mutex_unlock(&b->mu);
+        return -1;
+    }
+    pthread_mutex_lock(&b->mu);
+    if (!b->n_out_rows) { /* the first instance warmed: its outputs' row shapes */
+        int n = glint_model_num_outputs(b->model);
+        for (int i = 0; i < n && i < BATCHER_MAX_OUTPUTS; i++) {
+            glint_context_output(in->ctx, i, &b->out_row[i]);
+            b->out_row[i].data = NULL;
+            if (b->out_row[i].ndim > 0) b->out_row[i].dims[0] = 1;
+        }
+        b->n_out_rows = n < BATCHER_MAX_OUTPUTS ? n : BATCHER_MAX_OUTPUTS;
+    }
+    pthread_mutex_unlock(&b->mu);
+    return 0;
+}
+
+static void *instance_main(void *arg)
+{
+    instance *in = arg;
+    batcher *b = in->owner;
+    int failed = instance_warm(b, in);
+    pthread_mutex_lock(&b->mu);
+    b->warm_left--;
+    pthread_cond_broadcast(&b->cv_warm);
+    while (!failed) {
+        uint64_t until;
+        batch *bt = closable(b, &until);
+        if (!bt) {
+            if (b->stopping) break;
+            if (until)
+                wait_until(&b->cv_inst, &b->mu, until);
+            else
+                pthread_cond_wait(&b->cv_inst, &b->mu);
+            continue;
+        }
+        b->forming = NULL;
+        bt->state = B_RUNNING;
+        pthread_cond_broadcast(&b->cv_free); /* workers may open the next batch */
+        while (bt->committed < bt->reserved)
+            pthread_cond_wait(&b->cv_commit, &b->mu);
+        pthread_mutex_unlock(&b->mu);
+        run_batch(b, in, bt);
+        pthread_mutex_lock(&b->mu);
+        bt->state = B_FREE;
+        bt->reserved = bt->committed = 0;
+        memset(bt->items, 0, sizeof bt->items);
+        pthread_cond_broadcast(&b->cv_free);
+    }
+    pthread_mutex_unlock(&b->mu);
+    return NULL;
+}
+
+static void stop_and_join(batcher *b)
+{
+    pthread_mutex_lock(&b->mu);
+    b->stopping = 1;
+    pthread_cond_broadcast(&b->cv_inst);
+    pthread_cond_broadcast(&b->cv_free);
+    pthread_cond_broadcast(&b->cv_commit);
+    pthread_mutex_unlock(&b->mu);
+    for (int i = 0; i < b->opt.instances; i++)
+        if (b->inst[i].started) {
+            pthread_join(b->inst[i].thread, NULL);
+            b->inst[i].started = 0;
+        }
+}
+
+void batcher_destroy(batcher *b)
+{
+    if (!b) return;
+    stop_and_join(b);
+    for (int i = 0; i < b->opt.instances; i++)
+        glint_context_free(b->inst[i].ctx);
+    for (int i = 0; b->batches && i < b->n_batches; i++)
+        free(b->batches[i].data);
+    free(b->batches);
+    pthread_cond_destroy(&b->cv_inst);
+    pthread_cond_destroy(&b->cv_free);
+    pthread_cond_destroy(&b->cv_commit);
+    pthread_cond_destroy(&b->cv_warm);
+    pthread_mutex_destroy(&b->mu);
+    free(b);
+}
+
+static int check_options(const batcher_options *o, char *err, size_t err_size)
+{
+    if (o->instances < 1 || o->instances > BATCHER_MAX_INSTANCES || o->threads < 1 ||
+        o->max_batch < 1 || o->max_batch > BATCHER_MAX_BATCH || o->max_queue_delay_us < 0 ||
+        o->n_preferred < 0 || o->n_preferred > BATCHER_MAX_BATCH) {
+        snprintf(err, err_size, "bad batcher options (instances %d, threads %d, max_batch %d)",
+                 o->instances, o->threads, o->max_batch);
+        return -1;
+    }
+    for (int d = 1; d < 4; d++)
+        if (o->input_dims[d] < 1 || o->input_dims[d] > 65536) {
+            snprintf(err, err_size, "bad input size");
+            return -1;
+        }
+    return 0;
+}
+
+static int init_sync(batcher *b)
+{
+    pthread_condattr_t ca;
+    if (pthread_condattr_init(&ca) || pthread_condattr_setclock(&ca, CLOCK_MONOTONIC)) return -1;
+    int rc = pthread_mutex_init(&b->mu, NULL) || pthread_cond_init(&b->cv_inst, &ca) ||
+             pthread_cond_init(&b->cv_free, &ca) || pthread_cond_init(&b->cv_commit, &ca) ||
+             pthread_cond_init(&b->cv_warm, &ca);
+    pthread_condattr_destroy(&ca);
+    return rc ? -1 : 0;
+}
+
+int batcher_create(glint_model *m, const batcher_options *o, batcher **out, char *err,
+                   size_t err_size)
+{
+    *out = NULL;
+    if (check_options(o, err, err_size)) return -1;
+    batcher *b = calloc(1, sizeof *b);
+    if (!b || init_sync(b)) {
+        free(b);
+        snprintf(err, err_size, "out of memory");
+        return -1;
+    }
+    b->model = m;
+    b->opt = *o;
+    b->image_floats = (size_t)(o->input_dims[1] * o->input_dims[2] * o->input_dims[3]);
+    b->n_batches = o->instances + 1;
+    b->batches = calloc((size_t)b->n_batches, sizeof *b->batches);
+    for (int i = 0; b->batches && i < b->n_batches; i++)
+        if (!(b->batches[i].data = malloc((size_t)o->max_batch * b->image_floats * sizeof(float))))
+            goto oom;
+    if (!b->batches) goto oom;
+    b->warm_left = o->instances;
+    for (int i = 0; i < o->instances; i++) {
+        b->inst[i].owner = b;
+        if (pthread_create(&b->inst[i].thread, NULL, instance_main, &b->inst[i])) {
+            pthread_mutex_lock(&b->mu);
+            b->warm_left -= o->instances - i;
+            snprintf(b->warm_err, sizeof b->warm_err, "cannot start a thread: %s", strerror(errno));
+            pthread_mutex_unlock(&b->mu);
+            break;
+        }
+        b->inst[i].started = 1;
+    }
+    pthread_mutex_lock(&b->mu);
+    while (b->warm_left > 0)
+        pthread_cond_wait(&b->cv_warm, &b->mu);
+    int failed = b->warm_err[0] != 0;
+    if (failed) snprintf(err, err_size, "%s", b->warm_err);
+    pthread_mutex_unlock(&b->mu);
+    if (failed) {
+        batcher_destroy(b);
+        return -1;
+    }
+    *out = b;
+    return 0;
+oom:
+    snprintf(err, err_size, "out of memory for %d batch tensors", b->n_batches);
+    batcher_destroy(b);
+    return -1;
+}
+
+/* A batch in state FREE, or NULL. */
+static batch *free_batch(batcher *b)
+{
+    for (int i = 0; i < b->n_batches; i++)
+        if (b->batches[i].state == B_FREE) return &b->batches[i];
+    return NULL;
+}
+
+int batcher_reserve(batcher *b, batch_slot *s)
+{
+    pthread_mutex_lock(&b->mu);
+    batch *f;
+    for (;;) {
+        if (b->stopping) {
+            pthread_mutex_unlock(&b->mu);
+            return -1;
+        }
+        f = b->forming;
+        if (f && f->reserved < b->opt.max_batch) break;
+        if (!f && (f = free_batch(b))) {
+            f->state = B_FORMING;
+            b->forming = f;
+            break;
+        }
+        pthread_cond_wait(&b->cv_free, &b->mu);
+    }
+    if (f->reserved == 0) f->open_ns = now_ns();
+    s->batch = f;
+    s->row = f->reserved++;
+    s->data = f->data + (size_t)s->row * b->image_floats;
+    s->floats = b->image_floats;
+    atomic_fetch_add(&b->stats.pending_rows, 1);
+    pthread_cond_broadcast(&b->cv_inst);
+    pthread_mutex_unlock(&b->mu);
+    return 0;
+}
+
+void batcher_commit(batcher *b, batch_slot *s, batch_item *it)
+{
+    batch *bt = s->batch;
+    if (it) it->commit_ns = now_ns();
+    pthread_mutex_lock(&b->mu);
+    bt->items[s->row] = it;
+    if (++bt->committed == bt->reserved) pthread_cond_broadcast(&b->cv_commit);
+    pthread_mutex_unlock(&b->mu);
+}
+
+const batcher_stats *batcher_get_stats(const batcher *b)
+{
+    return &b->stats;
+}
+
+const batcher_options *batcher_get_options(const batcher *b)
+{
+    return &b->opt;
+}
+
+size_t batcher_arena_bytes(const batcher *b)
+{
+    size_t n = 0;
+    for (int i = 0; i < b->opt.instances; i++)
+        n += glint_context_arena_bytes(b->inst[i].ctx);
+    return n;
+}
+
+int batcher_output_row(const batcher *b, int i, glint_tensor *shape)
+{
+    if (i < 0 || i >= b->n_out_rows) return -1;
+    *shape = b->out_row[i];
+    return 0;
+}

@@ -1,0 +1,50 @@
+/* A protocol (or feature) of glint serve is a module: a table the server
+ * loops over. The core never names a protocol; adding one is a new folder
+ * under serve/ and an entry in serve/modules.c, not an edit to the core.
+ *
+ * Every function runs on the loop thread; every pointer may be NULL. A
+ * module keeps its state behind the `state` pointer start() sets; the
+ * server hands it back to every other call (serve_module_state() finds it
+ * from elsewhere).
+ */
+#ifndef GLINT_SERVE_CORE_MODULE_H
+#define GLINT_SERVE_CORE_MODULE_H
+
+#define H2O_USE_LIBUV 0
+#include <h2o.h>
+#include <jansson.h>
+#include <stddef.h>
+
+#include "serve/core/strbuf.h"
+
+typedef struct server server;
+
+typedef struct serve_module {
+    const char *name; /* also its key in /health */
+    /* Start-up, after the models are loaded: sets *state (as soon as it
+     * exists: serve_module_state() finds it from then on). 0, or -1 with err
+     * (the server does not start; stop still runs). */
+    int (*start)(server *s, void **state, char *err, size_t err_size);
+    /* 0 if it answered (or took over) the request, -1 if the path is not
+     * its (the next module is asked). */
+    int (*route)(server *s, void *state, h2o_req_t *req, const char *path, size_t len);
+    /* Every loop turn (at least every 200 ms): periodic work, cheap when
+     * nothing is due. */
+    void (*tick)(server *s, void *state);
+    /* Teardown, after the engines stopped: frees the state (whatever start
+     * set, NULL included). */
+    void (*stop)(server *s, void *state);
+    /* Its part of /health (a new reference). */
+    json_t *(*health)(server *s, void *state);
+    /* Its series of /metrics. */
+    void (*metrics)(server *s, void *state, strbuf *sb);
+} serve_module;
+
+/* The state module m's start() set, or NULL. */
+void *serve_module_state(const server *s, const serve_module *m);
+/* Adds each module's health object to o under its name. */
+void serve_modules_health(server *s, json_t *o);
+/* Appends each module's metrics to sb. */
+void serve_modules_metrics(server *s, strbuf *sb);
+
+#endif

@@ -1,0 +1,201 @@
+/* The way of one image through glint serve, off the event loop:
+ *   worker:   decode (DCT-scaled) -> reserve a batch row -> prepare into it ->
+ *             commit;
+ *   instance: run the batch -> answer each row (sitem_answer) ->
+ *   last item of a request: build the response body, hand it to the loop.
+ */
+#include "serve/core/server_impl.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static double ms(uint64_t ns)
+{
+    return (double)ns / 1e6;
+}
+
+/* The request's Server-Timing value: sums over its items, in ms. */
+static void timing_header(sreq *r)
+{
+    uint64_t d = 0, q = 0, inf = 0, p = 0;
+    for (int i = 0; i < r->n_items; i++) {
+        const sitem *it = &r->items[i];
+        d += it->decode_ns + it->prep_ns;
+        q += it->queue_ns;
+        inf = it->infer_ns > inf ? it->infer_ns : inf;
+        p += it->post_ns;
+    }
+    snprintf(r->timing, sizeof r->timing,
+             "decode;dur=%.3f, queue;dur=%.3f, infer;dur=%.3f, post;dur=%.3f", ms(d), ms(q),
+             ms(inf), ms(p));
+}
+
+void sitem_done(sitem *it)
+{
+    sreq *r = it->owner;
+    atomic_fetch_sub(&r->rm->pending, 1);
+    if (atomic_fetch_sub(&r->left, 1) != 1) return;
+    timing_header(r);
+    if (r->ops && r->ops->finished) {
+        r->ops->finished(r); /* finishes r itself */
+        return;
+    }
+    for (int i = 0; i < r->n_items; i++)
+        if (r->items[i].status != 200) {
+            sreq_finish_error(r, r->items[i].status, "%s", r->items[i].err);
+            return;
+        }
+    sreq_finish_error(r, 500, "no answer");
+}
+
+void sitem_fail(sitem *it, int status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(it->err, sizeof it->err, fmt, ap);
+    va_end(ap);
+    it->status = status; /* the request's failure reason follows from it */
+    sitem_done(it);
+}
+
+/* batch_item.done: answers one row (instance thread). */
+static void item_ran(batch_item *bi, const batch_result *res)
+{
+    sitem *it = (sitem *)bi;
+    sreq *r = it->owner;
+    repo_model *m = r->rm;
+    it->queue_ns = res->start_ns - bi->commit_ns;
+    it->infer_ns = res->end_ns - res->start_ns;
+    it->batch_size = res->batch_size;
+    model_stats *st = &m->stats;
+    atomic_fetch_add(&st->queue_count, 1);
+    atomic_fetch_add(&st->queue_ns, it->queue_ns);
+    metrics_histogram_observe(&st->queue_seconds, (double)it->queue_ns / 1e9);
+    if (res->row == 0) {
+        metrics_histogram_observe(&st->compute_seconds, (double)it->infer_ns / 1e9);
+        metrics_histogram_observe(&st->batch_size, res->batch_size);
+    }
+    if (res->status) {
+        sitem_fail(it, 500, "inference failed: %s", res->error);
+        return;
+    }
+    if (res->end_ns > r->deadline_ns) {
+        sitem_fail(it, 504, "deadline passed before the answer was ready");
+        return;
+    }
+    uint64_t t0 = serve_now_ns();
+    int rc = r->ops && r->ops->item_ran ? r->ops->item_ran(it, res) : 0;
+    it->post_ns = serve_now_ns() - t0;
+    atomic_fetch_add(&st->output_count, 1);
+    atomic_fetch_add(&st->output_ns, it->post_ns);
+    if (rc) {
+        sitem_fail(it, 500, "%s", it->err);
+        return;
+    }
+    atomic_fetch_add(&st->images, 1);
+    it->status = 200;
+    sitem_done(it);
+}
+
+int pipeline_answer(sitem *it, const batch_result *res, const answer_params *p)
+{
+    const model_conf *c = it->owner->rm->conf;
+    thread_scratch *sc = serve_scratch();
+    if (!sc) {
+        snprintf(it->err, sizeof it->err, "out of memory");
+        return -1;
+    }
+    glint_tensor out;
+    glint_context_output(res->ctx, c->output, &out);
+    uint64_t t0 = serve_now_ns();
+    json_t *items =
+        answer_items(sc->aw, c, p, &out, res->row, &it->tf, it->err, sizeof it->err);
+    if (!items) return -1;
+    answer_timings t = {ms(it->decode_ns), ms(it->prep_ns), ms(it->queue_ns), ms(it->infer_ns),
+                        ms(serve_now_ns() - t0)};
+    it->answer = answer_object(c, it->name, &it->tf, items, &t);
+    if (!it->answer) snprintf(it->err, sizeof it->err, "out of memory");
+    return it->answer ? 0 : -1;
+}
+
+/* workq job: decode and prepare one image into a batch row (worker). */
+static void item_work(workq_job *job)
+{
+    sitem *it = H2O_STRUCT_FROM_MEMBER(sitem, job, job);
+    sreq *r = it->owner;
+    repo_model *m = r->rm;
+    if (serve_now_ns() > r->deadline_ns) {
+        sitem_fail(it, 504, "deadline passed before the image was decoded");
+        return;
+    }
+    thread_scratch *sc = serve_scratch();
+    if (!sc) {
+        sitem_fail(it, 500, "out of memory");
+        return;
+    }
+    vision_error verr;
+    uint64_t t0 = serve_now_ns();
+    vision_status vs = vision_decode(sc->dec, it->data, it->size, &m->conf->spec, &sc->img, &verr);
+    uint64_t t1 = serve_now_ns();
+    it->decode_ns = t1 - t0;
+    if (vs) {
+        sitem_fail(it, 400, "image: %s", verr.msg[0] ? verr.msg : vision_strerror(vs));
+        return;
+    }
+    if (serve_now_ns() > r->deadline_ns) {
+        sitem_fail(it, 504, "deadline passed while the image was decoded");
+        return;
+    }
+    batch_slot slot;
+    if (batcher_reserve(m->batcher, &slot)) {
+        sitem_fail(it, 503, "the server is shutting down");
+        return;
+    }
+    vs = vision_prepare(&sc->img, &m->conf->spec, slot.data, slot.floats, &it->tf, &verr);
+    it->prep_ns = serve_now_ns() - t1;
+    atomic_fetch_add(&m->stats.input_count, 1);
+    atomic_fetch_add(&m->stats.input_ns, it->decode_ns + it->prep_ns);
+    if (vs) {
+        batcher_commit(m->batcher, &slot, NULL);
+        sitem_fail(it, 400, "image: %s", verr.msg[0] ? verr.msg : vision_strerror(vs));
+        return;
+    }
+    it->bi.done = item_ran;
+    batcher_commit(m->batcher, &slot, &it->bi);
+}
+
+void pipeline_submit_images(sreq *r)
+{
+    for (int i = 0; i < r->n_items; i++) {
+        r->items[i].job.fn = item_work;
+        workq_push(r->srv->workers, &r->items[i].job);
+    }
+}
+
+void pipeline_submit_row(sitem *it, const void *row, size_t bytes)
+{
+    sreq *r = it->owner;
+    repo_model *m = r->rm;
+    if (serve_now_ns() > r->deadline_ns) {
+        sitem_fail(it, 504, "deadline passed before row %d ran", it->index);
+        return;
+    }
+    batch_slot slot;
+    if (batcher_reserve(m->batcher, &slot)) {
+        sitem_fail(it, 503, "the server is shutting down");
+        return;
+    }
+    if (bytes != slot.floats * sizeof(float)) { /* the protocol checked the shape */
+        batcher_commit(m->batcher, &slot, NULL);
+        sitem_fail(it, 400, "row %d has %zu bytes, the model takes %zu", it->index, bytes,
+                   slot.floats * sizeof(float));
+        return;
+    }
+    uint64_t c0 = serve_now_ns();
+    memcpy(slot.data, row, bytes);
+    it->prep_ns = serve_now_ns() - c0;
+    it->bi.done = item_ran;
+    batcher_commit(m->batcher, &slot, &it->bi);
+}

@@ -1,0 +1,329 @@
+/* The model repository of glint serve: a folder per model (model.onnx and
+ * its model.yaml), loaded into a model, its configuration and a warmed
+ * batcher. The table (server.entries) belongs to the loop thread; loading
+ * itself runs where it is called (start-up, or a worker for the KServe
+ * repository extension). */
+#include "model/precision.h"
+#include "serve/core/server_impl.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int cmp_entry(const void *a, const void *b)
+{
+    return strcmp(((const repo_entry *)a)->name, ((const repo_entry *)b)->name);
+}
+
+/* 1 if dir/name/model.onnx is a regular file. */
+static int has_model(const char *dir, const char *name)
+{
+    char path[4096];
+    struct stat st;
+    int n = snprintf(path, sizeof path, "%s/%s/model.onnx", dir, name);
+    return n > 0 && (size_t)n < sizeof path && !stat(path, &st) && S_ISREG(st.st_mode);
+}
+
+int repo_scan(server *s, char *err, size_t err_size)
+{
+    DIR *d = opendir(s->opt.models_dir);
+    if (!d) {
+        snprintf(err, err_size, "model repository %s: %s", s->opt.models_dir, strerror(errno));
+        return -1;
+    }
+    int cap = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (de->d_name[0] == '.' || !has_model(s->opt.models_dir, de->d_name)) continue;
+        if (s->n_entries == cap) {
+            cap = cap ? cap * 2 : 8;
+            repo_entry *e = realloc(s->entries, (size_t)cap * sizeof *e);
+            if (!e) goto oom;
+            s->entries = e;
+        }
+        repo_entry *e = &s->entries[s->n_entries];
+        memset(e, 0, sizeof *e);
+        if (!(e->name = strdup(de->d_name))) goto oom;
+        snprintf(e->reason, sizeof e->reason, "not loaded");
+        s->n_entries++;
+    }
+    closedir(d);
+    if (s->n_entries > 1) qsort(s->entries, (size_t)s->n_entries, sizeof *s->entries, cmp_entry);
+    return 0;
+oom:
+    closedir(d);
+    snprintf(err, err_size, "out of memory");
+    return -1;
+}
+
+repo_entry *repo_find(server *s, const char *name, size_t len)
+{
+    for (int i = 0; i < s->n_entries; i++)
+        if (strlen(s->entries[i].name) == len && !memcmp(s->entries[i].name, name, len))
+            return &s->entries[i];
+    return NULL;
+}
+
+repo_model *repo_get(server *s, const char *name, size_t len)
+{
+    repo_entry *e = repo_find(s, name, len);
+    if (!e || e->state != ENTRY_READY) return NULL;
+    atomic_fetch_add(&e->model->refs, 1);
+    return e->model;
+}
+
+static void model_free(repo_model *m)
+{
+    if (!m) return;
+    batcher_destroy(m->batcher);
+    model_package_close(&m->pkg);
+    free(m->name);
+    free(m);
+}
+
+void repo_model_release(repo_model *m)
+{
+    if (m && atomic_fetch_sub(&m->refs, 1) == 1) model_free(m);
+}
+
+static int cores(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > 1024 ? 1024 : (int)n;
+}
+
+/* Batcher settings: model.yaml first, then the server's flags. */
+static void batch_options(const server *s, const repo_model *m, batcher_options *o)
+{
+    const model_serving *sv = &m->pkg.conf.serving;
+    memset(o, 0, sizeof *o);
+    o->instances = sv->instances ? sv->instances : s->opt.instances ? s->opt.instances : cores();
+    if (o->instances > BATCHER_MAX_INSTANCES) o->instances = BATCHER_MAX_INSTANCES;
+    int per = cores() / o->instances;
+    o->threads = sv->threads ? sv->threads : s->opt.threads ? s->opt.threads : per < 1 ? 1 : per;
+    o->max_batch = sv->max_batch ? sv->max_batch : s->opt.max_batch;
+    if (!m->pkg.conf.batch_free) o->max_batch = 1;
+    if (o->max_batch > BATCHER_MAX_BATCH) o->max_batch = BATCHER_MAX_BATCH;
+    o->max_queue_delay_us = sv->max_batch || sv->max_queue_delay_us ? sv->max_queue_delay_us
+                                                                    : s->opt.max_queue_delay_us;
+    for (int i = 0; i < sv->n_preferred; i++)
+        if (sv->preferred[i] <= o->max_batch) o->preferred[o->n_preferred++] = sv->preferred[i];
+    o->input_dims[1] = 3;
+    o->input_dims[2] = m->pkg.conf.spec.height;
+    o->input_dims[3] = m->pkg.conf.spec.width;
+    o->bf16 = m->pkg.precision == MODEL_PRECISION_BF16;
+}
+
+static void stats_init(model_stats *st)
+{
+    metrics_histogram_init(&st->request_seconds, metrics_latency_bounds,
+                           METRICS_LATENCY_BOUNDS_COUNT, METRICS_SCALE_NANO);
+    metrics_histogram_init(&st->queue_seconds, metrics_latency_bounds, METRICS_LATENCY_BOUNDS_COUNT,
+                           METRICS_SCALE_NANO);
+    metrics_histogram_init(&st->compute_seconds, metrics_latency_bounds,
+                           METRICS_LATENCY_BOUNDS_COUNT, METRICS_SCALE_NANO);
+    metrics_histogram_init(&st->batch_size, metrics_batch_bounds, METRICS_BATCH_BOUNDS_COUNT,
+                           METRICS_SCALE_ONE);
+}
+
+int repo_entry_load(server *s, const repo_entry *e, repo_model **out, char *err, size_t err_size)
+{
+    *out = NULL;
+    uint64_t t0 = serve_now_ns();
+    repo_model *m = calloc(1, sizeof *m);
+    char path[4096], cerr[SERVE_ERR_MAX];
+    if (!m || !(m->name = strdup(e->name))) {
+        snprintf(err, err_size, "out of memory");
+        goto fail;
+    }
+    snprintf(path, sizeof path, "%s/%s", s->opt.models_dir, e->name);
+    m->file_sig = model_package_sig(path); /* before reading: a later change is seen */
+    if (model_package_open(&m->pkg, path, err, err_size)) goto fail;
+    m->model = m->pkg.model;
+    m->conf = &m->pkg.conf;
+    batcher_options bo;
+    batch_options(s, m, &bo);
+    if (model_package_settle(&m->pkg, s->opt.precision, bo.threads, err, err_size)) goto fail;
+    m->model = m->pkg.model; /* the int8 form, if chosen */
+    batch_options(s, m, &bo);
+    if (batcher_create(m->model, &bo, &m->batcher, cerr, sizeof cerr)) {
+        snprintf(err, err_size, "%s: %s", m->pkg.onnx_path, cerr);
+        goto fail;
+    }
+    m->max_queue = m->conf->serving.max_queue ? m->conf->serving.max_queue : s->opt.max_queue;
+    m->timeout_ms = m->conf->serving.timeout_ms ? m->conf->serving.timeout_ms : s->opt.timeout_ms;
+    stats_init(&m->stats);
+    atomic_init(&m->refs, 1);
+    m->load_ms = (double)(serve_now_ns() - t0) / 1e6;
+    const char *note = m->pkg.precision_note;
+    int is_auto = !strncmp(note, "auto", 4);
+    fprintf(stderr,
+            "glint serve: model %s ready in %.0f ms (%s, %s, %dx%d, %d instance(s) x %d "
+            "thread(s), max batch %d, queue delay %lld us)%s%s\n",
+            m->name, m->load_ms, model_task_name(m->conf->task), precision_name(m->pkg.precision),
+            m->conf->spec.width, m->conf->spec.height, bo.instances, bo.threads, bo.max_batch,
+            (long long)bo.max_queue_delay_us, is_auto ? "; precision " : "", is_auto ? note : "");
+    *out = m;
+    return 0;
+fail:
+    model_free(m);
+    return -1;
+}
+
+void repo_install(server *s, repo_entry *e, repo_model *m)
+{
+    repo_model *old = e->model;
+    e->model = m;
+    e->state = ENTRY_READY;
+    e->reason[0] = e->last_error[0] = 0;
+    if (s->cache) resp_cache_clear(s->cache);
+    repo_model_release(old); /* freed once its last request is answered */
+}
+
+void repo_unload(server *s, repo_entry *e)
+{
+    if (e->state != ENTRY_READY) return;
+    repo_model *m = e->model;
+    e->model = NULL;
+    e->state = ENTRY_UNAVAILABLE;
+    e->generation++;
+    snprintf(e->reason, sizeof e->reason, "unloaded");
+    if (s->cache) resp_cache_clear(s->cache);
+    repo_model_release(m); /* freed once its last request is answered */
+}
+
+void repo_free(server *s)
+{
+    for (int i = 0; i < s->n_entries; i++) {
+        repo_model_release(s->entries[i].model);
+        free(s->entries[i].name);
+    }
+    free(s->entries);
+    s->entries = NULL;
+    s->n_entries = 0;
+}
+
+/* ---- reloading a model beside the one serving ---- */
+
+static uint64_t entry_sig(const server *s, const char *name)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/%s", s->opt.models_dir, name);
+    return model_package_sig(dir);
+}
+
+typedef struct reload_job {
+    h2o_multithread_message_t msg; /* to the loop, when loaded or failed */
+    workq_job job;
+    server *srv;
+    repo_entry *entry;
+    int generation;
+    uint64_t sig;
+    repo_model *loaded;
+    char err[SERVE_ERR_MAX];
+} reload_job;
+
+static void reload_work(workq_job *job)
+{
+    reload_job *rj = H2O_STRUCT_FROM_MEMBER(reload_job, job, job);
+    rj->sig = entry_sig(rj->srv, rj->entry->name);
+    repo_entry_load(rj->srv, rj->entry, &rj->loaded, rj->err, sizeof rj->err);
+    h2o_multithread_send_message(&rj->srv->reload_rx, &rj->msg);
+}
+
+/* Installs one finished reload (loop thread). */
+static void reload_installed(server *s, reload_job *rj)
+{
+    repo_entry *e = rj->entry;
+    if (s->stopping || rj->generation != e->generation) { /* unloaded meanwhile */
+        repo_model_release(rj->loaded);
+        if (!s->stopping) e->reloading = 0;
+        return;
+    }
+    e->reloading = 0;
+    if (!rj->loaded) {
+        e->failed_sig = rj->sig;
+        e->load_failures++;
+        snprintf(e->last_error, sizeof e->last_error, "%s", rj->err);
+        fprintf(stderr, "glint serve: model %s: reload failed, %s: %s\n", e->name,
+                e->state == ENTRY_READY ? "the previous version keeps serving" : "not serving",
+                rj->err);
+        if (e->state == ENTRY_LOADING) {
+            e->state = ENTRY_UNAVAILABLE;
+            snprintf(e->reason, sizeof e->reason, "%s", rj->err);
+        }
+        return;
+    }
+    fprintf(stderr, "glint serve: model %s: %s\n", e->name,
+            e->model ? "new version swapped in" : "loaded");
+    repo_install(s, e, rj->loaded);
+}
+
+static void on_reloaded(h2o_multithread_receiver_t *rx, h2o_linklist_t *messages)
+{
+    server *s = H2O_STRUCT_FROM_MEMBER(server, reload_rx, rx);
+    while (!h2o_linklist_is_empty(messages)) {
+        h2o_multithread_message_t *m =
+            H2O_STRUCT_FROM_MEMBER(h2o_multithread_message_t, link, messages->next);
+        h2o_linklist_unlink(&m->link);
+        reload_job *rj = H2O_STRUCT_FROM_MEMBER(reload_job, msg, m);
+        reload_installed(s, rj);
+        free(rj);
+    }
+}
+
+void repo_reload_init(server *s)
+{
+    h2o_multithread_register_receiver(s->queue, &s->reload_rx, on_reloaded);
+}
+
+void repo_reload(server *s, repo_entry *e)
+{
+    if (e->reloading || e->state == ENTRY_LOADING || s->draining) return;
+    reload_job *rj = calloc(1, sizeof *rj);
+    if (!rj) return;
+    rj->srv = s;
+    rj->entry = e;
+    rj->generation = e->generation;
+    rj->job.fn = reload_work;
+    e->reloading = 1;
+    if (e->state != ENTRY_READY) e->state = ENTRY_LOADING;
+    workq_push(s->workers, &rj->job);
+}
+
+void repo_reload_changed(server *s)
+{
+    for (int i = 0; i < s->n_entries; i++) {
+        repo_entry *e = &s->entries[i];
+        if (e->state != ENTRY_READY || e->reloading) continue;
+        uint64_t sig = entry_sig(s, e->name);
+        if (sig != e->model->file_sig && sig != e->failed_sig) repo_reload(s, e);
+    }
+}
+
+void repo_set_poll_interval(server *s, double seconds)
+{
+    if (!(seconds > 0)) return;
+    s->poll_ns = (uint64_t)(seconds * 1e9);
+    s->next_poll_ns = serve_now_ns() + s->poll_ns;
+}
+
+void repo_tick(server *s)
+{
+    uint64_t now = serve_now_ns();
+    if (now < s->next_poll_ns) return;
+    s->next_poll_ns = now + s->poll_ns;
+    repo_reload_changed(s);
+}
+
+fail_reason serve_fail_reason(int status)
+{
+    return status == 504   ? FAIL_TIMEOUT
+           : status == 503 ? FAIL_REJECTED
+           : status >= 500 ? FAIL_INTERNAL
+                           : FAIL_BAD_REQUEST;
+}

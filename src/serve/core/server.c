@@ -1,0 +1,458 @@
+/* glint serve's core: the event loop, the listener, the modules, answers
+ * written back, start-up and drain (see server.h and server_impl.h). */
+#include "serve/core/server_impl.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <math.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t stop_requested;
+
+typedef struct handler {
+    h2o_handler_t super;
+    server *srv;
+} handler;
+
+void serve_options_default(serve_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->host = "127.0.0.1";
+    o->port = 8080;
+    o->models_dir = "models";
+    o->max_batch = 1;
+    o->max_queue = 64;
+    o->timeout_ms = 30000;
+    o->max_body = (size_t)50 << 20;
+    o->max_connections = 1024;
+    o->idle_timeout_ms = 10000;
+    o->cache_bytes = (size_t)64 << 20;
+    o->cache_ttl_s = 300;
+    o->slow_ms = 1000;
+    o->drain_timeout_ms = 30000;
+    o->state_dir = "glint-state";
+}
+
+/* ---- responses ---- */
+
+/* ---- requests in flight ---- */
+
+static void count_finished(server *s, sreq *r, uint64_t now)
+{
+    repo_model *m = r->rm;
+    if (!m) return;
+    uint64_t ns = now - r->t_start;
+    model_stats *st = &m->stats;
+    if (r->status == 200) {
+        atomic_fetch_add(&st->success_count, 1);
+        atomic_fetch_add(&st->success_ns, ns);
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        atomic_store(&st->last_inference_ms,
+                     (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u);
+    } else {
+        atomic_fetch_add(&st->fail_count, 1);
+        atomic_fetch_add(&st->fail_ns, ns);
+        atomic_fetch_add(&st->fail_by[r->reason], 1);
+        metrics_counter_inc(r->status >= 500 ? &s->http_errors_5xx : &s->http_errors_4xx);
+    }
+    metrics_histogram_observe(&st->request_seconds, (double)ns / 1e9);
+}
+
+/* Writes r's answer, if its client is still there. Loop thread. */
+static void deliver(server *s, sreq *r)
+{
+    uint64_t now = serve_now_ns();
+    double ms = (double)(now - r->t_start) / 1e6;
+    count_finished(s, r, now);
+    if (r->status == 200 && r->cacheable && s->cache)
+        resp_cache_put(s->cache, r->cache_key, r->cache_klen, r->resp, r->resp_len, now);
+    if (ms > s->opt.slow_ms)
+        fprintf(stderr, "glint serve: slow request: %s %d in %.1f ms (%s)\n",
+                r->rm ? r->rm->name : "-", r->status, ms, r->timing);
+    if (!r->req) return; /* the client went away */
+    h2o_req_t *req = r->req;
+    char pt[32];
+    int n;
+    if (r->timing[0])
+        h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("server-timing"), 0, NULL,
+                              r->timing, strlen(r->timing));
+    if (r->resp_header_len) {
+        n = snprintf(pt, sizeof pt, "%zu", r->resp_header_len);
+        h2o_add_header_by_str(&req->pool, &req->res.headers,
+                              H2O_STRLIT("inference-header-content-length"), 0, NULL, pt,
+                              (size_t)n);
+    }
+    if (r->resp)
+        serve_respond(req, r->status, r->content_type, r->resp, r->resp_len);
+    else
+        serve_respond(req, 500, "application/json", "{\"error\":\"no answer\"}", 21);
+}
+
+static void on_done(h2o_multithread_receiver_t *rx, h2o_linklist_t *messages)
+{
+    server *s = H2O_STRUCT_FROM_MEMBER(server, done_rx, rx);
+    while (!h2o_linklist_is_empty(messages)) {
+        h2o_multithread_message_t *m =
+            H2O_STRUCT_FROM_MEMBER(h2o_multithread_message_t, link, messages->next);
+        h2o_linklist_unlink(&m->link);
+        sreq *r = H2O_STRUCT_FROM_MEMBER(sreq, msg, m);
+        s->in_flight--;
+        if (r->ops && r->ops->on_loop) r->ops->on_loop(r);
+        deliver(s, r);
+        sreq_destroy(r);
+    }
+}
+
+/* ---- modules ---- */
+
+void *serve_module_state(const server *s, const serve_module *m)
+{
+    for (int i = 0; i < s->n_modules; i++)
+        if (s->modules[i] == m) return s->module_state[i];
+    return NULL;
+}
+
+void serve_modules_health(server *s, json_t *o)
+{
+    for (int i = 0; i < s->n_started; i++)
+        if (s->modules[i]->health)
+            json_object_set_new(o, s->modules[i]->name,
+                                s->modules[i]->health(s, s->module_state[i]));
+}
+
+void serve_modules_metrics(server *s, strbuf *sb)
+{
+    for (int i = 0; i < s->n_started; i++)
+        if (s->modules[i]->metrics) s->modules[i]->metrics(s, s->module_state[i], sb);
+}
+
+/* Starts the modules in order; a module whose start failed is stopped
+ * with the others (with whatever state it set). */
+static int start_modules(server *s, char *err, size_t err_size)
+{
+    while (s->n_started < s->n_modules) {
+        int i = s->n_started++;
+        const serve_module *m = s->modules[i];
+        if (m->start && m->start(s, &s->module_state[i], err, err_size)) return -1;
+    }
+    return 0;
+}
+
+static void tick_modules(server *s)
+{
+    repo_tick(s);
+    for (int i = 0; i < s->n_started; i++)
+        if (s->modules[i]->tick) s->modules[i]->tick(s, s->module_state[i]);
+}
+
+/* Stops the modules, last started first. */
+static void stop_modules(server *s)
+{
+    while (s->n_started > 0) {
+        int i = --s->n_started;
+        if (s->modules[i]->stop) s->modules[i]->stop(s, s->module_state[i]);
+        s->module_state[i] = NULL;
+    }
+}
+
+/* ---- routing ---- */
+
+static int on_req(h2o_handler_t *h, h2o_req_t *req)
+{
+    server *s = ((handler *)h)->srv;
+    metrics_counter_inc(&s->http_requests);
+    const char *p = req->path_normalized.base;
+    size_t n = req->path_normalized.len;
+    for (int i = 0; i < s->n_started; i++)
+        if (s->modules[i]->route &&
+            !s->modules[i]->route(s, s->module_state[i], req, p, n))
+            return 0;
+    serve_respond_error(s, req, 404, "no such route: %.*s", (int)(n < 200 ? n : 200), p);
+    return 0;
+}
+
+/* ---- connections ---- */
+
+/* An open client connection, listed so that the drain can end idle
+ * keep-alive connections (h2o 2.2 keeps them until their timeout). */
+typedef struct client_conn {
+    h2o_linklist_t link;
+    server *srv;
+    int fd;
+} client_conn;
+
+static void on_conn_close(void *data)
+{
+    client_conn *c = data;
+    c->srv->connections--;
+    h2o_linklist_unlink(&c->link);
+    free(c);
+}
+
+static void reject_connection(server *s, int fd)
+{
+    static const char msg[] =
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+        "Retry-After: 1\r\nConnection: close\r\nContent-Length: 35\r\n\r\n"
+        "{\"error\":\"too many connections\"}\r\n";
+    metrics_counter_inc(&s->conn_rejected);
+    ssize_t w = send(fd, msg, sizeof msg - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+    (void)w;
+    close(fd);
+}
+
+static void on_accept(h2o_socket_t *listener, const char *err)
+{
+    server *s = listener->data;
+    if (err) return;
+    for (int i = 0; i < 64; i++) {
+        int fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) return;
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        if (s->connections >= s->opt.max_connections) {
+            reject_connection(s, fd);
+            continue;
+        }
+        client_conn *c = calloc(1, sizeof *c);
+        if (!c) {
+            close(fd);
+            continue;
+        }
+        c->srv = s;
+        c->fd = fd;
+        h2o_linklist_insert(&s->conns, &c->link);
+        h2o_socket_t *sock =
+            h2o_evloop_socket_create(s->loop, fd, H2O_SOCKET_FLAG_IS_ACCEPTED_CONNECTION);
+        sock->on_close.cb = on_conn_close;
+        sock->on_close.data = c;
+        s->connections++;
+        h2o_accept(&s->accept_ctx, sock);
+    }
+}
+
+static int open_listener(server *s, char *err, size_t err_size)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV},
+                    *ai = NULL;
+    char port[16];
+    snprintf(port, sizeof port, "%d", s->opt.port);
+    int rc = getaddrinfo(s->opt.host, port, &hints, &ai);
+    if (rc) {
+        snprintf(err, err_size, "--listen %s: %s", s->opt.host, gai_strerror(rc));
+        return -1;
+    }
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) ||
+        bind(fd, ai->ai_addr, ai->ai_addrlen) || listen(fd, SOMAXCONN)) {
+        snprintf(err, err_size, "cannot listen on %s:%d: %s", s->opt.host, s->opt.port,
+                 strerror(errno));
+        if (fd >= 0) close(fd);
+        freeaddrinfo(ai);
+        return -1;
+    }
+    freeaddrinfo(ai);
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    getsockname(fd, (struct sockaddr *)&ss, &sl);
+    s->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                             : ((struct sockaddr_in *)&ss)->sin_port);
+    s->listen_fd = fd;
+    s->listener = h2o_evloop_socket_create(s->loop, fd, H2O_SOCKET_FLAG_DONT_READ);
+    s->listener->data = s;
+    h2o_socket_read_start(s->listener, on_accept);
+    return 0;
+}
+
+static void close_listener(server *s)
+{
+    if (!s->listener) return;
+    h2o_socket_read_stop(s->listener);
+    h2o_socket_close(s->listener); /* closes listen_fd */
+    s->listener = NULL;
+}
+
+/* ---- start-up and shutdown ---- */
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+static void setup_h2o(server *s)
+{
+    h2o_config_init(&s->config);
+    s->config.server_name = h2o_iovec_init(H2O_STRLIT("glint"));
+    s->config.max_request_entity_size = s->opt.max_body;
+    s->config.http1.req_timeout = (uint64_t)s->opt.idle_timeout_ms;
+    s->config.http1.upgrade_to_http2 = 0;
+    h2o_hostconf_t *host =
+        h2o_config_register_host(&s->config, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    h2o_pathconf_t *pc = h2o_config_register_path(host, "/", 0);
+    handler *h = (handler *)h2o_create_handler(pc, sizeof *h);
+    h->super.on_req = on_req;
+    h->srv = s;
+    s->loop = h2o_evloop_create();
+    h2o_context_init(&s->ctx, s->loop, &s->config);
+    s->accept_ctx.ctx = &s->ctx;
+    s->accept_ctx.hosts = s->config.hosts;
+    s->queue = h2o_multithread_create_queue(s->loop);
+    h2o_multithread_register_receiver(s->queue, &s->done_rx, on_done);
+    repo_reload_init(s);
+}
+
+static int load_models(server *s, char *err, size_t err_size)
+{
+    if (repo_scan(s, err, err_size)) return -1;
+    for (int i = 0; i < s->opt.n_load; i++)
+        if (!repo_find(s, s->opt.load[i], strlen(s->opt.load[i]))) {
+            snprintf(err, err_size, "no model %s in %s (a folder with model.onnx)", s->opt.load[i],
+                     s->opt.models_dir);
+            return -1;
+        }
+    int loaded = 0;
+    for (int i = 0; i < s->n_entries; i++) {
+        repo_entry *e = &s->entries[i];
+        int want = !s->opt.load;
+        for (int k = 0; k < s->opt.n_load; k++)
+            want |= !strcmp(s->opt.load[k], e->name);
+        if (!want) continue;
+        if (repo_entry_load(s, e, &e->model, err, err_size)) return -1;
+        e->state = ENTRY_READY;
+        e->reason[0] = 0;
+        loaded++;
+    }
+    if (!loaded) {
+        snprintf(err, err_size, "no model to serve in %s", s->opt.models_dir);
+        return -1;
+    }
+    return 0;
+}
+
+static void write_ready_file(server *s)
+{
+    if (!s->opt.ready_file) return;
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp", s->opt.ready_file);
+    FILE *f = fopen(tmp, "w");
+    if (!f) return;
+    fprintf(f, "%s:%d\n", s->opt.host, s->port);
+    if (fclose(f) == 0) rename(tmp, s->opt.ready_file);
+}
+
+static void drain(server *s)
+{
+    s->draining = 1;
+    close_listener(s);
+    fprintf(stderr, "glint serve: draining %d request(s)\n", s->in_flight);
+    uint64_t until = serve_now_ns() + (uint64_t)s->opt.drain_timeout_ms * 1000000u;
+    while (s->in_flight > 0 && serve_now_ns() < until)
+        h2o_evloop_run(s->loop, 50);
+    /* let the last responses reach their sockets */
+    uint64_t flush = serve_now_ns() + 100000000u;
+    while (serve_now_ns() < flush)
+        h2o_evloop_run(s->loop, 10);
+    /* idle keep-alive clients: end their connections; h2o closes them on EOF */
+    for (h2o_linklist_t *l = s->conns.next; l != &s->conns; l = l->next)
+        shutdown(H2O_STRUCT_FROM_MEMBER(client_conn, link, l)->fd, SHUT_RDWR);
+    uint64_t until_closed = serve_now_ns() + 1000000000u;
+    while (s->connections > 0 && serve_now_ns() < until_closed)
+        h2o_evloop_run(s->loop, 10);
+}
+
+static void teardown(server *s)
+{
+    workq_destroy(s->workers); /* finishes queued jobs */
+    s->stopping = 1;           /* reloads that finish now are dropped */
+    if (s->queue) h2o_evloop_run(s->loop, 0);
+    repo_free(s);     /* joins the instances */
+    stop_modules(s); /* and their threads: nothing runs on a model any more */
+    if (s->queue) {
+        h2o_evloop_run(s->loop, 0); /* answers that came in after the drain */
+        h2o_multithread_unregister_receiver(s->queue, &s->done_rx);
+        h2o_multithread_unregister_receiver(s->queue, &s->reload_rx);
+        h2o_multithread_destroy_queue(s->queue);
+        free(s->queue); /* libh2o 2.2's evloop build does not free it */
+    }
+    resp_cache_destroy(s->cache);
+    h2o_multithread_queue_t *ctx_queue = s->ctx.queue;
+    h2o_context_dispose(&s->ctx);
+    free(ctx_queue); /* (same) */
+    h2o_config_dispose(&s->config);
+    for (int i = 0; i < 3; i++) /* sockets closed above are freed by the loop */
+        h2o_evloop_run(s->loop, 0);
+    h2o_evloop_destroy(s->loop);
+}
+
+int server_run(const serve_options *o, const serve_module *const *modules, int n)
+{
+    if (n > SERVE_MAX_MODULES) {
+        fprintf(stderr, "glint serve: %d modules, at most %d\n", n, SERVE_MAX_MODULES);
+        return 1;
+    }
+    server *s = calloc(1, sizeof *s);
+    char err[SERVE_ERR_MAX];
+    if (!s) return 1;
+    s->opt = *o;
+    for (int i = 0; i < n; i++)
+        s->modules[i] = modules[i];
+    s->n_modules = n;
+    repo_set_poll_interval(s, 60);
+    s->started_ns = serve_now_ns();
+    signal(SIGPIPE, SIG_IGN);
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    h2o_linklist_init_anchor(&s->conns);
+    setup_h2o(s);
+    int rc = 1;
+    long nc = sysconf(_SC_NPROCESSORS_ONLN);
+    int workers = o->workers > 0 ? o->workers : nc < 1 ? 1 : (int)nc;
+    if (!(s->workers = workq_create(workers))) {
+        fprintf(stderr, "glint serve: cannot start %d workers\n", workers);
+        goto done;
+    }
+    if (o->cache_bytes &&
+        !(s->cache = resp_cache_create(o->cache_bytes, (uint64_t)o->cache_ttl_s * 1000000000u))) {
+        fprintf(stderr, "glint serve: cannot create a %zu-byte cache\n", o->cache_bytes);
+        goto done;
+    }
+    if (open_listener(s, err, sizeof err) || load_models(s, err, sizeof err) ||
+        start_modules(s, err, sizeof err)) {
+        fprintf(stderr, "glint serve: %s\n", err);
+        goto done;
+    }
+    s->cold_start_ms = (double)(serve_now_ns() - s->started_ns) / 1e6;
+    fprintf(stderr, "glint serve: ready on http://%s:%d in %.0f ms (%d worker(s))\n", o->host,
+            s->port, s->cold_start_ms, workers);
+    write_ready_file(s);
+    while (!stop_requested) {
+        h2o_evloop_run(s->loop, 200);
+        tick_modules(s);
+    }
+    drain(s);
+    rc = s->in_flight ? 1 : 0;
+    fprintf(stderr, "glint serve: stopped%s\n", rc ? " with requests unanswered" : "");
+done:
+    close_listener(s);
+    teardown(s);
+    free(s);
+    return rc;
+}

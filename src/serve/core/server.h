@@ -1,0 +1,52 @@
+/* glint serve's core: the HTTP inference server without its protocols.
+ *
+ * server_run() loads the model repository (a folder per model: model.onnx and
+ * model.yaml), warms every model at every batch size its batcher can form,
+ * listens, and serves until SIGTERM or SIGINT, then drains: it stops
+ * accepting, finishes the requests in flight and returns. The routes are
+ * the modules' (module.h), asked in the order given; serve/serve.h runs it
+ * with every protocol glint has. See docs/serve.md.
+ */
+#ifndef GLINT_SERVE_CORE_SERVER_H
+#define GLINT_SERVE_CORE_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct serve_options {
+    const char *host;       /* listen address (default 127.0.0.1) */
+    int port;               /* 0: any free port (printed) */
+    const char *models_dir; /* the model repository (default models) */
+    const char **load;      /* NULL: every model of the repository; else these names */
+    int n_load;
+    int workers;   /* decode workers (default: cores) */
+    int instances; /* engine contexts per model unless model.yaml says (default 1) */
+    int threads; /* engine threads per context unless model.yaml says (default cores / instances) */
+    int max_batch;              /* unless model.yaml says (default 1) */
+    int64_t max_queue_delay_us; /* unless model.yaml says (default 0) */
+    int max_queue;              /* images pending per model before 503 (default 64) */
+    int timeout_ms;             /* default request deadline (default 30000) */
+    size_t max_body;            /* request body limit (default 50 MB) */
+    int max_connections;        /* beyond it new connections get 503 (default 1024) */
+    int idle_timeout_ms;        /* slow/half-open clients are dropped after it (default 10000) */
+    size_t cache_bytes;         /* response cache size; 0 disables it (default 64 MB) */
+    int cache_ttl_s;            /* (default 300) */
+    double slow_ms;             /* requests slower than this are logged (default 1000) */
+    int drain_timeout_ms;       /* longest drain on SIGTERM (default 30000) */
+    const char *ready_file;     /* when ready, write "host:port\n" there (tests) */
+    int precision;              /* a model_precision; 0: each model.yaml says (f32) */
+    const char *edge_config;    /* Groundlight edge config file (YAML), or NULL */
+    const char *state_dir;      /* outbox database folder (default glint-state) */
+} serve_options;
+
+/* Fills *o with the defaults above. */
+void serve_options_default(serve_options *o);
+
+typedef struct serve_module serve_module;
+
+/* Runs the server with `modules` (n of them, asked in order for each
+ * request); returns the process exit status (0 after a clean drain, 1 if it
+ * could not start). Logs to stderr. */
+int server_run(const serve_options *o, const serve_module *const *modules, int n);
+
+#endif

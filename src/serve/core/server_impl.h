@@ -1,0 +1,67 @@
+/* The server's state, for the core's files and the modules that read it
+ * (the model table, the options, the workers, the response cache, the
+ * counters). Names no protocol.
+ *
+ * Threads: every field belongs to the loop thread unless it says otherwise
+ * (request.h describes how requests move between threads).
+ */
+#ifndef GLINT_SERVE_CORE_SERVER_IMPL_H
+#define GLINT_SERVE_CORE_SERVER_IMPL_H
+
+#define H2O_USE_LIBUV 0
+#include <h2o.h>
+#include <stdint.h>
+
+#include "serve/core/cache.h"
+#include "serve/core/http.h"
+#include "serve/core/metrics.h"
+#include "serve/core/module.h"
+#include "serve/core/repo.h"
+#include "serve/core/request.h"
+#include "serve/core/server.h"
+#include "serve/core/workq.h"
+
+#define SERVE_MAX_MODULES 16
+
+struct server {
+    serve_options opt;
+    h2o_globalconf_t config;
+    h2o_context_t ctx;
+    h2o_accept_ctx_t accept_ctx;
+    h2o_evloop_t *loop;
+    h2o_socket_t *listener;
+    int listen_fd;
+    int port; /* bound port */
+    h2o_multithread_queue_t *queue;
+    h2o_multithread_receiver_t done_rx;
+    h2o_multithread_receiver_t reload_rx; /* repo_reload results */
+    const serve_module *modules[SERVE_MAX_MODULES];
+    void *module_state[SERVE_MAX_MODULES];
+    int n_modules, n_started;
+    workq *workers; /* any thread may push */
+    resp_cache *cache;
+    repo_entry *entries;
+    int n_entries;
+    uint64_t poll_ns, next_poll_ns; /* looking for changed model files */
+    int connections;
+    h2o_linklist_t conns; /* the client_conn of each open connection */
+    int in_flight;        /* sreqs handed off and not yet back */
+    int draining;
+    int stopping; /* teardown: late reloads are dropped */
+    uint64_t started_ns;
+    double cold_start_ms;
+    /* server-wide counters (any thread) */
+    metrics_counter http_requests, http_errors_4xx, http_errors_5xx, conn_rejected;
+    metrics_counter cache_hits, cache_misses;
+};
+
+/* Per-thread scratch (decoder, image, answer workspace) of the calling
+ * thread, created on first use; NULL if out of memory. */
+typedef struct thread_scratch {
+    vision_decoder *dec;
+    vision_image img;
+    answer_ws *aw;
+} thread_scratch;
+thread_scratch *serve_scratch(void);
+
+#endif

@@ -1,0 +1,615 @@
+/* The KServe v2 / Open Inference Protocol, as Triton speaks it:
+ *   GET  /v2                                    server metadata and extensions
+ *   GET  /v2/health/live, /v2/health/ready
+ *   GET  /v2/models/{m}[/versions/1]            model metadata
+ *   GET  /v2/models/{m}[/versions/1]/ready
+ *   GET  /v2/models/{m}[/versions/1]/config     Triton's model configuration
+ *   GET  /v2/models[/{m}[/versions/1]]/stats    statistics extension
+ *   POST /v2/models/{m}[/versions/1]/infer      JSON or binary tensors
+ *   POST /v2/repository/index                   model repository extension
+ *   POST /v2/repository/models/{m}/load|unload
+ * Inference requests are parsed on a worker; their rows go through the
+ * model's batcher like decoded images. Loop thread unless noted. */
+#include "serve/kserve/kserve_http.h"
+
+#include "model/precision.h"
+#include "serve/core/server_impl.h"
+#include "serve/kserve/kserve.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const EXTENSIONS[] = {"binary_tensor_data", "statistics",
+                                         "model_repository",   "model_configuration",
+                                         "schedule_policy",    NULL};
+
+/* One output tensor of an inference request, filled row by row. */
+typedef struct kserve_out {
+    const char *name;
+    int index; /* the model's output index */
+    glint_dtype dtype;
+    int ndim;
+    int64_t dims[GLINT_MAX_DIMS]; /* dims[0]: the request's rows */
+    size_t row_bytes;
+    uint8_t *data; /* rows x row_bytes, in the request's arena */
+    int binary;
+} kserve_out;
+
+/* An inference request's own state (request.h's proto). */
+typedef struct kserve_req {
+    kserve_request kreq;
+    long long header_len; /* Inference-Header-Content-Length, -1 if none */
+    int n_out;
+    kserve_out outs[KSERVE_MAX_TENSORS];
+} kserve_req;
+
+/* A repository load's state: the entry and the model it gave. */
+typedef struct admin_req {
+    repo_entry *entry;
+    repo_model *loaded;
+    char err[SERVE_ERR_MAX];
+} admin_req;
+
+
+static json_t *shape_json(const int64_t *dims, int ndim, int from)
+{
+    json_t *a = json_array();
+    for (int d = from; a && d < ndim; d++)
+        json_array_append_new(a, json_integer(dims[d]));
+    return a;
+}
+
+/* [{"name", "datatype", "shape"}] of the model's inputs or outputs. */
+static json_t *io_json(const repo_model *m, int outputs, int triton_config)
+{
+    json_t *a = json_array();
+    int n = outputs ? glint_model_num_outputs(m->model) : glint_model_num_inputs(m->model);
+    int batched = batcher_get_options(m->batcher)->max_batch > 1 || m->conf->batch_free;
+    for (int i = 0; a && i < n; i++) {
+        glint_io_info io;
+        if (outputs)
+            glint_model_output_info(m->model, i, &io);
+        else
+            glint_model_input_info(m->model, i, &io);
+        int64_t dims[GLINT_MAX_DIMS];
+        memcpy(dims, io.dims, sizeof dims);
+        if (!outputs && io.ndim == 4) { /* free spatial axes run at the configured size */
+            dims[2] = m->conf->spec.height;
+            dims[3] = m->conf->spec.width;
+        }
+        const char *dt = kserve_datatype_name(io.dtype);
+        json_t *o;
+        if (triton_config) {
+            char type[32];
+            snprintf(type, sizeof type, "TYPE_%s", dt ? dt : "INVALID");
+            o = json_pack("{s:s, s:s, s:o}", "name", io.name, "data_type", type, "dims",
+                          shape_json(dims, io.ndim, batched ? 1 : 0));
+        } else {
+            o = json_pack("{s:s, s:s, s:o}", "name", io.name, "datatype", dt ? dt : "INVALID",
+                          "shape", shape_json(dims, io.ndim, 0));
+        }
+        json_array_append_new(a, o);
+    }
+    return a;
+}
+
+static void server_metadata(h2o_req_t *req)
+{
+    json_t *ext = json_array();
+    for (int i = 0; EXTENSIONS[i]; i++)
+        json_array_append_new(ext, json_string(EXTENSIONS[i]));
+    serve_respond_json(
+        req, 200,
+        json_pack("{s:s, s:s, s:o}", "name", "glint", "version", GLINT_VERSION, "extensions", ext));
+}
+
+static void model_metadata(h2o_req_t *req, const repo_model *m)
+{
+    serve_respond_json(
+        req, 200,
+        json_pack("{s:s, s:[s], s:s, s:o, s:o, s:{s:s, s:s}}", "name", m->name, "versions", "1",
+                  "platform", "onnx", "inputs", io_json(m, 0, 0), "outputs", io_json(m, 1, 0),
+                  "parameters", "precision", precision_name(m->pkg.precision),
+                  "precision_note", m->pkg.precision_note));
+}
+
+static void model_config(h2o_req_t *req, const repo_model *m)
+{
+    const batcher_options *o = batcher_get_options(m->batcher);
+    json_t *pref = json_array();
+    for (int i = 0; i < o->n_preferred; i++)
+        json_array_append_new(pref, json_integer(o->preferred[i]));
+    int batched = o->max_batch > 1 || m->conf->batch_free;
+    json_t *j = json_pack(
+        "{s:s, s:s, s:s, s:i, s:o, s:o, s:{s:o, s:I}, s:[{s:s, s:i, s:s}], s:{s:s, s:s, s:i, "
+        "s:i}}",
+        "name", m->name, "platform", "onnx", "backend", "glint", "max_batch_size",
+        batched ? o->max_batch : 0, "input", io_json(m, 0, 1), "output", io_json(m, 1, 1),
+        "dynamic_batching", "preferred_batch_size", pref, "max_queue_delay_microseconds",
+        (json_int_t)o->max_queue_delay_us, "instance_group", "name", m->name, "count", o->instances,
+        "kind", "KIND_CPU", "parameters", "task", model_task_name(m->conf->task), "precision",
+        precision_name(m->pkg.precision), "threads", o->threads, "max_queue",
+        m->max_queue);
+    serve_respond_json(req, 200, j);
+}
+
+static json_t *dur(uint64_t count, uint64_t ns)
+{
+    return json_pack("{s:I, s:I}", "count", (json_int_t)count, "ns", (json_int_t)ns);
+}
+
+static json_t *model_stats_json(const repo_model *m)
+{
+    const model_stats *st = &m->stats;
+    const batcher_stats *bs = batcher_get_stats(m->batcher);
+    uint64_t execs = atomic_load(&bs->executions);
+    json_t *batches = json_array();
+    for (int b = 1; b <= BATCHER_MAX_BATCH; b++) {
+        uint64_t n = atomic_load(&bs->by_size[b]);
+        if (n)
+            json_array_append_new(batches, json_pack("{s:i, s:o}", "batch_size", b, "compute_infer",
+                                                     dur(n, atomic_load(&bs->by_size_ns[b]))));
+    }
+    return json_pack(
+        "{s:s, s:s, s:I, s:I, s:I, s:{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}, s:o}", "name",
+        m->name, "version", "1", "last_inference", (json_int_t)atomic_load(&st->last_inference_ms),
+        "inference_count", (json_int_t)atomic_load(&bs->inferences), "execution_count",
+        (json_int_t)execs, "inference_stats", "success",
+        dur(atomic_load(&st->success_count), atomic_load(&st->success_ns)), "fail",
+        dur(atomic_load(&st->fail_count), atomic_load(&st->fail_ns)), "queue",
+        dur(atomic_load(&st->queue_count), atomic_load(&st->queue_ns)), "compute_input",
+        dur(atomic_load(&st->input_count), atomic_load(&st->input_ns)), "compute_infer",
+        dur(execs, atomic_load(&bs->compute_ns)), "compute_output",
+        dur(atomic_load(&st->output_count), atomic_load(&st->output_ns)), "cache_hit",
+        dur(atomic_load(&st->cache_hit_count), atomic_load(&st->cache_hit_ns)), "cache_miss",
+        dur(atomic_load(&st->cache_miss_count), atomic_load(&st->cache_miss_ns)), "batch_stats",
+        batches);
+}
+
+static void stats(server *s, h2o_req_t *req, const repo_model *only)
+{
+    json_t *a = json_array();
+    for (int i = 0; i < s->n_entries; i++) {
+        const repo_model *m = s->entries[i].model;
+        if (s->entries[i].state != ENTRY_READY || (only && m != only)) continue;
+        json_array_append_new(a, model_stats_json(m));
+    }
+    serve_respond_json(req, 200, json_pack("{s:o}", "model_stats", a));
+}
+
+/* ---- inference ---- */
+
+/* The model output index called name, or -1. */
+static int output_index(const repo_model *m, const char *name)
+{
+    for (int i = 0; i < glint_model_num_outputs(m->model); i++) {
+        glint_io_info io;
+        glint_model_output_info(m->model, i, &io);
+        if (!strcmp(io.name, name)) return i;
+    }
+    return -1;
+}
+
+/* Checks the parsed request against the model and lists the outputs to
+ * send. Returns the row count, or -1 with err. Worker thread. */
+static int v2_check(sreq *r, char *err, size_t err_size)
+{
+    const repo_model *m = r->rm;
+    kserve_req *k = r->proto;
+    const kserve_request *q = &k->kreq;
+    const model_conf *c = m->conf;
+    glint_io_info in;
+    glint_model_input_info(m->model, c->input, &in);
+    if (q->n_inputs != 1 || strcmp(q->inputs[0].name, in.name)) {
+        snprintf(err, err_size, "model %s takes one input, '%s' (%s [-1, 3, %d, %d])", m->name,
+                 in.name, "FP32", c->spec.height, c->spec.width);
+        return -1;
+    }
+    const kserve_tensor *t = &q->inputs[0];
+    if (t->dtype != GLINT_F32 || t->ndim != 4 || t->dims[1] != 3 ||
+        t->dims[2] != c->spec.height || t->dims[3] != c->spec.width || t->dims[0] < 1) {
+        snprintf(err, err_size, "input '%s' must be FP32 [N, 3, %d, %d]", in.name,
+                 c->spec.height, c->spec.width);
+        return -1;
+    }
+    if (t->dims[0] > m->max_queue) {
+        snprintf(err, err_size, "input '%s' has %lld rows, more than the queue holds (%d)", in.name,
+                 (long long)t->dims[0], m->max_queue);
+        return -1;
+    }
+    int n = q->n_outputs ? q->n_outputs : glint_model_num_outputs(m->model);
+    if (n > KSERVE_MAX_TENSORS) n = KSERVE_MAX_TENSORS;
+    for (int i = 0; i < n; i++) {
+        kserve_out *o = &k->outs[i];
+        o->index = i;
+        o->binary = q->binary_output_default;
+        if (q->n_outputs) {
+            if ((o->index = output_index(m, q->outputs[i].name)) < 0) {
+                snprintf(err, err_size, "model %s has no output '%s'", m->name, q->outputs[i].name);
+                return -1;
+            }
+            o->binary = q->outputs[i].binary;
+        }
+        glint_io_info io;
+        glint_model_output_info(m->model, o->index, &io);
+        o->name = io.name;
+    }
+    k->n_out = n;
+    return (int)t->dims[0];
+}
+
+/* Sizes and allocates the outputs of `rows` rows in r's arena, from the
+ * shapes the model's warmed contexts gave. 0, or -1 with err. Worker. */
+static int alloc_outputs(sreq *r, int rows, char *err, size_t err_size)
+{
+    kserve_req *k = r->proto;
+    for (int i = 0; i < k->n_out; i++) {
+        kserve_out *o = &k->outs[i];
+        glint_tensor shape;
+        if (batcher_output_row(r->rm->batcher, o->index, &shape) || shape.ndim < 1) {
+            snprintf(err, err_size, "output '%s' has no batch axis", o->name);
+            return -1;
+        }
+        size_t row = glint_dtype_size(shape.dtype);
+        for (int d = 1; d < shape.ndim; d++)
+            row *= (size_t)shape.dims[d];
+        o->dtype = shape.dtype;
+        o->ndim = shape.ndim;
+        memcpy(o->dims, shape.dims, sizeof o->dims);
+        o->dims[0] = rows;
+        o->row_bytes = row;
+        if (!(o->data = arena_alloc_raw(r->mem, row * (size_t)rows))) {
+            snprintf(err, err_size, "out of memory for output '%s'", o->name);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* workq job: parse, check, admit, and feed the rows to the batcher. */
+static void v2_parse_job(workq_job *job)
+{
+    sreq *r = H2O_STRUCT_FROM_MEMBER(sreq, job, job);
+    kserve_req *k = r->proto;
+    repo_model *m = r->rm;
+    char err[SERVE_ERR_MAX];
+    uint64_t t0 = serve_now_ns();
+    if (kserve_parse_request(r->body, r->body_len, k->header_len, 0, &k->kreq, err, sizeof err)) {
+        sreq_finish_error(r, 400, "%s", err);
+        return;
+    }
+    int rows = v2_check(r, err, sizeof err);
+    if (rows < 0) {
+        sreq_finish_error(r, 400, "%s", err);
+        return;
+    }
+    if (k->kreq.timeout_us > 0) r->deadline_ns = r->t_start + (uint64_t)k->kreq.timeout_us * 1000u;
+    if (alloc_outputs(r, rows, err, sizeof err)) {
+        sreq_finish_error(r, 500, "%s", err);
+        return;
+    }
+    if (sreq_admit(r, rows)) {
+        sreq_finish_error(r, 503, "model %s: queue full (%d images waiting)", m->name,
+                          m->max_queue);
+        return;
+    }
+    if (sreq_items(r, rows)) {
+        atomic_fetch_sub(&m->pending, rows);
+        sreq_finish_error(r, 500, "out of memory");
+        return;
+    }
+    const kserve_tensor *t = &k->kreq.inputs[0];
+    size_t row_bytes = t->size / (size_t)rows;
+    uint64_t parse_ns = serve_now_ns() - t0;
+    for (int i = 0; i < rows; i++) {
+        sitem *it = &r->items[i];
+        it->decode_ns = parse_ns / (uint64_t)rows;
+        pipeline_submit_row(it, (const uint8_t *)t->data + (size_t)i * row_bytes, row_bytes);
+    }
+}
+
+/* batch row ran: copies row res->row of each output into the request's
+ * buffers (instance thread; no allocation). */
+static int v2_item_ran(sitem *it, const batch_result *res)
+{
+    kserve_req *k = it->owner->proto;
+    for (int i = 0; i < k->n_out; i++) {
+        kserve_out *o = &k->outs[i];
+        glint_tensor t;
+        glint_context_output(res->ctx, o->index, &t);
+        size_t row = glint_dtype_size(t.dtype);
+        for (int d = 1; d < t.ndim; d++)
+            row *= (size_t)t.dims[d];
+        if (t.ndim < 1 || t.dims[0] != res->batch_size || row != o->row_bytes ||
+            t.dtype != o->dtype) {
+            snprintf(it->err, sizeof it->err, "output '%s' has no batch axis", o->name);
+            return -1;
+        }
+        memcpy(o->data + (size_t)it->index * row, (const uint8_t *)t.data + (size_t)res->row * row,
+               row);
+    }
+    return 0;
+}
+
+/* Every row ran: the response (any thread). */
+static void v2_finished(sreq *r)
+{
+    kserve_req *k = r->proto;
+    for (int i = 0; i < r->n_items; i++)
+        if (r->items[i].status != 200) {
+            sreq_finish_error(r, r->items[i].status, "%s", r->items[i].err);
+            return;
+        }
+    kserve_output outs[KSERVE_MAX_TENSORS];
+    for (int i = 0; i < k->n_out; i++)
+        outs[i] = (kserve_output){.name = k->outs[i].name,
+                                  .dtype = k->outs[i].dtype,
+                                  .ndim = k->outs[i].ndim,
+                                  .dims = k->outs[i].dims,
+                                  .data = k->outs[i].data,
+                                  .binary = k->outs[i].binary};
+    char *body = NULL;
+    size_t len = 0, hlen = 0;
+    if (kserve_build_response(r->rm->name, "1", k->kreq.id, outs, k->n_out, &body, &len, &hlen)) {
+        sreq_finish_error(r, 500, "cannot build the response");
+        return;
+    }
+    r->status = 200;
+    r->resp = body;
+    r->resp_len = len;
+    r->resp_header_len = hlen;
+    r->content_type = hlen ? "application/octet-stream" : "application/json";
+    sreq_finish(r);
+}
+
+static void v2_dispose(sreq *r)
+{
+    kserve_req *k = r->proto;
+    kserve_request_dispose(&k->kreq);
+}
+
+static const sreq_ops infer_ops = {
+    .item_ran = v2_item_ran, .finished = v2_finished, .dispose = v2_dispose};
+
+static void infer(server *s, h2o_req_t *req, repo_model *m)
+{
+    if (s->draining) {
+        serve_respond_error(s, req, 503, "the server is shutting down");
+        repo_model_release(m);
+        return;
+    }
+    sreq *r = sreq_create(s, req, m, &infer_ops, sizeof(kserve_req));
+    if (!r || sreq_copy_body(r, req)) {
+        serve_respond_error(s, req, 500, "out of memory");
+        sreq_destroy(r);
+        return;
+    }
+    kserve_req *k = r->proto;
+    k->header_len = -1;
+    char hb[32];
+    const char *h = serve_header(req, "inference-header-content-length", hb, sizeof hb);
+    if (h) {
+        char *end;
+        errno = 0;
+        long long v = strtoll(h, &end, 10);
+        if (*end || errno || v < 0 || (size_t)v > req->entity.len) {
+            serve_respond_error(s, req, 400,
+                                "Inference-Header-Content-Length must be 0..%zu, got '%s'",
+                                req->entity.len, h);
+            sreq_destroy(r);
+            return;
+        }
+        k->header_len = v;
+    }
+    r->deadline_ns = r->t_start + (uint64_t)m->timeout_ms * 1000000u;
+    sreq_track(r);
+    r->job.fn = v2_parse_job;
+    workq_push(s->workers, &r->job);
+}
+
+/* ---- repository extension ---- */
+
+static void repository_index(server *s, h2o_req_t *req)
+{
+    json_t *a = json_array();
+    for (int i = 0; i < s->n_entries; i++) {
+        const repo_entry *e = &s->entries[i];
+        static const char *const states[] = {"UNAVAILABLE", "LOADING", "READY", "UNLOADING"};
+        json_t *o = json_pack("{s:s, s:s, s:s}", "name", e->name, "version", "1", "state",
+                              states[e->state]);
+        if (o && e->state != ENTRY_READY && e->reason[0])
+            json_object_set_new(o, "reason", json_string(e->reason));
+        json_array_append_new(a, o);
+    }
+    serve_respond_json(req, 200, a);
+}
+
+/* Runs on the loop when a load finished: installs the model. */
+static void load_installed(sreq *r)
+{
+    admin_req *a = r->proto;
+    repo_entry *e = a->entry;
+    if (r->status != 200) {
+        e->state = ENTRY_UNAVAILABLE;
+        snprintf(e->reason, sizeof e->reason, "%s", a->err[0] ? a->err : "load failed");
+        return;
+    }
+    repo_install(r->srv, e, a->loaded);
+    a->loaded = NULL;
+}
+
+static void load_dispose(sreq *r)
+{
+    admin_req *a = r->proto;
+    repo_model_release(a->loaded);
+}
+
+static const sreq_ops load_ops = {.on_loop = load_installed, .dispose = load_dispose};
+
+static void load_job(workq_job *job)
+{
+    sreq *r = H2O_STRUCT_FROM_MEMBER(sreq, job, job);
+    admin_req *a = r->proto;
+    /* the table is the loop's: load_installed copies the error into it */
+    if (repo_entry_load(r->srv, a->entry, &a->loaded, a->err, sizeof a->err)) {
+        sreq_finish_error(r, 400, "failed to load '%s': %s", a->entry->name, a->err);
+        return;
+    }
+    sreq_set_body(r, 200, strdup("{}"));
+    sreq_finish(r);
+}
+
+static void load_model(server *s, h2o_req_t *req, repo_entry *e)
+{
+    if (e->state == ENTRY_READY) {
+        serve_respond(req, 200, "application/json", "{}", 2);
+        return;
+    }
+    if (e->state == ENTRY_LOADING) {
+        serve_respond_error(s, req, 409, "model '%s' is loading", e->name);
+        return;
+    }
+    sreq *r = sreq_create(s, req, NULL, &load_ops, sizeof(admin_req));
+    if (!r) {
+        serve_respond_error(s, req, 500, "out of memory");
+        return;
+    }
+    e->state = ENTRY_LOADING;
+    ((admin_req *)r->proto)->entry = e;
+    sreq_track(r);
+    r->job.fn = load_job;
+    workq_push(s->workers, &r->job);
+}
+
+static void unload_model(server *s, h2o_req_t *req, repo_entry *e)
+{
+    if (e->state == ENTRY_LOADING) {
+        serve_respond_error(s, req, 409, "model '%s' is loading", e->name);
+        return;
+    }
+    repo_unload(s, e);
+    serve_respond(req, 200, "application/json", "{}", 2);
+}
+
+static int route_repository(server *s, h2o_req_t *req, const char *p, size_t n)
+{
+    if (serve_path_is(p, n, "/index")) {
+        if (!serve_method_is(req, "POST") && !serve_method_is(req, "GET"))
+            serve_respond_error(s, req, 405, "use POST");
+        else
+            repository_index(s, req);
+        return 0;
+    }
+    if (n < 8 || memcmp(p, "/models/", 8)) return -1;
+    const char *name = p + 8;
+    const char *slash = memchr(name, '/', (size_t)(p + n - name));
+    if (!slash) return -1;
+    const char *verb = slash + 1;
+    size_t vlen = (size_t)(p + n - verb);
+    int load = serve_path_is(verb, vlen, "load"), unload = serve_path_is(verb, vlen, "unload");
+    if (!load && !unload) return -1;
+    if (!serve_method_is(req, "POST")) {
+        serve_respond_error(s, req, 405, "use POST");
+        return 0;
+    }
+    repo_entry *e = repo_find(s, name, (size_t)(slash - name));
+    if (!e) {
+        serve_respond_error(s, req, 404, "no model '%.*s' in the repository",
+                            (int)(slash - name < 100 ? slash - name : 100), name);
+        return 0;
+    }
+    if (load)
+        load_model(s, req, e);
+    else
+        unload_model(s, req, e);
+    return 0;
+}
+
+/* /v2/models/{m}[/versions/1][/verb] */
+static int route_model(server *s, h2o_req_t *req, const char *p, size_t n)
+{
+    const char *end = p + n;
+    const char *slash = memchr(p, '/', n);
+    size_t nlen = slash ? (size_t)(slash - p) : n;
+    const char *rest = slash ? slash : end;
+    if (nlen == 5 && !memcmp(p, "stats", 5) && rest == end) {
+        stats(s, req, NULL);
+        return 0;
+    }
+    if ((size_t)(end - rest) >= 10 && !memcmp(rest, "/versions/", 10)) {
+        const char *v = rest + 10;
+        const char *vs = memchr(v, '/', (size_t)(end - v));
+        const char *vend = vs ? vs : end;
+        if (!serve_path_is(v, (size_t)(vend - v), "1")) {
+            serve_respond_error(s, req, 404, "model '%.*s' has only version 1",
+                                (int)(nlen < 100 ? nlen : 100), p);
+            return 0;
+        }
+        rest = vend;
+    }
+    size_t rlen = (size_t)(end - rest);
+    repo_entry *e = repo_find(s, p, nlen);
+    if (!e) {
+        serve_respond_error(s, req, 404, "unknown model '%.*s'", (int)(nlen < 100 ? nlen : 100), p);
+        return 0;
+    }
+    if (serve_path_is(rest, rlen, "/ready")) {
+        serve_respond(req, e->state == ENTRY_READY ? 200 : 400, "application/json", "", 0);
+        return 0;
+    }
+    repo_model *m = repo_get(s, p, nlen);
+    if (!m) {
+        serve_respond_error(s, req, 400, "model '%s' is not ready", e->name);
+        return 0;
+    }
+    if (serve_path_is(rest, rlen, "/infer")) {
+        if (!serve_method_is(req, "POST")) {
+            serve_respond_error(s, req, 405, "use POST");
+            repo_model_release(m);
+        } else {
+            infer(s, req, m); /* takes the reference */
+        }
+        return 0;
+    }
+    if (!serve_method_is(req, "GET"))
+        serve_respond_error(s, req, 405, "use GET");
+    else if (rlen == 0)
+        model_metadata(req, m);
+    else if (serve_path_is(rest, rlen, "/config"))
+        model_config(req, m);
+    else if (serve_path_is(rest, rlen, "/stats"))
+        stats(s, req, m);
+    else
+        serve_respond_error(s, req, 404, "no such route");
+    repo_model_release(m);
+    return 0;
+}
+
+static int route(server *s, void *state, h2o_req_t *req, const char *path, size_t len)
+{
+    if (len < 3 || memcmp(path, "/v2", 3) || (len > 3 && path[3] != '/')) return -1;
+    const char *p = path + 3;
+    size_t n = len - 3;
+    if (n == 0 || serve_path_is(p, n, "/")) {
+        server_metadata(req);
+        return 0;
+    }
+    if (serve_path_is(p, n, "/health/live")) {
+        serve_respond(req, 200, "application/json", "", 0);
+        return 0;
+    }
+    if (serve_path_is(p, n, "/health/ready")) {
+        int ready = !s->draining;
+        for (int i = 0; i < s->n_entries; i++)
+            ready &= s->entries[i].state != ENTRY_LOADING;
+        serve_respond(req, ready ? 200 : 503, "application/json", "", 0);
+        return 0;
+    }
+    if (n > 11 && !memcmp(p, "/repository", 11)) return route_repository(s, req, p + 11, n - 11);
+    if (n > 8 && !memcmp(p, "/models/", 8)) return route_model(s, req, p + 8, n - 8);
+    return -1;
+}
+
+const serve_module kserve_module = {.name = "kserve", .route = route};

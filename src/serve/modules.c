@@ -1,0 +1,16 @@
+/* The protocol modules glint serve runs, in the order they are asked for a
+ * request. A new protocol is a folder under serve/ and a line here. */
+#include "serve/serve.h"
+
+#include "serve/core/module.h"
+#include "serve/edge/edge.h"
+#include "serve/kserve/kserve_http.h"
+#include "serve/ops/ops.h"
+#include "serve/v1/v1.h"
+
+int serve_run(const serve_options *o)
+{
+    static const serve_module *const modules[] = {&ops_module, &v1_module, &kserve_module,
+                                                  &edge_module};
+    return server_run(o, modules, (int)(sizeof modules / sizeof modules[0]));
+}
