@@ -14,7 +14,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "serve/edge_config.h"
+#include "serve/edge/edge_config.h"
 
 static void check(const edge_config *c)
 {

@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "serve/kserve.h"
+#include "serve/kserve/kserve.h"
 
 #define MAX_ELEMENTS 4096 /* per input: keeps each run fast */
 

@@ -13,7 +13,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "serve/multipart.h"
+#include "serve/core/multipart.h"
 
 #define MAX_PARTS 16
 

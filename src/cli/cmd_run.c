@@ -32,6 +32,7 @@
 #include "cli/cli.h"
 #include "model/answer.h"
 #include "model/model_conf.h"
+#include "model/package.h"
 #include "model/precision.h"
 #include "glint/engine.h"
 #include "tasks/classify.h"
@@ -66,8 +67,7 @@ typedef struct run_opts {
 
 /* Everything a command needs to answer images, built once. */
 typedef struct runner {
-    glint_model *m;
-    model_conf conf;
+    model_package pkg; /* the model, its conf, the precision chosen */
     glint_context *ctx;
     vision_decoder *dec;
     vision_image img; /* decode buffer, reused */
@@ -124,8 +124,7 @@ static void runner_close(runner *r)
     vision_image_dispose(&r->img);
     free(r->input);
     answer_ws_destroy(r->aw);
-    model_conf_dispose(&r->conf);
-    glint_model_free(r->m);
+    model_package_close(&r->pkg);
     memset(r, 0, sizeof *r);
 }
 
@@ -144,58 +143,23 @@ static int runner_open(runner *r, const run_opts *o, int n_images)
 {
     memset(r, 0, sizeof *r);
     vision_image_init(&r->img);
-    char err[MODEL_CONF_ERR_MAX], path[4096];
-    struct stat st;
-    const char *model = o->model; /* a model folder means its model.onnx */
-    int dir = !stat(model, &st) && S_ISDIR(st.st_mode);
-    if (dir) {
-        int n = snprintf(path, sizeof path, "%s/model.onnx", model);
-        if (n > 0 && (size_t)n < sizeof path) model = path;
-    } else if (o->precision == MODEL_PRECISION_INT8 || o->precision == MODEL_PRECISION_AUTO) {
-        fprintf(stderr, "glint run: --precision int8 and auto need a model folder (with "
-                        "model.int8.onnx from glint quantize)\n");
-        return -1;
-    }
-    if (glint_model_load(model, &r->m)) {
-        fprintf(stderr, "glint run: %s\n", glint_last_error());
-        return -1;
-    }
-    int chosen = o->precision == MODEL_PRECISION_BF16 ? MODEL_PRECISION_BF16 : 0;
-    if (dir && o->precision) {
-        char note[320];
-        int64_t dims[4] = {0}; /* auto times the model at the size it will run */
-        model_conf tmp = {0};
-        if (o->precision == MODEL_PRECISION_AUTO &&
-            !model_conf_load(&tmp, model, r->m, err, sizeof err)) {
-            dims[1] = 3;
-            dims[2] = tmp.spec.height;
-            dims[3] = tmp.spec.width;
-        }
-        model_conf_dispose(&tmp);
-        if (precision_settle(o->model, o->precision, o->threads, dims, &r->m, &chosen, note,
-                             sizeof note, err, sizeof err)) {
-            fprintf(stderr, "glint run: %s\n", err);
-            goto fail;
-        }
-        if (o->precision == MODEL_PRECISION_AUTO)
-            fprintf(stderr, "glint run: precision %s\n", note);
-    }
-    if (model_conf_load(&r->conf, model, r->m, err, sizeof err)) {
+    char err[MODEL_CONF_ERR_MAX];
+    if (model_package_open(&r->pkg, o->model, err, sizeof err) ||
+        model_package_settle(&r->pkg, o->precision ? o->precision : MODEL_PRECISION_F32,
+                             o->threads, err, sizeof err)) {
         fprintf(stderr, "glint run: %s\n", err);
         goto fail;
     }
-    model_conf *c = &r->conf;
+    if (o->precision == MODEL_PRECISION_AUTO)
+        fprintf(stderr, "glint run: precision %s\n", r->pkg.precision_note);
+    model_conf *c = &r->pkg.conf;
     apply_opts(c, o);
     r->max_batch = c->batch_free ? (n_images < RUN_MAX_BATCH ? n_images : RUN_MAX_BATCH) : 1;
-    glint_context_options copt = {.threads = o->threads,
-                                  .max_batch = r->max_batch,
-                                  .backend = o->backend,
-                                  .bf16 = chosen == MODEL_PRECISION_BF16};
-    /* an export with free spatial axes runs at the configured size (NCHW) */
-    copt.input_dims[2] = c->spec.height;
-    copt.input_dims[3] = c->spec.width;
-    if (glint_context_create(r->m, &copt, &r->ctx)) {
-        fprintf(stderr, "glint run: %s: %s\n", model, glint_last_error());
+    glint_context_options copt;
+    model_package_context_options(&r->pkg, o->threads, r->max_batch, &copt);
+    copt.backend = o->backend;
+    if (glint_context_create(r->pkg.model, &copt, &r->ctx)) {
+        fprintf(stderr, "glint run: %s: %s\n", r->pkg.onnx_path, glint_last_error());
         goto fail;
     }
     r->image_floats = (size_t)3 * (size_t)c->spec.width * (size_t)c->spec.height;
@@ -223,10 +187,10 @@ static void run_prepare(runner *r, run_item *it, int slot)
 {
     vision_error verr;
     double t0 = now_ms();
-    vision_status s = vision_load_file(r->dec, it->path, &r->conf.spec, &r->img, &verr);
+    vision_status s = vision_load_file(r->dec, it->path, &r->pkg.conf.spec, &r->img, &verr);
     double t1 = now_ms();
     if (!s)
-        s = vision_prepare(&r->img, &r->conf.spec, r->input + (size_t)slot * r->image_floats,
+        s = vision_prepare(&r->img, &r->pkg.conf.spec, r->input + (size_t)slot * r->image_floats,
                            r->image_floats, &it->tf, &verr);
     it->decode_ms = t1 - t0;
     it->prep_ms = now_ms() - t1;
@@ -248,10 +212,10 @@ static json_t *answer_json(runner *r, const glint_tensor *out, run_item *it)
 {
     double t0 = now_ms();
     json_t *items =
-        answer_items(r->aw, &r->conf, &r->params, out, it->slot, &it->tf, it->err, sizeof it->err);
+        answer_items(r->aw, &r->pkg.conf, &r->params, out, it->slot, &it->tf, it->err, sizeof it->err);
     if (!items) return NULL;
     answer_timings t = {it->decode_ms, it->prep_ms, -1, it->infer_ms, now_ms() - t0};
-    json_t *a = answer_object(&r->conf, it->path, &it->tf, items, &t);
+    json_t *a = answer_object(&r->pkg.conf, it->path, &it->tf, items, &t);
     if (!a) snprintf(it->err, sizeof it->err, "out of memory");
     return a;
 }
@@ -287,7 +251,7 @@ static int run_batch(runner *r, run_item *items, int n)
     if (good > 0) {
         glint_tensor in = {.dtype = GLINT_F32,
                            .ndim = 4,
-                           .dims = {good, 3, r->conf.spec.height, r->conf.spec.width},
+                           .dims = {good, 3, r->pkg.conf.spec.height, r->pkg.conf.spec.width},
                            .data = r->input};
         double t0 = now_ms();
         glint_status s = glint_context_run(r->ctx, &in, 1);
@@ -300,7 +264,7 @@ static int run_batch(runner *r, run_item *items, int n)
                 items[i].slot = -1;
             }
         }
-        if (!s) glint_context_output(r->ctx, r->conf.output, &out);
+        if (!s) glint_context_output(r->ctx, r->pkg.conf.output, &out);
     }
     for (int i = 0; i < n; i++) {
         json_t *a = items[i].slot >= 0 ? answer_json(r, &out, &items[i]) : NULL;

@@ -17,7 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "serve/cache.h"
+#include "serve/core/cache.h"
 
 /* SipHash-2-4 reference vectors (github.com/veorq/SipHash vectors.h, CC0):
  * key 00..0f, message 00..len-1, output bytes in hex. */

@@ -14,9 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "serve/edge_config.h"
-#include "serve/edge_iq.h"
-#include "serve/edge_recent.h"
+#include "serve/edge/edge_config.h"
+#include "serve/edge/edge_iq.h"
+#include "serve/edge/edge_recent.h"
 
 #define DET "det_2bTqCredDiscBinary000000000"
 

@@ -18,7 +18,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "serve/kserve.h"
+#include "serve/kserve/kserve.h"
 
 static char err[512];
 

@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "serve/metrics.h"
+#include "serve/core/metrics.h"
 
 static void test_counter_family_text(void **state)
 {

@@ -15,7 +15,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "serve/multipart.h"
+#include "serve/core/multipart.h"
 
 #define CURL_CT "multipart/form-data; boundary=------------------------d74496d66958873e"
 #define CURL_B "--------------------------d74496d66958873e" /* "--" + boundary */

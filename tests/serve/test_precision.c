@@ -16,8 +16,8 @@
 #include <unistd.h>
 
 #include "glint/engine.h"
-#include "serve/model_conf.h"
-#include "serve/precision.h"
+#include "model/model_conf.h"
+#include "model/precision.h"
 
 static char dir[64];
 

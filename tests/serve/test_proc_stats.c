@@ -16,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "serve/proc_stats.h"
+#include "serve/core/proc_stats.h"
 
 static proc_stats read_ok(void)
 {

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "serve/strbuf.h"
+#include "serve/core/strbuf.h"
 
 static void test_empty(void **state)
 {
