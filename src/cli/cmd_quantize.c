@@ -22,6 +22,7 @@
 #include "glint/engine.h"
 #include "glint/quant.h"
 #include "model/model_conf.h"
+#include "model/package.h"
 #include "tasks/classify.h"
 #include "tasks/detect.h"
 #include "vision/image.h"
@@ -618,30 +619,27 @@ static int quantize(qopts *o)
         bf16_report[len - 5] = 0;
     len = strlen(bf16_report);
     snprintf(bf16_report + len, sizeof bf16_report - len, ".bf16.report.json");
-    glint_model *m = NULL;
+    model_package pkg = {0};
     glint_context *fctx = NULL;
-    model_conf c = {0};
     float *input = NULL;
     char *files[QMAX_IMAGES];
     int n_eval = 0, rc = 1, rc_int8 = 0, rc_bf16 = 0;
-    if (glint_model_load(model, &m)) {
-        fprintf(stderr, "glint quantize: %s\n", glint_last_error());
-        goto done;
-    }
-    if (model_conf_load(&c, model, m, err, sizeof err)) {
+    if (model_package_open(&pkg, o->model, err, sizeof err)) {
         fprintf(stderr, "glint quantize: %s\n", err);
         goto done;
     }
-    size_t floats = (size_t)3 * (size_t)c.spec.width * (size_t)c.spec.height;
+    glint_model *m = pkg.model; /* the float model: what is calibrated and compared */
+    const model_conf *c = &pkg.conf;
+    size_t floats = (size_t)3 * (size_t)c->spec.width * (size_t)c->spec.height;
     if (!(input = malloc(floats * sizeof *input))) goto done;
     if ((n_eval = list_images(o->eval, files, QMAX_IMAGES)) < 0 ||
-        make_context(m, &c, GLINT_BACKEND_AUTO, 0, o->threads, &fctx))
+        make_context(m, c, GLINT_BACKEND_AUTO, 0, o->threads, &fctx))
         goto done;
     if (strcmp(o->precision, "bf16") &&
-        (rc_int8 = make_int8(o, model, out, m, &c, fctx, files, n_eval, input, floats)) == 1)
+        (rc_int8 = make_int8(o, model, out, m, c, fctx, files, n_eval, input, floats)) == 1)
         goto done;
     if (strcmp(o->precision, "int8") &&
-        (rc_bf16 = make_bf16(o, bf16_report, m, &c, fctx, files, n_eval, input, floats)) == 1)
+        (rc_bf16 = make_bf16(o, bf16_report, m, c, fctx, files, n_eval, input, floats)) == 1)
         goto done;
     rc = rc_int8 ? rc_int8 : rc_bf16;
 done:
@@ -649,8 +647,7 @@ done:
         free(files[i]);
     free(input);
     glint_context_free(fctx);
-    model_conf_dispose(&c);
-    glint_model_free(m);
+    model_package_close(&pkg);
     return rc;
 }
 
