@@ -43,6 +43,7 @@ check vision "engine/|tasks/|model/|serve/|bench/|cli/"
 check tasks "vision/|model/|serve/|bench/|cli/"
 check model "serve/|bench/|cli/"
 check bench "engine/|vision/|tasks/|model/|serve/|cli/|glint/"
+check util "engine/|vision/|tasks/|model/|serve/|bench/|cli/|glint/"
 
 # folder-level cycles: a includes b and b includes a
 folders=$(find . -name '*.[ch]' -printf '%h\n' | sed 's|^\./||' | sort -u)

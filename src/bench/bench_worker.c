@@ -15,6 +15,7 @@
  * whole of each loop pass and each event batch), and the control atomics.
  */
 #include "bench/bench_impl.h"
+#include "util/clock.h"
 
 #include <errno.h>
 #include <math.h>
@@ -62,9 +63,7 @@ struct bench_slot {
 
 uint64_t bench_now_ns(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+    return clock_now_ns();
 }
 
 /* ---- small helpers: rng, heap, in-flight list ---- */

@@ -3,6 +3,7 @@
  * threads each, runs batch B on synthetic input for S seconds and reports
  * median latency, images/s, achieved GFLOP/s, load time, arena and RSS. */
 #include "cli/cli.h"
+#include "util/clock.h"
 #include "glint/engine.h"
 
 #include <pthread.h>
@@ -25,13 +26,6 @@ typedef struct worker {
     glint_status status;
 } worker;
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static double rss_mb(void)
 {
     FILE *f = fopen("/proc/self/status", "r");
@@ -47,12 +41,12 @@ static double rss_mb(void)
 static void *work(void *arg)
 {
     worker *w = arg;
-    double end = now_s() + w->seconds;
+    double end = (clock_now_ms() / 1e3) + w->seconds;
     while (w->n_lat < MAX_SAMPLES) {
-        double t0 = now_s();
+        double t0 = (clock_now_ms() / 1e3);
         w->status = glint_context_run(w->ctx, w->inputs, w->n_inputs);
         if (w->status) break;
-        double t1 = now_s();
+        double t1 = (clock_now_ms() / 1e3);
         w->lat_ms[w->n_lat++] = (t1 - t0) * 1e3;
         if (t1 >= end) break;
     }
@@ -168,7 +162,7 @@ int cmd_perf(int argc, char **argv)
         long cores = sysconf(_SC_NPROCESSORS_ONLN);
         threads = (int)(cores / instances > 0 ? cores / instances : 1);
     }
-    double t0 = now_s();
+    double t0 = (clock_now_ms() / 1e3);
     glint_model *m;
     if (glint_model_load(model, &m)) {
         fprintf(stderr, "glint perf: %s\n", glint_last_error());
@@ -183,7 +177,7 @@ int cmd_perf(int argc, char **argv)
         fprintf(stderr, "glint perf: out of memory\n");
         goto done;
     }
-    double t_loaded = now_s();
+    double t_loaded = (clock_now_ms() / 1e3);
     glint_context_options opt = {.threads = threads, .max_batch = batch, .backend = backend,
                                  .profile = profile, .bf16 = bf16};
     for (int i = 0; i < instances; i++) {
@@ -196,21 +190,21 @@ int cmd_perf(int argc, char **argv)
             goto done;
         }
     }
-    double t_planned = now_s();
+    double t_planned = (clock_now_ms() / 1e3);
     /* warm-up: every batch size of every instance (kernel JIT, first touch) */
     for (int i = 0; i < instances; i++)
         if (glint_context_warm(w[i].ctx)) {
             fprintf(stderr, "glint perf: %s\n", glint_last_error());
             goto done;
         }
-    double load_ms = (now_s() - t0) * 1e3;
-    double start = now_s();
+    double load_ms = ((clock_now_ms() / 1e3) - t0) * 1e3;
+    double start = (clock_now_ms() / 1e3);
     /* instance 0 runs on this thread, whose OpenMP team built and warmed it;
      * the others get a thread (and an OpenMP team) each */
     for (int i = 1; i < instances; i++) pthread_create(&th[i], NULL, work, &w[i]);
     work(&w[0]);
     for (int i = 1; i < instances; i++) pthread_join(th[i], NULL);
-    double wall = now_s() - start;
+    double wall = (clock_now_ms() / 1e3) - start;
     int total = 0;
     for (int i = 0; i < instances; i++) {
         if (w[i].status) {

@@ -30,6 +30,7 @@
  * OpenMP threads inside each run.
  */
 #include "cli/cli.h"
+#include "util/clock.h"
 #include "model/answer.h"
 #include "model/model_conf.h"
 #include "model/package.h"
@@ -87,13 +88,6 @@ typedef struct run_item {
     double decode_ms, prep_ms, infer_ms;
     char err[RUN_ERR_MAX];
 } run_item;
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
 
 static void usage(void)
 {
@@ -186,14 +180,14 @@ fail:
 static void run_prepare(runner *r, run_item *it, int slot)
 {
     vision_error verr;
-    double t0 = now_ms();
+    double t0 = clock_now_ms();
     vision_status s = vision_load_file(r->dec, it->path, &r->pkg.conf.spec, &r->img, &verr);
-    double t1 = now_ms();
+    double t1 = clock_now_ms();
     if (!s)
         s = vision_prepare(&r->img, &r->pkg.conf.spec, r->input + (size_t)slot * r->image_floats,
                            r->image_floats, &it->tf, &verr);
     it->decode_ms = t1 - t0;
-    it->prep_ms = now_ms() - t1;
+    it->prep_ms = clock_now_ms() - t1;
     if (s) {
         /* vision_load_file prefixes the path; the answer names the image already */
         const char *msg = verr.msg;
@@ -210,11 +204,11 @@ static void run_prepare(runner *r, run_item *it, int slot)
  * just computed; NULL with it->err set if it cannot be given. */
 static json_t *answer_json(runner *r, const glint_tensor *out, run_item *it)
 {
-    double t0 = now_ms();
+    double t0 = clock_now_ms();
     json_t *items =
         answer_items(r->aw, &r->pkg.conf, &r->params, out, it->slot, &it->tf, it->err, sizeof it->err);
     if (!items) return NULL;
-    answer_timings t = {it->decode_ms, it->prep_ms, -1, it->infer_ms, now_ms() - t0};
+    answer_timings t = {it->decode_ms, it->prep_ms, -1, it->infer_ms, clock_now_ms() - t0};
     json_t *a = answer_object(&r->pkg.conf, it->path, &it->tf, items, &t);
     if (!a) snprintf(it->err, sizeof it->err, "out of memory");
     return a;
@@ -253,9 +247,9 @@ static int run_batch(runner *r, run_item *items, int n)
                            .ndim = 4,
                            .dims = {good, 3, r->pkg.conf.spec.height, r->pkg.conf.spec.width},
                            .data = r->input};
-        double t0 = now_ms();
+        double t0 = clock_now_ms();
         glint_status s = glint_context_run(r->ctx, &in, 1);
-        double per_image = (now_ms() - t0) / good;
+        double per_image = (clock_now_ms() - t0) / good;
         for (int i = 0; i < n; i++) {
             if (items[i].slot < 0) continue;
             items[i].infer_ms = per_image;

@@ -1,5 +1,6 @@
 /* A model folder's precision (see precision.h). */
 #include "model/precision.h"
+#include "util/clock.h"
 
 #include "model/model_conf.h"
 
@@ -10,13 +11,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -99,9 +93,9 @@ static int time_candidates(candidate *c, int n, int threads, const int64_t *inpu
     for (int i = 0; i < RUNS; i++)
         for (int k = 0; k < n; k++) {
             if (!ctx[k]) continue;
-            uint64_t t0 = now_ns();
+            uint64_t t0 = clock_now_ns();
             if (glint_context_warm(ctx[k])) goto out; /* one run on zeroed inputs */
-            t[k][i] = (double)(now_ns() - t0) / 1e6;
+            t[k][i] = (double)(clock_now_ns() - t0) / 1e6;
         }
     for (int k = 0; k < n; k++) {
         if (!ctx[k]) continue;

@@ -7,6 +7,7 @@
  * cv_commit for the rows still being written.
  */
 #include "serve/core/batcher.h"
+#include "util/clock.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -50,13 +51,6 @@ struct batcher {
     batcher_stats stats;
 };
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static int is_preferred(const batcher_options *o, int n)
 {
     for (int i = 0; i < o->n_preferred; i++)
@@ -74,7 +68,7 @@ static batch *closable(batcher *b, uint64_t *until)
     if (b->stopping || f->reserved >= b->opt.max_batch || is_preferred(&b->opt, f->reserved))
         return f;
     uint64_t due = f->open_ns + (uint64_t)b->opt.max_queue_delay_us * 1000u;
-    if (now_ns() >= due) return f;
+    if (clock_now_ns() >= due) return f;
     *until = due;
     return NULL;
 }
@@ -100,9 +94,9 @@ static void run_batch(batcher *b, instance *in, batch *bt)
         used += bt->items[i] != NULL;
     batch_result r = {.ctx = in->ctx, .batch_size = bt->reserved};
     if (used) {
-        r.start_ns = now_ns();
+        r.start_ns = clock_now_ns();
         r.status = glint_context_run(in->ctx, &input, 1);
-        r.end_ns = now_ns();
+        r.end_ns = clock_now_ns();
         r.error = r.status ? glint_last_error() : NULL;
         atomic_fetch_add(&b->stats.executions, 1);
         atomic_fetch_add(&b->stats.inferences, (uint_fast64_t)used);
@@ -317,7 +311,7 @@ int batcher_reserve(batcher *b, batch_slot *s)
         }
         pthread_cond_wait(&b->cv_free, &b->mu);
     }
-    if (f->reserved == 0) f->open_ns = now_ns();
+    if (f->reserved == 0) f->open_ns = clock_now_ns();
     s->batch = f;
     s->row = f->reserved++;
     s->data = f->data + (size_t)s->row * b->image_floats;
@@ -331,7 +325,7 @@ int batcher_reserve(batcher *b, batch_slot *s)
 void batcher_commit(batcher *b, batch_slot *s, batch_item *it)
 {
     batch *bt = s->batch;
-    if (it) it->commit_ns = now_ns();
+    if (it) it->commit_ns = clock_now_ns();
     pthread_mutex_lock(&b->mu);
     bt->items[s->row] = it;
     if (++bt->committed == bt->reserved) pthread_cond_broadcast(&b->cv_commit);

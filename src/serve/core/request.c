@@ -1,6 +1,7 @@
 /* A request's life in the core: its arena, items, answer and hand-back to
  * the loop (see request.h). */
 #include "serve/core/server_impl.h"
+#include "util/clock.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,9 +10,7 @@
 
 uint64_t serve_now_ns(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    return clock_now_ns();
 }
 
 /* ---- per-thread scratch ---- */

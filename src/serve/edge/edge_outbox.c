@@ -7,6 +7,7 @@
  * lease (next_ms in the future) so that a transfer in flight is not claimed
  * twice; a restart makes every lease due at once. */
 #include "serve/edge/edge_outbox.h"
+#include "util/clock.h"
 
 #include "serve/core/errmsg.h"
 
@@ -63,17 +64,10 @@ struct edge_outbox {
     atomic_uint_fast64_t committed, delivered, retries, failures, rejected_full, answers;
 };
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static double rand01(void)
 {
     uint32_t r = 0;
-    if (getrandom(&r, sizeof r, 0) != sizeof r) r = (uint32_t)now_ms() * 2654435761u;
+    if (getrandom(&r, sizeof r, 0) != sizeof r) r = (uint32_t)clock_unix_ms() * 2654435761u;
     return (double)r / 4294967296.0;
 }
 
@@ -321,7 +315,7 @@ static void claim(edge_outbox *o)
         pthread_mutex_unlock(&o->mu);
         return;
     }
-    int64_t now = now_ms();
+    int64_t now = clock_unix_ms();
     sqlite3_bind_int64(st, 1, now);
     sqlite3_bind_int(st, 2, slots);
     xfer *x;
@@ -343,7 +337,7 @@ static int64_t backoff_ms(int n)
 static void retry(edge_outbox *o, xfer *x, int64_t delay, const char *why)
 {
     exec(o->wdb, "UPDATE outbox SET attempts=attempts+1, next_ms=?, last_error=? WHERE iq_id=?",
-         "itt", now_ms() + delay, why, x->iq_id);
+         "itt", clock_unix_ms() + delay, why, x->iq_id);
     if (!x->poll) atomic_fetch_add(&o->retries, 1);
 }
 
@@ -352,7 +346,7 @@ static void posted(edge_outbox *o, xfer *x, long code, const char *why)
     if (code >= 200 && code < 300) {
         json_t *up = x->resp ? json_loads(x->resp, 0, NULL) : NULL;
         int final = up && answer_final(up, x->threshold);
-        int64_t now = now_ms();
+        int64_t now = clock_unix_ms();
         exec(o->wdb,
              "UPDATE outbox SET state=?, attempts=0, next_ms=?, delivered_ms=?, image=NULL,"
              " last_error=NULL WHERE iq_id=?",
@@ -391,7 +385,7 @@ static void polled(edge_outbox *o, xfer *x, long code)
     int final = up && answer_final(up, x->threshold);
     if (up) save_answer(o, x->iq_id, up, final);
     json_decref(up);
-    int64_t now = now_ms();
+    int64_t now = clock_unix_ms();
     if (final || now - x->delivered_ms > POLL_HORIZON_MS) {
         exec(o->wdb, "UPDATE outbox SET state=? WHERE iq_id=?", "it", (int64_t)ST_DONE, x->iq_id);
         atomic_fetch_sub(&o->awaiting, 1);
@@ -427,7 +421,7 @@ static void finished(edge_outbox *o, CURLMsg *m)
 
 static void prune(edge_outbox *o)
 {
-    int64_t now = now_ms();
+    int64_t now = clock_unix_ms();
     pthread_mutex_lock(&o->mu);
     int64_t every = (int64_t)(o->retention_s * 500); /* twice per retention period */
     every = every < 1000 ? 1000 : every > PRUNE_EVERY_MS ? PRUNE_EVERY_MS : every;
@@ -504,7 +498,7 @@ edge_outbox *edge_outbox_open(const char *dir, edge_recent *recent, char *err, s
     if (!(o->wdb = open_db(path, err, err_size)) || !(o->rdb = open_db(path, err, err_size)))
         goto fail;
     /* a previous run's leases are void */
-    exec(o->wdb, "UPDATE outbox SET next_ms=? WHERE state IN (0,1)", "i", now_ms());
+    exec(o->wdb, "UPDATE outbox SET next_ms=? WHERE state IN (0,1)", "i", clock_unix_ms());
     atomic_init(&o->pending, count_state(o->wdb, ST_PENDING));
     atomic_init(&o->awaiting, count_state(o->wdb, ST_AWAITING));
     atomic_init(&o->failed, count_state(o->wdb, ST_FAILED));
@@ -577,7 +571,7 @@ edge_outbox_status edge_outbox_add(edge_outbox *o, const edge_escalation *e, cha
         " image, iq_json, threshold, state, next_ms, created_ms) VALUES(?,?,?,?,?,?,?,?,?,0,?,?)",
         -1, &st, NULL);
     if (rc == SQLITE_OK) {
-        int64_t now = now_ms();
+        int64_t now = clock_unix_ms();
         sqlite3_bind_text(st, 1, e->iq_id, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, e->request_id, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 3, e->detector_id, -1, SQLITE_STATIC);
@@ -609,7 +603,7 @@ int edge_outbox_remember(edge_outbox *o, const char *id, const char *request_id,
 {
     pthread_mutex_lock(&o->mu);
     int rc = exec(o->wdb, "INSERT OR IGNORE INTO iq(id, request_id, json, created_ms) VALUES(?,?,?,?)",
-                  "ttti", id, request_id, iq_json, now_ms());
+                  "ttti", id, request_id, iq_json, clock_unix_ms());
     if (rc != SQLITE_DONE) errmsg_set(err, err_size, "state database: %s", sqlite3_errmsg(o->wdb));
     pthread_mutex_unlock(&o->mu);
     return rc == SQLITE_DONE ? 0 : -1;
