@@ -217,7 +217,7 @@ static void key_of(int id, char key[16])
     snprintf(key, 16, "key-%d", id);
 }
 
-static resp_cache_status put_id(resp_cache *c, int id, size_t vlen, uint64_t now)
+static serve_status put_id(resp_cache *c, int id, size_t vlen, uint64_t now)
 {
     char key[16];
     key_of(id, key);
@@ -256,11 +256,11 @@ static void test_create_args(void **state)
     assert_int_equal(s.bytes, RESP_CACHE_MIN_BUCKETS * 8);
     assert_int_equal(s.entries, 0);
     assert_int_equal(s.max_bytes, RESP_CACHE_MIN_BYTES);
-    assert_int_equal(resp_cache_put(c, NULL, 3, "v", 1, 0), RESP_CACHE_ERR_INVALID);
-    assert_int_equal(resp_cache_put(c, "k", 1, NULL, 3, 0), RESP_CACHE_ERR_INVALID);
-    assert_int_equal(resp_cache_put(NULL, "k", 1, "v", 1, 0), RESP_CACHE_ERR_INVALID);
-    assert_int_equal(resp_cache_putv(c, "k", 1, NULL, 1, 0), RESP_CACHE_ERR_INVALID);
-    assert_int_equal(resp_cache_putv(c, "k", 1, NULL, 17, 0), RESP_CACHE_ERR_INVALID);
+    assert_int_equal(resp_cache_put(c, NULL, 3, "v", 1, 0), SERVE_ERR_INVALID);
+    assert_int_equal(resp_cache_put(c, "k", 1, NULL, 3, 0), SERVE_ERR_INVALID);
+    assert_int_equal(resp_cache_put(NULL, "k", 1, "v", 1, 0), SERVE_ERR_INVALID);
+    assert_int_equal(resp_cache_putv(c, "k", 1, NULL, 1, 0), SERVE_ERR_INVALID);
+    assert_int_equal(resp_cache_putv(c, "k", 1, NULL, 17, 0), SERVE_ERR_INVALID);
     const void *v = (const void *)1;
     size_t vlen = 5;
     assert_int_equal(resp_cache_get(c, NULL, 2, 0, &v, &vlen), 0);
@@ -268,10 +268,10 @@ static void test_create_args(void **state)
     assert_int_equal(vlen, 0);
     assert_int_equal(resp_cache_get(NULL, "k", 1, 0, &v, &vlen), 0);
     /* Empty key and empty value are fine. */
-    assert_int_equal(resp_cache_put(c, NULL, 0, NULL, 0, 0), RESP_CACHE_OK);
+    assert_int_equal(resp_cache_put(c, NULL, 0, NULL, 0, 0), SERVE_OK);
     assert_int_equal(resp_cache_get(c, "", 0, 0, &v, &vlen), 1);
     assert_int_equal(vlen, 0);
-    assert_string_equal(resp_cache_strerror(RESP_CACHE_ERR_TOO_BIG), "entry too big for the cache");
+    assert_string_equal(serve_strerror(SERVE_ERR_LIMIT), "size limit reached");
     resp_cache_destroy(c);
     resp_cache_destroy(NULL);
 }
@@ -282,15 +282,15 @@ static void test_lru_order(void **state)
     /* Entries of 16 + 100 + 72 = 188 bytes: 20 fit in 4096 (see below). */
     resp_cache *c = resp_cache_create(4096, 0);
     for (int id = 0; id < 20; id++)
-        assert_int_equal(put_id(c, id, 100, 0), RESP_CACHE_OK);
+        assert_int_equal(put_id(c, id, 100, 0), SERVE_OK);
     assert_int_equal(stats(c).evictions, 0);
     /* Touch 0 and 1: 2 becomes the least recently used. */
     assert_true(has_id(c, 0, 0));
     assert_true(has_id(c, 1, 0));
-    assert_int_equal(put_id(c, 20, 100, 0), RESP_CACHE_OK);
+    assert_int_equal(put_id(c, 20, 100, 0), SERVE_OK);
     assert_false(has_id(c, 2, 0));
     assert_true(has_id(c, 0, 0));
-    assert_int_equal(put_id(c, 21, 100, 0), RESP_CACHE_OK);
+    assert_int_equal(put_id(c, 21, 100, 0), SERVE_OK);
     assert_false(has_id(c, 3, 0));
     assert_true(has_id(c, 1, 0));
     assert_true(has_id(c, 4, 0));
@@ -319,7 +319,7 @@ static void test_byte_bound(void **state)
      * (+128 bytes). 256 + 20 * 188 = 4016 <= 4096; a 21st would need 4204,
      * so from then on every insertion evicts one entry. */
     for (int id = 0; id < 30; id++) {
-        assert_int_equal(put_id(c, id, 100, 0), RESP_CACHE_OK);
+        assert_int_equal(put_id(c, id, 100, 0), SERVE_OK);
         resp_cache_stats s = stats(c);
         assert_true(s.bytes <= 4096);
         assert_int_equal(s.bytes, s.buckets * 8 + s.entries * cost);
@@ -337,7 +337,7 @@ static void test_byte_bound(void **state)
 
     /* One bigger entry evicts as many as it needs: 16 + 400 + 72 = 488
      * bytes, 4016 - 188 * 3 + 488 = 3940. */
-    assert_int_equal(put_id(c, 100, 400, 0), RESP_CACHE_OK);
+    assert_int_equal(put_id(c, 100, 400, 0), SERVE_OK);
     s = stats(c);
     assert_int_equal(s.entries, 18);
     assert_int_equal(s.bytes, 3940);
@@ -349,11 +349,11 @@ static void test_refuse_oversized(void **state)
 {
     (void)state;
     resp_cache *c = resp_cache_create(8000, 0); /* largest entry: 1000 bytes */
-    assert_int_equal(put_id(c, 1, 1000 - 72 - 16, 0), RESP_CACHE_OK); /* exactly 1000 */
+    assert_int_equal(put_id(c, 1, 1000 - 72 - 16, 0), SERVE_OK); /* exactly 1000 */
     assert_true(has_id(c, 1, 0));
-    assert_int_equal(put_id(c, 2, 10, 0), RESP_CACHE_OK);
+    assert_int_equal(put_id(c, 2, 10, 0), SERVE_OK);
     /* One byte more is refused, and the old value of that key is dropped. */
-    assert_int_equal(put_id(c, 2, 1000 - 72 - 16 + 1, 0), RESP_CACHE_ERR_TOO_BIG);
+    assert_int_equal(put_id(c, 2, 1000 - 72 - 16 + 1, 0), SERVE_ERR_LIMIT);
     assert_false(has_id(c, 2, 0));
     assert_true(has_id(c, 1, 0));
     resp_cache_stats s = stats(c);
@@ -363,7 +363,7 @@ static void test_refuse_oversized(void **state)
     /* Sizes that overflow are refused too. */
     assert_int_equal(resp_cache_entry_bytes(SIZE_MAX - 10, 20), SIZE_MAX);
     struct iovec iov[2] = {{vbuf, SIZE_MAX / 2 + 1}, {vbuf, SIZE_MAX / 2 + 1}};
-    assert_int_equal(resp_cache_putv(c, "k", 1, iov, 2, 0), RESP_CACHE_ERR_TOO_BIG);
+    assert_int_equal(resp_cache_putv(c, "k", 1, iov, 2, 0), SERVE_ERR_LIMIT);
     resp_cache_destroy(c);
 }
 
@@ -371,8 +371,8 @@ static void test_ttl(void **state)
 {
     (void)state;
     resp_cache *c = resp_cache_create(65536, 1000);
-    assert_int_equal(put_id(c, 1, 10, 0), RESP_CACHE_OK);
-    assert_int_equal(put_id(c, 2, 10, 500), RESP_CACHE_OK);
+    assert_int_equal(put_id(c, 1, 10, 0), SERVE_OK);
+    assert_int_equal(put_id(c, 2, 10, 500), SERVE_OK);
     assert_true(has_id(c, 1, 999)); /* a hit does not extend the TTL */
     assert_false(has_id(c, 1, 1000));
     resp_cache_stats s = stats(c);
@@ -387,8 +387,8 @@ static void test_ttl(void **state)
     assert_int_equal(stats(c).expirations, 2);
     /* Putting again restarts the clock; a replacement of an expired entry
      * counts as an expiration, not a replacement. */
-    assert_int_equal(put_id(c, 3, 10, 2000), RESP_CACHE_OK);
-    assert_int_equal(put_id(c, 3, 20, 3000), RESP_CACHE_OK);
+    assert_int_equal(put_id(c, 3, 10, 2000), SERVE_OK);
+    assert_int_equal(put_id(c, 3, 20, 3000), SERVE_OK);
     s = stats(c);
     assert_int_equal(s.replacements, 0);
     assert_int_equal(s.expirations, 3);
@@ -396,11 +396,11 @@ static void test_ttl(void **state)
     assert_false(has_id(c, 3, 4000));
     /* ttl 0: never expires; huge times do not wrap. */
     resp_cache *forever = resp_cache_create(65536, 0);
-    assert_int_equal(put_id(forever, 1, 10, UINT64_MAX - 5), RESP_CACHE_OK);
+    assert_int_equal(put_id(forever, 1, 10, UINT64_MAX - 5), SERVE_OK);
     assert_true(has_id(forever, 1, UINT64_MAX - 1));
     resp_cache_destroy(forever);
     resp_cache *big_ttl = resp_cache_create(65536, UINT64_MAX / 2);
-    assert_int_equal(put_id(big_ttl, 1, 10, UINT64_MAX - 5), RESP_CACHE_OK);
+    assert_int_equal(put_id(big_ttl, 1, 10, UINT64_MAX - 5), SERVE_OK);
     assert_true(has_id(big_ttl, 1, UINT64_MAX - 1));
     resp_cache_destroy(big_ttl);
     resp_cache_destroy(c);
@@ -414,13 +414,13 @@ static void test_expired_evicted_first(void **state)
     resp_cache *c = resp_cache_create(4096, 1000);
     /* 10 entries at t=0, 10 at t=600: 256 + 20 * 188 = 4016 bytes. */
     for (int id = 0; id < 10; id++)
-        assert_int_equal(put_id(c, id, 100, 0), RESP_CACHE_OK);
+        assert_int_equal(put_id(c, id, 100, 0), SERVE_OK);
     for (int id = 10; id < 20; id++)
-        assert_int_equal(put_id(c, id, 100, 600), RESP_CACHE_OK);
+        assert_int_equal(put_id(c, id, 100, 600), SERVE_OK);
     /* Make the old ones the most recently used. */
     for (int id = 0; id < 10; id++)
         assert_true(has_id(c, id, 900));
-    assert_int_equal(put_id(c, 20, 100, 1100), RESP_CACHE_OK);
+    assert_int_equal(put_id(c, 20, 100, 1100), SERVE_OK);
     resp_cache_stats s = stats(c);
     assert_int_equal(s.expirations, 10);
     assert_int_equal(s.evictions, 0);
@@ -433,10 +433,10 @@ static void test_replace_and_putv(void **state)
 {
     (void)state;
     resp_cache *c = resp_cache_create(65536, 0);
-    assert_int_equal(resp_cache_put(c, "k", 1, "first", 5, 0), RESP_CACHE_OK);
+    assert_int_equal(resp_cache_put(c, "k", 1, "first", 5, 0), SERVE_OK);
     size_t b1 = stats(c).bytes;
     struct iovec iov[3] = {{"application/json", 17}, {"{\"a\":1}", 7}, {NULL, 0}};
-    assert_int_equal(resp_cache_putv(c, "k", 1, iov, 3, 0), RESP_CACHE_OK);
+    assert_int_equal(resp_cache_putv(c, "k", 1, iov, 3, 0), SERVE_OK);
     const void *v;
     size_t vlen;
     assert_int_equal(resp_cache_get(c, "k", 1, 0, &v, &vlen), 1);
@@ -449,7 +449,7 @@ static void test_replace_and_putv(void **state)
     assert_int_equal(s.bytes, b1 - 5 + 24);
     /* Keys are compared in full: same prefix, different length. */
     assert_int_equal(resp_cache_get(c, "kk", 2, 0, &v, &vlen), 0);
-    assert_int_equal(resp_cache_put(c, "k\0", 2, "x", 1, 0), RESP_CACHE_OK);
+    assert_int_equal(resp_cache_put(c, "k\0", 2, "x", 1, 0), SERVE_OK);
     assert_int_equal(resp_cache_get(c, "k", 1, 0, &v, &vlen), 1);
     assert_int_equal(vlen, 24);
     assert_int_equal(stats(c).entries, 2);
@@ -541,7 +541,7 @@ static int model_get(model *m, int id, uint64_t now)
     return 1;
 }
 
-static resp_cache_status model_put(model *m, int id, size_t vlen, uint32_t version, uint64_t now)
+static serve_status model_put(model *m, int id, size_t vlen, uint32_t version, uint64_t now)
 {
     int replacing = 0;
     if (m->e[id].present) {
@@ -553,7 +553,7 @@ static resp_cache_status model_put(model *m, int id, size_t vlen, uint32_t versi
     size_t cost = model_cost(id) + vlen;
     if (cost > MAX_BYTES / RESP_CACHE_ENTRY_FRACTION) {
         m->st.refused++;
-        return RESP_CACHE_ERR_TOO_BIG;
+        return SERVE_ERR_LIMIT;
     }
     while (m->bytes + cost + model_growth(m) > MAX_BYTES) {
         model_drop(m, model_lru(m));
@@ -568,7 +568,7 @@ static resp_cache_status model_put(model *m, int id, size_t vlen, uint32_t versi
     m->entries++;
     m->st.insertions++;
     if (replacing) m->st.replacements++;
-    return RESP_CACHE_OK;
+    return SERVE_OK;
 }
 
 static uint64_t rng_state = 0x243f6a8885a308d3u;
@@ -614,7 +614,7 @@ static void test_random_against_model(void **state)
             size_t vlen = rng() % 10 == 0 ? 1900 + rng() % 300 : rng() % 400;
             version++;
             model_value(id, version, vlen, want);
-            resp_cache_status got = resp_cache_put(c, key, model_klen(id), want, vlen, now);
+            serve_status got = resp_cache_put(c, key, model_klen(id), want, vlen, now);
             assert_int_equal(got, model_put(&m, id, vlen, version, now));
         } else if (r < 99) {
             int removed = resp_cache_remove(c, key, model_klen(id));

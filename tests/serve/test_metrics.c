@@ -27,11 +27,11 @@ static void test_counter_family_text(void **state)
     metrics_counter_add(&bad, UINT64_C(18446744073709551615)); /* largest value, no exponent */
     assert_int_equal(metrics_write_family(&sb, "glint_requests_total", METRICS_COUNTER,
                                           "Requests answered, by model and code."),
-                     METRICS_OK);
+                     SERVE_OK);
     metrics_label l1[] = {{"model", "yolo"}, {"code", "200"}};
     metrics_label l2[] = {{"model", "yolo"}, {"code", "500"}};
-    assert_int_equal(metrics_write_counter(&sb, "glint_requests_total", l1, 2, &ok), METRICS_OK);
-    assert_int_equal(metrics_write_counter(&sb, "glint_requests_total", l2, 2, &bad), METRICS_OK);
+    assert_int_equal(metrics_write_counter(&sb, "glint_requests_total", l1, 2, &ok), SERVE_OK);
+    assert_int_equal(metrics_write_counter(&sb, "glint_requests_total", l2, 2, &bad), SERVE_OK);
     assert_string_equal(strbuf_cstr(&sb),
                         "# HELP glint_requests_total Requests answered, by model and code.\n"
                         "# TYPE glint_requests_total counter\n"
@@ -53,14 +53,14 @@ static void test_gauge_text(void **state)
     metrics_fgauge_set(&f, 0.25);
     metrics_fgauge_add(&f, 1.0);
     assert_int_equal(metrics_write_family(&sb, "glint_queue_depth", METRICS_GAUGE, NULL),
-                     METRICS_OK);
-    assert_int_equal(metrics_write_gauge(&sb, "glint_queue_depth", NULL, 0, &g), METRICS_OK);
-    assert_int_equal(metrics_write_family(&sb, "glint_load", METRICS_GAUGE, "Load."), METRICS_OK);
-    assert_int_equal(metrics_write_fgauge(&sb, "glint_load", NULL, 0, &f), METRICS_OK);
+                     SERVE_OK);
+    assert_int_equal(metrics_write_gauge(&sb, "glint_queue_depth", NULL, 0, &g), SERVE_OK);
+    assert_int_equal(metrics_write_family(&sb, "glint_load", METRICS_GAUGE, "Load."), SERVE_OK);
+    assert_int_equal(metrics_write_fgauge(&sb, "glint_load", NULL, 0, &f), SERVE_OK);
     metrics_label l = {"kind", "x"};
-    assert_int_equal(metrics_write_double(&sb, "glint_load", &l, 1, INFINITY), METRICS_OK);
-    assert_int_equal(metrics_write_i64(&sb, "glint_load", &l, 1, INT64_MIN), METRICS_OK);
-    assert_int_equal(metrics_write_family(&sb, "glint_misc", METRICS_UNTYPED, ""), METRICS_OK);
+    assert_int_equal(metrics_write_double(&sb, "glint_load", &l, 1, INFINITY), SERVE_OK);
+    assert_int_equal(metrics_write_i64(&sb, "glint_load", &l, 1, INT64_MIN), SERVE_OK);
+    assert_int_equal(metrics_write_family(&sb, "glint_misc", METRICS_UNTYPED, ""), SERVE_OK);
     assert_string_equal(strbuf_cstr(&sb), "# TYPE glint_queue_depth gauge\n"
                                           "glint_queue_depth -2\n"
                                           "# HELP glint_load Load.\n"
@@ -78,7 +78,7 @@ static void test_histogram_text(void **state)
     (void)state;
     static const double bounds[] = {0.005, 0.01, 0.1, 1};
     metrics_histogram h;
-    assert_int_equal(metrics_histogram_init(&h, bounds, 4, METRICS_SCALE_NANO), METRICS_OK);
+    assert_int_equal(metrics_histogram_init(&h, bounds, 4, METRICS_SCALE_NANO), SERVE_OK);
     /* 0.005 and 0.01 sit exactly on bounds: le is inclusive. */
     const double obs[] = {0.001, 0.005, 0.007, 0.5, 2, 0.01};
     for (size_t i = 0; i < sizeof obs / sizeof obs[0]; i++)
@@ -89,9 +89,9 @@ static void test_histogram_text(void **state)
     strbuf_init(&sb, 4096);
     assert_int_equal(
         metrics_write_family(&sb, "glint_request_seconds", METRICS_HISTOGRAM, "Request latency."),
-        METRICS_OK);
+        SERVE_OK);
     metrics_label l = {"model", "yolo"};
-    assert_int_equal(metrics_write_histogram(&sb, "glint_request_seconds", &l, 1, &h), METRICS_OK);
+    assert_int_equal(metrics_write_histogram(&sb, "glint_request_seconds", &l, 1, &h), SERVE_OK);
     assert_string_equal(strbuf_cstr(&sb),
                         "# HELP glint_request_seconds Request latency.\n"
                         "# TYPE glint_request_seconds histogram\n"
@@ -113,11 +113,11 @@ static void test_histogram_text(void **state)
     metrics_histogram hb;
     assert_int_equal(metrics_histogram_init(&hb, metrics_batch_bounds, METRICS_BATCH_BOUNDS_COUNT,
                                             METRICS_SCALE_ONE),
-                     METRICS_OK);
+                     SERVE_OK);
     metrics_histogram_observe(&hb, 3);
     metrics_histogram_observe(&hb, 32);
     metrics_histogram_observe(&hb, 33);
-    assert_int_equal(metrics_write_histogram(&sb, "b", NULL, 0, &hb), METRICS_OK);
+    assert_int_equal(metrics_write_histogram(&sb, "b", NULL, 0, &hb), SERVE_OK);
     assert_string_equal(strbuf_cstr(&sb), "b_bucket{le=\"1\"} 0\n"
                                           "b_bucket{le=\"2\"} 0\n"
                                           "b_bucket{le=\"4\"} 1\n"
@@ -141,17 +141,17 @@ static void test_histogram_edges(void **state)
     double many[METRICS_HIST_MAX_BOUNDS + 1];
     for (int i = 0; i <= METRICS_HIST_MAX_BOUNDS; i++)
         many[i] = i;
-    assert_int_equal(metrics_histogram_init(&h, bad1, 2, 1), METRICS_ERR_INVALID);
-    assert_int_equal(metrics_histogram_init(&h, bad2, 2, 1), METRICS_ERR_INVALID);
-    assert_int_equal(metrics_histogram_init(&h, bad3, 1, 1), METRICS_ERR_INVALID);
-    assert_int_equal(metrics_histogram_init(&h, bad4, 2, 1), METRICS_ERR_INVALID);
+    assert_int_equal(metrics_histogram_init(&h, bad1, 2, 1), SERVE_ERR_INVALID);
+    assert_int_equal(metrics_histogram_init(&h, bad2, 2, 1), SERVE_ERR_INVALID);
+    assert_int_equal(metrics_histogram_init(&h, bad3, 1, 1), SERVE_ERR_INVALID);
+    assert_int_equal(metrics_histogram_init(&h, bad4, 2, 1), SERVE_ERR_INVALID);
     assert_int_equal(metrics_histogram_init(&h, many, METRICS_HIST_MAX_BOUNDS + 1, 1),
-                     METRICS_ERR_INVALID);
-    assert_int_equal(metrics_histogram_init(&h, many, -1, 1), METRICS_ERR_INVALID);
-    assert_int_equal(metrics_histogram_init(&h, NULL, 2, 1), METRICS_ERR_INVALID);
-    assert_int_equal(metrics_histogram_init(&h, many, 2, 0), METRICS_ERR_INVALID);
-    assert_int_equal(metrics_histogram_init(&h, many, 2, NAN), METRICS_ERR_INVALID);
-    assert_int_equal(metrics_histogram_init(NULL, many, 2, 1), METRICS_ERR_INVALID);
+                     SERVE_ERR_INVALID);
+    assert_int_equal(metrics_histogram_init(&h, many, -1, 1), SERVE_ERR_INVALID);
+    assert_int_equal(metrics_histogram_init(&h, NULL, 2, 1), SERVE_ERR_INVALID);
+    assert_int_equal(metrics_histogram_init(&h, many, 2, 0), SERVE_ERR_INVALID);
+    assert_int_equal(metrics_histogram_init(&h, many, 2, NAN), SERVE_ERR_INVALID);
+    assert_int_equal(metrics_histogram_init(NULL, many, 2, 1), SERVE_ERR_INVALID);
     /* A failed init leaves a usable empty histogram. */
     metrics_histogram_observe(&h, 5);
     metrics_histogram_snapshot s;
@@ -160,7 +160,7 @@ static void test_histogram_edges(void **state)
     assert_int_equal(s.count, 1);
 
     /* 32 bounds is the maximum; each value lands in the first bound >= it. */
-    assert_int_equal(metrics_histogram_init(&h, many, METRICS_HIST_MAX_BOUNDS, 1), METRICS_OK);
+    assert_int_equal(metrics_histogram_init(&h, many, METRICS_HIST_MAX_BOUNDS, 1), SERVE_OK);
     for (int v = -1; v <= 33; v++)
         metrics_histogram_observe(&h, v);
     metrics_histogram_observe(&h, 0.5);
@@ -176,11 +176,11 @@ static void test_histogram_edges(void **state)
     assert_int_equal(s.sum_units, 33 * 34 / 2 - 1 + 1 - 1); /* 0..33, -1, 0.5 -> 1, infs */
 
     /* Zero bounds: only +Inf. */
-    assert_int_equal(metrics_histogram_init(&h, NULL, 0, METRICS_SCALE_MICRO), METRICS_OK);
+    assert_int_equal(metrics_histogram_init(&h, NULL, 0, METRICS_SCALE_MICRO), SERVE_OK);
     metrics_histogram_observe(&h, 0.0000015); /* 1.5 micro-units: rounds to 2 */
     strbuf sb;
     strbuf_init(&sb, 1024);
-    assert_int_equal(metrics_write_histogram(&sb, "h", NULL, 0, &h), METRICS_OK);
+    assert_int_equal(metrics_write_histogram(&sb, "h", NULL, 0, &h), SERVE_OK);
     assert_string_equal(strbuf_cstr(&sb), "h_bucket{le=\"+Inf\"} 1\nh_sum 2e-06\nh_count 1\n");
     strbuf_dispose(&sb);
 }
@@ -191,7 +191,7 @@ static void test_default_bounds(void **state)
     metrics_histogram h;
     assert_int_equal(metrics_histogram_init(&h, metrics_latency_bounds,
                                             METRICS_LATENCY_BOUNDS_COUNT, METRICS_SCALE_NANO),
-                     METRICS_OK);
+                     SERVE_OK);
     assert_true(metrics_latency_bounds[0] == 0.0001);
     assert_true(metrics_latency_bounds[METRICS_LATENCY_BOUNDS_COUNT - 1] == 60);
     const double batch[] = {1, 2, 4, 8, 16, 32};
@@ -211,19 +211,19 @@ static void test_escaping(void **state)
     strbuf sb;
     strbuf_init(&sb, 4096);
     metrics_label l = {"path", "a\\b\"c\nd"};
-    assert_int_equal(metrics_write_u64(&sb, "m", &l, 1, 1), METRICS_OK);
+    assert_int_equal(metrics_write_u64(&sb, "m", &l, 1, 1), SERVE_OK);
     assert_string_equal(strbuf_cstr(&sb), "m{path=\"a\\\\b\\\"c\\nd\"} 1\n");
 
     /* HELP escapes backslash and newline but not the double quote. */
     strbuf_reset(&sb);
     assert_int_equal(metrics_write_family(&sb, "m", METRICS_GAUGE, "say \"hi\"\\\nbye"),
-                     METRICS_OK);
+                     SERVE_OK);
     assert_string_equal(strbuf_cstr(&sb), "# HELP m say \"hi\"\\\\\\nbye\n# TYPE m gauge\n");
 
     /* Valid UTF-8 passes; invalid bytes become U+FFFD each. */
     strbuf_reset(&sb);
     assert_int_equal(metrics_escape_label_value(&sb, "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80"),
-                     STRBUF_OK);
+                     SERVE_OK);
     assert_string_equal(strbuf_cstr(&sb), "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80");
 #define FFFD "\xef\xbf\xbd"
     const struct {
@@ -241,12 +241,12 @@ static void test_escaping(void **state)
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         strbuf_reset(&sb);
-        assert_int_equal(metrics_escape_label_value(&sb, bad[i].in), STRBUF_OK);
+        assert_int_equal(metrics_escape_label_value(&sb, bad[i].in), SERVE_OK);
         assert_string_equal(strbuf_cstr(&sb), bad[i].out);
     }
     strbuf_reset(&sb);
-    assert_int_equal(metrics_escape_label_value(&sb, NULL), STRBUF_ERR_FORMAT);
-    assert_int_equal(strbuf_error(&sb), STRBUF_ERR_FORMAT); /* sticky like any error */
+    assert_int_equal(metrics_escape_label_value(&sb, NULL), SERVE_ERR_FORMAT);
+    assert_int_equal(strbuf_error(&sb), SERVE_ERR_FORMAT); /* sticky like any error */
     strbuf_dispose(&sb);
 }
 
@@ -306,25 +306,25 @@ static void test_invalid_names(void **state)
     for (size_t i = 0; i < sizeof bad_names / sizeof bad_names[0]; i++) {
         assert_false(metrics_name_valid(bad_names[i]));
         assert_int_equal(metrics_write_counter(&sb, bad_names[i], NULL, 0, &c),
-                         METRICS_ERR_INVALID);
+                         SERVE_ERR_INVALID);
         assert_int_equal(metrics_write_family(&sb, bad_names[i], METRICS_COUNTER, "h"),
-                         METRICS_ERR_INVALID);
+                         SERVE_ERR_INVALID);
     }
     assert_true(metrics_name_valid("a:b_c9"));
     assert_true(metrics_name_valid(":x"));
     metrics_label bad_labels[][1] = {{{"__x", "v"}}, {{"a:b", "v"}}, {{"9", "v"}},
                                      {{"x", NULL}},  {{NULL, "v"}},  {{"", "v"}}};
     for (size_t i = 0; i < sizeof bad_labels / sizeof bad_labels[0]; i++)
-        assert_int_equal(metrics_write_u64(&sb, "m", bad_labels[i], 1, 1), METRICS_ERR_INVALID);
-    assert_int_equal(metrics_write_u64(&sb, "m", NULL, 1, 1), METRICS_ERR_INVALID);
-    assert_int_equal(metrics_write_family(&sb, "m", (metrics_type)9, "h"), METRICS_ERR_INVALID);
+        assert_int_equal(metrics_write_u64(&sb, "m", bad_labels[i], 1, 1), SERVE_ERR_INVALID);
+    assert_int_equal(metrics_write_u64(&sb, "m", NULL, 1, 1), SERVE_ERR_INVALID);
+    assert_int_equal(metrics_write_family(&sb, "m", (metrics_type)9, "h"), SERVE_ERR_INVALID);
     /* "le" is fine on a plain sample, not on a histogram. */
     metrics_histogram h;
     metrics_histogram_init(&h, NULL, 0, 1);
     metrics_label le = {"le", "1"};
-    assert_int_equal(metrics_write_histogram(&sb, "h", &le, 1, &h), METRICS_ERR_INVALID);
+    assert_int_equal(metrics_write_histogram(&sb, "h", &le, 1, &h), SERVE_ERR_INVALID);
     assert_int_equal(strbuf_len(&sb), 0); /* nothing written so far */
-    assert_int_equal(metrics_write_u64(&sb, "m", &le, 1, 1), METRICS_OK);
+    assert_int_equal(metrics_write_u64(&sb, "m", &le, 1, 1), SERVE_OK);
     assert_string_equal(strbuf_cstr(&sb), "m{le=\"1\"} 1\n");
     strbuf_dispose(&sb);
 }
@@ -336,12 +336,12 @@ static void test_buffer_error(void **state)
     strbuf_init(&sb, 20);
     metrics_histogram h;
     metrics_histogram_init(&h, metrics_batch_bounds, METRICS_BATCH_BOUNDS_COUNT, 1);
-    assert_int_equal(metrics_write_histogram(&sb, "h", NULL, 0, &h), METRICS_ERR_BUFFER);
-    assert_int_equal(strbuf_error(&sb), STRBUF_ERR_LIMIT);
+    assert_int_equal(metrics_write_histogram(&sb, "h", NULL, 0, &h), SERVE_ERR_BUFFER);
+    assert_int_equal(strbuf_error(&sb), SERVE_ERR_LIMIT);
     assert_true(strbuf_len(&sb) <= 20);
     /* Later writes report the sticky error. */
-    assert_int_equal(metrics_write_u64(&sb, "m", NULL, 0, 1), METRICS_ERR_BUFFER);
-    assert_string_equal(metrics_strerror(METRICS_ERR_BUFFER), "output buffer error");
+    assert_int_equal(metrics_write_u64(&sb, "m", NULL, 0, 1), SERVE_ERR_BUFFER);
+    assert_string_equal(serve_strerror(SERVE_ERR_BUFFER), "output buffer error");
     strbuf_dispose(&sb);
 }
 
@@ -387,7 +387,7 @@ static void test_concurrent_updates(void **state)
     memset(&s, 0, sizeof s);
     assert_int_equal(metrics_histogram_init(&s.hist, metrics_latency_bounds,
                                             METRICS_LATENCY_BOUNDS_COUNT, METRICS_SCALE_NANO),
-                     METRICS_OK);
+                     SERVE_OK);
     pthread_t th[THREADS];
     worker_arg args[THREADS];
     for (int t = 0; t < THREADS; t++) {

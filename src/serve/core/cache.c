@@ -208,21 +208,6 @@ struct resp_cache {
     resp_cache_stats st;
 };
 
-const char *resp_cache_strerror(resp_cache_status s)
-{
-    switch (s) {
-    case RESP_CACHE_OK:
-        return "ok";
-    case RESP_CACHE_ERR_INVALID:
-        return "invalid argument";
-    case RESP_CACHE_ERR_TOO_BIG:
-        return "entry too big for the cache";
-    case RESP_CACHE_ERR_NOMEM:
-        return "out of memory";
-    }
-    return "unknown cache status";
-}
-
 size_t resp_cache_entry_bytes(size_t klen, size_t vlen)
 {
     if (klen > SIZE_MAX - RESP_CACHE_ENTRY_OVERHEAD ||
@@ -463,15 +448,15 @@ static int make_room(resp_cache *c, size_t need)
     }
 }
 
-resp_cache_status resp_cache_putv(resp_cache *c, const void *key, size_t klen,
+serve_status resp_cache_putv(resp_cache *c, const void *key, size_t klen,
                                   const struct iovec *iov, int iovcnt, uint64_t now_ns)
 {
     if (!c || (!key && klen > 0) || iovcnt < 0 || iovcnt > RC_MAX_IOV || (iovcnt > 0 && !iov))
-        return RESP_CACHE_ERR_INVALID;
+        return SERVE_ERR_INVALID;
     size_t vlen = 0;
     for (int i = 0; i < iovcnt; i++) {
-        if (!iov[i].iov_base && iov[i].iov_len > 0) return RESP_CACHE_ERR_INVALID;
-        if (iov[i].iov_len > SIZE_MAX - vlen) return RESP_CACHE_ERR_TOO_BIG;
+        if (!iov[i].iov_base && iov[i].iov_len > 0) return SERVE_ERR_INVALID;
+        if (iov[i].iov_len > SIZE_MAX - vlen) return SERVE_ERR_LIMIT;
         vlen += iov[i].iov_len;
     }
     uint64_t hash = key_hash(c, key, klen);
@@ -484,12 +469,12 @@ resp_cache_status resp_cache_putv(resp_cache *c, const void *key, size_t klen,
     size_t cost = resp_cache_entry_bytes(klen, vlen);
     if (cost > c->max_entry) {
         c->st.refused++;
-        return RESP_CACHE_ERR_TOO_BIG;
+        return SERVE_ERR_LIMIT;
     }
     if (!make_room(c, cost))
-        return RESP_CACHE_ERR_TOO_BIG; /* only if the bucket array alone fills the cache */
+        return SERVE_ERR_LIMIT; /* only if the bucket array alone fills the cache */
     rc_entry *e = malloc(cost);
-    if (!e) return RESP_CACHE_ERR_NOMEM;
+    if (!e) return SERVE_ERR_NOMEM;
     if (growth_due(c)) /* make_room() left room for it */
         grow_table(c);
 
@@ -513,10 +498,10 @@ resp_cache_status resp_cache_putv(resp_cache *c, const void *key, size_t klen,
     c->st.entries++;
     c->st.insertions++;
     if (replacing) c->st.replacements++;
-    return RESP_CACHE_OK;
+    return SERVE_OK;
 }
 
-resp_cache_status resp_cache_put(resp_cache *c, const void *key, size_t klen, const void *val,
+serve_status resp_cache_put(resp_cache *c, const void *key, size_t klen, const void *val,
                                  size_t vlen, uint64_t now_ns)
 {
     struct iovec iov = {(void *)(uintptr_t)val, vlen};

@@ -43,15 +43,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
-typedef enum resp_cache_status {
-    RESP_CACHE_OK = 0,
-    RESP_CACHE_ERR_INVALID, /* NULL cache, or NULL data with a nonzero length */
-    RESP_CACHE_ERR_TOO_BIG, /* entry over max_bytes / RESP_CACHE_ENTRY_FRACTION */
-    RESP_CACHE_ERR_NOMEM,   /* allocation failed */
-} resp_cache_status;
-
-/* Static name of a status; never NULL. */
-const char *resp_cache_strerror(resp_cache_status s);
+#include "serve/core/status.h"
 
 #define RESP_CACHE_MIN_BYTES 4096 /* smallest max_bytes accepted */
 #define RESP_CACHE_ENTRY_FRACTION 8
@@ -95,15 +87,15 @@ int resp_cache_get(resp_cache *c, const void *key, size_t klen, uint64_t now_ns,
 /* Stores a copy of (key, value), valid until now_ns + ttl, as the most
  * recently used entry, replacing any entry of the same key. Drops expired
  * entries, then evicts least recently used ones until the entry fits. On
- * RESP_CACHE_ERR_TOO_BIG or _NOMEM nothing new is stored and an existing
+ * SERVE_ERR_LIMIT or _NOMEM nothing new is stored and an existing
  * entry of the same key is removed all the same (the caller meant to
- * replace it). RESP_CACHE_ERR_INVALID changes nothing. */
-resp_cache_status resp_cache_put(resp_cache *c, const void *key, size_t klen, const void *val,
+ * replace it). SERVE_ERR_INVALID changes nothing. */
+serve_status resp_cache_put(resp_cache *c, const void *key, size_t klen, const void *val,
                                  size_t vlen, uint64_t now_ns);
 
 /* resp_cache_put() of a value given in pieces, stored concatenated
  * (0 <= iovcnt <= 16). */
-resp_cache_status resp_cache_putv(resp_cache *c, const void *key, size_t klen,
+serve_status resp_cache_putv(resp_cache *c, const void *key, size_t klen,
                                   const struct iovec *iov, int iovcnt, uint64_t now_ns);
 
 /* Removes `key` if present; returns 1 if an entry was removed. */

@@ -14,19 +14,6 @@ const double metrics_latency_bounds[METRICS_LATENCY_BOUNDS_COUNT] = {
 
 const double metrics_batch_bounds[METRICS_BATCH_BOUNDS_COUNT] = {1, 2, 4, 8, 16, 32};
 
-const char *metrics_strerror(metrics_status s)
-{
-    switch (s) {
-    case METRICS_OK:
-        return "ok";
-    case METRICS_ERR_INVALID:
-        return "invalid metric name, label or argument";
-    case METRICS_ERR_BUFFER:
-        return "output buffer error";
-    }
-    return "unknown metrics status";
-}
-
 /* ---- updates ---- */
 
 void metrics_fgauge_add(metrics_fgauge *g, double d)
@@ -42,10 +29,10 @@ void metrics_fgauge_add(metrics_fgauge *g, double d)
                                                     memory_order_relaxed));
 }
 
-metrics_status metrics_histogram_init(metrics_histogram *h, const double *bounds, int n,
+serve_status metrics_histogram_init(metrics_histogram *h, const double *bounds, int n,
                                       double scale)
 {
-    if (!h) return METRICS_ERR_INVALID;
+    if (!h) return SERVE_ERR_INVALID;
     memset(h, 0, sizeof *h);
     h->scale = 1.0;
     for (int i = 0; i <= METRICS_HIST_MAX_BOUNDS; i++)
@@ -53,14 +40,14 @@ metrics_status metrics_histogram_init(metrics_histogram *h, const double *bounds
     atomic_init(&h->sum_units, 0);
     if (n < 0 || n > METRICS_HIST_MAX_BOUNDS || (n > 0 && !bounds) || !isfinite(scale) ||
         scale <= 0)
-        return METRICS_ERR_INVALID;
+        return SERVE_ERR_INVALID;
     for (int i = 0; i < n; i++)
         if (!isfinite(bounds[i]) || (i > 0 && !(bounds[i] > bounds[i - 1])))
-            return METRICS_ERR_INVALID;
+            return SERVE_ERR_INVALID;
     if (n > 0) memcpy(h->bounds, bounds, (size_t)n * sizeof *bounds);
     h->nbounds = n;
     h->scale = scale;
-    return METRICS_OK;
+    return SERVE_OK;
 }
 
 void metrics_histogram_observe(metrics_histogram *h, double v)
@@ -199,7 +186,7 @@ static size_t utf8_seq_len(const unsigned char *p)
 
 /* Appends s with \ and newline escaped, and " too when `quote`; invalid
  * UTF-8 bytes become U+FFFD. */
-static strbuf_status append_escaped(strbuf *sb, const char *s, int quote)
+static serve_status append_escaped(strbuf *sb, const char *s, int quote)
 {
     const unsigned char *p = (const unsigned char *)s;
     const unsigned char *run = p; /* start of bytes not yet appended */
@@ -226,7 +213,7 @@ static strbuf_status append_escaped(strbuf *sb, const char *s, int quote)
     return strbuf_append(sb, run, (size_t)(p - run));
 }
 
-strbuf_status metrics_escape_label_value(strbuf *sb, const char *value)
+serve_status metrics_escape_label_value(strbuf *sb, const char *value)
 {
     if (!value) return strbuf_append(sb, NULL, 1); /* records a format error */
     return append_escaped(sb, value, 1);
@@ -234,17 +221,17 @@ strbuf_status metrics_escape_label_value(strbuf *sb, const char *value)
 
 /* ---- writers ---- */
 
-static metrics_status done(const strbuf *sb)
+static serve_status done(const strbuf *sb)
 {
-    return strbuf_error(sb) == STRBUF_OK ? METRICS_OK : METRICS_ERR_BUFFER;
+    return strbuf_error(sb) == SERVE_OK ? SERVE_OK : SERVE_ERR_BUFFER;
 }
 
-metrics_status metrics_write_family(strbuf *sb, const char *name, metrics_type type,
+serve_status metrics_write_family(strbuf *sb, const char *name, metrics_type type,
                                     const char *help)
 {
     static const char *const type_names[] = {"counter", "gauge", "histogram", "untyped"};
     if (!sb || !metrics_name_valid(name) || (unsigned)type > METRICS_UNTYPED)
-        return METRICS_ERR_INVALID;
+        return SERVE_ERR_INVALID;
     if (help) {
         strbuf_append_str(sb, "# HELP ");
         strbuf_append_str(sb, name);
@@ -285,15 +272,15 @@ static void write_line(strbuf *sb, const char *name, const char *suffix,
 }
 
 /* One sample whose value is already text. */
-static metrics_status write_sample(strbuf *sb, const char *name, const metrics_label *labels,
+static serve_status write_sample(strbuf *sb, const char *name, const metrics_label *labels,
                                    size_t n, const char *value)
 {
-    if (!sb || !metrics_name_valid(name) || !labels_valid(labels, n, 1)) return METRICS_ERR_INVALID;
+    if (!sb || !metrics_name_valid(name) || !labels_valid(labels, n, 1)) return SERVE_ERR_INVALID;
     write_line(sb, name, "", labels, n, NULL, value);
     return done(sb);
 }
 
-metrics_status metrics_write_u64(strbuf *sb, const char *name, const metrics_label *labels,
+serve_status metrics_write_u64(strbuf *sb, const char *name, const metrics_label *labels,
                                  size_t nlabels, uint64_t v)
 {
     char num[METRICS_NUMBER_MAX];
@@ -301,7 +288,7 @@ metrics_status metrics_write_u64(strbuf *sb, const char *name, const metrics_lab
     return write_sample(sb, name, labels, nlabels, num);
 }
 
-metrics_status metrics_write_i64(strbuf *sb, const char *name, const metrics_label *labels,
+serve_status metrics_write_i64(strbuf *sb, const char *name, const metrics_label *labels,
                                  size_t nlabels, int64_t v)
 {
     char num[METRICS_NUMBER_MAX];
@@ -309,7 +296,7 @@ metrics_status metrics_write_i64(strbuf *sb, const char *name, const metrics_lab
     return write_sample(sb, name, labels, nlabels, num);
 }
 
-metrics_status metrics_write_double(strbuf *sb, const char *name, const metrics_label *labels,
+serve_status metrics_write_double(strbuf *sb, const char *name, const metrics_label *labels,
                                     size_t nlabels, double v)
 {
     char num[METRICS_NUMBER_MAX];
@@ -317,34 +304,34 @@ metrics_status metrics_write_double(strbuf *sb, const char *name, const metrics_
     return write_sample(sb, name, labels, nlabels, num);
 }
 
-metrics_status metrics_write_counter(strbuf *sb, const char *name, const metrics_label *labels,
+serve_status metrics_write_counter(strbuf *sb, const char *name, const metrics_label *labels,
                                      size_t nlabels, const metrics_counter *c)
 {
-    if (!c) return METRICS_ERR_INVALID;
+    if (!c) return SERVE_ERR_INVALID;
     return metrics_write_u64(sb, name, labels, nlabels, metrics_counter_get(c));
 }
 
-metrics_status metrics_write_gauge(strbuf *sb, const char *name, const metrics_label *labels,
+serve_status metrics_write_gauge(strbuf *sb, const char *name, const metrics_label *labels,
                                    size_t nlabels, const metrics_gauge *g)
 {
-    if (!g) return METRICS_ERR_INVALID;
+    if (!g) return SERVE_ERR_INVALID;
     return metrics_write_i64(sb, name, labels, nlabels, metrics_gauge_get(g));
 }
 
-metrics_status metrics_write_fgauge(strbuf *sb, const char *name, const metrics_label *labels,
+serve_status metrics_write_fgauge(strbuf *sb, const char *name, const metrics_label *labels,
                                     size_t nlabels, const metrics_fgauge *g)
 {
-    if (!g) return METRICS_ERR_INVALID;
+    if (!g) return SERVE_ERR_INVALID;
     return metrics_write_double(sb, name, labels, nlabels, metrics_fgauge_get(g));
 }
 
-metrics_status metrics_write_histogram_snapshot(strbuf *sb, const char *name,
+serve_status metrics_write_histogram_snapshot(strbuf *sb, const char *name,
                                                 const metrics_label *labels, size_t nlabels,
                                                 const metrics_histogram_snapshot *s)
 {
     if (!sb || !s || !metrics_name_valid(name) || !labels_valid(labels, nlabels, 0) ||
         s->nbounds < 0 || s->nbounds > METRICS_HIST_MAX_BOUNDS)
-        return METRICS_ERR_INVALID;
+        return SERVE_ERR_INVALID;
     char le[METRICS_NUMBER_MAX], num[METRICS_NUMBER_MAX];
     for (int i = 0; i <= s->nbounds; i++) {
         if (i < s->nbounds)
@@ -361,10 +348,10 @@ metrics_status metrics_write_histogram_snapshot(strbuf *sb, const char *name,
     return done(sb);
 }
 
-metrics_status metrics_write_histogram(strbuf *sb, const char *name, const metrics_label *labels,
+serve_status metrics_write_histogram(strbuf *sb, const char *name, const metrics_label *labels,
                                        size_t nlabels, const metrics_histogram *h)
 {
-    if (!h) return METRICS_ERR_INVALID;
+    if (!h) return SERVE_ERR_INVALID;
     metrics_histogram_snapshot s;
     metrics_histogram_snapshot_read(h, &s);
     return metrics_write_histogram_snapshot(sb, name, labels, nlabels, &s);

@@ -45,14 +45,7 @@
 
 #include "strbuf.h"
 
-typedef enum metrics_status {
-    METRICS_OK = 0,
-    METRICS_ERR_INVALID, /* bad name, label, bounds or argument; nothing written */
-    METRICS_ERR_BUFFER,  /* the strbuf has an error (see strbuf_error()) */
-} metrics_status;
-
-/* Static name of a status; never NULL. */
-const char *metrics_strerror(metrics_status s);
+#include "serve/core/status.h"
 
 typedef enum metrics_type {
     METRICS_COUNTER,
@@ -164,11 +157,11 @@ typedef struct metrics_histogram_snapshot {
 
 /* Initialises `h` with `n` (0..METRICS_HIST_MAX_BOUNDS) finite, strictly
  * increasing upper bounds (copied) and a sum scale (finite, > 0; e.g.
- * METRICS_SCALE_NANO). All counts start at 0. Errors: METRICS_ERR_INVALID
+ * METRICS_SCALE_NANO). All counts start at 0. Errors: SERVE_ERR_INVALID
  * (NULL, n out of range, NaN/infinite/unsorted bounds, bad scale); `h` is
  * then an empty histogram with no bounds and scale 1. Not thread-safe: call
  * before sharing `h`. */
-metrics_status metrics_histogram_init(metrics_histogram *h, const double *bounds, int n,
+serve_status metrics_histogram_init(metrics_histogram *h, const double *bounds, int n,
                                       double scale);
 
 /* Counts `v` in the first bucket whose bound is >= v (the +Inf bucket if
@@ -199,43 +192,43 @@ typedef struct metrics_label {
  *     # HELP <name> <help, escaped>
  *     # TYPE <name> <counter|gauge|histogram|untyped>
  * `help` may be NULL (no HELP line). Call once per name, before its samples.
- * Errors: METRICS_ERR_INVALID (bad name or type; nothing written),
- * METRICS_ERR_BUFFER (the strbuf failed, now or earlier). */
-metrics_status metrics_write_family(strbuf *sb, const char *name, metrics_type type,
+ * Errors: SERVE_ERR_INVALID (bad name or type; nothing written),
+ * SERVE_ERR_BUFFER (the strbuf failed, now or earlier). */
+serve_status metrics_write_family(strbuf *sb, const char *name, metrics_type type,
                                     const char *help);
 
 /* Write one sample line "<name>{<labels>} <value>\n" ("<name> <value>\n"
  * when nlabels is 0). `labels` may be NULL when nlabels is 0. Errors as for
  * metrics_write_family(). */
-metrics_status metrics_write_u64(strbuf *sb, const char *name, const metrics_label *labels,
+serve_status metrics_write_u64(strbuf *sb, const char *name, const metrics_label *labels,
                                  size_t nlabels, uint64_t v);
-metrics_status metrics_write_i64(strbuf *sb, const char *name, const metrics_label *labels,
+serve_status metrics_write_i64(strbuf *sb, const char *name, const metrics_label *labels,
                                  size_t nlabels, int64_t v);
-metrics_status metrics_write_double(strbuf *sb, const char *name, const metrics_label *labels,
+serve_status metrics_write_double(strbuf *sb, const char *name, const metrics_label *labels,
                                     size_t nlabels, double v);
 
 /* The current value of a metric as one sample line (see above). */
-metrics_status metrics_write_counter(strbuf *sb, const char *name, const metrics_label *labels,
+serve_status metrics_write_counter(strbuf *sb, const char *name, const metrics_label *labels,
                                      size_t nlabels, const metrics_counter *c);
-metrics_status metrics_write_gauge(strbuf *sb, const char *name, const metrics_label *labels,
+serve_status metrics_write_gauge(strbuf *sb, const char *name, const metrics_label *labels,
                                    size_t nlabels, const metrics_gauge *g);
-metrics_status metrics_write_fgauge(strbuf *sb, const char *name, const metrics_label *labels,
+serve_status metrics_write_fgauge(strbuf *sb, const char *name, const metrics_label *labels,
                                     size_t nlabels, const metrics_fgauge *g);
 
 /* One histogram series: nbounds + 1 cumulative lines
  *     <name>_bucket{<labels>,le="<bound>"} <count>      (last le="+Inf")
  * then <name>_sum{<labels>} and <name>_count{<labels>}. The _snapshot form
  * renders a snapshot taken earlier. A label named "le" is refused. */
-metrics_status metrics_write_histogram(strbuf *sb, const char *name, const metrics_label *labels,
+serve_status metrics_write_histogram(strbuf *sb, const char *name, const metrics_label *labels,
                                        size_t nlabels, const metrics_histogram *h);
-metrics_status metrics_write_histogram_snapshot(strbuf *sb, const char *name,
+serve_status metrics_write_histogram_snapshot(strbuf *sb, const char *name,
                                                 const metrics_label *labels, size_t nlabels,
                                                 const metrics_histogram_snapshot *s);
 
 /* Appends `value` escaped for a label value (without the quotes): backslash
  * -> \\, double quote -> \", newline -> \n, invalid UTF-8 bytes -> U+FFFD.
  * Returns the strbuf's status. */
-strbuf_status metrics_escape_label_value(strbuf *sb, const char *value);
+serve_status metrics_escape_label_value(strbuf *sb, const char *value);
 
 /* Formats `v` as described at the top into buf (at least
  * METRICS_NUMBER_MAX bytes, NUL-terminated); returns the length. */

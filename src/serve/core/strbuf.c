@@ -12,28 +12,13 @@
 
 static const char empty_string[1] = "";
 
-const char *strbuf_strerror(strbuf_status s)
-{
-    switch (s) {
-    case STRBUF_OK:
-        return "ok";
-    case STRBUF_ERR_LIMIT:
-        return "size limit reached";
-    case STRBUF_ERR_NOMEM:
-        return "out of memory";
-    case STRBUF_ERR_FORMAT:
-        return "format error";
-    }
-    return "unknown strbuf status";
-}
-
 void strbuf_init(strbuf *sb, size_t limit)
 {
     sb->data = NULL;
     sb->len = 0;
     sb->cap = 0;
     sb->limit = limit > SIZE_MAX / 2 ? SIZE_MAX / 2 : limit;
-    sb->status = STRBUF_OK;
+    sb->status = SERVE_OK;
 }
 
 void strbuf_dispose(strbuf *sb)
@@ -44,52 +29,52 @@ void strbuf_dispose(strbuf *sb)
 }
 
 /* Records the first error and returns the sticky one. */
-static strbuf_status fail(strbuf *sb, strbuf_status s)
+static serve_status fail(strbuf *sb, serve_status s)
 {
-    if (sb->status == STRBUF_OK) sb->status = s;
+    if (sb->status == SERVE_OK) sb->status = s;
     return sb->status;
 }
 
 /* Makes room for `extra` more content bytes plus the terminator. Needs
  * status OK. */
-static strbuf_status reserve(strbuf *sb, size_t extra)
+static serve_status reserve(strbuf *sb, size_t extra)
 {
-    if (extra > sb->limit - sb->len) return fail(sb, STRBUF_ERR_LIMIT);
+    if (extra > sb->limit - sb->len) return fail(sb, SERVE_ERR_LIMIT);
     size_t need = sb->len + extra + 1; /* <= limit + 1 <= SIZE_MAX / 2 + 1 */
-    if (need <= sb->cap) return STRBUF_OK;
+    if (need <= sb->cap) return SERVE_OK;
     size_t cap = sb->cap < STRBUF_MIN_CAP ? STRBUF_MIN_CAP : sb->cap * 2;
     if (cap < need) cap = need;
     if (cap > sb->limit + 1) cap = sb->limit + 1;
     char *p = realloc(sb->data, cap);
-    if (!p) return fail(sb, STRBUF_ERR_NOMEM);
+    if (!p) return fail(sb, SERVE_ERR_NOMEM);
     sb->data = p;
     sb->cap = cap;
-    return STRBUF_OK;
+    return SERVE_OK;
 }
 
-strbuf_status strbuf_append(strbuf *sb, const void *data, size_t len)
+serve_status strbuf_append(strbuf *sb, const void *data, size_t len)
 {
-    if (sb->status != STRBUF_OK) return sb->status;
-    if (len == 0) return STRBUF_OK;
-    if (!data) return fail(sb, STRBUF_ERR_FORMAT);
-    if (reserve(sb, len) != STRBUF_OK) return sb->status;
+    if (sb->status != SERVE_OK) return sb->status;
+    if (len == 0) return SERVE_OK;
+    if (!data) return fail(sb, SERVE_ERR_FORMAT);
+    if (reserve(sb, len) != SERVE_OK) return sb->status;
     memcpy(sb->data + sb->len, data, len);
     sb->len += len;
     sb->data[sb->len] = '\0';
-    return STRBUF_OK;
+    return SERVE_OK;
 }
 
-strbuf_status strbuf_append_str(strbuf *sb, const char *s)
+serve_status strbuf_append_str(strbuf *sb, const char *s)
 {
-    if (sb->status != STRBUF_OK) return sb->status;
-    if (!s) return fail(sb, STRBUF_ERR_FORMAT);
+    if (sb->status != SERVE_OK) return sb->status;
+    if (!s) return fail(sb, SERVE_ERR_FORMAT);
     return strbuf_append(sb, s, strlen(s));
 }
 
-strbuf_status strbuf_vappendf(strbuf *sb, const char *fmt, va_list ap)
+serve_status strbuf_vappendf(strbuf *sb, const char *fmt, va_list ap)
 {
-    if (sb->status != STRBUF_OK) return sb->status;
-    if (!fmt) return fail(sb, STRBUF_ERR_FORMAT);
+    if (sb->status != SERVE_OK) return sb->status;
+    if (!fmt) return fail(sb, SERVE_ERR_FORMAT);
     /* Pass 1: into whatever room is already allocated. */
     size_t room = sb->cap > sb->len ? sb->cap - sb->len : 0;
     char scratch[1];
@@ -101,11 +86,11 @@ strbuf_status strbuf_vappendf(strbuf *sb, const char *fmt, va_list ap)
     if (n < 0) goto bad_format;
     if ((size_t)n < room) { /* cap <= limit + 1, so this is within the limit too */
         sb->len += (size_t)n;
-        return STRBUF_OK;
+        return SERVE_OK;
     }
     if (room) sb->data[sb->len] = '\0'; /* undo the truncated pass-1 text */
     /* Pass 2: grow to the exact size and format again. */
-    if (reserve(sb, (size_t)n) != STRBUF_OK) return sb->status;
+    if (reserve(sb, (size_t)n) != SERVE_OK) return sb->status;
     va_copy(ap2, ap);
     int n2 = vsnprintf(sb->data + sb->len, (size_t)n + 1, fmt, ap2);
     va_end(ap2);
@@ -114,16 +99,16 @@ strbuf_status strbuf_vappendf(strbuf *sb, const char *fmt, va_list ap)
         goto bad_format;
     }
     sb->len += (size_t)n;
-    return STRBUF_OK;
+    return SERVE_OK;
 bad_format:
-    return fail(sb, STRBUF_ERR_FORMAT);
+    return fail(sb, SERVE_ERR_FORMAT);
 }
 
-strbuf_status strbuf_appendf(strbuf *sb, const char *fmt, ...)
+serve_status strbuf_appendf(strbuf *sb, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    strbuf_status s = strbuf_vappendf(sb, fmt, ap);
+    serve_status s = strbuf_vappendf(sb, fmt, ap);
     va_end(ap);
     return s;
 }
@@ -131,7 +116,7 @@ strbuf_status strbuf_appendf(strbuf *sb, const char *fmt, ...)
 void strbuf_reset(strbuf *sb)
 {
     sb->len = 0;
-    sb->status = STRBUF_OK;
+    sb->status = SERVE_OK;
     if (sb->data) sb->data[0] = '\0';
 }
 
@@ -139,7 +124,7 @@ char *strbuf_detach(strbuf *sb, size_t *len)
 {
     char *out = NULL;
     size_t n = 0;
-    if (sb->status != STRBUF_OK) {
+    if (sb->status != SERVE_OK) {
         free(sb->data);
     } else if (sb->data) {
         out = sb->data;
@@ -163,7 +148,7 @@ size_t strbuf_len(const strbuf *sb)
     return sb->len;
 }
 
-strbuf_status strbuf_error(const strbuf *sb)
+serve_status strbuf_error(const strbuf *sb)
 {
     return sb->status;
 }

@@ -12,7 +12,7 @@
  *     strbuf_init(&sb, 1 << 20);
  *     strbuf_append_str(&sb, "{\"n\": ");
  *     strbuf_appendf(&sb, "%d}", n);
- *     if (strbuf_error(&sb) != STRBUF_OK) ...   // one check
+ *     if (strbuf_error(&sb) != SERVE_OK) ...   // one check
  *     size_t len;
  *     char *body = strbuf_detach(&sb, &len);    // caller free()s body
  *     strbuf_dispose(&sb);
@@ -30,15 +30,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 
-typedef enum strbuf_status {
-    STRBUF_OK = 0,
-    STRBUF_ERR_LIMIT,  /* the append would pass the buffer's limit */
-    STRBUF_ERR_NOMEM,  /* allocation failed */
-    STRBUF_ERR_FORMAT, /* vsnprintf reported an encoding error, or bad argument */
-} strbuf_status;
-
-/* Static name of a status ("size limit reached"); never NULL. */
-const char *strbuf_strerror(strbuf_status s);
+#include "serve/core/status.h"
 
 /* The fields are private: use the functions below. The struct is public only
  * so that a buffer can live on the stack or inside another struct. */
@@ -47,7 +39,7 @@ typedef struct strbuf {
     size_t len;           /* content bytes */
     size_t cap;           /* bytes allocated at data (content + NUL) */
     size_t limit;         /* most content bytes allowed */
-    strbuf_status status; /* sticky */
+    serve_status status; /* sticky */
 } strbuf;
 
 /* Makes an empty buffer that will hold at most `limit` content bytes (a limit
@@ -59,18 +51,18 @@ void strbuf_init(strbuf *sb, size_t limit);
 void strbuf_dispose(strbuf *sb);
 
 /* Appends `len` bytes (data may be NULL when len is 0; it must not point
- * into this buffer, which may move). Returns STRBUF_OK or the buffer's (now
+ * into this buffer, which may move). Returns SERVE_OK or the buffer's (now
  * sticky) error; on error the content is unchanged. */
-strbuf_status strbuf_append(strbuf *sb, const void *data, size_t len);
+serve_status strbuf_append(strbuf *sb, const void *data, size_t len);
 
 /* Appends a NUL-terminated string without its terminator. */
-strbuf_status strbuf_append_str(strbuf *sb, const char *s);
+serve_status strbuf_append_str(strbuf *sb, const char *s);
 
 /* Appends printf-formatted text (two passes of vsnprintf: the first into the
  * room already allocated, a second after growing if it did not fit). */
-strbuf_status strbuf_appendf(strbuf *sb, const char *fmt, ...)
+serve_status strbuf_appendf(strbuf *sb, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-strbuf_status strbuf_vappendf(strbuf *sb, const char *fmt, va_list ap)
+serve_status strbuf_vappendf(strbuf *sb, const char *fmt, va_list ap)
     __attribute__((format(printf, 2, 0)));
 
 /* Empties the buffer and clears its error, keeping the allocation for reuse. */
@@ -92,7 +84,7 @@ const char *strbuf_cstr(const strbuf *sb);
 /* Content length in bytes. */
 size_t strbuf_len(const strbuf *sb);
 
-/* STRBUF_OK, or the first error any append met since init/reset/detach. */
-strbuf_status strbuf_error(const strbuf *sb);
+/* SERVE_OK, or the first error any append met since init/reset/detach. */
+serve_status strbuf_error(const strbuf *sb);
 
 #endif

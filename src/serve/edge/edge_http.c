@@ -247,15 +247,15 @@ static int commit_escalation(sreq *r)
     edge_escalation x = {e->iq_id,    e->request_id,    e->det.id,         query,
                          e->token,    r->body,          r->body_len,       e->content_type,
                          iq ? iq : "{}", e->threshold};
-    edge_outbox_status st = edge_outbox_add(e->es->outbox, &x, err, sizeof err);
+    serve_status st = edge_outbox_add(e->es->outbox, &x, err, sizeof err);
     free(iq);
-    if (st == EDGE_OUTBOX_OK) return 0;
+    if (st == SERVE_OK) return 0;
     if (e->decision == EDGE_AUDIT) { /* the answer stands; the audit is skipped */
         fprintf(stderr, "glint serve: audit of %s skipped: %s\n", e->iq_id, err);
         json_object_set_new(e->iq, "done_processing", json_true());
         return 0;
     }
-    set_detail(r, st == EDGE_OUTBOX_FULL ? 503 : 500, "%s", err);
+    set_detail(r, st == SERVE_ERR_FULL ? 503 : 500, "%s", err);
     return -1;
 }
 

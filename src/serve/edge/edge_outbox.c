@@ -553,7 +553,7 @@ void edge_outbox_configure(edge_outbox *o, const char *upstream, const char *tok
     curl_multi_wakeup(o->multi);
 }
 
-edge_outbox_status edge_outbox_add(edge_outbox *o, const edge_escalation *e, char *err,
+serve_status edge_outbox_add(edge_outbox *o, const edge_escalation *e, char *err,
                                    size_t err_size)
 {
     pthread_mutex_lock(&o->mu);
@@ -562,7 +562,7 @@ edge_outbox_status edge_outbox_add(edge_outbox *o, const edge_escalation *e, cha
         atomic_fetch_add(&o->rejected_full, 1);
         errmsg_set(err, err_size, "the escalation outbox is full (%d undelivered)",
                    o->max_pending);
-        return EDGE_OUTBOX_FULL;
+        return SERVE_ERR_FULL;
     }
     sqlite3_stmt *st;
     int rc = sqlite3_prepare_v2(
@@ -589,13 +589,13 @@ edge_outbox_status edge_outbox_add(edge_outbox *o, const edge_escalation *e, cha
     int added = rc == SQLITE_DONE && sqlite3_changes(o->wdb) > 0;
     if (rc != SQLITE_DONE) errmsg_set(err, err_size, "outbox: %s", sqlite3_errmsg(o->wdb));
     pthread_mutex_unlock(&o->mu);
-    if (rc != SQLITE_DONE) return EDGE_OUTBOX_ERROR;
+    if (rc != SQLITE_DONE) return SERVE_ERR_IO;
     if (added) {
         atomic_fetch_add(&o->pending, 1);
         atomic_fetch_add(&o->committed, 1);
     }
     curl_multi_wakeup(o->multi);
-    return EDGE_OUTBOX_OK;
+    return SERVE_OK;
 }
 
 int edge_outbox_remember(edge_outbox *o, const char *id, const char *request_id,

@@ -67,12 +67,12 @@ void edge_outbox_close(edge_outbox *o);
 void edge_outbox_configure(edge_outbox *o, const char *upstream, const char *token,
                            int max_pending, double retention_s);
 
-typedef enum { EDGE_OUTBOX_OK, EDGE_OUTBOX_FULL, EDGE_OUTBOX_ERROR } edge_outbox_status;
+#include "serve/core/status.h" /* SERVE_OK, SERVE_ERR_FULL (at the bound), SERVE_ERR_IO */
 
 /* Commits escalation e durably and wakes the delivery thread. FULL when
  * max_pending items wait already; ERROR with a message on a database
  * failure. An item with the same iq_id already held is left as is (OK). */
-edge_outbox_status edge_outbox_add(edge_outbox *o, const edge_escalation *e, char *err,
+serve_status edge_outbox_add(edge_outbox *o, const edge_escalation *e, char *err,
                                    size_t err_size);
 
 /* Saves the image query `id` (answered to request_id) durably: the ones a

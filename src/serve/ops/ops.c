@@ -263,7 +263,7 @@ static void metrics(server *s, h2o_req_t *req)
     process(s, &sb);
     serve_modules_metrics(s, &sb);
     if (strbuf_error(&sb)) {
-        serve_respond_error(s, req, 500, "metrics: %s", strbuf_strerror(strbuf_error(&sb)));
+        serve_respond_error(s, req, 500, "metrics: %s", serve_strerror(strbuf_error(&sb)));
     } else {
         serve_respond(req, 200, "text/plain; version=0.0.4; charset=utf-8", strbuf_cstr(&sb),
                       strbuf_len(&sb));
