@@ -118,7 +118,8 @@ static int load_with(const glint_model *m, const char *yaml, model_conf *c, char
 static void expect_ok(const glint_model *m, const char *yaml, model_conf *c)
 {
     char err[256];
-    if (load_with(m, yaml, c, err)) fail_msg("model.yaml '%s' refused: %s", yaml ? yaml : "(none)", err);
+    if (load_with(m, yaml, c, err))
+        fail_msg("model.yaml '%s' refused: %s", yaml ? yaml : "(none)", err);
 }
 
 static void expect_error(const glint_model *m, const char *yaml, const char *want)
@@ -349,9 +350,11 @@ static void test_yaml_out_of_range(void **state)
         {"max_queue: 0", "max_queue: expected an integer in [1, 1000000], got '0'"},
         {"timeout_ms: 3600001", "timeout_ms: expected an integer in [1, 3600000]"},
         {"width: 99999999999999999999999", "width: expected an integer in [1, 8192]"},
-        {"preferred_batch_sizes: [4, 2]", "preferred_batch_sizes: batch sizes must rise (2 after 4)"},
+        {"preferred_batch_sizes: [4, 2]",
+         "preferred_batch_sizes: batch sizes must rise (2 after 4)"},
         {"preferred_batch_sizes: [2, 2]", "batch sizes must rise (2 after 2)"},
-        {"preferred_batch_sizes: [0]", "preferred_batch_sizes: expected an integer in [1, 32], got '0'"},
+        {"preferred_batch_sizes: [0]",
+         "preferred_batch_sizes: expected an integer in [1, 32], got '0'"},
         {"preferred_batch_sizes: [1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,"
          "25,26,27,28,29,30,31,32,33]",
          "preferred_batch_sizes: expected a list of at most 32 batch sizes"},
@@ -428,7 +431,7 @@ static void test_yaml_wrong_types(void **state)
         {"width: [1, 2", "model.yaml: line"},
         {"a: b: c", "model.yaml: line 1: mapping values are not allowed in this context"},
         {"name: \"\\x00\"", "name: expected a non-empty string"}, /* NUL inside a scalar */
-        {"task: detect\n\tname: x", "model.yaml: line 2"},         /* tab indentation */
+        {"task: detect\n\tname: x", "model.yaml: line 2"},        /* tab indentation */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         expect_error(shapes, cases[i].yaml, cases[i].want);
@@ -439,7 +442,8 @@ static void test_yaml_wrong_types(void **state)
     assert_int_equal(load_with(shapes, "name: a\n\nwidth: x\n", &c, err), -1);
     assert_non_null(strstr(err, want));
     /* task: classify on a detection output is refused by the output check */
-    expect_error(shapes, "task: classify", "output 'output0' [?,7,256] is not class scores ([B,C])");
+    expect_error(shapes, "task: classify",
+                 "output 'output0' [?,7,256] is not class scores ([B,C])");
 }
 
 static void test_yaml_unknown_and_null(void **state)
@@ -470,7 +474,8 @@ static void test_yaml_unknown_and_null(void **state)
 static void test_yaml_empty(void **state)
 {
     (void)state;
-    static const char *const docs[] = {"", "\n\n", "# nothing here\n", "---\n", "~\n", "---\n...\n"};
+    static const char *const docs[] = {"",      "\n\n", "# nothing here\n",
+                                       "---\n", "~\n",  "---\n...\n"};
     for (size_t i = 0; i < sizeof docs / sizeof docs[0]; i++) {
         model_conf c;
         expect_ok(shapes, docs[i], &c);
@@ -578,7 +583,8 @@ static void test_yaml_labels(void **state)
     model_conf_dispose(&c);
     remove_file("names.txt");
     /* missing: the file, the line and the reason */
-    expect_error(shapes, "name: x\n\nlabels_file: nowhere.txt\n", "model.yaml: line 3: labels_file: ");
+    expect_error(shapes, "name: x\n\nlabels_file: nowhere.txt\n",
+                 "model.yaml: line 3: labels_file: ");
     /* a NUL byte in the labels file */
     write_file("nul.txt", "a\nb\0c\n", 6);
     expect_error(shapes, "labels_file: nul.txt\n", "labels_file: ");
@@ -602,7 +608,8 @@ static void test_defaults_detect(void **state)
     model_conf c;
     expect_ok(shapes, NULL, &c);
     assert_null(c.yaml_path);
-    assert_string_equal(c.name, dir + 5); /* "/tmp/" + the folder: the name of model.onnx's folder */
+    assert_string_equal(c.name,
+                        dir + 5); /* "/tmp/" + the folder: the name of model.onnx's folder */
     assert_int_equal(c.task, MODEL_TASK_DETECT);
     assert_int_equal(c.batch_free, 1);
     assert_int_equal(c.layout, DETECT_LAYOUT_V8); /* 7 rows < 256 columns */
@@ -652,14 +659,10 @@ static void test_default_names(void **state)
     static const struct {
         const char *path, *name;
     } cases[] = {
-        {"/nowhere-glint/a/yolo11s.onnx", "yolo11s"},
-        {"/nowhere-glint/cam/model.onnx", "cam"},
-        {"/nowhere-glint/./model.onnx", "model"},
-        {"/nowhere-glint/../model.onnx", "model"},
-        {"/nowhere-glint/..x/model.onnx", "..x"},
-        {"/nowhere-glint/weights", "weights"},
-        {"/nowhere-glint/x/.onnx", ".onnx"},
-        {"/model.onnx", "model"},
+        {"/nowhere-glint/a/yolo11s.onnx", "yolo11s"}, {"/nowhere-glint/cam/model.onnx", "cam"},
+        {"/nowhere-glint/./model.onnx", "model"},     {"/nowhere-glint/../model.onnx", "model"},
+        {"/nowhere-glint/..x/model.onnx", "..x"},     {"/nowhere-glint/weights", "weights"},
+        {"/nowhere-glint/x/.onnx", ".onnx"},          {"/model.onnx", "model"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         model_conf c;
@@ -748,8 +751,8 @@ static void test_metadata_hostile(void **state)
         const char *imgsz;
         int h, w;
     } sizes[] = {
-        {"(7,9)   ", 7, 9},       {"16      ", 16, 16}, {"[99999] ", 224, 224},
-        {"[0, 20] ", 224, 224},   {"-5      ", 224, 224}, {"abc     ", 224, 224},
+        {"(7,9)   ", 7, 9},     {"16      ", 16, 16},   {"[99999] ", 224, 224},
+        {"[0, 20] ", 224, 224}, {"-5      ", 224, 224}, {"abc     ", 224, 224},
         {"[8, 8193", 224, 224}, /* 8193 > VISION_MAX_SIDE: the whole imgsz is ignored */
     };
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
@@ -764,17 +767,19 @@ static void test_metadata_hostile(void **state)
     /* a task glint does not run */
     glint_model *m = patched("classify", "segment_");
     assert_int_equal(model_conf_load(&c, "/nowhere-glint/model.onnx", m, err, sizeof err), -1);
-    assert_non_null(strstr(err, "Ultralytics task 'segment_' is not supported (detect and classify are)"));
+    assert_non_null(
+        strstr(err, "Ultralytics task 'segment_' is not supported (detect and classify are)"));
     glint_model_free(m);
     /* broken names: a warning, classes numbered, the model still loads */
     static const char *const names[] = {
-        "{0: 'cat', 1: 'dog' ", "{0: 'cat', 1: dog  }", "[0: 'cat', 1: 'dog']",
+        "{0: 'cat', 1: 'dog' ", "{0: 'cat', 1: dog  }",  "[0: 'cat', 1: 'dog']",
         "{0: 'cat', -1: 'dg'}", "{0: 'cat', 1: 'd\\x'}",
     };
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         m = patched("{0: 'cat', 1: 'dog'}", names[i]);
         assert_int_equal(model_conf_load(&c, "/nowhere-glint/model.onnx", m, err, sizeof err), 0);
-        if (c.labels) fail_msg("names \"%s\" gave %d labels", names[i], task_labels_count(c.labels));
+        if (c.labels)
+            fail_msg("names \"%s\" gave %d labels", names[i], task_labels_count(c.labels));
         model_conf_dispose(&c);
         glint_model_free(m);
     }
@@ -867,10 +872,11 @@ static void test_names_valid(void **state)
 static void test_names_escapes(void **state)
 {
     (void)state;
-    task_labels *l = names_ok("{0: 'a\\'b', 1: \"q\\\"x\", 2: 'tab\\there', 3: '\\x41\\u00e9\\U0001F600',"
-                              " 4: 'back\\\\slash', 5: 'unk\\qx', 6: 'nl\\nx\\r', 7: 'cont\\\nd',"
-                              " 8: '\\ud800', 9: 'caf\xc3\xa9', 10: '\\xff'}",
-                              11);
+    task_labels *l =
+        names_ok("{0: 'a\\'b', 1: \"q\\\"x\", 2: 'tab\\there', 3: '\\x41\\u00e9\\U0001F600',"
+                 " 4: 'back\\\\slash', 5: 'unk\\qx', 6: 'nl\\nx\\r', 7: 'cont\\\nd',"
+                 " 8: '\\ud800', 9: 'caf\xc3\xa9', 10: '\\xff'}",
+                 11);
     assert_label(l, 0, "a'b");
     assert_label(l, 1, "q\"x");
     assert_label(l, 2, "tab\there");
@@ -878,10 +884,10 @@ static void test_names_escapes(void **state)
     assert_label(l, 4, "back\\slash");
     assert_label(l, 5, "unk\\qx"); /* Python keeps unknown escapes */
     assert_label(l, 6, "nl\nx\r");
-    assert_label(l, 7, "contd");           /* backslash-newline continues the line */
-    assert_label(l, 8, "\xef\xbf\xbd");    /* a lone surrogate becomes U+FFFD */
-    assert_label(l, 9, "caf\xc3\xa9");     /* raw UTF-8 passes through */
-    assert_label(l, 10, "\xc3\xbf");       /* \xff is the code point U+00FF */
+    assert_label(l, 7, "contd");        /* backslash-newline continues the line */
+    assert_label(l, 8, "\xef\xbf\xbd"); /* a lone surrogate becomes U+FFFD */
+    assert_label(l, 9, "caf\xc3\xa9");  /* raw UTF-8 passes through */
+    assert_label(l, 10, "\xc3\xbf");    /* \xff is the code point U+00FF */
     task_labels_destroy(l);
     /* the other quote inside a string needs no escape */
     l = names_ok("[\"it's\", 'say \"x\"']", 2);

@@ -178,7 +178,8 @@ static void test_settle_auto(void **state)
                 p.precision == MODEL_PRECISION_BF16);
     /* "auto: <chosen> (batch 1, 1 thread(s): f32 x ms, int8 y ms[, bf16 z ms]; ...)" */
     char head[64];
-    snprintf(head, sizeof head, "auto: %s (batch 1, 1 thread(s): f32 ", precision_name(p.precision));
+    snprintf(head, sizeof head, "auto: %s (batch 1, 1 thread(s): f32 ",
+             precision_name(p.precision));
     if (strncmp(note, head, strlen(head))) fail_msg("note '%s' does not start '%s'", note, head);
     assert_contains(note, ", int8 "); /* its report passes: int8 was timed */
     assert_contains(note, "agreement reports pass");
