@@ -544,6 +544,59 @@ static void test_yaml_huge(void **state)
     rmdir(path);
 }
 
+/* Nesting is bounded before libyaml loads the document: its scanner is
+ * quadratic in the flow depth (200000 '[' took 65 s; the 1 MB a model.yaml
+ * may hold, half an hour). 32 levels, the root mapping included, pass. */
+static void test_yaml_deep(void **state)
+{
+    (void)state;
+    size_t depth = 200000;
+    char *s = malloc(2 * depth + 16);
+    assert_non_null(s);
+    memcpy(s, "junk: ", 6);
+    memset(s + 6, '[', depth);
+    memset(s + 6 + depth, ']', depth);
+    strcpy(s + 6 + 2 * depth, "\n");
+    write_file("model.yaml", s, (size_t)-1);
+    model_conf c;
+    char err[256];
+    assert_int_equal(model_conf_load(&c, onnx, shapes, err, sizeof err), -1);
+    assert_non_null(strstr(err, "model.yaml: line 1: nested deeper than 32 levels"));
+    /* block style and mappings count the same */
+    size_t len = 0;
+    for (int i = 0; i < 40; i++)
+        len += (size_t)sprintf(s + len, "%*sk%d:\n", 2 * i, "", i);
+    len += (size_t)sprintf(s + len, "%*sv\n", 80, "");
+    write_file("model.yaml", s, len);
+    assert_int_equal(model_conf_load(&c, onnx, shapes, err, sizeof err), -1);
+    if (!strstr(err, "model.yaml: line 33: nested deeper than 32 levels")) fail_msg("%s", err);
+    /* 32 levels in all: accepted; 33: refused */
+    for (int extra = 0; extra < 2; extra++) {
+        int n = 31 + extra;
+        len = (size_t)sprintf(s, "name: deep\njunk: ");
+        memset(s + len, '[', (size_t)n);
+        memset(s + len + n, ']', (size_t)n);
+        len += 2 * (size_t)n;
+        s[len++] = '\n';
+        write_file("model.yaml", s, len);
+        int rc = model_conf_load(&c, onnx, shapes, err, sizeof err);
+        if (extra) {
+            assert_int_equal(rc, -1);
+            assert_non_null(strstr(err, "model.yaml: line 2: nested deeper than 32 levels"));
+        } else {
+            assert_int_equal(rc, 0);
+            assert_string_equal(c.name, "deep");
+            model_conf_dispose(&c);
+        }
+    }
+    /* a syntax error is still the loader's message */
+    write_file("model.yaml", "junk: [[[\n", (size_t)-1);
+    assert_int_equal(model_conf_load(&c, onnx, shapes, err, sizeof err), -1);
+    assert_null(strstr(err, "nested"));
+    assert_non_null(strstr(err, "model.yaml: line 2: "));
+    free(s);
+}
+
 static void test_yaml_labels(void **state)
 {
     (void)state;
@@ -1008,6 +1061,7 @@ int main(void)
         cmocka_unit_test(test_yaml_unknown_and_null),
         cmocka_unit_test(test_yaml_empty),
         cmocka_unit_test(test_yaml_huge),
+        cmocka_unit_test(test_yaml_deep),
         cmocka_unit_test(test_yaml_labels),
         cmocka_unit_test(test_defaults_detect),
         cmocka_unit_test(test_defaults_classify),
