@@ -49,8 +49,17 @@ fail:
 
 int model_package_settle(model_package *p, int prec, int threads, char *err, size_t err_size)
 {
-    if (prec == MODEL_PRECISION_DEFAULT) prec = p->conf.serving.precision;
+    int asked = prec != MODEL_PRECISION_DEFAULT;
+    if (!asked) prec = p->conf.serving.precision;
     if (!p->dir) { /* a bare file: nothing beside it to choose from */
+        if (!asked && (prec == MODEL_PRECISION_INT8 || prec == MODEL_PRECISION_AUTO)) {
+            /* the model.yaml beside it speaks of its folder */
+            p->precision = MODEL_PRECISION_F32;
+            snprintf(p->precision_note, sizeof p->precision_note,
+                     "f32: model.yaml's %s applies to the folder, not to a bare file",
+                     prec == MODEL_PRECISION_INT8 ? "int8" : "auto");
+            return 0;
+        }
         if (prec == MODEL_PRECISION_INT8 || prec == MODEL_PRECISION_AUTO) {
             snprintf(err, err_size, "%s: precision int8 and auto need a model folder (with "
                                     "model.int8.onnx from glint quantize)", p->onnx_path);

@@ -292,6 +292,27 @@ static void test_bare_file(void **state)
     unlink(file);
 }
 
+/* A model.onnx opened as a file beside a model.yaml that says precision
+ * auto: the default settles f32 (the folder's int8 form is not this file's),
+ * asking for auto is still refused. */
+static void test_bare_file_beside_auto_yaml(void **state)
+{
+    (void)state;
+    char file[300], err[256] = "";
+    snprintf(file, sizeof file, "%s/model.onnx", red_disc);
+    model_package p;
+    assert_int_equal(model_package_open(&p, file, err, sizeof err), 0);
+    assert_null(p.dir);
+    assert_int_equal(p.conf.serving.precision, MODEL_PRECISION_AUTO);
+    assert_int_equal(model_package_settle(&p, MODEL_PRECISION_DEFAULT, 1, err, sizeof err), 0);
+    assert_int_equal(p.precision, MODEL_PRECISION_F32);
+    assert_string_equal(p.precision_note,
+                        "f32: model.yaml's auto applies to the folder, not to a bare file");
+    assert_int_equal(model_package_settle(&p, MODEL_PRECISION_AUTO, 1, err, sizeof err), -1);
+    assert_non_null(strstr(err, "need a model folder"));
+    model_package_close(&p);
+}
+
 static void test_open_errors(void **state)
 {
     (void)state;
@@ -396,6 +417,7 @@ int main(void)
         cmocka_unit_test(test_settle_auto_alone),
         cmocka_unit_test(test_settle_int8_missing),
         cmocka_unit_test(test_bare_file),
+        cmocka_unit_test(test_bare_file_beside_auto_yaml),
         cmocka_unit_test(test_open_errors),
         cmocka_unit_test(test_broken_yaml),
         cmocka_unit_test(test_sig),
