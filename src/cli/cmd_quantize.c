@@ -273,7 +273,7 @@ static int evaluate(glint_context *fctx, glint_context *qctx, const model_conf *
         glint_tensor tf, tq;
         if (prepare(dec, &img, c, files[i], input, floats) || glint_context_run(fctx, &in, 1) ||
             glint_context_run(qctx, &in, 1)) {
-            if (!rc) fprintf(stderr, "glint quantize: %s: %s\n", files[i], glint_last_error());
+            fprintf(stderr, "glint quantize: %s: %s\n", files[i], glint_last_error());
             rc = -1;
             break;
         }
