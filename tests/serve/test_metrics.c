@@ -431,6 +431,25 @@ static void test_concurrent_updates(void **state)
     }
 }
 
+static void test_scalars(void **state)
+{
+    (void)state;
+    strbuf sb;
+    strbuf_init(&sb, 4096);
+    const metrics_scalar g[] = {{"glint_a_total", "A things", METRICS_COUNTER, 3},
+                                {"glint_b", "B now", METRICS_GAUGE, 0.5}};
+    assert_int_equal(metrics_write_scalars(&sb, g, 2), SERVE_OK);
+    assert_string_equal(strbuf_cstr(&sb), "# HELP glint_a_total A things\n"
+                                          "# TYPE glint_a_total counter\n"
+                                          "glint_a_total 3\n"
+                                          "# HELP glint_b B now\n"
+                                          "# TYPE glint_b gauge\n"
+                                          "glint_b 0.5\n");
+    const metrics_scalar bad[] = {{"glint ok", "bad name", METRICS_GAUGE, 1}};
+    assert_int_equal(metrics_write_scalars(&sb, bad, 1), SERVE_ERR_INVALID);
+    strbuf_dispose(&sb);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -438,7 +457,7 @@ int main(void)
         cmocka_unit_test(test_histogram_text),      cmocka_unit_test(test_histogram_edges),
         cmocka_unit_test(test_default_bounds),      cmocka_unit_test(test_escaping),
         cmocka_unit_test(test_number_format),       cmocka_unit_test(test_invalid_names),
-        cmocka_unit_test(test_buffer_error),        cmocka_unit_test(test_concurrent_updates),
+        cmocka_unit_test(test_buffer_error),        cmocka_unit_test(test_scalars),        cmocka_unit_test(test_concurrent_updates),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

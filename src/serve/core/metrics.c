@@ -356,3 +356,13 @@ serve_status metrics_write_histogram(strbuf *sb, const char *name, const metrics
     metrics_histogram_snapshot_read(h, &s);
     return metrics_write_histogram_snapshot(sb, name, labels, nlabels, &s);
 }
+
+serve_status metrics_write_scalars(strbuf *sb, const metrics_scalar *g, size_t n)
+{
+    serve_status st = SERVE_OK;
+    for (size_t i = 0; i < n && st == SERVE_OK; i++) {
+        st = metrics_write_family(sb, g[i].name, g[i].type, g[i].help);
+        if (st == SERVE_OK) st = metrics_write_double(sb, g[i].name, NULL, 0, g[i].v);
+    }
+    return st;
+}

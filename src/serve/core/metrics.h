@@ -207,6 +207,17 @@ serve_status metrics_write_i64(strbuf *sb, const char *name, const metrics_label
 serve_status metrics_write_double(strbuf *sb, const char *name, const metrics_label *labels,
                                     size_t nlabels, double v);
 
+/* One unlabelled series: a family header and its single sample. */
+typedef struct metrics_scalar {
+    const char *name, *help;
+    metrics_type type;
+    double v;
+} metrics_scalar;
+
+/* Writes n unlabelled series (family header + sample each); the first
+ * error, or SERVE_OK. */
+serve_status metrics_write_scalars(strbuf *sb, const metrics_scalar *g, size_t n);
+
 /* The current value of a metric as one sample line (see above). */
 serve_status metrics_write_counter(strbuf *sb, const char *name, const metrics_label *labels,
                                      size_t nlabels, const metrics_counter *c);

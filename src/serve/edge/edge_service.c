@@ -336,11 +336,7 @@ void edge_service_metrics(server *s, void *state, strbuf *sb)
     if (!es) return;
     edge_outbox_stats os = {0};
     if (es->outbox) edge_outbox_stats_read(es->outbox, &os);
-    const struct {
-        const char *name, *help;
-        metrics_type type;
-        double v;
-    } g[] = {
+    const metrics_scalar g[] = {
         {"glint_edge_image_queries_total", "Image queries answered by a local model",
          METRICS_COUNTER, (double)metrics_counter_get(&es->iqs)},
         {"glint_edge_confident_total", "Local answers at or above their confidence threshold",
@@ -382,8 +378,5 @@ void edge_service_metrics(server *s, void *state, strbuf *sb)
         {"glint_edge_upstream_answers_total", "Final upstream answers received", METRICS_COUNTER,
          (double)os.answers},
     };
-    for (size_t i = 0; i < sizeof g / sizeof g[0]; i++) {
-        metrics_write_family(sb, g[i].name, g[i].type, g[i].help);
-        metrics_write_double(sb, g[i].name, NULL, 0, g[i].v);
-    }
+    metrics_write_scalars(sb, g, sizeof g / sizeof g[0]);
 }

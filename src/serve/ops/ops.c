@@ -190,11 +190,7 @@ static void process(server *s, strbuf *sb)
     uint64_t load_failures = 0;
     for (int i = 0; i < s->n_entries; i++)
         load_failures += s->entries[i].load_failures;
-    const struct {
-        const char *name, *help;
-        metrics_type type;
-        double v;
-    } g[] = {
+    const metrics_scalar g[] = {
         {"glint_process_cpu_seconds_total", "CPU time of the process", METRICS_COUNTER,
          ps.cpu_seconds},
         {"glint_process_resident_memory_bytes", "Resident memory", METRICS_GAUGE,
@@ -218,10 +214,7 @@ static void process(server *s, strbuf *sb)
         {"glint_model_load_failures_total", "Model (re)loads that failed", METRICS_COUNTER,
          (double)load_failures},
     };
-    for (size_t i = 0; i < sizeof g / sizeof g[0]; i++) {
-        metrics_write_family(sb, g[i].name, g[i].type, g[i].help);
-        metrics_write_double(sb, g[i].name, NULL, 0, g[i].v);
-    }
+    metrics_write_scalars(sb, g, sizeof g / sizeof g[0]);
 }
 
 static void metrics(server *s, h2o_req_t *req)
