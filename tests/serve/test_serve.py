@@ -219,6 +219,14 @@ def test_endpoints(s):
     st, h, j = s.json("GET", "/v2/models/yolov8n/stats")
     check(st == 200 and j["model_stats"][0]["name"] == "yolov8n"
           and "success" in j["model_stats"][0]["inference_stats"], "/v2/models/m/stats")
+    st, h, j = s.json("GET", "/v1/models")
+    check(st == 200 and [(m["name"], m["state"], m.get("task")) for m in j["models"]]
+          == [("resnet18", "READY", "classify"), ("resnet18b4", "READY", "classify"),
+              ("yolov8n", "READY", "detect")], "GET /v1/models: the models, state and task: %s" % j)
+    st, h, j = s.json("GET", "/v2/models/stats")
+    check(st == 200 and [m["name"] for m in j["model_stats"]] == ["resnet18", "resnet18b4", "yolov8n"]
+          and all("success" in m["inference_stats"] and "batch_stats" in m for m in j["model_stats"]),
+          "GET /v2/models/stats: every model's statistics")
     st, h, j = s.json("POST", "/v2/repository/index", b"{}")
     check(st == 200 and [m["state"] for m in j] == ["READY"] * 3, "/v2/repository/index")
     st, h, body = s.request("GET", "/metrics")
@@ -393,19 +401,174 @@ def test_overload_and_deadline(repo):
         s.stop()
 
 
+def metric(s, name):
+    """A sample of /metrics (name with its labels), or None."""
+    text = s.request("GET", "/metrics")[2].decode()
+    m = re.search(r"^%s (\S+)$" % re.escape(name), text, re.M)
+    return float(m.group(1)) if m else None
+
+
+def wait_until(fn, timeout, step=0.02):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = fn()
+        if v:
+            return v
+        time.sleep(step)
+    return fn()
+
+
+def test_preferred_batch(repo):
+    """preferred_batch_sizes [2] closes a batch of 2 at once; without it the
+    same two requests wait for max_queue_delay_us (the batch does not fill)."""
+    delay_s = 3.0
+    conf = "max_batch: 4\nmax_queue_delay_us: %d\ninstances: 1\nthreads: 1\n" % int(delay_s * 1e6)
+    r = make_repo("pref", {"pref": ("resnet18", conf + "preferred_batch_sizes: [2]"),
+                           "nopref": ("resnet18", conf)})
+    s = Server(r, "--cache-mb", "0")
+    try:
+        def pair(model):
+            out = []
+
+            def client(img):
+                st = s.request("POST", "/v1/models/%s/classify" % model, img)[0]
+                out.append((st, time.time() - t0))
+            t0 = time.time()
+            ts = [threading.Thread(target=client, args=(img,)) for img in (DOG, HORSES)]
+            [t.start() for t in ts]
+            [t.join() for t in ts]
+            return out
+
+        got = pair("pref")
+        check(len(got) == 2 and all(st == 200 and t < delay_s - 1.0 for st, t in got),
+              "preferred size 2: two requests answered at once (%s)" % got)
+        st, h, j = s.json("GET", "/v2/models/pref/stats")
+        bs = {b["batch_size"]: b["compute_infer"]["count"] for b in j["model_stats"][0]["batch_stats"]}
+        check(bs == {2: 1}, "preferred size 2: one batch of 2 ran (%s)" % bs)
+        got = pair("nopref")
+        check(len(got) == 2 and all(st == 200 and t >= delay_s - 0.05 for st, t in got),
+              "no preferred size: the same two wait for the %.0f s queue delay (%s)" % (delay_s, got))
+    finally:
+        s.stop()
+
+
+def test_deadline_no_work(repo):
+    """A request whose deadline passes while it waits in the queue is
+    answered 504 and never run: the model's image count grows only by the
+    requests answered 200."""
+    s = Server(repo, "--model", "yolov8n", "--cache-mb", "0", "--instances", "1", "--threads", "1")
+    try:
+        def count():
+            return s.json("GET", "/v2/models/yolov8n/stats")[2]["model_stats"][0]["inference_count"]
+        before = count()
+        results = []
+
+        def client(headers):
+            results.append(s.request("POST", "/v1/models/yolov8n/detect", DOG, headers)[0])
+        ts = [threading.Thread(target=client, args=({},)) for _ in range(6)]
+        [t.start() for t in ts]
+        pending = 'glint_inference_pending_request_count{model="yolov8n"}'
+        check(wait_until(lambda: (metric(s, pending) or 0) >= 5, 30), "6 requests queued")
+        t0 = time.time()
+        st, h, j = s.json("POST", "/v1/models/yolov8n/detect", DOG, {"X-Timeout-Ms": "150"})
+        waited = time.time() - t0
+        [t.join() for t in ts]
+        ran = count() - before
+        check(st == 504 and results == [200] * 6,
+              "queued past its deadline: 504 after %.2f s; the others 200 (%s)" % (waited, results))
+        check(ran == 6, "the timed-out request was never run: %d images ran for 6 answered" % ran)
+        check(metric(s, 'glint_inference_request_failure_total{model="yolov8n",reason="TIMEOUT"}') == 1,
+              "the timeout is counted")
+    finally:
+        s.stop()
+
+
+def test_cache_ttl(repo):
+    """--cache-ttl-s 1: an answer is served from the cache until it is 1 s
+    old, then computed again."""
+    s = Server(repo, "--model", "resnet18", "--cache-ttl-s", "1")
+    try:
+        def hit():
+            st, h, b = s.request("POST", "/v1/models/resnet18/classify", PNG, {"Content-Type": "image/png"})
+            return st, "cache;desc=hit" in h.get("server-timing", "")
+        t0 = time.time()
+        first = hit()
+        seen = []
+        while time.time() - t0 < 4:
+            seen.append((time.time() - t0, hit()))
+            if not seen[-1][1][1]:
+                break
+            time.sleep(0.05)
+        miss_at = seen[-1][0] if not seen[-1][1][1] else None
+        check(first == (200, False) and len(seen) > 2 and all(st == 200 for _, (st, _) in seen)
+              and all(h for _, (_, h) in seen[:-1]),
+              "within the TTL the answer comes from the cache (%d hits)" % (len(seen) - 1))
+        check(miss_at is not None and 0.95 <= miss_at <= 2.5,
+              "after the 1 s TTL it is computed again (first miss at %s s)"
+              % (None if miss_at is None else "%.2f" % miss_at))
+    finally:
+        s.stop()
+
+
+def test_slow_ms(repo):
+    """--slow-ms: requests slower than it are logged, faster ones not."""
+    s = Server(repo, "--model", "yolov8n", "--cache-mb", "0", "--slow-ms", "1")
+    st, h, j = s.json("POST", "/v1/models/yolov8n/detect", DOG)
+    took = float(h.get("x-process-time", "0")) * 1000
+    st2 = s.request("GET", "/v2/health/live")[0]
+    code, log = s.stop()
+    slow = [l for l in log.splitlines() if "slow request" in l]
+    check(st == 200 and took > 1 and len(slow) == 1 and "slow request: yolov8n 200 in " in slow[0],
+          "--slow-ms 1: the %.0f ms detect is logged, the health check not (%s)" % (took, slow))
+    s = Server(repo, "--model", "yolov8n", "--cache-mb", "0", "--slow-ms", "60000")
+    st, h, j = s.json("POST", "/v1/models/yolov8n/detect", DOG)
+    code, log = s.stop()
+    check(st == 200 and "slow request" not in log, "--slow-ms 60000: nothing logged")
+
+
 def test_drain(repo):
-    s = Server(repo, "--model", "yolov8n", "--cache-mb", "0")
+    """SIGTERM with requests in flight: they are answered, readiness says 503
+    on an open connection, the listener is closed, exit 0."""
+    s = Server(repo, "--model", "yolov8n", "--cache-mb", "0", "--instances", "1", "--threads", "1")
+    keep = s.conn(30)  # an idle keep-alive connection, open before the drain
+    keep.request("GET", "/v2/health/ready")
+    r = keep.getresponse()
+    r.read()
+    check(r.status == 200, "ready before SIGTERM")
     results = []
+    n = 8
 
     def client():
         results.append(s.request("POST", "/v1/models/yolov8n/detect", DOG)[0])
 
-    ts = [threading.Thread(target=client) for _ in range(4)]
+    ts = [threading.Thread(target=client) for _ in range(n)]
     [t.start() for t in ts]
-    time.sleep(0.15)
-    code, log = s.stop()
+    pending = 'glint_inference_pending_request_count{model="yolov8n"}'
+    queued = wait_until(lambda: (metric(s, pending) or 0) >= n - 1, 30)
+    check(queued, "%s requests pending before SIGTERM" % metric(s, pending))
+    s.p.send_signal(signal.SIGTERM)
+    log = lambda: open(s.log.name).read()
+    m = wait_until(lambda: re.search(r"draining (\d+) request\(s\)", log()), 10)
+    in_flight = int(m.group(1)) if m else 0
+    keep.request("GET", "/v2/health/ready")
+    r = keep.getresponse()
+    r.read()
+    ready_status = r.status
+    keep.close()
+    try:
+        socket.create_connection(("127.0.0.1", s.port), timeout=5).close()
+        refused = False
+    except ConnectionRefusedError:
+        refused = True
+    answered_at_close = len(results)
     [t.join() for t in ts]
-    check(code == 0 and results == [200] * 4,
+    check(in_flight >= n - 2 and answered_at_close < n,
+          "SIGTERM with %d request(s) in flight (%d answered when the readiness and listener "
+          "checks were done)" % (in_flight, answered_at_close))
+    check(ready_status == 503, "draining: /v2/health/ready answers %d on an open connection" % ready_status)
+    check(refused, "draining: the listener is closed (new connections refused)")
+    code, out = s.stop()
+    check(code == 0 and results == [200] * n,
           "SIGTERM drains: in-flight requests answered %s, exit %s" % (results, code))
 
 
@@ -434,9 +597,13 @@ def test_connections(repo):
         a.close()
         b.close()
         c.close()
-        time.sleep(1.0)
-        st, h, j = s.json("GET", "/health")
-        check(st == 200, "new connections are served once others close")
+
+        def health():
+            try:
+                return s.json("GET", "/health")[0] == 200
+            except (OSError, http.client.HTTPException):
+                return False
+        check(wait_until(health, 10, 0.1), "new connections are served once others close")
     finally:
         s.stop()
 
@@ -639,7 +806,8 @@ def main():
                               "resnet18b4": ("resnet18", "max_batch: 4\nmax_queue_delay_us: 20000")})
     tests_shared = [test_endpoints, test_detect_matches_run, test_cache, test_bad_input,
                     test_kserve, test_batching, test_repository]
-    tests_own = [test_overload_and_deadline, test_drain, test_connections, test_body_limit,
+    tests_own = [test_overload_and_deadline, test_deadline_no_work, test_preferred_batch,
+                 test_cache_ttl, test_slow_ms, test_drain, test_connections, test_body_limit,
                  test_config, test_int8, test_bf16, test_precision_auto]
     s = Server(repo)
     try:
