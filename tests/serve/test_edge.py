@@ -353,11 +353,15 @@ def test_audit():
           and edge.metric("glint_edge_escalations_unconfident_total") == 0,
           "rate 1: each of the 3 confident answers sent up once for audit (upstream created %s)"
           % up.metric("glint_edge_image_queries_total"))
-    ups = [up.request("GET", "/device-api/v1/image-queries/" + q["id"])[1] for _, q in qs]
-    check(all(u["metadata"].get("is_edge_audit") is True
+
+    def upstream_copies():
+        got = [up.request("GET", "/device-api/v1/image-queries/" + q["id"]) for _, q in qs]
+        return [u for st, u in got if st == 200 and isinstance(u.get("metadata"), dict)]
+    ups = wait_until(lambda: len(upstream_copies()) == 3 and upstream_copies(), 15)
+    check(ups and all(u["metadata"].get("is_edge_audit") is True
               and u["metadata"].get("edge_result", {}).get("label") == q["result"]["label"]
               for u, (_, q) in zip(ups, qs)),
-          "the audits carry is_edge_audit and the edge's result: %s" % [u.get("metadata") for u in ups][:1])
+          "the audits carry is_edge_audit and the edge's result: %s" % [u.get("metadata") for u in ups or []][:1])
     reloads = edge.metric("glint_edge_config_reloads_total")
     committed = edge.metric("glint_edge_outbox_committed_total")
     config(cfg, dets, up.url, extra={"confident_audit_rate": 0})
