@@ -376,6 +376,49 @@ def test_audit():
     up.stop()
 
 
+def test_roi_trim():
+    """An escalation's metadata carries the edge result with its ROIs; when
+    that is over 1024 bytes the ROIs are dropped first (the result stays)."""
+    root = os.path.join(TMP, "roi")
+    d = os.path.join(root, "shapes")
+    os.makedirs(d)
+    os.symlink(os.path.join(MODELS, "shapes", "model.onnx"), os.path.join(d, "model.onnx"))
+    yaml = open(os.path.join(MODELS, "shapes", "model.yaml")).read()
+    check("score_threshold: 0.5" in yaml, "models/shapes' yaml has score_threshold 0.5")
+    with open(os.path.join(d, "model.yaml"), "w") as f:  # many weak boxes
+        f.write(yaml.replace("score_threshold: 0.5", "score_threshold: 0.01")
+                .replace("precision: auto", "precision: f32"))
+    det_many, det_few = DET_BOX, "det_2bTqCredDiscBoxesFew0000000"
+    dets = [{"detector_id": det_many, "model": "shapes", "mode": "BOUNDING_BOX", "class_name": "red_disc",
+             "max_num_bboxes": 50, "box_score": 0.01, "confidence_threshold": 1.0},
+            {"detector_id": det_few, "model": "shapes", "mode": "BOUNDING_BOX", "class_name": "red_disc",
+             "max_num_bboxes": 50, "box_score": 0.9, "confidence_threshold": 1.0}]
+    up = Server(root, config(os.path.join(TMP, "up-roi.yaml"), dets), os.path.join(TMP, "st-up-roi"))
+    edge = Server(root, config(os.path.join(TMP, "edge-roi.yaml"), dets, up.url), os.path.join(TMP, "st-roi"))
+    img = PICS["shapes_02.png"]
+    st1, many = edge.iq(det_many, img)
+    st2, few = edge.iq(det_few, img)
+
+    def upstream(q):
+        st, u = up.request("GET", "/device-api/v1/image-queries/" + q["id"])
+        return u if st == 200 and isinstance(u.get("metadata"), dict) else None
+    u_many = wait_until(lambda: upstream(many), 15)
+    u_few = wait_until(lambda: upstream(few), 15)
+    big = len(json.dumps(many.get("rois") or []))
+    small = len(json.dumps(few.get("rois") or []))
+    check(st1 == st2 == 200 and big > 1024 and 0 < small < 600,
+          "the edge answers with %d ROIs (%d bytes) and %d ROIs (%d bytes)"
+          % (len(many.get("rois") or []), big, len(few.get("rois") or []), small))
+    er = (u_many or {}).get("metadata", {}).get("edge_result", {})
+    check(er.get("label") == many["result"]["label"] and "rois" not in er,
+          "over 1024 bytes: the escalation's edge_result without its ROIs (%s)" % sorted(er))
+    er = (u_few or {}).get("metadata", {}).get("edge_result", {})
+    check(er.get("label") == few["result"]["label"] and er.get("rois") == few["rois"],
+          "small: the escalation's edge_result with its ROIs")
+    edge.stop()
+    up.stop()
+
+
 def run_load(edge, det, seconds, results, stop=None):
     """Closed-loop client: records (status, id) of every answer."""
     t_end = time.time() + seconds
@@ -736,7 +779,7 @@ def main():
     models = repo("main")
     path = config(os.path.join(TMP, "edge.yaml"), STD_DETECTORS)
     tests = ["config_rules", "routes", "modes", "bad_requests", "dedup", "sdk_sequence",
-             "put_config", "escalation", "audit", "outbox_faults", "permanent_failure", "delivery_rules",
+             "put_config", "escalation", "audit", "roi_trim", "outbox_faults", "permanent_failure", "delivery_rules",
              "presets_and_models", "model_swap", "swap_cache"]
     tests = [t for t in tests if not ONLY or t in ONLY]
     s = None
