@@ -559,6 +559,12 @@ def test_drain(repo):
     r = keep.getresponse()
     r.read()
     ready_status = r.status
+    keep.request("GET", "/health")
+    r = keep.getresponse()
+    try:
+        health = json.loads(r.read()).get("status")
+    except ValueError:
+        health = None
     keep.close()
     try:
         socket.create_connection(("127.0.0.1", s.port), timeout=5).close()
@@ -571,6 +577,7 @@ def test_drain(repo):
           "SIGTERM with %d request(s) in flight (%d answered when the readiness and listener "
           "checks were done)" % (in_flight, answered_at_close))
     check(ready_status == 503, "draining: /v2/health/ready answers %d on an open connection" % ready_status)
+    check(health == "draining", "draining: /health says %s" % health)
     check(refused, "draining: the listener is closed (new connections refused)")
     code, out = s.stop()
     check(code == 0 and results == [200] * n,
