@@ -7,6 +7,7 @@ library only.
 setup(argv, prefix) reads GLINT_BINARY SOURCE_DIR [TEST_NAME...] and sets
 the module's GLINT, SRC, ONLY, TMP, MODELS, SHAPES, TRUTH and PICS.
 """
+import atexit
 import http.client
 import json
 import os
@@ -114,6 +115,18 @@ def config(path, detectors, upstream=None, presets=None, extra=None, token="tok_
     return path
 
 
+STARTED = []  # every server process started, ended at exit if still running
+
+
+@atexit.register
+def _kill_leftovers():
+    """A test that raised leaves its servers running: end them."""
+    for p in STARTED:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
 class Server:
     """glint serve --edge-config on 127.0.0.1 (port 0: any free one)."""
 
@@ -125,6 +138,7 @@ class Server:
                 "--ready-file", self.ready, "--edge-config", cfg, "--state-dir", state,
                 "--cache-mb", "0"] + list(extra)
         self.p = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
+        STARTED.append(self.p)
         deadline = time.time() + 60
         while not os.path.exists(self.ready):
             if self.p.poll() is not None or time.time() > deadline:

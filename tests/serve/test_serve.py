@@ -59,6 +59,7 @@ class Server:
         self.p = subprocess.Popen([GLINT, "serve", "--models", repo, "--listen", "127.0.0.1:0",
                                    "--ready-file", self.ready] + list(args),
                                   stdout=self.log, stderr=subprocess.STDOUT)
+        H.STARTED.append(self.p)  # ended at exit if a test raises
         deadline = time.time() + 120
         while not os.path.exists(self.ready):
             if self.p.poll() is not None or time.time() > deadline:
