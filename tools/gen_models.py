@@ -528,9 +528,34 @@ def write_yaml(path, comment, fields):
         f.write("\n".join(lines) + "\n")
 
 
+# A case checks something only if its output depends on its input: the
+# output for the photos upside down must differ from the output for the
+# photos by at least this relative L2 (100x the 1e-4 `glint check` uses on
+# the models). tests/cli/sensitivity.py checks the committed cases the same way.
+MIN_SENSITIVITY = 1e-2
+
+
+def rel_l2(a, b):
+    return float(np.sqrt(((a.astype(np.float64) - b) ** 2).sum() / max((b.astype(np.float64) ** 2).sum(), 1e-300)))
+
+
+def sensitivity(model, x, y, where):
+    """Relative L2 change of the output when x (N, C, H, W) is flipped upside
+    down; exits if it is below MIN_SENSITIVITY."""
+    with torch.no_grad():
+        y2 = model(torch.from_numpy(np.ascontiguousarray(x[:, :, ::-1, :]))).numpy()
+    s = rel_l2(y2, y)
+    print(f"{where}: output sensitivity (photos flipped) rel L2 {s:.3g}")
+    if not s >= MIN_SENSITIVITY:
+        sys.exit(f"gen_models: {where}: the output hardly depends on the input (rel L2 {s:.3g} < "
+                 f"{MIN_SENSITIVITY}); calibrate BatchNorm on photos or change the seeds")
+    return s
+
+
 def write_case(out_dir, spec, model, in_name, out_name):
     """Compute and write test_data_set_N for each batch of photos in spec:
-    [(photo names, input array)]. Returns the per-set record for JSON."""
+    [(photo names, input array)], after checking that each output depends on
+    its input (sensitivity). Returns the per-set record for JSON."""
     sets = []
     for i, (names, x) in enumerate(spec):
         d = os.path.join(out_dir, f"test_data_set_{i}")
@@ -539,6 +564,7 @@ def write_case(out_dir, spec, model, in_name, out_name):
             y = model(torch.from_numpy(x)).numpy()
         if not np.isfinite(y).all():
             sys.exit(f"gen_models: non-finite output in {d}")
+        sensitivity(model, x, y, d)
         write_tensor(os.path.join(d, "input_0.pb"), x, in_name)
         write_tensor(os.path.join(d, "output_0.pb"), y, out_name)
         sets.append({"dir": os.path.basename(d), "photos": names,

@@ -112,6 +112,23 @@ CASES = [
 ]
 
 
+# A case checks something only if its output depends on its input: for the
+# input reversed (the same values in another order) the output must move by
+# at least this relative L2 (tests/cli/sensitivity.py checks the committed
+# cases the same way).
+MIN_SENSITIVITY = 1e-2
+
+
+def sensitivity(mod, x, y, name):
+    """Relative L2 change of the output for x reversed; exits if too small."""
+    with torch.no_grad():
+        y2 = mod(x.flatten().flip(0).reshape(x.shape))
+    s = float(((y2.double() - y.double()) ** 2).sum().sqrt() / (y.double() ** 2).sum().sqrt().clamp_min(1e-300))
+    print(f"{name}: output sensitivity (input reversed) rel L2 {s:.3g}")
+    if not s >= MIN_SENSITIVITY:
+        raise SystemExit(f"gen_op_cases: {name}: the output hardly depends on the input (rel L2 {s:.3g})")
+
+
 def main():
     torch.manual_seed(0)
     for name, mod, shape, opset in CASES:
@@ -120,6 +137,7 @@ def main():
         x = torch.randn(*shape)
         with torch.no_grad():
             y = mod(x)
+        sensitivity(mod, x, y, name)
         d = os.path.join(OUT, name)
         os.makedirs(os.path.join(d, "test_data_set_0"), exist_ok=True)
         torch.onnx.export(mod, x, os.path.join(d, "model.onnx"), input_names=["x"],

@@ -662,6 +662,36 @@ def write_set(d, inputs, outputs, in_names, out_names):
             f.write(numpy_helper.from_array(np.asarray(a, np.float32), nm).SerializeToString())
 
 
+# A case checks something only if its outputs depend on its inputs: with each
+# float input changed (an image flipped upside down, anything else reversed)
+# every float output must move by at least this relative L2
+# (tests/cli/sensitivity.py checks the committed cases the same way).
+MIN_SENSITIVITY = 1e-2
+
+
+def other_input(x):
+    if not np.issubdtype(x.dtype, np.floating):
+        return x
+    if x.ndim == 4 and x.shape[2] > 1:
+        return np.ascontiguousarray(x[:, :, ::-1, :])
+    return np.ascontiguousarray(x.reshape(-1)[::-1].reshape(x.shape))
+
+
+def sensitivity(name, ref, inputs, outs):
+    """Reports the smallest relative L2 change of a float output when the
+    inputs change; exits if it is below MIN_SENSITIVITY."""
+    if not any(np.issubdtype(x.dtype, np.floating) for x in inputs):
+        print(f"{name}: no float input, sensitivity not measured")
+        return None
+    outs2 = ref(*[other_input(x) for x in inputs])
+    s = min(float(np.sqrt(((a.astype(np.float64) - b) ** 2).sum() / max((b.astype(np.float64) ** 2).sum(), 1e-300)))
+            for a, b in zip(outs2, outs) if np.issubdtype(np.asarray(b).dtype, np.floating))
+    print(f"{name}: output sensitivity (inputs flipped or reversed) rel L2 {s:.3g}")
+    if not s >= MIN_SENSITIVITY:
+        raise SystemExit(f"gen_test_models: {name}: an output hardly depends on the inputs (rel L2 {s:.3g})")
+    return s
+
+
 def save(out, name, m, inputs=None, ref=None, external=False, check=True):
     d = os.path.join(out, name)
     shutil.rmtree(d, ignore_errors=True)
@@ -676,6 +706,7 @@ def save(out, name, m, inputs=None, ref=None, external=False, check=True):
         onnx.save(m, path)
     if inputs is not None:
         outs = ref(*inputs)
+        sensitivity(name, ref, inputs, outs)
         write_set(d, inputs, outs, [i.name for i in m.graph.input if i.name not in
                                     {t.name for t in m.graph.initializer}],
                   [o.name for o in m.graph.output])

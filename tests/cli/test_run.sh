@@ -18,6 +18,7 @@ T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 FAILS=0
 PASSES=0
+SANITIZER_REPORT='ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:|SUMMARY: UndefinedBehaviorSanitizer'
 
 pass() { PASSES=$((PASSES + 1)); echo "ok   $1"; }
 fail() { FAILS=$((FAILS + 1)); echo "FAIL $1"; }
@@ -29,6 +30,13 @@ run() {
     shift 2
     "$GLINT" run "$@" >"$T/$name.out" 2>"$T/$name.err"
     local got=$?
+    # a sanitizer report fails the case whatever the status (and is shown,
+    # so that ctest's FAIL_REGULAR_EXPRESSION sees it too)
+    if grep -qE "$SANITIZER_REPORT" "$T/$name.err"; then
+        fail "$name: sanitizer report (exit status $got)"
+        sed 's/^/    /' "$T/$name.err" | head -40
+        return 1
+    fi
     if [ "$got" != "$want" ]; then
         fail "$name: exit status $got, expected $want"
         sed 's/^/    /' "$T/$name.err" | head -5
@@ -306,11 +314,26 @@ if run nomodel 1 --model "$T/does-not-exist.onnx" "$DOG"; then
     grep -q "does-not-exist.onnx" "$T/nomodel.err" && pass "nomodel: message names the file" ||
         fail "nomodel: message does not name the file"
 fi
-run usage-noimage 2 --model "$YOLO/model.onnx" && pass "usage: no image gives 2"
-run usage-nomodel 2 "$DOG" && pass "usage: no --model gives 2"
-run usage-option 2 --model "$YOLO/model.onnx" --bogus "$DOG" && pass "usage: unknown option gives 2"
-run usage-score 2 --model "$YOLO/model.onnx" --score 2 "$DOG" && pass "usage: --score 2 gives 2"
-run help 0 --help && grep -q -- "--model" "$T/help.out" && pass "--help"
+# usage errors: exit 2 and a message that says what is wrong (a crash or
+# another failure must not pass as the expected refusal)
+usage() { # NAME FRAGMENT ARGS...: exit 2, nothing on stdout, FRAGMENT on stderr
+    local name=$1 frag=$2
+    shift 2
+    if run "$name" 2 "$@"; then
+        if [ ! -s "$T/$name.out" ] && grep -qF -- "$frag" "$T/$name.err"; then
+            pass "$name: exit 2, message has '$frag'"
+        else
+            fail "$name: stdout not empty or message '$(head -3 "$T/$name.err")' lacks '$frag'"
+        fi
+    fi
+}
+usage usage-noimage "no images given" --model "$YOLO/model.onnx"
+usage usage-nomodel "--model is required" "$DOG"
+usage usage-option "unknown option '--bogus'" --model "$YOLO/model.onnx" --bogus "$DOG"
+usage usage-score "--score needs a number in [0, 1], got '2'" --model "$YOLO/model.onnx" --score 2 "$DOG"
+if run help 0 --help; then
+    grep -q -- "--model" "$T/help.out" && pass "--help lists --model" || fail "--help lacks --model"
+fi
 
 # ---- model.yaml errors name the file and the key ----
 mkdir -p "$T/badyaml"

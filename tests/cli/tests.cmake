@@ -1,15 +1,45 @@
 # Black-box tests of the glint program: ONNX's own backend tests and the
 # committed reference models, run through `glint check`.
+
+# Every test of the build fails when its output shows a sanitizer report,
+# whatever its PASS_REGULAR_EXPRESSION says (a "N passed, 0 failed" line
+# prints before LeakSanitizer reports at exit). Deferred to the end of the
+# top-level CMakeLists so that it also covers the tests registered after this
+# file; the black-box harnesses print the reports of the programs they start.
+set(GLINT_SANITIZER_REPORT "ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:|SUMMARY: UndefinedBehaviorSanitizer")
+function(glint_fail_on_sanitizer_report)
+  get_property(all DIRECTORY ${CMAKE_SOURCE_DIR} PROPERTY TESTS)
+  foreach(t ${all})
+    get_test_property(${t} FAIL_REGULAR_EXPRESSION old)
+    if(old)
+      set_tests_properties(${t} PROPERTIES FAIL_REGULAR_EXPRESSION "${old};${GLINT_SANITIZER_REPORT}")
+    else()
+      set_tests_properties(${t} PROPERTIES FAIL_REGULAR_EXPRESSION "${GLINT_SANITIZER_REPORT}")
+    endif()
+  endforeach()
+endfunction()
+cmake_language(DEFER DIRECTORY ${CMAKE_SOURCE_DIR} CALL glint_fail_on_sanitizer_report)
+# Each suite on both backends (auto: oneDNN where it takes a step; ref: the
+# reference kernels alone), held to the committed list of the cases glint
+# skips (tests/cli/onnx_skips/SUITE.txt): a claimed operator that turns into a
+# skip fails, and so does a listed case that starts to pass.
 set(ONNX_TESTDATA /usr/share/libonnx-testdata/data)
 foreach(suite node pytorch-converted pytorch-operator simple)
-  add_test(NAME onnx/${suite} COMMAND glint check ${ONNX_TESTDATA}/${suite})
-  set_tests_properties(onnx/${suite} PROPERTIES
-    FAIL_REGULAR_EXPRESSION "FAIL "
-    PASS_REGULAR_EXPRESSION "[1-9][0-9]* passed, 0 failed")
+  foreach(backend auto ref)
+    if(backend STREQUAL "auto")
+      set(name onnx/${suite})
+    else()
+      set(name onnx/${suite}-ref)
+    endif()
+    add_test(NAME ${name}
+             COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/onnx_suite.py $<TARGET_FILE:glint>
+                     ${ONNX_TESTDATA}/${suite} ${CMAKE_CURRENT_LIST_DIR}/onnx_skips/${suite}.txt
+                     --backend ${backend})
+    set_tests_properties(${name} PROPERTIES
+      FAIL_REGULAR_EXPRESSION "FAIL "
+      PASS_REGULAR_EXPRESSION "[1-9][0-9]* passed, 0 failed")
+  endforeach()
 endforeach()
-# the same suites on the reference kernels alone
-add_test(NAME onnx/node-ref COMMAND glint check --backend ref ${ONNX_TESTDATA}/node)
-set_tests_properties(onnx/node-ref PROPERTIES PASS_REGULAR_EXPRESSION "[1-9][0-9]* passed, 0 failed")
 # reference models against torch's outputs (relative L2 < 1e-4), both backends
 foreach(m yolov8n resnet18 mobilenetv3)
   add_test(NAME models/${m} COMMAND glint check --rel-l2 1e-4 ${CMAKE_SOURCE_DIR}/models/${m})
@@ -26,6 +56,18 @@ foreach(m resnet18 mobilenetv3 shapes red_disc)
 endforeach()
 add_test(NAME models/yolov8n-ref COMMAND glint check --backend ref --rel-l2 1e-4 ${CMAKE_SOURCE_DIR}/models/yolov8n)
 set_tests_properties(models/yolov8n-ref PROPERTIES PASS_REGULAR_EXPRESSION "1 passed, 0 failed" LABELS slow)
+# The reference cases test something only if their outputs depend on their
+# input: each case with another input (the next data set's, or its own
+# flipped) must move by at least 100x the 1e-4 the models are checked at.
+# red_disc's softmax is saturated (a different picture moves it by ~1e-4):
+# listed as known weak until tools/train_shapes.py remakes its case (on a
+# picture it is unsure of, or with its logits as an output).
+add_test(NAME sensitivity
+         COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/sensitivity.py $<TARGET_FILE:glint> 1e-4 100
+                 ${CMAKE_SOURCE_DIR}/models ${CMAKE_SOURCE_DIR}/tests/data/op_cases
+                 ${CMAKE_SOURCE_DIR}/tests/data/onnx --known-weak red_disc)
+set_tests_properties(sensitivity PROPERTIES
+  FAIL_REGULAR_EXPRESSION "FAIL " PASS_REGULAR_EXPRESSION "[1-9][0-9]* passed, 0 failed")
 # PyTorch-made cases for the shapes the oneDNN backend takes over (tools/gen_op_cases.py)
 add_test(NAME op_cases COMMAND glint check ${CMAKE_SOURCE_DIR}/tests/data/op_cases)
 set_tests_properties(op_cases PROPERTIES PASS_REGULAR_EXPRESSION "14 passed, 0 failed")
@@ -42,19 +84,25 @@ set_tests_properties(cli/run PROPERTIES PASS_REGULAR_EXPRESSION "[1-9][0-9]* pas
 # so its F1 falls below the bar, the candidate with the network's ends in
 # float (stem, output convolutions) is tried too, and quantize says so with
 # exit 3.
+# They judge int8 alone; on a CPU without AVX512-BF16 (where glint quantize
+# cannot make the bf16 report and exits 1) they make int8 alone.
+set(GLINT_INT8_ONLY_WITHOUT_BF16 "grep -qw avx512_bf16 /proc/cpuinfo || echo --precision int8")
 add_test(NAME cli/quantize-resnet18
-         COMMAND sh -c "$<TARGET_FILE:glint> quantize --model ${CMAKE_SOURCE_DIR}/models/resnet18 --calib ${CMAKE_SOURCE_DIR}/tests/data/calib --eval ${CMAKE_SOURCE_DIR}/tests/data/heldout --out $TMPDIR/glint-q-r18.onnx && grep -q '\"passes\": true' $TMPDIR/glint-q-r18.onnx.report.json && $<TARGET_FILE:glint> run --model $TMPDIR/glint-q-r18.onnx ${CMAKE_SOURCE_DIR}/tests/data/dog.jpg")
+         COMMAND sh -c "$<TARGET_FILE:glint> quantize $(${GLINT_INT8_ONLY_WITHOUT_BF16}) --model ${CMAKE_SOURCE_DIR}/models/resnet18 --calib ${CMAKE_SOURCE_DIR}/tests/data/calib --eval ${CMAKE_SOURCE_DIR}/tests/data/heldout --out $TMPDIR/glint-q-r18.onnx && grep -q '\"passes\": true' $TMPDIR/glint-q-r18.onnx.report.json && $<TARGET_FILE:glint> run --model $TMPDIR/glint-q-r18.onnx ${CMAKE_SOURCE_DIR}/tests/data/dog.jpg")
 set_tests_properties(cli/quantize-resnet18 PROPERTIES
   ENVIRONMENT "TMPDIR=${CMAKE_BINARY_DIR}" LABELS slow
   PASS_REGULAR_EXPRESSION "top-1 agreement 1.0000.*PASS.*\"classes\"")
 add_test(NAME cli/quantize-yolov8n
-         COMMAND sh -c "$<TARGET_FILE:glint> quantize --model ${CMAKE_SOURCE_DIR}/models/yolov8n --calib ${CMAKE_SOURCE_DIR}/tests/data/calib --eval ${CMAKE_SOURCE_DIR}/tests/data/heldout --out $TMPDIR/glint-q-y8.onnx; echo exit=$?; grep -c '\"convs_kept_float\": 7' $TMPDIR/glint-q-y8.onnx.report.json")
+         COMMAND sh -c "$<TARGET_FILE:glint> quantize $(${GLINT_INT8_ONLY_WITHOUT_BF16}) --model ${CMAKE_SOURCE_DIR}/models/yolov8n --calib ${CMAKE_SOURCE_DIR}/tests/data/calib --eval ${CMAKE_SOURCE_DIR}/tests/data/heldout --out $TMPDIR/glint-q-y8.onnx; echo exit=$?; grep -c '\"convs_kept_float\": 7' $TMPDIR/glint-q-y8.onnx.report.json")
 set_tests_properties(cli/quantize-yolov8n PROPERTIES
   ENVIRONMENT "TMPDIR=${CMAKE_BINARY_DIR}"
-  PASS_REGULAR_EXPRESSION "[0-9]+ Conv\\(s\\) quantized.*minmax .*F1 0\\.[0-9]+.*below the bar.*minmax\\+float-ends +F1 0\\.[0-9]+.*exit=3.1"
+  PASS_REGULAR_EXPRESSION "[0-9]+ Conv\\(s\\) quantized.*minmax .*F1 0\\.[0-9]+.*below the bar.*(minmax|percentile)\\+float-ends +F1 0\\.[0-9]+.*exit=3.1"
   LABELS slow)
-add_test(NAME cli/quantize-usage COMMAND $<TARGET_FILE:glint> quantize --model ${CMAKE_SOURCE_DIR}/models/resnet18)
-set_tests_properties(cli/quantize-usage PROPERTIES WILL_FAIL TRUE)
+# refusals: the exact status and message (a crash is not a refusal)
+add_test(NAME cli/quantize-usage
+         COMMAND sh -c "$<TARGET_FILE:glint> quantize --model ${CMAKE_SOURCE_DIR}/models/resnet18 2>&1; echo exit=$?")
+set_tests_properties(cli/quantize-usage PROPERTIES
+  PASS_REGULAR_EXPRESSION "glint quantize: --model, --calib and --eval are required[^\n]*\nexit=2\n")
 # glint run --precision int8: the committed QDQ YOLOv8n through the oneDNN int8 path
 add_test(NAME cli/run-int8 COMMAND glint run --precision int8 --model ${CMAKE_SOURCE_DIR}/models/yolov8n
          ${CMAKE_SOURCE_DIR}/tests/data/dog.jpg)
@@ -67,14 +115,17 @@ set_tests_properties(cli/perf-int8 PROPERTIES
   PASS_REGULAR_EXPRESSION "GlintQConv +[a-z_0-9:]+ u8[+zp]*>u8")
 # glint perf --precision bf16: every convolution of the float model on a
 # oneDNN bf16 kernel (AVX512-BF16 here; a reference kernel would say ref:)
-add_test(NAME cli/perf-bf16 COMMAND glint perf --precision bf16 --model ${CMAKE_SOURCE_DIR}/models/yolov8n
-         --seconds 0.2 --threads 1 --profile)
-set_tests_properties(cli/perf-bf16 PROPERTIES
+# (skipped, exit 77, on a CPU without AVX512-BF16: glint refuses bf16 there)
+set(GLINT_NEED_BF16 "grep -qw avx512_bf16 /proc/cpuinfo || { echo 'SKIP: this CPU has no AVX512-BF16 (no avx512_bf16 in /proc/cpuinfo)'; exit 77; }")
+add_test(NAME cli/perf-bf16
+         COMMAND sh -c "${GLINT_NEED_BF16}; exec $<TARGET_FILE:glint> perf --precision bf16 --model ${CMAKE_SOURCE_DIR}/models/yolov8n --seconds 0.2 --threads 1 --profile")
+set_tests_properties(cli/perf-bf16 PROPERTIES SKIP_RETURN_CODE 77
   PASS_REGULAR_EXPRESSION "/b0/conv/Conv +Conv +brgconv:[a-z_0-9]+ f32>bf16>f32"
   FAIL_REGULAR_EXPRESSION "Conv +ref:")
-add_test(NAME cli/perf-int8-file COMMAND glint perf --precision int8
-         --model ${CMAKE_SOURCE_DIR}/models/yolov8n/model.onnx)
-set_tests_properties(cli/perf-int8-file PROPERTIES WILL_FAIL TRUE)
+add_test(NAME cli/perf-int8-file
+         COMMAND sh -c "$<TARGET_FILE:glint> perf --precision int8 --model ${CMAKE_SOURCE_DIR}/models/yolov8n/model.onnx 2>&1; echo exit=$?")
+set_tests_properties(cli/perf-int8-file PROPERTIES
+  PASS_REGULAR_EXPRESSION "glint perf: --precision int8 needs a model folder[^\n]*\nexit=2\n")
 # The trained models quantized on some of their held-out pictures agree with
 # f32 on the others, in int8 and bf16, and still answer what the pictures
 # hold (truth.json).

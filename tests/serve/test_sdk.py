@@ -7,10 +7,13 @@ its upstream for escalations and want_async.
 usage: test_sdk.py GLINT_BINARY SOURCE_DIR [TEST_NAME...]
 
 The SDK is not vendored (its code must not be committed here); the test
-imports a copy fetched beside the project:
+imports a copy named by the environment (ctest sets these from the cmake
+options of the same names: cmake -DGLINT_SDK_DIR=... or -DGLINT_SDK_GIT=...):
   GLINT_SDK_DIR  a source tree of the SDK (with src/ and generated/), or
-  GLINT_SDK_GIT  a git directory of it (default /work/.mirror/groundlight+python-sdk/repo),
-                 from which GLINT_SDK_REF (default v0.30.0) is extracted.
+  GLINT_SDK_GIT  a git directory of it, from which GLINT_SDK_REF (default
+                 v0.30.0) is extracted.
+Neither set: the test is skipped (exit 77) saying so; set but unusable: the
+same, with the reason.
 The SDK needs pydantic 2 (since v0.18.0); Debian 12's python3-pydantic is 1.10,
 so /usr/bin/python3 cannot import it. The test re-runs itself under the first
 python3 that can (GLINT_SDK_PYTHON, then each python3 on PATH, then pyenv's).
@@ -68,6 +71,10 @@ def sdk_python():
 
 if len(sys.argv) < 3:
     sys.exit(__doc__)
+NO_SDK = ("no Groundlight SDK given: set GLINT_SDK_DIR (a source tree of groundlight/python-sdk) "
+          "or GLINT_SDK_GIT (a git directory of it), in the environment or as cmake -D options")
+if not os.environ.get("GLINT_SDK_DIR") and not os.environ.get("GLINT_SDK_GIT"):
+    skip(NO_SDK)
 if os.environ.get("GLINT_SDK_REEXEC") != "1" and not usable(sys.executable):
     py = sdk_python()
     if not py:
@@ -80,27 +87,32 @@ GLINT, SRC, ONLY, SHAPES, TRUTH, PICS, TMP = H.GLINT, H.SRC, H.ONLY, H.SHAPES, H
 
 
 def find_sdk():
+    """(path of an SDK source tree, None) or (None, why not)."""
     d = os.environ.get("GLINT_SDK_DIR")
     if d:
-        return d if os.path.isdir(os.path.join(d, "src", "groundlight")) else None
-    git = os.environ.get("GLINT_SDK_GIT", "/work/.mirror/groundlight+python-sdk/repo")
+        if os.path.isdir(os.path.join(d, "src", "groundlight")):
+            return d, None
+        return None, "GLINT_SDK_DIR=%s holds no src/groundlight" % d
+    git = os.environ.get("GLINT_SDK_GIT")
     ref = os.environ.get("GLINT_SDK_REF", "v0.30.0")
+    if not git:
+        return None, NO_SDK
     if not os.path.isdir(git):
-        return None
+        return None, "GLINT_SDK_GIT=%s is not a directory" % git
     out = os.path.join(TMP, "sdk")
     os.makedirs(out)
     arch = subprocess.run(["git", "--git-dir=" + git, "archive", ref, "src", "generated", "LICENSE", "pyproject.toml"],
                           capture_output=True)
     if arch.returncode != 0:
-        return None
+        return None, "git archive %s of GLINT_SDK_GIT=%s failed: %s" % (ref, git, arch.stderr.decode()[-300:])
     subprocess.run(["tar", "-x", "-C", out], input=arch.stdout, check=True)
-    return out
+    return out, None
 
 
-SDK = find_sdk()
+SDK, WHY = find_sdk()
 if not SDK:
     shutil.rmtree(TMP, ignore_errors=True)
-    skip("no copy of the Groundlight SDK (set GLINT_SDK_DIR or GLINT_SDK_GIT)")
+    skip(WHY)
 sys.path[:0] = [os.path.join(SDK, "src"), os.path.join(SDK, "generated")]
 os.environ["GROUNDLIGHT_TOKEN_DIR"] = os.path.join(TMP, "tokens")  # v0.31+: keep its cache out of $HOME
 os.environ.pop("GROUNDLIGHT_API_TOKEN", None)

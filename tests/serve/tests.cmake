@@ -10,9 +10,24 @@ add_test(NAME serve/edge COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/tests/serv
          $<TARGET_FILE:glint> ${CMAKE_SOURCE_DIR})
 set_tests_properties(serve/edge PROPERTIES PASS_REGULAR_EXPRESSION "[1-9][0-9]* passed, 0 failed"
                      FAIL_REGULAR_EXPRESSION "FAIL " TIMEOUT 600)
-# The unmodified Groundlight SDK against glint, where a checkout of it and a
-# Python with pydantic 2 exist (see the file); skipped (77) elsewhere.
+# The unmodified Groundlight SDK against glint. The SDK is not in the
+# repository: name a copy with -DGLINT_SDK_DIR=<source tree> or
+# -DGLINT_SDK_GIT=<git directory> (tag GLINT_SDK_REF, default v0.30.0), or the
+# same variables in the environment of ctest; it also needs a Python with
+# pydantic 2 (see the file). Without them it shows as skipped (exit 77), with
+# the reason in its output (ctest -V -R serve/sdk).
+set(GLINT_SDK_DIR "" CACHE PATH "a source tree of groundlight/python-sdk for the serve/sdk test")
+set(GLINT_SDK_GIT "" CACHE PATH "a git directory of groundlight/python-sdk for the serve/sdk test")
+set(GLINT_SDK_REF "v0.30.0" CACHE STRING "the SDK tag serve/sdk extracts from GLINT_SDK_GIT")
+set(GLINT_SDK_PYTHON "" CACHE FILEPATH "a python3 with pydantic 2 for the serve/sdk test")
+set(sdk_env "GLINT_SDK_REF=${GLINT_SDK_REF}")
+foreach(v GLINT_SDK_DIR GLINT_SDK_GIT GLINT_SDK_PYTHON)
+  if(${v})
+    list(APPEND sdk_env "${v}=${${v}}")
+  endif()
+endforeach()
 add_test(NAME serve/sdk COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/tests/serve/test_sdk.py
          $<TARGET_FILE:glint> ${CMAKE_SOURCE_DIR})
 set_tests_properties(serve/sdk PROPERTIES PASS_REGULAR_EXPRESSION "[1-9][0-9]* passed, 0 failed"
-                     FAIL_REGULAR_EXPRESSION "FAIL " SKIP_RETURN_CODE 77 TIMEOUT 300)
+                     FAIL_REGULAR_EXPRESSION "FAIL " SKIP_RETURN_CODE 77 TIMEOUT 300
+                     ENVIRONMENT "${sdk_env}")
