@@ -594,8 +594,21 @@ static int make_bf16(const qopts *o, const char *path, glint_model *m, const mod
 {
     glint_context *bctx = NULL;
     agreement a = {.method = "bf16", .prec = "bf16"};
-    if (make_context(m, c, GLINT_BACKEND_AUTO, 1, o->threads, &bctx) ||
-        evaluate(fctx, bctx, c, files, n_eval, input, floats, &a)) {
+    glint_context_options bo = {.threads = o->threads, .max_batch = 1, .bf16 = 1};
+    bo.input_dims[2] = c->spec.height;
+    bo.input_dims[3] = c->spec.width;
+    glint_status st = glint_context_create(m, &bo, &bctx);
+    if (st == GLINT_ERR_UNSUPPORTED && strcmp(o->precision, "bf16")) {
+        /* not asked for by name: a CPU without bf16 kernels is no error */
+        printf("%s: bf16 cannot run on this CPU (%s): no bf16 report written\n", c->name,
+               glint_last_error());
+        return 0;
+    }
+    if (st) {
+        fprintf(stderr, "glint quantize: %s\n", glint_last_error());
+        return 1;
+    }
+    if (evaluate(fctx, bctx, c, files, n_eval, input, floats, &a)) {
         glint_context_free(bctx);
         return 1;
     }
