@@ -452,7 +452,7 @@ static glint_status bf16_kernel(plan *p, step *st, dnnl_primitive_desc_t pd, con
 
 static glint_status conv_make(plan *p, step *st, layout src_lay, const qout *oq, bool *taken)
 {
-    if (!strcmp(st->n->op_type, "GlintQConv")) return qconv_make(p, st, src_lay, oq, taken);
+    if (st->n->op == OP_GlintQConv) return qconv_make(p, st, src_lay, oq, taken);
     glint_status s = GLINT_OK;
     op_ctx *c = &st->ctx;
     const node *n = st->n;
@@ -666,7 +666,7 @@ static bool conv_unpadded(const node *n, const glint_tensor *x, const glint_tens
  * if so, the scale and zero point with which it quantizes its input. */
 static bool qconv_input_q(const plan *p, const step *st, qout *q)
 {
-    if (strcmp(st->n->op_type, "GlintQConv") || st->reorder_from >= 0) return false;
+    if (st->n->op != OP_GlintQConv || st->reorder_from >= 0) return false;
     for (int k = 1; k < st->n_in_ids && k < 7; k++)
         if (st->in_id[k] >= 0 && !p->is_const[st->in_id[k]]) return false;
     const op_ctx *c = &st->ctx;
@@ -907,8 +907,8 @@ static glint_status pool_make(plan *p, step *st, bool *taken)
     const node *n = st->n;
     const glint_tensor *x = c->in[0], *y = c->out[0];
     *taken = false;
-    bool global = !strcmp(n->op_type, "GlobalAveragePool");
-    bool is_max = !strcmp(n->op_type, "MaxPool");
+    bool global = n->op == OP_GlobalAveragePool;
+    bool is_max = n->op == OP_MaxPool;
     if (x->ndim != 4 || (x->dtype != GLINT_F32 && !(is_max && x->dtype == GLINT_U8)))
         return GLINT_OK;
     dnnl_dims_t k = {0}, sd = {1, 1}, dl = {0, 0}, pl = {0, 0}, pr = {0};
@@ -1168,25 +1168,25 @@ static bool resize_make(step *st)
 /* ---- element-wise and softmax on any dense layout ---- */
 static bool eltwise_alg(const node *n, dnnl_alg_kind_t *alg, float *a, float *b)
 {
-    const char *op = n->op_type;
+    op_id op = n->op;
     *a = 0;
     *b = 0;
-    if (!strcmp(op, "Relu"))
+    if (op == OP_Relu)
         *alg = dnnl_eltwise_relu;
-    else if (!strcmp(op, "LeakyRelu")) {
+    else if (op == OP_LeakyRelu) {
         *alg = dnnl_eltwise_relu;
         *a = attr_f(n, "alpha", 0.01f);
-    } else if (!strcmp(op, "Sigmoid"))
+    } else if (op == OP_Sigmoid)
         *alg = dnnl_eltwise_logistic;
-    else if (!strcmp(op, "Tanh"))
+    else if (op == OP_Tanh)
         *alg = dnnl_eltwise_tanh;
-    else if (!strcmp(op, "Exp"))
+    else if (op == OP_Exp)
         *alg = dnnl_eltwise_exp;
-    else if (!strcmp(op, "Sqrt"))
+    else if (op == OP_Sqrt)
         *alg = dnnl_eltwise_sqrt;
-    else if (!strcmp(op, "Abs"))
+    else if (op == OP_Abs)
         *alg = dnnl_eltwise_abs;
-    else if (!strcmp(op, "HardSwish"))
+    else if (op == OP_HardSwish)
         *alg = dnnl_eltwise_hardswish;
     else
         return false;
@@ -1299,7 +1299,7 @@ static glint_status softmax_make(plan *p, step *st, bool *taken)
     dnnl_softmax_v2_desc_t sd;
     dnnl_primitive_desc_t pd;
     dnnl_alg_kind_t alg =
-        !strcmp(st->n->op_type, "LogSoftmax") ? dnnl_softmax_log : dnnl_softmax_accurate;
+        st->n->op == OP_LogSoftmax ? dnnl_softmax_log : dnnl_softmax_accurate;
     if (dnnl_softmax_v2_forward_desc_init(&sd, dnnl_forward_inference, alg, &md, &md, axis) !=
             dnnl_success ||
         dnnl_primitive_desc_create(&pd, &sd, NULL, g_engine, NULL) != dnnl_success)
@@ -1340,7 +1340,7 @@ static glint_status matmul_make(plan *p, step *st, bool *taken)
     op_ctx *c = &st->ctx;
     const glint_tensor *a = c->in[0], *b = c->in[1], *y = c->out[0];
     *taken = false;
-    bool gemm = !strcmp(n->op_type, "Gemm");
+    bool gemm = n->op == OP_Gemm;
     if (a->dtype != GLINT_F32 || b->ndim != 2 || !p->is_const[st->in_id[1]] || a->ndim < 2)
         return GLINT_OK;
     bool ta = gemm && attr_i(n, "transA", 0), tb = gemm && attr_i(n, "transB", 0);
@@ -1380,17 +1380,17 @@ fail:
 }
 
 /* ---- Add/Sub/Mul/Div with numpy broadcasting of one side, any layout ---- */
-static bool binary_alg(const char *op, dnnl_alg_kind_t *alg, bool *commutes)
+static bool binary_alg(op_id op, dnnl_alg_kind_t *alg, bool *commutes)
 {
     *commutes = true;
-    if (!strcmp(op, "Add"))
+    if (op == OP_Add)
         *alg = dnnl_binary_add;
-    else if (!strcmp(op, "Mul"))
+    else if (op == OP_Mul)
         *alg = dnnl_binary_mul;
-    else if (!strcmp(op, "Sub")) {
+    else if (op == OP_Sub) {
         *alg = dnnl_binary_sub;
         *commutes = false;
-    } else if (!strcmp(op, "Div")) {
+    } else if (op == OP_Div) {
         *alg = dnnl_binary_div;
         *commutes = false;
     } else
@@ -1430,7 +1430,7 @@ static glint_status binary_make(plan *p, step *st, layout lay, bool *taken)
     dnnl_alg_kind_t alg;
     bool commutes;
     *taken = false;
-    if (c->n_in != 2 || !binary_alg(st->n->op_type, &alg, &commutes) || y->dtype != GLINT_F32 ||
+    if (c->n_in != 2 || !binary_alg(st->n->op, &alg, &commutes) || y->dtype != GLINT_F32 ||
         c->in[0]->dtype != GLINT_F32 || c->in[1]->dtype != GLINT_F32 || y->ndim < 1 ||
         y->ndim > 6 || tensor_count(y) == 0)
         return GLINT_OK;
@@ -1504,9 +1504,9 @@ static glint_status dequantize_run(step *st)
  * its kernel (state malloc'ed, freed by the kernel's destroy). */
 static bool qdq_make(const plan *p, const step *st, kernel *k)
 {
-    const char *op = st->n->op_type;
-    bool q = !strcmp(op, "QuantizeLinear");
-    if ((!q && strcmp(op, "DequantizeLinear")) || st->n_in_ids < 2) return false;
+    op_id op = st->n->op;
+    bool q = op == OP_QuantizeLinear;
+    if ((!q && op != OP_DequantizeLinear) || st->n_in_ids < 2) return false;
     const op_ctx *c = &st->ctx;
     const glint_tensor *x = c->in[0], *sc = c->in[1], *zp = c->n_in > 2 ? c->in[2] : NULL;
     if (x->dtype != (q ? GLINT_F32 : GLINT_U8) || c->out[0]->dtype != (q ? GLINT_U8 : GLINT_F32) ||
@@ -1527,7 +1527,7 @@ static bool qdq_make(const plan *p, const step *st, kernel *k)
 static bool qconv_graph_qout(const step *st, qout *q)
 {
     const op_ctx *c = &st->ctx;
-    if (strcmp(st->n->op_type, "GlintQConv") || c->n_in < 8 || !c->in[7]) return false;
+    if (st->n->op != OP_GlintQConv || c->n_in < 8 || !c->in[7]) return false;
     *q = (qout){.on = true,
                 .scale = *(const float *)c->in[7]->data,
                 .zp = c->n_in > 8 && c->in[8] ? *(const uint8_t *)c->in[8]->data : 0};
@@ -1572,7 +1572,7 @@ static step *convert_step(lctx *L, int v, glint_dtype t, layout lay, const node 
     p->lay[*nv] = lay;
     L->as_nhwc[*nv] = L->as_plain[*nv] = -1;
     r->n = consumer;
-    r->op = op_get(op_lookup("Identity"));
+    r->op = op_get(OP_Identity);
     r->ctx.n = consumer;
     r->ctx.n_in = r->ctx.n_out = 1;
     r->ctx.in[0] = &p->t[v];
@@ -1731,26 +1731,26 @@ typedef enum lkind {
 
 static lkind kind_of(const plan *p, const step *st)
 {
-    const char *op = st->n->op_type;
+    op_id op = st->n->op;
     int x = st->in_id[0];
-    if (!strcmp(op, "Conv")) return is4d_f32(p, x) ? LK_CONV : LK_PLAIN;
+    if (op == OP_Conv) return is4d_f32(p, x) ? LK_CONV : LK_PLAIN;
     if (qdq_make(p, st, NULL)) return LK_QDQ;
-    if (!strcmp(op, "GlintQConv")) /* u8: its producer quantized it (plan_qout) */
+    if (op == OP_GlintQConv) /* u8: its producer quantized it (plan_qout) */
         return is4d_f32(p, x) || (x >= 0 && p->t[x].dtype == GLINT_U8) ? LK_CONV : LK_PLAIN;
-    if (!strcmp(op, "ConvTranspose")) return is4d_f32(p, x) ? LK_DECONV : LK_PLAIN;
+    if (op == OP_ConvTranspose) return is4d_f32(p, x) ? LK_DECONV : LK_PLAIN;
     dnnl_alg_kind_t alg;
     float a, b;
     if (eltwise_alg(st->n, &alg, &a, &b)) return LK_ELTWISE;
     bool commutes;
     if (binary_alg(op, &alg, &commutes) && st->n_in_ids == 2) return LK_BINARY;
     bool nhwc_in = x >= 0 && p->lay[x] == LAYOUT_NHWC;
-    if (!strcmp(op, "MaxPool") || !strcmp(op, "AveragePool") || !strcmp(op, "GlobalAveragePool"))
+    if (op == OP_MaxPool || op == OP_AveragePool || op == OP_GlobalAveragePool)
         return nhwc_in ? LK_POOL : LK_PLAIN;
-    if (!strcmp(op, "Resize") || !strcmp(op, "Upsample")) return nhwc_in ? LK_RESIZE : LK_PLAIN;
-    if (!strcmp(op, "Slice")) return nhwc_in ? LK_SLICE : LK_PLAIN;
-    if (!strcmp(op, "Split"))
+    if (op == OP_Resize || op == OP_Upsample) return nhwc_in ? LK_RESIZE : LK_PLAIN;
+    if (op == OP_Slice) return nhwc_in ? LK_SLICE : LK_PLAIN;
+    if (op == OP_Split)
         return nhwc_in && norm_axis(attr_i(st->n, "axis", 0), 4) == 1 ? LK_SPLIT : LK_PLAIN;
-    if (!strcmp(op, "Concat")) {
+    if (op == OP_Concat) {
         int o = st->out_id[0];
         if (!is4d_f32(p, o) && !(p->t[o].ndim == 4 && p->t[o].dtype == GLINT_U8)) return LK_PLAIN;
         if (norm_axis(attr_i(st->n, "axis", 0), 4) != 1) return LK_PLAIN;
@@ -1798,7 +1798,7 @@ static bool reshaped_only(const plan *p, const step *orig, int n, int i, int v)
             reads |= orig[j].in_id[k] == v;
         if (!reads) continue;
         if (j <= i ||
-            (strcmp(orig[j].n->op_type, "Reshape") && strcmp(orig[j].n->op_type, "Flatten")))
+            (orig[j].n->op != OP_Reshape && orig[j].n->op != OP_Flatten))
             return false;
         readers++;
     }
@@ -1820,7 +1820,7 @@ static glint_status place_step(lctx *L, const step *orig, int n_orig, int i)
          * quantizes straight into 4-channel u8 pixels (oneDNN's NCHW f32 ->
          * NHWC u8 reorder costs more than a reorder to NHWC f32 and then the
          * NHWC quantization: 2.4 against 2.0 ms for YOLOv8n's stem) */
-        bool qconv = !strcmp(nd->op_type, "GlintQConv");
+        bool qconv = nd->op == OP_GlintQConv;
         layout src_lay =
             p->lay[x] == LAYOUT_NHWC || p->t[x].dims[1] >= 8 || (qconv && p->t[x].dims[1] > 4)
                 ? LAYOUT_NHWC
@@ -1938,13 +1938,13 @@ static glint_status place_step(lctx *L, const step *orig, int n_orig, int i)
             st.ctx.sum = &p->t[st.sum_id];
         }
         if (s) return s;
-        if (!strcmp(nd->op_type, "Softmax") || !strcmp(nd->op_type, "LogSoftmax"))
+        if (nd->op == OP_Softmax || nd->op == OP_LogSoftmax)
             if ((s = softmax_make(p, &st, &taken))) return s;
-        if (!strcmp(nd->op_type, "GlintDFL") && simd_has_avx2()) {
+        if (nd->op == OP_GlintDFL && simd_has_avx2()) {
             st.k = (kernel){dfl_run, NULL, NULL, "glint:dfl_avx2"};
             taken = true;
         }
-        if (!strcmp(nd->op_type, "Gemm") || !strcmp(nd->op_type, "MatMul"))
+        if (nd->op == OP_Gemm || nd->op == OP_MatMul)
             if ((s = matmul_make(p, &st, &taken))) return s;
     }
     /* residual in place: write into the residual's buffer when nothing later
@@ -2000,7 +2000,7 @@ static glint_status plain_outputs(lctx *L)
         step *r = push_step(L);
         if (!r) return eng_fail(GLINT_ERR_NOMEM, "too many steps");
         r->n = g->vals[v].producer >= 0 ? &g->nodes[g->vals[v].producer] : &g->nodes[0];
-        r->op = op_get(op_lookup("Identity"));
+        r->op = op_get(OP_Identity);
         r->reorder_from = nv;
         r->reorder_dst = v;
         r->ctx.n = r->n;

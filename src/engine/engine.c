@@ -368,7 +368,7 @@ size_t glint_context_profile(const glint_context *c, char *buf, size_t size)
     for (int i = 0; i < p->n_steps; i++) {
         const step *st = &p->steps[i];
         const char *impl = st->k.impl ? st->k.impl : "ref";
-        const char *op = st->reorder_from >= 0 ? "Reorder" : st->n->op_type;
+        const char *op = st->reorder_from >= 0 ? "Reorder" : op_get(st->n->op)->name;
         char line[512];
         int n = snprintf(line, sizeof line, "%-48.48s %-18s %-40.40s %9.1f %5.1f%%\n", st->n->name,
                          op, impl, st->us / runs, total > 0 ? 100.0 * st->us / total : 0.0);

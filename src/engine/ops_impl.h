@@ -1,6 +1,6 @@
-/* Private to the operator files: shape/kernel function declarations shared
- * between ops.c (table, element-wise and shape operators) and ops_nn.c
- * (convolution, pooling, matrix, normalisation, resize). */
+/* Private to the operator files (ops*.c) and the backends that reuse their
+ * geometry: helpers the shape functions and kernels share. The shape
+ * functions and kernels themselves are declared by ops.h from ops_list.h. */
 #ifndef GLINT_OPS_IMPL_H
 #define GLINT_OPS_IMPL_H
 
@@ -19,6 +19,11 @@ int norm_axis(int64_t axis, int rank);
 glint_status need_const(const op_ctx *c, int i, const char *what);
 /* Requires in[i] to be float32. */
 glint_status need_f32(const op_ctx *c, int i);
+/* Whether t is an integer or bool type. */
+bool is_int_type(glint_dtype t);
+/* Strides (elements) of t laid over an output of rank ndim/dims, 0 along
+ * broadcast axes. */
+void bcast_strides(const glint_tensor *t, int ndim, const int64_t *dims, int64_t *st);
 
 /* For a nearest-mode Resize/Upsample node: map[o] = the source index of
  * output index o along `axis` (map holds out->dims[axis] entries). False if
@@ -49,20 +54,5 @@ typedef void (*conv_store_fn)(op_ctx *c, int64_t i, int64_t m, double acc);
 glint_status conv_int_run(op_ctx *c, const glint_tensor *w, double x_scale, double x_zp,
                           const glint_tensor *w_zp, conv_store_fn store);
 
-#define NN_OPS(X)                                                                              \
-    X(Conv) X(ConvTranspose) X(BatchNormalization) X(MaxPool) X(AveragePool)                   \
-    X(GlobalAveragePool) X(GlobalMaxPool) X(Softmax) X(LogSoftmax) X(MatMul) X(Gemm)           \
-    X(ReduceMean) X(ReduceSum) X(ReduceMax) X(ReduceMin) X(Resize) X(Upsample)                 \
-    X(InstanceNormalization) X(GlintDFL)
-
-/* Quantized operators (ops_quant.c). */
-#define QUANT_OPS(X)                                                                           \
-    X(QuantizeLinear) X(DequantizeLinear) X(DynamicQuantizeLinear) X(QLinearConv)              \
-    X(QLinearMatMul) X(ConvInteger) X(MatMulInteger) X(GlintQConv)
-
-#define DECL(name) glint_status infer_##name(op_ctx *c); glint_status run_##name(op_ctx *c);
-NN_OPS(DECL)
-QUANT_OPS(DECL)
-#undef DECL
 
 #endif

@@ -116,7 +116,7 @@ glint_status conv_shape(op_ctx *c, const glint_tensor *w, glint_dtype out)
     return GLINT_OK;
 }
 
-glint_status infer_Conv(op_ctx *c)
+glint_status eng_infer_Conv(op_ctx *c)
 {
     glint_status s;
     if ((s = need_f32(c, 0)) || (s = need_f32(c, 1))) return s;
@@ -189,7 +189,7 @@ glint_status conv_int_run(op_ctx *c, const glint_tensor *w, double x_scale, doub
     return GLINT_OK;
 }
 
-glint_status run_Conv(op_ctx *c)
+glint_status eng_run_Conv(op_ctx *c)
 {
     const glint_tensor *x = c->in[0], *w = c->in[1];
     const float *bias = c->n_in > 2 && c->in[2] ? c->in[2]->data : NULL;
@@ -294,7 +294,7 @@ static glint_status convt_geom(op_ctx *c, geom *g)
     return GLINT_OK;
 }
 
-glint_status infer_ConvTranspose(op_ctx *c)
+glint_status eng_infer_ConvTranspose(op_ctx *c)
 {
     glint_status s;
     if ((s = need_f32(c, 0)) || (s = need_f32(c, 1))) return s;
@@ -313,7 +313,7 @@ glint_status infer_ConvTranspose(op_ctx *c)
     return GLINT_OK;
 }
 
-glint_status run_ConvTranspose(op_ctx *c)
+glint_status eng_run_ConvTranspose(op_ctx *c)
 {
     const glint_tensor *x = c->in[0], *w = c->in[1];
     const float *bias = c->n_in > 2 && c->in[2] ? c->in[2]->data : NULL;
@@ -366,7 +366,7 @@ glint_status run_ConvTranspose(op_ctx *c)
 }
 
 /* ---- BatchNormalization (inference) ---- */
-glint_status infer_BatchNormalization(op_ctx *c)
+glint_status eng_infer_BatchNormalization(op_ctx *c)
 {
     if (c->n_out > 1 || attr_i(c->n, "training_mode", 0))
         return OP_FAIL(c, GLINT_ERR_UNSUPPORTED, "training mode is not supported");
@@ -380,7 +380,7 @@ glint_status infer_BatchNormalization(op_ctx *c)
     return GLINT_OK;
 }
 
-glint_status run_BatchNormalization(op_ctx *c)
+glint_status eng_run_BatchNormalization(op_ctx *c)
 {
     const glint_tensor *x = c->in[0];
     const float *sc = c->in[1]->data, *b = c->in[2]->data, *mean = c->in[3]->data,
@@ -403,7 +403,7 @@ glint_status run_BatchNormalization(op_ctx *c)
 }
 
 /* ---- InstanceNormalization ---- */
-glint_status infer_InstanceNormalization(op_ctx *c)
+glint_status eng_infer_InstanceNormalization(op_ctx *c)
 {
     glint_status s;
     if ((s = need_f32(c, 0))) return s;
@@ -417,7 +417,7 @@ glint_status infer_InstanceNormalization(op_ctx *c)
     return GLINT_OK;
 }
 
-glint_status run_InstanceNormalization(op_ctx *c)
+glint_status eng_run_InstanceNormalization(op_ctx *c)
 {
     const glint_tensor *x = c->in[0];
     const float *sc = c->in[1]->data, *b = c->in[2]->data, *X = x->data;
@@ -445,7 +445,7 @@ static glint_status infer_pool(op_ctx *c)
 {
     glint_status s;
     /* MaxPool also on u8 (the int8 graph's u8 tensors; ONNX allows it) */
-    bool u8 = c->in[0]->dtype == GLINT_U8 && !strcmp(c->n->op_type, "MaxPool");
+    bool u8 = c->in[0]->dtype == GLINT_U8 && c->n->op == OP_MaxPool;
     if (!u8 && (s = need_f32(c, 0))) return s;
     if (c->n_out > 1) return OP_FAIL(c, GLINT_ERR_UNSUPPORTED, "the Indices output");
     if (attr_i(c->n, "storage_order", 0))
@@ -459,12 +459,12 @@ static glint_status infer_pool(op_ctx *c)
     return GLINT_OK;
 }
 
-glint_status infer_MaxPool(op_ctx *c)
+glint_status eng_infer_MaxPool(op_ctx *c)
 {
     return infer_pool(c);
 }
 
-glint_status infer_AveragePool(op_ctx *c)
+glint_status eng_infer_AveragePool(op_ctx *c)
 {
     return infer_pool(c);
 }
@@ -527,12 +527,12 @@ static glint_status run_pool(op_ctx *c, bool is_max)
     return GLINT_OK;
 }
 
-glint_status run_MaxPool(op_ctx *c)
+glint_status eng_run_MaxPool(op_ctx *c)
 {
     return run_pool(c, true);
 }
 
-glint_status run_AveragePool(op_ctx *c)
+glint_status eng_run_AveragePool(op_ctx *c)
 {
     return run_pool(c, false);
 }
@@ -549,12 +549,12 @@ static glint_status infer_global(op_ctx *c)
     return GLINT_OK;
 }
 
-glint_status infer_GlobalAveragePool(op_ctx *c)
+glint_status eng_infer_GlobalAveragePool(op_ctx *c)
 {
     return infer_global(c);
 }
 
-glint_status infer_GlobalMaxPool(op_ctx *c)
+glint_status eng_infer_GlobalMaxPool(op_ctx *c)
 {
     return infer_global(c);
 }
@@ -574,13 +574,13 @@ static void run_global(op_ctx *c, bool is_max)
     }
 }
 
-glint_status run_GlobalAveragePool(op_ctx *c)
+glint_status eng_run_GlobalAveragePool(op_ctx *c)
 {
     run_global(c, false);
     return GLINT_OK;
 }
 
-glint_status run_GlobalMaxPool(op_ctx *c)
+glint_status eng_run_GlobalMaxPool(op_ctx *c)
 {
     run_global(c, true);
     return GLINT_OK;
@@ -597,12 +597,12 @@ static glint_status infer_softmax(op_ctx *c)
     return GLINT_OK;
 }
 
-glint_status infer_Softmax(op_ctx *c)
+glint_status eng_infer_Softmax(op_ctx *c)
 {
     return infer_softmax(c);
 }
 
-glint_status infer_LogSoftmax(op_ctx *c)
+glint_status eng_infer_LogSoftmax(op_ctx *c)
 {
     return infer_softmax(c);
 }
@@ -648,13 +648,13 @@ static void softmax_run(op_ctx *c, bool log_mode)
         }
 }
 
-glint_status run_Softmax(op_ctx *c)
+glint_status eng_run_Softmax(op_ctx *c)
 {
     softmax_run(c, false);
     return GLINT_OK;
 }
 
-glint_status run_LogSoftmax(op_ctx *c)
+glint_status eng_run_LogSoftmax(op_ctx *c)
 {
     softmax_run(c, true);
     return GLINT_OK;
@@ -695,7 +695,7 @@ glint_status matmul_shape(op_ctx *c, const glint_tensor *a, const glint_tensor *
     return GLINT_OK;
 }
 
-glint_status infer_MatMul(op_ctx *c)
+glint_status eng_infer_MatMul(op_ctx *c)
 {
     glint_status s;
     if ((s = need_f32(c, 0)) || (s = need_f32(c, 1))) return s;
@@ -723,7 +723,7 @@ static void gemm_ref(int64_t M, int64_t N, int64_t K, const float *A, int64_t am
     }
 }
 
-glint_status run_MatMul(op_ctx *c)
+glint_status eng_run_MatMul(op_ctx *c)
 {
     const glint_tensor *a = c->in[0], *b = c->in[1];
     glint_tensor a2 = *a, b2 = *b;
@@ -779,7 +779,7 @@ glint_status run_MatMul(op_ctx *c)
     return GLINT_OK;
 }
 
-glint_status infer_Gemm(op_ctx *c)
+glint_status eng_infer_Gemm(op_ctx *c)
 {
     glint_status s;
     if ((s = need_f32(c, 0)) || (s = need_f32(c, 1))) return s;
@@ -803,7 +803,7 @@ glint_status infer_Gemm(op_ctx *c)
     return GLINT_OK;
 }
 
-glint_status run_Gemm(op_ctx *c)
+glint_status eng_run_Gemm(op_ctx *c)
 {
     const glint_tensor *a = c->in[0], *b = c->in[1];
     bool ta = attr_i(c->n, "transA", 0), tb = attr_i(c->n, "transB", 0);
@@ -829,7 +829,7 @@ static glint_status reduce_axes(op_ctx *c, bool *red, bool *noop)
     const glint_tensor *x = c->in[0];
     int64_t axes[MAXD];
     int n = 0;
-    bool axes_input = (!strcmp(c->n->op_type, "ReduceSum") && c->opset >= 13) || c->opset >= 18;
+    bool axes_input = (c->n->op == OP_ReduceSum && c->opset >= 13) || c->opset >= 18;
     if (axes_input && c->n_in > 1 && c->in[1]) {
         glint_status s = need_const(c, 1, "axes");
         if (s) return s;
@@ -919,35 +919,35 @@ static glint_status run_reduce(op_ctx *c, int kind) /* 0 mean 1 sum 2 max 3 min 
     return GLINT_OK;
 }
 
-glint_status infer_ReduceMean(op_ctx *c)
+glint_status eng_infer_ReduceMean(op_ctx *c)
 {
     return infer_reduce(c);
 }
-glint_status infer_ReduceSum(op_ctx *c)
+glint_status eng_infer_ReduceSum(op_ctx *c)
 {
     return infer_reduce(c);
 }
-glint_status infer_ReduceMax(op_ctx *c)
+glint_status eng_infer_ReduceMax(op_ctx *c)
 {
     return infer_reduce(c);
 }
-glint_status infer_ReduceMin(op_ctx *c)
+glint_status eng_infer_ReduceMin(op_ctx *c)
 {
     return infer_reduce(c);
 }
-glint_status run_ReduceMean(op_ctx *c)
+glint_status eng_run_ReduceMean(op_ctx *c)
 {
     return run_reduce(c, 0);
 }
-glint_status run_ReduceSum(op_ctx *c)
+glint_status eng_run_ReduceSum(op_ctx *c)
 {
     return run_reduce(c, 1);
 }
-glint_status run_ReduceMax(op_ctx *c)
+glint_status eng_run_ReduceMax(op_ctx *c)
 {
     return run_reduce(c, 2);
 }
-glint_status run_ReduceMin(op_ctx *c)
+glint_status eng_run_ReduceMin(op_ctx *c)
 {
     return run_reduce(c, 3);
 }
@@ -1071,12 +1071,12 @@ static glint_status infer_resize_common(op_ctx *c, bool upsample)
     return GLINT_OK;
 }
 
-glint_status infer_Resize(op_ctx *c)
+glint_status eng_infer_Resize(op_ctx *c)
 {
     return infer_resize_common(c, false);
 }
 
-glint_status infer_Upsample(op_ctx *c)
+glint_status eng_infer_Upsample(op_ctx *c)
 {
     return infer_resize_common(c, true);
 }
@@ -1204,12 +1204,12 @@ static glint_status run_resize_common(op_ctx *c, bool upsample)
     return GLINT_OK;
 }
 
-glint_status run_Resize(op_ctx *c)
+glint_status eng_run_Resize(op_ctx *c)
 {
     return run_resize_common(c, false);
 }
 
-glint_status run_Upsample(op_ctx *c)
+glint_status eng_run_Upsample(op_ctx *c)
 {
     return run_resize_common(c, true);
 }
@@ -1218,7 +1218,7 @@ bool resize_nearest_map(op_ctx *c, int axis, int64_t *map)
 {
     resize_plan p;
     int64_t dims[MAXD];
-    bool up = !strcmp(c->n->op_type, "Upsample");
+    bool up = c->n->op == OP_Upsample;
     if (resize_plan_make(c, up, &p, dims) != GLINT_OK || p.linear) return false;
     int64_t in = c->in[0]->dims[axis], out = dims[axis];
     for (int64_t o = 0; o < out; o++)
@@ -1241,7 +1241,7 @@ bool conv_transpose_geometry(op_ctx *c, int64_t *pad_begin, int64_t *stride, int
 /* ---- GlintDFL: the expected bin of a softmax over R bins (passes.c
  * fold_dfl). x [N, A, R, L] -> y [N, 1, A, L], y = sum_i i * softmax_i(x[n,
  * a, :, l]). */
-glint_status infer_GlintDFL(op_ctx *c)
+glint_status eng_infer_GlintDFL(op_ctx *c)
 {
     const glint_tensor *x = c->in[0];
     if (x->dtype != GLINT_F32) return need_f32(c, 0);
@@ -1251,7 +1251,7 @@ glint_status infer_GlintDFL(op_ctx *c)
     return GLINT_OK;
 }
 
-glint_status run_GlintDFL(op_ctx *c)
+glint_status eng_run_GlintDFL(op_ctx *c)
 {
     const glint_tensor *x = c->in[0];
     int64_t rows = x->dims[0] * x->dims[1], R = x->dims[2], L = x->dims[3];
@@ -1273,3 +1273,43 @@ glint_status run_GlintDFL(op_ctx *c)
         }
     return GLINT_OK;
 }
+
+/* ---- ArgMax / ArgMin ---- */
+glint_status eng_infer_argmax(op_ctx *c)
+{
+    const glint_tensor *x = c->in[0];
+    int axis = norm_axis(attr_i(c->n, "axis", 0), x->ndim);
+    if (axis < 0 || x->dims[axis] == 0) return OP_FAIL(c, GLINT_ERR_INVALID, "bad or empty axis");
+    int64_t dims[MAXD];
+    int nd = 0;
+    bool keep = attr_i(c->n, "keepdims", 1) != 0;
+    for (int i = 0; i < x->ndim; i++)
+        if (i != axis) dims[nd++] = x->dims[i];
+        else if (keep) dims[nd++] = 1;
+    set_out(c, 0, GLINT_I64, nd, dims);
+    return GLINT_OK;
+}
+
+glint_status eng_run_argmax(op_ctx *c)
+{
+    const glint_tensor *x = c->in[0];
+    int axis = norm_axis(attr_i(c->n, "axis", 0), x->ndim);
+    bool is_min = c->n->op == OP_ArgMin;
+    bool last = attr_i(c->n, "select_last_index", 0) != 0;
+    int64_t outer = dims_count(x->dims, axis), n = x->dims[axis];
+    int64_t inner = dims_count(x->dims + axis + 1, x->ndim - axis - 1);
+    int64_t *o = c->out[0]->data;
+    for (int64_t a = 0; a < outer; a++)
+        for (int64_t b = 0; b < inner; b++) {
+            int64_t best = 0;
+            double bv = tensor_get_f(x, a * n * inner + b);
+            for (int64_t k = 1; k < n; k++) {
+                double v = tensor_get_f(x, (a * n + k) * inner + b);
+                bool better = is_min ? (v < bv || (last && v == bv)) : (v > bv || (last && v == bv));
+                if (better) { bv = v; best = k; }
+            }
+            o[a * inner + b] = best;
+        }
+    return GLINT_OK;
+}
+

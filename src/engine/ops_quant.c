@@ -81,7 +81,7 @@ static glint_status axis_split(const op_ctx *c, const glint_tensor *x, int64_t *
 
 /* ---- QuantizeLinear / DequantizeLinear ---- */
 
-glint_status infer_QuantizeLinear(op_ctx *c)
+glint_status eng_infer_QuantizeLinear(op_ctx *c)
 {
     const glint_tensor *x = c->in[0];
     if (x->dtype != GLINT_F32 && x->dtype != GLINT_I32)
@@ -95,7 +95,7 @@ glint_status infer_QuantizeLinear(op_ctx *c)
     return GLINT_OK;
 }
 
-glint_status run_QuantizeLinear(op_ctx *c)
+glint_status eng_run_QuantizeLinear(op_ctx *c)
 {
     const glint_tensor *x = c->in[0], *sc = c->in[1];
     const glint_tensor *zp = c->n_in > 2 ? c->in[2] : NULL;
@@ -113,7 +113,7 @@ glint_status run_QuantizeLinear(op_ctx *c)
     return GLINT_OK;
 }
 
-glint_status infer_DequantizeLinear(op_ctx *c)
+glint_status eng_infer_DequantizeLinear(op_ctx *c)
 {
     const glint_tensor *x = c->in[0];
     if (!is_q8(x->dtype) && x->dtype != GLINT_I32)
@@ -125,7 +125,7 @@ glint_status infer_DequantizeLinear(op_ctx *c)
     return GLINT_OK;
 }
 
-glint_status run_DequantizeLinear(op_ctx *c)
+glint_status eng_run_DequantizeLinear(op_ctx *c)
 {
     const glint_tensor *x = c->in[0], *sc = c->in[1];
     const glint_tensor *zp = c->n_in > 2 ? c->in[2] : NULL;
@@ -143,7 +143,7 @@ glint_status run_DequantizeLinear(op_ctx *c)
 
 /* ---- DynamicQuantizeLinear ---- */
 
-glint_status infer_DynamicQuantizeLinear(op_ctx *c)
+glint_status eng_infer_DynamicQuantizeLinear(op_ctx *c)
 {
     glint_status s = need_f32(c, 0);
     if (s) return s;
@@ -154,7 +154,7 @@ glint_status infer_DynamicQuantizeLinear(op_ctx *c)
     return GLINT_OK;
 }
 
-glint_status run_DynamicQuantizeLinear(op_ctx *c)
+glint_status eng_run_DynamicQuantizeLinear(op_ctx *c)
 {
     const float *x = c->in[0]->data;
     int64_t count = tensor_count(c->in[0]);
@@ -175,7 +175,7 @@ glint_status run_DynamicQuantizeLinear(op_ctx *c)
 
 /* ---- integer and quantized convolution ---- */
 
-glint_status infer_ConvInteger(op_ctx *c)
+glint_status eng_infer_ConvInteger(op_ctx *c)
 {
     if (!is_q8(c->in[0]->dtype) || !is_q8(c->in[1]->dtype))
         return OP_FAIL(c, GLINT_ERR_UNSUPPORTED, "x and w must be 8-bit integers");
@@ -193,13 +193,13 @@ static void store_i32(op_ctx *c, int64_t i, int64_t m, double acc)
     ((int32_t *)c->out[0]->data)[i] = (int32_t)saturate(acc, GLINT_I32);
 }
 
-glint_status run_ConvInteger(op_ctx *c)
+glint_status eng_run_ConvInteger(op_ctx *c)
 {
     double xz = c->n_in > 2 && c->in[2] ? tensor_get_f(c->in[2], 0) : 0;
     return conv_int_run(c, c->in[1], 0, xz, c->n_in > 3 ? c->in[3] : NULL, store_i32);
 }
 
-glint_status infer_QLinearConv(op_ctx *c)
+glint_status eng_infer_QLinearConv(op_ctx *c)
 {
     const glint_tensor *x = c->in[0], *w = c->in[3];
     if (!is_q8(x->dtype) || !is_q8(w->dtype) || !is_q8(c->in[7]->dtype))
@@ -224,7 +224,7 @@ static void store_qlinear_conv(op_ctx *c, int64_t i, int64_t m, double acc)
     qset(y, i, saturate(nearbyint(acc * mult) + tensor_get_f(c->in[7], 0), y->dtype));
 }
 
-glint_status run_QLinearConv(op_ctx *c)
+glint_status eng_run_QLinearConv(op_ctx *c)
 {
     return conv_int_run(c, c->in[3], 0, tensor_get_f(c->in[2], 0), c->in[5], store_qlinear_conv);
 }
@@ -270,7 +270,7 @@ static void matmul_int(op_ctx *c, const glint_tensor *a, const glint_tensor *a_z
     }
 }
 
-glint_status infer_MatMulInteger(op_ctx *c)
+glint_status eng_infer_MatMulInteger(op_ctx *c)
 {
     const glint_tensor *a = c->in[0], *b = c->in[1];
     if (!is_q8(a->dtype) || !is_q8(b->dtype))
@@ -294,14 +294,14 @@ static void store_mm_i32(op_ctx *c, int64_t i, int64_t row, int64_t col, double 
     ((int32_t *)c->out[0]->data)[i] = (int32_t)saturate(acc, GLINT_I32);
 }
 
-glint_status run_MatMulInteger(op_ctx *c)
+glint_status eng_run_MatMulInteger(op_ctx *c)
 {
     matmul_int(c, c->in[0], c->n_in > 2 ? c->in[2] : NULL, c->in[1], c->n_in > 3 ? c->in[3] : NULL,
                store_mm_i32);
     return GLINT_OK;
 }
 
-glint_status infer_QLinearMatMul(op_ctx *c)
+glint_status eng_infer_QLinearMatMul(op_ctx *c)
 {
     const glint_tensor *a = c->in[0], *b = c->in[3];
     if (!is_q8(a->dtype) || !is_q8(b->dtype) || !is_q8(c->in[7]->dtype))
@@ -323,7 +323,7 @@ static void store_qlinear_mm(op_ctx *c, int64_t i, int64_t row, int64_t col, dou
     qset(y, i, saturate(nearbyint(acc * mult) + tensor_get_f(c->in[7], 0), y->dtype));
 }
 
-glint_status run_QLinearMatMul(op_ctx *c)
+glint_status eng_run_QLinearMatMul(op_ctx *c)
 {
     matmul_int(c, c->in[0], c->in[2], c->in[3], c->in[5], store_qlinear_mm);
     return GLINT_OK;
@@ -345,7 +345,7 @@ static bool qconv_u8_out(const op_ctx *c)
     return c->n_in > 7 && c->in[7];
 }
 
-glint_status infer_GlintQConv(op_ctx *c)
+glint_status eng_infer_GlintQConv(op_ctx *c)
 {
     if (c->in[0]->dtype != GLINT_F32 && c->in[0]->dtype != GLINT_U8)
         return OP_FAIL(c, GLINT_ERR_UNSUPPORTED, "input must be float32 or u8");
@@ -370,7 +370,7 @@ static void store_qconv(op_ctx *c, int64_t i, int64_t m, double acc)
     qconv_f32_dst[i] = (float)(acc * sx * sw + (b ? tensor_get_f(b, m) : 0));
 }
 
-glint_status run_GlintQConv(op_ctx *c)
+glint_status eng_run_GlintQConv(op_ctx *c)
 {
     double zp = c->in[2] ? tensor_get_f(c->in[2], 0) : 0;
     double x_scale = c->in[0]->dtype == GLINT_U8 ? 0 : tensor_get_f(c->in[1], 0);

@@ -126,28 +126,28 @@ static glint_status check_outputs(const op_ctx *c)
         int64_t cnt = dims_count_checked(t->dims, t->ndim);
         if (cnt < 0 || cnt * (int64_t)glint_dtype_size(t->dtype) > MAX_TENSOR_BYTES)
             return eng_fail(GLINT_ERR_NOMEM, "node '%s' (%s): output %d is too large",
-                            c->n->name, c->n->op_type, i);
+                            c->n->name, op_get(c->n->op)->name, i);
         if (!glint_dtype_size(t->dtype))
             return eng_fail(GLINT_ERR_UNSUPPORTED, "node '%s' (%s): output type unknown",
-                            c->n->name, c->n->op_type);
+                            c->n->name, op_get(c->n->op)->name);
     }
     return GLINT_OK;
 }
 
 static double node_flops(const node *n, const op_ctx *c)
 {
-    const char *op = n->op_type;
-    bool qconv = !strcmp(op, "GlintQConv");
-    if (!strcmp(op, "Conv") || !strcmp(op, "ConvTranspose") || qconv) {
+    op_id op = n->op;
+    bool qconv = op == OP_GlintQConv;
+    if (op == OP_Conv || op == OP_ConvTranspose || qconv) {
         /* MACs = weights x positions of the larger (output for Conv, input
          * for ConvTranspose) side, per image */
-        const glint_tensor *big = strcmp(op, "ConvTranspose") ? c->out[0] : c->in[0];
+        const glint_tensor *big = op != OP_ConvTranspose ? c->out[0] : c->in[0];
         double pos = (double)dims_count(big->dims + 2, big->ndim - 2) * (double)big->dims[0];
         return 2.0 * pos * (double)tensor_count(c->in[qconv ? 3 : 1]);
     }
-    if (!strcmp(op, "Gemm") || !strcmp(op, "MatMul")) {
+    if (op == OP_Gemm || op == OP_MatMul) {
         const glint_tensor *a = c->in[0], *o = c->out[0];
-        int64_t K = !strcmp(op, "Gemm") && attr_i(n, "transA", 0) ? a->dims[0] : a->dims[a->ndim - 1];
+        int64_t K = op == OP_Gemm && attr_i(n, "transA", 0) ? a->dims[0] : a->dims[a->ndim - 1];
         return 2.0 * (double)tensor_count(o) * (double)K;
     }
     return 0;
@@ -165,7 +165,7 @@ static glint_status infer_and_fold(plan *p)
         for (int k = 0; k < d->min_in; k++)
             if (!c.in[k])
                 return eng_fail(GLINT_ERR_INVALID, "node '%s' (%s): required input %d is empty",
-                                n->name, n->op_type, k);
+                                n->name, d->name, k);
         glint_status s = d->infer(&c);
         if (s) return s;
         if ((s = check_outputs(&c))) return s;
@@ -300,7 +300,7 @@ static void split_views(plan *p)
 {
     for (int i = 0; i < p->n_steps; i++) {
         step *st = &p->steps[i];
-        if (st->k.run || st->reorder_from >= 0 || strcmp(st->n->op_type, "Split")) continue;
+        if (st->k.run || st->reorder_from >= 0 || st->n->op != OP_Split) continue;
         int x = st->in_id[0];
         if (p->is_const[x] || p->lay[x] != LAYOUT_PLAIN || !outer_is_one(p, st, x)) continue;
         int64_t off = 0;
@@ -321,7 +321,7 @@ static void concat_plain_in_place(plan *p)
 {
     for (int i = 0; i < p->n_steps; i++) {
         step *st = &p->steps[i];
-        if (st->k.run || st->reorder_from >= 0 || strcmp(st->n->op_type, "Concat")) continue;
+        if (st->k.run || st->reorder_from >= 0 || st->n->op != OP_Concat) continue;
         int o = st->out_id[0];
         if (p->lay[o] != LAYOUT_PLAIN || !outer_is_one(p, st, o) || p->alias[o] != o ||
             st->n_in_ids > 32)
@@ -422,7 +422,7 @@ static void concat_rows(plan *p)
 {
     for (int i = 0; i < p->n_steps; i++) {
         step *st = &p->steps[i];
-        if (st->k.run || st->reorder_from >= 0 || strcmp(st->n->op_type, "Concat") ||
+        if (st->k.run || st->reorder_from >= 0 || st->n->op != OP_Concat ||
             tensor_bytes(&p->t[st->out_id[0]]) < (1 << 16))
             continue;
         st->k = (kernel){concat_rows_run, NULL, NULL, "glint:concat_rows"};

@@ -257,7 +257,7 @@ static void test_fusion(void **state)
     for (int i = 0; i < m->g.n_nodes; i++)
         if (!m->g.nodes[i].dead) {
             live++;
-            assert_string_equal(m->g.nodes[i].op_type, "Conv");
+            assert_int_equal(m->g.nodes[i].op, OP_Conv);
         }
     assert_int_equal(live, 4);
     const node *n = find_node(m, "conv1");
