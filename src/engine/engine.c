@@ -1,6 +1,6 @@
 /* The public engine API: models (graph + weights, shared) and contexts (one
  * plan per batch size over one arena, used by one thread at a time). */
-#include "plan.h"
+#include "backend.h"
 
 #include <errno.h>
 #include <omp.h>
@@ -40,7 +40,7 @@ glint_status glint_model_load_buffer(const void *data, size_t size, const char *
      * reference backend (no kernels built). A plan that needs inputs frozen
      * first (shape tensors fed at run time) is left to context creation. */
     plan p;
-    s = plan_build(m, 1, NULL, GLINT_BACKEND_REF, false, &p);
+    s = plan_build(m, 1, NULL, &eng_backend_ref, false, &p);
     if (s && s != GLINT_ERR_UNSUPPORTED) {
         glint_model_free(m);
         return s;
@@ -100,7 +100,9 @@ glint_status glint_model_load(const char *path, glint_model **out)
 void glint_model_free(glint_model *m)
 {
     if (!m) return;
-    if (m->wcache_free) m->wcache_free(m->wcache);
+    for (int i = 0; i < ENG_MODEL_CACHES; i++)
+        if (m->caches[i].be && m->caches[i].be->model_cache_free)
+            m->caches[i].be->model_cache_free(m->caches[i].data);
     pthread_mutex_destroy(&m->cache_lock);
     graph_dispose(&m->g);
     free(m);
@@ -209,7 +211,7 @@ glint_status glint_context_create(glint_model *m, const glint_context_options *o
     }
     omp_set_num_threads(c->opt.threads);
     for (int b = 1; b <= c->opt.max_batch; b++) {
-        if ((s = plan_build(m, b, c->opt.input_dims, c->opt.backend, c->opt.bf16 != 0,
+        if ((s = plan_build(m, b, c->opt.input_dims, eng_backend_get(c->opt.backend), c->opt.bf16 != 0,
                             &c->plans[b - 1])))
             goto fail;
         c->n_plans = b;

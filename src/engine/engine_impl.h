@@ -40,13 +40,17 @@ void tensor_set_i(glint_tensor *t, int64_t i, int64_t v);
 const char *dims_str(const int64_t *dims, int ndim, char *buf, size_t size);
 
 /* ---- model ---- */
+#define ENG_MODEL_CACHES 4 /* backends that keep a per-model cache */
 struct glint_model {
     graph g;
     double flops;          /* per image */
-    /* weights reordered for a backend, shared by every context (dnnl.c) */
+    /* per-backend caches shared by every plan and context (e.g. oneDNN's
+     * reordered weights): see eng_backend_model_cache (backend.h) */
     pthread_mutex_t cache_lock;
-    void *wcache;
-    void (*wcache_free)(void *wcache);
+    struct {
+        const struct backend_iface *be; /* NULL: free slot */
+        void *data;                     /* freed by be->model_cache_free */
+    } caches[ENG_MODEL_CACHES];
 };
 
 /* passes.c: batch-independent graph rewrites done once at load. */

@@ -7,7 +7,7 @@
  * QDQ models: Conv(DQ(Q(x)), DQ(Wq)) folds into GlintQConv, then u8 values
  * replace Q(DQ(q)) pairs around GlintQConv, Split, Concat, nearest Resize
  * and MaxPool (qdq_to_u8). */
-#include "plan.h"
+#include "backend.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -636,7 +636,7 @@ glint_status passes_run(glint_model *m)
             }
     /* residual adds need shapes: plan batch 1 without kernels */
     plan p;
-    if (plan_build(m, 1, NULL, GLINT_BACKEND_REF, false, &p) != GLINT_OK) return GLINT_OK;
+    if (plan_build(m, 1, NULL, &eng_backend_ref, false, &p) != GLINT_OK) return GLINT_OK;
     for (int i = g->n_nodes - 1; i >= 0; i--) {
         node *n = &g->nodes[i];
         if (is_op(n, OP_Conv) && fuse_sum(g, n, &p))

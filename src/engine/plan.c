@@ -1,6 +1,7 @@
 /* Per-batch execution plans: shape inference, constant folding, liveness-based
  * memory planning and the step loop. See plan.h. */
 #include "ops_impl.h"
+#include "backend.h"
 #include "plan.h"
 
 #include <omp.h>
@@ -430,16 +431,12 @@ static void concat_rows(plan *p)
     }
 }
 
-static glint_status plan_memory(plan *p)
+/* Buffer sharing: views share their input's buffer, Split outputs and
+ * Concat inputs become slices of one buffer where they can; with the shared
+ * CPU kernels (`fast`: the layout planner ran), large plain Concats copy
+ * rows, written in place by producers that can. */
+static void plan_alias(plan *p, bool fast)
 {
-    const graph *g = &p->m->g;
-    int nv = p->n_vals;
-    int *first = malloc((size_t)nv * sizeof *first), *last = malloc((size_t)nv * sizeof *last);
-    buf *bufs = malloc((size_t)nv * sizeof *bufs);
-    glint_status s = GLINT_OK;
-    if (!first || !last || !bufs) { s = eng_fail(GLINT_ERR_NOMEM, "out of memory"); goto done; }
-    for (int v = 0; v < nv; v++) { first[v] = -2; last[v] = -2; }
-    /* views share their input's buffer */
     for (int i = 0; i < p->n_steps; i++) {
         step *st = &p->steps[i];
         if (st->k.run || !st->op->view || st->reorder_from >= 0) continue;
@@ -449,7 +446,19 @@ static glint_status plan_memory(plan *p)
     }
     split_views(p);
     concat_plain_in_place(p);
-    if (p->backend) concat_rows(p); /* not on the reference backend */
+    if (fast) concat_rows(p);
+}
+
+/* Assigns every buffer an arena offset by liveness (p->arena_bytes). */
+static glint_status plan_memory(plan *p)
+{
+    const graph *g = &p->m->g;
+    int nv = p->n_vals;
+    int *first = malloc((size_t)nv * sizeof *first), *last = malloc((size_t)nv * sizeof *last);
+    buf *bufs = malloc((size_t)nv * sizeof *bufs);
+    glint_status s = GLINT_OK;
+    if (!first || !last || !bufs) { s = eng_fail(GLINT_ERR_NOMEM, "out of memory"); goto done; }
+    for (int v = 0; v < nv; v++) { first[v] = -2; last[v] = -2; }
     for (int i = 0; i < g->n_inputs; i++) first[root(p, g->inputs[i])] = -1;
     for (int i = 0; i < p->n_steps; i++) {
         step *st = &p->steps[i];
@@ -521,7 +530,7 @@ done:
 }
 
 glint_status plan_build(const glint_model *m, int batch, const int64_t *input_dims,
-                        glint_backend be, bool bf16, plan *p)
+                        const backend_iface *be, bool bf16, plan *p)
 {
     memset(p, 0, sizeof *p);
     p->m = m;
@@ -532,7 +541,11 @@ glint_status plan_build(const glint_model *m, int batch, const int64_t *input_di
     if ((s = plan_alloc(p)) || (s = plan_inputs(p)) || (s = infer_and_fold(p)) ||
         (s = check_declared(p)))
         goto fail;
-    if (be != GLINT_BACKEND_REF && (s = dnnl_prepare(p))) goto fail;
+    p->be = be;
+    if (be->plan_init && (s = be->plan_init(p, &p->be_state))) goto fail;
+    if (be->layouts && (s = eng_layout_plan(p, be, p->be_state))) goto fail;
+    plan_alias(p, be->layouts != NULL);
+    if (be->plan_finish && (s = be->plan_finish(p->be_state, p))) goto fail;
     if ((s = plan_memory(p))) goto fail;
     p->input_dims = NULL;
     return GLINT_OK;
@@ -556,7 +569,7 @@ void plan_dispose(plan *p)
     free(p->alias_off);
     free(p->lay);
     free(p->steps);
-    if (p->backend_free) p->backend_free(p->backend);
+    if (p->be && p->be->plan_free) p->be->plan_free(p->be_state);
     memset(p, 0, sizeof *p);
 }
 

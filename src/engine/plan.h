@@ -71,14 +71,17 @@ typedef struct plan {
     int prof_runs;         /* runs accumulated in steps[].us */
     glint_observer observe; /* called after each step with the values it wrote */
     void *observe_user;
-    void *backend;         /* backend state shared by the plan's kernels */
-    void (*backend_free)(void *backend);
+    const struct backend_iface *be; /* the backend the plan was built for */
+    void *be_state;        /* its per-plan state, shared by the plan's kernels */
 } plan;
 
-/* input_dims (may be NULL): sizes for free non-batch axes of input 0;
- * bf16: float convolutions compute in bf16 (oneDNN only). */
+/* Builds p for `batch` images on backend be (backend.h): infers shapes,
+ * folds constants, lets the layout planner hand steps to be (when be has
+ * layouts), then plans memory. input_dims (may be NULL): sizes for free
+ * non-batch axes of input 0; bf16: float convolutions compute in bf16 (a
+ * backend that cannot refuses the plan). On failure p is disposed. */
 glint_status plan_build(const glint_model *m, int batch, const int64_t *input_dims,
-                        glint_backend be, bool bf16, plan *p);
+                        const struct backend_iface *be, bool bf16, plan *p);
 void plan_dispose(plan *p);
 /* Points every non-constant tensor into arena (arena_bytes long at least). */
 void plan_bind(plan *p, void *arena);
@@ -92,8 +95,5 @@ int plan_readers(const plan *p, int v);
  * tensor); returns its id or -1. */
 int plan_add_value(plan *p);
 
-/* dnnl.c: hands Conv/pooling/... steps to oneDNN, chooses layouts and inserts
- * reorders. Called by plan_build before memory planning. */
-glint_status dnnl_prepare(plan *p);
 
 #endif
