@@ -1,7 +1,7 @@
 /* Backends: a backend is a table of functions plus an opaque per-plan state
  * (the shape of ggml's ggml-backend-impl.h).
  *
- * plan_build() (plan.c) takes a table. After shape inference, if the table
+ * eng_plan_build() (plan.c) takes a table. After shape inference, if the table
  * has `layouts`, the layout planner (layout.c) walks the plan's steps once
  * and, for each, asks the backend in which layouts it can run the step
  * (best first), converts the step's inputs into the layout it picks
@@ -80,7 +80,7 @@ void **eng_backend_model_cache(glint_model *m, const backend_iface *be);
 
 /* The layout planner (layout.c): gives every step of p a layout and a kernel
  * of backend be (state: its per-plan state) or the reference kernel, inserts
- * conversions, and keeps graph outputs plain. Called by plan_build before
+ * conversions, and keeps graph outputs plain. Called by eng_plan_build before
  * memory planning. */
 glint_status eng_layout_plan(plan *p, const backend_iface *be, void *state);
 

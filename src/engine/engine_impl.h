@@ -22,22 +22,22 @@ glint_status eng_fail(glint_status s, const char *fmt, ...) __attribute__((forma
 /* onnx_load.c: parse an ONNX ModelProto into g (zeroed by the caller).
  * base_dir resolves external data; NULL refuses it. On failure g is
  * disposed. */
-glint_status onnx_parse(const void *buf, size_t size, const char *base_dir, graph *g);
+glint_status eng_onnx_parse(const void *buf, size_t size, const char *base_dir, graph *g);
 
 /* ---- tensor helpers (tensor.c) ---- */
-int64_t tensor_count(const glint_tensor *t);
-int64_t dims_count(const int64_t *dims, int ndim);
-size_t tensor_bytes(const glint_tensor *t);
+int64_t eng_tensor_count(const glint_tensor *t);
+int64_t eng_dims_count(const int64_t *dims, int ndim);
+size_t eng_tensor_bytes(const glint_tensor *t);
 /* multiplies with overflow check against MAX_TENSOR_BYTES; -1 on overflow */
-int64_t dims_count_checked(const int64_t *dims, int ndim);
+int64_t eng_dims_count_checked(const int64_t *dims, int ndim);
 /* numpy broadcast of a and b into out; false if incompatible */
-bool broadcast_shape(const glint_tensor *a, const glint_tensor *b, int *ndim, int64_t *dims);
+bool eng_broadcast_shape(const glint_tensor *a, const glint_tensor *b, int *ndim, int64_t *dims);
 /* Reads element i of an integer tensor (i32/i64/u8/bool...) as int64. */
-int64_t tensor_get_i(const glint_tensor *t, int64_t i);
-double tensor_get_f(const glint_tensor *t, int64_t i);
-void tensor_set_f(glint_tensor *t, int64_t i, double v);
-void tensor_set_i(glint_tensor *t, int64_t i, int64_t v);
-const char *dims_str(const int64_t *dims, int ndim, char *buf, size_t size);
+int64_t eng_tensor_get_i(const glint_tensor *t, int64_t i);
+double eng_tensor_get_f(const glint_tensor *t, int64_t i);
+void eng_tensor_set_f(glint_tensor *t, int64_t i, double v);
+void eng_tensor_set_i(glint_tensor *t, int64_t i, int64_t v);
+const char *eng_dims_str(const int64_t *dims, int ndim, char *buf, size_t size);
 
 /* ---- model ---- */
 #define ENG_MODEL_CACHES 4 /* backends that keep a per-model cache */
@@ -54,6 +54,6 @@ struct glint_model {
 };
 
 /* passes.c: batch-independent graph rewrites done once at load. */
-glint_status passes_run(glint_model *m);
+glint_status eng_passes_run(glint_model *m);
 
 #endif

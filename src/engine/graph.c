@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-int graph_add_value(graph *g, const char *name)
+int eng_graph_add_value(graph *g, const char *name)
 {
     if (g->n_vals == g->cap_vals) {
         int cap = g->cap_vals ? g->cap_vals * 2 : 64;
@@ -32,7 +32,7 @@ static void attr_dispose(attr *a)
     free(a->t.data);
 }
 
-void graph_dispose(graph *g)
+void eng_graph_dispose(graph *g)
 {
     for (int i = 0; i < g->n_nodes; i++) {
         node *n = &g->nodes[i];
@@ -61,37 +61,37 @@ void graph_dispose(graph *g)
 }
 
 /* ---- attribute lookup ---- */
-const attr *node_attr(const node *n, const char *name)
+const attr *eng_node_attr(const node *n, const char *name)
 {
     for (int i = 0; i < n->n_attrs; i++)
         if (!strcmp(n->attrs[i].name, name)) return &n->attrs[i];
     return NULL;
 }
 
-int64_t attr_i(const node *n, const char *name, int64_t def)
+int64_t eng_attr_i(const node *n, const char *name, int64_t def)
 {
-    const attr *a = node_attr(n, name);
+    const attr *a = eng_node_attr(n, name);
     return a && a->type == ATTR_INT ? a->i : def;
 }
 
-float attr_f(const node *n, const char *name, float def)
+float eng_attr_f(const node *n, const char *name, float def)
 {
-    const attr *a = node_attr(n, name);
+    const attr *a = eng_node_attr(n, name);
     if (!a) return def;
     if (a->type == ATTR_FLOAT) return a->f;
     if (a->type == ATTR_INT) return (float)a->i;
     return def;
 }
 
-const char *attr_s(const node *n, const char *name, const char *def)
+const char *eng_attr_s(const node *n, const char *name, const char *def)
 {
-    const attr *a = node_attr(n, name);
+    const attr *a = eng_node_attr(n, name);
     return a && a->type == ATTR_STRING ? a->s : def;
 }
 
-int attr_ints(const node *n, const char *name, const int64_t **v)
+int eng_attr_ints(const node *n, const char *name, const int64_t **v)
 {
-    const attr *a = node_attr(n, name);
+    const attr *a = eng_node_attr(n, name);
     if (!a || a->type != ATTR_INTS) {
         *v = NULL;
         return 0;

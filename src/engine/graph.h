@@ -98,17 +98,17 @@ typedef struct graph {
 } graph;
 
 /* Frees everything g owns and zeroes it; g may be zeroed already. */
-void graph_dispose(graph *g);
+void eng_graph_dispose(graph *g);
 /* Appends a value named `name` (copied); returns its id or -1 on OOM. The
  * vals array may move: pointers into it are invalid afterwards. */
-int graph_add_value(graph *g, const char *name);
+int eng_graph_add_value(graph *g, const char *name);
 
 /* Node attribute lookup helpers (return the default when absent). */
-const attr *node_attr(const node *n, const char *name);
-int64_t attr_i(const node *n, const char *name, int64_t def);
-float attr_f(const node *n, const char *name, float def);
-const char *attr_s(const node *n, const char *name, const char *def);
+const attr *eng_node_attr(const node *n, const char *name);
+int64_t eng_attr_i(const node *n, const char *name, int64_t def);
+float eng_attr_f(const node *n, const char *name, float def);
+const char *eng_attr_s(const node *n, const char *name, const char *def);
 /* ints attribute: returns count (0 if absent) and sets *v */
-int attr_ints(const node *n, const char *name, const int64_t **v);
+int eng_attr_ints(const node *n, const char *name, const int64_t **v);
 
 #endif

@@ -25,7 +25,7 @@ static void dequant_u8(const uint8_t *x, float *y, int64_t n, int32_t zp, float 
 glint_status eng_nhwc_dequant_run(step *st)
 {
     const qout *q = st->k.state;
-    dequant_u8(st->ctx.in[0]->data, st->ctx.out[0]->data, tensor_count(st->ctx.in[0]), q->zp,
+    dequant_u8(st->ctx.in[0]->data, st->ctx.out[0]->data, eng_tensor_count(st->ctx.in[0]), q->zp,
                q->scale);
     return GLINT_OK;
 }
@@ -61,7 +61,7 @@ static void nhwc_into_plain(const glint_tensor *x, float *y, int64_t ctot, int64
     for (int64_t n = 0; n < N; n++)
         for (int64_t k = 0; k < chunks; k++) {
             int64_t p0 = k * 64, len = HW - p0 < 64 ? HW - p0 : 64;
-            simd_transpose((const float *)x->data + (n * HW + p0) * C, C,
+            eng_simd_transpose((const float *)x->data + (n * HW + p0) * C, C,
                            y + (n * ctot + coff) * ps + p0, ps, len, C);
         }
 }
@@ -104,7 +104,7 @@ glint_status eng_nhwc_dfl_run(step *st)
     for (int64_t r = 0; r < rows; r++)
         for (int64_t b = 0; b < blocks; b++) {
             int64_t j = b * 256, w = L - j < 256 ? L - j : 256;
-            simd_dfl((const float *)x->data + r * R * L + j,
+            eng_simd_dfl((const float *)x->data + r * R * L + j,
                      (float *)st->ctx.out[0]->data + r * L + j, R, L, w);
         }
     return GLINT_OK;
@@ -146,7 +146,7 @@ glint_status eng_nhwc_slice_run(step *st)
 bool eng_nhwc_slice_make(step *st)
 {
     int64_t start, *state;
-    if (st->ctx.in[0]->dtype != GLINT_F32 || !slice_channel_range(&st->ctx, &start) ||
+    if (st->ctx.in[0]->dtype != GLINT_F32 || !eng_slice_channel_range(&st->ctx, &start) ||
         !(state = malloc(sizeof *state)))
         return false;
     *state = start;
@@ -197,8 +197,8 @@ bool eng_nhwc_resize_make(step *st)
     if (!k) return false;
     k->map_h = malloc((size_t)o->dims[2] * sizeof(int64_t));
     k->map_w = malloc((size_t)o->dims[3] * sizeof(int64_t));
-    if (!k->map_h || !k->map_w || !resize_nearest_map(c, 2, k->map_h) ||
-        !resize_nearest_map(c, 3, k->map_w)) {
+    if (!k->map_h || !k->map_w || !eng_resize_nearest_map(c, 2, k->map_h) ||
+        !eng_resize_nearest_map(c, 3, k->map_w)) {
         resize_free(k);
         return false;
     }
@@ -237,9 +237,9 @@ static void softmax_block(const float *x, float *y, int64_t n, int64_t inner, in
 static glint_status softmax_strided_run(step *st)
 {
     const glint_tensor *x = st->ctx.in[0];
-    int axis = norm_axis(attr_i(st->n, "axis", -1), x->ndim);
-    int64_t outer = dims_count(x->dims, axis), n = x->dims[axis];
-    int64_t inner = dims_count(x->dims + axis + 1, x->ndim - axis - 1);
+    int axis = eng_norm_axis(eng_attr_i(st->n, "axis", -1), x->ndim);
+    int64_t outer = eng_dims_count(x->dims, axis), n = x->dims[axis];
+    int64_t inner = eng_dims_count(x->dims + axis + 1, x->ndim - axis - 1);
     const float *X = x->data;
     float *Y = st->ctx.out[0]->data;
     int64_t blocks = (inner + SOFTMAX_BLOCK - 1) / SOFTMAX_BLOCK;
@@ -249,7 +249,7 @@ static glint_status softmax_strided_run(step *st)
         int64_t o = b / blocks, i = b % blocks * SOFTMAX_BLOCK;
         int64_t w = inner - i < SOFTMAX_BLOCK ? inner - i : SOFTMAX_BLOCK;
         if (avx2)
-            simd_softmax_columns(X + o * n * inner + i, Y + o * n * inner + i, n, inner, w);
+            eng_simd_softmax_columns(X + o * n * inner + i, Y + o * n * inner + i, n, inner, w);
         else
             softmax_block(X + o * n * inner + i, Y + o * n * inner + i, n, inner, w);
     }
@@ -264,7 +264,7 @@ glint_status eng_nhwc_quantize_run(step *st)
     const qdq_k *k = st->k.state;
     const float *x = st->ctx.in[0]->data;
     uint8_t *y = st->ctx.out[0]->data;
-    int64_t count = tensor_count(st->ctx.in[0]);
+    int64_t count = eng_tensor_count(st->ctx.in[0]);
     float s = k->scale, z = (float)k->zp;
 #pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < count; i++) {
@@ -277,7 +277,7 @@ glint_status eng_nhwc_quantize_run(step *st)
 glint_status eng_nhwc_dequantize_run(step *st)
 {
     const qdq_k *k = st->k.state;
-    dequant_u8(st->ctx.in[0]->data, st->ctx.out[0]->data, tensor_count(st->ctx.in[0]), k->zp,
+    dequant_u8(st->ctx.in[0]->data, st->ctx.out[0]->data, eng_tensor_count(st->ctx.in[0]), k->zp,
                k->scale);
     return GLINT_OK;
 }
@@ -293,8 +293,8 @@ bool eng_nhwc_qdq_make(const plan *p, const step *st, kernel *k)
     const op_ctx *c = &st->ctx;
     const glint_tensor *x = c->in[0], *sc = c->in[1], *zp = c->n_in > 2 ? c->in[2] : NULL;
     if (x->dtype != (q ? GLINT_F32 : GLINT_U8) || c->out[0]->dtype != (q ? GLINT_U8 : GLINT_F32) ||
-        !p->is_const[st->in_id[1]] || sc->dtype != GLINT_F32 || tensor_count(sc) != 1 ||
-        (zp && (!p->is_const[st->in_id[2]] || zp->dtype != GLINT_U8 || tensor_count(zp) != 1)))
+        !p->is_const[st->in_id[1]] || sc->dtype != GLINT_F32 || eng_tensor_count(sc) != 1 ||
+        (zp && (!p->is_const[st->in_id[2]] || zp->dtype != GLINT_U8 || eng_tensor_count(zp) != 1)))
         return false;
     if (!k) return true;
     qdq_k *s = malloc(sizeof *s);
@@ -309,7 +309,7 @@ void eng_nhwc_softmax_strided_make(step *st)
 {
     /* state: non-NULL selects the AVX2 kernel (a static marker) */
     static const char avx2_marker = 1;
-    bool avx2 = simd_has_avx2();
+    bool avx2 = eng_simd_has_avx2();
     st->k = (kernel){softmax_strided_run, NULL, avx2 ? (void *)&avx2_marker : NULL,
                      avx2 ? "glint:softmax_strided_avx2" : "glint:softmax_strided"};
 }

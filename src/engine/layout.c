@@ -79,7 +79,7 @@ static step *convert_step(lctx *L, int v, glint_dtype t, layout lay, const node 
                           int *nv, glint_status *s)
 {
     plan *p = L->p;
-    *nv = plan_add_value(p);
+    *nv = eng_plan_add_value(p);
     step *r = push_step(L);
     if (*nv < 0 || !r) {
         *s = eng_fail(GLINT_ERR_NOMEM, "too many steps");
@@ -91,7 +91,7 @@ static step *convert_step(lctx *L, int v, glint_dtype t, layout lay, const node 
     p->lay[*nv] = lay;
     L->as_nhwc[*nv] = L->as_plain[*nv] = -1;
     r->n = consumer;
-    r->op = op_get(OP_Identity);
+    r->op = eng_op_get(OP_Identity);
     r->ctx.n = consumer;
     r->ctx.n_in = r->ctx.n_out = 1;
     r->ctx.in[0] = &p->t[v];
@@ -302,12 +302,12 @@ static lkind kind_of(const plan *p, const step *st, const layout *lays, int n)
     case OP_Slice:
         return nhwc_in ? LK_SLICE : LK_PLAIN;
     case OP_Split:
-        return nhwc_in && norm_axis(attr_i(st->n, "axis", 0), 4) == 1 ? LK_SPLIT : LK_PLAIN;
+        return nhwc_in && eng_norm_axis(eng_attr_i(st->n, "axis", 0), 4) == 1 ? LK_SPLIT : LK_PLAIN;
     case OP_Concat: {
         int o = st->out_id[0];
         if (!(p->t[o].ndim == 4 && (p->t[o].dtype == GLINT_F32 || p->t[o].dtype == GLINT_U8)))
             return LK_PLAIN;
-        if (norm_axis(attr_i(st->n, "axis", 0), 4) != 1) return LK_PLAIN;
+        if (eng_norm_axis(eng_attr_i(st->n, "axis", 0), 4) != 1) return LK_PLAIN;
         bool any_nhwc = false;
         for (int i = 0; i < st->n_in_ids; i++) {
             if (p->is_const[st->in_id[i]]) return LK_PLAIN;
@@ -474,7 +474,7 @@ static glint_status place_step(lctx *L, const step *orig, int n_orig, int i)
             set_input(L, &st, k, in_layout(L, st.in_id[k], LAYOUT_NHWC, nd, &s));
         if (s) return s;
         bool u8 = p->t[st.out_id[0]].dtype == GLINT_U8;
-        bool plain = !u8 && reshaped_only(p, orig, n_orig, i, st.out_id[0]) && simd_has_avx2();
+        bool plain = !u8 && reshaped_only(p, orig, n_orig, i, st.out_id[0]) && eng_simd_has_avx2();
         st.k = (kernel){plain ? eng_nhwc_concat_plain_run : eng_nhwc_concat_run, NULL, NULL,
                         plain ? "glint:concat_nhwc_to_plain"
                         : u8  ? "glint:concat_u8_nhwc"
@@ -502,7 +502,7 @@ static glint_status place_step(lctx *L, const step *orig, int n_orig, int i)
         if (kind == LK_PLAIN && lists(lays, n_lays, LAYOUT_PLAIN) &&
             (s = make(L, &st, LAYOUT_PLAIN, NULL, &taken)))
             return s;
-        if (!taken && nd->op == OP_GlintDFL && simd_has_avx2()) {
+        if (!taken && nd->op == OP_GlintDFL && eng_simd_has_avx2()) {
             st.k = (kernel){eng_nhwc_dfl_run, NULL, NULL, "glint:dfl_avx2"};
             taken = true;
         }
@@ -533,7 +533,7 @@ static glint_status plain_outputs(lctx *L)
         int v = g->outputs[k];
         if (p->is_const[v] || p->lay[v] == LAYOUT_PLAIN) continue;
         /* the producer writes a new NHWC value; the output id gets the plain copy */
-        int nv = plan_add_value(p);
+        int nv = eng_plan_add_value(p);
         if (nv < 0) return eng_fail(GLINT_ERR_NOMEM, "too many values");
         p->t[nv] = p->t[v];
         p->lay[nv] = LAYOUT_NHWC;
@@ -560,7 +560,7 @@ static glint_status plain_outputs(lctx *L)
         step *r = push_step(L);
         if (!r) return eng_fail(GLINT_ERR_NOMEM, "too many steps");
         r->n = g->vals[v].producer >= 0 ? &g->nodes[g->vals[v].producer] : &g->nodes[0];
-        r->op = op_get(OP_Identity);
+        r->op = eng_op_get(OP_Identity);
         r->reorder_from = nv;
         r->reorder_dst = v;
         r->ctx.n = r->n;
@@ -604,7 +604,7 @@ static void concat_in_place(plan *p)
             bool aliased = p->alias[v] != v;
             for (int w = 0; w < p->n_vals && !aliased; w++)
                 aliased = w != v && p->alias[w] == v;
-            if (aliased || plan_readers(p, v) != 1 || p->is_const[v]) continue;
+            if (aliased || eng_plan_readers(p, v) != 1 || p->is_const[v]) continue;
             p->alias[v] = o;
             p->alias_off[v] = slot * (int64_t)glint_dtype_size(p->t[o].dtype);
             prod->out_stride[which] = C;

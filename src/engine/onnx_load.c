@@ -166,7 +166,7 @@ static glint_status tensor_from_proto(const Onnx__TensorProto *tp, const char *b
             return eng_fail(GLINT_ERR_PARSE, "%s: negative dimension", what);
         t->dims[i] = tp->dims[i];
     }
-    int64_t count = dims_count_checked(t->dims, t->ndim);
+    int64_t count = eng_dims_count_checked(t->dims, t->ndim);
     if (count < 0) return eng_fail(GLINT_ERR_NOMEM, "%s: too large", what);
     size_t bytes = (size_t)count * glint_dtype_size(t->dtype);
     bool external =
@@ -288,12 +288,12 @@ static glint_status add_node(graph *g, name_map *map, const Onnx__NodeProto *np,
     if (np->domain && *np->domain && strcmp(np->domain, "ai.onnx"))
         return eng_fail(GLINT_ERR_UNSUPPORTED, "node '%s': operator %s of domain '%s' is not "
                         "supported", n->name, op_type, np->domain);
-    int op = op_lookup(op_type);
+    int op = eng_op_lookup(op_type);
     if (op < 0)
         return eng_fail(GLINT_ERR_UNSUPPORTED, "node '%s': operator %s is not supported",
                         n->name, op_type);
     n->op = (op_id)op;
-    const op_def *d = op_get(n->op);
+    const op_def *d = eng_op_get(n->op);
     if ((int)np->n_input < d->min_in || (int)np->n_input > d->max_in || np->n_output < 1 ||
         np->n_output > 8)
         return eng_fail(GLINT_ERR_INVALID, "node '%s' (%s): %zu inputs / %zu outputs is not "
@@ -326,7 +326,7 @@ static glint_status add_node(graph *g, name_map *map, const Onnx__NodeProto *np,
         if (*nm && map_find(map, g, nm) >= 0)
             return eng_fail(GLINT_ERR_INVALID, "node '%s': output '%s' is defined twice",
                             n->name, nm);
-        int id = graph_add_value(g, nm);
+        int id = eng_graph_add_value(g, nm);
         if (id < 0) return eng_fail(GLINT_ERR_NOMEM, "out of memory");
         g->vals[id].producer = idx;
         n->out[i] = id;
@@ -462,7 +462,7 @@ static glint_status build_graph(const Onnx__ModelProto *mp, const char *base_dir
             s = eng_fail(GLINT_ERR_INVALID, "initializer '%s' is unnamed or defined twice", nm);
             goto done;
         }
-        int id = graph_add_value(g, nm);
+        int id = eng_graph_add_value(g, nm);
         if (id < 0) { s = eng_fail(GLINT_ERR_NOMEM, "out of memory"); goto done; }
         glint_tensor t;
         if ((s = tensor_from_proto(tp, base_dir, &t))) goto done;
@@ -476,7 +476,7 @@ static glint_status build_graph(const Onnx__ModelProto *mp, const char *base_dir
     for (size_t i = 0; i < gp->n_input; i++) {
         const char *nm = gp->input[i]->name ? gp->input[i]->name : "";
         if (map_find(&map, g, nm) >= 0) continue; /* initializer listed as input */
-        int id = graph_add_value(g, nm);
+        int id = eng_graph_add_value(g, nm);
         if (id < 0) { s = eng_fail(GLINT_ERR_NOMEM, "out of memory"); goto done; }
         if ((s = value_info(g, id, gp->input[i]))) goto done;
         map_put(&map, g, id);
@@ -514,14 +514,14 @@ done:
     return s;
 }
 
-glint_status onnx_parse(const void *buf, size_t size, const char *base_dir, graph *g)
+glint_status eng_onnx_parse(const void *buf, size_t size, const char *base_dir, graph *g)
 {
     Onnx__ModelProto *mp = onnx__model_proto__unpack(NULL, size, buf);
     if (!mp) return eng_fail(GLINT_ERR_PARSE, "not a valid ONNX model (protobuf parse failed, "
                              "%zu bytes)", size);
     glint_status s = build_graph(mp, base_dir, g);
     onnx__model_proto__free_unpacked(mp, NULL);
-    if (s) graph_dispose(g);
+    if (s) eng_graph_dispose(g);
     return s;
 }
 

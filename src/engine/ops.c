@@ -11,17 +11,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-glint_status op_fail(const op_ctx *c, glint_status s, const char *fmt, ...)
+glint_status eng_op_fail(const op_ctx *c, glint_status s, const char *fmt, ...)
 {
     char msg[320];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    return eng_fail(s, "node '%s' (%s): %s", c->n->name, op_get(c->n->op)->name, msg);
+    return eng_fail(s, "node '%s' (%s): %s", c->n->name, eng_op_get(c->n->op)->name, msg);
 }
 
-void set_out(op_ctx *c, int i, glint_dtype t, int ndim, const int64_t *dims)
+void eng_set_out(op_ctx *c, int i, glint_dtype t, int ndim, const int64_t *dims)
 {
     glint_tensor *o = c->out[i];
     o->dtype = t;
@@ -30,13 +30,13 @@ void set_out(op_ctx *c, int i, glint_dtype t, int ndim, const int64_t *dims)
         o->dims[k] = dims[k];
 }
 
-int norm_axis(int64_t axis, int rank)
+int eng_norm_axis(int64_t axis, int rank)
 {
     if (axis < 0) axis += rank;
     return axis < 0 || axis >= (rank ? rank : 1) ? -1 : (int)axis;
 }
 
-glint_status need_const(const op_ctx *c, int i, const char *what)
+glint_status eng_need_const(const op_ctx *c, int i, const char *what)
 {
     if (i >= c->n_in || !c->in[i])
         return OP_FAIL(c, GLINT_ERR_INVALID, "missing input '%s'", what);
@@ -46,7 +46,7 @@ glint_status need_const(const op_ctx *c, int i, const char *what)
     return GLINT_OK;
 }
 
-glint_status need_f32(const op_ctx *c, int i)
+glint_status eng_need_f32(const op_ctx *c, int i)
 {
     if (c->in[i]->dtype != GLINT_F32)
         return OP_FAIL(c, GLINT_ERR_UNSUPPORTED, "input %d has type %s; only float32 is "
@@ -61,19 +61,19 @@ glint_status need_f32(const op_ctx *c, int i)
 static const op_def ops[OP_COUNT] = {ENG_OPS(OP_ROW)};
 #undef OP_ROW
 
-int op_count(void)
+int eng_op_count(void)
 {
     return OP_COUNT;
 }
 
-int op_lookup(const char *name)
+int eng_op_lookup(const char *name)
 {
     for (int i = 0; i < OP_COUNT; i++)
         if (!strcmp(ops[i].name, name)) return i;
     return -1;
 }
 
-const op_def *op_get(int op)
+const op_def *eng_op_get(int op)
 {
     return &ops[op];
 }

@@ -29,12 +29,12 @@ typedef struct op_def {
     bool shape_only; /* output depends on input shapes only (Shape, Size) */
 } op_def;
 
-int op_lookup(const char *name);      /* -1 if unsupported */
-const op_def *op_get(int op);
-int op_count(void);
+int eng_op_lookup(const char *name);      /* -1 if unsupported */
+const op_def *eng_op_get(int op);
+int eng_op_count(void);
 /* Applies post-ops [0,n) to y (count elements); sum is added where POST_SUM
  * appears (same layout and count as y). */
-void post_apply(float *y, int64_t count, const post_op *p, int n, const float *sum);
+void eng_post_apply(float *y, int64_t count, const post_op *p, int n, const float *sum);
 
 /* Declarations of every shape function and reference kernel of the list
  * (an entry shared by several operators is declared once per operator). */

@@ -9,7 +9,7 @@
 #include <math.h>
 #include <string.h>
 
-bool is_int_type(glint_dtype t)
+bool eng_is_int_type(glint_dtype t)
 {
     return t == GLINT_I64 || t == GLINT_I32 || t == GLINT_I8 || t == GLINT_U8 || t == GLINT_BOOL;
 }
@@ -20,7 +20,7 @@ static inline float sigmoidf(float x)
     return 1.0f / (1.0f + expf(-x));
 }
 
-void post_apply(float *y, int64_t count, const post_op *p, int n, const float *sum)
+void eng_post_apply(float *y, int64_t count, const post_op *p, int n, const float *sum)
 {
     for (int k = 0; k < n; k++) {
         float a = p[k].alpha, b = p[k].beta;
@@ -58,7 +58,7 @@ void post_apply(float *y, int64_t count, const post_op *p, int n, const float *s
 /* ---- unary element-wise ---- */
 glint_status eng_infer_same(op_ctx *c)
 {
-    set_out(c, 0, c->in[0]->dtype, c->in[0]->ndim, c->in[0]->dims);
+    eng_set_out(c, 0, c->in[0]->dtype, c->in[0]->ndim, c->in[0]->dims);
     return GLINT_OK;
 }
 
@@ -132,16 +132,16 @@ glint_status eng_run_unary(op_ctx *c)
     unary_kind k = unary_of(n->op);
     double a = 0, b = 0;
     switch (k) {
-    case U_HardSigmoid: a = attr_f(n, "alpha", 0.2f); b = attr_f(n, "beta", 0.5f); break;
-    case U_LeakyRelu: a = attr_f(n, "alpha", 0.01f); break;
-    case U_Elu: a = attr_f(n, "alpha", 1.0f); break;
-    case U_Selu: a = attr_f(n, "alpha", 1.67326319217681884765625f);
-        b = attr_f(n, "gamma", 1.05070102214813232421875f); break;
+    case U_HardSigmoid: a = eng_attr_f(n, "alpha", 0.2f); b = eng_attr_f(n, "beta", 0.5f); break;
+    case U_LeakyRelu: a = eng_attr_f(n, "alpha", 0.01f); break;
+    case U_Elu: a = eng_attr_f(n, "alpha", 1.0f); break;
+    case U_Selu: a = eng_attr_f(n, "alpha", 1.67326319217681884765625f);
+        b = eng_attr_f(n, "gamma", 1.05070102214813232421875f); break;
     default: break;
     }
     const glint_tensor *x = c->in[0];
     glint_tensor *y = c->out[0];
-    int64_t count = tensor_count(x);
+    int64_t count = eng_tensor_count(x);
     if (x->dtype == GLINT_F32) {
         const float *xs = x->data;
         float *ys = y->data;
@@ -155,10 +155,10 @@ glint_status eng_run_unary(op_ctx *c)
         return GLINT_OK;
     }
     for (int64_t i = 0; i < count; i++) {
-        if (is_int_type(x->dtype))
-            tensor_set_i(y, i, (int64_t)unary_apply(k, (double)tensor_get_i(x, i), a, b));
+        if (eng_is_int_type(x->dtype))
+            eng_tensor_set_i(y, i, (int64_t)unary_apply(k, (double)eng_tensor_get_i(x, i), a, b));
         else
-            tensor_set_f(y, i, unary_apply(k, tensor_get_f(x, i), a, b));
+            eng_tensor_set_f(y, i, unary_apply(k, eng_tensor_get_f(x, i), a, b));
     }
     return GLINT_OK;
 }
@@ -178,13 +178,13 @@ glint_status eng_run_clip(op_ctx *c)
     const glint_tensor *x = c->in[0];
     double lo = -INFINITY, hi = INFINITY;
     if (c->opset < 11) {
-        lo = attr_f(c->n, "min", -INFINITY);
-        hi = attr_f(c->n, "max", INFINITY);
+        lo = eng_attr_f(c->n, "min", -INFINITY);
+        hi = eng_attr_f(c->n, "max", INFINITY);
     } else {
-        if (c->n_in > 1 && c->in[1] && tensor_count(c->in[1])) lo = tensor_get_f(c->in[1], 0);
-        if (c->n_in > 2 && c->in[2] && tensor_count(c->in[2])) hi = tensor_get_f(c->in[2], 0);
+        if (c->n_in > 1 && c->in[1] && eng_tensor_count(c->in[1])) lo = eng_tensor_get_f(c->in[1], 0);
+        if (c->n_in > 2 && c->in[2] && eng_tensor_count(c->in[2])) hi = eng_tensor_get_f(c->in[2], 0);
     }
-    int64_t count = tensor_count(x);
+    int64_t count = eng_tensor_count(x);
     if (x->dtype == GLINT_F32) {
         const float *xs = x->data;
         float *ys = c->out[0]->data, l = (float)lo, h = (float)hi;
@@ -192,15 +192,15 @@ glint_status eng_run_clip(op_ctx *c)
         return GLINT_OK;
     }
     for (int64_t i = 0; i < count; i++) {
-        double v = tensor_get_f(x, i);
-        tensor_set_f(c->out[0], i, v < lo ? lo : v > hi ? hi : v);
+        double v = eng_tensor_get_f(x, i);
+        eng_tensor_set_f(c->out[0], i, v < lo ? lo : v > hi ? hi : v);
     }
     return GLINT_OK;
 }
 
 /* ---- broadcasting iteration ---- */
 /* Strides of `t` laid over an output of rank ndim/dims (0 where broadcast). */
-void bcast_strides(const glint_tensor *t, int ndim, const int64_t *dims, int64_t *st)
+void eng_bcast_strides(const glint_tensor *t, int ndim, const int64_t *dims, int64_t *st)
 {
     int64_t s = 1;
     for (int i = ndim - 1; i >= 0; i--) {
@@ -226,7 +226,7 @@ static void bc_init(bc_iter *it, const glint_tensor *out, const glint_tensor **i
     it->n = n;
     memcpy(it->dims, out->dims, sizeof it->dims);
     for (int k = 0; k < n; k++)
-        bcast_strides(ins[k], out->ndim, out->dims, it->st[k]);
+        eng_bcast_strides(ins[k], out->ndim, out->dims, it->st[k]);
 }
 
 static void bc_next(bc_iter *it)
@@ -284,22 +284,22 @@ glint_status eng_infer_binary(op_ctx *c)
                            glint_dtype_name(c->in[0]->dtype), glint_dtype_name(c->in[i]->dtype));
         int nd;
         int64_t dims[MAXD];
-        if (!broadcast_shape(&acc, c->in[i], &nd, dims)) {
+        if (!eng_broadcast_shape(&acc, c->in[i], &nd, dims)) {
             char a[96], b[96];
             return OP_FAIL(c, GLINT_ERR_SHAPE, "shapes %s and %s do not broadcast",
-                           dims_str(acc.dims, acc.ndim, a, sizeof a),
-                           dims_str(c->in[i]->dims, c->in[i]->ndim, b, sizeof b));
+                           eng_dims_str(acc.dims, acc.ndim, a, sizeof a),
+                           eng_dims_str(c->in[i]->dims, c->in[i]->ndim, b, sizeof b));
         }
         acc.ndim = nd;
         memcpy(acc.dims, dims, sizeof dims);
     }
     glint_dtype t = c->in[0]->dtype;
-    if (t != GLINT_F32 && t != GLINT_F64 && !is_int_type(t))
+    if (t != GLINT_F32 && t != GLINT_F64 && !eng_is_int_type(t))
         return OP_FAIL(c, GLINT_ERR_UNSUPPORTED, "type %s", glint_dtype_name(t));
     if (k == B_Pow && !(c->in[1]->dtype == GLINT_F32 || c->in[1]->dtype == GLINT_F64 ||
-                        is_int_type(c->in[1]->dtype)))
+                        eng_is_int_type(c->in[1]->dtype)))
         return OP_FAIL(c, GLINT_ERR_UNSUPPORTED, "exponent type");
-    set_out(c, 0, bin_is_compare(k) ? GLINT_BOOL : t, acc.ndim, acc.dims);
+    eng_set_out(c, 0, bin_is_compare(k) ? GLINT_BOOL : t, acc.ndim, acc.dims);
     return GLINT_OK;
 }
 
@@ -379,11 +379,11 @@ static int64_t bin_i64(bin_kind k, int64_t a, int64_t b, bool fmod_mode)
 static void binary_pair(bin_kind k, bool fmod_mode, const glint_tensor *a, const glint_tensor *b,
                         glint_tensor *out)
 {
-    int64_t count = tensor_count(out);
+    int64_t count = eng_tensor_count(out);
     const glint_tensor *ins[2] = {a, b};
     bool f32 = a->dtype == GLINT_F32 && b->dtype == GLINT_F32 && out->dtype == GLINT_F32 &&
                k != B_Mod;
-    if (f32 && tensor_count(a) == count && tensor_count(b) == count) {
+    if (f32 && eng_tensor_count(a) == count && eng_tensor_count(b) == count) {
         const float *x = a->data, *y = b->data;
         float *o = out->data;
         switch (k) {
@@ -393,7 +393,7 @@ static void binary_pair(bin_kind k, bool fmod_mode, const glint_tensor *a, const
         }
         return;
     }
-    if (f32 && tensor_count(b) == 1) {
+    if (f32 && eng_tensor_count(b) == 1) {
         const float *x = a->data;
         float y = *(const float *)b->data, *o = out->data;
         for (int64_t i = 0; i < count; i++) o[i] = bin_f32(k, x[i], y);
@@ -401,16 +401,16 @@ static void binary_pair(bin_kind k, bool fmod_mode, const glint_tensor *a, const
     }
     bc_iter it;
     bc_init(&it, out, ins, 2);
-    bool ints = is_int_type(a->dtype) && is_int_type(b->dtype);
+    bool ints = eng_is_int_type(a->dtype) && eng_is_int_type(b->dtype);
     for (int64_t i = 0; i < count; i++, bc_next(&it)) {
         if (f32)
             ((float *)out->data)[i] = bin_f32(k, ((const float *)a->data)[it.off[0]],
                                               ((const float *)b->data)[it.off[1]]);
         else if (ints)
-            tensor_set_i(out, i, bin_i64(k, tensor_get_i(a, it.off[0]), tensor_get_i(b, it.off[1]),
+            eng_tensor_set_i(out, i, bin_i64(k, eng_tensor_get_i(a, it.off[0]), eng_tensor_get_i(b, it.off[1]),
                                             fmod_mode));
         else
-            tensor_set_f(out, i, bin_f64(k, tensor_get_f(a, it.off[0]), tensor_get_f(b, it.off[1]),
+            eng_tensor_set_f(out, i, bin_f64(k, eng_tensor_get_f(a, it.off[0]), eng_tensor_get_f(b, it.off[1]),
                                          fmod_mode));
     }
 }
@@ -418,10 +418,10 @@ static void binary_pair(bin_kind k, bool fmod_mode, const glint_tensor *a, const
 glint_status eng_run_binary(op_ctx *c)
 {
     bin_kind k = bin_of(c->n->op);
-    bool fmod_mode = attr_i(c->n, "fmod", 0) != 0;
+    bool fmod_mode = eng_attr_i(c->n, "fmod", 0) != 0;
     glint_tensor *out = c->out[0];
     if (c->n_in == 1) {
-        memcpy(out->data, c->in[0]->data, tensor_bytes(out));
+        memcpy(out->data, c->in[0]->data, eng_tensor_bytes(out));
         return GLINT_OK;
     }
     if (c->n_in == 2) {
@@ -434,9 +434,9 @@ glint_status eng_run_binary(op_ctx *c)
     for (int i = 2; i < c->n_in; i++)
         binary_pair(k, fmod_mode, out, c->in[i], out);
     if (k == B_Mean) {
-        int64_t count = tensor_count(out);
+        int64_t count = eng_tensor_count(out);
         for (int64_t i = 0; i < count; i++)
-            tensor_set_f(out, i, tensor_get_f(out, i) / c->n_in);
+            eng_tensor_set_f(out, i, eng_tensor_get_f(out, i) / c->n_in);
     }
     return GLINT_OK;
 }
@@ -445,9 +445,9 @@ glint_status eng_run_mean2(op_ctx *c)
 {
     glint_status s = eng_run_binary(c);
     if (!s && c->n_in == 2 && bin_of(c->n->op) == B_Mean) {
-        int64_t count = tensor_count(c->out[0]);
+        int64_t count = eng_tensor_count(c->out[0]);
         for (int64_t i = 0; i < count; i++)
-            tensor_set_f(c->out[0], i, tensor_get_f(c->out[0], i) / 2);
+            eng_tensor_set_f(c->out[0], i, eng_tensor_get_f(c->out[0], i) / 2);
     }
     return s;
 }
@@ -458,15 +458,15 @@ glint_status eng_infer_where(op_ctx *c)
     int nd;
     int64_t dims[MAXD];
     glint_tensor t;
-    if (!broadcast_shape(c->in[0], c->in[1], &nd, dims))
+    if (!eng_broadcast_shape(c->in[0], c->in[1], &nd, dims))
         return OP_FAIL(c, GLINT_ERR_SHAPE, "shapes do not broadcast");
     t.ndim = nd;
     memcpy(t.dims, dims, sizeof dims);
-    if (!broadcast_shape(&t, c->in[2], &nd, dims))
+    if (!eng_broadcast_shape(&t, c->in[2], &nd, dims))
         return OP_FAIL(c, GLINT_ERR_SHAPE, "shapes do not broadcast");
     if (c->in[1]->dtype != c->in[2]->dtype)
         return OP_FAIL(c, GLINT_ERR_INVALID, "x and y types differ");
-    set_out(c, 0, c->in[1]->dtype, nd, dims);
+    eng_set_out(c, 0, c->in[1]->dtype, nd, dims);
     return GLINT_OK;
 }
 
@@ -475,11 +475,11 @@ glint_status eng_run_where(op_ctx *c)
     bc_iter it;
     const glint_tensor *ins[3] = {c->in[0], c->in[1], c->in[2]};
     bc_init(&it, c->out[0], ins, 3);
-    int64_t count = tensor_count(c->out[0]);
+    int64_t count = eng_tensor_count(c->out[0]);
     size_t es = glint_dtype_size(c->out[0]->dtype);
     char *o = c->out[0]->data;
     for (int64_t i = 0; i < count; i++, bc_next(&it)) {
-        bool cond = tensor_get_i(c->in[0], it.off[0]) != 0;
+        bool cond = eng_tensor_get_i(c->in[0], it.off[0]) != 0;
         const char *src = cond ? (const char *)c->in[1]->data + it.off[1] * es
                                : (const char *)c->in[2]->data + it.off[2] * es;
         memcpy(o + i * es, src, es);
@@ -490,12 +490,12 @@ glint_status eng_run_where(op_ctx *c)
 /* ---- Cast ---- */
 glint_status eng_infer_cast(op_ctx *c)
 {
-    int64_t to = attr_i(c->n, "to", 0);
+    int64_t to = eng_attr_i(c->n, "to", 0);
     glint_dtype t = (glint_dtype)to;
     if (!glint_dtype_size(t) || !glint_dtype_size(c->in[0]->dtype))
         return OP_FAIL(c, GLINT_ERR_UNSUPPORTED, "cast from %s to type %lld",
                        glint_dtype_name(c->in[0]->dtype), (long long)to);
-    set_out(c, 0, t, c->in[0]->ndim, c->in[0]->dims);
+    eng_set_out(c, 0, t, c->in[0]->ndim, c->in[0]->dims);
     return GLINT_OK;
 }
 
@@ -503,12 +503,12 @@ glint_status eng_run_cast(op_ctx *c)
 {
     const glint_tensor *x = c->in[0];
     glint_tensor *y = c->out[0];
-    int64_t count = tensor_count(x);
+    int64_t count = eng_tensor_count(x);
     for (int64_t i = 0; i < count; i++) {
-        if (is_int_type(x->dtype))
-            tensor_set_i(y, i, tensor_get_i(x, i));
+        if (eng_is_int_type(x->dtype))
+            eng_tensor_set_i(y, i, eng_tensor_get_i(x, i));
         else /* saturating; NaN becomes 0 */
-            tensor_set_f(y, i, tensor_get_f(x, i));
+            eng_tensor_set_f(y, i, eng_tensor_get_f(x, i));
     }
     return GLINT_OK;
 }

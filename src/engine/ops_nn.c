@@ -44,10 +44,10 @@ static glint_status geom_fill(op_ctx *c, const int64_t *kdims, bool is_pool, geo
         return OP_FAIL(c, GLINT_ERR_UNSUPPORTED, "%d spatial dimensions (1 to 3 supported)", nsp);
     g->nsp = nsp;
     const int64_t *ks, *st, *dl, *pd;
-    int nk = attr_ints(c->n, "kernel_shape", &ks);
-    int ns = attr_ints(c->n, "strides", &st);
-    int nd = attr_ints(c->n, "dilations", &dl);
-    int np = attr_ints(c->n, "pads", &pd);
+    int nk = eng_attr_ints(c->n, "kernel_shape", &ks);
+    int ns = eng_attr_ints(c->n, "strides", &st);
+    int nd = eng_attr_ints(c->n, "dilations", &dl);
+    int np = eng_attr_ints(c->n, "pads", &pd);
     if ((nk && nk != nsp) || (ns && ns != nsp) || (nd && nd != nsp) || (np && np != 2 * nsp))
         return OP_FAIL(c, GLINT_ERR_INVALID,
                        "kernel_shape/strides/dilations/pads do not match "
@@ -57,8 +57,8 @@ static glint_status geom_fill(op_ctx *c, const int64_t *kdims, bool is_pool, geo
     for (int i = 0; kdims && nk && i < nsp; i++)
         if (ks[i] != kdims[i])
             return OP_FAIL(c, GLINT_ERR_SHAPE, "kernel_shape differs from the weights");
-    const char *ap = attr_s(c->n, "auto_pad", "NOTSET");
-    bool ceil_mode = is_pool && attr_i(c->n, "ceil_mode", 0);
+    const char *ap = eng_attr_s(c->n, "auto_pad", "NOTSET");
+    bool ceil_mode = is_pool && eng_attr_i(c->n, "ceil_mode", 0);
     for (int i = 0; i < nsp; i++) {
         g->in[i] = x->dims[2 + i];
         g->k[i] = nk ? ks[i] : kdims[i];
@@ -96,10 +96,10 @@ static glint_status geom_fill(op_ctx *c, const int64_t *kdims, bool is_pool, geo
 }
 
 /* ---- Conv ---- */
-glint_status conv_shape(op_ctx *c, const glint_tensor *w, glint_dtype out)
+glint_status eng_conv_shape(op_ctx *c, const glint_tensor *w, glint_dtype out)
 {
     const glint_tensor *x = c->in[0];
-    int64_t group = attr_i(c->n, "group", 1);
+    int64_t group = eng_attr_i(c->n, "group", 1);
     if (w->ndim != x->ndim || group < 1 || x->dims[1] % group || w->dims[0] % group ||
         w->dims[1] * group != x->dims[1])
         return OP_FAIL(c, GLINT_ERR_SHAPE,
@@ -112,17 +112,17 @@ glint_status conv_shape(op_ctx *c, const glint_tensor *w, glint_dtype out)
     int64_t dims[MAXD] = {x->dims[0], w->dims[0]};
     for (int i = 0; i < g.nsp; i++)
         dims[2 + i] = g.out[i];
-    set_out(c, 0, out, x->ndim, dims);
+    eng_set_out(c, 0, out, x->ndim, dims);
     return GLINT_OK;
 }
 
 glint_status eng_infer_Conv(op_ctx *c)
 {
     glint_status s;
-    if ((s = need_f32(c, 0)) || (s = need_f32(c, 1))) return s;
-    if (c->n_in > 2 && c->in[2] && tensor_count(c->in[2]) != c->in[1]->dims[0])
+    if ((s = eng_need_f32(c, 0)) || (s = eng_need_f32(c, 1))) return s;
+    if (c->n_in > 2 && c->in[2] && eng_tensor_count(c->in[2]) != c->in[1]->dims[0])
         return OP_FAIL(c, GLINT_ERR_SHAPE, "bias length differs from output channels");
-    return conv_shape(c, c->in[1], GLINT_F32);
+    return eng_conv_shape(c, c->in[1], GLINT_F32);
 }
 
 /* Element i of an integer tensor (u8, i8, i32) as a double. */
@@ -136,11 +136,11 @@ static inline double qget(const glint_tensor *t, int64_t i)
     case GLINT_I32:
         return ((const int32_t *)t->data)[i];
     default:
-        return tensor_get_f(t, i);
+        return eng_tensor_get_f(t, i);
     }
 }
 
-glint_status conv_int_run(op_ctx *c, const glint_tensor *w, double x_scale, double x_zp,
+glint_status eng_conv_int_run(op_ctx *c, const glint_tensor *w, double x_scale, double x_zp,
                           const glint_tensor *w_zp, conv_store_fn store)
 {
     const glint_tensor *x = c->in[0];
@@ -148,8 +148,8 @@ glint_status conv_int_run(op_ctx *c, const glint_tensor *w, double x_scale, doub
     glint_status s = geom_fill(c, w->dims + 2, false, &g0);
     if (s) return s;
     geom_to3(&g0, &g);
-    int64_t N = x->dims[0], C = x->dims[1], M = w->dims[0], G = attr_i(c->n, "group", 1);
-    int64_t cg = C / G, mg = M / G, nzp = w_zp ? tensor_count(w_zp) : 0;
+    int64_t N = x->dims[0], C = x->dims[1], M = w->dims[0], G = eng_attr_i(c->n, "group", 1);
+    int64_t cg = C / G, mg = M / G, nzp = w_zp ? eng_tensor_count(w_zp) : 0;
     int64_t isz = g.in[0] * g.in[1] * g.in[2], osz = g.out[0] * g.out[1] * g.out[2];
     int64_t ksz = g.k[0] * g.k[1] * g.k[2];
     for (int64_t n = 0; n < N; n++)
@@ -197,7 +197,7 @@ glint_status eng_run_Conv(op_ctx *c)
     glint_status s = geom_fill(c, w->dims + 2, false, &g0);
     if (s) return s;
     geom_to3(&g0, &g);
-    int64_t N = x->dims[0], C = x->dims[1], M = w->dims[0], G = attr_i(c->n, "group", 1);
+    int64_t N = x->dims[0], C = x->dims[1], M = w->dims[0], G = eng_attr_i(c->n, "group", 1);
     int64_t cg = C / G, mg = M / G;
     int64_t isz = g.in[0] * g.in[1] * g.in[2], osz = g.out[0] * g.out[1] * g.out[2];
     int64_t ksz = g.k[0] * g.k[1] * g.k[2];
@@ -242,7 +242,7 @@ glint_status eng_run_Conv(op_ctx *c)
                         }
             }
         }
-    post_apply(Y, tensor_count(c->out[0]), c->n->post, c->n->n_post, c->sum ? c->sum->data : NULL);
+    eng_post_apply(Y, eng_tensor_count(c->out[0]), c->n->post, c->n->n_post, c->sum ? c->sum->data : NULL);
     return GLINT_OK;
 }
 
@@ -254,13 +254,13 @@ static glint_status convt_geom(op_ctx *c, geom *g)
     if (nsp < 1 || nsp > 3) return OP_FAIL(c, GLINT_ERR_UNSUPPORTED, "%d spatial dims", nsp);
     g->nsp = nsp;
     const int64_t *st, *dl, *pd, *op, *os, *ks;
-    int ns = attr_ints(c->n, "strides", &st), nd = attr_ints(c->n, "dilations", &dl);
-    int np = attr_ints(c->n, "pads", &pd), no = attr_ints(c->n, "output_padding", &op);
-    int nos = attr_ints(c->n, "output_shape", &os), nk = attr_ints(c->n, "kernel_shape", &ks);
+    int ns = eng_attr_ints(c->n, "strides", &st), nd = eng_attr_ints(c->n, "dilations", &dl);
+    int np = eng_attr_ints(c->n, "pads", &pd), no = eng_attr_ints(c->n, "output_padding", &op);
+    int nos = eng_attr_ints(c->n, "output_shape", &os), nk = eng_attr_ints(c->n, "kernel_shape", &ks);
     if ((ns && ns != nsp) || (nd && nd != nsp) || (np && np != 2 * nsp) || (no && no != nsp) ||
         (nk && nk != nsp))
         return OP_FAIL(c, GLINT_ERR_INVALID, "attribute lengths do not match %d spatial dims", nsp);
-    const char *ap = attr_s(c->n, "auto_pad", "NOTSET");
+    const char *ap = eng_attr_s(c->n, "auto_pad", "NOTSET");
     for (int i = 0; i < nsp; i++) {
         g->in[i] = x->dims[2 + i];
         g->k[i] = w->dims[2 + i];
@@ -297,19 +297,19 @@ static glint_status convt_geom(op_ctx *c, geom *g)
 glint_status eng_infer_ConvTranspose(op_ctx *c)
 {
     glint_status s;
-    if ((s = need_f32(c, 0)) || (s = need_f32(c, 1))) return s;
+    if ((s = eng_need_f32(c, 0)) || (s = eng_need_f32(c, 1))) return s;
     const glint_tensor *x = c->in[0], *w = c->in[1];
-    int64_t G = attr_i(c->n, "group", 1);
+    int64_t G = eng_attr_i(c->n, "group", 1);
     if (w->ndim != x->ndim || G < 1 || w->dims[0] != x->dims[1] || x->dims[1] % G)
         return OP_FAIL(c, GLINT_ERR_SHAPE, "weight shape does not match the input");
-    if (c->n_in > 2 && c->in[2] && tensor_count(c->in[2]) != w->dims[1] * G)
+    if (c->n_in > 2 && c->in[2] && eng_tensor_count(c->in[2]) != w->dims[1] * G)
         return OP_FAIL(c, GLINT_ERR_SHAPE, "bias length differs from output channels");
     geom g;
     if ((s = convt_geom(c, &g))) return s;
     int64_t dims[MAXD] = {x->dims[0], w->dims[1] * G};
     for (int i = 0; i < g.nsp; i++)
         dims[2 + i] = g.out[i];
-    set_out(c, 0, GLINT_F32, x->ndim, dims);
+    eng_set_out(c, 0, GLINT_F32, x->ndim, dims);
     return GLINT_OK;
 }
 
@@ -320,7 +320,7 @@ glint_status eng_run_ConvTranspose(op_ctx *c)
     geom g0, g;
     convt_geom(c, &g0);
     geom_to3(&g0, &g);
-    int64_t N = x->dims[0], C = x->dims[1], G = attr_i(c->n, "group", 1);
+    int64_t N = x->dims[0], C = x->dims[1], G = eng_attr_i(c->n, "group", 1);
     int64_t cg = C / G, mg = w->dims[1], M = mg * G;
     int64_t isz = g.in[0] * g.in[1] * g.in[2], osz = g.out[0] * g.out[1] * g.out[2];
     int64_t ksz = g.k[0] * g.k[1] * g.k[2];
@@ -361,22 +361,22 @@ glint_status eng_run_ConvTranspose(op_ctx *c)
                         }
             }
         }
-    post_apply(Y, tensor_count(c->out[0]), c->n->post, c->n->n_post, c->sum ? c->sum->data : NULL);
+    eng_post_apply(Y, eng_tensor_count(c->out[0]), c->n->post, c->n->n_post, c->sum ? c->sum->data : NULL);
     return GLINT_OK;
 }
 
 /* ---- BatchNormalization (inference) ---- */
 glint_status eng_infer_BatchNormalization(op_ctx *c)
 {
-    if (c->n_out > 1 || attr_i(c->n, "training_mode", 0))
+    if (c->n_out > 1 || eng_attr_i(c->n, "training_mode", 0))
         return OP_FAIL(c, GLINT_ERR_UNSUPPORTED, "training mode is not supported");
     for (int i = 0; i < 5; i++) {
-        glint_status s = need_f32(c, i);
+        glint_status s = eng_need_f32(c, i);
         if (s) return s;
-        if (i && tensor_count(c->in[i]) != (c->in[0]->ndim > 1 ? c->in[0]->dims[1] : 1))
+        if (i && eng_tensor_count(c->in[i]) != (c->in[0]->ndim > 1 ? c->in[0]->dims[1] : 1))
             return OP_FAIL(c, GLINT_ERR_SHAPE, "parameter %d length differs from channels", i);
     }
-    set_out(c, 0, GLINT_F32, c->in[0]->ndim, c->in[0]->dims);
+    eng_set_out(c, 0, GLINT_F32, c->in[0]->ndim, c->in[0]->dims);
     return GLINT_OK;
 }
 
@@ -385,9 +385,9 @@ glint_status eng_run_BatchNormalization(op_ctx *c)
     const glint_tensor *x = c->in[0];
     const float *sc = c->in[1]->data, *b = c->in[2]->data, *mean = c->in[3]->data,
                 *var = c->in[4]->data;
-    float eps = attr_f(c->n, "epsilon", 1e-5f);
+    float eps = eng_attr_f(c->n, "epsilon", 1e-5f);
     int64_t N = x->dims[0], C = x->ndim > 1 ? x->dims[1] : 1;
-    int64_t inner = x->ndim > 2 ? dims_count(x->dims + 2, x->ndim - 2) : 1;
+    int64_t inner = x->ndim > 2 ? eng_dims_count(x->dims + 2, x->ndim - 2) : 1;
     const float *X = x->data;
     float *Y = c->out[0]->data;
     for (int64_t n = 0; n < N; n++)
@@ -398,7 +398,7 @@ glint_status eng_run_BatchNormalization(op_ctx *c)
             for (int64_t i = 0; i < inner; i++)
                 yp[i] = xp[i] * a + o;
         }
-    post_apply(Y, tensor_count(x), c->n->post, c->n->n_post, c->sum ? c->sum->data : NULL);
+    eng_post_apply(Y, eng_tensor_count(x), c->n->post, c->n->n_post, c->sum ? c->sum->data : NULL);
     return GLINT_OK;
 }
 
@@ -406,14 +406,14 @@ glint_status eng_run_BatchNormalization(op_ctx *c)
 glint_status eng_infer_InstanceNormalization(op_ctx *c)
 {
     glint_status s;
-    if ((s = need_f32(c, 0))) return s;
+    if ((s = eng_need_f32(c, 0))) return s;
     if (c->in[0]->ndim < 3) return OP_FAIL(c, GLINT_ERR_SHAPE, "input rank below 3");
     for (int i = 1; i < 3; i++)
-        if ((s = need_f32(c, i)))
+        if ((s = eng_need_f32(c, i)))
             return s;
-        else if (tensor_count(c->in[i]) != c->in[0]->dims[1])
+        else if (eng_tensor_count(c->in[i]) != c->in[0]->dims[1])
             return OP_FAIL(c, GLINT_ERR_SHAPE, "scale/bias length differs from channels");
-    set_out(c, 0, GLINT_F32, c->in[0]->ndim, c->in[0]->dims);
+    eng_set_out(c, 0, GLINT_F32, c->in[0]->ndim, c->in[0]->dims);
     return GLINT_OK;
 }
 
@@ -421,8 +421,8 @@ glint_status eng_run_InstanceNormalization(op_ctx *c)
 {
     const glint_tensor *x = c->in[0];
     const float *sc = c->in[1]->data, *b = c->in[2]->data, *X = x->data;
-    float eps = attr_f(c->n, "epsilon", 1e-5f), *Y = c->out[0]->data;
-    int64_t N = x->dims[0], C = x->dims[1], inner = dims_count(x->dims + 2, x->ndim - 2);
+    float eps = eng_attr_f(c->n, "epsilon", 1e-5f), *Y = c->out[0]->data;
+    int64_t N = x->dims[0], C = x->dims[1], inner = eng_dims_count(x->dims + 2, x->ndim - 2);
     for (int64_t n = 0; n < N; n++)
         for (int64_t ch = 0; ch < C; ch++) {
             const float *xp = X + (n * C + ch) * inner;
@@ -446,16 +446,16 @@ static glint_status infer_pool(op_ctx *c)
     glint_status s;
     /* MaxPool also on u8 (the int8 graph's u8 tensors; ONNX allows it) */
     bool u8 = c->in[0]->dtype == GLINT_U8 && c->n->op == OP_MaxPool;
-    if (!u8 && (s = need_f32(c, 0))) return s;
+    if (!u8 && (s = eng_need_f32(c, 0))) return s;
     if (c->n_out > 1) return OP_FAIL(c, GLINT_ERR_UNSUPPORTED, "the Indices output");
-    if (attr_i(c->n, "storage_order", 0))
+    if (eng_attr_i(c->n, "storage_order", 0))
         return OP_FAIL(c, GLINT_ERR_UNSUPPORTED, "storage_order=1");
     geom g;
     if ((s = geom_fill(c, NULL, true, &g))) return s;
     int64_t dims[MAXD] = {c->in[0]->dims[0], c->in[0]->dims[1]};
     for (int i = 0; i < g.nsp; i++)
         dims[2 + i] = g.out[i];
-    set_out(c, 0, c->in[0]->dtype, c->in[0]->ndim, dims);
+    eng_set_out(c, 0, c->in[0]->dtype, c->in[0]->ndim, dims);
     return GLINT_OK;
 }
 
@@ -476,7 +476,7 @@ static glint_status run_pool(op_ctx *c, bool is_max)
     glint_status s = geom_fill(c, NULL, true, &g0);
     if (s) return s;
     geom_to3(&g0, &g);
-    bool incl = attr_i(c->n, "count_include_pad", 0) != 0;
+    bool incl = eng_attr_i(c->n, "count_include_pad", 0) != 0;
     int64_t planes = x->dims[0] * x->dims[1];
     int64_t isz = g.in[0] * g.in[1] * g.in[2], osz = g.out[0] * g.out[1] * g.out[2];
     const float *X = x->data;
@@ -539,13 +539,13 @@ glint_status eng_run_AveragePool(op_ctx *c)
 
 static glint_status infer_global(op_ctx *c)
 {
-    glint_status s = need_f32(c, 0);
+    glint_status s = eng_need_f32(c, 0);
     if (s) return s;
     if (c->in[0]->ndim < 3) return OP_FAIL(c, GLINT_ERR_SHAPE, "input rank below 3");
     int64_t dims[MAXD];
     for (int i = 0; i < c->in[0]->ndim; i++)
         dims[i] = i < 2 ? c->in[0]->dims[i] : 1;
-    set_out(c, 0, GLINT_F32, c->in[0]->ndim, dims);
+    eng_set_out(c, 0, GLINT_F32, c->in[0]->ndim, dims);
     return GLINT_OK;
 }
 
@@ -562,7 +562,7 @@ glint_status eng_infer_GlobalMaxPool(op_ctx *c)
 static void run_global(op_ctx *c, bool is_max)
 {
     const glint_tensor *x = c->in[0];
-    int64_t planes = x->dims[0] * x->dims[1], inner = dims_count(x->dims + 2, x->ndim - 2);
+    int64_t planes = x->dims[0] * x->dims[1], inner = eng_dims_count(x->dims + 2, x->ndim - 2);
     const float *X = x->data;
     float *Y = c->out[0]->data;
     for (int64_t p = 0; p < planes; p++) {
@@ -589,11 +589,11 @@ glint_status eng_run_GlobalMaxPool(op_ctx *c)
 /* ---- Softmax / LogSoftmax ---- */
 static glint_status infer_softmax(op_ctx *c)
 {
-    glint_status s = need_f32(c, 0);
+    glint_status s = eng_need_f32(c, 0);
     if (s) return s;
-    int64_t axis = attr_i(c->n, "axis", c->opset < 13 ? 1 : -1);
-    if (norm_axis(axis, c->in[0]->ndim) < 0) return OP_FAIL(c, GLINT_ERR_INVALID, "bad axis");
-    set_out(c, 0, GLINT_F32, c->in[0]->ndim, c->in[0]->dims);
+    int64_t axis = eng_attr_i(c->n, "axis", c->opset < 13 ? 1 : -1);
+    if (eng_norm_axis(axis, c->in[0]->ndim) < 0) return OP_FAIL(c, GLINT_ERR_INVALID, "bad axis");
+    eng_set_out(c, 0, GLINT_F32, c->in[0]->ndim, c->in[0]->dims);
     return GLINT_OK;
 }
 
@@ -610,16 +610,16 @@ glint_status eng_infer_LogSoftmax(op_ctx *c)
 static void softmax_run(op_ctx *c, bool log_mode)
 {
     const glint_tensor *x = c->in[0];
-    int axis = norm_axis(attr_i(c->n, "axis", c->opset < 13 ? 1 : -1), x->ndim);
+    int axis = eng_norm_axis(eng_attr_i(c->n, "axis", c->opset < 13 ? 1 : -1), x->ndim);
     int64_t outer, n, inner;
     if (c->opset < 13) { /* coerced to 2-D at axis */
-        outer = dims_count(x->dims, axis);
-        n = dims_count(x->dims + axis, x->ndim - axis);
+        outer = eng_dims_count(x->dims, axis);
+        n = eng_dims_count(x->dims + axis, x->ndim - axis);
         inner = 1;
     } else {
-        outer = dims_count(x->dims, axis);
+        outer = eng_dims_count(x->dims, axis);
         n = x->dims[axis];
-        inner = dims_count(x->dims + axis + 1, x->ndim - axis - 1);
+        inner = eng_dims_count(x->dims + axis + 1, x->ndim - axis - 1);
     }
     const float *X = x->data;
     float *Y = c->out[0]->data;
@@ -661,7 +661,7 @@ glint_status eng_run_LogSoftmax(op_ctx *c)
 }
 
 /* ---- MatMul / Gemm ---- */
-glint_status matmul_shape(op_ctx *c, const glint_tensor *a, const glint_tensor *b, glint_dtype t)
+glint_status eng_matmul_shape(op_ctx *c, const glint_tensor *a, const glint_tensor *b, glint_dtype t)
 {
     if (a->ndim < 1 || b->ndim < 1) return OP_FAIL(c, GLINT_ERR_SHAPE, "scalar operand");
     glint_tensor a2 = *a, b2 = *b;
@@ -679,27 +679,27 @@ glint_status matmul_shape(op_ctx *c, const glint_tensor *a, const glint_tensor *
     if (b2.dims[b2.ndim - 2] != K) {
         char x[96], y[96];
         return OP_FAIL(c, GLINT_ERR_SHAPE, "cannot multiply %s by %s",
-                       dims_str(a->dims, a->ndim, x, sizeof x),
-                       dims_str(b->dims, b->ndim, y, sizeof y));
+                       eng_dims_str(a->dims, a->ndim, x, sizeof x),
+                       eng_dims_str(b->dims, b->ndim, y, sizeof y));
     }
     glint_tensor ba = a2, bb = b2;
     ba.ndim -= 2;
     bb.ndim -= 2;
     int nd;
     int64_t dims[MAXD];
-    if (!broadcast_shape(&ba, &bb, &nd, dims))
+    if (!eng_broadcast_shape(&ba, &bb, &nd, dims))
         return OP_FAIL(c, GLINT_ERR_SHAPE, "batch dimensions do not broadcast");
     if (a->ndim > 1) dims[nd++] = a2.dims[a2.ndim - 2];
     if (b->ndim > 1) dims[nd++] = b2.dims[b2.ndim - 1];
-    set_out(c, 0, t, nd, dims);
+    eng_set_out(c, 0, t, nd, dims);
     return GLINT_OK;
 }
 
 glint_status eng_infer_MatMul(op_ctx *c)
 {
     glint_status s;
-    if ((s = need_f32(c, 0)) || (s = need_f32(c, 1))) return s;
-    return matmul_shape(c, c->in[0], c->in[1], GLINT_F32);
+    if ((s = eng_need_f32(c, 0)) || (s = eng_need_f32(c, 1))) return s;
+    return eng_matmul_shape(c, c->in[0], c->in[1], GLINT_F32);
 }
 
 /* C[M,N] (+)= A[M,K] * B[K,N] with element strides. */
@@ -742,8 +742,8 @@ glint_status eng_run_MatMul(op_ctx *c)
     ba.ndim -= 2;
     bb.ndim -= 2;
     glint_tensor out = {.ndim = 0};
-    broadcast_shape(&ba, &bb, &out.ndim, out.dims);
-    int64_t sa[MAXD], sb[MAXD], batches = dims_count(out.dims, out.ndim);
+    eng_broadcast_shape(&ba, &bb, &out.ndim, out.dims);
+    int64_t sa[MAXD], sb[MAXD], batches = eng_dims_count(out.dims, out.ndim);
     /* strides of the batch dims in units of matrices */
     {
         int64_t s = 1;
@@ -782,10 +782,10 @@ glint_status eng_run_MatMul(op_ctx *c)
 glint_status eng_infer_Gemm(op_ctx *c)
 {
     glint_status s;
-    if ((s = need_f32(c, 0)) || (s = need_f32(c, 1))) return s;
+    if ((s = eng_need_f32(c, 0)) || (s = eng_need_f32(c, 1))) return s;
     const glint_tensor *a = c->in[0], *b = c->in[1];
     if (a->ndim != 2 || b->ndim != 2) return OP_FAIL(c, GLINT_ERR_SHAPE, "A and B must be 2-D");
-    bool ta = attr_i(c->n, "transA", 0), tb = attr_i(c->n, "transB", 0);
+    bool ta = eng_attr_i(c->n, "transA", 0), tb = eng_attr_i(c->n, "transB", 0);
     int64_t M = ta ? a->dims[1] : a->dims[0], K = ta ? a->dims[0] : a->dims[1];
     int64_t K2 = tb ? b->dims[1] : b->dims[0], N = tb ? b->dims[0] : b->dims[1];
     if (K != K2)
@@ -796,18 +796,18 @@ glint_status eng_infer_Gemm(op_ctx *c)
         glint_tensor o = {.ndim = 2, .dims = {M, N}};
         int nd;
         int64_t bd[MAXD];
-        if (!broadcast_shape(&o, c->in[2], &nd, bd) || nd != 2 || bd[0] != M || bd[1] != N)
+        if (!eng_broadcast_shape(&o, c->in[2], &nd, bd) || nd != 2 || bd[0] != M || bd[1] != N)
             return OP_FAIL(c, GLINT_ERR_SHAPE, "C does not broadcast to [M,N]");
     }
-    set_out(c, 0, GLINT_F32, 2, dims);
+    eng_set_out(c, 0, GLINT_F32, 2, dims);
     return GLINT_OK;
 }
 
 glint_status eng_run_Gemm(op_ctx *c)
 {
     const glint_tensor *a = c->in[0], *b = c->in[1];
-    bool ta = attr_i(c->n, "transA", 0), tb = attr_i(c->n, "transB", 0);
-    float alpha = attr_f(c->n, "alpha", 1.0f), beta = attr_f(c->n, "beta", 1.0f);
+    bool ta = eng_attr_i(c->n, "transA", 0), tb = eng_attr_i(c->n, "transB", 0);
+    float alpha = eng_attr_f(c->n, "alpha", 1.0f), beta = eng_attr_f(c->n, "beta", 1.0f);
     int64_t M = c->out[0]->dims[0], N = c->out[0]->dims[1];
     int64_t K = ta ? a->dims[0] : a->dims[1];
     float *Y = c->out[0]->data;
@@ -817,9 +817,9 @@ glint_status eng_run_Gemm(op_ctx *c)
         int64_t cm = C->ndim == 2 ? C->dims[0] : 1, cn = C->ndim >= 1 ? C->dims[C->ndim - 1] : 1;
         for (int64_t i = 0; i < M; i++)
             for (int64_t j = 0; j < N; j++)
-                Y[i * N + j] += beta * tensor_get_f(C, (cm == 1 ? 0 : i) * cn + (cn == 1 ? 0 : j));
+                Y[i * N + j] += beta * eng_tensor_get_f(C, (cm == 1 ? 0 : i) * cn + (cn == 1 ? 0 : j));
     }
-    post_apply(Y, M * N, c->n->post, c->n->n_post, c->sum ? c->sum->data : NULL);
+    eng_post_apply(Y, M * N, c->n->post, c->n->n_post, c->sum ? c->sum->data : NULL);
     return GLINT_OK;
 }
 
@@ -831,24 +831,24 @@ static glint_status reduce_axes(op_ctx *c, bool *red, bool *noop)
     int n = 0;
     bool axes_input = (c->n->op == OP_ReduceSum && c->opset >= 13) || c->opset >= 18;
     if (axes_input && c->n_in > 1 && c->in[1]) {
-        glint_status s = need_const(c, 1, "axes");
+        glint_status s = eng_need_const(c, 1, "axes");
         if (s) return s;
-        n = (int)tensor_count(c->in[1]);
+        n = (int)eng_tensor_count(c->in[1]);
         if (n > MAXD) return OP_FAIL(c, GLINT_ERR_INVALID, "too many axes");
         for (int i = 0; i < n; i++)
-            axes[i] = tensor_get_i(c->in[1], i);
+            axes[i] = eng_tensor_get_i(c->in[1], i);
     } else {
         const int64_t *v;
-        n = attr_ints(c->n, "axes", &v);
+        n = eng_attr_ints(c->n, "axes", &v);
         if (n > MAXD) return OP_FAIL(c, GLINT_ERR_INVALID, "too many axes");
         for (int i = 0; i < n; i++)
             axes[i] = v[i];
     }
-    *noop = n == 0 && attr_i(c->n, "noop_with_empty_axes", 0);
+    *noop = n == 0 && eng_attr_i(c->n, "noop_with_empty_axes", 0);
     for (int i = 0; i < x->ndim; i++)
         red[i] = n == 0 && !*noop;
     for (int i = 0; i < n; i++) {
-        int a = norm_axis(axes[i], x->ndim);
+        int a = eng_norm_axis(axes[i], x->ndim);
         if (a < 0) return OP_FAIL(c, GLINT_ERR_INVALID, "bad axis %lld", (long long)axes[i]);
         red[a] = true;
     }
@@ -864,7 +864,7 @@ static glint_status infer_reduce(op_ctx *c)
     bool red[MAXD], noop;
     glint_status s = reduce_axes(c, red, &noop);
     if (s) return s;
-    bool keep = attr_i(c->n, "keepdims", 1) != 0;
+    bool keep = eng_attr_i(c->n, "keepdims", 1) != 0;
     int64_t dims[MAXD];
     int nd = 0;
     for (int i = 0; i < x->ndim; i++)
@@ -872,7 +872,7 @@ static glint_status infer_reduce(op_ctx *c)
             dims[nd++] = x->dims[i];
         else if (keep)
             dims[nd++] = 1;
-    set_out(c, 0, x->dtype, nd, dims);
+    eng_set_out(c, 0, x->dtype, nd, dims);
     return GLINT_OK;
 }
 
@@ -882,7 +882,7 @@ static glint_status run_reduce(op_ctx *c, int kind) /* 0 mean 1 sum 2 max 3 min 
     glint_tensor *o = c->out[0];
     bool red[MAXD], noop;
     reduce_axes(c, red, &noop);
-    int64_t ocount = tensor_count(o), xcount = tensor_count(x);
+    int64_t ocount = eng_tensor_count(o), xcount = eng_tensor_count(x);
     /* output strides laid over the input's dims (0 on reduced axes) */
     int64_t ost[MAXD], s = 1;
     for (int i = x->ndim - 1; i >= 0; i--) {
@@ -891,18 +891,18 @@ static glint_status run_reduce(op_ctx *c, int kind) /* 0 mean 1 sum 2 max 3 min 
     }
     double init = kind == 2 ? -INFINITY : kind == 3 ? INFINITY : 0;
     for (int64_t i = 0; i < ocount; i++)
-        tensor_set_f(o, i, init);
+        eng_tensor_set_f(o, i, init);
     if (xcount == 0) return GLINT_OK;
     int64_t idx[MAXD] = {0}, off = 0;
     bool f32 = x->dtype == GLINT_F32;
     for (int64_t i = 0; i < xcount; i++) {
-        double v = f32 ? ((const float *)x->data)[i] : tensor_get_f(x, i);
-        double cur = f32 ? ((float *)o->data)[off] : tensor_get_f(o, off);
+        double v = f32 ? ((const float *)x->data)[i] : eng_tensor_get_f(x, i);
+        double cur = f32 ? ((float *)o->data)[off] : eng_tensor_get_f(o, off);
         double r = kind <= 1 ? cur + v : kind == 2 ? (v > cur ? v : cur) : (v < cur ? v : cur);
         if (f32)
             ((float *)o->data)[off] = (float)r;
         else
-            tensor_set_f(o, off, r);
+            eng_tensor_set_f(o, off, r);
         for (int d = x->ndim - 1; d >= 0; d--) {
             idx[d]++;
             off += ost[d];
@@ -914,7 +914,7 @@ static glint_status run_reduce(op_ctx *c, int kind) /* 0 mean 1 sum 2 max 3 min 
     if (kind == 0) {
         double n = (double)xcount / (double)(ocount ? ocount : 1);
         for (int64_t i = 0; i < ocount; i++)
-            tensor_set_f(o, i, tensor_get_f(o, i) / n);
+            eng_tensor_set_f(o, i, eng_tensor_get_f(o, i) / n);
     }
     return GLINT_OK;
 }
@@ -966,7 +966,7 @@ typedef struct resize_plan {
 static glint_status resize_plan_make(op_ctx *c, bool upsample, resize_plan *p, int64_t *odims)
 {
     const glint_tensor *x = c->in[0];
-    const char *mode = attr_s(c->n, "mode", "nearest");
+    const char *mode = eng_attr_s(c->n, "mode", "nearest");
     if (!strcmp(mode, "nearest"))
         p->linear = false;
     else if (!strcmp(mode, "linear") || !strcmp(mode, "bilinear"))
@@ -978,9 +978,9 @@ static glint_status resize_plan_make(op_ctx *c, bool upsample, resize_plan *p, i
     int n = x->ndim;
     const glint_tensor *scales = NULL, *sizes = NULL;
     if (upsample) {
-        const attr *a = node_attr(c->n, "scales");
+        const attr *a = eng_node_attr(c->n, "scales");
         if (c->n_in > 1 && c->in[1]) {
-            glint_status s = need_const(c, 1, "scales");
+            glint_status s = eng_need_const(c, 1, "scales");
             if (s) return s;
             scales = c->in[1];
         } else if (a && a->type == ATTR_FLOATS && a->n == n) {
@@ -990,7 +990,7 @@ static glint_status resize_plan_make(op_ctx *c, bool upsample, resize_plan *p, i
             return OP_FAIL(c, GLINT_ERR_INVALID, "scales missing");
         }
     } else {
-        const char *ct = attr_s(c->n, "coordinate_transformation_mode", "half_pixel");
+        const char *ct = eng_attr_s(c->n, "coordinate_transformation_mode", "half_pixel");
         if (c->opset < 11) ct = "asymmetric";
         if (!strcmp(ct, "half_pixel"))
             p->cm = CM_HALF;
@@ -1004,7 +1004,7 @@ static glint_status resize_plan_make(op_ctx *c, bool upsample, resize_plan *p, i
             p->cm = CM_TF_HALF_NN;
         else
             return OP_FAIL(c, GLINT_ERR_UNSUPPORTED, "coordinate_transformation_mode '%s'", ct);
-        const char *nmode = attr_s(c->n, "nearest_mode", "round_prefer_floor");
+        const char *nmode = eng_attr_s(c->n, "nearest_mode", "round_prefer_floor");
         if (c->opset < 11) nmode = "floor";
         if (!strcmp(nmode, "round_prefer_floor"))
             p->nm = NM_PREFER_FLOOR;
@@ -1016,36 +1016,36 @@ static glint_status resize_plan_make(op_ctx *c, bool upsample, resize_plan *p, i
             p->nm = NM_CEIL;
         else
             return OP_FAIL(c, GLINT_ERR_UNSUPPORTED, "nearest_mode '%s'", nmode);
-        if (attr_i(c->n, "antialias", 0) || node_attr(c->n, "axes") ||
-            strcmp(attr_s(c->n, "keep_aspect_ratio_policy", "stretch"), "stretch"))
+        if (eng_attr_i(c->n, "antialias", 0) || eng_node_attr(c->n, "axes") ||
+            strcmp(eng_attr_s(c->n, "keep_aspect_ratio_policy", "stretch"), "stretch"))
             return OP_FAIL(c, GLINT_ERR_UNSUPPORTED, "antialias/axes/keep_aspect_ratio_policy");
-        if (attr_i(c->n, "exclude_outside", 0))
+        if (eng_attr_i(c->n, "exclude_outside", 0))
             return OP_FAIL(c, GLINT_ERR_UNSUPPORTED, "exclude_outside");
         int si = c->opset < 11 ? 1 : 2, zi = 3;
-        if (c->n_in > si && c->in[si] && tensor_count(c->in[si]) > 0) {
-            glint_status s = need_const(c, si, "scales");
+        if (c->n_in > si && c->in[si] && eng_tensor_count(c->in[si]) > 0) {
+            glint_status s = eng_need_const(c, si, "scales");
             if (s) return s;
             scales = c->in[si];
         }
-        if (c->opset >= 11 && c->n_in > zi && c->in[zi] && tensor_count(c->in[zi]) > 0) {
-            glint_status s = need_const(c, zi, "sizes");
+        if (c->opset >= 11 && c->n_in > zi && c->in[zi] && eng_tensor_count(c->in[zi]) > 0) {
+            glint_status s = eng_need_const(c, zi, "sizes");
             if (s) return s;
             sizes = c->in[zi];
         }
         if (!scales && !sizes) return OP_FAIL(c, GLINT_ERR_INVALID, "neither scales nor sizes");
     }
-    if (scales && tensor_count(scales) != n)
+    if (scales && eng_tensor_count(scales) != n)
         return OP_FAIL(c, GLINT_ERR_INVALID, "scales has %lld values for rank %d",
-                       (long long)tensor_count(scales), n);
-    if (sizes && tensor_count(sizes) != n)
+                       (long long)eng_tensor_count(scales), n);
+    if (sizes && eng_tensor_count(sizes) != n)
         return OP_FAIL(c, GLINT_ERR_INVALID, "sizes has %lld values for rank %d",
-                       (long long)tensor_count(sizes), n);
+                       (long long)eng_tensor_count(sizes), n);
     for (int i = 0; i < n; i++) {
         if (sizes) {
-            odims[i] = tensor_get_i(sizes, i);
+            odims[i] = eng_tensor_get_i(sizes, i);
             p->scale[i] = x->dims[i] ? (double)odims[i] / (double)x->dims[i] : 1;
         } else {
-            if (scales) p->scale[i] = tensor_get_f(scales, i);
+            if (scales) p->scale[i] = eng_tensor_get_f(scales, i);
             if (!(p->scale[i] > 0) || p->scale[i] > 1e6)
                 return OP_FAIL(c, GLINT_ERR_INVALID, "scale %g", p->scale[i]);
             odims[i] = (int64_t)floor((double)x->dims[i] * p->scale[i]);
@@ -1055,9 +1055,9 @@ static glint_status resize_plan_make(op_ctx *c, bool upsample, resize_plan *p, i
             return OP_FAIL(c, GLINT_ERR_SHAPE, "cannot resize an empty axis to %lld",
                            (long long)odims[i]);
     }
-    if (dims_count_checked(odims, n) < 0) return OP_FAIL(c, GLINT_ERR_NOMEM, "output too large");
+    if (eng_dims_count_checked(odims, n) < 0) return OP_FAIL(c, GLINT_ERR_NOMEM, "output too large");
     /* nearest copies values: u8 too (the int8 graph's u8 tensors) */
-    if (x->dtype != GLINT_F32 && !(x->dtype == GLINT_U8 && !p->linear)) return need_f32(c, 0);
+    if (x->dtype != GLINT_F32 && !(x->dtype == GLINT_U8 && !p->linear)) return eng_need_f32(c, 0);
     return GLINT_OK;
 }
 
@@ -1067,7 +1067,7 @@ static glint_status infer_resize_common(op_ctx *c, bool upsample)
     int64_t dims[MAXD];
     glint_status s = resize_plan_make(c, upsample, &p, dims);
     if (s) return s;
-    set_out(c, 0, c->in[0]->dtype, c->in[0]->ndim, dims);
+    eng_set_out(c, 0, c->in[0]->dtype, c->in[0]->ndim, dims);
     return GLINT_OK;
 }
 
@@ -1133,7 +1133,7 @@ static glint_status run_resize_common(op_ctx *c, bool upsample)
     const glint_tensor *x = c->in[0];
     glint_tensor *o = c->out[0];
     int n = x->ndim;
-    int64_t xst[MAXD], idx[MAXD] = {0}, count = tensor_count(o);
+    int64_t xst[MAXD], idx[MAXD] = {0}, count = eng_tensor_count(o);
     {
         int64_t st = 1;
         for (int i = n - 1; i >= 0; i--) {
@@ -1214,7 +1214,7 @@ glint_status eng_run_Upsample(op_ctx *c)
     return run_resize_common(c, true);
 }
 
-bool resize_nearest_map(op_ctx *c, int axis, int64_t *map)
+bool eng_resize_nearest_map(op_ctx *c, int axis, int64_t *map)
 {
     resize_plan p;
     int64_t dims[MAXD];
@@ -1226,7 +1226,7 @@ bool resize_nearest_map(op_ctx *c, int axis, int64_t *map)
     return true;
 }
 
-bool conv_transpose_geometry(op_ctx *c, int64_t *pad_begin, int64_t *stride, int64_t *dilation)
+bool eng_conv_transpose_geometry(op_ctx *c, int64_t *pad_begin, int64_t *stride, int64_t *dilation)
 {
     geom g;
     if (convt_geom(c, &g) != GLINT_OK || g.nsp != 2) return false;
@@ -1244,10 +1244,10 @@ bool conv_transpose_geometry(op_ctx *c, int64_t *pad_begin, int64_t *stride, int
 glint_status eng_infer_GlintDFL(op_ctx *c)
 {
     const glint_tensor *x = c->in[0];
-    if (x->dtype != GLINT_F32) return need_f32(c, 0);
+    if (x->dtype != GLINT_F32) return eng_need_f32(c, 0);
     if (x->ndim != 4) return OP_FAIL(c, GLINT_ERR_SHAPE, "input rank %d, want 4", x->ndim);
     int64_t dims[4] = {x->dims[0], 1, x->dims[1], x->dims[3]};
-    set_out(c, 0, GLINT_F32, 4, dims);
+    eng_set_out(c, 0, GLINT_F32, 4, dims);
     return GLINT_OK;
 }
 
@@ -1278,33 +1278,33 @@ glint_status eng_run_GlintDFL(op_ctx *c)
 glint_status eng_infer_argmax(op_ctx *c)
 {
     const glint_tensor *x = c->in[0];
-    int axis = norm_axis(attr_i(c->n, "axis", 0), x->ndim);
+    int axis = eng_norm_axis(eng_attr_i(c->n, "axis", 0), x->ndim);
     if (axis < 0 || x->dims[axis] == 0) return OP_FAIL(c, GLINT_ERR_INVALID, "bad or empty axis");
     int64_t dims[MAXD];
     int nd = 0;
-    bool keep = attr_i(c->n, "keepdims", 1) != 0;
+    bool keep = eng_attr_i(c->n, "keepdims", 1) != 0;
     for (int i = 0; i < x->ndim; i++)
         if (i != axis) dims[nd++] = x->dims[i];
         else if (keep) dims[nd++] = 1;
-    set_out(c, 0, GLINT_I64, nd, dims);
+    eng_set_out(c, 0, GLINT_I64, nd, dims);
     return GLINT_OK;
 }
 
 glint_status eng_run_argmax(op_ctx *c)
 {
     const glint_tensor *x = c->in[0];
-    int axis = norm_axis(attr_i(c->n, "axis", 0), x->ndim);
+    int axis = eng_norm_axis(eng_attr_i(c->n, "axis", 0), x->ndim);
     bool is_min = c->n->op == OP_ArgMin;
-    bool last = attr_i(c->n, "select_last_index", 0) != 0;
-    int64_t outer = dims_count(x->dims, axis), n = x->dims[axis];
-    int64_t inner = dims_count(x->dims + axis + 1, x->ndim - axis - 1);
+    bool last = eng_attr_i(c->n, "select_last_index", 0) != 0;
+    int64_t outer = eng_dims_count(x->dims, axis), n = x->dims[axis];
+    int64_t inner = eng_dims_count(x->dims + axis + 1, x->ndim - axis - 1);
     int64_t *o = c->out[0]->data;
     for (int64_t a = 0; a < outer; a++)
         for (int64_t b = 0; b < inner; b++) {
             int64_t best = 0;
-            double bv = tensor_get_f(x, a * n * inner + b);
+            double bv = eng_tensor_get_f(x, a * n * inner + b);
             for (int64_t k = 1; k < n; k++) {
-                double v = tensor_get_f(x, (a * n + k) * inner + b);
+                double v = eng_tensor_get_f(x, (a * n + k) * inner + b);
                 bool better = is_min ? (v < bv || (last && v == bv)) : (v > bv || (last && v == bv));
                 if (better) { bv = v; best = k; }
             }

@@ -11,7 +11,7 @@
 glint_status eng_run_copy(op_ctx *c)
 {
     if (c->out[0]->data != c->in[0]->data)
-        memcpy(c->out[0]->data, c->in[0]->data, tensor_bytes(c->in[0]));
+        memcpy(c->out[0]->data, c->in[0]->data, eng_tensor_bytes(c->in[0]));
     return GLINT_OK;
 }
 
@@ -19,24 +19,24 @@ glint_status eng_infer_dropout(op_ctx *c)
 {
     if (c->n_out > 1)
         return OP_FAIL(c, GLINT_ERR_UNSUPPORTED, "the mask output is not supported");
-    if (c->n_in > 2 && c->in[2] && (!c->in[2]->data || tensor_get_i(c->in[2], 0)))
+    if (c->n_in > 2 && c->in[2] && (!c->in[2]->data || eng_tensor_get_i(c->in[2], 0)))
         return OP_FAIL(c, GLINT_ERR_UNSUPPORTED, "training mode is not supported");
     return eng_infer_same(c);
 }
 
 glint_status eng_infer_reshape(op_ctx *c)
 {
-    glint_status s = need_const(c, 1, "shape");
+    glint_status s = eng_need_const(c, 1, "shape");
     if (s) return s;
     const glint_tensor *x = c->in[0], *sh = c->in[1];
-    int64_t n = tensor_count(sh);
+    int64_t n = eng_tensor_count(sh);
     if (sh->ndim != 1 || n > MAXD)
         return OP_FAIL(c, GLINT_ERR_UNSUPPORTED, "shape must be 1-D of at most %d values", MAXD);
-    bool allowzero = attr_i(c->n, "allowzero", 0) != 0;
+    bool allowzero = eng_attr_i(c->n, "allowzero", 0) != 0;
     int64_t dims[MAXD], known = 1;
     int infer_at = -1;
     for (int i = 0; i < n; i++) {
-        dims[i] = tensor_get_i(sh, i);
+        dims[i] = eng_tensor_get_i(sh, i);
         if (dims[i] == 0 && !allowzero) {
             if (i >= x->ndim) return OP_FAIL(c, GLINT_ERR_SHAPE, "0 in shape past input rank");
             dims[i] = x->dims[i];
@@ -52,7 +52,7 @@ glint_status eng_infer_reshape(op_ctx *c)
             known *= dims[i];
         }
     }
-    int64_t total = tensor_count(x);
+    int64_t total = eng_tensor_count(x);
     if (infer_at >= 0) {
         if (known == 0 || total % known)
             return OP_FAIL(c, GLINT_ERR_SHAPE, "cannot infer -1 for %lld elements",
@@ -61,21 +61,21 @@ glint_status eng_infer_reshape(op_ctx *c)
     } else if (known != total) {
         char a[96], b[96];
         return OP_FAIL(c, GLINT_ERR_SHAPE, "cannot reshape %s to %s",
-                       dims_str(x->dims, x->ndim, a, sizeof a), dims_str(dims, (int)n, b, sizeof b));
+                       eng_dims_str(x->dims, x->ndim, a, sizeof a), eng_dims_str(dims, (int)n, b, sizeof b));
     }
-    set_out(c, 0, x->dtype, (int)n, dims);
+    eng_set_out(c, 0, x->dtype, (int)n, dims);
     return GLINT_OK;
 }
 
 glint_status eng_infer_flatten(op_ctx *c)
 {
     const glint_tensor *x = c->in[0];
-    int64_t axis = attr_i(c->n, "axis", 1);
+    int64_t axis = eng_attr_i(c->n, "axis", 1);
     if (axis < 0) axis += x->ndim;
     if (axis < 0 || axis > x->ndim) return OP_FAIL(c, GLINT_ERR_INVALID, "bad axis");
-    int64_t dims[2] = {dims_count(x->dims, (int)axis),
-                       dims_count(x->dims + axis, x->ndim - (int)axis)};
-    set_out(c, 0, x->dtype, 2, dims);
+    int64_t dims[2] = {eng_dims_count(x->dims, (int)axis),
+                       eng_dims_count(x->dims + axis, x->ndim - (int)axis)};
+    eng_set_out(c, 0, x->dtype, 2, dims);
     return GLINT_OK;
 }
 
@@ -84,16 +84,16 @@ static glint_status get_axes(op_ctx *c, int input, int64_t *axes, int *n)
 {
     *n = 0;
     if (c->n_in > input && c->in[input]) {
-        glint_status s = need_const(c, input, "axes");
+        glint_status s = eng_need_const(c, input, "axes");
         if (s) return s;
-        int64_t cnt = tensor_count(c->in[input]);
+        int64_t cnt = eng_tensor_count(c->in[input]);
         if (cnt > MAXD) return OP_FAIL(c, GLINT_ERR_INVALID, "too many axes");
-        for (int i = 0; i < cnt; i++) axes[i] = tensor_get_i(c->in[input], i);
+        for (int i = 0; i < cnt; i++) axes[i] = eng_tensor_get_i(c->in[input], i);
         *n = (int)cnt;
         return GLINT_OK;
     }
     const int64_t *v;
-    int cnt = attr_ints(c->n, "axes", &v);
+    int cnt = eng_attr_ints(c->n, "axes", &v);
     if (cnt > MAXD) return OP_FAIL(c, GLINT_ERR_INVALID, "too many axes");
     for (int i = 0; i < cnt; i++) axes[i] = v[i];
     *n = cnt;
@@ -109,7 +109,7 @@ glint_status eng_infer_squeeze(op_ctx *c)
     if (s) return s;
     bool drop[MAXD] = {0};
     for (int i = 0; i < na; i++) {
-        int a = norm_axis(axes[i], x->ndim);
+        int a = eng_norm_axis(axes[i], x->ndim);
         if (a < 0 || x->dims[a] != 1)
             return OP_FAIL(c, GLINT_ERR_SHAPE, "axis %lld is not of size 1", (long long)axes[i]);
         drop[a] = true;
@@ -118,7 +118,7 @@ glint_status eng_infer_squeeze(op_ctx *c)
     int nd = 0;
     for (int i = 0; i < x->ndim; i++)
         if (!(na ? drop[i] : x->dims[i] == 1)) dims[nd++] = x->dims[i];
-    set_out(c, 0, x->dtype, nd, dims);
+    eng_set_out(c, 0, x->dtype, nd, dims);
     return GLINT_OK;
 }
 
@@ -133,14 +133,14 @@ glint_status eng_infer_unsqueeze(op_ctx *c)
     if (rank > MAXD) return OP_FAIL(c, GLINT_ERR_UNSUPPORTED, "rank above %d", MAXD);
     bool ins[MAXD] = {0};
     for (int i = 0; i < na; i++) {
-        int a = norm_axis(axes[i], rank);
+        int a = eng_norm_axis(axes[i], rank);
         if (a < 0 || ins[a]) return OP_FAIL(c, GLINT_ERR_INVALID, "bad or repeated axis");
         ins[a] = true;
     }
     int64_t dims[MAXD];
     for (int i = 0, k = 0; i < rank; i++)
         dims[i] = ins[i] ? 1 : x->dims[k++];
-    set_out(c, 0, x->dtype, rank, dims);
+    eng_set_out(c, 0, x->dtype, rank, dims);
     return GLINT_OK;
 }
 
@@ -148,20 +148,20 @@ glint_status eng_infer_unsqueeze(op_ctx *c)
 glint_status eng_infer_shape(op_ctx *c)
 {
     int r = c->in[0]->ndim;
-    int64_t start = attr_i(c->n, "start", 0), end = attr_i(c->n, "end", r);
+    int64_t start = eng_attr_i(c->n, "start", 0), end = eng_attr_i(c->n, "end", r);
     if (start < 0) start += r;
     if (end < 0) end += r;
     start = start < 0 ? 0 : start > r ? r : start;
     end = end < 0 ? 0 : end > r ? r : end;
     int64_t n = end > start ? end - start : 0;
-    set_out(c, 0, GLINT_I64, 1, &n);
+    eng_set_out(c, 0, GLINT_I64, 1, &n);
     return GLINT_OK;
 }
 
 glint_status eng_run_shape(op_ctx *c)
 {
     int r = c->in[0]->ndim;
-    int64_t start = attr_i(c->n, "start", 0);
+    int64_t start = eng_attr_i(c->n, "start", 0);
     if (start < 0) start += r;
     start = start < 0 ? 0 : start > r ? r : start;
     int64_t n = c->out[0]->dims[0];
@@ -172,29 +172,29 @@ glint_status eng_run_shape(op_ctx *c)
 
 glint_status eng_infer_size(op_ctx *c)
 {
-    set_out(c, 0, GLINT_I64, 0, NULL);
+    eng_set_out(c, 0, GLINT_I64, 0, NULL);
     return GLINT_OK;
 }
 
 glint_status eng_run_size(op_ctx *c)
 {
-    *(int64_t *)c->out[0]->data = tensor_count(c->in[0]);
+    *(int64_t *)c->out[0]->data = eng_tensor_count(c->in[0]);
     return GLINT_OK;
 }
 
 glint_status eng_infer_constant(op_ctx *c)
 {
     const node *n = c->n;
-    const attr *a = node_attr(n, "value");
+    const attr *a = eng_node_attr(n, "value");
     if (a && a->type == ATTR_TENSOR) {
-        set_out(c, 0, a->t.dtype, a->t.ndim, a->t.dims);
+        eng_set_out(c, 0, a->t.dtype, a->t.ndim, a->t.dims);
         return GLINT_OK;
     }
-    if ((a = node_attr(n, "value_float"))) { set_out(c, 0, GLINT_F32, 0, NULL); return GLINT_OK; }
-    if ((a = node_attr(n, "value_int"))) { set_out(c, 0, GLINT_I64, 0, NULL); return GLINT_OK; }
-    if ((a = node_attr(n, "value_floats")) || (a = node_attr(n, "value_ints"))) {
+    if ((a = eng_node_attr(n, "value_float"))) { eng_set_out(c, 0, GLINT_F32, 0, NULL); return GLINT_OK; }
+    if ((a = eng_node_attr(n, "value_int"))) { eng_set_out(c, 0, GLINT_I64, 0, NULL); return GLINT_OK; }
+    if ((a = eng_node_attr(n, "value_floats")) || (a = eng_node_attr(n, "value_ints"))) {
         int64_t d = a->n;
-        set_out(c, 0, a->type == ATTR_FLOATS ? GLINT_F32 : GLINT_I64, 1, &d);
+        eng_set_out(c, 0, a->type == ATTR_FLOATS ? GLINT_F32 : GLINT_I64, 1, &d);
         return GLINT_OK;
     }
     return OP_FAIL(c, GLINT_ERR_UNSUPPORTED, "only value/value_float(s)/value_int(s) constants");
@@ -203,40 +203,40 @@ glint_status eng_infer_constant(op_ctx *c)
 glint_status eng_run_constant(op_ctx *c)
 {
     const node *n = c->n;
-    const attr *a = node_attr(n, "value");
+    const attr *a = eng_node_attr(n, "value");
     void *dst = c->out[0]->data;
-    if (a && a->type == ATTR_TENSOR) memcpy(dst, a->t.data, tensor_bytes(&a->t));
-    else if ((a = node_attr(n, "value_float"))) *(float *)dst = a->f;
-    else if ((a = node_attr(n, "value_int"))) *(int64_t *)dst = a->i;
-    else if ((a = node_attr(n, "value_floats"))) memcpy(dst, a->floats, (size_t)a->n * 4);
-    else if ((a = node_attr(n, "value_ints"))) memcpy(dst, a->ints, (size_t)a->n * 8);
+    if (a && a->type == ATTR_TENSOR) memcpy(dst, a->t.data, eng_tensor_bytes(&a->t));
+    else if ((a = eng_node_attr(n, "value_float"))) *(float *)dst = a->f;
+    else if ((a = eng_node_attr(n, "value_int"))) *(int64_t *)dst = a->i;
+    else if ((a = eng_node_attr(n, "value_floats"))) memcpy(dst, a->floats, (size_t)a->n * 4);
+    else if ((a = eng_node_attr(n, "value_ints"))) memcpy(dst, a->ints, (size_t)a->n * 8);
     return GLINT_OK;
 }
 
 glint_status eng_infer_constant_of_shape(op_ctx *c)
 {
-    glint_status s = need_const(c, 0, "shape");
+    glint_status s = eng_need_const(c, 0, "shape");
     if (s) return s;
-    int64_t n = tensor_count(c->in[0]);
+    int64_t n = eng_tensor_count(c->in[0]);
     if (n > MAXD) return OP_FAIL(c, GLINT_ERR_UNSUPPORTED, "rank above %d", MAXD);
     int64_t dims[MAXD];
     for (int i = 0; i < n; i++) {
-        dims[i] = tensor_get_i(c->in[0], i);
+        dims[i] = eng_tensor_get_i(c->in[0], i);
         if (dims[i] < 0) return OP_FAIL(c, GLINT_ERR_SHAPE, "negative dimension");
     }
-    if (dims_count_checked(dims, (int)n) < 0) return OP_FAIL(c, GLINT_ERR_NOMEM, "too large");
-    const attr *a = node_attr(c->n, "value");
-    set_out(c, 0, a && a->type == ATTR_TENSOR ? a->t.dtype : GLINT_F32, (int)n, dims);
+    if (eng_dims_count_checked(dims, (int)n) < 0) return OP_FAIL(c, GLINT_ERR_NOMEM, "too large");
+    const attr *a = eng_node_attr(c->n, "value");
+    eng_set_out(c, 0, a && a->type == ATTR_TENSOR ? a->t.dtype : GLINT_F32, (int)n, dims);
     return GLINT_OK;
 }
 
 glint_status eng_run_constant_of_shape(op_ctx *c)
 {
-    const attr *a = node_attr(c->n, "value");
+    const attr *a = eng_node_attr(c->n, "value");
     size_t es = glint_dtype_size(c->out[0]->dtype);
-    int64_t count = tensor_count(c->out[0]);
+    int64_t count = eng_tensor_count(c->out[0]);
     char zero[8] = {0};
-    const void *v = a && a->type == ATTR_TENSOR && tensor_count(&a->t) ? a->t.data : zero;
+    const void *v = a && a->type == ATTR_TENSOR && eng_tensor_count(&a->t) ? a->t.data : zero;
     for (int64_t i = 0; i < count; i++)
         memcpy((char *)c->out[0]->data + i * es, v, es);
     return GLINT_OK;
@@ -245,16 +245,16 @@ glint_status eng_run_constant_of_shape(op_ctx *c)
 glint_status eng_infer_range(op_ctx *c)
 {
     for (int i = 0; i < 3; i++) {
-        glint_status s = need_const(c, i, "start/limit/delta");
+        glint_status s = eng_need_const(c, i, "start/limit/delta");
         if (s) return s;
     }
-    double start = tensor_get_f(c->in[0], 0), limit = tensor_get_f(c->in[1], 0),
-           delta = tensor_get_f(c->in[2], 0);
+    double start = eng_tensor_get_f(c->in[0], 0), limit = eng_tensor_get_f(c->in[1], 0),
+           delta = eng_tensor_get_f(c->in[2], 0);
     if (delta == 0) return OP_FAIL(c, GLINT_ERR_INVALID, "delta is 0");
     double n = ceil((limit - start) / delta);
     int64_t cnt = n > 0 ? (int64_t)n : 0;
     if (cnt > (1 << 28)) return OP_FAIL(c, GLINT_ERR_NOMEM, "range too long");
-    set_out(c, 0, c->in[0]->dtype, 1, &cnt);
+    eng_set_out(c, 0, c->in[0]->dtype, 1, &cnt);
     return GLINT_OK;
 }
 
@@ -262,10 +262,10 @@ glint_status eng_run_range(op_ctx *c)
 {
     int64_t n = c->out[0]->dims[0];
     for (int64_t i = 0; i < n; i++) {
-        if (is_int_type(c->in[0]->dtype))
-            tensor_set_i(c->out[0], i, tensor_get_i(c->in[0], 0) + i * tensor_get_i(c->in[2], 0));
+        if (eng_is_int_type(c->in[0]->dtype))
+            eng_tensor_set_i(c->out[0], i, eng_tensor_get_i(c->in[0], 0) + i * eng_tensor_get_i(c->in[2], 0));
         else
-            tensor_set_f(c->out[0], i, tensor_get_f(c->in[0], 0) + (double)i * tensor_get_f(c->in[2], 0));
+            eng_tensor_set_f(c->out[0], i, eng_tensor_get_f(c->in[0], 0) + (double)i * eng_tensor_get_f(c->in[2], 0));
     }
     return GLINT_OK;
 }
@@ -275,7 +275,7 @@ static glint_status get_perm(const op_ctx *c, int *perm)
 {
     const glint_tensor *x = c->in[0];
     const int64_t *p;
-    int np = attr_ints(c->n, "perm", &p);
+    int np = eng_attr_ints(c->n, "perm", &p);
     if (np == 0) {
         for (int i = 0; i < x->ndim; i++) perm[i] = x->ndim - 1 - i;
         return GLINT_OK;
@@ -299,7 +299,7 @@ glint_status eng_infer_transpose(op_ctx *c)
     if (s) return s;
     int64_t dims[MAXD];
     for (int i = 0; i < c->in[0]->ndim; i++) dims[i] = c->in[0]->dims[perm[i]];
-    set_out(c, 0, c->in[0]->dtype, c->in[0]->ndim, dims);
+    eng_set_out(c, 0, c->in[0]->dtype, c->in[0]->ndim, dims);
     return GLINT_OK;
 }
 
@@ -307,7 +307,7 @@ glint_status eng_infer_transpose(op_ctx *c)
 static void strided_copy(const char *src, const int64_t *st, char *dst, const int64_t *dims,
                          int nd, size_t es)
 {
-    int64_t count = dims_count(dims, nd), idx[MAXD] = {0}, off = 0;
+    int64_t count = eng_dims_count(dims, nd), idx[MAXD] = {0}, off = 0;
     if (nd == 0) { memcpy(dst, src, es); return; }
     int64_t inner = dims[nd - 1], ist = st[nd - 1];
     for (int64_t i = 0; i < count; i += inner) {
@@ -352,7 +352,7 @@ glint_status eng_run_transpose(op_ctx *c)
 glint_status eng_infer_concat(op_ctx *c)
 {
     const glint_tensor *x = c->in[0];
-    int axis = norm_axis(attr_i(c->n, "axis", 0), x->ndim);
+    int axis = eng_norm_axis(eng_attr_i(c->n, "axis", 0), x->ndim);
     if (axis < 0) return OP_FAIL(c, GLINT_ERR_INVALID, "bad axis");
     int64_t dims[MAXD];
     memcpy(dims, x->dims, sizeof dims);
@@ -366,17 +366,17 @@ glint_status eng_infer_concat(op_ctx *c)
                 return OP_FAIL(c, GLINT_ERR_SHAPE, "input %d differs on axis %d", i, d);
         dims[axis] += t->dims[axis];
     }
-    set_out(c, 0, x->dtype, x->ndim, dims);
+    eng_set_out(c, 0, x->dtype, x->ndim, dims);
     return GLINT_OK;
 }
 
 glint_status eng_run_concat(op_ctx *c)
 {
     const glint_tensor *o = c->out[0];
-    int axis = norm_axis(attr_i(c->n, "axis", 0), o->ndim);
+    int axis = eng_norm_axis(eng_attr_i(c->n, "axis", 0), o->ndim);
     size_t es = glint_dtype_size(o->dtype);
-    int64_t outer = dims_count(o->dims, axis);
-    int64_t inner = dims_count(o->dims + axis + 1, o->ndim - axis - 1) * (int64_t)es;
+    int64_t outer = eng_dims_count(o->dims, axis);
+    int64_t inner = eng_dims_count(o->dims + axis + 1, o->ndim - axis - 1) * (int64_t)es;
     int64_t orow = o->dims[axis] * inner, at = 0;
     for (int i = 0; i < c->n_in; i++) {
         int64_t row = c->in[i]->dims[axis] * inner;
@@ -392,19 +392,19 @@ glint_status eng_run_concat(op_ctx *c)
 static glint_status split_sizes(op_ctx *c, int64_t *sz)
 {
     const glint_tensor *x = c->in[0];
-    int axis = norm_axis(attr_i(c->n, "axis", 0), x->ndim);
+    int axis = eng_norm_axis(eng_attr_i(c->n, "axis", 0), x->ndim);
     if (axis < 0) return OP_FAIL(c, GLINT_ERR_INVALID, "bad axis");
     int64_t total = x->dims[axis], sum = 0;
     if (c->n_in > 1 && c->in[1]) {
-        glint_status s = need_const(c, 1, "split");
+        glint_status s = eng_need_const(c, 1, "split");
         if (s) return s;
-        if (tensor_count(c->in[1]) != c->n_out)
+        if (eng_tensor_count(c->in[1]) != c->n_out)
             return OP_FAIL(c, GLINT_ERR_INVALID, "split has %lld entries for %d outputs",
-                           (long long)tensor_count(c->in[1]), c->n_out);
-        for (int i = 0; i < c->n_out; i++) sz[i] = tensor_get_i(c->in[1], i);
+                           (long long)eng_tensor_count(c->in[1]), c->n_out);
+        for (int i = 0; i < c->n_out; i++) sz[i] = eng_tensor_get_i(c->in[1], i);
     } else {
         const int64_t *v;
-        int n = attr_ints(c->n, "split", &v);
+        int n = eng_attr_ints(c->n, "split", &v);
         if (n && n != c->n_out) return OP_FAIL(c, GLINT_ERR_INVALID, "split/outputs mismatch");
         for (int i = 0; i < c->n_out; i++) {
             int64_t even = (total + c->n_out - 1) / c->n_out;
@@ -425,12 +425,12 @@ glint_status eng_infer_split(op_ctx *c)
     int64_t sz[8];
     glint_status s = split_sizes(c, sz);
     if (s) return s;
-    int axis = norm_axis(attr_i(c->n, "axis", 0), c->in[0]->ndim);
+    int axis = eng_norm_axis(eng_attr_i(c->n, "axis", 0), c->in[0]->ndim);
     for (int i = 0; i < c->n_out; i++) {
         int64_t dims[MAXD];
         memcpy(dims, c->in[0]->dims, sizeof dims);
         dims[axis] = sz[i];
-        set_out(c, i, c->in[0]->dtype, c->in[0]->ndim, dims);
+        eng_set_out(c, i, c->in[0]->dtype, c->in[0]->ndim, dims);
     }
     return GLINT_OK;
 }
@@ -438,10 +438,10 @@ glint_status eng_infer_split(op_ctx *c)
 glint_status eng_run_split(op_ctx *c)
 {
     const glint_tensor *x = c->in[0];
-    int axis = norm_axis(attr_i(c->n, "axis", 0), x->ndim);
+    int axis = eng_norm_axis(eng_attr_i(c->n, "axis", 0), x->ndim);
     size_t es = glint_dtype_size(x->dtype);
-    int64_t outer = dims_count(x->dims, axis);
-    int64_t inner = dims_count(x->dims + axis + 1, x->ndim - axis - 1) * (int64_t)es;
+    int64_t outer = eng_dims_count(x->dims, axis);
+    int64_t inner = eng_dims_count(x->dims + axis + 1, x->ndim - axis - 1) * (int64_t)es;
     int64_t xrow = x->dims[axis] * inner, at = 0;
     for (int i = 0; i < c->n_out; i++) {
         int64_t row = c->out[i]->dims[axis] * inner;
@@ -470,34 +470,34 @@ static glint_status slice_resolve(op_ctx *c, slice_plan *p)
     int n = 0;
     if (c->opset < 10) {
         const int64_t *s, *e, *a;
-        n = attr_ints(c->n, "starts", &s);
-        if (attr_ints(c->n, "ends", &e) != n || n > MAXD)
+        n = eng_attr_ints(c->n, "starts", &s);
+        if (eng_attr_ints(c->n, "ends", &e) != n || n > MAXD)
             return OP_FAIL(c, GLINT_ERR_INVALID, "starts/ends differ in length");
-        int na = attr_ints(c->n, "axes", &a);
+        int na = eng_attr_ints(c->n, "axes", &a);
         for (int i = 0; i < n; i++) {
             st[i] = s[i]; en[i] = e[i]; ax[i] = na ? a[i] : i; sp[i] = 1;
         }
     } else {
         glint_status s;
-        if ((s = need_const(c, 1, "starts")) || (s = need_const(c, 2, "ends"))) return s;
-        n = (int)tensor_count(c->in[1]);
-        if (n > MAXD || tensor_count(c->in[2]) != n)
+        if ((s = eng_need_const(c, 1, "starts")) || (s = eng_need_const(c, 2, "ends"))) return s;
+        n = (int)eng_tensor_count(c->in[1]);
+        if (n > MAXD || eng_tensor_count(c->in[2]) != n)
             return OP_FAIL(c, GLINT_ERR_INVALID, "starts/ends differ in length");
         bool has_axes = c->n_in > 3 && c->in[3], has_steps = c->n_in > 4 && c->in[4];
-        if (has_axes && ((s = need_const(c, 3, "axes")))) return s;
-        if (has_steps && ((s = need_const(c, 4, "steps")))) return s;
+        if (has_axes && ((s = eng_need_const(c, 3, "axes")))) return s;
+        if (has_steps && ((s = eng_need_const(c, 4, "steps")))) return s;
         for (int i = 0; i < n; i++) {
-            st[i] = tensor_get_i(c->in[1], i);
-            en[i] = tensor_get_i(c->in[2], i);
-            ax[i] = has_axes ? tensor_get_i(c->in[3], i) : i;
-            sp[i] = has_steps ? tensor_get_i(c->in[4], i) : 1;
+            st[i] = eng_tensor_get_i(c->in[1], i);
+            en[i] = eng_tensor_get_i(c->in[2], i);
+            ax[i] = has_axes ? eng_tensor_get_i(c->in[3], i) : i;
+            sp[i] = has_steps ? eng_tensor_get_i(c->in[4], i) : 1;
         }
     }
     for (int d = 0; d < x->ndim; d++) {
         p->start[d] = 0; p->step[d] = 1; p->len[d] = x->dims[d];
     }
     for (int i = 0; i < n; i++) {
-        int a = norm_axis(ax[i], x->ndim);
+        int a = eng_norm_axis(ax[i], x->ndim);
         if (a < 0) return OP_FAIL(c, GLINT_ERR_INVALID, "bad axis %lld", (long long)ax[i]);
         if (sp[i] == 0) return OP_FAIL(c, GLINT_ERR_INVALID, "step 0");
         int64_t dim = x->dims[a], s = st[i], e = en[i];
@@ -526,7 +526,7 @@ glint_status eng_infer_slice(op_ctx *c)
     slice_plan p;
     glint_status s = slice_resolve(c, &p);
     if (s) return s;
-    set_out(c, 0, c->in[0]->dtype, c->in[0]->ndim, p.len);
+    eng_set_out(c, 0, c->in[0]->dtype, c->in[0]->ndim, p.len);
     return GLINT_OK;
 }
 
@@ -536,7 +536,7 @@ glint_status eng_run_slice(op_ctx *c)
     glint_status s = slice_resolve(c, &p);
     if (s) return s;
     const glint_tensor *x = c->in[0];
-    if (tensor_count(c->out[0]) == 0) return GLINT_OK;
+    if (eng_tensor_count(c->out[0]) == 0) return GLINT_OK;
     int64_t xst[MAXD], st[MAXD], base = 0;
     row_strides(x->dims, x->ndim, xst);
     for (int d = 0; d < x->ndim; d++) {
@@ -553,7 +553,7 @@ glint_status eng_run_slice(op_ctx *c)
 glint_status eng_infer_gather(op_ctx *c)
 {
     const glint_tensor *x = c->in[0], *ix = c->in[1];
-    int axis = norm_axis(attr_i(c->n, "axis", 0), x->ndim);
+    int axis = eng_norm_axis(eng_attr_i(c->n, "axis", 0), x->ndim);
     if (axis < 0) return OP_FAIL(c, GLINT_ERR_INVALID, "bad axis");
     if (ix->dtype != GLINT_I64 && ix->dtype != GLINT_I32)
         return OP_FAIL(c, GLINT_ERR_INVALID, "indices must be int32/int64");
@@ -564,26 +564,26 @@ glint_status eng_infer_gather(op_ctx *c)
     for (int i = 0; i < axis; i++) dims[k++] = x->dims[i];
     for (int i = 0; i < ix->ndim; i++) dims[k++] = ix->dims[i];
     for (int i = axis + 1; i < x->ndim; i++) dims[k++] = x->dims[i];
-    set_out(c, 0, x->dtype, nd, dims);
+    eng_set_out(c, 0, x->dtype, nd, dims);
     return GLINT_OK;
 }
 
 glint_status eng_run_gather(op_ctx *c)
 {
     const glint_tensor *x = c->in[0], *ix = c->in[1];
-    int axis = norm_axis(attr_i(c->n, "axis", 0), x->ndim);
+    int axis = eng_norm_axis(eng_attr_i(c->n, "axis", 0), x->ndim);
     size_t es = glint_dtype_size(x->dtype);
-    int64_t outer = dims_count(x->dims, axis);
-    int64_t inner = dims_count(x->dims + axis + 1, x->ndim - axis - 1) * (int64_t)es;
-    int64_t n_idx = tensor_count(ix), dim = x->dims[axis];
+    int64_t outer = eng_dims_count(x->dims, axis);
+    int64_t inner = eng_dims_count(x->dims + axis + 1, x->ndim - axis - 1) * (int64_t)es;
+    int64_t n_idx = eng_tensor_count(ix), dim = x->dims[axis];
     char *o = c->out[0]->data;
     for (int64_t k = 0; k < outer; k++)
         for (int64_t j = 0; j < n_idx; j++) {
-            int64_t i = tensor_get_i(ix, j);
+            int64_t i = eng_tensor_get_i(ix, j);
             if (i < 0) i += dim;
             if (i < 0 || i >= dim)
                 return OP_FAIL(c, GLINT_ERR_INVALID, "index %lld out of range [0,%lld)",
-                               (long long)tensor_get_i(ix, j), (long long)dim);
+                               (long long)eng_tensor_get_i(ix, j), (long long)dim);
             memcpy(o + (k * n_idx + j) * inner, (const char *)x->data + (k * dim + i) * inner,
                    (size_t)inner);
         }
@@ -593,24 +593,24 @@ glint_status eng_run_gather(op_ctx *c)
 /* ---- Expand, Tile ---- */
 glint_status eng_infer_expand(op_ctx *c)
 {
-    glint_status s = need_const(c, 1, "shape");
+    glint_status s = eng_need_const(c, 1, "shape");
     if (s) return s;
-    glint_tensor t = {.ndim = (int)tensor_count(c->in[1])};
+    glint_tensor t = {.ndim = (int)eng_tensor_count(c->in[1])};
     if (t.ndim > MAXD) return OP_FAIL(c, GLINT_ERR_UNSUPPORTED, "rank above %d", MAXD);
-    for (int i = 0; i < t.ndim; i++) t.dims[i] = tensor_get_i(c->in[1], i);
+    for (int i = 0; i < t.ndim; i++) t.dims[i] = eng_tensor_get_i(c->in[1], i);
     int nd;
     int64_t dims[MAXD];
-    if (!broadcast_shape(c->in[0], &t, &nd, dims))
+    if (!eng_broadcast_shape(c->in[0], &t, &nd, dims))
         return OP_FAIL(c, GLINT_ERR_SHAPE, "shape does not broadcast");
-    if (dims_count_checked(dims, nd) < 0) return OP_FAIL(c, GLINT_ERR_NOMEM, "too large");
-    set_out(c, 0, c->in[0]->dtype, nd, dims);
+    if (eng_dims_count_checked(dims, nd) < 0) return OP_FAIL(c, GLINT_ERR_NOMEM, "too large");
+    eng_set_out(c, 0, c->in[0]->dtype, nd, dims);
     return GLINT_OK;
 }
 
 glint_status eng_run_expand(op_ctx *c)
 {
     int64_t st[MAXD];
-    bcast_strides(c->in[0], c->out[0]->ndim, c->out[0]->dims, st);
+    eng_bcast_strides(c->in[0], c->out[0]->ndim, c->out[0]->dims, st);
     strided_copy(c->in[0]->data, st, c->out[0]->data, c->out[0]->dims, c->out[0]->ndim,
                  glint_dtype_size(c->in[0]->dtype));
     return GLINT_OK;
@@ -618,21 +618,21 @@ glint_status eng_run_expand(op_ctx *c)
 
 glint_status eng_infer_tile(op_ctx *c)
 {
-    glint_status s = need_const(c, 1, "repeats");
+    glint_status s = eng_need_const(c, 1, "repeats");
     if (s) return s;
     const glint_tensor *x = c->in[0];
-    if (tensor_count(c->in[1]) != x->ndim)
+    if (eng_tensor_count(c->in[1]) != x->ndim)
         return OP_FAIL(c, GLINT_ERR_INVALID, "repeats length differs from rank");
     int64_t dims[MAXD];
     for (int i = 0; i < x->ndim; i++) {
-        int64_t r = tensor_get_i(c->in[1], i);
+        int64_t r = eng_tensor_get_i(c->in[1], i);
         if (r < 0 || (r && x->dims[i] > MAX_TENSOR_BYTES / r))
             return OP_FAIL(c, GLINT_ERR_INVALID, "repeats %lld is negative or too large",
                            (long long)r);
         dims[i] = x->dims[i] * r;
     }
-    if (dims_count_checked(dims, x->ndim) < 0) return OP_FAIL(c, GLINT_ERR_NOMEM, "too large");
-    set_out(c, 0, x->dtype, x->ndim, dims);
+    if (eng_dims_count_checked(dims, x->ndim) < 0) return OP_FAIL(c, GLINT_ERR_NOMEM, "too large");
+    eng_set_out(c, 0, x->dtype, x->ndim, dims);
     return GLINT_OK;
 }
 
@@ -641,7 +641,7 @@ glint_status eng_run_tile(op_ctx *c)
     const glint_tensor *x = c->in[0];
     glint_tensor *o = c->out[0];
     size_t es = glint_dtype_size(x->dtype);
-    int64_t count = tensor_count(o), idx[MAXD] = {0}, xst[MAXD];
+    int64_t count = eng_tensor_count(o), idx[MAXD] = {0}, xst[MAXD];
     row_strides(x->dims, x->ndim, xst);
     for (int64_t i = 0; i < count; i++) {
         int64_t off = 0;
@@ -660,43 +660,43 @@ static glint_status pad_amounts(op_ctx *c, int64_t *pads, double *fill, int *mod
 {
     const glint_tensor *x = c->in[0];
     int r = x->ndim;
-    const char *m = attr_s(c->n, "mode", "constant");
+    const char *m = eng_attr_s(c->n, "mode", "constant");
     *mode = !strcmp(m, "constant") ? 0 : !strcmp(m, "reflect") ? 1 : !strcmp(m, "edge") ? 2 : -1;
     if (*mode < 0) return OP_FAIL(c, GLINT_ERR_UNSUPPORTED, "mode '%s'", m);
     *fill = 0;
     for (int i = 0; i < 2 * r; i++) pads[i] = 0;
     if (c->opset < 11) {
         const int64_t *p;
-        int n = attr_ints(c->n, "pads", &p);
+        int n = eng_attr_ints(c->n, "pads", &p);
         if (n != 2 * r) return OP_FAIL(c, GLINT_ERR_INVALID, "pads needs %d values", 2 * r);
         memcpy(pads, p, sizeof(int64_t) * (size_t)n);
-        *fill = attr_f(c->n, "value", 0);
+        *fill = eng_attr_f(c->n, "value", 0);
         return GLINT_OK;
     }
-    glint_status s = need_const(c, 1, "pads");
+    glint_status s = eng_need_const(c, 1, "pads");
     if (s) return s;
     int64_t axes[MAXD];
     int na = r;
     for (int i = 0; i < r; i++) axes[i] = i;
     if (c->n_in > 3 && c->in[3]) {
-        if ((s = need_const(c, 3, "axes"))) return s;
-        na = (int)tensor_count(c->in[3]);
+        if ((s = eng_need_const(c, 3, "axes"))) return s;
+        na = (int)eng_tensor_count(c->in[3]);
         if (na > r) return OP_FAIL(c, GLINT_ERR_INVALID, "too many axes");
         for (int i = 0; i < na; i++) {
-            int a = norm_axis(tensor_get_i(c->in[3], i), r);
+            int a = eng_norm_axis(eng_tensor_get_i(c->in[3], i), r);
             if (a < 0) return OP_FAIL(c, GLINT_ERR_INVALID, "bad axis");
             axes[i] = a;
         }
     }
-    if (tensor_count(c->in[1]) != 2 * na)
+    if (eng_tensor_count(c->in[1]) != 2 * na)
         return OP_FAIL(c, GLINT_ERR_INVALID, "pads needs %d values", 2 * na);
     for (int i = 0; i < na; i++) {
-        pads[axes[i]] = tensor_get_i(c->in[1], i);
-        pads[axes[i] + r] = tensor_get_i(c->in[1], i + na);
+        pads[axes[i]] = eng_tensor_get_i(c->in[1], i);
+        pads[axes[i] + r] = eng_tensor_get_i(c->in[1], i + na);
     }
     if (c->n_in > 2 && c->in[2]) {
-        if ((s = need_const(c, 2, "constant_value"))) return s;
-        if (tensor_count(c->in[2])) *fill = tensor_get_f(c->in[2], 0);
+        if ((s = eng_need_const(c, 2, "constant_value"))) return s;
+        if (eng_tensor_count(c->in[2])) *fill = eng_tensor_get_f(c->in[2], 0);
     }
     return GLINT_OK;
 }
@@ -719,8 +719,8 @@ glint_status eng_infer_pad(op_ctx *c)
         if (mode == 1 && (pads[i] >= x->dims[i] || pads[i + x->ndim] >= x->dims[i]))
             return OP_FAIL(c, GLINT_ERR_INVALID, "reflect pad larger than the axis");
     }
-    if (dims_count_checked(dims, x->ndim) < 0) return OP_FAIL(c, GLINT_ERR_NOMEM, "too large");
-    set_out(c, 0, x->dtype, x->ndim, dims);
+    if (eng_dims_count_checked(dims, x->ndim) < 0) return OP_FAIL(c, GLINT_ERR_NOMEM, "too large");
+    eng_set_out(c, 0, x->dtype, x->ndim, dims);
     return GLINT_OK;
 }
 
@@ -734,7 +734,7 @@ glint_status eng_run_pad(op_ctx *c)
     const glint_tensor *x = c->in[0];
     glint_tensor *o = c->out[0];
     int r = x->ndim;
-    int64_t count = tensor_count(o), idx[MAXD] = {0}, xst[MAXD];
+    int64_t count = eng_tensor_count(o), idx[MAXD] = {0}, xst[MAXD];
     row_strides(x->dims, r, xst);
     size_t es = glint_dtype_size(x->dtype);
     for (int64_t i = 0; i < count; i++) {
@@ -756,7 +756,7 @@ glint_status eng_run_pad(op_ctx *c)
             }
             off += j * xst[d];
         }
-        if (outside) tensor_set_f(o, i, v);
+        if (outside) eng_tensor_set_f(o, i, v);
         else memcpy((char *)o->data + i * (int64_t)es, (const char *)x->data + off * (int64_t)es, es);
         for (int d = r - 1; d >= 0; d--) {
             if (++idx[d] < o->dims[d]) break;
@@ -766,7 +766,7 @@ glint_status eng_run_pad(op_ctx *c)
     return GLINT_OK;
 }
 
-bool slice_channel_range(op_ctx *c, int64_t *start)
+bool eng_slice_channel_range(op_ctx *c, int64_t *start)
 {
     slice_plan p;
     const glint_tensor *x = c->in[0];

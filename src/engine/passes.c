@@ -62,10 +62,10 @@ static glint_status constants(graph *g)
         if (!is_op(n, OP_Constant)) continue;
         glint_tensor out = {0};
         op_ctx c = {.n = n, .opset = g->opset, .n_out = 1, .out = {&out}};
-        const op_def *d = op_get(n->op);
+        const op_def *d = eng_op_get(n->op);
         glint_status s = d->infer(&c);
         if (s) return s;
-        size_t bytes = tensor_bytes(&out);
+        size_t bytes = eng_tensor_bytes(&out);
         out.data = malloc(bytes ? bytes : 1);
         if (!out.data) return eng_fail(GLINT_ERR_NOMEM, "out of memory");
         d->run(&c);
@@ -97,7 +97,7 @@ static const float *const_f32(const graph *g, int v, int64_t count)
 {
     if (v < 0) return NULL;
     const value *val = &g->vals[v];
-    if (!val->data || val->dtype != GLINT_F32 || dims_count(val->dims, val->ndim) != count)
+    if (!val->data || val->dtype != GLINT_F32 || eng_dims_count(val->dims, val->ndim) != count)
         return NULL;
     return val->data;
 }
@@ -115,24 +115,24 @@ static glint_status fold_bn(graph *g)
         if (!is_op(conv, OP_Conv) || conv->n_post || sole_consumer(g, x) != bn) continue;
         const value *w = &g->vals[conv->in[1]];
         if (!w->data || w->dtype != GLINT_F32 || w->ndim < 3) continue;
-        int64_t M = w->dims[0], per = dims_count(w->dims + 1, w->ndim - 1);
+        int64_t M = w->dims[0], per = eng_dims_count(w->dims + 1, w->ndim - 1);
         const float *sc = const_f32(g, bn->in[1], M), *bb = const_f32(g, bn->in[2], M),
                     *mean = const_f32(g, bn->in[3], M), *var = const_f32(g, bn->in[4], M);
         const float *cb = conv->n_in > 2 ? const_f32(g, conv->in[2], M) : NULL;
         if (!sc || !bb || !mean || !var || (conv->n_in > 2 && conv->in[2] >= 0 && !cb)) continue;
-        float eps = attr_f(bn, "epsilon", 1e-5f);
+        float eps = eng_attr_f(bn, "epsilon", 1e-5f);
         float *nw = malloc((size_t)(M * per) * sizeof *nw), *nb = malloc((size_t)M * sizeof *nb);
         char name[512];
         snprintf(name, sizeof name, "%s/bnfold_w", conv->name);
-        int wid = graph_add_value(g, name);
+        int wid = eng_graph_add_value(g, name);
         snprintf(name, sizeof name, "%s/bnfold_b", conv->name);
-        int bid = graph_add_value(g, name);
+        int bid = eng_graph_add_value(g, name);
         if (!nw || !nb || wid < 0 || bid < 0) {
             free(nw);
             free(nb);
             return eng_fail(GLINT_ERR_NOMEM, "out of memory folding BatchNormalization");
         }
-        w = &g->vals[conv->in[1]]; /* graph_add_value may have moved values */
+        w = &g->vals[conv->in[1]]; /* eng_graph_add_value may have moved values */
         const float *W = w->data;
         for (int64_t m = 0; m < M; m++) {
             float a = sc[m] / sqrtf(var[m] + eps);
@@ -192,9 +192,9 @@ static bool scalar_const(const graph *g, int v, float *out)
 {
     if (v < 0) return false;
     const value *val = &g->vals[v];
-    if (!val->data || dims_count(val->dims, val->ndim) != 1) return false;
+    if (!val->data || eng_dims_count(val->dims, val->ndim) != 1) return false;
     glint_tensor t = {.dtype = val->dtype, .ndim = 0, .data = val->data};
-    *out = (float)tensor_get_f(&t, 0);
+    *out = (float)eng_tensor_get_f(&t, 0);
     return true;
 }
 
@@ -223,7 +223,7 @@ static bool fuse_activation(graph *g, node *conv)
         int o = mul->in[0] == y ? mul->in[1] : mul->in[0];
         if (o != act->out[0]) return false;
         bool swish = is_op(act, OP_Sigmoid);
-        float a = attr_f(act, "alpha", 0.2f), b = attr_f(act, "beta", 0.5f);
+        float a = eng_attr_f(act, "alpha", 0.2f), b = eng_attr_f(act, "beta", 0.5f);
         if (!add_post(conv, swish ? POST_SWISH : POST_HARDSWISH, a, b)) return false;
         kill(g, act);
         absorb(g, conv, mul);
@@ -234,7 +234,7 @@ static bool fuse_activation(graph *g, node *conv)
     if (is_op(n, OP_Relu)) {
         if (!add_post(conv, POST_RELU, 0, 0)) return false;
     } else if (is_op(n, OP_LeakyRelu)) {
-        if (!add_post(conv, POST_RELU, attr_f(n, "alpha", 0.01f), 0)) return false;
+        if (!add_post(conv, POST_RELU, eng_attr_f(n, "alpha", 0.01f), 0)) return false;
     } else if (is_op(n, OP_Sigmoid)) {
         if (!add_post(conv, POST_SIGMOID, 0, 0)) return false;
     } else if (is_op(n, OP_Tanh)) {
@@ -242,13 +242,13 @@ static bool fuse_activation(graph *g, node *conv)
     } else if (is_op(n, OP_HardSwish)) {
         if (!add_post(conv, POST_HARDSWISH, 1.0f / 6, 0.5f)) return false;
     } else if (is_op(n, OP_HardSigmoid)) {
-        if (!add_post(conv, POST_HARDSIGMOID, attr_f(n, "alpha", 0.2f), attr_f(n, "beta", 0.5f)))
+        if (!add_post(conv, POST_HARDSIGMOID, eng_attr_f(n, "alpha", 0.2f), eng_attr_f(n, "beta", 0.5f)))
             return false;
     } else if (is_op(n, OP_Clip)) {
         float lo = -INFINITY, hi = INFINITY;
         if (g->opset < 11) {
-            lo = attr_f(n, "min", -INFINITY);
-            hi = attr_f(n, "max", INFINITY);
+            lo = eng_attr_f(n, "min", -INFINITY);
+            hi = eng_attr_f(n, "max", INFINITY);
         } else {
             if (n->n_in > 1 && n->in[1] >= 0 && !scalar_const(g, n->in[1], &lo)) return false;
             if (n->n_in > 2 && n->in[2] >= 0 && !scalar_const(g, n->in[2], &hi)) return false;
@@ -288,7 +288,7 @@ static const void *const_of(const graph *g, int v, glint_dtype t, int64_t count)
 {
     if (v < 0) return NULL;
     const value *val = &g->vals[v];
-    if (!val->data || val->dtype != t || dims_count(val->dims, val->ndim) != count) return NULL;
+    if (!val->data || val->dtype != t || eng_dims_count(val->dims, val->ndim) != count) return NULL;
     return val->data;
 }
 
@@ -322,10 +322,10 @@ static glint_status fold_qdq_conv(graph *g, node *conv)
     const value *wq = &g->vals[wdq->in[0]];
     if (!wq->data || wq->dtype != GLINT_I8 || wq->ndim != 4) return GLINT_OK;
     int64_t m = wq->dims[0],
-            ns = wdq->in[1] >= 0 ? dims_count(g->vals[wdq->in[1]].dims, g->vals[wdq->in[1]].ndim)
+            ns = wdq->in[1] >= 0 ? eng_dims_count(g->vals[wdq->in[1]].dims, g->vals[wdq->in[1]].ndim)
                                  : 0;
     if ((ns != 1 && ns != m) || !const_of(g, wdq->in[1], GLINT_F32, ns)) return GLINT_OK;
-    if (ns == m && attr_i(wdq, "axis", 1) != 0) return GLINT_OK;
+    if (ns == m && eng_attr_i(wdq, "axis", 1) != 0) return GLINT_OK;
     if (wdq->n_in > 2 && wdq->in[2] >= 0) {
         const int8_t *wz = const_of(g, wdq->in[2], GLINT_I8, ns);
         for (int64_t i = 0; wz && i < ns; i++)
@@ -370,16 +370,16 @@ static glint_status fold_dfl(graph *g, node *conv)
     if (w->ndim != 4 || w->dims[0] != 1 || w->dims[2] != 1 || w->dims[3] != 1) return GLINT_OK;
     const float *wv = const_of(g, conv->in[1], GLINT_F32, w->dims[1]);
     const int64_t *perm, *v;
-    if (!wv || attr_ints(tr, "perm", &perm) != 4 || perm[0] != 0 || perm[1] != 2 || perm[2] != 1 ||
-        perm[3] != 3 || (attr_i(sm, "axis", -1) != 1 && attr_i(sm, "axis", -1) != -3) ||
-        attr_i(conv, "group", 1) != 1 || strcmp(attr_s(conv, "auto_pad", "NOTSET"), "NOTSET"))
+    if (!wv || eng_attr_ints(tr, "perm", &perm) != 4 || perm[0] != 0 || perm[1] != 2 || perm[2] != 1 ||
+        perm[3] != 3 || (eng_attr_i(sm, "axis", -1) != 1 && eng_attr_i(sm, "axis", -1) != -3) ||
+        eng_attr_i(conv, "group", 1) != 1 || strcmp(eng_attr_s(conv, "auto_pad", "NOTSET"), "NOTSET"))
         return GLINT_OK;
     for (int64_t i = 0; i < w->dims[1]; i++)
         if (wv[i] != (float)i) return GLINT_OK;
-    int n = attr_ints(conv, "pads", &v);
+    int n = eng_attr_ints(conv, "pads", &v);
     for (int k = 0; k < n; k++)
         if (v[k]) return GLINT_OK;
-    n = attr_ints(conv, "strides", &v);
+    n = eng_attr_ints(conv, "strides", &v);
     for (int k = 0; k < n; k++)
         if (v[k] != 1) return GLINT_OK;
     int x_id = tr->in[0];
@@ -564,7 +564,7 @@ static void concat_u8(graph *g, node *n, bool *changed)
 static void pick_u8(graph *g, node *n, bool *changed)
 {
     qparam p;
-    if (n->n_out != 1 || (is_op(n, OP_Resize) && strcmp(attr_s(n, "mode", "nearest"), "nearest")))
+    if (n->n_out != 1 || (is_op(n, OP_Resize) && strcmp(eng_attr_s(n, "mode", "nearest"), "nearest")))
         return;
     node *dq = dq_of_u8(g, n->in[0], &p);
     if (!dq || !readers_quantize(g, n->out[0], &p)) return;
@@ -623,7 +623,7 @@ static glint_status qdq_to_u8(graph *g)
     return GLINT_OK;
 }
 
-glint_status passes_run(glint_model *m)
+glint_status eng_passes_run(glint_model *m)
 {
     graph *g = &m->g;
     glint_status s = constants(g);
@@ -636,14 +636,14 @@ glint_status passes_run(glint_model *m)
             }
     /* residual adds need shapes: plan batch 1 without kernels */
     plan p;
-    if (plan_build(m, 1, NULL, &eng_backend_ref, false, &p) != GLINT_OK) return GLINT_OK;
+    if (eng_plan_build(m, 1, NULL, &eng_backend_ref, false, &p) != GLINT_OK) return GLINT_OK;
     for (int i = g->n_nodes - 1; i >= 0; i--) {
         node *n = &g->nodes[i];
         if (is_op(n, OP_Conv) && fuse_sum(g, n, &p))
             while (fuse_activation(g, n)) {
             }
     }
-    plan_dispose(&p);
+    eng_plan_dispose(&p);
     for (int i = 0; i < g->n_nodes; i++)
         if (is_op(&g->nodes[i], OP_Conv) && (s = fold_qdq_conv(g, &g->nodes[i]))) return s;
     for (int i = 0; i < g->n_nodes; i++)

@@ -1,9 +1,9 @@
 /* Execution plan: the graph specialised to one batch size.
  *
- * plan_build() infers every shape, folds what is constant (the Shape/Gather/
+ * eng_plan_build() infers every shape, folds what is constant (the Shape/Gather/
  * Concat chains exporters emit), hands steps to a backend, and assigns every
  * intermediate tensor an offset in one arena by liveness, so that running
- * allocates nothing. plan_bind() points the plan at an arena; plan_run()
+ * allocates nothing. eng_plan_bind() points the plan at an arena; eng_plan_run()
  * executes it. */
 #ifndef GLINT_PLAN_H
 #define GLINT_PLAN_H
@@ -50,7 +50,7 @@ typedef struct step {
 typedef struct plan {
     const glint_model *m;
     int batch;
-    const int64_t *input_dims; /* during plan_build only */
+    const int64_t *input_dims; /* during eng_plan_build only */
     int n_vals;            /* graph values + extra values made by the plan */
     int cap_vals;
     glint_tensor *t;       /* per value: dtype, dims, data (bound) */
@@ -80,20 +80,20 @@ typedef struct plan {
  * layouts), then plans memory. input_dims (may be NULL): sizes for free
  * non-batch axes of input 0; bf16: float convolutions compute in bf16 (a
  * backend that cannot refuses the plan). On failure p is disposed. */
-glint_status plan_build(const glint_model *m, int batch, const int64_t *input_dims,
+glint_status eng_plan_build(const glint_model *m, int batch, const int64_t *input_dims,
                         const struct backend_iface *be, bool bf16, plan *p);
-void plan_dispose(plan *p);
+void eng_plan_dispose(plan *p);
 /* Points every non-constant tensor into arena (arena_bytes long at least). */
-void plan_bind(plan *p, void *arena);
-glint_status plan_run(plan *p, bool profile);
+void eng_plan_bind(plan *p, void *arena);
+glint_status eng_plan_run(plan *p, bool profile);
 
 /* Number of steps reading value v (as input, residual or reorder source),
  * plus one if it is a graph output. */
-int plan_readers(const plan *p, int v);
+int eng_plan_readers(const plan *p, int v);
 
 /* Adds a value that only the plan knows (e.g. the plain copy of an NHWC
  * tensor); returns its id or -1. */
-int plan_add_value(plan *p);
+int eng_plan_add_value(plan *p);
 
 
 #endif

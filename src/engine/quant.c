@@ -219,7 +219,7 @@ static int64_t node_axis(const Onnx__NodeProto *n, int64_t dflt)
  * through the one operator table: -1 for one the engine does not know. */
 static int node_op(const Onnx__NodeProto *p)
 {
-    return p->op_type ? op_lookup(p->op_type) : -1;
+    return p->op_type ? eng_op_lookup(p->op_type) : -1;
 }
 
 /* Whether node p is a Conv, an activation a Conv's output may end in, or

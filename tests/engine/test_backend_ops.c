@@ -45,7 +45,7 @@ static void guard_layout(guarded *g)
     for (int v = 0; v < p->n_vals; v++) {
         if (p->is_const[v] || p->offset[v] < 0 || root_of(p, v) != v) continue;
         p->offset[v] = (int64_t)at;
-        at += (tensor_bytes(&p->t[v]) + 63) / 64 * 64 + GUARD;
+        at += (eng_tensor_bytes(&p->t[v]) + 63) / 64 * 64 + GUARD;
     }
     for (int v = 0; v < p->n_vals; v++) {
         if (p->is_const[v] || p->offset[v] < 0 || root_of(p, v) == v) continue;
@@ -62,10 +62,10 @@ static void guard_layout(guarded *g)
     memset(g->is_guard, 1, at);
     for (int v = 0; v < p->n_vals; v++) {
         if (p->is_const[v] || p->offset[v] < 0 || root_of(p, v) != v) continue;
-        memset(g->is_guard + p->offset[v], 0, tensor_bytes(&p->t[v]));
+        memset(g->is_guard + p->offset[v], 0, eng_tensor_bytes(&p->t[v]));
     }
     memset(g->arena, GUARD_BYTE, at);
-    plan_bind(p, g->arena);
+    eng_plan_bind(p, g->arena);
 }
 
 /* Index of the first guard byte a kernel overwrote, or -1. */
@@ -101,14 +101,14 @@ static void fill_inputs(plan *p, uint32_t seed)
     const graph *gr = &p->m->g;
     for (int i = 0; i < gr->n_inputs; i++) {
         glint_tensor *t = &p->t[gr->inputs[i]];
-        int64_t n = tensor_count(t);
+        int64_t n = eng_tensor_count(t);
         for (int64_t k = 0; k < n; k++) {
             seed = seed * 1664525u + 1013904223u;
             double r = (double)(seed >> 8) / (double)(1u << 24);
             if (t->dtype == GLINT_F32)
                 ((float *)t->data)[k] = (float)(4 * r - 2);
             else
-                tensor_set_i(t, k, (int64_t)(r * 3));
+                eng_tensor_set_i(t, k, (int64_t)(r * 3));
         }
     }
 }
@@ -117,7 +117,7 @@ static bool build(guarded *g, const glint_model *m, int batch, const int64_t *di
                   const backend_iface *be)
 {
     memset(g, 0, sizeof *g);
-    if (plan_build(m, batch, dims, be, false, &g->p) != GLINT_OK) return false;
+    if (eng_plan_build(m, batch, dims, be, false, &g->p) != GLINT_OK) return false;
     guard_layout(g);
     g->p.observe = guard_observe;
     g->p.observe_user = g;
@@ -126,7 +126,7 @@ static bool build(guarded *g, const glint_model *m, int batch, const int64_t *di
 
 static void dispose(guarded *g)
 {
-    plan_dispose(&g->p);
+    eng_plan_dispose(&g->p);
     free(g->arena);
     free(g->is_guard);
 }
@@ -138,9 +138,9 @@ static void compare_outputs(const plan *a, const plan *r, const char *what)
     for (int i = 0; i < gr->n_outputs; i++) {
         const glint_tensor *x = &a->t[gr->outputs[i]], *y = &r->t[gr->outputs[i]];
         assert_int_equal(x->dtype, y->dtype);
-        assert_int_equal(tensor_count(x), tensor_count(y));
-        for (int64_t k = 0; k < tensor_count(x); k++) {
-            double u = tensor_get_f(x, k), w = tensor_get_f(y, k);
+        assert_int_equal(eng_tensor_count(x), eng_tensor_count(y));
+        for (int64_t k = 0; k < eng_tensor_count(x); k++) {
+            double u = eng_tensor_get_f(x, k), w = eng_tensor_get_f(y, k);
             if (!(fabs(u - w) <= ATOL + RTOL * fabs(w)))
                 fail_msg("%s: output %d element %lld: %g, reference %g", what, i, (long long)k, u,
                          w);
@@ -155,7 +155,7 @@ static int check_shape(const glint_model *m, const char *name, int batch, const 
     guarded ref;
     if (!build(&ref, m, batch, dims, &eng_backend_ref)) return 0; /* shape not valid */
     fill_inputs(&ref.p, 12345u);
-    etest_status(plan_run(&ref.p, false), GLINT_OK);
+    etest_status(eng_plan_run(&ref.p, false), GLINT_OK);
     guard_check(&ref, name);
     int n_be, checked = 0;
     const backend_iface *const *bes = eng_backend_list(&n_be);
@@ -166,7 +166,7 @@ static int check_shape(const glint_model *m, const char *name, int batch, const 
         guarded g;
         if (!build(&g, m, batch, dims, bes[b])) fail_msg("%s: %s", what, glint_last_error());
         fill_inputs(&g.p, 12345u);
-        etest_status(plan_run(&g.p, false), GLINT_OK);
+        etest_status(eng_plan_run(&g.p, false), GLINT_OK);
         guard_check(&g, what);
         compare_outputs(&g.p, &ref.p, what);
         dispose(&g);

@@ -408,7 +408,7 @@ static void test_external_equals_inline(void **state)
         assert_int_equal(vi->data != NULL, ve->data != NULL);
         if (vi->data)
             assert_memory_equal(vi->data, ve->data,
-                                (size_t)dims_count(vi->dims, vi->ndim) *
+                                (size_t)eng_dims_count(vi->dims, vi->ndim) *
                                     glint_dtype_size(vi->dtype));
     }
     glint_model_free(mi);

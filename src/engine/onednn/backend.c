@@ -4,7 +4,7 @@
  * (a stream on the CPU engine, created once per process).
  *
  * Threads: plan-time calls run on the thread building the plan; kernels run
- * on the thread that calls plan_run, with its context's OpenMP threads. */
+ * on the thread that calls eng_plan_run, with its context's OpenMP threads. */
 #include "onednn_impl.h"
 
 #include "simd.h"
@@ -141,7 +141,7 @@ static glint_status onednn_make_reorder(void *state, plan *p, step *st, int src,
 {
     glint_status s = GLINT_OK;
     if (from == LAYOUT_NHWC && to == LAYOUT_PLAIN && p->t[src].dtype == GLINT_F32 &&
-        simd_has_avx2()) { /* faster than oneDNN's jit:uni reorder here */
+        eng_simd_has_avx2()) { /* faster than oneDNN's jit:uni reorder here */
         st->k = (kernel){eng_nhwc_to_plain_run, NULL, NULL, "glint:nhwc_to_plain"};
         st->planes_ok = true;
         return GLINT_OK;

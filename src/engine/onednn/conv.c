@@ -60,18 +60,18 @@ void eng_onednn_conv_geom(const node *n, const glint_tensor *x, const glint_tens
 {
     const int64_t *v;
     int64_t st_h = 1, st_w = 1, dl_h = 1, dl_w = 1;
-    if (attr_ints(n, "strides", &v) == 2) {
+    if (eng_attr_ints(n, "strides", &v) == 2) {
         st_h = v[0];
         st_w = v[1];
     }
-    if (attr_ints(n, "dilations", &v) == 2) {
+    if (eng_attr_ints(n, "dilations", &v) == 2) {
         dl_h = v[0];
         dl_w = v[1];
     }
     int64_t kh = w->dims[2], kw = w->dims[3];
     int64_t pl_h = 0, pl_w = 0;
-    const char *ap = attr_s(n, "auto_pad", "NOTSET");
-    if (!strcmp(ap, "NOTSET") && attr_ints(n, "pads", &v) == 4) {
+    const char *ap = eng_attr_s(n, "auto_pad", "NOTSET");
+    if (!strcmp(ap, "NOTSET") && eng_attr_ints(n, "pads", &v) == 4) {
         pl_h = v[0];
         pl_w = v[1];
     } else if (!strcmp(ap, "SAME_UPPER") || !strcmp(ap, "SAME_LOWER")) {
@@ -123,7 +123,7 @@ bool eng_onednn_conv_desc(const node *n, const glint_tensor *x, const glint_tens
     dnnl_dims_t bd = {w->dims[0]}, strides, dil, pl, pr;
     dnnl_dims_t yd = {y->dims[0], y->dims[1], y->dims[2], y->dims[3]};
     dnnl_memory_desc_init_by_tag(dst_md, 4, yd, dt, dnnl_nhwc);
-    eng_onednn_conv_weight_mds(w, attr_i(n, "group", 1), wt, &w_any, w_plain);
+    eng_onednn_conv_weight_mds(w, eng_attr_i(n, "group", 1), wt, &w_any, w_plain);
     dnnl_memory_desc_init_by_tag(b_md, 1, bd, dnnl_f32, dnnl_x);
     eng_onednn_conv_geom(n, x, w, y, strides, dil, pl, pr);
     return dnnl_dilated_convolution_forward_desc_init(
@@ -197,7 +197,7 @@ glint_status eng_onednn_conv_make(plan *p, step *st, layout src_lay, const qout 
     if (!eng_onednn_conv_desc(n, x, w, y, b != NULL, &conv_src, p->bf16 ? dnnl_bf16 : dnnl_f32, dnnl_f32, &cd,
                    &w_plain, &b_md, &dst_md))
         return GLINT_OK;
-    eng_onednn_conv_weight_mds(w, attr_i(n, "group", 1), dnnl_f32, &w_any, &w_plain); /* the f32 source */
+    eng_onednn_conv_weight_mds(w, eng_attr_i(n, "group", 1), dnnl_f32, &w_any, &w_plain); /* the f32 source */
     DN(dnnl_primitive_attr_create(&pattr));
     const char *impl;
     void *wdata;
@@ -226,8 +226,8 @@ glint_status eng_onednn_conv_make(plan *p, step *st, layout src_lay, const qout 
     if (s) goto fail;
     if (st->sum_id >= 0) { /* the prim_k first in either kernel's state */
         prim_k *k = st->k.state;
-        k->copy_sum = true; /* cleared by dnnl_prepare when it works in place */
-        k->sum_bytes = tensor_bytes(y);
+        k->copy_sum = true; /* cleared by plan_finish when it works in place */
+        k->sum_bytes = eng_tensor_bytes(y);
     }
     *taken = true;
 fail:
@@ -250,9 +250,9 @@ glint_status eng_onednn_deconv_make(plan *p, step *st, bool *taken)
     *taken = false;
     int64_t pl[2], sd[2], dl[2];
     if (x->ndim != 4 || st->n->n_post || !p->is_const[st->in_id[1]] ||
-        (b && !p->is_const[st->in_id[2]]) || !conv_transpose_geometry(c, pl, sd, dl))
+        (b && !p->is_const[st->in_id[2]]) || !eng_conv_transpose_geometry(c, pl, sd, dl))
         return GLINT_OK;
-    int64_t G = attr_i(st->n, "group", 1), kh = w->dims[2], kw = w->dims[3];
+    int64_t G = eng_attr_i(st->n, "group", 1), kh = w->dims[2], kw = w->dims[3];
     int64_t IC = x->dims[1], OC = y->dims[1];
     dnnl_dims_t strides = {sd[0], sd[1]}, dil = {dl[0] - 1, dl[1] - 1}, padl = {pl[0], pl[1]};
     dnnl_dims_t padr = {(x->dims[2] - 1) * sd[0] + (kh - 1) * dl[0] + 1 - y->dims[2] - pl[0],

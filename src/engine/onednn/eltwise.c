@@ -15,7 +15,7 @@ bool eng_onednn_eltwise_alg(const node *n, dnnl_alg_kind_t *alg, float *a, float
         *alg = dnnl_eltwise_relu;
     else if (op == OP_LeakyRelu) {
         *alg = dnnl_eltwise_relu;
-        *a = attr_f(n, "alpha", 0.01f);
+        *a = eng_attr_f(n, "alpha", 0.01f);
     } else if (op == OP_Sigmoid)
         *alg = dnnl_eltwise_logistic;
     else if (op == OP_Tanh)
@@ -43,7 +43,7 @@ glint_status eng_onednn_eltwise_make(plan *p, step *st, bool *taken)
     *taken = false;
     if (x->dtype != GLINT_F32 || !eng_onednn_eltwise_alg(st->n, &alg, &a, &b)) return GLINT_OK;
     dnnl_memory_desc_t md;
-    dnnl_dims_t d = {tensor_count(x)};
+    dnnl_dims_t d = {eng_tensor_count(x)};
     if (d[0] == 0) return GLINT_OK;
     dnnl_memory_desc_init_by_tag(&md, 1, d, dnnl_f32, dnnl_x);
     dnnl_eltwise_desc_t ed;
@@ -68,15 +68,15 @@ glint_status eng_onednn_softmax_make(plan *p, step *st, bool *taken)
     glint_status s = GLINT_OK;
     const glint_tensor *x = st->ctx.in[0];
     *taken = false;
-    if (x->dtype != GLINT_F32 || x->ndim < 1 || x->ndim > 6 || tensor_count(x) == 0)
+    if (x->dtype != GLINT_F32 || x->ndim < 1 || x->ndim > 6 || eng_tensor_count(x) == 0)
         return GLINT_OK;
     int opset = p->m->g.opset;
-    int axis = norm_axis(attr_i(st->n, "axis", opset < 13 ? 1 : -1), x->ndim);
+    int axis = eng_norm_axis(eng_attr_i(st->n, "axis", opset < 13 ? 1 : -1), x->ndim);
     dnnl_dims_t d;
     int nd;
     if (opset < 13) { /* coerced to 2-D at axis */
-        d[0] = dims_count(x->dims, axis);
-        d[1] = dims_count(x->dims + axis, x->ndim - axis);
+        d[0] = eng_dims_count(x->dims, axis);
+        d[1] = eng_dims_count(x->dims + axis, x->ndim - axis);
         nd = 2;
         axis = 1;
     } else {

@@ -21,20 +21,20 @@ glint_status eng_onednn_pool_make(plan *p, step *st, bool *taken)
         k[0] = x->dims[2];
         k[1] = x->dims[3];
     } else {
-        if (attr_ints(n, "kernel_shape", &v) != 2) return GLINT_OK;
+        if (eng_attr_ints(n, "kernel_shape", &v) != 2) return GLINT_OK;
         k[0] = v[0];
         k[1] = v[1];
-        if (attr_ints(n, "strides", &v) == 2) {
+        if (eng_attr_ints(n, "strides", &v) == 2) {
             sd[0] = v[0];
             sd[1] = v[1];
         }
-        if (attr_ints(n, "dilations", &v) == 2) {
+        if (eng_attr_ints(n, "dilations", &v) == 2) {
             dl[0] = v[0] - 1;
             dl[1] = v[1] - 1;
         }
-        const char *ap = attr_s(n, "auto_pad", "NOTSET");
+        const char *ap = eng_attr_s(n, "auto_pad", "NOTSET");
         if (strcmp(ap, "NOTSET") && strcmp(ap, "VALID")) return GLINT_OK;
-        if (!strcmp(ap, "NOTSET") && attr_ints(n, "pads", &v) == 4) {
+        if (!strcmp(ap, "NOTSET") && eng_attr_ints(n, "pads", &v) == 4) {
             pl[0] = v[0];
             pl[1] = v[1];
         }
@@ -43,11 +43,11 @@ glint_status eng_onednn_pool_make(plan *p, step *st, bool *taken)
         pr[i] =
             (y->dims[2 + i] - 1) * sd[i] + (k[i] - 1) * (dl[i] + 1) + 1 - x->dims[2 + i] - pl[i];
     dnnl_alg_kind_t alg = is_max                              ? dnnl_pooling_max
-                          : attr_i(n, "count_include_pad", 0) ? dnnl_pooling_avg_include_padding
+                          : eng_attr_i(n, "count_include_pad", 0) ? dnnl_pooling_avg_include_padding
                                                               : dnnl_pooling_avg_exclude_padding;
     /* ceil_mode windows that hang past the padding: oneDNN's include-padding
      * average counts them differently from ONNX; leave those to ref */
-    if (alg == dnnl_pooling_avg_include_padding && attr_i(n, "ceil_mode", 0)) return GLINT_OK;
+    if (alg == dnnl_pooling_avg_include_padding && eng_attr_i(n, "ceil_mode", 0)) return GLINT_OK;
     dnnl_memory_desc_t src_md, dst_md;
     eng_onednn_md_4d(&src_md, x, LAYOUT_NHWC);
     eng_onednn_md_4d(&dst_md, y, LAYOUT_NHWC);

@@ -19,14 +19,14 @@
  * channel's weights) when the convolution has no padding, where that is
  * exact; otherwise it is a oneDNN src zero point (slower kernels). */
 typedef struct qconv_k {
-    prim_k conv;            /* first: dnnl_prepare reads copy_sum through a prim_k pointer */
+    prim_k conv;            /* first: plan_finish reads copy_sum through a prim_k pointer */
     dnnl_primitive_t quant; /* NULL: the input is u8 already */
     dnnl_memory_t q_src, q_dst, q_zp;
     void *scratch;
     float *bias; /* oneDNN 2.x adds it before scaling: bias / scale (- z * sum(w)) */
     int32_t zp;
     int stem_c;    /* > 0: a plain f32 input of stem_c <= 4 channels, quantized here into
-                    * 4-channel u8 pixels (simd_quantize_planes) */
+                    * 4-channel u8 pixels (eng_simd_quantize_planes) */
     float inv;     /* 1 / its scale */
     char impl[64]; /* oneDNN's kernel, then the input (f32q: quantized here, u8:
                     * by its producer), +zp: a oneDNN zero point, and the output type */
@@ -63,7 +63,7 @@ glint_status eng_onednn_qconv_run(step *st)
         for (int64_t n = 0; n < N; n++)
             for (int64_t j = 0; j < chunks; j++) {
                 int64_t p0 = j * 4096, len = HW - p0 < 4096 ? HW - p0 : 4096;
-                simd_quantize_planes((const float *)x + n * q->stem_c * HW + p0, HW, q->stem_c,
+                eng_simd_quantize_planes((const float *)x + n * q->stem_c * HW + p0, HW, q->stem_c,
                                      q->inv, q->zp, (uint32_t *)q->scratch + n * HW + p0, len);
             }
     } else if (q->quant) {
@@ -128,7 +128,7 @@ static float *qconv_scales(const op_ctx *c, int64_t *n)
 static float *qconv_bias(const op_ctx *c, const float *scales, int64_t n_scales, int32_t zp)
 {
     const glint_tensor *w = c->in[3], *b = c->in[6];
-    int64_t M = w->dims[0], per = tensor_count(w) / M;
+    int64_t M = w->dims[0], per = eng_tensor_count(w) / M;
     float *out = malloc((size_t)M * sizeof *out);
     if (!out) return NULL;
     for (int64_t m = 0; m < M; m++) {
@@ -169,7 +169,7 @@ glint_status eng_onednn_qconv_make(plan *p, step *st, layout src_lay, const qout
     /* a plain image of <= 4 channels: quantized straight into 4-channel u8
      * pixels (no NCHW -> NHWC reorder first), weights padded with zeros */
     bool stem = !u8_in && src_lay == LAYOUT_PLAIN && x->dims[1] <= 4 &&
-                attr_i(n, "group", 1) == 1 && simd_has_avx2();
+                eng_attr_i(n, "group", 1) == 1 && eng_simd_has_avx2();
     if (src_lay == LAYOUT_PLAIN && !stem) return GLINT_OK;
     glint_tensor wpad = *w;
     if (stem) {
@@ -236,8 +236,8 @@ glint_status eng_onednn_qconv_make(plan *p, step *st, layout src_lay, const qout
         goto fail;
     }
     if (st->sum_id >= 0) {
-        k->copy_sum = true; /* cleared by dnnl_prepare when it works in place */
-        k->sum_bytes = tensor_bytes(y);
+        k->copy_sum = true; /* cleared by plan_finish when it works in place */
+        k->sum_bytes = eng_tensor_bytes(y);
     }
     snprintf(q->impl, sizeof q->impl, "%s %s%s>%s", impl,
              u8_in  ? "u8"
