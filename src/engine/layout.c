@@ -14,8 +14,9 @@
  *  - Concat and Split along channels, channel Slice, nearest Resize and
  *    per-tensor Quantize/Dequantize on NHWC run the shared CPU kernels
  *    (kernels_nhwc.c), Concat and Split in place where they can;
- *  - everything else runs on plain (NCHW) tensors: the backend's plain
- *    kernel if it lists one, else the reference kernel.
+ *  - any other operator the backend lists runs with its inputs and outputs
+ *    in the backend's best layout (oneDNN: Softmax, Gemm, MatMul on plain);
+ *  - everything else runs the reference kernel on plain (NCHW) tensors.
  * Graph outputs are plain. Nothing here names a backend: a new backend is a
  * new table (backend.h). */
 #include "backend.h"
@@ -241,6 +242,8 @@ typedef enum lkind {
     LK_DECONV,
     LK_SLICE, /* a channel range of an NHWC tensor */
     LK_QDQ,   /* per-tensor QuantizeLinear / DequantizeLinear: any layout */
+    LK_BACKEND, /* any other operator the backend lists: inputs and outputs in its
+                 * best layout */
 } lkind;
 
 /* Whether the backend lists layout `want` for st (among the n in lays). */
@@ -277,32 +280,22 @@ static bool is_binary(op_id op)
 #undef BINARY_CASE
 }
 
-/* The layout-sensitive kind of a step: what the backend (which lists the
- * layouts it can run st in, n of them in lays) or the shared NHWC kernels
- * can do with it. */
-static lkind kind_of(const plan *p, const step *st, const layout *lays, int n)
+/* What the shared CPU kernels (kernels_nhwc.c) can do with a step no
+ * backend takes. */
+static lkind shared_kind(const plan *p, const step *st)
 {
-    op_id op = st->n->op;
     int x = st->in_id[0];
     bool nhwc_in = x >= 0 && p->lay[x] == LAYOUT_NHWC;
     if (eng_nhwc_qdq_make(p, st, NULL)) return LK_QDQ;
-    switch (op) {
-    case OP_Conv:
-    case OP_GlintQConv:
-        return n ? LK_CONV : LK_PLAIN;
-    case OP_ConvTranspose:
-        return lists(lays, n, LAYOUT_NHWC) ? LK_DECONV : LK_PLAIN;
-    case OP_MaxPool:
-    case OP_AveragePool:
-    case OP_GlobalAveragePool:
-        return nhwc_in && lists(lays, n, LAYOUT_NHWC) ? LK_POOL : LK_PLAIN;
+    switch (st->n->op) {
     case OP_Resize:
     case OP_Upsample:
         return nhwc_in ? LK_RESIZE : LK_PLAIN;
     case OP_Slice:
         return nhwc_in ? LK_SLICE : LK_PLAIN;
     case OP_Split:
-        return nhwc_in && eng_norm_axis(eng_attr_i(st->n, "axis", 0), 4) == 1 ? LK_SPLIT : LK_PLAIN;
+        return nhwc_in && eng_norm_axis(eng_attr_i(st->n, "axis", 0), 4) == 1 ? LK_SPLIT
+                                                                              : LK_PLAIN;
     case OP_Concat: {
         int o = st->out_id[0];
         if (!(p->t[o].ndim == 4 && (p->t[o].dtype == GLINT_F32 || p->t[o].dtype == GLINT_U8)))
@@ -316,11 +309,35 @@ static lkind kind_of(const plan *p, const step *st, const layout *lays, int n)
         return any_nhwc ? LK_CONCAT : LK_PLAIN;
     }
     default:
+        return LK_PLAIN;
+    }
+}
+
+/* The layout-sensitive kind of a step, given the n layouts (lays) in which
+ * the backend can run it: the planner's own roles first, then any operator
+ * the backend lists, then the shared CPU kernels. */
+static lkind kind_of(const plan *p, const step *st, const layout *lays, int n)
+{
+    op_id op = st->n->op;
+    int x = st->in_id[0];
+    bool nhwc_in = x >= 0 && p->lay[x] == LAYOUT_NHWC;
+    switch (op) {
+    case OP_Conv:
+    case OP_GlintQConv:
+        return n ? LK_CONV : LK_PLAIN;
+    case OP_ConvTranspose:
+        return lists(lays, n, LAYOUT_NHWC) ? LK_DECONV : LK_PLAIN;
+    case OP_MaxPool:
+    case OP_AveragePool:
+    case OP_GlobalAveragePool:
+        return nhwc_in && lists(lays, n, LAYOUT_NHWC) ? LK_POOL : LK_PLAIN;
+    default:
         break;
     }
     if (is_unary(op) && x >= 0 && lists(lays, n, p->lay[x])) return LK_ELTWISE;
     if (is_binary(op) && st->n_in_ids == 2 && n) return LK_BINARY;
-    return LK_PLAIN;
+    if (n) return LK_BACKEND;
+    return shared_kind(p, st);
 }
 
 /* Whether value v (or a view of it) is read by a step after index i of the
@@ -369,6 +386,24 @@ static glint_status make(lctx *L, step *st, layout lay, const qout *oq, bool *ta
 {
     static const qout f32_out = {0};
     return L->be->make_kernel(L->bs, L->p, st, lay, oq ? oq : &f32_out, taken);
+}
+
+/* A step of any other operator on the backend: its inputs (and residual)
+ * converted into layout lay, its outputs written in it. */
+static glint_status backend_step(lctx *L, step *st, layout lay, bool *taken)
+{
+    plan *p = L->p;
+    glint_status s = GLINT_OK;
+    for (int k = 0; k < st->n_in_ids; k++)
+        if (st->in_id[k] >= 0) set_input(L, st, k, in_layout(L, st->in_id[k], lay, st->n, &s));
+    if (st->sum_id >= 0) {
+        st->sum_id = in_layout(L, st->sum_id, lay, st->n, &s);
+        st->ctx.sum = &p->t[st->sum_id];
+    }
+    if (s || (s = make(L, st, lay, NULL, taken)) || !*taken) return s;
+    for (int k = 0; k < st->n->n_out && k < 8; k++)
+        p->lay[st->out_id[k]] = lay;
+    return GLINT_OK;
 }
 
 /* Gives step i of the original list (orig, n_orig steps) its layout and
@@ -460,6 +495,9 @@ static glint_status place_step(lctx *L, const step *orig, int n_orig, int i)
             p->lay[st.out_id[0]] = lay;
         else
             st = orig[i];
+    } else if (kind == LK_BACKEND) {
+        if ((s = backend_step(L, &st, lays[0], &taken))) return s;
+        if (!taken) st = orig[i];
     } else if (kind == LK_QDQ) {
         taken = eng_nhwc_qdq_make(p, &st, &st.k);
         if (taken) p->lay[st.out_id[0]] = p->lay[st.in_id[0]];
@@ -499,10 +537,7 @@ static glint_status place_step(lctx *L, const step *orig, int n_orig, int i)
             st.ctx.sum = &p->t[st.sum_id];
         }
         if (s) return s;
-        if (kind == LK_PLAIN && lists(lays, n_lays, LAYOUT_PLAIN) &&
-            (s = make(L, &st, LAYOUT_PLAIN, NULL, &taken)))
-            return s;
-        if (!taken && nd->op == OP_GlintDFL && eng_simd_has_avx2()) {
+        if (nd->op == OP_GlintDFL && eng_simd_has_avx2()) {
             st.k = (kernel){eng_nhwc_dfl_run, NULL, NULL, "glint:dfl_avx2"};
             taken = true;
         }
