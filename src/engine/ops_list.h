@@ -92,7 +92,7 @@
     X(Expand, expand, expand, 2, 2, 0)                                                             \
     X(Tile, tile, tile, 2, 2, 0)                                                                   \
     X(Pad, pad, pad, 1, 4, 0)                                                                      \
-    /* neural-network operators (ops_nn.c) */                                                      \
+    /* windowed operators and normalisation (ops_nn.c) */                                          \
     X(Conv, Conv, Conv, 2, 3, 0)                                                                   \
     X(ConvTranspose, ConvTranspose, ConvTranspose, 2, 3, 0)                                        \
     X(BatchNormalization, BatchNormalization, BatchNormalization, 5, 5, 0)                         \
@@ -100,19 +100,22 @@
     X(AveragePool, AveragePool, AveragePool, 1, 1, 0)                                              \
     X(GlobalAveragePool, GlobalAveragePool, GlobalAveragePool, 1, 1, 0)                            \
     X(GlobalMaxPool, GlobalMaxPool, GlobalMaxPool, 1, 1, 0)                                        \
-    X(Softmax, Softmax, Softmax, 1, 1, 0)                                                          \
-    X(LogSoftmax, LogSoftmax, LogSoftmax, 1, 1, 0)                                                 \
+    X(InstanceNormalization, InstanceNormalization, InstanceNormalization, 3, 3, 0)                \
+    /* matrix products (ops_matrix.c) */                                                           \
     X(MatMul, MatMul, MatMul, 2, 2, 0)                                                             \
     X(Gemm, Gemm, Gemm, 2, 3, 0)                                                                   \
+    /* reductions along axes (ops_reduce.c) */                                                     \
+    X(Softmax, Softmax, Softmax, 1, 1, 0)                                                          \
+    X(LogSoftmax, LogSoftmax, LogSoftmax, 1, 1, 0)                                                 \
     X(ReduceMean, ReduceMean, ReduceMean, 1, 2, 0)                                                 \
     X(ReduceSum, ReduceSum, ReduceSum, 1, 2, 0)                                                    \
     X(ReduceMax, ReduceMax, ReduceMax, 1, 2, 0)                                                    \
     X(ReduceMin, ReduceMin, ReduceMin, 1, 2, 0)                                                    \
     X(ArgMax, argmax, argmax, 1, 1, 0)                                                             \
     X(ArgMin, argmax, argmax, 1, 1, 0)                                                             \
+    /* resizing (ops_resize.c) */                                                                  \
     X(Resize, Resize, Resize, 1, 4, 0)                                                             \
     X(Upsample, Upsample, Upsample, 1, 2, 0)                                                       \
-    X(InstanceNormalization, InstanceNormalization, InstanceNormalization, 3, 3, 0)                \
     /* quantized operators (ops_quant.c) */                                                        \
     X(QuantizeLinear, QuantizeLinear, QuantizeLinear, 2, 3, 0)                                     \
     X(DequantizeLinear, DequantizeLinear, DequantizeLinear, 2, 3, 0)                               \
@@ -121,7 +124,7 @@
     X(QLinearMatMul, QLinearMatMul, QLinearMatMul, 8, 8, 0)                                        \
     X(ConvInteger, ConvInteger, ConvInteger, 2, 4, 0)                                              \
     X(MatMulInteger, MatMulInteger, MatMulInteger, 2, 4, 0)                                        \
-    /* glint's own, made by passes.c (never read from a file's domain) */                         \
+    /* glint's own, made by passes.c (ops_quant.c, ops_reduce.c) */                                \
     X(GlintQConv, GlintQConv, GlintQConv, 2, 9, 0)                                                 \
     X(GlintDFL, GlintDFL, GlintDFL, 1, 1, 0)
 
