@@ -59,9 +59,16 @@ typedef struct lctx {
     void *bs;
     step *out; /* the new step list */
     int n_out, cap;
-    int *as_nhwc, *as_plain; /* per value: id of its copy in the other layout, or -1 */
+    int *as[LAYOUT_COUNT]; /* per layout, per value: id of its copy in it, or -1 */
     qout *qo;                /* per value: written as u8 for its GlintQConv readers */
 } lctx;
+
+/* Value v has no copy in any layout yet. */
+static void forget_copies(lctx *L, int v)
+{
+    for (int l = 0; l < LAYOUT_COUNT; l++)
+        L->as[l][v] = -1;
+}
 
 static step *push_step(lctx *L)
 {
@@ -90,7 +97,7 @@ static step *convert_step(lctx *L, int v, glint_dtype t, layout lay, const node 
     p->t[*nv].dtype = t;
     p->t[*nv].data = NULL;
     p->lay[*nv] = lay;
-    L->as_nhwc[*nv] = L->as_plain[*nv] = -1;
+    forget_copies(L, *nv);
     r->n = consumer;
     r->op = eng_op_get(OP_Identity);
     r->ctx.n = consumer;
@@ -110,9 +117,11 @@ static int in_layout(lctx *L, int v, layout want, const node *consumer, glint_st
     plan *p = L->p;
     if (p->is_const[v] || p->lay[v] == want) return v;
     const glint_tensor *t = &p->t[v];
-    if (t->ndim == 4 && (t->dims[1] == 1 || t->dims[2] * t->dims[3] == 1))
+    bool plain_nhwc = (p->lay[v] == LAYOUT_PLAIN && want == LAYOUT_NHWC) ||
+                      (p->lay[v] == LAYOUT_NHWC && want == LAYOUT_PLAIN);
+    if (plain_nhwc && t->ndim == 4 && (t->dims[1] == 1 || t->dims[2] * t->dims[3] == 1))
         return v; /* NCHW and NHWC are the same bytes */
-    int *cache = want == LAYOUT_NHWC ? L->as_nhwc : L->as_plain;
+    int *cache = L->as[want];
     if (cache[v] >= 0) return cache[v];
     int nv;
     step *r = convert_step(L, v, t->dtype, want, consumer, &nv, s);
@@ -558,7 +567,8 @@ static glint_status place_step(lctx *L, const step *orig, int n_orig, int i)
     return GLINT_OK;
 }
 
-/* Graph outputs must be plain: convert the ones a NHWC step produced. */
+/* Graph outputs must be plain: convert the ones a step wrote in another
+ * layout. */
 static glint_status plain_outputs(lctx *L)
 {
     plan *p = L->p;
@@ -567,12 +577,14 @@ static glint_status plain_outputs(lctx *L)
     for (int k = 0; k < g->n_outputs; k++) {
         int v = g->outputs[k];
         if (p->is_const[v] || p->lay[v] == LAYOUT_PLAIN) continue;
-        /* the producer writes a new NHWC value; the output id gets the plain copy */
+        /* the producer writes a new value in its layout; the output id gets
+         * the plain copy */
+        layout from = p->lay[v];
         int nv = eng_plan_add_value(p);
         if (nv < 0) return eng_fail(GLINT_ERR_NOMEM, "too many values");
         p->t[nv] = p->t[v];
-        p->lay[nv] = LAYOUT_NHWC;
-        L->as_nhwc[nv] = L->as_plain[nv] = -1;
+        p->lay[nv] = from;
+        forget_copies(L, nv);
         for (int i = 0; i < L->n_out; i++) {
             step *st = &L->out[i];
             for (int j = 0; j < 8; j++)
@@ -591,7 +603,6 @@ static glint_status plain_outputs(lctx *L)
         for (int w = 0; w < p->n_vals; w++)
             if (w != v && p->alias[w] == v) p->alias[w] = nv;
         p->lay[v] = LAYOUT_PLAIN;
-        L->as_plain[nv] = -1;
         step *r = push_step(L);
         if (!r) return eng_fail(GLINT_ERR_NOMEM, "too many steps");
         r->n = g->vals[v].producer >= 0 ? &g->nodes[g->vals[v].producer] : &g->nodes[0];
@@ -605,7 +616,7 @@ static glint_status plain_outputs(lctx *L)
         r->n_in_ids = 1;
         r->in_id[0] = nv;
         r->out_id[0] = v;
-        if ((s = L->be->make_reorder(L->bs, p, r, nv, v, LAYOUT_NHWC, LAYOUT_PLAIN))) return s;
+        if ((s = L->be->make_reorder(L->bs, p, r, nv, v, from, LAYOUT_PLAIN))) return s;
     }
     return GLINT_OK;
 }
@@ -655,15 +666,16 @@ glint_status eng_layout_plan(plan *p, const backend_iface *be, void *state)
     glint_status s = GLINT_OK;
     lctx L = {.p = p, .be = be, .bs = state, .cap = p->n_steps * 3 + p->m->g.n_outputs + 16};
     L.out = calloc((size_t)L.cap, sizeof *L.out);
-    L.as_nhwc = malloc((size_t)p->cap_vals * sizeof(int));
-    L.as_plain = malloc((size_t)p->cap_vals * sizeof(int));
     L.qo = calloc((size_t)p->cap_vals, sizeof *L.qo);
-    if (!L.out || !L.as_nhwc || !L.as_plain || !L.qo) {
+    bool ok = L.out && L.qo;
+    for (int l = 0; l < LAYOUT_COUNT; l++)
+        ok &= (L.as[l] = malloc((size_t)p->cap_vals * sizeof(int))) != NULL;
+    if (!ok) {
         s = eng_fail(GLINT_ERR_NOMEM, "out of memory");
         goto done;
     }
     for (int v = 0; v < p->cap_vals; v++)
-        L.as_nhwc[v] = L.as_plain[v] = -1;
+        forget_copies(&L, v);
     plan_qout(&L, p->steps, p->n_steps);
     for (int i = 0; i < p->n_steps && !s; i++)
         s = place_step(&L, p->steps, p->n_steps, i);
@@ -682,8 +694,8 @@ glint_status eng_layout_plan(plan *p, const backend_iface *be, void *state)
     concat_in_place(p);
 done:
     free(L.out);
-    free(L.as_nhwc);
-    free(L.as_plain);
+    for (int l = 0; l < LAYOUT_COUNT; l++)
+        free(L.as[l]);
     free(L.qo);
     return s;
 }

@@ -25,6 +25,7 @@ typedef struct kernel {
 typedef enum layout {
     LAYOUT_PLAIN = 0,     /* ONNX row-major (NCHW for images) */
     LAYOUT_NHWC,          /* 4-D tensors stored N,H,W,C */
+    LAYOUT_COUNT          /* a backend's own layout goes before this */
 } layout;
 
 typedef struct step {
