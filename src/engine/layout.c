@@ -415,6 +415,152 @@ static glint_status backend_step(lctx *L, step *st, layout lay, bool *taken)
     return GLINT_OK;
 }
 
+/* Conv-like step st (a copy of orig, the original step): its data input
+ * in the backend's best layout (lays, n_lays), its residual in NHWC, its
+ * output NHWC, u8 when an int8 chain wants it (oq). A u8 residual is read
+ * in place of its dequantized copy when the backend can (*sum_u8). Not
+ * taken: st is orig again, reading an f32 copy of a u8 input. */
+static glint_status place_conv(lctx *L, step *st, const step *orig, const layout *lays,
+                               int n_lays, bool *taken, bool *sum_u8)
+{
+    plan *p = L->p;
+    glint_status s = GLINT_OK;
+    const node *nd = st->n;
+    int x = st->in_id[0];
+    layout src_lay = lays[0]; /* the backend's best input layout first */
+    qout gq;
+    const qout *oq = qconv_graph_qout(st, &gq) ? &gq : &L->qo[st->out_id[0]];
+    if (src_lay == LAYOUT_PLAIN) { /* it may have no fast NCHW kernel after all */
+        set_input(L, st, 0, x);
+        if ((s = make(L, st, src_lay, oq, taken))) return s;
+        if (!*taken) src_lay = n_lays > 1 ? lays[1] : LAYOUT_NHWC;
+    }
+    if (!*taken) set_input(L, st, 0, in_layout(L, x, src_lay, nd, &s));
+    if (st->sum_id >= 0) {
+        st->sum_id = in_layout(L, st->sum_id, LAYOUT_NHWC, nd, &s);
+        st->ctx.sum = &p->t[st->sum_id];
+    }
+    if (s) return s;
+    p->lay[st->out_id[0]] = LAYOUT_NHWC;
+    qout uq;
+    int u8_sum = oq->on && !*taken ? sum_from_u8(L, st->sum_id, oq, &uq) : -1;
+    if (u8_sum >= 0) { /* the residual's u8 source instead of its dequantized copy */
+        int f32_sum = st->sum_id;
+        st->sum_id = u8_sum;
+        st->ctx.sum = &p->t[u8_sum];
+        if ((s = make(L, st, src_lay, &uq, taken))) return s;
+        if (*taken) {
+            *sum_u8 = true;
+        } else {
+            st->sum_id = f32_sum;
+            st->ctx.sum = &p->t[f32_sum];
+        }
+    }
+    if (!*taken && (s = make(L, st, src_lay, oq, taken))) return s;
+    if (*taken && oq->on) p->t[st->out_id[0]].dtype = GLINT_U8;
+    if (!*taken) {
+        p->lay[st->out_id[0]] = LAYOUT_PLAIN;
+        *st = *orig;
+        if (L->qo[x].on) set_input(L, st, 0, dequantized(L, x, nd, &s));
+    }
+    return s;
+}
+
+/* The layout of a binary step: NHWC if an input is NHWC and the other fits
+ * it (a constant operand is plain: usable on NHWC only if, broadcast to
+ * rank 4, it has one channel or one pixel), else plain. */
+static layout binary_layout(const plan *p, const step *st)
+{
+    layout lay = LAYOUT_PLAIN;
+    for (int k = 0; k < 2; k++)
+        if (p->lay[st->in_id[k]] == LAYOUT_NHWC) lay = LAYOUT_NHWC;
+    if (lay == LAYOUT_NHWC && p->t[st->out_id[0]].ndim != 4) lay = LAYOUT_PLAIN;
+    for (int k = 0; k < 2 && lay == LAYOUT_NHWC; k++) {
+        const glint_tensor *t = &p->t[st->in_id[k]];
+        int64_t d[4];
+        for (int j = 0; j < 4; j++)
+            d[j] = j - (4 - t->ndim) >= 0 ? t->dims[j - (4 - t->ndim)] : 1;
+        if (p->is_const[st->in_id[k]] && d[1] != 1 && d[2] * d[3] != 1) lay = LAYOUT_PLAIN;
+    }
+    return lay;
+}
+
+/* A step one of the shared CPU kernels runs (kind: LK_QDQ ... LK_SPLIT);
+ * orig, n_orig, i: the original list and the step's index in it. */
+static glint_status place_shared(lctx *L, step *st, lkind kind, const step *orig, int n_orig,
+                                 int i, bool *taken)
+{
+    plan *p = L->p;
+    glint_status s = GLINT_OK;
+    if (kind == LK_QDQ) {
+        *taken = eng_nhwc_qdq_make(p, st, &st->k);
+        if (*taken) p->lay[st->out_id[0]] = p->lay[st->in_id[0]];
+    } else if (kind == LK_SLICE) {
+        *taken = eng_nhwc_slice_make(st);
+        if (*taken) p->lay[st->out_id[0]] = LAYOUT_NHWC;
+    } else if (kind == LK_RESIZE) {
+        *taken = eng_nhwc_resize_make(st);
+        if (*taken) p->lay[st->out_id[0]] = LAYOUT_NHWC;
+    } else if (kind == LK_CONCAT) {
+        for (int k = 0; k < st->n_in_ids; k++)
+            set_input(L, st, k, in_layout(L, st->in_id[k], LAYOUT_NHWC, st->n, &s));
+        if (s) return s;
+        bool u8 = p->t[st->out_id[0]].dtype == GLINT_U8;
+        bool plain =
+            !u8 && reshaped_only(p, orig, n_orig, i, st->out_id[0]) && eng_simd_has_avx2();
+        st->k = (kernel){plain ? eng_nhwc_concat_plain_run : eng_nhwc_concat_run, NULL, NULL,
+                         plain ? "glint:concat_nhwc_to_plain"
+                         : u8  ? "glint:concat_u8_nhwc"
+                               : "glint:concat_nhwc"};
+        p->lay[st->out_id[0]] = plain ? LAYOUT_PLAIN : LAYOUT_NHWC;
+        st->planes_ok = plain;
+        *taken = true;
+    } else if (kind == LK_SPLIT) {
+        st->k = (kernel){eng_nhwc_split_run, NULL, NULL,
+                         p->t[st->in_id[0]].dtype == GLINT_U8 ? "glint:split_u8_nhwc"
+                                                              : "glint:split_nhwc"};
+        for (int k = 0; k < st->n->n_out; k++)
+            p->lay[st->out_id[k]] = LAYOUT_NHWC;
+        *taken = true;
+    }
+    return s;
+}
+
+/* A step nothing else took: on plain tensors, the shared DFL kernel for
+ * GlintDFL, else the reference kernel. */
+static glint_status place_plain(lctx *L, step *st, bool *taken)
+{
+    plan *p = L->p;
+    glint_status s = GLINT_OK;
+    for (int k = 0; k < st->n_in_ids; k++)
+        if (st->in_id[k] >= 0)
+            set_input(L, st, k, in_layout(L, st->in_id[k], LAYOUT_PLAIN, st->n, &s));
+    if (st->sum_id >= 0) {
+        st->sum_id = in_layout(L, st->sum_id, LAYOUT_PLAIN, st->n, &s);
+        st->ctx.sum = &p->t[st->sum_id];
+    }
+    if (!s && st->n->op == OP_GlintDFL && eng_simd_has_avx2()) {
+        st->k = (kernel){eng_nhwc_dfl_run, NULL, NULL, "glint:dfl_avx2"};
+        *taken = true;
+    }
+    return s;
+}
+
+/* Residual in place: step st (index i of orig) writes into its residual's
+ * buffer when nothing later reads the residual and it is not a graph input
+ * (which the caller owns). sum_u8: st reads the residual's u8 source. */
+static void residual_in_place(lctx *L, const step *st, const step *orig, int n_orig, int i,
+                              bool sum_u8)
+{
+    plan *p = L->p;
+    int r = st->sum_id;
+    bool graph_input = false;
+    for (int k = 0; k < p->m->g.n_inputs; k++)
+        graph_input |= p->m->g.inputs[k] == r;
+    if (!graph_input && !read_later(p, orig, n_orig, i, sum_u8 ? r : orig[i].sum_id))
+        p->alias[st->out_id[0]] = r;
+}
+
 /* Gives step i of the original list (orig, n_orig steps) its layout and
  * kernel and appends it, after any conversion steps it needs, to L->out. */
 static glint_status place_step(lctx *L, const step *orig, int n_orig, int i)
@@ -426,141 +572,49 @@ static glint_status place_step(lctx *L, const step *orig, int n_orig, int i)
     int n_lays = L->be->layouts(L->bs, p, &st, lays);
     lkind kind = kind_of(p, &st, lays, n_lays);
     bool taken = false, sum_u8 = false;
-    const node *nd = st.n;
-    if (kind == LK_CONV) {
-        int x = st.in_id[0];
-        layout src_lay = lays[0]; /* the backend's best input layout first */
-        qout gq;
-        const qout *oq = qconv_graph_qout(&st, &gq) ? &gq : &L->qo[st.out_id[0]];
-        if (src_lay == LAYOUT_PLAIN) { /* it may have no fast NCHW kernel after all */
-            set_input(L, &st, 0, x);
-            if ((s = make(L, &st, src_lay, oq, &taken))) return s;
-            if (!taken) src_lay = n_lays > 1 ? lays[1] : LAYOUT_NHWC;
-        }
-        if (!taken) set_input(L, &st, 0, in_layout(L, x, src_lay, nd, &s));
-        if (st.sum_id >= 0) {
-            st.sum_id = in_layout(L, st.sum_id, LAYOUT_NHWC, nd, &s);
-            st.ctx.sum = &p->t[st.sum_id];
-        }
-        if (s) return s;
+    layout lay;
+    switch (kind) {
+    case LK_CONV:
+        s = place_conv(L, &st, &orig[i], lays, n_lays, &taken, &sum_u8);
+        break;
+    case LK_POOL:
         p->lay[st.out_id[0]] = LAYOUT_NHWC;
-        qout uq;
-        int u8_sum = oq->on && !taken ? sum_from_u8(L, st.sum_id, oq, &uq) : -1;
-        if (u8_sum >= 0) { /* the residual's u8 source instead of its dequantized copy */
-            int f32_sum = st.sum_id;
-            st.sum_id = u8_sum;
-            st.ctx.sum = &p->t[u8_sum];
-            if ((s = make(L, &st, src_lay, &uq, &taken))) return s;
-            if (taken) {
-                sum_u8 = true;
-            } else {
-                st.sum_id = f32_sum;
-                st.ctx.sum = &p->t[f32_sum];
-            }
-        }
-        if (!taken && (s = make(L, &st, src_lay, oq, &taken))) return s;
-        if (taken && oq->on) p->t[st.out_id[0]].dtype = GLINT_U8;
-        if (!taken) {
-            p->lay[st.out_id[0]] = LAYOUT_PLAIN;
-            st = orig[i];
-            if (L->qo[x].on) set_input(L, &st, 0, dequantized(L, x, nd, &s));
-            if (s) return s;
-        }
-    } else if (kind == LK_POOL) {
-        p->lay[st.out_id[0]] = LAYOUT_NHWC;
-        if ((s = make(L, &st, LAYOUT_NHWC, NULL, &taken))) return s;
+        s = make(L, &st, LAYOUT_NHWC, NULL, &taken);
         if (!taken) p->lay[st.out_id[0]] = LAYOUT_PLAIN;
-    } else if (kind == LK_ELTWISE) {
-        if ((s = make(L, &st, p->lay[st.in_id[0]], NULL, &taken))) return s;
+        break;
+    case LK_ELTWISE:
+        s = make(L, &st, p->lay[st.in_id[0]], NULL, &taken);
         if (taken) p->lay[st.out_id[0]] = p->lay[st.in_id[0]];
-    } else if (kind == LK_DECONV) {
-        set_input(L, &st, 0, in_layout(L, st.in_id[0], LAYOUT_NHWC, nd, &s));
-        if (s) return s;
-        if ((s = make(L, &st, LAYOUT_NHWC, NULL, &taken))) return s;
-        if (taken)
-            p->lay[st.out_id[0]] = LAYOUT_NHWC;
-        else
-            st = orig[i];
-    } else if (kind == LK_BINARY) {
-        /* NHWC if an input is NHWC and the other is NHWC-compatible */
-        layout lay = LAYOUT_PLAIN;
-        for (int k = 0; k < 2; k++)
-            if (p->lay[st.in_id[k]] == LAYOUT_NHWC) lay = LAYOUT_NHWC;
-        if (lay == LAYOUT_NHWC && p->t[st.out_id[0]].ndim != 4) lay = LAYOUT_PLAIN;
-        for (int k = 0; k < 2 && lay == LAYOUT_NHWC; k++) {
-            /* a constant operand is plain: usable on NHWC only if, broadcast
-             * to rank 4, it has one channel or one pixel */
-            const glint_tensor *t = &p->t[st.in_id[k]];
-            int64_t d[4];
-            for (int j = 0; j < 4; j++)
-                d[j] = j - (4 - t->ndim) >= 0 ? t->dims[j - (4 - t->ndim)] : 1;
-            if (p->is_const[st.in_id[k]] && d[1] != 1 && d[2] * d[3] != 1) lay = LAYOUT_PLAIN;
-        }
-        for (int k = 0; k < 2; k++)
-            set_input(L, &st, k, in_layout(L, st.in_id[k], lay, nd, &s));
-        if (s) return s;
-        if (lists(lays, n_lays, lay) && (s = make(L, &st, lay, NULL, &taken))) return s;
-        if (taken)
-            p->lay[st.out_id[0]] = lay;
-        else
-            st = orig[i];
-    } else if (kind == LK_BACKEND) {
-        if ((s = backend_step(L, &st, lays[0], &taken))) return s;
-        if (!taken) st = orig[i];
-    } else if (kind == LK_QDQ) {
-        taken = eng_nhwc_qdq_make(p, &st, &st.k);
-        if (taken) p->lay[st.out_id[0]] = p->lay[st.in_id[0]];
-    } else if (kind == LK_SLICE) {
-        taken = eng_nhwc_slice_make(&st);
+        break;
+    case LK_DECONV:
+        set_input(L, &st, 0, in_layout(L, st.in_id[0], LAYOUT_NHWC, st.n, &s));
+        if (!s) s = make(L, &st, LAYOUT_NHWC, NULL, &taken);
         if (taken) p->lay[st.out_id[0]] = LAYOUT_NHWC;
-    } else if (kind == LK_RESIZE) {
-        taken = eng_nhwc_resize_make(&st);
-        if (taken) p->lay[st.out_id[0]] = LAYOUT_NHWC;
-    } else if (kind == LK_CONCAT) {
-        for (int k = 0; k < st.n_in_ids; k++)
-            set_input(L, &st, k, in_layout(L, st.in_id[k], LAYOUT_NHWC, nd, &s));
-        if (s) return s;
-        bool u8 = p->t[st.out_id[0]].dtype == GLINT_U8;
-        bool plain = !u8 && reshaped_only(p, orig, n_orig, i, st.out_id[0]) && eng_simd_has_avx2();
-        st.k = (kernel){plain ? eng_nhwc_concat_plain_run : eng_nhwc_concat_run, NULL, NULL,
-                        plain ? "glint:concat_nhwc_to_plain"
-                        : u8  ? "glint:concat_u8_nhwc"
-                              : "glint:concat_nhwc"};
-        p->lay[st.out_id[0]] = plain ? LAYOUT_PLAIN : LAYOUT_NHWC;
-        st.planes_ok = plain;
-        taken = true;
-    } else if (kind == LK_SPLIT) {
-        st.k = (kernel){eng_nhwc_split_run, NULL, NULL,
-                        p->t[st.in_id[0]].dtype == GLINT_U8 ? "glint:split_u8_nhwc"
-                                                            : "glint:split_nhwc"};
-        for (int k = 0; k < nd->n_out; k++)
-            p->lay[st.out_id[k]] = LAYOUT_NHWC;
-        taken = true;
+        break;
+    case LK_BINARY:
+        lay = binary_layout(p, &st);
+        for (int k = 0; k < 2; k++)
+            set_input(L, &st, k, in_layout(L, st.in_id[k], lay, st.n, &s));
+        if (!s && lists(lays, n_lays, lay)) s = make(L, &st, lay, NULL, &taken);
+        if (taken) p->lay[st.out_id[0]] = lay;
+        break;
+    case LK_BACKEND:
+        s = backend_step(L, &st, lays[0], &taken);
+        break;
+    case LK_QDQ:
+    case LK_SLICE:
+    case LK_RESIZE:
+    case LK_CONCAT:
+    case LK_SPLIT:
+        s = place_shared(L, &st, kind, orig, n_orig, i, &taken);
+        break;
+    case LK_PLAIN:
+        break;
     }
-    if (!taken) { /* plain tensors: the backend's plain kernel, else the reference one */
-        for (int k = 0; k < st.n_in_ids; k++)
-            if (st.in_id[k] >= 0)
-                set_input(L, &st, k, in_layout(L, st.in_id[k], LAYOUT_PLAIN, nd, &s));
-        if (st.sum_id >= 0) {
-            st.sum_id = in_layout(L, st.sum_id, LAYOUT_PLAIN, nd, &s);
-            st.ctx.sum = &p->t[st.sum_id];
-        }
-        if (s) return s;
-        if (nd->op == OP_GlintDFL && eng_simd_has_avx2()) {
-            st.k = (kernel){eng_nhwc_dfl_run, NULL, NULL, "glint:dfl_avx2"};
-            taken = true;
-        }
-    }
-    /* residual in place: write into the residual's buffer when nothing later
-     * reads it (and it is not a graph input, which the caller owns) */
-    if (taken && st.sum_id >= 0 && st.k.state) {
-        int r = st.sum_id;
-        bool graph_input = false;
-        for (int k = 0; k < p->m->g.n_inputs; k++)
-            graph_input |= p->m->g.inputs[k] == r;
-        if (!graph_input && !read_later(p, orig, n_orig, i, sum_u8 ? r : orig[i].sum_id))
-            p->alias[st.out_id[0]] = r;
-    }
+    if (s) return s;
+    if (!taken && kind != LK_CONV) st = orig[i]; /* place_conv restored it itself */
+    if (!taken && (s = place_plain(L, &st, &taken))) return s;
+    if (taken && st.sum_id >= 0 && st.k.state) residual_in_place(L, &st, orig, n_orig, i, sum_u8);
     step *slot = push_step(L);
     if (!slot) return eng_fail(GLINT_ERR_NOMEM, "too many steps");
     *slot = st;
