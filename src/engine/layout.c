@@ -527,7 +527,8 @@ static glint_status place_shared(lctx *L, step *st, lkind kind, const step *orig
 }
 
 /* A step nothing else took: on plain tensors, the shared DFL kernel for
- * GlintDFL, else the reference kernel. */
+ * GlintDFL, else the reference kernel (a Concat's may become the shared
+ * row-copy kernel when memory planning writes its inputs in place). */
 static glint_status place_plain(lctx *L, step *st, bool *taken)
 {
     plan *p = L->p;
@@ -543,6 +544,7 @@ static glint_status place_plain(lctx *L, step *st, bool *taken)
         st->k = (kernel){eng_nhwc_dfl_run, NULL, NULL, "glint:dfl_avx2"};
         *taken = true;
     }
+    st->rows_ok = st->n->op == OP_Concat; /* memory planning may copy rows in place */
     return s;
 }
 

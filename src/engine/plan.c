@@ -423,7 +423,7 @@ static void concat_rows(plan *p)
 {
     for (int i = 0; i < p->n_steps; i++) {
         step *st = &p->steps[i];
-        if (st->k.run || st->reorder_from >= 0 || st->n->op != OP_Concat ||
+        if (!st->rows_ok || st->k.run || st->reorder_from >= 0 || st->n->op != OP_Concat ||
             eng_tensor_bytes(&p->t[st->out_id[0]]) < (1 << 16))
             continue;
         st->k = (kernel){concat_rows_run, NULL, NULL, "glint:concat_rows"};
@@ -432,10 +432,10 @@ static void concat_rows(plan *p)
 }
 
 /* Buffer sharing: views share their input's buffer, Split outputs and
- * Concat inputs become slices of one buffer where they can; with the shared
- * CPU kernels (`fast`: the layout planner ran), large plain Concats copy
- * rows, written in place by producers that can. */
-static void plan_alias(plan *p, bool fast)
+ * Concat inputs become slices of one buffer where they can; large plain
+ * Concats the layout planner allows (step.rows_ok) copy rows, written in
+ * place by producers that can. */
+static void plan_alias(plan *p)
 {
     for (int i = 0; i < p->n_steps; i++) {
         step *st = &p->steps[i];
@@ -446,7 +446,7 @@ static void plan_alias(plan *p, bool fast)
     }
     split_views(p);
     concat_plain_in_place(p);
-    if (fast) concat_rows(p);
+    concat_rows(p);
 }
 
 /* Assigns every buffer an arena offset by liveness (p->arena_bytes). */
@@ -544,7 +544,7 @@ glint_status eng_plan_build(const glint_model *m, int batch, const int64_t *inpu
     p->be = be;
     if (be->plan_init && (s = be->plan_init(p, &p->be_state))) goto fail;
     if (be->layouts && (s = eng_layout_plan(p, be, p->be_state))) goto fail;
-    plan_alias(p, be->layouts != NULL);
+    plan_alias(p);
     if (be->plan_finish && (s = be->plan_finish(p->be_state, p))) goto fail;
     if ((s = plan_memory(p))) goto fail;
     p->input_dims = NULL;
