@@ -211,8 +211,8 @@ glint_status glint_context_create(glint_model *m, const glint_context_options *o
     }
     omp_set_num_threads(c->opt.threads);
     for (int b = 1; b <= c->opt.max_batch; b++) {
-        if ((s = eng_plan_build(m, b, c->opt.input_dims, eng_backend_get(c->opt.backend), c->opt.bf16 != 0,
-                            &c->plans[b - 1])))
+        if ((s = eng_plan_build(m, b, c->opt.input_dims, eng_backend_get(c->opt.backend),
+                                c->opt.bf16 != 0, &c->plans[b - 1])))
             goto fail;
         c->n_plans = b;
         if (b == 1 && m->flops == 0) m->flops = c->plans[0].flops;

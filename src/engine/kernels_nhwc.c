@@ -62,7 +62,7 @@ static void nhwc_into_plain(const glint_tensor *x, float *y, int64_t ctot, int64
         for (int64_t k = 0; k < chunks; k++) {
             int64_t p0 = k * 64, len = HW - p0 < 64 ? HW - p0 : 64;
             eng_simd_transpose((const float *)x->data + (n * HW + p0) * C, C,
-                           y + (n * ctot + coff) * ps + p0, ps, len, C);
+                               y + (n * ctot + coff) * ps + p0, ps, len, C);
         }
 }
 
@@ -105,7 +105,7 @@ glint_status eng_nhwc_dfl_run(step *st)
         for (int64_t b = 0; b < blocks; b++) {
             int64_t j = b * 256, w = L - j < 256 ? L - j : 256;
             eng_simd_dfl((const float *)x->data + r * R * L + j,
-                     (float *)st->ctx.out[0]->data + r * L + j, R, L, w);
+                         (float *)st->ctx.out[0]->data + r * L + j, R, L, w);
         }
     return GLINT_OK;
 }

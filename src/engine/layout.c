@@ -60,7 +60,7 @@ typedef struct lctx {
     step *out; /* the new step list */
     int n_out, cap;
     int *as[LAYOUT_COUNT]; /* per layout, per value: id of its copy in it, or -1 */
-    qout *qo;                /* per value: written as u8 for its GlintQConv readers */
+    qout *qo;              /* per value: written as u8 for its GlintQConv readers */
 } lctx;
 
 /* Value v has no copy in any layout yet. */
@@ -83,8 +83,8 @@ static step *push_step(lctx *L)
 /* A new step before `consumer` that writes a copy of value v as a new
  * value (*nv) of type t in layout lay; its kernel is the caller's to set.
  * NULL with *s set when out of room. */
-static step *convert_step(lctx *L, int v, glint_dtype t, layout lay, const node *consumer,
-                          int *nv, glint_status *s)
+static step *convert_step(lctx *L, int v, glint_dtype t, layout lay, const node *consumer, int *nv,
+                          glint_status *s)
 {
     plan *p = L->p;
     *nv = eng_plan_add_value(p);
@@ -249,8 +249,8 @@ typedef enum lkind {
     LK_ELTWISE, /* any layout: output takes the input's */
     LK_BINARY,  /* NHWC when an input is, else plain */
     LK_DECONV,
-    LK_SLICE, /* a channel range of an NHWC tensor */
-    LK_QDQ,   /* per-tensor QuantizeLinear / DequantizeLinear: any layout */
+    LK_SLICE,   /* a channel range of an NHWC tensor */
+    LK_QDQ,     /* per-tensor QuantizeLinear / DequantizeLinear: any layout */
     LK_BACKEND, /* any other operator the backend lists: inputs and outputs in its
                  * best layout */
 } lkind;
@@ -268,7 +268,7 @@ static bool is_unary(op_id op)
 {
 #define UNARY_CASE(name, infer, run, lo, hi, flags) case OP_##name:
     switch (op) {
-    ENG_UNARY_OPS(UNARY_CASE)
+        ENG_UNARY_OPS(UNARY_CASE)
         return true;
     default:
         return false;
@@ -281,7 +281,7 @@ static bool is_binary(op_id op)
 {
 #define BINARY_CASE(name, infer, run, lo, hi, flags) case OP_##name:
     switch (op) {
-    ENG_BINARY_OPS(BINARY_CASE)
+        ENG_BINARY_OPS(BINARY_CASE)
         return true;
     default:
         return false;
@@ -303,8 +303,7 @@ static lkind shared_kind(const plan *p, const step *st)
     case OP_Slice:
         return nhwc_in ? LK_SLICE : LK_PLAIN;
     case OP_Split:
-        return nhwc_in && eng_norm_axis(eng_attr_i(st->n, "axis", 0), 4) == 1 ? LK_SPLIT
-                                                                              : LK_PLAIN;
+        return nhwc_in && eng_norm_axis(eng_attr_i(st->n, "axis", 0), 4) == 1 ? LK_SPLIT : LK_PLAIN;
     case OP_Concat: {
         int o = st->out_id[0];
         if (!(p->t[o].ndim == 4 && (p->t[o].dtype == GLINT_F32 || p->t[o].dtype == GLINT_U8)))
@@ -382,9 +381,7 @@ static bool reshaped_only(const plan *p, const step *orig, int n, int i, int v)
         for (int k = 0; k < orig[j].n_in_ids; k++)
             reads |= orig[j].in_id[k] == v;
         if (!reads) continue;
-        if (j <= i ||
-            (orig[j].n->op != OP_Reshape && orig[j].n->op != OP_Flatten))
-            return false;
+        if (j <= i || (orig[j].n->op != OP_Reshape && orig[j].n->op != OP_Flatten)) return false;
         readers++;
     }
     return readers > 0;
@@ -420,8 +417,8 @@ static glint_status backend_step(lctx *L, step *st, layout lay, bool *taken)
  * output NHWC, u8 when an int8 chain wants it (oq). A u8 residual is read
  * in place of its dequantized copy when the backend can (*sum_u8). Not
  * taken: st is orig again, reading an f32 copy of a u8 input. */
-static glint_status place_conv(lctx *L, step *st, const step *orig, const layout *lays,
-                               int n_lays, bool *taken, bool *sum_u8)
+static glint_status place_conv(lctx *L, step *st, const step *orig, const layout *lays, int n_lays,
+                               bool *taken, bool *sum_u8)
 {
     plan *p = L->p;
     glint_status s = GLINT_OK;
@@ -487,8 +484,8 @@ static layout binary_layout(const plan *p, const step *st)
 
 /* A step one of the shared CPU kernels runs (kind: LK_QDQ ... LK_SPLIT);
  * orig, n_orig, i: the original list and the step's index in it. */
-static glint_status place_shared(lctx *L, step *st, lkind kind, const step *orig, int n_orig,
-                                 int i, bool *taken)
+static glint_status place_shared(lctx *L, step *st, lkind kind, const step *orig, int n_orig, int i,
+                                 bool *taken)
 {
     plan *p = L->p;
     glint_status s = GLINT_OK;
@@ -506,8 +503,7 @@ static glint_status place_shared(lctx *L, step *st, lkind kind, const step *orig
             set_input(L, st, k, in_layout(L, st->in_id[k], LAYOUT_NHWC, st->n, &s));
         if (s) return s;
         bool u8 = p->t[st->out_id[0]].dtype == GLINT_U8;
-        bool plain =
-            !u8 && reshaped_only(p, orig, n_orig, i, st->out_id[0]) && eng_simd_has_avx2();
+        bool plain = !u8 && reshaped_only(p, orig, n_orig, i, st->out_id[0]) && eng_simd_has_avx2();
         st->k = (kernel){plain ? eng_nhwc_concat_plain_run : eng_nhwc_concat_run, NULL, NULL,
                          plain ? "glint:concat_nhwc_to_plain"
                          : u8  ? "glint:concat_u8_nhwc"

@@ -38,26 +38,34 @@ int eng_norm_axis(int64_t axis, int rank)
 
 glint_status eng_need_const(const op_ctx *c, int i, const char *what)
 {
-    if (i >= c->n_in || !c->in[i])
-        return OP_FAIL(c, GLINT_ERR_INVALID, "missing input '%s'", what);
+    if (i >= c->n_in || !c->in[i]) return OP_FAIL(c, GLINT_ERR_INVALID, "missing input '%s'", what);
     if (!c->in[i]->data)
-        return OP_FAIL(c, GLINT_ERR_UNSUPPORTED, "input '%s' must be a constant (it is computed "
-                       "at run time)", what);
+        return OP_FAIL(c, GLINT_ERR_UNSUPPORTED,
+                       "input '%s' must be a constant (it is computed "
+                       "at run time)",
+                       what);
     return GLINT_OK;
 }
 
 glint_status eng_need_f32(const op_ctx *c, int i)
 {
     if (c->in[i]->dtype != GLINT_F32)
-        return OP_FAIL(c, GLINT_ERR_UNSUPPORTED, "input %d has type %s; only float32 is "
-                       "supported", i, glint_dtype_name(c->in[i]->dtype));
+        return OP_FAIL(c, GLINT_ERR_UNSUPPORTED,
+                       "input %d has type %s; only float32 is "
+                       "supported",
+                       i, glint_dtype_name(c->in[i]->dtype));
     return GLINT_OK;
 }
 
 /* ---- the table ---- */
 #define OP_ROW(name, infer, run, lo, hi, flags)                                                    \
-    [OP_##name] = {#name, eng_infer_##infer, eng_run_##run, lo, hi, ((flags) & OPF_VIEW) != 0,    \
-                   ((flags) & OPF_SHAPE_ONLY) != 0},
+    [OP_##name] = {#name,                                                                          \
+                   eng_infer_##infer,                                                              \
+                   eng_run_##run,                                                                  \
+                   lo,                                                                             \
+                   hi,                                                                             \
+                   ((flags)&OPF_VIEW) != 0,                                                        \
+                   ((flags)&OPF_SHAPE_ONLY) != 0},
 static const op_def ops[OP_COUNT] = {ENG_OPS(OP_ROW)};
 #undef OP_ROW
 

@@ -15,21 +15,21 @@ typedef struct op_ctx {
     int n_in, n_out;
     const glint_tensor *in[16];
     glint_tensor *out[8];
-    const glint_tensor *sum;   /* POST_SUM operand, or NULL */
+    const glint_tensor *sum; /* POST_SUM operand, or NULL */
 } op_ctx;
 
 typedef glint_status (*op_fn)(op_ctx *c);
 
 typedef struct op_def {
     const char *name;
-    op_fn infer;   /* fill out[i] dtype/ndim/dims */
-    op_fn run;     /* reference kernel: compute out[i]->data */
+    op_fn infer; /* fill out[i] dtype/ndim/dims */
+    op_fn run;   /* reference kernel: compute out[i]->data */
     int min_in, max_in;
-    bool view;     /* output is its input's bytes reinterpreted (Reshape...) */
+    bool view;       /* output is its input's bytes reinterpreted (Reshape...) */
     bool shape_only; /* output depends on input shapes only (Shape, Size) */
 } op_def;
 
-int eng_op_lookup(const char *name);      /* -1 if unsupported */
+int eng_op_lookup(const char *name); /* -1 if unsupported */
 const op_def *eng_op_get(int op);
 int eng_op_count(void);
 /* Applies post-ops [0,n) to y (count elements); sum is added where POST_SUM

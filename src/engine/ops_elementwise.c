@@ -26,16 +26,20 @@ void eng_post_apply(float *y, int64_t count, const post_op *p, int n, const floa
         float a = p[k].alpha, b = p[k].beta;
         switch (p[k].kind) {
         case POST_RELU:
-            for (int64_t i = 0; i < count; i++) y[i] = y[i] < 0 ? y[i] * a : y[i];
+            for (int64_t i = 0; i < count; i++)
+                y[i] = y[i] < 0 ? y[i] * a : y[i];
             break;
         case POST_CLIP:
-            for (int64_t i = 0; i < count; i++) y[i] = y[i] < a ? a : y[i] > b ? b : y[i];
+            for (int64_t i = 0; i < count; i++)
+                y[i] = y[i] < a ? a : y[i] > b ? b : y[i];
             break;
         case POST_SIGMOID:
-            for (int64_t i = 0; i < count; i++) y[i] = sigmoidf(y[i]);
+            for (int64_t i = 0; i < count; i++)
+                y[i] = sigmoidf(y[i]);
             break;
         case POST_SWISH:
-            for (int64_t i = 0; i < count; i++) y[i] = y[i] * sigmoidf(y[i]);
+            for (int64_t i = 0; i < count; i++)
+                y[i] = y[i] * sigmoidf(y[i]);
             break;
         case POST_HARDSIGMOID:
         case POST_HARDSWISH:
@@ -45,12 +49,15 @@ void eng_post_apply(float *y, int64_t count, const post_op *p, int n, const floa
             }
             break;
         case POST_TANH:
-            for (int64_t i = 0; i < count; i++) y[i] = tanhf(y[i]);
+            for (int64_t i = 0; i < count; i++)
+                y[i] = tanhf(y[i]);
             break;
         case POST_SUM:
-            for (int64_t i = 0; i < count; i++) y[i] += sum[i];
+            for (int64_t i = 0; i < count; i++)
+                y[i] += sum[i];
             break;
-        case POST_NONE: break;
+        case POST_NONE:
+            break;
         }
     }
 }
@@ -71,10 +78,13 @@ typedef enum unary_kind { ENG_UNARY_OPS(UNARY_KIND) } unary_kind;
  * here); total over the list by construction. */
 static unary_kind unary_of(op_id op)
 {
-#define UNARY_CASE(name, infer, run, lo, hi, flags) case OP_##name: return U_##name;
+#define UNARY_CASE(name, infer, run, lo, hi, flags)                                                \
+    case OP_##name:                                                                                \
+        return U_##name;
     switch (op) {
-    ENG_UNARY_OPS(UNARY_CASE)
-    default: break;
+        ENG_UNARY_OPS(UNARY_CASE)
+    default:
+        break;
     }
 #undef UNARY_CASE
     assert(!"not a unary operator");
@@ -84,31 +94,56 @@ static unary_kind unary_of(op_id op)
 static double unary_apply(unary_kind k, double x, double a, double b)
 {
     switch (k) {
-    case U_Relu: return x > 0 ? x : 0;
-    case U_Sigmoid: return 1.0 / (1.0 + exp(-x));
-    case U_Tanh: return tanh(x);
-    case U_Exp: return exp(x);
-    case U_Sqrt: return sqrt(x);
-    case U_Neg: return -x;
-    case U_Abs: return fabs(x);
-    case U_Log: return log(x);
-    case U_Floor: return floor(x);
-    case U_Ceil: return ceil(x);
-    case U_Reciprocal: return 1.0 / x;
-    case U_Erf: return erf(x);
-    case U_Softplus: return x > 30 ? x : log1p(exp(x));
-    case U_HardSigmoid: return fmax(0, fmin(1, a * x + b));
-    case U_HardSwish: return x * fmax(0, fmin(1, x / 6.0 + 0.5));
-    case U_LeakyRelu: return x >= 0 ? x : a * x;
-    case U_Elu: return x >= 0 ? x : a * (exp(x) - 1);
-    case U_Round: return nearbyint(x);
-    case U_Sign: return x > 0 ? 1 : x < 0 ? -1 : 0;
-    case U_Not: return x == 0;
-    case U_Sin: return sin(x);
-    case U_Cos: return cos(x);
-    case U_Mish: return x * tanh(x > 30 ? x : log1p(exp(x)));
-    case U_Selu: return x > 0 ? b * x : b * (a * exp(x) - a);
-    case U_Softsign: return x / (1 + fabs(x));
+    case U_Relu:
+        return x > 0 ? x : 0;
+    case U_Sigmoid:
+        return 1.0 / (1.0 + exp(-x));
+    case U_Tanh:
+        return tanh(x);
+    case U_Exp:
+        return exp(x);
+    case U_Sqrt:
+        return sqrt(x);
+    case U_Neg:
+        return -x;
+    case U_Abs:
+        return fabs(x);
+    case U_Log:
+        return log(x);
+    case U_Floor:
+        return floor(x);
+    case U_Ceil:
+        return ceil(x);
+    case U_Reciprocal:
+        return 1.0 / x;
+    case U_Erf:
+        return erf(x);
+    case U_Softplus:
+        return x > 30 ? x : log1p(exp(x));
+    case U_HardSigmoid:
+        return fmax(0, fmin(1, a * x + b));
+    case U_HardSwish:
+        return x * fmax(0, fmin(1, x / 6.0 + 0.5));
+    case U_LeakyRelu:
+        return x >= 0 ? x : a * x;
+    case U_Elu:
+        return x >= 0 ? x : a * (exp(x) - 1);
+    case U_Round:
+        return nearbyint(x);
+    case U_Sign:
+        return x > 0 ? 1 : x < 0 ? -1 : 0;
+    case U_Not:
+        return x == 0;
+    case U_Sin:
+        return sin(x);
+    case U_Cos:
+        return cos(x);
+    case U_Mish:
+        return x * tanh(x > 30 ? x : log1p(exp(x)));
+    case U_Selu:
+        return x > 0 ? b * x : b * (a * exp(x) - a);
+    case U_Softsign:
+        return x / (1 + fabs(x));
     }
     return x;
 }
@@ -132,12 +167,22 @@ glint_status eng_run_unary(op_ctx *c)
     unary_kind k = unary_of(n->op);
     double a = 0, b = 0;
     switch (k) {
-    case U_HardSigmoid: a = eng_attr_f(n, "alpha", 0.2f); b = eng_attr_f(n, "beta", 0.5f); break;
-    case U_LeakyRelu: a = eng_attr_f(n, "alpha", 0.01f); break;
-    case U_Elu: a = eng_attr_f(n, "alpha", 1.0f); break;
-    case U_Selu: a = eng_attr_f(n, "alpha", 1.67326319217681884765625f);
-        b = eng_attr_f(n, "gamma", 1.05070102214813232421875f); break;
-    default: break;
+    case U_HardSigmoid:
+        a = eng_attr_f(n, "alpha", 0.2f);
+        b = eng_attr_f(n, "beta", 0.5f);
+        break;
+    case U_LeakyRelu:
+        a = eng_attr_f(n, "alpha", 0.01f);
+        break;
+    case U_Elu:
+        a = eng_attr_f(n, "alpha", 1.0f);
+        break;
+    case U_Selu:
+        a = eng_attr_f(n, "alpha", 1.67326319217681884765625f);
+        b = eng_attr_f(n, "gamma", 1.05070102214813232421875f);
+        break;
+    default:
+        break;
     }
     const glint_tensor *x = c->in[0];
     glint_tensor *y = c->out[0];
@@ -146,11 +191,14 @@ glint_status eng_run_unary(op_ctx *c)
         const float *xs = x->data;
         float *ys = y->data;
         if (k == U_Relu) {
-            for (int64_t i = 0; i < count; i++) ys[i] = xs[i] > 0 ? xs[i] : 0;
+            for (int64_t i = 0; i < count; i++)
+                ys[i] = xs[i] > 0 ? xs[i] : 0;
         } else if (k == U_Sigmoid) {
-            for (int64_t i = 0; i < count; i++) ys[i] = sigmoidf(xs[i]);
+            for (int64_t i = 0; i < count; i++)
+                ys[i] = sigmoidf(xs[i]);
         } else {
-            for (int64_t i = 0; i < count; i++) ys[i] = (float)unary_apply(k, xs[i], a, b);
+            for (int64_t i = 0; i < count; i++)
+                ys[i] = (float)unary_apply(k, xs[i], a, b);
         }
         return GLINT_OK;
     }
@@ -181,14 +229,17 @@ glint_status eng_run_clip(op_ctx *c)
         lo = eng_attr_f(c->n, "min", -INFINITY);
         hi = eng_attr_f(c->n, "max", INFINITY);
     } else {
-        if (c->n_in > 1 && c->in[1] && eng_tensor_count(c->in[1])) lo = eng_tensor_get_f(c->in[1], 0);
-        if (c->n_in > 2 && c->in[2] && eng_tensor_count(c->in[2])) hi = eng_tensor_get_f(c->in[2], 0);
+        if (c->n_in > 1 && c->in[1] && eng_tensor_count(c->in[1]))
+            lo = eng_tensor_get_f(c->in[1], 0);
+        if (c->n_in > 2 && c->in[2] && eng_tensor_count(c->in[2]))
+            hi = eng_tensor_get_f(c->in[2], 0);
     }
     int64_t count = eng_tensor_count(x);
     if (x->dtype == GLINT_F32) {
         const float *xs = x->data;
         float *ys = c->out[0]->data, l = (float)lo, h = (float)hi;
-        for (int64_t i = 0; i < count; i++) ys[i] = xs[i] < l ? l : xs[i] > h ? h : xs[i];
+        for (int64_t i = 0; i < count; i++)
+            ys[i] = xs[i] < l ? l : xs[i] > h ? h : xs[i];
         return GLINT_OK;
     }
     for (int64_t i = 0; i < count; i++) {
@@ -233,9 +284,11 @@ static void bc_next(bc_iter *it)
 {
     for (int d = it->ndim - 1; d >= 0; d--) {
         it->idx[d]++;
-        for (int k = 0; k < it->n; k++) it->off[k] += it->st[k][d];
+        for (int k = 0; k < it->n; k++)
+            it->off[k] += it->st[k][d];
         if (it->idx[d] < it->dims[d]) return;
-        for (int k = 0; k < it->n; k++) it->off[k] -= it->st[k][d] * it->dims[d];
+        for (int k = 0; k < it->n; k++)
+            it->off[k] -= it->st[k][d] * it->dims[d];
         it->idx[d] = 0;
     }
 }
@@ -250,10 +303,13 @@ typedef enum bin_kind { ENG_BINARY_OPS(BIN_KIND) } bin_kind;
  * sends only those here); total over the list by construction. */
 static bin_kind bin_of(op_id op)
 {
-#define BIN_CASE(name, infer, run, lo, hi, flags) case OP_##name: return B_##name;
+#define BIN_CASE(name, infer, run, lo, hi, flags)                                                  \
+    case OP_##name:                                                                                \
+        return B_##name;
     switch (op) {
-    ENG_BINARY_OPS(BIN_CASE)
-    default: break;
+        ENG_BINARY_OPS(BIN_CASE)
+    default:
+        break;
     }
 #undef BIN_CASE
     assert(!"not a binary operator");
@@ -263,11 +319,25 @@ static bin_kind bin_of(op_id op)
 static bool bin_is_compare(bin_kind k)
 {
     switch (k) {
-    case B_Equal: case B_Less: case B_Greater: case B_LessOrEqual: case B_GreaterOrEqual:
-    case B_And: case B_Or: case B_Xor:
+    case B_Equal:
+    case B_Less:
+    case B_Greater:
+    case B_LessOrEqual:
+    case B_GreaterOrEqual:
+    case B_And:
+    case B_Or:
+    case B_Xor:
         return true;
-    case B_Add: case B_Sub: case B_Mul: case B_Div: case B_Pow: case B_Min: case B_Max:
-    case B_Mod: case B_Sum: case B_Mean:
+    case B_Add:
+    case B_Sub:
+    case B_Mul:
+    case B_Div:
+    case B_Pow:
+    case B_Min:
+    case B_Max:
+    case B_Mod:
+    case B_Sum:
+    case B_Mean:
         return false;
     }
     return false;
@@ -306,16 +376,32 @@ glint_status eng_infer_binary(op_ctx *c)
 static inline float bin_f32(bin_kind k, float a, float b)
 {
     switch (k) {
-    case B_Add: case B_Sum: case B_Mean: return a + b;
-    case B_Sub: return a - b;
-    case B_Mul: return a * b;
-    case B_Div: return a / b;
-    case B_Pow: return powf(a, b);
-    case B_Min: return a < b || isnan(a) ? a : b;
-    case B_Max: return a > b || isnan(a) ? a : b;
-    case B_Mod: return fmodf(a, b);
-    case B_Equal: case B_Less: case B_Greater: case B_LessOrEqual: case B_GreaterOrEqual:
-    case B_And: case B_Or: case B_Xor:
+    case B_Add:
+    case B_Sum:
+    case B_Mean:
+        return a + b;
+    case B_Sub:
+        return a - b;
+    case B_Mul:
+        return a * b;
+    case B_Div:
+        return a / b;
+    case B_Pow:
+        return powf(a, b);
+    case B_Min:
+        return a < b || isnan(a) ? a : b;
+    case B_Max:
+        return a > b || isnan(a) ? a : b;
+    case B_Mod:
+        return fmodf(a, b);
+    case B_Equal:
+    case B_Less:
+    case B_Greater:
+    case B_LessOrEqual:
+    case B_GreaterOrEqual:
+    case B_And:
+    case B_Or:
+    case B_Xor:
         return 0; /* never: comparisons write bool, not f32 */
     }
     return 0;
@@ -324,21 +410,38 @@ static inline float bin_f32(bin_kind k, float a, float b)
 static double bin_f64(bin_kind k, double a, double b, bool fmod_mode)
 {
     switch (k) {
-    case B_Add: case B_Sum: case B_Mean: return a + b;
-    case B_Sub: return a - b;
-    case B_Mul: return a * b;
-    case B_Div: return a / b;
-    case B_Pow: return pow(a, b);
-    case B_Min: return a < b ? a : b;
-    case B_Max: return a > b ? a : b;
-    case B_Equal: return a == b;
-    case B_Less: return a < b;
-    case B_Greater: return a > b;
-    case B_LessOrEqual: return a <= b;
-    case B_GreaterOrEqual: return a >= b;
-    case B_And: return a != 0 && b != 0;
-    case B_Or: return a != 0 || b != 0;
-    case B_Xor: return (a != 0) != (b != 0);
+    case B_Add:
+    case B_Sum:
+    case B_Mean:
+        return a + b;
+    case B_Sub:
+        return a - b;
+    case B_Mul:
+        return a * b;
+    case B_Div:
+        return a / b;
+    case B_Pow:
+        return pow(a, b);
+    case B_Min:
+        return a < b ? a : b;
+    case B_Max:
+        return a > b ? a : b;
+    case B_Equal:
+        return a == b;
+    case B_Less:
+        return a < b;
+    case B_Greater:
+        return a > b;
+    case B_LessOrEqual:
+        return a <= b;
+    case B_GreaterOrEqual:
+        return a >= b;
+    case B_And:
+        return a != 0 && b != 0;
+    case B_Or:
+        return a != 0 || b != 0;
+    case B_Xor:
+        return (a != 0) != (b != 0);
     case B_Mod: {
         if (fmod_mode) return fmod(a, b);
         double r = fmod(a, b);
@@ -351,21 +454,42 @@ static double bin_f64(bin_kind k, double a, double b, bool fmod_mode)
 static int64_t bin_i64(bin_kind k, int64_t a, int64_t b, bool fmod_mode)
 {
     switch (k) {
-    case B_Add: case B_Sum: case B_Mean: return a + b;
-    case B_Sub: return a - b;
-    case B_Mul: return a * b;
-    case B_Div: return b ? a / b : 0;
-    case B_Pow: { int64_t r = 1; for (int64_t i = 0; i < b && i < 64; i++) r *= a; return r; }
-    case B_Min: return a < b ? a : b;
-    case B_Max: return a > b ? a : b;
-    case B_Equal: return a == b;
-    case B_Less: return a < b;
-    case B_Greater: return a > b;
-    case B_LessOrEqual: return a <= b;
-    case B_GreaterOrEqual: return a >= b;
-    case B_And: return a && b;
-    case B_Or: return a || b;
-    case B_Xor: return !a != !b;
+    case B_Add:
+    case B_Sum:
+    case B_Mean:
+        return a + b;
+    case B_Sub:
+        return a - b;
+    case B_Mul:
+        return a * b;
+    case B_Div:
+        return b ? a / b : 0;
+    case B_Pow: {
+        int64_t r = 1;
+        for (int64_t i = 0; i < b && i < 64; i++)
+            r *= a;
+        return r;
+    }
+    case B_Min:
+        return a < b ? a : b;
+    case B_Max:
+        return a > b ? a : b;
+    case B_Equal:
+        return a == b;
+    case B_Less:
+        return a < b;
+    case B_Greater:
+        return a > b;
+    case B_LessOrEqual:
+        return a <= b;
+    case B_GreaterOrEqual:
+        return a >= b;
+    case B_And:
+        return a && b;
+    case B_Or:
+        return a || b;
+    case B_Xor:
+        return !a != !b;
     case B_Mod: {
         if (!b) return 0;
         int64_t r = a % b;
@@ -381,22 +505,34 @@ static void binary_pair(bin_kind k, bool fmod_mode, const glint_tensor *a, const
 {
     int64_t count = eng_tensor_count(out);
     const glint_tensor *ins[2] = {a, b};
-    bool f32 = a->dtype == GLINT_F32 && b->dtype == GLINT_F32 && out->dtype == GLINT_F32 &&
-               k != B_Mod;
+    bool f32 =
+        a->dtype == GLINT_F32 && b->dtype == GLINT_F32 && out->dtype == GLINT_F32 && k != B_Mod;
     if (f32 && eng_tensor_count(a) == count && eng_tensor_count(b) == count) {
         const float *x = a->data, *y = b->data;
         float *o = out->data;
         switch (k) {
-        case B_Add: case B_Sum: case B_Mean: for (int64_t i = 0; i < count; i++) o[i] = x[i] + y[i]; break;
-        case B_Mul: for (int64_t i = 0; i < count; i++) o[i] = x[i] * y[i]; break;
-        default: for (int64_t i = 0; i < count; i++) o[i] = bin_f32(k, x[i], y[i]); break;
+        case B_Add:
+        case B_Sum:
+        case B_Mean:
+            for (int64_t i = 0; i < count; i++)
+                o[i] = x[i] + y[i];
+            break;
+        case B_Mul:
+            for (int64_t i = 0; i < count; i++)
+                o[i] = x[i] * y[i];
+            break;
+        default:
+            for (int64_t i = 0; i < count; i++)
+                o[i] = bin_f32(k, x[i], y[i]);
+            break;
         }
         return;
     }
     if (f32 && eng_tensor_count(b) == 1) {
         const float *x = a->data;
         float y = *(const float *)b->data, *o = out->data;
-        for (int64_t i = 0; i < count; i++) o[i] = bin_f32(k, x[i], y);
+        for (int64_t i = 0; i < count; i++)
+            o[i] = bin_f32(k, x[i], y);
         return;
     }
     bc_iter it;
@@ -407,11 +543,13 @@ static void binary_pair(bin_kind k, bool fmod_mode, const glint_tensor *a, const
             ((float *)out->data)[i] = bin_f32(k, ((const float *)a->data)[it.off[0]],
                                               ((const float *)b->data)[it.off[1]]);
         else if (ints)
-            eng_tensor_set_i(out, i, bin_i64(k, eng_tensor_get_i(a, it.off[0]), eng_tensor_get_i(b, it.off[1]),
-                                            fmod_mode));
+            eng_tensor_set_i(out, i,
+                             bin_i64(k, eng_tensor_get_i(a, it.off[0]),
+                                     eng_tensor_get_i(b, it.off[1]), fmod_mode));
         else
-            eng_tensor_set_f(out, i, bin_f64(k, eng_tensor_get_f(a, it.off[0]), eng_tensor_get_f(b, it.off[1]),
-                                         fmod_mode));
+            eng_tensor_set_f(out, i,
+                             bin_f64(k, eng_tensor_get_f(a, it.off[0]),
+                                     eng_tensor_get_f(b, it.off[1]), fmod_mode));
     }
 }
 
@@ -512,4 +650,3 @@ glint_status eng_run_cast(op_ctx *c)
     }
     return GLINT_OK;
 }
-

@@ -40,7 +40,8 @@ bool eng_slice_channel_range(op_ctx *c, int64_t *start);
 
 /* Output shape of numpy's matmul(a, b) as dtype t (MatMul and its
  * quantized forms). */
-glint_status eng_matmul_shape(op_ctx *c, const glint_tensor *a, const glint_tensor *b, glint_dtype t);
+glint_status eng_matmul_shape(op_ctx *c, const glint_tensor *a, const glint_tensor *b,
+                              glint_dtype t);
 /* Output shape of a Conv-like node (attributes of c->n, input 0 the data)
  * with weights `w`, as dtype `out`. */
 glint_status eng_conv_shape(op_ctx *c, const glint_tensor *w, glint_dtype out);

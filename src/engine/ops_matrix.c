@@ -8,7 +8,8 @@
 #include <string.h>
 
 /* ---- MatMul / Gemm ---- */
-glint_status eng_matmul_shape(op_ctx *c, const glint_tensor *a, const glint_tensor *b, glint_dtype t)
+glint_status eng_matmul_shape(op_ctx *c, const glint_tensor *a, const glint_tensor *b,
+                              glint_dtype t)
 {
     if (a->ndim < 1 || b->ndim < 1) return OP_FAIL(c, GLINT_ERR_SHAPE, "scalar operand");
     glint_tensor a2 = *a, b2 = *b;
@@ -164,9 +165,9 @@ glint_status eng_run_Gemm(op_ctx *c)
         int64_t cm = C->ndim == 2 ? C->dims[0] : 1, cn = C->ndim >= 1 ? C->dims[C->ndim - 1] : 1;
         for (int64_t i = 0; i < M; i++)
             for (int64_t j = 0; j < N; j++)
-                Y[i * N + j] += beta * eng_tensor_get_f(C, (cm == 1 ? 0 : i) * cn + (cn == 1 ? 0 : j));
+                Y[i * N + j] +=
+                    beta * eng_tensor_get_f(C, (cm == 1 ? 0 : i) * cn + (cn == 1 ? 0 : j));
     }
     eng_post_apply(Y, M * N, c->n->post, c->n->n_post, c->sum ? c->sum->data : NULL);
     return GLINT_OK;
 }
-

@@ -142,7 +142,7 @@ static inline double qget(const glint_tensor *t, int64_t i)
 }
 
 glint_status eng_conv_int_run(op_ctx *c, const glint_tensor *w, double x_scale, double x_zp,
-                          const glint_tensor *w_zp, conv_store_fn store)
+                              const glint_tensor *w_zp, conv_store_fn store)
 {
     const glint_tensor *x = c->in[0];
     geom g0, g;
@@ -243,7 +243,8 @@ glint_status eng_run_Conv(op_ctx *c)
                         }
             }
         }
-    eng_post_apply(Y, eng_tensor_count(c->out[0]), c->n->post, c->n->n_post, c->sum ? c->sum->data : NULL);
+    eng_post_apply(Y, eng_tensor_count(c->out[0]), c->n->post, c->n->n_post,
+                   c->sum ? c->sum->data : NULL);
     return GLINT_OK;
 }
 
@@ -257,7 +258,8 @@ static glint_status convt_geom(op_ctx *c, geom *g)
     const int64_t *st, *dl, *pd, *op, *os, *ks;
     int ns = eng_attr_ints(c->n, "strides", &st), nd = eng_attr_ints(c->n, "dilations", &dl);
     int np = eng_attr_ints(c->n, "pads", &pd), no = eng_attr_ints(c->n, "output_padding", &op);
-    int nos = eng_attr_ints(c->n, "output_shape", &os), nk = eng_attr_ints(c->n, "kernel_shape", &ks);
+    int nos = eng_attr_ints(c->n, "output_shape", &os),
+        nk = eng_attr_ints(c->n, "kernel_shape", &ks);
     if ((ns && ns != nsp) || (nd && nd != nsp) || (np && np != 2 * nsp) || (no && no != nsp) ||
         (nk && nk != nsp))
         return OP_FAIL(c, GLINT_ERR_INVALID, "attribute lengths do not match %d spatial dims", nsp);
@@ -362,7 +364,8 @@ glint_status eng_run_ConvTranspose(op_ctx *c)
                         }
             }
         }
-    eng_post_apply(Y, eng_tensor_count(c->out[0]), c->n->post, c->n->n_post, c->sum ? c->sum->data : NULL);
+    eng_post_apply(Y, eng_tensor_count(c->out[0]), c->n->post, c->n->n_post,
+                   c->sum ? c->sum->data : NULL);
     return GLINT_OK;
 }
 
@@ -598,4 +601,3 @@ bool eng_conv_transpose_geometry(op_ctx *c, int64_t *pad_begin, int64_t *stride,
     }
     return true;
 }
-

@@ -180,7 +180,8 @@ glint_status eng_infer_ConvInteger(op_ctx *c)
     if (!is_q8(c->in[0]->dtype) || !is_q8(c->in[1]->dtype))
         return OP_FAIL(c, GLINT_ERR_UNSUPPORTED, "x and w must be 8-bit integers");
     int64_t m = c->in[1]->dims[0];
-    if (c->n_in > 3 && c->in[3] && eng_tensor_count(c->in[3]) != 1 && eng_tensor_count(c->in[3]) != m)
+    if (c->n_in > 3 && c->in[3] && eng_tensor_count(c->in[3]) != 1 &&
+        eng_tensor_count(c->in[3]) != m)
         return OP_FAIL(c, GLINT_ERR_SHAPE, "w_zero_point must hold 1 or %lld values", (long long)m);
     if (c->n_in > 2 && c->in[2] && eng_tensor_count(c->in[2]) != 1)
         return OP_FAIL(c, GLINT_ERR_SHAPE, "x_zero_point must be one value");
@@ -218,15 +219,16 @@ static void store_qlinear_conv(op_ctx *c, int64_t i, int64_t m, double acc)
 {
     const glint_tensor *b = c->n_in > 8 ? c->in[8] : NULL;
     if (b) acc += eng_tensor_get_f(b, m);
-    double mult = (double)(float)eng_tensor_get_f(c->in[1], 0) * (double)(float)qparam(c->in[4], m) /
-                  (double)(float)eng_tensor_get_f(c->in[6], 0);
+    double mult = (double)(float)eng_tensor_get_f(c->in[1], 0) *
+                  (double)(float)qparam(c->in[4], m) / (double)(float)eng_tensor_get_f(c->in[6], 0);
     glint_tensor *y = c->out[0];
     qset(y, i, saturate(nearbyint(acc * mult) + eng_tensor_get_f(c->in[7], 0), y->dtype));
 }
 
 glint_status eng_run_QLinearConv(op_ctx *c)
 {
-    return eng_conv_int_run(c, c->in[3], 0, eng_tensor_get_f(c->in[2], 0), c->in[5], store_qlinear_conv);
+    return eng_conv_int_run(c, c->in[3], 0, eng_tensor_get_f(c->in[2], 0), c->in[5],
+                            store_qlinear_conv);
 }
 
 /* ---- integer and quantized matrix products ---- */

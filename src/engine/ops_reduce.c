@@ -258,8 +258,10 @@ glint_status eng_infer_argmax(op_ctx *c)
     int nd = 0;
     bool keep = eng_attr_i(c->n, "keepdims", 1) != 0;
     for (int i = 0; i < x->ndim; i++)
-        if (i != axis) dims[nd++] = x->dims[i];
-        else if (keep) dims[nd++] = 1;
+        if (i != axis)
+            dims[nd++] = x->dims[i];
+        else if (keep)
+            dims[nd++] = 1;
     eng_set_out(c, 0, GLINT_I64, nd, dims);
     return GLINT_OK;
 }
@@ -279,12 +281,14 @@ glint_status eng_run_argmax(op_ctx *c)
             double bv = eng_tensor_get_f(x, a * n * inner + b);
             for (int64_t k = 1; k < n; k++) {
                 double v = eng_tensor_get_f(x, (a * n + k) * inner + b);
-                bool better = is_min ? (v < bv || (last && v == bv)) : (v > bv || (last && v == bv));
-                if (better) { bv = v; best = k; }
+                bool better =
+                    is_min ? (v < bv || (last && v == bv)) : (v > bv || (last && v == bv));
+                if (better) {
+                    bv = v;
+                    best = k;
+                }
             }
             o[a * inner + b] = best;
         }
     return GLINT_OK;
 }
-
-

@@ -111,7 +111,8 @@ static glint_status resize_plan_make(op_ctx *c, bool upsample, resize_plan *p, i
             return OP_FAIL(c, GLINT_ERR_SHAPE, "cannot resize an empty axis to %lld",
                            (long long)odims[i]);
     }
-    if (eng_dims_count_checked(odims, n) < 0) return OP_FAIL(c, GLINT_ERR_NOMEM, "output too large");
+    if (eng_dims_count_checked(odims, n) < 0)
+        return OP_FAIL(c, GLINT_ERR_NOMEM, "output too large");
     /* nearest copies values: u8 too (the int8 graph's u8 tensors) */
     if (x->dtype != GLINT_F32 && !(x->dtype == GLINT_U8 && !p->linear)) return eng_need_f32(c, 0);
     return GLINT_OK;
@@ -281,4 +282,3 @@ bool eng_resize_nearest_map(op_ctx *c, int axis, int64_t *map)
         map[o] = nearest_index(&p, src_coord(&p, o, in, out, p.scale[axis]), in);
     return true;
 }
-

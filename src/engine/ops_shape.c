@@ -17,8 +17,7 @@ glint_status eng_run_copy(op_ctx *c)
 
 glint_status eng_infer_dropout(op_ctx *c)
 {
-    if (c->n_out > 1)
-        return OP_FAIL(c, GLINT_ERR_UNSUPPORTED, "the mask output is not supported");
+    if (c->n_out > 1) return OP_FAIL(c, GLINT_ERR_UNSUPPORTED, "the mask output is not supported");
     if (c->n_in > 2 && c->in[2] && (!c->in[2]->data || eng_tensor_get_i(c->in[2], 0)))
         return OP_FAIL(c, GLINT_ERR_UNSUPPORTED, "training mode is not supported");
     return eng_infer_same(c);
@@ -61,7 +60,8 @@ glint_status eng_infer_reshape(op_ctx *c)
     } else if (known != total) {
         char a[96], b[96];
         return OP_FAIL(c, GLINT_ERR_SHAPE, "cannot reshape %s to %s",
-                       eng_dims_str(x->dims, x->ndim, a, sizeof a), eng_dims_str(dims, (int)n, b, sizeof b));
+                       eng_dims_str(x->dims, x->ndim, a, sizeof a),
+                       eng_dims_str(dims, (int)n, b, sizeof b));
     }
     eng_set_out(c, 0, x->dtype, (int)n, dims);
     return GLINT_OK;
@@ -88,14 +88,16 @@ static glint_status get_axes(op_ctx *c, int input, int64_t *axes, int *n)
         if (s) return s;
         int64_t cnt = eng_tensor_count(c->in[input]);
         if (cnt > MAXD) return OP_FAIL(c, GLINT_ERR_INVALID, "too many axes");
-        for (int i = 0; i < cnt; i++) axes[i] = eng_tensor_get_i(c->in[input], i);
+        for (int i = 0; i < cnt; i++)
+            axes[i] = eng_tensor_get_i(c->in[input], i);
         *n = (int)cnt;
         return GLINT_OK;
     }
     const int64_t *v;
     int cnt = eng_attr_ints(c->n, "axes", &v);
     if (cnt > MAXD) return OP_FAIL(c, GLINT_ERR_INVALID, "too many axes");
-    for (int i = 0; i < cnt; i++) axes[i] = v[i];
+    for (int i = 0; i < cnt; i++)
+        axes[i] = v[i];
     *n = cnt;
     return GLINT_OK;
 }
@@ -190,8 +192,14 @@ glint_status eng_infer_constant(op_ctx *c)
         eng_set_out(c, 0, a->t.dtype, a->t.ndim, a->t.dims);
         return GLINT_OK;
     }
-    if ((a = eng_node_attr(n, "value_float"))) { eng_set_out(c, 0, GLINT_F32, 0, NULL); return GLINT_OK; }
-    if ((a = eng_node_attr(n, "value_int"))) { eng_set_out(c, 0, GLINT_I64, 0, NULL); return GLINT_OK; }
+    if ((a = eng_node_attr(n, "value_float"))) {
+        eng_set_out(c, 0, GLINT_F32, 0, NULL);
+        return GLINT_OK;
+    }
+    if ((a = eng_node_attr(n, "value_int"))) {
+        eng_set_out(c, 0, GLINT_I64, 0, NULL);
+        return GLINT_OK;
+    }
     if ((a = eng_node_attr(n, "value_floats")) || (a = eng_node_attr(n, "value_ints"))) {
         int64_t d = a->n;
         eng_set_out(c, 0, a->type == ATTR_FLOATS ? GLINT_F32 : GLINT_I64, 1, &d);
@@ -205,11 +213,16 @@ glint_status eng_run_constant(op_ctx *c)
     const node *n = c->n;
     const attr *a = eng_node_attr(n, "value");
     void *dst = c->out[0]->data;
-    if (a && a->type == ATTR_TENSOR) memcpy(dst, a->t.data, eng_tensor_bytes(&a->t));
-    else if ((a = eng_node_attr(n, "value_float"))) *(float *)dst = a->f;
-    else if ((a = eng_node_attr(n, "value_int"))) *(int64_t *)dst = a->i;
-    else if ((a = eng_node_attr(n, "value_floats"))) memcpy(dst, a->floats, (size_t)a->n * 4);
-    else if ((a = eng_node_attr(n, "value_ints"))) memcpy(dst, a->ints, (size_t)a->n * 8);
+    if (a && a->type == ATTR_TENSOR)
+        memcpy(dst, a->t.data, eng_tensor_bytes(&a->t));
+    else if ((a = eng_node_attr(n, "value_float")))
+        *(float *)dst = a->f;
+    else if ((a = eng_node_attr(n, "value_int")))
+        *(int64_t *)dst = a->i;
+    else if ((a = eng_node_attr(n, "value_floats")))
+        memcpy(dst, a->floats, (size_t)a->n * 4);
+    else if ((a = eng_node_attr(n, "value_ints")))
+        memcpy(dst, a->ints, (size_t)a->n * 8);
     return GLINT_OK;
 }
 
@@ -263,9 +276,12 @@ glint_status eng_run_range(op_ctx *c)
     int64_t n = c->out[0]->dims[0];
     for (int64_t i = 0; i < n; i++) {
         if (eng_is_int_type(c->in[0]->dtype))
-            eng_tensor_set_i(c->out[0], i, eng_tensor_get_i(c->in[0], 0) + i * eng_tensor_get_i(c->in[2], 0));
+            eng_tensor_set_i(c->out[0], i,
+                             eng_tensor_get_i(c->in[0], 0) + i * eng_tensor_get_i(c->in[2], 0));
         else
-            eng_tensor_set_f(c->out[0], i, eng_tensor_get_f(c->in[0], 0) + (double)i * eng_tensor_get_f(c->in[2], 0));
+            eng_tensor_set_f(c->out[0], i,
+                             eng_tensor_get_f(c->in[0], 0) +
+                                 (double)i * eng_tensor_get_f(c->in[2], 0));
     }
     return GLINT_OK;
 }
@@ -277,11 +293,12 @@ static glint_status get_perm(const op_ctx *c, int *perm)
     const int64_t *p;
     int np = eng_attr_ints(c->n, "perm", &p);
     if (np == 0) {
-        for (int i = 0; i < x->ndim; i++) perm[i] = x->ndim - 1 - i;
+        for (int i = 0; i < x->ndim; i++)
+            perm[i] = x->ndim - 1 - i;
         return GLINT_OK;
     }
-    if (np != x->ndim) return OP_FAIL(c, GLINT_ERR_INVALID, "perm has %d entries, rank %d", np,
-                                      x->ndim);
+    if (np != x->ndim)
+        return OP_FAIL(c, GLINT_ERR_INVALID, "perm has %d entries, rank %d", np, x->ndim);
     bool seen[MAXD] = {0};
     for (int i = 0; i < np; i++) {
         if (p[i] < 0 || p[i] >= np || seen[p[i]])
@@ -298,23 +315,28 @@ glint_status eng_infer_transpose(op_ctx *c)
     glint_status s = get_perm(c, perm);
     if (s) return s;
     int64_t dims[MAXD];
-    for (int i = 0; i < c->in[0]->ndim; i++) dims[i] = c->in[0]->dims[perm[i]];
+    for (int i = 0; i < c->in[0]->ndim; i++)
+        dims[i] = c->in[0]->dims[perm[i]];
     eng_set_out(c, 0, c->in[0]->dtype, c->in[0]->ndim, dims);
     return GLINT_OK;
 }
 
 /* Generic strided copy: out[idx] = in[sum idx[d]*st[d]] over out's dims. */
-static void strided_copy(const char *src, const int64_t *st, char *dst, const int64_t *dims,
-                         int nd, size_t es)
+static void strided_copy(const char *src, const int64_t *st, char *dst, const int64_t *dims, int nd,
+                         size_t es)
 {
     int64_t count = eng_dims_count(dims, nd), idx[MAXD] = {0}, off = 0;
-    if (nd == 0) { memcpy(dst, src, es); return; }
+    if (nd == 0) {
+        memcpy(dst, src, es);
+        return;
+    }
     int64_t inner = dims[nd - 1], ist = st[nd - 1];
     for (int64_t i = 0; i < count; i += inner) {
         if (es == 4) {
             const float *s4 = (const float *)src + off;
             float *d4 = (float *)dst + i;
-            for (int64_t k = 0; k < inner; k++) d4[k] = s4[k * ist];
+            for (int64_t k = 0; k < inner; k++)
+                d4[k] = s4[k * ist];
         } else {
             for (int64_t k = 0; k < inner; k++)
                 memcpy(dst + (i + k) * es, src + (off + k * ist) * es, es);
@@ -332,7 +354,10 @@ static void strided_copy(const char *src, const int64_t *st, char *dst, const in
 static void row_strides(const int64_t *dims, int nd, int64_t *st)
 {
     int64_t s = 1;
-    for (int i = nd - 1; i >= 0; i--) { st[i] = s; s *= dims[i]; }
+    for (int i = nd - 1; i >= 0; i--) {
+        st[i] = s;
+        s *= dims[i];
+    }
 }
 
 glint_status eng_run_transpose(op_ctx *c)
@@ -342,7 +367,8 @@ glint_status eng_run_transpose(op_ctx *c)
     const glint_tensor *x = c->in[0];
     int64_t xst[MAXD], st[MAXD];
     row_strides(x->dims, x->ndim, xst);
-    for (int i = 0; i < x->ndim; i++) st[i] = xst[perm[i]];
+    for (int i = 0; i < x->ndim; i++)
+        st[i] = xst[perm[i]];
     strided_copy(x->data, st, c->out[0]->data, c->out[0]->dims, x->ndim,
                  glint_dtype_size(x->dtype));
     return GLINT_OK;
@@ -401,7 +427,8 @@ static glint_status split_sizes(op_ctx *c, int64_t *sz)
         if (eng_tensor_count(c->in[1]) != c->n_out)
             return OP_FAIL(c, GLINT_ERR_INVALID, "split has %lld entries for %d outputs",
                            (long long)eng_tensor_count(c->in[1]), c->n_out);
-        for (int i = 0; i < c->n_out; i++) sz[i] = eng_tensor_get_i(c->in[1], i);
+        for (int i = 0; i < c->n_out; i++)
+            sz[i] = eng_tensor_get_i(c->in[1], i);
     } else {
         const int64_t *v;
         int n = eng_attr_ints(c->n, "split", &v);
@@ -415,8 +442,9 @@ static glint_status split_sizes(op_ctx *c, int64_t *sz)
         if (sz[i] < 0) return OP_FAIL(c, GLINT_ERR_INVALID, "negative split");
         sum += sz[i];
     }
-    if (sum != total) return OP_FAIL(c, GLINT_ERR_SHAPE, "splits sum to %lld, axis has %lld",
-                                     (long long)sum, (long long)total);
+    if (sum != total)
+        return OP_FAIL(c, GLINT_ERR_SHAPE, "splits sum to %lld, axis has %lld", (long long)sum,
+                       (long long)total);
     return GLINT_OK;
 }
 
@@ -475,7 +503,10 @@ static glint_status slice_resolve(op_ctx *c, slice_plan *p)
             return OP_FAIL(c, GLINT_ERR_INVALID, "starts/ends differ in length");
         int na = eng_attr_ints(c->n, "axes", &a);
         for (int i = 0; i < n; i++) {
-            st[i] = s[i]; en[i] = e[i]; ax[i] = na ? a[i] : i; sp[i] = 1;
+            st[i] = s[i];
+            en[i] = e[i];
+            ax[i] = na ? a[i] : i;
+            sp[i] = 1;
         }
     } else {
         glint_status s;
@@ -494,7 +525,9 @@ static glint_status slice_resolve(op_ctx *c, slice_plan *p)
         }
     }
     for (int d = 0; d < x->ndim; d++) {
-        p->start[d] = 0; p->step[d] = 1; p->len[d] = x->dims[d];
+        p->start[d] = 0;
+        p->step[d] = 1;
+        p->len[d] = x->dims[d];
     }
     for (int i = 0; i < n; i++) {
         int a = eng_norm_axis(ax[i], x->ndim);
@@ -544,8 +577,8 @@ glint_status eng_run_slice(op_ctx *c)
         st[d] = p.step[d] * xst[d];
     }
     size_t es = glint_dtype_size(x->dtype);
-    strided_copy((const char *)x->data + base * (int64_t)es, st, c->out[0]->data, p.len,
-                 x->ndim, es);
+    strided_copy((const char *)x->data + base * (int64_t)es, st, c->out[0]->data, p.len, x->ndim,
+                 es);
     return GLINT_OK;
 }
 
@@ -561,9 +594,12 @@ glint_status eng_infer_gather(op_ctx *c)
     if (nd > MAXD) return OP_FAIL(c, GLINT_ERR_UNSUPPORTED, "rank above %d", MAXD);
     int64_t dims[MAXD];
     int k = 0;
-    for (int i = 0; i < axis; i++) dims[k++] = x->dims[i];
-    for (int i = 0; i < ix->ndim; i++) dims[k++] = ix->dims[i];
-    for (int i = axis + 1; i < x->ndim; i++) dims[k++] = x->dims[i];
+    for (int i = 0; i < axis; i++)
+        dims[k++] = x->dims[i];
+    for (int i = 0; i < ix->ndim; i++)
+        dims[k++] = ix->dims[i];
+    for (int i = axis + 1; i < x->ndim; i++)
+        dims[k++] = x->dims[i];
     eng_set_out(c, 0, x->dtype, nd, dims);
     return GLINT_OK;
 }
@@ -597,7 +633,8 @@ glint_status eng_infer_expand(op_ctx *c)
     if (s) return s;
     glint_tensor t = {.ndim = (int)eng_tensor_count(c->in[1])};
     if (t.ndim > MAXD) return OP_FAIL(c, GLINT_ERR_UNSUPPORTED, "rank above %d", MAXD);
-    for (int i = 0; i < t.ndim; i++) t.dims[i] = eng_tensor_get_i(c->in[1], i);
+    for (int i = 0; i < t.ndim; i++)
+        t.dims[i] = eng_tensor_get_i(c->in[1], i);
     int nd;
     int64_t dims[MAXD];
     if (!eng_broadcast_shape(c->in[0], &t, &nd, dims))
@@ -645,7 +682,8 @@ glint_status eng_run_tile(op_ctx *c)
     row_strides(x->dims, x->ndim, xst);
     for (int64_t i = 0; i < count; i++) {
         int64_t off = 0;
-        for (int d = 0; d < o->ndim; d++) off += (idx[d] % x->dims[d]) * xst[d];
+        for (int d = 0; d < o->ndim; d++)
+            off += (idx[d] % x->dims[d]) * xst[d];
         memcpy((char *)o->data + i * (int64_t)es, (const char *)x->data + off * (int64_t)es, es);
         for (int d = o->ndim - 1; d >= 0; d--) {
             if (++idx[d] < o->dims[d]) break;
@@ -664,7 +702,8 @@ static glint_status pad_amounts(op_ctx *c, int64_t *pads, double *fill, int *mod
     *mode = !strcmp(m, "constant") ? 0 : !strcmp(m, "reflect") ? 1 : !strcmp(m, "edge") ? 2 : -1;
     if (*mode < 0) return OP_FAIL(c, GLINT_ERR_UNSUPPORTED, "mode '%s'", m);
     *fill = 0;
-    for (int i = 0; i < 2 * r; i++) pads[i] = 0;
+    for (int i = 0; i < 2 * r; i++)
+        pads[i] = 0;
     if (c->opset < 11) {
         const int64_t *p;
         int n = eng_attr_ints(c->n, "pads", &p);
@@ -677,7 +716,8 @@ static glint_status pad_amounts(op_ctx *c, int64_t *pads, double *fill, int *mod
     if (s) return s;
     int64_t axes[MAXD];
     int na = r;
-    for (int i = 0; i < r; i++) axes[i] = i;
+    for (int i = 0; i < r; i++)
+        axes[i] = i;
     if (c->n_in > 3 && c->in[3]) {
         if ((s = eng_need_const(c, 3, "axes"))) return s;
         na = (int)eng_tensor_count(c->in[3]);
@@ -743,11 +783,16 @@ glint_status eng_run_pad(op_ctx *c)
         for (int d = 0; d < r; d++) {
             int64_t j = idx[d] - pads[d], n = x->dims[d];
             if (j < 0 || j >= n) {
-                if (mode == 0 || n == 0) { outside = true; break; }
-                if (mode == 2) j = j < 0 ? 0 : n - 1;
+                if (mode == 0 || n == 0) {
+                    outside = true;
+                    break;
+                }
+                if (mode == 2)
+                    j = j < 0 ? 0 : n - 1;
                 else {
                     int64_t period = 2 * (n - 1);
-                    if (period == 0) j = 0;
+                    if (period == 0)
+                        j = 0;
                     else {
                         j = ((j % period) + period) % period;
                         if (j >= n) j = period - j;
@@ -756,8 +801,11 @@ glint_status eng_run_pad(op_ctx *c)
             }
             off += j * xst[d];
         }
-        if (outside) eng_tensor_set_f(o, i, v);
-        else memcpy((char *)o->data + i * (int64_t)es, (const char *)x->data + off * (int64_t)es, es);
+        if (outside)
+            eng_tensor_set_f(o, i, v);
+        else
+            memcpy((char *)o->data + i * (int64_t)es, (const char *)x->data + off * (int64_t)es,
+                   es);
         for (int d = r - 1; d >= 0; d--) {
             if (++idx[d] < o->dims[d]) break;
             idx[d] = 0;
@@ -776,4 +824,3 @@ bool eng_slice_channel_range(op_ctx *c, int64_t *start)
     *start = p.start[1];
     return true;
 }
-

@@ -242,7 +242,8 @@ static bool fuse_activation(graph *g, node *conv)
     } else if (is_op(n, OP_HardSwish)) {
         if (!add_post(conv, POST_HARDSWISH, 1.0f / 6, 0.5f)) return false;
     } else if (is_op(n, OP_HardSigmoid)) {
-        if (!add_post(conv, POST_HARDSIGMOID, eng_attr_f(n, "alpha", 0.2f), eng_attr_f(n, "beta", 0.5f)))
+        if (!add_post(conv, POST_HARDSIGMOID, eng_attr_f(n, "alpha", 0.2f),
+                      eng_attr_f(n, "beta", 0.5f)))
             return false;
     } else if (is_op(n, OP_Clip)) {
         float lo = -INFINITY, hi = INFINITY;
@@ -321,9 +322,9 @@ static glint_status fold_qdq_conv(graph *g, node *conv)
         return GLINT_OK;
     const value *wq = &g->vals[wdq->in[0]];
     if (!wq->data || wq->dtype != GLINT_I8 || wq->ndim != 4) return GLINT_OK;
-    int64_t m = wq->dims[0],
-            ns = wdq->in[1] >= 0 ? eng_dims_count(g->vals[wdq->in[1]].dims, g->vals[wdq->in[1]].ndim)
-                                 : 0;
+    int64_t m = wq->dims[0], ns = wdq->in[1] >= 0 ? eng_dims_count(g->vals[wdq->in[1]].dims,
+                                                                   g->vals[wdq->in[1]].ndim)
+                                                  : 0;
     if ((ns != 1 && ns != m) || !const_of(g, wdq->in[1], GLINT_F32, ns)) return GLINT_OK;
     if (ns == m && eng_attr_i(wdq, "axis", 1) != 0) return GLINT_OK;
     if (wdq->n_in > 2 && wdq->in[2] >= 0) {
@@ -370,9 +371,11 @@ static glint_status fold_dfl(graph *g, node *conv)
     if (w->ndim != 4 || w->dims[0] != 1 || w->dims[2] != 1 || w->dims[3] != 1) return GLINT_OK;
     const float *wv = const_of(g, conv->in[1], GLINT_F32, w->dims[1]);
     const int64_t *perm, *v;
-    if (!wv || eng_attr_ints(tr, "perm", &perm) != 4 || perm[0] != 0 || perm[1] != 2 || perm[2] != 1 ||
-        perm[3] != 3 || (eng_attr_i(sm, "axis", -1) != 1 && eng_attr_i(sm, "axis", -1) != -3) ||
-        eng_attr_i(conv, "group", 1) != 1 || strcmp(eng_attr_s(conv, "auto_pad", "NOTSET"), "NOTSET"))
+    if (!wv || eng_attr_ints(tr, "perm", &perm) != 4 || perm[0] != 0 || perm[1] != 2 ||
+        perm[2] != 1 || perm[3] != 3 ||
+        (eng_attr_i(sm, "axis", -1) != 1 && eng_attr_i(sm, "axis", -1) != -3) ||
+        eng_attr_i(conv, "group", 1) != 1 ||
+        strcmp(eng_attr_s(conv, "auto_pad", "NOTSET"), "NOTSET"))
         return GLINT_OK;
     for (int64_t i = 0; i < w->dims[1]; i++)
         if (wv[i] != (float)i) return GLINT_OK;
@@ -564,7 +567,8 @@ static void concat_u8(graph *g, node *n, bool *changed)
 static void pick_u8(graph *g, node *n, bool *changed)
 {
     qparam p;
-    if (n->n_out != 1 || (is_op(n, OP_Resize) && strcmp(eng_attr_s(n, "mode", "nearest"), "nearest")))
+    if (n->n_out != 1 ||
+        (is_op(n, OP_Resize) && strcmp(eng_attr_s(n, "mode", "nearest"), "nearest")))
         return;
     node *dq = dq_of_u8(g, n->in[0], &p);
     if (!dq || !readers_quantize(g, n->out[0], &p)) return;

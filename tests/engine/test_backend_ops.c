@@ -14,7 +14,7 @@
 
 #include <dirent.h>
 
-#define GUARD 64          /* guard bytes around every arena buffer */
+#define GUARD 64 /* guard bytes around every arena buffer */
 #define GUARD_BYTE 0xA5
 #define ATOL 1e-4
 #define RTOL 1e-3
@@ -25,7 +25,7 @@ typedef struct guarded {
     plan p;
     uint8_t *arena;
     size_t bytes;
-    uint8_t *is_guard; /* per arena byte: 1 = a guard byte */
+    uint8_t *is_guard;       /* per arena byte: 1 = a guard byte */
     char damaged_after[256]; /* the value whose step first broke a guard, or "" */
 } guarded;
 
@@ -91,8 +91,8 @@ static void guard_check(const guarded *g, const char *what)
 {
     long long i = guard_broken(g);
     if (i >= 0)
-        fail_msg("%s: a kernel wrote guard byte %lld of the arena (seen after writing '%s')",
-                 what, i, g->damaged_after);
+        fail_msg("%s: a kernel wrote guard byte %lld of the arena (seen after writing '%s')", what,
+                 i, g->damaged_after);
 }
 
 /* Seeded input: floats in [-2, 2), small integers otherwise. */
@@ -223,10 +223,18 @@ static void test_op_cases(void **state)
 static void test_float_models(void **state)
 {
     (void)state;
-    static const char *const models[] = {"c2f",           "conv_bn_relu",        "dfl_head",
-                                         "dynamic_hw",    "mini_yolo",           "reshape_chain",
-                                         "silu_residual", "slice_opset10",       "sppf_neck",
-                                         "upsample_opset9", "upsample_slice_opset8", NULL};
+    static const char *const models[] = {"c2f",
+                                         "conv_bn_relu",
+                                         "dfl_head",
+                                         "dynamic_hw",
+                                         "mini_yolo",
+                                         "reshape_chain",
+                                         "silu_residual",
+                                         "slice_opset10",
+                                         "sppf_neck",
+                                         "upsample_opset9",
+                                         "upsample_slice_opset8",
+                                         NULL};
     /* dynamic_hw runs at generated sizes only (its H, W are free) */
     assert_true(check_dir(etest_path(""), models) >= 10 * 2 + 3);
 }

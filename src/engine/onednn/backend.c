@@ -150,8 +150,7 @@ static glint_status onednn_make_reorder(void *state, plan *p, step *st, int src,
     eng_onednn_md_4d(&a, &p->t[src], from);
     eng_onednn_md_4d(&b, &p->t[dst], to);
     dnnl_primitive_desc_t pd;
-    DN(dnnl_reorder_primitive_desc_create(&pd, &a, eng_onednn_engine, &b, eng_onednn_engine,
-                                          NULL));
+    DN(dnnl_reorder_primitive_desc_create(&pd, &a, eng_onednn_engine, &b, eng_onednn_engine, NULL));
     const char *impl;
     eng_onednn_impl_is_ref(pd, &impl);
     return eng_onednn_prim_unary(p, st, pd, impl, DNNL_ARG_FROM, &a, DNNL_ARG_TO, &b);

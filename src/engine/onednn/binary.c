@@ -55,9 +55,9 @@ glint_status eng_onednn_binary_make(plan *p, step *st, layout lay, bool *taken)
     dnnl_alg_kind_t alg;
     bool commutes;
     *taken = false;
-    if (c->n_in != 2 || !eng_onednn_binary_alg(st->n->op, &alg, &commutes) || y->dtype != GLINT_F32 ||
-        c->in[0]->dtype != GLINT_F32 || c->in[1]->dtype != GLINT_F32 || y->ndim < 1 ||
-        y->ndim > 6 || eng_tensor_count(y) == 0)
+    if (c->n_in != 2 || !eng_onednn_binary_alg(st->n->op, &alg, &commutes) ||
+        y->dtype != GLINT_F32 || c->in[0]->dtype != GLINT_F32 || c->in[1]->dtype != GLINT_F32 ||
+        y->ndim < 1 || y->ndim > 6 || eng_tensor_count(y) == 0)
         return GLINT_OK;
     int big = same_dims(c->in[0], y) ? 0 : same_dims(c->in[1], y) && commutes ? 1 : -1;
     if (big < 0) return GLINT_OK;

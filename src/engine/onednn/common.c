@@ -7,7 +7,6 @@
 
 dnnl_engine_t eng_onednn_engine;
 
-
 dnnl_stream_t eng_onednn_stream(plan *p)
 {
     return ((onednn_state *)p->be_state)->stream;
@@ -28,7 +27,6 @@ bool eng_onednn_impl_is_ref(dnnl_primitive_desc_t pd, const char **name)
     *name = impl ? impl : "?";
     return impl && strstr(impl, "ref") != NULL;
 }
-
 
 void eng_onednn_prim_free(void *p)
 {
@@ -91,9 +89,9 @@ glint_status eng_onednn_add_mem(prim_k *k, int arg, const dnnl_memory_desc_t *md
  * matmul): bound src and dst, constant weights and optional bias (bias NULL:
  * none). */
 glint_status eng_onednn_weighted_args(prim_k *k, const dnnl_memory_desc_t *src,
-                                  const dnnl_memory_desc_t *w, const void *wdata,
-                                  const dnnl_memory_desc_t *b, const void *bdata,
-                                  const dnnl_memory_desc_t *dst)
+                                      const dnnl_memory_desc_t *w, const void *wdata,
+                                      const dnnl_memory_desc_t *b, const void *bdata,
+                                      const dnnl_memory_desc_t *dst)
 {
     glint_status s;
     k->src_arg = 0;
@@ -109,8 +107,8 @@ glint_status eng_onednn_weighted_args(prim_k *k, const dnnl_memory_desc_t *src,
  * (pooling, reorder, eltwise, softmax); takes ownership of pd. On failure
  * the step is left without a kernel. */
 glint_status eng_onednn_prim_unary(plan *p, step *st, dnnl_primitive_desc_t pd, const char *impl,
-                               int src_arg, const dnnl_memory_desc_t *src, int dst_arg,
-                               const dnnl_memory_desc_t *dst)
+                                   int src_arg, const dnnl_memory_desc_t *src, int dst_arg,
+                                   const dnnl_memory_desc_t *dst)
 {
     glint_status s = eng_onednn_prim_make(p, st, pd, impl);
     if (s) return s;

@@ -55,8 +55,8 @@ bool eng_onednn_post_ops(const node *n, const qout *oq, dnnl_post_ops_t po)
 /* Strides, dilations (oneDNN counts from 0) and begin/end pads of a 2-D
  * Conv node from its attributes and shapes: out = (in + pl + pr - ek) / s + 1. */
 void eng_onednn_conv_geom(const node *n, const glint_tensor *x, const glint_tensor *w,
-                      const glint_tensor *y, dnnl_dims_t strides, dnnl_dims_t dil, dnnl_dims_t pl,
-                      dnnl_dims_t pr)
+                          const glint_tensor *y, dnnl_dims_t strides, dnnl_dims_t dil,
+                          dnnl_dims_t pl, dnnl_dims_t pr)
 {
     const int64_t *v;
     int64_t st_h = 1, st_w = 1, dl_h = 1, dl_w = 1;
@@ -96,7 +96,7 @@ void eng_onednn_conv_geom(const node *n, const glint_tensor *x, const glint_tens
 /* Weight descriptors of a 2-D convolution of type t: any (for the primitive)
  * and plain (oihw, or goihw with groups). */
 void eng_onednn_conv_weight_mds(const glint_tensor *w, int64_t G, dnnl_data_type_t t,
-                            dnnl_memory_desc_t *any, dnnl_memory_desc_t *plain)
+                                dnnl_memory_desc_t *any, dnnl_memory_desc_t *plain)
 {
     int64_t M = w->dims[0], kh = w->dims[2], kw = w->dims[3];
     if (G == 1) {
@@ -114,10 +114,10 @@ void eng_onednn_conv_weight_mds(const glint_tensor *w, int64_t G, dnnl_data_type
  * (*w_plain: their plain oihw/goihw md), an optional f32 bias (*b_md) and
  * NHWC output of type dt (*dst_md). False when oneDNN cannot express it. */
 bool eng_onednn_conv_desc(const node *n, const glint_tensor *x, const glint_tensor *w,
-                      const glint_tensor *y, bool bias, const dnnl_memory_desc_t *src_md,
-                      dnnl_data_type_t wt, dnnl_data_type_t dt, dnnl_convolution_desc_t *cd,
-                      dnnl_memory_desc_t *w_plain, dnnl_memory_desc_t *b_md,
-                      dnnl_memory_desc_t *dst_md)
+                          const glint_tensor *y, bool bias, const dnnl_memory_desc_t *src_md,
+                          dnnl_data_type_t wt, dnnl_data_type_t dt, dnnl_convolution_desc_t *cd,
+                          dnnl_memory_desc_t *w_plain, dnnl_memory_desc_t *b_md,
+                          dnnl_memory_desc_t *dst_md)
 {
     dnnl_memory_desc_t w_any;
     dnnl_dims_t bd = {w->dims[0]}, strides, dil, pl, pr;
@@ -137,10 +137,10 @@ bool eng_onednn_conv_desc(const node *n, const glint_tensor *x, const glint_tens
  * it asks for (model cache). *pd stays NULL, without an error, when oneDNN
  * cannot express it or offers only a reference kernel. */
 glint_status eng_onednn_conv_primitive(plan *p, const node *n, const dnnl_convolution_desc_t *cd,
-                                   dnnl_primitive_attr_t pattr, const qout *oq,
-                                   const dnnl_memory_desc_t *w_plain, const void *wsrc,
-                                   dnnl_primitive_desc_t *pd, const char **impl, void **wdata,
-                                   dnnl_memory_desc_t *w_md)
+                                       dnnl_primitive_attr_t pattr, const qout *oq,
+                                       const dnnl_memory_desc_t *w_plain, const void *wsrc,
+                                       dnnl_primitive_desc_t *pd, const char **impl, void **wdata,
+                                       dnnl_memory_desc_t *w_md)
 {
     glint_status s = GLINT_OK;
     dnnl_post_ops_t po = NULL;
@@ -194,16 +194,17 @@ glint_status eng_onednn_conv_make(plan *p, step *st, layout src_lay, const qout 
         dnnl_dims_t xd = {x->dims[0], x->dims[1], x->dims[2], x->dims[3]};
         dnnl_memory_desc_init_by_tag(&conv_src, 4, xd, dnnl_bf16, dnnl_nhwc);
     }
-    if (!eng_onednn_conv_desc(n, x, w, y, b != NULL, &conv_src, p->bf16 ? dnnl_bf16 : dnnl_f32, dnnl_f32, &cd,
-                   &w_plain, &b_md, &dst_md))
+    if (!eng_onednn_conv_desc(n, x, w, y, b != NULL, &conv_src, p->bf16 ? dnnl_bf16 : dnnl_f32,
+                              dnnl_f32, &cd, &w_plain, &b_md, &dst_md))
         return GLINT_OK;
-    eng_onednn_conv_weight_mds(w, eng_attr_i(n, "group", 1), dnnl_f32, &w_any, &w_plain); /* the f32 source */
+    eng_onednn_conv_weight_mds(w, eng_attr_i(n, "group", 1), dnnl_f32, &w_any,
+                               &w_plain); /* the f32 source */
     DN(dnnl_primitive_attr_create(&pattr));
     const char *impl;
     void *wdata;
     dnnl_memory_desc_t w_copy;
-    if ((s = eng_onednn_conv_primitive(p, n, &cd, pattr, NULL, &w_plain, w->data, &pd, &impl, &wdata,
-                            &w_copy)))
+    if ((s = eng_onednn_conv_primitive(p, n, &cd, pattr, NULL, &w_plain, w->data, &pd, &impl,
+                                       &wdata, &w_copy)))
         goto fail;
     if (!pd && p->bf16) { /* no bf16 kernel for it here (only oneDNN's reference): f32 */
         dnnl_primitive_attr_destroy(pattr);
@@ -218,11 +219,11 @@ glint_status eng_onednn_conv_make(plan *p, step *st, layout src_lay, const qout 
     pd = NULL;
     p->bf16_convs += p->bf16;
     if (p->bf16)
-        s = eng_onednn_bf16_kernel(p, st, pd_keep, impl, &src_md, &conv_src, &w_copy, wdata, b ? &b_md : NULL,
-                        b ? b->data : NULL, &dst_md);
+        s = eng_onednn_bf16_kernel(p, st, pd_keep, impl, &src_md, &conv_src, &w_copy, wdata,
+                                   b ? &b_md : NULL, b ? b->data : NULL, &dst_md);
     else if (!(s = eng_onednn_prim_make(p, st, pd_keep, impl)))
         s = eng_onednn_weighted_args(st->k.state, &src_md, &w_copy, wdata, b ? &b_md : NULL,
-                          b ? b->data : NULL, &dst_md);
+                                     b ? b->data : NULL, &dst_md);
     if (s) goto fail;
     if (st->sum_id >= 0) { /* the prim_k first in either kernel's state */
         prim_k *k = st->k.state;
@@ -285,14 +286,15 @@ glint_status eng_onednn_deconv_make(plan *p, step *st, bool *taken)
     }
     const dnnl_memory_desc_t *w_md = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
     dnnl_memory_desc_t w_copy = *w_md;
-    void *wdata = eng_onednn_cached_weights(p, (int)(st->n - p->m->g.nodes), &w_plain, w->data, &w_copy);
+    void *wdata =
+        eng_onednn_cached_weights(p, (int)(st->n - p->m->g.nodes), &w_plain, w->data, &w_copy);
     if (!wdata) {
         dnnl_primitive_desc_destroy(pd);
         return eng_fail(GLINT_ERR_BACKEND, "node '%s': weight reorder failed", st->n->name);
     }
     if ((s = eng_onednn_prim_make(p, st, pd, impl))) return s;
     if ((s = eng_onednn_weighted_args(st->k.state, &src_md, &w_copy, wdata, b ? &b_md : NULL,
-                           b ? b->data : NULL, &dst_md)))
+                                      b ? b->data : NULL, &dst_md)))
         goto fail;
     *taken = true;
     return GLINT_OK;

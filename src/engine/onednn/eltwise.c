@@ -57,7 +57,8 @@ glint_status eng_onednn_eltwise_make(plan *p, step *st, bool *taken)
         dnnl_primitive_desc_destroy(pd);
         return GLINT_OK;
     }
-    if ((s = eng_onednn_prim_unary(p, st, pd, impl, DNNL_ARG_SRC, &md, DNNL_ARG_DST, &md))) return s;
+    if ((s = eng_onednn_prim_unary(p, st, pd, impl, DNNL_ARG_SRC, &md, DNNL_ARG_DST, &md)))
+        return s;
     *taken = true;
     return GLINT_OK;
 }
@@ -90,8 +91,7 @@ glint_status eng_onednn_softmax_make(plan *p, step *st, bool *taken)
     dnnl_memory_desc_init_by_tag(&md, nd, d, dnnl_f32, plain[nd - 1]);
     dnnl_softmax_v2_desc_t sd;
     dnnl_primitive_desc_t pd;
-    dnnl_alg_kind_t alg =
-        st->n->op == OP_LogSoftmax ? dnnl_softmax_log : dnnl_softmax_accurate;
+    dnnl_alg_kind_t alg = st->n->op == OP_LogSoftmax ? dnnl_softmax_log : dnnl_softmax_accurate;
     if (dnnl_softmax_v2_forward_desc_init(&sd, dnnl_forward_inference, alg, &md, &md, axis) !=
             dnnl_success ||
         dnnl_primitive_desc_create(&pd, &sd, NULL, eng_onednn_engine, NULL) != dnnl_success)
@@ -106,7 +106,8 @@ glint_status eng_onednn_softmax_make(plan *p, step *st, bool *taken)
         }
         return GLINT_OK;
     }
-    if ((s = eng_onednn_prim_unary(p, st, pd, impl, DNNL_ARG_SRC, &md, DNNL_ARG_DST, &md))) return s;
+    if ((s = eng_onednn_prim_unary(p, st, pd, impl, DNNL_ARG_SRC, &md, DNNL_ARG_DST, &md)))
+        return s;
     *taken = true;
     return GLINT_OK;
 }

@@ -15,11 +15,14 @@ glint_status eng_onednn_matmul_make(plan *p, step *st, bool *taken)
     if (a->dtype != GLINT_F32 || b->ndim != 2 || !p->is_const[st->in_id[1]] || a->ndim < 2)
         return GLINT_OK;
     bool ta = gemm && eng_attr_i(n, "transA", 0), tb = gemm && eng_attr_i(n, "transB", 0);
-    if (ta || (gemm && (eng_attr_f(n, "alpha", 1) != 1 || eng_attr_f(n, "beta", 1) != 1)) || n->n_post)
+    if (ta || (gemm && (eng_attr_f(n, "alpha", 1) != 1 || eng_attr_f(n, "beta", 1) != 1)) ||
+        n->n_post)
         return GLINT_OK;
-    int64_t K = a->dims[a->ndim - 1], M = eng_tensor_count(a) / (K ? K : 1), N = y->dims[y->ndim - 1];
+    int64_t K = a->dims[a->ndim - 1], M = eng_tensor_count(a) / (K ? K : 1),
+            N = y->dims[y->ndim - 1];
     const glint_tensor *bias = gemm && c->n_in > 2 ? c->in[2] : NULL;
-    if (bias && (!p->is_const[st->in_id[2]] || eng_tensor_count(bias) != N || bias->dtype != GLINT_F32))
+    if (bias &&
+        (!p->is_const[st->in_id[2]] || eng_tensor_count(bias) != N || bias->dtype != GLINT_F32))
         return GLINT_OK;
     dnnl_memory_desc_t a_md, b_md, c_md, y_md;
     dnnl_dims_t ad = {M, K}, bd = {K, N}, cd = {1, N}, yd = {M, N};
@@ -40,7 +43,7 @@ glint_status eng_onednn_matmul_make(plan *p, step *st, bool *taken)
     }
     if ((s = eng_onednn_prim_make(p, st, pd, impl))) return s;
     if ((s = eng_onednn_weighted_args(st->k.state, &a_md, &b_md, b->data, bias ? &c_md : NULL,
-                           bias ? bias->data : NULL, &y_md)))
+                                      bias ? bias->data : NULL, &y_md)))
         goto fail;
     *taken = true;
     return GLINT_OK;

@@ -64,15 +64,15 @@ glint_status eng_onednn_add_mem(prim_k *k, int arg, const dnnl_memory_desc_t *md
  * matmul): bound src and dst, constant weights and optional bias (bias NULL:
  * none). */
 glint_status eng_onednn_weighted_args(prim_k *k, const dnnl_memory_desc_t *src,
-                                  const dnnl_memory_desc_t *w, const void *wdata,
-                                  const dnnl_memory_desc_t *b, const void *bdata,
-                                  const dnnl_memory_desc_t *dst);
+                                      const dnnl_memory_desc_t *w, const void *wdata,
+                                      const dnnl_memory_desc_t *b, const void *bdata,
+                                      const dnnl_memory_desc_t *dst);
 /* Builds a primitive that reads one bound tensor and writes another
  * (pooling, reorder, eltwise, softmax); takes ownership of pd. On failure
  * the step is left without a kernel. */
 glint_status eng_onednn_prim_unary(plan *p, step *st, dnnl_primitive_desc_t pd, const char *impl,
-                               int src_arg, const dnnl_memory_desc_t *src, int dst_arg,
-                               const dnnl_memory_desc_t *dst);
+                                   int src_arg, const dnnl_memory_desc_t *src, int dst_arg,
+                                   const dnnl_memory_desc_t *dst);
 
 /* ---- weights.c: per-model weight cache ---- */
 /* Frees a model's weight cache (the backend's model_cache_free). */
@@ -80,7 +80,7 @@ void eng_onednn_wcache_free(void *p);
 /* Returns weights of node `ni` reordered into `want` (from plain `have` at
  * src), reordering them on first use; NULL on failure. */
 void *eng_onednn_cached_weights(plan *p, int ni, const dnnl_memory_desc_t *have, const void *src,
-                            const dnnl_memory_desc_t *want);
+                                const dnnl_memory_desc_t *want);
 
 /* ---- conv.c: f32 convolution, deconvolution ---- */
 /* Appends node n's fused post-ops to po; a residual sum reads the output
@@ -89,30 +89,30 @@ bool eng_onednn_post_ops(const node *n, const qout *oq, dnnl_post_ops_t po);
 /* Strides, dilations (oneDNN counts from 0) and begin/end pads of a 2-D
  * Conv node from its attributes and shapes: out = (in + pl + pr - ek) / s + 1. */
 void eng_onednn_conv_geom(const node *n, const glint_tensor *x, const glint_tensor *w,
-                      const glint_tensor *y, dnnl_dims_t strides, dnnl_dims_t dil, dnnl_dims_t pl,
-                      dnnl_dims_t pr);
+                          const glint_tensor *y, dnnl_dims_t strides, dnnl_dims_t dil,
+                          dnnl_dims_t pl, dnnl_dims_t pr);
 /* Weight descriptors of a 2-D convolution of type t: any (for the primitive)
  * and plain (oihw, or goihw with groups). */
 void eng_onednn_conv_weight_mds(const glint_tensor *w, int64_t G, dnnl_data_type_t t,
-                            dnnl_memory_desc_t *any, dnnl_memory_desc_t *plain);
+                                dnnl_memory_desc_t *any, dnnl_memory_desc_t *plain);
 /* The descriptor of 2-D Conv node n reading src_md with weights of type wt
  * (*w_plain: their plain oihw/goihw md), an optional f32 bias (*b_md) and
  * NHWC output of type dt (*dst_md). False when oneDNN cannot express it. */
 bool eng_onednn_conv_desc(const node *n, const glint_tensor *x, const glint_tensor *w,
-                      const glint_tensor *y, bool bias, const dnnl_memory_desc_t *src_md,
-                      dnnl_data_type_t wt, dnnl_data_type_t dt, dnnl_convolution_desc_t *cd,
-                      dnnl_memory_desc_t *w_plain, dnnl_memory_desc_t *b_md,
-                      dnnl_memory_desc_t *dst_md);
+                          const glint_tensor *y, bool bias, const dnnl_memory_desc_t *src_md,
+                          dnnl_data_type_t wt, dnnl_data_type_t dt, dnnl_convolution_desc_t *cd,
+                          dnnl_memory_desc_t *w_plain, dnnl_memory_desc_t *b_md,
+                          dnnl_memory_desc_t *dst_md);
 /* The primitive of convolution cd on the attributes pattr plus node n's
  * post-ops (then, with oq, the quantization y / scale + zp of a u8 output),
  * and n's weights (plain md w_plain at wsrc) reordered once into the layout
  * it asks for (model cache). *pd stays NULL, without an error, when oneDNN
  * cannot express it or offers only a reference kernel. */
 glint_status eng_onednn_conv_primitive(plan *p, const node *n, const dnnl_convolution_desc_t *cd,
-                                   dnnl_primitive_attr_t pattr, const qout *oq,
-                                   const dnnl_memory_desc_t *w_plain, const void *wsrc,
-                                   dnnl_primitive_desc_t *pd, const char **impl, void **wdata,
-                                   dnnl_memory_desc_t *w_md);
+                                       dnnl_primitive_attr_t pattr, const qout *oq,
+                                       const dnnl_memory_desc_t *w_plain, const void *wsrc,
+                                       dnnl_primitive_desc_t *pd, const char **impl, void **wdata,
+                                       dnnl_memory_desc_t *w_md);
 /* Builds the convolution of st (Conv, or GlintQConv through qconv_make)
  * reading its input in src_lay; a GlintQConv writes u8 as oq says when
  * oq->on. *taken = false (and no error) when oneDNN offers only a reference
@@ -127,14 +127,15 @@ glint_status eng_onednn_deconv_make(plan *p, step *st, bool *taken);
 glint_status eng_onednn_qconv_run(step *st);
 /* The int8 convolution of GlintQConv step st (see conv_make). */
 glint_status eng_onednn_qconv_make(plan *p, step *st, layout src_lay, const qout *oq, bool *taken);
-/* The bf16 convolution (plan.bf16): the qconv_k kernel without quantization: a reorder rounds the f32 input
- * into a bf16 NHWC scratch, then a bf16 convolution (weights rounded to bf16
- * once, f32 bias, the node's post-ops) accumulates and writes f32 NHWC. */
+/* The bf16 convolution (plan.bf16): the qconv_k kernel without quantization: a reorder rounds the
+ * f32 input into a bf16 NHWC scratch, then a bf16 convolution (weights rounded to bf16 once, f32
+ * bias, the node's post-ops) accumulates and writes f32 NHWC. */
 glint_status eng_onednn_bf16_kernel(plan *p, step *st, dnnl_primitive_desc_t pd, const char *impl,
-                                const dnnl_memory_desc_t *x_md, const dnnl_memory_desc_t *conv_src,
-                                const dnnl_memory_desc_t *w_md, void *wdata,
-                                const dnnl_memory_desc_t *b_md, const void *bias,
-                                const dnnl_memory_desc_t *dst_md);
+                                    const dnnl_memory_desc_t *x_md,
+                                    const dnnl_memory_desc_t *conv_src,
+                                    const dnnl_memory_desc_t *w_md, void *wdata,
+                                    const dnnl_memory_desc_t *b_md, const void *bias,
+                                    const dnnl_memory_desc_t *dst_md);
 
 /* ---- pool.c ---- */
 /* MaxPool / AveragePool / GlobalAveragePool on NHWC. */

@@ -42,9 +42,10 @@ glint_status eng_onednn_pool_make(plan *p, step *st, bool *taken)
     for (int i = 0; i < 2; i++)
         pr[i] =
             (y->dims[2 + i] - 1) * sd[i] + (k[i] - 1) * (dl[i] + 1) + 1 - x->dims[2 + i] - pl[i];
-    dnnl_alg_kind_t alg = is_max                              ? dnnl_pooling_max
-                          : eng_attr_i(n, "count_include_pad", 0) ? dnnl_pooling_avg_include_padding
-                                                              : dnnl_pooling_avg_exclude_padding;
+    dnnl_alg_kind_t alg = is_max ? dnnl_pooling_max
+                          : eng_attr_i(n, "count_include_pad", 0)
+                              ? dnnl_pooling_avg_include_padding
+                              : dnnl_pooling_avg_exclude_padding;
     /* ceil_mode windows that hang past the padding: oneDNN's include-padding
      * average counts them differently from ONNX; leave those to ref */
     if (alg == dnnl_pooling_avg_include_padding && eng_attr_i(n, "ceil_mode", 0)) return GLINT_OK;
@@ -62,7 +63,8 @@ glint_status eng_onednn_pool_make(plan *p, step *st, bool *taken)
         dnnl_primitive_desc_destroy(pd);
         return GLINT_OK;
     }
-    if ((s = eng_onednn_prim_unary(p, st, pd, impl, DNNL_ARG_SRC, &src_md, DNNL_ARG_DST, &dst_md))) return s;
+    if ((s = eng_onednn_prim_unary(p, st, pd, impl, DNNL_ARG_SRC, &src_md, DNNL_ARG_DST, &dst_md)))
+        return s;
     *taken = true;
     return GLINT_OK;
 }

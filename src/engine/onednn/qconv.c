@@ -64,7 +64,7 @@ glint_status eng_onednn_qconv_run(step *st)
             for (int64_t j = 0; j < chunks; j++) {
                 int64_t p0 = j * 4096, len = HW - p0 < 4096 ? HW - p0 : 4096;
                 eng_simd_quantize_planes((const float *)x + n * q->stem_c * HW + p0, HW, q->stem_c,
-                                     q->inv, q->zp, (uint32_t *)q->scratch + n * HW + p0, len);
+                                         q->inv, q->zp, (uint32_t *)q->scratch + n * HW + p0, len);
             }
     } else if (q->quant) {
         dnnl_memory_set_data_handle(q->q_src, x);
@@ -95,7 +95,8 @@ static glint_status qconv_quantizer(qconv_k *q, const dnnl_memory_desc_t *src_md
     DN(dnnl_primitive_attr_create(&a));
     DN(dnnl_primitive_attr_set_output_scales(a, 1, 0, &inv_scale));
     DN(dnnl_primitive_attr_set_zero_points(a, DNNL_ARG_DST, 1, 0, &zmask_rt));
-    DN(dnnl_reorder_primitive_desc_create(&rpd, src_md, eng_onednn_engine, u8_md, eng_onednn_engine, a));
+    DN(dnnl_reorder_primitive_desc_create(&rpd, src_md, eng_onednn_engine, u8_md, eng_onednn_engine,
+                                          a));
     DN(dnnl_primitive_create(&q->quant, rpd));
     DN(dnnl_memory_create(&q->q_src, src_md, eng_onednn_engine, DNNL_MEMORY_NONE));
     DN(dnnl_memory_create(&q->q_dst, u8_md, eng_onednn_engine, q->scratch));
@@ -191,8 +192,8 @@ glint_status eng_onednn_qconv_make(plan *p, step *st, layout src_lay, const qout
     dnnl_dims_t xd = {x->dims[0], stem ? 4 : x->dims[1], x->dims[2], x->dims[3]}, one = {1};
     dnnl_memory_desc_init_by_tag(&u8_md, 4, xd, dnnl_u8, dnnl_nhwc);
     dnnl_memory_desc_init_by_tag(&zp_md, 1, one, dnnl_s32, dnnl_x);
-    if (!eng_onednn_conv_desc(n, x, w, y, bias, &u8_md, dnnl_s8, oq->on ? dnnl_u8 : dnnl_f32, &cd, &w_plain,
-                   &b_md, &dst_md))
+    if (!eng_onednn_conv_desc(n, x, w, y, bias, &u8_md, dnnl_s8, oq->on ? dnnl_u8 : dnnl_f32, &cd,
+                              &w_plain, &b_md, &dst_md))
         goto fail;
     if (!(scales = qconv_scales(c, &n_scales))) {
         s = eng_fail(GLINT_ERR_NOMEM, "out of memory");
@@ -206,7 +207,7 @@ glint_status eng_onednn_qconv_make(plan *p, step *st, layout src_lay, const qout
     void *wdata;
     dnnl_memory_desc_t w_copy;
     if ((s = eng_onednn_conv_primitive(p, n, &cd, pattr, oq, &w_plain, w->data, &pd, &impl, &wdata,
-                            &w_copy)) ||
+                                       &w_copy)) ||
         !pd)
         goto fail;
     if (!(q = calloc(1, sizeof *q)) ||
@@ -225,7 +226,8 @@ glint_status eng_onednn_qconv_make(plan *p, step *st, layout src_lay, const qout
     if ((s = eng_onednn_add_mem(k, DNNL_ARG_SRC, &u8_md, u8_in ? DNNL_MEMORY_NONE : q->scratch)) ||
         (s = eng_onednn_add_mem(k, DNNL_ARG_WEIGHTS, &w_copy, wdata)) ||
         (bias && (s = eng_onednn_add_mem(k, DNNL_ARG_BIAS, &b_md, q->bias))) ||
-        (!fold && (s = eng_onednn_add_mem(k, DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC, &zp_md, &q->zp))))
+        (!fold &&
+         (s = eng_onednn_add_mem(k, DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC, &zp_md, &q->zp))))
         goto fail;
     k->dst_arg = k->n_args;
     if ((s = eng_onednn_add_mem(k, DNNL_ARG_DST, &dst_md, DNNL_MEMORY_NONE))) goto fail;
@@ -261,10 +263,11 @@ fail:
  * into a bf16 NHWC scratch, then a bf16 convolution (weights rounded to bf16
  * once, f32 bias, the node's post-ops) accumulates and writes f32 NHWC. */
 glint_status eng_onednn_bf16_kernel(plan *p, step *st, dnnl_primitive_desc_t pd, const char *impl,
-                                const dnnl_memory_desc_t *x_md, const dnnl_memory_desc_t *conv_src,
-                                const dnnl_memory_desc_t *w_md, void *wdata,
-                                const dnnl_memory_desc_t *b_md, const void *bias,
-                                const dnnl_memory_desc_t *dst_md)
+                                    const dnnl_memory_desc_t *x_md,
+                                    const dnnl_memory_desc_t *conv_src,
+                                    const dnnl_memory_desc_t *w_md, void *wdata,
+                                    const dnnl_memory_desc_t *b_md, const void *bias,
+                                    const dnnl_memory_desc_t *dst_md)
 {
     glint_status s = GLINT_OK;
     dnnl_primitive_desc_t rpd = NULL;
@@ -277,9 +280,11 @@ glint_status eng_onednn_bf16_kernel(plan *p, step *st, dnnl_primitive_desc_t pd,
     q->conv.stream = eng_onednn_stream(p);
     q->conv.src1_arg = -1;
     DN(dnnl_primitive_create(&q->conv.prim, pd));
-    if ((s = eng_onednn_weighted_args(&q->conv, conv_src, w_md, wdata, b_md, bias, dst_md))) goto fail;
+    if ((s = eng_onednn_weighted_args(&q->conv, conv_src, w_md, wdata, b_md, bias, dst_md)))
+        goto fail;
     dnnl_memory_set_data_handle(q->conv.args[0].memory, q->scratch);
-    DN(dnnl_reorder_primitive_desc_create(&rpd, x_md, eng_onednn_engine, conv_src, eng_onednn_engine, NULL));
+    DN(dnnl_reorder_primitive_desc_create(&rpd, x_md, eng_onednn_engine, conv_src,
+                                          eng_onednn_engine, NULL));
     DN(dnnl_primitive_create(&q->quant, rpd));
     DN(dnnl_memory_create(&q->q_src, x_md, eng_onednn_engine, DNNL_MEMORY_NONE));
     DN(dnnl_memory_create(&q->q_dst, conv_src, eng_onednn_engine, q->scratch));

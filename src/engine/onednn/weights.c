@@ -25,7 +25,7 @@ void eng_onednn_wcache_free(void *p)
 /* Returns weights of node `ni` reordered into `want` (from plain `have` at
  * src), reordering them on first use; NULL on failure. */
 void *eng_onednn_cached_weights(plan *p, int ni, const dnnl_memory_desc_t *have, const void *src,
-                            const dnnl_memory_desc_t *want)
+                                const dnnl_memory_desc_t *want)
 {
     glint_model *m = (glint_model *)p->m;
     pthread_mutex_lock(&m->cache_lock);
@@ -43,10 +43,11 @@ void *eng_onednn_cached_weights(plan *p, int ni, const dnnl_memory_desc_t *have,
     dnnl_memory_t ms = NULL, md = NULL;
     dnnl_primitive_desc_t rpd = NULL;
     dnnl_primitive_t r = NULL;
-    bool ok = e && data && dnnl_memory_create(&ms, have, eng_onednn_engine, (void *)src) == dnnl_success &&
+    bool ok = e && data &&
+              dnnl_memory_create(&ms, have, eng_onednn_engine, (void *)src) == dnnl_success &&
               dnnl_memory_create(&md, want, eng_onednn_engine, data) == dnnl_success &&
-              dnnl_reorder_primitive_desc_create(&rpd, have, eng_onednn_engine, want, eng_onednn_engine, NULL) ==
-                  dnnl_success &&
+              dnnl_reorder_primitive_desc_create(&rpd, have, eng_onednn_engine, want,
+                                                 eng_onednn_engine, NULL) == dnnl_success &&
               dnnl_primitive_create(&r, rpd) == dnnl_success;
     if (ok) {
         dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, ms}, {DNNL_ARG_TO, md}};
