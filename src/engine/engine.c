@@ -1,6 +1,6 @@
 /* The public engine API: models (graph + weights, shared) and contexts (one
  * plan per batch size over one arena, used by one thread at a time). */
-#include "plan.h"
+#include "backend.h"
 
 #include <errno.h>
 #include <omp.h>
@@ -30,8 +30,8 @@ glint_status glint_model_load_buffer(const void *data, size_t size, const char *
     glint_model *m = calloc(1, sizeof *m);
     if (!m) return eng_fail(GLINT_ERR_NOMEM, "out of memory");
     pthread_mutex_init(&m->cache_lock, NULL);
-    glint_status s = onnx_parse(data, size, base_dir, &m->g);
-    if (!s) s = passes_run(m);
+    glint_status s = eng_onnx_parse(data, size, base_dir, &m->g);
+    if (!s) s = eng_passes_run(m);
     if (s) {
         glint_model_free(m);
         return s;
@@ -40,14 +40,14 @@ glint_status glint_model_load_buffer(const void *data, size_t size, const char *
      * reference backend (no kernels built). A plan that needs inputs frozen
      * first (shape tensors fed at run time) is left to context creation. */
     plan p;
-    s = plan_build(m, 1, NULL, GLINT_BACKEND_REF, false, &p);
+    s = eng_plan_build(m, 1, NULL, &eng_backend_ref, false, &p);
     if (s && s != GLINT_ERR_UNSUPPORTED) {
         glint_model_free(m);
         return s;
     }
     if (!s) {
         m->flops = p.flops;
-        plan_dispose(&p);
+        eng_plan_dispose(&p);
     }
     *out = m;
     return GLINT_OK;
@@ -100,9 +100,11 @@ glint_status glint_model_load(const char *path, glint_model **out)
 void glint_model_free(glint_model *m)
 {
     if (!m) return;
-    if (m->wcache_free) m->wcache_free(m->wcache);
+    for (int i = 0; i < ENG_MODEL_CACHES; i++)
+        if (m->caches[i].be && m->caches[i].be->model_cache_free)
+            m->caches[i].be->model_cache_free(m->caches[i].data);
     pthread_mutex_destroy(&m->cache_lock);
-    graph_dispose(&m->g);
+    eng_graph_dispose(&m->g);
     free(m);
 }
 
@@ -143,12 +145,12 @@ glint_status glint_model_freeze_input(glint_model *m, int i, const glint_tensor 
     if (t->dtype != v->dtype || (v->ndim >= 0 && t->ndim != v->ndim) || t->ndim < 0 ||
         t->ndim > MAXD)
         return eng_fail(GLINT_ERR_INVALID, "input '%s': value type or rank differs", v->name);
-    if (dims_count_checked(t->dims, t->ndim) < 0)
+    if (eng_dims_count_checked(t->dims, t->ndim) < 0)
         return eng_fail(GLINT_ERR_SHAPE, "input '%s': negative or too large dimensions", v->name);
     for (int d = 0; d < t->ndim && v->ndim >= 0; d++)
         if (v->dims[d] >= 0 && v->dims[d] != t->dims[d])
             return eng_fail(GLINT_ERR_SHAPE, "input '%s': dimension %d differs", v->name, d);
-    size_t bytes = tensor_bytes(t);
+    size_t bytes = eng_tensor_bytes(t);
     void *data = malloc(bytes ? bytes : 1);
     if (!data) return eng_fail(GLINT_ERR_NOMEM, "out of memory");
     if (bytes) memcpy(data, t->data, bytes);
@@ -209,8 +211,8 @@ glint_status glint_context_create(glint_model *m, const glint_context_options *o
     }
     omp_set_num_threads(c->opt.threads);
     for (int b = 1; b <= c->opt.max_batch; b++) {
-        if ((s = plan_build(m, b, c->opt.input_dims, c->opt.backend, c->opt.bf16 != 0,
-                            &c->plans[b - 1])))
+        if ((s = eng_plan_build(m, b, c->opt.input_dims, eng_backend_get(c->opt.backend),
+                                c->opt.bf16 != 0, &c->plans[b - 1])))
             goto fail;
         c->n_plans = b;
         if (b == 1 && m->flops == 0) m->flops = c->plans[0].flops;
@@ -223,7 +225,7 @@ glint_status glint_context_create(glint_model *m, const glint_context_options *o
         goto fail;
     }
     for (int b = 0; b < c->n_plans; b++)
-        plan_bind(&c->plans[b], c->arena);
+        eng_plan_bind(&c->plans[b], c->arena);
     *out = c;
     return GLINT_OK;
 fail:
@@ -235,7 +237,7 @@ void glint_context_free(glint_context *c)
 {
     if (!c) return;
     for (int b = 0; b < c->n_plans; b++)
-        plan_dispose(&c->plans[b]);
+        eng_plan_dispose(&c->plans[b]);
     free(c->plans);
     free(c->arena);
     free(c);
@@ -249,9 +251,9 @@ glint_status glint_context_warm(glint_context *c)
         plan *p = &c->plans[b];
         for (int i = 0; i < g->n_inputs; i++) {
             glint_tensor *t = &p->t[g->inputs[i]];
-            memset(t->data, 0, tensor_bytes(t));
+            memset(t->data, 0, eng_tensor_bytes(t));
         }
-        glint_status s = plan_run(p, false);
+        glint_status s = eng_plan_run(p, false);
         if (s) return s;
     }
     return GLINT_OK;
@@ -280,8 +282,8 @@ static glint_status check_input(const glint_context *c, const plan *p, int i,
     if (!same) {
         char a[128], b[128];
         return eng_fail(GLINT_ERR_SHAPE, "input '%s' must have shape %s, got %s", v->name,
-                        dims_str(want->dims, want->ndim, a, sizeof a),
-                        dims_str(in->dims, in->ndim, b, sizeof b));
+                        eng_dims_str(want->dims, want->ndim, a, sizeof a),
+                        eng_dims_str(in->dims, in->ndim, b, sizeof b));
     }
     if (!in->data) return eng_fail(GLINT_ERR_INVALID, "input '%s' has no data", v->name);
     return GLINT_OK;
@@ -330,14 +332,14 @@ glint_status glint_context_run(glint_context *c, const glint_tensor *inputs, int
             slot[i] = t->data;
             t->data = (void *)inputs[i].data;
         } else {
-            memcpy(t->data, inputs[i].data, tensor_bytes(t));
+            memcpy(t->data, inputs[i].data, eng_tensor_bytes(t));
         }
     }
     if (omp_get_max_threads() != c->opt.threads) omp_set_num_threads(c->opt.threads);
     c->last_batch = batch;
     for (int i = 0; p->observe && i < n_inputs; i++)
         p->observe(p->observe_user, g->vals[g->inputs[i]].name, &p->t[g->inputs[i]]);
-    glint_status s = plan_run(p, c->opt.profile != 0);
+    glint_status s = eng_plan_run(p, c->opt.profile != 0);
     for (int i = 0; i < n_inputs && i < MAX_BOUND_INPUTS; i++)
         if (slot[i]) p->t[g->inputs[i]].data = slot[i];
     return s;
@@ -368,7 +370,7 @@ size_t glint_context_profile(const glint_context *c, char *buf, size_t size)
     for (int i = 0; i < p->n_steps; i++) {
         const step *st = &p->steps[i];
         const char *impl = st->k.impl ? st->k.impl : "ref";
-        const char *op = st->reorder_from >= 0 ? "Reorder" : st->n->op_type;
+        const char *op = st->reorder_from >= 0 ? "Reorder" : eng_op_get(st->n->op)->name;
         char line[512];
         int n = snprintf(line, sizeof line, "%-48.48s %-18s %-40.40s %9.1f %5.1f%%\n", st->n->name,
                          op, impl, st->us / runs, total > 0 ? 100.0 * st->us / total : 0.0);

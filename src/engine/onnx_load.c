@@ -48,23 +48,6 @@ static void map_put(name_map *m, const graph *g, int id)
     m->slots[i] = id + 1;
 }
 
-int graph_add_value(graph *g, const char *name)
-{
-    if (g->n_vals == g->cap_vals) {
-        int cap = g->cap_vals ? g->cap_vals * 2 : 64;
-        value *v = realloc(g->vals, (size_t)cap * sizeof *v);
-        if (!v) return -1;
-        g->vals = v;
-        g->cap_vals = cap;
-    }
-    value *v = &g->vals[g->n_vals];
-    memset(v, 0, sizeof *v);
-    v->name = strdup(name);
-    if (!v->name) return -1;
-    v->ndim = -1;
-    v->producer = -1;
-    return g->n_vals++;
-}
 
 /* ---- tensors ---- */
 static glint_status map_dtype(int32_t onnx_type, glint_dtype *out, const char *what)
@@ -183,7 +166,7 @@ static glint_status tensor_from_proto(const Onnx__TensorProto *tp, const char *b
             return eng_fail(GLINT_ERR_PARSE, "%s: negative dimension", what);
         t->dims[i] = tp->dims[i];
     }
-    int64_t count = dims_count_checked(t->dims, t->ndim);
+    int64_t count = eng_dims_count_checked(t->dims, t->ndim);
     if (count < 0) return eng_fail(GLINT_ERR_NOMEM, "%s: too large", what);
     size_t bytes = (size_t)count * glint_dtype_size(t->dtype);
     bool external =
@@ -293,27 +276,28 @@ static glint_status add_node(graph *g, name_map *map, const Onnx__NodeProto *np,
     memset(n, 0, sizeof *n);
     n->sum_in = -1;
     n->name = strdup(np->name && *np->name ? np->name : "");
-    n->op_type = strdup(np->op_type ? np->op_type : "");
-    if (!n->name || !n->op_type) return eng_fail(GLINT_ERR_NOMEM, "out of memory");
+    const char *op_type = np->op_type ? np->op_type : "";
+    if (!n->name) return eng_fail(GLINT_ERR_NOMEM, "out of memory");
     if (!*n->name) {
         char buf[64];
-        snprintf(buf, sizeof buf, "%s_%d", n->op_type, idx);
+        snprintf(buf, sizeof buf, "%s_%d", op_type, idx);
         free(n->name);
         n->name = strdup(buf);
         if (!n->name) return eng_fail(GLINT_ERR_NOMEM, "out of memory");
     }
     if (np->domain && *np->domain && strcmp(np->domain, "ai.onnx"))
         return eng_fail(GLINT_ERR_UNSUPPORTED, "node '%s': operator %s of domain '%s' is not "
-                        "supported", n->name, n->op_type, np->domain);
-    n->op = op_lookup(n->op_type);
-    if (n->op < 0)
+                        "supported", n->name, op_type, np->domain);
+    int op = eng_op_lookup(op_type);
+    if (op < 0)
         return eng_fail(GLINT_ERR_UNSUPPORTED, "node '%s': operator %s is not supported",
-                        n->name, n->op_type);
-    const op_def *d = op_get(n->op);
+                        n->name, op_type);
+    n->op = (op_id)op;
+    const op_def *d = eng_op_get(n->op);
     if ((int)np->n_input < d->min_in || (int)np->n_input > d->max_in || np->n_output < 1 ||
         np->n_output > 8)
         return eng_fail(GLINT_ERR_INVALID, "node '%s' (%s): %zu inputs / %zu outputs is not "
-                        "valid", n->name, n->op_type, np->n_input, np->n_output);
+                        "valid", n->name, op_type, np->n_input, np->n_output);
     n->n_in = (int)np->n_input;
     n->n_out = (int)np->n_output;
     n->in = malloc(((size_t)n->n_in + 1) * sizeof *n->in);
@@ -329,7 +313,7 @@ static glint_status add_node(graph *g, name_map *map, const Onnx__NodeProto *np,
         n->in[i] = map_find(map, g, nm);
         if (n->in[i] < 0)
             return eng_fail(GLINT_ERR_INVALID, "node '%s' (%s): input '%s' is not produced "
-                            "before it", n->name, n->op_type, nm);
+                            "before it", n->name, op_type, nm);
         g->vals[n->in[i]].n_uses++;
     }
     for (size_t i = 0; i < np->n_attribute; i++) {
@@ -342,7 +326,7 @@ static glint_status add_node(graph *g, name_map *map, const Onnx__NodeProto *np,
         if (*nm && map_find(map, g, nm) >= 0)
             return eng_fail(GLINT_ERR_INVALID, "node '%s': output '%s' is defined twice",
                             n->name, nm);
-        int id = graph_add_value(g, nm);
+        int id = eng_graph_add_value(g, nm);
         if (id < 0) return eng_fail(GLINT_ERR_NOMEM, "out of memory");
         g->vals[id].producer = idx;
         n->out[i] = id;
@@ -478,7 +462,7 @@ static glint_status build_graph(const Onnx__ModelProto *mp, const char *base_dir
             s = eng_fail(GLINT_ERR_INVALID, "initializer '%s' is unnamed or defined twice", nm);
             goto done;
         }
-        int id = graph_add_value(g, nm);
+        int id = eng_graph_add_value(g, nm);
         if (id < 0) { s = eng_fail(GLINT_ERR_NOMEM, "out of memory"); goto done; }
         glint_tensor t;
         if ((s = tensor_from_proto(tp, base_dir, &t))) goto done;
@@ -492,7 +476,7 @@ static glint_status build_graph(const Onnx__ModelProto *mp, const char *base_dir
     for (size_t i = 0; i < gp->n_input; i++) {
         const char *nm = gp->input[i]->name ? gp->input[i]->name : "";
         if (map_find(&map, g, nm) >= 0) continue; /* initializer listed as input */
-        int id = graph_add_value(g, nm);
+        int id = eng_graph_add_value(g, nm);
         if (id < 0) { s = eng_fail(GLINT_ERR_NOMEM, "out of memory"); goto done; }
         if ((s = value_info(g, id, gp->input[i]))) goto done;
         map_put(&map, g, id);
@@ -530,91 +514,14 @@ done:
     return s;
 }
 
-glint_status onnx_parse(const void *buf, size_t size, const char *base_dir, graph *g)
+glint_status eng_onnx_parse(const void *buf, size_t size, const char *base_dir, graph *g)
 {
     Onnx__ModelProto *mp = onnx__model_proto__unpack(NULL, size, buf);
     if (!mp) return eng_fail(GLINT_ERR_PARSE, "not a valid ONNX model (protobuf parse failed, "
                              "%zu bytes)", size);
     glint_status s = build_graph(mp, base_dir, g);
     onnx__model_proto__free_unpacked(mp, NULL);
-    if (s) graph_dispose(g);
+    if (s) eng_graph_dispose(g);
     return s;
 }
 
-static void attr_dispose(attr *a)
-{
-    free(a->name);
-    free(a->s);
-    free(a->ints);
-    free(a->floats);
-    free(a->t.data);
-}
-
-void graph_dispose(graph *g)
-{
-    for (int i = 0; i < g->n_nodes; i++) {
-        node *n = &g->nodes[i];
-        free(n->name);
-        free(n->op_type);
-        free(n->in);
-        free(n->out);
-        for (int k = 0; k < n->n_attrs; k++)
-            attr_dispose(&n->attrs[k]);
-        free(n->attrs);
-    }
-    for (int i = 0; i < g->n_vals; i++) {
-        free(g->vals[i].name);
-        free(g->vals[i].data);
-    }
-    for (int i = 0; i < g->n_meta; i++) {
-        free(g->meta_keys[i]);
-        free(g->meta_vals[i]);
-    }
-    free(g->meta_keys);
-    free(g->meta_vals);
-    free(g->nodes);
-    free(g->vals);
-    free(g->inputs);
-    free(g->outputs);
-    memset(g, 0, sizeof *g);
-}
-
-/* ---- attribute lookup ---- */
-const attr *node_attr(const node *n, const char *name)
-{
-    for (int i = 0; i < n->n_attrs; i++)
-        if (!strcmp(n->attrs[i].name, name)) return &n->attrs[i];
-    return NULL;
-}
-
-int64_t attr_i(const node *n, const char *name, int64_t def)
-{
-    const attr *a = node_attr(n, name);
-    return a && a->type == ATTR_INT ? a->i : def;
-}
-
-float attr_f(const node *n, const char *name, float def)
-{
-    const attr *a = node_attr(n, name);
-    if (!a) return def;
-    if (a->type == ATTR_FLOAT) return a->f;
-    if (a->type == ATTR_INT) return (float)a->i;
-    return def;
-}
-
-const char *attr_s(const node *n, const char *name, const char *def)
-{
-    const attr *a = node_attr(n, name);
-    return a && a->type == ATTR_STRING ? a->s : def;
-}
-
-int attr_ints(const node *n, const char *name, const int64_t **v)
-{
-    const attr *a = node_attr(n, name);
-    if (!a || a->type != ATTR_INTS) {
-        *v = NULL;
-        return 0;
-    }
-    *v = a->ints;
-    return a->n;
-}

@@ -22,7 +22,7 @@ static bool is_q8(glint_dtype t)
  * one value per index. */
 static double qparam(const glint_tensor *t, int64_t i)
 {
-    return tensor_count(t) == 1 ? tensor_get_f(t, 0) : tensor_get_f(t, i);
+    return eng_tensor_count(t) == 1 ? eng_tensor_get_f(t, 0) : eng_tensor_get_f(t, i);
 }
 
 /* round half to even, then clamp to the range of t (u8, i8 or i32) */
@@ -53,11 +53,11 @@ static glint_status check_qparams(const op_ctx *c, int si, int zi, int64_t n, co
     const glint_tensor *zp = zi < c->n_in ? c->in[zi] : NULL;
     if (sc->dtype != GLINT_F32)
         return OP_FAIL(c, GLINT_ERR_UNSUPPORTED, "%s scale must be float32", what);
-    int64_t k = tensor_count(sc);
+    int64_t k = eng_tensor_count(sc);
     if (sc->ndim > 1 || (k != 1 && k != n))
         return OP_FAIL(c, GLINT_ERR_SHAPE, "%s scale has %lld values, expected 1 or %lld", what,
                        (long long)k, (long long)n);
-    if (zp && (tensor_count(zp) != k || (!is_q8(zp->dtype) && zp->dtype != GLINT_I32)))
+    if (zp && (eng_tensor_count(zp) != k || (!is_q8(zp->dtype) && zp->dtype != GLINT_I32)))
         return OP_FAIL(c, GLINT_ERR_SHAPE,
                        "%s zero point must match its scale (%lld values, "
                        "8-bit or int32)",
@@ -71,17 +71,17 @@ static glint_status axis_split(const op_ctx *c, const glint_tensor *x, int64_t *
 {
     *n = 1;
     *inner = 1;
-    if (tensor_count(c->in[1]) == 1) return GLINT_OK; /* per tensor */
-    int ax = norm_axis(attr_i(c->n, "axis", 1), x->ndim);
+    if (eng_tensor_count(c->in[1]) == 1) return GLINT_OK; /* per tensor */
+    int ax = eng_norm_axis(eng_attr_i(c->n, "axis", 1), x->ndim);
     if (ax < 0) return OP_FAIL(c, GLINT_ERR_INVALID, "axis out of range");
     *n = x->dims[ax];
-    *inner = dims_count(x->dims + ax + 1, x->ndim - ax - 1);
+    *inner = eng_dims_count(x->dims + ax + 1, x->ndim - ax - 1);
     return GLINT_OK;
 }
 
 /* ---- QuantizeLinear / DequantizeLinear ---- */
 
-glint_status infer_QuantizeLinear(op_ctx *c)
+glint_status eng_infer_QuantizeLinear(op_ctx *c)
 {
     const glint_tensor *x = c->in[0];
     if (x->dtype != GLINT_F32 && x->dtype != GLINT_I32)
@@ -91,11 +91,11 @@ glint_status infer_QuantizeLinear(op_ctx *c)
     if (s || (s = check_qparams(c, 1, 2, n, "y"))) return s;
     glint_dtype t = c->n_in > 2 && c->in[2] ? c->in[2]->dtype : GLINT_U8;
     if (!is_q8(t)) return OP_FAIL(c, GLINT_ERR_UNSUPPORTED, "output type %s", glint_dtype_name(t));
-    set_out(c, 0, t, x->ndim, x->dims);
+    eng_set_out(c, 0, t, x->ndim, x->dims);
     return GLINT_OK;
 }
 
-glint_status run_QuantizeLinear(op_ctx *c)
+glint_status eng_run_QuantizeLinear(op_ctx *c)
 {
     const glint_tensor *x = c->in[0], *sc = c->in[1];
     const glint_tensor *zp = c->n_in > 2 ? c->in[2] : NULL;
@@ -103,17 +103,17 @@ glint_status run_QuantizeLinear(op_ctx *c)
     int64_t n, inner;
     glint_status s = axis_split(c, x, &n, &inner);
     if (s) return s;
-    for (int64_t i = 0, count = tensor_count(x); i < count; i++) {
+    for (int64_t i = 0, count = eng_tensor_count(x); i < count; i++) {
         int64_t ch = (i / inner) % n;
         float scale = (float)qparam(sc, ch),
-              q = (float)tensor_get_f(x, i) / scale; /* in float32, as ONNX */
+              q = (float)eng_tensor_get_f(x, i) / scale; /* in float32, as ONNX */
         double z = zp ? qparam(zp, ch) : 0;
         qset(y, i, saturate(nearbyint(q) + z, y->dtype));
     }
     return GLINT_OK;
 }
 
-glint_status infer_DequantizeLinear(op_ctx *c)
+glint_status eng_infer_DequantizeLinear(op_ctx *c)
 {
     const glint_tensor *x = c->in[0];
     if (!is_q8(x->dtype) && x->dtype != GLINT_I32)
@@ -121,11 +121,11 @@ glint_status infer_DequantizeLinear(op_ctx *c)
     int64_t n, inner;
     glint_status s = axis_split(c, x, &n, &inner);
     if (s || (s = check_qparams(c, 1, 2, n, "x"))) return s;
-    set_out(c, 0, GLINT_F32, x->ndim, x->dims);
+    eng_set_out(c, 0, GLINT_F32, x->ndim, x->dims);
     return GLINT_OK;
 }
 
-glint_status run_DequantizeLinear(op_ctx *c)
+glint_status eng_run_DequantizeLinear(op_ctx *c)
 {
     const glint_tensor *x = c->in[0], *sc = c->in[1];
     const glint_tensor *zp = c->n_in > 2 ? c->in[2] : NULL;
@@ -133,31 +133,31 @@ glint_status run_DequantizeLinear(op_ctx *c)
     int64_t n, inner;
     glint_status s = axis_split(c, x, &n, &inner);
     if (s) return s;
-    for (int64_t i = 0, count = tensor_count(x); i < count; i++) {
+    for (int64_t i = 0, count = eng_tensor_count(x); i < count; i++) {
         int64_t ch = (i / inner) % n;
         double z = zp ? qparam(zp, ch) : 0;
-        y[i] = (float)((tensor_get_f(x, i) - z) * (double)(float)qparam(sc, ch));
+        y[i] = (float)((eng_tensor_get_f(x, i) - z) * (double)(float)qparam(sc, ch));
     }
     return GLINT_OK;
 }
 
 /* ---- DynamicQuantizeLinear ---- */
 
-glint_status infer_DynamicQuantizeLinear(op_ctx *c)
+glint_status eng_infer_DynamicQuantizeLinear(op_ctx *c)
 {
-    glint_status s = need_f32(c, 0);
+    glint_status s = eng_need_f32(c, 0);
     if (s) return s;
     if (c->n_out != 3) return OP_FAIL(c, GLINT_ERR_INVALID, "needs 3 outputs");
-    set_out(c, 0, GLINT_U8, c->in[0]->ndim, c->in[0]->dims);
-    set_out(c, 1, GLINT_F32, 0, NULL);
-    set_out(c, 2, GLINT_U8, 0, NULL);
+    eng_set_out(c, 0, GLINT_U8, c->in[0]->ndim, c->in[0]->dims);
+    eng_set_out(c, 1, GLINT_F32, 0, NULL);
+    eng_set_out(c, 2, GLINT_U8, 0, NULL);
     return GLINT_OK;
 }
 
-glint_status run_DynamicQuantizeLinear(op_ctx *c)
+glint_status eng_run_DynamicQuantizeLinear(op_ctx *c)
 {
     const float *x = c->in[0]->data;
-    int64_t count = tensor_count(c->in[0]);
+    int64_t count = eng_tensor_count(c->in[0]);
     float lo = 0, hi = 0; /* the range always includes 0 */
     for (int64_t i = 0; i < count; i++) {
         lo = x[i] < lo ? x[i] : lo;
@@ -175,16 +175,17 @@ glint_status run_DynamicQuantizeLinear(op_ctx *c)
 
 /* ---- integer and quantized convolution ---- */
 
-glint_status infer_ConvInteger(op_ctx *c)
+glint_status eng_infer_ConvInteger(op_ctx *c)
 {
     if (!is_q8(c->in[0]->dtype) || !is_q8(c->in[1]->dtype))
         return OP_FAIL(c, GLINT_ERR_UNSUPPORTED, "x and w must be 8-bit integers");
     int64_t m = c->in[1]->dims[0];
-    if (c->n_in > 3 && c->in[3] && tensor_count(c->in[3]) != 1 && tensor_count(c->in[3]) != m)
+    if (c->n_in > 3 && c->in[3] && eng_tensor_count(c->in[3]) != 1 &&
+        eng_tensor_count(c->in[3]) != m)
         return OP_FAIL(c, GLINT_ERR_SHAPE, "w_zero_point must hold 1 or %lld values", (long long)m);
-    if (c->n_in > 2 && c->in[2] && tensor_count(c->in[2]) != 1)
+    if (c->n_in > 2 && c->in[2] && eng_tensor_count(c->in[2]) != 1)
         return OP_FAIL(c, GLINT_ERR_SHAPE, "x_zero_point must be one value");
-    return conv_shape(c, c->in[1], GLINT_I32);
+    return eng_conv_shape(c, c->in[1], GLINT_I32);
 }
 
 static void store_i32(op_ctx *c, int64_t i, int64_t m, double acc)
@@ -193,13 +194,13 @@ static void store_i32(op_ctx *c, int64_t i, int64_t m, double acc)
     ((int32_t *)c->out[0]->data)[i] = (int32_t)saturate(acc, GLINT_I32);
 }
 
-glint_status run_ConvInteger(op_ctx *c)
+glint_status eng_run_ConvInteger(op_ctx *c)
 {
-    double xz = c->n_in > 2 && c->in[2] ? tensor_get_f(c->in[2], 0) : 0;
-    return conv_int_run(c, c->in[1], 0, xz, c->n_in > 3 ? c->in[3] : NULL, store_i32);
+    double xz = c->n_in > 2 && c->in[2] ? eng_tensor_get_f(c->in[2], 0) : 0;
+    return eng_conv_int_run(c, c->in[1], 0, xz, c->n_in > 3 ? c->in[3] : NULL, store_i32);
 }
 
-glint_status infer_QLinearConv(op_ctx *c)
+glint_status eng_infer_QLinearConv(op_ctx *c)
 {
     const glint_tensor *x = c->in[0], *w = c->in[3];
     if (!is_q8(x->dtype) || !is_q8(w->dtype) || !is_q8(c->in[7]->dtype))
@@ -209,24 +210,25 @@ glint_status infer_QLinearConv(op_ctx *c)
         (s = check_qparams(c, 6, 7, 1, "y")))
         return s;
     const glint_tensor *b = c->n_in > 8 ? c->in[8] : NULL;
-    if (b && (b->dtype != GLINT_I32 || tensor_count(b) != w->dims[0]))
+    if (b && (b->dtype != GLINT_I32 || eng_tensor_count(b) != w->dims[0]))
         return OP_FAIL(c, GLINT_ERR_SHAPE, "bias must be int32 with one value per output channel");
-    return conv_shape(c, w, c->in[7]->dtype);
+    return eng_conv_shape(c, w, c->in[7]->dtype);
 }
 
 static void store_qlinear_conv(op_ctx *c, int64_t i, int64_t m, double acc)
 {
     const glint_tensor *b = c->n_in > 8 ? c->in[8] : NULL;
-    if (b) acc += tensor_get_f(b, m);
-    double mult = (double)(float)tensor_get_f(c->in[1], 0) * (double)(float)qparam(c->in[4], m) /
-                  (double)(float)tensor_get_f(c->in[6], 0);
+    if (b) acc += eng_tensor_get_f(b, m);
+    double mult = (double)(float)eng_tensor_get_f(c->in[1], 0) *
+                  (double)(float)qparam(c->in[4], m) / (double)(float)eng_tensor_get_f(c->in[6], 0);
     glint_tensor *y = c->out[0];
-    qset(y, i, saturate(nearbyint(acc * mult) + tensor_get_f(c->in[7], 0), y->dtype));
+    qset(y, i, saturate(nearbyint(acc * mult) + eng_tensor_get_f(c->in[7], 0), y->dtype));
 }
 
-glint_status run_QLinearConv(op_ctx *c)
+glint_status eng_run_QLinearConv(op_ctx *c)
 {
-    return conv_int_run(c, c->in[3], 0, tensor_get_f(c->in[2], 0), c->in[5], store_qlinear_conv);
+    return eng_conv_int_run(c, c->in[3], 0, eng_tensor_get_f(c->in[2], 0), c->in[5],
+                            store_qlinear_conv);
 }
 
 /* ---- integer and quantized matrix products ---- */
@@ -242,7 +244,7 @@ static void matmul_int(op_ctx *c, const glint_tensor *a, const glint_tensor *a_z
     int64_t M = an > 1 ? a->dims[an - 2] : 1, K = a->dims[an - 1], N = bn > 1 ? b->dims[bn - 1] : 1;
     const glint_tensor *y = c->out[0];
     int ob = y->ndim - (an > 1) - (bn > 1); /* batch rank of the output */
-    int64_t batches = dims_count(y->dims, ob), idx[MAXD] = {0};
+    int64_t batches = eng_dims_count(y->dims, ob), idx[MAXD] = {0};
     for (int64_t bi = 0; bi < batches; bi++) {
         int64_t oa = 0, obb = 0, sa = 1, sb = 1; /* matrix index of a and b (broadcast) */
         for (int d = ob - 1, da = an - 3, db = bn - 3; d >= 0; d--, da--, db--) {
@@ -259,8 +261,8 @@ static void matmul_int(op_ctx *c, const glint_tensor *a, const glint_tensor *a_z
             for (int64_t j = 0; j < N; j++) {
                 double az = a_zp ? qparam(a_zp, i) : 0, bz = b_zp ? qparam(b_zp, j) : 0, acc = 0;
                 for (int64_t k = 0; k < K; k++)
-                    acc += (tensor_get_f(a, (oa * M + i) * K + k) - az) *
-                           (tensor_get_f(b, (obb * K + k) * N + j) - bz);
+                    acc += (eng_tensor_get_f(a, (oa * M + i) * K + k) - az) *
+                           (eng_tensor_get_f(b, (obb * K + k) * N + j) - bz);
                 store(c, (bi * M + i) * N + j, i, j, acc);
             }
         for (int d = ob - 1; d >= 0; d--) {
@@ -270,7 +272,7 @@ static void matmul_int(op_ctx *c, const glint_tensor *a, const glint_tensor *a_z
     }
 }
 
-glint_status infer_MatMulInteger(op_ctx *c)
+glint_status eng_infer_MatMulInteger(op_ctx *c)
 {
     const glint_tensor *a = c->in[0], *b = c->in[1];
     if (!is_q8(a->dtype) || !is_q8(b->dtype))
@@ -278,13 +280,13 @@ glint_status infer_MatMulInteger(op_ctx *c)
     int64_t rows = a->ndim > 1 ? a->dims[a->ndim - 2] : 1;
     int64_t cols = b->ndim > 1 ? b->dims[b->ndim - 1] : 1;
     const glint_tensor *az = c->n_in > 2 ? c->in[2] : NULL, *bz = c->n_in > 3 ? c->in[3] : NULL;
-    if ((az && tensor_count(az) != 1 && tensor_count(az) != rows) ||
-        (bz && tensor_count(bz) != 1 && tensor_count(bz) != cols))
+    if ((az && eng_tensor_count(az) != 1 && eng_tensor_count(az) != rows) ||
+        (bz && eng_tensor_count(bz) != 1 && eng_tensor_count(bz) != cols))
         return OP_FAIL(c, GLINT_ERR_SHAPE,
                        "zero points must hold 1 value or one per row of A "
                        "(%lld) / column of B (%lld)",
                        (long long)rows, (long long)cols);
-    return matmul_shape(c, c->in[0], c->in[1], GLINT_I32);
+    return eng_matmul_shape(c, c->in[0], c->in[1], GLINT_I32);
 }
 
 static void store_mm_i32(op_ctx *c, int64_t i, int64_t row, int64_t col, double acc)
@@ -294,14 +296,14 @@ static void store_mm_i32(op_ctx *c, int64_t i, int64_t row, int64_t col, double 
     ((int32_t *)c->out[0]->data)[i] = (int32_t)saturate(acc, GLINT_I32);
 }
 
-glint_status run_MatMulInteger(op_ctx *c)
+glint_status eng_run_MatMulInteger(op_ctx *c)
 {
     matmul_int(c, c->in[0], c->n_in > 2 ? c->in[2] : NULL, c->in[1], c->n_in > 3 ? c->in[3] : NULL,
                store_mm_i32);
     return GLINT_OK;
 }
 
-glint_status infer_QLinearMatMul(op_ctx *c)
+glint_status eng_infer_QLinearMatMul(op_ctx *c)
 {
     const glint_tensor *a = c->in[0], *b = c->in[3];
     if (!is_q8(a->dtype) || !is_q8(b->dtype) || !is_q8(c->in[7]->dtype))
@@ -312,18 +314,18 @@ glint_status infer_QLinearMatMul(op_ctx *c)
     if ((s = check_qparams(c, 1, 2, rows, "a")) || (s = check_qparams(c, 4, 5, cols, "b")) ||
         (s = check_qparams(c, 6, 7, 1, "y")))
         return s;
-    return matmul_shape(c, a, b, c->in[7]->dtype);
+    return eng_matmul_shape(c, a, b, c->in[7]->dtype);
 }
 
 static void store_qlinear_mm(op_ctx *c, int64_t i, int64_t row, int64_t col, double acc)
 {
     double mult = (double)(float)qparam(c->in[1], row) * (double)(float)qparam(c->in[4], col) /
-                  (double)(float)tensor_get_f(c->in[6], 0);
+                  (double)(float)eng_tensor_get_f(c->in[6], 0);
     glint_tensor *y = c->out[0];
-    qset(y, i, saturate(nearbyint(acc * mult) + tensor_get_f(c->in[7], 0), y->dtype));
+    qset(y, i, saturate(nearbyint(acc * mult) + eng_tensor_get_f(c->in[7], 0), y->dtype));
 }
 
-glint_status run_QLinearMatMul(op_ctx *c)
+glint_status eng_run_QLinearMatMul(op_ctx *c)
 {
     matmul_int(c, c->in[0], c->in[2], c->in[3], c->in[5], store_qlinear_mm);
     return GLINT_OK;
@@ -345,7 +347,7 @@ static bool qconv_u8_out(const op_ctx *c)
     return c->n_in > 7 && c->in[7];
 }
 
-glint_status infer_GlintQConv(op_ctx *c)
+glint_status eng_infer_GlintQConv(op_ctx *c)
 {
     if (c->in[0]->dtype != GLINT_F32 && c->in[0]->dtype != GLINT_U8)
         return OP_FAIL(c, GLINT_ERR_UNSUPPORTED, "input must be float32 or u8");
@@ -356,7 +358,7 @@ glint_status infer_GlintQConv(op_ctx *c)
     if (qconv_u8_out(c) && (s = check_qparams(c, 7, 8, 1, "y"))) return s;
     if (qconv_u8_out(c) && c->n_in > 8 && c->in[8] && c->in[8]->dtype != GLINT_U8)
         return OP_FAIL(c, GLINT_ERR_UNSUPPORTED, "y_zero_point must be u8");
-    return conv_shape(c, w, qconv_u8_out(c) ? GLINT_U8 : GLINT_F32);
+    return eng_conv_shape(c, w, qconv_u8_out(c) ? GLINT_U8 : GLINT_F32);
 }
 
 /* Where store_qconv writes the float results of the run on this thread:
@@ -366,15 +368,15 @@ static _Thread_local float *qconv_f32_dst;
 static void store_qconv(op_ctx *c, int64_t i, int64_t m, double acc)
 {
     const glint_tensor *b = c->n_in > 6 ? c->in[6] : NULL;
-    double sx = (float)tensor_get_f(c->in[1], 0), sw = (float)qparam(c->in[4], m);
-    qconv_f32_dst[i] = (float)(acc * sx * sw + (b ? tensor_get_f(b, m) : 0));
+    double sx = (float)eng_tensor_get_f(c->in[1], 0), sw = (float)qparam(c->in[4], m);
+    qconv_f32_dst[i] = (float)(acc * sx * sw + (b ? eng_tensor_get_f(b, m) : 0));
 }
 
-glint_status run_GlintQConv(op_ctx *c)
+glint_status eng_run_GlintQConv(op_ctx *c)
 {
-    double zp = c->in[2] ? tensor_get_f(c->in[2], 0) : 0;
-    double x_scale = c->in[0]->dtype == GLINT_U8 ? 0 : tensor_get_f(c->in[1], 0);
-    int64_t count = tensor_count(c->out[0]);
+    double zp = c->in[2] ? eng_tensor_get_f(c->in[2], 0) : 0;
+    double x_scale = c->in[0]->dtype == GLINT_U8 ? 0 : eng_tensor_get_f(c->in[1], 0);
+    int64_t count = eng_tensor_count(c->out[0]);
     float *y = c->out[0]->data;
     if (qconv_u8_out(c)) {
         /* the reference kernel: one float temporary per run (it is a checker,
@@ -384,12 +386,12 @@ glint_status run_GlintQConv(op_ctx *c)
     }
     qconv_f32_dst = y;
     glint_status s =
-        conv_int_run(c, c->in[3], x_scale, zp, c->n_in > 5 ? c->in[5] : NULL, store_qconv);
-    if (!s) post_apply(y, count, c->n->post, c->n->n_post, c->sum ? c->sum->data : NULL);
+        eng_conv_int_run(c, c->in[3], x_scale, zp, c->n_in > 5 ? c->in[5] : NULL, store_qconv);
+    if (!s) eng_post_apply(y, count, c->n->post, c->n->n_post, c->sum ? c->sum->data : NULL);
     if (!s && qconv_u8_out(c)) {
         const glint_tensor *ys = c->in[7], *yz = c->n_in > 8 ? c->in[8] : NULL;
-        float scale = (float)tensor_get_f(ys, 0);
-        double z = yz ? tensor_get_f(yz, 0) : 0;
+        float scale = (float)eng_tensor_get_f(ys, 0);
+        double z = yz ? eng_tensor_get_f(yz, 0) : 0;
         for (int64_t i = 0; i < count; i++)
             qset(c->out[0], i, saturate(nearbyint(y[i] / scale) + z, GLINT_U8));
     }

@@ -7,16 +7,16 @@
  * QDQ models: Conv(DQ(Q(x)), DQ(Wq)) folds into GlintQConv, then u8 values
  * replace Q(DQ(q)) pairs around GlintQConv, Split, Concat, nearest Resize
  * and MaxPool (qdq_to_u8). */
-#include "plan.h"
+#include "backend.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static bool is_op(const node *n, const char *op)
+static bool is_op(const node *n, op_id op)
 {
-    return !n->dead && !strcmp(n->op_type, op);
+    return !n->dead && n->op == op;
 }
 
 /* The only live consumer of value v, or NULL (none, several, or an output). */
@@ -59,13 +59,13 @@ static glint_status constants(graph *g)
 {
     for (int i = 0; i < g->n_nodes; i++) {
         node *n = &g->nodes[i];
-        if (!is_op(n, "Constant")) continue;
+        if (!is_op(n, OP_Constant)) continue;
         glint_tensor out = {0};
         op_ctx c = {.n = n, .opset = g->opset, .n_out = 1, .out = {&out}};
-        const op_def *d = op_get(n->op);
+        const op_def *d = eng_op_get(n->op);
         glint_status s = d->infer(&c);
         if (s) return s;
-        size_t bytes = tensor_bytes(&out);
+        size_t bytes = eng_tensor_bytes(&out);
         out.data = malloc(bytes ? bytes : 1);
         if (!out.data) return eng_fail(GLINT_ERR_NOMEM, "out of memory");
         d->run(&c);
@@ -84,8 +84,8 @@ static void identities(graph *g)
 {
     for (int i = 0; i < g->n_nodes; i++) {
         node *n = &g->nodes[i];
-        bool dropout = is_op(n, "Dropout") && n->n_out == 1 && n->n_in == 1;
-        if (!is_op(n, "Identity") && !dropout) continue;
+        bool dropout = is_op(n, OP_Dropout) && n->n_out == 1 && n->n_in == 1;
+        if (!is_op(n, OP_Identity) && !dropout) continue;
         int in = n->in[0], out = n->out[0];
         if (g->vals[out].is_output) continue;
         replace_uses(g, out, in);
@@ -97,7 +97,7 @@ static const float *const_f32(const graph *g, int v, int64_t count)
 {
     if (v < 0) return NULL;
     const value *val = &g->vals[v];
-    if (!val->data || val->dtype != GLINT_F32 || dims_count(val->dims, val->ndim) != count)
+    if (!val->data || val->dtype != GLINT_F32 || eng_dims_count(val->dims, val->ndim) != count)
         return NULL;
     return val->data;
 }
@@ -107,32 +107,32 @@ static glint_status fold_bn(graph *g)
 {
     for (int i = 0; i < g->n_nodes; i++) {
         node *bn = &g->nodes[i];
-        if (!is_op(bn, "BatchNormalization") || bn->n_out != 1) continue;
+        if (!is_op(bn, OP_BatchNormalization) || bn->n_out != 1) continue;
         int x = bn->in[0];
         int pi = g->vals[x].producer;
         if (pi < 0) continue;
         node *conv = &g->nodes[pi];
-        if (!is_op(conv, "Conv") || conv->n_post || sole_consumer(g, x) != bn) continue;
+        if (!is_op(conv, OP_Conv) || conv->n_post || sole_consumer(g, x) != bn) continue;
         const value *w = &g->vals[conv->in[1]];
         if (!w->data || w->dtype != GLINT_F32 || w->ndim < 3) continue;
-        int64_t M = w->dims[0], per = dims_count(w->dims + 1, w->ndim - 1);
+        int64_t M = w->dims[0], per = eng_dims_count(w->dims + 1, w->ndim - 1);
         const float *sc = const_f32(g, bn->in[1], M), *bb = const_f32(g, bn->in[2], M),
                     *mean = const_f32(g, bn->in[3], M), *var = const_f32(g, bn->in[4], M);
         const float *cb = conv->n_in > 2 ? const_f32(g, conv->in[2], M) : NULL;
         if (!sc || !bb || !mean || !var || (conv->n_in > 2 && conv->in[2] >= 0 && !cb)) continue;
-        float eps = attr_f(bn, "epsilon", 1e-5f);
+        float eps = eng_attr_f(bn, "epsilon", 1e-5f);
         float *nw = malloc((size_t)(M * per) * sizeof *nw), *nb = malloc((size_t)M * sizeof *nb);
         char name[512];
         snprintf(name, sizeof name, "%s/bnfold_w", conv->name);
-        int wid = graph_add_value(g, name);
+        int wid = eng_graph_add_value(g, name);
         snprintf(name, sizeof name, "%s/bnfold_b", conv->name);
-        int bid = graph_add_value(g, name);
+        int bid = eng_graph_add_value(g, name);
         if (!nw || !nb || wid < 0 || bid < 0) {
             free(nw);
             free(nb);
             return eng_fail(GLINT_ERR_NOMEM, "out of memory folding BatchNormalization");
         }
-        w = &g->vals[conv->in[1]]; /* graph_add_value may have moved values */
+        w = &g->vals[conv->in[1]]; /* eng_graph_add_value may have moved values */
         const float *W = w->data;
         for (int64_t m = 0; m < M; m++) {
             float a = sc[m] / sqrtf(var[m] + eps);
@@ -192,9 +192,9 @@ static bool scalar_const(const graph *g, int v, float *out)
 {
     if (v < 0) return false;
     const value *val = &g->vals[v];
-    if (!val->data || dims_count(val->dims, val->ndim) != 1) return false;
+    if (!val->data || eng_dims_count(val->dims, val->ndim) != 1) return false;
     glint_tensor t = {.dtype = val->dtype, .ndim = 0, .data = val->data};
-    *out = (float)tensor_get_f(&t, 0);
+    *out = (float)eng_tensor_get_f(&t, 0);
     return true;
 }
 
@@ -212,9 +212,9 @@ static bool fuse_activation(graph *g, node *conv)
             for (int k = 0; k < n->n_in; k++)
                 reads |= n->in[k] == y;
             if (!reads) continue;
-            if ((is_op(n, "Sigmoid") || is_op(n, "HardSigmoid")) && !act)
+            if ((is_op(n, OP_Sigmoid) || is_op(n, OP_HardSigmoid)) && !act)
                 act = n;
-            else if (is_op(n, "Mul") && !mul)
+            else if (is_op(n, OP_Mul) && !mul)
                 mul = n;
             else
                 return false;
@@ -222,8 +222,8 @@ static bool fuse_activation(graph *g, node *conv)
         if (!act || !mul || sole_consumer(g, act->out[0]) != mul) return false;
         int o = mul->in[0] == y ? mul->in[1] : mul->in[0];
         if (o != act->out[0]) return false;
-        bool swish = is_op(act, "Sigmoid");
-        float a = attr_f(act, "alpha", 0.2f), b = attr_f(act, "beta", 0.5f);
+        bool swish = is_op(act, OP_Sigmoid);
+        float a = eng_attr_f(act, "alpha", 0.2f), b = eng_attr_f(act, "beta", 0.5f);
         if (!add_post(conv, swish ? POST_SWISH : POST_HARDSWISH, a, b)) return false;
         kill(g, act);
         absorb(g, conv, mul);
@@ -231,24 +231,25 @@ static bool fuse_activation(graph *g, node *conv)
     }
     node *n = sole_consumer(g, y);
     if (!n || n->n_out != 1) return false;
-    if (is_op(n, "Relu")) {
+    if (is_op(n, OP_Relu)) {
         if (!add_post(conv, POST_RELU, 0, 0)) return false;
-    } else if (is_op(n, "LeakyRelu")) {
-        if (!add_post(conv, POST_RELU, attr_f(n, "alpha", 0.01f), 0)) return false;
-    } else if (is_op(n, "Sigmoid")) {
+    } else if (is_op(n, OP_LeakyRelu)) {
+        if (!add_post(conv, POST_RELU, eng_attr_f(n, "alpha", 0.01f), 0)) return false;
+    } else if (is_op(n, OP_Sigmoid)) {
         if (!add_post(conv, POST_SIGMOID, 0, 0)) return false;
-    } else if (is_op(n, "Tanh")) {
+    } else if (is_op(n, OP_Tanh)) {
         if (!add_post(conv, POST_TANH, 0, 0)) return false;
-    } else if (is_op(n, "HardSwish")) {
+    } else if (is_op(n, OP_HardSwish)) {
         if (!add_post(conv, POST_HARDSWISH, 1.0f / 6, 0.5f)) return false;
-    } else if (is_op(n, "HardSigmoid")) {
-        if (!add_post(conv, POST_HARDSIGMOID, attr_f(n, "alpha", 0.2f), attr_f(n, "beta", 0.5f)))
+    } else if (is_op(n, OP_HardSigmoid)) {
+        if (!add_post(conv, POST_HARDSIGMOID, eng_attr_f(n, "alpha", 0.2f),
+                      eng_attr_f(n, "beta", 0.5f)))
             return false;
-    } else if (is_op(n, "Clip")) {
+    } else if (is_op(n, OP_Clip)) {
         float lo = -INFINITY, hi = INFINITY;
         if (g->opset < 11) {
-            lo = attr_f(n, "min", -INFINITY);
-            hi = attr_f(n, "max", INFINITY);
+            lo = eng_attr_f(n, "min", -INFINITY);
+            hi = eng_attr_f(n, "max", INFINITY);
         } else {
             if (n->n_in > 1 && n->in[1] >= 0 && !scalar_const(g, n->in[1], &lo)) return false;
             if (n->n_in > 2 && n->in[2] >= 0 && !scalar_const(g, n->in[2], &hi)) return false;
@@ -267,7 +268,7 @@ static bool fuse_sum(graph *g, node *conv, const plan *shape)
 {
     int y = conv->out[0];
     node *add = sole_consumer(g, y);
-    if (!add || !is_op(add, "Add") || add->n_in != 2 || conv->sum_in >= 0) return false;
+    if (!add || !is_op(add, OP_Add) || add->n_in != 2 || conv->sum_in >= 0) return false;
     int r = add->in[0] == y ? add->in[1] : add->in[0];
     if (r == y || g->vals[r].data || shape->is_const[r]) return false;
     const glint_tensor *ty = &shape->t[y], *tr = &shape->t[r];
@@ -288,12 +289,12 @@ static const void *const_of(const graph *g, int v, glint_dtype t, int64_t count)
 {
     if (v < 0) return NULL;
     const value *val = &g->vals[v];
-    if (!val->data || val->dtype != t || dims_count(val->dims, val->ndim) != count) return NULL;
+    if (!val->data || val->dtype != t || eng_dims_count(val->dims, val->ndim) != count) return NULL;
     return val->data;
 }
 
 /* The live node producing value v, if its op is `op`. */
-static node *producer_op(graph *g, int v, const char *op)
+static node *producer_op(graph *g, int v, op_id op)
 {
     if (v < 0 || g->vals[v].producer < 0) return NULL;
     node *n = &g->nodes[g->vals[v].producer];
@@ -307,9 +308,9 @@ static node *producer_op(graph *g, int v, const char *op)
  * Q and DQ nodes nothing else reads die. */
 static glint_status fold_qdq_conv(graph *g, node *conv)
 {
-    node *dq = producer_op(g, conv->in[0], "DequantizeLinear");
-    node *q = dq ? producer_op(g, dq->in[0], "QuantizeLinear") : NULL;
-    node *wdq = producer_op(g, conv->in[1], "DequantizeLinear");
+    node *dq = producer_op(g, conv->in[0], OP_DequantizeLinear);
+    node *q = dq ? producer_op(g, dq->in[0], OP_QuantizeLinear) : NULL;
+    node *wdq = producer_op(g, conv->in[1], OP_DequantizeLinear);
     if (!q || !wdq || dq->n_in < 2 || q->n_in < 2 || wdq->n_in < 2) return GLINT_OK;
     const float *s1 = const_of(g, dq->in[1], GLINT_F32, 1),
                 *s2 = const_of(g, q->in[1], GLINT_F32, 1);
@@ -321,11 +322,11 @@ static glint_status fold_qdq_conv(graph *g, node *conv)
         return GLINT_OK;
     const value *wq = &g->vals[wdq->in[0]];
     if (!wq->data || wq->dtype != GLINT_I8 || wq->ndim != 4) return GLINT_OK;
-    int64_t m = wq->dims[0],
-            ns = wdq->in[1] >= 0 ? dims_count(g->vals[wdq->in[1]].dims, g->vals[wdq->in[1]].ndim)
-                                 : 0;
+    int64_t m = wq->dims[0], ns = wdq->in[1] >= 0 ? eng_dims_count(g->vals[wdq->in[1]].dims,
+                                                                   g->vals[wdq->in[1]].ndim)
+                                                  : 0;
     if ((ns != 1 && ns != m) || !const_of(g, wdq->in[1], GLINT_F32, ns)) return GLINT_OK;
-    if (ns == m && attr_i(wdq, "axis", 1) != 0) return GLINT_OK;
+    if (ns == m && eng_attr_i(wdq, "axis", 1) != 0) return GLINT_OK;
     if (wdq->n_in > 2 && wdq->in[2] >= 0) {
         const int8_t *wz = const_of(g, wdq->in[2], GLINT_I8, ns);
         for (int64_t i = 0; wz && i < ns; i++)
@@ -335,12 +336,7 @@ static glint_status fold_qdq_conv(graph *g, node *conv)
     int bias = conv->n_in > 2 ? conv->in[2] : -1;
     if (bias >= 0 && !const_of(g, bias, GLINT_F32, m)) return GLINT_OK;
     int *in = malloc(7 * sizeof *in);
-    char *op = strdup("GlintQConv");
-    if (!in || !op) {
-        free(in);
-        free(op);
-        return eng_fail(GLINT_ERR_NOMEM, "out of memory");
-    }
+    if (!in) return eng_fail(GLINT_ERR_NOMEM, "out of memory");
     int want[7] = {q->in[0], q->in[1], zq, wdq->in[0], wdq->in[1], -1, bias};
     for (int k = 0; k < conv->n_in; k++)
         if (conv->in[k] >= 0) g->vals[conv->in[k]].n_uses--;
@@ -349,11 +345,9 @@ static glint_status fold_qdq_conv(graph *g, node *conv)
         if (in[k] >= 0) g->vals[in[k]].n_uses++;
     }
     free(conv->in);
-    free(conv->op_type);
     conv->in = in;
     conv->n_in = 7;
-    conv->op_type = op;
-    conv->op = op_lookup("GlintQConv");
+    conv->op = OP_GlintQConv;
     if (g->vals[dq->out[0]].n_uses == 0 && !g->vals[dq->out[0]].is_output) kill(g, dq);
     if (g->vals[q->out[0]].n_uses == 0 && !g->vals[q->out[0]].is_output) kill(g, q);
     if (g->vals[wdq->out[0]].n_uses == 0 && !g->vals[wdq->out[0]].is_output) kill(g, wdq);
@@ -368,8 +362,8 @@ static glint_status fold_qdq_conv(graph *g, node *conv)
  * else reads them. Opset 13+ only (per-axis Softmax). */
 static glint_status fold_dfl(graph *g, node *conv)
 {
-    node *sm = producer_op(g, conv->in[0], "Softmax");
-    node *tr = sm ? producer_op(g, sm->in[0], "Transpose") : NULL;
+    node *sm = producer_op(g, conv->in[0], OP_Softmax);
+    node *tr = sm ? producer_op(g, sm->in[0], OP_Transpose) : NULL;
     if (!tr || g->opset < 13 || conv->n_post || (conv->n_in > 2 && conv->in[2] >= 0) ||
         g->vals[conv->in[0]].n_uses != 1 || g->vals[sm->in[0]].n_uses != 1)
         return GLINT_OK;
@@ -377,29 +371,27 @@ static glint_status fold_dfl(graph *g, node *conv)
     if (w->ndim != 4 || w->dims[0] != 1 || w->dims[2] != 1 || w->dims[3] != 1) return GLINT_OK;
     const float *wv = const_of(g, conv->in[1], GLINT_F32, w->dims[1]);
     const int64_t *perm, *v;
-    if (!wv || attr_ints(tr, "perm", &perm) != 4 || perm[0] != 0 || perm[1] != 2 || perm[2] != 1 ||
-        perm[3] != 3 || (attr_i(sm, "axis", -1) != 1 && attr_i(sm, "axis", -1) != -3) ||
-        attr_i(conv, "group", 1) != 1 || strcmp(attr_s(conv, "auto_pad", "NOTSET"), "NOTSET"))
+    if (!wv || eng_attr_ints(tr, "perm", &perm) != 4 || perm[0] != 0 || perm[1] != 2 ||
+        perm[2] != 1 || perm[3] != 3 ||
+        (eng_attr_i(sm, "axis", -1) != 1 && eng_attr_i(sm, "axis", -1) != -3) ||
+        eng_attr_i(conv, "group", 1) != 1 ||
+        strcmp(eng_attr_s(conv, "auto_pad", "NOTSET"), "NOTSET"))
         return GLINT_OK;
     for (int64_t i = 0; i < w->dims[1]; i++)
         if (wv[i] != (float)i) return GLINT_OK;
-    int n = attr_ints(conv, "pads", &v);
+    int n = eng_attr_ints(conv, "pads", &v);
     for (int k = 0; k < n; k++)
         if (v[k]) return GLINT_OK;
-    n = attr_ints(conv, "strides", &v);
+    n = eng_attr_ints(conv, "strides", &v);
     for (int k = 0; k < n; k++)
         if (v[k] != 1) return GLINT_OK;
-    char *op = strdup("GlintDFL");
-    if (!op) return eng_fail(GLINT_ERR_NOMEM, "out of memory");
     int x_id = tr->in[0];
     for (int k = 0; k < conv->n_in; k++)
         if (conv->in[k] >= 0) g->vals[conv->in[k]].n_uses--;
     conv->in[0] = x_id;
     conv->n_in = 1;
     g->vals[x_id].n_uses++;
-    free(conv->op_type);
-    conv->op_type = op;
-    conv->op = op_lookup("GlintDFL");
+    conv->op = OP_GlintDFL;
     if (!g->vals[sm->out[0]].n_uses && !g->vals[sm->out[0]].is_output) kill(g, sm);
     if (!g->vals[tr->out[0]].n_uses && !g->vals[tr->out[0]].is_output) kill(g, tr);
     return GLINT_OK;
@@ -468,10 +460,10 @@ static bool readers_quantize(const graph *g, int v, const qparam *p)
             }
         if (!reads) continue;
         qparam q;
-        if (is_op(n, "QuantizeLinear")) {
+        if (is_op(n, OP_QuantizeLinear)) {
             if (!qdq_param(g, n, &q) || !same_q(&q, p) || g->vals[n->out[0]].is_output)
                 return false;
-        } else if (!is_op(n, "GlintQConv") || !qconv_param(g, n, &q) || !same_q(&q, p)) {
+        } else if (!is_op(n, OP_GlintQConv) || !qconv_param(g, n, &q) || !same_q(&q, p)) {
             return false;
         }
     }
@@ -484,7 +476,7 @@ static void readers_take_u8(graph *g, int v)
 {
     for (int i = 0; i < g->n_nodes; i++) {
         node *n = &g->nodes[i];
-        if (!is_op(n, "QuantizeLinear") || n->in[0] != v) continue;
+        if (!is_op(n, OP_QuantizeLinear) || n->in[0] != v) continue;
         replace_uses(g, n->out[0], v);
         kill(g, n);
     }
@@ -501,7 +493,7 @@ static void set_input(graph *g, node *n, int k, int v)
  * tensor, with its parameters, or NULL. */
 static node *dq_of_u8(graph *g, int v, qparam *p)
 {
-    node *dq = producer_op(g, v, "DequantizeLinear");
+    node *dq = producer_op(g, v, OP_DequantizeLinear);
     if (!dq || g->vals[dq->in[0]].data || !qdq_param(g, dq, p)) return NULL;
     return dq;
 }
@@ -520,7 +512,7 @@ static glint_status qconv_out_u8(graph *g, node *n, bool *changed)
     qparam p;
     node *q = NULL;
     for (int i = 0; i < g->n_nodes && !q; i++)
-        if (is_op(&g->nodes[i], "QuantizeLinear") && g->nodes[i].in[0] == y) q = &g->nodes[i];
+        if (is_op(&g->nodes[i], OP_QuantizeLinear) && g->nodes[i].in[0] == y) q = &g->nodes[i];
     if (!q || !qdq_param(g, q, &p) || !readers_quantize(g, y, &p)) return GLINT_OK;
     int *in = realloc(n->in, 9 * sizeof *in);
     if (!in) return eng_fail(GLINT_ERR_NOMEM, "out of memory");
@@ -575,7 +567,8 @@ static void concat_u8(graph *g, node *n, bool *changed)
 static void pick_u8(graph *g, node *n, bool *changed)
 {
     qparam p;
-    if (n->n_out != 1 || (is_op(n, "Resize") && strcmp(attr_s(n, "mode", "nearest"), "nearest")))
+    if (n->n_out != 1 ||
+        (is_op(n, OP_Resize) && strcmp(eng_attr_s(n, "mode", "nearest"), "nearest")))
         return;
     node *dq = dq_of_u8(g, n->in[0], &p);
     if (!dq || !readers_quantize(g, n->out[0], &p)) return;
@@ -602,7 +595,7 @@ static void qconv_in_u8(graph *g, node *n, bool *changed)
     }
     for (int i = 0; i < g->n_nodes && &g->nodes[i] < n; i++) {
         node *q = &g->nodes[i];
-        if (!is_op(q, "QuantizeLinear") || q->in[0] != x || !qdq_param(g, q, &pq) ||
+        if (!is_op(q, OP_QuantizeLinear) || q->in[0] != x || !qdq_param(g, q, &pq) ||
             !same_q(&pq, &p))
             continue;
         set_input(g, n, 0, q->out[0]);
@@ -619,14 +612,14 @@ static glint_status qdq_to_u8(graph *g)
         for (int i = 0; i < g->n_nodes; i++) {
             node *n = &g->nodes[i];
             glint_status s;
-            if (is_op(n, "GlintQConv")) {
+            if (is_op(n, OP_GlintQConv)) {
                 if ((s = qconv_out_u8(g, n, &changed))) return s;
                 if (!n->dead) qconv_in_u8(g, n, &changed);
-            } else if (is_op(n, "Split")) {
+            } else if (is_op(n, OP_Split)) {
                 split_u8(g, n, &changed);
-            } else if (is_op(n, "Concat")) {
+            } else if (is_op(n, OP_Concat)) {
                 concat_u8(g, n, &changed);
-            } else if (is_op(n, "Resize") || is_op(n, "MaxPool")) {
+            } else if (is_op(n, OP_Resize) || is_op(n, OP_MaxPool)) {
                 pick_u8(g, n, &changed);
             }
         }
@@ -634,7 +627,7 @@ static glint_status qdq_to_u8(graph *g)
     return GLINT_OK;
 }
 
-glint_status passes_run(glint_model *m)
+glint_status eng_passes_run(glint_model *m)
 {
     graph *g = &m->g;
     glint_status s = constants(g);
@@ -642,22 +635,22 @@ glint_status passes_run(glint_model *m)
     identities(g);
     if ((s = fold_bn(g))) return s;
     for (int i = 0; i < g->n_nodes; i++)
-        if (is_op(&g->nodes[i], "Conv"))
+        if (is_op(&g->nodes[i], OP_Conv))
             while (fuse_activation(g, &g->nodes[i])) {
             }
     /* residual adds need shapes: plan batch 1 without kernels */
     plan p;
-    if (plan_build(m, 1, NULL, GLINT_BACKEND_REF, false, &p) != GLINT_OK) return GLINT_OK;
+    if (eng_plan_build(m, 1, NULL, &eng_backend_ref, false, &p) != GLINT_OK) return GLINT_OK;
     for (int i = g->n_nodes - 1; i >= 0; i--) {
         node *n = &g->nodes[i];
-        if (is_op(n, "Conv") && fuse_sum(g, n, &p))
+        if (is_op(n, OP_Conv) && fuse_sum(g, n, &p))
             while (fuse_activation(g, n)) {
             }
     }
-    plan_dispose(&p);
+    eng_plan_dispose(&p);
     for (int i = 0; i < g->n_nodes; i++)
-        if (is_op(&g->nodes[i], "Conv") && (s = fold_qdq_conv(g, &g->nodes[i]))) return s;
+        if (is_op(&g->nodes[i], OP_Conv) && (s = fold_qdq_conv(g, &g->nodes[i]))) return s;
     for (int i = 0; i < g->n_nodes; i++)
-        if (is_op(&g->nodes[i], "Conv") && (s = fold_dfl(g, &g->nodes[i]))) return s;
+        if (is_op(&g->nodes[i], OP_Conv) && (s = fold_dfl(g, &g->nodes[i]))) return s;
     return qdq_to_u8(g);
 }

@@ -1,6 +1,7 @@
 /* Per-batch execution plans: shape inference, constant folding, liveness-based
  * memory planning and the step loop. See plan.h. */
 #include "ops_impl.h"
+#include "backend.h"
 #include "plan.h"
 
 #include <omp.h>
@@ -11,7 +12,7 @@
 
 #define ARENA_ALIGN 64
 
-int plan_add_value(plan *p)
+int eng_plan_add_value(plan *p)
 {
     if (p->n_vals >= p->cap_vals) return -1;
     int id = p->n_vals++;
@@ -77,7 +78,7 @@ static glint_status plan_inputs(plan *p)
                                 "the batch axis (0) may be free unless the context fixes it "
                                 "(input_dims)", gv->name, d);
         }
-        if (dims_count_checked(t->dims, t->ndim) < 0)
+        if (eng_dims_count_checked(t->dims, t->ndim) < 0)
             return eng_fail(GLINT_ERR_NOMEM, "input '%s' is too large", gv->name);
     }
     return GLINT_OK;
@@ -102,12 +103,12 @@ static glint_status fold(plan *p, const node *n, op_ctx *c)
 {
     for (int i = 0; i < n->n_out; i++) {
         glint_tensor *t = c->out[i];
-        size_t bytes = tensor_bytes(t);
+        size_t bytes = eng_tensor_bytes(t);
         p->owned[n->out[i]] = t->data = malloc(bytes ? bytes : 1);
         if (!t->data) return eng_fail(GLINT_ERR_NOMEM, "out of memory folding '%s'", n->name);
         p->is_const[n->out[i]] = true;
     }
-    return op_get(n->op)->run(c);
+    return eng_op_get(n->op)->run(c);
 }
 
 static bool all_const(const plan *p, const node *n, const op_def *d)
@@ -123,32 +124,32 @@ static glint_status check_outputs(const op_ctx *c)
 {
     for (int i = 0; i < c->n_out; i++) {
         const glint_tensor *t = c->out[i];
-        int64_t cnt = dims_count_checked(t->dims, t->ndim);
+        int64_t cnt = eng_dims_count_checked(t->dims, t->ndim);
         if (cnt < 0 || cnt * (int64_t)glint_dtype_size(t->dtype) > MAX_TENSOR_BYTES)
             return eng_fail(GLINT_ERR_NOMEM, "node '%s' (%s): output %d is too large",
-                            c->n->name, c->n->op_type, i);
+                            c->n->name, eng_op_get(c->n->op)->name, i);
         if (!glint_dtype_size(t->dtype))
             return eng_fail(GLINT_ERR_UNSUPPORTED, "node '%s' (%s): output type unknown",
-                            c->n->name, c->n->op_type);
+                            c->n->name, eng_op_get(c->n->op)->name);
     }
     return GLINT_OK;
 }
 
 static double node_flops(const node *n, const op_ctx *c)
 {
-    const char *op = n->op_type;
-    bool qconv = !strcmp(op, "GlintQConv");
-    if (!strcmp(op, "Conv") || !strcmp(op, "ConvTranspose") || qconv) {
+    op_id op = n->op;
+    bool qconv = op == OP_GlintQConv;
+    if (op == OP_Conv || op == OP_ConvTranspose || qconv) {
         /* MACs = weights x positions of the larger (output for Conv, input
          * for ConvTranspose) side, per image */
-        const glint_tensor *big = strcmp(op, "ConvTranspose") ? c->out[0] : c->in[0];
-        double pos = (double)dims_count(big->dims + 2, big->ndim - 2) * (double)big->dims[0];
-        return 2.0 * pos * (double)tensor_count(c->in[qconv ? 3 : 1]);
+        const glint_tensor *big = op != OP_ConvTranspose ? c->out[0] : c->in[0];
+        double pos = (double)eng_dims_count(big->dims + 2, big->ndim - 2) * (double)big->dims[0];
+        return 2.0 * pos * (double)eng_tensor_count(c->in[qconv ? 3 : 1]);
     }
-    if (!strcmp(op, "Gemm") || !strcmp(op, "MatMul")) {
+    if (op == OP_Gemm || op == OP_MatMul) {
         const glint_tensor *a = c->in[0], *o = c->out[0];
-        int64_t K = !strcmp(op, "Gemm") && attr_i(n, "transA", 0) ? a->dims[0] : a->dims[a->ndim - 1];
-        return 2.0 * (double)tensor_count(o) * (double)K;
+        int64_t K = op == OP_Gemm && eng_attr_i(n, "transA", 0) ? a->dims[0] : a->dims[a->ndim - 1];
+        return 2.0 * (double)eng_tensor_count(o) * (double)K;
     }
     return 0;
 }
@@ -159,13 +160,13 @@ static glint_status infer_and_fold(plan *p)
     for (int i = 0; i < g->n_nodes; i++) {
         const node *n = &g->nodes[i];
         if (n->dead) continue;
-        const op_def *d = op_get(n->op);
+        const op_def *d = eng_op_get(n->op);
         op_ctx c;
         ctx_fill(p, n, &c);
         for (int k = 0; k < d->min_in; k++)
             if (!c.in[k])
                 return eng_fail(GLINT_ERR_INVALID, "node '%s' (%s): required input %d is empty",
-                                n->name, n->op_type, k);
+                                n->name, d->name, k);
         glint_status s = d->infer(&c);
         if (s) return s;
         if ((s = check_outputs(&c))) return s;
@@ -234,7 +235,7 @@ static void step_inputs(const step *s, int *ids, int *n)
 }
 
 /* ---- plain tensors of batch 1: Split as views, Concat in place ---- */
-int plan_readers(const plan *p, int v)
+int eng_plan_readers(const plan *p, int v)
 {
     int n = 0;
     for (int i = 0; i < p->n_steps; i++) {
@@ -280,7 +281,7 @@ static glint_status concat_plain_run(step *st)
 {
     char *o = st->ctx.out[0]->data;
     for (int i = 0; i < st->ctx.n_in; i++) {
-        size_t bytes = tensor_bytes(st->ctx.in[i]);
+        size_t bytes = eng_tensor_bytes(st->ctx.in[i]);
         if (!(st->in_place >> i & 1) && bytes) memcpy(o, st->ctx.in[i]->data, bytes);
         o += bytes;
     }
@@ -290,8 +291,8 @@ static glint_status concat_plain_run(step *st)
 static bool outer_is_one(const plan *p, const step *st, int v)
 {
     const glint_tensor *t = &p->t[v];
-    int axis = norm_axis(attr_i(st->n, "axis", 0), t->ndim);
-    return axis >= 0 && dims_count(t->dims, axis) == 1;
+    int axis = eng_norm_axis(eng_attr_i(st->n, "axis", 0), t->ndim);
+    return axis >= 0 && eng_dims_count(t->dims, axis) == 1;
 }
 
 /* Split along an axis whose leading dims multiply to 1: contiguous slices,
@@ -300,7 +301,7 @@ static void split_views(plan *p)
 {
     for (int i = 0; i < p->n_steps; i++) {
         step *st = &p->steps[i];
-        if (st->k.run || st->reorder_from >= 0 || strcmp(st->n->op_type, "Split")) continue;
+        if (st->k.run || st->reorder_from >= 0 || st->n->op != OP_Split) continue;
         int x = st->in_id[0];
         if (p->is_const[x] || p->lay[x] != LAYOUT_PLAIN || !outer_is_one(p, st, x)) continue;
         int64_t off = 0;
@@ -308,7 +309,7 @@ static void split_views(plan *p)
             int o = st->out_id[k];
             p->alias[o] = x;
             p->alias_off[o] = off;
-            off += (int64_t)tensor_bytes(&p->t[o]);
+            off += (int64_t)eng_tensor_bytes(&p->t[o]);
         }
         st->k = (kernel){view_run, NULL, NULL, "glint:split_view"};
     }
@@ -321,7 +322,7 @@ static void concat_plain_in_place(plan *p)
 {
     for (int i = 0; i < p->n_steps; i++) {
         step *st = &p->steps[i];
-        if (st->k.run || st->reorder_from >= 0 || strcmp(st->n->op_type, "Concat")) continue;
+        if (st->k.run || st->reorder_from >= 0 || st->n->op != OP_Concat) continue;
         int o = st->out_id[0];
         if (p->lay[o] != LAYOUT_PLAIN || !outer_is_one(p, st, o) || p->alias[o] != o ||
             st->n_in_ids > 32)
@@ -330,11 +331,11 @@ static void concat_plain_in_place(plan *p)
         for (int k = 0; k < st->n_in_ids; k++) {
             int v = st->in_id[k], w = v;
             int64_t at = slot;
-            slot += (int64_t)tensor_bytes(&p->t[v]);
-            if (p->is_const[v] || plan_readers(p, v) != 1 || is_graph_input(p, v)) continue;
+            slot += (int64_t)eng_tensor_bytes(&p->t[v]);
+            if (p->is_const[v] || eng_plan_readers(p, v) != 1 || is_graph_input(p, v)) continue;
             if (p->alias[v] != v) { /* one view (Reshape, Flatten...) of its producer's output */
                 w = p->alias[v];
-                if (p->alias[w] != w || p->alias_off[v] || plan_readers(p, w) != 1 ||
+                if (p->alias[w] != w || p->alias_off[v] || eng_plan_readers(p, w) != 1 ||
                     aliases_of(p, w) != 1 || aliases_of(p, v) != 0)
                     continue;
             } else if (aliases_of(p, v)) {
@@ -356,10 +357,10 @@ static void concat_plain_in_place(plan *p)
 static glint_status concat_rows_run(step *st)
 {
     const glint_tensor *o = st->ctx.out[0];
-    int axis = norm_axis(attr_i(st->n, "axis", 0), o->ndim);
+    int axis = eng_norm_axis(eng_attr_i(st->n, "axis", 0), o->ndim);
     size_t es = glint_dtype_size(o->dtype);
-    int64_t outer = dims_count(o->dims, axis);
-    int64_t inner = dims_count(o->dims + axis + 1, o->ndim - axis - 1) * (int64_t)es;
+    int64_t outer = eng_dims_count(o->dims, axis);
+    int64_t inner = eng_dims_count(o->dims + axis + 1, o->ndim - axis - 1) * (int64_t)es;
     int64_t orow = o->dims[axis] * inner;
 #pragma omp parallel for schedule(static)
     for (int64_t r = 0; r < outer; r++) {
@@ -392,7 +393,7 @@ static void concat_rows_in_place(plan *p, step *st)
 {
     int o = st->out_id[0];
     const glint_tensor *ot = &p->t[o];
-    if (ot->ndim != 3 || norm_axis(attr_i(st->n, "axis", 0), 3) != 2 || p->alias[o] != o ||
+    if (ot->ndim != 3 || eng_norm_axis(eng_attr_i(st->n, "axis", 0), 3) != 2 || p->alias[o] != o ||
         is_graph_input(p, o) || st->n_in_ids > 32)
         return;
     int64_t at = 0;
@@ -400,8 +401,8 @@ static void concat_rows_in_place(plan *p, step *st)
         int v = st->in_id[k], w = p->alias[v];
         int64_t col = at;
         at += p->t[v].dims[2];
-        if (w == v || p->alias[w] != w || p->alias_off[v] || plan_readers(p, v) != 1 ||
-            plan_readers(p, w) != 1 || aliases_of(p, w) != 1 || aliases_of(p, v) ||
+        if (w == v || p->alias[w] != w || p->alias_off[v] || eng_plan_readers(p, v) != 1 ||
+            eng_plan_readers(p, w) != 1 || aliases_of(p, w) != 1 || aliases_of(p, v) ||
             is_graph_input(p, w) || is_sum_operand(p, w) || p->lay[w] != LAYOUT_PLAIN)
             continue;
         const glint_tensor *wt = &p->t[w];
@@ -422,24 +423,20 @@ static void concat_rows(plan *p)
 {
     for (int i = 0; i < p->n_steps; i++) {
         step *st = &p->steps[i];
-        if (st->k.run || st->reorder_from >= 0 || strcmp(st->n->op_type, "Concat") ||
-            tensor_bytes(&p->t[st->out_id[0]]) < (1 << 16))
+        if (!st->rows_ok || st->k.run || st->reorder_from >= 0 || st->n->op != OP_Concat ||
+            eng_tensor_bytes(&p->t[st->out_id[0]]) < (1 << 16))
             continue;
         st->k = (kernel){concat_rows_run, NULL, NULL, "glint:concat_rows"};
         concat_rows_in_place(p, st);
     }
 }
 
-static glint_status plan_memory(plan *p)
+/* Buffer sharing: views share their input's buffer, Split outputs and
+ * Concat inputs become slices of one buffer where they can; large plain
+ * Concats the layout planner allows (step.rows_ok) copy rows, written in
+ * place by producers that can. */
+static void plan_alias(plan *p)
 {
-    const graph *g = &p->m->g;
-    int nv = p->n_vals;
-    int *first = malloc((size_t)nv * sizeof *first), *last = malloc((size_t)nv * sizeof *last);
-    buf *bufs = malloc((size_t)nv * sizeof *bufs);
-    glint_status s = GLINT_OK;
-    if (!first || !last || !bufs) { s = eng_fail(GLINT_ERR_NOMEM, "out of memory"); goto done; }
-    for (int v = 0; v < nv; v++) { first[v] = -2; last[v] = -2; }
-    /* views share their input's buffer */
     for (int i = 0; i < p->n_steps; i++) {
         step *st = &p->steps[i];
         if (st->k.run || !st->op->view || st->reorder_from >= 0) continue;
@@ -449,7 +446,19 @@ static glint_status plan_memory(plan *p)
     }
     split_views(p);
     concat_plain_in_place(p);
-    if (p->backend) concat_rows(p); /* not on the reference backend */
+    concat_rows(p);
+}
+
+/* Assigns every buffer an arena offset by liveness (p->arena_bytes). */
+static glint_status plan_memory(plan *p)
+{
+    const graph *g = &p->m->g;
+    int nv = p->n_vals;
+    int *first = malloc((size_t)nv * sizeof *first), *last = malloc((size_t)nv * sizeof *last);
+    buf *bufs = malloc((size_t)nv * sizeof *bufs);
+    glint_status s = GLINT_OK;
+    if (!first || !last || !bufs) { s = eng_fail(GLINT_ERR_NOMEM, "out of memory"); goto done; }
+    for (int v = 0; v < nv; v++) { first[v] = -2; last[v] = -2; }
     for (int i = 0; i < g->n_inputs; i++) first[root(p, g->inputs[i])] = -1;
     for (int i = 0; i < p->n_steps; i++) {
         step *st = &p->steps[i];
@@ -481,7 +490,7 @@ static glint_status plan_memory(plan *p)
     int nb = 0;
     for (int v = 0; v < nv; v++) {
         if (p->is_const[v] || root(p, v) != v || first[v] == -2) continue;
-        size_t sz = tensor_bytes(&p->t[v]);
+        size_t sz = eng_tensor_bytes(&p->t[v]);
         /* a view may be larger than nothing; aliases share the root's size */
         bufs[nb++] = (buf){v, (sz + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN,
                            first[v], last[v] < first[v] ? first[v] : last[v]};
@@ -520,8 +529,8 @@ done:
     return s;
 }
 
-glint_status plan_build(const glint_model *m, int batch, const int64_t *input_dims,
-                        glint_backend be, bool bf16, plan *p)
+glint_status eng_plan_build(const glint_model *m, int batch, const int64_t *input_dims,
+                        const backend_iface *be, bool bf16, plan *p)
 {
     memset(p, 0, sizeof *p);
     p->m = m;
@@ -532,16 +541,20 @@ glint_status plan_build(const glint_model *m, int batch, const int64_t *input_di
     if ((s = plan_alloc(p)) || (s = plan_inputs(p)) || (s = infer_and_fold(p)) ||
         (s = check_declared(p)))
         goto fail;
-    if (be != GLINT_BACKEND_REF && (s = dnnl_prepare(p))) goto fail;
+    p->be = be;
+    if (be->plan_init && (s = be->plan_init(p, &p->be_state))) goto fail;
+    if (be->layouts && (s = eng_layout_plan(p, be, p->be_state))) goto fail;
+    plan_alias(p);
+    if (be->plan_finish && (s = be->plan_finish(p->be_state, p))) goto fail;
     if ((s = plan_memory(p))) goto fail;
     p->input_dims = NULL;
     return GLINT_OK;
 fail:
-    plan_dispose(p);
+    eng_plan_dispose(p);
     return s;
 }
 
-void plan_dispose(plan *p)
+void eng_plan_dispose(plan *p)
 {
     if (p->steps)
         for (int i = 0; i < p->n_steps; i++)
@@ -556,11 +569,11 @@ void plan_dispose(plan *p)
     free(p->alias_off);
     free(p->lay);
     free(p->steps);
-    if (p->backend_free) p->backend_free(p->backend);
+    if (p->be && p->be->plan_free) p->be->plan_free(p->be_state);
     memset(p, 0, sizeof *p);
 }
 
-void plan_bind(plan *p, void *arena)
+void eng_plan_bind(plan *p, void *arena)
 {
     for (int v = 0; v < p->n_vals; v++)
         if (!p->is_const[v] && p->offset[v] >= 0) p->t[v].data = (char *)arena + p->offset[v];
@@ -584,7 +597,7 @@ static void observe_step(const plan *p, const step *st)
     }
 }
 
-glint_status plan_run(plan *p, bool profile)
+glint_status eng_plan_run(plan *p, bool profile)
 {
     for (int i = 0; i < p->n_steps; i++) {
         step *st = &p->steps[i];

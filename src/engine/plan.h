@@ -1,9 +1,9 @@
 /* Execution plan: the graph specialised to one batch size.
  *
- * plan_build() infers every shape, folds what is constant (the Shape/Gather/
+ * eng_plan_build() infers every shape, folds what is constant (the Shape/Gather/
  * Concat chains exporters emit), hands steps to a backend, and assigns every
  * intermediate tensor an offset in one arena by liveness, so that running
- * allocates nothing. plan_bind() points the plan at an arena; plan_run()
+ * allocates nothing. eng_plan_bind() points the plan at an arena; eng_plan_run()
  * executes it. */
 #ifndef GLINT_PLAN_H
 #define GLINT_PLAN_H
@@ -25,6 +25,7 @@ typedef struct kernel {
 typedef enum layout {
     LAYOUT_PLAIN = 0,     /* ONNX row-major (NCHW for images) */
     LAYOUT_NHWC,          /* 4-D tensors stored N,H,W,C */
+    LAYOUT_COUNT          /* a backend's own layout goes before this */
 } layout;
 
 typedef struct step {
@@ -39,6 +40,8 @@ typedef struct step {
                             * tensor (0: dense) */
     uint32_t in_place;     /* Concat: bit i set = input i is already in its slot */
     bool planes_ok;        /* its kernel writes its 4-D plain output with any plane_stride */
+    bool rows_ok;          /* a plain Concat the layout planner lets memory planning run as
+                            * the row-copy kernel, inputs written in place where they can */
     int64_t plane_stride;  /* ... elements between the channel planes of one image (0: H*W),
                             * when it writes into the rows of a larger tensor */
     kernel k;             /* k.run == NULL: the reference kernel op->run */
@@ -50,7 +53,7 @@ typedef struct step {
 typedef struct plan {
     const glint_model *m;
     int batch;
-    const int64_t *input_dims; /* during plan_build only */
+    const int64_t *input_dims; /* during eng_plan_build only */
     int n_vals;            /* graph values + extra values made by the plan */
     int cap_vals;
     glint_tensor *t;       /* per value: dtype, dims, data (bound) */
@@ -71,29 +74,29 @@ typedef struct plan {
     int prof_runs;         /* runs accumulated in steps[].us */
     glint_observer observe; /* called after each step with the values it wrote */
     void *observe_user;
-    void *backend;         /* backend state shared by the plan's kernels */
-    void (*backend_free)(void *backend);
+    const struct backend_iface *be; /* the backend the plan was built for */
+    void *be_state;        /* its per-plan state, shared by the plan's kernels */
 } plan;
 
-/* input_dims (may be NULL): sizes for free non-batch axes of input 0;
- * bf16: float convolutions compute in bf16 (oneDNN only). */
-glint_status plan_build(const glint_model *m, int batch, const int64_t *input_dims,
-                        glint_backend be, bool bf16, plan *p);
-void plan_dispose(plan *p);
+/* Builds p for `batch` images on backend be (backend.h): infers shapes,
+ * folds constants, lets the layout planner hand steps to be (when be has
+ * layouts), then plans memory. input_dims (may be NULL): sizes for free
+ * non-batch axes of input 0; bf16: float convolutions compute in bf16 (a
+ * backend that cannot refuses the plan). On failure p is disposed. */
+glint_status eng_plan_build(const glint_model *m, int batch, const int64_t *input_dims,
+                        const struct backend_iface *be, bool bf16, plan *p);
+void eng_plan_dispose(plan *p);
 /* Points every non-constant tensor into arena (arena_bytes long at least). */
-void plan_bind(plan *p, void *arena);
-glint_status plan_run(plan *p, bool profile);
+void eng_plan_bind(plan *p, void *arena);
+glint_status eng_plan_run(plan *p, bool profile);
 
 /* Number of steps reading value v (as input, residual or reorder source),
  * plus one if it is a graph output. */
-int plan_readers(const plan *p, int v);
+int eng_plan_readers(const plan *p, int v);
 
 /* Adds a value that only the plan knows (e.g. the plain copy of an NHWC
  * tensor); returns its id or -1. */
-int plan_add_value(plan *p);
+int eng_plan_add_value(plan *p);
 
-/* dnnl.c: hands Conv/pooling/... steps to oneDNN, chooses layouts and inserts
- * reorders. Called by plan_build before memory planning. */
-glint_status dnnl_prepare(plan *p);
 
 #endif

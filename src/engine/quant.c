@@ -215,16 +215,25 @@ static int64_t node_axis(const Onnx__NodeProto *n, int64_t dflt)
     return dflt;
 }
 
+/* The operator of protobuf node p (by its op_type, whatever its domain),
+ * through the one operator table: -1 for one the engine does not know. */
+static int node_op(const Onnx__NodeProto *p)
+{
+    return p->op_type ? eng_op_lookup(p->op_type) : -1;
+}
+
 /* Whether node p is a Conv, an activation a Conv's output may end in, or
  * a residual Add: what a runtime can fuse into the convolution that writes
  * the 8-bit values. */
 static int conv_like(const Onnx__NodeProto *p)
 {
-    static const char *const ops[] = {"Conv", "Add",     "Mul",       "Relu", "LeakyRelu",
-                                      "Clip", "Sigmoid", "HardSwish", NULL};
-    for (int i = 0; ops[i]; i++)
-        if (!strcmp(p->op_type, ops[i])) return 1;
-    return 0;
+    switch (node_op(p)) {
+    case OP_Conv: case OP_Add: case OP_Mul: case OP_Relu: case OP_LeakyRelu: case OP_Clip:
+    case OP_Sigmoid: case OP_HardSwish:
+        return 1;
+    default:
+        return 0;
+    }
 }
 
 /* Whether node p passes its input's values through unchanged in kind: a
@@ -232,8 +241,8 @@ static int conv_like(const Onnx__NodeProto *p)
  * input and output can share one scale and zero point exactly. */
 static int picks_values(const Onnx__NodeProto *p)
 {
-    if (!strcmp(p->op_type, "MaxPool")) return p->n_output == 1;
-    if (strcmp(p->op_type, "Resize")) return 0;
+    if (node_op(p) == OP_MaxPool) return p->n_output == 1;
+    if (node_op(p) != OP_Resize) return 0;
     for (size_t i = 0; i < p->n_attribute; i++)
         if (!strcmp(p->attribute[i]->name, "mode"))
             return p->attribute[i]->s.len == 7 && !memcmp(p->attribute[i]->s.data, "nearest", 7);
@@ -250,7 +259,7 @@ static int member_ok(const glint_quant *q, const char *name)
         const Onnx__NodeProto *p = producer_of(g, name);
         if (!p || is_graph_output(g, name)) return 0;
         if (conv_like(p)) return 1;
-        if (!strcmp(p->op_type, "Split") && node_axis(p, 0) == 1) {
+        if (node_op(p) == OP_Split && node_axis(p, 0) == 1) {
             const Onnx__NodeProto *pp = producer_of(g, p->input[0]);
             return pp && conv_like(pp) && !is_graph_output(g, p->input[0]);
         }
@@ -292,7 +301,7 @@ static int add_source(glint_quant *q, const char *name, int stat)
         const Onnx__NodeProto *p = producer_of(g, name);
         if (add_member(q, name, stat)) return -1;
         if (conv_like(p)) return 0;
-        if (!strcmp(p->op_type, "Split")) {
+        if (node_op(p) == OP_Split) {
             if (add_member(q, p->input[0], stat)) return -1;
             for (size_t j = 0; j < p->n_output; j++)
                 if (add_member(q, p->output[j], stat)) return -1;
@@ -319,7 +328,7 @@ static int find_groups(glint_quant *q)
         q->uf[i] = i;
     for (size_t i = 0; i < g->n_node; i++) {
         const Onnx__NodeProto *n = g->node[i];
-        if (strcmp(n->op_type, "Concat") || node_axis(n, 0) != 1 || n->n_output != 1) continue;
+        if (node_op(n) != OP_Concat || node_axis(n, 0) != 1 || n->n_output != 1) continue;
         int stat = stat_index(q, n->output[0], 0);
         if (stat < 0 || is_graph_output(g, n->output[0])) continue;
         int ok = 1;
@@ -366,7 +375,7 @@ glint_status glint_quant_create(const char *path, glint_quant **out)
     }
     for (size_t i = 0; i < g->n_node; i++) {
         const Onnx__NodeProto *n = g->node[i];
-        if (strcmp(n->op_type, "Conv") || (n->domain && *n->domain) || n->n_input < 2) continue;
+        if (node_op(n) != OP_Conv || (n->domain && *n->domain) || n->n_input < 2) continue;
         size_t wi;
         const Onnx__TensorProto *w = find_init(g, n->input[1], &wi);
         if (!w || !float_weight(w) || find_init(g, n->input[0], NULL)) continue;
@@ -374,7 +383,7 @@ glint_status glint_quant_create(const char *path, glint_quant **out)
          * Softmax, weights 0..15) stays float: u8 steps of 1/255 and s8
          * weights (1 -> 0.945) would move every box, for no time gained */
         const Onnx__NodeProto *px = producer_of(g, n->input[0]);
-        if (px && !strcmp(px->op_type, "Softmax")) continue;
+        if (px && node_op(px) == OP_Softmax) continue;
         int x = stat_index(q, n->input[0], 1);
         if (x < 0) {
             glint_quant_free(q);
@@ -443,7 +452,7 @@ int glint_quant_conv_at_end(const glint_quant *q, int i)
         if (is_graph_output(g, t)) end = 1;
         for (size_t j = 0; j < g->n_node && !end; j++) {
             const Onnx__NodeProto *n = g->node[j];
-            if (seen[j] || !strcmp(n->op_type, "Conv")) continue;
+            if (seen[j] || node_op(n) == OP_Conv) continue;
             for (size_t k = 0; k < n->n_input; k++)
                 if (!strcmp(n->input[k], t)) {
                     seen[j] = 1;

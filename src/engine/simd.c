@@ -11,7 +11,7 @@ typedef int32_t v8i __attribute__((vector_size(32)));
 
 #define AVX2 __attribute__((target("avx2,fma")))
 
-bool simd_has_avx2(void)
+bool eng_simd_has_avx2(void)
 {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
@@ -58,7 +58,7 @@ AVX2 static inline v8f vexp(v8f x)
     return p * (v8f)bits;
 }
 
-AVX2 void simd_softmax_columns(const float *x, float *y, int64_t n, int64_t inner, int64_t w)
+AVX2 void eng_simd_softmax_columns(const float *x, float *y, int64_t n, int64_t inner, int64_t w)
 {
     v8f mx[SIMD_SOFTMAX_BLOCK / 8], sum[SIMD_SOFTMAX_BLOCK / 8];
     int64_t nv = w / 8;
@@ -123,7 +123,7 @@ AVX2 static inline void transpose8(const float *s, int64_t ss, float *d, int64_t
     vstore(d + 7 * ds, __builtin_shufflevector(u3, u7, 4, 5, 6, 7, 12, 13, 14, 15));
 }
 
-AVX2 void simd_transpose(const float *src, int64_t ss, float *dst, int64_t ds, int64_t rows,
+AVX2 void eng_simd_transpose(const float *src, int64_t ss, float *dst, int64_t ds, int64_t rows,
                          int64_t cols)
 {
     int64_t r8 = rows / 8 * 8, c8 = cols / 8 * 8;
@@ -156,7 +156,7 @@ AVX2 static inline v8i quant8(v8f x, float inv, int32_t zp)
     return (q & ~hi) | (hi & 255);
 }
 
-AVX2 void simd_quantize_planes(const float *x, int64_t plane, int c, float inv, int32_t zp,
+AVX2 void eng_simd_quantize_planes(const float *x, int64_t plane, int c, float inv, int32_t zp,
                                uint32_t *y, int64_t n)
 {
     int64_t i = 0;
@@ -185,7 +185,7 @@ AVX2 void simd_quantize_planes(const float *x, int64_t plane, int c, float inv, 
     }
 }
 
-AVX2 void simd_dfl(const float *x, float *y, int64_t r, int64_t l, int64_t w)
+AVX2 void eng_simd_dfl(const float *x, float *y, int64_t r, int64_t l, int64_t w)
 {
     int64_t nv = w / 8 * 8;
     for (int64_t j = 0; j < nv; j += 8) {

@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-int64_t dims_count(const int64_t *dims, int ndim)
+int64_t eng_dims_count(const int64_t *dims, int ndim)
 {
     int64_t n = 1;
     for (int i = 0; i < ndim; i++)
@@ -12,7 +12,7 @@ int64_t dims_count(const int64_t *dims, int ndim)
     return n;
 }
 
-int64_t dims_count_checked(const int64_t *dims, int ndim)
+int64_t eng_dims_count_checked(const int64_t *dims, int ndim)
 {
     int64_t n = 1;
     for (int i = 0; i < ndim; i++) {
@@ -23,17 +23,17 @@ int64_t dims_count_checked(const int64_t *dims, int ndim)
     return n;
 }
 
-int64_t tensor_count(const glint_tensor *t)
+int64_t eng_tensor_count(const glint_tensor *t)
 {
-    return dims_count(t->dims, t->ndim);
+    return eng_dims_count(t->dims, t->ndim);
 }
 
-size_t tensor_bytes(const glint_tensor *t)
+size_t eng_tensor_bytes(const glint_tensor *t)
 {
-    return (size_t)tensor_count(t) * glint_dtype_size(t->dtype);
+    return (size_t)eng_tensor_count(t) * glint_dtype_size(t->dtype);
 }
 
-bool broadcast_shape(const glint_tensor *a, const glint_tensor *b, int *ndim, int64_t *dims)
+bool eng_broadcast_shape(const glint_tensor *a, const glint_tensor *b, int *ndim, int64_t *dims)
 {
     int n = a->ndim > b->ndim ? a->ndim : b->ndim;
     for (int i = 0; i < n; i++) {
@@ -56,7 +56,7 @@ static int64_t f_to_i64(double v)
     return (int64_t)v;
 }
 
-int64_t tensor_get_i(const glint_tensor *t, int64_t i)
+int64_t eng_tensor_get_i(const glint_tensor *t, int64_t i)
 {
     switch (t->dtype) {
     case GLINT_I64: return ((const int64_t *)t->data)[i];
@@ -69,26 +69,26 @@ int64_t tensor_get_i(const glint_tensor *t, int64_t i)
     }
 }
 
-double tensor_get_f(const glint_tensor *t, int64_t i)
+double eng_tensor_get_f(const glint_tensor *t, int64_t i)
 {
     switch (t->dtype) {
     case GLINT_F32: return ((const float *)t->data)[i];
     case GLINT_F64: return ((const double *)t->data)[i];
-    default: return (double)tensor_get_i(t, i);
+    default: return (double)eng_tensor_get_i(t, i);
     }
 }
 
-void tensor_set_f(glint_tensor *t, int64_t i, double v)
+void eng_tensor_set_f(glint_tensor *t, int64_t i, double v)
 {
     switch (t->dtype) {
     case GLINT_F32: ((float *)t->data)[i] = (float)v; break;
     case GLINT_F64: ((double *)t->data)[i] = v; break;
     case GLINT_BOOL: ((uint8_t *)t->data)[i] = v != 0; break;
-    default: tensor_set_i(t, i, f_to_i64(v)); break;
+    default: eng_tensor_set_i(t, i, f_to_i64(v)); break;
     }
 }
 
-void tensor_set_i(glint_tensor *t, int64_t i, int64_t v)
+void eng_tensor_set_i(glint_tensor *t, int64_t i, int64_t v)
 {
     switch (t->dtype) {
     case GLINT_I64: ((int64_t *)t->data)[i] = v; break;
@@ -102,7 +102,7 @@ void tensor_set_i(glint_tensor *t, int64_t i, int64_t v)
     }
 }
 
-const char *dims_str(const int64_t *dims, int ndim, char *buf, size_t size)
+const char *eng_dims_str(const int64_t *dims, int ndim, char *buf, size_t size)
 {
     size_t len = 0;
     len += (size_t)snprintf(buf, size, "[");

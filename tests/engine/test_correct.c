@@ -257,7 +257,7 @@ static void test_fusion(void **state)
     for (int i = 0; i < m->g.n_nodes; i++)
         if (!m->g.nodes[i].dead) {
             live++;
-            assert_string_equal(m->g.nodes[i].op_type, "Conv");
+            assert_int_equal(m->g.nodes[i].op, OP_Conv);
         }
     assert_int_equal(live, 4);
     const node *n = find_node(m, "conv1");
@@ -408,7 +408,7 @@ static void test_external_equals_inline(void **state)
         assert_int_equal(vi->data != NULL, ve->data != NULL);
         if (vi->data)
             assert_memory_equal(vi->data, ve->data,
-                                (size_t)dims_count(vi->dims, vi->ndim) *
+                                (size_t)eng_dims_count(vi->dims, vi->ndim) *
                                     glint_dtype_size(vi->dtype));
     }
     glint_model_free(mi);

@@ -11,7 +11,7 @@
 static void test_transpose(void **state)
 {
     (void)state;
-    if (!simd_has_avx2()) skip();
+    if (!eng_simd_has_avx2()) skip();
     static const int64_t cases[][4] = {
         /* rows (pixels), cols (channels), src stride, dst stride */
         {8, 8, 8, 8},     {64, 144, 144, 6400}, {13, 21, 21, 13},
@@ -26,7 +26,7 @@ static void test_transpose(void **state)
             src[i] = (float)i * 0.5f - 3.0f;
         for (size_t i = 0; i < nd; i++)
             dst[i] = -1e30f; /* untouched outside the block */
-        simd_transpose(src, ss, dst, ds, rows, cols);
+        eng_simd_transpose(src, ss, dst, ds, rows, cols);
         for (int64_t c = 0; c < cols; c++)
             for (int64_t r = 0; r < ds; r++) {
                 float want = r < rows ? src[r * ss + c] : -1e30f;
@@ -42,12 +42,12 @@ static void test_transpose(void **state)
 static void test_softmax_columns(void **state)
 {
     (void)state;
-    if (!simd_has_avx2()) skip();
+    if (!eng_simd_has_avx2()) skip();
     enum { N = 16, INNER = 37, W = 37 };
     float x[N * INNER], y[N * INNER];
     for (int i = 0; i < N * INNER; i++)
         x[i] = (float)((i * 7919) % 200) / 10.0f - 10.0f;
-    simd_softmax_columns(x, y, N, INNER, W);
+    eng_simd_softmax_columns(x, y, N, INNER, W);
     for (int c = 0; c < W; c++) {
         double m = -INFINITY, s = 0;
         for (int k = 0; k < N; k++)
@@ -67,12 +67,12 @@ static void test_softmax_columns(void **state)
 static void test_dfl(void **state)
 {
     (void)state;
-    if (!simd_has_avx2()) skip();
+    if (!eng_simd_has_avx2()) skip();
     enum { R = 16, L = 37 };
     float x[R * L], y[L];
     for (int i = 0; i < R * L; i++)
         x[i] = (float)((i * 7919) % 97) / 8.0f - 6.0f;
-    simd_dfl(x, y, R, L, L);
+    eng_simd_dfl(x, y, R, L, L);
     for (int j = 0; j < L; j++) {
         double m = -INFINITY, s = 0, ws = 0;
         for (int i = 0; i < R; i++)
@@ -92,7 +92,7 @@ static void test_dfl(void **state)
 static void test_quantize_planes(void **state)
 {
     (void)state;
-    if (!simd_has_avx2()) skip();
+    if (!eng_simd_has_avx2()) skip();
     enum { N = 37 };
     float x[4 * N];
     for (int i = 0; i < 4 * N; i++) /* halves (ties), large and negative values */
@@ -101,7 +101,7 @@ static void test_quantize_planes(void **state)
         for (int zp = 0; zp <= 128; zp += 128) {
             uint32_t y[N];
             float inv = 2.0f; /* x * inv lands on .5 for every quarter */
-            simd_quantize_planes(x, N, c, inv, zp, y, N);
+            eng_simd_quantize_planes(x, N, c, inv, zp, y, N);
             for (int i = 0; i < N; i++)
                 for (int k = 0; k < 4; k++) {
                     int want = zp;

@@ -1,0 +1,173 @@
+/* Matrix products: MatMul (numpy broadcasting) and Gemm — shape functions
+ * and plain C reference kernels. */
+#include "ops_impl.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- MatMul / Gemm ---- */
+glint_status eng_matmul_shape(op_ctx *c, const glint_tensor *a, const glint_tensor *b,
+                              glint_dtype t)
+{
+    if (a->ndim < 1 || b->ndim < 1) return OP_FAIL(c, GLINT_ERR_SHAPE, "scalar operand");
+    glint_tensor a2 = *a, b2 = *b;
+    if (a->ndim == 1) {
+        a2.ndim = 2;
+        a2.dims[0] = 1;
+        a2.dims[1] = a->dims[0];
+    }
+    if (b->ndim == 1) {
+        b2.ndim = 2;
+        b2.dims[0] = b->dims[0];
+        b2.dims[1] = 1;
+    }
+    int64_t K = a2.dims[a2.ndim - 1];
+    if (b2.dims[b2.ndim - 2] != K) {
+        char x[96], y[96];
+        return OP_FAIL(c, GLINT_ERR_SHAPE, "cannot multiply %s by %s",
+                       eng_dims_str(a->dims, a->ndim, x, sizeof x),
+                       eng_dims_str(b->dims, b->ndim, y, sizeof y));
+    }
+    glint_tensor ba = a2, bb = b2;
+    ba.ndim -= 2;
+    bb.ndim -= 2;
+    int nd;
+    int64_t dims[MAXD];
+    if (!eng_broadcast_shape(&ba, &bb, &nd, dims))
+        return OP_FAIL(c, GLINT_ERR_SHAPE, "batch dimensions do not broadcast");
+    if (a->ndim > 1) dims[nd++] = a2.dims[a2.ndim - 2];
+    if (b->ndim > 1) dims[nd++] = b2.dims[b2.ndim - 1];
+    eng_set_out(c, 0, t, nd, dims);
+    return GLINT_OK;
+}
+
+glint_status eng_infer_MatMul(op_ctx *c)
+{
+    glint_status s;
+    if ((s = eng_need_f32(c, 0)) || (s = eng_need_f32(c, 1))) return s;
+    return eng_matmul_shape(c, c->in[0], c->in[1], GLINT_F32);
+}
+
+/* C[M,N] (+)= A[M,K] * B[K,N] with element strides. */
+static void gemm_ref(int64_t M, int64_t N, int64_t K, const float *A, int64_t am, int64_t ak,
+                     const float *B, int64_t bk, int64_t bn, float *C, float alpha)
+{
+    for (int64_t i = 0; i < M; i++) {
+        float *cr = C + i * N;
+        for (int64_t j = 0; j < N; j++)
+            cr[j] = 0;
+        for (int64_t k = 0; k < K; k++) {
+            float av = alpha * A[i * am + k * ak];
+            const float *br = B + k * bk;
+            if (bn == 1)
+                for (int64_t j = 0; j < N; j++)
+                    cr[j] += av * br[j];
+            else
+                for (int64_t j = 0; j < N; j++)
+                    cr[j] += av * br[j * bn];
+        }
+    }
+}
+
+glint_status eng_run_MatMul(op_ctx *c)
+{
+    const glint_tensor *a = c->in[0], *b = c->in[1];
+    glint_tensor a2 = *a, b2 = *b;
+    if (a->ndim == 1) {
+        a2.ndim = 2;
+        a2.dims[0] = 1;
+        a2.dims[1] = a->dims[0];
+    }
+    if (b->ndim == 1) {
+        b2.ndim = 2;
+        b2.dims[0] = b->dims[0];
+        b2.dims[1] = 1;
+    }
+    int64_t M = a2.dims[a2.ndim - 2], K = a2.dims[a2.ndim - 1], N = b2.dims[b2.ndim - 1];
+    glint_tensor ba = a2, bb = b2;
+    ba.ndim -= 2;
+    bb.ndim -= 2;
+    glint_tensor out = {.ndim = 0};
+    eng_broadcast_shape(&ba, &bb, &out.ndim, out.dims);
+    int64_t sa[MAXD], sb[MAXD], batches = eng_dims_count(out.dims, out.ndim);
+    /* strides of the batch dims in units of matrices */
+    {
+        int64_t s = 1;
+        for (int i = out.ndim - 1; i >= 0; i--) {
+            int j = i - (out.ndim - ba.ndim);
+            int64_t d = j >= 0 ? ba.dims[j] : 1;
+            sa[i] = d == 1 ? 0 : s;
+            s *= d;
+        }
+        s = 1;
+        for (int i = out.ndim - 1; i >= 0; i--) {
+            int j = i - (out.ndim - bb.ndim);
+            int64_t d = j >= 0 ? bb.dims[j] : 1;
+            sb[i] = d == 1 ? 0 : s;
+            s *= d;
+        }
+    }
+    float *Y = c->out[0]->data;
+    int64_t idx[MAXD] = {0};
+    for (int64_t bi = 0; bi < batches; bi++) {
+        int64_t oa = 0, ob = 0;
+        for (int d = 0; d < out.ndim; d++) {
+            oa += idx[d] * sa[d];
+            ob += idx[d] * sb[d];
+        }
+        gemm_ref(M, N, K, (const float *)a->data + oa * M * K, K, 1,
+                 (const float *)b->data + ob * K * N, N, 1, Y + bi * M * N, 1.0f);
+        for (int d = out.ndim - 1; d >= 0; d--) {
+            if (++idx[d] < out.dims[d]) break;
+            idx[d] = 0;
+        }
+    }
+    return GLINT_OK;
+}
+
+glint_status eng_infer_Gemm(op_ctx *c)
+{
+    glint_status s;
+    if ((s = eng_need_f32(c, 0)) || (s = eng_need_f32(c, 1))) return s;
+    const glint_tensor *a = c->in[0], *b = c->in[1];
+    if (a->ndim != 2 || b->ndim != 2) return OP_FAIL(c, GLINT_ERR_SHAPE, "A and B must be 2-D");
+    bool ta = eng_attr_i(c->n, "transA", 0), tb = eng_attr_i(c->n, "transB", 0);
+    int64_t M = ta ? a->dims[1] : a->dims[0], K = ta ? a->dims[0] : a->dims[1];
+    int64_t K2 = tb ? b->dims[1] : b->dims[0], N = tb ? b->dims[0] : b->dims[1];
+    if (K != K2)
+        return OP_FAIL(c, GLINT_ERR_SHAPE, "inner dimensions %lld and %lld differ", (long long)K,
+                       (long long)K2);
+    int64_t dims[2] = {M, N};
+    if (c->n_in > 2 && c->in[2]) {
+        glint_tensor o = {.ndim = 2, .dims = {M, N}};
+        int nd;
+        int64_t bd[MAXD];
+        if (!eng_broadcast_shape(&o, c->in[2], &nd, bd) || nd != 2 || bd[0] != M || bd[1] != N)
+            return OP_FAIL(c, GLINT_ERR_SHAPE, "C does not broadcast to [M,N]");
+    }
+    eng_set_out(c, 0, GLINT_F32, 2, dims);
+    return GLINT_OK;
+}
+
+glint_status eng_run_Gemm(op_ctx *c)
+{
+    const glint_tensor *a = c->in[0], *b = c->in[1];
+    bool ta = eng_attr_i(c->n, "transA", 0), tb = eng_attr_i(c->n, "transB", 0);
+    float alpha = eng_attr_f(c->n, "alpha", 1.0f), beta = eng_attr_f(c->n, "beta", 1.0f);
+    int64_t M = c->out[0]->dims[0], N = c->out[0]->dims[1];
+    int64_t K = ta ? a->dims[0] : a->dims[1];
+    float *Y = c->out[0]->data;
+    gemm_ref(M, N, K, a->data, ta ? 1 : K, ta ? M : 1, b->data, tb ? 1 : N, tb ? K : 1, Y, alpha);
+    if (c->n_in > 2 && c->in[2] && beta != 0) {
+        const glint_tensor *C = c->in[2];
+        int64_t cm = C->ndim == 2 ? C->dims[0] : 1, cn = C->ndim >= 1 ? C->dims[C->ndim - 1] : 1;
+        for (int64_t i = 0; i < M; i++)
+            for (int64_t j = 0; j < N; j++)
+                Y[i * N + j] +=
+                    beta * eng_tensor_get_f(C, (cm == 1 ? 0 : i) * cn + (cn == 1 ? 0 : j));
+    }
+    eng_post_apply(Y, M * N, c->n->post, c->n->n_post, c->sum ? c->sum->data : NULL);
+    return GLINT_OK;
+}

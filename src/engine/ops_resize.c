@@ -1,0 +1,284 @@
+/* Resize and Upsample (nearest and linear, every ONNX coordinate mode) —
+ * shape functions, plain C reference kernels, and the nearest-index maps the
+ * shared NHWC resize kernel uses. */
+#include "ops_impl.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- Resize / Upsample ---- */
+typedef enum coord_mode { CM_HALF, CM_PYTORCH_HALF, CM_ALIGN, CM_ASYM, CM_TF_HALF_NN } coord_mode;
+typedef enum near_mode { NM_PREFER_FLOOR, NM_PREFER_CEIL, NM_FLOOR, NM_CEIL } near_mode;
+
+typedef struct resize_plan {
+    bool linear;
+    coord_mode cm;
+    near_mode nm;
+    double scale[MAXD];
+} resize_plan;
+
+static glint_status resize_plan_make(op_ctx *c, bool upsample, resize_plan *p, int64_t *odims)
+{
+    const glint_tensor *x = c->in[0];
+    const char *mode = eng_attr_s(c->n, "mode", "nearest");
+    if (!strcmp(mode, "nearest"))
+        p->linear = false;
+    else if (!strcmp(mode, "linear") || !strcmp(mode, "bilinear"))
+        p->linear = true;
+    else
+        return OP_FAIL(c, GLINT_ERR_UNSUPPORTED, "mode '%s'", mode);
+    p->cm = CM_ASYM;
+    p->nm = NM_FLOOR;
+    int n = x->ndim;
+    const glint_tensor *scales = NULL, *sizes = NULL;
+    if (upsample) {
+        const attr *a = eng_node_attr(c->n, "scales");
+        if (c->n_in > 1 && c->in[1]) {
+            glint_status s = eng_need_const(c, 1, "scales");
+            if (s) return s;
+            scales = c->in[1];
+        } else if (a && a->type == ATTR_FLOATS && a->n == n) {
+            for (int i = 0; i < n; i++)
+                p->scale[i] = a->floats[i];
+        } else {
+            return OP_FAIL(c, GLINT_ERR_INVALID, "scales missing");
+        }
+    } else {
+        const char *ct = eng_attr_s(c->n, "coordinate_transformation_mode", "half_pixel");
+        if (c->opset < 11) ct = "asymmetric";
+        if (!strcmp(ct, "half_pixel"))
+            p->cm = CM_HALF;
+        else if (!strcmp(ct, "pytorch_half_pixel"))
+            p->cm = CM_PYTORCH_HALF;
+        else if (!strcmp(ct, "align_corners"))
+            p->cm = CM_ALIGN;
+        else if (!strcmp(ct, "asymmetric"))
+            p->cm = CM_ASYM;
+        else if (!strcmp(ct, "tf_half_pixel_for_nn"))
+            p->cm = CM_TF_HALF_NN;
+        else
+            return OP_FAIL(c, GLINT_ERR_UNSUPPORTED, "coordinate_transformation_mode '%s'", ct);
+        const char *nmode = eng_attr_s(c->n, "nearest_mode", "round_prefer_floor");
+        if (c->opset < 11) nmode = "floor";
+        if (!strcmp(nmode, "round_prefer_floor"))
+            p->nm = NM_PREFER_FLOOR;
+        else if (!strcmp(nmode, "round_prefer_ceil"))
+            p->nm = NM_PREFER_CEIL;
+        else if (!strcmp(nmode, "floor"))
+            p->nm = NM_FLOOR;
+        else if (!strcmp(nmode, "ceil"))
+            p->nm = NM_CEIL;
+        else
+            return OP_FAIL(c, GLINT_ERR_UNSUPPORTED, "nearest_mode '%s'", nmode);
+        if (eng_attr_i(c->n, "antialias", 0) || eng_node_attr(c->n, "axes") ||
+            strcmp(eng_attr_s(c->n, "keep_aspect_ratio_policy", "stretch"), "stretch"))
+            return OP_FAIL(c, GLINT_ERR_UNSUPPORTED, "antialias/axes/keep_aspect_ratio_policy");
+        if (eng_attr_i(c->n, "exclude_outside", 0))
+            return OP_FAIL(c, GLINT_ERR_UNSUPPORTED, "exclude_outside");
+        int si = c->opset < 11 ? 1 : 2, zi = 3;
+        if (c->n_in > si && c->in[si] && eng_tensor_count(c->in[si]) > 0) {
+            glint_status s = eng_need_const(c, si, "scales");
+            if (s) return s;
+            scales = c->in[si];
+        }
+        if (c->opset >= 11 && c->n_in > zi && c->in[zi] && eng_tensor_count(c->in[zi]) > 0) {
+            glint_status s = eng_need_const(c, zi, "sizes");
+            if (s) return s;
+            sizes = c->in[zi];
+        }
+        if (!scales && !sizes) return OP_FAIL(c, GLINT_ERR_INVALID, "neither scales nor sizes");
+    }
+    if (scales && eng_tensor_count(scales) != n)
+        return OP_FAIL(c, GLINT_ERR_INVALID, "scales has %lld values for rank %d",
+                       (long long)eng_tensor_count(scales), n);
+    if (sizes && eng_tensor_count(sizes) != n)
+        return OP_FAIL(c, GLINT_ERR_INVALID, "sizes has %lld values for rank %d",
+                       (long long)eng_tensor_count(sizes), n);
+    for (int i = 0; i < n; i++) {
+        if (sizes) {
+            odims[i] = eng_tensor_get_i(sizes, i);
+            p->scale[i] = x->dims[i] ? (double)odims[i] / (double)x->dims[i] : 1;
+        } else {
+            if (scales) p->scale[i] = eng_tensor_get_f(scales, i);
+            if (!(p->scale[i] > 0) || p->scale[i] > 1e6)
+                return OP_FAIL(c, GLINT_ERR_INVALID, "scale %g", p->scale[i]);
+            odims[i] = (int64_t)floor((double)x->dims[i] * p->scale[i]);
+        }
+        if (odims[i] < 0) return OP_FAIL(c, GLINT_ERR_INVALID, "negative size");
+        if (x->dims[i] == 0 && odims[i] != 0)
+            return OP_FAIL(c, GLINT_ERR_SHAPE, "cannot resize an empty axis to %lld",
+                           (long long)odims[i]);
+    }
+    if (eng_dims_count_checked(odims, n) < 0)
+        return OP_FAIL(c, GLINT_ERR_NOMEM, "output too large");
+    /* nearest copies values: u8 too (the int8 graph's u8 tensors) */
+    if (x->dtype != GLINT_F32 && !(x->dtype == GLINT_U8 && !p->linear)) return eng_need_f32(c, 0);
+    return GLINT_OK;
+}
+
+static glint_status infer_resize_common(op_ctx *c, bool upsample)
+{
+    resize_plan p;
+    int64_t dims[MAXD];
+    glint_status s = resize_plan_make(c, upsample, &p, dims);
+    if (s) return s;
+    eng_set_out(c, 0, c->in[0]->dtype, c->in[0]->ndim, dims);
+    return GLINT_OK;
+}
+
+glint_status eng_infer_Resize(op_ctx *c)
+{
+    return infer_resize_common(c, false);
+}
+
+glint_status eng_infer_Upsample(op_ctx *c)
+{
+    return infer_resize_common(c, true);
+}
+
+static double src_coord(const resize_plan *p, int64_t o, int64_t in, int64_t out, double scale)
+{
+    switch (p->cm) {
+    case CM_HALF:
+        return ((double)o + 0.5) / scale - 0.5;
+    case CM_PYTORCH_HALF:
+        return out > 1 ? ((double)o + 0.5) / scale - 0.5 : 0;
+    case CM_ALIGN: { /* the spec's length_resized is in * scale, unrounded */
+        double len = (double)in * scale;
+        return out > 1 && len > 1 ? (double)o * (double)(in - 1) / (len - 1) : 0;
+    }
+    case CM_TF_HALF_NN:
+        return ((double)o + 0.5) / scale;
+    case CM_ASYM:
+    default:
+        return (double)o / scale;
+    }
+}
+
+static int64_t nearest_index(const resize_plan *p, double x, int64_t in)
+{
+    /* clamp first: a tiny scale or an empty axis gives huge or infinite x */
+    if (!(x > -1.0)) x = -1.0;
+    if (x > (double)in) x = (double)in;
+    int64_t i;
+    switch (p->nm) {
+    case NM_PREFER_CEIL:
+        i = (int64_t)(x == floor(x) + 0.5 ? ceil(x) : round(x));
+        break;
+    case NM_FLOOR:
+        i = (int64_t)floor(x);
+        break;
+    case NM_CEIL:
+        i = (int64_t)ceil(x);
+        break;
+    case NM_PREFER_FLOOR:
+    default:
+        i = (int64_t)(x == floor(x) + 0.5 ? floor(x) : round(x));
+        break;
+    }
+    return i < 0 ? 0 : i >= in ? in - 1 : i;
+}
+
+static glint_status run_resize_common(op_ctx *c, bool upsample)
+{
+    resize_plan p;
+    int64_t dims[MAXD];
+    glint_status s = resize_plan_make(c, upsample, &p, dims);
+    if (s) return s;
+    const glint_tensor *x = c->in[0];
+    glint_tensor *o = c->out[0];
+    int n = x->ndim;
+    int64_t xst[MAXD], idx[MAXD] = {0}, count = eng_tensor_count(o);
+    {
+        int64_t st = 1;
+        for (int i = n - 1; i >= 0; i--) {
+            xst[i] = st;
+            st *= x->dims[i];
+        }
+    }
+    const float *X = x->data;
+    float *Y = o->data;
+    bool u8 = x->dtype == GLINT_U8; /* nearest only (resize_plan_make) */
+    /* nearest: part[d] is axis d's source offset, recomputed only when idx[d]
+     * changes (the innermost axis every element, the others rarely) */
+    int64_t part[MAXD];
+    int changed = 0; /* axes >= changed need their part recomputed */
+    for (int64_t e = 0; e < count; e++) {
+        if (!p.linear) {
+            for (int d = changed; d < n; d++)
+                part[d] =
+                    nearest_index(&p, src_coord(&p, idx[d], x->dims[d], o->dims[d], p.scale[d]),
+                                  x->dims[d]) *
+                    xst[d];
+            int64_t off = 0;
+            for (int d = 0; d < n; d++)
+                off += part[d];
+            if (u8)
+                ((uint8_t *)o->data)[e] = ((const uint8_t *)x->data)[off];
+            else
+                Y[e] = X[off];
+        } else {
+            /* N-linear over the axes that are resized */
+            int64_t lo[MAXD], hi[MAXD];
+            double w[MAXD];
+            int act[MAXD], na = 0;
+            int64_t base = 0;
+            for (int d = 0; d < n; d++) {
+                if (x->dims[d] == o->dims[d] && p.scale[d] == 1.0) {
+                    base += idx[d] * xst[d];
+                    continue;
+                }
+                double sc = src_coord(&p, idx[d], x->dims[d], o->dims[d], p.scale[d]);
+                if (!(sc >= 0)) sc = 0;
+                if (sc > (double)(x->dims[d] - 1)) sc = (double)(x->dims[d] - 1);
+                lo[d] = (int64_t)floor(sc);
+                hi[d] = lo[d] + 1 < x->dims[d] ? lo[d] + 1 : lo[d];
+                w[d] = sc - (double)lo[d];
+                act[na++] = d;
+            }
+            double acc = 0;
+            for (int corner = 0; corner < (1 << na); corner++) {
+                double wt = 1;
+                int64_t off = base;
+                for (int k = 0; k < na; k++) {
+                    int d = act[k];
+                    bool up = corner >> k & 1;
+                    wt *= up ? w[d] : 1 - w[d];
+                    off += (up ? hi[d] : lo[d]) * xst[d];
+                }
+                if (wt != 0) acc += wt * X[off];
+            }
+            Y[e] = (float)acc;
+        }
+        for (int d = n - 1; d >= 0; d--) {
+            changed = d;
+            if (++idx[d] < o->dims[d]) break;
+            idx[d] = 0;
+        }
+    }
+    return GLINT_OK;
+}
+
+glint_status eng_run_Resize(op_ctx *c)
+{
+    return run_resize_common(c, false);
+}
+
+glint_status eng_run_Upsample(op_ctx *c)
+{
+    return run_resize_common(c, true);
+}
+
+bool eng_resize_nearest_map(op_ctx *c, int axis, int64_t *map)
+{
+    resize_plan p;
+    int64_t dims[MAXD];
+    bool up = c->n->op == OP_Upsample;
+    if (resize_plan_make(c, up, &p, dims) != GLINT_OK || p.linear) return false;
+    int64_t in = c->in[0]->dims[axis], out = dims[axis];
+    for (int64_t o = 0; o < out; o++)
+        map[o] = nearest_index(&p, src_coord(&p, o, in, out, p.scale[axis]), in);
+    return true;
+}
