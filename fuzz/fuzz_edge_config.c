@@ -40,8 +40,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     check(c);
     char err2[256];
     edge_config *again = edge_config_from_json(c->doc, err2, sizeof err2);
-    if (!again || again->n_detectors != c->n_detectors || again->n_presets != c->n_presets)
-        abort();
+    if (!again || again->n_detectors != c->n_detectors || again->n_presets != c->n_presets) abort();
     edge_config_release(again);
     edge_config_release(c);
     return 0;

@@ -71,10 +71,10 @@ typedef enum glint_backend {
 } glint_backend;
 
 typedef struct glint_context_options {
-    int threads;         /* OpenMP threads for this context; 0 = all cores */
-    int max_batch;       /* largest batch this context will run; 0 = 1 */
+    int threads;   /* OpenMP threads for this context; 0 = all cores */
+    int max_batch; /* largest batch this context will run; 0 = 1 */
     glint_backend backend;
-    int profile;         /* 1 = time every step (glint_context_profile) */
+    int profile; /* 1 = time every step (glint_context_profile) */
     /* 1 = float convolutions compute in bf16 on oneDNN (AUTO backend): each
      * reads its f32 input and weights rounded to bf16, accumulates and
      * writes f32. Fast only on CPUs with AMX; slower than f32 without. */

@@ -75,7 +75,8 @@ static int list_dir(const char *dir, const char *prefix, char ***out)
 
 static void free_list(char **names, int n)
 {
-    for (int i = 0; i < n; i++) free(names[i]);
+    for (int i = 0; i < n; i++)
+        free(names[i]);
     free(names);
 }
 
@@ -96,12 +97,18 @@ static glint_status load_pb(const char *path, glint_tensor *t, char *err, size_t
 static double elem(const glint_tensor *t, int64_t i)
 {
     switch (t->dtype) {
-    case GLINT_F32: return ((const float *)t->data)[i];
-    case GLINT_F64: return ((const double *)t->data)[i];
-    case GLINT_I64: return (double)((const int64_t *)t->data)[i];
-    case GLINT_I32: return ((const int32_t *)t->data)[i];
-    case GLINT_I8: return ((const int8_t *)t->data)[i];
-    default: return ((const uint8_t *)t->data)[i];
+    case GLINT_F32:
+        return ((const float *)t->data)[i];
+    case GLINT_F64:
+        return ((const double *)t->data)[i];
+    case GLINT_I64:
+        return (double)((const int64_t *)t->data)[i];
+    case GLINT_I32:
+        return ((const int32_t *)t->data)[i];
+    case GLINT_I8:
+        return ((const int8_t *)t->data)[i];
+    default:
+        return ((const uint8_t *)t->data)[i];
     }
 }
 
@@ -160,7 +167,8 @@ static glint_status freeze_shape_inputs(glint_model *m, glint_tensor *in, int *n
 {
     for (int i = *n_in - 1; i >= 0; i--) {
         int64_t n = 1;
-        for (int d = 0; d < in[i].ndim; d++) n *= in[i].dims[d];
+        for (int d = 0; d < in[i].ndim; d++)
+            n *= in[i].dims[d];
         bool shape_like = in[i].dtype == GLINT_I64 || in[i].dtype == GLINT_I32 ||
                           (in[i].dtype == GLINT_F32 && n <= 8 && in[i].ndim <= 1);
         if (!shape_like) continue;
@@ -242,8 +250,10 @@ static int run_set(const char *model_path, const char *set_dir, const check_opts
 done:
     glint_context_free(ctx);
     glint_model_free(m);
-    for (int i = 0; i < n_in; i++) free(in[i].data);
-    for (int i = 0; i < n_out; i++) free(want[i].data);
+    for (int i = 0; i < n_in; i++)
+        free(in[i].data);
+    for (int i = 0; i < n_out; i++)
+        free(want[i].data);
     return rc;
 }
 
@@ -274,9 +284,12 @@ static void run_case(const char *dir, const check_opts *o, counts *c)
     }
     glint_model_free(m);
     const char *tag[] = {"PASS", "FAIL", "SKIP"};
-    if (rc == 0) c->passed++;
-    else if (rc == 1) c->failed++;
-    else c->skipped++;
+    if (rc == 0)
+        c->passed++;
+    else if (rc == 1)
+        c->failed++;
+    else
+        c->skipped++;
     if (rc || o->verbose) printf("%s %s%s%s\n", tag[rc], name, rc ? ": " : "", err);
     fflush(stdout);
 }
@@ -315,25 +328,41 @@ int cmd_check(int argc, char **argv)
                    "Compares element-wise (|got-want| <= atol + rtol*|want|; default rtol 1e-3,\n"
                    "atol 1e-5) or, with --rel-l2, by relative L2 error of each output.\n");
             return 0;
-        } else if (!strcmp(a, "--rtol") && i + 1 < argc) o.rtol = cli_double(a, argv[++i], 0, 1);
-        else if (!strcmp(a, "--atol") && i + 1 < argc) o.atol = cli_double(a, argv[++i], 0, 1e9);
-        else if (!strcmp(a, "--rel-l2") && i + 1 < argc) o.rel_l2 = cli_double(a, argv[++i], 1e-12, 1);
-        else if (!strcmp(a, "--threads") && i + 1 < argc) o.threads = (int)cli_int(a, argv[++i], 1, 1024);
+        } else if (!strcmp(a, "--rtol") && i + 1 < argc)
+            o.rtol = cli_double(a, argv[++i], 0, 1);
+        else if (!strcmp(a, "--atol") && i + 1 < argc)
+            o.atol = cli_double(a, argv[++i], 0, 1e9);
+        else if (!strcmp(a, "--rel-l2") && i + 1 < argc)
+            o.rel_l2 = cli_double(a, argv[++i], 1e-12, 1);
+        else if (!strcmp(a, "--threads") && i + 1 < argc)
+            o.threads = (int)cli_int(a, argv[++i], 1, 1024);
         else if (!strcmp(a, "--backend") && i + 1 < argc) {
             const char *b = argv[++i];
-            if (!strcmp(b, "ref")) o.backend = GLINT_BACKEND_REF;
-            else if (!strcmp(b, "auto")) o.backend = GLINT_BACKEND_AUTO;
-            else { fprintf(stderr, "glint check: unknown backend '%s'\n", b); return 2; }
-        } else if (!strcmp(a, "-v")) o.verbose = 1;
-        else if (a[0] == '-') { fprintf(stderr, "glint check: unknown option '%s'\n", a); return 2; }
-        else { first = i; break; }
+            if (!strcmp(b, "ref"))
+                o.backend = GLINT_BACKEND_REF;
+            else if (!strcmp(b, "auto"))
+                o.backend = GLINT_BACKEND_AUTO;
+            else {
+                fprintf(stderr, "glint check: unknown backend '%s'\n", b);
+                return 2;
+            }
+        } else if (!strcmp(a, "-v"))
+            o.verbose = 1;
+        else if (a[0] == '-') {
+            fprintf(stderr, "glint check: unknown option '%s'\n", a);
+            return 2;
+        } else {
+            first = i;
+            break;
+        }
     }
     if (first >= argc) {
         fprintf(stderr, "glint check: no folder given (try --help)\n");
         return 2;
     }
     counts c = {0};
-    for (int i = first; i < argc; i++) run_path(argv[i], &o, &c);
+    for (int i = first; i < argc; i++)
+        run_path(argv[i], &o, &c);
     printf("%d passed, %d failed, %d skipped\n", c.passed, c.failed, c.skipped);
     return c.failed ? 1 : 0;
 }

@@ -21,7 +21,7 @@ typedef struct worker {
     glint_tensor *inputs;
     int n_inputs;
     double seconds;
-    double *lat_ms;       /* per-run latencies */
+    double *lat_ms; /* per-run latencies */
     int n_lat;
     glint_status status;
 } worker;
@@ -131,8 +131,11 @@ int cmd_perf(int argc, char **argv)
     glint_backend backend = GLINT_BACKEND_AUTO;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (!strcmp(a, "--help")) { usage(); return 0; }
-        else if (!strcmp(a, "--model") && i + 1 < argc) model = argv[++i];
+        if (!strcmp(a, "--help")) {
+            usage();
+            return 0;
+        } else if (!strcmp(a, "--model") && i + 1 < argc)
+            model = argv[++i];
         else if (!strcmp(a, "--precision") && i + 1 < argc) {
             const char *p = argv[++i];
             if (strcmp(p, "f32") && strcmp(p, "int8") && strcmp(p, "bf16")) {
@@ -141,21 +144,37 @@ int cmd_perf(int argc, char **argv)
             }
             int8 = !strcmp(p, "int8");
             bf16 = !strcmp(p, "bf16");
-        }
-        else if (!strcmp(a, "--batch") && i + 1 < argc) batch = (int)cli_int(a, argv[++i], 1, 256);
-        else if (!strcmp(a, "--threads") && i + 1 < argc) threads = (int)cli_int(a, argv[++i], 1, 1024);
-        else if (!strcmp(a, "--instances") && i + 1 < argc) instances = (int)cli_int(a, argv[++i], 1, 64);
-        else if (!strcmp(a, "--seconds") && i + 1 < argc) seconds = cli_double(a, argv[++i], 0.01, 86400);
+        } else if (!strcmp(a, "--batch") && i + 1 < argc)
+            batch = (int)cli_int(a, argv[++i], 1, 256);
+        else if (!strcmp(a, "--threads") && i + 1 < argc)
+            threads = (int)cli_int(a, argv[++i], 1, 1024);
+        else if (!strcmp(a, "--instances") && i + 1 < argc)
+            instances = (int)cli_int(a, argv[++i], 1, 64);
+        else if (!strcmp(a, "--seconds") && i + 1 < argc)
+            seconds = cli_double(a, argv[++i], 0.01, 86400);
         else if (!strcmp(a, "--backend") && i + 1 < argc) {
             const char *b = argv[++i];
-            if (!strcmp(b, "ref")) backend = GLINT_BACKEND_REF;
-            else if (!strcmp(b, "auto")) backend = GLINT_BACKEND_AUTO;
-            else { fprintf(stderr, "glint perf: unknown backend '%s'\n", b); return 2; }
-        } else if (!strcmp(a, "--profile")) profile = 1;
-        else if (!strcmp(a, "--json")) json = 1;
-        else { fprintf(stderr, "glint perf: unknown option '%s' (try --help)\n", a); return 2; }
+            if (!strcmp(b, "ref"))
+                backend = GLINT_BACKEND_REF;
+            else if (!strcmp(b, "auto"))
+                backend = GLINT_BACKEND_AUTO;
+            else {
+                fprintf(stderr, "glint perf: unknown backend '%s'\n", b);
+                return 2;
+            }
+        } else if (!strcmp(a, "--profile"))
+            profile = 1;
+        else if (!strcmp(a, "--json"))
+            json = 1;
+        else {
+            fprintf(stderr, "glint perf: unknown option '%s' (try --help)\n", a);
+            return 2;
+        }
     }
-    if (!model) { fprintf(stderr, "glint perf: --model is required\n"); return 2; }
+    if (!model) {
+        fprintf(stderr, "glint perf: --model is required\n");
+        return 2;
+    }
     char path[4096];
     if (!(model = model_path(model, int8, path, sizeof path))) return 2;
     if (!threads) {
@@ -178,8 +197,11 @@ int cmd_perf(int argc, char **argv)
         goto done;
     }
     double t_loaded = (clock_now_ms() / 1e3);
-    glint_context_options opt = {.threads = threads, .max_batch = batch, .backend = backend,
-                                 .profile = profile, .bf16 = bf16};
+    glint_context_options opt = {.threads = threads,
+                                 .max_batch = batch,
+                                 .backend = backend,
+                                 .profile = profile,
+                                 .bf16 = bf16};
     for (int i = 0; i < instances; i++) {
         w[i].inputs = in;
         w[i].n_inputs = n_in;
@@ -201,9 +223,11 @@ int cmd_perf(int argc, char **argv)
     double start = (clock_now_ms() / 1e3);
     /* instance 0 runs on this thread, whose OpenMP team built and warmed it;
      * the others get a thread (and an OpenMP team) each */
-    for (int i = 1; i < instances; i++) pthread_create(&th[i], NULL, work, &w[i]);
+    for (int i = 1; i < instances; i++)
+        pthread_create(&th[i], NULL, work, &w[i]);
     work(&w[0]);
-    for (int i = 1; i < instances; i++) pthread_join(th[i], NULL);
+    for (int i = 1; i < instances; i++)
+        pthread_join(th[i], NULL);
     double wall = (clock_now_ms() / 1e3) - start;
     int total = 0;
     for (int i = 0; i < instances; i++) {
@@ -216,7 +240,8 @@ int cmd_perf(int argc, char **argv)
     double *all = malloc((size_t)total * sizeof *all);
     if (!all) goto done;
     for (int i = 0, k = 0; i < instances; i++)
-        for (int j = 0; j < w[i].n_lat; j++) all[k++] = w[i].lat_ms[j];
+        for (int j = 0; j < w[i].n_lat; j++)
+            all[k++] = w[i].lat_ms[j];
     qsort(all, (size_t)total, sizeof *all, cmp_double);
     double ips = (double)total * batch / wall;
     double gflops = glint_model_flops(m) * ips / 1e9;
@@ -259,7 +284,8 @@ done:
         glint_context_free(w[i].ctx);
         free(w[i].lat_ms);
     }
-    for (int i = 0; i < n_in && i < 64; i++) free(in[i].data);
+    for (int i = 0; i < n_in && i < 64; i++)
+        free(in[i].data);
     free(w);
     free(th);
     glint_model_free(m);

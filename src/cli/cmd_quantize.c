@@ -41,7 +41,7 @@
 
 typedef struct qopts {
     const char *model, *calib, *eval, *out;
-    const char *method; /* auto | minmax | percentile */
+    const char *method;    /* auto | minmax | percentile */
     const char *precision; /* all | int8 | bf16 */
     double percentile;
     int max_calib;
@@ -127,8 +127,8 @@ static int prepare(vision_decoder *dec, vision_image *img, const model_conf *c, 
     return 0;
 }
 
-static int make_context(glint_model *m, const model_conf *c, glint_backend b, int bf16,
-                        int threads, glint_context **ctx)
+static int make_context(glint_model *m, const model_conf *c, glint_backend b, int bf16, int threads,
+                        glint_context **ctx)
 {
     glint_context_options o = {.threads = threads, .max_batch = 1, .backend = b, .bf16 = bf16};
     o.input_dims[2] = c->spec.height;
@@ -304,9 +304,8 @@ static int evaluate(glint_context *fctx, glint_context *qctx, const model_conf *
 }
 
 /* The agreement of the QDQ model at `path`. */
-static int evaluate_int8(const qopts *o, glint_context *fctx, const model_conf *c,
-                         const char *path, char **files, int n, float *input, size_t floats,
-                         agreement *a)
+static int evaluate_int8(const qopts *o, glint_context *fctx, const model_conf *c, const char *path,
+                         char **files, int n, float *input, size_t floats, agreement *a)
 {
     glint_model *qm = NULL;
     glint_context *qctx = NULL;
@@ -343,19 +342,19 @@ static int passes(const model_conf *c, const agreement *a)
 
 static json_t *agreement_json(const model_conf *c, const agreement *a)
 {
-    json_t *j = json_pack("{s:s, s:i, s:f, s:f, s:b, s:i}", "method", a->method, "images",
-                          a->images, "rel_l2_mean", a->images ? a->rel_l2_sum / a->images : 0.0,
-                          "rel_l2_max", a->rel_l2_max, "passes", passes(c, a), "convs_kept_float",
-                          a->kept_float);
+    json_t *j =
+        json_pack("{s:s, s:i, s:f, s:f, s:b, s:i}", "method", a->method, "images", a->images,
+                  "rel_l2_mean", a->images ? a->rel_l2_sum / a->images : 0.0, "rel_l2_max",
+                  a->rel_l2_max, "passes", passes(c, a), "convs_kept_float", a->kept_float);
     if (c->task == MODEL_TASK_DETECT) {
         char boxes_key[32];
         snprintf(boxes_key, sizeof boxes_key, "boxes_%s", a->prec);
-        json_t *d = json_pack(
-            "{s:f, s:f, s:f, s:I, s:I, s:I, s:f, s:f}", "f1", f1_of(a), "precision",
-            a->n_cand ? (double)a->tp / (double)a->n_cand : 1.0, "recall",
-            a->n_f32 ? (double)a->tp / (double)a->n_f32 : 1.0, "boxes_f32", (json_int_t)a->n_f32,
-            boxes_key, (json_int_t)a->n_cand, "matched", (json_int_t)a->tp, "mean_score_error",
-            a->tp ? a->score_err_sum / (double)a->tp : 0.0, "bar_f1", 0.95);
+        json_t *d = json_pack("{s:f, s:f, s:f, s:I, s:I, s:I, s:f, s:f}", "f1", f1_of(a),
+                              "precision", a->n_cand ? (double)a->tp / (double)a->n_cand : 1.0,
+                              "recall", a->n_f32 ? (double)a->tp / (double)a->n_f32 : 1.0,
+                              "boxes_f32", (json_int_t)a->n_f32, boxes_key, (json_int_t)a->n_cand,
+                              "matched", (json_int_t)a->tp, "mean_score_error",
+                              a->tp ? a->score_err_sum / (double)a->tp : 0.0, "bar_f1", 0.95);
         json_object_update(j, d);
         json_decref(d);
     } else {
@@ -482,8 +481,8 @@ static int write_report(const char *path, const model_conf *c, const agreement *
  * measures its agreement; 0 or -1 after a message. */
 static int try_candidate(const qopts *o, glint_quant *q, const char *out, int percentile,
                          const char *const *skip, int n_skip, glint_context *fctx,
-                         const model_conf *c, char **files, int n_eval, float *input,
-                         size_t floats, agreement *a)
+                         const model_conf *c, char **files, int n_eval, float *input, size_t floats,
+                         agreement *a)
 {
     glint_quant_options qo = {.method = percentile ? GLINT_CALIB_PERCENTILE : GLINT_CALIB_MINMAX,
                               .percentile = o->percentile,

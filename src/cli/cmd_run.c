@@ -139,8 +139,8 @@ static int runner_open(runner *r, const run_opts *o, int n_images)
     vision_image_init(&r->img);
     char err[MODEL_CONF_ERR_MAX];
     if (model_package_open(&r->pkg, o->model, err, sizeof err) ||
-        model_package_settle(&r->pkg, o->precision ? o->precision : MODEL_PRECISION_F32,
-                             o->threads, err, sizeof err)) {
+        model_package_settle(&r->pkg, o->precision ? o->precision : MODEL_PRECISION_F32, o->threads,
+                             err, sizeof err)) {
         fprintf(stderr, "glint run: %s\n", err);
         goto fail;
     }
@@ -205,8 +205,8 @@ static void run_prepare(runner *r, run_item *it, int slot)
 static json_t *answer_json(runner *r, const glint_tensor *out, run_item *it)
 {
     double t0 = clock_now_ms();
-    json_t *items =
-        answer_items(r->aw, &r->pkg.conf, &r->params, out, it->slot, &it->tf, it->err, sizeof it->err);
+    json_t *items = answer_items(r->aw, &r->pkg.conf, &r->params, out, it->slot, &it->tf, it->err,
+                                 sizeof it->err);
     if (!items) return NULL;
     answer_timings t = {it->decode_ms, it->prep_ms, -1, it->infer_ms, clock_now_ms() - t0};
     json_t *a = answer_object(&r->pkg.conf, it->path, &it->tf, items, &t);

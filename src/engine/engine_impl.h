@@ -43,7 +43,7 @@ const char *eng_dims_str(const int64_t *dims, int ndim, char *buf, size_t size);
 #define ENG_MODEL_CACHES 4 /* backends that keep a per-model cache */
 struct glint_model {
     graph g;
-    double flops;          /* per image */
+    double flops; /* per image */
     /* per-backend caches shared by every plan and context (e.g. oneDNN's
      * reordered weights): see eng_backend_model_cache (backend.h) */
     pthread_mutex_t cache_lock;

@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 #define MAXD GLINT_MAX_DIMS
-#define MAX_POST 4           /* fused post-ops per node */
+#define MAX_POST 4 /* fused post-ops per node */
 
 /* Every operator, in list order; OP_COUNT is their number. */
 #define OP_ENUM_ENTRY(name, infer, run, lo, hi, flags) OP_##name,
@@ -22,8 +22,13 @@ typedef enum op_id { ENG_OPS(OP_ENUM_ENTRY) OP_COUNT } op_id;
 
 /* ---- attributes ---- */
 typedef enum attr_type {
-    ATTR_FLOAT = 1, ATTR_INT = 2, ATTR_STRING = 3, ATTR_TENSOR = 4,
-    ATTR_FLOATS = 6, ATTR_INTS = 7, ATTR_STRINGS = 8,
+    ATTR_FLOAT = 1,
+    ATTR_INT = 2,
+    ATTR_STRING = 3,
+    ATTR_TENSOR = 4,
+    ATTR_FLOATS = 6,
+    ATTR_INTS = 7,
+    ATTR_STRINGS = 8,
 } attr_type;
 
 typedef struct attr {
@@ -31,24 +36,24 @@ typedef struct attr {
     attr_type type;
     float f;
     int64_t i;
-    char *s;          /* ATTR_STRING, NUL-terminated */
-    int n;            /* count of ints / floats */
+    char *s; /* ATTR_STRING, NUL-terminated */
+    int n;   /* count of ints / floats */
     int64_t *ints;
     float *floats;
-    glint_tensor t;   /* ATTR_TENSOR; data owned by the graph */
+    glint_tensor t; /* ATTR_TENSOR; data owned by the graph */
 } attr;
 
 /* ---- fused post-ops (applied in order to a node's output) ---- */
 typedef enum post_kind {
     POST_NONE = 0,
-    POST_RELU,       /* alpha = negative slope (LeakyRelu) */
-    POST_CLIP,       /* alpha = min, beta = max */
+    POST_RELU, /* alpha = negative slope (LeakyRelu) */
+    POST_CLIP, /* alpha = min, beta = max */
     POST_SIGMOID,
-    POST_SWISH,      /* x * sigmoid(x) */
-    POST_HARDSWISH,  /* x * hardsigmoid(x; alpha, beta) */
+    POST_SWISH,     /* x * sigmoid(x) */
+    POST_HARDSWISH, /* x * hardsigmoid(x; alpha, beta) */
     POST_HARDSIGMOID,
     POST_TANH,
-    POST_SUM,        /* += the node's extra input `sum_in` (residual Add) */
+    POST_SUM, /* += the node's extra input `sum_in` (residual Add) */
 } post_kind;
 
 typedef struct post_op {
@@ -60,27 +65,27 @@ typedef struct post_op {
 typedef struct value {
     char *name;
     glint_dtype dtype;
-    int ndim;              /* -1: rank unknown */
-    int64_t dims[MAXD];    /* -1: unknown (symbolic) */
-    void *data;            /* initializer data (owned by the graph) or NULL */
-    int producer;          /* node index, -1 for inputs / initializers */
-    int n_uses;            /* number of node inputs that read it */
+    int ndim;           /* -1: rank unknown */
+    int64_t dims[MAXD]; /* -1: unknown (symbolic) */
+    void *data;         /* initializer data (owned by the graph) or NULL */
+    int producer;       /* node index, -1 for inputs / initializers */
+    int n_uses;         /* number of node inputs that read it */
     bool is_output;
 } value;
 
 typedef struct node {
     char *name;
-    op_id op;              /* which operator (ops_list.h) */
+    op_id op; /* which operator (ops_list.h) */
     int n_in, n_out;
-    int *in;               /* value ids; -1 for an omitted optional input */
+    int *in; /* value ids; -1 for an omitted optional input */
     int *out;
     int n_attrs;
     attr *attrs;
     /* set by fusion passes */
     int n_post;
     post_op post[MAX_POST];
-    int sum_in;            /* value added by POST_SUM, -1 if none */
-    bool dead;             /* removed by a pass */
+    int sum_in; /* value added by POST_SUM, -1 if none */
+    bool dead;  /* removed by a pass */
 } node;
 
 typedef struct graph {
@@ -88,12 +93,12 @@ typedef struct graph {
     int n_vals, cap_vals;
     node *nodes;
     int n_nodes;
-    int *inputs;           /* value ids of real (non-initializer) inputs */
+    int *inputs; /* value ids of real (non-initializer) inputs */
     int n_inputs;
     int *outputs;
     int n_outputs;
-    int opset;             /* default-domain opset version */
-    int n_meta;            /* ModelProto.metadata_props */
+    int opset;  /* default-domain opset version */
+    int n_meta; /* ModelProto.metadata_props */
     char **meta_keys, **meta_vals;
 } graph;
 

@@ -48,13 +48,17 @@ static void map_put(name_map *m, const graph *g, int id)
     m->slots[i] = id + 1;
 }
 
-
 /* ---- tensors ---- */
 static glint_status map_dtype(int32_t onnx_type, glint_dtype *out, const char *what)
 {
     switch (onnx_type) {
-    case GLINT_F32: case GLINT_U8: case GLINT_I8: case GLINT_I32:
-    case GLINT_I64: case GLINT_BOOL: case GLINT_F64:
+    case GLINT_F32:
+    case GLINT_U8:
+    case GLINT_I8:
+    case GLINT_I32:
+    case GLINT_I64:
+    case GLINT_BOOL:
+    case GLINT_F64:
         *out = (glint_dtype)onnx_type;
         return GLINT_OK;
     default:
@@ -65,25 +69,32 @@ static glint_status map_dtype(int32_t onnx_type, glint_dtype *out, const char *w
 
 /* Reads `len` bytes at `off` of file `loc` (relative to base_dir) into dst;
  * with dst NULL, only checks that the file holds them. */
-static glint_status read_external(const char *base_dir, const char *loc, int64_t off,
-                                  int64_t len, void *dst, const char *what)
+static glint_status read_external(const char *base_dir, const char *loc, int64_t off, int64_t len,
+                                  void *dst, const char *what)
 {
     if (!base_dir)
-        return eng_fail(GLINT_ERR_INVALID, "%s: external data '%s' but the model was not "
-                        "loaded from a file", what, loc);
+        return eng_fail(GLINT_ERR_INVALID,
+                        "%s: external data '%s' but the model was not "
+                        "loaded from a file",
+                        what, loc);
     if (loc[0] == '/' || strstr(loc, ".."))
-        return eng_fail(GLINT_ERR_INVALID, "%s: external data location '%s' leaves the "
-                        "model's directory", what, loc);
+        return eng_fail(GLINT_ERR_INVALID,
+                        "%s: external data location '%s' leaves the "
+                        "model's directory",
+                        what, loc);
     char path[4096];
     if (snprintf(path, sizeof path, "%s/%s", base_dir, loc) >= (int)sizeof path)
         return eng_fail(GLINT_ERR_INVALID, "%s: external data path too long", what);
     FILE *f = fopen(path, "rb");
-    if (!f) return eng_fail(GLINT_ERR_IO, "%s: cannot open external data %s: %s", what, path,
-                            strerror(errno));
+    if (!f)
+        return eng_fail(GLINT_ERR_IO, "%s: cannot open external data %s: %s", what, path,
+                        strerror(errno));
     glint_status s = GLINT_OK;
     if (off > INT64_MAX - len || fseeko(f, 0, SEEK_END) || ftello(f) < off + len) {
-        s = eng_fail(GLINT_ERR_PARSE, "%s: external data %s is shorter than offset %lld + "
-                     "length %lld", what, path, (long long)off, (long long)len);
+        s = eng_fail(GLINT_ERR_PARSE,
+                     "%s: external data %s is shorter than offset %lld + "
+                     "length %lld",
+                     what, path, (long long)off, (long long)len);
     } else if (dst && (fseeko(f, off, SEEK_SET) || fread(dst, 1, (size_t)len, f) != (size_t)len)) {
         s = eng_fail(GLINT_ERR_IO, "%s: reading external data %s failed", what, path);
     }
@@ -91,8 +102,8 @@ static glint_status read_external(const char *base_dir, const char *loc, int64_t
     return s;
 }
 
-static glint_status external_data(const Onnx__TensorProto *tp, const char *base_dir,
-                                  void *dst, size_t bytes, const char *what)
+static glint_status external_data(const Onnx__TensorProto *tp, const char *base_dir, void *dst,
+                                  size_t bytes, const char *what)
 {
     const char *loc = NULL;
     int64_t off = 0, len = -1;
@@ -127,24 +138,46 @@ static glint_status typed_data(const Onnx__TensorProto *tp, glint_dtype dt, int6
 {
     size_t have;
     switch (dt) {
-    case GLINT_F32: have = tp->n_float_data; break;
-    case GLINT_F64: have = tp->n_double_data; break;
-    case GLINT_I64: have = tp->n_int64_data; break;
-    default: have = tp->n_int32_data; break;
+    case GLINT_F32:
+        have = tp->n_float_data;
+        break;
+    case GLINT_F64:
+        have = tp->n_double_data;
+        break;
+    case GLINT_I64:
+        have = tp->n_int64_data;
+        break;
+    default:
+        have = tp->n_int32_data;
+        break;
     }
     if ((int64_t)have != count)
-        return eng_fail(GLINT_ERR_PARSE, "%s: holds %zu values, its shape needs %lld", what,
-                        have, (long long)count);
+        return eng_fail(GLINT_ERR_PARSE, "%s: holds %zu values, its shape needs %lld", what, have,
+                        (long long)count);
     if (!dst) return GLINT_OK; /* checking only */
     for (int64_t i = 0; i < count; i++) {
         switch (dt) {
-        case GLINT_F32: ((float *)dst)[i] = tp->float_data[i]; break;
-        case GLINT_F64: ((double *)dst)[i] = tp->double_data[i]; break;
-        case GLINT_I64: ((int64_t *)dst)[i] = tp->int64_data[i]; break;
-        case GLINT_I32: ((int32_t *)dst)[i] = tp->int32_data[i]; break;
-        case GLINT_U8: case GLINT_BOOL: ((uint8_t *)dst)[i] = (uint8_t)tp->int32_data[i]; break;
-        case GLINT_I8: ((int8_t *)dst)[i] = (int8_t)tp->int32_data[i]; break;
-        default: break;
+        case GLINT_F32:
+            ((float *)dst)[i] = tp->float_data[i];
+            break;
+        case GLINT_F64:
+            ((double *)dst)[i] = tp->double_data[i];
+            break;
+        case GLINT_I64:
+            ((int64_t *)dst)[i] = tp->int64_data[i];
+            break;
+        case GLINT_I32:
+            ((int32_t *)dst)[i] = tp->int32_data[i];
+            break;
+        case GLINT_U8:
+        case GLINT_BOOL:
+            ((uint8_t *)dst)[i] = (uint8_t)tp->int32_data[i];
+            break;
+        case GLINT_I8:
+            ((int8_t *)dst)[i] = (int8_t)tp->int32_data[i];
+            break;
+        default:
+            break;
         }
     }
     return GLINT_OK;
@@ -162,8 +195,7 @@ static glint_status tensor_from_proto(const Onnx__TensorProto *tp, const char *b
         return eng_fail(GLINT_ERR_UNSUPPORTED, "%s: rank %zu > %d", what, tp->n_dims, MAXD);
     t->ndim = (int)tp->n_dims;
     for (int i = 0; i < t->ndim; i++) {
-        if (tp->dims[i] < 0)
-            return eng_fail(GLINT_ERR_PARSE, "%s: negative dimension", what);
+        if (tp->dims[i] < 0) return eng_fail(GLINT_ERR_PARSE, "%s: negative dimension", what);
         t->dims[i] = tp->dims[i];
     }
     int64_t count = eng_dims_count_checked(t->dims, t->ndim);
@@ -224,7 +256,9 @@ static glint_status value_info(graph *g, int id, const Onnx__ValueInfoProto *vi)
     for (int i = 0; i < v->ndim; i++) {
         const Onnx__TensorShapeProto__Dimension *d = tt->shape->dim[i];
         v->dims[i] = d->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE &&
-                             d->dim_value >= 0 ? d->dim_value : -1;
+                             d->dim_value >= 0
+                         ? d->dim_value
+                         : -1;
     }
     return GLINT_OK;
 }
@@ -235,8 +269,12 @@ static glint_status copy_attr(attr *a, const Onnx__AttributeProto *ap, const cha
     if (!a->name) return eng_fail(GLINT_ERR_NOMEM, "out of memory");
     a->type = (attr_type)ap->type;
     switch (ap->type) {
-    case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT: a->f = ap->f; break;
-    case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT: a->i = ap->i; break;
+    case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT:
+        a->f = ap->f;
+        break;
+    case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT:
+        a->i = ap->i;
+        break;
     case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING:
         a->s = malloc(ap->s.len + 1);
         if (!a->s) return eng_fail(GLINT_ERR_NOMEM, "out of memory");
@@ -256,8 +294,9 @@ static glint_status copy_attr(attr *a, const Onnx__AttributeProto *ap, const cha
         if (ap->n_floats) memcpy(a->floats, ap->floats, ap->n_floats * sizeof *a->floats);
         break;
     case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TENSOR:
-        if (!ap->t) return eng_fail(GLINT_ERR_PARSE, "node '%s': attribute %s has no tensor",
-                                    node_name, a->name);
+        if (!ap->t)
+            return eng_fail(GLINT_ERR_PARSE, "node '%s': attribute %s has no tensor", node_name,
+                            a->name);
         return tensor_from_proto(ap->t, NULL, &a->t);
     case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRINGS:
         a->n = (int)ap->n_strings; /* kept as a count only */
@@ -286,18 +325,22 @@ static glint_status add_node(graph *g, name_map *map, const Onnx__NodeProto *np,
         if (!n->name) return eng_fail(GLINT_ERR_NOMEM, "out of memory");
     }
     if (np->domain && *np->domain && strcmp(np->domain, "ai.onnx"))
-        return eng_fail(GLINT_ERR_UNSUPPORTED, "node '%s': operator %s of domain '%s' is not "
-                        "supported", n->name, op_type, np->domain);
+        return eng_fail(GLINT_ERR_UNSUPPORTED,
+                        "node '%s': operator %s of domain '%s' is not "
+                        "supported",
+                        n->name, op_type, np->domain);
     int op = eng_op_lookup(op_type);
     if (op < 0)
-        return eng_fail(GLINT_ERR_UNSUPPORTED, "node '%s': operator %s is not supported",
-                        n->name, op_type);
+        return eng_fail(GLINT_ERR_UNSUPPORTED, "node '%s': operator %s is not supported", n->name,
+                        op_type);
     n->op = (op_id)op;
     const op_def *d = eng_op_get(n->op);
     if ((int)np->n_input < d->min_in || (int)np->n_input > d->max_in || np->n_output < 1 ||
         np->n_output > 8)
-        return eng_fail(GLINT_ERR_INVALID, "node '%s' (%s): %zu inputs / %zu outputs is not "
-                        "valid", n->name, op_type, np->n_input, np->n_output);
+        return eng_fail(GLINT_ERR_INVALID,
+                        "node '%s' (%s): %zu inputs / %zu outputs is not "
+                        "valid",
+                        n->name, op_type, np->n_input, np->n_output);
     n->n_in = (int)np->n_input;
     n->n_out = (int)np->n_output;
     n->in = malloc(((size_t)n->n_in + 1) * sizeof *n->in);
@@ -312,8 +355,10 @@ static glint_status add_node(graph *g, name_map *map, const Onnx__NodeProto *np,
         }
         n->in[i] = map_find(map, g, nm);
         if (n->in[i] < 0)
-            return eng_fail(GLINT_ERR_INVALID, "node '%s' (%s): input '%s' is not produced "
-                            "before it", n->name, op_type, nm);
+            return eng_fail(GLINT_ERR_INVALID,
+                            "node '%s' (%s): input '%s' is not produced "
+                            "before it",
+                            n->name, op_type, nm);
         g->vals[n->in[i]].n_uses++;
     }
     for (size_t i = 0; i < np->n_attribute; i++) {
@@ -324,8 +369,8 @@ static glint_status add_node(graph *g, name_map *map, const Onnx__NodeProto *np,
     for (int i = 0; i < n->n_out; i++) {
         const char *nm = np->output[i] ? np->output[i] : "";
         if (*nm && map_find(map, g, nm) >= 0)
-            return eng_fail(GLINT_ERR_INVALID, "node '%s': output '%s' is defined twice",
-                            n->name, nm);
+            return eng_fail(GLINT_ERR_INVALID, "node '%s': output '%s' is defined twice", n->name,
+                            nm);
         int id = eng_graph_add_value(g, nm);
         if (id < 0) return eng_fail(GLINT_ERR_NOMEM, "out of memory");
         g->vals[id].producer = idx;
@@ -346,12 +391,16 @@ static glint_status topo_order(const Onnx__GraphProto *gp, const name_map *known
     if (!done) return eng_fail(GLINT_ERR_NOMEM, "out of memory");
     /* names produced so far: an open-addressing set over node outputs */
     size_t cap = 16;
-    while (cap < 2 * (n * 8 + 16)) cap *= 2;
+    while (cap < 2 * (n * 8 + 16))
+        cap *= 2;
     int *slots = calloc(cap, sizeof *slots);
     char **names = calloc(n * 8 + 1, sizeof *names);
     const char **missing = calloc(n + 1, sizeof *missing);
     if (!slots || !names || !missing) {
-        free(done); free(slots); free(names); free(missing);
+        free(done);
+        free(slots);
+        free(names);
+        free(missing);
         return eng_fail(GLINT_ERR_NOMEM, "out of memory");
     }
     size_t n_names = 0, placed = 0;
@@ -367,7 +416,10 @@ static glint_status topo_order(const Onnx__GraphProto *gp, const name_map *known
                 if (!nm || !*nm || map_find(known_init, g, nm) >= 0) continue;
                 bool found = false;
                 for (size_t j = hash_str(nm) & (cap - 1); slots[j]; j = (j + 1) & (cap - 1))
-                    if (!strcmp(names[slots[j] - 1], nm)) { found = true; break; }
+                    if (!strcmp(names[slots[j] - 1], nm)) {
+                        found = true;
+                        break;
+                    }
                 ready = found;
                 if (!found) missing[i] = nm;
             }
@@ -376,7 +428,8 @@ static glint_status topo_order(const Onnx__GraphProto *gp, const name_map *known
                 const char *nm = np->output[k];
                 if (!nm || !*nm) continue;
                 size_t j = hash_str(nm) & (cap - 1);
-                while (slots[j]) j = (j + 1) & (cap - 1);
+                while (slots[j])
+                    j = (j + 1) & (cap - 1);
                 names[n_names] = (char *)nm;
                 slots[j] = (int)++n_names;
             }
@@ -387,7 +440,8 @@ static glint_status topo_order(const Onnx__GraphProto *gp, const name_map *known
             for (size_t i = 0; i < n; i++)
                 if (!done[i]) {
                     const Onnx__NodeProto *np = gp->node[i];
-                    s = eng_fail(GLINT_ERR_INVALID, "node '%s' (%s) reads '%s', which no node, "
+                    s = eng_fail(GLINT_ERR_INVALID,
+                                 "node '%s' (%s) reads '%s', which no node, "
                                  "input or initializer produces (or the graph has a cycle)",
                                  np->name ? np->name : "", np->op_type ? np->op_type : "",
                                  missing[i] ? missing[i] : "?");
@@ -396,7 +450,10 @@ static glint_status topo_order(const Onnx__GraphProto *gp, const name_map *known
             break;
         }
     }
-    free(done); free(slots); free(names); free(missing);
+    free(done);
+    free(slots);
+    free(names);
+    free(missing);
     return s;
 }
 
@@ -430,8 +487,7 @@ static glint_status build_graph(const Onnx__ModelProto *mp, const char *base_dir
     g->opset = 0;
     for (size_t i = 0; i < mp->n_opset_import; i++) {
         const Onnx__OperatorSetIdProto *o = mp->opset_import[i];
-        if (!o->domain || !*o->domain || !strcmp(o->domain, "ai.onnx"))
-            g->opset = (int)o->version;
+        if (!o->domain || !*o->domain || !strcmp(o->domain, "ai.onnx")) g->opset = (int)o->version;
     }
     if (g->opset == 0) g->opset = 1;
     glint_status ms = copy_metadata(mp, g);
@@ -444,7 +500,8 @@ static glint_status build_graph(const Onnx__ModelProto *mp, const char *base_dir
     for (size_t i = 0; i < gp->n_node; i++)
         n_out += gp->node[i]->n_output;
     size_t want = (gp->n_initializer + gp->n_input + n_out) * 2 + 16;
-    while (cap < want) cap *= 2;
+    while (cap < want)
+        cap *= 2;
     name_map map = {calloc(cap, sizeof(int)), cap};
     int *order = malloc((gp->n_node + 1) * sizeof *order);
     g->nodes = calloc(gp->n_node + 1, sizeof *g->nodes);
@@ -463,7 +520,10 @@ static glint_status build_graph(const Onnx__ModelProto *mp, const char *base_dir
             goto done;
         }
         int id = eng_graph_add_value(g, nm);
-        if (id < 0) { s = eng_fail(GLINT_ERR_NOMEM, "out of memory"); goto done; }
+        if (id < 0) {
+            s = eng_fail(GLINT_ERR_NOMEM, "out of memory");
+            goto done;
+        }
         glint_tensor t;
         if ((s = tensor_from_proto(tp, base_dir, &t))) goto done;
         value *v = &g->vals[id];
@@ -477,7 +537,10 @@ static glint_status build_graph(const Onnx__ModelProto *mp, const char *base_dir
         const char *nm = gp->input[i]->name ? gp->input[i]->name : "";
         if (map_find(&map, g, nm) >= 0) continue; /* initializer listed as input */
         int id = eng_graph_add_value(g, nm);
-        if (id < 0) { s = eng_fail(GLINT_ERR_NOMEM, "out of memory"); goto done; }
+        if (id < 0) {
+            s = eng_fail(GLINT_ERR_NOMEM, "out of memory");
+            goto done;
+        }
         if ((s = value_info(g, id, gp->input[i]))) goto done;
         map_put(&map, g, id);
         g->inputs[g->n_inputs++] = id;
@@ -517,11 +580,13 @@ done:
 glint_status eng_onnx_parse(const void *buf, size_t size, const char *base_dir, graph *g)
 {
     Onnx__ModelProto *mp = onnx__model_proto__unpack(NULL, size, buf);
-    if (!mp) return eng_fail(GLINT_ERR_PARSE, "not a valid ONNX model (protobuf parse failed, "
-                             "%zu bytes)", size);
+    if (!mp)
+        return eng_fail(GLINT_ERR_PARSE,
+                        "not a valid ONNX model (protobuf parse failed, "
+                        "%zu bytes)",
+                        size);
     glint_status s = build_graph(mp, base_dir, g);
     onnx__model_proto__free_unpacked(mp, NULL);
     if (s) eng_graph_dispose(g);
     return s;
 }
-

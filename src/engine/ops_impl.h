@@ -53,7 +53,6 @@ glint_status eng_conv_shape(op_ctx *c, const glint_tensor *w, glint_dtype out);
  * x_scale and x_zp). */
 typedef void (*conv_store_fn)(op_ctx *c, int64_t i, int64_t m, double acc);
 glint_status eng_conv_int_run(op_ctx *c, const glint_tensor *w, double x_scale, double x_zp,
-                          const glint_tensor *w_zp, conv_store_fn store);
-
+                              const glint_tensor *w_zp, conv_store_fn store);
 
 #endif

@@ -38,8 +38,8 @@ static glint_status plan_alloc(plan *p)
     p->lay = calloc((size_t)cap, sizeof *p->lay);
     p->cap_steps = p->m->g.n_nodes * 3 + 16;
     p->steps = calloc((size_t)p->cap_steps, sizeof *p->steps);
-    if (!p->t || !p->is_const || !p->owned || !p->offset || !p->alias || !p->alias_off ||
-        !p->lay || !p->steps)
+    if (!p->t || !p->is_const || !p->owned || !p->offset || !p->alias || !p->alias_off || !p->lay ||
+        !p->steps)
         return eng_fail(GLINT_ERR_NOMEM, "out of memory planning the graph");
     return GLINT_OK;
 }
@@ -70,13 +70,16 @@ static glint_status plan_inputs(plan *p)
             return eng_fail(GLINT_ERR_UNSUPPORTED, "input '%s' has no declared shape", gv->name);
         for (int d = 0; d < gv->ndim; d++) {
             if (gv->dims[d] >= 0) continue;
-            if (d == 0) t->dims[0] = p->batch;
+            if (d == 0)
+                t->dims[0] = p->batch;
             else if (i == 0 && p->input_dims && p->input_dims[d] > 0)
                 t->dims[d] = p->input_dims[d];
             else
-                return eng_fail(GLINT_ERR_UNSUPPORTED, "input '%s' has a free dimension %d; only "
+                return eng_fail(GLINT_ERR_UNSUPPORTED,
+                                "input '%s' has a free dimension %d; only "
                                 "the batch axis (0) may be free unless the context fixes it "
-                                "(input_dims)", gv->name, d);
+                                "(input_dims)",
+                                gv->name, d);
         }
         if (eng_dims_count_checked(t->dims, t->ndim) < 0)
             return eng_fail(GLINT_ERR_NOMEM, "input '%s' is too large", gv->name);
@@ -126,8 +129,8 @@ static glint_status check_outputs(const op_ctx *c)
         const glint_tensor *t = c->out[i];
         int64_t cnt = eng_dims_count_checked(t->dims, t->ndim);
         if (cnt < 0 || cnt * (int64_t)glint_dtype_size(t->dtype) > MAX_TENSOR_BYTES)
-            return eng_fail(GLINT_ERR_NOMEM, "node '%s' (%s): output %d is too large",
-                            c->n->name, eng_op_get(c->n->op)->name, i);
+            return eng_fail(GLINT_ERR_NOMEM, "node '%s' (%s): output %d is too large", c->n->name,
+                            eng_op_get(c->n->op)->name, i);
         if (!glint_dtype_size(t->dtype))
             return eng_fail(GLINT_ERR_UNSUPPORTED, "node '%s' (%s): output type unknown",
                             c->n->name, eng_op_get(c->n->op)->name);
@@ -174,8 +177,7 @@ static glint_status infer_and_fold(plan *p)
             if ((s = fold(p, n, &c))) return s;
             continue;
         }
-        if (p->n_steps == p->cap_steps)
-            return eng_fail(GLINT_ERR_NOMEM, "too many steps");
+        if (p->n_steps == p->cap_steps) return eng_fail(GLINT_ERR_NOMEM, "too many steps");
         step *st = &p->steps[p->n_steps++];
         memset(st, 0, sizeof *st);
         st->n = n;
@@ -183,8 +185,10 @@ static glint_status infer_and_fold(plan *p)
         st->ctx = c;
         st->reorder_from = -1;
         st->n_in_ids = n->n_in;
-        for (int k = 0; k < n->n_in && k < 16; k++) st->in_id[k] = n->in[k];
-        for (int k = 0; k < n->n_out; k++) st->out_id[k] = n->out[k];
+        for (int k = 0; k < n->n_in && k < 16; k++)
+            st->in_id[k] = n->in[k];
+        for (int k = 0; k < n->n_out; k++)
+            st->out_id[k] = n->out[k];
         st->sum_id = n->sum_in;
         p->flops += node_flops(n, &c);
     }
@@ -210,7 +214,7 @@ static glint_status check_declared(const plan *p)
 typedef struct buf {
     int v;
     size_t size;
-    int first, last;  /* step index range in which it is live */
+    int first, last; /* step index range in which it is live */
 } buf;
 
 static int cmp_buf(const void *a, const void *b)
@@ -222,7 +226,8 @@ static int cmp_buf(const void *a, const void *b)
 
 static int root(const plan *p, int v)
 {
-    while (p->alias[v] != v) v = p->alias[v];
+    while (p->alias[v] != v)
+        v = p->alias[v];
     return v;
 }
 
@@ -240,18 +245,21 @@ int eng_plan_readers(const plan *p, int v)
     int n = 0;
     for (int i = 0; i < p->n_steps; i++) {
         const step *st = &p->steps[i];
-        for (int k = 0; k < st->n_in_ids; k++) n += st->in_id[k] == v;
+        for (int k = 0; k < st->n_in_ids; k++)
+            n += st->in_id[k] == v;
         n += st->sum_id == v;
         n += st->reorder_from == v;
     }
-    for (int k = 0; k < p->m->g.n_outputs; k++) n += p->m->g.outputs[k] == v;
+    for (int k = 0; k < p->m->g.n_outputs; k++)
+        n += p->m->g.outputs[k] == v;
     return n;
 }
 
 static int aliases_of(const plan *p, int v)
 {
     int n = 0;
-    for (int w = 0; w < p->n_vals; w++) n += w != v && p->alias[w] == v;
+    for (int w = 0; w < p->n_vals; w++)
+        n += w != v && p->alias[w] == v;
     return n;
 }
 
@@ -368,8 +376,8 @@ static glint_status concat_rows_run(step *st)
         for (int i = 0; i < st->ctx.n_in; i++) {
             int64_t row = st->ctx.in[i]->dims[axis] * inner;
             if (!(st->in_place >> i & 1))
-                memcpy((char *)o->data + r * orow + at,
-                       (const char *)st->ctx.in[i]->data + r * row, (size_t)row);
+                memcpy((char *)o->data + r * orow + at, (const char *)st->ctx.in[i]->data + r * row,
+                       (size_t)row);
             at += row;
         }
     }
@@ -457,9 +465,16 @@ static glint_status plan_memory(plan *p)
     int *first = malloc((size_t)nv * sizeof *first), *last = malloc((size_t)nv * sizeof *last);
     buf *bufs = malloc((size_t)nv * sizeof *bufs);
     glint_status s = GLINT_OK;
-    if (!first || !last || !bufs) { s = eng_fail(GLINT_ERR_NOMEM, "out of memory"); goto done; }
-    for (int v = 0; v < nv; v++) { first[v] = -2; last[v] = -2; }
-    for (int i = 0; i < g->n_inputs; i++) first[root(p, g->inputs[i])] = -1;
+    if (!first || !last || !bufs) {
+        s = eng_fail(GLINT_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    for (int v = 0; v < nv; v++) {
+        first[v] = -2;
+        last[v] = -2;
+    }
+    for (int i = 0; i < g->n_inputs; i++)
+        first[root(p, g->inputs[i])] = -1;
     for (int i = 0; i < p->n_steps; i++) {
         step *st = &p->steps[i];
         int ids[32], n;
@@ -492,8 +507,8 @@ static glint_status plan_memory(plan *p)
         if (p->is_const[v] || root(p, v) != v || first[v] == -2) continue;
         size_t sz = eng_tensor_bytes(&p->t[v]);
         /* a view may be larger than nothing; aliases share the root's size */
-        bufs[nb++] = (buf){v, (sz + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN,
-                           first[v], last[v] < first[v] ? first[v] : last[v]};
+        bufs[nb++] = (buf){v, (sz + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN, first[v],
+                           last[v] < first[v] ? first[v] : last[v]};
     }
     qsort(bufs, (size_t)nb, sizeof *bufs, cmp_buf);
     size_t peak = 0;
@@ -518,7 +533,8 @@ static glint_status plan_memory(plan *p)
     for (int v = 0; v < nv; v++) {
         if (p->is_const[v] || root(p, v) == v) continue;
         int64_t off = 0;
-        for (int w = v; p->alias[w] != w; w = p->alias[w]) off += p->alias_off[w];
+        for (int w = v; p->alias[w] != w; w = p->alias[w])
+            off += p->alias_off[w];
         p->offset[v] = p->offset[root(p, v)] + off;
     }
     p->arena_bytes = peak ? peak : ARENA_ALIGN;
@@ -530,7 +546,7 @@ done:
 }
 
 glint_status eng_plan_build(const glint_model *m, int batch, const int64_t *input_dims,
-                        const backend_iface *be, bool bf16, plan *p)
+                            const backend_iface *be, bool bf16, plan *p)
 {
     memset(p, 0, sizeof *p);
     p->m = m;
@@ -560,7 +576,8 @@ void eng_plan_dispose(plan *p)
         for (int i = 0; i < p->n_steps; i++)
             if (p->steps[i].k.destroy) p->steps[i].k.destroy(p->steps[i].k.state);
     if (p->owned)
-        for (int v = 0; v < p->n_vals; v++) free(p->owned[v]);
+        for (int v = 0; v < p->n_vals; v++)
+            free(p->owned[v]);
     free(p->t);
     free(p->is_const);
     free(p->owned);

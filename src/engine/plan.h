@@ -19,22 +19,22 @@ typedef struct kernel {
     glint_status (*run)(struct step *s);
     void (*destroy)(void *state);
     void *state;
-    const char *impl;     /* implementation name for profiles */
+    const char *impl; /* implementation name for profiles */
 } kernel;
 
 typedef enum layout {
-    LAYOUT_PLAIN = 0,     /* ONNX row-major (NCHW for images) */
-    LAYOUT_NHWC,          /* 4-D tensors stored N,H,W,C */
-    LAYOUT_COUNT          /* a backend's own layout goes before this */
+    LAYOUT_PLAIN = 0, /* ONNX row-major (NCHW for images) */
+    LAYOUT_NHWC,      /* 4-D tensors stored N,H,W,C */
+    LAYOUT_COUNT      /* a backend's own layout goes before this */
 } layout;
 
 typedef struct step {
-    const node *n;        /* the node it runs (for a reorder: the consumer it serves) */
+    const node *n; /* the node it runs (for a reorder: the consumer it serves) */
     const op_def *op;
-    op_ctx ctx;           /* tensors the kernel reads and writes */
+    op_ctx ctx;              /* tensors the kernel reads and writes */
     int in_id[16], n_in_ids; /* value ids behind ctx.in (-1 for absent), for liveness */
     int out_id[8];
-    int sum_id;           /* value behind ctx.sum, or -1 */
+    int sum_id;            /* value behind ctx.sum, or -1 */
     int64_t out_stride[8]; /* NHWC copy kernels: floats between pixels of output i
                             * when it is written into a channel slot of a larger
                             * tensor (0: dense) */
@@ -44,38 +44,38 @@ typedef struct step {
                             * the row-copy kernel, inputs written in place where they can */
     int64_t plane_stride;  /* ... elements between the channel planes of one image (0: H*W),
                             * when it writes into the rows of a larger tensor */
-    kernel k;             /* k.run == NULL: the reference kernel op->run */
-    double us;            /* total time over profiled runs */
-    int reorder_from;     /* >= 0: a layout conversion of value reorder_from ... */
-    int reorder_dst;      /* ... into value reorder_dst (n is the consumer it serves) */
+    kernel k;              /* k.run == NULL: the reference kernel op->run */
+    double us;             /* total time over profiled runs */
+    int reorder_from;      /* >= 0: a layout conversion of value reorder_from ... */
+    int reorder_dst;       /* ... into value reorder_dst (n is the consumer it serves) */
 } step;
 
 typedef struct plan {
     const glint_model *m;
     int batch;
     const int64_t *input_dims; /* during eng_plan_build only */
-    int n_vals;            /* graph values + extra values made by the plan */
+    int n_vals;                /* graph values + extra values made by the plan */
     int cap_vals;
-    glint_tensor *t;       /* per value: dtype, dims, data (bound) */
+    glint_tensor *t; /* per value: dtype, dims, data (bound) */
     bool *is_const;
-    void **owned;          /* folded constant data owned by the plan */
-    int64_t *offset;       /* arena offset of the value's buffer, -1 if none */
-    int *alias;            /* value whose buffer this value shares, or itself */
-    int64_t *alias_off;    /* byte offset of the value inside the buffer it aliases */
+    void **owned;       /* folded constant data owned by the plan */
+    int64_t *offset;    /* arena offset of the value's buffer, -1 if none */
+    int *alias;         /* value whose buffer this value shares, or itself */
+    int64_t *alias_off; /* byte offset of the value inside the buffer it aliases */
     layout *lay;
     step *steps;
     int n_steps, cap_steps;
     size_t arena_bytes;
-    size_t weight_bytes;   /* backend-owned reordered weights */
+    size_t weight_bytes; /* backend-owned reordered weights */
     double flops;
-    bool bf16;             /* float convolutions compute in bf16 (options.bf16) */
+    bool bf16;                 /* float convolutions compute in bf16 (options.bf16) */
     int bf16_convs, f32_convs; /* ... convolutions on a bf16 kernel, and left in f32 (no bf16
                                 * kernel for them on this CPU) */
-    int prof_runs;         /* runs accumulated in steps[].us */
-    glint_observer observe; /* called after each step with the values it wrote */
+    int prof_runs;             /* runs accumulated in steps[].us */
+    glint_observer observe;    /* called after each step with the values it wrote */
     void *observe_user;
     const struct backend_iface *be; /* the backend the plan was built for */
-    void *be_state;        /* its per-plan state, shared by the plan's kernels */
+    void *be_state;                 /* its per-plan state, shared by the plan's kernels */
 } plan;
 
 /* Builds p for `batch` images on backend be (backend.h): infers shapes,
@@ -84,7 +84,7 @@ typedef struct plan {
  * non-batch axes of input 0; bf16: float convolutions compute in bf16 (a
  * backend that cannot refuses the plan). On failure p is disposed. */
 glint_status eng_plan_build(const glint_model *m, int batch, const int64_t *input_dims,
-                        const struct backend_iface *be, bool bf16, plan *p);
+                            const struct backend_iface *be, bool bf16, plan *p);
 void eng_plan_dispose(plan *p);
 /* Points every non-constant tensor into arena (arena_bytes long at least). */
 void eng_plan_bind(plan *p, void *arena);
@@ -97,6 +97,5 @@ int eng_plan_readers(const plan *p, int v);
 /* Adds a value that only the plan knows (e.g. the plain copy of an NHWC
  * tensor); returns its id or -1. */
 int eng_plan_add_value(plan *p);
-
 
 #endif

@@ -228,8 +228,14 @@ static int node_op(const Onnx__NodeProto *p)
 static int conv_like(const Onnx__NodeProto *p)
 {
     switch (node_op(p)) {
-    case OP_Conv: case OP_Add: case OP_Mul: case OP_Relu: case OP_LeakyRelu: case OP_Clip:
-    case OP_Sigmoid: case OP_HardSwish:
+    case OP_Conv:
+    case OP_Add:
+    case OP_Mul:
+    case OP_Relu:
+    case OP_LeakyRelu:
+    case OP_Clip:
+    case OP_Sigmoid:
+    case OP_HardSwish:
         return 1;
     default:
         return 0;
@@ -792,9 +798,8 @@ static glint_status build_rewrite(glint_quant *q, const glint_quant_options *o, 
         if (s) return s;
         if (quantize) {
             const qstat *xs = &q->stats[c->x];
-            char *x =
-                member_in ? n->input[0]
-                          : quantize_tensor(q, o, r, xs->name, c->x, 0, &r->dq_of_stat[c->x]);
+            char *x = member_in ? n->input[0]
+                                : quantize_tensor(q, o, r, xs->name, c->x, 0, &r->dq_of_stat[c->x]);
             if (!x)
                 return eng_fail(r->a.failed ? GLINT_ERR_NOMEM : GLINT_ERR_INVALID,
                                 "tensor '%s' (input of Conv '%s') was never observed", xs->name,

@@ -67,26 +67,30 @@ AVX2 void eng_simd_softmax_columns(const float *x, float *y, int64_t n, int64_t 
         sum[i] = (v8f){0};
     }
     for (int64_t k = 1; k < n; k++)
-        for (int64_t i = 0; i < nv; i++) mx[i] = vmax(vload(x + k * inner + 8 * i), mx[i]);
+        for (int64_t i = 0; i < nv; i++)
+            mx[i] = vmax(vload(x + k * inner + 8 * i), mx[i]);
     for (int64_t k = 0; k < n; k++)
         for (int64_t i = 0; i < nv; i++) {
             v8f e = vexp(vload(x + k * inner + 8 * i) - mx[i]);
             vstore(y + k * inner + 8 * i, e);
             sum[i] += e;
         }
-    for (int64_t i = 0; i < nv; i++) sum[i] = 1.0f / sum[i];
+    for (int64_t i = 0; i < nv; i++)
+        sum[i] = 1.0f / sum[i];
     for (int64_t k = 0; k < n; k++)
         for (int64_t i = 0; i < nv; i++)
             vstore(y + k * inner + 8 * i, vload(y + k * inner + 8 * i) * sum[i]);
     for (int64_t i = nv * 8; i < w; i++) { /* the last columns, scalar */
         float m = x[i], s = 0;
-        for (int64_t k = 1; k < n; k++) m = x[k * inner + i] > m ? x[k * inner + i] : m;
+        for (int64_t k = 1; k < n; k++)
+            m = x[k * inner + i] > m ? x[k * inner + i] : m;
         for (int64_t k = 0; k < n; k++) {
             float e = expf(x[k * inner + i] - m);
             y[k * inner + i] = e;
             s += e;
         }
-        for (int64_t k = 0; k < n; k++) y[k * inner + i] /= s;
+        for (int64_t k = 0; k < n; k++)
+            y[k * inner + i] /= s;
     }
 }
 
@@ -124,7 +128,7 @@ AVX2 static inline void transpose8(const float *s, int64_t ss, float *d, int64_t
 }
 
 AVX2 void eng_simd_transpose(const float *src, int64_t ss, float *dst, int64_t ds, int64_t rows,
-                         int64_t cols)
+                             int64_t cols)
 {
     int64_t r8 = rows / 8 * 8, c8 = cols / 8 * 8;
     for (int64_t r = 0; r < r8; r += 8) {
@@ -144,8 +148,8 @@ AVX2 void eng_simd_transpose(const float *src, int64_t ss, float *dst, int64_t d
 AVX2 static inline v8i quant8(v8f x, float inv, int32_t zp)
 {
     const v8f lim = {1048576, 1048576, 1048576, 1048576, 1048576, 1048576, 1048576, 1048576};
-    const v8f magic = {12582912, 12582912, 12582912, 12582912, 12582912, 12582912, 12582912,
-                       12582912};
+    const v8f magic = {12582912, 12582912, 12582912, 12582912,
+                       12582912, 12582912, 12582912, 12582912};
     v8f r = x * inv;
     r = vmax(r, -lim);
     r = vsel(r > lim, lim, r);
@@ -157,7 +161,7 @@ AVX2 static inline v8i quant8(v8f x, float inv, int32_t zp)
 }
 
 AVX2 void eng_simd_quantize_planes(const float *x, int64_t plane, int c, float inv, int32_t zp,
-                               uint32_t *y, int64_t n)
+                                   uint32_t *y, int64_t n)
 {
     int64_t i = 0;
     v8i fill = (v8i){0} + zp;

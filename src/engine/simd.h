@@ -19,14 +19,14 @@ void eng_simd_softmax_columns(const float *x, float *y, int64_t n, int64_t inner
  * the rows (pixels) of an NHWC block become the channel planes of NCHW,
  * in blocks of 8 x 8. Needs eng_simd_has_avx2(). */
 void eng_simd_transpose(const float *src, int64_t src_stride, float *dst, int64_t dst_stride,
-                    int64_t rows, int64_t cols);
+                        int64_t rows, int64_t cols);
 
 /* QuantizeLinear of up to 4 planes (c of them, plane floats apart) into
  * 4-channel u8 pixels: byte k of y[i] = saturate(round(x[k * plane + i] *
  * inv) + zp), half to even; the bytes past c hold zp. Needs
  * eng_simd_has_avx2(). */
 void eng_simd_quantize_planes(const float *x, int64_t plane, int c, float inv, int32_t zp,
-                          uint32_t *y, int64_t n);
+                              uint32_t *y, int64_t n);
 
 /* The expected bin of a softmax over r bins (GlintDFL), for the w columns
  * starting at x, bin i of a column l floats after bin i-1: y[j] = sum_i i

@@ -39,9 +39,12 @@ bool eng_broadcast_shape(const glint_tensor *a, const glint_tensor *b, int *ndim
     for (int i = 0; i < n; i++) {
         int ia = i - (n - a->ndim), ib = i - (n - b->ndim);
         int64_t da = ia >= 0 ? a->dims[ia] : 1, db = ib >= 0 ? b->dims[ib] : 1;
-        if (da == db || db == 1) dims[i] = da;
-        else if (da == 1) dims[i] = db;
-        else return false;
+        if (da == db || db == 1)
+            dims[i] = da;
+        else if (da == 1)
+            dims[i] = db;
+        else
+            return false;
     }
     *ndim = n;
     return true;
@@ -59,46 +62,80 @@ static int64_t f_to_i64(double v)
 int64_t eng_tensor_get_i(const glint_tensor *t, int64_t i)
 {
     switch (t->dtype) {
-    case GLINT_I64: return ((const int64_t *)t->data)[i];
-    case GLINT_I32: return ((const int32_t *)t->data)[i];
-    case GLINT_U8: case GLINT_BOOL: return ((const uint8_t *)t->data)[i];
-    case GLINT_I8: return ((const int8_t *)t->data)[i];
-    case GLINT_F32: return f_to_i64(((const float *)t->data)[i]);
-    case GLINT_F64: return f_to_i64(((const double *)t->data)[i]);
-    default: return 0;
+    case GLINT_I64:
+        return ((const int64_t *)t->data)[i];
+    case GLINT_I32:
+        return ((const int32_t *)t->data)[i];
+    case GLINT_U8:
+    case GLINT_BOOL:
+        return ((const uint8_t *)t->data)[i];
+    case GLINT_I8:
+        return ((const int8_t *)t->data)[i];
+    case GLINT_F32:
+        return f_to_i64(((const float *)t->data)[i]);
+    case GLINT_F64:
+        return f_to_i64(((const double *)t->data)[i]);
+    default:
+        return 0;
     }
 }
 
 double eng_tensor_get_f(const glint_tensor *t, int64_t i)
 {
     switch (t->dtype) {
-    case GLINT_F32: return ((const float *)t->data)[i];
-    case GLINT_F64: return ((const double *)t->data)[i];
-    default: return (double)eng_tensor_get_i(t, i);
+    case GLINT_F32:
+        return ((const float *)t->data)[i];
+    case GLINT_F64:
+        return ((const double *)t->data)[i];
+    default:
+        return (double)eng_tensor_get_i(t, i);
     }
 }
 
 void eng_tensor_set_f(glint_tensor *t, int64_t i, double v)
 {
     switch (t->dtype) {
-    case GLINT_F32: ((float *)t->data)[i] = (float)v; break;
-    case GLINT_F64: ((double *)t->data)[i] = v; break;
-    case GLINT_BOOL: ((uint8_t *)t->data)[i] = v != 0; break;
-    default: eng_tensor_set_i(t, i, f_to_i64(v)); break;
+    case GLINT_F32:
+        ((float *)t->data)[i] = (float)v;
+        break;
+    case GLINT_F64:
+        ((double *)t->data)[i] = v;
+        break;
+    case GLINT_BOOL:
+        ((uint8_t *)t->data)[i] = v != 0;
+        break;
+    default:
+        eng_tensor_set_i(t, i, f_to_i64(v));
+        break;
     }
 }
 
 void eng_tensor_set_i(glint_tensor *t, int64_t i, int64_t v)
 {
     switch (t->dtype) {
-    case GLINT_I64: ((int64_t *)t->data)[i] = v; break;
-    case GLINT_I32: ((int32_t *)t->data)[i] = (int32_t)(uint32_t)v; break;
-    case GLINT_U8: ((uint8_t *)t->data)[i] = (uint8_t)v; break;
-    case GLINT_BOOL: ((uint8_t *)t->data)[i] = v != 0; break;
-    case GLINT_I8: ((int8_t *)t->data)[i] = (int8_t)v; break;
-    case GLINT_F32: ((float *)t->data)[i] = (float)v; break;
-    case GLINT_F64: ((double *)t->data)[i] = (double)v; break;
-    default: break;
+    case GLINT_I64:
+        ((int64_t *)t->data)[i] = v;
+        break;
+    case GLINT_I32:
+        ((int32_t *)t->data)[i] = (int32_t)(uint32_t)v;
+        break;
+    case GLINT_U8:
+        ((uint8_t *)t->data)[i] = (uint8_t)v;
+        break;
+    case GLINT_BOOL:
+        ((uint8_t *)t->data)[i] = v != 0;
+        break;
+    case GLINT_I8:
+        ((int8_t *)t->data)[i] = (int8_t)v;
+        break;
+    case GLINT_F32:
+        ((float *)t->data)[i] = (float)v;
+        break;
+    case GLINT_F64:
+        ((double *)t->data)[i] = (double)v;
+        break;
+    default:
+        break;
     }
 }
 

@@ -634,8 +634,7 @@ static int set_key(const yctx *x, int k, const yaml_node_t *v, yaml_conf *y)
         static const char *const precs[] = {"f32", "int8", "bf16", "auto", NULL};
         static const int prec_v[] = {MODEL_PRECISION_F32, MODEL_PRECISION_INT8,
                                      MODEL_PRECISION_BF16, MODEL_PRECISION_AUTO};
-        return get_enum(x, key, v, precs, prec_v, "f32, int8, bf16 or auto",
-                        &y->serving.precision);
+        return get_enum(x, key, v, precs, prec_v, "f32, int8, bf16 or auto", &y->serving.precision);
     }
     case K_TIMEOUT:
         return get_int(x, key, v, 1, 3600000, &y->serving.timeout_ms);

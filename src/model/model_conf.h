@@ -81,8 +81,8 @@ typedef enum model_precision {
 
 /* How glint serve runs the model; 0 = the server's default. */
 typedef struct model_serving {
-    int max_batch;          /* largest batch the dynamic batcher forms */
-    int max_queue_delay_us; /* longest an image waits for a batch to fill */
+    int max_batch;                  /* largest batch the dynamic batcher forms */
+    int max_queue_delay_us;         /* longest an image waits for a batch to fill */
     int preferred[MODEL_MAX_BATCH]; /* preferred_batch_sizes, rising */
     int n_preferred;
     int instances;  /* engine contexts */

@@ -61,8 +61,10 @@ int model_package_settle(model_package *p, int prec, int threads, char *err, siz
             return 0;
         }
         if (prec == MODEL_PRECISION_INT8 || prec == MODEL_PRECISION_AUTO) {
-            snprintf(err, err_size, "%s: precision int8 and auto need a model folder (with "
-                                    "model.int8.onnx from glint quantize)", p->onnx_path);
+            snprintf(err, err_size,
+                     "%s: precision int8 and auto need a model folder (with "
+                     "model.int8.onnx from glint quantize)",
+                     p->onnx_path);
             return -1;
         }
         p->precision = prec == MODEL_PRECISION_BF16 ? MODEL_PRECISION_BF16 : MODEL_PRECISION_F32;

@@ -60,12 +60,11 @@ static char *run_both(const char *path, glint_tensor in, float lo, float span, d
 {
     glint_model *m = NULL;
     etest_status(glint_model_load(path, &m), GLINT_OK);
-    glint_context_options oa = {
-        .threads = 2,
-        .max_batch = (int)in.dims[0],
-        .backend = GLINT_BACKEND_AUTO,
-        .profile = 1,
-        .bf16 = bf16};
+    glint_context_options oa = {.threads = 2,
+                                .max_batch = (int)in.dims[0],
+                                .backend = GLINT_BACKEND_AUTO,
+                                .profile = 1,
+                                .bf16 = bf16};
     glint_context *ca = NULL, *cr = etest_context(m, GLINT_BACKEND_REF, 1, (int)in.dims[0]);
     etest_status(glint_context_create(m, &oa, &ca), GLINT_OK);
     int64_t n = etest_count(&in);
@@ -222,7 +221,11 @@ static void test_bf16(void **state)
         float lo, span;
         int convs;
     } cases[] = {
-        {"silu_residual/model.onnx", {.dtype = GLINT_F32, .ndim = 4, .dims = {2, 8, 6, 6}}, -2, 4, 4},
+        {"silu_residual/model.onnx",
+         {.dtype = GLINT_F32, .ndim = 4, .dims = {2, 8, 6, 6}},
+         -2,
+         4,
+         4},
         {"mini_yolo/model.onnx", {.dtype = GLINT_F32, .ndim = 4, .dims = {1, 3, 16, 16}}, 0, 1, 4},
         {"c2f/model.onnx", {.dtype = GLINT_F32, .ndim = 4, .dims = {2, 8, 10, 10}}, -2, 4, 8},
     };

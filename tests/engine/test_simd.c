@@ -14,9 +14,8 @@ static void test_transpose(void **state)
     if (!eng_simd_has_avx2()) skip();
     static const int64_t cases[][4] = {
         /* rows (pixels), cols (channels), src stride, dst stride */
-        {8, 8, 8, 8},     {64, 144, 144, 6400}, {13, 21, 21, 13},
-        {7, 5, 9, 11},    {1, 1, 1, 1},         {40, 80, 144, 8400},
-        {64, 3, 3, 100},  {9, 17, 20, 9},
+        {8, 8, 8, 8}, {64, 144, 144, 6400}, {13, 21, 21, 13}, {7, 5, 9, 11},
+        {1, 1, 1, 1}, {40, 80, 144, 8400},  {64, 3, 3, 100},  {9, 17, 20, 9},
     };
     for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
         int64_t rows = cases[t][0], cols = cases[t][1], ss = cases[t][2], ds = cases[t][3];

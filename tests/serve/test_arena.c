@@ -64,7 +64,7 @@ static void test_large_and_copies(void **state)
     assert_string_equal(s, "image.jpg");
     uint8_t *d = arena_memdup(a, text, sizeof text);
     assert_memory_equal(d, text, sizeof text);
-    assert_non_null(arena_memdup(a, NULL, 0)); /* an empty body is a valid block */
+    assert_non_null(arena_memdup(a, NULL, 0));    /* an empty body is a valid block */
     assert_null(arena_alloc(a, (size_t)2 << 30)); /* beyond the limit */
     arena_destroy(a);
     arena_destroy(NULL);

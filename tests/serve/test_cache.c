@@ -348,7 +348,7 @@ static void test_byte_bound(void **state)
 static void test_refuse_oversized(void **state)
 {
     (void)state;
-    resp_cache *c = resp_cache_create(8000, 0); /* largest entry: 1000 bytes */
+    resp_cache *c = resp_cache_create(8000, 0);                  /* largest entry: 1000 bytes */
     assert_int_equal(put_id(c, 1, 1000 - 72 - 16, 0), SERVE_OK); /* exactly 1000 */
     assert_true(has_id(c, 1, 0));
     assert_int_equal(put_id(c, 2, 10, 0), SERVE_OK);

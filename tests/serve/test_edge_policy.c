@@ -26,13 +26,13 @@ typedef struct rule {
 } rule;
 
 static const rule RULES[] = {
-    {0, -1, -1, -1, -1, -1, EDGE_KEEP},      /* nowhere to send it */
-    {1, 1, -1, -1, -1, -1, EDGE_DIRECT},     /* the client asked for the upstream */
-    {1, 0, 1, -1, -1, -1, EDGE_KEEP},        /* human review NEVER */
-    {1, 0, 0, 1, 1, -1, EDGE_AUDIT},         /* confident, drawn for audit */
-    {1, 0, 0, 1, 0, -1, EDGE_KEEP},          /* confident */
-    {1, 0, 0, 0, -1, 1, EDGE_RATE_LIMITED},  /* unconfident, too soon */
-    {1, 0, 0, 0, -1, 0, EDGE_UNCONFIDENT},   /* unconfident */
+    {0, -1, -1, -1, -1, -1, EDGE_KEEP},     /* nowhere to send it */
+    {1, 1, -1, -1, -1, -1, EDGE_DIRECT},    /* the client asked for the upstream */
+    {1, 0, 1, -1, -1, -1, EDGE_KEEP},       /* human review NEVER */
+    {1, 0, 0, 1, 1, -1, EDGE_AUDIT},        /* confident, drawn for audit */
+    {1, 0, 0, 1, 0, -1, EDGE_KEEP},         /* confident */
+    {1, 0, 0, 0, -1, 1, EDGE_RATE_LIMITED}, /* unconfident, too soon */
+    {1, 0, 0, 0, -1, 0, EDGE_UNCONFIDENT},  /* unconfident */
 };
 
 static int matches(int want, int have)
@@ -73,9 +73,9 @@ static void test_answered_every_combination(void **state)
                         for (size_t a = 0; a < sizeof rates / sizeof rates[0]; a++)
                             for (size_t d = 0; d < sizeof draws / sizeof draws[0]; d++)
                                 for (int ok = 0; ok < 2; ok++) {
-                                    edge_policy_input in = {can,       async,    (edge_review)rv,
-                                                            ar,        confs[c], 0.8,
-                                                            rates[a],  draws[d], ok};
+                                    edge_policy_input in = {can,      async,    (edge_review)rv,
+                                                            ar,       confs[c], 0.8,
+                                                            rates[a], draws[d], ok};
                                     edge_decision got = edge_policy_answered(&in);
                                     edge_decision want = by_table(&in);
                                     if (got != want)
@@ -134,7 +134,7 @@ static void test_no_model(void **state)
                                             .want_async = async,
                                             .review = (edge_review)rv,
                                             .always_return = ar};
-                    edge_decision want = !can || ar ? EDGE_REFUSE
+                    edge_decision want = !can || ar                          ? EDGE_REFUSE
                                          : async || rv == EDGE_REVIEW_ALWAYS ? EDGE_DIRECT
                                                                              : EDGE_NOT_READY;
                     assert_int_equal(edge_policy_no_model(&in), want);
@@ -148,9 +148,12 @@ static void test_decision_helpers(void **state)
         edge_decision d;
         int escalates, done;
         const char *name;
-    } t[] = {{EDGE_KEEP, 0, 1, "keep"},           {EDGE_AUDIT, 1, 1, "audit"},
-             {EDGE_UNCONFIDENT, 1, 0, "unconfident"}, {EDGE_DIRECT, 1, 0, "direct"},
-             {EDGE_RATE_LIMITED, 0, 1, "rate_limited"}, {EDGE_NOT_READY, 1, 0, "not_ready"},
+    } t[] = {{EDGE_KEEP, 0, 1, "keep"},
+             {EDGE_AUDIT, 1, 1, "audit"},
+             {EDGE_UNCONFIDENT, 1, 0, "unconfident"},
+             {EDGE_DIRECT, 1, 0, "direct"},
+             {EDGE_RATE_LIMITED, 0, 1, "rate_limited"},
+             {EDGE_NOT_READY, 1, 0, "not_ready"},
              {EDGE_REFUSE, 0, 1, "refuse"}};
     assert_int_equal(sizeof t / sizeof t[0], EDGE_DECISION_COUNT);
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
@@ -169,8 +172,8 @@ static void test_rate_limiter(void **state)
     edge_state es;
     memset(&es, 0, sizeof es);
     pthread_mutex_init(&es.rate_mu, NULL);
-    edge_policy_input base = {.can_escalate = 1, .always_return = 1, .confidence = 0.1,
-                              .threshold = 0.8};
+    edge_policy_input base = {
+        .can_escalate = 1, .always_return = 1, .confidence = 0.1, .threshold = 0.8};
     edge_policy_input in = base;
     assert_int_equal(edge_decide(&es, "det_a", 0.2, &in), EDGE_UNCONFIDENT);
     in = base;
@@ -207,8 +210,8 @@ static void test_rate_limiter(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_answered_every_combination), cmocka_unit_test(test_answered_properties),
-        cmocka_unit_test(test_no_model), cmocka_unit_test(test_decision_helpers),
-        cmocka_unit_test(test_rate_limiter)};
+        cmocka_unit_test(test_answered_every_combination),
+        cmocka_unit_test(test_answered_properties), cmocka_unit_test(test_no_model),
+        cmocka_unit_test(test_decision_helpers), cmocka_unit_test(test_rate_limiter)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -105,14 +105,16 @@ static void test_rules(void **state)
     expect_error("detectors: [{detector_id: det_123}]", "detectors[0].detector_id");
     expect_error("detectors: [{detector_id: det_2bTqC-dash-000000000000000}]",
                  "detectors[0].detector_id");
-    expect_error("detectors: [{edge_inference_config: default}]", "detectors[0].detector_id: missing");
+    expect_error("detectors: [{edge_inference_config: default}]",
+                 "detectors[0].detector_id: missing");
     expect_error("detectors: [{detector_id: " DET ", confidence_threshold: 1.5}]",
                  "detectors[0].confidence_threshold: 1.5 is out of range");
     expect_error("detectors: [{detector_id: " DET ", max_num_bboxes: 2.5}]",
                  "detectors[0].max_num_bboxes: must be a whole number");
     expect_error("detectors: [{detector_id: " DET ", mode: TEXT}]", "detectors[0].mode");
     expect_error("global_config: {refresh_rate: 86401}", "global_config.refresh_rate");
-    expect_error("global_config: {refresh_rate: '60'}", "global_config.refresh_rate: must be a number");
+    expect_error("global_config: {refresh_rate: '60'}",
+                 "global_config.refresh_rate: must be a number");
     expect_error("global_config: {upstream_endpoint: ftp://x}", "global_config.upstream_endpoint");
     expect_error("edge_inference_configs: {x: {min_time_between_escalations: 0}}",
                  "edge_inference_configs.x.min_time_between_escalations");
@@ -136,7 +138,8 @@ static void test_yaml_hazards(void **state)
     assert_null(parse(laughs, err));
     assert_non_null(strstr(err, "too deeply"));
     /* JSON is accepted as it is (PUT /edge-config bodies saved to the file) */
-    edge_config *c = parse("{\"detectors\": [{\"detector_id\": \"" DET "\", \"query\": \"q?\"}]}", err);
+    edge_config *c =
+        parse("{\"detectors\": [{\"detector_id\": \"" DET "\", \"query\": \"q?\"}]}", err);
     assert_non_null(c);
     assert_string_equal(c->detectors[0].query, "q?");
     edge_config_release(c);
@@ -192,8 +195,8 @@ static void test_binary_from_boxes(void **state)
     edge_detector d = detector(EDGE_MODE_BINARY, "red_disc");
     json_t *r, *rois, *a;
     double conf;
-    a = detections(BOX("square", 0.99, 0, 10) "," BOX("red_disc", 0.7, 0, 10) "," BOX(
-        "red_disc", 0.8, 20, 40));
+    a = detections(BOX("square", 0.99, 0, 10) "," BOX("red_disc", 0.7, 0, 10) "," BOX("red_disc",
+                                                                                      0.8, 20, 40));
     read_result(&d, a, &r, &rois, &conf);
     assert_string_equal(json_string_value(json_object_get(r, "label")), "YES");
     assert_true(conf == 0.8); /* the best box of the class */
@@ -222,8 +225,8 @@ static void test_count_and_boxes(void **state)
     assert_true(json_is_false(json_object_get(r, "greater_than_max")));
     assert_true(fabs(conf - 0.6 * 0.8) < 1e-6); /* min kept x (1 - max dropped) */
     json_decref(r), json_decref(a);
-    a = detections(BOX("square", 0.9, 0, 10) "," BOX("square", 0.9, 20, 40) "," BOX(
-        "square", 0.9, 50, 60));
+    a = detections(
+        BOX("square", 0.9, 0, 10) "," BOX("square", 0.9, 20, 40) "," BOX("square", 0.9, 50, 60));
     read_result(&d, a, &r, &rois, &conf);
     assert_int_equal(json_integer_value(json_object_get(r, "count")), 2); /* clamped */
     assert_true(json_is_true(json_object_get(r, "greater_than_max")));
@@ -285,8 +288,8 @@ static void test_iq_json_and_ids(void **state)
     char id[64], when[40];
     edge_new_id("iq_", id);
     assert_int_equal(strlen(id), EDGE_IQ_ID_LEN);
-    assert_int_equal(strspn(id + 3, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"),
-                     27);
+    assert_int_equal(
+        strspn(id + 3, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"), 27);
     assert_true(edge_iq_id_valid(id));
     char id2[64];
     edge_new_id("iq_", id2);
@@ -298,9 +301,10 @@ static void test_iq_json_and_ids(void **state)
     edge_detector d = detector(EDGE_MODE_COUNT, "square");
     edge_iq q = {id, when, &d, 0.8, 30, NULL, NULL, NULL, 0};
     json_t *j = edge_iq_json(&q);
-    const char *keys[] = {"metadata", "id", "type", "created_at", "query", "detector_id",
-                          "result_type", "result", "patience_time", "confidence_threshold",
-                          "rois", "text", "done_processing"};
+    const char *keys[] = {
+        "metadata",    "id",          "type",           "created_at",    "query",
+        "detector_id", "result_type", "result",         "patience_time", "confidence_threshold",
+        "rois",        "text",        "done_processing"};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
         if (!json_object_get(j, keys[i])) fail_msg("ImageQuery lacks %s", keys[i]);
     assert_string_equal(json_string_value(json_object_get(j, "result_type")), "counting");
@@ -309,9 +313,9 @@ static void test_iq_json_and_ids(void **state)
     json_decref(j);
     j = edge_detector_json(&d, when);
     assert_string_equal(json_string_value(json_object_get(j, "mode")), "COUNT");
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "mode_configuration"),
-                                                        "max_count")),
-                     2);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(j, "mode_configuration"), "max_count")),
+        2);
     json_decref(j);
 }
 
@@ -354,10 +358,14 @@ static void test_recent(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_original_yaml),    cmocka_unit_test(test_standard_presets),
-        cmocka_unit_test(test_rules),            cmocka_unit_test(test_yaml_hazards),
-        cmocka_unit_test(test_binary_from_boxes), cmocka_unit_test(test_count_and_boxes),
-        cmocka_unit_test(test_classifier_modes), cmocka_unit_test(test_iq_json_and_ids),
+        cmocka_unit_test(test_original_yaml),
+        cmocka_unit_test(test_standard_presets),
+        cmocka_unit_test(test_rules),
+        cmocka_unit_test(test_yaml_hazards),
+        cmocka_unit_test(test_binary_from_boxes),
+        cmocka_unit_test(test_count_and_boxes),
+        cmocka_unit_test(test_classifier_modes),
+        cmocka_unit_test(test_iq_json_and_ids),
         cmocka_unit_test(test_recent),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -52,8 +52,7 @@ static void test_gauge_text(void **state)
     assert_true(metrics_fgauge_get(&f) == 0.0);
     metrics_fgauge_set(&f, 0.25);
     metrics_fgauge_add(&f, 1.0);
-    assert_int_equal(metrics_write_family(&sb, "glint_queue_depth", METRICS_GAUGE, NULL),
-                     SERVE_OK);
+    assert_int_equal(metrics_write_family(&sb, "glint_queue_depth", METRICS_GAUGE, NULL), SERVE_OK);
     assert_int_equal(metrics_write_gauge(&sb, "glint_queue_depth", NULL, 0, &g), SERVE_OK);
     assert_int_equal(metrics_write_family(&sb, "glint_load", METRICS_GAUGE, "Load."), SERVE_OK);
     assert_int_equal(metrics_write_fgauge(&sb, "glint_load", NULL, 0, &f), SERVE_OK);
@@ -216,8 +215,7 @@ static void test_escaping(void **state)
 
     /* HELP escapes backslash and newline but not the double quote. */
     strbuf_reset(&sb);
-    assert_int_equal(metrics_write_family(&sb, "m", METRICS_GAUGE, "say \"hi\"\\\nbye"),
-                     SERVE_OK);
+    assert_int_equal(metrics_write_family(&sb, "m", METRICS_GAUGE, "say \"hi\"\\\nbye"), SERVE_OK);
     assert_string_equal(strbuf_cstr(&sb), "# HELP m say \"hi\"\\\\\\nbye\n# TYPE m gauge\n");
 
     /* Valid UTF-8 passes; invalid bytes become U+FFFD each. */
@@ -305,8 +303,7 @@ static void test_invalid_names(void **state)
     const char *bad_names[] = {"", "1abc", "a-b", "a b", "é", NULL};
     for (size_t i = 0; i < sizeof bad_names / sizeof bad_names[0]; i++) {
         assert_false(metrics_name_valid(bad_names[i]));
-        assert_int_equal(metrics_write_counter(&sb, bad_names[i], NULL, 0, &c),
-                         SERVE_ERR_INVALID);
+        assert_int_equal(metrics_write_counter(&sb, bad_names[i], NULL, 0, &c), SERVE_ERR_INVALID);
         assert_int_equal(metrics_write_family(&sb, bad_names[i], METRICS_COUNTER, "h"),
                          SERVE_ERR_INVALID);
     }
@@ -457,7 +454,8 @@ int main(void)
         cmocka_unit_test(test_histogram_text),      cmocka_unit_test(test_histogram_edges),
         cmocka_unit_test(test_default_bounds),      cmocka_unit_test(test_escaping),
         cmocka_unit_test(test_number_format),       cmocka_unit_test(test_invalid_names),
-        cmocka_unit_test(test_buffer_error),        cmocka_unit_test(test_scalars),        cmocka_unit_test(test_concurrent_updates),
+        cmocka_unit_test(test_buffer_error),        cmocka_unit_test(test_scalars),
+        cmocka_unit_test(test_concurrent_updates),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

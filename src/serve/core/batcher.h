@@ -70,13 +70,13 @@ typedef struct batch_slot {
 
 /* Counters since creation (monotonic), for metrics. */
 typedef struct batcher_stats {
-    atomic_uint_fast64_t executions;                     /* batches run */
-    atomic_uint_fast64_t inferences;                     /* rows run (committed items) */
-    atomic_uint_fast64_t compute_ns;                     /* time in glint_context_run */
-    atomic_uint_fast64_t failures;                       /* runs that failed */
+    atomic_uint_fast64_t executions;                        /* batches run */
+    atomic_uint_fast64_t inferences;                        /* rows run (committed items) */
+    atomic_uint_fast64_t compute_ns;                        /* time in glint_context_run */
+    atomic_uint_fast64_t failures;                          /* runs that failed */
     atomic_uint_fast64_t by_size[BATCHER_MAX_BATCH + 1];    /* executions per batch size */
     atomic_uint_fast64_t by_size_ns[BATCHER_MAX_BATCH + 1]; /* their run time */
-    atomic_int pending_rows;                             /* reserved, not yet run */
+    atomic_int pending_rows;                                /* reserved, not yet run */
 } batcher_stats;
 
 typedef struct batcher batcher;

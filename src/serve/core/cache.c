@@ -448,8 +448,8 @@ static int make_room(resp_cache *c, size_t need)
     }
 }
 
-serve_status resp_cache_putv(resp_cache *c, const void *key, size_t klen,
-                                  const struct iovec *iov, int iovcnt, uint64_t now_ns)
+serve_status resp_cache_putv(resp_cache *c, const void *key, size_t klen, const struct iovec *iov,
+                             int iovcnt, uint64_t now_ns)
 {
     if (!c || (!key && klen > 0) || iovcnt < 0 || iovcnt > RC_MAX_IOV || (iovcnt > 0 && !iov))
         return SERVE_ERR_INVALID;
@@ -502,7 +502,7 @@ serve_status resp_cache_putv(resp_cache *c, const void *key, size_t klen,
 }
 
 serve_status resp_cache_put(resp_cache *c, const void *key, size_t klen, const void *val,
-                                 size_t vlen, uint64_t now_ns)
+                            size_t vlen, uint64_t now_ns)
 {
     struct iovec iov = {(void *)(uintptr_t)val, vlen};
     return resp_cache_putv(c, key, klen, &iov, 1, now_ns);

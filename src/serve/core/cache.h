@@ -91,12 +91,12 @@ int resp_cache_get(resp_cache *c, const void *key, size_t klen, uint64_t now_ns,
  * entry of the same key is removed all the same (the caller meant to
  * replace it). SERVE_ERR_INVALID changes nothing. */
 serve_status resp_cache_put(resp_cache *c, const void *key, size_t klen, const void *val,
-                                 size_t vlen, uint64_t now_ns);
+                            size_t vlen, uint64_t now_ns);
 
 /* resp_cache_put() of a value given in pieces, stored concatenated
  * (0 <= iovcnt <= 16). */
-serve_status resp_cache_putv(resp_cache *c, const void *key, size_t klen,
-                                  const struct iovec *iov, int iovcnt, uint64_t now_ns);
+serve_status resp_cache_putv(resp_cache *c, const void *key, size_t klen, const struct iovec *iov,
+                             int iovcnt, uint64_t now_ns);
 
 /* Removes `key` if present; returns 1 if an entry was removed. */
 int resp_cache_remove(resp_cache *c, const void *key, size_t klen);

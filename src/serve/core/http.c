@@ -66,8 +66,8 @@ void serve_respond_json(h2o_req_t *req, int status, json_t *j)
     free(text);
 }
 
-void serve_respond_errorv(server *s, h2o_req_t *req, int status, const char *key,
-                          const char *fmt, va_list ap)
+void serve_respond_errorv(server *s, h2o_req_t *req, int status, const char *key, const char *fmt,
+                          va_list ap)
 {
     char msg[SERVE_ERR_MAX];
     vsnprintf(msg, sizeof msg, fmt, ap);

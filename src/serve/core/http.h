@@ -18,8 +18,8 @@ void serve_respond(h2o_req_t *req, int status, const char *ctype, const char *bo
 void serve_respond_error(server *s, h2o_req_t *req, int status, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 /* {key: msg} with `status` (the edge API says "detail"). */
-void serve_respond_errorv(server *s, h2o_req_t *req, int status, const char *key,
-                          const char *fmt, va_list ap);
+void serve_respond_errorv(server *s, h2o_req_t *req, int status, const char *key, const char *fmt,
+                          va_list ap);
 /* A json_t answer (stolen) as `status`. */
 void serve_respond_json(h2o_req_t *req, int status, json_t *j);
 /* Value of query parameter `name` of req (NUL-terminated, percent-decoded

@@ -29,8 +29,7 @@ void metrics_fgauge_add(metrics_fgauge *g, double d)
                                                     memory_order_relaxed));
 }
 
-serve_status metrics_histogram_init(metrics_histogram *h, const double *bounds, int n,
-                                      double scale)
+serve_status metrics_histogram_init(metrics_histogram *h, const double *bounds, int n, double scale)
 {
     if (!h) return SERVE_ERR_INVALID;
     memset(h, 0, sizeof *h);
@@ -226,8 +225,7 @@ static serve_status done(const strbuf *sb)
     return strbuf_error(sb) == SERVE_OK ? SERVE_OK : SERVE_ERR_BUFFER;
 }
 
-serve_status metrics_write_family(strbuf *sb, const char *name, metrics_type type,
-                                    const char *help)
+serve_status metrics_write_family(strbuf *sb, const char *name, metrics_type type, const char *help)
 {
     static const char *const type_names[] = {"counter", "gauge", "histogram", "untyped"};
     if (!sb || !metrics_name_valid(name) || (unsigned)type > METRICS_UNTYPED)
@@ -273,7 +271,7 @@ static void write_line(strbuf *sb, const char *name, const char *suffix,
 
 /* One sample whose value is already text. */
 static serve_status write_sample(strbuf *sb, const char *name, const metrics_label *labels,
-                                   size_t n, const char *value)
+                                 size_t n, const char *value)
 {
     if (!sb || !metrics_name_valid(name) || !labels_valid(labels, n, 1)) return SERVE_ERR_INVALID;
     write_line(sb, name, "", labels, n, NULL, value);
@@ -281,7 +279,7 @@ static serve_status write_sample(strbuf *sb, const char *name, const metrics_lab
 }
 
 serve_status metrics_write_u64(strbuf *sb, const char *name, const metrics_label *labels,
-                                 size_t nlabels, uint64_t v)
+                               size_t nlabels, uint64_t v)
 {
     char num[METRICS_NUMBER_MAX];
     snprintf(num, sizeof num, "%" PRIu64, v);
@@ -289,7 +287,7 @@ serve_status metrics_write_u64(strbuf *sb, const char *name, const metrics_label
 }
 
 serve_status metrics_write_i64(strbuf *sb, const char *name, const metrics_label *labels,
-                                 size_t nlabels, int64_t v)
+                               size_t nlabels, int64_t v)
 {
     char num[METRICS_NUMBER_MAX];
     snprintf(num, sizeof num, "%" PRId64, v);
@@ -297,7 +295,7 @@ serve_status metrics_write_i64(strbuf *sb, const char *name, const metrics_label
 }
 
 serve_status metrics_write_double(strbuf *sb, const char *name, const metrics_label *labels,
-                                    size_t nlabels, double v)
+                                  size_t nlabels, double v)
 {
     char num[METRICS_NUMBER_MAX];
     metrics_format_double(v, num);
@@ -305,29 +303,29 @@ serve_status metrics_write_double(strbuf *sb, const char *name, const metrics_la
 }
 
 serve_status metrics_write_counter(strbuf *sb, const char *name, const metrics_label *labels,
-                                     size_t nlabels, const metrics_counter *c)
+                                   size_t nlabels, const metrics_counter *c)
 {
     if (!c) return SERVE_ERR_INVALID;
     return metrics_write_u64(sb, name, labels, nlabels, metrics_counter_get(c));
 }
 
 serve_status metrics_write_gauge(strbuf *sb, const char *name, const metrics_label *labels,
-                                   size_t nlabels, const metrics_gauge *g)
+                                 size_t nlabels, const metrics_gauge *g)
 {
     if (!g) return SERVE_ERR_INVALID;
     return metrics_write_i64(sb, name, labels, nlabels, metrics_gauge_get(g));
 }
 
 serve_status metrics_write_fgauge(strbuf *sb, const char *name, const metrics_label *labels,
-                                    size_t nlabels, const metrics_fgauge *g)
+                                  size_t nlabels, const metrics_fgauge *g)
 {
     if (!g) return SERVE_ERR_INVALID;
     return metrics_write_double(sb, name, labels, nlabels, metrics_fgauge_get(g));
 }
 
 serve_status metrics_write_histogram_snapshot(strbuf *sb, const char *name,
-                                                const metrics_label *labels, size_t nlabels,
-                                                const metrics_histogram_snapshot *s)
+                                              const metrics_label *labels, size_t nlabels,
+                                              const metrics_histogram_snapshot *s)
 {
     if (!sb || !s || !metrics_name_valid(name) || !labels_valid(labels, nlabels, 0) ||
         s->nbounds < 0 || s->nbounds > METRICS_HIST_MAX_BOUNDS)
@@ -349,7 +347,7 @@ serve_status metrics_write_histogram_snapshot(strbuf *sb, const char *name,
 }
 
 serve_status metrics_write_histogram(strbuf *sb, const char *name, const metrics_label *labels,
-                                       size_t nlabels, const metrics_histogram *h)
+                                     size_t nlabels, const metrics_histogram *h)
 {
     if (!h) return SERVE_ERR_INVALID;
     metrics_histogram_snapshot s;

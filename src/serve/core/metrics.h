@@ -162,7 +162,7 @@ typedef struct metrics_histogram_snapshot {
  * then an empty histogram with no bounds and scale 1. Not thread-safe: call
  * before sharing `h`. */
 serve_status metrics_histogram_init(metrics_histogram *h, const double *bounds, int n,
-                                      double scale);
+                                    double scale);
 
 /* Counts `v` in the first bucket whose bound is >= v (the +Inf bucket if
  * none) and adds round(v * scale), saturated to the int64 range, to the sum.
@@ -195,17 +195,17 @@ typedef struct metrics_label {
  * Errors: SERVE_ERR_INVALID (bad name or type; nothing written),
  * SERVE_ERR_BUFFER (the strbuf failed, now or earlier). */
 serve_status metrics_write_family(strbuf *sb, const char *name, metrics_type type,
-                                    const char *help);
+                                  const char *help);
 
 /* Write one sample line "<name>{<labels>} <value>\n" ("<name> <value>\n"
  * when nlabels is 0). `labels` may be NULL when nlabels is 0. Errors as for
  * metrics_write_family(). */
 serve_status metrics_write_u64(strbuf *sb, const char *name, const metrics_label *labels,
-                                 size_t nlabels, uint64_t v);
+                               size_t nlabels, uint64_t v);
 serve_status metrics_write_i64(strbuf *sb, const char *name, const metrics_label *labels,
-                                 size_t nlabels, int64_t v);
+                               size_t nlabels, int64_t v);
 serve_status metrics_write_double(strbuf *sb, const char *name, const metrics_label *labels,
-                                    size_t nlabels, double v);
+                                  size_t nlabels, double v);
 
 /* One unlabelled series: a family header and its single sample. */
 typedef struct metrics_scalar {
@@ -220,21 +220,21 @@ serve_status metrics_write_scalars(strbuf *sb, const metrics_scalar *g, size_t n
 
 /* The current value of a metric as one sample line (see above). */
 serve_status metrics_write_counter(strbuf *sb, const char *name, const metrics_label *labels,
-                                     size_t nlabels, const metrics_counter *c);
+                                   size_t nlabels, const metrics_counter *c);
 serve_status metrics_write_gauge(strbuf *sb, const char *name, const metrics_label *labels,
-                                   size_t nlabels, const metrics_gauge *g);
+                                 size_t nlabels, const metrics_gauge *g);
 serve_status metrics_write_fgauge(strbuf *sb, const char *name, const metrics_label *labels,
-                                    size_t nlabels, const metrics_fgauge *g);
+                                  size_t nlabels, const metrics_fgauge *g);
 
 /* One histogram series: nbounds + 1 cumulative lines
  *     <name>_bucket{<labels>,le="<bound>"} <count>      (last le="+Inf")
  * then <name>_sum{<labels>} and <name>_count{<labels>}. The _snapshot form
  * renders a snapshot taken earlier. A label named "le" is refused. */
 serve_status metrics_write_histogram(strbuf *sb, const char *name, const metrics_label *labels,
-                                       size_t nlabels, const metrics_histogram *h);
+                                     size_t nlabels, const metrics_histogram *h);
 serve_status metrics_write_histogram_snapshot(strbuf *sb, const char *name,
-                                                const metrics_label *labels, size_t nlabels,
-                                                const metrics_histogram_snapshot *s);
+                                              const metrics_label *labels, size_t nlabels,
+                                              const metrics_histogram_snapshot *s);
 
 /* Appends `value` escaped for a label value (without the quotes): backslash
  * -> \\, double quote -> \", newline -> \n, invalid UTF-8 bytes -> U+FFFD.

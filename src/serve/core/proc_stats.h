@@ -1,6 +1,6 @@
 /* proc_stats: this process's resource use, read from Linux (/proc/self,
- * getrusage, getrlimit), and the machine's (proc_system_read), for the server's /metrics page (the standard
- * Prometheus process_* metrics) and its logs.
+ * getrusage, getrlimit), and the machine's (proc_system_read), for the server's /metrics page (the
+ * standard Prometheus process_* metrics) and its logs.
  *
  * One call fills a struct; each field that could not be read is -1 and the
  * call says so, the others are still filled. Cost: a few small /proc reads

@@ -50,9 +50,9 @@ typedef struct model_stats {
 
 /* A loaded model. Held by the table and by every request that uses it. */
 typedef struct repo_model {
-    char *name;          /* folder name: the {name} of the routes */
-    model_package pkg;   /* the opened folder: model, conf, precision */
-    glint_model *model;  /* = pkg.model */
+    char *name;             /* folder name: the {name} of the routes */
+    model_package pkg;      /* the opened folder: model, conf, precision */
+    glint_model *model;     /* = pkg.model */
     const model_conf *conf; /* = &pkg.conf */
     batcher *batcher;
     int max_queue;     /* images admitted and not answered, before 503 */
@@ -69,11 +69,11 @@ typedef enum { ENTRY_UNAVAILABLE, ENTRY_LOADING, ENTRY_READY, ENTRY_UNLOADING } 
 typedef struct repo_entry {
     char *name;
     entry_state state;
-    repo_model *model;          /* READY: the loaded model (a reference) */
-    char reason[SERVE_ERR_MAX]; /* why it is unavailable */
-    int reloading;              /* a repo_reload is under way */
-    int generation;             /* bumped by unload: a reload started before is void */
-    uint64_t failed_sig;        /* files whose load failed: not retried until they change */
+    repo_model *model;              /* READY: the loaded model (a reference) */
+    char reason[SERVE_ERR_MAX];     /* why it is unavailable */
+    int reloading;                  /* a repo_reload is under way */
+    int generation;                 /* bumped by unload: a reload started before is void */
+    uint64_t failed_sig;            /* files whose load failed: not retried until they change */
     char last_error[SERVE_ERR_MAX]; /* of the last failed reload ("" if none) */
     uint64_t load_failures;
 } repo_entry;

@@ -62,8 +62,7 @@ typedef struct tracker {
     sreq *r;
 } tracker;
 
-sreq *sreq_create(server *s, h2o_req_t *req, repo_model *rm, const sreq_ops *ops,
-                  size_t proto_size)
+sreq *sreq_create(server *s, h2o_req_t *req, repo_model *rm, const sreq_ops *ops, size_t proto_size)
 {
     arena *a = arena_create(0);
     sreq *r = a ? arena_alloc(a, sizeof *r) : NULL;
@@ -178,4 +177,3 @@ void sreq_set_body(sreq *r, int status, char *body)
     r->reason = serve_fail_reason(r->status);
     r->content_type = "application/json";
 }
-

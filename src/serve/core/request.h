@@ -79,7 +79,7 @@ struct sreq {
     void *tracker;  /* in req's pool: points back here */
     repo_model *rm; /* a reference, or NULL */
     const sreq_ops *ops;
-    void *proto; /* the protocol's state of this request (in the arena) */
+    void *proto;                   /* the protocol's state of this request (in the arena) */
     uint64_t t_start, deadline_ns; /* CLOCK_MONOTONIC */
     const uint8_t *body;           /* copy of the request body (in the arena) */
     size_t body_len;

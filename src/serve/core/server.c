@@ -176,8 +176,7 @@ static int on_req(h2o_handler_t *h, h2o_req_t *req)
     const char *p = req->path_normalized.base;
     size_t n = req->path_normalized.len;
     for (int i = 0; i < s->n_started; i++)
-        if (s->modules[i]->route &&
-            !s->modules[i]->route(s, s->module_state[i], req, p, n))
+        if (s->modules[i]->route && !s->modules[i]->route(s, s->module_state[i], req, p, n))
             return 0;
     serve_respond_error(s, req, 404, "no such route: %.*s", (int)(n < 200 ? n : 200), p);
     return 0;
@@ -381,7 +380,7 @@ static void teardown(server *s)
     workq_destroy(s->workers); /* finishes queued jobs */
     s->stopping = 1;           /* reloads that finish now are dropped */
     if (s->queue) h2o_evloop_run(s->loop, 0);
-    repo_free(s);     /* joins the instances */
+    repo_free(s);    /* joins the instances */
     stop_modules(s); /* and their threads: nothing runs on a model any more */
     if (s->queue) {
         h2o_evloop_run(s->loop, 0); /* answers that came in after the drain */

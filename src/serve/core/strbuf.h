@@ -35,10 +35,10 @@
 /* The fields are private: use the functions below. The struct is public only
  * so that a buffer can live on the stack or inside another struct. */
 typedef struct strbuf {
-    char *data;           /* NULL until the first byte is appended */
-    size_t len;           /* content bytes */
-    size_t cap;           /* bytes allocated at data (content + NUL) */
-    size_t limit;         /* most content bytes allowed */
+    char *data;          /* NULL until the first byte is appended */
+    size_t len;          /* content bytes */
+    size_t cap;          /* bytes allocated at data (content + NUL) */
+    size_t limit;        /* most content bytes allowed */
     serve_status status; /* sticky */
 } strbuf;
 
@@ -60,8 +60,7 @@ serve_status strbuf_append_str(strbuf *sb, const char *s);
 
 /* Appends printf-formatted text (two passes of vsnprintf: the first into the
  * room already allocated, a second after growing if it did not fit). */
-serve_status strbuf_appendf(strbuf *sb, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+serve_status strbuf_appendf(strbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 serve_status strbuf_vappendf(strbuf *sb, const char *fmt, va_list ap)
     __attribute__((format(printf, 2, 0)));
 

@@ -53,9 +53,9 @@ static json_t *yaml_node_json(yconv *x, const yaml_node_t *n, int depth)
         const char *v = (const char *)n->data.scalar.value;
         size_t len = n->data.scalar.length;
         json_t *j = n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE ? plain_scalar(v, len)
-                                                                     : json_stringn(v, len);
-        if (!j) errmsg_set(x->err, x->err_size, "line %zu: text is not UTF-8",
-                           n->start_mark.line + 1);
+                                                                    : json_stringn(v, len);
+        if (!j)
+            errmsg_set(x->err, x->err_size, "line %zu: text is not UTF-8", n->start_mark.line + 1);
         return j;
     }
     if (n->type == YAML_SEQUENCE_NODE) {
@@ -238,8 +238,7 @@ static int parse_global(edge_config *c, const json_t *g, char *err, size_t err_s
         get_num(&v, g, "outbox_retention_s", 0, 1, 365 * 86400.0, &c->outbox_retention_s))
         return -1;
     if (c->upstream[0] && strncmp(c->upstream, "http://", 7) && strncmp(c->upstream, "https://", 8))
-        return verr(&v, "upstream_endpoint", "'%s' is not an http:// or https:// URL",
-                    c->upstream);
+        return verr(&v, "upstream_endpoint", "'%s' is not an http:// or https:// URL", c->upstream);
     size_t n = strlen(c->upstream);
     while (n && c->upstream[n - 1] == '/') /* base URL: no trailing slash */
         c->upstream[--n] = 0;

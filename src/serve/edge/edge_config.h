@@ -47,7 +47,7 @@
 #include <stddef.h>
 
 #define EDGE_CONFIG_MAX_BYTES ((size_t)1 << 20)
-#define EDGE_ID_MAX 64   /* detector ids, names of presets and models */
+#define EDGE_ID_MAX 64    /* detector ids, names of presets and models */
 #define EDGE_TEXT_MAX 512 /* name, query */
 #define EDGE_MAX_DETECTORS 1024
 #define EDGE_MAX_PRESETS 64

@@ -50,10 +50,10 @@ typedef struct edge_req {
     int want_async, can_escalate;
     char token[EDGE_TEXT_MAX]; /* for the upstream */
     char content_type[80];
-    json_t *metadata;        /* the client's metadata object (owned) or NULL */
-    json_t *iq;              /* the image query as stored */
-    json_t *edge_result;     /* the local result, for the escalation's metadata */
-    edge_decision decision;  /* EDGE_KEEP: nothing goes up */
+    json_t *metadata;       /* the client's metadata object (owned) or NULL */
+    json_t *iq;             /* the image query as stored */
+    json_t *edge_result;    /* the local result, for the escalation's metadata */
+    edge_decision decision; /* EDGE_KEEP: nothing goes up */
 } edge_req;
 
 static void edge_req_dispose(sreq *r)
@@ -136,8 +136,8 @@ static json_t *iq_metadata(const edge_req *e, int from_edge)
 static json_t *make_iq(const edge_req *e, json_t *result, json_t *rois, int done, int from_edge)
 {
     json_t *meta = iq_metadata(e, from_edge);
-    edge_iq q = {e->iq_id, e->created_at, &e->det, e->threshold, e->patience, result, rois,
-                 meta,     done};
+    edge_iq q = {e->iq_id, e->created_at, &e->det, e->threshold, e->patience,
+                 result,   rois,          meta,    done};
     json_t *j = edge_iq_json(&q);
     json_decref(meta);
     return j;
@@ -244,9 +244,8 @@ static int commit_escalation(sreq *r)
     char query[QUERY_BUF * 2], err[SERVE_ERR_MAX];
     escalation_query(e, query, sizeof query);
     char *iq = dump(e->iq);
-    edge_escalation x = {e->iq_id,    e->request_id,    e->det.id,         query,
-                         e->token,    r->body,          r->body_len,       e->content_type,
-                         iq ? iq : "{}", e->threshold};
+    edge_escalation x = {e->iq_id, e->request_id, e->det.id,       query,          e->token,
+                         r->body,  r->body_len,   e->content_type, iq ? iq : "{}", e->threshold};
     serve_status st = edge_outbox_add(e->es->outbox, &x, err, sizeof err);
     free(iq);
     if (st == SERVE_OK) return 0;
@@ -272,9 +271,9 @@ static void commit_job(workq_job *job)
         char err[SERVE_ERR_MAX];
         char *iq = dump(e->iq);
         if (!iq) snprintf(err, sizeof err, "out of memory");
-        int rc = iq ? edge_outbox_remember(e->es->outbox, e->iq_id, e->request_id, iq, err,
-                                           sizeof err)
-                    : -1;
+        int rc =
+            iq ? edge_outbox_remember(e->es->outbox, e->iq_id, e->request_id, iq, err, sizeof err)
+               : -1;
         free(iq);
         if (rc) {
             set_detail(r, 500, "%s", err);
@@ -303,14 +302,20 @@ static void commit_or_finish(sreq *r)
 static metrics_counter *decision_counter(edge_state *es, edge_decision d)
 {
     switch (d) {
-    case EDGE_AUDIT: return &es->escalated_audit;
-    case EDGE_UNCONFIDENT: return &es->escalated_unconfident;
-    case EDGE_DIRECT: return &es->escalated_async;
-    case EDGE_NOT_READY: return &es->escalated_not_ready;
-    case EDGE_RATE_LIMITED: return &es->rate_limited;
+    case EDGE_AUDIT:
+        return &es->escalated_audit;
+    case EDGE_UNCONFIDENT:
+        return &es->escalated_unconfident;
+    case EDGE_DIRECT:
+        return &es->escalated_async;
+    case EDGE_NOT_READY:
+        return &es->escalated_not_ready;
+    case EDGE_RATE_LIMITED:
+        return &es->rate_limited;
     case EDGE_KEEP:
     case EDGE_REFUSE:
-    case EDGE_DECISION_COUNT: return NULL;
+    case EDGE_DECISION_COUNT:
+        return NULL;
     }
     return NULL;
 }
@@ -399,16 +404,19 @@ static int read_iq_params(server *s, h2o_req_t *req, edge_req *e, char *det_id, 
         *dst[i] = x;
     }
     if ((v = serve_query(req, "human_review", b, sizeof b))) {
-        if (!strcasecmp(v, "ALWAYS")) e->review = EDGE_REVIEW_ALWAYS;
-        else if (!strcasecmp(v, "NEVER")) e->review = EDGE_REVIEW_NEVER;
+        if (!strcasecmp(v, "ALWAYS"))
+            e->review = EDGE_REVIEW_ALWAYS;
+        else if (!strcasecmp(v, "NEVER"))
+            e->review = EDGE_REVIEW_NEVER;
         else if (strcasecmp(v, "DEFAULT")) {
-            respond_detail(s, req, 422, "human_review must be DEFAULT, ALWAYS or NEVER, got '%.40s'",
-                           v);
+            respond_detail(s, req, 422,
+                           "human_review must be DEFAULT, ALWAYS or NEVER, got '%.40s'", v);
             return -1;
         }
     }
     if ((v = serve_query(req, "want_async", b, sizeof b))) {
-        if (!strcasecmp(v, "true") || !strcmp(v, "1")) e->want_async = 1;
+        if (!strcasecmp(v, "true") || !strcmp(v, "1"))
+            e->want_async = 1;
         else if (strcasecmp(v, "false") && strcmp(v, "0")) {
             respond_detail(s, req, 422, "want_async must be True or False, got '%.40s'", v);
             return -1;
@@ -417,8 +425,8 @@ static int read_iq_params(server *s, h2o_req_t *req, edge_req *e, char *det_id, 
     if ((v = serve_query(req, "metadata", b, sizeof b))) {
         uint8_t raw[METADATA_MAX + 4];
         long n = b64url_decode(v, raw, sizeof raw);
-        json_t *m = n >= 0 && n <= METADATA_MAX ? json_loadb((const char *)raw, (size_t)n, 0, NULL)
-                                                : NULL;
+        json_t *m =
+            n >= 0 && n <= METADATA_MAX ? json_loadb((const char *)raw, (size_t)n, 0, NULL) : NULL;
         if (!json_is_object(m)) {
             json_decref(m);
             respond_detail(s, req, 422,
@@ -430,8 +438,10 @@ static int read_iq_params(server *s, h2o_req_t *req, edge_req *e, char *det_id, 
     }
     if ((v = serve_query(req, "image_query_id", b, sizeof b))) {
         if (!edge_iq_id_valid(v)) {
-            respond_detail(s, req, 422, "image_query_id must be iq_ and up to 60 letters, digits "
-                                        "or '_', got '%.64s'", v);
+            respond_detail(s, req, 422,
+                           "image_query_id must be iq_ and up to 60 letters, digits "
+                           "or '_', got '%.64s'",
+                           v);
             return -1;
         }
         snprintf(e->iq_id, sizeof e->iq_id, "%s", v);
@@ -439,8 +449,8 @@ static int read_iq_params(server *s, h2o_req_t *req, edge_req *e, char *det_id, 
     }
     if ((v = serve_query(req, "inspection_id", b, sizeof b))) {
         if (strlen(v) >= sizeof e->inspection_id || strspn(v, "abcdefghijklmnopqrstuvwxyz"
-                                                               "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                                               "0123456789_-") != strlen(v)) {
+                                                              "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                                              "0123456789_-") != strlen(v)) {
             respond_detail(s, req, 422, "inspection_id must be letters, digits, '_' or '-'");
             return -1;
         }
@@ -524,7 +534,8 @@ static int admit_query(server *s, h2o_req_t *req, edge_req *e)
     char det_id[128], rid[96];
     if (read_iq_params(s, req, e, det_id, sizeof det_id)) return -1;
     const char *h = serve_header(req, "x-request-id", rid, sizeof rid);
-    if (h && strlen(h) < sizeof e->request_id) snprintf(e->request_id, sizeof e->request_id, "%s", h);
+    if (h && strlen(h) < sizeof e->request_id)
+        snprintf(e->request_id, sizeof e->request_id, "%s", h);
     /* a client's retry, or an escalation the upstream already has */
     char *seen = edge_recent_get_by_request(es->recent, e->request_id);
     if (!seen && es->outbox) seen = edge_outbox_lookup_request(es->outbox, e->request_id);
@@ -546,10 +557,10 @@ static int admit_query(server *s, h2o_req_t *req, edge_req *e)
              e->preset.api_token[0] ? e->preset.api_token : es->cfg->upstream_token);
     e->can_escalate = es->cfg->upstream[0] && es->outbox && !e->preset.disable_escalation;
     if (e->preset.always_return && (e->review == EDGE_REVIEW_ALWAYS || e->want_async)) {
-        respond_detail(s, req, 400, "%s cannot be combined with detector %s's preset %s "
-                                    "(always_return_edge_prediction)",
-                       e->want_async ? "want_async" : "human_review=ALWAYS", d->id,
-                       e->preset.name);
+        respond_detail(s, req, 400,
+                       "%s cannot be combined with detector %s's preset %s "
+                       "(always_return_edge_prediction)",
+                       e->want_async ? "want_async" : "human_review=ALWAYS", d->id, e->preset.name);
         return -1;
     }
     if (!e->client_id) edge_new_id("iq_", e->iq_id);
@@ -727,20 +738,26 @@ static int route(server *s, void *state, h2o_req_t *req, const char *p, size_t n
         return 0;
     }
     switch (k) {
-    case 0: serve_respond_json(req, 200, edge_readiness_json(es)); break;
-    case 1: serve_respond(req, 200, "application/json", "{\"status\":\"alive\"}", 18); break;
+    case 0:
+        serve_respond_json(req, 200, edge_readiness_json(es));
+        break;
+    case 1:
+        serve_respond(req, 200, "application/json", "{\"status\":\"alive\"}", 18);
+        break;
     case 2:
         if (edge_all_ready(es))
             serve_respond(req, 200, "application/json", "{\"status\":\"ready\"}", 18);
         else
             serve_respond(req, 503, "application/json", "{\"detail\":\"not ready\"}", 23);
         break;
-    case 3: serve_respond(req, 200, "application/json", "{\"message\":\"Hello!\"}", 20); break;
-    default: serve_respond_json(req, 200, edge_resources_json(es));
+    case 3:
+        serve_respond(req, 200, "application/json", "{\"message\":\"Hello!\"}", 20);
+        break;
+    default:
+        serve_respond_json(req, 200, edge_resources_json(es));
     }
     return 0;
 }
-
 
 const serve_module edge_module = {.name = "edge",
                                   .start = edge_service_start,

@@ -58,8 +58,8 @@ void edge_now_iso(char *out, size_t size)
 
 const char *edge_result_type(edge_mode m)
 {
-    static const char *const names[] = {"binary_classification", "counting",
-                                        "multi_classification", "bounding_box"};
+    static const char *const names[] = {"binary_classification", "counting", "multi_classification",
+                                        "bounding_box"};
     return names[m];
 }
 
@@ -104,13 +104,16 @@ static int from_classes(const edge_detector *d, const json_t *classes, json_t *r
     switch (d->mode) {
     case EDGE_MODE_BINARY:
         return json_object_set_new(r, "label", json_string(binary_label(label, id)));
-    case EDGE_MODE_MULTI_CLASS: return json_object_set_new(r, "label", json_string(label));
+    case EDGE_MODE_MULTI_CLASS:
+        return json_object_set_new(r, "label", json_string(label));
     case EDGE_MODE_COUNT: {
         char *end;
         long n = strtol(label, &end, 10);
         if (*end || end == label || n < 0)
-            return errmsg_set(err, err_size, "COUNT on a classifier needs labels that are counts, "
-                                             "got '%.40s'", label);
+            return errmsg_set(err, err_size,
+                              "COUNT on a classifier needs labels that are counts, "
+                              "got '%.40s'",
+                              label);
         int over = n > d->max_count;
         return json_object_set_new(r, "count", json_integer(over ? d->max_count : n)) ||
                json_object_set_new(r, "greater_than_max", json_boolean(over));
@@ -130,9 +133,9 @@ static json_t *roi_json(const json_t *b, double w, double h)
     double bt = json_number_value(json_object_get(box, "y2")) / h;
     return json_pack("{s:O, s:f, s:{s:f, s:f, s:f, s:f, s:f, s:f}}", "label",
                      json_object_get(b, "label"), "score",
-                     json_number_value(json_object_get(b, "score")), "geometry", "left",
-                     clamp01(l), "top", clamp01(t), "right", clamp01(rr), "bottom", clamp01(bt),
-                     "x", clamp01((l + rr) / 2), "y", clamp01((t + bt) / 2));
+                     json_number_value(json_object_get(b, "score")), "geometry", "left", clamp01(l),
+                     "top", clamp01(t), "right", clamp01(rr), "bottom", clamp01(bt), "x",
+                     clamp01((l + rr) / 2), "y", clamp01((t + bt) / 2));
 }
 
 static int from_detections(const edge_detector *d, double box_score, const json_t *answer,
@@ -175,7 +178,7 @@ static int from_detections(const edge_detector *d, double box_score, const json_
         return json_object_set_new(r, "count", json_integer(over ? d->max_count : kept)) ||
                json_object_set_new(r, "greater_than_max", json_boolean(over));
     }
-    const char *label = !kept ? "NO_OBJECTS"
+    const char *label = !kept                      ? "NO_OBJECTS"
                         : kept > d->max_num_bboxes ? "GREATER_THAN_MAX"
                                                    : "BOUNDING_BOX";
     return json_object_set_new(r, "label", json_string(label));
@@ -219,11 +222,11 @@ json_t *edge_iq_json(const edge_iq *q)
 {
     return json_pack("{s:o, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:f, s:f, s:o, s:n, s:b}",
                      "metadata", or_null(q->metadata), "id", q->id, "type", "image_query",
-                     "created_at", q->created_at, "query", q->det->query, "detector_id",
-                     q->det->id, "result_type", edge_result_type(q->det->mode), "result",
-                     or_null(q->result), "patience_time", q->patience_time,
-                     "confidence_threshold", q->confidence_threshold, "rois", or_null(q->rois),
-                     "text", "done_processing", q->done_processing);
+                     "created_at", q->created_at, "query", q->det->query, "detector_id", q->det->id,
+                     "result_type", edge_result_type(q->det->mode), "result", or_null(q->result),
+                     "patience_time", q->patience_time, "confidence_threshold",
+                     q->confidence_threshold, "rois", or_null(q->rois), "text", "done_processing",
+                     q->done_processing);
 }
 
 /* Detector.mode_configuration for d's mode (a new reference or null). */
@@ -235,16 +238,17 @@ static json_t *mode_configuration(const edge_detector *d)
         return json_pack("{s:s?, s:i}", "class_name", cls, "max_count", d->max_count);
     case EDGE_MODE_BOUNDING_BOX:
         return json_pack("{s:s?, s:i}", "class_name", cls, "max_num_bboxes", d->max_num_bboxes);
-    default: return json_null();
+    default:
+        return json_null();
     }
 }
 
 json_t *edge_detector_json(const edge_detector *d, const char *created_at)
 {
     return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:f, s:f, s:n, s:s, s:o, s:s, s:s}", "id",
-                     d->id, "type", "detector", "created_at", created_at, "name", d->name,
-                     "query", d->query, "group_name", "glint", "confidence_threshold",
-                     d->confidence_threshold, "patience_time", d->patience_time, "metadata",
-                     "mode", edge_mode_name(d->mode), "mode_configuration", mode_configuration(d),
-                     "status", "ON", "escalation_type", "STANDARD");
+                     d->id, "type", "detector", "created_at", created_at, "name", d->name, "query",
+                     d->query, "group_name", "glint", "confidence_threshold",
+                     d->confidence_threshold, "patience_time", d->patience_time, "metadata", "mode",
+                     edge_mode_name(d->mode), "mode_configuration", mode_configuration(d), "status",
+                     "ON", "escalation_type", "STANDARD");
 }

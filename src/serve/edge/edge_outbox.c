@@ -363,14 +363,13 @@ static void posted(edge_outbox *o, xfer *x, long code, const char *why)
     }
     int transient = !code || code == 408 || code == 425 || code == 429 || code >= 500;
     if (transient) {
-        int64_t d = (code == 429 || code == 503) && x->retry_after >= 0
-                        ? x->retry_after * 1000
-                        : backoff_ms(x->attempts);
+        int64_t d = (code == 429 || code == 503) && x->retry_after >= 0 ? x->retry_after * 1000
+                                                                        : backoff_ms(x->attempts);
         retry(o, x, d, why);
         return;
     }
-    exec(o->wdb, "UPDATE outbox SET state=?, last_error=? WHERE iq_id=?", "itt",
-         (int64_t)ST_FAILED, why, x->iq_id);
+    exec(o->wdb, "UPDATE outbox SET state=?, last_error=? WHERE iq_id=?", "itt", (int64_t)ST_FAILED,
+         why, x->iq_id);
     mark_refused(o, x->iq_id, why);
     atomic_fetch_sub(&o->pending, 1);
     atomic_fetch_add(&o->failed, 1);
@@ -541,8 +540,8 @@ void edge_outbox_close(edge_outbox *o)
     free(o);
 }
 
-void edge_outbox_configure(edge_outbox *o, const char *upstream, const char *token,
-                           int max_pending, double retention_s)
+void edge_outbox_configure(edge_outbox *o, const char *upstream, const char *token, int max_pending,
+                           double retention_s)
 {
     pthread_mutex_lock(&o->mu);
     snprintf(o->upstream, sizeof o->upstream, "%s", upstream);
@@ -553,15 +552,13 @@ void edge_outbox_configure(edge_outbox *o, const char *upstream, const char *tok
     curl_multi_wakeup(o->multi);
 }
 
-serve_status edge_outbox_add(edge_outbox *o, const edge_escalation *e, char *err,
-                                   size_t err_size)
+serve_status edge_outbox_add(edge_outbox *o, const edge_escalation *e, char *err, size_t err_size)
 {
     pthread_mutex_lock(&o->mu);
     if (atomic_load(&o->pending) >= o->max_pending) {
         pthread_mutex_unlock(&o->mu);
         atomic_fetch_add(&o->rejected_full, 1);
-        errmsg_set(err, err_size, "the escalation outbox is full (%d undelivered)",
-                   o->max_pending);
+        errmsg_set(err, err_size, "the escalation outbox is full (%d undelivered)", o->max_pending);
         return SERVE_ERR_FULL;
     }
     sqlite3_stmt *st;
@@ -602,8 +599,9 @@ int edge_outbox_remember(edge_outbox *o, const char *id, const char *request_id,
                          const char *iq_json, char *err, size_t err_size)
 {
     pthread_mutex_lock(&o->mu);
-    int rc = exec(o->wdb, "INSERT OR IGNORE INTO iq(id, request_id, json, created_ms) VALUES(?,?,?,?)",
-                  "ttti", id, request_id, iq_json, clock_unix_ms());
+    int rc =
+        exec(o->wdb, "INSERT OR IGNORE INTO iq(id, request_id, json, created_ms) VALUES(?,?,?,?)",
+             "ttti", id, request_id, iq_json, clock_unix_ms());
     if (rc != SQLITE_DONE) errmsg_set(err, err_size, "state database: %s", sqlite3_errmsg(o->wdb));
     pthread_mutex_unlock(&o->mu);
     return rc == SQLITE_DONE ? 0 : -1;

@@ -41,7 +41,7 @@ typedef struct edge_escalation {
     const uint8_t *image;
     size_t image_len;
     const char *content_type;
-    const char *iq_json; /* the image query as answered to the client */
+    const char *iq_json;         /* the image query as answered to the client */
     double confidence_threshold; /* the upstream answer is final from here */
 } edge_escalation;
 
@@ -64,16 +64,15 @@ void edge_outbox_close(edge_outbox *o);
 
 /* Where escalations go: base URL ("" = nowhere: items wait), default
  * token, bound of pending items, retention of delivered ones. */
-void edge_outbox_configure(edge_outbox *o, const char *upstream, const char *token,
-                           int max_pending, double retention_s);
+void edge_outbox_configure(edge_outbox *o, const char *upstream, const char *token, int max_pending,
+                           double retention_s);
 
 #include "serve/core/status.h" /* SERVE_OK, SERVE_ERR_FULL (at the bound), SERVE_ERR_IO */
 
 /* Commits escalation e durably and wakes the delivery thread. FULL when
  * max_pending items wait already; ERROR with a message on a database
  * failure. An item with the same iq_id already held is left as is (OK). */
-serve_status edge_outbox_add(edge_outbox *o, const edge_escalation *e, char *err,
-                                   size_t err_size);
+serve_status edge_outbox_add(edge_outbox *o, const edge_escalation *e, char *err, size_t err_size);
 
 /* Saves the image query `id` (answered to request_id) durably: the ones a
  * client named (image_query_id), so that a repeat is recognised after a

@@ -42,14 +42,22 @@ int edge_decision_done(edge_decision d)
 const char *edge_decision_name(edge_decision d)
 {
     switch (d) {
-    case EDGE_KEEP: return "keep";
-    case EDGE_AUDIT: return "audit";
-    case EDGE_UNCONFIDENT: return "unconfident";
-    case EDGE_DIRECT: return "direct";
-    case EDGE_RATE_LIMITED: return "rate_limited";
-    case EDGE_NOT_READY: return "not_ready";
-    case EDGE_REFUSE: return "refuse";
-    case EDGE_DECISION_COUNT: break;
+    case EDGE_KEEP:
+        return "keep";
+    case EDGE_AUDIT:
+        return "audit";
+    case EDGE_UNCONFIDENT:
+        return "unconfident";
+    case EDGE_DIRECT:
+        return "direct";
+    case EDGE_RATE_LIMITED:
+        return "rate_limited";
+    case EDGE_NOT_READY:
+        return "not_ready";
+    case EDGE_REFUSE:
+        return "refuse";
+    case EDGE_DECISION_COUNT:
+        break;
     }
     return "?";
 }

@@ -32,15 +32,15 @@ typedef enum edge_decision {
 } edge_decision;
 
 typedef struct edge_policy_input {
-    int can_escalate;     /* an upstream, an outbox, escalation not disabled */
-    int want_async;       /* the client's want_async */
-    edge_review review;   /* the client's human_review */
-    int always_return;    /* the preset's always_return_edge_prediction */
-    double confidence;    /* of the local answer */
-    double threshold;     /* the query's confidence threshold */
-    double audit_rate;    /* confident answers audited, 0..1 */
-    double draw;          /* uniform in [0, 1) */
-    int rate_allowed;     /* the rate limiter would let an escalation through now */
+    int can_escalate;   /* an upstream, an outbox, escalation not disabled */
+    int want_async;     /* the client's want_async */
+    edge_review review; /* the client's human_review */
+    int always_return;  /* the preset's always_return_edge_prediction */
+    double confidence;  /* of the local answer */
+    double threshold;   /* the query's confidence threshold */
+    double audit_rate;  /* confident answers audited, 0..1 */
+    double draw;        /* uniform in [0, 1) */
+    int rate_allowed;   /* the rate limiter would let an escalation through now */
 } edge_policy_input;
 
 /* What happens to a query answered locally: KEEP, AUDIT, UNCONFIDENT,

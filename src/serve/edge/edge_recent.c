@@ -107,7 +107,8 @@ int edge_recent_put(edge_recent *t, const char *id, const char *request_id, cons
     forget(t, i);
     entry *e = &t->e[i];
     snprintf(e->id, sizeof e->id, "%s", id);
-    if (request_id && strlen(request_id) < KEY_MAX) snprintf(e->req, sizeof e->req, "%s", request_id);
+    if (request_id && strlen(request_id) < KEY_MAX)
+        snprintf(e->req, sizeof e->req, "%s", request_id);
     e->json = copy;
     int *h = &t->by_id[hash(e->id) & t->mask];
     e->next_id = *h;

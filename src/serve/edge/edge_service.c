@@ -213,8 +213,7 @@ static void check_config_file(edge_state *es)
     edge_config *c = read_config(es, es->config_path, err, sizeof err);
     if (!c) {
         metrics_counter_inc(&es->config_errors);
-        fprintf(stderr, "glint serve: edge config not reloaded, the previous one stays: %s\n",
-                err);
+        fprintf(stderr, "glint serve: edge config not reloaded, the previous one stays: %s\n", err);
         return;
     }
     edge_install_config(es, c);
@@ -238,9 +237,9 @@ json_t *edge_resources_json(edge_state *es)
     int64_t mt = ps.mem_total_bytes, ma = ps.mem_available_bytes;
     return json_pack("{s:{s:{s:f}, s:{s:I, s:I}, s:{s:{s:f}, s:{s:I, s:I}}}}", "system",
                      "cpu_utilization_pct", "total", round(pct * 100) / 100, "ram_bytes", "total",
-                     (json_int_t)mt, "used", (json_int_t)(mt >= 0 && ma >= 0 ? mt - ma : -1),
-                     "gpu", "compute_utilization_pct", "total", 0.0, "vram_bytes", "total",
-                     (json_int_t)0, "used", (json_int_t)0);
+                     (json_int_t)mt, "used", (json_int_t)(mt >= 0 && ma >= 0 ? mt - ma : -1), "gpu",
+                     "compute_utilization_pct", "total", 0.0, "vram_bytes", "total", (json_int_t)0,
+                     "used", (json_int_t)0);
 }
 
 /* ---- life cycle (the module table) ---- */

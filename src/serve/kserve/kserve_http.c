@@ -52,7 +52,6 @@ typedef struct admin_req {
     char err[SERVE_ERR_MAX];
 } admin_req;
 
-
 static json_t *shape_json(const int64_t *dims, int ndim, int from)
 {
     json_t *a = json_array();
@@ -107,12 +106,12 @@ static void server_metadata(h2o_req_t *req)
 
 static void model_metadata(h2o_req_t *req, const repo_model *m)
 {
-    serve_respond_json(
-        req, 200,
-        json_pack("{s:s, s:[s], s:s, s:o, s:o, s:{s:s, s:s}}", "name", m->name, "versions", "1",
-                  "platform", "onnx", "inputs", io_json(m, 0, 0), "outputs", io_json(m, 1, 0),
-                  "parameters", "precision", precision_name(m->pkg.precision),
-                  "precision_note", m->pkg.precision_note));
+    serve_respond_json(req, 200,
+                       json_pack("{s:s, s:[s], s:s, s:o, s:o, s:{s:s, s:s}}", "name", m->name,
+                                 "versions", "1", "platform", "onnx", "inputs", io_json(m, 0, 0),
+                                 "outputs", io_json(m, 1, 0), "parameters", "precision",
+                                 precision_name(m->pkg.precision), "precision_note",
+                                 m->pkg.precision_note));
 }
 
 static void model_config(h2o_req_t *req, const repo_model *m)
@@ -130,8 +129,7 @@ static void model_config(h2o_req_t *req, const repo_model *m)
         "dynamic_batching", "preferred_batch_size", pref, "max_queue_delay_microseconds",
         (json_int_t)o->max_queue_delay_us, "instance_group", "name", m->name, "count", o->instances,
         "kind", "KIND_CPU", "parameters", "task", model_task_name(m->conf->task), "precision",
-        precision_name(m->pkg.precision), "threads", o->threads, "max_queue",
-        m->max_queue);
+        precision_name(m->pkg.precision), "threads", o->threads, "max_queue", m->max_queue);
     serve_respond_json(req, 200, j);
 }
 
@@ -208,10 +206,10 @@ static int v2_check(sreq *r, char *err, size_t err_size)
         return -1;
     }
     const kserve_tensor *t = &q->inputs[0];
-    if (t->dtype != GLINT_F32 || t->ndim != 4 || t->dims[1] != 3 ||
-        t->dims[2] != c->spec.height || t->dims[3] != c->spec.width || t->dims[0] < 1) {
-        snprintf(err, err_size, "input '%s' must be FP32 [N, 3, %d, %d]", in.name,
-                 c->spec.height, c->spec.width);
+    if (t->dtype != GLINT_F32 || t->ndim != 4 || t->dims[1] != 3 || t->dims[2] != c->spec.height ||
+        t->dims[3] != c->spec.width || t->dims[0] < 1) {
+        snprintf(err, err_size, "input '%s' must be FP32 [N, 3, %d, %d]", in.name, c->spec.height,
+                 c->spec.width);
         return -1;
     }
     if (t->dims[0] > m->max_queue) {

@@ -39,15 +39,15 @@ static json_t *model_health(const repo_entry *e)
     }
     const batcher_options *bo = batcher_get_options(m->batcher);
     const batcher_stats *bs = batcher_get_stats(m->batcher);
-    json_t *d = json_pack("{s:s, s:s, s:i, s:i, s:i, s:i, s:i, s:I, s:I, s:I, s:o, s:f}", "task",
-                          model_task_name(m->conf->task), "precision",
-                          precision_name(m->pkg.precision), "queue_depth",
-                          atomic_load(&m->pending), "max_queue", m->max_queue, "instances",
-                          bo->instances, "threads", bo->threads, "max_batch", bo->max_batch,
-                          "images", (json_int_t)atomic_load(&m->stats.images), "executions",
-                          (json_int_t)atomic_load(&bs->executions), "arena_bytes",
-                          (json_int_t)batcher_arena_bytes(m->batcher), "batch_sizes",
-                          batch_sizes_json(bs), "load_ms", m->load_ms);
+    json_t *d =
+        json_pack("{s:s, s:s, s:i, s:i, s:i, s:i, s:i, s:I, s:I, s:I, s:o, s:f}", "task",
+                  model_task_name(m->conf->task), "precision", precision_name(m->pkg.precision),
+                  "queue_depth", atomic_load(&m->pending), "max_queue", m->max_queue, "instances",
+                  bo->instances, "threads", bo->threads, "max_batch", bo->max_batch, "images",
+                  (json_int_t)atomic_load(&m->stats.images), "executions",
+                  (json_int_t)atomic_load(&bs->executions), "arena_bytes",
+                  (json_int_t)batcher_arena_bytes(m->batcher), "batch_sizes", batch_sizes_json(bs),
+                  "load_ms", m->load_ms);
     json_object_update(o, d);
     json_decref(d);
     json_object_set_new(o, "precision_note", json_string(m->pkg.precision_note));
