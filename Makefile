@@ -2,7 +2,7 @@
 JOBS ?= 2
 BUILD ?= build
 
-.PHONY: all deps build test asan demo fuzz clean
+.PHONY: all deps build test asan demo fuzz clean format format-check lint
 
 all: build
 
@@ -13,10 +13,30 @@ build: deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release >/dev/null
 	cmake --build $(BUILD) -j$(JOBS)
 
-# Unit tests, ONNX conformance, reference models; then the same under ASan+UBSan.
+# Style and lint, unit tests, ONNX conformance, reference models; then the
+# same under ASan+UBSan.
 test: build
+	$(MAKE) format-check lint
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
 	$(MAKE) asan
+
+# The C sources clang-format keeps in the checked-in .clang-format style.
+C_FILES = $(shell git ls-files 'include/*.h' 'src/*.c' 'src/*.h' 'tests/*.c' 'tests/*.h' \
+                                'fuzz/*.c' 'bench/*.c' 2>/dev/null)
+
+format: deps
+	clang-format -i $(C_FILES)
+
+format-check: deps
+	@clang-format --dry-run -Werror $(C_FILES) && echo "format-check: $(words $(C_FILES)) files clean"
+
+# cppcheck's warning, portability and performance checks on src/; a finding
+# fails (suppressions are inline, each with its reason).
+lint: deps
+	cppcheck --quiet --error-exitcode=1 -j$(JOBS) --enable=warning,portability,performance \
+	  --std=c11 -D__GNUC__ -I include -I src --suppress=missingIncludeSystem --inline-suppr \
+	  --template='{file}:{line}: {severity}: {message} [{id}]' src
+	@echo "lint: cppcheck clean"
 
 asan: deps
 	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DGLINT_SANITIZE=ON >/dev/null

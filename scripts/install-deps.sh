@@ -4,7 +4,7 @@
 #   --models adds python3-torch for tools/; --bench adds nginx-light, jq and python3-pil for
 #   the peer comparisons under bench/ (not needed by make test or make demo)
 set -euo pipefail
-pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev python3
+pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev clang-format cppcheck python3
       libdnnl-dev protobuf-c-compiler libprotobuf-c-dev libonnx-dev libonnx-testdata
       libturbojpeg0-dev libspng-dev libjansson-dev libyaml-dev libcmocka-dev
       libh2o-evloop-dev libssl-dev libcurl4-openssl-dev libsqlite3-dev chromium wrk)

@@ -151,6 +151,7 @@ bool eng_nhwc_slice_make(step *st)
         return false;
     *state = start;
     st->k = (kernel){eng_nhwc_slice_run, free, state, "glint:slice_nhwc"};
+    /* cppcheck-suppress memleak ; the kernel made above owns state */
     return true;
 }
 
@@ -205,6 +206,7 @@ bool eng_nhwc_resize_make(step *st)
     st->k = (kernel){eng_nhwc_resize_run, resize_free, k,
                      x->dtype == GLINT_U8 ? "glint:resize_nearest_u8_nhwc"
                                           : "glint:resize_nearest_nhwc"};
+    /* cppcheck-suppress memleak ; the kernel made above owns k */
     return true;
 }
 
@@ -302,6 +304,7 @@ bool eng_nhwc_qdq_make(const plan *p, const step *st, kernel *k)
     *s = (qdq_k){*(const float *)sc->data, zp ? *(const uint8_t *)zp->data : 0};
     *k = (kernel){q ? eng_nhwc_quantize_run : eng_nhwc_dequantize_run, free, s,
                   q ? "glint:quantize" : "glint:dequantize"};
+    /* cppcheck-suppress memleak ; the kernel made above owns s */
     return true;
 }
 

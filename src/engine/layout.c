@@ -155,6 +155,7 @@ static int dequantized(lctx *L, int v, const node *consumer, glint_status *s)
     *q = L->qo[v];
     L->qo[nv].on = false;
     r->k = (kernel){eng_nhwc_dequant_run, free, q, "glint:dequantize_nhwc"};
+    /* cppcheck-suppress memleak ; the kernel made above owns q */
     return nv;
 }
 
@@ -683,7 +684,9 @@ static void concat_in_place(plan *p)
         if (cat->k.run != eng_nhwc_concat_run) continue;
         int o = cat->out_id[0];
         int64_t C = p->t[o].dims[1], at = 0;
-        for (int k = 0; k < cat->n_in_ids && k < 32; k++) {
+        /* in_place is a 32-bit mask; in_id holds 16 */
+        int max_in = (int)(sizeof cat->in_id / sizeof cat->in_id[0]);
+        for (int k = 0; k < cat->n_in_ids && k < max_in && k < 32; k++) {
             int v = cat->in_id[k];
             int64_t cv = p->t[v].dims[1];
             int64_t slot = at;

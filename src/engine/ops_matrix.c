@@ -91,7 +91,7 @@ glint_status eng_run_MatMul(op_ctx *c)
     bb.ndim -= 2;
     glint_tensor out = {.ndim = 0};
     eng_broadcast_shape(&ba, &bb, &out.ndim, out.dims);
-    int64_t sa[MAXD], sb[MAXD], batches = eng_dims_count(out.dims, out.ndim);
+    int64_t sa[MAXD] = {0}, sb[MAXD] = {0}, batches = eng_dims_count(out.dims, out.ndim);
     /* strides of the batch dims in units of matrices */
     {
         int64_t s = 1;

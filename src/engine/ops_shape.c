@@ -333,8 +333,8 @@ static void strided_copy(const char *src, const int64_t *st, char *dst, const in
     int64_t inner = dims[nd - 1], ist = st[nd - 1];
     for (int64_t i = 0; i < count; i += inner) {
         if (es == 4) {
-            const float *s4 = (const float *)src + off;
-            float *d4 = (float *)dst + i;
+            const uint32_t *s4 = (const uint32_t *)src + off; /* 4-byte elements, any type */
+            uint32_t *d4 = (uint32_t *)dst + i;
             for (int64_t k = 0; k < inner; k++)
                 d4[k] = s4[k * ist];
         } else {
@@ -546,6 +546,7 @@ static glint_status slice_resolve(op_ctx *c, slice_plan *p)
             s = clamp64(s, 0, dim - 1);
             e = clamp64(e, -1, dim - 1);
         }
+        /* cppcheck-suppress zerodivcond ; step 0 was refused above */
         int64_t len = sp[i] > 0 ? (e - s + sp[i] - 1) / sp[i] : (s - e + (-sp[i]) - 1) / (-sp[i]);
         p->start[a] = s;
         p->step[a] = sp[i];

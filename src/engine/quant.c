@@ -90,6 +90,7 @@ static void *arena_alloc(arena *a, size_t size)
         a->failed = 1;
         return NULL;
     }
+    /* cppcheck-suppress memleak ; the list owns m (freed with the list) */
     return a->p[a->n++] = m;
 }
 
@@ -675,6 +676,7 @@ static int skipped(const glint_quant_options *o, const Onnx__NodeProto *n)
 static char *quantize_tensor(const glint_quant *q, const glint_quant_options *o, rewrite *r,
                              const char *name, int stat, int group, char **cache)
 {
+    /* cppcheck-suppress identicalInnerCondition ; a false positive of cppcheck 2.10 */
     if (*cache) return *cache;
     float scale;
     uint8_t zp;

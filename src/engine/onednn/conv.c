@@ -120,7 +120,7 @@ bool eng_onednn_conv_desc(const node *n, const glint_tensor *x, const glint_tens
                           dnnl_memory_desc_t *dst_md)
 {
     dnnl_memory_desc_t w_any;
-    dnnl_dims_t bd = {w->dims[0]}, strides, dil, pl, pr;
+    dnnl_dims_t bd = {w->dims[0]}, strides = {0}, dil = {0}, pl = {0}, pr = {0};
     dnnl_dims_t yd = {y->dims[0], y->dims[1], y->dims[2], y->dims[3]};
     dnnl_memory_desc_init_by_tag(dst_md, 4, yd, dt, dnnl_nhwc);
     eng_onednn_conv_weight_mds(w, eng_attr_i(n, "group", 1), wt, &w_any, w_plain);

@@ -148,7 +148,7 @@ static float *qconv_bias(const op_ctx *c, const float *scales, int64_t n_scales,
 static bool conv_unpadded(const node *n, const glint_tensor *x, const glint_tensor *w,
                           const glint_tensor *y)
 {
-    dnnl_dims_t strides, dil, pl, pr;
+    dnnl_dims_t strides = {0}, dil = {0}, pl = {0}, pr = {0};
     eng_onednn_conv_geom(n, x, w, y, strides, dil, pl, pr);
     return !pl[0] && !pl[1] && !pr[0] && !pr[1];
 }
