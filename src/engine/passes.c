@@ -6,8 +6,10 @@
  * Sigmoid·Mul = SiLU, HardSigmoid·Mul = HardSwish, then Add as a sum).
  * QDQ models: Conv(DQ(Q(x)), DQ(Wq)) folds into GlintQConv, then u8 values
  * replace Q(DQ(q)) pairs around GlintQConv, Split, Concat, nearest Resize
- * and MaxPool (qdq_to_u8). */
+ * and MaxPool (qdq_to_u8). On a CPU without VNNI a GlintQConv's weights
+ * become 7-bit (narrow_qconv_weights). */
 #include "backend.h"
+#include "simd.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -306,8 +308,70 @@ static node *producer_op(graph *g, int v, op_id op)
  * form describes (u8 activations per tensor, s8 weights per channel or per
  * tensor, zero weight zero points), which the oneDNN backend runs as one.
  * Q and DQ nodes nothing else reads die. */
+/* A new constant of g named `<base>/<suffix>` with v's type and dims and
+ * data (owned by the graph from now on, also on failure); -1 on OOM. */
+static int add_const_like(graph *g, int v, const char *base, const char *suffix, void *data)
+{
+    char name[512];
+    snprintf(name, sizeof name, "%s/%s", base, suffix);
+    int id = eng_graph_add_value(g, name);
+    if (id < 0) {
+        free(data);
+        return -1;
+    }
+    value *nv = &g->vals[id];
+    const value *ov = &g->vals[v];
+    *nv = (value){.name = nv->name,
+                  .dtype = ov->dtype,
+                  .ndim = ov->ndim,
+                  .data = data,
+                  .producer = -1,
+                  .n_uses = 1};
+    memcpy(nv->dims, ov->dims, sizeof nv->dims);
+    return id;
+}
+
+/* GlintQConv `conv` on a CPU without VNNI (eng_simd_int8_weight_bits): its
+ * s8 weights become 7-bit, w7 = round half to even(w / 2) clamped to [-64,
+ * 63], and its weight scales double, so that w7 * 2 * scale ~ w * scale and
+ * no pair of u8 x s7 products overflows 16 bits in oneDNN's vpmaddubsw
+ * kernels (255 * 64 * 2 <= 32767). New constants (the originals may be
+ * shared); every backend then runs the same 7-bit weights, so the
+ * reference kernel stays the exact definition of what the plan computes. */
+static glint_status narrow_qconv_weights(graph *g, node *conv)
+{
+    int w = conv->in[3], ws = conv->in[4];
+    int64_t nw = eng_dims_count(g->vals[w].dims, g->vals[w].ndim),
+            ns = eng_dims_count(g->vals[ws].dims, g->vals[ws].ndim);
+    int8_t *w7 = malloc((size_t)nw);
+    float *s2 = malloc((size_t)ns * sizeof *s2);
+    if (!w7 || !s2) {
+        free(w7);
+        free(s2);
+        return eng_fail(GLINT_ERR_NOMEM, "out of memory narrowing int8 weights");
+    }
+    const int8_t *w8 = g->vals[w].data;
+    for (int64_t i = 0; i < nw; i++) {
+        int v = (int)nearbyint(w8[i] / 2.0); /* half to even (the default rounding mode) */
+        w7[i] = (int8_t)(v > 63 ? 63 : v);   /* -128 / 2 = -64 fits */
+    }
+    const float *s8 = g->vals[ws].data;
+    for (int64_t i = 0; i < ns; i++)
+        s2[i] = s8[i] * 2; /* exact */
+    int w_id = add_const_like(g, w, conv->name, "w7", w7);
+    int s_id = add_const_like(g, ws, conv->name, "w7_scale", s2);
+    if (w_id < 0 || s_id < 0)
+        return eng_fail(GLINT_ERR_NOMEM, "out of memory narrowing int8 weights");
+    g->vals[w].n_uses--;
+    g->vals[ws].n_uses--;
+    conv->in[3] = w_id;
+    conv->in[4] = s_id;
+    return GLINT_OK;
+}
+
 static glint_status fold_qdq_conv(graph *g, node *conv)
 {
+    glint_status s;
     node *dq = producer_op(g, conv->in[0], OP_DequantizeLinear);
     node *q = dq ? producer_op(g, dq->in[0], OP_QuantizeLinear) : NULL;
     node *wdq = producer_op(g, conv->in[1], OP_DequantizeLinear);
@@ -348,6 +412,7 @@ static glint_status fold_qdq_conv(graph *g, node *conv)
     conv->in = in;
     conv->n_in = 7;
     conv->op = OP_GlintQConv;
+    if (eng_simd_int8_weight_bits() == 7 && (s = narrow_qconv_weights(g, conv))) return s;
     if (g->vals[dq->out[0]].n_uses == 0 && !g->vals[dq->out[0]].is_output) kill(g, dq);
     if (g->vals[q->out[0]].n_uses == 0 && !g->vals[q->out[0]].is_output) kill(g, q);
     if (g->vals[wdq->out[0]].n_uses == 0 && !g->vals[wdq->out[0]].is_output) kill(g, wdq);
