@@ -234,7 +234,8 @@ static void test_sppf_neck(void **state)
 typedef struct xconv {
     const char *what;
     int64_t c, m, k, group, pad, stride;
-    int zp; /* the input's zero point (u8) */
+    int zp;         /* the input's zero point (u8) */
+    int per_tensor; /* one weight scale (else one per output channel) */
 } xconv;
 
 static Onnx__AttributeProto *ints_attr(Onnx__AttributeProto *a, const char *name, int64_t *v,
@@ -301,14 +302,17 @@ static void init_value_info(Onnx__ValueInfoProto *vi, Onnx__TypeProto *tp,
     vi->type = tp;
 }
 
-/* Weight i of an extreme convolution: mostly 127 or -128, in runs of one
- * sign (so that pairs of products add up), with some values that round
- * differently to 7 bits (odd, +-1, 63..65). */
-static int8_t extreme_weight(int64_t i)
+/* Weight i of an extreme convolution (per weights per output channel):
+ * mostly 127 or -128, in runs of one sign (so that pairs of products add
+ * up), with some values that round differently to 7 bits (odd, +-1,
+ * 63..65); every fourth output channel at the edge that 8 bits still take
+ * without VNNI: +-64 and smaller (two largest |w| add up to 128). */
+static int8_t extreme_weight(int64_t i, int64_t per)
 {
     static const int8_t odd[] = {1, -1, 3, -3, 63, 64, 65, -63, -64, -65, 0, 126};
-    if (i % 7 == 3) return odd[(i / 7) % 12];
-    return (i / 24) % 3 == 1 ? -128 : 127;
+    bool edge = (i / per) % 4 == 3;
+    if (i % 7 == 3) return edge ? (int8_t)(odd[(i / 7) % 12] / 2) : odd[(i / 7) % 12];
+    return (i / 24) % 3 == 1 ? (edge ? -64 : -128) : (edge ? 64 : 127);
 }
 
 /* Writes the QDQ convolution xc on input dims xd to path. */
@@ -322,7 +326,7 @@ static void write_xconv(const xconv *xc, const int64_t *xd, const char *path)
     int8_t *w = malloc((size_t)nw);
     float *ws = malloc((size_t)M * sizeof *ws), *b = malloc((size_t)M * sizeof *b);
     for (int64_t i = 0; i < nw; i++)
-        w[i] = extreme_weight(i);
+        w[i] = extreme_weight(i, cg * K * K);
     for (int64_t m = 0; m < M; m++) {
         ws[m] = 0.001f * (float)(1 + m % 5);
         b[m] = 0.25f * (float)(m % 3) - 0.25f;
@@ -333,8 +337,8 @@ static void write_xconv(const xconv *xc, const int64_t *xd, const char *path)
     init_tensor(&t[0], "xs", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 0, NULL, &xs, sizeof xs);
     init_tensor(&t[1], "xz", ONNX__TENSOR_PROTO__DATA_TYPE__UINT8, 0, NULL, &xz, 1);
     init_tensor(&t[2], "w", ONNX__TENSOR_PROTO__DATA_TYPE__INT8, 4, wd, w, (size_t)nw);
-    init_tensor(&t[3], "ws", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 1, md, ws,
-                (size_t)M * sizeof *ws);
+    init_tensor(&t[3], "ws", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, xc->per_tensor ? 0 : 1, md, ws,
+                (size_t)(xc->per_tensor ? 1 : M) * sizeof *ws);
     init_tensor(&t[4], "b", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 1, md, b, (size_t)M * sizeof *b);
     for (int i = 0; i < 5; i++)
         tp[i] = &t[i];
@@ -417,7 +421,8 @@ static void write_xconv(const xconv *xc, const int64_t *xd, const char *path)
 /* The convolutions, each on u8 inputs at 255 (mostly) and 0 and weights at
  * 127 / -128: the dense path (f32q, padded), a zero point folded into the
  * bias (1x1), a oneDNN zero point (padded), the 3-channel image stem
- * quantized into 4-channel pixels, depthwise and grouped. With 8-bit
+ * quantized into 4-channel pixels, depthwise, grouped, and one weight
+ * scale for all channels (which narrowing makes per channel). With 8-bit
  * weights on AVX2 (GLINT_INT8_WEIGHT_BITS=8) oneDNN is off by rel L2 0.34,
  * 0.88, 0.88, 0.27, 0 (its depthwise kernel widens to 32 bits first) and
  * 0.35 (the 8-bit test models: 0.0047 to 0.118); here they must agree
@@ -427,9 +432,13 @@ static void test_extremes(void **state)
 {
     (void)state;
     static const xconv cases[] = {
-        {"dense 3x3", 16, 16, 3, 1, 1, 1, 0},       {"1x1 folded zp", 32, 8, 1, 1, 0, 1, 128},
-        {"3x3 oneDNN zp", 16, 16, 3, 1, 1, 1, 128}, {"stem", 3, 16, 3, 1, 1, 2, 0},
-        {"depthwise", 16, 16, 3, 16, 1, 1, 0},      {"grouped", 16, 16, 3, 4, 1, 1, 0},
+        {"dense 3x3", 16, 16, 3, 1, 1, 1, 0, 0},
+        {"1x1 folded zp", 32, 8, 1, 1, 0, 1, 128, 0},
+        {"3x3 oneDNN zp", 16, 16, 3, 1, 1, 1, 128, 0},
+        {"stem", 3, 16, 3, 1, 1, 2, 0, 0},
+        {"depthwise", 16, 16, 3, 16, 1, 1, 0, 0},
+        {"per-tensor scale", 16, 16, 3, 1, 1, 1, 0, 1},
+        {"grouped", 16, 16, 3, 4, 1, 1, 0, 0},
     };
     int native = eng_simd_int8_weight_bits();
     for (int pass = 0; pass < (native == 8 ? 2 : 1); pass++) {
