@@ -6,8 +6,10 @@
  * Sigmoid·Mul = SiLU, HardSigmoid·Mul = HardSwish, then Add as a sum).
  * QDQ models: Conv(DQ(Q(x)), DQ(Wq)) folds into GlintQConv, then u8 values
  * replace Q(DQ(q)) pairs around GlintQConv, Split, Concat, nearest Resize
- * and MaxPool (qdq_to_u8). */
+ * and MaxPool (qdq_to_u8). On a CPU without VNNI a GlintQConv's weights
+ * become 7-bit where 8 bits could overflow (narrow_qconv_weights). */
 #include "backend.h"
+#include "simd.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -306,8 +308,100 @@ static node *producer_op(graph *g, int v, op_id op)
  * form describes (u8 activations per tensor, s8 weights per channel or per
  * tensor, zero weight zero points), which the oneDNN backend runs as one.
  * Q and DQ nodes nothing else reads die. */
+/* A new constant of g named `<base>/<suffix>` of type t and dims (ndim of
+ * them) holding data (owned by the graph from now on, also on failure); -1
+ * on OOM. */
+static int add_const(graph *g, const char *base, const char *suffix, glint_dtype t, int ndim,
+                     const int64_t *dims, void *data)
+{
+    char name[512];
+    snprintf(name, sizeof name, "%s/%s", base, suffix);
+    int id = eng_graph_add_value(g, name);
+    if (id < 0) {
+        free(data);
+        return -1;
+    }
+    value *nv = &g->vals[id];
+    *nv = (value){
+        .name = nv->name, .dtype = t, .ndim = ndim, .data = data, .producer = -1, .n_uses = 1};
+    memcpy(nv->dims, dims, (size_t)ndim * sizeof *dims);
+    return id;
+}
+
+/* Whether a u8 x s8 pair sum can overflow 16 bits on output channel w[0..per):
+ * its two largest |w| add up to more than 128 (255 * 128 = 32640 fits
+ * whatever weights oneDNN pairs). */
+static bool channel_overflows(const int8_t *w, int64_t per)
+{
+    int a = 0, b = 0; /* the largest |w| and the next */
+    for (int64_t k = 0; k < per; k++) {
+        int v = w[k] < 0 ? -w[k] : w[k];
+        if (v > a) {
+            b = a;
+            a = v;
+        } else if (v > b) {
+            b = v;
+        }
+    }
+    return a + b > 128;
+}
+
+/* GlintQConv `conv` on a CPU without VNNI (eng_simd_int8_weight_bits): the
+ * s8 weights of each output channel whose pair sums could overflow 16 bits
+ * in oneDNN's vpmaddubsw kernels (channel_overflows) become 7-bit, w7 =
+ * round half to even(w / 2) clamped to [-64, 63], and that channel's weight
+ * scale doubles (w7 * 2 * scale ~ w * scale; 255 * 64 * 2 <= 32767). The
+ * other channels keep their 8 bits; a per-tensor scale becomes per channel
+ * when only some narrow. Nothing changes when none needs to; else new
+ * constants (the originals may be shared). Every backend runs the result,
+ * so the reference kernel stays the exact definition of what the plan
+ * computes. */
+static glint_status narrow_qconv_weights(graph *g, node *conv)
+{
+    int w = conv->in[3], ws = conv->in[4];
+    const value *wv = &g->vals[w];
+    int64_t M = wv->dims[0], nw = eng_dims_count(wv->dims, wv->ndim), per = nw / M,
+            ns = eng_dims_count(g->vals[ws].dims, g->vals[ws].ndim), narrow = 0;
+    const int8_t *w8 = wv->data;
+    const float *s8 = g->vals[ws].data;
+    for (int64_t m = 0; m < M; m++)
+        narrow += channel_overflows(w8 + m * per, per);
+    if (!narrow) return GLINT_OK;
+    int64_t ns2 = narrow == M ? ns : M;
+    int8_t *w7 = malloc((size_t)nw);
+    float *s2 = malloc((size_t)ns2 * sizeof *s2);
+    if (!w7 || !s2) {
+        free(w7);
+        free(s2);
+        return eng_fail(GLINT_ERR_NOMEM, "out of memory narrowing int8 weights");
+    }
+    for (int64_t m = 0; m < M; m++) {
+        bool halve = channel_overflows(w8 + m * per, per);
+        for (int64_t k = m * per; k < (m + 1) * per; k++) {
+            int v = halve ? (int)nearbyint(w8[k] / 2.0) : w8[k]; /* half to even */
+            w7[k] = (int8_t)(v > 63 && halve ? 63 : v);          /* -128 / 2 = -64 fits */
+        }
+        if (m < ns2) s2[m] = s8[ns > 1 ? m : 0] * (halve ? 2 : 1); /* exact */
+    }
+    /* copies: adding a value may move g->vals */
+    int64_t wd[MAXD], sd[MAXD] = {ns2};
+    int wn = g->vals[w].ndim, sn = ns2 == ns ? g->vals[ws].ndim : 1;
+    memcpy(wd, g->vals[w].dims, sizeof wd);
+    if (ns2 == ns) memcpy(sd, g->vals[ws].dims, sizeof sd);
+    int w_id = add_const(g, conv->name, "w7", GLINT_I8, wn, wd, w7);
+    if (w_id < 0) free(s2);
+    int s_id = w_id < 0 ? -1 : add_const(g, conv->name, "w7_scale", GLINT_F32, sn, sd, s2);
+    if (s_id < 0) return eng_fail(GLINT_ERR_NOMEM, "out of memory narrowing int8 weights");
+    g->vals[w].n_uses--;
+    g->vals[ws].n_uses--;
+    conv->in[3] = w_id;
+    conv->in[4] = s_id;
+    return GLINT_OK;
+}
+
 static glint_status fold_qdq_conv(graph *g, node *conv)
 {
+    glint_status s;
     node *dq = producer_op(g, conv->in[0], OP_DequantizeLinear);
     node *q = dq ? producer_op(g, dq->in[0], OP_QuantizeLinear) : NULL;
     node *wdq = producer_op(g, conv->in[1], OP_DequantizeLinear);
@@ -348,6 +442,7 @@ static glint_status fold_qdq_conv(graph *g, node *conv)
     conv->in = in;
     conv->n_in = 7;
     conv->op = OP_GlintQConv;
+    if (eng_simd_int8_weight_bits() == 7 && (s = narrow_qconv_weights(g, conv))) return s;
     if (g->vals[dq->out[0]].n_uses == 0 && !g->vals[dq->out[0]].is_output) kill(g, dq);
     if (g->vals[q->out[0]].n_uses == 0 && !g->vals[q->out[0]].is_output) kill(g, q);
     if (g->vals[wdq->out[0]].n_uses == 0 && !g->vals[wdq->out[0]].is_output) kill(g, wdq);

@@ -1,9 +1,13 @@
 /* AVX2+FMA kernels written with GCC vector extensions (no intrinsics), see
  * simd.h. exp: range reduction x = n*ln2 + r, a degree-6 polynomial for
- * exp(r), 2^n built in the exponent bits. */
+ * exp(r), 2^n built in the exponent bits. Also the one ISA choice outside
+ * them: the width of int8 convolution weights (eng_simd_int8_weight_bits). */
 #include "simd.h"
 
+#include <oneapi/dnnl/dnnl.h>
+
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef float v8f __attribute__((vector_size(32)));
@@ -15,6 +19,16 @@ bool eng_simd_has_avx2(void)
 {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+
+int eng_simd_int8_weight_bits(void)
+{
+    const char *e = getenv("GLINT_INT8_WEIGHT_BITS");
+    if (e && (!strcmp(e, "7") || !strcmp(e, "8"))) return e[0] - '0';
+    unsigned isa = (unsigned)dnnl_get_effective_cpu_isa();
+    bool vnni = (isa & dnnl_cpu_isa_avx512_core_vnni) == dnnl_cpu_isa_avx512_core_vnni ||
+                (isa & dnnl_cpu_isa_avx2_vnni) == dnnl_cpu_isa_avx2_vnni;
+    return vnni ? 8 : 7;
 }
 
 AVX2 static inline v8f vsel(v8i m, v8f a, v8f b)

@@ -9,6 +9,17 @@
 /* Whether this CPU runs the AVX2 kernels below. */
 bool eng_simd_has_avx2(void);
 
+/* The bits of an int8 convolution's s8 weights on this CPU: 8 where
+ * oneDNN's int8 kernels have VNNI (vpdpbusd: u8 x s8 products summed in 32
+ * bits, exact), 7 without it (AVX2, AVX-512 without VNNI: vpmaddubsw sums
+ * pairs of u8 x s8 products into signed 16 bits with saturation, and
+ * 255 * 127 * 2 > 32767; 255 * 64 * 2 is not). It asks oneDNN for its
+ * effective ISA, so DNNL_MAX_CPU_ISA counts. The environment variable
+ * GLINT_INT8_WEIGHT_BITS=7 or 8 overrides it (tests, comparisons: 8 without
+ * VNNI gives saturated oneDNN results). Thread-safe; read by passes.c when a
+ * model is loaded (see eng_passes_run). */
+int eng_simd_int8_weight_bits(void);
+
 /* Softmax over n rows of `inner` floats (row k at x + k*inner), for the w
  * columns starting at x (w <= SIMD_SOFTMAX_BLOCK); y has the same layout.
  * Relative error below 1e-6. Needs eng_simd_has_avx2(). */
