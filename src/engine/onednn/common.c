@@ -103,6 +103,20 @@ glint_status eng_onednn_weighted_args(prim_k *k, const dnnl_memory_desc_t *src,
     return eng_onednn_add_mem(k, DNNL_ARG_DST, dst, DNNL_MEMORY_NONE);
 }
 
+glint_status eng_onednn_prim_weighted(plan *p, step *st, dnnl_primitive_desc_t pd, const char *impl,
+                                      const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *w,
+                                      const void *wdata, const dnnl_memory_desc_t *b,
+                                      const void *bdata, const dnnl_memory_desc_t *dst)
+{
+    glint_status s = eng_onednn_prim_make(p, st, pd, impl);
+    if (s) return s;
+    if ((s = eng_onednn_weighted_args(st->k.state, src, w, wdata, b, bdata, dst))) {
+        st->k.destroy(st->k.state);
+        memset(&st->k, 0, sizeof st->k);
+    }
+    return s;
+}
+
 /* Builds a primitive that reads one bound tensor and writes another
  * (pooling, reorder, eltwise, softmax); takes ownership of pd. On failure
  * the step is left without a kernel. */

@@ -221,9 +221,9 @@ glint_status eng_onednn_conv_make(plan *p, step *st, layout src_lay, const qout 
     if (p->bf16)
         s = eng_onednn_bf16_kernel(p, st, pd_keep, impl, &src_md, &conv_src, &w_copy, wdata,
                                    b ? &b_md : NULL, b ? b->data : NULL, &dst_md);
-    else if (!(s = eng_onednn_prim_make(p, st, pd_keep, impl)))
-        s = eng_onednn_weighted_args(st->k.state, &src_md, &w_copy, wdata, b ? &b_md : NULL,
-                                     b ? b->data : NULL, &dst_md);
+    else
+        s = eng_onednn_prim_weighted(p, st, pd_keep, impl, &src_md, &w_copy, wdata,
+                                     b ? &b_md : NULL, b ? b->data : NULL, &dst_md);
     if (s) goto fail;
     if (st->sum_id >= 0) { /* the prim_k first in either kernel's state */
         prim_k *k = st->k.state;
@@ -292,14 +292,9 @@ glint_status eng_onednn_deconv_make(plan *p, step *st, bool *taken)
         dnnl_primitive_desc_destroy(pd);
         return eng_fail(GLINT_ERR_BACKEND, "node '%s': weight reorder failed", st->n->name);
     }
-    if ((s = eng_onednn_prim_make(p, st, pd, impl))) return s;
-    if ((s = eng_onednn_weighted_args(st->k.state, &src_md, &w_copy, wdata, b ? &b_md : NULL,
+    if ((s = eng_onednn_prim_weighted(p, st, pd, impl, &src_md, &w_copy, wdata, b ? &b_md : NULL,
                                       b ? b->data : NULL, &dst_md)))
-        goto fail;
+        return s;
     *taken = true;
     return GLINT_OK;
-fail:
-    st->k.destroy(st->k.state);
-    memset(&st->k, 0, sizeof st->k);
-    return s;
 }

@@ -41,14 +41,9 @@ glint_status eng_onednn_matmul_make(plan *p, step *st, bool *taken)
         dnnl_primitive_desc_destroy(pd);
         return GLINT_OK;
     }
-    if ((s = eng_onednn_prim_make(p, st, pd, impl))) return s;
-    if ((s = eng_onednn_weighted_args(st->k.state, &a_md, &b_md, b->data, bias ? &c_md : NULL,
+    if ((s = eng_onednn_prim_weighted(p, st, pd, impl, &a_md, &b_md, b->data, bias ? &c_md : NULL,
                                       bias ? bias->data : NULL, &y_md)))
-        goto fail;
+        return s;
     *taken = true;
     return GLINT_OK;
-fail:
-    st->k.destroy(st->k.state);
-    memset(&st->k, 0, sizeof st->k);
-    return s;
 }

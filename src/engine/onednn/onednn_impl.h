@@ -67,6 +67,13 @@ glint_status eng_onednn_weighted_args(prim_k *k, const dnnl_memory_desc_t *src,
                                       const dnnl_memory_desc_t *w, const void *wdata,
                                       const dnnl_memory_desc_t *b, const void *bdata,
                                       const dnnl_memory_desc_t *dst);
+/* eng_onednn_prim_make then eng_onednn_weighted_args: a weighted primitive
+ * as the step's kernel (takes ownership of pd). On failure the step is left
+ * without a kernel. */
+glint_status eng_onednn_prim_weighted(plan *p, step *st, dnnl_primitive_desc_t pd, const char *impl,
+                                      const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *w,
+                                      const void *wdata, const dnnl_memory_desc_t *b,
+                                      const void *bdata, const dnnl_memory_desc_t *dst);
 /* Builds a primitive that reads one bound tensor and writes another
  * (pooling, reorder, eltwise, softmax); takes ownership of pd. On failure
  * the step is left without a kernel. */
