@@ -2,7 +2,7 @@
 JOBS ?= 2
 BUILD ?= build
 
-.PHONY: all deps build test asan demo fuzz clean format format-check lint
+.PHONY: all deps build test asan demo fuzz clean format format-check lint container container-test
 
 all: build
 
@@ -46,6 +46,17 @@ asan: deps
 # The main job: serve the default model and measure it (glint serve + glint bench ramp).
 demo: build
 	scripts/demo.sh
+
+# The container image (deploy/Containerfile) with Podman: `container` builds it
+# (and its Debian base, from Debian's packages); `container-test` builds it and
+# tests it for real (tests/deploy/test_container.sh).
+container: deps
+	scripts/install-deps.sh --container
+	scripts/container.sh build
+
+container-test: build
+	scripts/install-deps.sh --container
+	scripts/container.sh test
 
 fuzz: deps
 	CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DGLINT_FUZZ=ON -DGLINT_SANITIZE=ON >/dev/null

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages glint needs to build and test.
-# Usage: scripts/install-deps.sh [--models] [--bench]
+# Usage: scripts/install-deps.sh [--models] [--bench] [--container]
 #   --models adds python3-torch for tools/; --bench adds nginx-light, jq and python3-pil for
-#   the peer comparisons under bench/ (not needed by make test or make demo)
+#   the peer comparisons under bench/ (not needed by make test or make demo); --container
+#   adds podman, runc and mmdebstrap for the image (scripts/container.sh, make container-test)
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev clang-format cppcheck python3
       libdnnl-dev protobuf-c-compiler libprotobuf-c-dev libonnx-dev libonnx-testdata
@@ -12,6 +13,7 @@ for arg in "$@"; do
   case $arg in
   --models) pkgs+=(python3-torch python3-torchvision python3-onnx python3-numpy) ;;
   --bench) pkgs+=(nginx-light jq python3-pil) ;;
+  --container) pkgs+=(podman runc mmdebstrap uidmap slirp4netns fuse-overlayfs curl) ;;
   *) echo "install-deps: unknown option $arg" >&2; exit 2 ;;
   esac
 done

@@ -17,6 +17,7 @@ static void usage(FILE *f)
             "  quantize --model M --calib DIR --eval DIR   int8 (QDQ) model + agreement report\n"
             "  serve  [--models DIR] [--listen HOST:PORT] [--config FILE]   HTTP inference server\n"
             "  bench  ramp|rate|concurrency|spike --url URL ...   HTTP load generator\n"
+            "  probe  [URL]                         GET a health URL, exit 0 on 2xx\n"
             "Run 'glint <command> --help' for a command's options.\n");
 }
 
@@ -58,6 +59,7 @@ int main(int argc, char **argv)
     if (!strcmp(argv[1], "serve")) return cmd_serve(argc - 1, argv + 1);
     if (!strcmp(argv[1], "quantize")) return cmd_quantize(argc - 1, argv + 1);
     if (!strcmp(argv[1], "bench")) return cmd_bench(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "probe")) return cmd_probe(argc - 1, argv + 1);
     fprintf(stderr, "glint: unknown command '%s'\n", argv[1]);
     usage(stderr);
     return 2;
