@@ -370,6 +370,27 @@ def test_batching(s):
           "batch-size metric shows batches above 1")
 
 
+def test_probe(s):
+    """glint probe, the image's health check: 0 on a 2xx, 1 on another status
+    or no answer, 2 on a bad URL."""
+    def probe(*args):
+        return subprocess.run([GLINT, "probe"] + list(args), capture_output=True, text=True,
+                              timeout=30)
+    base = "http://127.0.0.1:%d" % s.port
+    r = probe(base + "/v2/health/ready")
+    check(r.returncode == 0 and r.stdout.startswith("200"), "probe of /v2/health/ready: 0, '200'")
+    r = probe(base + "/v2/models/nosuchmodel/ready")
+    check(r.returncode == 1 and not r.stdout.startswith("200"), "probe of a 4xx answer exits 1")
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        closed = free.getsockname()[1]
+    r = probe("--timeout-ms", "500", "--quiet", "http://127.0.0.1:%d/v2/health/ready" % closed)
+    check(r.returncode == 1 and r.stdout == "" and r.stderr == "",
+          "probe of a closed port exits 1 (--quiet: nothing printed)")
+    r = probe("https://127.0.0.1/")
+    check(r.returncode == 2 and "bad URL" in r.stderr, "probe of an https URL: usage error 2")
+
+
 def test_overload_and_deadline(repo):
     s = Server(repo, "--model", "yolov8n", "--max-queue", "2", "--cache-mb", "0")
     try:
@@ -818,7 +839,7 @@ def main():
     repo = make_repo("repo", {"yolov8n": ("yolov8n", ""), "resnet18": ("resnet18", ""),
                               "resnet18b4": ("resnet18", "max_batch: 4\nmax_queue_delay_us: 20000")})
     tests_shared = [test_endpoints, test_detect_matches_run, test_cache, test_bad_input,
-                    test_kserve, test_batching, test_repository]
+                    test_kserve, test_batching, test_repository, test_probe]
     tests_own = [test_overload_and_deadline, test_deadline_no_work, test_preferred_batch,
                  test_cache_ttl, test_slow_ms, test_drain, test_connections, test_body_limit,
                  test_config, test_int8, test_bf16, test_precision_auto]
