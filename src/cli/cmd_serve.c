@@ -43,6 +43,9 @@ static void usage(void)
            "  --max-batch N           largest dynamic batch (default 1)\n"
            "  --max-queue-delay-us N  longest wait for a batch to fill (default 0)\n"
            "  --max-queue N           images waiting per model before 503 (default 64)\n"
+           "  --max-queue-ms N        latency budget: 503 + Retry-After when a request's predicted\n"
+           "                          wait (images ahead x per-image run time / instances) is\n"
+           "                          over it; 0 = none (default 500)\n"
            "  --timeout-ms N          default request deadline (default 30000)\n"
            "  --max-body-mb N         request body limit (default 50)\n"
            "  --max-connections N     beyond it connections get 503 (default 1024)\n"
@@ -111,6 +114,8 @@ static int set_option(serve_cli *c, const char *name, const char *v)
         o->max_queue_delay_us = cli_int("--max-queue-delay-us", v, 0, 10000000);
     else if (!strcmp(n, "max-queue"))
         o->max_queue = (int)cli_int("--max-queue", v, 1, 1000000);
+    else if (!strcmp(n, "max-queue-ms"))
+        o->max_queue_ms = (int)cli_int("--max-queue-ms", v, 0, 3600000);
     else if (!strcmp(n, "timeout-ms"))
         o->timeout_ms = (int)cli_int("--timeout-ms", v, 1, 3600000);
     else if (!strcmp(n, "max-body-mb"))

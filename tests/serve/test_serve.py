@@ -423,6 +423,52 @@ def test_overload_and_deadline(repo):
         s.stop()
 
 
+def test_latency_budget(repo):
+    """--max-queue-ms: a request whose predicted wait (images ahead x the
+    measured per-image run time / instances) is over the budget gets 503 with
+    Retry-After and the reason, counted; with 0 the same burst is all admitted."""
+    def burst(s, n):
+        results = []
+        lock = threading.Lock()
+
+        def client():
+            st, h, b = s.request("POST", "/v1/models/yolov8n/detect", DOG)
+            with lock:
+                results.append((st, h.get("retry-after"), b))
+        ts = [threading.Thread(target=client) for _ in range(n)]
+        [t.start() for t in ts]
+        [t.join() for t in ts]
+        return results
+
+    args = ["--model", "yolov8n", "--instances", "1", "--threads", "1", "--max-queue", "100",
+            "--cache-mb", "0"]
+    s = Server(repo, *(args + ["--max-queue-ms", "150"]))
+    try:
+        check(s.request("POST", "/v1/models/yolov8n/detect", DOG)[0] == 200, "a first request")
+        st, h, j = s.json("GET", "/health")
+        m = [x for x in j["models"] if x["name"] == "yolov8n"][0]
+        check(m["max_queue_ms"] == 150 and m["image_run_ms"] > 1,
+              "/health: max_queue_ms 150, a measured per-image run time (%.1f ms)" % m["image_run_ms"])
+        res = burst(s, 10)
+        over = [r for r in res if r[0] == 503 and b"predicted wait" in r[2]]
+        ok = [r for r in res if r[0] == 200]
+        check(len(over) >= 1 and all(r[1] == "1" for r in over),
+              "burst of 10 on a %.0f ms model with a 150 ms budget: %d refused with the predicted "
+              "wait and Retry-After" % (m["image_run_ms"], len(over)))
+        check(len(ok) >= 1 and len(ok) + len(over) == 10, "the others answered 200 (%d)" % len(ok))
+        check(metric(s, 'glint_admission_over_budget_total{model="yolov8n"}') == len(over),
+              "glint_admission_over_budget_total counts them")
+    finally:
+        s.stop()
+    s = Server(repo, *(args + ["--max-queue-ms", "0"]))
+    try:
+        res = burst(s, 10)
+        check(all(r[0] == 200 for r in res), "with --max-queue-ms 0 the burst is all admitted: %s"
+              % sorted(r[0] for r in res))
+    finally:
+        s.stop()
+
+
 def metric(s, name):
     """A sample of /metrics (name with its labels), or None."""
     text = s.request("GET", "/metrics")[2].decode()
@@ -840,7 +886,7 @@ def main():
                               "resnet18b4": ("resnet18", "max_batch: 4\nmax_queue_delay_us: 20000")})
     tests_shared = [test_endpoints, test_detect_matches_run, test_cache, test_bad_input,
                     test_kserve, test_batching, test_repository, test_probe]
-    tests_own = [test_overload_and_deadline, test_deadline_no_work, test_preferred_batch,
+    tests_own = [test_overload_and_deadline, test_latency_budget, test_deadline_no_work, test_preferred_batch,
                  test_cache_ttl, test_slow_ms, test_drain, test_connections, test_body_limit,
                  test_config, test_int8, test_bf16, test_precision_auto]
     s = Server(repo)

@@ -82,6 +82,16 @@ static void wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, uint64_t until_n
 }
 
 /* Runs batch `bt` on instance `in` and tells its items. Called unlocked. */
+/* The per-image run time admission predicts waits with: a moving average
+ * (1/8 weight to the newest batch). Instances update it concurrently; a lost
+ * update only delays the average by one batch. */
+static void note_image_ns(batcher *b, uint64_t ns)
+{
+    uint64_t old = atomic_load_explicit(&b->stats.image_ns, memory_order_relaxed);
+    uint64_t now = old ? old - old / 8 + ns / 8 : ns;
+    atomic_store_explicit(&b->stats.image_ns, now, memory_order_relaxed);
+}
+
 static void run_batch(batcher *b, instance *in, batch *bt)
 {
     const glint_tensor input = {
@@ -104,6 +114,7 @@ static void run_batch(batcher *b, instance *in, batch *bt)
         atomic_fetch_add(&b->stats.by_size[bt->reserved], 1);
         atomic_fetch_add(&b->stats.by_size_ns[bt->reserved], r.end_ns - r.start_ns);
         if (r.status) atomic_fetch_add(&b->stats.failures, 1);
+        else note_image_ns(b, (r.end_ns - r.start_ns) / (uint64_t)used);
     }
     for (int i = 0; i < bt->reserved; i++) {
         if (!bt->items[i]) continue;

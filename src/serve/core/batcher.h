@@ -77,6 +77,7 @@ typedef struct batcher_stats {
     atomic_uint_fast64_t by_size[BATCHER_MAX_BATCH + 1];    /* executions per batch size */
     atomic_uint_fast64_t by_size_ns[BATCHER_MAX_BATCH + 1]; /* their run time */
     atomic_int pending_rows;                                /* reserved, not yet run */
+    atomic_uint_fast64_t image_ns; /* per-image run time, moving average (0: none yet) */
 } batcher_stats;
 
 typedef struct batcher batcher;

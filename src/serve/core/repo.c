@@ -156,6 +156,8 @@ int repo_entry_load(server *s, const repo_entry *e, repo_model **out, char *err,
     }
     m->max_queue = m->conf->serving.max_queue ? m->conf->serving.max_queue : s->opt.max_queue;
     m->timeout_ms = m->conf->serving.timeout_ms ? m->conf->serving.timeout_ms : s->opt.timeout_ms;
+    int qms = m->conf->serving.max_queue_ms;
+    m->max_queue_ms = qms < 0 ? 0 : qms ? qms : s->opt.max_queue_ms;
     stats_init(&m->stats);
     atomic_init(&m->refs, 1);
     m->load_ms = (double)(serve_now_ns() - t0) / 1e6;

@@ -45,6 +45,7 @@ typedef struct model_stats {
     atomic_uint_fast64_t cache_hit_count, cache_hit_ns, cache_miss_count, cache_miss_ns;
     atomic_uint_fast64_t images;            /* images answered */
     atomic_uint_fast64_t last_inference_ms; /* Unix ms of the last answer */
+    atomic_uint_fast64_t over_budget; /* refused: predicted wait over max_queue_ms or deadline */
     metrics_histogram request_seconds, queue_seconds, compute_seconds, batch_size;
 } model_stats;
 
@@ -56,6 +57,7 @@ typedef struct repo_model {
     const model_conf *conf; /* = &pkg.conf */
     batcher *batcher;
     int max_queue;     /* images admitted and not answered, before 503 */
+    int max_queue_ms;  /* predicted wait for a run before 503; 0 none */
     int timeout_ms;    /* default deadline */
     double load_ms;    /* load + plan + warm-up */
     uint64_t file_sig; /* model_package_sig of its folder when loaded */

@@ -114,10 +114,39 @@ int sreq_items(sreq *r, int n)
     return 0;
 }
 
-int sreq_admit(sreq *r, int n)
+/* The wait before a run starts for an image with `ahead` images before it,
+ * in ns (0 before the first run measured a per-image time). */
+static uint64_t predicted_wait_ns(const repo_model *m, int ahead)
+{
+    const batcher_stats *bs = batcher_get_stats(m->batcher);
+    uint64_t per = atomic_load_explicit(&bs->image_ns, memory_order_relaxed);
+    int inst = batcher_get_options(m->batcher)->instances;
+    return ahead > 0 ? (uint64_t)ahead * per / (uint64_t)(inst > 0 ? inst : 1) : 0;
+}
+
+int sreq_admit(sreq *r, int n, char *why, size_t cap)
 {
     repo_model *m = r->rm;
-    if (atomic_fetch_add(&m->pending, n) + n <= m->max_queue) return 0;
+    int ahead = atomic_fetch_add(&m->pending, n);
+    if (ahead + n > m->max_queue) {
+        snprintf(why, cap, "queue full (%d images waiting)", m->max_queue);
+        goto refuse;
+    }
+    uint64_t wait = predicted_wait_ns(m, ahead);
+    if (m->max_queue_ms && wait > (uint64_t)m->max_queue_ms * 1000000u) {
+        snprintf(why, cap, "overloaded: predicted wait %.0f ms is over the %d ms budget",
+                 (double)wait / 1e6, m->max_queue_ms);
+        atomic_fetch_add(&m->stats.over_budget, 1);
+        goto refuse;
+    }
+    if (r->deadline_ns && clock_now_ns() + wait > r->deadline_ns) {
+        snprintf(why, cap, "overloaded: predicted wait %.0f ms ends past the request's deadline",
+                 (double)wait / 1e6);
+        atomic_fetch_add(&m->stats.over_budget, 1);
+        goto refuse;
+    }
+    return 0;
+refuse:
     atomic_fetch_sub(&m->pending, n);
     atomic_fetch_add(&m->stats.fail_count, 1);
     atomic_fetch_add(&m->stats.fail_by[FAIL_REJECTED], 1);

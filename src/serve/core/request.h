@@ -128,9 +128,11 @@ void sreq_finish_error(sreq *r, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Sets r's answer to the JSON text `body` (taken: malloc'd) with status. */
 void sreq_set_body(sreq *r, int status, char *body);
-/* Admits n more images on r's model: 0, or -1 if its queue is full
- * (counted as a rejection). Any thread. */
-int sreq_admit(sreq *r, int n);
+/* Admits n more images on r's model: 0, or -1 with the reason in why (a
+ * rejection, counted) when its queue holds max_queue images, or when the
+ * wait predicted for r (images ahead x the model's per-image run time /
+ * instances) is over max_queue_ms or past r's deadline. Any thread. */
+int sreq_admit(sreq *r, int n, char *why, size_t cap);
 
 /* ---- the pipeline (pipeline.c) ---- */
 

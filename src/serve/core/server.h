@@ -25,6 +25,7 @@ typedef struct serve_options {
     int max_batch;              /* unless model.yaml says (default 1) */
     int64_t max_queue_delay_us; /* unless model.yaml says (default 0) */
     int max_queue;              /* images pending per model before 503 (default 64) */
+    int max_queue_ms; /* predicted queue wait per model before 503; 0 none (default 500) */
     int timeout_ms;             /* default request deadline (default 30000) */
     size_t max_body;            /* request body limit (default 50 MB) */
     int max_connections;        /* beyond it new connections get 503 (default 1024) */

@@ -508,9 +508,9 @@ static void infer_local(sreq *r, repo_model *m)
     e->params.detect.score_threshold = (float)fmin(0.05, e->box_score);
     e->params.top_k = 1;
     r->deadline_ns = r->t_start + (uint64_t)m->timeout_ms * 1000000u;
-    if (sreq_admit(r, 1)) {
-        respond_detail(s, req, 503, "model %s: queue full (%d images waiting)", m->name,
-                       m->max_queue);
+    char why[160];
+    if (sreq_admit(r, 1, why, sizeof why)) {
+        respond_detail(s, req, 503, "model %s: %s", m->name, why);
         sreq_destroy(r);
         return;
     }

@@ -288,9 +288,9 @@ static void v2_parse_job(workq_job *job)
         sreq_finish_error(r, 500, "%s", err);
         return;
     }
-    if (sreq_admit(r, rows)) {
-        sreq_finish_error(r, 503, "model %s: queue full (%d images waiting)", m->name,
-                          m->max_queue);
+    char why[160];
+    if (sreq_admit(r, rows, why, sizeof why)) {
+        sreq_finish_error(r, 503, "model %s: %s", m->name, why);
         return;
     }
     if (sreq_items(r, rows)) {

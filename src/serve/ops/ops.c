@@ -51,6 +51,9 @@ static json_t *model_health(const repo_entry *e)
     json_object_update(o, d);
     json_decref(d);
     json_object_set_new(o, "precision_note", json_string(m->pkg.precision_note));
+    json_object_set_new(o, "max_queue_ms", json_integer(m->max_queue_ms));
+    json_object_set_new(o, "image_run_ms",
+                        json_real((double)atomic_load(&bs->image_ns) / 1e6));
     return o;
 }
 
@@ -128,6 +131,14 @@ static uint64_t v_output_us(const repo_model *m)
 static uint64_t v_request_us(const repo_model *m)
 {
     return (atomic_load(&m->stats.success_ns) + atomic_load(&m->stats.fail_ns)) / 1000u;
+}
+static uint64_t v_over_budget(const repo_model *m)
+{
+    return atomic_load(&m->stats.over_budget);
+}
+static uint64_t v_image_us(const repo_model *m)
+{
+    return atomic_load(&batcher_get_stats(m->batcher)->image_ns) / 1000u;
 }
 static uint64_t v_hits(const repo_model *m)
 {
@@ -244,6 +255,13 @@ static void metrics(server *s, h2o_req_t *req)
          METRICS_COUNTER, v_infer_us},
         {"glint_inference_compute_output_duration_us_total", "Cumulative answer building time",
          METRICS_COUNTER, v_output_us},
+        {"glint_admission_over_budget_total",
+         "Requests refused (503) because their predicted queue wait was over max_queue_ms or "
+         "past their deadline",
+         METRICS_COUNTER, v_over_budget},
+        {"glint_inference_image_run_us",
+         "Per-image run time admission predicts waits with (moving average)", METRICS_GAUGE,
+         v_image_us},
         {"glint_cache_hit_count_total", "Requests answered from the cache", METRICS_COUNTER,
          v_hits},
         {"glint_cache_miss_count_total", "Requests the cache did not hold", METRICS_COUNTER,

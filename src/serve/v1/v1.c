@@ -263,9 +263,9 @@ static void infer_images(server *s, h2o_req_t *req, repo_model *m, model_task wa
             return;
         }
     }
-    if (sreq_admit(r, n)) {
-        serve_respond_error(s, req, 503, "model %s: queue full (%d images waiting)", m->name,
-                            m->max_queue);
+    char why[160];
+    if (sreq_admit(r, n, why, sizeof why)) {
+        serve_respond_error(s, req, 503, "model %s: %s", m->name, why);
         sreq_destroy(r);
         return;
     }
