@@ -355,6 +355,12 @@ def check_deployment(d, objs, src, where):
     c = glint[0]
     w = "%s container glint" % where
     args = c.get("args") or []
+    # command replaces the image's entrypoint (itself `glint serve ...`: args
+    # alone would be appended to it)
+    cmd = c.get("command") or []
+    if len(cmd) != 1 or not cmd[0].endswith("/glint"):
+        err(w, "command %s: expected the glint binary alone (it replaces the image's "
+               "entrypoint, `glint serve ...`)" % cmd)
     if not args or args[0] != "serve":
         err(w, "args do not start with serve: %s" % args)
     ports = {p.get("name"): p["containerPort"] for p in c.get("ports") or []}
