@@ -91,6 +91,6 @@ case $cmd in
 base) need; base ;;
 build) need; build ;;
 run) need; run "$@" ;;
-test) need; build; exec "$root/tests/deploy/test_container.sh" "$IMAGE" ;;
+test) need kubectl; build; "$root/tests/deploy/test_container.sh" "$IMAGE"; exec "$root/tests/deploy/test_kube_play.sh" "$IMAGE" ;;
 *) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 esac
