@@ -71,7 +71,7 @@ typedef enum glint_backend {
 } glint_backend;
 
 typedef struct glint_context_options {
-    int threads;   /* OpenMP threads for this context; 0 = all cores */
+    int threads;   /* OpenMP threads for this context; 0 = the CPUs the process may use */
     int max_batch; /* largest batch this context will run; 0 = 1 */
     glint_backend backend;
     int profile; /* 1 = time every step (glint_context_profile) */

@@ -4,6 +4,7 @@
  * median latency, images/s, achieved GFLOP/s, load time, arena and RSS. */
 #include "cli/cli.h"
 #include "util/clock.h"
+#include "util/cpus.h"
 #include "glint/engine.h"
 
 #include <pthread.h>
@@ -102,7 +103,7 @@ static void usage(void)
            "Runs the model on synthetic input; prints median latency, images/s and GFLOP/s.\n"
            "A folder DIR means DIR/model.onnx, or with --precision int8 DIR/model.int8.onnx\n"
            "(glint quantize); bf16 computes the float model's convolutions in bf16.\n"
-           "--threads is per instance (default: all cores / instances).\n");
+           "--threads is per instance (default: usable CPUs / instances, see docs/serve.md).\n");
 }
 
 /* The model file --model and --precision name: a folder's model.onnx or
@@ -178,8 +179,8 @@ int cmd_perf(int argc, char **argv)
     char path[4096];
     if (!(model = model_path(model, int8, path, sizeof path))) return 2;
     if (!threads) {
-        long cores = sysconf(_SC_NPROCESSORS_ONLN);
-        threads = (int)(cores / instances > 0 ? cores / instances : 1);
+        int cpus = cpus_usable();
+        threads = cpus / instances > 0 ? cpus / instances : 1;
     }
     double t0 = (clock_now_ms() / 1e3);
     glint_model *m;

@@ -80,7 +80,7 @@ static void usage(void)
            "  --percentile P      tail cut in percent for percentile (default 0.01)\n"
            "  --max-calib N       calibration images used (default 32)\n"
            "  --skip NODE         keep this Conv (node or output name) in float; repeatable\n"
-           "  --threads T         engine threads (default: all cores)\n"
+           "  --threads T         engine threads (default: usable CPUs)\n"
            "Exit status: 0 passing, 3 written but below the agreement bar, 1 error, 2 usage.\n");
 }
 

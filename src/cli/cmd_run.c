@@ -95,7 +95,7 @@ static void usage(void)
            "Detects or classifies each JPEG/PNG image; prints one JSON answer per image.\n"
            "The model's settings come from model.yaml beside it, else from the model itself;\n"
            "a folder DIR means DIR/model.onnx.\n"
-           "  --threads T          engine threads (default: all cores)\n"
+           "  --threads T          engine threads (default: usable CPUs)\n"
            "  --backend auto|ref   kernels (default auto)\n"
            "  --precision f32|int8|bf16|auto  int8: the folder's model.int8.onnx (glint\n"
            "                       quantize); bf16: convolutions computed in bf16; auto: the\n"

@@ -10,6 +10,7 @@
 #include "model/model_conf.h"
 #include "model/precision.h"
 #include "serve/serve.h"
+#include "util/cpus.h"
 
 #include <errno.h>
 #include <unistd.h>
@@ -37,9 +38,10 @@ static void usage(void)
            "  --model NAME            load only this model (repeatable; default all)\n"
            "  --listen HOST:PORT      (default 127.0.0.1:8080; port 0 picks a free one)\n"
            "  --config FILE           YAML with these options as keys (flags win)\n"
-           "  --workers N             decode workers (default: cores)\n"
-           "  --instances N           engine instances per model (default: cores)\n"
-           "  --threads N             engine threads per instance (default cores/instances)\n"
+           "  --workers N             decode workers (default: usable CPUs, see docs/serve.md)\n"
+           "  --instances N           engine instances per model (default: usable CPUs)\n"
+           "  --threads N             engine threads per instance (default: usable\n"
+           "                          CPUs / instances)\n"
            "  --max-batch N           largest dynamic batch (default 1)\n"
            "  --max-queue-delay-us N  longest wait for a batch to fill (default 0)\n"
            "  --max-queue N           images waiting per model before 503 (default 64)\n"
@@ -249,23 +251,35 @@ static int parse_flags(serve_cli *c, int argc, char **argv, const char **config)
 /* OpenMP threads that spin between parallel regions take the cores the
  * event loop and the decode workers need: measured here, YOLOv8n at 2
  * threads beside one busy process ran 1.4 images/s with libgomp's default
- * spinning and 8.7 with OMP_WAIT_POLICY=passive. libgomp reads its settings
- * once, when it loads, so glint serve sets SERVE_OMP_ENV and starts itself
- * again, unless the user set OMP_WAIT_POLICY or GOMP_SPINCOUNT. `argv` is
- * main()'s argv + 1. */
+ * spinning and 8.7 with OMP_WAIT_POLICY=passive. And libgomp's default team
+ * is every CPU of the affinity mask, blind to a container's CPU quota. It
+ * reads its settings once, when it loads, so glint serve sets SERVE_OMP_ENV
+ * unless the user set OMP_WAIT_POLICY or GOMP_SPINCOUNT, and OMP_NUM_THREADS
+ * to the usable CPUs (util/cpus.h) unless the user set it, and starts itself
+ * again if it set either. `argv` is main()'s argv + 1. */
 #define SERVE_OMP_ENV "GOMP_SPINCOUNT", "1000"
-static void omp_wait_policy(char **argv)
+static void omp_env(char **argv)
 {
-    if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT")) return;
-    if (setenv(SERVE_OMP_ENV, 1)) return;
+    int set = 0;
+    if (!getenv("OMP_WAIT_POLICY") && !getenv("GOMP_SPINCOUNT")) {
+        if (setenv(SERVE_OMP_ENV, 1)) return;
+        set = 1;
+    }
+    if (!getenv("OMP_NUM_THREADS")) {
+        char n[16];
+        snprintf(n, sizeof n, "%d", cpus_usable());
+        if (setenv("OMP_NUM_THREADS", n, 1)) return;
+        set = 1;
+    }
+    if (!set) return;
     execv("/proc/self/exe", argv - 1);
-    fprintf(stderr, "glint serve: warning: cannot restart with %s=%s: %s\n", SERVE_OMP_ENV,
+    fprintf(stderr, "glint serve: warning: cannot restart with the OpenMP settings: %s\n",
             strerror(errno));
 }
 
 int cmd_serve(int argc, char **argv)
 {
-    omp_wait_policy(argv);
+    omp_env(argv);
     serve_cli c;
     memset(&c, 0, sizeof c);
     serve_options_default(&c.o);

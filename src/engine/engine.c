@@ -1,6 +1,7 @@
 /* The public engine API: models (graph + weights, shared) and contexts (one
  * plan per batch size over one arena, used by one thread at a time). */
 #include "backend.h"
+#include "util/cpus.h"
 
 #include <errno.h>
 #include <omp.h>
@@ -194,7 +195,7 @@ glint_status glint_context_create(glint_model *m, const glint_context_options *o
     c->m = m;
     if (opt) c->opt = *opt;
     if (c->opt.max_batch <= 0) c->opt.max_batch = 1;
-    if (c->opt.threads <= 0) c->opt.threads = omp_get_num_procs();
+    if (c->opt.threads <= 0) c->opt.threads = cpus_usable();
     glint_status s = GLINT_OK;
     if (c->opt.max_batch > MAX_BATCH) {
         s = eng_fail(GLINT_ERR_INVALID, "max_batch %d is above %d", c->opt.max_batch, MAX_BATCH);

@@ -31,3 +31,10 @@ add_test(NAME serve/sdk COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/tests/serve
 set_tests_properties(serve/sdk PROPERTIES PASS_REGULAR_EXPRESSION "[1-9][0-9]* passed, 0 failed"
                      FAIL_REGULAR_EXPRESSION "FAIL " SKIP_RETURN_CODE 77 TIMEOUT 300
                      ENVIRONMENT "${sdk_env}")
+# Thread defaults from the CPUs the process may use (src/util/cpus.h): glint
+# serve under `taskset -c 0`, without it, with GLINT_CPUS and with explicit
+# flags; /health "cpus", instances x threads, workers, the log line, OpenMP.
+add_test(NAME serve/cpus COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/tests/serve/test_cpus.py
+         $<TARGET_FILE:glint> ${CMAKE_SOURCE_DIR})
+set_tests_properties(serve/cpus PROPERTIES PASS_REGULAR_EXPRESSION "[1-9][0-9]* passed, 0 failed"
+                     FAIL_REGULAR_EXPRESSION "FAIL " TIMEOUT 300)

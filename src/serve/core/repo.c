@@ -5,6 +5,7 @@
  * repository extension). */
 #include "model/precision.h"
 #include "serve/core/server_impl.h"
+#include "util/cpus.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -90,20 +91,17 @@ void repo_model_release(repo_model *m)
     if (m && atomic_fetch_sub(&m->refs, 1) == 1) model_free(m);
 }
 
-static int cores(void)
-{
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n < 1 ? 1 : n > 1024 ? 1024 : (int)n;
-}
-
-/* Batcher settings: model.yaml first, then the server's flags. */
+/* Batcher settings: model.yaml first, then the server's flags; by default
+ * as many instances as the process may use CPUs (util/cpus.h), each with
+ * its share of them, so that instances x threads fits a container's limit. */
 static void batch_options(const server *s, const repo_model *m, batcher_options *o)
 {
     const model_serving *sv = &m->pkg.conf.serving;
     memset(o, 0, sizeof *o);
-    o->instances = sv->instances ? sv->instances : s->opt.instances ? s->opt.instances : cores();
+    int cpus = cpus_usable();
+    o->instances = sv->instances ? sv->instances : s->opt.instances ? s->opt.instances : cpus;
     if (o->instances > BATCHER_MAX_INSTANCES) o->instances = BATCHER_MAX_INSTANCES;
-    int per = cores() / o->instances;
+    int per = cpus / o->instances;
     o->threads = sv->threads ? sv->threads : s->opt.threads ? s->opt.threads : per < 1 ? 1 : per;
     o->max_batch = sv->max_batch ? sv->max_batch : s->opt.max_batch;
     if (!m->pkg.conf.batch_free) o->max_batch = 1;

@@ -1,6 +1,7 @@
 /* glint serve's core: the event loop, the listener, the modules, answers
  * written back, start-up and drain (see server.h and server_impl.h). */
 #include "serve/core/server_impl.h"
+#include "util/cpus.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -423,8 +424,10 @@ int server_run(const serve_options *o, const serve_module *const *modules, int n
     h2o_linklist_init_anchor(&s->conns);
     setup_h2o(s);
     int rc = 1;
-    long nc = sysconf(_SC_NPROCESSORS_ONLN);
-    int workers = o->workers > 0 ? o->workers : nc < 1 ? 1 : (int)nc;
+    const cpus_info *cpus = cpus_process();
+    fprintf(stderr, "glint serve: %d CPU%s usable of %d online (%s)\n", cpus->usable,
+            cpus->usable == 1 ? "" : "s", cpus->online, cpus->limit);
+    int workers = o->workers > 0 ? o->workers : cpus->usable;
     if (!(s->workers = workq_create(workers))) {
         fprintf(stderr, "glint serve: cannot start %d workers\n", workers);
         goto done;

@@ -5,6 +5,7 @@
 #include "model/precision.h"
 #include "serve/core/proc_stats.h"
 #include "serve/core/server_impl.h"
+#include "util/cpus.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -57,6 +58,15 @@ static json_t *model_health(const repo_entry *e)
     return o;
 }
 
+/* The CPUs the thread defaults were computed from (util/cpus.h). */
+static json_t *cpus_json(void)
+{
+    const cpus_info *c = cpus_process();
+    return json_pack("{s:i, s:i, s:i, s:i, s:f, s:s}", "usable", c->usable, "online", c->online,
+                     "affinity", c->affinity, "cpuset", c->cpuset, "quota", c->quota, "limit",
+                     c->limit);
+}
+
 static void health(server *s, h2o_req_t *req)
 {
     proc_stats ps;
@@ -76,6 +86,7 @@ static void health(server *s, h2o_req_t *req)
         "cache", "enabled", s->cache != NULL, "hits", (json_int_t)cs.hits, "misses",
         (json_int_t)cs.misses, "hit_ratio", lookups ? (double)cs.hits / (double)lookups : 0.0,
         "entries", (json_int_t)cs.entries, "bytes", (json_int_t)cs.bytes, "models", models);
+    json_object_set_new(j, "cpus", cpus_json());
     serve_modules_health(s, j);
     serve_respond_json(req, 200, j);
 }
