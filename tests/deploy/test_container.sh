@@ -76,7 +76,10 @@ def clean(v):
 print(json.dumps(clean(json.load(sys.stdin)), sort_keys=True))'
 }
 
-FLAGS=(--precision f32 --edge-config /etc/glint/edge-config.yaml --cache-mb 0)
+# f32: the host answers with the same precision whatever auto would time; no
+# cache: the bench measures inference; no latency budget: the drain below keeps
+# 6 requests in flight, which the default budget may refuse on a slow machine.
+FLAGS=(--precision f32 --edge-config /etc/glint/edge-config.yaml --cache-mb 0 --max-queue-ms 0)
 
 # 1. cold start
 t0=$(date +%s%N)
@@ -133,7 +136,7 @@ ok "detect, classify and a Groundlight image query answered as the host binary a
     --concurrency 2 --window 500 --min-windows 2 --max-windows 4 --duration 6 --quiet \
     --out "$tmp/bench" --sla 'errors<0.1%' >"$tmp/bench.txt" 2>&1 ||
     { cat "$tmp/bench.txt" >&2; fail "glint bench against the container"; }
-ok "glint bench: $(grep -m1 -iE 'max steady|steady' "$tmp/bench.txt" || tail -1 "$tmp/bench.txt")"
+ok "glint bench at concurrency 2, no errors: $(grep -m1 '^achieved' "$tmp/bench.txt")"
 
 # 5. drain: SIGTERM with 6 requests in flight
 for i in $(seq 6); do
@@ -144,7 +147,7 @@ done
 until [ "$(curl -sf "$url/health" | $PY -c 'import json,sys; print(json.load(sys.stdin)["in_flight"])')" -ge 2 ]; do
     sleep 0.005
 done
-podman stop -t 40 "$cname" >/dev/null
+podman stop -t 40 "$cname" >/dev/null 2>"$tmp/stop.err" || { cat "$tmp/stop.err" >&2; fail "podman stop"; }
 wait
 for i in $(seq 6); do
     [ "$(cat "$tmp/drain.$i.code")" = 200 ] || fail "request $i in flight at SIGTERM got $(cat "$tmp/drain.$i.code")"
@@ -169,6 +172,6 @@ m = [m for m in h["models"] if m["name"] == "yolov8n"][0]
 if m["instances"] * m["threads"] != 1: sys.exit("yolov8n runs %s x %s threads" % (m["instances"], m["threads"]))
 print("limit:", c.get("limit"))' >"$tmp/cpus.txt" 2>&1 || { cat "$tmp/cpus.txt" >&2; fail "$limit: $(cat "$tmp/cpus.txt")"; }
     ok "$limit: 1 usable CPU, yolov8n 1 instance x 1 thread ($(cat "$tmp/cpus.txt"))"
-    podman stop -t 10 "$cname" >/dev/null
+    podman stop -t 10 "$cname" >/dev/null 2>&1
 done
 echo "test_container: all passed"

@@ -113,8 +113,10 @@ static void run_batch(batcher *b, instance *in, batch *bt)
         atomic_fetch_add(&b->stats.compute_ns, r.end_ns - r.start_ns);
         atomic_fetch_add(&b->stats.by_size[bt->reserved], 1);
         atomic_fetch_add(&b->stats.by_size_ns[bt->reserved], r.end_ns - r.start_ns);
-        if (r.status) atomic_fetch_add(&b->stats.failures, 1);
-        else note_image_ns(b, (r.end_ns - r.start_ns) / (uint64_t)used);
+        if (r.status)
+            atomic_fetch_add(&b->stats.failures, 1);
+        else
+            note_image_ns(b, (r.end_ns - r.start_ns) / (uint64_t)used);
     }
     for (int i = 0; i < bt->reserved; i++) {
         if (!bt->items[i]) continue;

@@ -25,19 +25,19 @@ typedef struct serve_options {
     int max_batch;              /* unless model.yaml says (default 1) */
     int64_t max_queue_delay_us; /* unless model.yaml says (default 0) */
     int max_queue;              /* images pending per model before 503 (default 64) */
-    int max_queue_ms; /* predicted queue wait per model before 503; 0 none (default 500) */
-    int timeout_ms;             /* default request deadline (default 30000) */
-    size_t max_body;            /* request body limit (default 50 MB) */
-    int max_connections;        /* beyond it new connections get 503 (default 1024) */
-    int idle_timeout_ms;        /* slow/half-open clients are dropped after it (default 10000) */
-    size_t cache_bytes;         /* response cache size; 0 disables it (default 64 MB) */
-    int cache_ttl_s;            /* (default 300) */
-    double slow_ms;             /* requests slower than this are logged (default 1000) */
-    int drain_timeout_ms;       /* longest drain on SIGTERM (default 30000) */
-    const char *ready_file;     /* when ready, write "host:port\n" there (tests) */
-    int precision;              /* a model_precision; 0: each model.yaml says (f32) */
-    const char *edge_config;    /* Groundlight edge config file (YAML), or NULL */
-    const char *state_dir;      /* outbox database folder (default glint-state) */
+    int max_queue_ms;        /* predicted queue wait per model before 503; 0 none (default 500) */
+    int timeout_ms;          /* default request deadline (default 30000) */
+    size_t max_body;         /* request body limit (default 50 MB) */
+    int max_connections;     /* beyond it new connections get 503 (default 1024) */
+    int idle_timeout_ms;     /* slow/half-open clients are dropped after it (default 10000) */
+    size_t cache_bytes;      /* response cache size; 0 disables it (default 64 MB) */
+    int cache_ttl_s;         /* (default 300) */
+    double slow_ms;          /* requests slower than this are logged (default 1000) */
+    int drain_timeout_ms;    /* longest drain on SIGTERM (default 30000) */
+    const char *ready_file;  /* when ready, write "host:port\n" there (tests) */
+    int precision;           /* a model_precision; 0: each model.yaml says (f32) */
+    const char *edge_config; /* Groundlight edge config file (YAML), or NULL */
+    const char *state_dir;   /* outbox database folder (default glint-state) */
 } serve_options;
 
 /* Fills *o with the defaults above. */

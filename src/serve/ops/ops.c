@@ -53,8 +53,7 @@ static json_t *model_health(const repo_entry *e)
     json_decref(d);
     json_object_set_new(o, "precision_note", json_string(m->pkg.precision_note));
     json_object_set_new(o, "max_queue_ms", json_integer(m->max_queue_ms));
-    json_object_set_new(o, "image_run_ms",
-                        json_real((double)atomic_load(&bs->image_ns) / 1e6));
+    json_object_set_new(o, "image_run_ms", json_real((double)atomic_load(&bs->image_ns) / 1e6));
     return o;
 }
 
