@@ -39,7 +39,8 @@ for p in $precisions; do
     echo "demo: YOLOv8n $p: glint bench ramp, 1 to $clients clients at $rps requests/s each, $step s a step"
     "$glint" bench ramp --url "http://127.0.0.1:$port/v1/models/yolov8n/detect" \
         --image "$tmp/photos" --max-clients "$clients" --step-size 1 \
-        --time-between-ramp "$step" --requests-per-second "$rps" --out "bench/out/demo-$stamp-$p"
+        --time-between-ramp "$step" --requests-per-second "$rps" --client-start spread \
+        --out "bench/out/demo-$stamp-$p"
     kill -TERM $spid
     wait $spid || true
     spid=
