@@ -7,12 +7,14 @@
 #
 #   bench/serve_ab.sh --a OLD/glint --b build/glint [--model red_disc] [--verb classify]
 #                     [--image tests/data/dog.jpg] [--rounds 6] [--concurrency 8]
-#                     [--serve-args "--precision f32"]
+#                     [--serve-args "--precision f32"] [--a-args ARGS] [--b-args ARGS]
+# --a-args/--b-args are added to one side's serve flags: the same binary
+# twice with two settings (e.g. --a-args "--solo-threads 0").
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 a="" b=build/glint model=red_disc verb=classify image=tests/data/dog.jpg rounds=6 conc=8
-serve_args="--precision f32"
+serve_args="--precision f32" a_args="" b_args=""
 while [ $# -gt 0 ]; do
     case $1 in
     --a) a=$2; shift 2 ;;
@@ -23,19 +25,21 @@ while [ $# -gt 0 ]; do
     --rounds) rounds=$2; shift 2 ;;
     --concurrency) conc=$2; shift 2 ;;
     --serve-args) serve_args=$2; shift 2 ;;
-    *) sed -n '2,10p' "$0"; exit 2 ;;
+    --a-args) a_args=$2; shift 2 ;;
+    --b-args) b_args=$2; shift 2 ;;
+    *) sed -n '2,12p' "$0"; exit 2 ;;
     esac
 done
 [ -x "$a" ] && [ -x "$b" ] || { echo "serve_ab: --a and --b must be glint binaries"; exit 2; }
 out=$(mktemp -d /tmp/glint-serve-ab.XXXXXX)
 trap 'rm -rf "$out"' EXIT
 
-# one measurement: serve with binary $1, print "rps p50_ms"
+# one measurement: serve with binary $1 and extra flags $3, print "rps p50_ms"
 measure() {
-    local bin=$1 tag=$2 ready=$out/ready.$2
+    local bin=$1 tag=$2 extra=$3 ready=$out/ready.$2
     # shellcheck disable=SC2086
     "$bin" serve --models models --model "$model" --listen 127.0.0.1:0 --cache-mb 0 \
-        --ready-file "$ready" $serve_args 2>"$out/serve.$tag.log" &
+        --ready-file "$ready" $serve_args $extra 2>"$out/serve.$tag.log" &
     local pid=$!
     for _ in $(seq 300); do [ -s "$ready" ] && break; sleep 0.1; done
     [ -s "$ready" ] || { echo "serve_ab: $bin did not start" >&2; cat "$out/serve.$tag.log" >&2; exit 1; }
@@ -54,8 +58,8 @@ measure() {
 printf "%-6s %10s %10s %10s %10s %8s\n" round "A rps" "A p50 ms" "B rps" "B p50 ms" "B/A"
 ratios=() as=() bs=()
 for r in $(seq "$rounds"); do
-    if [ $((r % 2)) = 1 ]; then ra=$(measure "$a" "a$r"); rb=$(measure "$b" "b$r");
-    else rb=$(measure "$b" "b$r"); ra=$(measure "$a" "a$r"); fi
+    if [ $((r % 2)) = 1 ]; then ra=$(measure "$a" "a$r" "$a_args"); rb=$(measure "$b" "b$r" "$b_args");
+    else rb=$(measure "$b" "b$r" "$b_args"); ra=$(measure "$a" "a$r" "$a_args"); fi
     read -r arps ap50 <<<"$ra"
     read -r brps bp50 <<<"$rb"
     ratio=$(/usr/bin/python3 -c "print('%.3f' % ($brps / $arps))")

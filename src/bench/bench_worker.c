@@ -337,12 +337,16 @@ static int retryable(const bench_worker *w, const bench_slot *s, int status)
     return 1;
 }
 
-static void schedule_retry(bench_worker *w, bench_slot *s, uint64_t now)
+/* The next attempt after an exponential, jittered backoff, or after the
+ * server's Retry-After (min_ms) when that is longer, as urllib3 and the SDKs
+ * built on it wait. */
+static void schedule_retry(bench_worker *w, bench_slot *s, uint64_t now, double min_ms)
 {
     const bench_config *cfg = w->sh->cfg;
     double b = cfg->backoff_ms * ldexp(1.0, s->attempts - 1);
     if (b > cfg->backoff_max_ms) b = cfg->backoff_max_ms;
     double d = b / 2 + rng_unit(&w->rng) * b / 2; /* equal jitter */
+    if (d < min_ms) d = min_ms;
     s->retry_pending = 1;
     heap_push(w, s, now + (uint64_t)(d * 1e6));
 }
@@ -357,7 +361,8 @@ static void attempt_done(bench_worker *w, bench_slot *s, uint64_t now, int statu
         w->acc.attempt_errors[kind]++;
         s->last_err = kind;
         s->last_status = status;
-        schedule_retry(w, s, now);
+        int ra = s->parser.retry_after_s;
+        schedule_retry(w, s, now, (status == 503 || status == 429) && ra >= 0 ? ra * 1e3 : 0);
         return;
     }
     finish(w, s, now, status, kind);
@@ -373,7 +378,7 @@ static void attempt_fail(bench_worker *w, bench_slot *s, uint64_t now, int kind)
         w->acc.attempt_errors[kind]++;
         s->last_err = kind;
         s->last_status = 0;
-        schedule_retry(w, s, now);
+        schedule_retry(w, s, now, 0);
         return;
     }
     finish(w, s, now, 0, kind);

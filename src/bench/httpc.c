@@ -109,6 +109,7 @@ void httpc_parser_reset(httpc_parser *p, int head, char *body, size_t cap)
     p->head = head;
     p->body = body;
     p->body_cap = cap;
+    p->retry_after_s = -1;
 }
 
 int httpc_parser_empty(const httpc_parser *p)
@@ -219,6 +220,14 @@ static httpc_result header_line(httpc_parser *p)
             p->chunked = 1;
         else if (!has_token(v, "identity"))
             return fail(p, "unsupported Transfer-Encoding");
+    } else if (!strcasecmp(l, "retry-after")) {
+        /* the delta-seconds form; an HTTP date (or garbage) is ignored */
+        int n = 0, ok = *v != 0;
+        for (const char *c = v; *c && ok; c++) {
+            ok = *c >= '0' && *c <= '9';
+            n = ok && n < 1000000 ? n * 10 + (*c - '0') : n;
+        }
+        p->retry_after_s = ok ? n : -1;
     } else if (!strcasecmp(l, "connection")) {
         if (has_token(v, "close")) p->keep_alive = 0;
         if (has_token(v, "keep-alive") && p->minor == 0) p->keep_alive = 1;

@@ -55,6 +55,7 @@ typedef struct httpc_parser {
     uint64_t length;    /* its value */
     uint64_t remaining; /* body (or chunk) bytes still to skip */
     uint64_t header_bytes;
+    int retry_after_s; /* Retry-After in seconds (delta form), -1 if none or a date */
     uint64_t body_bytes;
     int headers;     /* header lines seen */
     size_t line_len; /* bytes of the current line (may exceed what is kept) */

@@ -49,6 +49,9 @@ static void usage(void)
         "  --max-queue-ms N        latency budget: 503 + Retry-After when a request's predicted\n"
         "                          wait (images ahead x per-image run time / instances) is\n"
         "                          over it; 0 = none (default 500)\n"
+        "  --solo-threads N        a lone request (no other running or waiting) runs on one\n"
+        "                          more context of N threads; 0 = none (default: the usable\n"
+        "                          CPUs, when there are several instances)\n"
         "  --timeout-ms N          default request deadline (default 30000)\n"
         "  --max-body-mb N         request body limit (default 50)\n"
         "  --max-connections N     beyond it connections get 503 (default 1024)\n"
@@ -119,6 +122,8 @@ static int set_option(serve_cli *c, const char *name, const char *v)
         o->max_queue = (int)cli_int("--max-queue", v, 1, 1000000);
     else if (!strcmp(n, "max-queue-ms"))
         o->max_queue_ms = (int)cli_int("--max-queue-ms", v, 0, 3600000);
+    else if (!strcmp(n, "solo-threads"))
+        o->solo_threads = (int)cli_int("--solo-threads", v, 0, 1024);
     else if (!strcmp(n, "timeout-ms"))
         o->timeout_ms = (int)cli_int("--timeout-ms", v, 1, 3600000);
     else if (!strcmp(n, "max-body-mb"))

@@ -534,6 +534,7 @@ enum {
     K_THREADS,
     K_MAX_QUEUE,
     K_MAX_QUEUE_MS,
+    K_SOLO_THREADS,
     K_TIMEOUT,
     K_PRECISION,
     K_COUNT
@@ -562,6 +563,7 @@ static const char *const KEYS[K_COUNT] = {
     "threads",
     "max_queue",
     "max_queue_ms",
+    "solo_threads",
     "timeout_ms",
     "precision",
 };
@@ -634,6 +636,8 @@ static int set_key(const yctx *x, int k, const yaml_node_t *v, yaml_conf *y)
         return get_int(x, key, v, 1, 1000000, &y->serving.max_queue);
     case K_MAX_QUEUE_MS:
         return get_int(x, key, v, -1, 3600000, &y->serving.max_queue_ms);
+    case K_SOLO_THREADS:
+        return get_int(x, key, v, -1, 1024, &y->serving.solo_threads);
     case K_PRECISION: {
         static const char *const precs[] = {"f32", "int8", "bf16", "auto", NULL};
         static const int prec_v[] = {MODEL_PRECISION_F32, MODEL_PRECISION_INT8,

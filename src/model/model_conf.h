@@ -19,6 +19,7 @@
  *     max_queue_delay_us: 2000        instances: 1     threads: 2
  *     max_queue: 64                   timeout_ms: 10000
  *     max_queue_ms: 500               (-1: no latency budget)
+ *     solo_threads: 2                 (-1: a lone request runs on its instance)
  *     precision: f32 | int8 | bf16 | auto   (int8: serve model.int8.onnx,
  *                from glint quantize; bf16: model.onnx with bf16
  *                convolutions; auto: the fastest at load among f32 and those
@@ -90,6 +91,7 @@ typedef struct model_serving {
     int threads;      /* engine threads per context */
     int max_queue;    /* images admitted and not yet answered, before 503 */
     int max_queue_ms; /* latency budget of the queue, before 503; -1 none */
+    int solo_threads; /* threads of a lone request's run; -1 none */
     int timeout_ms;   /* deadline of a request that gives none */
     int precision;    /* a model_precision */
 } model_serving;

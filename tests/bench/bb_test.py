@@ -251,6 +251,21 @@ def case_retries(run):
     check(int(first["latency_us"]) >= 10000, "latency includes backoff", first)
 
 
+def case_retry_after(run):
+    """A 503 with Retry-After: 1: the retry waits the second the server
+    asked for, not the 10 ms backoff (as urllib3 does)."""
+    with Server("busy:1") as s:
+        rc, j, out, text = run("ramp", "--url", s.url, "--max-clients", "1",
+                               "--time-between-ramp", "2", "--requests-per-second", "5",
+                               "--retries", "3", "--retry-backoff", "10")
+    check(rc == 0, "exit code", rc, text)
+    r = j["requests"]
+    check(r["failed"] == 0 and r["retries"] == 1 and r["retried_ok"] == 1, "recovered", r)
+    first = rows(os.path.join(out, "requests.csv"))[0]
+    check(first["attempts"] == "2" and int(first["latency_us"]) >= 1000000,
+          "the retry waited Retry-After's second", first)
+
+
 def case_spike_server_cmd(run):
     """spike starts the server, releases the burst when it prints its ready
     line, reports the cold start, and kills the server at the end."""

@@ -112,6 +112,17 @@ static void test_content_length(void **state)
     const char r3[] = "HTTP/1.1 404\nContent-Length: 2\n\nno";
     assert_int_equal(PARSE(r3, 0, &p, &used, 0), HTTPC_DONE);
     assert_int_equal(p.status, 404);
+    /* Retry-After: delta seconds kept; a date or garbage is none */
+    const char r5[] = "HTTP/1.1 503 Busy\r\nRetry-After: 7\r\nContent-Length: 0\r\n\r\n";
+    assert_int_equal(PARSE(r5, 0, &p, &used, 0), HTTPC_DONE);
+    assert_int_equal(p.retry_after_s, 7);
+    const char r6[] =
+        "HTTP/1.1 503 Busy\r\nRetry-After: Fri, 31 Dec 1999 23:59:59 GMT\r\nContent-Length: "
+        "0\r\n\r\n";
+    assert_int_equal(PARSE(r6, 0, &p, &used, 0), HTTPC_DONE);
+    assert_int_equal(p.retry_after_s, -1);
+    assert_int_equal(PARSE(r1, 0, &p, &used, 0), HTTPC_DONE);
+    assert_int_equal(p.retry_after_s, -1);
     /* truncated body */
     const char r4[] = "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc";
     assert_int_equal(PARSE(r4, 0, &p, &used, 1), HTTPC_ERROR);

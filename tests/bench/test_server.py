@@ -15,6 +15,7 @@ MODE:
   close       answers 200 (keep-alive by default in HTTP/1.1) and then
               closes the connection without saying so
   flaky:N     the first N requests get 503, later ones 200
+  busy:N      the first N requests get 503 with Retry-After: 1, later ones 200
   chunked     200 with a chunked body
   limit:R     serves at most R requests per second (queues the rest)
   multipart   200 if the request is multipart/form-data with a field named
@@ -56,9 +57,11 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, *a):
         pass
 
-    def send_body(self, code, body, ctype="text/plain", close=False):
+    def send_body(self, code, body, ctype="text/plain", close=False, retry_after=None):
         self.send_response(code)
         self.send_header("Content-Type", ctype)
+        if retry_after is not None:
+            self.send_header("Retry-After", str(retry_after))
         self.send_header("Content-Length", str(len(body)))
         if close:
             self.send_header("Connection", "close")
@@ -106,6 +109,11 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
         elif m == "flaky":
             self.send_body(503 if n <= self.arg else 200, b"x")
+        elif m == "busy":
+            if n <= self.arg:
+                self.send_body(503, b"busy", retry_after=1)
+            else:
+                self.send_body(200, b"x")
         elif m == "chunked":
             self.send_response(200)
             self.send_header("Transfer-Encoding", "chunked")

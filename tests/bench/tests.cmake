@@ -6,7 +6,8 @@
 find_program(GLINT_BENCH_PYTHON NAMES python3 REQUIRED)
 set(GLINT_BENCH_CASES
     bounded cli_errors close compare concurrency_steps drop errors payload ramp_fast ramp_spread
-    rate_overload rate_poisson report_chromium retries spike_plain spike_server_cmd stall)
+    rate_overload rate_poisson report_chromium retries retry_after spike_plain spike_server_cmd
+    stall)
 foreach(case ${GLINT_BENCH_CASES})
   add_test(NAME bench/${case}
            COMMAND ${GLINT_BENCH_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/bb_test.py

@@ -473,6 +473,53 @@ def test_latency_budget(repo):
         s.stop()
 
 
+def test_solo(repo):
+    """A lone request runs on the solo context (all the usable CPUs) and answers
+    as the instances' single-thread contexts do; under a burst most batches run
+    on the instances; --solo-threads 0 turns it off."""
+    s = Server(repo, "--model", "yolov8n", "--instances", "2", "--threads", "1", "--cache-mb", "0")
+    try:
+        st, h, j = s.json("GET", "/health")
+        usable = j["cpus"]["usable"]
+        m = [x for x in j["models"] if x["name"] == "yolov8n"][0]
+        want = usable if usable > 1 else 0
+        check(m["solo_threads"] == want, "solo_threads is the usable CPUs (%d): %d"
+              % (usable, m["solo_threads"]))
+        lone = [s.json("POST", "/v1/models/yolov8n/detect", DOG)[2] for _ in range(3)]
+        st, h, j = s.json("GET", "/health")
+        m = [x for x in j["models"] if x["name"] == "yolov8n"][0]
+        check(m["solo_runs"] == (3 if want else 0), "3 lone requests ran solo: %d" % m["solo_runs"])
+        results = []
+        lock = threading.Lock()
+
+        def client():
+            st, h, b = s.json("POST", "/v1/models/yolov8n/detect", DOG)
+            with lock:
+                results.append(b)
+        ts = [threading.Thread(target=client) for _ in range(8)]
+        [t.start() for t in ts]
+        [t.join() for t in ts]
+        st, h, j = s.json("GET", "/health")
+        m = [x for x in j["models"] if x["name"] == "yolov8n"][0]
+        check(m["executions"] == 11 and m["solo_runs"] - (3 if want else 0) < 8,
+              "a burst of 8 runs mostly on the instances (%d of 8 solo)"
+              % (m["solo_runs"] - (3 if want else 0)))
+        same = all(strip(r) == strip(lone[0]) for r in lone + results)
+        check(same and len(lone[0]["detections"]) > 0,
+              "solo and instance runs answer the same detections")
+    finally:
+        s.stop()
+    s = Server(repo, "--model", "yolov8n", "--instances", "2", "--threads", "1", "--cache-mb", "0",
+               "--solo-threads", "0")
+    try:
+        s.json("POST", "/v1/models/yolov8n/detect", DOG)
+        st, h, j = s.json("GET", "/health")
+        m = [x for x in j["models"] if x["name"] == "yolov8n"][0]
+        check(m["solo_threads"] == 0 and m["solo_runs"] == 0, "--solo-threads 0: no solo context")
+    finally:
+        s.stop()
+
+
 def metric(s, name):
     """A sample of /metrics (name with its labels), or None."""
     text = s.request("GET", "/metrics")[2].decode()
@@ -890,7 +937,7 @@ def main():
                               "resnet18b4": ("resnet18", "max_batch: 4\nmax_queue_delay_us: 20000")})
     tests_shared = [test_endpoints, test_detect_matches_run, test_cache, test_bad_input,
                     test_kserve, test_batching, test_repository, test_probe]
-    tests_own = [test_overload_and_deadline, test_latency_budget, test_deadline_no_work, test_preferred_batch,
+    tests_own = [test_overload_and_deadline, test_latency_budget, test_solo, test_deadline_no_work, test_preferred_batch,
                  test_cache_ttl, test_slow_ms, test_drain, test_connections, test_body_limit,
                  test_config, test_int8, test_bf16, test_precision_auto]
     s = Server(repo)

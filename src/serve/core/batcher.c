@@ -5,6 +5,14 @@
  * the stop flag. Instances wait on cv_inst for a batch to close, workers on
  * cv_free for a batch to reserve rows in, and a closing instance on
  * cv_commit for the rows still being written.
+ *
+ * Low load, low latency: with solo_threads, instance 0 also builds a context
+ * of that many threads (all the usable CPUs). An instance that takes a batch
+ * while no other instance runs and no other row waits runs it there, so a
+ * lone request gets every core; under load each instance runs on its own
+ * context and the instances share the cores. A batch that arrives during a
+ * solo run runs beside it on its instance's context (briefly more threads
+ * than cores).
  */
 #include "serve/core/batcher.h"
 #include "util/clock.h"
@@ -43,9 +51,12 @@ struct batcher {
     int n_batches;
     batch *forming;
     int stopping;
-    int warm_left;      /* instances still warming */
-    char warm_err[256]; /* first warm-up failure */
-    int n_out_rows;     /* outputs whose row shape is known (set once, under mu) */
+    int warm_left;       /* instances still warming */
+    char warm_err[256];  /* first warm-up failure */
+    int n_out_rows;      /* outputs whose row shape is known (set once, under mu) */
+    glint_context *solo; /* solo_threads context, or NULL */
+    int solo_busy;       /* a batch runs on it */
+    int running;         /* instances inside run_batch */
     glint_tensor out_row[BATCHER_MAX_OUTPUTS]; /* one row of each output (dims[0] = 1) */
     instance inst[BATCHER_MAX_INSTANCES];
     batcher_stats stats;
@@ -81,7 +92,6 @@ static void wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, uint64_t until_n
     pthread_cond_timedwait(cv, mu, &ts);
 }
 
-/* Runs batch `bt` on instance `in` and tells its items. Called unlocked. */
 /* The per-image run time admission predicts waits with: a moving average
  * (1/8 weight to the newest batch). Instances update it concurrently; a lost
  * update only delays the average by one batch. */
@@ -92,7 +102,8 @@ static void note_image_ns(batcher *b, uint64_t ns)
     atomic_store_explicit(&b->stats.image_ns, now, memory_order_relaxed);
 }
 
-static void run_batch(batcher *b, instance *in, batch *bt)
+/* Runs batch `bt` on context `ctx` and tells its items. Called unlocked. */
+static void run_batch(batcher *b, glint_context *ctx, batch *bt)
 {
     const glint_tensor input = {
         .dtype = GLINT_F32,
@@ -102,10 +113,10 @@ static void run_batch(batcher *b, instance *in, batch *bt)
     int used = 0;
     for (int i = 0; i < bt->reserved; i++)
         used += bt->items[i] != NULL;
-    batch_result r = {.ctx = in->ctx, .batch_size = bt->reserved};
+    batch_result r = {.ctx = ctx, .batch_size = bt->reserved};
     if (used) {
         r.start_ns = clock_now_ns();
-        r.status = glint_context_run(in->ctx, &input, 1);
+        r.status = glint_context_run(ctx, &input, 1);
         r.end_ns = clock_now_ns();
         r.error = r.status ? glint_last_error() : NULL;
         atomic_fetch_add(&b->stats.executions, 1);
@@ -115,7 +126,7 @@ static void run_batch(batcher *b, instance *in, batch *bt)
         atomic_fetch_add(&b->stats.by_size_ns[bt->reserved], r.end_ns - r.start_ns);
         if (r.status)
             atomic_fetch_add(&b->stats.failures, 1);
-        else
+        else if (ctx != b->solo) /* admission predicts loaded waits: instances' own times */
             note_image_ns(b, (r.end_ns - r.start_ns) / (uint64_t)used);
     }
     for (int i = 0; i < bt->reserved; i++) {
@@ -126,13 +137,20 @@ static void run_batch(batcher *b, instance *in, batch *bt)
     atomic_fetch_sub(&b->stats.pending_rows, bt->reserved);
 }
 
-static int instance_warm(batcher *b, instance *in)
+static int context_warm(batcher *b, int threads, glint_context **ctx)
 {
     glint_context_options co = {
-        .threads = b->opt.threads, .max_batch = b->opt.max_batch, .bf16 = b->opt.bf16};
+        .threads = threads, .max_batch = b->opt.max_batch, .bf16 = b->opt.bf16};
     co.input_dims[2] = b->opt.input_dims[2];
     co.input_dims[3] = b->opt.input_dims[3];
-    if (glint_context_create(b->model, &co, &in->ctx) || glint_context_warm(in->ctx)) {
+    return glint_context_create(b->model, &co, ctx) || glint_context_warm(*ctx) ? -1 : 0;
+}
+
+static int instance_warm(batcher *b, instance *in)
+{
+    int solo = in == &b->inst[0] && b->opt.solo_threads > b->opt.threads;
+    if (context_warm(b, b->opt.threads, &in->ctx) ||
+        (solo && context_warm(b, b->opt.solo_threads, &b->solo))) {
         pthread_mutex_lock(&b->mu);
         if (!b->warm_err[0]) snprintf(b->warm_err, sizeof b->warm_err, "%s", glint_last_error());
         pthread_mutex_unlock(&b->mu);
@@ -176,9 +194,16 @@ static void *instance_main(void *arg)
         pthread_cond_broadcast(&b->cv_free); /* workers may open the next batch */
         while (bt->committed < bt->reserved)
             pthread_cond_wait(&b->cv_commit, &b->mu);
+        int solo = b->solo && !b->solo_busy && b->running == 0 &&
+                   atomic_load(&b->stats.pending_rows) == bt->reserved;
+        b->solo_busy |= solo;
+        b->running++;
         pthread_mutex_unlock(&b->mu);
-        run_batch(b, in, bt);
+        if (solo) atomic_fetch_add(&b->stats.solo_runs, 1);
+        run_batch(b, solo ? b->solo : in->ctx, bt);
         pthread_mutex_lock(&b->mu);
+        b->running--;
+        if (solo) b->solo_busy = 0;
         bt->state = B_FREE;
         bt->reserved = bt->committed = 0;
         memset(bt->items, 0, sizeof bt->items);
@@ -209,6 +234,7 @@ void batcher_destroy(batcher *b)
     stop_and_join(b);
     for (int i = 0; i < b->opt.instances; i++)
         glint_context_free(b->inst[i].ctx);
+    glint_context_free(b->solo);
     for (int i = 0; b->batches && i < b->n_batches; i++)
         free(b->batches[i].data);
     free(b->batches);
@@ -360,7 +386,7 @@ size_t batcher_arena_bytes(const batcher *b)
     size_t n = 0;
     for (int i = 0; i < b->opt.instances; i++)
         n += glint_context_arena_bytes(b->inst[i].ctx);
-    return n;
+    return n + (b->solo ? glint_context_arena_bytes(b->solo) : 0);
 }
 
 int batcher_output_row(const batcher *b, int i, glint_tensor *shape)

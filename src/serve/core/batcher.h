@@ -40,6 +40,10 @@ typedef struct batcher_options {
     int n_preferred;
     int64_t input_dims[4]; /* [-, C, H, W] of one image (dims[0] ignored) */
     int bf16;              /* contexts compute convolutions in bf16 */
+    /* > threads: one more context of this many threads, shared, on which a
+     * lone batch runs (no other instance running, nothing else waiting), so
+     * that a request alone gets every core; 0: none */
+    int solo_threads;
 } batcher_options;
 
 /* What an item learns when its batch has run. */
@@ -77,7 +81,8 @@ typedef struct batcher_stats {
     atomic_uint_fast64_t by_size[BATCHER_MAX_BATCH + 1];    /* executions per batch size */
     atomic_uint_fast64_t by_size_ns[BATCHER_MAX_BATCH + 1]; /* their run time */
     atomic_int pending_rows;                                /* reserved, not yet run */
-    atomic_uint_fast64_t image_ns; /* per-image run time, moving average (0: none yet) */
+    atomic_uint_fast64_t image_ns;  /* per-image run time, moving average (0: none yet) */
+    atomic_uint_fast64_t solo_runs; /* batches run on the solo context */
 } batcher_stats;
 
 typedef struct batcher batcher;

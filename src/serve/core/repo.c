@@ -114,6 +114,10 @@ static void batch_options(const server *s, const repo_model *m, batcher_options 
     o->input_dims[2] = m->pkg.conf.spec.height;
     o->input_dims[3] = m->pkg.conf.spec.width;
     o->bf16 = m->pkg.precision == MODEL_PRECISION_BF16;
+    /* a lone request on all the usable CPUs, when the instances split them */
+    int solo = sv->solo_threads ? sv->solo_threads : s->opt.solo_threads;
+    o->solo_threads = solo < 0 ? cpus : solo;
+    if (o->instances < 2 || o->solo_threads <= o->threads) o->solo_threads = 0;
 }
 
 static void stats_init(model_stats *st)
@@ -161,11 +165,14 @@ int repo_entry_load(server *s, const repo_entry *e, repo_model **out, char *err,
     m->load_ms = (double)(serve_now_ns() - t0) / 1e6;
     const char *note = m->pkg.precision_note;
     int is_auto = !strncmp(note, "auto", 4);
+    char solo[48] = "";
+    if (bo.solo_threads)
+        snprintf(solo, sizeof solo, ", a lone request on %d thread(s)", bo.solo_threads);
     fprintf(stderr,
             "glint serve: model %s ready in %.0f ms (%s, %s, %dx%d, %d instance(s) x %d "
-            "thread(s), max batch %d, queue delay %lld us)%s%s\n",
+            "thread(s)%s, max batch %d, queue delay %lld us)%s%s\n",
             m->name, m->load_ms, model_task_name(m->conf->task), precision_name(m->pkg.precision),
-            m->conf->spec.width, m->conf->spec.height, bo.instances, bo.threads, bo.max_batch,
+            m->conf->spec.width, m->conf->spec.height, bo.instances, bo.threads, solo, bo.max_batch,
             (long long)bo.max_queue_delay_us, is_auto ? "; precision " : "", is_auto ? note : "");
     *out = m;
     return 0;

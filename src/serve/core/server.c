@@ -35,6 +35,7 @@ void serve_options_default(serve_options *o)
     o->max_batch = 1;
     o->max_queue = 64;
     o->max_queue_ms = 500;
+    o->solo_threads = -1;
     o->timeout_ms = 30000;
     o->max_body = (size_t)50 << 20;
     o->max_connections = 1024;

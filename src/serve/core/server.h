@@ -26,6 +26,7 @@ typedef struct serve_options {
     int64_t max_queue_delay_us; /* unless model.yaml says (default 0) */
     int max_queue;              /* images pending per model before 503 (default 64) */
     int max_queue_ms;        /* predicted queue wait per model before 503; 0 none (default 500) */
+    int solo_threads;        /* a lone request's threads; 0 none, -1 usable CPUs (default) */
     int timeout_ms;          /* default request deadline (default 30000) */
     size_t max_body;         /* request body limit (default 50 MB) */
     int max_connections;     /* beyond it new connections get 503 (default 1024) */
