@@ -485,6 +485,12 @@ def test_solo(repo):
         want = usable if usable > 1 else 0
         check(m["solo_threads"] == want, "solo_threads is the usable CPUs (%d): %d"
               % (usable, m["solo_threads"]))
+
+        def solo_ready():
+            j = s.json("GET", "/health")[2]
+            return [x for x in j["models"] if x["name"] == "yolov8n"][0]["solo_ready"]
+        # built after the model is ready (not on the cold start)
+        check(not want or wait_until(solo_ready, 120), "the solo context gets ready")
         lone = [s.json("POST", "/v1/models/yolov8n/detect", DOG)[2] for _ in range(3)]
         st, h, j = s.json("GET", "/health")
         m = [x for x in j["models"] if x["name"] == "yolov8n"][0]

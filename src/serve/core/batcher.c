@@ -7,12 +7,11 @@
  * cv_commit for the rows still being written.
  *
  * Low load, low latency: with solo_threads, instance 0 also builds a context
- * of that many threads (all the usable CPUs). An instance that takes a batch
- * while no other instance runs and no other row waits runs it there, so a
- * lone request gets every core; under load each instance runs on its own
- * context and the instances share the cores. A batch that arrives during a
- * solo run runs beside it on its instance's context (briefly more threads
- * than cores).
+ * of that many threads (all the usable CPUs), once the model is ready. An instance that takes a
+ * batch while no other instance runs and no other row waits runs it there, so a lone request gets
+ * every core; under load each instance runs on its own context and the instances share the cores. A
+ * batch that arrives during a solo run runs beside it on its instance's context (briefly more
+ * threads than cores).
  */
 #include "serve/core/batcher.h"
 #include "util/clock.h"
@@ -148,9 +147,7 @@ static int context_warm(batcher *b, int threads, glint_context **ctx)
 
 static int instance_warm(batcher *b, instance *in)
 {
-    int solo = in == &b->inst[0] && b->opt.solo_threads > b->opt.threads;
-    if (context_warm(b, b->opt.threads, &in->ctx) ||
-        (solo && context_warm(b, b->opt.solo_threads, &b->solo))) {
+    if (context_warm(b, b->opt.threads, &in->ctx)) {
         pthread_mutex_lock(&b->mu);
         if (!b->warm_err[0]) snprintf(b->warm_err, sizeof b->warm_err, "%s", glint_last_error());
         pthread_mutex_unlock(&b->mu);
@@ -178,6 +175,22 @@ static void *instance_main(void *arg)
     pthread_mutex_lock(&b->mu);
     b->warm_left--;
     pthread_cond_broadcast(&b->cv_warm);
+    if (!failed && in == &b->inst[0] && b->opt.solo_threads > b->opt.threads) {
+        /* the solo context after the model is ready: not on the cold start;
+         * meanwhile the other instances serve */
+        pthread_mutex_unlock(&b->mu);
+        glint_context *solo = NULL;
+        if (context_warm(b, b->opt.solo_threads, &solo)) {
+            fprintf(stderr,
+                    "glint serve: no solo context (%s): a lone request runs on its instance\n",
+                    glint_last_error());
+            glint_context_free(solo);
+            solo = NULL;
+        }
+        pthread_mutex_lock(&b->mu);
+        b->solo = solo;
+        atomic_store(&b->stats.solo_ready, solo != NULL);
+    }
     while (!failed) {
         uint64_t until;
         batch *bt = closable(b, &until);
@@ -386,7 +399,11 @@ size_t batcher_arena_bytes(const batcher *b)
     size_t n = 0;
     for (int i = 0; i < b->opt.instances; i++)
         n += glint_context_arena_bytes(b->inst[i].ctx);
-    return n + (b->solo ? glint_context_arena_bytes(b->solo) : 0);
+    batcher *mb = (batcher *)b; /* b->solo is set once, under mu */
+    pthread_mutex_lock(&mb->mu);
+    n += mb->solo ? glint_context_arena_bytes(mb->solo) : 0;
+    pthread_mutex_unlock(&mb->mu);
+    return n;
 }
 
 int batcher_output_row(const batcher *b, int i, glint_tensor *shape)

@@ -83,6 +83,7 @@ typedef struct batcher_stats {
     atomic_int pending_rows;                                /* reserved, not yet run */
     atomic_uint_fast64_t image_ns;  /* per-image run time, moving average (0: none yet) */
     atomic_uint_fast64_t solo_runs; /* batches run on the solo context */
+    atomic_int solo_ready;          /* the solo context is built and warm */
 } batcher_stats;
 
 typedef struct batcher batcher;
