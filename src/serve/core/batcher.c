@@ -15,6 +15,7 @@
  */
 #include "serve/core/batcher.h"
 #include "util/clock.h"
+#include "util/thread.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -171,6 +172,7 @@ static void *instance_main(void *arg)
 {
     instance *in = arg;
     batcher *b = in->owner;
+    thread_mark_batch(); /* inference (and its OpenMP team) yields to the event loop */
     int failed = instance_warm(b, in);
     pthread_mutex_lock(&b->mu);
     b->warm_left--;

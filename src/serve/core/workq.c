@@ -1,5 +1,6 @@
 /* A pool of worker threads (see workq.h): a mutex, a condvar, a FIFO list. */
 #include "serve/core/workq.h"
+#include "util/thread.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@ struct workq {
 static void *worker_main(void *arg)
 {
     workq *q = arg;
+    thread_mark_batch(); /* decoding yields to the event loop */
     pthread_mutex_lock(&q->mu);
     for (;;) {
         workq_job *j = q->head;
