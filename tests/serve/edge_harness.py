@@ -131,6 +131,7 @@ class Server:
     """glint serve --edge-config on 127.0.0.1 (port 0: any free one)."""
 
     def __init__(self, models, cfg, state, port=0, extra=()):
+        self.models = models
         self.ready = os.path.join(TMP, "ready-%d" % time.monotonic_ns())
         self.logname = os.path.join(TMP, "serve-%d.log" % time.monotonic_ns())
         self.log = open(self.logname, "w+")

@@ -143,6 +143,44 @@ def test_routes(s):
           "/health has the edge part (detectors, readiness, outbox)")
 
 
+def test_upstream_models(s):
+    """glint as the upstream: fetch-model-urls in the original's shape, and a
+    model binary that is a tar of the model folder's files whose sha256 is
+    model_binary_id, stable while the files are, refused for bad ids."""
+    import hashlib, io, tarfile, urllib.request
+    st, u = s.request("GET", "/edge-api/v1/fetch-model-urls/%s/" % DET_BIN)
+    check(st == 200 and all(isinstance(u.get(k), str) for k in
+                            ("pipeline_config", "predictor_metadata", "model_binary_id",
+                             "model_binary_url", "oodd_pipeline_config")),
+          "fetch-model-urls: the original's string fields: %s" % sorted(u))
+    meta = json.loads(u["predictor_metadata"])
+    check("task: classify" in u["pipeline_config"] and meta["model"] == "red_disc",
+          "pipeline_config is red_disc's model.yaml, predictor_metadata names it")
+    with urllib.request.urlopen(u["model_binary_url"], timeout=30) as r:
+        blob, etag, ctype = r.read(), r.headers["ETag"], r.headers["Content-Type"]
+    check(hashlib.sha256(blob).hexdigest() == u["model_binary_id"] and
+          etag == '"%s"' % u["model_binary_id"] and ctype == "application/x-tar",
+          "the binary's sha256 is model_binary_id (and its ETag)")
+    folder = os.path.join(s.models, "red_disc")
+    with tarfile.open(fileobj=io.BytesIO(blob)) as t:
+        got = {m.name: t.extractfile(m).read() for m in t.getmembers() if m.isfile()}
+    want = {f: open(os.path.join(folder, f), "rb").read() for f in sorted(os.listdir(folder))
+            if os.path.isfile(os.path.join(folder, f))}
+    check(got == want and "model.onnx" in got, "the tar holds the folder's files, byte for byte: %s"
+          % sorted(got))
+    st, u2 = s.request("GET", "/edge-api/v1/fetch-model-urls/%s" % DET_BIN)
+    check(st == 200 and u2["model_binary_id"] == u["model_binary_id"],
+          "the same files give the same id (no trailing slash too)")
+    st, b = s.request("GET", "/edge-api/v1/fetch-model-urls/det_2bTqCunknown000000000000000/")
+    check(st == 404 and "detail" in b, "unknown detector: 404 with detail")
+    st, b = s.request("GET", "/edge-api/v1/model-binaries/%s.tar" % ("0" * 64))
+    check(st == 404 and "detail" in b, "unknown binary id: 404")
+    st, b = s.request("GET", "/edge-api/v1/model-binaries/../../etc/passwd")
+    check(st == 404, "a path instead of an id: 404")
+    st, b = s.request("POST", "/edge-api/v1/fetch-model-urls/%s/" % DET_BIN)
+    check(st == 405, "POST: 405")
+
+
 def test_modes(s):
     """Every mode answers what the pictures hold, SDK-shaped."""
     ok = {"bin": 0, "count": 0, "box": 0, "multi": 0}
@@ -780,7 +818,7 @@ def test_presets_and_models():
 def main():
     models = repo("main")
     path = config(os.path.join(TMP, "edge.yaml"), STD_DETECTORS)
-    tests = ["config_rules", "routes", "modes", "bad_requests", "dedup", "sdk_sequence",
+    tests = ["config_rules", "routes", "upstream_models", "modes", "bad_requests", "dedup", "sdk_sequence",
              "put_config", "escalation", "audit", "roi_trim", "outbox_faults", "permanent_failure", "delivery_rules",
              "presets_and_models", "model_swap", "swap_cache"]
     tests = [t for t in tests if not ONLY or t in ONLY]

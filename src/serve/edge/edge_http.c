@@ -5,6 +5,8 @@
  *   GET  /device-api/v1/me, /v1/api-tokens/by-snippet/{s} (404)
  *   GET|PUT /edge-config, GET /edge-detector-readiness
  *   GET  /health/live, /health/ready, /ping, /status/resources.json
+ *   GET  /edge-api/v1/fetch-model-urls/{id}/, /edge-api/v1/model-binaries/{sha256}.tar
+ *        (glint as the upstream of other edge endpoints: edge_models.h)
  *
  * An image query runs the detector's model through the same pipeline as
  * /v1 (decode -> batch -> answer), reads the answer by the detector's mode
@@ -716,6 +718,10 @@ static int route(server *s, void *state, h2o_req_t *req, const char *p, size_t n
     int put = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("PUT"));
     if (serve_path_starts(p, n, "/device-api/")) {
         device_api(s, req, p + 11, n - 11, get, post);
+        return 0;
+    }
+    if (serve_path_starts(p, n, "/edge-api/")) { /* glint as an upstream */
+        edge_models_route(s, es->models, req, p + 9, n - 9);
         return 0;
     }
     if (serve_path_is(p, n, "/edge-config")) {

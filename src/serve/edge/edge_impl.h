@@ -18,6 +18,7 @@
 #include "serve/core/server_impl.h"
 #include "serve/edge/edge.h"
 #include "serve/edge/edge_config.h"
+#include "serve/edge/edge_models.h"
 #include "serve/edge/edge_outbox.h"
 #include "serve/edge/edge_policy.h"
 #include "serve/edge/edge_recent.h"
@@ -35,6 +36,7 @@ typedef struct edge_state {
     struct stat config_st; /* of the file last read */
     uint64_t next_config_check;
     edge_recent *recent;
+    edge_models *models; /* the packages served as an upstream (loop thread) */
     edge_outbox *outbox; /* NULL until a state folder is needed */
     char started_at[40];
     pthread_mutex_t rate_mu;

@@ -254,7 +254,8 @@ int edge_service_start(server *s, void **state, char *err, size_t err_size)
     *state = es; /* from here on edge_of(s) finds it; stop frees it */
     es->srv = s;
     pthread_mutex_init(&es->rate_mu, NULL);
-    if (!(es->recent = edge_recent_create(RECENT_CAPACITY))) {
+    if (!(es->recent = edge_recent_create(RECENT_CAPACITY)) ||
+        !(es->models = edge_models_create())) {
         snprintf(err, err_size, "out of memory");
         return -1;
     }
@@ -303,6 +304,7 @@ void edge_service_stop(server *s, void *state)
     if (!es) return;
     edge_outbox_close(es->outbox);
     edge_recent_destroy(es->recent);
+    edge_models_destroy(es->models);
     edge_config_release(es->cfg);
     pthread_mutex_destroy(&es->rate_mu);
     free(es->rates);
