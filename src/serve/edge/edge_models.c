@@ -100,8 +100,8 @@ int edge_models_pack(const char *dir, char **buf, size_t *len, char id[65], char
     *len = 0;
     DIR *d = opendir(dir);
     if (!d) return fail(err, err_size, "%s: %s", dir, strerror(errno));
-    char *names[PACK_FILES_MAX];
-    uint64_t sizes[PACK_FILES_MAX];
+    char *names[PACK_FILES_MAX] = {0};
+    uint64_t sizes[PACK_FILES_MAX] = {0};
     int n = 0, rc = -1;
     uint64_t total = 2 * TAR_BLOCK;
     struct dirent *e;
