@@ -235,8 +235,7 @@ static void detail(server *s, h2o_req_t *req, int status, const char *fmt, ...)
     va_end(ap);
 }
 
-static void fetch_model_urls(server *s, edge_models *em, h2o_req_t *req, const char *id,
-                             size_t n)
+static void fetch_model_urls(server *s, edge_models *em, h2o_req_t *req, const char *id, size_t n)
 {
     edge_state *es = edge_of(s);
     char det_id[EDGE_ID_MAX];
@@ -264,10 +263,10 @@ static void fetch_model_urls(server *s, edge_models *em, h2o_req_t *req, const c
         return;
     }
     char *yaml = read_text(m->pkg.dir, "model.yaml");
-    json_t *meta = json_pack("{s:s, s:s, s:s, s:s, s:I}", "model", m->name, "task",
-                             model_task_name(m->conf->task), "precision",
-                             precision_name(m->pkg.precision), "package", "tar",
-                             "package_bytes", (json_int_t)p->len);
+    json_t *meta =
+        json_pack("{s:s, s:s, s:s, s:s, s:I}", "model", m->name, "task",
+                  model_task_name(m->conf->task), "precision", precision_name(m->pkg.precision),
+                  "package", "tar", "package_bytes", (json_int_t)p->len);
     char *meta_text = meta ? json_dumps(meta, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     json_decref(meta);
     char url[512];
