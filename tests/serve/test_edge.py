@@ -181,6 +181,37 @@ def test_upstream_models(s):
     check(st == 405, "POST: 405")
 
 
+def test_upstream_change():
+    """A model whose files change gets a new model_binary_id once it reloads,
+    and its binary holds the new files."""
+    import hashlib, urllib.request
+    root = os.path.join(TMP, "upchange")
+    os.makedirs(os.path.join(root, "red_disc"))
+    for f in ("model.onnx", "model.yaml"):
+        shutil.copy(os.path.join(MODELS, "red_disc", f), os.path.join(root, "red_disc", f))
+    cfg = config(os.path.join(TMP, "edge-upchange.yaml"), [{"detector_id": DET_BIN, "model": "red_disc"}])
+    edge = Server(root, cfg, os.path.join(TMP, "st-upchange"))
+    try:
+        st, u1 = edge.request("GET", "/edge-api/v1/fetch-model-urls/%s/" % DET_BIN)
+        yaml_path = os.path.join(root, "red_disc", "model.yaml")
+        with open(yaml_path, "a") as f:
+            f.write("# version 2\n")
+
+        def new_id():
+            st, u = edge.request("GET", "/edge-api/v1/fetch-model-urls/%s/" % DET_BIN)
+            return u if st == 200 and u["model_binary_id"] != u1["model_binary_id"] else None
+        u2 = wait_until(new_id, 20)
+        check(st == 200 and u2 and "# version 2" in u2["pipeline_config"],
+              "a changed model.yaml: a new model_binary_id and pipeline_config after the reload")
+        if u2:
+            with urllib.request.urlopen(u2["model_binary_url"], timeout=30) as r:
+                blob = r.read()
+            check(hashlib.sha256(blob).hexdigest() == u2["model_binary_id"] and b"# version 2" in blob,
+                  "the new binary holds the new files")
+    finally:
+        edge.stop()
+
+
 def test_modes(s):
     """Every mode answers what the pictures hold, SDK-shaped."""
     ok = {"bin": 0, "count": 0, "box": 0, "multi": 0}
@@ -818,7 +849,7 @@ def test_presets_and_models():
 def main():
     models = repo("main")
     path = config(os.path.join(TMP, "edge.yaml"), STD_DETECTORS)
-    tests = ["config_rules", "routes", "upstream_models", "modes", "bad_requests", "dedup", "sdk_sequence",
+    tests = ["config_rules", "routes", "upstream_models", "upstream_change", "modes", "bad_requests", "dedup", "sdk_sequence",
              "put_config", "escalation", "audit", "roi_trim", "outbox_faults", "permanent_failure", "delivery_rules",
              "presets_and_models", "model_swap", "swap_cache"]
     tests = [t for t in tests if not ONLY or t in ONLY]
