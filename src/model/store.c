@@ -1,0 +1,275 @@
+/* The versions of a model that arrived as packages (see store.h). */
+#include "model/store.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define TAR_BLOCK 512
+
+static int fail(char *err, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(char *err, size_t size, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, size, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* Removes a folder and the plain files in it (versions hold nothing else). */
+static void remove_version(const char *path)
+{
+    DIR *d = opendir(path);
+    if (d) {
+        struct dirent *e;
+        char f[4096];
+        while ((e = readdir(d)))
+            if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+                snprintf(f, sizeof f, "%s/%s", path, e->d_name);
+                unlink(f);
+            }
+        closedir(d);
+    }
+    rmdir(path);
+}
+
+static int fsync_path(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_DIRECTORY);
+    if (fd < 0) return -1;
+    int rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+/* n if name is a decimal version number (no sign, no leading 0), else 0. */
+static int version_of(const char *name)
+{
+    if (name[0] < '1' || name[0] > '9' || strlen(name) > 9) return 0;
+    for (const char *c = name; *c; c++)
+        if (*c < '0' || *c > '9') return 0;
+    return atoi(name);
+}
+
+int model_store_path(const model_store *st, int v, char *buf, size_t size)
+{
+    int n = snprintf(buf, size, "%s/versions/%d", st->dir, v);
+    return n < 0 || (size_t)n >= size ? -1 : 0;
+}
+
+/* Keeps the MODEL_STORE_KEEP newest versions; removes *.tmp leftovers when
+ * `leftovers`. Sets st->newest. */
+static void scan(model_store *st, int leftovers)
+{
+    char vdir[4096], path[4200];
+    snprintf(vdir, sizeof vdir, "%s/versions", st->dir);
+    DIR *d = opendir(vdir);
+    st->newest = 0;
+    if (!d) return;
+    int seen[256], n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        size_t l = strlen(e->d_name);
+        if (leftovers && l > 4 && !strcmp(e->d_name + l - 4, ".tmp")) {
+            snprintf(path, sizeof path, "%s/%s", vdir, e->d_name);
+            remove_version(path);
+            continue;
+        }
+        int v = version_of(e->d_name);
+        if (v && n < 256) seen[n++] = v;
+        if (v > st->newest) st->newest = v;
+    }
+    closedir(d);
+    for (int i = 0; i < n; i++)
+        if (seen[i] <= st->newest - MODEL_STORE_KEEP) {
+            snprintf(path, sizeof path, "%s/%d", vdir, seen[i]);
+            remove_version(path);
+        }
+}
+
+int model_store_open(model_store *st, const char *dir, char *err, size_t err_size)
+{
+    memset(st, 0, sizeof *st);
+    char vdir[4096];
+    if (snprintf(vdir, sizeof vdir, "%s/versions", dir) >= (int)sizeof vdir)
+        return fail(err, err_size, "%s: path too long", dir);
+    if ((mkdir(dir, 0755) && errno != EEXIST) || (mkdir(vdir, 0755) && errno != EEXIST))
+        return fail(err, err_size, "%s: %s", vdir, strerror(errno));
+    if (!(st->dir = strdup(dir))) return fail(err, err_size, "out of memory");
+    scan(st, 1);
+    return 0;
+}
+
+void model_store_close(model_store *st)
+{
+    free(st->dir);
+    st->dir = NULL;
+}
+
+static int octal(const unsigned char *f, size_t n, uint64_t *out)
+{
+    uint64_t v = 0;
+    size_t i = 0;
+    while (i < n && f[i] == ' ')
+        i++;
+    int digits = 0;
+    for (; i < n && f[i] >= '0' && f[i] <= '7'; i++, digits++) {
+        if (v >> 60) return -1;
+        v = v * 8 + (uint64_t)(f[i] - '0');
+    }
+    for (; i < n; i++)
+        if (f[i] != ' ' && f[i] != 0) return -1;
+    *out = v;
+    return digits ? 0 : -1;
+}
+
+static int plain_name(const char *s)
+{
+    if (!s[0] || s[0] == '.') return 0;
+    for (const char *c = s; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+              *c == '.' || *c == '_' || *c == '-'))
+            return 0;
+    return 1;
+}
+
+typedef struct entry {
+    char name[101];
+    const unsigned char *data;
+    uint64_t size;
+} entry;
+
+/* The package's regular files, checked; 0 and *n, or -1 with err. */
+static int parse_tar(const unsigned char *t, size_t len, entry *ents, int *n, char *err,
+                     size_t err_size)
+{
+    size_t at = 0;
+    uint64_t total = 0;
+    *n = 0;
+    for (;;) {
+        if (at + TAR_BLOCK > len) return fail(err, err_size, "the package is truncated");
+        const unsigned char *h = t + at;
+        int zero = 1;
+        for (int i = 0; i < TAR_BLOCK && zero; i++)
+            zero = h[i] == 0;
+        if (zero) break; /* the end-of-archive blocks */
+        uint64_t want, sum = 0, size;
+        if (octal(h + 148, 8, &want))
+            return fail(err, err_size, "a header's checksum is not a number");
+        for (int i = 0; i < TAR_BLOCK; i++)
+            sum += i >= 148 && i < 156 ? ' ' : h[i];
+        if (sum != want) return fail(err, err_size, "a header's checksum does not match");
+        if (memcmp(h + 257, "ustar", 5)) return fail(err, err_size, "not a ustar package");
+        if (h[345]) return fail(err, err_size, "an entry with a path prefix (only plain names)");
+        char name[101];
+        memcpy(name, h, 100);
+        name[100] = 0;
+        if (h[156] != '0' && h[156] != 0)
+            return fail(err, err_size, "entry '%.100s' is not a regular file (type '%c')", name,
+                        h[156] >= 32 && h[156] < 127 ? h[156] : '?');
+        if (!plain_name(name))
+            return fail(err, err_size, "entry '%.100s' is not a plain file name", name);
+        if (octal(h + 124, 12, &size)) return fail(err, err_size, "entry '%s': bad size", name);
+        at += TAR_BLOCK;
+        if (size > len - at) return fail(err, err_size, "entry '%s' is truncated", name);
+        if ((total += size) > MODEL_STORE_MAX_BYTES)
+            return fail(err, err_size, "the package's files are over %llu bytes",
+                        (unsigned long long)MODEL_STORE_MAX_BYTES);
+        for (int i = 0; i < *n; i++)
+            if (!strcmp(ents[i].name, name)) return fail(err, err_size, "entry '%s' twice", name);
+        if (*n == MODEL_STORE_MAX_FILES)
+            return fail(err, err_size, "more than %d entries", MODEL_STORE_MAX_FILES);
+        entry *e = &ents[(*n)++];
+        memcpy(e->name, name, sizeof e->name);
+        e->data = t + at;
+        e->size = size;
+        at += (size_t)((size + TAR_BLOCK - 1) / TAR_BLOCK * TAR_BLOCK);
+        if (at > len) return fail(err, err_size, "entry '%s' is truncated", name);
+    }
+    if (!*n) return fail(err, err_size, "the package holds no file");
+    return 0;
+}
+
+static int write_file(const char *path, const unsigned char *data, uint64_t size)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0) return -1;
+    uint64_t done = 0;
+    while (done < size) {
+        ssize_t w =
+            write(fd, data + done, (size_t)(size - done > (1u << 30) ? 1u << 30 : size - done));
+        if (w <= 0) {
+            close(fd);
+            return -1;
+        }
+        done += (uint64_t)w;
+    }
+    int rc = fsync(fd);
+    return close(fd) || rc ? -1 : 0;
+}
+
+static int check_sha256(const void *p, size_t len, const char *want, char *err, size_t err_size)
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned mdlen = 0;
+    char hex[65];
+    if (!EVP_Digest(p, len, md, &mdlen, EVP_sha256(), NULL) || mdlen != 32)
+        return fail(err, err_size, "sha256 failed");
+    for (unsigned i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    if (strlen(want) != 64 || strncasecmp(hex, want, 64))
+        return fail(err, err_size, "sha256 %s is not the expected %.64s", hex, want);
+    return 0;
+}
+
+int model_store_add(model_store *st, const void *tar, size_t len, const char *sha256, int *version,
+                    char *err, size_t err_size)
+{
+    if (sha256 && check_sha256(tar, len, sha256, err, err_size)) return -1;
+    entry *ents = calloc(MODEL_STORE_MAX_FILES, sizeof *ents);
+    if (!ents) return fail(err, err_size, "out of memory");
+    int n, rc = -1, v = st->newest + 1;
+    char tmp[4096], final[4096], path[4200];
+    if (parse_tar(tar, len, ents, &n, err, err_size)) goto out;
+    if (model_store_path(st, v, final, sizeof final) ||
+        snprintf(tmp, sizeof tmp, "%s.tmp", final) >= (int)sizeof tmp) {
+        fail(err, err_size, "%s: path too long", st->dir);
+        goto out;
+    }
+    remove_version(tmp);
+    if (mkdir(tmp, 0755)) {
+        fail(err, err_size, "%s: %s", tmp, strerror(errno));
+        goto out;
+    }
+    for (int i = 0; i < n; i++) {
+        snprintf(path, sizeof path, "%s/%s", tmp, ents[i].name);
+        if (write_file(path, ents[i].data, ents[i].size)) {
+            fail(err, err_size, "%s: %s", path, strerror(errno));
+            remove_version(tmp);
+            goto out;
+        }
+    }
+    char vdir[4096];
+    snprintf(vdir, sizeof vdir, "%s/versions", st->dir);
+    if (fsync_path(tmp) || rename(tmp, final) || fsync_path(vdir)) {
+        fail(err, err_size, "%s: %s", final, strerror(errno));
+        remove_version(tmp);
+        goto out;
+    }
+    scan(st, 0); /* newest = v; older than the kept ones go */
+    *version = v;
+    rc = 0;
+out:
+    free(ents);
+    return rc;
+}

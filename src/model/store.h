@@ -1,0 +1,46 @@
+/* model/store: the versions of one model that arrived as packages (a tar of
+ * a model folder, as glint's upstream serves it: serve/edge/edge_models.h),
+ * kept on disk so that no half-written version is ever visible:
+ *
+ *   DIR/versions/<n>/      a complete version: its files, fsync'd
+ *   DIR/versions/<n>.tmp/  one being written (removed at open: a crash left it)
+ *
+ * Adding a package checks its sha256 when one is given, checks every entry
+ * (ustar headers with good checksums; regular files only; plain names of
+ * letters, digits, '.', '_' and '-' that do not start with '.'; sizes within
+ * the limits), writes the files into <n+1>.tmp, fsyncs them and the folder,
+ * renames it to <n+1>, fsyncs versions/, then keeps the MODEL_STORE_KEEP
+ * newest versions. A hostile or broken package is refused with the reason and
+ * leaves the store as it was.
+ *
+ * Not thread-safe: one store, one thread at a time.
+ */
+#ifndef GLINT_MODEL_STORE_H
+#define GLINT_MODEL_STORE_H
+
+#include <stddef.h>
+
+#define MODEL_STORE_KEEP 2                 /* versions kept */
+#define MODEL_STORE_MAX_FILES 64           /* entries of one package */
+#define MODEL_STORE_MAX_BYTES (2ull << 30) /* bytes of one package's files */
+
+typedef struct model_store {
+    char *dir;  /* the store's folder (owned) */
+    int newest; /* the newest complete version, 0 if none */
+} model_store;
+
+/* Opens (creating it and DIR/versions if needed) the store in `dir`: removes
+ * leftover *.tmp versions and finds the newest complete one. 0, or -1 with err. */
+int model_store_open(model_store *st, const char *dir, char *err, size_t err_size);
+
+/* Adds the package tar[0..len) as version newest + 1. sha256: 64 hex digits
+ * the package must hash to, or NULL. 0 and *version, or -1 with err. */
+int model_store_add(model_store *st, const void *tar, size_t len, const char *sha256, int *version,
+                    char *err, size_t err_size);
+
+/* The folder of version v into buf: 0, or -1 if it does not fit. */
+int model_store_path(const model_store *st, int v, char *buf, size_t size);
+
+void model_store_close(model_store *st);
+
+#endif
