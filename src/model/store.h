@@ -43,4 +43,12 @@ int model_store_path(const model_store *st, int v, char *buf, size_t size);
 
 void model_store_close(model_store *st);
 
+/* Packs the regular files at the top of folder `dir` (not its subfolders
+ * nor names starting with '.'), sorted by name, mode 0644, owner 0, mtime 0,
+ * as the ustar package model_store_add takes: the same files give the same
+ * bytes. *buf (malloc'd), *len and its sha256 as 64 hex digits in id; 0, or
+ * -1 with err (a file over 99 characters of name is left out). */
+int model_store_pack(const char *dir, char **buf, size_t *len, char id[65], char *err,
+                     size_t err_size);
+
 #endif

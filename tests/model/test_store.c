@@ -222,11 +222,49 @@ static void test_refused(void **state)
     model_store_close(&st);
 }
 
+/* model_store_pack of the committed red_disc folder: deterministic, its id
+ * is its sha256, and adding it gives back the folder's top-level files. */
+static void test_pack_round_trip(void **state)
+{
+    (void)state;
+    char src[512], dir[128], err[256], folder[4096], path[4200], id[65], id2[65], hex[65];
+    snprintf(src, sizeof src, "%s/models/red_disc", GLINT_SOURCE_DIR);
+    char *buf = NULL, *buf2 = NULL;
+    size_t len = 0, len2 = 0;
+    assert_int_equal(model_store_pack(src, &buf, &len, id, err, sizeof err), 0);
+    assert_int_equal(model_store_pack(src, &buf2, &len2, id2, err, sizeof err), 0);
+    assert_true(len == len2 && !memcmp(buf, buf2, len) && !strcmp(id, id2));
+    sha256_hex(buf, len, hex);
+    assert_string_equal(id, hex);
+    snprintf(dir, sizeof dir, "%s/p", tmp);
+    model_store st;
+    int v = 0;
+    assert_int_equal(model_store_open(&st, dir, err, sizeof err), 0);
+    assert_int_equal(model_store_add(&st, buf, len, id, &v, err, sizeof err), 0);
+    model_store_path(&st, v, folder, sizeof folder);
+    const char *files[] = {"model.onnx", "model.yaml", "model.int8.onnx", "reference.json"};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        size_t n = 0;
+        snprintf(path, sizeof path, "%s/%s", src, files[i]);
+        char *want = fileio_read(path, (size_t)1 << 30, &n);
+        assert_non_null(want);
+        snprintf(path, sizeof path, "%s/%s", folder, files[i]);
+        assert_true(file_equals(path, want, n));
+        free(want);
+    }
+    snprintf(path, sizeof path, "%s/test_data_set_0", folder); /* subfolders stay out */
+    assert_false(exists(path));
+    model_store_close(&st);
+    free(buf);
+    free(buf2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_versions),
         cmocka_unit_test(test_refused),
+        cmocka_unit_test(test_pack_round_trip),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

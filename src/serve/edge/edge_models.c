@@ -4,21 +4,15 @@
 #include "serve/core/http.h"
 #include "serve/core/repo.h"
 #include "model/precision.h"
+#include "model/store.h"
 #include "serve/edge/edge_impl.h"
 
-#include <dirent.h>
-#include <errno.h>
-#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
-#define MODELS_MAX 64               /* packages kept (one per model) */
-#define PACK_FILES_MAX 256          /* files of one model folder */
-#define PACK_MAX_BYTES (1ull << 31) /* a package's size limit */
-#define TAR_BLOCK 512
+#define MODELS_MAX 64 /* packages kept (one per model) */
 
 typedef struct package {
     char name[EDGE_ID_MAX]; /* the model */
@@ -56,121 +50,6 @@ static int fail(char *err, size_t size, const char *fmt, ...)
     return -1;
 }
 
-static int by_name(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* A ustar header for a regular file of `size` bytes, mode 0644, owner 0,
- * mtime 0. */
-static void tar_header(unsigned char *h, const char *name, uint64_t size)
-{
-    memset(h, 0, TAR_BLOCK);
-    snprintf((char *)h, 100, "%s", name);
-    memcpy(h + 100, "0000644", 8);
-    memcpy(h + 108, "0000000", 8);
-    memcpy(h + 116, "0000000", 8);
-    snprintf((char *)h + 124, 12, "%011llo", (unsigned long long)size);
-    memcpy(h + 136, "00000000000", 12);
-    memset(h + 148, ' ', 8);
-    h[156] = '0';
-    memcpy(h + 257, "ustar", 6);
-    memcpy(h + 263, "00", 2);
-    unsigned sum = 0;
-    for (int i = 0; i < TAR_BLOCK; i++)
-        sum += h[i];
-    snprintf((char *)h + 148, 8, "%06o", sum);
-    h[155] = ' ';
-}
-
-static int read_into(const char *path, unsigned char *dst, uint64_t size)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return -1;
-    size_t got = fread(dst, 1, (size_t)size, f);
-    int extra = fgetc(f);
-    fclose(f);
-    return got == size && extra == EOF ? 0 : -1;
-}
-
-int edge_models_pack(const char *dir, char **buf, size_t *len, char id[65], char *err,
-                     size_t err_size)
-{
-    *buf = NULL;
-    *len = 0;
-    DIR *d = opendir(dir);
-    if (!d) return fail(err, err_size, "%s: %s", dir, strerror(errno));
-    char *names[PACK_FILES_MAX] = {0};
-    uint64_t sizes[PACK_FILES_MAX] = {0};
-    int n = 0, rc = -1;
-    uint64_t total = 2 * TAR_BLOCK;
-    struct dirent *e;
-    char path[4096];
-    while ((e = readdir(d))) {
-        struct stat st;
-        if (e->d_name[0] == '.' || strlen(e->d_name) > 99) continue;
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        if (stat(path, &st) || !S_ISREG(st.st_mode)) continue; /* subfolders stay out */
-        if (n == PACK_FILES_MAX) {
-            fail(err, err_size, "%s: more than %d files", dir, PACK_FILES_MAX);
-            goto out;
-        }
-        if (!(names[n] = strdup(e->d_name))) {
-            fail(err, err_size, "out of memory");
-            goto out;
-        }
-        sizes[n] = (uint64_t)st.st_size;
-        total += TAR_BLOCK + (sizes[n] + TAR_BLOCK - 1) / TAR_BLOCK * TAR_BLOCK;
-        n++;
-    }
-    if (total > PACK_MAX_BYTES) {
-        fail(err, err_size, "%s: the package would be over %llu bytes", dir,
-             (unsigned long long)PACK_MAX_BYTES);
-        goto out;
-    }
-    qsort(names, (size_t)n, sizeof names[0], by_name);
-    for (int i = 0; i < n; i++) { /* sizes follow their names */
-        struct stat st;
-        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
-        sizes[i] = stat(path, &st) ? 0 : (uint64_t)st.st_size;
-    }
-    unsigned char *b = calloc(1, (size_t)total);
-    if (!b) {
-        fail(err, err_size, "out of memory for a %llu-byte package", (unsigned long long)total);
-        goto out;
-    }
-    size_t at = 0;
-    for (int i = 0; i < n; i++) {
-        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
-        tar_header(b + at, names[i], sizes[i]);
-        at += TAR_BLOCK;
-        if (at + sizes[i] > total || read_into(path, b + at, sizes[i])) {
-            free(b);
-            fail(err, err_size, "%s: cannot read it whole (changed while packing?)", path);
-            goto out;
-        }
-        at += (size_t)((sizes[i] + TAR_BLOCK - 1) / TAR_BLOCK * TAR_BLOCK);
-    }
-    size_t used = at + 2 * TAR_BLOCK;
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned mdlen = 0;
-    if (!EVP_Digest(b, used, md, &mdlen, EVP_sha256(), NULL) || mdlen != 32) {
-        free(b);
-        fail(err, err_size, "sha256 failed");
-        goto out;
-    }
-    for (unsigned i = 0; i < 32; i++)
-        snprintf(id + 2 * i, 3, "%02x", md[i]);
-    *buf = (char *)b;
-    *len = used;
-    rc = 0;
-out:
-    for (int i = 0; i < n; i++)
-        free(names[i]);
-    closedir(d);
-    return rc;
-}
-
 /* The package of model m, packed now if its files changed; NULL with err. */
 static const package *package_of(edge_models *em, const repo_model *m, char *err, size_t size)
 {
@@ -192,7 +71,7 @@ static const package *package_of(edge_models *em, const repo_model *m, char *err
     }
     free(p->buf);
     p->buf = NULL;
-    if (edge_models_pack(m->pkg.dir, &p->buf, &p->len, p->id, err, size)) return NULL;
+    if (model_store_pack(m->pkg.dir, &p->buf, &p->len, p->id, err, size)) return NULL;
     p->sig = m->file_sig;
     return p;
 }

@@ -7,10 +7,9 @@
  *        "model_binary_id": sha256 of the package, "model_binary_url": URL,
  *        "oodd_pipeline_config": ""}
  *   GET /edge-api/v1/model-binaries/{sha256}.tar
- *       the package: a ustar of the model folder's files (model.onnx,
- *       model.yaml, labels, model.int8.onnx and its report, ...; not its
- *       subfolders), sorted by name, mtime 0, so the same files give the same
- *       id. No token: the id is the capability, as a presigned URL is.
+ *       the package (model_store_pack, model/store.h: a ustar of the model
+ *       folder's files, the same files giving the same id). No token: the id
+ *       is the capability, as a presigned URL is.
  *
  * A package is built on the loop thread on the first request for a model
  * version (the folder's file signature) and kept until that changes.
@@ -29,10 +28,5 @@ void edge_models_destroy(edge_models *em);
 
 /* Routes /edge-api/v1/... (p, n: the path after "/edge-api"). Loop thread. */
 void edge_models_route(server *s, edge_models *em, h2o_req_t *req, const char *p, size_t n);
-
-/* Builds the package of folder `dir` into *buf (malloc'd) and its sha256 as
- * 64 hex digits into id. 0, or -1 with err. */
-int edge_models_pack(const char *dir, char **buf, size_t *len, char id[65], char *err,
-                     size_t err_size);
 
 #endif
