@@ -10,15 +10,20 @@
 #
 #   bench/edge_iq.sh [--max-clients 10] [--step-seconds 30] [--rps-per-client 10]
 #                    [--serve-args "..."] [--escalate]
+#                    [--rate R[,R2,...] [--connections 64] [--duration 15]]
 # The original's defaults are 10 clients, 30 s steps, 10 requests/s per client.
 # --escalate makes every answer unconfident (threshold 1.0) with a second
 # glint serve as the upstream: each query is committed to the outbox (fsync)
 # and delivered, which measures the escalation path.
+# --rate switches to `glint bench rate` (open loop, latency from the intended
+# send time): the steady rate and p99 at a fixed offered load, the figure
+# issue 14's throughput target is stated in.
 # Results: bench/out/edge_iq-<date>/ (summary.json, report.html).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 clients=10 step=30 rps=10 serve_args="" glint=build/glint escalate=0
+rate="" connections=64 duration=15
 while [ $# -gt 0 ]; do
     case $1 in
     --max-clients) clients=$2; shift 2 ;;
@@ -27,7 +32,10 @@ while [ $# -gt 0 ]; do
     --serve-args) serve_args=$2; shift 2 ;;
     --glint) glint=$2; shift 2 ;;
     --escalate) escalate=1; shift ;;
-    *) sed -n '2,15p' "$0"; exit 2 ;;
+    --rate) rate=$2; shift 2 ;;
+    --connections) connections=$2; shift 2 ;;
+    --duration) duration=$2; shift 2 ;;
+    *) sed -n '2,19p' "$0"; exit 2 ;;
     esac
 done
 [ -x "$glint" ] || { echo "edge_iq: build $glint first (make build)"; exit 1; }
@@ -70,10 +78,17 @@ for _ in $(seq 1 600); do [ -f "$tmp/ready" ] && break; sleep 0.05; done
 port=$(cut -d: -f2 "$tmp/ready")
 out=bench/out/edge_iq-$(date +%Y%m%d-%H%M%S)
 mkdir -p bench/out
-"$glint" bench ramp --url "http://127.0.0.1:$port/device-api/v1/image-queries?detector_id=$det" \
-    --image "$tmp/images" --content-type image/jpeg --header "x-api-token: edge_bench_token" \
-    --max-clients "$clients" --step-size 1 --time-between-ramp "$step" \
-    --requests-per-second "$rps" --health "http://127.0.0.1:$port/health" --out "$out"
+url="http://127.0.0.1:$port/device-api/v1/image-queries?detector_id=$det"
+if [ -n "$rate" ]; then
+    "$glint" bench rate --url "$url" --image "$tmp/images" --content-type image/jpeg \
+        --header "x-api-token: edge_bench_token" --rate "$rate" --connections "$connections" \
+        --duration "$duration" --health "http://127.0.0.1:$port/health" --out "$out"
+else
+    "$glint" bench ramp --url "$url" \
+        --image "$tmp/images" --content-type image/jpeg --header "x-api-token: edge_bench_token" \
+        --max-clients "$clients" --step-size 1 --time-between-ramp "$step" \
+        --requests-per-second "$rps" --health "http://127.0.0.1:$port/health" --out "$out"
+fi
 if [ $escalate = 1 ]; then
     sleep 2
     curl -s "http://127.0.0.1:$port/metrics" | grep -E '^glint_edge_(outbox|escalations_unconfident)' || true
