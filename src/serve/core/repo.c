@@ -17,7 +17,36 @@
 
 static int cmp_entry(const void *a, const void *b)
 {
-    return strcmp(((const repo_entry *)a)->name, ((const repo_entry *)b)->name);
+    return strcmp((*(repo_entry *const *)a)->name, (*(repo_entry *const *)b)->name);
+}
+
+static void entry_free(repo_entry *e)
+{
+    if (!e) return;
+    free(e->name);
+    free(e->dir);
+    free(e);
+}
+
+/* Appends a new unloaded entry called name, serving folder dir (the table
+ * is not re-sorted). NULL when out of memory. */
+static repo_entry *entry_append(server *s, const char *name, const char *dir)
+{
+    if (s->n_entries == s->cap_entries) {
+        int cap = s->cap_entries ? s->cap_entries * 2 : 8;
+        repo_entry **n = realloc(s->entries, (size_t)cap * sizeof *n);
+        if (!n) return NULL;
+        s->entries = n;
+        s->cap_entries = cap;
+    }
+    repo_entry *e = calloc(1, sizeof *e);
+    if (!e || !(e->name = strdup(name)) || !(e->dir = strdup(dir))) {
+        entry_free(e);
+        return NULL;
+    }
+    snprintf(e->reason, sizeof e->reason, "not loaded");
+    s->entries[s->n_entries++] = e;
+    return e;
 }
 
 /* 1 if dir/name/model.onnx is a regular file. */
@@ -36,21 +65,12 @@ int repo_scan(server *s, char *err, size_t err_size)
         snprintf(err, err_size, "model repository %s: %s", s->opt.models_dir, strerror(errno));
         return -1;
     }
-    int cap = 0;
     struct dirent *de;
+    char dir[4096];
     while ((de = readdir(d))) {
         if (de->d_name[0] == '.' || !has_model(s->opt.models_dir, de->d_name)) continue;
-        if (s->n_entries == cap) {
-            cap = cap ? cap * 2 : 8;
-            repo_entry *e = realloc(s->entries, (size_t)cap * sizeof *e);
-            if (!e) goto oom;
-            s->entries = e;
-        }
-        repo_entry *e = &s->entries[s->n_entries];
-        memset(e, 0, sizeof *e);
-        if (!(e->name = strdup(de->d_name))) goto oom;
-        snprintf(e->reason, sizeof e->reason, "not loaded");
-        s->n_entries++;
+        snprintf(dir, sizeof dir, "%s/%s", s->opt.models_dir, de->d_name);
+        if (!entry_append(s, de->d_name, dir)) goto oom;
     }
     closedir(d);
     if (s->n_entries > 1) qsort(s->entries, (size_t)s->n_entries, sizeof *s->entries, cmp_entry);
@@ -64,9 +84,33 @@ oom:
 repo_entry *repo_find(server *s, const char *name, size_t len)
 {
     for (int i = 0; i < s->n_entries; i++)
-        if (strlen(s->entries[i].name) == len && !memcmp(s->entries[i].name, name, len))
-            return &s->entries[i];
+        if (strlen(s->entries[i]->name) == len && !memcmp(s->entries[i]->name, name, len))
+            return s->entries[i];
     return NULL;
+}
+
+repo_entry *repo_add(server *s, const char *name, const char *dir, char *err, size_t err_size)
+{
+    if (repo_find(s, name, strlen(name))) {
+        snprintf(err, err_size, "the repository already has a model called %s", name);
+        return NULL;
+    }
+    repo_entry *e = entry_append(s, name, dir);
+    if (!e) {
+        snprintf(err, err_size, "out of memory");
+        return NULL;
+    }
+    qsort(s->entries, (size_t)s->n_entries, sizeof *s->entries, cmp_entry);
+    return e;
+}
+
+int repo_entry_set_dir(repo_entry *e, const char *dir)
+{
+    char *d = strdup(dir);
+    if (!d) return -1;
+    free(e->dir);
+    e->dir = d;
+    return 0;
 }
 
 repo_model *repo_get(server *s, const char *name, size_t len)
@@ -132,17 +176,17 @@ static void stats_init(model_stats *st)
                            METRICS_SCALE_ONE);
 }
 
-int repo_entry_load(server *s, const repo_entry *e, repo_model **out, char *err, size_t err_size)
+int repo_load_dir(server *s, const char *name, const char *path, repo_model **out, char *err,
+                  size_t err_size)
 {
     *out = NULL;
     uint64_t t0 = serve_now_ns();
     repo_model *m = calloc(1, sizeof *m);
-    char path[4096], cerr[SERVE_ERR_MAX];
-    if (!m || !(m->name = strdup(e->name))) {
+    char cerr[SERVE_ERR_MAX];
+    if (!m || !(m->name = strdup(name))) {
         snprintf(err, err_size, "out of memory");
         goto fail;
     }
-    snprintf(path, sizeof path, "%s/%s", s->opt.models_dir, e->name);
     m->file_sig = model_package_sig(path); /* before reading: a later change is seen */
     if (model_package_open(&m->pkg, path, err, err_size)) goto fail;
     m->model = m->pkg.model;
@@ -181,6 +225,11 @@ fail:
     return -1;
 }
 
+int repo_entry_load(server *s, const repo_entry *e, repo_model **out, char *err, size_t err_size)
+{
+    return repo_load_dir(s, e->name, e->dir, out, err, err_size);
+}
+
 void repo_install(server *s, repo_entry *e, repo_model *m)
 {
     repo_model *old = e->model;
@@ -206,28 +255,22 @@ void repo_unload(server *s, repo_entry *e)
 void repo_free(server *s)
 {
     for (int i = 0; i < s->n_entries; i++) {
-        repo_model_release(s->entries[i].model);
-        free(s->entries[i].name);
+        repo_model_release(s->entries[i]->model);
+        entry_free(s->entries[i]);
     }
     free(s->entries);
     s->entries = NULL;
-    s->n_entries = 0;
+    s->n_entries = s->cap_entries = 0;
 }
 
 /* ---- reloading a model beside the one serving ---- */
-
-static uint64_t entry_sig(const server *s, const char *name)
-{
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s/%s", s->opt.models_dir, name);
-    return model_package_sig(dir);
-}
 
 typedef struct reload_job {
     h2o_multithread_message_t msg; /* to the loop, when loaded or failed */
     workq_job job;
     server *srv;
     repo_entry *entry;
+    char *dir; /* the entry's folder when the reload started (the loop may change it) */
     int generation;
     uint64_t sig;
     repo_model *loaded;
@@ -237,8 +280,8 @@ typedef struct reload_job {
 static void reload_work(workq_job *job)
 {
     reload_job *rj = H2O_STRUCT_FROM_MEMBER(reload_job, job, job);
-    rj->sig = entry_sig(rj->srv, rj->entry->name);
-    repo_entry_load(rj->srv, rj->entry, &rj->loaded, rj->err, sizeof rj->err);
+    rj->sig = model_package_sig(rj->dir);
+    repo_load_dir(rj->srv, rj->entry->name, rj->dir, &rj->loaded, rj->err, sizeof rj->err);
     h2o_multithread_send_message(&rj->srv->reload_rx, &rj->msg);
 }
 
@@ -279,6 +322,7 @@ static void on_reloaded(h2o_multithread_receiver_t *rx, h2o_linklist_t *messages
         h2o_linklist_unlink(&m->link);
         reload_job *rj = H2O_STRUCT_FROM_MEMBER(reload_job, msg, m);
         reload_installed(s, rj);
+        free(rj->dir);
         free(rj);
     }
 }
@@ -292,7 +336,10 @@ void repo_reload(server *s, repo_entry *e)
 {
     if (e->reloading || e->state == ENTRY_LOADING || s->draining) return;
     reload_job *rj = calloc(1, sizeof *rj);
-    if (!rj) return;
+    if (!rj || !(rj->dir = strdup(e->dir))) {
+        free(rj);
+        return;
+    }
     rj->srv = s;
     rj->entry = e;
     rj->generation = e->generation;
@@ -305,9 +352,9 @@ void repo_reload(server *s, repo_entry *e)
 void repo_reload_changed(server *s)
 {
     for (int i = 0; i < s->n_entries; i++) {
-        repo_entry *e = &s->entries[i];
+        repo_entry *e = s->entries[i];
         if (e->state != ENTRY_READY || e->reloading) continue;
-        uint64_t sig = entry_sig(s, e->name);
+        uint64_t sig = model_package_sig(e->dir);
         if (sig != e->model->file_sig && sig != e->failed_sig) repo_reload(s, e);
     }
 }

@@ -70,6 +70,7 @@ typedef struct repo_model {
 typedef enum { ENTRY_UNAVAILABLE, ENTRY_LOADING, ENTRY_READY, ENTRY_UNLOADING } entry_state;
 typedef struct repo_entry {
     char *name;
+    char *dir; /* the folder it loads: models_dir/name, or a version of a pulled model */
     entry_state state;
     repo_model *model;              /* READY: the loaded model (a reference) */
     char reason[SERVE_ERR_MAX];     /* why it is unavailable */
@@ -85,8 +86,20 @@ int repo_scan(server *s, char *err, size_t err_size);
 /* Loads the model of entry `e` into *out (a new reference), blocking: call
  * from a worker or at start-up. The table is not touched. */
 int repo_entry_load(server *s, const repo_entry *e, repo_model **out, char *err, size_t err_size);
+/* Loads the model folder `dir` as a model called name (a new reference in
+ * *out): opened, planned, warmed. Blocking; any thread; the table is not
+ * touched. 0, or -1 with err. */
+int repo_load_dir(server *s, const char *name, const char *dir, repo_model **out, char *err,
+                  size_t err_size);
 /* The entry called name[0..len), or NULL. Loop thread. */
 repo_entry *repo_find(server *s, const char *name, size_t len);
+/* Adds an unloaded entry called name serving folder dir (a model that is not
+ * a folder of the repository: a pulled version). NULL with err if the name is
+ * taken. Entries never move: the pointer stays valid. Loop thread. */
+repo_entry *repo_add(server *s, const char *name, const char *dir, char *err, size_t err_size);
+/* Points e at another folder (the next reload loads it). 0, or -1 when out
+ * of memory. Loop thread. */
+int repo_entry_set_dir(repo_entry *e, const char *dir);
 /* The ready model called name, as a new reference, or NULL. Loop thread. */
 repo_model *repo_get(server *s, const char *name, size_t len);
 /* Drops a reference; the last one frees the model. Any thread; accepts NULL. */

@@ -330,7 +330,7 @@ static int load_models(server *s, char *err, size_t err_size)
         }
     int loaded = 0;
     for (int i = 0; i < s->n_entries; i++) {
-        repo_entry *e = &s->entries[i];
+        repo_entry *e = s->entries[i];
         int want = !s->opt.load;
         for (int k = 0; k < s->opt.n_load; k++)
             want |= !strcmp(s->opt.load[k], e->name);

@@ -40,7 +40,8 @@ struct server {
     int n_modules, n_started;
     workq *workers; /* any thread may push */
     resp_cache *cache;
-    repo_entry *entries;
+    repo_entry **entries; /* sorted by name; an entry never moves */
+    int cap_entries;
     int n_entries;
     uint64_t poll_ns, next_poll_ns; /* looking for changed model files */
     int connections;

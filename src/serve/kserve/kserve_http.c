@@ -170,8 +170,8 @@ static void stats(server *s, h2o_req_t *req, const repo_model *only)
 {
     json_t *a = json_array();
     for (int i = 0; i < s->n_entries; i++) {
-        const repo_model *m = s->entries[i].model;
-        if (s->entries[i].state != ENTRY_READY || (only && m != only)) continue;
+        const repo_model *m = s->entries[i]->model;
+        if (s->entries[i]->state != ENTRY_READY || (only && m != only)) continue;
         json_array_append_new(a, model_stats_json(m));
     }
     serve_respond_json(req, 200, json_pack("{s:o}", "model_stats", a));
@@ -413,7 +413,7 @@ static void repository_index(server *s, h2o_req_t *req)
 {
     json_t *a = json_array();
     for (int i = 0; i < s->n_entries; i++) {
-        const repo_entry *e = &s->entries[i];
+        const repo_entry *e = s->entries[i];
         static const char *const states[] = {"UNAVAILABLE", "LOADING", "READY", "UNLOADING"};
         json_t *o = json_pack("{s:s, s:s, s:s}", "name", e->name, "version", "1", "state",
                               states[e->state]);
@@ -601,7 +601,7 @@ static int route(server *s, void *state, h2o_req_t *req, const char *path, size_
     if (serve_path_is(p, n, "/health/ready")) {
         int ready = !s->draining;
         for (int i = 0; i < s->n_entries; i++)
-            ready &= s->entries[i].state != ENTRY_LOADING;
+            ready &= s->entries[i]->state != ENTRY_LOADING;
         serve_respond(req, ready ? 200 : 503, "application/json", "", 0);
         return 0;
     }

@@ -78,7 +78,7 @@ static void health(server *s, h2o_req_t *req)
     uint64_t lookups = cs.hits + cs.misses;
     json_t *models = json_array();
     for (int i = 0; i < s->n_entries; i++)
-        json_array_append_new(models, model_health(&s->entries[i]));
+        json_array_append_new(models, model_health(s->entries[i]));
     json_t *j = json_pack(
         "{s:s, s:s, s:f, s:f, s:I, s:f, s:i, s:i, s:i, s:{s:b, s:I, s:I, s:f, s:I, s:I}, s:o}",
         "status", s->draining ? "draining" : "ok", "version", GLINT_VERSION, "uptime_seconds",
@@ -101,8 +101,8 @@ static void per_model(server *s, strbuf *sb, const char *name, metrics_type type
 {
     metrics_write_family(sb, name, type, help);
     for (int i = 0; i < s->n_entries; i++) {
-        const repo_model *m = s->entries[i].model;
-        if (s->entries[i].state != ENTRY_READY) continue;
+        const repo_model *m = s->entries[i]->model;
+        if (s->entries[i]->state != ENTRY_READY) continue;
         metrics_label l = {"model", m->name};
         metrics_write_u64(sb, name, &l, 1, get(m));
     }
@@ -169,8 +169,8 @@ static void failures(server *s, strbuf *sb)
     const char *name = "glint_inference_request_failure_total";
     metrics_write_family(sb, name, METRICS_COUNTER, "Failed inference requests by reason");
     for (int i = 0; i < s->n_entries; i++) {
-        const repo_model *m = s->entries[i].model;
-        if (s->entries[i].state != ENTRY_READY) continue;
+        const repo_model *m = s->entries[i]->model;
+        if (s->entries[i]->state != ENTRY_READY) continue;
         for (int r = 0; r < FAIL_COUNT; r++) {
             metrics_label l[2] = {{"model", m->name}, {"reason", reasons[r]}};
             metrics_write_u64(sb, name, l, 2, atomic_load(&m->stats.fail_by[r]));
@@ -195,8 +195,8 @@ static void histograms(server *s, strbuf *sb)
     for (size_t k = 0; k < sizeof h / sizeof h[0]; k++) {
         metrics_write_family(sb, h[k].name, METRICS_HISTOGRAM, h[k].help);
         for (int i = 0; i < s->n_entries; i++) {
-            const repo_model *m = s->entries[i].model;
-            if (s->entries[i].state != ENTRY_READY) continue;
+            const repo_model *m = s->entries[i]->model;
+            if (s->entries[i]->state != ENTRY_READY) continue;
             metrics_label l = {"model", m->name};
             const metrics_histogram *hist =
                 (const metrics_histogram *)((const char *)&m->stats + h[k].off);
@@ -213,7 +213,7 @@ static void process(server *s, strbuf *sb)
     if (s->cache) resp_cache_get_stats(s->cache, &cs);
     uint64_t load_failures = 0;
     for (int i = 0; i < s->n_entries; i++)
-        load_failures += s->entries[i].load_failures;
+        load_failures += s->entries[i]->load_failures;
     const metrics_scalar g[] = {
         {"glint_process_cpu_seconds_total", "CPU time of the process", METRICS_COUNTER,
          ps.cpu_seconds},

@@ -76,7 +76,7 @@ static void list_models(server *s, h2o_req_t *req)
 {
     json_t *arr = json_array();
     for (int i = 0; i < s->n_entries; i++) {
-        const repo_entry *e = &s->entries[i];
+        const repo_entry *e = s->entries[i];
         json_t *o = json_pack("{s:s, s:s}", "name", e->name, "state",
                               e->state == ENTRY_READY ? "READY" : "UNAVAILABLE");
         if (o && e->model)
