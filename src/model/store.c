@@ -16,7 +16,8 @@
 #include <unistd.h>
 
 #define TAR_BLOCK 512
-#define PACK_FILES_MAX 256 /* files of one model folder */
+#define PACK_FILES_MAX 256    /* files of one model folder */
+#define ORIGIN_FILE ".origin" /* a version's origin: packages cannot name it */
 
 static int fail(char *err, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int fail(char *err, size_t size, const char *fmt, ...)
@@ -69,9 +70,9 @@ int model_store_path(const model_store *st, int v, char *buf, size_t size)
     return n < 0 || (size_t)n >= size ? -1 : 0;
 }
 
-/* Keeps the MODEL_STORE_KEEP newest versions; removes *.tmp leftovers when
- * `leftovers`. Sets st->newest. */
-static void scan(model_store *st, int leftovers)
+/* Keeps the `keep` newest versions (all if keep <= 0); removes *.tmp
+ * leftovers when `leftovers`. Sets st->newest. */
+static void scan(model_store *st, int leftovers, int keep)
 {
     char vdir[4096], path[4200];
     snprintf(vdir, sizeof vdir, "%s/versions", st->dir);
@@ -92,8 +93,8 @@ static void scan(model_store *st, int leftovers)
         if (v > st->newest) st->newest = v;
     }
     closedir(d);
-    for (int i = 0; i < n; i++)
-        if (seen[i] <= st->newest - MODEL_STORE_KEEP) {
+    for (int i = 0; keep > 0 && i < n; i++)
+        if (seen[i] <= st->newest - keep) {
             snprintf(path, sizeof path, "%s/%d", vdir, seen[i]);
             remove_version(path);
         }
@@ -108,7 +109,7 @@ int model_store_open(model_store *st, const char *dir, char *err, size_t err_siz
     if ((mkdir(dir, 0755) && errno != EEXIST) || (mkdir(vdir, 0755) && errno != EEXIST))
         return fail(err, err_size, "%s: %s", vdir, strerror(errno));
     if (!(st->dir = strdup(dir))) return fail(err, err_size, "out of memory");
-    scan(st, 1);
+    scan(st, 1, MODEL_STORE_KEEP);
     return 0;
 }
 
@@ -234,8 +235,8 @@ static int check_sha256(const void *p, size_t len, const char *want, char *err, 
     return 0;
 }
 
-int model_store_add(model_store *st, const void *tar, size_t len, const char *sha256, int *version,
-                    char *err, size_t err_size)
+int model_store_add(model_store *st, const void *tar, size_t len, const char *sha256,
+                    const char *origin, int *version, char *err, size_t err_size)
 {
     if (sha256 && check_sha256(tar, len, sha256, err, err_size)) return -1;
     entry *ents = calloc(MODEL_STORE_MAX_FILES, sizeof *ents);
@@ -253,9 +254,11 @@ int model_store_add(model_store *st, const void *tar, size_t len, const char *sh
         fail(err, err_size, "%s: %s", tmp, strerror(errno));
         goto out;
     }
-    for (int i = 0; i < n; i++) {
-        snprintf(path, sizeof path, "%s/%s", tmp, ents[i].name);
-        if (write_file(path, ents[i].data, ents[i].size)) {
+    for (int i = 0; i <= n; i++) {
+        const unsigned char *data = i < n ? ents[i].data : (const unsigned char *)origin;
+        if (i == n && !origin) break;
+        snprintf(path, sizeof path, "%s/%s", tmp, i < n ? ents[i].name : ORIGIN_FILE);
+        if (write_file(path, data, i < n ? ents[i].size : strlen(origin))) {
             fail(err, err_size, "%s: %s", path, strerror(errno));
             remove_version(tmp);
             goto out;
@@ -268,12 +271,51 @@ int model_store_add(model_store *st, const void *tar, size_t len, const char *sh
         remove_version(tmp);
         goto out;
     }
-    scan(st, 0); /* newest = v; older than the kept ones go */
+    scan(st, 0, 0); /* newest = v */
     *version = v;
     rc = 0;
 out:
     free(ents);
     return rc;
+}
+
+void model_store_prune(model_store *st)
+{
+    scan(st, 0, MODEL_STORE_KEEP);
+}
+
+void model_store_remove(model_store *st, int v)
+{
+    char path[4096], vdir[4096];
+    if (v < 1 || model_store_path(st, v, path, sizeof path)) return;
+    remove_version(path);
+    snprintf(vdir, sizeof vdir, "%s/versions", st->dir);
+    fsync_path(vdir);
+    scan(st, 0, 0);
+}
+
+int model_store_prev(const model_store *st, int v)
+{
+    char path[4096];
+    struct stat sb;
+    for (int p = v - 1; p > 0 && p >= v - 256; p--)
+        if (!model_store_path(st, p, path, sizeof path) && !stat(path, &sb) && S_ISDIR(sb.st_mode))
+            return p;
+    return 0;
+}
+
+int model_store_origin(const model_store *st, int v, char *buf, size_t size)
+{
+    char path[4200];
+    if (size == 0 || model_store_path(st, v, path, sizeof path - 16)) return -1;
+    strcat(path, "/" ORIGIN_FILE);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    ssize_t n = read(fd, buf, size - 1);
+    close(fd);
+    if (n < 0) return -1;
+    buf[n] = 0;
+    return 0;
 }
 
 /* ---- packing ---- */

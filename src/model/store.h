@@ -9,9 +9,11 @@
  * (ustar headers with good checksums; regular files only; plain names of
  * letters, digits, '.', '_' and '-' that do not start with '.'; sizes within
  * the limits), writes the files into <n+1>.tmp, fsyncs them and the folder,
- * renames it to <n+1>, fsyncs versions/, then keeps the MODEL_STORE_KEEP
- * newest versions. A hostile or broken package is refused with the reason and
- * leaves the store as it was.
+ * renames it to <n+1> and fsyncs versions/. A hostile or broken package is
+ * refused with the reason and leaves the store as it was. Each version may
+ * carry its origin (the id the upstream gave it) in a file the packages
+ * cannot name (.origin). Older versions go when the caller prunes (after the
+ * new one proved good) and at open: the MODEL_STORE_KEEP newest stay.
  *
  * Not thread-safe: one store, one thread at a time.
  */
@@ -34,9 +36,19 @@ typedef struct model_store {
 int model_store_open(model_store *st, const char *dir, char *err, size_t err_size);
 
 /* Adds the package tar[0..len) as version newest + 1. sha256: 64 hex digits
- * the package must hash to, or NULL. 0 and *version, or -1 with err. */
-int model_store_add(model_store *st, const void *tar, size_t len, const char *sha256, int *version,
-                    char *err, size_t err_size);
+ * the package must hash to, or NULL; origin: text kept with the version (its
+ * id upstream), or NULL. 0 and *version, or -1 with err. */
+int model_store_add(model_store *st, const void *tar, size_t len, const char *sha256,
+                    const char *origin, int *version, char *err, size_t err_size);
+
+/* Keeps the MODEL_STORE_KEEP newest versions. */
+void model_store_prune(model_store *st);
+/* Removes version v (one that failed to load); newest is updated. */
+void model_store_remove(model_store *st, int v);
+/* The newest version older than v, 0 if none. */
+int model_store_prev(const model_store *st, int v);
+/* Version v's origin into buf: 0, or -1 if it has none. */
+int model_store_origin(const model_store *st, int v, char *buf, size_t size);
 
 /* The folder of version v into buf: 0, or -1 if it does not fit. */
 int model_store_path(const model_store *st, int v, char *buf, size_t size);

@@ -126,9 +126,17 @@ static void test_versions(void **state)
         char hex[65];
         sha256_hex(t.p, t.len, hex);
         int v = 0;
-        assert_int_equal(model_store_add(&st, t.p, t.len, hex, &v, err, sizeof err), 0);
+        char origin[32], got[64];
+        snprintf(origin, sizeof origin, "upstream-id-%d", round);
+        assert_int_equal(model_store_add(&st, t.p, t.len, hex, origin, &v, err, sizeof err), 0);
         assert_int_equal(v, round);
         assert_int_equal(st.newest, round);
+        assert_int_equal(model_store_origin(&st, v, got, sizeof got), 0);
+        assert_string_equal(got, origin);
+        assert_int_equal(model_store_prev(&st, v), round - 1);
+        /* added, not yet pruned: the caller prunes once the version proved good */
+        model_store_path(&st, 1, folder, sizeof folder);
+        assert_true(exists(folder));
         assert_int_equal(model_store_path(&st, v, folder, sizeof folder), 0);
         snprintf(path, sizeof path, "%s/model.onnx", folder);
         assert_true(file_equals(path, onnx, onnx_len));
@@ -138,11 +146,33 @@ static void test_versions(void **state)
         assert_true(file_equals(path, "", 0));
         free(t.p);
     }
-    /* two kept: 2 and 3; 1 is gone */
+    /* pruned, two kept: 2 and 3; 1 is gone */
+    model_store_prune(&st);
     model_store_path(&st, 1, folder, sizeof folder);
     assert_false(exists(folder));
     model_store_path(&st, 2, folder, sizeof folder);
     assert_true(exists(folder));
+    assert_int_equal(model_store_prev(&st, 2), 0);
+    char got[8];
+    assert_int_equal(model_store_origin(&st, 1, got, sizeof got), -1);
+    /* a version that failed to load is removed: newest goes back to 2 */
+    model_store_remove(&st, 3);
+    assert_int_equal(st.newest, 2);
+    model_store_path(&st, 3, folder, sizeof folder);
+    assert_false(exists(folder));
+    model_store_close(&st);
+    /* put 3 back as it was (the rest of the test expects it) */
+    assert_int_equal(model_store_open(&st, dir, err, sizeof err), 0);
+    {
+        tarbuf t = {0};
+        add(&t, "model.onnx", '0', onnx, onnx_len);
+        end(&t);
+        int v = 0;
+        assert_int_equal(model_store_add(&st, t.p, t.len, NULL, NULL, &v, err, sizeof err), 0);
+        assert_int_equal(v, 3);
+        assert_int_equal(model_store_origin(&st, 3, got, sizeof got), -1);
+        free(t.p);
+    }
     model_store_close(&st);
     /* a crash mid-write leaves 4.tmp: open removes it and finds 3 */
     snprintf(path, sizeof path, "%s/versions/4.tmp", dir);
@@ -165,7 +195,7 @@ static void refused(model_store *st, tarbuf *t, const char *sha, const char *why
 {
     char err[256] = "", folder[4096];
     int before = st->newest, v = 0;
-    assert_int_equal(model_store_add(st, t->p, t->len, sha, &v, err, sizeof err), -1);
+    assert_int_equal(model_store_add(st, t->p, t->len, sha, NULL, &v, err, sizeof err), -1);
     if (!strstr(err, why)) fail_msg("error '%s' does not say '%s'", err, why);
     assert_int_equal(st->newest, before);
     model_store_path(st, before + 1, folder, sizeof folder);
@@ -240,7 +270,7 @@ static void test_pack_round_trip(void **state)
     model_store st;
     int v = 0;
     assert_int_equal(model_store_open(&st, dir, err, sizeof err), 0);
-    assert_int_equal(model_store_add(&st, buf, len, id, &v, err, sizeof err), 0);
+    assert_int_equal(model_store_add(&st, buf, len, id, NULL, &v, err, sizeof err), 0);
     model_store_path(&st, v, folder, sizeof folder);
     const char *files[] = {"model.onnx", "model.yaml", "model.int8.onnx", "reference.json"};
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
