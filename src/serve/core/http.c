@@ -12,12 +12,34 @@ static const char *reason_phrase(int status)
     switch (status) {
     case 200:
         return "OK";
+    case 201:
+        return "Created";
+    case 202:
+        return "Accepted";
+    case 204:
+        return "No Content";
+    case 206:
+        return "Partial Content";
+    case 304:
+        return "Not Modified";
     case 400:
         return "Bad Request";
     case 404:
         return "Not Found";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
     case 405:
         return "Method Not Allowed";
+    case 409:
+        return "Conflict";
+    case 416:
+        return "Range Not Satisfiable";
+    case 422:
+        return "Unprocessable Content";
+    case 429:
+        return "Too Many Requests";
     case 413:
         return "Payload Too Large";
     case 415:

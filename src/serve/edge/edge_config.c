@@ -235,7 +235,9 @@ static int parse_global(edge_config *c, const json_t *g, char *err, size_t err_s
         get_str(&v, g, "upstream_endpoint", c->upstream, sizeof c->upstream) ||
         get_str(&v, g, "upstream_api_token", c->upstream_token, sizeof c->upstream_token) ||
         get_int(&v, g, "outbox_max_pending", 1, 10000000, &c->outbox_max_pending) ||
-        get_num(&v, g, "outbox_retention_s", 0, 1, 365 * 86400.0, &c->outbox_retention_s))
+        get_num(&v, g, "outbox_retention_s", 0, 1, 365 * 86400.0, &c->outbox_retention_s) ||
+        get_num(&v, g, "model_download_rate", 0, 0, 1e12, &c->model_download_rate) ||
+        get_bool(&v, g, "model_updates", &c->model_updates))
         return -1;
     if (c->upstream[0] && strncmp(c->upstream, "http://", 7) && strncmp(c->upstream, "https://", 8))
         return verr(&v, "upstream_endpoint", "'%s' is not an http:// or https:// URL", c->upstream);
@@ -399,6 +401,7 @@ edge_config *edge_config_default(void)
     if (!c) return NULL;
     atomic_init(&c->refs, 1);
     c->refresh_rate = 60;
+    c->model_updates = 1;
     c->confident_audit_rate = 1e-5;
     c->outbox_max_pending = 10000;
     c->outbox_retention_s = 7 * 86400.0;

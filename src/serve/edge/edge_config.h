@@ -11,6 +11,8 @@
  *     upstream_api_token: ...       (glint) its x-api-token
  *     outbox_max_pending: 10000     (glint) undelivered escalations before 503
  *     outbox_retention_s: 604800    (glint) delivered escalations kept this long
+ *     model_updates: true           (glint) pull detectors' models from the upstream
+ *     model_download_rate: 0        (glint) bytes/s a model download may use (0: any)
  *   edge_inference_configs:         presets; the four standard ones exist
  *     <name>: {enabled, api_token, always_return_edge_prediction,
  *              disable_cloud_escalation, min_time_between_escalations}
@@ -90,6 +92,8 @@ typedef struct edge_config {
     char upstream_token[EDGE_TEXT_MAX];
     int outbox_max_pending;
     double outbox_retention_s;
+    double model_download_rate; /* bytes/s, 0 unlimited */
+    int model_updates;          /* pull models from the upstream */
     edge_preset presets[EDGE_MAX_PRESETS];
     int n_presets;
     edge_detector *detectors;

@@ -36,8 +36,9 @@ typedef struct edge_state {
     struct stat config_st; /* of the file last read */
     uint64_t next_config_check;
     edge_recent *recent;
-    edge_models *models; /* the packages served as an upstream (loop thread) */
-    edge_outbox *outbox; /* NULL until a state folder is needed */
+    edge_models *models;    /* the packages served as an upstream (loop thread) */
+    struct edge_pull *pull; /* the model updater */
+    edge_outbox *outbox;    /* NULL until a state folder is needed */
     char started_at[40];
     pthread_mutex_t rate_mu;
     rate_slot *rates;
@@ -51,6 +52,10 @@ typedef struct edge_state {
 /* The edge module's state (loop thread; NULL before its start). */
 edge_state *edge_of(const server *s);
 
+/* The model answering detector d (a new reference): its pulled version when
+ * one serves (edge_pull.h), else its config's model; NULL if neither is
+ * ready. Loop thread. */
+repo_model *edge_detector_serving(server *s, const edge_detector *d);
 /* The detector's model, ready and fit for its mode (a reference), or NULL
  * with the reason. Loop thread. */
 repo_model *edge_detector_model(edge_state *es, const edge_detector *d, const edge_preset *p,

@@ -125,11 +125,11 @@ static void fetch_model_urls(server *s, edge_models *em, h2o_req_t *req, const c
         detail(s, req, 404, "detector %s is not configured here", det_id);
         return;
     }
-    if (!d->model[0]) {
+    repo_model *m = edge_detector_serving(s, d);
+    if (!m && !d->model[0]) {
         detail(s, req, 404, "detector %s has no model here", det_id);
         return;
     }
-    repo_model *m = repo_get(s, d->model, strlen(d->model));
     if (!m) {
         detail(s, req, 503, "detector %s: model %s is not ready", det_id, d->model);
         return;
@@ -170,7 +170,7 @@ static const package *find_package(server *s, edge_models *em, const char *id)
     edge_state *es = edge_of(s);
     for (int i = 0; es && i < es->cfg->n_detectors; i++) {
         const edge_detector *d = &es->cfg->detectors[i];
-        repo_model *m = d->model[0] ? repo_get(s, d->model, strlen(d->model)) : NULL;
+        repo_model *m = edge_detector_serving(s, d);
         if (!m) continue;
         char err[SERVE_ERR_MAX];
         const package *p = package_of(em, m, err, sizeof err);
@@ -178,6 +178,41 @@ static const package *find_package(server *s, edge_models *em, const char *id)
         if (p && !strcmp(p->id, id)) return p;
     }
     return NULL;
+}
+
+/* The Range header of req over a body of len bytes (one range: "bytes=A-",
+ * "bytes=A-B" or "bytes=-N"): 0 none or not understood (the whole body), 1
+ * a satisfiable range [*from, *to], -1 unsatisfiable (416). */
+static int parse_range(h2o_req_t *req, size_t len, size_t *from, size_t *to)
+{
+    ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_RANGE, -1);
+    if (i < 0) return 0;
+    const h2o_iovec_t *v = &req->headers.entries[i].value;
+    char r[64];
+    if (v->len >= sizeof r || v->len < 7 || memcmp(v->base, "bytes=", 6)) return 0;
+    memcpy(r, v->base + 6, v->len - 6);
+    r[v->len - 6] = 0;
+    char *dash = strchr(r, '-'), *end;
+    if (!dash || strchr(r, ',')) return 0;
+    *dash = 0;
+    if (!r[0]) { /* the last N bytes */
+        unsigned long long k = strtoull(dash + 1, &end, 10);
+        if (*end || !dash[1] || k == 0) return dash[1] ? -1 : 0;
+        *from = k >= len ? 0 : len - (size_t)k;
+        *to = len - 1;
+        return len ? 1 : -1;
+    }
+    unsigned long long a = strtoull(r, &end, 10), b = len ? len - 1 : 0;
+    if (*end) return 0;
+    if (dash[1]) {
+        b = strtoull(dash + 1, &end, 10);
+        if (*end || b < a) return 0;
+        if (b >= len) b = len - 1;
+    }
+    if (a >= len) return -1;
+    *from = (size_t)a;
+    *to = (size_t)b;
+    return 1;
 }
 
 static void model_binary(server *s, edge_models *em, h2o_req_t *req, const char *name, size_t n)
@@ -200,7 +235,29 @@ static void model_binary(server *s, edge_models *em, h2o_req_t *req, const char 
     char etag[70];
     int en = snprintf(etag, sizeof etag, "\"%s\"", p->id);
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ETAG, NULL, etag, (size_t)en);
-    serve_respond(req, 200, "application/x-tar", p->buf, p->len);
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ACCEPT_RANGES, NULL,
+                   H2O_STRLIT("bytes"));
+    size_t from, to;
+    switch (parse_range(req, p->len, &from, &to)) {
+    case 0:
+        serve_respond(req, 200, "application/x-tar", p->buf, p->len);
+        return;
+    case 1: {
+        char cr[80];
+        int cn = snprintf(cr, sizeof cr, "bytes %zu-%zu/%zu", from, to, p->len);
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_RANGE, NULL,
+                       h2o_strdup(&req->pool, cr, (size_t)cn).base, (size_t)cn);
+        serve_respond(req, 206, "application/x-tar", p->buf + from, to - from + 1);
+        return;
+    }
+    default: {
+        char cr[40];
+        int cn = snprintf(cr, sizeof cr, "bytes */%zu", p->len);
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_RANGE, NULL,
+                       h2o_strdup(&req->pool, cr, (size_t)cn).base, (size_t)cn);
+        detail(s, req, 416, "range not satisfiable: the binary has %zu bytes", p->len);
+    }
+    }
 }
 
 void edge_models_route(server *s, edge_models *em, h2o_req_t *req, const char *p, size_t n)

@@ -8,6 +8,7 @@
 #include "model/fileio.h"
 #include "serve/core/proc_stats.h"
 #include "serve/edge/edge_iq.h"
+#include "serve/edge/edge_pull.h"
 
 #include <errno.h>
 #include <math.h>
@@ -32,6 +33,13 @@ static int model_fits(const repo_model *m, edge_mode mode)
     return 1;
 }
 
+repo_model *edge_detector_serving(server *s, const edge_detector *d)
+{
+    repo_model *m = repo_get(s, d->id, strlen(d->id)); /* a pulled version */
+    if (!m && d->model[0]) m = repo_get(s, d->model, strlen(d->model));
+    return m;
+}
+
 repo_model *edge_detector_model(edge_state *es, const edge_detector *d, const edge_preset *p,
                                 char *why, size_t size)
 {
@@ -40,11 +48,11 @@ repo_model *edge_detector_model(edge_state *es, const edge_detector *d, const ed
                  p->name);
         return NULL;
     }
-    if (!d->model[0]) {
+    repo_model *m = edge_detector_serving(es->srv, d);
+    if (!m && !d->model[0]) {
         snprintf(why, size, "detector %s has no model on this edge endpoint", d->id);
         return NULL;
     }
-    repo_model *m = repo_get(es->srv, d->model, strlen(d->model));
     if (!m) {
         snprintf(why, size, "detector %s: model %s is not ready", d->id, d->model);
         return NULL;
@@ -52,7 +60,7 @@ repo_model *edge_detector_model(edge_state *es, const edge_detector *d, const ed
     if (!model_fits(m, d->mode)) {
         snprintf(why, size, "detector %s: mode %s needs a %s model, %s is a %s model", d->id,
                  edge_mode_name(d->mode), d->mode == EDGE_MODE_MULTI_CLASS ? "classify" : "detect",
-                 d->model, model_task_name(m->conf->task));
+                 m->name, model_task_name(m->conf->task));
         repo_model_release(m);
         return NULL;
     }
@@ -159,6 +167,7 @@ void edge_install_config(edge_state *es, edge_config *c)
         if (e && e->state == ENTRY_UNAVAILABLE && !e->reloading) repo_reload(s, e);
     }
     repo_set_poll_interval(s, c->refresh_rate); /* model files are looked at this often */
+    edge_pull_configure(es->pull, c);
     edge_config_release(es->cfg);
     es->cfg = c;
     metrics_counter_inc(&es->config_reloads);
@@ -264,6 +273,7 @@ int edge_service_start(server *s, void **state, char *err, size_t err_size)
     proc_system_read(&ps);
     es->cpu_prev[0] = ps.cpu_busy;
     es->cpu_prev[1] = ps.cpu_total;
+    if (!(es->pull = edge_pull_start(s, s->opt.state_dir, err, err_size))) return -1;
     edge_config *c;
     if (s->opt.edge_config) {
         if (!(es->config_path = strdup(s->opt.edge_config))) {
@@ -293,6 +303,7 @@ void edge_service_tick(server *s, void *state)
 {
     edge_state *es = state;
     uint64_t now = serve_now_ns();
+    if (es) edge_pull_tick(es->pull);
     if (!es || now < es->next_config_check) return;
     es->next_config_check = now + 1000000000u;
     check_config_file(es);
@@ -302,6 +313,7 @@ void edge_service_stop(server *s, void *state)
 {
     edge_state *es = state;
     if (!es) return;
+    edge_pull_stop(es->pull);
     edge_outbox_close(es->outbox);
     edge_recent_destroy(es->recent);
     edge_models_destroy(es->models);
@@ -324,11 +336,12 @@ json_t *edge_service_health(server *s, void *state)
         ready += detector_ready(es, &c->detectors[i]);
     edge_outbox_stats os = {0};
     if (es->outbox) edge_outbox_stats_read(es->outbox, &os);
-    return json_pack("{s:s?, s:i, s:i, s:s?, s:b, s:I, s:I, s:I}", "config", es->config_path,
+    return json_pack("{s:s?, s:i, s:i, s:s?, s:b, s:I, s:I, s:I, s:o}", "config", es->config_path,
                      "detectors", c->n_detectors, "detectors_ready", ready, "upstream",
                      c->upstream[0] ? c->upstream : NULL, "outbox", es->outbox != NULL,
                      "outbox_depth", (json_int_t)os.pending, "outbox_awaiting_answer",
-                     (json_int_t)os.awaiting, "outbox_failed", (json_int_t)os.failed);
+                     (json_int_t)os.awaiting, "outbox_failed", (json_int_t)os.failed,
+                     "model_updates", edge_pull_health(es->pull));
 }
 
 void edge_service_metrics(server *s, void *state, strbuf *sb)
@@ -380,4 +393,5 @@ void edge_service_metrics(server *s, void *state, strbuf *sb)
          (double)os.answers},
     };
     metrics_write_scalars(sb, g, sizeof g / sizeof g[0]);
+    edge_pull_metrics(es->pull, sb);
 }

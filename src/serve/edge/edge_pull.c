@@ -1,0 +1,756 @@
+/* The model updater of the edge endpoint (see edge_pull.h). */
+#include "serve/edge/edge_pull.h"
+
+#include "model/store.h"
+#include "serve/core/errmsg.h"
+#include "util/clock.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define URLS_MAX_BYTES ((size_t)1 << 20) /* a fetch-model-urls answer */
+#define ID_MAX 128                       /* a model_binary_id */
+#define BACKOFF_MAX 32                   /* x refresh_rate */
+/* a package's files and its tar headers */
+#define DOWNLOAD_MAX_BYTES (MODEL_STORE_MAX_BYTES + (MODEL_STORE_MAX_FILES + 4) * 1024ull)
+
+typedef enum reason {
+    R_UPSTREAM, /* fetch-model-urls failed: unreachable, timeout, non-200, bad JSON */
+    R_DOWNLOAD, /* the binary: unreachable, timeout, non-2xx, truncated, too big */
+    R_CHECKSUM, /* its sha256 is not its id */
+    R_PACKAGE,  /* not a package the store takes */
+    R_LOAD,     /* the version does not load */
+    R_DISK,     /* the state folder cannot be written */
+    R_COUNT
+} reason;
+static const char *const reason_names[R_COUNT] = {"upstream", "download", "checksum",
+                                                  "package",  "load",     "disk"};
+
+typedef struct slot {
+    char id[EDGE_ID_MAX];
+    int wanted; /* in the active config */
+    int busy;   /* the thread works on it (mu) */
+    /* the thread's own */
+    model_store st;
+    int store_open, stored_tried;
+    /* status (mu) */
+    int version;            /* serving; 0 none */
+    char binary_id[ID_MAX]; /* its id upstream ("" unknown) */
+    char state[64];
+    char last_error[SERVE_ERR_MAX];
+    int64_t last_check_ms, last_update_ms;
+    double last_update_s; /* poll to installed, of the last update */
+    int64_t last_bytes;   /* of the last download */
+    double last_download_s;
+    uint64_t updates, failures[R_COUNT];
+    uint64_t next_ns;
+    double backoff_s;
+} slot;
+
+typedef struct install {
+    struct install *next;
+    char id[EDGE_ID_MAX];
+    char dir[4096];
+    int version;
+    repo_model *m;
+} install;
+
+struct edge_pull {
+    server *srv;
+    char root[4096]; /* STATE/models */
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    atomic_int stop;
+    /* the config (mu) */
+    char upstream[EDGE_TEXT_MAX], token[EDGE_TEXT_MAX];
+    double refresh_s;
+    double rate; /* download bytes/s, 0 unlimited */
+    slot **slots;
+    int n_slots, cap_slots;
+    install *installs; /* loaded, for the loop to install (mu) */
+    atomic_int n_installs;
+};
+
+/* ---- status ---- */
+
+static void set_state(edge_pull *p, slot *sl, const char *state)
+{
+    pthread_mutex_lock(&p->mu);
+    snprintf(sl->state, sizeof sl->state, "%s", state);
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* Schedules the next poll of sl in `after` seconds (mu held). */
+static void schedule(slot *sl, double after)
+{
+    sl->next_ns = clock_now_ns() + (uint64_t)(after * 1e9);
+}
+
+static void failed(edge_pull *p, slot *sl, double refresh, reason r, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static void failed(edge_pull *p, slot *sl, double refresh, reason r, const char *fmt, ...)
+{
+    char msg[SERVE_ERR_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    char text[SERVE_ERR_MAX];
+    snprintf(text, sizeof text, "%s: %s", reason_names[r], msg);
+    pthread_mutex_lock(&p->mu);
+    sl->failures[r]++;
+    int again_same = !strcmp(sl->last_error, text); /* logged already */
+    snprintf(sl->last_error, sizeof sl->last_error, "%s", text);
+    snprintf(sl->state, sizeof sl->state, "%s", sl->version ? "serving" : "no version");
+    sl->backoff_s = sl->backoff_s > 0 ? sl->backoff_s * 2 : refresh;
+    if (sl->backoff_s > BACKOFF_MAX * refresh) sl->backoff_s = BACKOFF_MAX * refresh;
+    schedule(sl, sl->backoff_s);
+    double again = sl->backoff_s;
+    pthread_mutex_unlock(&p->mu);
+    if (again_same) return;
+    fprintf(stderr,
+            "glint serve: detector %s: model update failed (%s), %s; again in %.0f s: %s\n",
+            sl->id, reason_names[r],
+            sl->version ? "the version serving stays" : "no pulled version yet", again, msg);
+}
+
+/* ---- HTTP ---- */
+
+typedef struct membuf {
+    char *p;
+    size_t len, limit;
+} membuf;
+
+static size_t on_mem(char *data, size_t size, size_t n, void *arg)
+{
+    membuf *b = arg;
+    size_t k = size * n;
+    if (b->len + k > b->limit) return 0; /* too big: the transfer fails */
+    char *np = realloc(b->p, b->len + k + 1);
+    if (!np) return 0;
+    memcpy(np + b->len, data, k);
+    b->p = np;
+    b->len += k;
+    b->p[b->len] = 0;
+    return k;
+}
+
+static int on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+    (void)dt, (void)dn, (void)ut, (void)un;
+    return atomic_load(&((edge_pull *)arg)->stop); /* non-zero aborts */
+}
+
+/* An easy handle for url: http(s) only, stop-aware. */
+static CURL *easy_for(edge_pull *p, const char *url)
+{
+    CURL *c = curl_easy_init();
+    if (!c) return NULL;
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
+    curl_easy_setopt(c, CURLOPT_MAXREDIRS, 3L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, p);
+    return c;
+}
+
+/* GET {upstream}/edge-api/v1/fetch-model-urls/{id}/: the JSON object (a new
+ * reference), or NULL with err; *status is the HTTP status (0: none). */
+static json_t *fetch_urls(edge_pull *p, const char *upstream, const char *token, const char *id,
+                          long *status, char *err, size_t err_size)
+{
+    char url[EDGE_TEXT_MAX + 128], hdr[EDGE_TEXT_MAX + 32];
+    size_t ul = strlen(upstream);
+    snprintf(url, sizeof url, "%s%sedge-api/v1/fetch-model-urls/%s/", upstream,
+             ul && upstream[ul - 1] == '/' ? "" : "/", id);
+    *status = 0;
+    CURL *c = easy_for(p, url);
+    if (!c) {
+        errmsg_set(err, err_size, "curl_easy_init failed");
+        return NULL;
+    }
+    struct curl_slist *h = NULL;
+    snprintf(hdr, sizeof hdr, "x-api-token: %s", token);
+    h = curl_slist_append(h, hdr);
+    h = curl_slist_append(h, "Accept: application/json");
+    membuf b = {.limit = URLS_MAX_BYTES};
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_mem);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+    CURLcode rc = curl_easy_perform(c);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
+    curl_easy_cleanup(c);
+    curl_slist_free_all(h);
+    json_t *doc = NULL;
+    if (rc != CURLE_OK) {
+        errmsg_set(err, err_size, "%s: %s", url, curl_easy_strerror(rc));
+    } else if (*status != 200) {
+        json_t *d = b.p ? json_loads(b.p, 0, NULL) : NULL;
+        const char *detail = json_string_value(json_object_get(d, "detail"));
+        errmsg_set(err, err_size, "%s: HTTP %ld%s%s", url, *status, detail ? ": " : "",
+                   detail ? detail : "");
+        json_decref(d);
+    } else if (!(doc = b.p ? json_loads(b.p, 0, NULL) : NULL) || !json_is_object(doc)) {
+        errmsg_set(err, err_size, "%s: the answer is not a JSON object", url);
+        json_decref(doc);
+        doc = NULL;
+    }
+    free(b.p);
+    return doc;
+}
+
+typedef struct download {
+    edge_pull *p;
+    CURL *c;
+    int fd;
+    int64_t offset;  /* bytes already in the file when the transfer began */
+    int64_t written; /* by this transfer */
+    int started;     /* the status was looked at */
+    int keep;        /* a 2xx body: written to the file */
+    int disk_errno;
+    membuf errbody; /* a non-2xx body, for the message */
+} download;
+
+static size_t on_file(char *data, size_t size, size_t n, void *arg)
+{
+    download *d = arg;
+    size_t k = size * n;
+    if (!d->started) {
+        long code = 0;
+        curl_easy_getinfo(d->c, CURLINFO_RESPONSE_CODE, &code);
+        d->started = 1;
+        d->keep = code == 200 || code == 206;
+        if (code == 200 && d->offset > 0) { /* the server sent it all again */
+            if (ftruncate(d->fd, 0) || lseek(d->fd, 0, SEEK_SET) < 0) {
+                d->disk_errno = errno;
+                return 0;
+            }
+            d->offset = 0;
+        }
+    }
+    if (!d->keep) return on_mem(data, size, n, &d->errbody);
+    if ((uint64_t)(d->offset + d->written) + k > DOWNLOAD_MAX_BYTES) return 0;
+    for (size_t done = 0; done < k;) {
+        ssize_t w = write(d->fd, data + done, k - done);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) {
+            d->disk_errno = w < 0 ? errno : ENOSPC;
+            return 0;
+        }
+        done += (size_t)w;
+    }
+    d->written += (int64_t)k;
+    return k;
+}
+
+static int read_small(const char *path, char *buf, size_t size)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    ssize_t n = read(fd, buf, size - 1);
+    close(fd);
+    if (n < 0) return -1;
+    buf[n] = 0;
+    return 0;
+}
+
+static int write_small(const char *path, const char *text)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return -1;
+    size_t n = strlen(text);
+    int rc = write(fd, text, n) == (ssize_t)n && !fsync(fd) ? 0 : -1;
+    close(fd);
+    return rc;
+}
+
+/* Downloads url into dir/download.part, resuming a part of the same binary
+ * id left by an interrupted run. 0 (*bytes: the file's size), or -1 with err
+ * and *why. */
+static int fetch_binary(edge_pull *p, const char *dir, const char *url, const char *bin_id,
+                        int64_t *bytes, int64_t *resumed, reason *why, char *err, size_t err_size)
+{
+    char part[4200], idf[4200], had[ID_MAX];
+    snprintf(part, sizeof part, "%s/download.part", dir);
+    snprintf(idf, sizeof idf, "%s/download.id", dir);
+    struct stat sb;
+    int64_t offset = 0;
+    if (!read_small(idf, had, sizeof had) && !strcmp(had, bin_id) && !stat(part, &sb))
+        offset = (int64_t)sb.st_size;
+    else if ((unlink(part) && errno != ENOENT) || write_small(idf, bin_id)) {
+        *why = R_DISK;
+        errmsg_set(err, err_size, "%s: %s", idf, strerror(errno));
+        return -1;
+    }
+    download d = {.p = p, .offset = offset, .errbody = {.limit = 4096}};
+    d.fd = open(part, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (d.fd < 0 || !(d.c = easy_for(p, url))) {
+        *why = R_DISK;
+        errmsg_set(err, err_size, "%s: %s", part, strerror(errno));
+        if (d.fd >= 0) close(d.fd);
+        return -1;
+    }
+    curl_easy_setopt(d.c, CURLOPT_WRITEFUNCTION, on_file);
+    curl_easy_setopt(d.c, CURLOPT_WRITEDATA, &d);
+    curl_easy_setopt(d.c, CURLOPT_RESUME_FROM_LARGE, (curl_off_t)offset);
+    curl_easy_setopt(d.c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)DOWNLOAD_MAX_BYTES);
+    /* a stalled transfer ends (below 1 kB/s for 60 s); a slow one goes on */
+    curl_easy_setopt(d.c, CURLOPT_LOW_SPEED_LIMIT, 1024L);
+    curl_easy_setopt(d.c, CURLOPT_LOW_SPEED_TIME, 60L);
+    pthread_mutex_lock(&p->mu);
+    double rate = p->rate;
+    pthread_mutex_unlock(&p->mu);
+    if (rate > 0) curl_easy_setopt(d.c, CURLOPT_MAX_RECV_SPEED_LARGE, (curl_off_t)rate);
+    CURLcode rc = curl_easy_perform(d.c);
+    long code = 0;
+    curl_easy_getinfo(d.c, CURLINFO_RESPONSE_CODE, &code);
+    curl_easy_cleanup(d.c);
+    int synced = fsync(d.fd) == 0;
+    close(d.fd);
+    *resumed = d.offset;
+    int ok = rc == CURLE_OK && (code == 200 || code == 206 || (code == 416 && offset > 0));
+    if (ok && !synced) d.disk_errno = errno;
+    if (d.disk_errno) {
+        *why = R_DISK;
+        errmsg_set(err, err_size, "%s: %s", part, strerror(d.disk_errno));
+    } else if (!ok) {
+        *why = R_DOWNLOAD;
+        if (rc != CURLE_OK)
+            errmsg_set(err, err_size, "%s: %s (%lld of the bytes kept for a resume)", url,
+                       curl_easy_strerror(rc), (long long)(d.offset + d.written));
+        else
+            errmsg_set(err, err_size, "%s: HTTP %ld %.200s", url, code,
+                       d.errbody.p ? d.errbody.p : "");
+        if (code >= 400) unlink(part); /* nothing to resume */
+    }
+    free(d.errbody.p);
+    if (d.disk_errno || !ok) return -1;
+    *bytes = d.offset + d.written;
+    return 0;
+}
+
+/* ---- the update of one detector ---- */
+
+static int is_sha256(const char *s)
+{
+    size_t n = strlen(s);
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) return 0;
+    return n == 64;
+}
+
+/* Hands a loaded version to the loop (edge_pull_tick installs it). */
+static void hand_over(edge_pull *p, slot *sl, repo_model *m, int v, const char *bin_id)
+{
+    install *in = calloc(1, sizeof *in);
+    if (!in) {
+        repo_model_release(m);
+        return;
+    }
+    snprintf(in->id, sizeof in->id, "%s", sl->id);
+    model_store_path(&sl->st, v, in->dir, sizeof in->dir);
+    in->version = v;
+    in->m = m;
+    pthread_mutex_lock(&p->mu);
+    in->next = p->installs;
+    p->installs = in;
+    atomic_fetch_add(&p->n_installs, 1);
+    sl->version = v;
+    snprintf(sl->binary_id, sizeof sl->binary_id, "%s", bin_id);
+    snprintf(sl->state, sizeof sl->state, "serving");
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* Serves the newest stored version that loads (start-up, or offline). */
+static void serve_stored(edge_pull *p, slot *sl)
+{
+    char dir[4096], origin[ID_MAX], err[SERVE_ERR_MAX];
+    for (int v = sl->st.newest; v > 0; v = model_store_prev(&sl->st, v)) {
+        repo_model *m = NULL;
+        model_store_path(&sl->st, v, dir, sizeof dir);
+        if (repo_load_dir(p->srv, sl->id, dir, &m, err, sizeof err)) {
+            pthread_mutex_lock(&p->mu);
+            sl->failures[R_LOAD]++;
+            snprintf(sl->last_error, sizeof sl->last_error, "load: version %d: %s", v, err);
+            pthread_mutex_unlock(&p->mu);
+            fprintf(stderr, "glint serve: detector %s: stored version %d does not load: %s\n",
+                    sl->id, v, err);
+            continue;
+        }
+        if (model_store_origin(&sl->st, v, origin, sizeof origin)) origin[0] = 0;
+        fprintf(stderr, "glint serve: detector %s: serving stored version %d (%s)\n", sl->id, v,
+                origin[0] ? origin : "no id");
+        hand_over(p, sl, m, v, origin);
+        return;
+    }
+}
+
+typedef struct job {
+    char upstream[EDGE_TEXT_MAX], token[EDGE_TEXT_MAX];
+    double refresh;
+} job;
+
+static void update(edge_pull *p, slot *sl, const job *j)
+{
+    char dir[4096], err[SERVE_ERR_MAX];
+    snprintf(dir, sizeof dir, "%s/%s", p->root, sl->id);
+    if (!sl->store_open) {
+        struct stat sb;
+        if (!j->upstream[0] && stat(dir, &sb)) { /* nothing stored, nothing to pull */
+            pthread_mutex_lock(&p->mu);
+            schedule(sl, j->refresh);
+            pthread_mutex_unlock(&p->mu);
+            return;
+        }
+        if ((mkdir(p->root, 0755) && errno != EEXIST) ||
+            model_store_open(&sl->st, dir, err, sizeof err)) {
+            failed(p, sl, j->refresh, R_DISK, "%s: %s", dir, err[0] ? err : strerror(errno));
+            return;
+        }
+        sl->store_open = 1;
+    }
+    if (!sl->stored_tried) {
+        sl->stored_tried = 1;
+        serve_stored(p, sl);
+    }
+    if (!j->upstream[0]) {
+        pthread_mutex_lock(&p->mu);
+        schedule(sl, j->refresh);
+        pthread_mutex_unlock(&p->mu);
+        return;
+    }
+    uint64_t t0 = clock_now_ns();
+    long status;
+    json_t *doc = fetch_urls(p, j->upstream, j->token, sl->id, &status, err, sizeof err);
+    pthread_mutex_lock(&p->mu);
+    sl->last_check_ms = clock_unix_ms();
+    pthread_mutex_unlock(&p->mu);
+    if (!doc) {
+        failed(p, sl, j->refresh, R_UPSTREAM, "%s", err);
+        return;
+    }
+    const char *bin_id = json_string_value(json_object_get(doc, "model_binary_id"));
+    const char *url = json_string_value(json_object_get(doc, "model_binary_url"));
+    char id[ID_MAX] = "";
+    if (bin_id) snprintf(id, sizeof id, "%s", bin_id);
+    int id_ok = bin_id && bin_id[0] && strlen(bin_id) < ID_MAX;
+    for (const char *c = id; id_ok && *c; c++)
+        id_ok = *c > ' ' && *c < 127 && *c != '/';
+    pthread_mutex_lock(&p->mu);
+    int same = id_ok && !strcmp(id, sl->binary_id);
+    if (same || !bin_id || !bin_id[0]) { /* up to date, or nothing trained upstream yet */
+        snprintf(sl->state, sizeof sl->state, "%s",
+                 same ? "up to date" : sl->version ? "serving" : "no binary upstream");
+        sl->last_error[0] = 0;
+        sl->backoff_s = 0;
+        schedule(sl, j->refresh);
+        pthread_mutex_unlock(&p->mu);
+        json_decref(doc);
+        return;
+    }
+    pthread_mutex_unlock(&p->mu);
+    if (!id_ok || !url || (strncmp(url, "http://", 7) && strncmp(url, "https://", 8))) {
+        failed(p, sl, j->refresh, R_UPSTREAM, "model_binary_id %.80s / model_binary_url %.200s: %s",
+               id, url ? url : "(none)",
+               !id_ok ? "not a usable id" : "not an http(s) URL");
+        json_decref(doc);
+        return;
+    }
+    char burl[2048];
+    snprintf(burl, sizeof burl, "%s", url);
+    json_decref(doc);
+
+    set_state(p, sl, "downloading");
+    int64_t bytes = 0, resumed = 0;
+    reason why = R_DOWNLOAD;
+    uint64_t t1 = clock_now_ns();
+    if (fetch_binary(p, dir, burl, id, &bytes, &resumed, &why, err, sizeof err)) {
+        if (!atomic_load(&p->stop)) failed(p, sl, j->refresh, why, "%s", err);
+        return;
+    }
+    double dl_s = (double)(clock_now_ns() - t1) / 1e9;
+
+    /* into the store: checked, written, fsync'd, renamed */
+    char part[4200], idf[4200];
+    snprintf(part, sizeof part, "%s/download.part", dir);
+    snprintf(idf, sizeof idf, "%s/download.id", dir);
+    int fd = open(part, O_RDONLY | O_CLOEXEC);
+    void *map = fd >= 0 && bytes > 0 ? mmap(NULL, (size_t)bytes, PROT_READ, MAP_PRIVATE, fd, 0)
+                                     : MAP_FAILED;
+    if (fd >= 0) close(fd);
+    int v = 0, rc = -1;
+    if (map == MAP_FAILED) {
+        errmsg_set(err, sizeof err, "%s: %s", part, bytes ? strerror(errno) : "empty");
+        why = R_PACKAGE;
+    } else {
+        set_state(p, sl, "storing");
+        rc = model_store_add(&sl->st, map, (size_t)bytes, is_sha256(id) ? id : NULL, id, &v, err,
+                             sizeof err);
+        why = !strncmp(err, "sha256 ", 7) ? R_CHECKSUM : R_PACKAGE;
+        munmap(map, (size_t)bytes);
+    }
+    unlink(part); /* a bad download is not resumed; a good one is in the store */
+    unlink(idf);
+    if (rc) {
+        failed(p, sl, j->refresh, why, "%s", err);
+        return;
+    }
+
+    set_state(p, sl, "loading");
+    char vdir[4096];
+    model_store_path(&sl->st, v, vdir, sizeof vdir);
+    repo_model *m = NULL;
+    uint64_t t2 = clock_now_ns();
+    if (repo_load_dir(p->srv, sl->id, vdir, &m, err, sizeof err)) {
+        model_store_remove(&sl->st, v);
+        failed(p, sl, j->refresh, R_LOAD, "version %d (%s): %s", v, id, err);
+        return;
+    }
+    double load_s = (double)(clock_now_ns() - t2) / 1e9;
+    int from = sl->version;
+    hand_over(p, sl, m, v, id);
+    model_store_prune(&sl->st);
+    pthread_mutex_lock(&p->mu);
+    sl->updates++;
+    sl->last_error[0] = 0;
+    sl->backoff_s = 0;
+    sl->last_update_ms = clock_unix_ms();
+    sl->last_update_s = (double)(clock_now_ns() - t0) / 1e9;
+    sl->last_bytes = bytes;
+    sl->last_download_s = dl_s;
+    schedule(sl, j->refresh);
+    pthread_mutex_unlock(&p->mu);
+    fprintf(stderr,
+            "glint serve: detector %s: version %d (%s) loaded, replacing %d: %lld bytes in %.2f s"
+            "%s, loaded in %.2f s\n",
+            sl->id, v, id, from, (long long)bytes, dl_s, resumed ? " (resumed)" : "", load_s);
+}
+
+/* ---- the thread ---- */
+
+static void *pull_main(void *arg)
+{
+    edge_pull *p = arg;
+    pthread_mutex_lock(&p->mu);
+    while (!atomic_load(&p->stop)) {
+        uint64_t now = clock_now_ns(), next = now + 1000000000u;
+        slot *due = NULL;
+        for (int i = 0; i < p->n_slots && !due; i++) {
+            slot *sl = p->slots[i];
+            if (!sl->wanted) continue;
+            if (sl->next_ns <= now) due = sl;
+            else if (sl->next_ns < next) next = sl->next_ns;
+        }
+        if (!due) {
+            struct timespec ts = {.tv_sec = (time_t)(next / 1000000000u),
+                                  .tv_nsec = (long)(next % 1000000000u)};
+            pthread_cond_timedwait(&p->cv, &p->mu, &ts);
+            continue;
+        }
+        job j;
+        snprintf(j.upstream, sizeof j.upstream, "%s", p->upstream);
+        snprintf(j.token, sizeof j.token, "%s", p->token);
+        j.refresh = p->refresh_s;
+        due->busy = 1;
+        schedule(due, j.refresh); /* update() reschedules; this holds if it returns early */
+        pthread_mutex_unlock(&p->mu);
+        update(p, due, &j);
+        pthread_mutex_lock(&p->mu);
+        due->busy = 0;
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+static void curl_init_once(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+edge_pull *edge_pull_start(server *s, const char *state_dir, char *err, size_t err_size)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, curl_init_once);
+    edge_pull *p = calloc(1, sizeof *p);
+    if (!p) {
+        errmsg_set(err, err_size, "out of memory");
+        return NULL;
+    }
+    p->srv = s;
+    p->refresh_s = 60;
+    snprintf(p->root, sizeof p->root, "%s/models", state_dir);
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&p->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    if (pthread_create(&p->thread, NULL, pull_main, p)) {
+        errmsg_set(err, err_size, "cannot start the model updater thread");
+        pthread_mutex_destroy(&p->mu);
+        pthread_cond_destroy(&p->cv);
+        free(p);
+        return NULL;
+    }
+    return p;
+}
+
+void edge_pull_configure(edge_pull *p, const edge_config *c)
+{
+    if (!p) return;
+    pthread_mutex_lock(&p->mu);
+    snprintf(p->upstream, sizeof p->upstream, "%s", c->model_updates ? c->upstream : "");
+    snprintf(p->token, sizeof p->token, "%s", c->upstream_token);
+    p->refresh_s = c->refresh_rate;
+    p->rate = c->model_download_rate;
+    for (int i = 0; i < p->n_slots; i++)
+        p->slots[i]->wanted = 0;
+    for (int i = 0; i < c->n_detectors; i++) {
+        const char *id = c->detectors[i].id;
+        slot *sl = NULL;
+        for (int k = 0; k < p->n_slots && !sl; k++)
+            if (!strcmp(p->slots[k]->id, id)) sl = p->slots[k];
+        if (!sl) {
+            if (p->n_slots == p->cap_slots) {
+                int cap = p->cap_slots ? p->cap_slots * 2 : 8;
+                slot **n = realloc(p->slots, (size_t)cap * sizeof *n);
+                if (!n) break;
+                p->slots = n;
+                p->cap_slots = cap;
+            }
+            if (!(sl = calloc(1, sizeof *sl))) break;
+            snprintf(sl->id, sizeof sl->id, "%s", id);
+            snprintf(sl->state, sizeof sl->state, "not checked yet");
+            p->slots[p->n_slots++] = sl;
+        }
+        sl->wanted = 1;
+        if (!sl->busy) sl->next_ns = 0; /* a new config: look now */
+    }
+    pthread_cond_signal(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+}
+
+void edge_pull_tick(edge_pull *p)
+{
+    if (!p || !atomic_load(&p->n_installs)) return;
+    pthread_mutex_lock(&p->mu);
+    install *list = p->installs;
+    p->installs = NULL;
+    atomic_store(&p->n_installs, 0);
+    pthread_mutex_unlock(&p->mu);
+    server *s = p->srv;
+    while (list) {
+        install *in = list;
+        list = in->next;
+        char err[SERVE_ERR_MAX];
+        repo_entry *e = repo_find(s, in->id, strlen(in->id));
+        if (!e) e = repo_add(s, in->id, in->dir, err, sizeof err);
+        if (!e || repo_entry_set_dir(e, in->dir)) {
+            fprintf(stderr, "glint serve: detector %s: version %d not installed: %s\n", in->id,
+                    in->version, e ? "out of memory" : err);
+            repo_model_release(in->m);
+        } else {
+            e->generation++; /* a reload of the previous folder under way is void */
+            int had = e->model != NULL;
+            repo_install(s, e, in->m);
+            fprintf(stderr, "glint serve: detector %s: version %d %s\n", in->id, in->version,
+                    had ? "swapped in" : "serving");
+        }
+        free(in);
+    }
+}
+
+void edge_pull_stop(edge_pull *p)
+{
+    if (!p) return;
+    pthread_mutex_lock(&p->mu);
+    atomic_store(&p->stop, 1);
+    pthread_cond_signal(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    pthread_join(p->thread, NULL);
+    for (install *in = p->installs, *next; in; in = next) {
+        next = in->next;
+        repo_model_release(in->m);
+        free(in);
+    }
+    for (int i = 0; i < p->n_slots; i++) {
+        if (p->slots[i]->store_open) model_store_close(&p->slots[i]->st);
+        free(p->slots[i]);
+    }
+    free(p->slots);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->cv);
+    free(p);
+}
+
+/* ---- /health and /metrics ---- */
+
+json_t *edge_pull_health(edge_pull *p)
+{
+    json_t *o = json_object();
+    if (!p || !o) return o;
+    uint64_t now = clock_now_ns();
+    pthread_mutex_lock(&p->mu);
+    for (int i = 0; i < p->n_slots; i++) {
+        const slot *sl = p->slots[i];
+        if (!sl->wanted) continue;
+        json_t *f = json_object();
+        for (int r = 0; r < R_COUNT; r++)
+            if (sl->failures[r]) json_object_set_new(f, reason_names[r], json_integer((json_int_t)sl->failures[r]));
+        json_t *d = json_pack(
+            "{s:i, s:s?, s:s, s:s?, s:I, s:I, s:I, s:f, s:I, s:f, s:o, s:f}", "version",
+            sl->version, "model_binary_id", sl->binary_id[0] ? sl->binary_id : NULL, "state",
+            sl->state, "last_error", sl->last_error[0] ? sl->last_error : NULL, "updates",
+            (json_int_t)sl->updates, "last_check_ms", (json_int_t)sl->last_check_ms,
+            "last_update_ms", (json_int_t)sl->last_update_ms, "last_update_s", sl->last_update_s,
+            "last_download_bytes", (json_int_t)sl->last_bytes, "last_download_s",
+            sl->last_download_s, "failures", f, "next_check_s",
+            sl->next_ns > now ? (double)(sl->next_ns - now) / 1e9 : 0.0);
+        json_object_set_new(o, sl->id, d);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return o;
+}
+
+void edge_pull_metrics(edge_pull *p, strbuf *sb)
+{
+    if (!p) return;
+    metrics_write_family(sb, "glint_model_updates_total", METRICS_COUNTER,
+                         "Model versions pulled from the upstream and swapped in");
+    pthread_mutex_lock(&p->mu);
+    for (int i = 0; i < p->n_slots; i++) {
+        metrics_label l[] = {{"detector", p->slots[i]->id}};
+        metrics_write_u64(sb, "glint_model_updates_total", l, 1, p->slots[i]->updates);
+    }
+    metrics_write_family(sb, "glint_model_update_failures_total", METRICS_COUNTER,
+                         "Model updates that failed, by detector and reason");
+    for (int i = 0; i < p->n_slots; i++)
+        for (int r = 0; r < R_COUNT; r++) {
+            metrics_label l[] = {{"detector", p->slots[i]->id}, {"reason", reason_names[r]}};
+            metrics_write_u64(sb, "glint_model_update_failures_total", l, 2,
+                              p->slots[i]->failures[r]);
+        }
+    metrics_write_family(sb, "glint_model_version", METRICS_GAUGE,
+                         "The pulled version each detector serves (0: none)");
+    for (int i = 0; i < p->n_slots; i++) {
+        metrics_label l[] = {{"detector", p->slots[i]->id}};
+        metrics_write_i64(sb, "glint_model_version", l, 1, p->slots[i]->version);
+    }
+    pthread_mutex_unlock(&p->mu);
+}
