@@ -38,3 +38,11 @@ add_test(NAME serve/cpus COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/tests/serv
          $<TARGET_FILE:glint> ${CMAKE_SOURCE_DIR})
 set_tests_properties(serve/cpus PROPERTIES PASS_REGULAR_EXPRESSION "[1-9][0-9]* passed, 0 failed"
                      FAIL_REGULAR_EXPRESSION "FAIL " TIMEOUT 300)
+# Model updates: an edge pulls its detector's model from a second glint serve
+# (the hub), swaps versions under load, and keeps serving through faults
+# (a fault server relays the hub's real package: truncated, bad checksum, not
+# a package, 500, a slow body killed with -9 and resumed with Range).
+add_test(NAME serve/model_pull COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/tests/serve/test_model_pull.py
+         $<TARGET_FILE:glint> ${CMAKE_SOURCE_DIR})
+set_tests_properties(serve/model_pull PROPERTIES PASS_REGULAR_EXPRESSION "[1-9][0-9]* passed, 0 failed"
+                     FAIL_REGULAR_EXPRESSION "FAIL " TIMEOUT 300)

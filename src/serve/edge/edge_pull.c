@@ -42,8 +42,10 @@ typedef struct slot {
     /* the thread's own */
     model_store st;
     int store_open, stored_tried;
+    int loaded;             /* the newest version handed to the loop */
+    char loaded_id[ID_MAX]; /* its id upstream: what a poll compares with */
     /* status (mu) */
-    int version;            /* serving; 0 none */
+    int version;            /* serving (installed by the loop); 0 none */
     char binary_id[ID_MAX]; /* its id upstream ("" unknown) */
     char state[64];
     char last_error[SERVE_ERR_MAX];
@@ -58,7 +60,9 @@ typedef struct slot {
 
 typedef struct install {
     struct install *next;
+    slot *sl;
     char id[EDGE_ID_MAX];
+    char bin_id[ID_MAX];
     char dir[4096];
     int version;
     repo_model *m;
@@ -77,7 +81,7 @@ struct edge_pull {
     double rate; /* download bytes/s, 0 unlimited */
     slot **slots;
     int n_slots, cap_slots;
-    install *installs; /* loaded, for the loop to install (mu) */
+    install *installs; /* loaded, for the loop to install, newest first (mu) */
     atomic_int n_installs;
 };
 
@@ -116,12 +120,12 @@ static void failed(edge_pull *p, slot *sl, double refresh, reason r, const char 
     if (sl->backoff_s > BACKOFF_MAX * refresh) sl->backoff_s = BACKOFF_MAX * refresh;
     schedule(sl, sl->backoff_s);
     double again = sl->backoff_s;
+    int serving = sl->version;
     pthread_mutex_unlock(&p->mu);
     if (again_same) return;
-    fprintf(stderr,
-            "glint serve: detector %s: model update failed (%s), %s; again in %.0f s: %s\n",
+    fprintf(stderr, "glint serve: detector %s: model update failed (%s), %s; again in %.0f s: %s\n",
             sl->id, reason_names[r],
-            sl->version ? "the version serving stays" : "no pulled version yet", again, msg);
+            serving ? "the version serving stays" : "no pulled version yet", again, msg);
 }
 
 /* ---- HTTP ---- */
@@ -363,7 +367,9 @@ static void hand_over(edge_pull *p, slot *sl, repo_model *m, int v, const char *
         repo_model_release(m);
         return;
     }
+    in->sl = sl;
     snprintf(in->id, sizeof in->id, "%s", sl->id);
+    snprintf(in->bin_id, sizeof in->bin_id, "%s", bin_id);
     model_store_path(&sl->st, v, in->dir, sizeof in->dir);
     in->version = v;
     in->m = m;
@@ -371,10 +377,9 @@ static void hand_over(edge_pull *p, slot *sl, repo_model *m, int v, const char *
     in->next = p->installs;
     p->installs = in;
     atomic_fetch_add(&p->n_installs, 1);
-    sl->version = v;
-    snprintf(sl->binary_id, sizeof sl->binary_id, "%s", bin_id);
-    snprintf(sl->state, sizeof sl->state, "serving");
     pthread_mutex_unlock(&p->mu);
+    sl->loaded = v;
+    snprintf(sl->loaded_id, sizeof sl->loaded_id, "%s", bin_id);
 }
 
 /* Serves the newest stored version that loads (start-up, or offline). */
@@ -453,10 +458,12 @@ static void update(edge_pull *p, slot *sl, const job *j)
     for (const char *c = id; id_ok && *c; c++)
         id_ok = *c > ' ' && *c < 127 && *c != '/';
     pthread_mutex_lock(&p->mu);
-    int same = id_ok && !strcmp(id, sl->binary_id);
+    int same = id_ok && !strcmp(id, sl->loaded_id);
     if (same || !bin_id || !bin_id[0]) { /* up to date, or nothing trained upstream yet */
         snprintf(sl->state, sizeof sl->state, "%s",
-                 same ? "up to date" : sl->version ? "serving" : "no binary upstream");
+                 same          ? "up to date"
+                 : sl->version ? "serving"
+                               : "no binary upstream");
         sl->last_error[0] = 0;
         sl->backoff_s = 0;
         schedule(sl, j->refresh);
@@ -467,8 +474,7 @@ static void update(edge_pull *p, slot *sl, const job *j)
     pthread_mutex_unlock(&p->mu);
     if (!id_ok || !url || (strncmp(url, "http://", 7) && strncmp(url, "https://", 8))) {
         failed(p, sl, j->refresh, R_UPSTREAM, "model_binary_id %.80s / model_binary_url %.200s: %s",
-               id, url ? url : "(none)",
-               !id_ok ? "not a usable id" : "not an http(s) URL");
+               id, url ? url : "(none)", !id_ok ? "not a usable id" : "not an http(s) URL");
         json_decref(doc);
         return;
     }
@@ -523,11 +529,12 @@ static void update(edge_pull *p, slot *sl, const job *j)
         return;
     }
     double load_s = (double)(clock_now_ns() - t2) / 1e9;
-    int from = sl->version;
+    int from = sl->loaded;
     hand_over(p, sl, m, v, id);
     model_store_prune(&sl->st);
     pthread_mutex_lock(&p->mu);
     sl->updates++;
+    snprintf(sl->state, sizeof sl->state, "up to date");
     sl->last_error[0] = 0;
     sl->backoff_s = 0;
     sl->last_update_ms = clock_unix_ms();
@@ -554,8 +561,10 @@ static void *pull_main(void *arg)
         for (int i = 0; i < p->n_slots && !due; i++) {
             slot *sl = p->slots[i];
             if (!sl->wanted) continue;
-            if (sl->next_ns <= now) due = sl;
-            else if (sl->next_ns < next) next = sl->next_ns;
+            if (sl->next_ns <= now)
+                due = sl;
+            else if (sl->next_ns < next)
+                next = sl->next_ns;
         }
         if (!due) {
             struct timespec ts = {.tv_sec = (time_t)(next / 1000000000u),
@@ -650,7 +659,12 @@ void edge_pull_tick(edge_pull *p)
 {
     if (!p || !atomic_load(&p->n_installs)) return;
     pthread_mutex_lock(&p->mu);
-    install *list = p->installs;
+    install *list = NULL; /* in the order they were handed over: the newest last */
+    for (install *in = p->installs, *next; in; in = next) {
+        next = in->next;
+        in->next = list;
+        list = in;
+    }
     p->installs = NULL;
     atomic_store(&p->n_installs, 0);
     pthread_mutex_unlock(&p->mu);
@@ -669,6 +683,12 @@ void edge_pull_tick(edge_pull *p)
             e->generation++; /* a reload of the previous folder under way is void */
             int had = e->model != NULL;
             repo_install(s, e, in->m);
+            pthread_mutex_lock(&p->mu);
+            in->sl->version = in->version;
+            snprintf(in->sl->binary_id, sizeof in->sl->binary_id, "%s", in->bin_id);
+            if (!strcmp(in->sl->state, "not checked yet"))
+                snprintf(in->sl->state, sizeof in->sl->state, "serving");
+            pthread_mutex_unlock(&p->mu);
             fprintf(stderr, "glint serve: detector %s: version %d %s\n", in->id, in->version,
                     had ? "swapped in" : "serving");
         }
@@ -712,7 +732,8 @@ json_t *edge_pull_health(edge_pull *p)
         if (!sl->wanted) continue;
         json_t *f = json_object();
         for (int r = 0; r < R_COUNT; r++)
-            if (sl->failures[r]) json_object_set_new(f, reason_names[r], json_integer((json_int_t)sl->failures[r]));
+            if (sl->failures[r])
+                json_object_set_new(f, reason_names[r], json_integer((json_int_t)sl->failures[r]));
         json_t *d = json_pack(
             "{s:i, s:s?, s:s, s:s?, s:I, s:I, s:I, s:f, s:I, s:f, s:o, s:f}", "version",
             sl->version, "model_binary_id", sl->binary_id[0] ? sl->binary_id : NULL, "state",

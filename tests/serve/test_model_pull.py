@@ -1,0 +1,379 @@
+#!/usr/bin/python3
+"""Black-box tests of the edge's model updates (src/serve/edge/edge_pull.h):
+an edge glint serve pulls its detector's model from a second glint serve
+(the hub, glint as the upstream), serves it, swaps in new versions under
+load, and keeps the version serving through every fault. Faults a real hub
+cannot produce on command (a truncated body, a wrong checksum, a body that is
+not a package, a 500) come from a small fault server that relays the hub's
+real package. Standard library only.
+
+usage: test_model_pull.py GLINT_BINARY SOURCE_DIR [TEST_NAME...]
+"""
+import hashlib
+import http.client
+import http.server
+import json
+import os
+import shutil
+import sys
+import threading
+import time
+
+import edge_harness as H
+from edge_harness import Server, check, config, wait_until
+
+H.setup(sys.argv, "glint-pull-test-")
+TMP, MODELS, TRUTH, PICS = H.TMP, H.MODELS, H.TRUTH, H.PICS
+ONLY = H.ONLY
+
+DET = "det_2bTqCredDiscBinary000000000"
+NAMES = ["shapes_0%d.png" % i for i in range(10)]
+
+
+def hub_repo(name):
+    """A hub's repository: red_disc with its own model.yaml (f32), so that a
+    test can publish a new version by rewriting it."""
+    root = os.path.join(TMP, name)
+    d = os.path.join(root, "red_disc")
+    os.makedirs(d)
+    os.symlink(os.path.join(MODELS, "red_disc", "model.onnx"), os.path.join(d, "model.onnx"))
+    yaml = open(os.path.join(MODELS, "red_disc", "model.yaml")).read()
+    check("labels: [YES, NO]" in yaml, "red_disc's model.yaml names its labels [YES, NO]")
+    write(os.path.join(d, "model.yaml"), yaml.replace("precision: auto", "precision: f32"))
+    return root
+
+
+def write(path, text):
+    with open(path + ".new", "w") as f:
+        f.write(text)
+    os.replace(path + ".new", path)
+
+
+def publish_reversed(root):
+    """Version 2 at the hub: the labels reversed, so every answer flips."""
+    y = os.path.join(root, "red_disc", "model.yaml")
+    write(y, open(y).read().replace("labels: [YES, NO]", "labels: [NO, YES]"))
+
+
+def empty_repo(name):
+    root = os.path.join(TMP, name)
+    if os.path.isdir(root):
+        return root
+    os.makedirs(root)
+    # glint serve needs one model to start; the detector has none of its own
+    d = os.path.join(root, "other")
+    os.makedirs(d)
+    for f in ("model.onnx", "model.yaml"):
+        os.symlink(os.path.join(MODELS, "shapes", f), os.path.join(d, f))
+    return root
+
+
+def start_hub(name):
+    root = hub_repo(name)
+    cfg = config(os.path.join(TMP, name + "-hub.yaml"), [{"detector_id": DET, "model": "red_disc"}])
+    return root, Server(root, cfg, os.path.join(TMP, name + "-hub-state"))
+
+
+def start_edge(name, upstream, extra=None, state=None):
+    cfg = config(os.path.join(TMP, name + "-edge.yaml"),
+                 [{"detector_id": DET, "query": "Is there a red disc?", "mode": "BINARY",
+                   "confidence_threshold": 0.5}], upstream=upstream, extra=extra)
+    state = state or os.path.join(TMP, name + "-edge-state")
+    return Server(empty_repo(name + "-edge"), cfg, state), state
+
+
+def updates(edge):
+    st, h = edge.request("GET", "/health")
+    return h["edge"]["model_updates"].get(DET, {}) if st == 200 else {}
+
+
+def label(edge, name):
+    st, q = edge.iq(DET, PICS[name])
+    return q["result"]["label"] if st == 200 else "HTTP %d" % st
+
+
+def truth(name, flipped=False):
+    yes = TRUTH[name]["red_disc"] == "YES"
+    return "YES" if yes != flipped else "NO"
+
+
+def versions(state):
+    d = os.path.join(state, "models", DET, "versions")
+    return sorted(os.listdir(d)) if os.path.isdir(d) else []
+
+
+def test_pull_and_swap():
+    """The edge has no model of its own: it pulls the hub's, answers with it,
+    and under steady load swaps in the version the hub publishes next, with
+    no failed request; answers change to the new version's."""
+    root, hub = start_hub("swap")
+    t0 = time.monotonic()
+    edge, state = start_edge("swap", hub.url)
+    ready = wait_until(lambda: updates(edge).get("version") == 1, 20)
+    t_first = time.monotonic() - t0
+    check(ready, "the edge pulls version 1 (%.2f s from its start)" % t_first)
+    u = updates(edge)
+    st, urls = hub.request("GET", "/edge-api/v1/fetch-model-urls/%s/" % DET)
+    check(u.get("model_binary_id") == urls["model_binary_id"] and u.get("state") == "up to date"
+          and not u.get("last_error"), "/health: version 1 is the hub's model_binary_id, up to date")
+    check(all(label(edge, n) == truth(n) for n in NAMES), "version 1 answers as the hub's red_disc")
+    st, r = edge.request("GET", "/edge-detector-readiness")
+    check(st == 200 and r[DET]["ready"], "the detector is ready")
+    st, m = edge.request("GET", "/v2/models/%s" % DET)
+    check(st == 200, "the pulled version is a model of the repository: /v2/models/%s" % DET)
+    check(versions(state) == ["1"] and not os.path.exists(os.path.join(state, "models", DET, "download.part")),
+          "the state folder holds version 1 and no download")
+
+    results, stop = [], threading.Event()
+
+    def load():
+        i = 0
+        while not stop.is_set():
+            n = NAMES[i % len(NAMES)]
+            try:
+                st, q = edge.iq(DET, PICS[n], timeout=10)
+                results.append((time.monotonic(), n, st, q["result"]["label"] if st == 200 else None))
+            except (OSError, http.client.HTTPException):
+                results.append((time.monotonic(), n, 0, None))
+            i += 1
+
+    threads = [threading.Thread(target=load) for _ in range(3)]
+    for t in threads:
+        t.start()
+    wait_until(lambda: len(results) >= 30, 10, 0.02)
+    t_pub = time.monotonic()
+    publish_reversed(root)
+    swapped = wait_until(lambda: updates(edge).get("version") == 2, 30, 0.05)
+    t_swap = time.monotonic()
+    wait_until(lambda: sum(r[0] > t_swap + 0.5 for r in results) >= 60, 20, 0.02)
+    stop.set()
+    for t in threads:
+        t.join()
+    check(swapped, "version 2 published at the hub serves at the edge %.2f s later (refresh_rate 1 s)"
+          % (t_swap - t_pub))
+    bad = [r for r in results if r[2] != 200]
+    check(len(results) > 90 and not bad,
+          "under load across the swap: %d requests, %d failed" % (len(results), len(bad)))
+    after = [r for r in results if r[0] > t_swap + 0.5]
+    check(after and all(r[3] == truth(r[1], flipped=True) for r in after),
+          "after the swap every answer is version 2's (%d answers)" % len(after))
+    before = [r for r in results if r[0] < t_pub]
+    check(before and all(r[3] == truth(r[1]) for r in before), "before it, version 1's")
+    check(edge.metric('glint_model_updates_total{detector="%s"}' % DET) == 2 and
+          edge.metric('glint_model_version{detector="%s"}' % DET) == 2,
+          "metrics: 2 updates, version 2 serving")
+    check(versions(state) == ["1", "2"], "two versions kept: %s" % versions(state))
+    edge.stop()
+
+    # offline: the hub is gone; a restarted edge serves the newest stored version
+    hub.stop()
+    edge2, _ = start_edge("swap", hub.url, state=state)
+    ok = wait_until(lambda: updates(edge2).get("version") == 2, 20)
+    check(ok and all(label(edge2, n) == truth(n, flipped=True) for n in NAMES[:4]),
+          "restarted with the hub gone: the stored version 2 serves")
+    failing = wait_until(lambda: updates(edge2).get("failures", {}).get("upstream", 0) >= 1, 10)
+    u = updates(edge2)
+    check(failing and "upstream" in (u.get("last_error") or ""),
+          "the unreachable hub is counted and shown (%s)" % u.get("last_error"))
+    edge2.stop()
+
+
+class Fault(http.server.ThreadingHTTPServer):
+    """An upstream that relays a real package with a fault: `mode` is one of
+    ok, truncate (half the body, then the connection closes), badsum (the id
+    is not the body's sha256), garbage (not a package), error500, slow (the
+    body at a trickle, for kill -9 mid-download)."""
+    daemon_threads = True
+
+    def __init__(self, blob):
+        super().__init__(("127.0.0.1", 0), FaultHandler)
+        self.blob, self.mode, self.ranges = blob, "ok", []
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+        self.url = "http://127.0.0.1:%d" % self.server_address[1]
+
+    def body(self):
+        return b"this is not a tar of a model folder" * 100 if self.mode == "garbage" else self.blob
+
+
+class FaultHandler(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *a):
+        pass
+
+    def do_GET(self):
+        srv = self.server
+        if "/fetch-model-urls/" in self.path:
+            if srv.mode == "error500":
+                return self.reply(500, b'{"detail": "the upstream is down for maintenance"}')
+            body = srv.body()
+            bid = hashlib.sha256(body).hexdigest()
+            if srv.mode == "badsum":
+                bid = hashlib.sha256(b"another package").hexdigest()
+            doc = {"pipeline_config": "", "predictor_metadata": "{}", "model_binary_id": bid,
+                   "model_binary_url": srv.url + "/bin/" + bid + "?mode=" + srv.mode,
+                   "oodd_pipeline_config": ""}
+            return self.reply(200, json.dumps(doc).encode())
+        body = srv.body()
+        start = 0
+        rng = self.headers.get("Range")
+        srv.ranges.append(rng)
+        if rng and rng.startswith("bytes=") and rng.endswith("-"):
+            start = int(rng[6:-1])
+        self.send_response(206 if start else 200)
+        self.send_header("Content-Type", "application/x-tar")
+        self.send_header("Content-Length", str(len(body) - start))
+        if start:
+            self.send_header("Content-Range", "bytes %d-%d/%d" % (start, len(body) - 1, len(body)))
+        self.end_headers()
+        part = body[start:]
+        try:
+            if srv.mode == "truncate":
+                self.wfile.write(part[:len(part) // 2])
+                self.wfile.flush()
+                self.close_connection = True
+                return
+            if srv.mode == "slow":
+                for i in range(0, len(part), 4096):
+                    self.wfile.write(part[i:i + 4096])
+                    self.wfile.flush()
+                    time.sleep(0.02)
+                return
+            self.wfile.write(part)
+        except OSError:
+            pass
+
+    def reply(self, status, body):
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def test_faults():
+    """Each fault leaves the version serving, counted by reason and shown in
+    /health; no half-written version appears; kill -9 mid-download, then a
+    restart resumes the download with Range."""
+    root, hub = start_hub("faults")
+    st, urls = hub.request("GET", "/edge-api/v1/fetch-model-urls/%s/" % DET)
+    c = http.client.HTTPConnection("127.0.0.1", hub.port, timeout=30)
+    c.request("GET", urls["model_binary_url"][len(hub.url):])
+    v1 = c.getresponse().read()
+    c.close()
+    publish_reversed(root)  # version 2: the package the fault server relays
+    got = wait_until(lambda: hub.request("GET", "/edge-api/v1/fetch-model-urls/%s/" % DET)[1]
+                     ["model_binary_id"] != urls["model_binary_id"], 20)
+    st, urls2 = hub.request("GET", "/edge-api/v1/fetch-model-urls/%s/" % DET)
+    c = http.client.HTTPConnection("127.0.0.1", hub.port, timeout=30)
+    c.request("GET", urls2["model_binary_url"][len(hub.url):])
+    v2 = c.getresponse().read()
+    c.close()
+    hub.stop()
+    check(got and hashlib.sha256(v2).hexdigest() == urls2["model_binary_id"] and v1 != v2,
+          "the hub's two packages")
+
+    fault = Fault(v1)
+    edge, state = start_edge("faults", fault.url)
+    check(wait_until(lambda: updates(edge).get("version") == 1, 20), "version 1 from the fault server (mode ok)")
+    fault.blob = v2
+
+    def fails(reason, n=1):
+        return wait_until(lambda: updates(edge).get("failures", {}).get(reason, 0) >= n, 20, 0.05)
+
+    for mode, reason in (("truncate", "download"), ("badsum", "checksum"), ("garbage", "package"),
+                         ("error500", "upstream")):
+        fault.mode = mode
+        seen = fails(reason)
+        u = updates(edge)
+        check(seen and u.get("version") == 1 and reason in (u.get("last_error") or ""),
+              "%s: counted as %s, version 1 serves on (%s)" % (mode, reason, (u.get("last_error") or "")[:120]))
+        check(label(edge, "shapes_00.png") == truth("shapes_00.png") and versions(state) == ["1"],
+              "%s: the answers are version 1's and no other version is in the store" % mode)
+    check(edge.metric('glint_model_update_failures_total{detector="%s",reason="checksum"}' % DET) >= 1,
+          "glint_model_update_failures_total{reason=checksum}")
+
+    # a model that does not load: a package of a folder whose model.onnx is not ONNX
+    broken_dir = os.path.join(TMP, "broken")
+    os.makedirs(broken_dir)
+    with open(os.path.join(broken_dir, "model.onnx"), "wb") as f:
+        f.write(b"not an onnx model")
+    shutil.copy(os.path.join(root, "red_disc", "model.yaml"), os.path.join(broken_dir, "model.yaml"))
+    fault.blob = tar_of(broken_dir)
+    fault.mode = "ok"
+    seen = fails("load")
+    u = updates(edge)
+    check(seen and u.get("version") == 1 and versions(state) == ["1"],
+          "a version that does not load: counted as load, removed from the store, version 1 serves")
+    # backoff: the same failing id is not fetched again at every refresh
+    n1 = updates(edge)["failures"]["load"]
+    time.sleep(3)
+    n2 = updates(edge)["failures"]["load"]
+    check(n2 - n1 <= 2, "backoff: %d more load failures in 3 s at refresh_rate 1 s" % (n2 - n1))
+
+    # kill -9 in the middle of a slow download, then a restart resumes it
+    edge.stop()
+    fault.blob, fault.mode = v2, "slow"
+    edge, _ = start_edge("faults", fault.url, state=state)
+    part = os.path.join(state, "models", DET, "download.part")
+    mid = wait_until(lambda: os.path.exists(part) and os.path.getsize(part) > 100000, 30, 0.05)
+    size_at_kill = os.path.getsize(part) if os.path.exists(part) else 0
+    edge.kill9()
+    check(mid and size_at_kill < len(v2), "killed mid-download (%d of %d bytes on disk)" % (size_at_kill, len(v2)))
+    check(versions(state) == ["1"], "after kill -9: no partial version is visible (%s)" % versions(state))
+    fault.mode, fault.ranges = "ok", []
+    edge, _ = start_edge("faults", fault.url, state=state)
+    done = wait_until(lambda: updates(edge).get("version") == 2, 30)
+    check(done and any(r and r.startswith("bytes=") for r in fault.ranges),
+          "restarted: the download resumes with Range (%s) and version 2 serves" % fault.ranges)
+    check("(resumed)" in edge.logtext(), "the log says the download was resumed")
+    vdir = os.path.join(state, "models", DET, "versions", "2")
+    check(files_of(vdir) == untar(v2) and open(os.path.join(vdir, ".origin")).read()
+          == hashlib.sha256(v2).hexdigest(), "version 2 on disk is the package's files, byte for byte, "
+          "with its id")
+    check(label(edge, "shapes_00.png") == truth("shapes_00.png", flipped=True), "version 2 answers")
+    edge.stop()
+    fault.shutdown()
+
+
+def tar_of(folder):
+    """The package glint makes of a folder (sorted regular files, ustar, mode
+    0644, owner 0, mtime 0), made here with Python's tarfile."""
+    import io
+    import tarfile
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as t:
+        for name in sorted(os.listdir(folder)):
+            p = os.path.join(folder, name)
+            if name.startswith(".") or not os.path.isfile(p):
+                continue
+            data = open(p, "rb").read()
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.mtime, info.uid, info.gid = len(data), 0o644, 0, 0, 0
+            info.uname = info.gname = ""
+            t.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def untar(blob):
+    import io
+    import tarfile
+    with tarfile.open(fileobj=io.BytesIO(blob)) as t:
+        return {m.name: t.extractfile(m).read() for m in t.getmembers() if m.isfile()}
+
+
+def files_of(folder):
+    return {n: open(os.path.join(folder, n), "rb").read() for n in os.listdir(folder)
+            if not n.startswith(".")}
+
+
+def main():
+    tests = ["pull_and_swap", "faults"]
+    for t in tests:
+        if ONLY and t not in ONLY:
+            continue
+        print("--- " + t, flush=True)
+        globals()["test_" + t]()
+    return H.finish()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
