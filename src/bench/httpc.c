@@ -429,17 +429,24 @@ static int connect_deadline(const httpc_url *url, int64_t deadline)
 bench_status httpc_get(const httpc_url *url, int timeout_ms, int *status, char *body, size_t cap,
                        size_t *len)
 {
+    return httpc_call(url, "GET", timeout_ms, status, body, cap, len);
+}
+
+bench_status httpc_call(const httpc_url *url, const char *method, int timeout_ms, int *status,
+                        char *body, size_t cap, size_t *len)
+{
     int64_t deadline = mono_ms() + timeout_ms;
     *status = 0;
     if (len) *len = 0;
     if (body && cap) body[0] = 0;
     int fd = connect_deadline(url, deadline);
-    if (fd < 0) return bench_fail(BENCH_ERR_NET, "GET %s: cannot connect", url->path);
-    char req[2600];
+    if (fd < 0) return bench_fail(BENCH_ERR_NET, "%s %s: cannot connect", method, url->path);
+    char req[2700];
+    int bodyless = !strcmp(method, "GET") || !strcmp(method, "HEAD");
     int n = snprintf(req, sizeof req,
-                     "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: glint-bench\r\n"
-                     "Connection: close\r\n\r\n",
-                     url->path, url->authority);
+                     "%.16s %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: glint-bench\r\n"
+                     "%sConnection: close\r\n\r\n",
+                     method, url->path, url->authority, bodyless ? "" : "Content-Length: 0\r\n");
     bench_status st = BENCH_OK;
     size_t off = 0;
     while (off < (size_t)n) {
@@ -450,11 +457,11 @@ bench_status httpc_get(const httpc_url *url, int timeout_ms, int *status, char *
         }
         if (w < 0 && (errno == EAGAIN || errno == EINTR) && wait_fd(fd, POLLOUT, deadline))
             continue;
-        st = bench_fail(BENCH_ERR_NET, "GET %s: send failed", url->path);
+        st = bench_fail(BENCH_ERR_NET, "%s %s: send failed", method, url->path);
         goto done;
     }
     httpc_parser p;
-    httpc_parser_reset(&p, 0, body, cap ? cap - 1 : 0);
+    httpc_parser_reset(&p, !strcmp(method, "HEAD"), body, cap ? cap - 1 : 0);
     char buf[4096];
     for (;;) {
         ssize_t r = recv(fd, buf, sizeof buf, 0);
@@ -467,11 +474,12 @@ bench_status httpc_get(const httpc_url *url, int timeout_ms, int *status, char *
         } else if ((errno == EAGAIN || errno == EINTR) && wait_fd(fd, POLLIN, deadline)) {
             continue;
         } else {
-            st = bench_fail(BENCH_ERR_NET, "GET %s: no answer in %d ms", url->path, timeout_ms);
+            st = bench_fail(BENCH_ERR_NET, "%s %s: no answer in %d ms", method, url->path,
+                            timeout_ms);
             goto done;
         }
         if (res == HTTPC_ERROR) {
-            st = bench_fail(BENCH_ERR_PARSE, "GET %s: %s", url->path, p.error);
+            st = bench_fail(BENCH_ERR_PARSE, "%s %s: %s", method, url->path, p.error);
             goto done;
         }
         if (res == HTTPC_DONE) break;

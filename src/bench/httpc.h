@@ -90,5 +90,8 @@ int httpc_parser_empty(const httpc_parser *p);
  * BENCH_ERR_PARSE (malformed response). */
 bench_status httpc_get(const httpc_url *url, int timeout_ms, int *status, char *body, size_t cap,
                        size_t *len);
+/* The same with another method (POST, PUT, DELETE, HEAD: an empty body). */
+bench_status httpc_call(const httpc_url *url, const char *method, int timeout_ms, int *status,
+                        char *body, size_t cap, size_t *len);
 
 #endif

@@ -18,6 +18,7 @@ static void usage(FILE *f)
             "  serve  [--models DIR] [--listen HOST:PORT] [--config FILE]   HTTP inference server\n"
             "  bench  ramp|rate|concurrency|spike --url URL ...   HTTP load generator\n"
             "  probe  [URL]                         GET a health URL, exit 0 on 2xx\n"
+            "  rollback DETECTOR [--url URL]        an edge detector back to its previous model\n"
             "Run 'glint <command> --help' for a command's options.\n");
 }
 
@@ -60,6 +61,7 @@ int main(int argc, char **argv)
     if (!strcmp(argv[1], "quantize")) return cmd_quantize(argc - 1, argv + 1);
     if (!strcmp(argv[1], "bench")) return cmd_bench(argc - 1, argv + 1);
     if (!strcmp(argv[1], "probe")) return cmd_probe(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "rollback")) return cmd_rollback(argc - 1, argv + 1);
     fprintf(stderr, "glint: unknown command '%s'\n", argv[1]);
     usage(stderr);
     return 2;

@@ -178,6 +178,77 @@ def test_pull_and_swap():
     edge2.stop()
 
 
+def test_rollback():
+    """glint rollback (POST /edge-api/v1/detectors/{id}/rollback) under load:
+    back to version 1 with no failed request; the version rolled back from is
+    not pulled again, also after a restart, until the hub publishes another."""
+    import subprocess
+    root, hub = start_hub("rb")
+    edge, state = start_edge("rb", hub.url)
+    check(wait_until(lambda: updates(edge).get("version") == 1, 20), "version 1 pulled")
+    st, b = edge.request("POST", "/edge-api/v1/detectors/%s/rollback" % DET)
+    check(st == 409 and "no version before 1" in b.get("detail", ""),
+          "rollback with nothing stored before: 409 (%s)" % b)
+    st, b = edge.request("POST", "/edge-api/v1/detectors/det_2bTqCunknown000000000000000/rollback")
+    check(st == 404, "rollback of an unknown detector: 404")
+    st, b = edge.request("GET", "/edge-api/v1/detectors/%s/rollback" % DET)
+    check(st == 405, "GET on rollback: 405")
+    publish_reversed(root)
+    check(wait_until(lambda: updates(edge).get("version") == 2, 20), "version 2 pulled")
+    wait_until(lambda: label(edge, "shapes_00.png") == truth("shapes_00.png", flipped=True), 5)
+    st, urls2 = hub.request("GET", "/edge-api/v1/fetch-model-urls/%s/" % DET)
+
+    results, stop = [], threading.Event()
+
+    def load():
+        i = 0
+        while not stop.is_set():
+            n = NAMES[i % len(NAMES)]
+            st, q = edge.iq(DET, PICS[n], timeout=10)
+            results.append((time.monotonic(), n, st, q["result"]["label"] if st == 200 else None))
+            i += 1
+
+    threads = [threading.Thread(target=load) for _ in range(3)]
+    for t in threads:
+        t.start()
+    wait_until(lambda: len(results) >= 30, 10, 0.02)
+    t0 = time.monotonic()
+    cli = subprocess.run([H.GLINT, "rollback", DET, "--url", edge.url], capture_output=True,
+                         text=True, timeout=120)
+    t_done = time.monotonic()
+    wait_until(lambda: sum(r[0] > t_done + 0.3 for r in results) >= 30, 20, 0.02)
+    stop.set()
+    for t in threads:
+        t.join()
+    check(cli.returncode == 0 and "version 2 -> 1" in cli.stdout,
+          "glint rollback: exit 0, '%s' in %.2f s" % (cli.stdout.strip() or cli.stderr.strip(), t_done - t0))
+    bad = [r for r in results if r[2] != 200]
+    check(len(results) > 60 and not bad, "under load across the rollback: %d requests, %d failed"
+          % (len(results), len(bad)))
+    after = [r for r in results if r[0] > t_done + 0.3]
+    check(after and all(r[3] == truth(r[1]) for r in after), "after it, version 1's answers")
+    time.sleep(3)  # three polls at refresh_rate 1 s
+    u = updates(edge)
+    check(u.get("version") == 1 and u.get("state") == "rolled back" and versions(state) == ["1"],
+          "the rolled-back version is not pulled again (%s, store %s)" % (u.get("state"), versions(state)))
+    check(open(os.path.join(state, "models", DET, "rejected")).read() == urls2["model_binary_id"],
+          "its id is kept in the state folder")
+    edge.stop()
+    edge, _ = start_edge("rb", hub.url, state=state)
+    time.sleep(2.5)
+    u = updates(edge)
+    check(u.get("version") == 1 and label(edge, "shapes_00.png") == truth("shapes_00.png"),
+          "after a restart: still version 1 (%s)" % u.get("state"))
+    y = os.path.join(root, "red_disc", "model.yaml")
+    write(y, open(y).read() + "# version 3\n")
+    ok = wait_until(lambda: updates(edge).get("model_binary_id") not in (None, urls2["model_binary_id"])
+                    and updates(edge).get("version") == 2, 20)
+    check(ok and label(edge, "shapes_00.png") == truth("shapes_00.png", flipped=True),
+          "a newer version published at the hub is pulled and serves")
+    edge.stop()
+    hub.stop()
+
+
 class Fault(http.server.ThreadingHTTPServer):
     """An upstream that relays a real package with a fault: `mode` is one of
     ok, truncate (half the body, then the connection closes), badsum (the id
@@ -366,7 +437,7 @@ def files_of(folder):
 
 
 def main():
-    tests = ["pull_and_swap", "faults"]
+    tests = ["pull_and_swap", "rollback", "faults"]
     for t in tests:
         if ONLY and t not in ONLY:
             continue

@@ -7,6 +7,7 @@
  *   GET  /health/live, /health/ready, /ping, /status/resources.json
  *   GET  /edge-api/v1/fetch-model-urls/{id}/, /edge-api/v1/model-binaries/{sha256}.tar
  *        (glint as the upstream of other edge endpoints: edge_models.h)
+ *   POST /edge-api/v1/detectors/{id}/rollback  the previous pulled version (edge_pull.h)
  *
  * An image query runs the detector's model through the same pipeline as
  * /v1 (decode -> batch -> answer), reads the answer by the detector's mode
@@ -25,6 +26,7 @@
 #include "serve/edge/edge_impl.h"
 
 #include "serve/edge/edge_iq.h"
+#include "serve/edge/edge_pull.h"
 
 #include <errno.h>
 #include <math.h>
@@ -710,6 +712,23 @@ static void device_api(server *s, h2o_req_t *req, const char *p, size_t n, int g
     }
 }
 
+/* POST /edge-api/v1/detectors/{id}/rollback: back to the version before the
+ * one serving (edge_pull.h); 202 while the updater swaps it in. */
+static void rollback(server *s, h2o_req_t *req, const char *id, size_t n)
+{
+    char det[EDGE_ID_MAX], err[SERVE_ERR_MAX];
+    snprintf(det, sizeof det, "%.*s", (int)(n < EDGE_ID_MAX - 1 ? n : EDGE_ID_MAX - 1), id);
+    int from = 0, to = 0;
+    int rc = edge_pull_rollback(edge_of(s)->pull, det, &from, &to, err, sizeof err);
+    if (rc) {
+        respond_detail(s, req, rc, "%s", err);
+        return;
+    }
+    serve_respond_json(
+        req, 202,
+        json_pack("{s:s, s:i, s:i}", "detector_id", det, "from_version", from, "to_version", to));
+}
+
 static int route(server *s, void *state, h2o_req_t *req, const char *p, size_t n)
 {
     edge_state *es = state;
@@ -718,6 +737,14 @@ static int route(server *s, void *state, h2o_req_t *req, const char *p, size_t n
     int put = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("PUT"));
     if (serve_path_starts(p, n, "/device-api/")) {
         device_api(s, req, p + 11, n - 11, get, post);
+        return 0;
+    }
+    if (serve_path_starts(p, n, "/edge-api/v1/detectors/") && n > 32 &&
+        !memcmp(p + n - 9, "/rollback", 9)) {
+        if (post)
+            rollback(s, req, p + 23, n - 32);
+        else
+            respond_detail(s, req, 405, "use POST");
         return 0;
     }
     if (serve_path_starts(p, n, "/edge-api/")) { /* glint as an upstream */

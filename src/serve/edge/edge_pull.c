@@ -42,8 +42,10 @@ typedef struct slot {
     /* the thread's own */
     model_store st;
     int store_open, stored_tried;
-    int loaded;             /* the newest version handed to the loop */
-    char loaded_id[ID_MAX]; /* its id upstream: what a poll compares with */
+    int loaded;               /* the newest version handed to the loop */
+    char loaded_id[ID_MAX];   /* its id upstream: what a poll compares with */
+    char rejected_id[ID_MAX]; /* rolled back from: not pulled again (file "rejected") */
+    int rollback;             /* asked for (mu) */
     /* status (mu) */
     int version;            /* serving (installed by the loop); 0 none */
     char binary_id[ID_MAX]; /* its id upstream ("" unknown) */
@@ -382,6 +384,44 @@ static void hand_over(edge_pull *p, slot *sl, repo_model *m, int v, const char *
     snprintf(sl->loaded_id, sizeof sl->loaded_id, "%s", bin_id);
 }
 
+/* Returns to the version before the one serving: loads it, hands it over,
+ * removes the one rolled back from and remembers its id (the file
+ * "rejected"), so that polls do not pull it again until the upstream names
+ * another. */
+static void roll_back(edge_pull *p, slot *sl, const char *dir)
+{
+    char vdir[4096], origin[ID_MAX], err[SERVE_ERR_MAX], path[4200];
+    int from = sl->loaded, to = model_store_prev(&sl->st, from);
+    repo_model *m = NULL;
+    if (!to) {
+        pthread_mutex_lock(&p->mu);
+        snprintf(sl->last_error, sizeof sl->last_error, "rollback: no version before %d", from);
+        pthread_mutex_unlock(&p->mu);
+        return;
+    }
+    model_store_path(&sl->st, to, vdir, sizeof vdir);
+    if (repo_load_dir(p->srv, sl->id, vdir, &m, err, sizeof err)) {
+        pthread_mutex_lock(&p->mu);
+        sl->failures[R_LOAD]++;
+        snprintf(sl->last_error, sizeof sl->last_error, "rollback: version %d: %s", to, err);
+        pthread_mutex_unlock(&p->mu);
+        return;
+    }
+    snprintf(sl->rejected_id, sizeof sl->rejected_id, "%s", sl->loaded_id);
+    snprintf(path, sizeof path, "%s/rejected", dir);
+    if (write_small(path, sl->rejected_id))
+        fprintf(stderr, "glint serve: detector %s: %s: %s\n", sl->id, path, strerror(errno));
+    if (model_store_origin(&sl->st, to, origin, sizeof origin)) origin[0] = 0;
+    hand_over(p, sl, m, to, origin);
+    model_store_remove(&sl->st, from);
+    pthread_mutex_lock(&p->mu);
+    snprintf(sl->state, sizeof sl->state, "rolled back");
+    sl->last_error[0] = 0;
+    pthread_mutex_unlock(&p->mu);
+    fprintf(stderr, "glint serve: detector %s: rolled back from version %d (%s) to %d\n", sl->id,
+            from, sl->rejected_id, to);
+}
+
 /* Serves the newest stored version that loads (start-up, or offline). */
 static void serve_stored(edge_pull *p, slot *sl)
 {
@@ -431,9 +471,17 @@ static void update(edge_pull *p, slot *sl, const job *j)
         sl->store_open = 1;
     }
     if (!sl->stored_tried) {
+        char path[4200];
         sl->stored_tried = 1;
+        snprintf(path, sizeof path, "%s/rejected", dir);
+        if (read_small(path, sl->rejected_id, sizeof sl->rejected_id)) sl->rejected_id[0] = 0;
         serve_stored(p, sl);
     }
+    pthread_mutex_lock(&p->mu);
+    int rollback = sl->rollback;
+    sl->rollback = 0;
+    pthread_mutex_unlock(&p->mu);
+    if (rollback) roll_back(p, sl, dir);
     if (!j->upstream[0]) {
         pthread_mutex_lock(&p->mu);
         schedule(sl, j->refresh);
@@ -459,9 +507,11 @@ static void update(edge_pull *p, slot *sl, const job *j)
         id_ok = *c > ' ' && *c < 127 && *c != '/';
     pthread_mutex_lock(&p->mu);
     int same = id_ok && !strcmp(id, sl->loaded_id);
-    if (same || !bin_id || !bin_id[0]) { /* up to date, or nothing trained upstream yet */
+    int rejected = id_ok && !strcmp(id, sl->rejected_id);
+    if (same || rejected || !bin_id || !bin_id[0]) { /* nothing new to pull */
         snprintf(sl->state, sizeof sl->state, "%s",
                  same          ? "up to date"
+                 : rejected    ? "rolled back"
                  : sl->version ? "serving"
                                : "no binary upstream");
         sl->last_error[0] = 0;
@@ -653,6 +703,40 @@ void edge_pull_configure(edge_pull *p, const edge_config *c)
     }
     pthread_cond_signal(&p->cv);
     pthread_mutex_unlock(&p->mu);
+}
+
+int edge_pull_rollback(edge_pull *p, const char *id, int *from, int *to, char *err, size_t err_size)
+{
+    if (!p) return errmsg_set(err, err_size, "no model updates here"), 404;
+    pthread_mutex_lock(&p->mu);
+    slot *sl = NULL;
+    for (int i = 0; i < p->n_slots && !sl; i++)
+        if (p->slots[i]->wanted && !strcmp(p->slots[i]->id, id)) sl = p->slots[i];
+    int rc = 404;
+    if (!sl) {
+        errmsg_set(err, err_size, "detector %s is not configured here", id);
+    } else if (!sl->version) {
+        errmsg_set(err, err_size, "detector %s serves no pulled version", id);
+    } else {
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%s/%s", p->root, id);
+        model_store st = {.dir = dir}; /* only its folder is read */
+        *from = sl->version;
+        *to = model_store_prev(&st, sl->version);
+        rc = 409;
+        if (!*to) {
+            errmsg_set(err, err_size, "detector %s: no version before %d is stored", id, *from);
+        } else if (sl->rollback || atomic_load(&p->n_installs)) {
+            errmsg_set(err, err_size, "detector %s: a change of version is under way", id);
+        } else {
+            sl->rollback = 1;
+            sl->next_ns = 0;
+            pthread_cond_signal(&p->cv);
+            rc = 0;
+        }
+    }
+    pthread_mutex_unlock(&p->mu);
+    return rc;
 }
 
 void edge_pull_tick(edge_pull *p)

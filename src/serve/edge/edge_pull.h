@@ -38,6 +38,13 @@ edge_pull *edge_pull_start(server *s, const char *state_dir, char *err, size_t e
 /* The detectors of c are the ones kept up to date (all of them when c has an
  * upstream; only their stored versions otherwise). Loop thread. */
 void edge_pull_configure(edge_pull *p, const edge_config *c);
+/* Asks for detector id to return to the version before the one serving (the
+ * updater loads it, swaps it in, removes the one rolled back from and does
+ * not pull its id again until the upstream names another). 0 and the
+ * versions *from -> *to; or 404 (no such detector, no pulled version) or 409
+ * (none stored before it, a change under way) with err. Loop thread. */
+int edge_pull_rollback(edge_pull *p, const char *id, int *from, int *to, char *err,
+                       size_t err_size);
 /* Installs the versions the thread has loaded (loop thread, every turn). */
 void edge_pull_tick(edge_pull *p);
 /* Stops the thread (a download under way is abandoned, to resume later). */
