@@ -3,6 +3,7 @@
  * One line per case, then "N passed, M failed, K skipped". */
 #include "cli/cli.h"
 #include "model/fileio.h"
+#include "model/reference.h"
 #include "glint/engine.h"
 
 #include <dirent.h>
@@ -14,11 +15,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define MAX_PB_BYTES ((size_t)1 << 30)
 #define MAX_IO 64
 
 typedef struct check_opts {
-    double rtol, atol, rel_l2; /* rel_l2 > 0: compare by relative L2 error instead */
+    model_tolerance tol;
     glint_backend backend;
     int threads;
     int verbose;
@@ -80,86 +80,6 @@ static void free_list(char **names, int n)
     free(names);
 }
 
-static glint_status load_pb(const char *path, glint_tensor *t, char *err, size_t errlen)
-{
-    size_t size;
-    void *buf = fileio_read(path, MAX_PB_BYTES, &size);
-    if (!buf) {
-        snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
-        return GLINT_ERR_IO;
-    }
-    glint_status s = glint_tensor_parse(buf, size, t, NULL);
-    free(buf);
-    if (s) snprintf(err, errlen, "%s: %s", path, glint_last_error());
-    return s;
-}
-
-static double elem(const glint_tensor *t, int64_t i)
-{
-    switch (t->dtype) {
-    case GLINT_F32:
-        return ((const float *)t->data)[i];
-    case GLINT_F64:
-        return ((const double *)t->data)[i];
-    case GLINT_I64:
-        return (double)((const int64_t *)t->data)[i];
-    case GLINT_I32:
-        return ((const int32_t *)t->data)[i];
-    case GLINT_I8:
-        return ((const int8_t *)t->data)[i];
-    default:
-        return ((const uint8_t *)t->data)[i];
-    }
-}
-
-/* Compares got against want; on mismatch writes the reason to err. */
-static bool compare(const glint_tensor *got, const glint_tensor *want, const check_opts *o,
-                    char *err, size_t errlen)
-{
-    if (got->dtype != want->dtype) {
-        snprintf(err, errlen, "type %s, expected %s", glint_dtype_name(got->dtype),
-                 glint_dtype_name(want->dtype));
-        return false;
-    }
-    int64_t n = 1;
-    bool same = got->ndim == want->ndim;
-    for (int d = 0; same && d < got->ndim; d++) {
-        same = got->dims[d] == want->dims[d];
-        n *= want->dims[d];
-    }
-    if (!same) {
-        snprintf(err, errlen, "shape differs from the expected one (rank %d vs %d)", got->ndim,
-                 want->ndim);
-        return false;
-    }
-    bool fp = want->dtype == GLINT_F32 || want->dtype == GLINT_F64;
-    if (fp && o->rel_l2 > 0) {
-        double num = 0, den = 0;
-        for (int64_t i = 0; i < n; i++) {
-            double a = elem(got, i), b = elem(want, i);
-            num += (a - b) * (a - b);
-            den += b * b;
-        }
-        double rel = den > 0 ? sqrt(num / den) : sqrt(num);
-        if (!(rel <= o->rel_l2)) {
-            snprintf(err, errlen, "relative L2 error %.3g > %.3g", rel, o->rel_l2);
-            return false;
-        }
-        return true;
-    }
-    for (int64_t i = 0; i < n; i++) {
-        double a = elem(got, i), b = elem(want, i);
-        if (fp && isnan(a) && isnan(b)) continue;
-        bool ok = fp ? fabs(a - b) <= o->atol + o->rtol * fabs(b) : a == b;
-        if (fp && isinf(b)) ok = a == b;
-        if (!ok) {
-            snprintf(err, errlen, "element %lld is %.7g, expected %.7g", (long long)i, a, b);
-            return false;
-        }
-    }
-    return true;
-}
-
 /* Freezes the inputs that look like shape tensors (integers, or at most 8
  * floats such as Resize scales) to their data-set values, and drops them from
  * `in`. */
@@ -199,7 +119,7 @@ static int run_set(const char *model_path, const char *set_dir, const check_opts
     for (; n_in < MAX_IO; n_in++) {
         snprintf(path, sizeof path, "%s/input_%d.pb", set_dir, n_in);
         if (!has_file(set_dir, path + strlen(set_dir) + 1)) break;
-        if ((s = load_pb(path, &in[n_in], err, errlen))) {
+        if ((s = model_load_pb(path, &in[n_in], err, errlen))) {
             rc = s == GLINT_ERR_UNSUPPORTED ? 2 : 1;
             goto done;
         }
@@ -207,7 +127,7 @@ static int run_set(const char *model_path, const char *set_dir, const check_opts
     for (; n_out < MAX_IO; n_out++) {
         snprintf(path, sizeof path, "%s/output_%d.pb", set_dir, n_out);
         if (!has_file(set_dir, path + strlen(set_dir) + 1)) break;
-        if ((s = load_pb(path, &want[n_out], err, errlen))) {
+        if ((s = model_load_pb(path, &want[n_out], err, errlen))) {
             rc = s == GLINT_ERR_UNSUPPORTED ? 2 : 1;
             goto done;
         }
@@ -241,7 +161,7 @@ static int run_set(const char *model_path, const char *set_dir, const check_opts
         glint_tensor got;
         glint_context_output(ctx, i, &got);
         char why[256];
-        if (!compare(&got, &want[i], o, why, sizeof why)) {
+        if (!model_tensor_compare(&got, &want[i], &o->tol, why, sizeof why)) {
             glint_model_output_info(m, i, &info);
             snprintf(err, errlen, "output '%s': %s", info.name, why);
             rc = 1;
@@ -317,7 +237,7 @@ static void run_path(const char *dir, const check_opts *o, counts *c)
 
 int cmd_check(int argc, char **argv)
 {
-    check_opts o = {.rtol = 1e-3, .atol = 1e-5, .threads = 1};
+    check_opts o = {.tol = {.rtol = 1e-3, .atol = 1e-5}, .threads = 1};
     int first = argc;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -329,11 +249,11 @@ int cmd_check(int argc, char **argv)
                    "atol 1e-5) or, with --rel-l2, by relative L2 error of each output.\n");
             return 0;
         } else if (!strcmp(a, "--rtol") && i + 1 < argc)
-            o.rtol = cli_double(a, argv[++i], 0, 1);
+            o.tol.rtol = cli_double(a, argv[++i], 0, 1);
         else if (!strcmp(a, "--atol") && i + 1 < argc)
-            o.atol = cli_double(a, argv[++i], 0, 1e9);
+            o.tol.atol = cli_double(a, argv[++i], 0, 1e9);
         else if (!strcmp(a, "--rel-l2") && i + 1 < argc)
-            o.rel_l2 = cli_double(a, argv[++i], 1e-12, 1);
+            o.tol.rel_l2 = cli_double(a, argv[++i], 1e-12, 1);
         else if (!strcmp(a, "--threads") && i + 1 < argc)
             o.threads = (int)cli_int(a, argv[++i], 1, 1024);
         else if (!strcmp(a, "--backend") && i + 1 < argc) {

@@ -320,11 +320,6 @@ int model_store_origin(const model_store *st, int v, char *buf, size_t size)
 
 /* ---- packing ---- */
 
-static int by_name(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* A ustar header for a regular file of `size` bytes, mode 0644, owner 0,
  * mtime 0. */
 static void tar_header(unsigned char *h, const char *name, uint64_t size)
@@ -357,6 +352,46 @@ static int read_into(const char *path, unsigned char *dst, uint64_t size)
     return got == size && extra == EOF ? 0 : -1;
 }
 
+typedef struct pack_file {
+    char *name;    /* the entry's name */
+    char *src;     /* the file, relative to the folder */
+    uint64_t size; /* at listing */
+} pack_file;
+
+static int by_entry(const void *a, const void *b)
+{
+    return strcmp(((const pack_file *)a)->name, ((const pack_file *)b)->name);
+}
+
+/* Adds file src (relative to dir) as entry name: 1 added, 0 not a regular
+ * file, -1 with err. */
+static int pack_add(const char *dir, pack_file *f, int *n, uint64_t *total, const char *name,
+                    const char *src, char *err, size_t err_size)
+{
+    char path[4200];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/%s", dir, src);
+    if (stat(path, &st) || !S_ISREG(st.st_mode)) return 0;
+    if (*n == PACK_FILES_MAX)
+        return fail(err, err_size, "%s: more than %d files", dir, PACK_FILES_MAX);
+    f[*n].size = (uint64_t)st.st_size;
+    if (!(f[*n].name = strdup(name)) || !(f[*n].src = strdup(src))) {
+        free(f[*n].name);
+        return fail(err, err_size, "out of memory");
+    }
+    *total += TAR_BLOCK + (f[*n].size + TAR_BLOCK - 1) / TAR_BLOCK * TAR_BLOCK;
+    (*n)++;
+    return 1;
+}
+
+static int exists_in(const char *dir, const char *rel)
+{
+    char path[4200];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/%s", dir, rel);
+    return !stat(path, &st);
+}
+
 int model_store_pack(const char *dir, char **buf, size_t *len, char id[65], char *err,
                      size_t err_size)
 {
@@ -364,40 +399,36 @@ int model_store_pack(const char *dir, char **buf, size_t *len, char id[65], char
     *len = 0;
     DIR *d = opendir(dir);
     if (!d) return fail(err, err_size, "%s: %s", dir, strerror(errno));
-    char *names[PACK_FILES_MAX] = {0};
-    uint64_t sizes[PACK_FILES_MAX] = {0};
+    pack_file *f = calloc(PACK_FILES_MAX, sizeof *f);
     int n = 0, rc = -1;
     uint64_t total = 2 * TAR_BLOCK;
     struct dirent *e;
-    char path[4096];
-    while ((e = readdir(d))) {
-        struct stat st;
-        if (e->d_name[0] == '.' || strlen(e->d_name) > 99) continue;
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        if (stat(path, &st) || !S_ISREG(st.st_mode)) continue; /* subfolders stay out */
-        if (n == PACK_FILES_MAX) {
-            fail(err, err_size, "%s: more than %d files", dir, PACK_FILES_MAX);
-            goto out;
-        }
-        if (!(names[n] = strdup(e->d_name))) {
-            fail(err, err_size, "out of memory");
-            goto out;
-        }
-        sizes[n] = (uint64_t)st.st_size;
-        total += TAR_BLOCK + (sizes[n] + TAR_BLOCK - 1) / TAR_BLOCK * TAR_BLOCK;
-        n++;
+    char path[4200];
+    if (!f) {
+        closedir(d);
+        return fail(err, err_size, "out of memory");
     }
+    while ((e = readdir(d))) { /* subfolders stay out */
+        if (e->d_name[0] == '.' || strlen(e->d_name) > 99) continue;
+        if (pack_add(dir, f, &n, &total, e->d_name, e->d_name, err, err_size) < 0) goto out;
+    }
+    /* the ONNX reference pair of a one-input, one-output model travels flat */
+    if (!exists_in(dir, MODEL_REFERENCE_INPUT) && !exists_in(dir, MODEL_REFERENCE_OUTPUT) &&
+        !exists_in(dir, "test_data_set_0/input_1.pb") &&
+        !exists_in(dir, "test_data_set_0/output_1.pb") &&
+        exists_in(dir, "test_data_set_0/input_0.pb") &&
+        exists_in(dir, "test_data_set_0/output_0.pb") &&
+        (pack_add(dir, f, &n, &total, MODEL_REFERENCE_INPUT, "test_data_set_0/input_0.pb", err,
+                  err_size) < 0 ||
+         pack_add(dir, f, &n, &total, MODEL_REFERENCE_OUTPUT, "test_data_set_0/output_0.pb", err,
+                  err_size) < 0))
+        goto out;
     if (total > MODEL_STORE_MAX_BYTES) {
         fail(err, err_size, "%s: the package would be over %llu bytes", dir,
              (unsigned long long)MODEL_STORE_MAX_BYTES);
         goto out;
     }
-    qsort(names, (size_t)n, sizeof names[0], by_name);
-    for (int i = 0; i < n; i++) { /* sizes follow their names */
-        struct stat st;
-        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
-        sizes[i] = stat(path, &st) ? 0 : (uint64_t)st.st_size;
-    }
+    qsort(f, (size_t)n, sizeof *f, by_entry);
     unsigned char *b = calloc(1, (size_t)total);
     if (!b) {
         fail(err, err_size, "out of memory for a %llu-byte package", (unsigned long long)total);
@@ -405,15 +436,15 @@ int model_store_pack(const char *dir, char **buf, size_t *len, char id[65], char
     }
     size_t at = 0;
     for (int i = 0; i < n; i++) {
-        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
-        tar_header(b + at, names[i], sizes[i]);
+        snprintf(path, sizeof path, "%s/%s", dir, f[i].src);
+        tar_header(b + at, f[i].name, f[i].size);
         at += TAR_BLOCK;
-        if (at + sizes[i] > total || read_into(path, b + at, sizes[i])) {
+        if (at + f[i].size > total || read_into(path, b + at, f[i].size)) {
             free(b);
             fail(err, err_size, "%s: cannot read it whole (changed while packing?)", path);
             goto out;
         }
-        at += (size_t)((sizes[i] + TAR_BLOCK - 1) / TAR_BLOCK * TAR_BLOCK);
+        at += (size_t)((f[i].size + TAR_BLOCK - 1) / TAR_BLOCK * TAR_BLOCK);
     }
     size_t used = at + 2 * TAR_BLOCK;
     unsigned char md[EVP_MAX_MD_SIZE];
@@ -429,8 +460,11 @@ int model_store_pack(const char *dir, char **buf, size_t *len, char id[65], char
     *len = used;
     rc = 0;
 out:
-    for (int i = 0; i < n; i++)
-        free(names[i]);
+    for (int i = 0; i < n; i++) {
+        free(f[i].name);
+        free(f[i].src);
+    }
+    free(f);
     closedir(d);
     return rc;
 }

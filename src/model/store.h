@@ -55,11 +55,19 @@ int model_store_path(const model_store *st, int v, char *buf, size_t size);
 
 void model_store_close(model_store *st);
 
+/* A package's reference pair (ONNX TensorProto files): the model's output
+ * on that input, which a version must reproduce before it serves. */
+#define MODEL_REFERENCE_INPUT "reference_input.pb"
+#define MODEL_REFERENCE_OUTPUT "reference_output.pb"
+
 /* Packs the regular files at the top of folder `dir` (not its subfolders
  * nor names starting with '.'), sorted by name, mode 0644, owner 0, mtime 0,
  * as the ustar package model_store_add takes: the same files give the same
- * bytes. *buf (malloc'd), *len and its sha256 as 64 hex digits in id; 0, or
- * -1 with err (a file over 99 characters of name is left out). */
+ * bytes. A folder with an ONNX test set of one input and one output
+ * (test_data_set_0/input_0.pb, output_0.pb) and no reference pair of its
+ * own ships that set as the pair. *buf (malloc'd), *len and its sha256 as
+ * 64 hex digits in id; 0, or -1 with err (a file over 99 characters of name
+ * is left out). */
 int model_store_pack(const char *dir, char **buf, size_t *len, char id[65], char *err,
                      size_t err_size);
 

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "model/fileio.h"
+#include "model/reference.h"
 #include "model/store.h"
 
 static char tmp[64];
@@ -284,6 +285,29 @@ static void test_pack_round_trip(void **state)
     }
     snprintf(path, sizeof path, "%s/test_data_set_0", folder); /* subfolders stay out */
     assert_false(exists(path));
+    /* but the test set of a one-input, one-output model travels as the reference pair */
+    const char *pair[][2] = {{"test_data_set_0/input_0.pb", MODEL_REFERENCE_INPUT},
+                             {"test_data_set_0/output_0.pb", MODEL_REFERENCE_OUTPUT}};
+    for (int i = 0; i < 2; i++) {
+        size_t n = 0;
+        snprintf(path, sizeof path, "%s/%s", src, pair[i][0]);
+        char *want = fileio_read(path, (size_t)1 << 30, &n);
+        assert_non_null(want);
+        snprintf(path, sizeof path, "%s/%s", folder, pair[i][1]);
+        assert_true(file_equals(path, want, n));
+        free(want);
+    }
+    char cerr[512];
+    snprintf(path, sizeof path, "%s/model.onnx", folder);
+    char in[4200], out[4200];
+    snprintf(in, sizeof in, "%s/%s", folder, MODEL_REFERENCE_INPUT);
+    snprintf(out, sizeof out, "%s/%s", folder, MODEL_REFERENCE_OUTPUT);
+    model_tolerance tol = {.rtol = 1e-3, .atol = 1e-4};
+    assert_int_equal(model_reference_check(path, in, out, &tol, cerr, sizeof cerr), 0);
+    /* another model's output is not this one's */
+    snprintf(out, sizeof out, "%s/models/red_disc/test_data_set_1/output_0.pb", GLINT_SOURCE_DIR);
+    assert_int_equal(model_reference_check(path, in, out, &tol, cerr, sizeof cerr), -1);
+    assert_non_null(strstr(cerr, "differs from the reference"));
     model_store_close(&st);
     free(buf);
     free(buf2);

@@ -37,6 +37,8 @@ def hub_repo(name):
     d = os.path.join(root, "red_disc")
     os.makedirs(d)
     os.symlink(os.path.join(MODELS, "red_disc", "model.onnx"), os.path.join(d, "model.onnx"))
+    # its ONNX test set travels as the package's reference pair
+    os.symlink(os.path.join(MODELS, "red_disc", "test_data_set_0"), os.path.join(d, "test_data_set_0"))
     yaml = open(os.path.join(MODELS, "red_disc", "model.yaml")).read()
     check("labels: [YES, NO]" in yaml, "red_disc's model.yaml names its labels [YES, NO]")
     write(os.path.join(d, "model.yaml"), yaml.replace("precision: auto", "precision: f32"))
@@ -123,6 +125,8 @@ def test_pull_and_swap():
     check(st == 200, "the pulled version is a model of the repository: /v2/models/%s" % DET)
     check(versions(state) == ["1"] and not os.path.exists(os.path.join(state, "models", DET, "download.part")),
           "the state folder holds version 1 and no download")
+    check(os.path.exists(os.path.join(state, "models", DET, "versions", "1", "reference_input.pb")),
+          "version 1 came with its reference pair (checked before it served)")
 
     results, stop = [], threading.Event()
 
@@ -374,11 +378,25 @@ def test_faults():
     u = updates(edge)
     check(seen and u.get("version") == 1 and versions(state) == ["1"],
           "a version that does not load: counted as load, removed from the store, version 1 serves")
+    # a model that loads but does not reproduce its reference pair
+    odd_dir = os.path.join(TMP, "odd")
+    os.makedirs(odd_dir)
+    for f, src in (("model.onnx", "model.onnx"), ("model.yaml", "model.yaml"),
+                   ("reference_input.pb", "test_data_set_0/input_0.pb"),
+                   ("reference_output.pb", "test_data_set_1/output_0.pb")):
+        shutil.copy(os.path.join(MODELS, "red_disc", src), os.path.join(odd_dir, f))
+    fault.blob = tar_of(odd_dir)
+    seen = fails("check")
+    u = updates(edge)
+    check(seen and u.get("version") == 1 and versions(state) == ["1"] and
+          "differs from the reference" in (u.get("last_error") or ""),
+          "a version that fails its reference pair: counted as check, removed, version 1 serves (%s)"
+          % (u.get("last_error") or "")[:100])
     # backoff: the same failing id is not fetched again at every refresh
-    n1 = updates(edge)["failures"]["load"]
+    n1 = updates(edge)["failures"]["check"]
     time.sleep(3)
-    n2 = updates(edge)["failures"]["load"]
-    check(n2 - n1 <= 2, "backoff: %d more load failures in 3 s at refresh_rate 1 s" % (n2 - n1))
+    n2 = updates(edge)["failures"]["check"]
+    check(n2 - n1 <= 2, "backoff: %d more check failures in 3 s at refresh_rate 1 s" % (n2 - n1))
 
     # kill -9 in the middle of a slow download, then a restart resumes it
     edge.stop()

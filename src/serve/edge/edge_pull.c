@@ -1,6 +1,7 @@
 /* The model updater of the edge endpoint (see edge_pull.h). */
 #include "serve/edge/edge_pull.h"
 
+#include "model/reference.h"
 #include "model/store.h"
 #include "serve/core/errmsg.h"
 #include "util/clock.h"
@@ -28,12 +29,13 @@ typedef enum reason {
     R_DOWNLOAD, /* the binary: unreachable, timeout, non-2xx, truncated, too big */
     R_CHECKSUM, /* its sha256 is not its id */
     R_PACKAGE,  /* not a package the store takes */
+    R_CHECK,    /* it does not reproduce its reference pair */
     R_LOAD,     /* the version does not load */
     R_DISK,     /* the state folder cannot be written */
     R_COUNT
 } reason;
-static const char *const reason_names[R_COUNT] = {"upstream", "download", "checksum",
-                                                  "package",  "load",     "disk"};
+static const char *const reason_names[R_COUNT] = {"upstream", "download", "checksum", "package",
+                                                  "check",    "load",     "disk"};
 
 typedef struct slot {
     char id[EDGE_ID_MAX];
@@ -568,9 +570,22 @@ static void update(edge_pull *p, slot *sl, const job *j)
         return;
     }
 
-    set_state(p, sl, "loading");
-    char vdir[4096];
+    char vdir[4096], onnx[4200], ref_in[4200], ref_out[4200];
     model_store_path(&sl->st, v, vdir, sizeof vdir);
+    snprintf(onnx, sizeof onnx, "%s/model.onnx", vdir);
+    snprintf(ref_in, sizeof ref_in, "%s/" MODEL_REFERENCE_INPUT, vdir);
+    snprintf(ref_out, sizeof ref_out, "%s/" MODEL_REFERENCE_OUTPUT, vdir);
+    struct stat sb;
+    if (!stat(ref_in, &sb) || !stat(ref_out, &sb)) {
+        set_state(p, sl, "checking");
+        model_tolerance tol = {.rtol = 1e-3, .atol = 1e-4};
+        if (model_reference_check(onnx, ref_in, ref_out, &tol, err, sizeof err)) {
+            model_store_remove(&sl->st, v);
+            failed(p, sl, j->refresh, R_CHECK, "version %d (%s): %s", v, id, err);
+            return;
+        }
+    }
+    set_state(p, sl, "loading");
     repo_model *m = NULL;
     uint64_t t2 = clock_now_ns();
     if (repo_load_dir(p->srv, sl->id, vdir, &m, err, sizeof err)) {
