@@ -223,15 +223,42 @@ static int write_file(const char *path, const unsigned char *data, uint64_t size
 
 static int check_sha256(const void *p, size_t len, const char *want, char *err, size_t err_size)
 {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned mdlen = 0;
     char hex[65];
-    if (!EVP_Digest(p, len, md, &mdlen, EVP_sha256(), NULL) || mdlen != 32)
-        return fail(err, err_size, "sha256 failed");
-    for (unsigned i = 0; i < 32; i++)
-        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    if (model_store_sha256(p, len, hex)) return fail(err, err_size, "sha256 failed");
     if (strlen(want) != 64 || strncasecmp(hex, want, 64))
         return fail(err, err_size, "sha256 %s is not the expected %.64s", hex, want);
+    return 0;
+}
+
+/* Writes ents[0..n) as version newest + 1 (see model_store_add). */
+static int write_version(model_store *st, const entry *ents, int n, const char *origin,
+                         int *version, char *err, size_t err_size)
+{
+    int v = st->newest + 1;
+    char tmp[4096], final[4096], path[4200], vdir[4096];
+    if (model_store_path(st, v, final, sizeof final) ||
+        snprintf(tmp, sizeof tmp, "%s.tmp", final) >= (int)sizeof tmp)
+        return fail(err, err_size, "%s: path too long", st->dir);
+    remove_version(tmp);
+    if (mkdir(tmp, 0755)) return fail(err, err_size, "%s: %s", tmp, strerror(errno));
+    for (int i = 0; i <= n; i++) {
+        const unsigned char *data = i < n ? ents[i].data : (const unsigned char *)origin;
+        if (i == n && !origin) break;
+        snprintf(path, sizeof path, "%s/%s", tmp, i < n ? ents[i].name : ORIGIN_FILE);
+        if (write_file(path, data, i < n ? ents[i].size : strlen(origin))) {
+            fail(err, err_size, "%s: %s", path, strerror(errno));
+            remove_version(tmp);
+            return -1;
+        }
+    }
+    snprintf(vdir, sizeof vdir, "%s/versions", st->dir);
+    if (fsync_path(tmp) || rename(tmp, final) || fsync_path(vdir)) {
+        fail(err, err_size, "%s: %s", final, strerror(errno));
+        remove_version(tmp);
+        return -1;
+    }
+    scan(st, 0, 0); /* newest = v */
+    *version = v;
     return 0;
 }
 
@@ -241,42 +268,49 @@ int model_store_add(model_store *st, const void *tar, size_t len, const char *sh
     if (sha256 && check_sha256(tar, len, sha256, err, err_size)) return -1;
     entry *ents = calloc(MODEL_STORE_MAX_FILES, sizeof *ents);
     if (!ents) return fail(err, err_size, "out of memory");
-    int n, rc = -1, v = st->newest + 1;
-    char tmp[4096], final[4096], path[4200];
-    if (parse_tar(tar, len, ents, &n, err, err_size)) goto out;
-    if (model_store_path(st, v, final, sizeof final) ||
-        snprintf(tmp, sizeof tmp, "%s.tmp", final) >= (int)sizeof tmp) {
-        fail(err, err_size, "%s: path too long", st->dir);
-        goto out;
-    }
-    remove_version(tmp);
-    if (mkdir(tmp, 0755)) {
-        fail(err, err_size, "%s: %s", tmp, strerror(errno));
-        goto out;
-    }
-    for (int i = 0; i <= n; i++) {
-        const unsigned char *data = i < n ? ents[i].data : (const unsigned char *)origin;
-        if (i == n && !origin) break;
-        snprintf(path, sizeof path, "%s/%s", tmp, i < n ? ents[i].name : ORIGIN_FILE);
-        if (write_file(path, data, i < n ? ents[i].size : strlen(origin))) {
-            fail(err, err_size, "%s: %s", path, strerror(errno));
-            remove_version(tmp);
-            goto out;
-        }
-    }
-    char vdir[4096];
-    snprintf(vdir, sizeof vdir, "%s/versions", st->dir);
-    if (fsync_path(tmp) || rename(tmp, final) || fsync_path(vdir)) {
-        fail(err, err_size, "%s: %s", final, strerror(errno));
-        remove_version(tmp);
-        goto out;
-    }
-    scan(st, 0, 0); /* newest = v */
-    *version = v;
-    rc = 0;
-out:
+    int n, rc = -1;
+    if (!parse_tar(tar, len, ents, &n, err, err_size))
+        rc = write_version(st, ents, n, origin, version, err, err_size);
     free(ents);
     return rc;
+}
+
+int model_store_add_files(model_store *st, const model_store_file *files, int n, const char *origin,
+                          int *version, char *err, size_t err_size)
+{
+    entry ents[MODEL_STORE_MAX_FILES];
+    uint64_t total = 0;
+    if (n < 1 || n > MODEL_STORE_MAX_FILES)
+        return fail(err, err_size, "a version of %d files (1 to %d)", n, MODEL_STORE_MAX_FILES);
+    for (int i = 0; i < n; i++) {
+        if (!plain_name(files[i].name) || strlen(files[i].name) > 100)
+            return fail(err, err_size, "'%.100s' is not a plain file name", files[i].name);
+        for (int k = 0; k < i; k++)
+            if (!strcmp(files[k].name, files[i].name))
+                return fail(err, err_size, "'%s' twice", files[i].name);
+        if ((total += files[i].size) > MODEL_STORE_MAX_BYTES)
+            return fail(err, err_size, "the files are over %llu bytes",
+                        (unsigned long long)MODEL_STORE_MAX_BYTES);
+        snprintf(ents[i].name, sizeof ents[i].name, "%s", files[i].name);
+        ents[i].data = files[i].data;
+        ents[i].size = files[i].size;
+    }
+    return write_version(st, ents, n, origin, version, err, err_size);
+}
+
+int model_store_is_package(const void *p, size_t len)
+{
+    return len >= TAR_BLOCK && !memcmp((const unsigned char *)p + 257, "ustar", 5);
+}
+
+int model_store_sha256(const void *p, size_t len, char hex[65])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned mdlen = 0;
+    if (!EVP_Digest(p, len, md, &mdlen, EVP_sha256(), NULL) || mdlen != 32) return -1;
+    for (unsigned i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    return 0;
 }
 
 void model_store_prune(model_store *st)

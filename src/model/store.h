@@ -41,6 +41,25 @@ int model_store_open(model_store *st, const char *dir, char *err, size_t err_siz
 int model_store_add(model_store *st, const void *tar, size_t len, const char *sha256,
                     const char *origin, int *version, char *err, size_t err_size);
 
+/* A file of a version given as files. */
+typedef struct model_store_file {
+    const char *name; /* a plain name (as a package's entries) */
+    const void *data;
+    size_t size;
+} model_store_file;
+
+/* Adds files[0..n) as version newest + 1, with the same checks of names and
+ * sizes as a package's entries and the same fsync/rename. 0 and *version, or
+ * -1 with err. */
+int model_store_add_files(model_store *st, const model_store_file *files, int n, const char *origin,
+                          int *version, char *err, size_t err_size);
+
+/* 1 if p[0..len) looks like a package (a ustar header), else 0. */
+int model_store_is_package(const void *p, size_t len);
+
+/* sha256 of p[0..len) as 64 lowercase hex digits; 0, or -1. */
+int model_store_sha256(const void *p, size_t len, char hex[65]);
+
 /* Keeps the MODEL_STORE_KEEP newest versions. */
 void model_store_prune(model_store *st);
 /* Removes version v (one that failed to load); newest is updated. */

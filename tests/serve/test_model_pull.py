@@ -266,7 +266,19 @@ class Fault(http.server.ThreadingHTTPServer):
         threading.Thread(target=self.serve_forever, daemon=True).start()
         self.url = "http://127.0.0.1:%d" % self.server_address[1]
 
+        self.pipeline_config = ""
+
     def body(self):
+        if self.mode == "hostile":  # a package with an entry outside its folder
+            import io
+            import tarfile
+            buf = io.BytesIO()
+            with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as t:
+                for name in ("model.onnx", "../../escaped"):
+                    info = tarfile.TarInfo(name)
+                    info.size = len(self.blob)
+                    t.addfile(info, io.BytesIO(self.blob))
+            return buf.getvalue()
         return b"this is not a tar of a model folder" * 100 if self.mode == "garbage" else self.blob
 
 
@@ -283,7 +295,7 @@ class FaultHandler(http.server.BaseHTTPRequestHandler):
             bid = hashlib.sha256(body).hexdigest()
             if srv.mode == "badsum":
                 bid = hashlib.sha256(b"another package").hexdigest()
-            doc = {"pipeline_config": "", "predictor_metadata": "{}", "model_binary_id": bid,
+            doc = {"pipeline_config": srv.pipeline_config, "predictor_metadata": "{}", "model_binary_id": bid,
                    "model_binary_url": srv.url + "/bin/" + bid + "?mode=" + srv.mode,
                    "oodd_pipeline_config": ""}
             return self.reply(200, json.dumps(doc).encode())
@@ -351,11 +363,14 @@ def test_faults():
     check(wait_until(lambda: updates(edge).get("version") == 1, 20), "version 1 from the fault server (mode ok)")
     fault.blob = v2
 
-    def fails(reason, n=1):
+    def fails(reason):
+        """Waits for one more failure of this reason."""
+        n = updates(edge).get("failures", {}).get(reason, 0) + 1
         return wait_until(lambda: updates(edge).get("failures", {}).get(reason, 0) >= n, 20, 0.05)
 
-    for mode, reason in (("truncate", "download"), ("badsum", "checksum"), ("garbage", "package"),
-                         ("error500", "upstream")):
+    # (garbage is not a package, so it is taken for an ONNX file, which does not load)
+    for mode, reason in (("truncate", "download"), ("badsum", "checksum"), ("hostile", "package"),
+                         ("garbage", "load"), ("error500", "upstream")):
         fault.mode = mode
         seen = fails(reason)
         u = updates(edge)
@@ -363,6 +378,8 @@ def test_faults():
               "%s: counted as %s, version 1 serves on (%s)" % (mode, reason, (u.get("last_error") or "")[:120]))
         check(label(edge, "shapes_00.png") == truth("shapes_00.png") and versions(state) == ["1"],
               "%s: the answers are version 1's and no other version is in the store" % mode)
+    check(not os.path.exists(os.path.join(state, "models", "escaped")) and
+          not os.path.exists(os.path.join(state, "escaped")), "hostile: nothing written outside the store")
     check(edge.metric('glint_model_update_failures_total{detector="%s",reason="checksum"}' % DET) >= 1,
           "glint_model_update_failures_total{reason=checksum}")
 
@@ -394,9 +411,10 @@ def test_faults():
           % (u.get("last_error") or "")[:100])
     # backoff: the same failing id is not fetched again at every refresh
     n1 = updates(edge)["failures"]["check"]
-    time.sleep(3)
+    time.sleep(7)
     n2 = updates(edge)["failures"]["check"]
-    check(n2 - n1 <= 2, "backoff: %d more check failures in 3 s at refresh_rate 1 s" % (n2 - n1))
+    check(n2 - n1 <= 3, "backoff (1, 2, 4 s ...): %d more check failures in 7 s at refresh_rate 1 s"
+          % (n2 - n1))
 
     # kill -9 in the middle of a slow download, then a restart resumes it
     edge.stop()
@@ -419,6 +437,16 @@ def test_faults():
           == hashlib.sha256(v2).hexdigest(), "version 2 on disk is the package's files, byte for byte, "
           "with its id")
     check(label(edge, "shapes_00.png") == truth("shapes_00.png", flipped=True), "version 2 answers")
+
+    # a bare ONNX binary: pipeline_config carries its model.yaml
+    yaml = open(os.path.join(MODELS, "red_disc", "model.yaml")).read().replace("precision: auto", "precision: f32")
+    fault.blob = open(os.path.join(MODELS, "red_disc", "model.onnx"), "rb").read()
+    fault.pipeline_config = yaml + "# from pipeline_config\n"
+    ok = wait_until(lambda: updates(edge).get("version") == 3, 20)
+    vdir = os.path.join(state, "models", DET, "versions", "3")
+    check(ok and files_of(vdir) == {"model.onnx": fault.blob, "model.yaml": fault.pipeline_config.encode()},
+          "an ONNX binary: version 3 is model.onnx + pipeline_config as model.yaml")
+    check(all(label(edge, n) == truth(n) for n in NAMES[:4]), "version 3 answers with its labels")
     edge.stop()
     fault.shutdown()
 

@@ -48,6 +48,8 @@ typedef struct slot {
     char loaded_id[ID_MAX];   /* its id upstream: what a poll compares with */
     char rejected_id[ID_MAX]; /* rolled back from: not pulled again (file "rejected") */
     int rollback;             /* asked for (mu) */
+    char attempt_id[ID_MAX];  /* the binary being fetched ("" while polling) */
+    char failed_id[ID_MAX];   /* the binary whose failure set the backoff (mu) */
     /* status (mu) */
     int version;            /* serving (installed by the loop); 0 none */
     char binary_id[ID_MAX]; /* its id upstream ("" unknown) */
@@ -120,7 +122,10 @@ static void failed(edge_pull *p, slot *sl, double refresh, reason r, const char 
     int again_same = !strcmp(sl->last_error, text); /* logged already */
     snprintf(sl->last_error, sizeof sl->last_error, "%s", text);
     snprintf(sl->state, sizeof sl->state, "%s", sl->version ? "serving" : "no version");
-    sl->backoff_s = sl->backoff_s > 0 ? sl->backoff_s * 2 : refresh;
+    /* the backoff grows while the same thing fails; another binary starts afresh */
+    int other = strcmp(sl->attempt_id, sl->failed_id) != 0;
+    snprintf(sl->failed_id, sizeof sl->failed_id, "%s", sl->attempt_id);
+    sl->backoff_s = sl->backoff_s > 0 && !other ? sl->backoff_s * 2 : refresh;
     if (sl->backoff_s > BACKOFF_MAX * refresh) sl->backoff_s = BACKOFF_MAX * refresh;
     schedule(sl, sl->backoff_s);
     double again = sl->backoff_s;
@@ -492,6 +497,7 @@ static void update(edge_pull *p, slot *sl, const job *j)
     }
     uint64_t t0 = clock_now_ns();
     long status;
+    sl->attempt_id[0] = 0;
     json_t *doc = fetch_urls(p, j->upstream, j->token, sl->id, &status, err, sizeof err);
     pthread_mutex_lock(&p->mu);
     sl->last_check_ms = clock_unix_ms();
@@ -532,14 +538,23 @@ static void update(edge_pull *p, slot *sl, const job *j)
     }
     char burl[2048];
     snprintf(burl, sizeof burl, "%s", url);
+    /* with a bare ONNX binary, pipeline_config is its model.yaml */
+    const char *pc = json_string_value(json_object_get(doc, "pipeline_config"));
+    char *pipeline = strdup(pc ? pc : "");
     json_decref(doc);
+    if (!pipeline) {
+        failed(p, sl, j->refresh, R_DISK, "out of memory");
+        return;
+    }
 
+    snprintf(sl->attempt_id, sizeof sl->attempt_id, "%s", id);
     set_state(p, sl, "downloading");
     int64_t bytes = 0, resumed = 0;
     reason why = R_DOWNLOAD;
     uint64_t t1 = clock_now_ns();
     if (fetch_binary(p, dir, burl, id, &bytes, &resumed, &why, err, sizeof err)) {
         if (!atomic_load(&p->stop)) failed(p, sl, j->refresh, why, "%s", err);
+        free(pipeline);
         return;
     }
     double dl_s = (double)(clock_now_ns() - t1) / 1e9;
@@ -556,13 +571,28 @@ static void update(edge_pull *p, slot *sl, const job *j)
     if (map == MAP_FAILED) {
         errmsg_set(err, sizeof err, "%s: %s", part, bytes ? strerror(errno) : "empty");
         why = R_PACKAGE;
-    } else {
+    } else if (model_store_is_package(map, (size_t)bytes)) {
         set_state(p, sl, "storing");
         rc = model_store_add(&sl->st, map, (size_t)bytes, is_sha256(id) ? id : NULL, id, &v, err,
                              sizeof err);
         why = !strncmp(err, "sha256 ", 7) ? R_CHECKSUM : R_PACKAGE;
-        munmap(map, (size_t)bytes);
+    } else { /* an ONNX file: model.onnx, and model.yaml from pipeline_config */
+        char hex[65];
+        set_state(p, sl, "storing");
+        if (is_sha256(id) && (model_store_sha256(map, (size_t)bytes, hex) || strcmp(hex, id))) {
+            errmsg_set(err, sizeof err, "sha256 %s of the ONNX binary is not the expected %s", hex,
+                       id);
+            why = R_CHECKSUM;
+        } else {
+            model_store_file files[2] = {{"model.onnx", map, (size_t)bytes},
+                                         {"model.yaml", pipeline, strlen(pipeline)}};
+            rc =
+                model_store_add_files(&sl->st, files, pipeline[0] ? 2 : 1, id, &v, err, sizeof err);
+            why = R_PACKAGE;
+        }
     }
+    if (map != MAP_FAILED) munmap(map, (size_t)bytes);
+    free(pipeline);
     unlink(part); /* a bad download is not resumed; a good one is in the store */
     unlink(idf);
     if (rc) {
