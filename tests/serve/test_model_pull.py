@@ -253,6 +253,59 @@ def test_rollback():
     hub.stop()
 
 
+def test_auto_rollback():
+    """A version that regresses (here: a model 100x slower per image) is
+    rolled back on its own within the watch window, under load, with no
+    failed request; counted and shown."""
+    root, hub = start_hub("arb")
+    d = os.path.join(root, "resnet18")
+    os.makedirs(d)
+    for f in ("model.onnx", "model.yaml", "labels.txt", "test_data_set_0"):
+        os.symlink(os.path.join(MODELS, "resnet18", f), os.path.join(d, f))
+    hub.stop()  # the hub scans its repository at start: again, with resnet18 there
+    cfg = os.path.join(TMP, "arb-hub.yaml")
+    hub = Server(root, cfg, os.path.join(TMP, "arb-hub-state"))
+    edge, state = start_edge("arb", hub.url, extra={"rollback_window_s": 60, "rollback_min_requests": 10})
+    check(wait_until(lambda: updates(edge).get("version") == 1, 20), "version 1 pulled")
+    results, stop = [], threading.Event()
+
+    def load():
+        i = 0
+        while not stop.is_set():
+            n = NAMES[i % len(NAMES)]
+            st, q = edge.iq(DET, PICS[n], timeout=30)
+            results.append((time.monotonic(), n, st))
+            i += 1
+
+    threads = [threading.Thread(target=load) for _ in range(2)]
+    for t in threads:
+        t.start()
+    wait_until(lambda: len(results) >= 30, 10, 0.02)
+    config(cfg, [{"detector_id": DET, "model": "resnet18"}])  # the hub now serves resnet18
+    swapped = wait_until(lambda: updates(edge).get("version") == 2, 60, 0.05)
+    back = wait_until(lambda: updates(edge).get("auto_rollbacks") == 1 and
+                      updates(edge).get("version") == 1, 60, 0.05)
+    t_back = time.monotonic()
+    wait_until(lambda: sum(r[0] > t_back for r in results) >= 20, 20, 0.02)
+    stop.set()
+    for t in threads:
+        t.join()
+    u = updates(edge)
+    check(swapped and back, "the slow version 2 swapped in, then rolled back on its own to version 1")
+    check("ms per image" in (u.get("watch") or "") and "regressed" in edge.logtext(),
+          "the reason is shown: %s" % u.get("watch"))
+    check(edge.metric('glint_model_auto_rollbacks_total{detector="%s"}' % DET) == 1,
+          "glint_model_auto_rollbacks_total 1")
+    bad = [r for r in results if r[2] != 200]
+    check(results and not bad, "under load through both swaps: %d requests, %d failed" % (len(results), len(bad)))
+    check(all(label(edge, n) == truth(n) for n in NAMES[:4]) and versions(state) == ["1"],
+          "version 1's answers again; version 2 is gone from the store")
+    time.sleep(2)
+    check(updates(edge).get("version") == 1, "and it is not pulled again")
+    edge.stop()
+    hub.stop()
+
+
 class Fault(http.server.ThreadingHTTPServer):
     """An upstream that relays a real package with a fault: `mode` is one of
     ok, truncate (half the body, then the connection closes), badsum (the id
@@ -483,7 +536,7 @@ def files_of(folder):
 
 
 def main():
-    tests = ["pull_and_swap", "rollback", "faults"]
+    tests = ["pull_and_swap", "rollback", "auto_rollback", "faults"]
     for t in tests:
         if ONLY and t not in ONLY:
             continue

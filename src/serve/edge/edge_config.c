@@ -237,7 +237,11 @@ static int parse_global(edge_config *c, const json_t *g, char *err, size_t err_s
         get_int(&v, g, "outbox_max_pending", 1, 10000000, &c->outbox_max_pending) ||
         get_num(&v, g, "outbox_retention_s", 0, 1, 365 * 86400.0, &c->outbox_retention_s) ||
         get_num(&v, g, "model_download_rate", 0, 0, 1e12, &c->model_download_rate) ||
-        get_bool(&v, g, "model_updates", &c->model_updates))
+        get_bool(&v, g, "model_updates", &c->model_updates) ||
+        get_num(&v, g, "rollback_window_s", 0, 0, 86400 * 7, &c->rollback_window_s) ||
+        get_int(&v, g, "rollback_min_requests", 1, 100000000, &c->rollback_min_requests) ||
+        get_num(&v, g, "rollback_error_margin", 0, 0, 1, &c->rollback_error_margin) ||
+        get_num(&v, g, "rollback_latency_margin", 0, 0, 1000, &c->rollback_latency_margin))
         return -1;
     if (c->upstream[0] && strncmp(c->upstream, "http://", 7) && strncmp(c->upstream, "https://", 8))
         return verr(&v, "upstream_endpoint", "'%s' is not an http:// or https:// URL", c->upstream);
@@ -402,6 +406,10 @@ edge_config *edge_config_default(void)
     atomic_init(&c->refs, 1);
     c->refresh_rate = 60;
     c->model_updates = 1;
+    c->rollback_window_s = 600;
+    c->rollback_min_requests = 100;
+    c->rollback_error_margin = 0.05;
+    c->rollback_latency_margin = 1.0;
     c->confident_audit_rate = 1e-5;
     c->outbox_max_pending = 10000;
     c->outbox_retention_s = 7 * 86400.0;

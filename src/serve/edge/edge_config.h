@@ -13,6 +13,11 @@
  *     outbox_retention_s: 604800    (glint) delivered escalations kept this long
  *     model_updates: true           (glint) pull detectors' models from the upstream
  *     model_download_rate: 0        (glint) bytes/s a model download may use (0: any)
+ *     rollback_window_s: 600        (glint) a pulled version is watched this long
+ *     rollback_min_requests: 100    (glint)   after this many requests, and rolled
+ *     rollback_error_margin: 0.05   (glint)   back when its error share exceeds the
+ *     rollback_latency_margin: 1.0  (glint)   previous one's + this, or its run time
+ *                                             the previous one's x (1 + this)
  *   edge_inference_configs:         presets; the four standard ones exist
  *     <name>: {enabled, api_token, always_return_edge_prediction,
  *              disable_cloud_escalation, min_time_between_escalations}
@@ -94,6 +99,9 @@ typedef struct edge_config {
     double outbox_retention_s;
     double model_download_rate; /* bytes/s, 0 unlimited */
     int model_updates;          /* pull models from the upstream */
+    double rollback_window_s;   /* automatic rollback: the watch (0: none) */
+    int rollback_min_requests;
+    double rollback_error_margin, rollback_latency_margin;
     edge_preset presets[EDGE_MAX_PRESETS];
     int n_presets;
     edge_detector *detectors;

@@ -59,7 +59,13 @@ typedef struct slot {
     double last_update_s; /* poll to installed, of the last update */
     int64_t last_bytes;   /* of the last download */
     double last_download_s;
-    uint64_t updates, failures[R_COUNT];
+    uint64_t updates, failures[R_COUNT], auto_rollbacks;
+    /* the watch of a version just swapped in (loop thread) */
+    repo_model *watched;     /* a reference, NULL when none */
+    uint64_t watch_until_ns; /* its end */
+    uint64_t base_image_ns;  /* the previous version's per-image run time */
+    double base_errors;      /* its share of failed requests */
+    char watch_verdict[SERVE_ERR_MAX];
     uint64_t next_ns;
     double backoff_s;
 } slot;
@@ -67,6 +73,7 @@ typedef struct slot {
 typedef struct install {
     struct install *next;
     slot *sl;
+    int rollback; /* a rollback: not watched */
     char id[EDGE_ID_MAX];
     char bin_id[ID_MAX];
     char dir[4096];
@@ -85,6 +92,10 @@ struct edge_pull {
     char upstream[EDGE_TEXT_MAX], token[EDGE_TEXT_MAX];
     double refresh_s;
     double rate; /* download bytes/s, 0 unlimited */
+    /* automatic rollback (loop thread) */
+    double rb_window_s, rb_error_margin, rb_latency_margin;
+    int rb_min_requests;
+    uint64_t next_watch_ns;
     slot **slots;
     int n_slots, cap_slots;
     install *installs; /* loaded, for the loop to install, newest first (mu) */
@@ -369,7 +380,8 @@ static int is_sha256(const char *s)
 }
 
 /* Hands a loaded version to the loop (edge_pull_tick installs it). */
-static void hand_over(edge_pull *p, slot *sl, repo_model *m, int v, const char *bin_id)
+static void hand_over(edge_pull *p, slot *sl, repo_model *m, int v, const char *bin_id,
+                      int rollback)
 {
     install *in = calloc(1, sizeof *in);
     if (!in) {
@@ -382,6 +394,7 @@ static void hand_over(edge_pull *p, slot *sl, repo_model *m, int v, const char *
     model_store_path(&sl->st, v, in->dir, sizeof in->dir);
     in->version = v;
     in->m = m;
+    in->rollback = rollback;
     pthread_mutex_lock(&p->mu);
     in->next = p->installs;
     p->installs = in;
@@ -419,7 +432,7 @@ static void roll_back(edge_pull *p, slot *sl, const char *dir)
     if (write_small(path, sl->rejected_id))
         fprintf(stderr, "glint serve: detector %s: %s: %s\n", sl->id, path, strerror(errno));
     if (model_store_origin(&sl->st, to, origin, sizeof origin)) origin[0] = 0;
-    hand_over(p, sl, m, to, origin);
+    hand_over(p, sl, m, to, origin, 1);
     model_store_remove(&sl->st, from);
     pthread_mutex_lock(&p->mu);
     snprintf(sl->state, sizeof sl->state, "rolled back");
@@ -448,7 +461,7 @@ static void serve_stored(edge_pull *p, slot *sl)
         if (model_store_origin(&sl->st, v, origin, sizeof origin)) origin[0] = 0;
         fprintf(stderr, "glint serve: detector %s: serving stored version %d (%s)\n", sl->id, v,
                 origin[0] ? origin : "no id");
-        hand_over(p, sl, m, v, origin);
+        hand_over(p, sl, m, v, origin, 1);
         return;
     }
 }
@@ -625,7 +638,7 @@ static void update(edge_pull *p, slot *sl, const job *j)
     }
     double load_s = (double)(clock_now_ns() - t2) / 1e9;
     int from = sl->loaded;
-    hand_over(p, sl, m, v, id);
+    hand_over(p, sl, m, v, id, 0);
     model_store_prune(&sl->st);
     pthread_mutex_lock(&p->mu);
     sl->updates++;
@@ -723,6 +736,10 @@ void edge_pull_configure(edge_pull *p, const edge_config *c)
     snprintf(p->token, sizeof p->token, "%s", c->upstream_token);
     p->refresh_s = c->refresh_rate;
     p->rate = c->model_download_rate;
+    p->rb_window_s = c->rollback_window_s;
+    p->rb_min_requests = c->rollback_min_requests;
+    p->rb_error_margin = c->rollback_error_margin;
+    p->rb_latency_margin = c->rollback_latency_margin;
     for (int i = 0; i < p->n_slots; i++)
         p->slots[i]->wanted = 0;
     for (int i = 0; i < c->n_detectors; i++) {
@@ -784,8 +801,96 @@ int edge_pull_rollback(edge_pull *p, const char *id, int *from, int *to, char *e
     return rc;
 }
 
+/* Failed requests of m: server errors and timeouts (a client's bad request
+ * or a refusal under load says nothing of the model). */
+static uint64_t model_failures(const repo_model *m)
+{
+    return atomic_load(&m->stats.fail_by[FAIL_INTERNAL]) +
+           atomic_load(&m->stats.fail_by[FAIL_TIMEOUT]);
+}
+
+static uint64_t model_requests(const repo_model *m)
+{
+    return atomic_load(&m->stats.success_count) + model_failures(m);
+}
+
+static void watch_end(slot *sl, const char *verdict)
+{
+    repo_model_release(sl->watched);
+    sl->watched = NULL;
+    snprintf(sl->watch_verdict, sizeof sl->watch_verdict, "%s", verdict);
+}
+
+/* Watches version `now` (replacing `before`) for the rollback window:
+ * the previous version's run time and error share are the baseline. */
+static void watch_start(edge_pull *p, slot *sl, const repo_model *before, repo_model *now,
+                        int rollback)
+{
+    pthread_mutex_lock(&p->mu);
+    if (sl->watched) watch_end(sl, "replaced");
+    if (before && !rollback && p->rb_window_s > 0) {
+        uint64_t n = model_requests(before);
+        sl->base_errors = n ? (double)model_failures(before) / (double)n : 0;
+        sl->base_image_ns = atomic_load(&batcher_get_stats(before->batcher)->image_ns);
+        sl->watch_until_ns = clock_now_ns() + (uint64_t)(p->rb_window_s * 1e9);
+        atomic_fetch_add(&now->refs, 1);
+        sl->watched = now;
+        snprintf(sl->watch_verdict, sizeof sl->watch_verdict, "watching");
+    }
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* Rolls back a watched version that regressed past the margins; ends the
+ * watch of one that held through the window (loop thread, once a second). */
+static void watch_check(edge_pull *p)
+{
+    uint64_t now = clock_now_ns();
+    if (now < p->next_watch_ns) return;
+    p->next_watch_ns = now + 1000000000u;
+    pthread_mutex_lock(&p->mu);
+    for (int i = 0; i < p->n_slots; i++) {
+        slot *sl = p->slots[i];
+        repo_model *m = sl->watched;
+        if (!m) continue;
+        repo_entry *e = repo_find(p->srv, sl->id, strlen(sl->id));
+        if (!e || e->model != m) {
+            watch_end(sl, "replaced");
+            continue;
+        }
+        uint64_t n = model_requests(m);
+        if (n < (uint64_t)p->rb_min_requests) {
+            if (now >= sl->watch_until_ns) watch_end(sl, "kept (too few requests to judge)");
+            continue;
+        }
+        double errors = (double)model_failures(m) / (double)n;
+        uint64_t image_ns = atomic_load(&batcher_get_stats(m->batcher)->image_ns);
+        char why[SERVE_ERR_MAX] = "";
+        if (errors > sl->base_errors + p->rb_error_margin)
+            snprintf(why, sizeof why, "%.1f%% of %llu requests failed, against %.1f%% before",
+                     100 * errors, (unsigned long long)n, 100 * sl->base_errors);
+        else if (sl->base_image_ns && image_ns > sl->base_image_ns * (1 + p->rb_latency_margin))
+            snprintf(why, sizeof why, "%.2f ms per image, against %.2f ms before",
+                     (double)image_ns / 1e6, (double)sl->base_image_ns / 1e6);
+        if (why[0]) {
+            sl->rollback = 1;
+            sl->next_ns = 0;
+            sl->auto_rollbacks++;
+            pthread_cond_signal(&p->cv);
+            fprintf(stderr, "glint serve: detector %s: version %d regressed (%s): rolling back\n",
+                    sl->id, sl->version, why);
+            char verdict[SERVE_ERR_MAX + 32];
+            snprintf(verdict, sizeof verdict, "rolled back: %s", why);
+            watch_end(sl, verdict);
+        } else if (now >= sl->watch_until_ns) {
+            watch_end(sl, "kept");
+        }
+    }
+    pthread_mutex_unlock(&p->mu);
+}
+
 void edge_pull_tick(edge_pull *p)
 {
+    if (p) watch_check(p);
     if (!p || !atomic_load(&p->n_installs)) return;
     pthread_mutex_lock(&p->mu);
     install *list = NULL; /* in the order they were handed over: the newest last */
@@ -811,6 +916,7 @@ void edge_pull_tick(edge_pull *p)
         } else {
             e->generation++; /* a reload of the previous folder under way is void */
             int had = e->model != NULL;
+            watch_start(p, in->sl, e->model, in->m, in->rollback);
             repo_install(s, e, in->m);
             pthread_mutex_lock(&p->mu);
             in->sl->version = in->version;
@@ -839,6 +945,7 @@ void edge_pull_stop(edge_pull *p)
         free(in);
     }
     for (int i = 0; i < p->n_slots; i++) {
+        repo_model_release(p->slots[i]->watched);
         if (p->slots[i]->store_open) model_store_close(&p->slots[i]->st);
         free(p->slots[i]);
     }
@@ -872,6 +979,10 @@ json_t *edge_pull_health(edge_pull *p)
             "last_download_bytes", (json_int_t)sl->last_bytes, "last_download_s",
             sl->last_download_s, "failures", f, "next_check_s",
             sl->next_ns > now ? (double)(sl->next_ns - now) / 1e9 : 0.0);
+        if (d && sl->watch_verdict[0])
+            json_object_set_new(d, "watch", json_string(sl->watch_verdict));
+        if (d)
+            json_object_set_new(d, "auto_rollbacks", json_integer((json_int_t)sl->auto_rollbacks));
         json_object_set_new(o, sl->id, d);
     }
     pthread_mutex_unlock(&p->mu);
@@ -896,6 +1007,13 @@ void edge_pull_metrics(edge_pull *p, strbuf *sb)
             metrics_write_u64(sb, "glint_model_update_failures_total", l, 2,
                               p->slots[i]->failures[r]);
         }
+    metrics_write_family(sb, "glint_model_auto_rollbacks_total", METRICS_COUNTER,
+                         "Pulled versions rolled back for a regression in their watch window");
+    for (int i = 0; i < p->n_slots; i++) {
+        metrics_label l[] = {{"detector", p->slots[i]->id}};
+        metrics_write_u64(sb, "glint_model_auto_rollbacks_total", l, 1,
+                          p->slots[i]->auto_rollbacks);
+    }
     metrics_write_family(sb, "glint_model_version", METRICS_GAUGE,
                          "The pulled version each detector serves (0: none)");
     for (int i = 0; i < p->n_slots; i++) {
