@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #define URLS_MAX_BYTES ((size_t)1 << 20) /* a fetch-model-urls answer */
@@ -248,8 +249,18 @@ typedef struct download {
     int started;     /* the status was looked at */
     int keep;        /* a 2xx body: written to the file */
     int disk_errno;
-    membuf errbody; /* a non-2xx body, for the message */
+    int64_t need, avail; /* when the body cannot fit: the bytes it needs, those free */
+    const char *dir;     /* the download's folder */
+    membuf errbody;      /* a non-2xx body, for the message */
 } download;
+
+/* Bytes free to an unprivileged writer in dir's file system; -1 unknown. */
+static int64_t free_bytes(const char *dir)
+{
+    struct statvfs v;
+    if (statvfs(dir, &v)) return -1;
+    return (int64_t)v.f_bavail * (int64_t)v.f_frsize;
+}
 
 static size_t on_file(char *data, size_t size, size_t n, void *arg)
 {
@@ -266,6 +277,16 @@ static size_t on_file(char *data, size_t size, size_t n, void *arg)
                 return 0;
             }
             d->offset = 0;
+        }
+        /* the body and then its version in the store are on disk together */
+        curl_off_t rest = -1;
+        curl_easy_getinfo(d->c, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &rest);
+        int64_t avail = free_bytes(d->dir);
+        if (d->keep && rest > 0 && avail >= 0 && 2 * (d->offset + rest) - d->offset > avail) {
+            d->need = 2 * (d->offset + rest) - d->offset;
+            d->avail = avail;
+            d->disk_errno = ENOSPC;
+            return 0;
         }
     }
     if (!d->keep) return on_mem(data, size, n, &d->errbody);
@@ -322,7 +343,7 @@ static int fetch_binary(edge_pull *p, const char *dir, const char *url, const ch
         errmsg_set(err, err_size, "%s: %s", idf, strerror(errno));
         return -1;
     }
-    download d = {.p = p, .offset = offset, .errbody = {.limit = 4096}};
+    download d = {.p = p, .offset = offset, .dir = dir, .errbody = {.limit = 4096}};
     d.fd = open(part, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (d.fd < 0 || !(d.c = easy_for(p, url))) {
         *why = R_DISK;
@@ -352,7 +373,13 @@ static int fetch_binary(edge_pull *p, const char *dir, const char *url, const ch
     if (ok && !synced) d.disk_errno = errno;
     if (d.disk_errno) {
         *why = R_DISK;
-        errmsg_set(err, err_size, "%s: %s", part, strerror(d.disk_errno));
+        if (d.need)
+            errmsg_set(err, err_size,
+                       "%s: %lld bytes needed (the download and its version), %lld free", dir,
+                       (long long)d.need, (long long)d.avail);
+        else
+            errmsg_set(err, err_size, "%s: %s", part, strerror(d.disk_errno));
+        unlink(part); /* the space goes back to the outbox and the rest */
     } else if (!ok) {
         *why = R_DOWNLOAD;
         if (rc != CURLE_OK)
@@ -589,6 +616,7 @@ static void update(edge_pull *p, slot *sl, const job *j)
         rc = model_store_add(&sl->st, map, (size_t)bytes, is_sha256(id) ? id : NULL, id, &v, err,
                              sizeof err);
         why = !strncmp(err, "sha256 ", 7) ? R_CHECKSUM : R_PACKAGE;
+        if (strstr(err, strerror(ENOSPC)) || strstr(err, strerror(EDQUOT))) why = R_DISK;
     } else { /* an ONNX file: model.onnx, and model.yaml from pipeline_config */
         char hex[65];
         set_state(p, sl, "storing");
@@ -601,7 +629,8 @@ static void update(edge_pull *p, slot *sl, const job *j)
                                          {"model.yaml", pipeline, strlen(pipeline)}};
             rc =
                 model_store_add_files(&sl->st, files, pipeline[0] ? 2 : 1, id, &v, err, sizeof err);
-            why = R_PACKAGE;
+            why =
+                strstr(err, strerror(ENOSPC)) || strstr(err, strerror(EDQUOT)) ? R_DISK : R_PACKAGE;
         }
     }
     if (map != MAP_FAILED) munmap(map, (size_t)bytes);
