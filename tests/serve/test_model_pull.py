@@ -306,6 +306,58 @@ def test_auto_rollback():
     hub.stop()
 
 
+def test_calibration():
+    """calibrate_from_traffic: the edge keeps a bounded sample of its query
+    images (never a broken one); a new float version arrives, glint quantize
+    calibrates int8 on half the sample and judges it on the rest, and the
+    version reloads in int8 where its report passes; answers stay right."""
+    root, hub = start_hub("cal")
+    cfg = config(os.path.join(TMP, "cal-edge.yaml"),
+                 [{"detector_id": DET, "query": "Is there a red disc?", "mode": "BINARY",
+                   "confidence_threshold": 0.5, "calibrate_from_traffic": True}], upstream=hub.url,
+                 extra={"calibration_sample_interval_s": 0, "calibration_min_samples": 16,
+                        "calibration_samples": 40})
+    state = os.path.join(TMP, "cal-edge-state")
+    edge = Server(empty_repo("cal-edge"), cfg, state)
+    check(wait_until(lambda: updates(edge).get("version") == 1, 20), "version 1 pulled")
+    check("0 of the 16 sample images" in (updates(edge).get("calibration") or ""),
+          "version 1 is not calibrated: no sample yet (%s)" % updates(edge).get("calibration"))
+    heldout = os.path.join(H.SRC, "tests", "data", "shapes_heldout")
+    pics = [open(os.path.join(heldout, sub, n), "rb").read() for sub in ("calib", "eval")
+            for n in sorted(os.listdir(os.path.join(heldout, sub))) if n.endswith(".png")][:50]
+    check(len(pics) >= 40, "%d held-out pictures to send" % len(pics))
+    sdir = os.path.join(state, "samples", DET)
+    for i, img in enumerate(pics):
+        st, q = edge.iq(DET, img, headers={"Content-Type": "image/png"})
+    st, _ = edge.iq(DET, PICS["shapes_00.png"][:300], headers={"Content-Type": "image/png"})
+    check(st == 400, "a broken image: 400")
+    time.sleep(1)
+    kept = sorted(os.listdir(sdir))
+    check(16 <= len(kept) <= 40 and all(k.endswith(".png") for k in kept),
+          "the sample is bounded: %d of %d images kept (at most 40)" % (len(kept), len(pics)))
+    check(all(open(os.path.join(sdir, k), "rb").read() in pics for k in kept),
+          "every kept image is a query's body, byte for byte (the broken one is not among them)")
+    publish_reversed(root)
+    ok = wait_until(lambda: "int8 calibrated" in (updates(edge).get("calibration") or ""), 120, 0.2)
+    cal = updates(edge).get("calibration") or ""
+    check(ok and "passes" in cal, "version 2 calibrated from the traffic: %s" % cal)
+    vdir = os.path.join(state, "models", DET, "versions", "2")
+    rep = json.load(open(os.path.join(vdir, "model.int8.onnx.report.json"))) if ok else {}
+    check(rep and os.path.exists(os.path.join(vdir, "model.int8.onnx")),
+          "its int8 model and agreement report are in version 2's folder")
+
+    def precision():
+        st, h = edge.request("GET", "/health")
+        m = [m for m in h["models"] if m["name"] == DET]
+        return m[0].get("precision") if m else None
+    check(wait_until(lambda: precision() == "int8", 30, 0.2),
+          "version 2 reloads and serves in int8 (precision auto, report passes): %s" % precision())
+    check(all(label(edge, n) == truth(n, flipped=True) for n in NAMES),
+          "int8 version 2's answers are right on the test pictures")
+    edge.stop()
+    hub.stop()
+
+
 def test_disk_full():
     """The state folder on a small file system (a 2 MB tmpfs): a version
     that cannot fit is refused before a byte is written (the download and its
@@ -586,7 +638,7 @@ def files_of(folder):
 
 
 def main():
-    tests = ["pull_and_swap", "rollback", "auto_rollback", "faults", "disk_full"]
+    tests = ["pull_and_swap", "rollback", "auto_rollback", "calibration", "faults", "disk_full"]
     for t in tests:
         if ONLY and t not in ONLY:
             continue

@@ -176,8 +176,8 @@ static void stats_init(model_stats *st)
                            METRICS_SCALE_ONE);
 }
 
-int repo_load_dir(server *s, const char *name, const char *path, repo_model **out, char *err,
-                  size_t err_size)
+int repo_load_dir(server *s, const char *name, const char *path, int precision, repo_model **out,
+                  char *err, size_t err_size)
 {
     *out = NULL;
     uint64_t t0 = serve_now_ns();
@@ -193,7 +193,8 @@ int repo_load_dir(server *s, const char *name, const char *path, repo_model **ou
     m->conf = &m->pkg.conf;
     batcher_options bo;
     batch_options(s, m, &bo);
-    if (model_package_settle(&m->pkg, s->opt.precision, bo.threads, err, err_size)) goto fail;
+    int prec = s->opt.precision ? s->opt.precision : precision; /* the flag wins */
+    if (model_package_settle(&m->pkg, prec, bo.threads, err, err_size)) goto fail;
     m->model = m->pkg.model; /* the int8 form, if chosen */
     batch_options(s, m, &bo);
     if (batcher_create(m->model, &bo, &m->batcher, cerr, sizeof cerr)) {
@@ -227,7 +228,7 @@ fail:
 
 int repo_entry_load(server *s, const repo_entry *e, repo_model **out, char *err, size_t err_size)
 {
-    return repo_load_dir(s, e->name, e->dir, out, err, err_size);
+    return repo_load_dir(s, e->name, e->dir, e->precision, out, err, err_size);
 }
 
 void repo_install(server *s, repo_entry *e, repo_model *m)
@@ -271,6 +272,7 @@ typedef struct reload_job {
     server *srv;
     repo_entry *entry;
     char *dir; /* the entry's folder when the reload started (the loop may change it) */
+    int precision;
     int generation;
     uint64_t sig;
     repo_model *loaded;
@@ -281,7 +283,8 @@ static void reload_work(workq_job *job)
 {
     reload_job *rj = H2O_STRUCT_FROM_MEMBER(reload_job, job, job);
     rj->sig = model_package_sig(rj->dir);
-    repo_load_dir(rj->srv, rj->entry->name, rj->dir, &rj->loaded, rj->err, sizeof rj->err);
+    repo_load_dir(rj->srv, rj->entry->name, rj->dir, rj->precision, &rj->loaded, rj->err,
+                  sizeof rj->err);
     h2o_multithread_send_message(&rj->srv->reload_rx, &rj->msg);
 }
 
@@ -342,6 +345,7 @@ void repo_reload(server *s, repo_entry *e)
     }
     rj->srv = s;
     rj->entry = e;
+    rj->precision = e->precision;
     rj->generation = e->generation;
     rj->job.fn = reload_work;
     e->reloading = 1;

@@ -70,7 +70,8 @@ typedef struct repo_model {
 typedef enum { ENTRY_UNAVAILABLE, ENTRY_LOADING, ENTRY_READY, ENTRY_UNLOADING } entry_state;
 typedef struct repo_entry {
     char *name;
-    char *dir; /* the folder it loads: models_dir/name, or a version of a pulled model */
+    char *dir;     /* the folder it loads: models_dir/name, or a version of a pulled model */
+    int precision; /* a model_precision; 0: model.yaml's (the --precision flag wins) */
     entry_state state;
     repo_model *model;              /* READY: the loaded model (a reference) */
     char reason[SERVE_ERR_MAX];     /* why it is unavailable */
@@ -87,10 +88,11 @@ int repo_scan(server *s, char *err, size_t err_size);
  * from a worker or at start-up. The table is not touched. */
 int repo_entry_load(server *s, const repo_entry *e, repo_model **out, char *err, size_t err_size);
 /* Loads the model folder `dir` as a model called name (a new reference in
- * *out): opened, planned, warmed. Blocking; any thread; the table is not
- * touched. 0, or -1 with err. */
-int repo_load_dir(server *s, const char *name, const char *dir, repo_model **out, char *err,
-                  size_t err_size);
+ * *out): opened, planned, warmed, in `precision` (a model_precision; 0:
+ * model.yaml's; the server's --precision wins). Blocking; any thread; the
+ * table is not touched. 0, or -1 with err. */
+int repo_load_dir(server *s, const char *name, const char *dir, int precision, repo_model **out,
+                  char *err, size_t err_size);
 /* The entry called name[0..len), or NULL. Loop thread. */
 repo_entry *repo_find(server *s, const char *name, size_t len);
 /* Adds an unloaded entry called name serving folder dir (a model that is not

@@ -241,7 +241,13 @@ static int parse_global(edge_config *c, const json_t *g, char *err, size_t err_s
         get_num(&v, g, "rollback_window_s", 0, 0, 86400 * 7, &c->rollback_window_s) ||
         get_int(&v, g, "rollback_min_requests", 1, 100000000, &c->rollback_min_requests) ||
         get_num(&v, g, "rollback_error_margin", 0, 0, 1, &c->rollback_error_margin) ||
-        get_num(&v, g, "rollback_latency_margin", 0, 0, 1000, &c->rollback_latency_margin))
+        get_num(&v, g, "rollback_latency_margin", 0, 0, 1000, &c->rollback_latency_margin) ||
+        get_int(&v, g, "calibration_samples", 2, 100000, &c->calibration_samples) ||
+        get_int(&v, g, "calibration_min_samples", 2, 100000, &c->calibration_min_samples) ||
+        get_num(&v, g, "calibration_max_bytes", 0, 1, 1e12, &c->calibration_max_bytes) ||
+        get_num(&v, g, "calibration_sample_interval_s", 0, 0, 86400,
+                &c->calibration_sample_interval_s) ||
+        get_num(&v, g, "calibration_retention_s", 0, 1, 365 * 86400.0, &c->calibration_retention_s))
         return -1;
     if (c->upstream[0] && strncmp(c->upstream, "http://", 7) && strncmp(c->upstream, "https://", 8))
         return verr(&v, "upstream_endpoint", "'%s' is not an http:// or https:// URL", c->upstream);
@@ -329,7 +335,8 @@ static int parse_detector(edge_config *c, int i, const json_t *d, char *err, siz
         get_str(&v, d, "class_name", e->class_name, sizeof e->class_name) ||
         get_num(&v, d, "box_score", 0, 0, 1, &e->box_score) ||
         get_int(&v, d, "max_count", 1, EDGE_MAX_COUNT, &e->max_count) ||
-        get_int(&v, d, "max_num_bboxes", 1, EDGE_MAX_COUNT, &e->max_num_bboxes))
+        get_int(&v, d, "max_num_bboxes", 1, EDGE_MAX_COUNT, &e->max_num_bboxes) ||
+        get_bool(&v, d, "calibrate_from_traffic", &e->calibrate_from_traffic))
         return -1;
     if (!edge_detector_id_valid(e->id))
         return verr(&v, "detector_id", "'%s' is not det_ followed by 27 letters or digits", e->id);
@@ -410,6 +417,11 @@ edge_config *edge_config_default(void)
     c->rollback_min_requests = 100;
     c->rollback_error_margin = 0.05;
     c->rollback_latency_margin = 1.0;
+    c->calibration_samples = 200;
+    c->calibration_min_samples = 32;
+    c->calibration_max_bytes = 256.0 * (1 << 20);
+    c->calibration_sample_interval_s = 1;
+    c->calibration_retention_s = 7 * 86400.0;
     c->confident_audit_rate = 1e-5;
     c->outbox_max_pending = 10000;
     c->outbox_retention_s = 7 * 86400.0;

@@ -18,6 +18,11 @@
  *     rollback_error_margin: 0.05   (glint)   back when its error share exceeds the
  *     rollback_latency_margin: 1.0  (glint)   previous one's + this, or its run time
  *                                             the previous one's x (1 + this)
+ *     calibration_samples: 200      (glint) query images kept per calibrating detector
+ *     calibration_min_samples: 32   (glint)   needed to calibrate a new version
+ *     calibration_max_bytes: 256 MB (glint)   their bytes at most
+ *     calibration_sample_interval_s: 1  (glint) at most one image kept this often
+ *     calibration_retention_s: 604800   (glint) an image is kept this long at most
  *   edge_inference_configs:         presets; the four standard ones exist
  *     <name>: {enabled, api_token, always_return_edge_prediction,
  *              disable_cloud_escalation, min_time_between_escalations}
@@ -35,6 +40,8 @@
  *                                   score (default the model's threshold)
  *       max_count: 10               COUNT (1..50)
  *       max_num_bboxes: 10          BOUNDING_BOX (1..50)
+ *       calibrate_from_traffic: false  (glint) keep a sample of its query images
+ *                                   and calibrate int8 for each pulled version
  *
  * Rules (as the original's, plus glint's keys): refresh_rate in (0, 86400];
  * confident_audit_rate in [0, 1]; min_time_between_escalations > 0;
@@ -87,7 +94,8 @@ typedef struct edge_detector {
     char class_name[EDGE_ID_MAX]; /* "" = any class */
     double box_score;             /* < 0: the model's score threshold */
     int max_count, max_num_bboxes;
-    int preset; /* index into edge_config.presets */
+    int calibrate_from_traffic; /* keep a sample of its images; int8 for pulled versions */
+    int preset;                 /* index into edge_config.presets */
 } edge_detector;
 
 typedef struct edge_config {
@@ -102,6 +110,8 @@ typedef struct edge_config {
     double rollback_window_s;   /* automatic rollback: the watch (0: none) */
     int rollback_min_requests;
     double rollback_error_margin, rollback_latency_margin;
+    int calibration_samples, calibration_min_samples;
+    double calibration_max_bytes, calibration_sample_interval_s, calibration_retention_s;
     edge_preset presets[EDGE_MAX_PRESETS];
     int n_presets;
     edge_detector *detectors;

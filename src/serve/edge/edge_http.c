@@ -27,6 +27,7 @@
 
 #include "serve/edge/edge_iq.h"
 #include "serve/edge/edge_pull.h"
+#include "serve/edge/edge_samples.h"
 
 #include <errno.h>
 #include <math.h>
@@ -601,6 +602,7 @@ static void post_image_query(server *s, h2o_req_t *req)
         sreq_destroy(r);
         return;
     }
+    edge_samples_offer(e->es->samples, &e->det, req->entity.base, req->entity.len);
     char why[SERVE_ERR_MAX];
     repo_model *m = edge_detector_model(e->es, &e->det, &e->preset, why, sizeof why);
     if (m) {

@@ -36,9 +36,10 @@ typedef struct edge_state {
     struct stat config_st; /* of the file last read */
     uint64_t next_config_check;
     edge_recent *recent;
-    edge_models *models;    /* the packages served as an upstream (loop thread) */
-    struct edge_pull *pull; /* the model updater */
-    edge_outbox *outbox;    /* NULL until a state folder is needed */
+    edge_models *models;          /* the packages served as an upstream (loop thread) */
+    struct edge_pull *pull;       /* the model updater */
+    struct edge_samples *samples; /* query images kept for calibration */
+    edge_outbox *outbox;          /* NULL until a state folder is needed */
     char started_at[40];
     pthread_mutex_t rate_mu;
     rate_slot *rates;

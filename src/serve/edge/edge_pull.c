@@ -1,12 +1,15 @@
 /* The model updater of the edge endpoint (see edge_pull.h). */
 #include "serve/edge/edge_pull.h"
 
+#include "model/precision.h"
 #include "model/reference.h"
+#include "serve/edge/edge_samples.h"
 #include "model/store.h"
 #include "serve/core/errmsg.h"
 #include "util/clock.h"
 
 #include <curl/curl.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -14,7 +17,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <spawn.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -45,12 +51,14 @@ typedef struct slot {
     /* the thread's own */
     model_store st;
     int store_open, stored_tried;
-    int loaded;               /* the newest version handed to the loop */
-    char loaded_id[ID_MAX];   /* its id upstream: what a poll compares with */
-    char rejected_id[ID_MAX]; /* rolled back from: not pulled again (file "rejected") */
-    int rollback;             /* asked for (mu) */
-    char attempt_id[ID_MAX];  /* the binary being fetched ("" while polling) */
-    char failed_id[ID_MAX];   /* the binary whose failure set the backoff (mu) */
+    int loaded;                      /* the newest version handed to the loop */
+    char loaded_id[ID_MAX];          /* its id upstream: what a poll compares with */
+    char rejected_id[ID_MAX];        /* rolled back from: not pulled again (file "rejected") */
+    int rollback;                    /* asked for (mu) */
+    char attempt_id[ID_MAX];         /* the binary being fetched ("" while polling) */
+    int calibrate;                   /* int8 from its traffic's sample (mu) */
+    char calibration[SERVE_ERR_MAX]; /* how the last calibration went (mu) */
+    char failed_id[ID_MAX];          /* the binary whose failure set the backoff (mu) */
     /* status (mu) */
     int version;            /* serving (installed by the loop); 0 none */
     char binary_id[ID_MAX]; /* its id upstream ("" unknown) */
@@ -74,7 +82,8 @@ typedef struct slot {
 typedef struct install {
     struct install *next;
     slot *sl;
-    int rollback; /* a rollback: not watched */
+    int rollback;  /* a rollback: not watched */
+    int precision; /* the entry's, for its reloads */
     char id[EDGE_ID_MAX];
     char bin_id[ID_MAX];
     char dir[4096];
@@ -95,6 +104,8 @@ struct edge_pull {
     double rate; /* download bytes/s, 0 unlimited */
     /* automatic rollback (loop thread) */
     double rb_window_s, rb_error_margin, rb_latency_margin;
+    char samples_root[4096]; /* STATE/samples (edge_samples.h) */
+    int calib_min;           /* sample images needed (mu) */
     int rb_min_requests;
     uint64_t next_watch_ns;
     slot **slots;
@@ -406,6 +417,16 @@ static int is_sha256(const char *s)
     return n == 64;
 }
 
+/* The precision a slot's versions load in: auto when it calibrates int8
+ * from its traffic (int8 serves only where its report passes). */
+static int slot_precision(edge_pull *p, slot *sl)
+{
+    pthread_mutex_lock(&p->mu);
+    int c = sl->calibrate;
+    pthread_mutex_unlock(&p->mu);
+    return c ? MODEL_PRECISION_AUTO : 0;
+}
+
 /* Hands a loaded version to the loop (edge_pull_tick installs it). */
 static void hand_over(edge_pull *p, slot *sl, repo_model *m, int v, const char *bin_id,
                       int rollback)
@@ -422,6 +443,7 @@ static void hand_over(edge_pull *p, slot *sl, repo_model *m, int v, const char *
     in->version = v;
     in->m = m;
     in->rollback = rollback;
+    in->precision = slot_precision(p, sl);
     pthread_mutex_lock(&p->mu);
     in->next = p->installs;
     p->installs = in;
@@ -447,7 +469,7 @@ static void roll_back(edge_pull *p, slot *sl, const char *dir)
         return;
     }
     model_store_path(&sl->st, to, vdir, sizeof vdir);
-    if (repo_load_dir(p->srv, sl->id, vdir, &m, err, sizeof err)) {
+    if (repo_load_dir(p->srv, sl->id, vdir, slot_precision(p, sl), &m, err, sizeof err)) {
         pthread_mutex_lock(&p->mu);
         sl->failures[R_LOAD]++;
         snprintf(sl->last_error, sizeof sl->last_error, "rollback: version %d: %s", to, err);
@@ -476,7 +498,7 @@ static void serve_stored(edge_pull *p, slot *sl)
     for (int v = sl->st.newest; v > 0; v = model_store_prev(&sl->st, v)) {
         repo_model *m = NULL;
         model_store_path(&sl->st, v, dir, sizeof dir);
-        if (repo_load_dir(p->srv, sl->id, dir, &m, err, sizeof err)) {
+        if (repo_load_dir(p->srv, sl->id, dir, slot_precision(p, sl), &m, err, sizeof err)) {
             pthread_mutex_lock(&p->mu);
             sl->failures[R_LOAD]++;
             snprintf(sl->last_error, sizeof sl->last_error, "load: version %d: %s", v, err);
@@ -491,6 +513,167 @@ static void serve_stored(edge_pull *p, slot *sl)
         hand_over(p, sl, m, v, origin, 1);
         return;
     }
+}
+
+/* ---- int8 from the traffic's sample ---- */
+
+static void set_calibration(edge_pull *p, slot *sl, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void set_calibration(edge_pull *p, slot *sl, const char *fmt, ...)
+{
+    va_list ap;
+    pthread_mutex_lock(&p->mu);
+    va_start(ap, fmt);
+    vsnprintf(sl->calibration, sizeof sl->calibration, fmt, ap);
+    va_end(ap);
+    pthread_mutex_unlock(&p->mu);
+    fprintf(stderr, "glint serve: detector %s: %s\n", sl->id, sl->calibration);
+}
+
+static void remove_tree(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (d) {
+        struct dirent *e;
+        char path[4300];
+        while ((e = readdir(d))) {
+            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+            if (unlink(path)) remove_tree(path);
+        }
+        closedir(d);
+    }
+    rmdir(dir);
+}
+
+static int by_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Splits the sample images of sdir between work/calib and work/eval (every
+ * other one, oldest first) as links; the number linked, -1 on error. */
+static int split_sample(const char *sdir, const char *calib, const char *eval)
+{
+    DIR *d = opendir(sdir);
+    if (!d || mkdir(calib, 0755) || mkdir(eval, 0755)) {
+        if (d) closedir(d);
+        return -1;
+    }
+    char *names[1024];
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) && n < 1024) {
+        const char *dot = strrchr(e->d_name, '.');
+        if (e->d_name[0] == '.' || !dot || (strcmp(dot, ".jpg") && strcmp(dot, ".png"))) continue;
+        if (!(names[n] = strdup(e->d_name))) break;
+        n++;
+    }
+    closedir(d);
+    qsort(names, (size_t)n, sizeof *names, by_str);
+    int linked = 0;
+    char from[4300], to[4300];
+    for (int i = 0; i < n; i++) {
+        snprintf(from, sizeof from, "%s/%s", sdir, names[i]);
+        snprintf(to, sizeof to, "%s/%s", i % 2 ? eval : calib, names[i]);
+        /* a hard link pins the image while the sample moves on */
+        if (!link(from, to) || !symlink(from, to)) linked++;
+        free(names[i]);
+    }
+    return linked;
+}
+
+/* Runs glint quantize (this binary, as a child: a failure there cannot take
+ * the server down) on version v of sl with its traffic's sample, and moves
+ * the int8 model and its report into the version's folder: the repository
+ * notices the new files and reloads the version, in precision auto (int8
+ * serves only if its report passes). */
+static void calibrate_version(edge_pull *p, slot *sl, int v, const char *dir, const char *vdir)
+{
+    char sdir[4200], work[4200], calib[4300], eval[4300], out[4300], log[4300], path[4400],
+        report[4400];
+    struct stat sb;
+    snprintf(path, sizeof path, "%s/model.int8.onnx", vdir);
+    if (!stat(path, &sb)) {
+        set_calibration(p, sl, "version %d ships its own int8 model: not calibrated here", v);
+        return;
+    }
+    snprintf(sdir, sizeof sdir, "%s/%s", p->samples_root, sl->id);
+    pthread_mutex_lock(&p->mu);
+    int need = p->calib_min;
+    pthread_mutex_unlock(&p->mu);
+    int have = edge_samples_count(sdir);
+    if (have < need) {
+        set_calibration(p, sl, "version %d not calibrated: %d of the %d sample images needed", v,
+                        have, need);
+        return;
+    }
+    snprintf(work, sizeof work, "%s/calibration", dir);
+    remove_tree(work);
+    snprintf(calib, sizeof calib, "%s/calib", work);
+    snprintf(eval, sizeof eval, "%s/eval", work);
+    snprintf(out, sizeof out, "%s/model.int8.onnx", work);
+    snprintf(log, sizeof log, "%s/quantize.log", dir);
+    int linked = mkdir(work, 0755) ? -1 : split_sample(sdir, calib, eval);
+    if (linked < 2) {
+        set_calibration(p, sl, "version %d not calibrated: %s: %s", v, work, strerror(errno));
+        remove_tree(work);
+        return;
+    }
+    set_state(p, sl, "calibrating");
+    char *argv[] = {"glint",     "quantize", "--model",     (char *)vdir, "--calib", calib,
+                    "--eval",    eval,       "--precision", "int8",       "--out",   out,
+                    "--threads", "1",        "--max-calib", "64",         NULL};
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    pid_t pid;
+    uint64_t t0 = clock_now_ns();
+    extern char **environ;
+    int rc = posix_spawn(&pid, "/proc/self/exe", &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    int status = -1;
+    if (!rc) {
+        for (;;) { /* the server may stop meanwhile: then the child goes */
+            pid_t w = waitpid(pid, &status, WNOHANG);
+            if (w == pid || (w < 0 && errno != EINTR)) break;
+            if (atomic_load(&p->stop)) {
+                kill(pid, SIGKILL);
+                waitpid(pid, &status, 0);
+                remove_tree(work);
+                return;
+            }
+            usleep(50000);
+        }
+    }
+    double secs = (double)(clock_now_ns() - t0) / 1e9;
+    int code = !rc && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    snprintf(report, sizeof report, "%s.report.json", out);
+    if (code == 0 || code == 3) {
+        char dst[4400];
+        snprintf(dst, sizeof dst, "%s/model.int8.onnx.report.json", vdir);
+        /* the report first: the int8 model's arrival is what the repository sees */
+        if (rename(report, dst) || rename(out, path)) {
+            set_calibration(p, sl, "version %d: calibration not kept: %s", v, strerror(errno));
+        } else {
+            int fd = open(vdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+            if (fd >= 0) {
+                fsync(fd);
+                close(fd);
+            }
+            set_calibration(p, sl,
+                            code == 0 ? "version %d: int8 calibrated on %d of its traffic's "
+                                        "images in %.1f s; its agreement report passes"
+                                      : "version %d: int8 calibrated on %d of its traffic's "
+                                        "images in %.1f s is below the agreement bar: float serves",
+                            v, (linked + 1) / 2, secs);
+        }
+    } else {
+        set_calibration(p, sl, "version %d: calibration failed (%s %d; see %s)", v,
+                        rc ? "spawn error" : "exit", rc ? rc : code, log);
+    }
+    remove_tree(work);
 }
 
 typedef struct job {
@@ -660,7 +843,7 @@ static void update(edge_pull *p, slot *sl, const job *j)
     set_state(p, sl, "loading");
     repo_model *m = NULL;
     uint64_t t2 = clock_now_ns();
-    if (repo_load_dir(p->srv, sl->id, vdir, &m, err, sizeof err)) {
+    if (repo_load_dir(p->srv, sl->id, vdir, slot_precision(p, sl), &m, err, sizeof err)) {
         model_store_remove(&sl->st, v);
         failed(p, sl, j->refresh, R_LOAD, "version %d (%s): %s", v, id, err);
         return;
@@ -684,6 +867,10 @@ static void update(edge_pull *p, slot *sl, const job *j)
             "glint serve: detector %s: version %d (%s) loaded, replacing %d: %lld bytes in %.2f s"
             "%s, loaded in %.2f s\n",
             sl->id, v, id, from, (long long)bytes, dl_s, resumed ? " (resumed)" : "", load_s);
+    pthread_mutex_lock(&p->mu);
+    int calibrate = sl->calibrate;
+    pthread_mutex_unlock(&p->mu);
+    if (calibrate) calibrate_version(p, sl, v, dir, vdir);
 }
 
 /* ---- the thread ---- */
@@ -741,6 +928,7 @@ edge_pull *edge_pull_start(server *s, const char *state_dir, char *err, size_t e
     p->srv = s;
     p->refresh_s = 60;
     snprintf(p->root, sizeof p->root, "%s/models", state_dir);
+    snprintf(p->samples_root, sizeof p->samples_root, "%s/samples", state_dir);
     pthread_mutex_init(&p->mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -769,6 +957,7 @@ void edge_pull_configure(edge_pull *p, const edge_config *c)
     p->rb_min_requests = c->rollback_min_requests;
     p->rb_error_margin = c->rollback_error_margin;
     p->rb_latency_margin = c->rollback_latency_margin;
+    p->calib_min = c->calibration_min_samples;
     for (int i = 0; i < p->n_slots; i++)
         p->slots[i]->wanted = 0;
     for (int i = 0; i < c->n_detectors; i++) {
@@ -790,6 +979,7 @@ void edge_pull_configure(edge_pull *p, const edge_config *c)
             p->slots[p->n_slots++] = sl;
         }
         sl->wanted = 1;
+        sl->calibrate = c->detectors[i].calibrate_from_traffic;
         if (!sl->busy) sl->next_ns = 0; /* a new config: look now */
     }
     pthread_cond_signal(&p->cv);
@@ -882,6 +1072,13 @@ static void watch_check(edge_pull *p)
         repo_model *m = sl->watched;
         if (!m) continue;
         repo_entry *e = repo_find(p->srv, sl->id, strlen(sl->id));
+        if (e && e->model && e->model != m &&
+            !strcmp(e->model->pkg.dir ? e->model->pkg.dir : "", m->pkg.dir ? m->pkg.dir : "")) {
+            /* the same version reloaded (its int8 form arrived): watch that */
+            atomic_fetch_add(&e->model->refs, 1);
+            repo_model_release(m);
+            sl->watched = m = e->model;
+        }
         if (!e || e->model != m) {
             watch_end(sl, "replaced");
             continue;
@@ -938,6 +1135,7 @@ void edge_pull_tick(edge_pull *p)
         char err[SERVE_ERR_MAX];
         repo_entry *e = repo_find(s, in->id, strlen(in->id));
         if (!e) e = repo_add(s, in->id, in->dir, err, sizeof err);
+        if (e) e->precision = in->precision;
         if (!e || repo_entry_set_dir(e, in->dir)) {
             fprintf(stderr, "glint serve: detector %s: version %d not installed: %s\n", in->id,
                     in->version, e ? "out of memory" : err);
@@ -1008,6 +1206,8 @@ json_t *edge_pull_health(edge_pull *p)
             "last_download_bytes", (json_int_t)sl->last_bytes, "last_download_s",
             sl->last_download_s, "failures", f, "next_check_s",
             sl->next_ns > now ? (double)(sl->next_ns - now) / 1e9 : 0.0);
+        if (d && sl->calibration[0])
+            json_object_set_new(d, "calibration", json_string(sl->calibration));
         if (d && sl->watch_verdict[0])
             json_object_set_new(d, "watch", json_string(sl->watch_verdict));
         if (d)

@@ -9,6 +9,7 @@
 #include "serve/core/proc_stats.h"
 #include "serve/edge/edge_iq.h"
 #include "serve/edge/edge_pull.h"
+#include "serve/edge/edge_samples.h"
 
 #include <errno.h>
 #include <math.h>
@@ -168,6 +169,7 @@ void edge_install_config(edge_state *es, edge_config *c)
     }
     repo_set_poll_interval(s, c->refresh_rate); /* model files are looked at this often */
     edge_pull_configure(es->pull, c);
+    edge_samples_configure(es->samples, c);
     edge_config_release(es->cfg);
     es->cfg = c;
     metrics_counter_inc(&es->config_reloads);
@@ -273,6 +275,10 @@ int edge_service_start(server *s, void **state, char *err, size_t err_size)
     proc_system_read(&ps);
     es->cpu_prev[0] = ps.cpu_busy;
     es->cpu_prev[1] = ps.cpu_total;
+    if (!(es->samples = edge_samples_create(s, s->opt.state_dir))) {
+        snprintf(err, err_size, "out of memory");
+        return -1;
+    }
     if (!(es->pull = edge_pull_start(s, s->opt.state_dir, err, err_size))) return -1;
     edge_config *c;
     if (s->opt.edge_config) {
@@ -314,6 +320,7 @@ void edge_service_stop(server *s, void *state)
     edge_state *es = state;
     if (!es) return;
     edge_pull_stop(es->pull);
+    edge_samples_destroy(es->samples);
     edge_outbox_close(es->outbox);
     edge_recent_destroy(es->recent);
     edge_models_destroy(es->models);
