@@ -1,10 +1,12 @@
-/* Whole-file reads with a size limit. */
+/* Whole-file reads with a size limit, and short texts. */
 #include "model/fileio.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 void *fileio_read(const char *path, size_t limit, size_t *size)
 {
@@ -35,4 +37,20 @@ void *fileio_read(const char *path, size_t limit, size_t *size)
         *size = (size_t)st.st_size;
     }
     return buf;
+}
+
+int fileio_read_text(const char *path, char *buf, size_t size)
+{
+    if (!size) return -1;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    ssize_t n = read(fd, buf, size - 1);
+    int e = errno;
+    close(fd);
+    if (n < 0) {
+        errno = e;
+        return -1;
+    }
+    buf[n] = 0;
+    return 0;
 }

@@ -11,4 +11,8 @@
  * limit, EIO, ENOMEM). */
 void *fileio_read(const char *path, size_t limit, size_t *size);
 
+/* Reads at most size - 1 bytes of `path` into buf, NUL-terminated (a short
+ * text: an id, a marker). 0, or -1 with errno. */
+int fileio_read_text(const char *path, char *buf, size_t size);
+
 #endif

@@ -1,6 +1,7 @@
 /* The versions of a model that arrived as packages, and the packages (see
  * store.h). */
 #include "model/store.h"
+#include "model/fileio.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -278,7 +279,7 @@ int model_store_add(model_store *st, const void *tar, size_t len, const char *sh
 int model_store_add_files(model_store *st, const model_store_file *files, int n, const char *origin,
                           int *version, char *err, size_t err_size)
 {
-    entry ents[MODEL_STORE_MAX_FILES];
+    entry ents[MODEL_STORE_MAX_FILES] = {0};
     uint64_t total = 0;
     if (n < 1 || n > MODEL_STORE_MAX_FILES)
         return fail(err, err_size, "a version of %d files (1 to %d)", n, MODEL_STORE_MAX_FILES);
@@ -343,13 +344,7 @@ int model_store_origin(const model_store *st, int v, char *buf, size_t size)
     char path[4200];
     if (size == 0 || model_store_path(st, v, path, sizeof path - 16)) return -1;
     strcat(path, "/" ORIGIN_FILE);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return -1;
-    ssize_t n = read(fd, buf, size - 1);
-    close(fd);
-    if (n < 0) return -1;
-    buf[n] = 0;
-    return 0;
+    return fileio_read_text(path, buf, size);
 }
 
 /* ---- packing ---- */

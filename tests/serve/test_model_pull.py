@@ -104,6 +104,40 @@ def versions(state):
     return sorted(os.listdir(d)) if os.path.isdir(d) else []
 
 
+class Load:
+    """Closed-loop clients on the edge's detector, cycling the test pictures:
+    results holds (time, picture, status, label) per request."""
+
+    def __init__(self, edge, clients=3, timeout=10):
+        self.edge, self.timeout, self.results = edge, timeout, []
+        self.halt = threading.Event()
+        self.threads = [threading.Thread(target=self.run) for _ in range(clients)]
+        for t in self.threads:
+            t.start()
+        wait_until(lambda: len(self.results) >= 30, 10, 0.02)  # under way
+
+    def run(self):
+        i = 0
+        while not self.halt.is_set():
+            n = NAMES[i % len(NAMES)]
+            try:
+                st, q = self.edge.iq(DET, PICS[n], timeout=self.timeout)
+                self.results.append((time.monotonic(), n, st, q["result"]["label"] if st == 200 else None))
+            except (OSError, http.client.HTTPException):
+                self.results.append((time.monotonic(), n, 0, None))
+            i += 1
+
+    def after(self, t, n):
+        """Waits for n answers to requests made after time t."""
+        wait_until(lambda: sum(r[0] > t for r in self.results) >= n, 20, 0.02)
+
+    def stop(self):
+        self.halt.set()
+        for t in self.threads:
+            t.join()
+        return self.results
+
+
 def test_pull_and_swap():
     """The edge has no model of its own: it pulls the hub's, answers with it,
     and under steady load swaps in the version the hub publishes next, with
@@ -128,31 +162,13 @@ def test_pull_and_swap():
     check(os.path.exists(os.path.join(state, "models", DET, "versions", "1", "reference_input.pb")),
           "version 1 came with its reference pair (checked before it served)")
 
-    results, stop = [], threading.Event()
-
-    def load():
-        i = 0
-        while not stop.is_set():
-            n = NAMES[i % len(NAMES)]
-            try:
-                st, q = edge.iq(DET, PICS[n], timeout=10)
-                results.append((time.monotonic(), n, st, q["result"]["label"] if st == 200 else None))
-            except (OSError, http.client.HTTPException):
-                results.append((time.monotonic(), n, 0, None))
-            i += 1
-
-    threads = [threading.Thread(target=load) for _ in range(3)]
-    for t in threads:
-        t.start()
-    wait_until(lambda: len(results) >= 30, 10, 0.02)
+    load = Load(edge)
     t_pub = time.monotonic()
     publish_reversed(root)
     swapped = wait_until(lambda: updates(edge).get("version") == 2, 30, 0.05)
     t_swap = time.monotonic()
-    wait_until(lambda: sum(r[0] > t_swap + 0.5 for r in results) >= 60, 20, 0.02)
-    stop.set()
-    for t in threads:
-        t.join()
+    load.after(t_swap + 0.5, 60)
+    results = load.stop()
     check(swapped, "version 2 published at the hub serves at the edge %.2f s later (refresh_rate 1 s)"
           % (t_swap - t_pub))
     bad = [r for r in results if r[2] != 200]
@@ -202,28 +218,13 @@ def test_rollback():
     wait_until(lambda: label(edge, "shapes_00.png") == truth("shapes_00.png", flipped=True), 5)
     st, urls2 = hub.request("GET", "/edge-api/v1/fetch-model-urls/%s/" % DET)
 
-    results, stop = [], threading.Event()
-
-    def load():
-        i = 0
-        while not stop.is_set():
-            n = NAMES[i % len(NAMES)]
-            st, q = edge.iq(DET, PICS[n], timeout=10)
-            results.append((time.monotonic(), n, st, q["result"]["label"] if st == 200 else None))
-            i += 1
-
-    threads = [threading.Thread(target=load) for _ in range(3)]
-    for t in threads:
-        t.start()
-    wait_until(lambda: len(results) >= 30, 10, 0.02)
+    load = Load(edge)
     t0 = time.monotonic()
     cli = subprocess.run([H.GLINT, "rollback", DET, "--url", edge.url], capture_output=True,
                          text=True, timeout=120)
     t_done = time.monotonic()
-    wait_until(lambda: sum(r[0] > t_done + 0.3 for r in results) >= 30, 20, 0.02)
-    stop.set()
-    for t in threads:
-        t.join()
+    load.after(t_done + 0.3, 30)
+    results = load.stop()
     check(cli.returncode == 0 and "version 2 -> 1" in cli.stdout,
           "glint rollback: exit 0, '%s' in %.2f s" % (cli.stdout.strip() or cli.stderr.strip(), t_done - t0))
     bad = [r for r in results if r[2] != 200]
@@ -267,29 +268,14 @@ def test_auto_rollback():
     hub = Server(root, cfg, os.path.join(TMP, "arb-hub-state"))
     edge, state = start_edge("arb", hub.url, extra={"rollback_window_s": 60, "rollback_min_requests": 10})
     check(wait_until(lambda: updates(edge).get("version") == 1, 20), "version 1 pulled")
-    results, stop = [], threading.Event()
-
-    def load():
-        i = 0
-        while not stop.is_set():
-            n = NAMES[i % len(NAMES)]
-            st, q = edge.iq(DET, PICS[n], timeout=30)
-            results.append((time.monotonic(), n, st))
-            i += 1
-
-    threads = [threading.Thread(target=load) for _ in range(2)]
-    for t in threads:
-        t.start()
-    wait_until(lambda: len(results) >= 30, 10, 0.02)
+    load = Load(edge, clients=2, timeout=30)
     config(cfg, [{"detector_id": DET, "model": "resnet18"}])  # the hub now serves resnet18
     swapped = wait_until(lambda: updates(edge).get("version") == 2, 60, 0.05)
     back = wait_until(lambda: updates(edge).get("auto_rollbacks") == 1 and
                       updates(edge).get("version") == 1, 60, 0.05)
     t_back = time.monotonic()
-    wait_until(lambda: sum(r[0] > t_back for r in results) >= 20, 20, 0.02)
-    stop.set()
-    for t in threads:
-        t.join()
+    load.after(t_back, 20)
+    results = load.stop()
     u = updates(edge)
     check(swapped and back, "the slow version 2 swapped in, then rolled back on its own to version 1")
     check("ms per image" in (u.get("watch") or "") and "regressed" in edge.logtext(),

@@ -1,6 +1,7 @@
 /* The model updater of the edge endpoint (see edge_pull.h). */
 #include "serve/edge/edge_pull.h"
 
+#include "model/fileio.h"
 #include "model/precision.h"
 #include "model/reference.h"
 #include "serve/edge/edge_samples.h"
@@ -315,17 +316,6 @@ static size_t on_file(char *data, size_t size, size_t n, void *arg)
     return k;
 }
 
-static int read_small(const char *path, char *buf, size_t size)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return -1;
-    ssize_t n = read(fd, buf, size - 1);
-    close(fd);
-    if (n < 0) return -1;
-    buf[n] = 0;
-    return 0;
-}
-
 static int write_small(const char *path, const char *text)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -347,7 +337,7 @@ static int fetch_binary(edge_pull *p, const char *dir, const char *url, const ch
     snprintf(idf, sizeof idf, "%s/download.id", dir);
     struct stat sb;
     int64_t offset = 0;
-    if (!read_small(idf, had, sizeof had) && !strcmp(had, bin_id) && !stat(part, &sb))
+    if (!fileio_read_text(idf, had, sizeof had) && !strcmp(had, bin_id) && !stat(part, &sb))
         offset = (int64_t)sb.st_size;
     else if ((unlink(part) && errno != ENOENT) || write_small(idf, bin_id)) {
         *why = R_DISK;
@@ -560,7 +550,7 @@ static int split_sample(const char *sdir, const char *calib, const char *eval)
         if (d) closedir(d);
         return -1;
     }
-    char *names[1024];
+    char *names[1024] = {0};
     int n = 0;
     struct dirent *e;
     while ((e = readdir(d)) && n < 1024) {
@@ -704,7 +694,7 @@ static void update(edge_pull *p, slot *sl, const job *j)
         char path[4200];
         sl->stored_tried = 1;
         snprintf(path, sizeof path, "%s/rejected", dir);
-        if (read_small(path, sl->rejected_id, sizeof sl->rejected_id)) sl->rejected_id[0] = 0;
+        if (fileio_read_text(path, sl->rejected_id, sizeof sl->rejected_id)) sl->rejected_id[0] = 0;
         serve_stored(p, sl);
     }
     pthread_mutex_lock(&p->mu);
