@@ -5,7 +5,8 @@
 # edge (glint bench rate) the hub publishes version 2 (red_disc with its
 # labels reversed). Prints:
 #   - publish -> serving: from the hub's new files to the edge's /health
-#     showing version 2 (refresh_rate 1 s, so up to 1 s of it is the poll);
+#     showing version 2 (both refresh_rate 1 s: the hub notices its changed
+#     files within 1 s, the edge polls the hub every 1 s);
 #   - the swap pause: p50/p99/max of the requests in the 5 s before the
 #     publish against those from the publish to 1 s after the swap, and
 #     failed requests (must be 0);
@@ -37,7 +38,7 @@ ln -s "$root/models/red_disc/model.onnx" "$root/models/red_disc/test_data_set_0"
 sed 's/precision: auto/precision: f32/' models/red_disc/model.yaml > "$tmp/hub/red_disc/model.yaml"
 for f in model.onnx model.yaml labels.txt test_data_set_0; do ln -s "$root/models/resnet18/$f" "$tmp/hub/resnet18/"; done
 for f in model.onnx model.yaml; do ln -s "$root/models/shapes/$f" "$tmp/edge/shapes/"; done
-hub_cfg() { printf 'detectors:\n  - detector_id: %s\n    model: %s\n' $det "$1" > "$tmp/hub.yaml.new"; mv "$tmp/hub.yaml.new" "$tmp/hub.yaml"; }
+hub_cfg() { printf 'global_config:\n  refresh_rate: 1\ndetectors:\n  - detector_id: %s\n    model: %s\n' $det "$1" > "$tmp/hub.yaml.new"; mv "$tmp/hub.yaml.new" "$tmp/hub.yaml"; }
 hub_cfg red_disc
 
 start() { # name models config state -> pid in $pid, port in $port

@@ -21,6 +21,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -623,6 +624,7 @@ static void calibrate_version(edge_pull *p, slot *sl, int v, const char *dir, co
     extern char **environ;
     int rc = posix_spawn(&pid, "/proc/self/exe", &fa, NULL, argv, environ);
     posix_spawn_file_actions_destroy(&fa);
+    if (!rc) setpriority(PRIO_PROCESS, (id_t)pid, 10); /* background work: serving comes first */
     int status = -1;
     if (!rc) {
         for (;;) { /* the server may stop meanwhile: then the child goes */
