@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "serve/edge/edge_config.h"
+#include "serve/edge/edge_policy.h"
 #include "serve/edge/edge_iq.h"
 #include "serve/edge/edge_recent.h"
 
@@ -319,6 +320,18 @@ static void test_iq_json_and_ids(void **state)
     json_decref(j);
 }
 
+/* The original's OODD weighing: p_out * chance + (1 - p_out) * confidence. */
+static void test_oodd_weighing(void **state)
+{
+    (void)state;
+    assert_float_equal(edge_policy_oodd(0.99, 0.0, 0.5), 0.99, 1e-12); /* in the domain */
+    assert_float_equal(edge_policy_oodd(0.99, 1.0, 0.5), 0.5, 1e-12);  /* out: chance */
+    assert_float_equal(edge_policy_oodd(0.9, 0.5, 0.25), 0.575, 1e-12);
+    assert_float_equal(edge_policy_oodd(0.8, 1.0, 0.0), 0.0, 1e-12); /* boxes: no chance */
+    assert_float_equal(edge_policy_oodd(0.8, 1.7, 0.5), 0.5, 1e-12); /* clamped */
+    assert_float_equal(edge_policy_oodd(1.4, -2.0, 0.5), 1.0, 1e-12);
+}
+
 static void test_recent(void **state)
 {
     (void)state;
@@ -367,6 +380,7 @@ int main(void)
         cmocka_unit_test(test_classifier_modes),
         cmocka_unit_test(test_iq_json_and_ids),
         cmocka_unit_test(test_recent),
+        cmocka_unit_test(test_oodd_weighing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

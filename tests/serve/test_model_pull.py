@@ -344,6 +344,54 @@ def test_calibration():
     hub.stop()
 
 
+def test_oodd():
+    """A detector with an out-of-domain model: both run on each query; a
+    photograph (unlike the drawn scenes red_disc knows) gets its confidence
+    pulled to chance and is escalated, where the same detector without the
+    OODD model answers it confidently; a drawn picture keeps its confidence;
+    the metadata names both models."""
+    root = os.path.join(TMP, "oodd-edge-repo")
+    for m in ("red_disc", "red_disc_oodd"):
+        os.makedirs(os.path.join(root, m))
+        for f in ("model.onnx", "model.yaml"):
+            os.symlink(os.path.join(MODELS, m, f), os.path.join(root, m, f))
+    hub_root, hub = start_hub("oodd")
+    det2 = "det_2bTqCredDiscNoOodd000000000"
+    cfg = config(os.path.join(TMP, "oodd-edge.yaml"),
+                 [{"detector_id": DET, "model": "red_disc", "oodd_model": "red_disc_oodd",
+                   "confidence_threshold": 0.9},
+                  {"detector_id": det2, "model": "red_disc", "confidence_threshold": 0.9}],
+                 upstream=hub.url, extra={"model_updates": False})
+    edge = Server(root, cfg, os.path.join(TMP, "oodd-edge-state"))
+    photo = open(os.path.join(H.SRC, "tests", "data", "heldout", "dog.jpg"), "rb").read()
+    up = "glint_edge_escalations_unconfident_total"
+    n0 = edge.metric(up)
+    st, plain = edge.iq(det2, photo)
+    check(st == 200 and plain["result"]["confidence"] >= 0.9 and edge.metric(up) == n0,
+          "without the OODD model the photograph is answered confidently: %s %.3f, kept"
+          % (plain["result"]["label"], plain["result"]["confidence"]))
+    st, q = edge.iq(DET, photo)
+    meta = q.get("metadata") or {}
+    od = (meta.get("edge_models") or {}).get("oodd") or {}
+    check(st == 200 and od.get("p_out", 0) > 0.9 and q["result"]["confidence"] < 0.6
+          and abs(od.get("raw_confidence", 0) - plain["result"]["confidence"]) < 1e-6,
+          "with it: P(out) %.3f pulls the confidence from %.3f to %.3f"
+          % (od.get("p_out", -1), od.get("raw_confidence", -1), q["result"]["confidence"]))
+    check(edge.metric(up) == n0 + 1, "and the photograph is escalated")
+    st, q = edge.iq(DET, PICS["shapes_00.png"], headers={"Content-Type": "image/png"})
+    od = ((q.get("metadata") or {}).get("edge_models") or {}).get("oodd") or {}
+    check(st == 200 and od.get("p_out", 1) < 0.05 and q["result"]["confidence"] >= 0.9
+          and q["result"]["label"] == truth("shapes_00.png") and edge.metric(up) == n0 + 1,
+          "a drawn picture: P(out) %.4f, confidence %.3f kept, not escalated"
+          % (od.get("p_out", -1), q["result"]["confidence"]))
+    em = (q.get("metadata") or {}).get("edge_models") or {}
+    check(em.get("primary") == {"model": "red_disc", "version": "local"} and
+          od.get("model") == "red_disc_oodd" and od.get("version") == "local",
+          "the metadata names both models and their versions: %s" % em)
+    edge.stop()
+    hub.stop()
+
+
 def test_disk_full():
     """The state folder on a small file system (a 2 MB tmpfs): a version
     that cannot fit is refused before a byte is written (the download and its
@@ -624,7 +672,8 @@ def files_of(folder):
 
 
 def main():
-    tests = ["pull_and_swap", "rollback", "auto_rollback", "calibration", "faults", "disk_full"]
+    tests = ["pull_and_swap", "rollback", "auto_rollback", "calibration", "oodd", "faults",
+             "disk_full"]
     for t in tests:
         if ONLY and t not in ONLY:
             continue

@@ -35,7 +35,7 @@ static void timing_header(sreq *r)
 void sitem_done(sitem *it)
 {
     sreq *r = it->owner;
-    atomic_fetch_sub(&r->rm->pending, 1);
+    atomic_fetch_sub(&sitem_model(it)->pending, 1);
     if (atomic_fetch_sub(&r->left, 1) != 1) return;
     timing_header(r);
     if (r->ops && r->ops->finished) {
@@ -65,7 +65,7 @@ static void item_ran(batch_item *bi, const batch_result *res)
 {
     sitem *it = (sitem *)bi;
     sreq *r = it->owner;
-    repo_model *m = r->rm;
+    repo_model *m = sitem_model(it);
     it->queue_ns = res->start_ns - bi->commit_ns;
     it->infer_ns = res->end_ns - res->start_ns;
     it->batch_size = res->batch_size;
@@ -101,7 +101,7 @@ static void item_ran(batch_item *bi, const batch_result *res)
 
 int pipeline_answer(sitem *it, const batch_result *res, const answer_params *p)
 {
-    const model_conf *c = it->owner->rm->conf;
+    const model_conf *c = sitem_model(it)->conf;
     thread_scratch *sc = serve_scratch();
     if (!sc) {
         snprintf(it->err, sizeof it->err, "out of memory");
@@ -124,7 +124,7 @@ static void item_work(workq_job *job)
 {
     sitem *it = H2O_STRUCT_FROM_MEMBER(sitem, job, job);
     sreq *r = it->owner;
-    repo_model *m = r->rm;
+    repo_model *m = sitem_model(it);
     if (serve_now_ns() > r->deadline_ns) {
         sitem_fail(it, 504, "deadline passed before the image was decoded");
         return;
@@ -176,7 +176,7 @@ void pipeline_submit_images(sreq *r)
 void pipeline_submit_row(sitem *it, const void *row, size_t bytes)
 {
     sreq *r = it->owner;
-    repo_model *m = r->rm;
+    repo_model *m = sitem_model(it);
     if (serve_now_ns() > r->deadline_ns) {
         sitem_fail(it, 504, "deadline passed before row %d ran", it->index);
         return;

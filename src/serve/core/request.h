@@ -41,6 +41,8 @@ typedef struct sitem {
     batch_item bi; /* first: the batcher's view */
     workq_job job;
     sreq *owner;
+    repo_model *rm;      /* the model it runs on, if not the request's (borrowed: the
+                            protocol holds a reference until the request is freed) */
     int index;           /* in the request */
     const uint8_t *data; /* the image bytes (in the request's body copy) */
     size_t size;
@@ -98,6 +100,12 @@ struct sreq {
     fail_reason reason;
     char timing[160]; /* Server-Timing value */
 };
+
+/* The model item `it` runs on: its own, else its request's. */
+static inline repo_model *sitem_model(const sitem *it)
+{
+    return it->rm ? it->rm : it->owner->rm;
+}
 
 /* Monotonic nanoseconds. */
 uint64_t serve_now_ns(void);

@@ -336,7 +336,8 @@ static int parse_detector(edge_config *c, int i, const json_t *d, char *err, siz
         get_num(&v, d, "box_score", 0, 0, 1, &e->box_score) ||
         get_int(&v, d, "max_count", 1, EDGE_MAX_COUNT, &e->max_count) ||
         get_int(&v, d, "max_num_bboxes", 1, EDGE_MAX_COUNT, &e->max_num_bboxes) ||
-        get_bool(&v, d, "calibrate_from_traffic", &e->calibrate_from_traffic))
+        get_bool(&v, d, "calibrate_from_traffic", &e->calibrate_from_traffic) ||
+        get_str(&v, d, "oodd_model", e->oodd_model, sizeof e->oodd_model))
         return -1;
     if (!edge_detector_id_valid(e->id))
         return verr(&v, "detector_id", "'%s' is not det_ followed by 27 letters or digits", e->id);

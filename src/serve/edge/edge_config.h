@@ -42,6 +42,9 @@
  *       max_num_bboxes: 10          BOUNDING_BOX (1..50)
  *       calibrate_from_traffic: false  (glint) keep a sample of its query images
  *                                   and calibrate int8 for each pulled version
+ *       oodd_model: <model folder>  (glint) its out-of-domain model: a classifier
+ *                                   whose class 1 means "not this detector's kind
+ *                                   of picture"; it weighs every answer's confidence
  *
  * Rules (as the original's, plus glint's keys): refresh_rate in (0, 86400];
  * confident_audit_rate in [0, 1]; min_time_between_escalations > 0;
@@ -94,8 +97,9 @@ typedef struct edge_detector {
     char class_name[EDGE_ID_MAX]; /* "" = any class */
     double box_score;             /* < 0: the model's score threshold */
     int max_count, max_num_bboxes;
-    int calibrate_from_traffic; /* keep a sample of its images; int8 for pulled versions */
-    int preset;                 /* index into edge_config.presets */
+    int calibrate_from_traffic;   /* keep a sample of its images; int8 for pulled versions */
+    char oodd_model[EDGE_ID_MAX]; /* its out-of-domain model, "" if none */
+    int preset;                   /* index into edge_config.presets */
 } edge_detector;
 
 typedef struct edge_config {

@@ -59,6 +59,11 @@ typedef struct edge_req {
     json_t *iq;             /* the image query as stored */
     json_t *edge_result;    /* the local result, for the escalation's metadata */
     edge_decision decision; /* EDGE_KEEP: nothing goes up */
+    repo_model *primary;    /* = the request's model (borrowed) */
+    repo_model *oodd;       /* the out-of-domain model (a reference) or NULL */
+    double p_out;           /* its answer: P(the picture is out of the domain) */
+    int have_p_out;
+    double raw_confidence; /* the primary's, before the OODD weighing */
 } edge_req;
 
 static void edge_req_dispose(sreq *r)
@@ -67,6 +72,16 @@ static void edge_req_dispose(sreq *r)
     json_decref(e->metadata);
     json_decref(e->iq);
     json_decref(e->edge_result);
+    repo_model_release(e->oodd);
+}
+
+/* A model's version as the answer names it: a pulled version's number, else
+ * "local" (a folder of the repository). */
+static const char *model_version(const repo_model *m)
+{
+    const char *d = m->pkg.dir ? strrchr(m->pkg.dir, '/') : NULL;
+    if (!d || !d[1] || strspn(d + 1, "0123456789") != strlen(d + 1)) return "local";
+    return d + 1;
 }
 
 static double rand01(void)
@@ -135,6 +150,16 @@ static json_t *iq_metadata(const edge_req *e, int from_edge)
 {
     json_t *m = e->metadata ? json_deep_copy(e->metadata) : json_object();
     if (m && from_edge) json_object_set_new(m, "is_from_edge", json_true());
+    if (m && from_edge && e->primary) { /* which models answered */
+        json_t *mv = json_pack("{s:{s:s, s:s}}", "primary", "model", e->primary->name, "version",
+                               model_version(e->primary));
+        if (mv && e->oodd && e->have_p_out)
+            json_object_set_new(mv, "oodd",
+                                json_pack("{s:s, s:s, s:f, s:f}", "model", e->oodd->name, "version",
+                                          model_version(e->oodd), "p_out", e->p_out,
+                                          "raw_confidence", e->raw_confidence));
+        json_object_set_new(m, "edge_models", mv);
+    }
     return m;
 }
 
@@ -328,8 +353,40 @@ static metrics_counter *decision_counter(edge_state *es, edge_decision d)
 /* batch row ran: the answer object of the local model (instance thread). */
 static int edge_item_ran(sitem *it, const batch_result *res)
 {
-    const edge_req *e = it->owner->proto;
-    return pipeline_answer(it, res, &e->params);
+    edge_req *e = it->owner->proto;
+    if (it->index == 0) return pipeline_answer(it, res, &e->params);
+    /* the out-of-domain model: class 1 is "out" (one output: its probability) */
+    glint_tensor out;
+    glint_context_output(res->ctx, sitem_model(it)->conf->output, &out);
+    int64_t n = out.ndim >= 2 ? out.dims[1] : 1;
+    if (out.dtype != GLINT_F32 || n < 1 || n > 2) {
+        snprintf(it->err, sizeof it->err, "the OODD model answers %lld classes, not 1 or 2",
+                 (long long)n);
+        return -1;
+    }
+    const float *row = (const float *)out.data + (int64_t)res->row * n;
+    e->p_out = n == 2 ? row[1] : row[0];
+    e->have_p_out = 1;
+    return 0;
+}
+
+/* The chance confidence of detector d's answers: 1 / the answers it can give
+ * (0 for bounding boxes), what an out-of-domain picture's confidence tends to. */
+static double chance_of(const edge_detector *d, const repo_model *m)
+{
+    switch (d->mode) {
+    case EDGE_MODE_BOUNDING_BOX:
+        return 0;
+    case EDGE_MODE_COUNT:
+        return 1.0 / (d->max_count + 1);
+    case EDGE_MODE_MULTI_CLASS: {
+        int n = m->conf->labels ? task_labels_count(m->conf->labels) : 0;
+        return n > 0 ? 1.0 / n : 0.5;
+    }
+    case EDGE_MODE_BINARY:
+        break;
+    }
+    return 0.5;
 }
 
 /* The local answer is in: read it by the detector's mode, decide, commit
@@ -352,6 +409,15 @@ static void edge_items_done(sreq *r)
         set_detail(r, 500, "detector %s: %s", e->det.id, err);
         sreq_finish(r);
         return;
+    }
+    e->raw_confidence = conf;
+    if (r->n_items > 1 && r->items[1].status == 200 && e->have_p_out) {
+        conf = edge_policy_oodd(conf, e->p_out, chance_of(&e->det, e->primary));
+        json_object_set_new(result, "confidence", json_real(conf));
+    } else if (r->n_items > 1) { /* the OODD model failed: the primary's answer stands */
+        e->have_p_out = 0;
+        fprintf(stderr, "glint serve: detector %s: out-of-domain model failed: %s\n", e->det.id,
+                r->items[1].err);
     }
     metrics_counter_inc(&es->iqs);
     if (conf >= e->threshold) metrics_counter_inc(&es->confident);
@@ -519,14 +585,23 @@ static void infer_local(sreq *r, repo_model *m)
         sreq_destroy(r);
         return;
     }
-    if (sreq_copy_body(r, req) || sreq_items(r, 1)) {
+    e->primary = m;
+    e->oodd = edge_detector_oodd(s, &e->det); /* runs beside the primary on each query */
+    int n = e->oodd ? 2 : 1;
+    if (sreq_copy_body(r, req) || sreq_items(r, n)) {
         atomic_fetch_sub(&m->pending, 1);
         respond_detail(s, req, 500, "out of memory");
         sreq_destroy(r);
         return;
     }
-    r->items[0].data = r->body;
-    r->items[0].size = r->body_len;
+    for (int i = 0; i < n; i++) {
+        r->items[i].data = r->body;
+        r->items[i].size = r->body_len;
+    }
+    if (e->oodd) {
+        r->items[1].rm = e->oodd;
+        atomic_fetch_add(&e->oodd->pending, 1);
+    }
     sreq_track(r);
     pipeline_submit_images(r);
 }

@@ -57,6 +57,9 @@ edge_state *edge_of(const server *s);
  * one serves (edge_pull.h), else its config's model; NULL if neither is
  * ready. Loop thread. */
 repo_model *edge_detector_serving(server *s, const edge_detector *d);
+/* The detector's out-of-domain model when it has one ready (a classifier; a
+ * new reference), else NULL. Loop thread. */
+repo_model *edge_detector_oodd(server *s, const edge_detector *d);
 /* The detector's model, ready and fit for its mode (a reference), or NULL
  * with the reason. Loop thread. */
 repo_model *edge_detector_model(edge_state *es, const edge_detector *d, const edge_preset *p,

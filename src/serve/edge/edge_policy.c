@@ -61,3 +61,14 @@ const char *edge_decision_name(edge_decision d)
     }
     return "?";
 }
+
+static double clamp01(double v)
+{
+    return v < 0 ? 0 : v > 1 ? 1 : v;
+}
+
+double edge_policy_oodd(double confidence, double p_out, double chance)
+{
+    p_out = clamp01(p_out);
+    return p_out * clamp01(chance) + (1 - p_out) * clamp01(confidence);
+}

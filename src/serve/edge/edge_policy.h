@@ -62,4 +62,10 @@ int edge_decision_done(edge_decision d);
  * "refuse". */
 const char *edge_decision_name(edge_decision d);
 
+/* The confidence of an answer weighed by its out-of-domain probability, as
+ * the original edge endpoint does: p_out * chance + (1 - p_out) * confidence,
+ * where chance is 1 / the number of possible answers (0 for bounding
+ * boxes). p_out and confidence are clamped to [0, 1]. */
+double edge_policy_oodd(double confidence, double p_out, double chance);
+
 #endif

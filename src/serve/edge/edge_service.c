@@ -41,6 +41,16 @@ repo_model *edge_detector_serving(server *s, const edge_detector *d)
     return m;
 }
 
+repo_model *edge_detector_oodd(server *s, const edge_detector *d)
+{
+    repo_model *m = d->oodd_model[0] ? repo_get(s, d->oodd_model, strlen(d->oodd_model)) : NULL;
+    if (m && m->conf->task != MODEL_TASK_CLASSIFY) { /* a detector cannot say in or out */
+        repo_model_release(m);
+        m = NULL;
+    }
+    return m;
+}
+
 repo_model *edge_detector_model(edge_state *es, const edge_detector *d, const edge_preset *p,
                                 char *why, size_t size)
 {
@@ -143,6 +153,11 @@ int edge_config_fits_repo(edge_state *es, const edge_config *c, char *err, size_
                      d->model, s->opt.models_dir);
             return -1;
         }
+        if (d->oodd_model[0] && !repo_find(s, d->oodd_model, strlen(d->oodd_model))) {
+            snprintf(err, err_size, "detectors[%d].oodd_model: no model '%s' in the repository %s",
+                     i, d->oodd_model, s->opt.models_dir);
+            return -1;
+        }
     }
     return 0;
 }
@@ -163,8 +178,10 @@ void edge_install_config(edge_state *es, edge_config *c)
     if (es->outbox)
         edge_outbox_configure(es->outbox, c->upstream, c->upstream_token, c->outbox_max_pending,
                               c->outbox_retention_s);
-    for (int i = 0; i < c->n_detectors; i++) { /* models detectors name are loaded */
-        repo_entry *e = repo_find(s, c->detectors[i].model, strlen(c->detectors[i].model));
+    for (int i = 0; i < 2 * c->n_detectors; i++) { /* models detectors name are loaded */
+        const edge_detector *d = &c->detectors[i / 2];
+        const char *name = i % 2 ? d->oodd_model : d->model;
+        repo_entry *e = name[0] ? repo_find(s, name, strlen(name)) : NULL;
         if (e && e->state == ENTRY_UNAVAILABLE && !e->reloading) repo_reload(s, e);
     }
     repo_set_poll_interval(s, c->refresh_rate); /* model files are looked at this often */
