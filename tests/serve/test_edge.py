@@ -223,7 +223,9 @@ def test_modes(s):
         r = q["result"]
         shapes_ok &= (r["result_type"] == "binary_classification" and r["source"] == "ALGORITHM"
                       and r["from_edge"] is True and 0 <= r["confidence"] <= 1
-                      and q["metadata"] == {"is_from_edge": True} and q["result_type"] == "binary_classification")
+                      and q["metadata"] == {"is_from_edge": True,
+                                            "edge_models": {"primary": {"model": "red_disc", "version": "local"}}}
+                      and q["result_type"] == "binary_classification")
         ok["bin"] += r["label"] == t["red_disc"]
         st, q = s.iq(DET_COUNT, img)
         r = q["result"]
@@ -285,8 +287,9 @@ def test_bad_requests(s):
     # detector ids match case-insensitively; metadata and inspection_id are accepted
     meta = base64.urlsafe_b64encode(json.dumps({"camera": "dock-3"}).encode()).decode()
     st, q = s.iq(DET_BIN.lower(), img, "&metadata=%s&inspection_id=insp_1" % meta)
-    check(st == 200 and q["metadata"] == {"camera": "dock-3", "is_from_edge": True},
-          "metadata accepted (merged with is_from_edge), id case-insensitive")
+    check(st == 200 and q["metadata"] == {"camera": "dock-3", "is_from_edge": True, "edge_models":
+                                          {"primary": {"model": "red_disc", "version": "local"}}},
+          "metadata accepted (merged with is_from_edge and the model that answered), id case-insensitive")
 
 
 def test_dedup(s):
