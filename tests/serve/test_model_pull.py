@@ -391,6 +391,36 @@ def test_oodd():
     edge.stop()
     hub.stop()
 
+    # from the upstream: the hub's detector has both; an edge with neither pulls both
+    d = os.path.join(hub_root, "red_disc_oodd")
+    os.makedirs(d)
+    for f in ("model.onnx", "model.yaml", "test_data_set_0"):
+        os.symlink(os.path.join(MODELS, "red_disc_oodd", f), os.path.join(d, f))
+    hcfg = config(os.path.join(TMP, "oodd-hub2.yaml"),
+                  [{"detector_id": DET, "model": "red_disc", "oodd_model": "red_disc_oodd"}])
+    hub = Server(hub_root, hcfg, os.path.join(TMP, "oodd-hub2-state"))
+    st, urls = hub.request("GET", "/edge-api/v1/fetch-model-urls/%s/" % DET)
+    check(st == 200 and len(urls.get("oodd_model_binary_id", "")) == 64 and
+          "labels: [IN, OUT]" in urls.get("oodd_pipeline_config", "") and
+          urls.get("oodd_model_binary_url", "").endswith(urls.get("oodd_model_binary_id", "-") + ".tar"),
+          "the hub publishes the OODD model in the oodd_* fields")
+    ecfg = config(os.path.join(TMP, "oodd2-edge.yaml"),
+                  [{"detector_id": DET, "mode": "BINARY", "confidence_threshold": 0.9}], upstream=hub.url)
+    edge = Server(empty_repo("oodd2-edge"), ecfg, os.path.join(TMP, "oodd2-edge-state"))
+    both = wait_until(lambda: updates(edge).get("version") == 1 and
+                      edge.request("GET", "/health")[1]["edge"]["model_updates"]
+                      .get(DET + "-oodd", {}).get("version") == 1, 30)
+    check(both, "the edge pulls the detector's model and its OODD model (%s-oodd)" % DET)
+    n0 = edge.metric(up)
+    st, q = edge.iq(DET, photo)
+    od = ((q.get("metadata") or {}).get("edge_models") or {}).get("oodd") or {}
+    check(st == 200 and od.get("model") == DET + "-oodd" and od.get("version") == "1"
+          and od.get("p_out", 0) > 0.9 and q["result"]["confidence"] < 0.6 and edge.metric(up) == n0 + 1,
+          "the pulled OODD model weighs the photograph (P(out) %.3f, confidence %.3f) and it escalates"
+          % (od.get("p_out", -1), q["result"]["confidence"] if st == 200 else -1))
+    edge.stop()
+    hub.stop()
+
 
 def test_disk_full():
     """The state folder on a small file system (a 2 MB tmpfs): a version

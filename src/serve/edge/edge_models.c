@@ -114,6 +114,13 @@ static void detail(server *s, h2o_req_t *req, int status, const char *fmt, ...)
     va_end(ap);
 }
 
+/* The URL of package id on this server, as the client reached it. */
+static void binary_url(h2o_req_t *req, const char *id, char *url, size_t size)
+{
+    snprintf(url, size, "http://%.*s/edge-api/v1/model-binaries/%s.tar",
+             (int)(req->authority.len < 300 ? req->authority.len : 300), req->authority.base, id);
+}
+
 static void fetch_model_urls(server *s, edge_models *em, h2o_req_t *req, const char *id, size_t n)
 {
     edge_state *es = edge_of(s);
@@ -149,16 +156,24 @@ static void fetch_model_urls(server *s, edge_models *em, h2o_req_t *req, const c
     char *meta_text = meta ? json_dumps(meta, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     json_decref(meta);
     char url[512];
-    snprintf(url, sizeof url, "http://%.*s/edge-api/v1/model-binaries/%s.tar",
-             (int)(req->authority.len < 300 ? req->authority.len : 300), req->authority.base,
-             p->id);
-    serve_respond_json(req, 200,
-                       json_pack("{s:s, s:s, s:s, s:s, s:s}", "pipeline_config", yaml ? yaml : "",
-                                 "predictor_metadata", meta_text ? meta_text : "{}",
-                                 "model_binary_id", p->id, "model_binary_url", url,
-                                 "oodd_pipeline_config", ""));
+    binary_url(req, p->id, url, sizeof url);
+    json_t *doc = json_pack("{s:s, s:s, s:s, s:s, s:s}", "pipeline_config", yaml ? yaml : "",
+                            "predictor_metadata", meta_text ? meta_text : "{}", "model_binary_id",
+                            p->id, "model_binary_url", url, "oodd_pipeline_config", "");
+    repo_model *om = edge_detector_oodd(s, d); /* its out-of-domain model, if any */
+    const package *op = om ? package_of(em, om, err, sizeof err) : NULL;
+    if (doc && op) {
+        char *oyaml = read_text(om->pkg.dir, "model.yaml");
+        binary_url(req, op->id, url, sizeof url);
+        json_object_set_new(doc, "oodd_pipeline_config", json_string(oyaml ? oyaml : ""));
+        json_object_set_new(doc, "oodd_model_binary_id", json_string(op->id));
+        json_object_set_new(doc, "oodd_model_binary_url", json_string(url));
+        free(oyaml);
+    }
+    serve_respond_json(req, 200, doc);
     free(yaml);
     free(meta_text);
+    repo_model_release(om);
     repo_model_release(m);
 }
 
@@ -168,9 +183,9 @@ static const package *find_package(server *s, edge_models *em, const char *id)
     for (int i = 0; i < em->n; i++)
         if (em->p[i].buf && !strcmp(em->p[i].id, id)) return &em->p[i];
     edge_state *es = edge_of(s);
-    for (int i = 0; es && i < es->cfg->n_detectors; i++) {
-        const edge_detector *d = &es->cfg->detectors[i];
-        repo_model *m = edge_detector_serving(s, d);
+    for (int i = 0; es && i < 2 * es->cfg->n_detectors; i++) { /* models and OODD models */
+        const edge_detector *d = &es->cfg->detectors[i / 2];
+        repo_model *m = i % 2 ? edge_detector_oodd(s, d) : edge_detector_serving(s, d);
         if (!m) continue;
         char err[SERVE_ERR_MAX];
         const package *p = package_of(em, m, err, sizeof err);

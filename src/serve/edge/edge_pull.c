@@ -47,9 +47,11 @@ static const char *const reason_names[R_COUNT] = {"upstream", "download", "check
                                                   "check",    "load",     "disk"};
 
 typedef struct slot {
-    char id[EDGE_ID_MAX];
-    int wanted; /* in the active config */
-    int busy;   /* the thread works on it (mu) */
+    char id[EDGE_ID_MAX];     /* the detector's, or <detector>-oodd: its repository model */
+    char det_id[EDGE_ID_MAX]; /* the detector whose fetch-model-urls it reads */
+    int oodd;                 /* the out-of-domain model: the oodd_* fields */
+    int wanted;               /* in the active config */
+    int busy;                 /* the thread works on it (mu) */
     /* the thread's own */
     model_store st;
     int store_open, stored_tried;
@@ -713,7 +715,7 @@ static void update(edge_pull *p, slot *sl, const job *j)
     uint64_t t0 = clock_now_ns();
     long status;
     sl->attempt_id[0] = 0;
-    json_t *doc = fetch_urls(p, j->upstream, j->token, sl->id, &status, err, sizeof err);
+    json_t *doc = fetch_urls(p, j->upstream, j->token, sl->det_id, &status, err, sizeof err);
     pthread_mutex_lock(&p->mu);
     sl->last_check_ms = clock_unix_ms();
     pthread_mutex_unlock(&p->mu);
@@ -721,8 +723,10 @@ static void update(edge_pull *p, slot *sl, const job *j)
         failed(p, sl, j->refresh, R_UPSTREAM, "%s", err);
         return;
     }
-    const char *bin_id = json_string_value(json_object_get(doc, "model_binary_id"));
-    const char *url = json_string_value(json_object_get(doc, "model_binary_url"));
+    const char *bin_id = json_string_value(
+        json_object_get(doc, sl->oodd ? "oodd_model_binary_id" : "model_binary_id"));
+    const char *url = json_string_value(
+        json_object_get(doc, sl->oodd ? "oodd_model_binary_url" : "model_binary_url"));
     char id[ID_MAX] = "";
     if (bin_id) snprintf(id, sizeof id, "%s", bin_id);
     int id_ok = bin_id && bin_id[0] && strlen(bin_id) < ID_MAX;
@@ -754,7 +758,8 @@ static void update(edge_pull *p, slot *sl, const job *j)
     char burl[2048];
     snprintf(burl, sizeof burl, "%s", url);
     /* with a bare ONNX binary, pipeline_config is its model.yaml */
-    const char *pc = json_string_value(json_object_get(doc, "pipeline_config"));
+    const char *pc = json_string_value(
+        json_object_get(doc, sl->oodd ? "oodd_pipeline_config" : "pipeline_config"));
     char *pipeline = strdup(pc ? pc : "");
     json_decref(doc);
     if (!pipeline) {
@@ -952,8 +957,10 @@ void edge_pull_configure(edge_pull *p, const edge_config *c)
     p->calib_min = c->calibration_min_samples;
     for (int i = 0; i < p->n_slots; i++)
         p->slots[i]->wanted = 0;
-    for (int i = 0; i < c->n_detectors; i++) {
-        const char *id = c->detectors[i].id;
+    for (int i = 0; i < 2 * c->n_detectors; i++) { /* its model, then its OODD model */
+        const edge_detector *d = &c->detectors[i / 2];
+        char id[EDGE_ID_MAX];
+        snprintf(id, sizeof id, "%s%s", d->id, i % 2 ? EDGE_OODD_SUFFIX : "");
         slot *sl = NULL;
         for (int k = 0; k < p->n_slots && !sl; k++)
             if (!strcmp(p->slots[k]->id, id)) sl = p->slots[k];
@@ -967,11 +974,13 @@ void edge_pull_configure(edge_pull *p, const edge_config *c)
             }
             if (!(sl = calloc(1, sizeof *sl))) break;
             snprintf(sl->id, sizeof sl->id, "%s", id);
+            snprintf(sl->det_id, sizeof sl->det_id, "%s", d->id);
+            sl->oodd = i % 2;
             snprintf(sl->state, sizeof sl->state, "not checked yet");
             p->slots[p->n_slots++] = sl;
         }
         sl->wanted = 1;
-        sl->calibrate = c->detectors[i].calibrate_from_traffic;
+        sl->calibrate = !sl->oodd && d->calibrate_from_traffic;
         if (!sl->busy) sl->next_ns = 0; /* a new config: look now */
     }
     pthread_cond_signal(&p->cv);

@@ -12,6 +12,8 @@
  * A pulled version is served as the repository model named after the
  * detector (repo_add: /v2/models/<detector>, /health, metrics); the detector
  * answers with it from then on, and with its config's `model:` until then.
+ * The out-of-domain model (the oodd_* fields) is pulled the same way as the
+ * model <detector>-oodd, and replaces its config's `oodd_model:`.
  * At start the newest stored version serves at once (offline: it serves
  * forever). A failure at any step leaves the version serving as it was; it
  * is logged, counted by reason (glint_model_update_failures_total), shown in
@@ -29,6 +31,8 @@
 
 #include "serve/core/server_impl.h"
 #include "serve/edge/edge_config.h"
+
+#define EDGE_OODD_SUFFIX "-oodd" /* the repository name of a pulled OODD model */
 
 typedef struct edge_pull edge_pull;
 

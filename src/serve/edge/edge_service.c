@@ -43,7 +43,10 @@ repo_model *edge_detector_serving(server *s, const edge_detector *d)
 
 repo_model *edge_detector_oodd(server *s, const edge_detector *d)
 {
-    repo_model *m = d->oodd_model[0] ? repo_get(s, d->oodd_model, strlen(d->oodd_model)) : NULL;
+    char pulled[EDGE_ID_MAX + 8];
+    int n = snprintf(pulled, sizeof pulled, "%s" EDGE_OODD_SUFFIX, d->id);
+    repo_model *m = repo_get(s, pulled, (size_t)n);
+    if (!m && d->oodd_model[0]) m = repo_get(s, d->oodd_model, strlen(d->oodd_model));
     if (m && m->conf->task != MODEL_TASK_CLASSIFY) { /* a detector cannot say in or out */
         repo_model_release(m);
         m = NULL;
