@@ -628,6 +628,17 @@ def test_faults():
           "differs from the reference" in (u.get("last_error") or ""),
           "a version that fails its reference pair: counted as check, removed, version 1 serves (%s)"
           % (u.get("last_error") or "")[:100])
+    # a model that loads and runs but answers NaN, with no reference pair: it
+    # must answer the detector's recent query images before it may serve
+    fault.blob = tar_of(os.path.join(H.SRC, "tests", "data", "nan_model"))
+    seen = fails("check")
+    u = updates(edge)
+    check(seen and u.get("version") == 1 and versions(state) == ["1"] and
+          "recent query image" in (u.get("last_error") or ""),
+          "a version that answers NaN on the recent queries: counted as check, version 1 serves (%s)"
+          % (u.get("last_error") or "")[-90:])
+    fault.blob = tar_of(odd_dir)
+    fails("check")
     # backoff: the same failing id is not fetched again at every refresh
     n1 = updates(edge)["failures"]["check"]
     time.sleep(7)

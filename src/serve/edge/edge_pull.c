@@ -5,6 +5,7 @@
 #include "model/precision.h"
 #include "model/reference.h"
 #include "serve/edge/edge_samples.h"
+#include "vision/image.h"
 #include "model/store.h"
 #include "serve/core/errmsg.h"
 #include "util/clock.h"
@@ -13,6 +14,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -97,7 +99,8 @@ typedef struct install {
 
 struct edge_pull {
     server *srv;
-    char root[4096]; /* STATE/models */
+    edge_samples *samples; /* the detectors' recent query images */
+    char root[4096];       /* STATE/models */
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -670,6 +673,89 @@ static void calibrate_version(edge_pull *p, slot *sl, int v, const char *dir, co
     remove_tree(work);
 }
 
+/* ---- a new version answers the detector's recent images ---- */
+
+typedef struct probe {
+    batch_item bi; /* first */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int done, ok, output;
+    char err[SERVE_ERR_MAX];
+} probe;
+
+/* batch_item.done: the run succeeded and its output row is finite. */
+static void probe_ran(batch_item *bi, const batch_result *r)
+{
+    probe *pr = (probe *)bi;
+    int ok = r->status == GLINT_OK;
+    if (!ok) {
+        snprintf(pr->err, sizeof pr->err, "the run failed: %s", r->error ? r->error : "?");
+    } else {
+        glint_tensor t;
+        glint_context_output(r->ctx, pr->output, &t);
+        int64_t n = 1;
+        for (int d = 1; d < t.ndim; d++)
+            n *= t.dims[d];
+        const float *row =
+            t.dtype == GLINT_F32 ? (const float *)t.data + (int64_t)r->row * n : NULL;
+        for (int64_t i = 0; row && i < n && ok; i++)
+            ok = isfinite(row[i]);
+        if (!ok) snprintf(pr->err, sizeof pr->err, "its output holds NaN or infinity");
+    }
+    pthread_mutex_lock(&pr->mu);
+    pr->ok = ok;
+    pr->done = 1;
+    pthread_cond_signal(&pr->cv);
+    pthread_mutex_unlock(&pr->mu);
+}
+
+/* Runs m, as it will serve (its batcher, its precision), on the detector's
+ * recent query images that decode: each must run and answer finite numbers.
+ * 0 (also with no image to try), or -1 with err. */
+static int answers_recent(edge_pull *p, const slot *sl, repo_model *m, int *tried, char *err,
+                          size_t err_size)
+{
+    edge_image imgs[EDGE_RECENT_IMAGES];
+    int n = edge_samples_recent(p->samples, sl->det_id, imgs), rc = 0;
+    *tried = 0;
+    vision_decoder *dec = n ? vision_decoder_create(NULL) : NULL;
+    vision_image img;
+    vision_image_init(&img);
+    for (int i = 0; dec && i < n && !rc; i++) {
+        vision_error verr;
+        vision_transform tf;
+        batch_slot bs;
+        if (vision_decode(dec, imgs[i].data, imgs[i].len, &m->conf->spec, &img, &verr))
+            continue; /* the image's fault, not the model's */
+        if (batcher_reserve(m->batcher, &bs)) {
+            rc = errmsg_set(err, err_size, "the server is stopping");
+            break;
+        }
+        if (vision_prepare(&img, &m->conf->spec, bs.data, bs.floats, &tf, &verr)) {
+            batcher_commit(m->batcher, &bs, NULL);
+            continue;
+        }
+        probe pr = {.output = m->conf->output};
+        pr.bi.done = probe_ran;
+        pthread_mutex_init(&pr.mu, NULL);
+        pthread_cond_init(&pr.cv, NULL);
+        batcher_commit(m->batcher, &bs, &pr.bi);
+        pthread_mutex_lock(&pr.mu);
+        while (!pr.done)
+            pthread_cond_wait(&pr.cv, &pr.mu);
+        pthread_mutex_unlock(&pr.mu);
+        pthread_mutex_destroy(&pr.mu);
+        pthread_cond_destroy(&pr.cv);
+        (*tried)++;
+        if (!pr.ok) rc = errmsg_set(err, err_size, "on a recent query image: %s", pr.err);
+    }
+    vision_image_dispose(&img);
+    vision_decoder_destroy(dec);
+    for (int i = 0; i < n; i++)
+        free(imgs[i].data);
+    return rc;
+}
+
 typedef struct job {
     char upstream[EDGE_TEXT_MAX], token[EDGE_TEXT_MAX];
     double refresh;
@@ -846,6 +932,13 @@ static void update(edge_pull *p, slot *sl, const job *j)
         return;
     }
     double load_s = (double)(clock_now_ns() - t2) / 1e9;
+    int tried = 0;
+    if (answers_recent(p, sl, m, &tried, err, sizeof err)) {
+        repo_model_release(m);
+        model_store_remove(&sl->st, v);
+        failed(p, sl, j->refresh, R_CHECK, "version %d (%s): %s", v, id, err);
+        return;
+    }
     int from = sl->loaded;
     hand_over(p, sl, m, v, id, 0);
     model_store_prune(&sl->st);
@@ -913,7 +1006,8 @@ static void curl_init_once(void)
     curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
-edge_pull *edge_pull_start(server *s, const char *state_dir, char *err, size_t err_size)
+edge_pull *edge_pull_start(server *s, const char *state_dir, edge_samples *samples, char *err,
+                           size_t err_size)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     pthread_once(&once, curl_init_once);
@@ -923,6 +1017,7 @@ edge_pull *edge_pull_start(server *s, const char *state_dir, char *err, size_t e
         return NULL;
     }
     p->srv = s;
+    p->samples = samples;
     p->refresh_s = 60;
     snprintf(p->root, sizeof p->root, "%s/models", state_dir);
     snprintf(p->samples_root, sizeof p->samples_root, "%s/samples", state_dir);

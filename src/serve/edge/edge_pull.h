@@ -31,14 +31,17 @@
 
 #include "serve/core/server_impl.h"
 #include "serve/edge/edge_config.h"
+#include "serve/edge/edge_samples.h"
 
 #define EDGE_OODD_SUFFIX "-oodd" /* the repository name of a pulled OODD model */
 
 typedef struct edge_pull edge_pull;
 
-/* Starts the updater thread; versions live under state_dir/models. NULL with
+/* Starts the updater thread; versions live under state_dir/models; a new
+ * version must answer the recent query images `samples` keeps. NULL with
  * err. Loop thread. */
-edge_pull *edge_pull_start(server *s, const char *state_dir, char *err, size_t err_size);
+edge_pull *edge_pull_start(server *s, const char *state_dir, edge_samples *samples, char *err,
+                           size_t err_size);
 /* The detectors of c are the ones kept up to date (all of them when c has an
  * upstream; only their stored versions otherwise). Loop thread. */
 void edge_pull_configure(edge_pull *p, const edge_config *c);

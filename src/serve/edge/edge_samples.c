@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,7 +20,9 @@
 
 typedef struct last_offer {
     char id[EDGE_ID_MAX];
-    uint64_t at_ns;
+    uint64_t at_ns;                        /* the last image kept in the sample */
+    uint64_t recent_ns;                    /* the last one kept in memory */
+    edge_image recent[EDGE_RECENT_IMAGES]; /* newest first (mu) */
 } last_offer;
 
 struct edge_samples {
@@ -29,8 +32,9 @@ struct edge_samples {
     int max_count;
     int64_t max_bytes;
     double interval_s, retention_s;
-    last_offer *last; /* per detector (loop thread) */
+    last_offer *last; /* per detector (the table: loop thread; recent[]: mu) */
     int n_last, cap_last;
+    pthread_mutex_t mu;
     atomic_uint seq;
 };
 
@@ -51,13 +55,18 @@ edge_samples *edge_samples_create(server *s, const char *state_dir)
     if (!es) return NULL;
     es->srv = s;
     snprintf(es->root, sizeof es->root, "%s/samples", state_dir);
+    pthread_mutex_init(&es->mu, NULL);
     return es;
 }
 
 void edge_samples_destroy(edge_samples *es)
 {
     if (!es) return;
+    for (int i = 0; i < es->n_last; i++)
+        for (int k = 0; k < EDGE_RECENT_IMAGES; k++)
+            free(es->last[i].recent[k].data);
     free(es->last);
+    pthread_mutex_destroy(&es->mu);
     free(es);
 }
 
@@ -174,27 +183,75 @@ static void write_sample(workq_job *job)
     free(j);
 }
 
-void edge_samples_offer(edge_samples *es, const edge_detector *d, const void *body, size_t len)
+/* The detector's entry, created if needed; NULL when out of memory. Loop
+ * thread (the table grows under mu: the updater reads it). */
+static last_offer *offer_of(edge_samples *es, const char *id)
 {
-    if (!es || !d->calibrate_from_traffic || !len || len > ((size_t)64 << 20)) return;
-    uint64_t now = clock_now_ns();
+    for (int i = 0; i < es->n_last; i++)
+        if (!strcmp(es->last[i].id, id)) return &es->last[i];
+    pthread_mutex_lock(&es->mu);
     last_offer *lo = NULL;
-    for (int i = 0; i < es->n_last && !lo; i++)
-        if (!strcmp(es->last[i].id, d->id)) lo = &es->last[i];
-    if (!lo) {
-        if (es->n_last == es->cap_last) {
-            int cap = es->cap_last ? es->cap_last * 2 : 8;
-            last_offer *n = realloc(es->last, (size_t)cap * sizeof *n);
-            if (!n) return;
+    if (es->n_last == es->cap_last) {
+        int cap = es->cap_last ? es->cap_last * 2 : 8;
+        last_offer *n = realloc(es->last, (size_t)cap * sizeof *n);
+        if (n) {
             es->last = n;
             es->cap_last = cap;
         }
-        lo = &es->last[es->n_last++];
-        snprintf(lo->id, sizeof lo->id, "%s", d->id);
-        lo->at_ns = 0;
-    } else if (now - lo->at_ns < (uint64_t)(es->interval_s * 1e9)) {
-        return;
     }
+    if (es->n_last < es->cap_last) {
+        lo = &es->last[es->n_last++];
+        memset(lo, 0, sizeof *lo);
+        snprintf(lo->id, sizeof lo->id, "%s", id);
+    }
+    pthread_mutex_unlock(&es->mu);
+    return lo;
+}
+
+/* Keeps a copy of body among d's recent images (at most one a second). */
+static void keep_recent(edge_samples *es, last_offer *lo, const void *body, size_t len,
+                        uint64_t now)
+{
+    if (len > EDGE_RECENT_MAX_BYTES || (lo->recent_ns && now - lo->recent_ns < 1000000000u)) return;
+    unsigned char *copy = malloc(len);
+    if (!copy) return;
+    memcpy(copy, body, len);
+    lo->recent_ns = now;
+    pthread_mutex_lock(&es->mu);
+    free(lo->recent[EDGE_RECENT_IMAGES - 1].data);
+    memmove(&lo->recent[1], &lo->recent[0], (EDGE_RECENT_IMAGES - 1) * sizeof lo->recent[0]);
+    lo->recent[0] = (edge_image){copy, len};
+    pthread_mutex_unlock(&es->mu);
+}
+
+int edge_samples_recent(edge_samples *es, const char *id, edge_image *out)
+{
+    int n = 0;
+    if (!es) return 0;
+    pthread_mutex_lock(&es->mu);
+    for (int i = 0; i < es->n_last; i++) {
+        if (strcmp(es->last[i].id, id)) continue;
+        for (int k = 0; k < EDGE_RECENT_IMAGES && es->last[i].recent[k].data; k++) {
+            unsigned char *c = malloc(es->last[i].recent[k].len);
+            if (!c) break;
+            memcpy(c, es->last[i].recent[k].data, es->last[i].recent[k].len);
+            out[n++] = (edge_image){c, es->last[i].recent[k].len};
+        }
+    }
+    pthread_mutex_unlock(&es->mu);
+    return n;
+}
+
+void edge_samples_offer(edge_samples *es, const edge_detector *d, const void *body, size_t len)
+{
+    if (!es || !len) return;
+    uint64_t now = clock_now_ns();
+    last_offer *lo = offer_of(es, d->id);
+    if (!lo) return;
+    keep_recent(es, lo, body, len, now);
+    if (!d->calibrate_from_traffic || len > ((size_t)64 << 20) ||
+        (lo->at_ns && now - lo->at_ns < (uint64_t)(es->interval_s * 1e9)))
+        return;
     lo->at_ns = now;
     sample_job *j = malloc(sizeof *j + len);
     if (!j) return;

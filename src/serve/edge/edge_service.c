@@ -299,7 +299,7 @@ int edge_service_start(server *s, void **state, char *err, size_t err_size)
         snprintf(err, err_size, "out of memory");
         return -1;
     }
-    if (!(es->pull = edge_pull_start(s, s->opt.state_dir, err, err_size))) return -1;
+    if (!(es->pull = edge_pull_start(s, s->opt.state_dir, es->samples, err, err_size))) return -1;
     edge_config *c;
     if (s->opt.edge_config) {
         if (!(es->config_path = strdup(s->opt.edge_config))) {
