@@ -516,6 +516,8 @@ class FaultHandler(http.server.BaseHTTPRequestHandler):
             doc = {"pipeline_config": srv.pipeline_config, "predictor_metadata": "{}", "model_binary_id": bid,
                    "model_binary_url": srv.url + "/bin/" + bid + "?mode=" + srv.mode,
                    "oodd_pipeline_config": ""}
+            if srv.mode == "config":  # no binary: only the pipeline config
+                del doc["model_binary_id"], doc["model_binary_url"]
             return self.reply(200, json.dumps(doc).encode())
         body = srv.body()
         start = 0
@@ -677,6 +679,19 @@ def test_faults():
     check(ok and files_of(vdir) == {"model.onnx": fault.blob, "model.yaml": fault.pipeline_config.encode()},
           "an ONNX binary: version 3 is model.onnx + pipeline_config as model.yaml")
     check(all(label(edge, n) == truth(n) for n in NAMES[:4]), "version 3 answers with its labels")
+
+    # no binary, a changed pipeline_config: the version serving with that model.yaml
+    fault.mode = "config"
+    fault.pipeline_config = yaml.replace("labels: [YES, NO]", "labels: [NO, YES]")
+    ok = wait_until(lambda: updates(edge).get("version") == 4, 20)
+    vdir = os.path.join(state, "models", DET, "versions", "4")
+    check(ok and files_of(vdir) == {"model.onnx": fault.blob, "model.yaml": fault.pipeline_config.encode()}
+          and open(os.path.join(vdir, ".origin")).read().startswith("config-"),
+          "a changed pipeline_config without a binary: version 4 is version 3 with that model.yaml")
+    check(all(label(edge, n) == truth(n, flipped=True) for n in NAMES[:4]), "version 4 answers with its labels")
+    time.sleep(2)
+    check(updates(edge).get("version") == 4 and updates(edge).get("state") == "up to date",
+          "the same pipeline_config again: nothing new")
     edge.stop()
     fault.shutdown()
 

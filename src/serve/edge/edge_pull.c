@@ -761,6 +761,126 @@ typedef struct job {
     double refresh;
 } job;
 
+/* Version v (from upstream id `id`) was just added to sl's store: check it,
+ * load it, have it answer the recent images, hand it to the loop, calibrate
+ * it; any failure removes it and is counted. */
+static void adopt_version(edge_pull *p, slot *sl, const job *j, const char *dir, int v,
+                          const char *id, uint64_t t0, int64_t bytes, double dl_s, int64_t resumed)
+{
+    char err[SERVE_ERR_MAX];
+    char vdir[4096], onnx[4200], ref_in[4200], ref_out[4200];
+    model_store_path(&sl->st, v, vdir, sizeof vdir);
+    snprintf(onnx, sizeof onnx, "%s/model.onnx", vdir);
+    snprintf(ref_in, sizeof ref_in, "%s/" MODEL_REFERENCE_INPUT, vdir);
+    snprintf(ref_out, sizeof ref_out, "%s/" MODEL_REFERENCE_OUTPUT, vdir);
+    struct stat sb;
+    if (!stat(ref_in, &sb) || !stat(ref_out, &sb)) {
+        set_state(p, sl, "checking");
+        model_tolerance tol = {.rtol = 1e-3, .atol = 1e-4};
+        if (model_reference_check(onnx, ref_in, ref_out, &tol, err, sizeof err)) {
+            model_store_remove(&sl->st, v);
+            failed(p, sl, j->refresh, R_CHECK, "version %d (%s): %s", v, id, err);
+            return;
+        }
+    }
+    set_state(p, sl, "loading");
+    repo_model *m = NULL;
+    uint64_t t2 = clock_now_ns();
+    if (repo_load_dir(p->srv, sl->id, vdir, slot_precision(p, sl), &m, err, sizeof err)) {
+        model_store_remove(&sl->st, v);
+        failed(p, sl, j->refresh, R_LOAD, "version %d (%s): %s", v, id, err);
+        return;
+    }
+    double load_s = (double)(clock_now_ns() - t2) / 1e9;
+    int tried = 0;
+    if (answers_recent(p, sl, m, &tried, err, sizeof err)) {
+        repo_model_release(m);
+        model_store_remove(&sl->st, v);
+        failed(p, sl, j->refresh, R_CHECK, "version %d (%s): %s", v, id, err);
+        return;
+    }
+    int from = sl->loaded;
+    hand_over(p, sl, m, v, id, 0);
+    model_store_prune(&sl->st);
+    pthread_mutex_lock(&p->mu);
+    sl->updates++;
+    snprintf(sl->state, sizeof sl->state, "up to date");
+    sl->last_error[0] = 0;
+    sl->backoff_s = 0;
+    sl->last_update_ms = clock_unix_ms();
+    sl->last_update_s = (double)(clock_now_ns() - t0) / 1e9;
+    sl->last_bytes = bytes;
+    sl->last_download_s = dl_s;
+    schedule(sl, j->refresh);
+    pthread_mutex_unlock(&p->mu);
+    fprintf(stderr,
+            "glint serve: detector %s: version %d (%s) loaded, replacing %d: %lld bytes in %.2f s"
+            "%s, loaded in %.2f s\n",
+            sl->id, v, id, from, (long long)bytes, dl_s, resumed ? " (resumed)" : "", load_s);
+    pthread_mutex_lock(&p->mu);
+    int calibrate = sl->calibrate;
+    pthread_mutex_unlock(&p->mu);
+    if (calibrate) calibrate_version(p, sl, v, dir, vdir);
+}
+
+/* Without a binary, the upstream's pipeline_config is the model.yaml of the
+ * version serving: when it differs from the one that version has, the next
+ * version is that version's files with the new model.yaml. 0 (*v added, its
+ * id "config-<sha256 prefix>"), 1 nothing changed, -1 with err. */
+static int config_version(edge_pull *p, slot *sl, const char *yaml, int *v, char *id,
+                          size_t id_size, char *err, size_t err_size)
+{
+    (void)p;
+    char vdir[4096], path[4400], hex[65];
+    model_store_path(&sl->st, sl->loaded, vdir, sizeof vdir);
+    snprintf(path, sizeof path, "%s/model.yaml", vdir);
+    size_t len = 0;
+    char *have = fileio_read(path, 1 << 20, &len);
+    int same = have && len == strlen(yaml) && !memcmp(have, yaml, len);
+    free(have);
+    if (same) return 1;
+    DIR *d = opendir(vdir);
+    if (!d) return errmsg_set(err, err_size, "%s: %s", vdir, strerror(errno));
+    model_store_file files[MODEL_STORE_MAX_FILES];
+    char *bufs[MODEL_STORE_MAX_FILES], *names[MODEL_STORE_MAX_FILES];
+    int n = 0, rc = 0, has_yaml = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) && n < MODEL_STORE_MAX_FILES - 1 && !rc) {
+        if (e->d_name[0] == '.') continue;
+        snprintf(path, sizeof path, "%s/%s", vdir, e->d_name);
+        int is_yaml = !strcmp(e->d_name, "model.yaml");
+        size_t sz = 0;
+        bufs[n] = is_yaml ? NULL : fileio_read(path, MODEL_STORE_MAX_BYTES, &sz);
+        names[n] = strdup(e->d_name);
+        if ((!is_yaml && !bufs[n]) || !names[n]) {
+            rc = errmsg_set(err, err_size, "%s: %s", path, strerror(errno));
+            free(bufs[n]);
+            free(names[n]);
+            break;
+        }
+        has_yaml |= is_yaml;
+        files[n] =
+            (model_store_file){names[n], is_yaml ? yaml : bufs[n], is_yaml ? strlen(yaml) : sz};
+        n++;
+    }
+    closedir(d);
+    if (!rc && !has_yaml) {
+        bufs[n] = NULL;
+        names[n] = NULL;
+        files[n++] = (model_store_file){"model.yaml", yaml, strlen(yaml)};
+    }
+    if (!rc) {
+        if (model_store_sha256(yaml, strlen(yaml), hex)) hex[0] = 0;
+        snprintf(id, id_size, "config-%.16s", hex);
+        rc = model_store_add_files(&sl->st, files, n, id, v, err, err_size);
+    }
+    for (int i = 0; i < n; i++) {
+        free(bufs[i]);
+        free(names[i]);
+    }
+    return rc;
+}
+
 static void update(edge_pull *p, slot *sl, const job *j)
 {
     char dir[4096], err[SERVE_ERR_MAX];
@@ -818,6 +938,27 @@ static void update(edge_pull *p, slot *sl, const job *j)
     int id_ok = bin_id && bin_id[0] && strlen(bin_id) < ID_MAX;
     for (const char *c = id; id_ok && *c; c++)
         id_ok = *c > ' ' && *c < 127 && *c != '/';
+    if ((!bin_id || !bin_id[0]) && sl->loaded) { /* no binary: a changed pipeline_config? */
+        const char *pc = json_string_value(
+            json_object_get(doc, sl->oodd ? "oodd_pipeline_config" : "pipeline_config"));
+        int v = 0;
+        char cid[ID_MAX];
+        int rc = pc && pc[0] ? config_version(p, sl, pc, &v, cid, sizeof cid, err, sizeof err) : 1;
+        json_decref(doc);
+        if (rc < 0) {
+            failed(p, sl, j->refresh, R_PACKAGE, "a version from pipeline_config: %s", err);
+        } else if (rc == 0) {
+            adopt_version(p, sl, j, dir, v, cid, t0, 0, 0, 0);
+        } else {
+            pthread_mutex_lock(&p->mu);
+            snprintf(sl->state, sizeof sl->state, "up to date");
+            sl->last_error[0] = 0;
+            sl->backoff_s = 0;
+            schedule(sl, j->refresh);
+            pthread_mutex_unlock(&p->mu);
+        }
+        return;
+    }
     pthread_mutex_lock(&p->mu);
     int same = id_ok && !strcmp(id, sl->loaded_id);
     int rejected = id_ok && !strcmp(id, sl->rejected_id);
@@ -908,59 +1049,7 @@ static void update(edge_pull *p, slot *sl, const job *j)
         return;
     }
 
-    char vdir[4096], onnx[4200], ref_in[4200], ref_out[4200];
-    model_store_path(&sl->st, v, vdir, sizeof vdir);
-    snprintf(onnx, sizeof onnx, "%s/model.onnx", vdir);
-    snprintf(ref_in, sizeof ref_in, "%s/" MODEL_REFERENCE_INPUT, vdir);
-    snprintf(ref_out, sizeof ref_out, "%s/" MODEL_REFERENCE_OUTPUT, vdir);
-    struct stat sb;
-    if (!stat(ref_in, &sb) || !stat(ref_out, &sb)) {
-        set_state(p, sl, "checking");
-        model_tolerance tol = {.rtol = 1e-3, .atol = 1e-4};
-        if (model_reference_check(onnx, ref_in, ref_out, &tol, err, sizeof err)) {
-            model_store_remove(&sl->st, v);
-            failed(p, sl, j->refresh, R_CHECK, "version %d (%s): %s", v, id, err);
-            return;
-        }
-    }
-    set_state(p, sl, "loading");
-    repo_model *m = NULL;
-    uint64_t t2 = clock_now_ns();
-    if (repo_load_dir(p->srv, sl->id, vdir, slot_precision(p, sl), &m, err, sizeof err)) {
-        model_store_remove(&sl->st, v);
-        failed(p, sl, j->refresh, R_LOAD, "version %d (%s): %s", v, id, err);
-        return;
-    }
-    double load_s = (double)(clock_now_ns() - t2) / 1e9;
-    int tried = 0;
-    if (answers_recent(p, sl, m, &tried, err, sizeof err)) {
-        repo_model_release(m);
-        model_store_remove(&sl->st, v);
-        failed(p, sl, j->refresh, R_CHECK, "version %d (%s): %s", v, id, err);
-        return;
-    }
-    int from = sl->loaded;
-    hand_over(p, sl, m, v, id, 0);
-    model_store_prune(&sl->st);
-    pthread_mutex_lock(&p->mu);
-    sl->updates++;
-    snprintf(sl->state, sizeof sl->state, "up to date");
-    sl->last_error[0] = 0;
-    sl->backoff_s = 0;
-    sl->last_update_ms = clock_unix_ms();
-    sl->last_update_s = (double)(clock_now_ns() - t0) / 1e9;
-    sl->last_bytes = bytes;
-    sl->last_download_s = dl_s;
-    schedule(sl, j->refresh);
-    pthread_mutex_unlock(&p->mu);
-    fprintf(stderr,
-            "glint serve: detector %s: version %d (%s) loaded, replacing %d: %lld bytes in %.2f s"
-            "%s, loaded in %.2f s\n",
-            sl->id, v, id, from, (long long)bytes, dl_s, resumed ? " (resumed)" : "", load_s);
-    pthread_mutex_lock(&p->mu);
-    int calibrate = sl->calibrate;
-    pthread_mutex_unlock(&p->mu);
-    if (calibrate) calibrate_version(p, sl, v, dir, vdir);
+    adopt_version(p, sl, j, dir, v, id, t0, bytes, dl_s, resumed);
 }
 
 /* ---- the thread ---- */
