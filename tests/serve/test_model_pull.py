@@ -198,6 +198,27 @@ def test_pull_and_swap():
     edge2.stop()
 
 
+def test_chain():
+    """Hub and spoke, two levels: a site hub pulls from the origin and is the
+    upstream of an edge; the edge gets the origin's package byte for byte
+    (the same model_binary_id) through the site hub."""
+    root, origin = start_hub("chain")
+    site, site_state = start_edge("chain-site", origin.url)
+    check(wait_until(lambda: updates(site).get("version") == 1, 20), "the site hub pulls version 1")
+    edge, state = start_edge("chain-edge", site.url)
+    check(wait_until(lambda: updates(edge).get("version") == 1, 20), "the edge pulls it from the site hub")
+    st, a = origin.request("GET", "/edge-api/v1/fetch-model-urls/%s/" % DET)
+    st2, b = site.request("GET", "/edge-api/v1/fetch-model-urls/%s/" % DET)
+    check(st == st2 == 200 and a["model_binary_id"] == b["model_binary_id"] == updates(edge).get("model_binary_id"),
+          "one model_binary_id at all three: %s" % a["model_binary_id"][:16])
+    publish_reversed(root)
+    check(wait_until(lambda: updates(edge).get("version") == 2, 30),
+          "version 2 published at the origin reaches the edge through the site hub")
+    check(all(label(edge, n) == truth(n, flipped=True) for n in NAMES[:4]), "and answers")
+    for s_ in (edge, site, origin):
+        s_.stop()
+
+
 def test_rollback():
     """glint rollback (POST /edge-api/v1/detectors/{id}/rollback) under load:
     back to version 1 with no failed request; the version rolled back from is
@@ -728,7 +749,7 @@ def files_of(folder):
 
 
 def main():
-    tests = ["pull_and_swap", "rollback", "auto_rollback", "calibration", "oodd", "faults",
+    tests = ["pull_and_swap", "chain", "rollback", "auto_rollback", "calibration", "oodd", "faults",
              "disk_full"]
     for t in tests:
         if ONLY and t not in ONLY:
