@@ -155,14 +155,17 @@ def main():
                       dynamic_axes={"input": {0: "batch"}, "probs": {0: "batch"}},
                       opset_version=13, do_constant_folding=True)
     onnx.checker.check_model(onnx.load(path))
-    ds = os.path.join(a.out, "test_data_set_0")
-    os.makedirs(ds, exist_ok=True)
-    with torch.no_grad():
-        y = model(x)
-    with open(os.path.join(ds, "input_0.pb"), "wb") as f:
-        f.write(onnx.numpy_helper.from_array(x.numpy(), "input").SerializeToString())
-    with open(os.path.join(ds, "output_0.pb"), "wb") as f:
-        f.write(onnx.numpy_helper.from_array(y.numpy(), "probs").SerializeToString())
+    # reference pairs: a photograph (OUT) and a drawn picture (IN)
+    drawn = ts.to_tensor([ts.letterbox(load_rgb(os.path.join(shapes, "shapes_00.png")))[0]])
+    for k, xin in enumerate((x, drawn)):
+        ds = os.path.join(a.out, "test_data_set_%d" % k)
+        os.makedirs(ds, exist_ok=True)
+        with torch.no_grad():
+            y = model(xin)
+        with open(os.path.join(ds, "input_0.pb"), "wb") as f:
+            f.write(onnx.numpy_helper.from_array(xin.numpy(), "input").SerializeToString())
+        with open(os.path.join(ds, "output_0.pb"), "wb") as f:
+            f.write(onnx.numpy_helper.from_array(y.numpy(), "probs").SerializeToString())
     with open(os.path.join(a.out, "model.yaml"), "w") as f:
         f.write("# Out-of-domain model of the red-disc detector (tools/train_oodd.py):\n"
                 "# index 1 = OUT (a picture unlike the drawn scenes red_disc knows).\n"
