@@ -528,6 +528,9 @@ class FaultHandler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         srv = self.server
         if "/fetch-model-urls/" in self.path:
+            if srv.mode == "hang":  # longer than the 10 s the edge waits for an answer
+                time.sleep(12)
+                return self.reply(200, b"{}")
             if srv.mode == "error500":
                 return self.reply(500, b'{"detail": "the upstream is down for maintenance"}')
             body = srv.body()
@@ -608,13 +611,16 @@ def test_faults():
     def fails(reason):
         """Waits for one more failure of this reason."""
         n = updates(edge).get("failures", {}).get(reason, 0) + 1
-        return wait_until(lambda: updates(edge).get("failures", {}).get(reason, 0) >= n, 20, 0.05)
+        return wait_until(lambda: updates(edge).get("failures", {}).get(reason, 0) >= n, 60, 0.05)
 
     # (garbage is not a package, so it is taken for an ONNX file, which does not load)
     for mode, reason in (("truncate", "download"), ("badsum", "checksum"), ("hostile", "package"),
-                         ("garbage", "load"), ("error500", "upstream")):
+                         ("garbage", "load"), ("error500", "upstream"), ("hang", "upstream")):
         fault.mode = mode
-        seen = fails(reason)
+        if mode == "hang":  # the answer that never comes: the 10 s timeout (after a backoff)
+            seen = wait_until(lambda: "Timeout" in (updates(edge).get("last_error") or ""), 60, 0.2)
+        else:
+            seen = fails(reason)
         u = updates(edge)
         check(seen and u.get("version") == 1 and reason in (u.get("last_error") or ""),
               "%s: counted as %s, version 1 serves on (%s)" % (mode, reason, (u.get("last_error") or "")[:120]))
