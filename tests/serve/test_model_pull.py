@@ -188,6 +188,10 @@ def test_pull_and_swap():
     # offline: the hub is gone; a restarted edge serves the newest stored version
     hub.stop()
     edge2, _ = start_edge("swap", hub.url, state=state)
+    ready = wait_until(lambda: edge2.request("GET", "/health/ready")[0] == 200, 20, 0.01)
+    st, q = edge2.iq(DET, PICS["shapes_00.png"])  # at once: ready means it answers
+    check(ready and st == 200 and q["result"]["label"] == truth("shapes_00.png", flipped=True),
+          "restarted: /health/ready waits for the stored version, then it answers (%d)" % st)
     ok = wait_until(lambda: updates(edge2).get("version") == 2, 20)
     check(ok and all(label(edge2, n) == truth(n, flipped=True) for n in NAMES[:4]),
           "restarted with the hub gone: the stored version 2 serves")
@@ -217,6 +221,36 @@ def test_chain():
     check(all(label(edge, n) == truth(n, flipped=True) for n in NAMES[:4]), "and answers")
     for s_ in (edge, site, origin):
         s_.stop()
+
+
+def test_ready_waits():
+    """A restarted edge is not ready until its stored version serves: with a
+    model that takes a while to load (resnet18), the first 200 of
+    /health/ready comes only when the detector answers with that version."""
+    root = os.path.join(TMP, "rw-hub")
+    d = os.path.join(root, "resnet18")
+    os.makedirs(d)
+    for f in ("model.onnx", "model.yaml", "labels.txt", "test_data_set_0"):
+        os.symlink(os.path.join(MODELS, "resnet18", f), os.path.join(d, f))
+    cfg = config(os.path.join(TMP, "rw-hub.yaml"), [{"detector_id": DET, "model": "resnet18"}])
+    hub = Server(root, cfg, os.path.join(TMP, "rw-hub-state"))
+    ecfg = config(os.path.join(TMP, "rw-edge.yaml"),
+                  [{"detector_id": DET, "mode": "MULTI_CLASS"}], upstream=hub.url)
+    state = os.path.join(TMP, "rw-edge-state")
+    edge = Server(empty_repo("rw-edge"), ecfg, state)
+    check(wait_until(lambda: updates(edge).get("version") == 1, 60), "resnet18 pulled as version 1")
+    edge.stop()
+    hub.stop()
+    edge = Server(empty_repo("rw-edge"), ecfg, state)
+    seen = []
+    ready = wait_until(lambda: seen.append(edge.request("GET", "/health/ready")[0]) or seen[-1] == 200,
+                       60, 0.005)
+    st, q = edge.iq(DET, PICS["shapes_00.png"])
+    em = ((q or {}).get("metadata") or {}).get("edge_models") or {}
+    check(ready and 503 in seen and st == 200 and em.get("primary", {}).get("model") == DET,
+          "not ready (%d x 503) until the stored version serves; then it answers with it (%d, %s)"
+          % (seen.count(503), st, em.get("primary")))
+    edge.stop()
 
 
 def test_rollback():
@@ -755,7 +789,7 @@ def files_of(folder):
 
 
 def main():
-    tests = ["pull_and_swap", "chain", "rollback", "auto_rollback", "calibration", "oodd", "faults",
+    tests = ["pull_and_swap", "chain", "ready_waits", "rollback", "auto_rollback", "calibration", "oodd", "faults",
              "disk_full"]
     for t in tests:
         if ONLY and t not in ONLY:

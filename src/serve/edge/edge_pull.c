@@ -54,6 +54,7 @@ typedef struct slot {
     int oodd;                 /* the out-of-domain model: the oodd_* fields */
     int wanted;               /* in the active config */
     int busy;                 /* the thread works on it (mu) */
+    int stored_pending;       /* a stored version to serve at start, not yet installed (mu) */
     /* the thread's own */
     model_store st;
     int store_open, stored_tried;
@@ -509,6 +510,22 @@ static void serve_stored(edge_pull *p, slot *sl)
         hand_over(p, sl, m, v, origin, 1);
         return;
     }
+    pthread_mutex_lock(&p->mu);
+    sl->stored_pending = 0; /* none loads: nothing to wait for */
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* 1 if dir holds a complete stored version (a folder named by a number). */
+static int has_stored_version(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    int found = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) && !found)
+        found = e->d_name[0] >= '1' && e->d_name[0] <= '9' && !strchr(e->d_name, '.');
+    closedir(d);
+    return found;
 }
 
 /* ---- int8 from the traffic's sample ---- */
@@ -1161,6 +1178,9 @@ void edge_pull_configure(edge_pull *p, const edge_config *c)
             snprintf(sl->det_id, sizeof sl->det_id, "%s", d->id);
             sl->oodd = i % 2;
             snprintf(sl->state, sizeof sl->state, "not checked yet");
+            char vdir[4200];
+            snprintf(vdir, sizeof vdir, "%s/%s/versions", p->root, id);
+            sl->stored_pending = has_stored_version(vdir);
             p->slots[p->n_slots++] = sl;
         }
         sl->wanted = 1;
@@ -1299,6 +1319,17 @@ static void watch_check(edge_pull *p)
     pthread_mutex_unlock(&p->mu);
 }
 
+int edge_pull_waiting(edge_pull *p, const char *id)
+{
+    int w = 0;
+    if (!p) return 0;
+    pthread_mutex_lock(&p->mu);
+    for (int i = 0; i < p->n_slots; i++)
+        if (p->slots[i]->wanted && !strcmp(p->slots[i]->id, id)) w = p->slots[i]->stored_pending;
+    pthread_mutex_unlock(&p->mu);
+    return w;
+}
+
 void edge_pull_tick(edge_pull *p)
 {
     if (p) watch_check(p);
@@ -1331,6 +1362,7 @@ void edge_pull_tick(edge_pull *p)
             watch_start(p, in->sl, e->model, in->m, in->rollback);
             repo_install(s, e, in->m);
             pthread_mutex_lock(&p->mu);
+            in->sl->stored_pending = 0;
             in->sl->version = in->version;
             snprintf(in->sl->binary_id, sizeof in->sl->binary_id, "%s", in->bin_id);
             if (!strcmp(in->sl->state, "not checked yet"))

@@ -104,7 +104,8 @@ int edge_all_ready(edge_state *es)
     const edge_config *c = es->cfg;
     for (int i = 0; i < c->n_detectors; i++) {
         const edge_detector *d = &c->detectors[i];
-        if (c->presets[d->preset].enabled && d->model[0] && !detector_ready(es, d)) return 0;
+        int needs = d->model[0] || edge_pull_waiting(es->pull, d->id); /* a stored version */
+        if (c->presets[d->preset].enabled && needs && !detector_ready(es, d)) return 0;
     }
     return 1;
 }
