@@ -39,6 +39,8 @@ typedef struct yaml_conf {
     char *labels_file; /* as written; relative to the yaml's folder */
     int labels_line;   /* line of labels_file, for messages */
     model_serving serving;
+    char *source;        /* where new versions come from (an http(s) URL) */
+    char *source_sha256; /* what its body must hash to */
 } yaml_conf;
 
 /* Where a parse is, for messages. */
@@ -84,6 +86,8 @@ static void yaml_conf_dispose(yaml_conf *y)
     free(y->name);
     free(y->input);
     free(y->labels_file);
+    free(y->source);
+    free(y->source_sha256);
     free_names(y->labels, y->n_labels);
     memset(y, 0, sizeof *y);
 }
@@ -537,6 +541,8 @@ enum {
     K_SOLO_THREADS,
     K_TIMEOUT,
     K_PRECISION,
+    K_SOURCE,
+    K_SOURCE_SHA256,
     K_COUNT
 };
 
@@ -566,6 +572,8 @@ static const char *const KEYS[K_COUNT] = {
     "solo_threads",
     "timeout_ms",
     "precision",
+    "source",
+    "source_sha256",
 };
 
 static int set_key(const yctx *x, int k, const yaml_node_t *v, yaml_conf *y)
@@ -643,6 +651,20 @@ static int set_key(const yctx *x, int k, const yaml_node_t *v, yaml_conf *y)
         static const int prec_v[] = {MODEL_PRECISION_F32, MODEL_PRECISION_INT8,
                                      MODEL_PRECISION_BF16, MODEL_PRECISION_AUTO};
         return get_enum(x, key, v, precs, prec_v, "f32, int8, bf16 or auto", &y->serving.precision);
+    }
+    case K_SOURCE:
+        if (get_str(x, key, v, &y->source)) return -1;
+        if (strncmp(y->source, "http://", 7) && strncmp(y->source, "https://", 8))
+            return yfail(x, v, key, "'%.200s' is not an http:// or https:// URL", y->source);
+        return strlen(y->source) > 2000 ? yfail(x, v, key, "longer than 2000 characters") : 0;
+    case K_SOURCE_SHA256: {
+        if (get_str(x, key, v, &y->source_sha256)) return -1;
+        size_t n = strlen(y->source_sha256);
+        int hex = n == 64;
+        for (size_t i = 0; hex && i < n; i++)
+            hex = (y->source_sha256[i] >= '0' && y->source_sha256[i] <= '9') ||
+                  (y->source_sha256[i] >= 'a' && y->source_sha256[i] <= 'f');
+        return hex ? 0 : yfail(x, v, key, "expected 64 lowercase hex digits");
     }
     case K_TIMEOUT:
         return get_int(x, key, v, 1, 3600000, &y->serving.timeout_ms);
@@ -1009,6 +1031,29 @@ static int read_yaml(model_conf *c, const char *onnx_path, yaml_conf *y, char *e
     }
     int rc = yaml_parse(path, buf, len, y, err, size);
     free(buf);
+    return rc;
+}
+
+int model_conf_read_source(const char *yaml_path, char **url, char sha256[65], char *err,
+                           size_t err_size)
+{
+    *url = NULL;
+    sha256[0] = 0;
+    size_t len = 0;
+    char *text = fileio_read(yaml_path, MODEL_CONF_MAX_BYTES, &len);
+    if (!text)
+        return errno == ENOENT ? 0 : fail(err, err_size, "%s: %s", yaml_path, strerror(errno));
+    yaml_conf y = {.resize = -1, .score = -1, .iou = -1};
+    int rc = yaml_parse(yaml_path, (const unsigned char *)text, len, &y, err, err_size);
+    free(text);
+    if (!rc && y.source_sha256 && !y.source)
+        rc = fail(err, err_size, "%s: source_sha256 without a source", yaml_path);
+    if (!rc && y.source) {
+        *url = y.source;
+        y.source = NULL;
+        if (y.source_sha256) snprintf(sha256, 65, "%s", y.source_sha256);
+    }
+    yaml_conf_dispose(&y);
     return rc;
 }
 

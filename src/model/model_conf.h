@@ -124,6 +124,13 @@ const char *model_task_name(model_task t);
 int model_conf_load(model_conf *c, const char *onnx_path, const glint_model *m, char *err,
                     size_t err_size);
 
+/* The `source` (and `source_sha256`) a model.yaml names: where a glint serve
+ * pulls new versions of that model folder from. 0 with *url malloc'd (NULL
+ * when the file or the key is absent) and sha256 ("" when absent), or -1
+ * with err for a file that does not parse or a bad value. */
+int model_conf_read_source(const char *yaml_path, char **url, char sha256[65], char *err,
+                           size_t err_size);
+
 /* Frees what *c owns and zeroes it; accepts NULL and an all-zero conf. */
 void model_conf_dispose(model_conf *c);
 
