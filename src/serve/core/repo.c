@@ -3,6 +3,7 @@
  * batcher. The table (server.entries) belongs to the loop thread; loading
  * itself runs where it is called (start-up, or a worker for the KServe
  * repository extension). */
+#include "model/model_conf.h"
 #include "model/precision.h"
 #include "serve/core/server_impl.h"
 #include "util/cpus.h"
@@ -25,6 +26,7 @@ static void entry_free(repo_entry *e)
     if (!e) return;
     free(e->name);
     free(e->dir);
+    free(e->source);
     free(e);
 }
 
@@ -66,11 +68,24 @@ int repo_scan(server *s, char *err, size_t err_size)
         return -1;
     }
     struct dirent *de;
-    char dir[4096];
+    char dir[4096], yaml[4200], sha[65], cerr[SERVE_ERR_MAX];
     while ((de = readdir(d))) {
-        if (de->d_name[0] == '.' || !has_model(s->opt.models_dir, de->d_name)) continue;
+        if (de->d_name[0] == '.') continue;
         snprintf(dir, sizeof dir, "%s/%s", s->opt.models_dir, de->d_name);
-        if (!entry_append(s, de->d_name, dir)) goto oom;
+        snprintf(yaml, sizeof yaml, "%s/model.yaml", dir);
+        char *source = NULL;
+        if (model_conf_read_source(yaml, &source, sha, cerr, sizeof cerr)) {
+            fprintf(stderr, "glint serve: model %s: %s\n", de->d_name, cerr);
+            source = NULL; /* its load reports the file again */
+        }
+        if (!has_model(s->opt.models_dir, de->d_name) && !source) continue;
+        repo_entry *e = entry_append(s, de->d_name, dir);
+        if (!e) {
+            free(source);
+            goto oom;
+        }
+        e->source = source; /* new versions come from there (edge_pull.h) */
+        snprintf(e->source_sha256, sizeof e->source_sha256, "%s", sha);
     }
     closedir(d);
     if (s->n_entries > 1) qsort(s->entries, (size_t)s->n_entries, sizeof *s->entries, cmp_entry);

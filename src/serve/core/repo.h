@@ -72,6 +72,8 @@ typedef struct repo_entry {
     char *name;
     char *dir;     /* the folder it loads: models_dir/name, or a version of a pulled model */
     int precision; /* a model_precision; 0: model.yaml's (the --precision flag wins) */
+    char *source;  /* model.yaml's `source`: new versions are pulled from it; NULL if none */
+    char source_sha256[65]; /* what its body must hash to ("" if not pinned) */
     entry_state state;
     repo_model *model;              /* READY: the loaded model (a reference) */
     char reason[SERVE_ERR_MAX];     /* why it is unavailable */

@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -335,6 +336,15 @@ static int load_models(server *s, char *err, size_t err_size)
         for (int k = 0; k < s->opt.n_load; k++)
             want |= !strcmp(s->opt.load[k], e->name);
         if (!want) continue;
+        char onnx[4200];
+        struct stat st;
+        snprintf(onnx, sizeof onnx, "%s/model.onnx", e->dir);
+        if (e->source && stat(onnx, &st)) { /* nothing yet: its first version is pulled */
+            snprintf(e->reason, sizeof e->reason, "waiting for its first version from %s",
+                     e->source);
+            loaded++;
+            continue;
+        }
         if (repo_entry_load(s, e, &e->model, err, err_size)) return -1;
         e->state = ENTRY_READY;
         e->reason[0] = 0;
