@@ -526,6 +526,95 @@ def test_disk_full():
         subprocess.run(sudo + ["umount", "-l", state])
 
 
+class FileServer(http.server.ThreadingHTTPServer):
+    """A plain HTTP file server with ETags: GET /NAME answers the bytes set in
+    files[NAME] with ETag "sha1", and 304 to a matching If-None-Match."""
+    daemon_threads = True
+
+    def __init__(self):
+        super().__init__(("127.0.0.1", 0), FileHandler)
+        self.files, self.answers = {}, []
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+        self.url = "http://127.0.0.1:%d" % self.server_address[1]
+
+
+class FileHandler(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *a):
+        pass
+
+    def do_GET(self):
+        body = self.server.files.get(self.path.lstrip("/"))
+        if body is None:
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        tag = '"%s"' % hashlib.sha1(body).hexdigest()
+        status = 304 if self.headers.get("If-None-Match") == tag else 200
+        self.server.answers.append(status)
+        self.send_response(status)
+        self.send_header("ETag", tag)
+        self.send_header("Content-Length", str(len(body) if status == 200 else 0))
+        self.end_headers()
+        if status == 200:
+            self.wfile.write(body)
+
+
+def test_source():
+    """A repository folder whose model.yaml names a `source:`: glint serve
+    pulls its versions from a plain file server (no edge detector), polls
+    with If-None-Match (304: nothing new), serves the next version when the
+    file changes, and refuses a body that is not the pinned sha256."""
+    files = FileServer()
+    rd_dir = os.path.join(TMP, "src-rd")
+    os.makedirs(rd_dir)
+    yaml = open(os.path.join(MODELS, "red_disc", "model.yaml")).read().replace("precision: auto", "precision: f32")
+    for name, text in (("model.yaml", yaml), ("model.onnx", None)):
+        if text is None:
+            shutil.copy(os.path.join(MODELS, "red_disc", name), os.path.join(rd_dir, name))
+        else:
+            write(os.path.join(rd_dir, name), text)
+    v1 = tar_of(rd_dir)
+    files.files["rd.tar"] = v1
+    root = os.path.join(TMP, "src-repo")
+    for m, extra in (("rd", "source: %s/rd.tar\n" % files.url),
+                     ("pinned", "source: %s/rd.tar\nsource_sha256: %s\n" % (files.url, "0" * 64))):
+        os.makedirs(os.path.join(root, m))
+        write(os.path.join(root, m, "model.yaml"), yaml + extra)  # no model.onnx: it comes from the source
+    cfg = config(os.path.join(TMP, "src-edge.yaml"), [])
+    srv = Server(root, cfg, os.path.join(TMP, "src-state"))
+
+    def upd(name):
+        st, h = srv.request("GET", "/health")
+        return h["edge"]["model_updates"].get(name, {}) if st == 200 else {}
+
+    def classify(name):
+        c = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=30)
+        c.request("POST", "/v1/models/rd/classify", PICS[name], {"Content-Type": "image/png"})
+        r = c.getresponse()
+        body = json.loads(r.read())
+        c.close()
+        return r.status, (body.get("classes") or [{}])[0].get("label")
+
+    check(wait_until(lambda: upd("rd").get("version") == 1, 20),
+          "a folder with only a model.yaml naming a source: version 1 pulled")
+    check(all(classify(n) == (200, truth(n)) for n in NAMES[:4]), "and it serves /v1/models/rd")
+    time.sleep(2.5)
+    check(files.answers.count(304) >= 2 and upd("rd").get("version") == 1,
+          "polls with If-None-Match get 304 and change nothing (%s)" % files.answers)
+    # the labels reversed in place: the same length, so the tar stays well formed
+    files.files["rd.tar"] = v1.replace(b"labels: [YES, NO]", b"labels: [NO, YES]")
+    check(wait_until(lambda: upd("rd").get("version") == 2, 20), "the file changes: version 2 serves")
+    check(all(classify(n) == (200, truth(n, flipped=True)) for n in NAMES[:4]), "with its labels")
+    check(wait_until(lambda: upd("pinned").get("failures", {}).get("checksum", 0) >= 1, 20)
+          and not upd("pinned").get("version"),
+          "a body that is not the pinned sha256 is refused (%s)" % (upd("pinned").get("last_error") or "")[:80])
+    st, _ = srv.request("POST", "/v1/models/pinned/classify", PICS["shapes_00.png"], {"Content-Type": "image/png"})
+    check(st in (404, 503), "and that model does not serve (%d)" % st)
+    srv.stop()
+    files.shutdown()
+
+
 class Fault(http.server.ThreadingHTTPServer):
     """An upstream that relays a real package with a fault: `mode` is one of
     ok, truncate (half the body, then the connection closes), badsum (the id
@@ -789,7 +878,7 @@ def files_of(folder):
 
 
 def main():
-    tests = ["pull_and_swap", "chain", "ready_waits", "rollback", "auto_rollback", "calibration", "oodd", "faults",
+    tests = ["pull_and_swap", "chain", "ready_waits", "source", "rollback", "auto_rollback", "calibration", "oodd", "faults",
              "disk_full"]
     for t in tests:
         if ONLY and t not in ONLY:

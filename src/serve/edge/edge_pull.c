@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/mman.h>
@@ -52,6 +53,9 @@ typedef struct slot {
     char id[EDGE_ID_MAX];     /* the detector's, or <detector>-oodd: its repository model */
     char det_id[EDGE_ID_MAX]; /* the detector whose fetch-model-urls it reads */
     int oodd;                 /* the out-of-domain model: the oodd_* fields */
+    char *source;             /* a repository folder's `source:` URL (not a detector's) */
+    char source_sha256[65];   /* what its body must hash to ("" if not pinned) */
+    char folder[4096];        /* that folder: its model.yaml goes with an ONNX body */
     int wanted;               /* in the active config */
     int busy;                 /* the thread works on it (mu) */
     int stored_pending;       /* a stored version to serve at start, not yet installed (mu) */
@@ -124,6 +128,12 @@ struct edge_pull {
 
 /* ---- status ---- */
 
+/* What a slot keeps up to date, for messages. */
+static const char *what(const slot *sl)
+{
+    return sl->source ? "model" : "detector";
+}
+
 static void set_state(edge_pull *p, slot *sl, const char *state)
 {
     pthread_mutex_lock(&p->mu);
@@ -163,8 +173,8 @@ static void failed(edge_pull *p, slot *sl, double refresh, reason r, const char 
     int serving = sl->version;
     pthread_mutex_unlock(&p->mu);
     if (again_same) return;
-    fprintf(stderr, "glint serve: detector %s: model update failed (%s), %s; again in %.0f s: %s\n",
-            sl->id, reason_names[r],
+    fprintf(stderr, "glint serve: %s %s: model update failed (%s), %s; again in %.0f s: %s\n",
+            what(sl), sl->id, reason_names[r],
             serving ? "the version serving stays" : "no pulled version yet", again, msg);
 }
 
@@ -271,7 +281,24 @@ typedef struct download {
     int64_t need, avail; /* when the body cannot fit: the bytes it needs, those free */
     const char *dir;     /* the download's folder */
     membuf errbody;      /* a non-2xx body, for the message */
+    char etag[ID_MAX];   /* the answer's ETag, "" if none */
 } download;
+
+static size_t on_header(char *data, size_t size, size_t n, void *arg)
+{
+    download *d = arg;
+    size_t k = size * n;
+    if (k > 5 && !strncasecmp(data, "etag:", 5)) {
+        size_t i = 5, e = k;
+        while (i < e && (data[i] == ' ' || data[i] == '\t'))
+            i++;
+        while (e > i && (data[e - 1] == '\r' || data[e - 1] == '\n' || data[e - 1] == ' '))
+            e--;
+        if (e - i < sizeof d->etag)
+            snprintf(d->etag, sizeof d->etag, "%.*s", (int)(e - i), data + i);
+    }
+    return k;
+}
 
 /* Bytes free to an unprivileged writer in dir's file system; -1 unknown. */
 static int64_t free_bytes(const char *dir)
@@ -337,7 +364,8 @@ static int write_small(const char *path, const char *text)
  * id left by an interrupted run. 0 (*bytes: the file's size), or -1 with err
  * and *why. */
 static int fetch_binary(edge_pull *p, const char *dir, const char *url, const char *bin_id,
-                        int64_t *bytes, int64_t *resumed, reason *why, char *err, size_t err_size)
+                        const char *if_none_match, char *etag, int64_t *bytes, int64_t *resumed,
+                        reason *why, char *err, size_t err_size)
 {
     char part[4200], idf[4200], had[ID_MAX];
     snprintf(part, sizeof part, "%s/download.part", dir);
@@ -361,6 +389,15 @@ static int fetch_binary(edge_pull *p, const char *dir, const char *url, const ch
     }
     curl_easy_setopt(d.c, CURLOPT_WRITEFUNCTION, on_file);
     curl_easy_setopt(d.c, CURLOPT_WRITEDATA, &d);
+    curl_easy_setopt(d.c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(d.c, CURLOPT_HEADERDATA, &d);
+    struct curl_slist *hdrs = NULL;
+    if (if_none_match && if_none_match[0] && offset == 0) {
+        char h[ID_MAX + 32];
+        snprintf(h, sizeof h, "If-None-Match: %s", if_none_match);
+        hdrs = curl_slist_append(hdrs, h);
+        curl_easy_setopt(d.c, CURLOPT_HTTPHEADER, hdrs);
+    }
     curl_easy_setopt(d.c, CURLOPT_RESUME_FROM_LARGE, (curl_off_t)offset);
     curl_easy_setopt(d.c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)DOWNLOAD_MAX_BYTES);
     /* a stalled transfer ends (below 1 kB/s for 60 s); a slow one goes on */
@@ -374,6 +411,14 @@ static int fetch_binary(edge_pull *p, const char *dir, const char *url, const ch
     long code = 0;
     curl_easy_getinfo(d.c, CURLINFO_RESPONSE_CODE, &code);
     curl_easy_cleanup(d.c);
+    curl_slist_free_all(hdrs);
+    if (etag) snprintf(etag, ID_MAX, "%s", d.etag);
+    if (rc == CURLE_OK && code == 304) { /* not modified */
+        close(d.fd);
+        unlink(part);
+        free(d.errbody.p);
+        return 1;
+    }
     int synced = fsync(d.fd) == 0;
     close(d.fd);
     *resumed = d.offset;
@@ -476,7 +521,7 @@ static void roll_back(edge_pull *p, slot *sl, const char *dir)
     snprintf(sl->rejected_id, sizeof sl->rejected_id, "%s", sl->loaded_id);
     snprintf(path, sizeof path, "%s/rejected", dir);
     if (write_small(path, sl->rejected_id))
-        fprintf(stderr, "glint serve: detector %s: %s: %s\n", sl->id, path, strerror(errno));
+        fprintf(stderr, "glint serve: %s %s: %s: %s\n", what(sl), sl->id, path, strerror(errno));
     if (model_store_origin(&sl->st, to, origin, sizeof origin)) origin[0] = 0;
     hand_over(p, sl, m, to, origin, 1);
     model_store_remove(&sl->st, from);
@@ -484,8 +529,8 @@ static void roll_back(edge_pull *p, slot *sl, const char *dir)
     snprintf(sl->state, sizeof sl->state, "rolled back");
     sl->last_error[0] = 0;
     pthread_mutex_unlock(&p->mu);
-    fprintf(stderr, "glint serve: detector %s: rolled back from version %d (%s) to %d\n", sl->id,
-            from, sl->rejected_id, to);
+    fprintf(stderr, "glint serve: %s %s: rolled back from version %d (%s) to %d\n", what(sl),
+            sl->id, from, sl->rejected_id, to);
 }
 
 /* Serves the newest stored version that loads (start-up, or offline). */
@@ -500,12 +545,12 @@ static void serve_stored(edge_pull *p, slot *sl)
             sl->failures[R_LOAD]++;
             snprintf(sl->last_error, sizeof sl->last_error, "load: version %d: %s", v, err);
             pthread_mutex_unlock(&p->mu);
-            fprintf(stderr, "glint serve: detector %s: stored version %d does not load: %s\n",
+            fprintf(stderr, "glint serve: %s %s: stored version %d does not load: %s\n", what(sl),
                     sl->id, v, err);
             continue;
         }
         if (model_store_origin(&sl->st, v, origin, sizeof origin)) origin[0] = 0;
-        fprintf(stderr, "glint serve: detector %s: serving stored version %d (%s)\n", sl->id, v,
+        fprintf(stderr, "glint serve: %s %s: serving stored version %d (%s)\n", what(sl), sl->id, v,
                 origin[0] ? origin : "no id");
         hand_over(p, sl, m, v, origin, 1);
         return;
@@ -540,7 +585,7 @@ static void set_calibration(edge_pull *p, slot *sl, const char *fmt, ...)
     vsnprintf(sl->calibration, sizeof sl->calibration, fmt, ap);
     va_end(ap);
     pthread_mutex_unlock(&p->mu);
-    fprintf(stderr, "glint serve: detector %s: %s\n", sl->id, sl->calibration);
+    fprintf(stderr, "glint serve: %s %s: %s\n", what(sl), sl->id, sl->calibration);
 }
 
 static void remove_tree(const char *dir)
@@ -831,9 +876,10 @@ static void adopt_version(edge_pull *p, slot *sl, const job *j, const char *dir,
     schedule(sl, j->refresh);
     pthread_mutex_unlock(&p->mu);
     fprintf(stderr,
-            "glint serve: detector %s: version %d (%s) loaded, replacing %d: %lld bytes in %.2f s"
+            "glint serve: %s %s: version %d (%s) loaded, replacing %d: %lld bytes in %.2f s"
             "%s, loaded in %.2f s\n",
-            sl->id, v, id, from, (long long)bytes, dl_s, resumed ? " (resumed)" : "", load_s);
+            what(sl), sl->id, v, id, from, (long long)bytes, dl_s, resumed ? " (resumed)" : "",
+            load_s);
     pthread_mutex_lock(&p->mu);
     int calibrate = sl->calibrate;
     pthread_mutex_unlock(&p->mu);
@@ -898,13 +944,89 @@ static int config_version(edge_pull *p, slot *sl, const char *yaml, int *v, char
     return rc;
 }
 
+/* A repository folder's `source:`: a conditional GET (If-None-Match with the
+ * last ETag: 304 is nothing new), and a body whose sha256 is new (and the
+ * pinned one, if given) becomes the next version: a package, or an ONNX file
+ * with the folder's own model.yaml. */
+static void update_source(edge_pull *p, slot *sl, const job *j, const char *dir)
+{
+    char err[SERVE_ERR_MAX], etagf[4200], etag[ID_MAX] = "", new_etag[ID_MAX] = "", hex[65];
+    char part[4200], idf[4200];
+    uint64_t t0 = clock_now_ns();
+    snprintf(etagf, sizeof etagf, "%s/etag", dir);
+    snprintf(part, sizeof part, "%s/download.part", dir);
+    snprintf(idf, sizeof idf, "%s/download.id", dir);
+    if (!sl->loaded || fileio_read_text(etagf, etag, sizeof etag)) etag[0] = 0;
+    snprintf(sl->attempt_id, sizeof sl->attempt_id, "%s", sl->source);
+    set_state(p, sl, "downloading");
+    int64_t bytes = 0, resumed = 0;
+    reason why = R_DOWNLOAD;
+    int rc = fetch_binary(p, dir, sl->source, "source", etag, new_etag, &bytes, &resumed, &why, err,
+                          sizeof err);
+    double dl_s = (double)(clock_now_ns() - t0) / 1e9;
+    pthread_mutex_lock(&p->mu);
+    sl->last_check_ms = clock_unix_ms();
+    pthread_mutex_unlock(&p->mu);
+    if (rc < 0) {
+        if (!atomic_load(&p->stop)) failed(p, sl, j->refresh, why, "%s", err);
+        return;
+    }
+    int fd = rc ? -1 : open(part, O_RDONLY | O_CLOEXEC);
+    void *map = fd >= 0 && bytes > 0 ? mmap(NULL, (size_t)bytes, PROT_READ, MAP_PRIVATE, fd, 0)
+                                     : MAP_FAILED;
+    if (fd >= 0) close(fd);
+    int v = 0, same = rc == 1, stored = -1;
+    why = R_PACKAGE;
+    if (map != MAP_FAILED && model_store_sha256(map, (size_t)bytes, hex) == 0) {
+        same = !strcmp(hex, sl->loaded_id) || !strcmp(hex, sl->rejected_id);
+        if (sl->source_sha256[0] && strcmp(hex, sl->source_sha256)) {
+            why = R_CHECKSUM;
+            errmsg_set(err, sizeof err, "sha256 %s of %s is not the pinned %s", hex, sl->source,
+                       sl->source_sha256);
+        } else if (!same && model_store_is_package(map, (size_t)bytes)) {
+            stored = model_store_add(&sl->st, map, (size_t)bytes, NULL, hex, &v, err, sizeof err);
+        } else if (!same) { /* an ONNX file: with the folder's model.yaml */
+            char ypath[4200];
+            size_t ylen = 0;
+            snprintf(ypath, sizeof ypath, "%s/model.yaml", sl->folder);
+            char *yaml = fileio_read(ypath, 1 << 20, &ylen);
+            model_store_file files[2] = {{"model.onnx", map, (size_t)bytes},
+                                         {"model.yaml", yaml, ylen}};
+            stored = model_store_add_files(&sl->st, files, yaml ? 2 : 1, hex, &v, err, sizeof err);
+            free(yaml);
+        }
+        if (stored && (strstr(err, strerror(ENOSPC)) || strstr(err, strerror(EDQUOT))))
+            why = R_DISK;
+    } else if (!rc) {
+        errmsg_set(err, sizeof err, "%s: an empty body", sl->source);
+    }
+    if (map != MAP_FAILED) munmap(map, (size_t)bytes);
+    unlink(part);
+    unlink(idf);
+    if (!same && stored) {
+        failed(p, sl, j->refresh, why, "%s", err);
+        return;
+    }
+    if (new_etag[0]) write_small(etagf, new_etag);
+    if (same) { /* 304, or the same bytes again */
+        pthread_mutex_lock(&p->mu);
+        snprintf(sl->state, sizeof sl->state, "up to date");
+        sl->last_error[0] = 0;
+        sl->backoff_s = 0;
+        schedule(sl, j->refresh);
+        pthread_mutex_unlock(&p->mu);
+        return;
+    }
+    adopt_version(p, sl, j, dir, v, hex, t0, bytes, dl_s, resumed);
+}
+
 static void update(edge_pull *p, slot *sl, const job *j)
 {
     char dir[4096], err[SERVE_ERR_MAX];
     snprintf(dir, sizeof dir, "%s/%s", p->root, sl->id);
     if (!sl->store_open) {
         struct stat sb;
-        if (!j->upstream[0] && stat(dir, &sb)) { /* nothing stored, nothing to pull */
+        if (!j->upstream[0] && !sl->source && stat(dir, &sb)) { /* nothing stored or to pull */
             pthread_mutex_lock(&p->mu);
             schedule(sl, j->refresh);
             pthread_mutex_unlock(&p->mu);
@@ -929,6 +1051,10 @@ static void update(edge_pull *p, slot *sl, const job *j)
     sl->rollback = 0;
     pthread_mutex_unlock(&p->mu);
     if (rollback) roll_back(p, sl, dir);
+    if (sl->source) {
+        update_source(p, sl, j, dir);
+        return;
+    }
     if (!j->upstream[0]) {
         pthread_mutex_lock(&p->mu);
         schedule(sl, j->refresh);
@@ -1016,7 +1142,7 @@ static void update(edge_pull *p, slot *sl, const job *j)
     int64_t bytes = 0, resumed = 0;
     reason why = R_DOWNLOAD;
     uint64_t t1 = clock_now_ns();
-    if (fetch_binary(p, dir, burl, id, &bytes, &resumed, &why, err, sizeof err)) {
+    if (fetch_binary(p, dir, burl, id, NULL, NULL, &bytes, &resumed, &why, err, sizeof err)) {
         if (!atomic_load(&p->stop)) failed(p, sl, j->refresh, why, "%s", err);
         free(pipeline);
         return;
@@ -1157,8 +1283,8 @@ void edge_pull_configure(edge_pull *p, const edge_config *c)
     p->rb_latency_margin = c->rollback_latency_margin;
     p->calib_min = c->calibration_min_samples;
     for (int i = 0; i < p->n_slots; i++)
-        p->slots[i]->wanted = 0;
-    for (int i = 0; i < 2 * c->n_detectors; i++) { /* its model, then its OODD model */
+        p->slots[i]->wanted = p->slots[i]->source != NULL; /* sources are the repository's */
+    for (int i = 0; i < 2 * c->n_detectors; i++) {         /* its model, then its OODD model */
         const edge_detector *d = &c->detectors[i / 2];
         char id[EDGE_ID_MAX];
         snprintf(id, sizeof id, "%s%s", d->id, i % 2 ? EDGE_OODD_SUFFIX : "");
@@ -1307,8 +1433,8 @@ static void watch_check(edge_pull *p)
             sl->next_ns = 0;
             sl->auto_rollbacks++;
             pthread_cond_signal(&p->cv);
-            fprintf(stderr, "glint serve: detector %s: version %d regressed (%s): rolling back\n",
-                    sl->id, sl->version, why);
+            fprintf(stderr, "glint serve: %s %s: version %d regressed (%s): rolling back\n",
+                    what(sl), sl->id, sl->version, why);
             char verdict[SERVE_ERR_MAX + 32];
             snprintf(verdict, sizeof verdict, "rolled back: %s", why);
             watch_end(sl, verdict);
@@ -1316,6 +1442,41 @@ static void watch_check(edge_pull *p)
             watch_end(sl, "kept");
         }
     }
+    pthread_mutex_unlock(&p->mu);
+}
+
+void edge_pull_sources(edge_pull *p)
+{
+    if (!p) return;
+    server *s = p->srv;
+    pthread_mutex_lock(&p->mu);
+    for (int i = 0; i < s->n_entries; i++) {
+        const repo_entry *e = s->entries[i];
+        if (!e->source) continue;
+        if (p->n_slots == p->cap_slots) {
+            int cap = p->cap_slots ? p->cap_slots * 2 : 8;
+            slot **n = realloc(p->slots, (size_t)cap * sizeof *n);
+            if (!n) break;
+            p->slots = n;
+            p->cap_slots = cap;
+        }
+        slot *sl = calloc(1, sizeof *sl);
+        if (!sl || !(sl->source = strdup(e->source))) {
+            free(sl);
+            break;
+        }
+        snprintf(sl->id, sizeof sl->id, "%s", e->name);
+        snprintf(sl->det_id, sizeof sl->det_id, "%s", e->name);
+        snprintf(sl->source_sha256, sizeof sl->source_sha256, "%s", e->source_sha256);
+        snprintf(sl->folder, sizeof sl->folder, "%s", e->dir);
+        snprintf(sl->state, sizeof sl->state, "not checked yet");
+        char vdir[4200];
+        snprintf(vdir, sizeof vdir, "%s/%s/versions", p->root, e->name);
+        sl->stored_pending = has_stored_version(vdir);
+        sl->wanted = 1;
+        p->slots[p->n_slots++] = sl;
+    }
+    pthread_cond_signal(&p->cv);
     pthread_mutex_unlock(&p->mu);
 }
 
@@ -1353,8 +1514,8 @@ void edge_pull_tick(edge_pull *p)
         if (!e) e = repo_add(s, in->id, in->dir, err, sizeof err);
         if (e) e->precision = in->precision;
         if (!e || repo_entry_set_dir(e, in->dir)) {
-            fprintf(stderr, "glint serve: detector %s: version %d not installed: %s\n", in->id,
-                    in->version, e ? "out of memory" : err);
+            fprintf(stderr, "glint serve: %s %s: version %d not installed: %s\n", what(in->sl),
+                    in->id, in->version, e ? "out of memory" : err);
             repo_model_release(in->m);
         } else {
             e->generation++; /* a reload of the previous folder under way is void */
@@ -1368,8 +1529,8 @@ void edge_pull_tick(edge_pull *p)
             if (!strcmp(in->sl->state, "not checked yet"))
                 snprintf(in->sl->state, sizeof in->sl->state, "serving");
             pthread_mutex_unlock(&p->mu);
-            fprintf(stderr, "glint serve: detector %s: version %d %s\n", in->id, in->version,
-                    had ? "swapped in" : "serving");
+            fprintf(stderr, "glint serve: %s %s: version %d %s\n", what(in->sl), in->id,
+                    in->version, had ? "swapped in" : "serving");
         }
         free(in);
     }
@@ -1390,6 +1551,7 @@ void edge_pull_stop(edge_pull *p)
     }
     for (int i = 0; i < p->n_slots; i++) {
         repo_model_release(p->slots[i]->watched);
+        free(p->slots[i]->source);
         if (p->slots[i]->store_open) model_store_close(&p->slots[i]->st);
         free(p->slots[i]);
     }

@@ -52,6 +52,9 @@ void edge_pull_configure(edge_pull *p, const edge_config *c);
  * (none stored before it, a change under way) with err. Loop thread. */
 int edge_pull_rollback(edge_pull *p, const char *id, int *from, int *to, char *err,
                        size_t err_size);
+/* Follows the `source:` of every repository folder that names one (start-up,
+ * after the repository scan). Loop thread. */
+void edge_pull_sources(edge_pull *p);
 /* 1 while detector (or <detector>-oodd) id has a stored version that is not
  * serving yet (start-up): readiness waits for it. Loop thread. */
 int edge_pull_waiting(edge_pull *p, const char *id);

@@ -319,6 +319,7 @@ int edge_service_start(server *s, void **state, char *err, size_t err_size)
         return -1;
     }
     edge_install_config(es, c);
+    edge_pull_sources(es->pull);
     es->next_config_check = serve_now_ns() + 1000000000u;
     if (c->n_detectors)
         fprintf(stderr, "glint serve: edge: %d detector(s)%s%s\n", c->n_detectors,
