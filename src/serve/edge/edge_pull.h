@@ -13,7 +13,9 @@
  * detector (repo_add: /v2/models/<detector>, /health, metrics); the detector
  * answers with it from then on, and with its config's `model:` until then.
  * The out-of-domain model (the oodd_* fields) is pulled the same way as the
- * model <detector>-oodd, and replaces its config's `oodd_model:`.
+ * model <detector>-oodd, and replaces its config's `oodd_model:`. A folder
+ * of the repository whose model.yaml names a `source:` URL is followed the
+ * same way too (a conditional GET with its last ETag; edge_pull_sources).
  * At start the newest stored version serves at once (offline: it serves
  * forever). A failure at any step leaves the version serving as it was; it
  * is logged, counted by reason (glint_model_update_failures_total), shown in
