@@ -1,6 +1,7 @@
 /* glint as the upstream: the packages of its detectors' models (see
  * edge_models.h). */
 #include "serve/edge/edge_models.h"
+#include "serve/core/errmsg.h"
 #include "serve/core/http.h"
 #include "serve/core/repo.h"
 #include "model/precision.h"
@@ -40,16 +41,6 @@ void edge_models_destroy(edge_models *em)
     free(em);
 }
 
-static int fail(char *err, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t size, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, size, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
 /* The package of model m, packed now if its files changed; NULL with err. */
 static const package *package_of(edge_models *em, const repo_model *m, char *err, size_t size)
 {
@@ -58,12 +49,12 @@ static const package *package_of(edge_models *em, const repo_model *m, char *err
         if (!strcmp(em->p[i].name, m->name)) p = &em->p[i];
     if (p && p->sig == m->file_sig && p->buf) return p;
     if (!m->pkg.dir) {
-        fail(err, size, "model %s is a bare .onnx file, not a folder", m->name);
+        errmsg_set(err, size, "model %s is a bare .onnx file, not a folder", m->name);
         return NULL;
     }
     if (!p) {
         if (em->n == MODELS_MAX) {
-            fail(err, size, "more than %d models packaged", MODELS_MAX);
+            errmsg_set(err, size, "more than %d models packaged", MODELS_MAX);
             return NULL;
         }
         p = &em->p[em->n++];

@@ -147,6 +147,16 @@ static void schedule(slot *sl, double after)
     sl->next_ns = clock_now_ns() + (uint64_t)(after * 1e9);
 }
 
+/* A poll found nothing new: the state says why, errors and backoff clear,
+ * the next poll is a refresh away (mu held). */
+static void nothing_new(slot *sl, double refresh, const char *state)
+{
+    snprintf(sl->state, sizeof sl->state, "%s", state);
+    sl->last_error[0] = 0;
+    sl->backoff_s = 0;
+    schedule(sl, refresh);
+}
+
 static void failed(edge_pull *p, slot *sl, double refresh, reason r, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 static void failed(edge_pull *p, slot *sl, double refresh, reason r, const char *fmt, ...)
@@ -890,10 +900,9 @@ static void adopt_version(edge_pull *p, slot *sl, const job *j, const char *dir,
  * version serving: when it differs from the one that version has, the next
  * version is that version's files with the new model.yaml. 0 (*v added, its
  * id "config-<sha256 prefix>"), 1 nothing changed, -1 with err. */
-static int config_version(edge_pull *p, slot *sl, const char *yaml, int *v, char *id,
-                          size_t id_size, char *err, size_t err_size)
+static int config_version(slot *sl, const char *yaml, int *v, char *id, size_t id_size, char *err,
+                          size_t err_size)
 {
-    (void)p;
     char vdir[4096], path[4400], hex[65];
     model_store_path(&sl->st, sl->loaded, vdir, sizeof vdir);
     snprintf(path, sizeof path, "%s/model.yaml", vdir);
@@ -1010,10 +1019,7 @@ static void update_source(edge_pull *p, slot *sl, const job *j, const char *dir)
     if (new_etag[0]) write_small(etagf, new_etag);
     if (same) { /* 304, or the same bytes again */
         pthread_mutex_lock(&p->mu);
-        snprintf(sl->state, sizeof sl->state, "up to date");
-        sl->last_error[0] = 0;
-        sl->backoff_s = 0;
-        schedule(sl, j->refresh);
+        nothing_new(sl, j->refresh, "up to date");
         pthread_mutex_unlock(&p->mu);
         return;
     }
@@ -1086,7 +1092,7 @@ static void update(edge_pull *p, slot *sl, const job *j)
             json_object_get(doc, sl->oodd ? "oodd_pipeline_config" : "pipeline_config"));
         int v = 0;
         char cid[ID_MAX];
-        int rc = pc && pc[0] ? config_version(p, sl, pc, &v, cid, sizeof cid, err, sizeof err) : 1;
+        int rc = pc && pc[0] ? config_version(sl, pc, &v, cid, sizeof cid, err, sizeof err) : 1;
         json_decref(doc);
         if (rc < 0) {
             failed(p, sl, j->refresh, R_PACKAGE, "a version from pipeline_config: %s", err);
@@ -1094,10 +1100,7 @@ static void update(edge_pull *p, slot *sl, const job *j)
             adopt_version(p, sl, j, dir, v, cid, t0, 0, 0, 0);
         } else {
             pthread_mutex_lock(&p->mu);
-            snprintf(sl->state, sizeof sl->state, "up to date");
-            sl->last_error[0] = 0;
-            sl->backoff_s = 0;
-            schedule(sl, j->refresh);
+            nothing_new(sl, j->refresh, "up to date");
             pthread_mutex_unlock(&p->mu);
         }
         return;
@@ -1106,14 +1109,11 @@ static void update(edge_pull *p, slot *sl, const job *j)
     int same = id_ok && !strcmp(id, sl->loaded_id);
     int rejected = id_ok && !strcmp(id, sl->rejected_id);
     if (same || rejected || !bin_id || !bin_id[0]) { /* nothing new to pull */
-        snprintf(sl->state, sizeof sl->state, "%s",
-                 same          ? "up to date"
-                 : rejected    ? "rolled back"
-                 : sl->version ? "serving"
-                               : "no binary upstream");
-        sl->last_error[0] = 0;
-        sl->backoff_s = 0;
-        schedule(sl, j->refresh);
+        nothing_new(sl, j->refresh,
+                    same          ? "up to date"
+                    : rejected    ? "rolled back"
+                    : sl->version ? "serving"
+                                  : "no binary upstream");
         pthread_mutex_unlock(&p->mu);
         json_decref(doc);
         return;
