@@ -2,9 +2,10 @@
  * contexts.
  *
  * A glint_model owns the graph and the weights (read-only after load). A
- * glint_context is one execution instance: its own thread count, its own
- * memory planned at creation for every batch size 1..max_batch, and nothing
- * allocated while it runs. Contexts of one model share its weights.
+ * glint_context is one execution instance: its own thread count, a plan per
+ * input shape (batch size, and height and width where the model leaves them
+ * free) over one activation arena, and nothing allocated on a run whose
+ * shape has a plan. Contexts of one model share its weights.
  *
  * Thread-safety: a model may be shared by contexts on different threads once
  * loaded. A context is used by one thread at a time.
@@ -80,9 +81,18 @@ typedef struct glint_context_options {
      * writes f32. Fast only on CPUs with AMX; slower than f32 without. */
     int bf16;
     /* Sizes for free dimensions of input 0 other than the batch axis (the
-     * height and width of an export with dynamic spatial axes): a value > 0
-     * fixes axis i; 0 keeps the declared size. Zero-initialise when unused. */
+     * height and width of an export with dynamic spatial axes) planned at
+     * creation, for every batch size 1..max_batch: a value > 0 sets axis i;
+     * 0 keeps the declared size. Runs may still use other sizes (below).
+     * Zero-initialise when unused. */
     int64_t input_dims[GLINT_MAX_DIMS];
+    /* Largest product of an input's free dimensions other than the batch
+     * axis (its pixels, for an image of free height and width) a run may
+     * use; 0 = 16M. */
+    int64_t max_pixels;
+    /* Plans kept for shapes other than those planned at creation, least
+     * recently used out; 0 = 8. */
+    int max_plans;
 } glint_context_options;
 
 typedef struct glint_model glint_model;
@@ -123,8 +133,10 @@ const char *glint_model_metadata(const glint_model *m, const char *key);
 double glint_model_flops(const glint_model *m);
 
 /* Creates an execution context; plans memory and kernels for batch sizes
- * 1..max_batch. The model must outlive the context. Free with
- * glint_context_free(). */
+ * 1..max_batch at the declared input shape (with input_dims; none when the
+ * model leaves other axes free and input_dims does not set them). A run of
+ * another shape builds its plan on first use. The model must outlive the
+ * context. Free with glint_context_free(). */
 glint_status glint_context_create(glint_model *m, const glint_context_options *opt,
                                   glint_context **out);
 void glint_context_free(glint_context *c);
@@ -136,10 +148,23 @@ glint_status glint_context_warm(glint_context *c);
 /* Bytes of activation memory the context planned (peak of its largest plan). */
 size_t glint_context_arena_bytes(const glint_context *c);
 
-/* Runs the model on `inputs` (one per model input, in order; dims must match
- * the model with the batch axis 1..max_batch). Outputs stay owned by the
- * context and are valid until its next run or free: glint_context_output()
- * describes output i. */
+typedef struct glint_context_stats {
+    int plans;            /* plans held now */
+    int plans_built;      /* since creation, those built at creation included */
+    int plans_evicted;    /* shapes dropped to keep max_plans */
+    double build_ms;      /* total time building plans */
+    double last_build_ms; /* the most recent build */
+    size_t arena_bytes;   /* activation memory (the largest plan's) */
+    size_t plan_bytes;    /* the plans' own memory: tables and folded constants */
+} glint_context_stats;
+void glint_context_get_stats(const glint_context *c, glint_context_stats *st);
+
+/* Runs the model on `inputs` (one per model input, in order; fixed dims must
+ * match the model, the batch axis 1..max_batch, other free axes any size
+ * within max_pixels). A shape met for the first time builds its plan (and
+ * may grow the arena), which can fail as creating a context can. Outputs
+ * stay owned by the context and are valid until its next run or free:
+ * glint_context_output() describes output i. */
 glint_status glint_context_run(glint_context *c, const glint_tensor *inputs, int n_inputs);
 void glint_context_output(const glint_context *c, int i, glint_tensor *out);
 
@@ -150,10 +175,10 @@ void glint_context_output(const glint_context *c, int i, glint_tensor *out);
  * layout. Called on the thread that runs the context. */
 typedef void (*glint_observer)(void *user, const char *name, const glint_tensor *t);
 
-/* Sets the observer of every batch size (fn NULL: none). */
+/* Sets the observer of every plan, present and future (fn NULL: none). */
 void glint_context_observe(glint_context *c, glint_observer fn, void *user);
 
-/* Per-step profile (when opt.profile was set) of the batch size last run:
+/* Per-step profile (when opt.profile was set) of the shape last run:
  * one line per step (node, op, kernel, mean microseconds per run, share of
  * the total) written to `buf` (NUL-terminated if it fits); returns the
  * length it needed. */

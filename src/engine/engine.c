@@ -9,20 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #define MAX_MODEL_BYTES ((size_t)2 << 30) /* protobuf's own limit */
 #define MAX_BATCH 256
 #define MAX_BOUND_INPUTS 16 /* inputs read in place by glint_context_run */
-
-struct glint_context {
-    glint_model *m;
-    glint_context_options opt;
-    plan *plans; /* plans[b-1] runs batch b */
-    int n_plans;
-    void *arena;
-    size_t arena_bytes;
-    int last_batch;
-};
 
 glint_status glint_model_load_buffer(const void *data, size_t size, const char *base_dir,
                                      glint_model **out)
@@ -177,6 +168,31 @@ double glint_model_flops(const glint_model *m)
 }
 
 /* ---- contexts ---- */
+#define DEFAULT_MAX_PLANS 8
+#define DEFAULT_MAX_PIXELS ((int64_t)1 << 24)
+
+/* A plan of the context: its input shapes are its key (p.t of the graph
+ * inputs). */
+typedef struct cplan {
+    plan p;
+    uint64_t used; /* context tick of its last run */
+    bool pinned;   /* planned at creation: never evicted */
+} cplan;
+
+struct glint_context {
+    glint_model *m;
+    glint_context_options opt;
+    cplan **plans;
+    int n_plans, cap_plans;
+    cplan *last; /* the plan last run (outputs, profile) */
+    void *arena; /* shared by every plan: the largest one's size */
+    size_t arena_bytes;
+    uint64_t tick;
+    glint_observer observe;
+    void *observe_user;
+    glint_context_stats st;
+};
+
 static bool batch_is_free(const glint_model *m)
 {
     for (int i = 0; i < m->g.n_inputs; i++) {
@@ -184,6 +200,123 @@ static bool batch_is_free(const glint_model *m)
         if (v->ndim < 1 || v->dims[0] >= 0) return false;
     }
     return m->g.n_inputs > 0;
+}
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* Memory a plan holds besides the arena: its tables and folded constants. */
+static size_t plan_bytes(const plan *p)
+{
+    size_t per_val = sizeof *p->t + sizeof *p->is_const + sizeof *p->owned + sizeof *p->offset +
+                     sizeof *p->alias + sizeof *p->alias_off + sizeof *p->lay;
+    size_t n = (size_t)p->cap_vals * per_val + (size_t)p->cap_steps * sizeof *p->steps;
+    for (int v = 0; v < p->n_vals; v++)
+        if (p->owned[v]) n += eng_tensor_bytes(&p->t[v]);
+    return n;
+}
+
+static void cplan_free(cplan *cp)
+{
+    if (!cp) return;
+    eng_plan_dispose(&cp->p);
+    free(cp);
+}
+
+/* Drops the least recently used plan not planned at creation. */
+static void evict_one(glint_context *c, const cplan *keep)
+{
+    int lru = -1;
+    for (int i = 0; i < c->n_plans; i++) {
+        const cplan *cp = c->plans[i];
+        if (cp->pinned || cp == keep) continue;
+        if (lru < 0 || cp->used < c->plans[lru]->used) lru = i;
+    }
+    if (lru < 0) return;
+    c->st.plan_bytes -= plan_bytes(&c->plans[lru]->p);
+    cplan_free(c->plans[lru]);
+    c->plans[lru] = c->plans[--c->n_plans];
+    c->st.plans_evicted++;
+}
+
+static int unpinned(const glint_context *c)
+{
+    int n = 0;
+    for (int i = 0; i < c->n_plans; i++)
+        n += !c->plans[i]->pinned;
+    return n;
+}
+
+/* Builds a plan (shapes: every input's shape, or NULL for batch `batch` at
+ * opt.input_dims), binds it, growing the arena when it needs more; on
+ * success *out is the context's new plan. */
+static glint_status add_plan(glint_context *c, const glint_tensor *shapes, int batch, bool pinned,
+                             cplan **out)
+{
+    if (c->n_plans == c->cap_plans) {
+        int cap = c->cap_plans ? 2 * c->cap_plans : 16;
+        cplan **np = realloc(c->plans, (size_t)cap * sizeof *np);
+        if (!np) return eng_fail(GLINT_ERR_NOMEM, "out of memory");
+        c->plans = np;
+        c->cap_plans = cap;
+    }
+    cplan *cp = calloc(1, sizeof *cp);
+    if (!cp) return eng_fail(GLINT_ERR_NOMEM, "out of memory");
+    double t0 = now_ms();
+    const backend_iface *be = eng_backend_get(c->opt.backend);
+    glint_status s =
+        shapes ? eng_plan_build_shapes(c->m, shapes, be, c->opt.bf16 != 0, &cp->p)
+               : eng_plan_build(c->m, batch, c->opt.input_dims, be, c->opt.bf16 != 0, &cp->p);
+    if (s) {
+        free(cp);
+        return s;
+    }
+    if (cp->p.arena_bytes > c->arena_bytes) {
+        size_t bytes = (cp->p.arena_bytes + 63) / 64 * 64;
+        void *arena = aligned_alloc(64, bytes);
+        if (!arena) {
+            cplan_free(cp);
+            return eng_fail(GLINT_ERR_NOMEM, "cannot allocate %zu bytes of activations", bytes);
+        }
+        free(c->arena);
+        c->arena = arena;
+        c->arena_bytes = cp->p.arena_bytes;
+        for (int i = 0; i < c->n_plans; i++)
+            eng_plan_bind(&c->plans[i]->p, c->arena);
+    }
+    eng_plan_bind(&cp->p, c->arena);
+    cp->p.observe = c->observe;
+    cp->p.observe_user = c->observe_user;
+    cp->pinned = pinned;
+    c->plans[c->n_plans++] = cp;
+    double ms = now_ms() - t0;
+    c->st.plans_built++;
+    c->st.build_ms += ms;
+    c->st.last_build_ms = ms;
+    c->st.plan_bytes += plan_bytes(&cp->p);
+    int max_plans = c->opt.max_plans > 0 ? c->opt.max_plans : DEFAULT_MAX_PLANS;
+    while (!pinned && unpinned(c) > max_plans)
+        evict_one(c, cp);
+    *out = cp;
+    return GLINT_OK;
+}
+
+/* Whether every non-batch axis of every input is fixed (by the model or by
+ * opt.input_dims): then creation plans every batch size. */
+static bool shape_known(const glint_context *c)
+{
+    const graph *g = &c->m->g;
+    for (int i = 0; i < g->n_inputs; i++) {
+        const value *v = &g->vals[g->inputs[i]];
+        if (v->ndim < 0) return false;
+        for (int d = 1; d < v->ndim; d++)
+            if (v->dims[d] < 0 && (i > 0 || c->opt.input_dims[d] <= 0)) return false;
+    }
+    return true;
 }
 
 glint_status glint_context_create(glint_model *m, const glint_context_options *opt,
@@ -196,6 +329,7 @@ glint_status glint_context_create(glint_model *m, const glint_context_options *o
     if (opt) c->opt = *opt;
     if (c->opt.max_batch <= 0) c->opt.max_batch = 1;
     if (c->opt.threads <= 0) c->opt.threads = cpus_usable();
+    if (c->opt.max_pixels <= 0) c->opt.max_pixels = DEFAULT_MAX_PIXELS;
     glint_status s = GLINT_OK;
     if (c->opt.max_batch > MAX_BATCH) {
         s = eng_fail(GLINT_ERR_INVALID, "max_batch %d is above %d", c->opt.max_batch, MAX_BATCH);
@@ -205,28 +339,13 @@ glint_status glint_context_create(glint_model *m, const glint_context_options *o
         s = eng_fail(GLINT_ERR_INVALID, "the model has a fixed batch size; max_batch must be 1");
         goto fail;
     }
-    c->plans = calloc((size_t)c->opt.max_batch, sizeof *c->plans);
-    if (!c->plans) {
-        s = eng_fail(GLINT_ERR_NOMEM, "out of memory");
-        goto fail;
-    }
     omp_set_num_threads(c->opt.threads);
-    for (int b = 1; b <= c->opt.max_batch; b++) {
-        if ((s = eng_plan_build(m, b, c->opt.input_dims, eng_backend_get(c->opt.backend),
-                                c->opt.bf16 != 0, &c->plans[b - 1])))
-            goto fail;
-        c->n_plans = b;
-        if (b == 1 && m->flops == 0) m->flops = c->plans[0].flops;
-        if (c->plans[b - 1].arena_bytes > c->arena_bytes)
-            c->arena_bytes = c->plans[b - 1].arena_bytes;
+    for (int b = 1; shape_known(c) && b <= c->opt.max_batch; b++) {
+        cplan *cp = NULL;
+        if ((s = add_plan(c, NULL, b, true, &cp))) goto fail;
+        if (b == 1 && m->flops == 0) m->flops = cp->p.flops;
     }
-    c->arena = aligned_alloc(64, (c->arena_bytes + 63) / 64 * 64);
-    if (!c->arena) {
-        s = eng_fail(GLINT_ERR_NOMEM, "cannot allocate %zu bytes of activations", c->arena_bytes);
-        goto fail;
-    }
-    for (int b = 0; b < c->n_plans; b++)
-        eng_plan_bind(&c->plans[b], c->arena);
+    c->last = c->n_plans ? c->plans[0] : NULL;
     *out = c;
     return GLINT_OK;
 fail:
@@ -237,8 +356,8 @@ fail:
 void glint_context_free(glint_context *c)
 {
     if (!c) return;
-    for (int b = 0; b < c->n_plans; b++)
-        eng_plan_dispose(&c->plans[b]);
+    for (int i = 0; i < c->n_plans; i++)
+        cplan_free(c->plans[i]);
     free(c->plans);
     free(c->arena);
     free(c);
@@ -248,8 +367,8 @@ glint_status glint_context_warm(glint_context *c)
 {
     const graph *g = &c->m->g;
     if (omp_get_max_threads() != c->opt.threads) omp_set_num_threads(c->opt.threads);
-    for (int b = 0; b < c->n_plans; b++) {
-        plan *p = &c->plans[b];
+    for (int k = 0; k < c->n_plans; k++) {
+        plan *p = &c->plans[k]->p;
         for (int i = 0; i < g->n_inputs; i++) {
             glint_tensor *t = &p->t[g->inputs[i]];
             memset(t->data, 0, eng_tensor_bytes(t));
@@ -265,28 +384,81 @@ size_t glint_context_arena_bytes(const glint_context *c)
     return c->arena_bytes;
 }
 
-static glint_status check_input(const glint_context *c, const plan *p, int i,
-                                const glint_tensor *in)
+void glint_context_get_stats(const glint_context *c, glint_context_stats *st)
+{
+    *st = c->st;
+    st->plans = c->n_plans;
+    st->arena_bytes = c->arena_bytes;
+}
+
+/* Checks input i of a run against the model's declaration: type, rank,
+ * fixed sizes, the batch and pixel bounds. */
+static glint_status check_input(const glint_context *c, int i, const glint_tensor *in)
 {
     const graph *g = &c->m->g;
     const value *v = &g->vals[g->inputs[i]];
-    const glint_tensor *want = &p->t[g->inputs[i]];
+    char a[128], b[128];
     if (in->ndim < 0 || in->ndim > MAXD)
         return eng_fail(GLINT_ERR_SHAPE, "input '%s' has rank %d (at most %d)", v->name, in->ndim,
                         MAXD);
-    if (in->dtype != want->dtype)
+    if (in->dtype != v->dtype)
         return eng_fail(GLINT_ERR_INVALID, "input '%s' must be %s, got %s", v->name,
-                        glint_dtype_name(want->dtype), glint_dtype_name(in->dtype));
-    bool same = in->ndim == want->ndim;
-    for (int d = 0; same && d < in->ndim; d++)
-        same = in->dims[d] == want->dims[d];
-    if (!same) {
-        char a[128], b[128];
+                        glint_dtype_name(v->dtype), glint_dtype_name(in->dtype));
+    if (v->ndim >= 0 && in->ndim != v->ndim)
         return eng_fail(GLINT_ERR_SHAPE, "input '%s' must have shape %s, got %s", v->name,
-                        eng_dims_str(want->dims, want->ndim, a, sizeof a),
+                        eng_dims_str(v->dims, v->ndim, a, sizeof a),
                         eng_dims_str(in->dims, in->ndim, b, sizeof b));
+    int64_t pixels = 1;
+    bool batch_free = batch_is_free(c->m);
+    for (int d = 0; d < in->ndim; d++) {
+        int64_t decl = v->ndim < 0 ? -1 : v->dims[d]; /* no declared shape: every axis free */
+        if (decl >= 0 && in->dims[d] != decl)
+            return eng_fail(GLINT_ERR_SHAPE, "input '%s' must have shape %s, got %s", v->name,
+                            eng_dims_str(v->dims, v->ndim, a, sizeof a),
+                            eng_dims_str(in->dims, in->ndim, b, sizeof b));
+        if (decl >= 0) continue;
+        if (d == 0 && batch_free && (in->dims[0] < 1 || in->dims[0] > c->opt.max_batch))
+            return eng_fail(GLINT_ERR_SHAPE, "batch %lld is outside 1..%d", (long long)in->dims[0],
+                            c->opt.max_batch);
+        if (in->dims[d] < 1)
+            return eng_fail(GLINT_ERR_SHAPE, "input '%s': axis %d is %lld (at least 1)", v->name, d,
+                            (long long)in->dims[d]);
+        if (d > 0 || !batch_free) {
+            if (in->dims[d] > c->opt.max_pixels / pixels)
+                return eng_fail(GLINT_ERR_SHAPE,
+                                "input '%s' of shape %s is above the context's %lld pixels",
+                                v->name, eng_dims_str(in->dims, in->ndim, b, sizeof b),
+                                (long long)c->opt.max_pixels);
+            pixels *= in->dims[d];
+        }
     }
     if (!in->data) return eng_fail(GLINT_ERR_INVALID, "input '%s' has no data", v->name);
+    return GLINT_OK;
+}
+
+static bool plan_fits(const glint_context *c, const cplan *cp, const glint_tensor *inputs)
+{
+    const graph *g = &c->m->g;
+    for (int i = 0; i < g->n_inputs; i++) {
+        const glint_tensor *t = &cp->p.t[g->inputs[i]];
+        if (t->ndim != inputs[i].ndim ||
+            memcmp(t->dims, inputs[i].dims, (size_t)t->ndim * sizeof *t->dims))
+            return false;
+    }
+    return true;
+}
+
+/* The plan for these inputs' shapes, built on first use. */
+static glint_status plan_for(glint_context *c, const glint_tensor *inputs, plan **out)
+{
+    cplan *cp = c->last && plan_fits(c, c->last, inputs) ? c->last : NULL;
+    for (int i = 0; !cp && i < c->n_plans; i++)
+        if (plan_fits(c, c->plans[i], inputs)) cp = c->plans[i];
+    glint_status s;
+    if (!cp && (s = add_plan(c, inputs, 0, false, &cp))) return s;
+    cp->used = ++c->tick;
+    c->last = cp;
+    *out = &cp->p;
     return GLINT_OK;
 }
 
@@ -312,17 +484,14 @@ glint_status glint_context_run(glint_context *c, const glint_tensor *inputs, int
     if (n_inputs != g->n_inputs)
         return eng_fail(GLINT_ERR_INVALID, "the model takes %d inputs, got %d", g->n_inputs,
                         n_inputs);
-    int batch = 1;
-    if (n_inputs > 0 && batch_is_free(c->m)) {
-        batch = inputs[0].ndim > 0 ? (int)inputs[0].dims[0] : 0;
-        if (batch < 1 || batch > c->n_plans)
-            return eng_fail(GLINT_ERR_SHAPE, "batch %d is outside 1..%d", batch, c->n_plans);
-    }
-    plan *p = &c->plans[batch - 1];
     for (int i = 0; i < n_inputs; i++) {
-        glint_status s = check_input(c, p, i, &inputs[i]);
+        glint_status s = check_input(c, i, &inputs[i]);
         if (s) return s;
     }
+    if (omp_get_max_threads() != c->opt.threads) omp_set_num_threads(c->opt.threads);
+    plan *p;
+    glint_status s = plan_for(c, inputs, &p);
+    if (s) return s;
     /* An input is read where the caller holds it when that is safe (no step
      * writes a graph input; see bindable), else copied into its slot. */
     void *slot[MAX_BOUND_INPUTS] = {0};
@@ -336,11 +505,9 @@ glint_status glint_context_run(glint_context *c, const glint_tensor *inputs, int
             memcpy(t->data, inputs[i].data, eng_tensor_bytes(t));
         }
     }
-    if (omp_get_max_threads() != c->opt.threads) omp_set_num_threads(c->opt.threads);
-    c->last_batch = batch;
     for (int i = 0; p->observe && i < n_inputs; i++)
         p->observe(p->observe_user, g->vals[g->inputs[i]].name, &p->t[g->inputs[i]]);
-    glint_status s = eng_plan_run(p, c->opt.profile != 0);
+    s = eng_plan_run(p, c->opt.profile != 0);
     for (int i = 0; i < n_inputs && i < MAX_BOUND_INPUTS; i++)
         if (slot[i]) p->t[g->inputs[i]].data = slot[i];
     return s;
@@ -348,21 +515,33 @@ glint_status glint_context_run(glint_context *c, const glint_tensor *inputs, int
 
 void glint_context_observe(glint_context *c, glint_observer fn, void *user)
 {
+    c->observe = fn;
+    c->observe_user = user;
     for (int i = 0; i < c->n_plans; i++) {
-        c->plans[i].observe = fn;
-        c->plans[i].observe_user = user;
+        c->plans[i]->p.observe = fn;
+        c->plans[i]->p.observe_user = user;
     }
 }
 
 void glint_context_output(const glint_context *c, int i, glint_tensor *out)
 {
-    const plan *p = &c->plans[(c->last_batch ? c->last_batch : 1) - 1];
-    *out = p->t[c->m->g.outputs[i]];
+    if (!c->last) {
+        glint_io_info info;
+        io_info(&c->m->g, c->m->g.outputs[i], &info);
+        *out = (glint_tensor){.dtype = info.dtype, .ndim = info.ndim};
+        memcpy(out->dims, info.dims, sizeof out->dims);
+        return;
+    }
+    *out = c->last->p.t[c->m->g.outputs[i]];
 }
 
 size_t glint_context_profile(const glint_context *c, char *buf, size_t size)
 {
-    const plan *p = &c->plans[(c->last_batch ? c->last_batch : 1) - 1];
+    if (!c->last) {
+        if (size) buf[0] = 0;
+        return 0;
+    }
+    const plan *p = &c->last->p;
     size_t len = 0;
     double total = 0;
     int runs = p->prof_runs ? p->prof_runs : 1;

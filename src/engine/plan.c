@@ -66,11 +66,21 @@ static glint_status plan_inputs(plan *p)
     for (int i = 0; i < g->n_inputs; i++) {
         const value *gv = &g->vals[g->inputs[i]];
         glint_tensor *t = &p->t[g->inputs[i]];
-        if (gv->ndim < 0)
+        const glint_tensor *want = p->in_shapes ? &p->in_shapes[i] : NULL;
+        if (gv->ndim < 0 && want) { /* no declared shape: the run's */
+            t->ndim = want->ndim;
+            memcpy(t->dims, want->dims, sizeof t->dims);
+        } else if (gv->ndim < 0) {
             return eng_fail(GLINT_ERR_UNSUPPORTED, "input '%s' has no declared shape", gv->name);
+        } else if (want && want->ndim != gv->ndim) {
+            return eng_fail(GLINT_ERR_SHAPE, "input '%s' has rank %d, got %d", gv->name, gv->ndim,
+                            want->ndim);
+        }
         for (int d = 0; d < gv->ndim; d++) {
             if (gv->dims[d] >= 0) continue;
-            if (d == 0)
+            if (want)
+                t->dims[d] = want->dims[d];
+            else if (d == 0)
                 t->dims[0] = p->batch;
             else if (i == 0 && p->input_dims && p->input_dims[d] > 0)
                 t->dims[d] = p->input_dims[d];
@@ -545,14 +555,8 @@ done:
     return s;
 }
 
-glint_status eng_plan_build(const glint_model *m, int batch, const int64_t *input_dims,
-                            const backend_iface *be, bool bf16, plan *p)
+static glint_status build(const glint_model *m, const backend_iface *be, bool bf16, plan *p)
 {
-    memset(p, 0, sizeof *p);
-    p->m = m;
-    p->bf16 = bf16;
-    p->batch = batch;
-    p->input_dims = input_dims;
     glint_status s;
     if ((s = plan_alloc(p)) || (s = plan_inputs(p)) || (s = infer_and_fold(p)) ||
         (s = check_declared(p)))
@@ -564,10 +568,33 @@ glint_status eng_plan_build(const glint_model *m, int batch, const int64_t *inpu
     if (be->plan_finish && (s = be->plan_finish(p->be_state, p))) goto fail;
     if ((s = plan_memory(p))) goto fail;
     p->input_dims = NULL;
+    p->in_shapes = NULL;
     return GLINT_OK;
 fail:
     eng_plan_dispose(p);
     return s;
+}
+
+glint_status eng_plan_build(const glint_model *m, int batch, const int64_t *input_dims,
+                            const backend_iface *be, bool bf16, plan *p)
+{
+    memset(p, 0, sizeof *p);
+    p->m = m;
+    p->bf16 = bf16;
+    p->batch = batch;
+    p->input_dims = input_dims;
+    return build(m, be, bf16, p);
+}
+
+glint_status eng_plan_build_shapes(const glint_model *m, const glint_tensor *shapes,
+                                   const backend_iface *be, bool bf16, plan *p)
+{
+    memset(p, 0, sizeof *p);
+    p->m = m;
+    p->bf16 = bf16;
+    p->batch = m->g.n_inputs && shapes[0].ndim ? (int)shapes[0].dims[0] : 1;
+    p->in_shapes = shapes;
+    return build(m, be, bf16, p);
 }
 
 void eng_plan_dispose(plan *p)

@@ -1,4 +1,5 @@
-/* Execution plan: the graph specialised to one batch size.
+/* Execution plan: the graph specialised to one shape of its inputs (batch size,
+ * free height and width...).
  *
  * eng_plan_build() infers every shape, folds what is constant (the Shape/Gather/
  * Concat chains exporters emit), hands steps to a backend, and assigns every
@@ -53,8 +54,9 @@ typedef struct step {
 typedef struct plan {
     const glint_model *m;
     int batch;
-    const int64_t *input_dims; /* during eng_plan_build only */
-    int n_vals;                /* graph values + extra values made by the plan */
+    const int64_t *input_dims;     /* during eng_plan_build only */
+    const glint_tensor *in_shapes; /* during eng_plan_build_shapes only */
+    int n_vals;                    /* graph values + extra values made by the plan */
     int cap_vals;
     glint_tensor *t; /* per value: dtype, dims, data (bound) */
     bool *is_const;
@@ -85,6 +87,10 @@ typedef struct plan {
  * backend that cannot refuses the plan). On failure p is disposed. */
 glint_status eng_plan_build(const glint_model *m, int batch, const int64_t *input_dims,
                             const struct backend_iface *be, bool bf16, plan *p);
+/* Same with every input's shape given (shapes[i] for graph input i: its
+ * free dimensions take the sizes there; ndim must match, data is ignored). */
+glint_status eng_plan_build_shapes(const glint_model *m, const glint_tensor *shapes,
+                                   const struct backend_iface *be, bool bf16, plan *p);
 void eng_plan_dispose(plan *p);
 /* Points every non-constant tensor into arena (arena_bytes long at least). */
 void eng_plan_bind(plan *p, void *arena);

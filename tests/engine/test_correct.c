@@ -196,48 +196,92 @@ static void test_dfl_fold(void **state)
     glint_model_free(m);
 }
 
-/* input_dims fixes free spatial axes per context: two contexts of one model
- * at two sizes, each refusing the other's; without it, no context. */
-static void test_input_dims(void **state)
+/* A model with free batch, height and width: input_dims plans one size at
+ * creation; other sizes are planned on first use, kept (least recently used
+ * out past max_plans) and agree with contexts made for that size; sizes
+ * above max_pixels and batches above max_batch are refused. */
+static void test_any_shape(void **state)
 {
     glint_model *m = etest_load("dynamic_hw/model.onnx");
     glint_io_info info;
     glint_model_input_info(m, 0, &info);
     assert_true(info.dims[0] == -1 && info.dims[2] == -1 && info.dims[3] == -1);
-    glint_context_options o = {.threads = 1, .backend = GLINT_BACKEND_REF};
-    glint_context *c = (glint_context *)&c;
-    etest_status(glint_context_create(m, &o, &c), GLINT_ERR_UNSUPPORTED);
-    assert_null(c);
-    etest_msg_has("input_dims");
-    o.input_dims[2] = 12; /* W still free */
-    etest_status(glint_context_create(m, &o, &c), GLINT_ERR_UNSUPPORTED);
-    etest_msg_has("dimension 3");
-
     static float x[2 * 3 * 16 * 24];
     for (size_t i = 0; i < sizeof x / sizeof *x; i++)
         x[i] = etest_det((int64_t)i, 800);
-    const int64_t sizes[2][2] = {{12, 20}, {16, 24}};
-    glint_context *ctx[2];
-    for (int k = 0; k < 2; k++) {
-        o.input_dims[2] = sizes[k][0];
-        o.input_dims[3] = sizes[k][1];
-        o.max_batch = 2;
-        etest_status(glint_context_create(m, &o, &ctx[k]), GLINT_OK);
+    const int64_t sizes[3][2] = {{12, 20}, {16, 24}, {7, 5}};
+    for (int be = 0; be < 2; be++) {
+        /* one context per size, planned at creation */
+        float want[3][8];
+        for (int k = 0; k < 3; k++) {
+            glint_context_options o = {.threads = 1, .max_batch = 2, .backend = be};
+            o.input_dims[2] = sizes[k][0];
+            o.input_dims[3] = sizes[k][1];
+            glint_context *c;
+            etest_status(glint_context_create(m, &o, &c), GLINT_OK);
+            glint_context_stats st;
+            glint_context_get_stats(c, &st);
+            assert_int_equal(st.plans, 2); /* batch 1 and 2 */
+            glint_tensor in = {
+                .dtype = GLINT_F32, .ndim = 4, .dims = {2, 3, sizes[k][0], sizes[k][1]}, .data = x};
+            etest_status(glint_context_run(c, &in, 1), GLINT_OK);
+            glint_tensor y;
+            glint_context_output(c, 0, &y);
+            etest_assert_dims(&y, 4, (int64_t[]){2, 4, 1, 1});
+            memcpy(want[k], y.data, sizeof want[k]);
+            glint_context_get_stats(c, &st);
+            assert_int_equal(st.plans_built, 2);
+            glint_context_free(c);
+        }
+        /* one context for every size, planning none at creation and
+         * keeping two */
+        glint_context_options o = {
+            .threads = 1, .max_batch = 2, .backend = be, .max_plans = 2, .max_pixels = 16 * 24};
+        glint_context *c;
+        etest_status(glint_context_create(m, &o, &c), GLINT_OK);
+        glint_context_stats st;
+        glint_context_get_stats(c, &st);
+        assert_int_equal(st.plans, 0);
+        assert_int_equal(st.arena_bytes, 0);
+        const int order[] = {0, 1, 0, 2, 1, 1};
+        for (int r = 0; r < 6; r++) {
+            int k = order[r];
+            glint_tensor in = {
+                .dtype = GLINT_F32, .ndim = 4, .dims = {2, 3, sizes[k][0], sizes[k][1]}, .data = x};
+            etest_status(glint_context_run(c, &in, 1), GLINT_OK);
+            glint_tensor y;
+            glint_context_output(c, 0, &y);
+            etest_assert_dims(&y, 4, (int64_t[]){2, 4, 1, 1});
+            assert_true(etest_max_diff(y.data, want[k], 8) == 0);
+        }
+        /* built: 12x20, 16x24, 7x5 (evicts 16x24, the older of the two), 16x24
+         * again (evicts 12x20) */
+        glint_context_get_stats(c, &st);
+        assert_int_equal(st.plans, 2);
+        assert_int_equal(st.plans_built, 4);
+        assert_int_equal(st.plans_evicted, 2);
+        assert_true(st.build_ms > 0 && st.last_build_ms > 0 && st.plan_bytes > 0);
+        assert_true(st.arena_bytes > 0);
+        /* above the bounds */
+        glint_tensor in = {.dtype = GLINT_F32, .ndim = 4, .dims = {2, 3, 16, 25}, .data = x};
+        etest_status(glint_context_run(c, &in, 1), GLINT_ERR_SHAPE);
+        etest_msg_has("384 pixels");
+        in.dims[0] = 3;
+        in.dims[3] = 8;
+        etest_status(glint_context_run(c, &in, 1), GLINT_ERR_SHAPE);
+        etest_msg_has("batch 3 is outside 1..2");
+        in.dims[0] = 1;
+        in.dims[1] = 4; /* the channel axis is fixed */
+        etest_status(glint_context_run(c, &in, 1), GLINT_ERR_SHAPE);
+        etest_msg_has("[-1,3,-1,-1]");
+        in.dims[1] = 3;
+        in.dims[2] = 0;
+        etest_status(glint_context_run(c, &in, 1), GLINT_ERR_SHAPE);
+        etest_msg_has("axis 2 is 0");
+        glint_context_get_stats(c, &st);
+        assert_int_equal(st.plans_built, 4);
+        glint_context_free(c);
     }
-    for (int k = 0; k < 2; k++) {
-        glint_tensor in = {
-            .dtype = GLINT_F32, .ndim = 4, .dims = {2, 3, sizes[k][0], sizes[k][1]}, .data = x};
-        etest_status(glint_context_run(ctx[k], &in, 1), GLINT_OK);
-        glint_tensor y;
-        glint_context_output(ctx[k], 0, &y);
-        etest_assert_dims(&y, 4, (int64_t[]){2, 4, 1, 1});
-        /* the other context's size is refused */
-        in.dims[2] = sizes[1 - k][0];
-        in.dims[3] = sizes[1 - k][1];
-        etest_status(glint_context_run(ctx[k], &in, 1), GLINT_ERR_SHAPE);
-    }
-    glint_context_free(ctx[0]);
-    glint_context_free(ctx[1]);
     glint_model_free(m);
 }
 
@@ -422,7 +466,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_dfl_fold),
         cmocka_unit_test(test_conv_vs_c),
         cmocka_unit_test(test_numpy),
-        cmocka_unit_test(test_input_dims),
+        cmocka_unit_test(test_any_shape),
         cmocka_unit_test(test_fusion),
         cmocka_unit_test(test_ref_vs_auto),
         cmocka_unit_test(test_dynamic_batch),
