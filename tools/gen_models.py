@@ -7,6 +7,8 @@ way the server does plus the outputs PyTorch computes for them:
 
   models/yolov8n/      YOLOv8n (n scale) written from the public architecture,
                        opset 17, dynamic batch, output0 [B,84,8400]
+  models/yolov8n_dyn/  the same YOLOv8n exported with batch, height and width
+                       free (Ultralytics dynamic=True), output0 [B,84,anchors]
   models/resnet18/     torchvision resnet18, opset 13, dynamic batch
   models/mobilenetv3/  torchvision mobilenet_v3_small, opset 11, batch 1
 
@@ -141,6 +143,24 @@ def letterbox(img, size):
     return out, info
 
 
+def letterbox_rect(img, size, stride=32):
+    """Ultralytics LetterBox(auto=True), its "rect" inference for models
+    with free height and width: the long side to size, the short side padded
+    only to a multiple of stride. Returns (uint8 image, info)."""
+    h, w, _ = img.shape
+    r = min(size / h, size / w)
+    new_w, new_h = int(round(w * r)), int(round(h * r))
+    dw, dh = (size - new_w) % stride / 2, (size - new_h) % stride / 2
+    top, left = int(round(dh - 0.1)), int(round(dw - 0.1))
+    out_h = new_h + int(round(dh - 0.1)) + int(round(dh + 0.1))
+    out_w = new_w + int(round(dw - 0.1)) + int(round(dw + 0.1))
+    out = np.full((out_h, out_w, 3), 114, dtype=np.uint8)
+    out[top:top + new_h, left:left + new_w] = resize_bilinear(img, new_h, new_w)
+    info = {"source": [w, h], "scale": r, "resized": [new_w, new_h],
+            "padded": [out_w, out_h], "pad_left": left, "pad_top": top}
+    return out, info
+
+
 def crop_center(img, short, size):
     """Resize the short side to `short` (torchvision Resize rule for the long
     side), then take the centred size x size crop. Returns (uint8, info)."""
@@ -255,7 +275,7 @@ def make_anchors(shapes, strides, offset=0.5):
         sy = torch.arange(h, dtype=torch.float32) + offset
         sy, sx = torch.meshgrid(sy, sx, indexing="ij")
         points.append(torch.stack((sx, sy), -1).view(-1, 2))
-        stride_col.append(torch.full((h * w, 1), float(s)))
+        stride_col.append(torch.full((h * w, 1), float(s), dtype=torch.float32))
     return torch.cat(points).transpose(0, 1), torch.cat(stride_col).transpose(0, 1)
 
 
@@ -288,6 +308,7 @@ class Detect(nn.Module):
         self.dfl = DFL(self.reg_max)
         self.shape = None
         self.anchors = self.strides = None
+        self.dynamic = False  # True: anchors from the traced shapes (dynamic=True export)
 
     def forward(self, xs):
         xs = [torch.cat((b(x), c(x)), 1)
@@ -295,10 +316,16 @@ class Detect(nn.Module):
         shape = xs[0].shape
         # Anchors are cached from the first (eager) call, as Ultralytics does,
         # so the exported graph holds them as constants for the traced size.
-        hw = [tuple(int(d) for d in x.shape[2:]) for x in xs]
-        if self.shape != hw:
-            self.anchors, self.strides = make_anchors(hw, self.stride)
-            self.shape = hw
+        # With dynamic set they are made in every call from the feature maps'
+        # shapes, which the tracer records as Shape/Gather/Range ops.
+        if self.dynamic:
+            self.anchors, self.strides = make_anchors(
+                [x.shape[2:] for x in xs], self.stride)
+        else:
+            hw = [tuple(int(d) for d in x.shape[2:]) for x in xs]
+            if self.shape != hw:
+                self.anchors, self.strides = make_anchors(hw, self.stride)
+                self.shape = hw
         x_cat = torch.cat([x.view(shape[0], self.no, -1) for x in xs], 2)
         box, cls = x_cat.split((self.reg_max * 4, self.nc), 1)
         dbox = dist2bbox(self.dfl(box), self.anchors.unsqueeze(0)) * self.strides
@@ -637,7 +664,8 @@ def yolo_input(photos_dir, names):
     return np.concatenate(xs), infos
 
 
-def gen_yolov8n(out_dir, photos_dir):
+def build_yolov8n(photos_dir):
+    """The seeded YOLOv8n both exports share."""
     torch.manual_seed(0)
     rng = np.random.default_rng(8)
     model = YOLOv8(nc=80)
@@ -652,13 +680,21 @@ def gen_yolov8n(out_dir, photos_dir):
         _fill(cls[-1].bias, np.full(cls[-1].bias.shape, prior))
     calib, _ = yolo_input(photos_dir, CALIB_PHOTOS)
     calibrate_bn(model, calib, rng)
+    return model
 
+
+YOLO_NAMES_META = "{" + ", ".join(f"{i}: '{n}'" for i, n in enumerate(COCO_NAMES)) + "}"
+
+
+def gen_yolov8n(out_dir, photos_dir):
+    model = build_yolov8n(photos_dir)
+    det = model.detect
     x0, info0 = yolo_input(photos_dir, ["dog"])
     x1, info1 = yolo_input(photos_dir, ["horses", "person"])
     macs, by_kind = count_macs(model, torch.from_numpy(x0))
     path = os.path.join(out_dir, "model.onnx")
     export_onnx(model, torch.from_numpy(x0), path, 17, "images", "output0", True)
-    names = "{" + ", ".join(f"{i}: '{n}'" for i, n in enumerate(COCO_NAMES)) + "}"
+    names = YOLO_NAMES_META
     m = finalize_onnx(path, {
         "description": "YOLOv8n architecture with seeded, untrained weights "
                        "(glint tools/gen_models.py)",
@@ -686,6 +722,68 @@ def gen_yolov8n(out_dir, photos_dir):
                       "without antialiasing, rounded to uint8; pad 114, "
                       "centred), /255, NCHW float32",
         "preprocess_info": info0 + info1,
+        "calibration_photos": [n + ".jpg" for n in CALIB_PHOTOS],
+        "test_data_sets": sets})
+
+
+def gen_yolov8n_dyn(out_dir, photos_dir):
+    """The same seeded YOLOv8n exported as Ultralytics' dynamic=True does:
+    batch, height and width free, anchors computed in the graph from the
+    feature maps' shapes. Its cases are rect-letterboxed photos (640x480,
+    640x448) and a square batch of two, so one file is checked at three
+    shapes."""
+    model = build_yolov8n(photos_dir)
+    det = model.detect
+    det.dynamic = True
+    xs, infos = [], []
+    for n in ["dog", "person"]:
+        img, info = letterbox_rect(load_rgb(photos_dir, n), YOLO_SIZE)
+        xs.append(to_nchw(img, [0, 0, 0], [1, 1, 1]))
+        infos.append({"photo": n + ".jpg", **info})
+    x2, info2 = yolo_input(photos_dir, ["person"])
+    # the same weights as models/yolov8n: its committed square output
+    fixed = os.path.join(os.path.dirname(out_dir), "yolov8n", "test_data_set_1")
+    if os.path.isfile(os.path.join(fixed, "output_0.pb")):
+        want = onnx.numpy_helper.to_array(onnx.load_tensor(os.path.join(fixed, "output_0.pb")))[1:]
+        with torch.no_grad():
+            got = model(torch.from_numpy(x2)).numpy()
+        if rel_l2(got, want) > 1e-5:
+            sys.exit(f"gen_models: yolov8n_dyn differs from models/yolov8n ({rel_l2(got, want):.3g})")
+    macs, by_kind = count_macs(model, torch.from_numpy(xs[0]))
+    path = os.path.join(out_dir, "model.onnx")
+    axes = {"images": {0: "batch", 2: "height", 3: "width"},
+            "output0": {0: "batch", 2: "anchors"}}
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+        warnings.filterwarnings("ignore", message=".*prim::Constant.*")
+        torch.onnx.export(model, torch.from_numpy(xs[0]), path, opset_version=17,
+                          do_constant_folding=True, input_names=["images"],
+                          output_names=["output0"], dynamic_axes=axes)
+    m = finalize_onnx(path, {
+        "description": "YOLOv8n architecture with seeded, untrained weights, "
+                       "dynamic export (glint tools/gen_models.py)",
+        "author": "glint", "version": "8.0.0-glint-seeded", "task": "detect",
+        "stride": 32, "batch": 1, "imgsz": [YOLO_SIZE, YOLO_SIZE],
+        "args": "{'batch': 1, 'dynamic': True}",
+        "names": YOLO_NAMES_META}, ["batch", 4 + det.nc, "anchors"])
+    sets = write_case(out_dir, [(["dog.jpg"], xs[0]), (["person.jpg"], xs[1]),
+                                (["person.jpg"], x2)],
+                      model, "images", "output0")
+    write_yaml(os.path.join(out_dir, "model.yaml"),
+               "YOLOv8n (seeded, untrained weights) exported with free batch, "
+               "height and width: served with rect letterboxing",
+               {"name": "yolov8n_dyn", "task": "detect", "layout": "yolov8",
+                "input": "images", "width": YOLO_SIZE, "height": YOLO_SIZE,
+                "resize": "letterbox", "mean": [0, 0, 0], "std": [1, 1, 1],
+                "score_threshold": 0.25, "iou_threshold": 0.45,
+                "max_detections": 300, "labels": COCO_NAMES})
+    finish(out_dir, "yolov8n_dyn", model, m, macs, by_kind, {
+        "seed": {"numpy_pcg64": 8, "torch": 0},
+        "preprocess": "RGB, rect letterbox: long side to 640, short side "
+                      "padded (114, centred) to a multiple of 32 (bilinear "
+                      "half-pixel resize without antialiasing, rounded to "
+                      "uint8); set 2 square 640x640; /255, NCHW float32",
+        "preprocess_info": infos + info2,
         "calibration_photos": [n + ".jpg" for n in CALIB_PHOTOS],
         "test_data_sets": sets})
 
@@ -747,6 +845,7 @@ def gen_classifier(out_dir, photos_dir, name, ctor, seed, opset, dynamic,
 
 MODELS = {
     "yolov8n": lambda d, p: gen_yolov8n(d, p),
+    "yolov8n_dyn": lambda d, p: gen_yolov8n_dyn(d, p),
     "resnet18": lambda d, p: gen_classifier(
         d, p, "resnet18", torchvision.models.resnet18, 18, 13, True,
         ["eagle", "giraffe"]),

@@ -3,11 +3,13 @@
  * threads each, runs batch B on synthetic input for S seconds and reports
  * median latency, images/s, achieved GFLOP/s, load time, arena and RSS. */
 #include "cli/cli.h"
+#include "model/model_conf.h"
 #include "util/clock.h"
 #include "util/cpus.h"
 #include "glint/engine.h"
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,7 +70,9 @@ static double pct(const double *v, int n, double p)
 }
 
 /* Synthetic inputs of the model's shape at batch B (deterministic values). */
-static int make_inputs(const glint_model *m, int batch, glint_tensor *in)
+/* Synthetic inputs: free batch axes `batch`, the free height and width of a
+ * 4-D input 0 hw[0] x hw[1], other free axes 1. */
+static int make_inputs(const glint_model *m, int batch, const int64_t hw[2], glint_tensor *in)
 {
     int n = glint_model_num_inputs(m);
     uint32_t seed = 12345;
@@ -80,7 +84,10 @@ static int make_inputs(const glint_model *m, int batch, glint_tensor *in)
         t->ndim = info.ndim;
         int64_t count = 1;
         for (int d = 0; d < info.ndim; d++) {
-            t->dims[d] = info.dims[d] < 0 ? (d == 0 ? batch : 1) : info.dims[d];
+            t->dims[d] = info.dims[d] >= 0                    ? info.dims[d]
+                         : d == 0                             ? batch
+                         : i == 0 && info.ndim == 4 && d >= 2 ? hw[d - 2]
+                                                              : 1;
             count *= t->dims[d];
         }
         size_t es = glint_dtype_size(info.dtype);
@@ -95,12 +102,66 @@ static int make_inputs(const glint_model *m, int batch, glint_tensor *in)
     return n;
 }
 
+/* Whether input 0 is an image whose height or width the model leaves free. */
+static bool free_spatial(const glint_model *m)
+{
+    if (glint_model_num_inputs(m) < 1) return false;
+    glint_io_info info;
+    glint_model_input_info(m, 0, &info);
+    return info.ndim == 4 && (info.dims[2] < 0 || info.dims[3] < 0);
+}
+
+/* The size a free-height/width model serves at (model.yaml, else the
+ * export's metadata): 0, or -1 after a message. */
+static int default_size(const glint_model *m, const char *path, int64_t hw[2])
+{
+    model_conf conf;
+    char err[512];
+    if (model_conf_load(&conf, path, m, err, sizeof err)) {
+        fprintf(stderr,
+                "glint perf: the model's height and width are free and --size is not "
+                "given (%s)\n",
+                err);
+        return -1;
+    }
+    hw[0] = conf.spec.height;
+    hw[1] = conf.spec.width;
+    model_conf_dispose(&conf);
+    return 0;
+}
+
+/* First run of a shape the context has not planned (the size's height and
+ * width swapped, or 32 less when square) against a run of a planned one:
+ * how much a new shape costs. 0, or -1 with the engine's error. */
+static int time_new_shape(glint_context *c, const glint_tensor *in, int n_in, double *first_ms,
+                          double *again_ms, double *build_ms)
+{
+    glint_tensor t[64];
+    memcpy(t, in, (size_t)n_in * sizeof *t);
+    int64_t h = in[0].dims[2], w = in[0].dims[3];
+    t[0].dims[2] = h != w ? w : h > 32 ? h - 32 : h + 32;
+    t[0].dims[3] = h != w ? h : t[0].dims[2];
+    double t0 = clock_now_ms();
+    if (glint_context_run(c, t, n_in)) return -1;
+    double t1 = clock_now_ms();
+    if (glint_context_run(c, t, n_in)) return -1;
+    *first_ms = t1 - t0;
+    *again_ms = clock_now_ms() - t1;
+    glint_context_stats st;
+    glint_context_get_stats(c, &st);
+    *build_ms = st.last_build_ms;
+    return 0;
+}
+
 static void usage(void)
 {
     printf("usage: glint perf --model M.onnx|DIR [--precision f32|int8|bf16] [--batch B]\n"
            "                  [--threads T] [--instances I] [--seconds S] [--backend auto|ref]\n"
-           "                  [--profile] [--json]\n"
+           "                  [--size WxH] [--profile] [--json]\n"
            "Runs the model on synthetic input; prints median latency, images/s and GFLOP/s.\n"
+           "A model with free height and width runs at --size (default: the size its\n"
+           "model.yaml or export metadata gives); perf then also times the first run of\n"
+           "another size (its plan built on first use).\n"
            "A folder DIR means DIR/model.onnx, or with --precision int8 DIR/model.int8.onnx\n"
            "(glint quantize); bf16 computes the float model's convolutions in bf16.\n"
            "--threads is per instance (default: usable CPUs / instances, see docs/serve.md).\n");
@@ -128,6 +189,7 @@ int cmd_perf(int argc, char **argv)
 {
     const char *model = NULL;
     int batch = 1, threads = 0, instances = 1, profile = 0, json = 0, int8 = 0, bf16 = 0;
+    int64_t hw[2] = {0, 0}; /* --size: free height and width of input 0 */
     double seconds = 5;
     glint_backend backend = GLINT_BACKEND_AUTO;
     for (int i = 1; i < argc; i++) {
@@ -163,6 +225,17 @@ int cmd_perf(int argc, char **argv)
                 fprintf(stderr, "glint perf: unknown backend '%s'\n", b);
                 return 2;
             }
+        } else if (!strcmp(a, "--size") && i + 1 < argc) {
+            const char *v = argv[++i];
+            long long w = 0, h = 0;
+            char tail;
+            if (sscanf(v, "%lldx%lld%c", &w, &h, &tail) != 2 || w < 1 || h < 1 || w > 16384 ||
+                h > 16384) {
+                fprintf(stderr, "glint perf: --size is WIDTHxHEIGHT (1..16384), got '%s'\n", v);
+                return 2;
+            }
+            hw[0] = h;
+            hw[1] = w;
         } else if (!strcmp(a, "--profile"))
             profile = 1;
         else if (!strcmp(a, "--json"))
@@ -189,11 +262,16 @@ int cmd_perf(int argc, char **argv)
         return 1;
     }
     int rc = 1;
+    bool free_hw = free_spatial(m);
+    if (free_hw && !hw[0] && default_size(m, model, hw)) {
+        glint_model_free(m);
+        return 2;
+    }
     worker *w = calloc((size_t)instances, sizeof *w);
     pthread_t *th = calloc((size_t)instances, sizeof *th);
     glint_tensor in[64] = {0};
     int n_in = glint_model_num_inputs(m);
-    if (!w || !th || n_in > 64 || make_inputs(m, batch, in) < 0) {
+    if (!w || !th || n_in > 64 || make_inputs(m, batch, hw, in) < 0) {
         fprintf(stderr, "glint perf: out of memory\n");
         goto done;
     }
@@ -203,6 +281,8 @@ int cmd_perf(int argc, char **argv)
                                  .backend = backend,
                                  .profile = profile,
                                  .bf16 = bf16};
+    opt.input_dims[2] = hw[0];
+    opt.input_dims[3] = hw[1];
     for (int i = 0; i < instances; i++) {
         w[i].inputs = in;
         w[i].n_inputs = n_in;
@@ -248,14 +328,24 @@ int cmd_perf(int argc, char **argv)
     double gflops = glint_model_flops(m) * ips / 1e9;
     double p50 = pct(all, total, 50), p90 = pct(all, total, 90), p99 = pct(all, total, 99);
     double arena = (double)glint_context_arena_bytes(w[0].ctx) / 1048576.0;
+    double first_ms = 0, again_ms = 0, build_ms = 0;
+    if (free_hw && time_new_shape(w[0].ctx, in, n_in, &first_ms, &again_ms, &build_ms)) {
+        fprintf(stderr, "glint perf: %s\n", glint_last_error());
+        goto done;
+    }
     if (json) {
         printf("{\"model\":\"%s\",\"batch\":%d,\"threads\":%d,\"instances\":%d,\"runs\":%d,"
                "\"images_per_s\":%.3f,\"latency_ms_p50\":%.3f,\"latency_ms_p90\":%.3f,"
                "\"latency_ms_p99\":%.3f,\"gflops\":%.2f,\"model_gflop\":%.4f,\"load_ms\":%.1f,"
-               "\"parse_ms\":%.1f,\"plan_ms\":%.1f,\"arena_mb\":%.1f,\"rss_mb\":%.1f}\n",
+               "\"parse_ms\":%.1f,\"plan_ms\":%.1f,\"arena_mb\":%.1f,\"rss_mb\":%.1f",
                model, batch, threads, instances, total, ips, p50, p90, p99, gflops,
                glint_model_flops(m) / 1e9, load_ms, (t_loaded - t0) * 1e3,
                (t_planned - t_loaded) * 1e3, arena, rss_mb());
+        if (free_hw)
+            printf(",\"width\":%lld,\"height\":%lld,\"new_shape_first_run_ms\":%.1f,"
+                   "\"new_shape_run_ms\":%.1f,\"new_shape_plan_ms\":%.1f",
+                   (long long)hw[1], (long long)hw[0], first_ms, again_ms, build_ms);
+        printf("}\n");
     } else {
         printf("model     %s (%.3f GFLOP per image)\n", model, glint_model_flops(m) / 1e9);
         printf("setup     batch %d, %d instance(s) x %d thread(s), %d runs in %.1f s\n", batch,
@@ -267,6 +357,10 @@ int cmd_perf(int argc, char **argv)
                "instance(s)), warm-up %.0f ms\n",
                load_ms, (t_loaded - t0) * 1e3, (t_planned - t_loaded) * 1e3, batch, instances,
                load_ms - (t_planned - t0) * 1e3);
+        if (free_hw)
+            printf("shapes    free height/width, run at %lldx%lld; a new shape's first run "
+                   "%.1f ms against %.1f ms once planned (plan %.1f ms)\n",
+                   (long long)hw[1], (long long)hw[0], first_ms, again_ms, build_ms);
     }
     if (profile) {
         size_t need = glint_context_profile(w[0].ctx, NULL, 0);

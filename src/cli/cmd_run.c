@@ -176,25 +176,35 @@ fail:
 
 /* ---- per image ---- */
 
-/* Reads, decodes and prepares item `it` into batch slot `slot`. */
-static void run_prepare(runner *r, run_item *it, int slot)
+/* Reads and decodes item `it`; 0, or -1 with it->err set (it->slot -1). */
+static int run_decode(runner *r, run_item *it)
 {
     vision_error verr;
     double t0 = clock_now_ms();
     vision_status s = vision_load_file(r->dec, it->path, &r->pkg.conf.spec, &r->img, &verr);
-    double t1 = clock_now_ms();
-    if (!s)
-        s = vision_prepare(&r->img, &r->pkg.conf.spec, r->input + (size_t)slot * r->image_floats,
-                           r->image_floats, &it->tf, &verr);
-    it->decode_ms = t1 - t0;
-    it->prep_ms = clock_now_ms() - t1;
+    it->decode_ms = clock_now_ms() - t0;
+    it->slot = -1;
+    if (!s) return 0;
+    /* vision_load_file prefixes the path; the answer names the image already */
+    const char *msg = verr.msg;
+    size_t n = strlen(it->path);
+    if (!strncmp(msg, it->path, n) && !strncmp(msg + n, ": ", 2)) msg += n + 2;
+    snprintf(it->err, sizeof it->err, "%s", *msg ? msg : vision_strerror(s));
+    return -1;
+}
+
+/* Prepares the decoded image of item `it` with spec sp into batch slot
+ * `slot` (slots are sp's tensor size apart). */
+static void run_prepare(runner *r, run_item *it, const vision_spec *sp, int slot)
+{
+    vision_error verr;
+    double t0 = clock_now_ms();
+    size_t floats = (size_t)3 * (size_t)sp->width * (size_t)sp->height;
+    vision_status s =
+        vision_prepare(&r->img, sp, r->input + (size_t)slot * floats, floats, &it->tf, &verr);
+    it->prep_ms = clock_now_ms() - t0;
     if (s) {
-        /* vision_load_file prefixes the path; the answer names the image already */
-        const char *msg = verr.msg;
-        size_t n = strlen(it->path);
-        if (!strncmp(msg, it->path, n) && !strncmp(msg + n, ": ", 2)) msg += n + 2;
-        snprintf(it->err, sizeof it->err, "%s", *msg ? msg : vision_strerror(s));
-        it->slot = -1;
+        snprintf(it->err, sizeof it->err, "%s", verr.msg[0] ? verr.msg : vision_strerror(s));
         return;
     }
     it->slot = slot;
@@ -231,21 +241,17 @@ static int print_error(const runner *r, const run_item *it)
     return rc;
 }
 
-/* Answers items[0..n) (n <= max_batch): prepares each, runs the ones that
- * decoded as one batch, prints every answer in order. Returns how many
- * items failed, or -1 if stdout could not be written. */
-static int run_batch(runner *r, run_item *items, int n)
+/* Runs the `good` images prepared at sp's size for items[0..n) as one
+ * batch and prints every answer in order. Returns how many items failed, or
+ * -1 if stdout could not be written. */
+static int run_group(runner *r, run_item *items, int n, int good, const vision_spec *sp)
 {
-    int good = 0, failed = 0;
-    for (int i = 0; i < n; i++) {
-        run_prepare(r, &items[i], good);
-        if (items[i].slot >= 0) good++;
-    }
+    int failed = 0;
     glint_tensor out = {0};
     if (good > 0) {
         glint_tensor in = {.dtype = GLINT_F32,
                            .ndim = 4,
-                           .dims = {good, 3, r->pkg.conf.spec.height, r->pkg.conf.spec.width},
+                           .dims = {good, 3, sp->height, sp->width},
                            .data = r->input};
         double t0 = clock_now_ms();
         glint_status s = glint_context_run(r->ctx, &in, 1);
@@ -267,8 +273,35 @@ static int run_batch(runner *r, run_item *items, int n)
         if (rc) return -1;
         failed += !a;
     }
-    fflush(stdout);
     return failed;
+}
+
+/* Answers items[0..n) (n <= max_batch): decodes and prepares each, runs
+ * the ones that decoded as one batch, or, for a rect letterbox whose tensor
+ * follows the image (vision_spec_rect), one batch per run of images of one
+ * tensor size; prints every answer in order. Returns how many items failed,
+ * or -1 if stdout could not be written. */
+static int run_batch(runner *r, run_item *items, int n)
+{
+    int failed = 0, start = 0, good = 0;
+    vision_spec group = r->pkg.conf.spec;
+    for (int i = 0; i < n; i++) {
+        if (run_decode(r, &items[i])) continue;
+        vision_spec sp = vision_spec_rect(&r->pkg.conf.spec, r->img.orig_width, r->img.orig_height);
+        if (good > 0 && (sp.width != group.width || sp.height != group.height)) {
+            int f = run_group(r, items + start, i - start, good, &group);
+            if (f < 0) return -1;
+            failed += f;
+            start = i;
+            good = 0;
+        }
+        group = sp;
+        run_prepare(r, &items[i], &sp, good);
+        if (items[i].slot >= 0) good++;
+    }
+    int f = run_group(r, items + start, n - start, good, &group);
+    fflush(stdout);
+    return f < 0 ? -1 : failed + f;
 }
 
 /* ---- command line ---- */

@@ -29,6 +29,7 @@ typedef struct yaml_conf {
     int width, height;
     int resize; /* -1: not given, else a vision_mode */
     int resize_short;
+    int rect; /* 0: not given, 1: true, 2: false */
     int has_mean, has_std;
     float mean[3], std[3];
     double score, iou; /* < 0: not given */
@@ -543,6 +544,7 @@ enum {
     K_PRECISION,
     K_SOURCE,
     K_SOURCE_SHA256,
+    K_RECT,
     K_COUNT
 };
 
@@ -574,6 +576,7 @@ static const char *const KEYS[K_COUNT] = {
     "precision",
     "source",
     "source_sha256",
+    "rect",
 };
 
 static int set_key(const yctx *x, int k, const yaml_node_t *v, yaml_conf *y)
@@ -607,6 +610,11 @@ static int set_key(const yctx *x, int k, const yaml_node_t *v, yaml_conf *y)
         return 0;
     case K_RESIZE:
         return get_enum(x, key, v, modes, mode_v, "letterbox or crop", &y->resize);
+    case K_RECT: {
+        static const char *const bools[] = {"true", "false", "yes", "no", NULL};
+        static const int rect_v[] = {1, 2, 1, 2};
+        return get_enum(x, key, v, bools, rect_v, "true or false", &y->rect);
+    }
     case K_WIDTH:
         return get_int(x, key, v, 1, VISION_MAX_SIDE, &y->width);
     case K_HEIGHT:
@@ -997,6 +1005,26 @@ static void resolve_spec(model_conf *c, const glint_model *m, const yaml_conf *y
     }
 }
 
+/* Rect letterboxing (spec.stride): on by default for a letterboxed model
+ * whose input height and width are both free, at the export's stride (32
+ * when it names none); `rect: false` turns it off, `rect: true` on a fixed
+ * size is an error. */
+static int resolve_rect(model_conf *c, const glint_model *m, const yaml_conf *y,
+                        const glint_io_info *in, const char *cfg, char *err, size_t err_size)
+{
+    int free_hw = in->ndim == 4 && in->dims[2] < 0 && in->dims[3] < 0;
+    if (y->rect == 1 && !free_hw)
+        return fail(err, err_size, "%s: rect: true, but input '%s' has a fixed height and width",
+                    cfg, in->name);
+    if (y->rect == 1 && c->spec.mode != VISION_LETTERBOX)
+        return fail(err, err_size, "%s: rect: true needs resize: letterbox", cfg);
+    if (!free_hw || y->rect == 2 || c->spec.mode != VISION_LETTERBOX) return 0;
+    const char *ms = glint_model_metadata(m, "stride");
+    long stride = ms ? strtol(ms, NULL, 10) : 32;
+    c->spec.stride = stride >= 1 && stride <= 1024 ? (int)stride : 32;
+    return 0;
+}
+
 static void resolve_thresholds(model_conf *c, const yaml_conf *y)
 {
     detect_options d = DETECT_OPTIONS_DEFAULT;
@@ -1085,6 +1113,7 @@ int model_conf_load(model_conf *c, const char *onnx_path, const glint_model *m, 
         fprintf(stderr, "glint: warning: %s: %d labels for %d classes\n",
                 c->yaml_path && (y.has_labels || y.labels_file) ? c->yaml_path : onnx_path, nl, nc);
     resolve_spec(c, m, &y, w, h);
+    if ((rc = resolve_rect(c, m, &y, &in, cfg, err, err_size))) goto done;
     resolve_thresholds(c, &y);
     c->serving = y.serving;
     if (c->serving.max_batch > 1 && !c->batch_free) {

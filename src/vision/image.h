@@ -161,6 +161,14 @@ typedef struct vision_spec {
     int bgr;          /* 1: planes in B,G,R order (Caffe-style models) */
     float mean[3];
     float std[3]; /* nonzero */
+    /* VISION_LETTERBOX on a model with free height and width ("rect"
+     * inference, Ultralytics' LetterBox(auto=True)): > 0 fits the image in
+     * width x height as usual but pads only up to a multiple of `stride`, so
+     * the tensor follows the image (vision_spec_rect); 0: always width x height. */
+    int stride;
+    /* Set by vision_spec_rect: the box the image is fit into (the model's
+     * size) when width x height is the padded tensor; 0: width x height. */
+    int fit_width, fit_height;
 } vision_spec;
 
 #define VISION_MAX_SIDE 8192
@@ -170,6 +178,13 @@ vision_spec vision_spec_letterbox(int width, int height);
 /* torchvision ImageNet: resize short side, centre crop, ImageNet mean/std,
  * pad 0 (only used when the resized image is smaller than the crop). */
 vision_spec vision_spec_crop(int width, int height, int resize_short);
+
+/* The spec an image of orig_w x orig_h (its size in the file) is prepared
+ * with: for a letterbox spec with stride > 0, the same spec whose tensor is
+ * the resized image padded to a multiple of stride on each side (a 1280x720
+ * frame into 640x640 becomes 640x384), at most width x height; otherwise
+ * *spec itself. */
+vision_spec vision_spec_rect(const vision_spec *spec, int orig_w, int orig_h);
 
 /* ---- decode ---- */
 

@@ -58,6 +58,10 @@ vision_status vision_spec_check(const vision_spec *s, vision_error *err)
     if (s->resize_short < 0 || s->resize_short > VISION_MAX_SIDE)
         return vision_fail(err, VISION_ERR_ARG, "spec: resize_short %d outside 0..%d",
                            s->resize_short, VISION_MAX_SIDE);
+    if (s->stride < 0 || s->stride > VISION_MAX_SIDE || s->fit_width < 0 ||
+        s->fit_width > VISION_MAX_SIDE || s->fit_height < 0 || s->fit_height > VISION_MAX_SIDE)
+        return vision_fail(err, VISION_ERR_ARG, "spec: stride %d or fit %dx%d outside 0..%d",
+                           s->stride, s->fit_width, s->fit_height, VISION_MAX_SIDE);
     if (s->pad_value < 0 || s->pad_value > 255)
         return vision_fail(err, VISION_ERR_ARG, "spec: pad_value %d outside 0..255", s->pad_value);
     for (int c = 0; c < 3; c++)
@@ -75,9 +79,11 @@ static int clampi(int64_t v, int lo, int hi)
 void vision_fit(const vision_spec *spec, int w, int h, int *rw, int *rh)
 {
     if (spec->mode == VISION_LETTERBOX) {
-        double r = fmin((double)spec->width / w, (double)spec->height / h);
-        *rw = clampi(lround(w * r), 1, spec->width);
-        *rh = clampi(lround(h * r), 1, spec->height);
+        int fw = spec->fit_width > 0 ? spec->fit_width : spec->width;
+        int fh = spec->fit_height > 0 ? spec->fit_height : spec->height;
+        double r = fmin((double)fw / w, (double)fh / h);
+        *rw = clampi(lround(w * r), 1, spec->width < fw ? spec->width : fw);
+        *rh = clampi(lround(h * r), 1, spec->height < fh ? spec->height : fh);
         return;
     }
     /* torchvision Resize(int): short side = s, long side = int(s * long / short). */
@@ -90,6 +96,28 @@ void vision_fit(const vision_spec *spec, int w, int h, int *rw, int *rh)
         *rh = clampi(s, 1, MAX_RESIZED);
         *rw = clampi(s * w / h, 1, MAX_RESIZED);
     }
+}
+
+/* The padded side: the resized side plus (box - resized) mod stride, as
+ * Ultralytics pads with auto=True. */
+static int rect_side(int resized, int box, int stride)
+{
+    return resized + (box - resized) % stride;
+}
+
+vision_spec vision_spec_rect(const vision_spec *spec, int orig_w, int orig_h)
+{
+    vision_spec s = *spec;
+    if (spec->mode != VISION_LETTERBOX || spec->stride <= 0 || orig_w < 1 || orig_h < 1) return s;
+    s.fit_width = spec->fit_width > 0 ? spec->fit_width : spec->width;
+    s.fit_height = spec->fit_height > 0 ? spec->fit_height : spec->height;
+    s.width = s.fit_width;
+    s.height = s.fit_height;
+    int rw, rh;
+    vision_fit(&s, orig_w, orig_h, &rw, &rh);
+    s.width = rect_side(rw, s.fit_width, spec->stride);
+    s.height = rect_side(rh, s.fit_height, spec->stride);
+    return s;
 }
 
 /* torchvision CenterCrop offset of a crop of `out` from `in` (in >= out):

@@ -41,21 +41,23 @@ foreach(suite node pytorch-converted pytorch-operator simple)
   endforeach()
 endforeach()
 # reference models against torch's outputs (relative L2 < 1e-4), both backends
-foreach(m yolov8n resnet18 mobilenetv3)
+foreach(m yolov8n yolov8n_dyn resnet18 mobilenetv3)
   add_test(NAME models/${m} COMMAND glint check --rel-l2 1e-4 ${CMAKE_SOURCE_DIR}/models/${m})
   set_tests_properties(models/${m} PROPERTIES PASS_REGULAR_EXPRESSION "1 passed, 0 failed")
 endforeach()
 # the small trained models (tools/train_shapes.py)
-foreach(m shapes red_disc)
+foreach(m shapes shapes_dyn red_disc)
   add_test(NAME models/${m} COMMAND glint check --rel-l2 1e-4 ${CMAKE_SOURCE_DIR}/models/${m})
   set_tests_properties(models/${m} PROPERTIES PASS_REGULAR_EXPRESSION "1 passed, 0 failed")
 endforeach()
-foreach(m resnet18 mobilenetv3 shapes red_disc)
+foreach(m resnet18 mobilenetv3 shapes shapes_dyn red_disc)
   add_test(NAME models/${m}-ref COMMAND glint check --backend ref --rel-l2 1e-4 ${CMAKE_SOURCE_DIR}/models/${m})
   set_tests_properties(models/${m}-ref PROPERTIES PASS_REGULAR_EXPRESSION "1 passed, 0 failed")
 endforeach()
-add_test(NAME models/yolov8n-ref COMMAND glint check --backend ref --rel-l2 1e-4 ${CMAKE_SOURCE_DIR}/models/yolov8n)
-set_tests_properties(models/yolov8n-ref PROPERTIES PASS_REGULAR_EXPRESSION "1 passed, 0 failed" LABELS slow)
+foreach(m yolov8n yolov8n_dyn)
+  add_test(NAME models/${m}-ref COMMAND glint check --backend ref --rel-l2 1e-4 ${CMAKE_SOURCE_DIR}/models/${m})
+  set_tests_properties(models/${m}-ref PROPERTIES PASS_REGULAR_EXPRESSION "1 passed, 0 failed" LABELS slow)
+endforeach()
 # The reference cases test something only if their outputs depend on their
 # input: each case with another input (the next data set's, or its own
 # flipped) must move by at least 100x the 1e-4 the models are checked at.
@@ -75,6 +77,10 @@ add_test(NAME op_cases-ref COMMAND glint check --backend ref ${CMAKE_SOURCE_DIR}
 set_tests_properties(op_cases-ref PROPERTIES PASS_REGULAR_EXPRESSION "14 passed, 0 failed")
 # glint run: answers on the reference models, per-image errors, model.yaml
 # handling and inference without one, determinism and batching
+# rect letterboxing of a free-size detector against the square one and the truth
+add_test(NAME cli/rect COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/tests/cli/test_rect.py
+         $<TARGET_FILE:glint> ${CMAKE_SOURCE_DIR})
+set_tests_properties(cli/rect PROPERTIES PASS_REGULAR_EXPRESSION "[1-9][0-9]* passed, 0 failed")
 add_test(NAME cli/run COMMAND bash ${CMAKE_SOURCE_DIR}/tests/cli/test_run.sh $<TARGET_FILE:glint>
          ${CMAKE_SOURCE_DIR})
 set_tests_properties(cli/run PROPERTIES PASS_REGULAR_EXPRESSION "[1-9][0-9]* passed, 0 failed")

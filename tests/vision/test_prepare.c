@@ -189,6 +189,76 @@ static void test_letterbox_odd(void **state)
     vision_image_dispose(&img);
 }
 
+/* Rect letterbox (Ultralytics LetterBox(auto=True)): the long side to the
+ * model size, the short side padded only to a multiple of the stride, the
+ * padding centred; pictures and values as in the square letterbox. */
+static void test_letterbox_rect(void **state)
+{
+    vision_spec s = vision_spec_letterbox(640, 640);
+    s.stride = 32;
+    const struct {
+        int w, h, tw, th, rw, rh, px, py;
+    } cases[] = {
+        {1280, 720, 640, 384, 640, 360, 0, 12}, /* a camera frame: 40% less than 640x640 */
+        {768, 576, 640, 480, 640, 480, 0, 0},   /* dog.jpg: no padding at all */
+        {640, 424, 640, 448, 640, 424, 0, 12},  /* person.jpg */
+        {773, 512, 640, 448, 640, 424, 0, 12},  /* horses.jpg */
+        {720, 1280, 384, 640, 360, 640, 12, 0}, /* portrait */
+        {640, 640, 640, 640, 640, 640, 0, 0},
+        {100, 3000, 32, 640, 21, 640, 5, 0},  /* thin: at least one stride */
+        {320, 200, 640, 416, 640, 400, 0, 8}, /* smaller pictures are scaled up, as square */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        vision_spec r = vision_spec_rect(&s, cases[i].w, cases[i].h);
+        assert_int_equal(r.width, cases[i].tw);
+        assert_int_equal(r.height, cases[i].th);
+        vision_image img = {0};
+        img.width = img.orig_width = cases[i].w;
+        img.height = img.orig_height = cases[i].h;
+        img.stride = 3 * (size_t)img.width;
+        img.pixels = calloc(img.stride, (size_t)img.height);
+        assert_non_null(img.pixels);
+        float *t = alloc_tensor(&r);
+        vision_transform tf;
+        prepare_ok(&img, &r, t, &tf);
+        assert_int_equal(tf.tensor_width, cases[i].tw);
+        assert_int_equal(tf.tensor_height, cases[i].th);
+        assert_int_equal(tf.resized_width, cases[i].rw);
+        assert_int_equal(tf.resized_height, cases[i].rh);
+        assert_int_equal(tf.pad_x, cases[i].px);
+        assert_int_equal(tf.pad_y, cases[i].py);
+        /* the scale is the square letterbox's: boxes map back the same way */
+        vision_spec sq = vision_spec_letterbox(640, 640);
+        float *t2 = alloc_tensor(&sq);
+        vision_transform tq;
+        prepare_ok(&img, &sq, t2, &tq);
+        assert_int_equal(tq.resized_width, tf.resized_width);
+        assert_int_equal(tq.resized_height, tf.resized_height);
+        free(t2);
+        free(t);
+        free(img.pixels);
+    }
+    /* dog.jpg: values as the square letterbox's inside the picture */
+    vision_image img;
+    vision_image_init(&img);
+    decode_data(dec, "dog.jpg", &s, &img);
+    vision_spec r = vision_spec_rect(&s, img.orig_width, img.orig_height);
+    float *t = alloc_tensor(&r);
+    vision_transform tf;
+    prepare_ok(&img, &r, t, &tf);
+    assert_matches_reference(&img, &r, &tf, t);
+    free(t);
+    vision_image_dispose(&img);
+    /* without a stride, or for a crop, the spec is itself */
+    vision_spec plain = vision_spec_letterbox(640, 640);
+    vision_spec same = vision_spec_rect(&plain, 1280, 720);
+    assert_int_equal(same.height, 640);
+    vision_spec crop = vision_spec_crop(224, 224, 256);
+    crop.stride = 32;
+    same = vision_spec_rect(&crop, 1280, 720);
+    assert_int_equal(same.height, 224);
+}
+
 /* A 1/2 DCT decode feeds the same geometry as a full decode, relative to the
  * original size, and nearly the same values. */
 static void test_letterbox_dct_scaled(void **state)
@@ -445,6 +515,7 @@ int main(void)
         cmocka_unit_test(test_letterbox_dog_640),
         cmocka_unit_test(test_letterbox_identity),
         cmocka_unit_test(test_letterbox_odd),
+        cmocka_unit_test(test_letterbox_rect),
         cmocka_unit_test(test_letterbox_dct_scaled),
         cmocka_unit_test(test_normalise_and_bgr),
         cmocka_unit_test(test_crop_dog),
