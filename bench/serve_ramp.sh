@@ -7,7 +7,7 @@
 # tests/data and tests/data/calib resized to 1280x720 JPEG (quality 90) with
 # Pillow, as a camera would send them.
 #
-#   bench/serve_ramp.sh [--model yolov8n] [--precisions "f32 int8"]
+#   bench/serve_ramp.sh [--model "yolov8n [yolov8n_dyn]"] [--precisions "f32 int8"]
 #                       [--max-clients 16] [--rps-per-client 5] [--step-seconds 5]
 #                       [--serve-args "--instances 2 --threads 1"]
 #                       [--client-start sync|spread]
@@ -15,8 +15,11 @@
 # period (independent cameras); sync (default) sends at once, so with steps
 # a multiple of the period every client fires in phase (the worst case).
 # Besides max steady RPS it prints the highest steady step whose p99 is at
-# most 150 ms. Results: bench/out/serve_ramp-<date>-<precision>/
-# (summary.json, steps.csv, report.html).
+# most 150 ms. Two models (e.g. "yolov8n yolov8n_dyn": the square letterbox
+# against rect inference of the free-size export) run in turn for each
+# precision and the second's max steady RPS is given over the first's.
+# Results: bench/out/serve_ramp-<date>-<model>-<precision>/ (summary.json,
+# steps.csv, report.html).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -52,7 +55,9 @@ for p in sys.argv[2:]:
 PY
 stamp=$(date +%Y%m%d-%H%M%S)
 declare -A best
+models=$model
 for p in $precs; do
+for model in $models; do
     rm -f "$tmp/ready"
     # shellcheck disable=SC2086
     "$glint" serve --models models --model "$model" --precision "$p" --listen 127.0.0.1:0 \
@@ -62,27 +67,37 @@ for p in $precs; do
     [ -f "$tmp/ready" ] || { echo "serve_ramp: glint serve ($p) did not start"; exit 1; }
     port=$(cut -d: -f2 "$tmp/ready")
     task=$(grep -m1 '^task:' "models/$model/model.yaml" | awk '{print $2}')
-    out=bench/out/serve_ramp-$stamp-$p
+    out=bench/out/serve_ramp-$stamp-$model-$p
     mkdir -p bench/out
     "$glint" bench ramp --url "http://127.0.0.1:$port/v1/models/$model/$task" \
         --image "$tmp/camera" --max-clients "$clients" --step-size 1 \
         --time-between-ramp "$step" --requests-per-second "$rps" --client-start "$client_start" \
-        --out "$out" --quiet | tee "$tmp/$p.txt"
+        --out "$out" --quiet | tee "$tmp/$model-$p.txt"
     # the highest steady step with p99 <= 150 ms (steps.csv: offered_rps, steady, p99_ms)
     awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
         $col["steady"] == 1 && $col["p99_ms"] <= 150 && $col["offered_rps"] > best {
             best = $col["offered_rps"]; p99 = $col["p99_ms"] }
         END { printf "p99 <= 150 ms up to %s req/s (p99 %s ms)\n", best + 0, p99 + 0 }' \
-        "$out/steps.csv" | tee -a "$tmp/$p.txt"
-    best[$p]=$(sed -n 's/^MAX STEADY RPS: \([0-9.]*\).*/\1/p' "$tmp/$p.txt")
+        "$out/steps.csv" | tee -a "$tmp/$model-$p.txt"
+    best[$model-$p]=$(sed -n 's/^MAX STEADY RPS: \([0-9.]*\).*/\1/p' "$tmp/$model-$p.txt")
     kill -TERM $spid
     wait $spid || true
     spid=
 done
-echo
-for p in $precs; do
-    echo "serve_ramp: $model $p: $(grep '^MAX STEADY RPS' "$tmp/$p.txt"); $(grep '^p99 <= 150' "$tmp/$p.txt")"
 done
-if [ -n "${best[f32]:-}" ] && [ -n "${best[int8]:-}" ]; then
-    awk -v a="${best[int8]}" -v b="${best[f32]}" 'BEGIN { if (b > 0) printf "serve_ramp: int8 / f32 max steady RPS = %.2f\n", a / b }'
+echo
+for model in $models; do
+    for p in $precs; do
+        echo "serve_ramp: $model $p: $(grep '^MAX STEADY RPS' "$tmp/$model-$p.txt"); $(grep '^p99 <= 150' "$tmp/$model-$p.txt")"
+    done
+    if [ -n "${best[$model-f32]:-}" ] && [ -n "${best[$model-int8]:-}" ]; then
+        awk -v a="${best[$model-int8]}" -v b="${best[$model-f32]}" -v m="$model" 'BEGIN { if (b > 0) printf "serve_ramp: %s int8 / f32 max steady RPS = %.2f\n", m, a / b }'
+    fi
+done
+set -- $models
+if [ $# -eq 2 ]; then
+    for p in $precs; do
+        awk -v a="${best[$2-$p]:-0}" -v b="${best[$1-$p]:-0}" -v p="$p" -v m1="$1" -v m2="$2" \
+            'BEGIN { if (b > 0) printf "serve_ramp: %s: %s / %s max steady RPS = %.2f\n", p, m2, m1, a / b }'
+    done
 fi

@@ -374,6 +374,61 @@ def test_batching(s):
           "batch-size metric shows batches above 1")
 
 
+def close_answers(a, b):
+    """Detections agree up to the float noise of another batch size."""
+    da, db = a["detections"], b["detections"]
+    if (a["width"], a["height"]) != (b["width"], b["height"]) or len(da) != len(db):
+        return False
+    for p, q in zip(da, db):
+        if p["class_id"] != q["class_id"] or abs(p["score"] - q["score"]) > 1e-4:
+            return False
+        if any(abs(p["box"][k] - q["box"][k]) > 0.05 for k in p["box"]):
+            return False
+    return True
+
+
+def test_rect(repo):
+    """A detector with free height and width (models/shapes_dyn) serves each
+    picture at its own letterboxed size: concurrent requests of four sizes
+    and the square batch by size and answer as `glint run` does."""
+    rect = os.path.join(DATA, "shapes_rect")
+    names = sorted(f for f in os.listdir(rect) if f.endswith(".png"))
+    paths = [os.path.join(rect, n) for n in names] + \
+        [os.path.join(DATA, "shapes", "shapes_%02d.png" % i) for i in range(4)]
+    p = subprocess.run([GLINT, "run", "--model", os.path.join(MODELS, "shapes_dyn")] + paths,
+                       capture_output=True, text=True, timeout=120)
+    want = {os.path.basename(a["image"]): a for a in map(json.loads, p.stdout.splitlines())}
+    check(p.returncode == 0 and len(want) == len(paths), "glint run answered %d pictures" % len(want))
+    r = make_repo("rect", {"shapes_dyn": ("shapes_dyn", "max_batch: 4\nmax_queue_delay_us: 20000")})
+    s = Server(r)
+    try:
+        bodies = [(os.path.basename(x), open(x, "rb").read()) for x in paths]
+        got, lock = {}, threading.Lock()
+
+        def client(k):
+            for i in range(k, k + 3 * len(bodies), 4):
+                name, body = bodies[i % len(bodies)]
+                st, h, b = s.json("POST", "/v1/models/shapes_dyn/detect?cache=0", body,
+                                  {"Content-Type": "image/png"})
+                with lock:
+                    got.setdefault(name, []).append((st, b))
+
+        ts = [threading.Thread(target=client, args=(k,)) for k in range(4)]
+        [t.start() for t in ts]
+        [t.join() for t in ts]
+        answers = [(n, st, b) for n, lst in got.items() for st, b in lst]
+        check(len(answers) == 3 * len(bodies) and all(st == 200 for _, st, _ in answers),
+              "%d concurrent requests of five sizes answered" % len(answers))
+        bad = [n for n, st, b in answers if st != 200 or not close_answers(b, want[n])]
+        check(not bad, "every answer as glint run's (differ: %s)" % bad[:4])
+        st, h, j = s.json("GET", "/v2/models/shapes_dyn/stats")
+        ms = j["model_stats"][0]
+        check(ms["execution_count"] < ms["inference_count"],
+              "batches formed: %d images in %d runs" % (ms["inference_count"], ms["execution_count"]))
+    finally:
+        s.stop()
+
+
 def test_probe(s):
     """glint probe, the image's health check: 0 on a 2xx, 1 on another status
     or no answer, 2 on a bad URL."""
@@ -945,7 +1000,7 @@ def main():
                     test_kserve, test_batching, test_repository, test_probe]
     tests_own = [test_overload_and_deadline, test_latency_budget, test_solo, test_deadline_no_work, test_preferred_batch,
                  test_cache_ttl, test_slow_ms, test_drain, test_connections, test_body_limit,
-                 test_config, test_int8, test_bf16, test_precision_auto]
+                 test_config, test_int8, test_bf16, test_precision_auto, test_rect]
     s = Server(repo)
     try:
         for t in tests_shared:

@@ -27,8 +27,10 @@
 enum { B_FREE, B_FORMING, B_RUNNING };
 
 typedef struct batch {
-    float *data; /* max_batch images */
+    float *data; /* max_batch images of the largest size */
     int state;
+    int h, w;   /* the size of its images (rect letterboxing varies it per batch) */
+    int sealed; /* a row of another size waits: no more rows, close it now */
     int reserved, committed;
     uint64_t open_ns; /* first reservation */
     batch_item *items[BATCHER_MAX_BATCH];
@@ -76,7 +78,8 @@ static batch *closable(batcher *b, uint64_t *until)
     batch *f = b->forming;
     *until = 0;
     if (!f || f->reserved == 0) return NULL;
-    if (b->stopping || f->reserved >= b->opt.max_batch || is_preferred(&b->opt, f->reserved))
+    if (b->stopping || f->sealed || f->reserved >= b->opt.max_batch ||
+        is_preferred(&b->opt, f->reserved))
         return f;
     uint64_t due = f->open_ns + (uint64_t)b->opt.max_queue_delay_us * 1000u;
     if (clock_now_ns() >= due) return f;
@@ -105,11 +108,10 @@ static void note_image_ns(batcher *b, uint64_t ns)
 /* Runs batch `bt` on context `ctx` and tells its items. Called unlocked. */
 static void run_batch(batcher *b, glint_context *ctx, batch *bt)
 {
-    const glint_tensor input = {
-        .dtype = GLINT_F32,
-        .ndim = 4,
-        .dims = {bt->reserved, b->opt.input_dims[1], b->opt.input_dims[2], b->opt.input_dims[3]},
-        .data = bt->data};
+    const glint_tensor input = {.dtype = GLINT_F32,
+                                .ndim = 4,
+                                .dims = {bt->reserved, b->opt.input_dims[1], bt->h, bt->w},
+                                .data = bt->data};
     int used = 0;
     for (int i = 0; i < bt->reserved; i++)
         used += bt->items[i] != NULL;
@@ -139,8 +141,12 @@ static void run_batch(batcher *b, glint_context *ctx, batch *bt)
 
 static int context_warm(batcher *b, int threads, glint_context **ctx)
 {
-    glint_context_options co = {
-        .threads = threads, .max_batch = b->opt.max_batch, .bf16 = b->opt.bf16};
+    /* the square size is planned now for every batch size; other sizes
+     * (rect letterboxing) on first use, a few per batch size kept */
+    glint_context_options co = {.threads = threads,
+                                .max_batch = b->opt.max_batch,
+                                .bf16 = b->opt.bf16,
+                                .max_plans = 4 * b->opt.max_batch < 8 ? 8 : 4 * b->opt.max_batch};
     co.input_dims[2] = b->opt.input_dims[2];
     co.input_dims[3] = b->opt.input_dims[3];
     return glint_context_create(b->model, &co, ctx) || glint_context_warm(*ctx) ? -1 : 0;
@@ -220,7 +226,7 @@ static void *instance_main(void *arg)
         b->running--;
         if (solo) b->solo_busy = 0;
         bt->state = B_FREE;
-        bt->reserved = bt->committed = 0;
+        bt->reserved = bt->committed = bt->sealed = 0;
         memset(bt->items, 0, sizeof bt->items);
         pthread_cond_broadcast(&b->cv_free);
     }
@@ -349,6 +355,12 @@ static batch *free_batch(batcher *b)
 
 int batcher_reserve(batcher *b, batch_slot *s)
 {
+    return batcher_reserve_hw(b, (int)b->opt.input_dims[2], (int)b->opt.input_dims[3], s);
+}
+
+int batcher_reserve_hw(batcher *b, int h, int w, batch_slot *s)
+{
+    if (h < 1 || w < 1 || h > b->opt.input_dims[2] || w > b->opt.input_dims[3]) return -1;
     pthread_mutex_lock(&b->mu);
     batch *f;
     for (;;) {
@@ -357,19 +369,31 @@ int batcher_reserve(batcher *b, batch_slot *s)
             return -1;
         }
         f = b->forming;
-        if (f && f->reserved < b->opt.max_batch) break;
+        if (f && f->reserved == 0) {
+            f->h = h;
+            f->w = w;
+        }
+        if (f && !f->sealed && f->reserved < b->opt.max_batch && f->h == h && f->w == w) break;
+        if (f && !f->sealed && (f->h != h || f->w != w)) {
+            f->sealed = 1; /* run it as it is; this row opens the next batch */
+            pthread_cond_broadcast(&b->cv_inst);
+        }
         if (!f && (f = free_batch(b))) {
             f->state = B_FORMING;
+            f->h = h;
+            f->w = w;
+            f->sealed = 0;
             b->forming = f;
             break;
         }
         pthread_cond_wait(&b->cv_free, &b->mu);
     }
     if (f->reserved == 0) f->open_ns = clock_now_ns();
+    size_t floats = (size_t)b->opt.input_dims[1] * (size_t)h * (size_t)w;
     s->batch = f;
     s->row = f->reserved++;
-    s->data = f->data + (size_t)s->row * b->image_floats;
-    s->floats = b->image_floats;
+    s->data = f->data + (size_t)s->row * floats;
+    s->floats = floats;
     atomic_fetch_add(&b->stats.pending_rows, 1);
     pthread_cond_broadcast(&b->cv_inst);
     pthread_mutex_unlock(&b->mu);

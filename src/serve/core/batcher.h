@@ -3,11 +3,12 @@
  *
  * Images never wait in a list to be copied into a batch: a worker thread that
  * has decoded an image reserves a row of the batch tensor now forming
- * (batcher_reserve), writes the prepared image straight into it, and commits
+ * (batcher_reserve; a batch holds images of one size), writes the prepared
+ * image straight into it, and commits
  * it (batcher_commit). Each instance owns two batch tensors, so one fills
  * while the other runs. An idle instance closes the forming batch and runs it
  * once every reserved row is committed and
- *   - it holds max_batch rows, or
+ *   - it holds max_batch rows, or a row of another size waits, or
  *   - it holds a preferred batch size, or
  *   - its first row has waited max_queue_delay (0: at once; what waited while
  *     the instances were busy is the batch).
@@ -102,6 +103,11 @@ void batcher_destroy(batcher *b);
 /* Reserves a row of the forming batch, waiting while every batch tensor is
  * full. Returns 0, or -1 if the batcher is stopping. */
 int batcher_reserve(batcher *b, batch_slot *s);
+/* Same for an image of h x w (at most input_dims' height and width): a
+ * batch holds images of one size, so a row of another size closes the
+ * forming batch and opens the next (rect letterboxing; the context plans
+ * each size on first use). -1 also for a size out of range. */
+int batcher_reserve_hw(batcher *b, int h, int w, batch_slot *s);
 
 /* Hands the row over once it is written; `it` NULL gives the row up (its
  * image failed): it is run but nobody is told. Never blocks for long. */

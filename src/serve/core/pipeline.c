@@ -147,12 +147,14 @@ static void item_work(workq_job *job)
         sitem_fail(it, 504, "deadline passed while the image was decoded");
         return;
     }
+    /* a model with free height and width runs the picture at its own size */
+    vision_spec spec = vision_spec_rect(&m->conf->spec, sc->img.orig_width, sc->img.orig_height);
     batch_slot slot;
-    if (batcher_reserve(m->batcher, &slot)) {
+    if (batcher_reserve_hw(m->batcher, spec.height, spec.width, &slot)) {
         sitem_fail(it, 503, "the server is shutting down");
         return;
     }
-    vs = vision_prepare(&sc->img, &m->conf->spec, slot.data, slot.floats, &it->tf, &verr);
+    vs = vision_prepare(&sc->img, &spec, slot.data, slot.floats, &it->tf, &verr);
     it->prep_ns = serve_now_ns() - t1;
     atomic_fetch_add(&m->stats.input_count, 1);
     atomic_fetch_add(&m->stats.input_ns, it->decode_ns + it->prep_ns);
