@@ -266,17 +266,21 @@ static bool fuse_activation(graph *g, node *conv)
 
 /* Add(conv(..), r) -> conv(.., sum=r) when r has conv's output shape and is
  * computed before conv runs. `shape` is a batch-1 plan of the graph. */
-static bool fuse_sum(graph *g, node *conv, const plan *shape)
+static bool fuse_sum(graph *g, node *conv, const plan *shapes, int n_shapes)
 {
     int y = conv->out[0];
     node *add = sole_consumer(g, y);
     if (!add || !is_op(add, OP_Add) || add->n_in != 2 || conv->sum_in >= 0) return false;
     int r = add->in[0] == y ? add->in[1] : add->in[0];
-    if (r == y || g->vals[r].data || shape->is_const[r]) return false;
-    const glint_tensor *ty = &shape->t[y], *tr = &shape->t[r];
-    if (ty->ndim != tr->ndim || ty->dtype != GLINT_F32 || tr->dtype != GLINT_F32) return false;
-    for (int d = 0; d < ty->ndim; d++)
-        if (ty->dims[d] != tr->dims[d]) return false;
+    if (r == y || g->vals[r].data) return false;
+    for (int k = 0; k < n_shapes; k++) { /* the same shapes at every size planned */
+        const plan *shape = &shapes[k];
+        if (shape->is_const[r]) return false;
+        const glint_tensor *ty = &shape->t[y], *tr = &shape->t[r];
+        if (ty->ndim != tr->ndim || ty->dtype != GLINT_F32 || tr->dtype != GLINT_F32) return false;
+        for (int d = 0; d < ty->ndim; d++)
+            if (ty->dims[d] != tr->dims[d]) return false;
+    }
     int conv_idx = (int)(conv - g->nodes);
     if (g->vals[r].producer >= conv_idx) return false;
     if (!add_post(conv, POST_SUM, 0, 0)) return false;
@@ -722,6 +726,35 @@ static glint_status qdq_to_u8(graph *g)
     return GLINT_OK;
 }
 
+/* Plans of batch 1 without kernels to read shapes from: the declared shape;
+ * for an image input whose height and width are free, two sizes (the
+ * export's imgsz metadata, else 640x640, and half of it), so that a
+ * rewrite that holds at both holds for the model, not for one size.
+ * Returns how many were built (0: the model cannot be planned yet). */
+static int shape_plans(glint_model *m, plan p[2])
+{
+    if (eng_plan_build(m, 1, NULL, &eng_backend_ref, false, &p[0]) == GLINT_OK) return 1;
+    const graph *g = &m->g;
+    if (g->n_inputs < 1) return 0;
+    const value *in = &g->vals[g->inputs[0]];
+    if (in->ndim != 4 || in->dims[2] >= 0 || in->dims[3] >= 0) return 0;
+    int64_t h = 640, w = 640;
+    const char *sz = glint_model_metadata(m, "imgsz"); /* "[640, 640]" */
+    long long a, b;
+    if (sz && sscanf(sz, " [%lld , %lld ]", &a, &b) == 2 && a >= 64 && b >= 64 && a <= 8192 &&
+        b <= 8192) {
+        h = a;
+        w = b;
+    }
+    int64_t dims[2][GLINT_MAX_DIMS] = {{0, 0, h, w}, {0, 0, h / 64 * 32, w / 64 * 32}};
+    if (eng_plan_build(m, 1, dims[0], &eng_backend_ref, false, &p[0]) != GLINT_OK) return 0;
+    if (eng_plan_build(m, 1, dims[1], &eng_backend_ref, false, &p[1]) != GLINT_OK) {
+        eng_plan_dispose(&p[0]);
+        return 0;
+    }
+    return 2;
+}
+
 glint_status eng_passes_run(glint_model *m)
 {
     graph *g = &m->g;
@@ -733,16 +766,18 @@ glint_status eng_passes_run(glint_model *m)
         if (is_op(&g->nodes[i], OP_Conv))
             while (fuse_activation(g, &g->nodes[i])) {
             }
-    /* residual adds need shapes: plan batch 1 without kernels */
-    plan p;
-    if (eng_plan_build(m, 1, NULL, &eng_backend_ref, false, &p) != GLINT_OK) return GLINT_OK;
-    for (int i = g->n_nodes - 1; i >= 0; i--) {
+    /* residual adds need shapes: plan batch 1 without kernels (a model that
+     * cannot be planned yet keeps its adds) */
+    plan p[2];
+    int n_shapes = shape_plans(m, p);
+    for (int i = g->n_nodes - 1; n_shapes && i >= 0; i--) {
         node *n = &g->nodes[i];
-        if (is_op(n, OP_Conv) && fuse_sum(g, n, &p))
+        if (is_op(n, OP_Conv) && fuse_sum(g, n, p, n_shapes))
             while (fuse_activation(g, n)) {
             }
     }
-    eng_plan_dispose(&p);
+    for (int k = 0; k < n_shapes; k++)
+        eng_plan_dispose(&p[k]);
     for (int i = 0; i < g->n_nodes; i++)
         if (is_op(&g->nodes[i], OP_Conv) && (s = fold_qdq_conv(g, &g->nodes[i]))) return s;
     for (int i = 0; i < g->n_nodes; i++)

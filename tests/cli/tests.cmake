@@ -77,6 +77,10 @@ add_test(NAME op_cases-ref COMMAND glint check --backend ref ${CMAKE_SOURCE_DIR}
 set_tests_properties(op_cases-ref PROPERTIES PASS_REGULAR_EXPRESSION "14 passed, 0 failed")
 # glint run: answers on the reference models, per-image errors, model.yaml
 # handling and inference without one, determinism and batching
+# a free-size export gets the fixed export's graph rewrites
+add_test(NAME cli/dyn-rewrites COMMAND sh ${CMAKE_SOURCE_DIR}/tests/cli/dyn_rewrites.sh
+         $<TARGET_FILE:glint> ${CMAKE_SOURCE_DIR})
+set_tests_properties(cli/dyn-rewrites PROPERTIES PASS_REGULAR_EXPRESSION "2 passed, 0 failed")
 # rect letterboxing of a free-size detector against the square one and the truth
 add_test(NAME cli/rect COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/tests/cli/test_rect.py
          $<TARGET_FILE:glint> ${CMAKE_SOURCE_DIR})

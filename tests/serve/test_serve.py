@@ -425,8 +425,37 @@ def test_rect(repo):
         ms = j["model_stats"][0]
         check(ms["execution_count"] < ms["inference_count"],
               "batches formed: %d images in %d runs" % (ms["inference_count"], ms["execution_count"]))
+        kserve_any_shape(s)
     finally:
         s.stop()
+
+
+def kserve_any_shape(s):
+    """KServe v2 infer on a free-size model takes any height and width up
+    to the serving size: the rect case (80x128) and the square one answer as
+    torch does, rows of one request share a shape, too large is refused."""
+    st, h, j = s.json("GET", "/v2/models/shapes_dyn")
+    check(st == 200 and j["inputs"][0]["shape"] == [-1, 3, -1, -1],
+          "metadata: height and width free (%s)" % (j or {}).get("inputs"))
+    for case in ("test_data_set_0", "test_data_set_1"):
+        d = os.path.join(MODELS, "shapes_dyn", case)
+        dims, raw = read_tensor_pb(os.path.join(d, "input_0.pb"))
+        odims, oraw = read_tensor_pb(os.path.join(d, "output_0.pb"))
+        want = struct.unpack("<%df" % (len(oraw) // 4), oraw)
+        values = list(struct.unpack("<%df" % (len(raw) // 4), raw))
+        for rows in (1, 3):
+            req = {"inputs": [{"name": "images", "datatype": "FP32",
+                               "shape": [rows] + dims[1:], "data": values * rows}]}
+            st, h, j = s.json("POST", "/v2/models/shapes_dyn/infer", json.dumps(req).encode())
+            ok = st == 200 and j["outputs"][0]["shape"] == [rows] + odims[1:]
+            err = max(rel_l2(j["outputs"][0]["data"][k * len(want):(k + 1) * len(want)], want)
+                      for k in range(rows)) if ok else -1
+            check(ok and err < 1e-4, "KServe %s %d row(s) %s -> %s as torch (rel L2 %.2g; %s)" %
+                  (case, rows, dims[2:], odims[1:], err, "" if ok else (st, j)))
+    req = {"inputs": [{"name": "images", "datatype": "FP32", "shape": [1, 3, 144, 128],
+                       "data": [0.5] * (3 * 144 * 128)}]}
+    st, h, j = s.json("POST", "/v2/models/shapes_dyn/infer", json.dumps(req).encode())
+    check(st == 400 and "1..128" in j.get("error", ""), "above the serving size: 400 (%s)" % j)
 
 
 def test_probe(s):

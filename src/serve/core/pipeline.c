@@ -175,7 +175,7 @@ void pipeline_submit_images(sreq *r)
     }
 }
 
-void pipeline_submit_row(sitem *it, const void *row, size_t bytes)
+void pipeline_submit_row(sitem *it, const void *row, size_t bytes, int h, int w)
 {
     sreq *r = it->owner;
     repo_model *m = sitem_model(it);
@@ -184,7 +184,7 @@ void pipeline_submit_row(sitem *it, const void *row, size_t bytes)
         return;
     }
     batch_slot slot;
-    if (batcher_reserve(m->batcher, &slot)) {
+    if (batcher_reserve_hw(m->batcher, h, w, &slot)) {
         sitem_fail(it, 503, "the server is shutting down");
         return;
     }

@@ -148,9 +148,10 @@ int sreq_admit(sreq *r, int n, char *why, size_t cap);
  * the workers: decode, prepare into a batch row, run, ops->item_ran. Loop
  * thread. */
 void pipeline_submit_images(sreq *r);
-/* Commits tensor row `row` (`bytes` of floats, the model's input) of item
- * it to its model's batcher (any thread; the deadline is checked first). */
-void pipeline_submit_row(sitem *it, const void *row, size_t bytes);
+/* Commits tensor row `row` (`bytes` of floats, the model's input of h x w)
+ * of item it to its model's batcher (any thread; the deadline is checked
+ * first). */
+void pipeline_submit_row(sitem *it, const void *row, size_t bytes, int h, int w);
 /* Finishes item `it` with an error (any thread). */
 void sitem_fail(sitem *it, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Builds it->answer, the answer object `glint run` prints, from row

@@ -17,6 +17,7 @@
 #include "serve/kserve/kserve.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,7 +34,7 @@ typedef struct kserve_out {
     int ndim;
     int64_t dims[GLINT_MAX_DIMS]; /* dims[0]: the request's rows */
     size_t row_bytes;
-    uint8_t *data; /* rows x row_bytes, in the request's arena */
+    uint8_t *data; /* rows x row_bytes, in the request's arena (or malloc'ed: lazy) */
     int binary;
 } kserve_out;
 
@@ -42,6 +43,13 @@ typedef struct kserve_req {
     kserve_request kreq;
     long long header_len; /* Inference-Header-Content-Length, -1 if none */
     int n_out;
+    int rows;
+    /* The input is not the serving size (a free height or width): the
+     * outputs' shapes are learnt from the first row that runs, which
+     * allocates them under mu. */
+    int lazy;
+    int mu_init;
+    pthread_mutex_t mu;
     kserve_out outs[KSERVE_MAX_TENSORS];
 } kserve_req;
 
@@ -74,7 +82,9 @@ static json_t *io_json(const repo_model *m, int outputs, int triton_config)
             glint_model_input_info(m->model, i, &io);
         int64_t dims[GLINT_MAX_DIMS];
         memcpy(dims, io.dims, sizeof dims);
-        if (!outputs && io.ndim == 4) { /* free spatial axes run at the configured size */
+        if (!outputs && io.ndim == 4 && !m->conf->spec.stride) {
+            /* free spatial axes run at the configured size, unless the model is
+             * served at each picture's size (rect): then they stay free (-1) */
             dims[2] = m->conf->spec.height;
             dims[3] = m->conf->spec.width;
         }
@@ -206,12 +216,19 @@ static int v2_check(sreq *r, char *err, size_t err_size)
         return -1;
     }
     const kserve_tensor *t = &q->inputs[0];
-    if (t->dtype != GLINT_F32 || t->ndim != 4 || t->dims[1] != 3 || t->dims[2] != c->spec.height ||
-        t->dims[3] != c->spec.width || t->dims[0] < 1) {
-        snprintf(err, err_size, "input '%s' must be FP32 [N, 3, %d, %d]", in.name, c->spec.height,
-                 c->spec.width);
+    /* a free height or width takes any size up to the serving size (the
+     * batch tensors' room) */
+    int free_h = in.ndim == 4 && in.dims[2] < 0, free_w = in.ndim == 4 && in.dims[3] < 0;
+    if (t->dtype != GLINT_F32 || t->ndim != 4 || t->dims[1] != 3 || t->dims[0] < 1 ||
+        (free_h ? t->dims[2] < 1 || t->dims[2] > c->spec.height : t->dims[2] != c->spec.height) ||
+        (free_w ? t->dims[3] < 1 || t->dims[3] > c->spec.width : t->dims[3] != c->spec.width)) {
+        char hs[32], ws[32];
+        snprintf(hs, sizeof hs, free_h ? "1..%d" : "%d", c->spec.height);
+        snprintf(ws, sizeof ws, free_w ? "1..%d" : "%d", c->spec.width);
+        snprintf(err, err_size, "input '%s' must be FP32 [N, 3, %s, %s]", in.name, hs, ws);
         return -1;
     }
+    k->lazy = t->dims[2] != c->spec.height || t->dims[3] != c->spec.width;
     if (t->dims[0] > m->max_queue) {
         snprintf(err, err_size, "input '%s' has %lld rows, more than the queue holds (%d)", in.name,
                  (long long)t->dims[0], m->max_queue);
@@ -243,6 +260,8 @@ static int v2_check(sreq *r, char *err, size_t err_size)
 static int alloc_outputs(sreq *r, int rows, char *err, size_t err_size)
 {
     kserve_req *k = r->proto;
+    k->rows = rows;
+    if (k->lazy) return 0; /* v2_item_ran allocates them */
     for (int i = 0; i < k->n_out; i++) {
         kserve_out *o = &k->outs[i];
         glint_tensor shape;
@@ -304,12 +323,33 @@ static void v2_parse_job(workq_job *job)
     for (int i = 0; i < rows; i++) {
         sitem *it = &r->items[i];
         it->decode_ns = parse_ns / (uint64_t)rows;
-        pipeline_submit_row(it, (const uint8_t *)t->data + (size_t)i * row_bytes, row_bytes);
+        pipeline_submit_row(it, (const uint8_t *)t->data + (size_t)i * row_bytes, row_bytes,
+                            (int)t->dims[2], (int)t->dims[3]);
     }
 }
 
+/* The outputs of a request whose input is not the serving size, shaped as
+ * the first row that ran (t: its batch's output, row bytes per row); the
+ * rows after check against it. 0, or -1 out of memory. Instance thread. */
+static int lazy_output(kserve_req *k, kserve_out *o, const glint_tensor *t, size_t row)
+{
+    int rc = 0;
+    pthread_mutex_lock(&k->mu);
+    if (!o->data && t->ndim >= 1) {
+        o->dtype = t->dtype;
+        o->ndim = t->ndim;
+        memcpy(o->dims, t->dims, sizeof o->dims);
+        o->dims[0] = k->rows;
+        o->row_bytes = row;
+        o->data = malloc(row * (size_t)k->rows + 1);
+        rc = o->data ? 0 : -1;
+    }
+    pthread_mutex_unlock(&k->mu);
+    return rc;
+}
+
 /* batch row ran: copies row res->row of each output into the request's
- * buffers (instance thread; no allocation). */
+ * buffers (instance thread; no allocation but a lazy request's first row). */
 static int v2_item_ran(sitem *it, const batch_result *res)
 {
     kserve_req *k = it->owner->proto;
@@ -320,6 +360,10 @@ static int v2_item_ran(sitem *it, const batch_result *res)
         size_t row = glint_dtype_size(t.dtype);
         for (int d = 1; d < t.ndim; d++)
             row *= (size_t)t.dims[d];
+        if (k->lazy && lazy_output(k, o, &t, row)) {
+            snprintf(it->err, sizeof it->err, "out of memory for output '%s'", o->name);
+            return -1;
+        }
         if (t.ndim < 1 || t.dims[0] != res->batch_size || row != o->row_bytes ||
             t.dtype != o->dtype) {
             snprintf(it->err, sizeof it->err, "output '%s' has no batch axis", o->name);
@@ -366,6 +410,13 @@ static void v2_dispose(sreq *r)
 {
     kserve_req *k = r->proto;
     kserve_request_dispose(&k->kreq);
+    if (k->lazy)
+        for (int i = 0; i < k->n_out; i++) {
+            free(k->outs[i].data);
+            k->outs[i].data = NULL;
+        }
+    if (k->mu_init) pthread_mutex_destroy(&k->mu);
+    k->mu_init = 0;
 }
 
 static const sreq_ops infer_ops = {
@@ -386,6 +437,7 @@ static void infer(server *s, h2o_req_t *req, repo_model *m)
     }
     kserve_req *k = r->proto;
     k->header_len = -1;
+    k->mu_init = !pthread_mutex_init(&k->mu, NULL);
     char hb[32];
     const char *h = serve_header(req, "inference-header-content-length", hb, sizeof hb);
     if (h) {
