@@ -5,8 +5,10 @@ tests/data/op_cases/. They exercise the shapes where glint's oneDNN backend
 takes over from the reference kernels (NHWC convolutions with fused
 activations and residuals, deconvolution, pooling, broadcasting on NHWC,
 channel concat/split, nearest upsampling, strided softmax, matmul), checked
-by `glint check` against PyTorch. Deterministic: rerunning gives the same
-files. Run with Debian's python3 (python3-torch, python3-onnx)."""
+by `glint check` against PyTorch; and the transformer pieces (LayerNorm,
+GELU, batched attention matmuls, a ConvNeXt block). Deterministic: rerunning
+gives the same files. Run with Debian's python3 (python3-torch, python3-onnx);
+an argument NAME[,NAME] writes only those cases."""
 import os
 import torch
 import torch.nn as nn
@@ -94,6 +96,43 @@ class Linear(nn.Module):
         return self.fc(torch.flatten(self.pool(x), 1)).softmax(-1)
 
 
+class MLPBlock(nn.Module):  # ViT: x + Linear(GELU(Linear(LayerNorm(x)))) on [B, T, C]
+    def __init__(self, c):
+        super().__init__()
+        self.ln = nn.LayerNorm(c, eps=1e-6)
+        self.fc1 = nn.Linear(c, 2 * c)
+        self.fc2 = nn.Linear(2 * c, c)
+
+    def forward(self, x):
+        return x + self.fc2(F.gelu(self.fc1(self.ln(x))))
+
+
+class Attention(nn.Module):  # ViT self-attention block: LayerNorm, MHA, residual
+    def __init__(self, c, heads):
+        super().__init__()
+        self.ln = nn.LayerNorm(c, eps=1e-6)
+        self.mha = nn.MultiheadAttention(c, heads, batch_first=True)
+
+    def forward(self, x):
+        y = self.ln(x)
+        return x + self.mha(y, y, y, need_weights=False)[0]
+
+
+class ConvNeXtBlock(nn.Module):  # 7x7 depthwise, channels-last LayerNorm, MLP, layer scale
+    def __init__(self, c):
+        super().__init__()
+        self.dw = nn.Conv2d(c, c, 7, 1, 3, groups=c)
+        self.ln = nn.LayerNorm(c, eps=1e-6)
+        self.fc1 = nn.Linear(c, 4 * c)
+        self.fc2 = nn.Linear(4 * c, c)
+        self.gamma = nn.Parameter(torch.full((c,), 0.5))
+
+    def forward(self, x):
+        y = self.dw(x).permute(0, 2, 3, 1)
+        y = self.fc2(F.gelu(self.fc1(self.ln(y)))) * self.gamma
+        return x + y.permute(0, 3, 1, 2)
+
+
 CASES = [
     ("conv_k3x2_groups2", ConvAct(16, 32, (3, 2), 1, 1, 1, 2), (2, 16, 9, 7), 13),
     ("conv_stride2_silu", ConvAct(3, 16, 3, 2, 1, act=F.silu), (1, 3, 32, 32), 17),
@@ -109,6 +148,10 @@ CASES = [
     ("deconv_k4s2p1_groups", Deconv(32, 32, 4, 2, 1, 4), (1, 32, 9, 9), 13),
     ("dfl_softmax_axis1", Head(), (1, 64, 40), 17),
     ("avgpool_ceil_gemm_softmax", Linear(), (2, 32, 7, 7), 13),
+    ("layernorm_gelu_mlp", MLPBlock(48), (2, 17, 48), 17),
+    ("layernorm_gelu_mlp_opset13", MLPBlock(48), (2, 17, 48), 13),
+    ("attention_mha", Attention(48, 4), (2, 17, 48), 14),
+    ("convnext_block", ConvNeXtBlock(32), (1, 32, 14, 14), 17),
 ]
 
 
@@ -130,8 +173,12 @@ def sensitivity(mod, x, y, name):
 
 
 def main():
+    import sys
+    only = set(sys.argv[1].split(",")) if len(sys.argv) > 1 else None
     torch.manual_seed(0)
     for name, mod, shape, opset in CASES:
+        if only and name not in only:
+            continue
         torch.manual_seed(len(name))
         mod.eval()
         x = torch.randn(*shape)

@@ -144,6 +144,9 @@ static double unary_apply(unary_kind k, double x, double a, double b)
         return x > 0 ? b * x : b * (a * exp(x) - a);
     case U_Softsign:
         return x / (1 + fabs(x));
+    case U_Gelu: /* a = 1: approximate "tanh" */
+        return a ? 0.5 * x * (1 + tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)))
+                 : 0.5 * x * (1 + erf(x * 0.7071067811865476));
     }
     return x;
 }
@@ -176,6 +179,9 @@ glint_status eng_run_unary(op_ctx *c)
         break;
     case U_Elu:
         a = eng_attr_f(n, "alpha", 1.0f);
+        break;
+    case U_Gelu:
+        a = !strcmp(eng_attr_s(n, "approximate", "none"), "tanh");
         break;
     case U_Selu:
         a = eng_attr_f(n, "alpha", 1.67326319217681884765625f);

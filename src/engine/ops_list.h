@@ -41,7 +41,8 @@
     X(Cos, unary, unary, 1, 1, 0)                                                                  \
     X(Mish, unary, unary, 1, 1, 0)                                                                 \
     X(Selu, unary, unary, 1, 1, 0)                                                                 \
-    X(Softsign, unary, unary, 1, 1, 0)
+    X(Softsign, unary, unary, 1, 1, 0)                                                             \
+    X(Gelu, unary, unary, 1, 1, 0)
 
 /* numpy-broadcasting binary and variadic (ops_elementwise.c: bin_f32...) */
 #define ENG_BINARY_OPS(X)                                                                          \
@@ -101,6 +102,7 @@
     X(GlobalAveragePool, GlobalAveragePool, GlobalAveragePool, 1, 1, 0)                            \
     X(GlobalMaxPool, GlobalMaxPool, GlobalMaxPool, 1, 1, 0)                                        \
     X(InstanceNormalization, InstanceNormalization, InstanceNormalization, 3, 3, 0)                \
+    X(LayerNormalization, LayerNormalization, LayerNormalization, 2, 3, 0)                         \
     /* matrix products (ops_matrix.c) */                                                           \
     X(MatMul, MatMul, MatMul, 2, 2, 0)                                                             \
     X(Gemm, Gemm, Gemm, 2, 3, 0)                                                                   \

@@ -444,6 +444,97 @@ glint_status eng_run_InstanceNormalization(op_ctx *c)
     return GLINT_OK;
 }
 
+/* ---- LayerNormalization (opset 17) ----
+ * Normalises over the axes from `axis` on: Y = (X - mean) / sqrt(var +
+ * epsilon) * Scale + B, Scale and B broadcast to X's shape from `axis` on;
+ * optional outputs Mean and InvStdDev keep X's leading axes and 1 for the
+ * normalised ones. Statistics are accumulated in double (stash_type 1,
+ * float, is what the spec requires at least). */
+static bool bcast_to_tail(const glint_tensor *t, const glint_tensor *x, int axis)
+{
+    int tail = x->ndim - axis;
+    if (t->ndim > tail) return false;
+    for (int d = 0; d < t->ndim; d++) {
+        int64_t want = x->dims[x->ndim - t->ndim + d];
+        if (t->dims[d] != want && t->dims[d] != 1) return false;
+    }
+    return true;
+}
+
+glint_status eng_infer_LayerNormalization(op_ctx *c)
+{
+    glint_status s;
+    const glint_tensor *x = c->in[0];
+    if ((s = eng_need_f32(c, 0)) || (s = eng_need_f32(c, 1)) ||
+        (c->in[2] && (s = eng_need_f32(c, 2))))
+        return s;
+    int axis = eng_norm_axis(eng_attr_i(c->n, "axis", -1), x->ndim);
+    if (axis < 0 || x->ndim < 1)
+        return OP_FAIL(c, GLINT_ERR_SHAPE, "axis %lld is outside rank %d",
+                       (long long)eng_attr_i(c->n, "axis", -1), x->ndim);
+    if (eng_attr_i(c->n, "stash_type", 1) != 1)
+        return OP_FAIL(c, GLINT_ERR_UNSUPPORTED, "stash_type %lld is not supported",
+                       (long long)eng_attr_i(c->n, "stash_type", 1));
+    for (int i = 1; i < 3; i++)
+        if (c->in[i] && !bcast_to_tail(c->in[i], x, axis))
+            return OP_FAIL(c, GLINT_ERR_SHAPE, "%s does not broadcast to the normalised shape",
+                           i == 1 ? "Scale" : "B");
+    eng_set_out(c, 0, GLINT_F32, x->ndim, x->dims);
+    int64_t sd[GLINT_MAX_DIMS];
+    for (int d = 0; d < x->ndim; d++)
+        sd[d] = d < axis ? x->dims[d] : 1;
+    for (int i = 1; i < c->n_out && i < 3; i++)
+        eng_set_out(c, i, GLINT_F32, x->ndim, sd);
+    return GLINT_OK;
+}
+
+/* Element k (0..inner) of Scale or B broadcast over the normalised shape. */
+static float tail_at(const glint_tensor *t, const glint_tensor *x, int axis, int64_t k)
+{
+    if (eng_tensor_count(t) == eng_dims_count(x->dims + axis, x->ndim - axis))
+        return ((const float *)t->data)[k];
+    int64_t idx = 0, mul = 1;
+    for (int d = x->ndim - 1; d >= axis; d--) {
+        int64_t i = k % x->dims[d];
+        k /= x->dims[d];
+        int td = d - (x->ndim - t->ndim);
+        if (td >= 0 && t->dims[td] != 1) idx += i * mul;
+        if (td >= 0) mul *= t->dims[td];
+    }
+    return ((const float *)t->data)[idx];
+}
+
+glint_status eng_run_LayerNormalization(op_ctx *c)
+{
+    const glint_tensor *x = c->in[0], *sc = c->in[1], *b = c->in[2];
+    int axis = eng_norm_axis(eng_attr_i(c->n, "axis", -1), x->ndim);
+    double eps = eng_attr_f(c->n, "epsilon", 1e-5f);
+    int64_t outer = eng_dims_count(x->dims, axis),
+            inner = eng_dims_count(x->dims + axis, x->ndim - axis);
+    const float *X = x->data;
+    float *Y = c->out[0]->data;
+    float *mean_out = c->n_out > 1 && c->out[1] ? c->out[1]->data : NULL;
+    float *inv_out = c->n_out > 2 && c->out[2] ? c->out[2]->data : NULL;
+    for (int64_t o = 0; o < outer; o++) {
+        const float *xp = X + o * inner;
+        float *yp = Y + o * inner;
+        double sum = 0, sq = 0;
+        for (int64_t i = 0; i < inner; i++)
+            sum += xp[i];
+        double mean = inner ? sum / (double)inner : 0;
+        for (int64_t i = 0; i < inner; i++)
+            sq += (xp[i] - mean) * (xp[i] - mean);
+        double inv = 1.0 / sqrt((inner ? sq / (double)inner : 0) + eps);
+        for (int64_t i = 0; i < inner; i++) {
+            double v = (xp[i] - mean) * inv * tail_at(sc, x, axis, i);
+            yp[i] = (float)(b ? v + tail_at(b, x, axis, i) : v);
+        }
+        if (mean_out) mean_out[o] = (float)mean;
+        if (inv_out) inv_out[o] = (float)inv;
+    }
+    return GLINT_OK;
+}
+
 /* ---- pooling ---- */
 static glint_status infer_pool(op_ctx *c)
 {

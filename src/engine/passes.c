@@ -264,6 +264,75 @@ static bool fuse_activation(graph *g, node *conv)
     return true;
 }
 
+static bool near(float a, float b)
+{
+    return fabsf(a - b) <= 1e-5f * fabsf(b);
+}
+
+/* The live node producing value v, or NULL. */
+static node *producer_of(graph *g, int v)
+{
+    if (v < 0 || g->vals[v].producer < 0) return NULL;
+    node *n = &g->nodes[g->vals[v].producer];
+    return n->dead ? NULL : n;
+}
+
+/* The operand of binary node n that is not the scalar constant near c, or
+ * -1 (for Div only the divisor may be the constant). */
+static int other_than_const(const graph *g, const node *n, float c)
+{
+    float v;
+    if (n->n_in != 2) return -1;
+    if (scalar_const(g, n->in[1], &v) && near(v, c)) return n->in[0];
+    if (!is_op(n, OP_Div) && scalar_const(g, n->in[0], &v) && near(v, c)) return n->in[1];
+    return -1;
+}
+
+/* The Erf form of GELU exporters write, 0.5 * x * (1 + erf(x / sqrt(2)))
+ * (x / sqrt(2) as Div or Mul by 1/sqrt(2), the halving before or after the
+ * product, operands in either order) -> one Gelu(x) node, which backends
+ * run as one kernel or fuse into the MatMul before it. */
+static bool fuse_gelu(graph *g, node *erf)
+{
+    node *scale = producer_of(g, erf->in[0]);
+    if (!scale || g->vals[scale->out[0]].n_uses != 1) return false;
+    int x = is_op(scale, OP_Div)   ? other_than_const(g, scale, 1.41421356f)
+            : is_op(scale, OP_Mul) ? other_than_const(g, scale, 0.70710678f)
+                                   : -1;
+    node *add = sole_consumer(g, erf->out[0]);
+    if (x < 0 || !add || !is_op(add, OP_Add) || other_than_const(g, add, 1.0f) != erf->out[0])
+        return false;
+    node *m1 = sole_consumer(g, add->out[0]);
+    if (!m1 || !is_op(m1, OP_Mul) || m1->n_in != 2) return false;
+    int o = m1->in[0] == add->out[0] ? m1->in[1] : m1->in[0];
+    node *half = NULL, *last;
+    if (o == x) { /* (x * (1 + erf)) * 0.5 */
+        last = sole_consumer(g, m1->out[0]);
+        if (!last || !is_op(last, OP_Mul) || other_than_const(g, last, 0.5f) != m1->out[0])
+            return false;
+    } else { /* (x * 0.5) * (1 + erf) */
+        half = producer_of(g, o);
+        if (!half || !is_op(half, OP_Mul) || g->vals[o].n_uses != 1 ||
+            other_than_const(g, half, 0.5f) != x)
+            return false;
+        last = m1;
+    }
+    int y = last->out[0];
+    kill(g, scale);
+    kill(g, erf);
+    kill(g, add);
+    if (half) kill(g, half);
+    if (last != m1) kill(g, m1);
+    g->vals[last->in[0]].n_uses--;
+    g->vals[last->in[1]].n_uses--;
+    last->op = OP_Gelu;
+    last->n_in = 1;
+    last->in[0] = x;
+    g->vals[x].n_uses++;
+    g->vals[y].producer = (int)(last - g->nodes);
+    return true;
+}
+
 /* Add(conv(..), r) -> conv(.., sum=r) when r has conv's output shape and is
  * computed before conv runs. `shape` is a batch-1 plan of the graph. */
 static bool fuse_sum(graph *g, node *conv, const plan *shapes, int n_shapes)
@@ -762,6 +831,8 @@ glint_status eng_passes_run(glint_model *m)
     if (s) return s;
     identities(g);
     if ((s = fold_bn(g))) return s;
+    for (int i = 0; i < g->n_nodes; i++)
+        if (is_op(&g->nodes[i], OP_Erf)) fuse_gelu(g, &g->nodes[i]);
     for (int i = 0; i < g->n_nodes; i++)
         if (is_op(&g->nodes[i], OP_Conv))
             while (fuse_activation(g, &g->nodes[i])) {

@@ -28,6 +28,9 @@ bool eng_onednn_eltwise_alg(const node *n, dnnl_alg_kind_t *alg, float *a, float
         *alg = dnnl_eltwise_abs;
     else if (op == OP_HardSwish)
         *alg = dnnl_eltwise_hardswish;
+    else if (op == OP_Gelu)
+        *alg = !strcmp(eng_attr_s(n, "approximate", "none"), "tanh") ? dnnl_eltwise_gelu_tanh
+                                                                     : dnnl_eltwise_gelu_erf;
     else
         return false;
     return true;

@@ -156,6 +156,10 @@ glint_status eng_onednn_eltwise_make(plan *p, step *st, bool *taken);
 /* Softmax / LogSoftmax on a plain tensor. */
 glint_status eng_onednn_softmax_make(plan *p, step *st, bool *taken);
 
+/* ---- norm.c ---- */
+/* LayerNormalization over a plain tensor with constant Scale (and B). */
+glint_status eng_onednn_layernorm_make(plan *p, step *st, bool *taken);
+
 /* ---- matmul.c ---- */
 /* Gemm / MatMul with constant 2-D weights as a oneDNN matmul (plain). */
 glint_status eng_onednn_matmul_make(plan *p, step *st, bool *taken);
