@@ -53,7 +53,8 @@ typedef enum post_kind {
     POST_HARDSWISH, /* x * hardsigmoid(x; alpha, beta) */
     POST_HARDSIGMOID,
     POST_TANH,
-    POST_SUM, /* += the node's extra input `sum_in` (residual Add) */
+    POST_GELU, /* alpha = 0: erf form, 1: tanh approximation */
+    POST_SUM,  /* += the node's extra input `sum_in` (residual Add) */
 } post_kind;
 
 typedef struct post_op {

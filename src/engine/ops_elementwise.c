@@ -52,6 +52,14 @@ void eng_post_apply(float *y, int64_t count, const post_op *p, int n, const floa
             for (int64_t i = 0; i < count; i++)
                 y[i] = tanhf(y[i]);
             break;
+        case POST_GELU:
+            for (int64_t i = 0; i < count; i++) {
+                double x = y[i];
+                y[i] = (float)(a ? 0.5 * x *
+                                       (1 + tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)))
+                                 : 0.5 * x * (1 + erf(x * 0.7071067811865476)));
+            }
+            break;
         case POST_SUM:
             for (int64_t i = 0; i < count; i++)
                 y[i] += sum[i];

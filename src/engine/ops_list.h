@@ -126,8 +126,9 @@
     X(QLinearMatMul, QLinearMatMul, QLinearMatMul, 8, 8, 0)                                        \
     X(ConvInteger, ConvInteger, ConvInteger, 2, 4, 0)                                              \
     X(MatMulInteger, MatMulInteger, MatMulInteger, 2, 4, 0)                                        \
-    /* glint's own, made by passes.c (ops_quant.c, ops_reduce.c) */                                \
+    /* glint's own, made by passes.c (ops_quant.c, ops_matrix.c, ops_reduce.c) */                  \
     X(GlintQConv, GlintQConv, GlintQConv, 2, 9, 0)                                                 \
+    X(GlintMatMul, GlintMatMul, GlintMatMul, 2, 3, 0)                                              \
     X(GlintDFL, GlintDFL, GlintDFL, 1, 1, 0)
 
 #endif

@@ -127,6 +127,37 @@ glint_status eng_run_MatMul(op_ctx *c)
     return GLINT_OK;
 }
 
+/* GlintMatMul(A, B, bias): MatMul, then + bias (N values, the output's last
+ * axis) and the node's post-ops (passes.c fuses a Linear layer's Add and
+ * activation, and a residual Add, into it). */
+glint_status eng_infer_GlintMatMul(op_ctx *c)
+{
+    glint_status s = eng_infer_MatMul(c);
+    if (s) return s;
+    const glint_tensor *y = c->out[0], *b = c->n_in > 2 ? c->in[2] : NULL;
+    if (b &&
+        ((s = eng_need_f32(c, 2)) || y->ndim < 1 || eng_tensor_count(b) != y->dims[y->ndim - 1]))
+        return s ? s : OP_FAIL(c, GLINT_ERR_SHAPE, "bias does not match the output's last axis");
+    return GLINT_OK;
+}
+
+glint_status eng_run_GlintMatMul(op_ctx *c)
+{
+    glint_status s = eng_run_MatMul(c);
+    if (s) return s;
+    glint_tensor *y = c->out[0];
+    float *Y = y->data;
+    int64_t count = eng_tensor_count(y);
+    if (c->n_in > 2 && c->in[2]) {
+        const float *b = c->in[2]->data;
+        int64_t N = y->dims[y->ndim - 1];
+        for (int64_t i = 0; i < count; i++)
+            Y[i] += b[i % N];
+    }
+    eng_post_apply(Y, count, c->n->post, c->n->n_post, c->sum ? c->sum->data : NULL);
+    return GLINT_OK;
+}
+
 glint_status eng_infer_Gemm(op_ctx *c)
 {
     glint_status s;

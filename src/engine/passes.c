@@ -241,6 +241,10 @@ static bool fuse_activation(graph *g, node *conv)
         if (!add_post(conv, POST_SIGMOID, 0, 0)) return false;
     } else if (is_op(n, OP_Tanh)) {
         if (!add_post(conv, POST_TANH, 0, 0)) return false;
+    } else if (is_op(n, OP_Gelu)) {
+        if (!add_post(conv, POST_GELU,
+                      !strcmp(eng_attr_s(n, "approximate", "none"), "tanh") ? 1.0f : 0.0f, 0))
+            return false;
     } else if (is_op(n, OP_HardSwish)) {
         if (!add_post(conv, POST_HARDSWISH, 1.0f / 6, 0.5f)) return false;
     } else if (is_op(n, OP_HardSigmoid)) {
@@ -330,6 +334,28 @@ static bool fuse_gelu(graph *g, node *erf)
     last->in[0] = x;
     g->vals[x].n_uses++;
     g->vals[y].producer = (int)(last - g->nodes);
+    return true;
+}
+
+/* MatMul(A, B) + bias, B a constant [K, N] and bias a constant of N values
+ * (a Linear layer on a 3-D input exports so) -> GlintMatMul(A, B, bias),
+ * which takes activations and a residual Add next like a Conv. */
+static bool fuse_matmul_bias(graph *g, node *mm)
+{
+    const value *b = &g->vals[mm->in[1]];
+    if (!b->data || b->ndim != 2 || b->dtype != GLINT_F32) return false;
+    node *add = sole_consumer(g, mm->out[0]);
+    if (!add || !is_op(add, OP_Add) || add->n_in != 2) return false;
+    int bias = add->in[0] == mm->out[0] ? add->in[1] : add->in[0];
+    const value *bv = &g->vals[bias];
+    if (bias == mm->out[0] || !bv->data || bv->dtype != GLINT_F32 || bv->ndim < 1 ||
+        bv->dims[bv->ndim - 1] != b->dims[1] || eng_dims_count(bv->dims, bv->ndim) != b->dims[1])
+        return false;
+    mm->op = OP_GlintMatMul;
+    mm->in[2] = bias;
+    mm->n_in = 3;
+    g->vals[bias].n_uses++;
+    absorb(g, mm, add);
     return true;
 }
 
@@ -834,7 +860,9 @@ glint_status eng_passes_run(glint_model *m)
     for (int i = 0; i < g->n_nodes; i++)
         if (is_op(&g->nodes[i], OP_Erf)) fuse_gelu(g, &g->nodes[i]);
     for (int i = 0; i < g->n_nodes; i++)
-        if (is_op(&g->nodes[i], OP_Conv))
+        if (is_op(&g->nodes[i], OP_MatMul)) fuse_matmul_bias(g, &g->nodes[i]);
+    for (int i = 0; i < g->n_nodes; i++)
+        if (is_op(&g->nodes[i], OP_Conv) || is_op(&g->nodes[i], OP_GlintMatMul))
             while (fuse_activation(g, &g->nodes[i])) {
             }
     /* residual adds need shapes: plan batch 1 without kernels (a model that
@@ -843,7 +871,7 @@ glint_status eng_passes_run(glint_model *m)
     int n_shapes = shape_plans(m, p);
     for (int i = g->n_nodes - 1; n_shapes && i >= 0; i--) {
         node *n = &g->nodes[i];
-        if (is_op(n, OP_Conv) && fuse_sum(g, n, p, n_shapes))
+        if ((is_op(n, OP_Conv) || is_op(n, OP_GlintMatMul)) && fuse_sum(g, n, p, n_shapes))
             while (fuse_activation(g, n)) {
             }
     }

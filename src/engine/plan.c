@@ -159,7 +159,7 @@ static double node_flops(const node *n, const op_ctx *c)
         double pos = (double)eng_dims_count(big->dims + 2, big->ndim - 2) * (double)big->dims[0];
         return 2.0 * pos * (double)eng_tensor_count(c->in[qconv ? 3 : 1]);
     }
-    if (op == OP_Gemm || op == OP_MatMul) {
+    if (op == OP_Gemm || op == OP_MatMul || op == OP_GlintMatMul) {
         const glint_tensor *a = c->in[0], *o = c->out[0];
         int64_t K = op == OP_Gemm && eng_attr_i(n, "transA", 0) ? a->dims[0] : a->dims[a->ndim - 1];
         return 2.0 * (double)eng_tensor_count(o) * (double)K;

@@ -91,6 +91,7 @@ static int onednn_layouts(void *state, const plan *p, const step *st, layout *la
     case OP_LogSoftmax:
     case OP_Gemm:
     case OP_MatMul:
+    case OP_GlintMatMul:
     case OP_LayerNormalization:
         lays[0] = LAYOUT_PLAIN;
         return 1;
@@ -127,6 +128,7 @@ static glint_status onednn_make_kernel(void *state, plan *p, step *st, layout la
         return eng_onednn_softmax_make(p, st, taken);
     case OP_Gemm:
     case OP_MatMul:
+    case OP_GlintMatMul:
         return eng_onednn_matmul_make(p, st, taken);
     case OP_LayerNormalization:
         return eng_onednn_layernorm_make(p, st, taken);

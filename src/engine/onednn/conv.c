@@ -31,6 +31,10 @@ bool eng_onednn_post_ops(const node *n, const qout *oq, dnnl_post_ops_t po)
         case POST_TANH:
             r = dnnl_post_ops_append_eltwise(po, 1, dnnl_eltwise_tanh, 0, 0);
             break;
+        case POST_GELU:
+            r = dnnl_post_ops_append_eltwise(
+                po, 1, a ? dnnl_eltwise_gelu_tanh : dnnl_eltwise_gelu_erf, 0, 0);
+            break;
         case POST_HARDSWISH:
             if (a != 1.0f / 6 || b != 0.5f) return false;
             r = dnnl_post_ops_append_eltwise(po, 1, dnnl_eltwise_hardswish, 0, 0);
