@@ -11,6 +11,8 @@ way the server does plus the outputs PyTorch computes for them:
                        free (Ultralytics dynamic=True), output0 [B,84,anchors]
   models/resnet18/     torchvision resnet18, opset 13, dynamic batch
   models/mobilenetv3/  torchvision mobilenet_v3_small, opset 11, batch 1
+  models/vit_tiny/     torchvision VisionTransformer at ViT-Ti/16 size, opset 17
+  models/convnext_atto/ torchvision ConvNeXt at convnext_atto size, opset 17
 
 Each directory holds model.onnx, model.yaml (serving config), labels.txt
 (classifiers), reference.json (cost, shapes, versions, photos) and
@@ -797,12 +799,55 @@ def classify_input(photos_dir, names):
     return np.concatenate(xs), infos
 
 
+def seed_transformer(model, rng):
+    """Values for what seed_weights leaves alone in ViT and ConvNeXt:
+    LayerNorm gains and shifts, attention's packed input projection, the
+    class token and position embedding, ConvNeXt's layer scale (large
+    enough that every block changes its input)."""
+    for mod in model.modules():
+        if isinstance(mod, nn.LayerNorm):
+            c = mod.weight.shape
+            _fill(mod.weight, rng.uniform(0.5, 1.5, c))
+            _fill(mod.bias, rng.uniform(-0.2, 0.2, c))
+        elif isinstance(mod, nn.MultiheadAttention):
+            w = mod.in_proj_weight
+            bound = math.sqrt(6.0 / w.shape[1])
+            _fill(w, rng.uniform(-bound, bound, w.shape))
+            _fill(mod.in_proj_bias, rng.uniform(-0.05, 0.05, mod.in_proj_bias.shape))
+    for name, prm in model.named_parameters():
+        if name.endswith("class_token") or name.endswith("pos_embedding"):
+            _fill(prm, rng.normal(0, 0.02, prm.shape))
+        elif name.endswith("layer_scale"):
+            _fill(prm, rng.uniform(0.1, 0.3, prm.shape))
+
+
+def vit_tiny(weights=None):
+    """DeiT-tiny / ViT-Ti/16: 12 layers, 3 heads, width 192, MLP 768
+    (torchvision's VisionTransformer at timm's vit_tiny_patch16_224 size)."""
+    return torchvision.models.VisionTransformer(
+        image_size=224, patch_size=16, num_layers=12, num_heads=3, hidden_dim=192,
+        mlp_dim=768, num_classes=1000)
+
+
+def convnext_atto(weights=None):
+    """ConvNeXt at timm's convnext_atto size (widths 40-320, depths 2-2-6-2):
+    torchvision's ConvNeXt blocks (7x7 depthwise, channels-last LayerNorm,
+    GELU MLP, layer scale) at a size that fits the repository; ConvNeXt-T is
+    the same blocks, wider and deeper."""
+    from torchvision.models.convnext import CNBlockConfig
+    cfg = [CNBlockConfig(40, 80, 2), CNBlockConfig(80, 160, 2), CNBlockConfig(160, 320, 6),
+           CNBlockConfig(320, None, 2)]
+    return torchvision.models.ConvNeXt(cfg, stochastic_depth_prob=0.0, num_classes=1000)
+
+
 def gen_classifier(out_dir, photos_dir, name, ctor, seed, opset, dynamic,
-                   batch_photos):
+                   batch_photos, extra_seed=None):
     torch.manual_seed(0)
     rng = np.random.default_rng(seed)
     model = ctor(weights=None)
     seed_weights(model, rng)
+    if extra_seed:
+        extra_seed(model, rng)
     calib, _ = classify_input(photos_dir, CALIB_PHOTOS)
     calibrate_bn(model, calib, rng)
 
@@ -852,6 +897,11 @@ MODELS = {
     "mobilenetv3": lambda d, p: gen_classifier(
         d, p, "mobilenetv3", torchvision.models.mobilenet_v3_small, 3, 11,
         False, None),
+    "vit_tiny": lambda d, p: gen_classifier(
+        d, p, "vit_tiny", vit_tiny, 21, 17, True, ["eagle", "giraffe"], seed_transformer),
+    "convnext_atto": lambda d, p: gen_classifier(
+        d, p, "convnext_atto", convnext_atto, 22, 17, True, ["eagle", "giraffe"],
+        seed_transformer),
 }
 
 

@@ -23,6 +23,9 @@ glint_status eng_nhwc_concat_plain_run(step *st);
 /* Split along channels of an NHWC input (outputs may be channel slots,
  * st->out_stride). */
 glint_status eng_nhwc_split_run(step *st);
+/* A step whose output is a view of its input (the planner aliased them):
+ * nothing to do. */
+glint_status eng_nhwc_view_run(step *st);
 /* A channel range of an NHWC f32 tensor; state: int64 first channel. */
 glint_status eng_nhwc_slice_run(step *st);
 /* Makes st's Slice kernel when st cuts only channels of f32 data. */

@@ -252,6 +252,7 @@ typedef enum lkind {
     LK_DECONV,
     LK_SLICE,   /* a channel range of an NHWC tensor */
     LK_QDQ,     /* per-tensor QuantizeLinear / DequantizeLinear: any layout */
+    LK_TVIEW,   /* a Transpose between NCHW-in-NHWC and plain NHWC: the same bytes */
     LK_BACKEND, /* any other operator the backend lists: inputs and outputs in its
                  * best layout */
 } lkind;
@@ -292,11 +293,26 @@ static bool is_binary(op_id op)
 
 /* What the shared CPU kernels (kernels_nhwc.c) can do with a step no
  * backend takes. */
+/* A 4-D Transpose that only renames the axes of bytes already in place:
+ * perm (0,2,3,1) of an NHWC-laid [N,C,H,W] is the plain [N,H,W,C] it is
+ * stored as, and perm (0,3,1,2) of a plain [N,H,W,C] is an NHWC-laid
+ * [N,C,H,W] (ConvNeXt's permutes around its channels-last blocks). */
+static bool transpose_view(const plan *p, const step *st)
+{
+    int x = st->in_id[0];
+    if (st->n->op != OP_Transpose || x < 0 || p->is_const[x] || p->t[x].ndim != 4) return false;
+    const int64_t *pm;
+    if (eng_attr_ints(st->n, "perm", &pm) != 4 || pm[0] != 0) return false;
+    if (p->lay[x] == LAYOUT_NHWC) return pm[1] == 2 && pm[2] == 3 && pm[3] == 1;
+    return p->lay[x] == LAYOUT_PLAIN && pm[1] == 3 && pm[2] == 1 && pm[3] == 2;
+}
+
 static lkind shared_kind(const plan *p, const step *st)
 {
     int x = st->in_id[0];
     bool nhwc_in = x >= 0 && p->lay[x] == LAYOUT_NHWC;
     if (eng_nhwc_qdq_make(p, st, NULL)) return LK_QDQ;
+    if (transpose_view(p, st)) return LK_TVIEW;
     switch (st->n->op) {
     case OP_Resize:
     case OP_Upsample:
@@ -362,8 +378,9 @@ static bool read_later(const plan *p, const step *orig, int n, int i, int v)
             reads |= orig[j].in_id[k] == v;
         if (!reads) continue;
         if (j > i) return true;
-        if (orig[j].op->view && !orig[j].k.run && orig[j].in_id[0] == v &&
-            read_later(p, orig, n, i, orig[j].out_id[0]))
+        /* a view reads v through its output (a Transpose may be one: LK_TVIEW) */
+        if (((orig[j].op->view && !orig[j].k.run) || orig[j].n->op == OP_Transpose) &&
+            orig[j].in_id[0] == v && read_later(p, orig, n, i, orig[j].out_id[0]))
             return true;
     }
     return false;
@@ -493,6 +510,13 @@ static glint_status place_shared(lctx *L, step *st, lkind kind, const step *orig
     if (kind == LK_QDQ) {
         *taken = eng_nhwc_qdq_make(p, st, &st->k);
         if (*taken) p->lay[st->out_id[0]] = p->lay[st->in_id[0]];
+    } else if (kind == LK_TVIEW) {
+        int x = st->in_id[0], y = st->out_id[0];
+        st->k = (kernel){eng_nhwc_view_run, NULL, NULL, "glint:transpose_view"};
+        p->lay[y] = p->lay[x] == LAYOUT_NHWC ? LAYOUT_PLAIN : LAYOUT_NHWC;
+        p->alias[y] = x;
+        p->alias_off[y] = 0;
+        *taken = true;
     } else if (kind == LK_SLICE) {
         *taken = eng_nhwc_slice_make(st);
         if (*taken) p->lay[st->out_id[0]] = LAYOUT_NHWC;
@@ -601,6 +625,7 @@ static glint_status place_step(lctx *L, const step *orig, int n_orig, int i)
         s = backend_step(L, &st, lays[0], &taken);
         break;
     case LK_QDQ:
+    case LK_TVIEW:
     case LK_SLICE:
     case LK_RESIZE:
     case LK_CONCAT:

@@ -359,6 +359,48 @@ static bool fuse_matmul_bias(graph *g, node *mm)
     return true;
 }
 
+/* A per-output-channel scale after a Linear layer (ConvNeXt's layer scale:
+ * GlintMatMul(A, B, bias) * gamma, gamma N constants; or, as torchvision
+ * writes it, after the permute back to channels first, gamma [N,1,1])
+ * folds into the layer's weights and bias: B[:, j] * gamma[j], bias[j] *
+ * gamma[j]. Only when B and bias are read by this node alone (they are
+ * changed in place). */
+static bool fold_matmul_scale(graph *g, node *mm)
+{
+    if (mm->n_post || mm->sum_in >= 0 || mm->n_in < 3) return false;
+    value *b = &g->vals[mm->in[1]], *bias = &g->vals[mm->in[2]];
+    node *mul = sole_consumer(g, mm->out[0]), *perm = NULL;
+    const int64_t *pm;
+    if (mul && is_op(mul, OP_Transpose) && eng_attr_ints(mul, "perm", &pm) == 4 && pm[0] == 0 &&
+        pm[1] == 3 && pm[2] == 1 && pm[3] == 2) {
+        perm = mul;
+        mul = sole_consumer(g, perm->out[0]);
+    }
+    int x = perm ? perm->out[0] : mm->out[0];
+    if (!mul || !is_op(mul, OP_Mul) || mul->n_in != 2 || b->n_uses != 1 || bias->n_uses != 1)
+        return false;
+    int gi = mul->in[0] == x ? mul->in[1] : mul->in[0];
+    const value *gv = &g->vals[gi];
+    int64_t K = b->dims[0], N = b->dims[1];
+    if (gi == x || !gv->data || gv->dtype != GLINT_F32 || gv->ndim < 1 ||
+        eng_dims_count(gv->dims, gv->ndim) != N)
+        return false;
+    /* gamma lies along the channel axis: the last one, or axis 1 of 4
+     * after the permute ([N,1,1] or [1,N,1,1]) */
+    if (perm ? gv->ndim < 3 || gv->ndim > 4 || gv->dims[gv->ndim - 3] != N
+             : gv->dims[gv->ndim - 1] != N)
+        return false;
+    const float *gamma = gv->data;
+    float *w = b->data, *bb = bias->data;
+    for (int64_t k = 0; k < K; k++)
+        for (int64_t j = 0; j < N; j++)
+            w[k * N + j] *= gamma[j];
+    for (int64_t j = 0; j < N; j++)
+        bb[j] *= gamma[j];
+    absorb(g, perm ? perm : mm, mul);
+    return true;
+}
+
 /* Add(conv(..), r) -> conv(.., sum=r) when r has conv's output shape and is
  * computed before conv runs. `shape` is a batch-1 plan of the graph. */
 static bool fuse_sum(graph *g, node *conv, const plan *shapes, int n_shapes)
@@ -860,7 +902,8 @@ glint_status eng_passes_run(glint_model *m)
     for (int i = 0; i < g->n_nodes; i++)
         if (is_op(&g->nodes[i], OP_Erf)) fuse_gelu(g, &g->nodes[i]);
     for (int i = 0; i < g->n_nodes; i++)
-        if (is_op(&g->nodes[i], OP_MatMul)) fuse_matmul_bias(g, &g->nodes[i]);
+        if (is_op(&g->nodes[i], OP_MatMul) && fuse_matmul_bias(g, &g->nodes[i]))
+            fold_matmul_scale(g, &g->nodes[i]);
     for (int i = 0; i < g->n_nodes; i++)
         if (is_op(&g->nodes[i], OP_Conv) || is_op(&g->nodes[i], OP_GlintMatMul))
             while (fuse_activation(g, &g->nodes[i])) {
