@@ -91,18 +91,21 @@ glint_status eng_onednn_matmul_make(plan *p, step *st, bool *taken)
     if (bias &&
         (!p->is_const[st->in_id[2]] || eng_tensor_count(bias) != N || bias->dtype != GLINT_F32))
         return GLINT_OK;
-    dnnl_memory_desc_t a_md, b_md, c_md, y_md;
+    dnnl_memory_desc_t a_md, b_md, b_any, c_md, y_md;
     dnnl_dims_t ad = {M, K}, bd = {K, N}, cd = {1, N}, yd = {M, N};
     dnnl_dims_t bst = {tb ? 1 : N, tb ? K : 1};
     dnnl_memory_desc_init_by_tag(&a_md, 2, ad, dnnl_f32, dnnl_ab);
     dnnl_memory_desc_init_by_strides(&b_md, 2, bd, dnnl_f32, bst);
+    /* the weights in whatever layout the kernel wants (packed once, per
+     * model, in the weight cache) */
+    dnnl_memory_desc_init_by_tag(&b_any, 2, bd, dnnl_f32, dnnl_format_tag_any);
     dnnl_memory_desc_init_by_tag(&c_md, 2, cd, dnnl_f32, dnnl_ab);
     dnnl_memory_desc_init_by_tag(&y_md, 2, yd, dnnl_f32, dnnl_ab);
     dnnl_matmul_desc_t md;
     dnnl_primitive_desc_t pd = NULL;
     dnnl_primitive_attr_t pattr = NULL;
     dnnl_post_ops_t po = NULL;
-    bool ok = dnnl_matmul_desc_init(&md, &a_md, &b_md, bias ? &c_md : NULL, &y_md) == dnnl_success;
+    bool ok = dnnl_matmul_desc_init(&md, &a_md, &b_any, bias ? &c_md : NULL, &y_md) == dnnl_success;
     if (ok && n->n_post) { /* GlintMatMul's activation and residual sum */
         ok = dnnl_primitive_attr_create(&pattr) == dnnl_success &&
              dnnl_post_ops_create(&po) == dnnl_success && eng_onednn_post_ops(n, NULL, po) &&
@@ -117,7 +120,14 @@ glint_status eng_onednn_matmul_make(plan *p, step *st, bool *taken)
         dnnl_primitive_desc_destroy(pd);
         return GLINT_OK;
     }
-    if ((s = eng_onednn_prim_weighted(p, st, pd, impl, &a_md, &b_md, b->data, bias ? &c_md : NULL,
+    dnnl_memory_desc_t w_md = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+    const void *wdata =
+        eng_onednn_cached_weights(p, (int)(n - p->m->g.nodes), &b_md, b->data, &w_md);
+    if (!wdata) {
+        dnnl_primitive_desc_destroy(pd);
+        return eng_fail(GLINT_ERR_NOMEM, "node '%s': cannot pack its weights", n->name);
+    }
+    if ((s = eng_onednn_prim_weighted(p, st, pd, impl, &a_md, &w_md, wdata, bias ? &c_md : NULL,
                                       bias ? bias->data : NULL, &y_md)))
         return s;
     if (st->sum_id >= 0) {
