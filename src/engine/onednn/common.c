@@ -48,6 +48,8 @@ glint_status eng_onednn_prim_run(step *st)
         dnnl_memory_set_data_handle(k->args[k->src1_arg].memory,
                                     (void *)st->ctx.in[k->src1_in]->data);
     dnnl_memory_set_data_handle(k->args[k->dst_arg].memory, dst);
+    if (k->sum_arg >= 0)
+        dnnl_memory_set_data_handle(k->args[k->sum_arg].memory, (void *)st->ctx.sum->data);
     if (dnnl_primitive_execute(k->prim, k->stream, k->n_args, k->args) != dnnl_success ||
         dnnl_stream_wait(k->stream) != dnnl_success)
         return eng_fail(GLINT_ERR_BACKEND, "node '%s': oneDNN execution failed", st->n->name);
@@ -66,6 +68,7 @@ glint_status eng_onednn_prim_make(plan *p, step *st, dnnl_primitive_desc_t pd, c
     }
     k->stream = eng_onednn_stream(p);
     k->src1_arg = -1;
+    k->sum_arg = -1;
     DN(dnnl_primitive_create(&k->prim, pd));
     dnnl_primitive_desc_destroy(pd);
     st->k = (kernel){eng_onednn_prim_run, eng_onednn_prim_free, k, impl};

@@ -8,7 +8,20 @@
 
 /* Appends node n's fused post-ops to po; a residual sum reads the output
  * buffer as oq says (u8 with a scale and zero point) when oq->sum_u8. */
-bool eng_onednn_post_ops(const node *n, const qout *oq, dnnl_post_ops_t po)
+int eng_onednn_sum_index(const node *n)
+{
+    for (int i = 0; i < n->n_post; i++)
+        if (n->post[i].kind == POST_SUM) return i;
+    return -1;
+}
+
+bool eng_onednn_sum_binary(const node *n)
+{
+    return eng_onednn_sum_index(n) > 0;
+}
+
+bool eng_onednn_post_ops(const node *n, const qout *oq, const dnnl_memory_desc_t *sum_md,
+                         dnnl_post_ops_t po)
 {
     for (int i = 0; i < n->n_post; i++) {
         const post_op *q = &n->post[i];
@@ -44,6 +57,11 @@ bool eng_onednn_post_ops(const node *n, const qout *oq, dnnl_post_ops_t po)
             if (r == dnnl_success) r = dnnl_post_ops_append_eltwise(po, 1, dnnl_eltwise_clip, 0, 1);
             break;
         case POST_SUM:
+            if (i > 0 && !(oq && oq->sum_u8)) { /* after an activation: a binary add */
+                if (!sum_md) return false;
+                r = dnnl_post_ops_append_binary(po, dnnl_binary_add, sum_md);
+                break;
+            }
             r = oq && oq->sum_u8
                     ? dnnl_post_ops_append_sum_v3(po, oq->sum_scale, oq->sum_zp, dnnl_u8)
                     : dnnl_post_ops_append_sum(po, 1.0f);
@@ -142,6 +160,7 @@ bool eng_onednn_conv_desc(const node *n, const glint_tensor *x, const glint_tens
  * cannot express it or offers only a reference kernel. */
 glint_status eng_onednn_conv_primitive(plan *p, const node *n, const dnnl_convolution_desc_t *cd,
                                        dnnl_primitive_attr_t pattr, const qout *oq,
+                                       const dnnl_memory_desc_t *sum_md,
                                        const dnnl_memory_desc_t *w_plain, const void *wsrc,
                                        dnnl_primitive_desc_t *pd, const char **impl, void **wdata,
                                        dnnl_memory_desc_t *w_md)
@@ -150,7 +169,7 @@ glint_status eng_onednn_conv_primitive(plan *p, const node *n, const dnnl_convol
     dnnl_post_ops_t po = NULL;
     *pd = NULL;
     DN(dnnl_post_ops_create(&po));
-    if (!eng_onednn_post_ops(n, oq, po)) goto fail;
+    if (!eng_onednn_post_ops(n, oq, sum_md, po)) goto fail;
     if (oq && oq->on &&
         dnnl_post_ops_append_eltwise(po, 1, dnnl_eltwise_linear, 1.0f / oq->scale, oq->zp) !=
             dnnl_success)
@@ -207,8 +226,8 @@ glint_status eng_onednn_conv_make(plan *p, step *st, layout src_lay, const qout 
     const char *impl;
     void *wdata;
     dnnl_memory_desc_t w_copy;
-    if ((s = eng_onednn_conv_primitive(p, n, &cd, pattr, NULL, &w_plain, w->data, &pd, &impl,
-                                       &wdata, &w_copy)))
+    if ((s = eng_onednn_conv_primitive(p, n, &cd, pattr, NULL, p->bf16 ? NULL : &dst_md, &w_plain,
+                                       w->data, &pd, &impl, &wdata, &w_copy)))
         goto fail;
     if (!pd && p->bf16) { /* no bf16 kernel for it here (only oneDNN's reference): f32 */
         dnnl_primitive_attr_destroy(pattr);
@@ -229,7 +248,12 @@ glint_status eng_onednn_conv_make(plan *p, step *st, layout src_lay, const qout 
         s = eng_onednn_prim_weighted(p, st, pd_keep, impl, &src_md, &w_copy, wdata,
                                      b ? &b_md : NULL, b ? b->data : NULL, &dst_md);
     if (s) goto fail;
-    if (st->sum_id >= 0) { /* the prim_k first in either kernel's state */
+    if (st->sum_id >= 0 && eng_onednn_sum_binary(n) && !p->bf16) { /* src1 of a binary add */
+        prim_k *k = st->k.state;
+        k->sum_arg = k->n_args;
+        int arg = DNNL_ARG_ATTR_MULTIPLE_POST_OP(eng_onednn_sum_index(n)) | DNNL_ARG_SRC_1;
+        if ((s = eng_onednn_add_mem(k, arg, &dst_md, DNNL_MEMORY_NONE))) goto fail;
+    } else if (st->sum_id >= 0) { /* the prim_k first in either kernel's state */
         prim_k *k = st->k.state;
         k->copy_sum = true; /* cleared by plan_finish when it works in place */
         k->sum_bytes = eng_tensor_bytes(y);

@@ -108,7 +108,7 @@ glint_status eng_onednn_matmul_make(plan *p, step *st, bool *taken)
     bool ok = dnnl_matmul_desc_init(&md, &a_md, &b_any, bias ? &c_md : NULL, &y_md) == dnnl_success;
     if (ok && n->n_post) { /* GlintMatMul's activation and residual sum */
         ok = dnnl_primitive_attr_create(&pattr) == dnnl_success &&
-             dnnl_post_ops_create(&po) == dnnl_success && eng_onednn_post_ops(n, NULL, po) &&
+             dnnl_post_ops_create(&po) == dnnl_success && eng_onednn_post_ops(n, NULL, &y_md, po) &&
              dnnl_primitive_attr_set_post_ops(pattr, po) == dnnl_success;
     }
     ok = ok && dnnl_primitive_desc_create(&pd, &md, pattr, eng_onednn_engine, NULL) == dnnl_success;
@@ -130,7 +130,16 @@ glint_status eng_onednn_matmul_make(plan *p, step *st, bool *taken)
     if ((s = eng_onednn_prim_weighted(p, st, pd, impl, &a_md, &w_md, wdata, bias ? &c_md : NULL,
                                       bias ? bias->data : NULL, &y_md)))
         return s;
-    if (st->sum_id >= 0) {
+    if (st->sum_id >= 0 && eng_onednn_sum_binary(n)) { /* src1 of a binary add */
+        prim_k *k = st->k.state;
+        k->sum_arg = k->n_args;
+        int arg = DNNL_ARG_ATTR_MULTIPLE_POST_OP(eng_onednn_sum_index(n)) | DNNL_ARG_SRC_1;
+        if ((s = eng_onednn_add_mem(k, arg, &y_md, DNNL_MEMORY_NONE))) {
+            st->k.destroy(st->k.state);
+            memset(&st->k, 0, sizeof st->k);
+            return s;
+        }
+    } else if (st->sum_id >= 0) {
         prim_k *k = st->k.state;
         k->copy_sum = true; /* cleared by plan_finish when it works in place */
         k->sum_bytes = eng_tensor_bytes(y);

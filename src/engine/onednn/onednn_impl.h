@@ -42,6 +42,8 @@ typedef struct prim_k {
     int src_in;            /* ctx input bound to src_arg (0 unless swapped) */
     int src1_arg, src1_in; /* second bound input (binary), src1_arg < 0: none */
     bool copy_sum;         /* copy the residual (ctx.sum) into dst first */
+    int sum_arg;           /* >= 0: args index of a binary post-op's src1 bound to
+                            * ctx.sum (a residual added after an activation) */
     size_t sum_bytes;
 } prim_k;
 
@@ -91,8 +93,16 @@ void *eng_onednn_cached_weights(plan *p, int ni, const dnnl_memory_desc_t *have,
 
 /* ---- conv.c: f32 convolution, deconvolution ---- */
 /* Appends node n's fused post-ops to po; a residual sum reads the output
- * buffer as oq says (u8 with a scale and zero point) when oq->sum_u8. */
-bool eng_onednn_post_ops(const node *n, const qout *oq, dnnl_post_ops_t po);
+ * buffer as oq says (u8 with a scale and zero point) when oq->sum_u8. A
+ * residual after another post-op (x + act(conv(x)), which oneDNN's
+ * AVX2 kernels refuse as a sum) is a binary add of a tensor of sum_md,
+ * bound at run time (eng_onednn_sum_binary; sum_md NULL: refused). */
+bool eng_onednn_post_ops(const node *n, const qout *oq, const dnnl_memory_desc_t *sum_md,
+                         dnnl_post_ops_t po);
+/* Whether node n's residual sum is a binary post-op (not its first). */
+bool eng_onednn_sum_binary(const node *n);
+/* The post-op index of node n's residual sum. */
+int eng_onednn_sum_index(const node *n);
 /* Strides, dilations (oneDNN counts from 0) and begin/end pads of a 2-D
  * Conv node from its attributes and shapes: out = (in + pl + pr - ek) / s + 1. */
 void eng_onednn_conv_geom(const node *n, const glint_tensor *x, const glint_tensor *w,
@@ -117,6 +127,7 @@ bool eng_onednn_conv_desc(const node *n, const glint_tensor *x, const glint_tens
  * cannot express it or offers only a reference kernel. */
 glint_status eng_onednn_conv_primitive(plan *p, const node *n, const dnnl_convolution_desc_t *cd,
                                        dnnl_primitive_attr_t pattr, const qout *oq,
+                                       const dnnl_memory_desc_t *sum_md,
                                        const dnnl_memory_desc_t *w_plain, const void *wsrc,
                                        dnnl_primitive_desc_t *pd, const char **impl, void **wdata,
                                        dnnl_memory_desc_t *w_md);

@@ -206,8 +206,8 @@ glint_status eng_onednn_qconv_make(plan *p, step *st, layout src_lay, const qout
     const char *impl;
     void *wdata;
     dnnl_memory_desc_t w_copy;
-    if ((s = eng_onednn_conv_primitive(p, n, &cd, pattr, oq, &w_plain, w->data, &pd, &impl, &wdata,
-                                       &w_copy)) ||
+    if ((s = eng_onednn_conv_primitive(p, n, &cd, pattr, oq, NULL, &w_plain, w->data, &pd, &impl,
+                                       &wdata, &w_copy)) ||
         !pd)
         goto fail;
     if (!(q = calloc(1, sizeof *q)) ||
