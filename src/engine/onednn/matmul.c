@@ -29,7 +29,7 @@ static glint_status batched_make(plan *p, step *st, bool *taken)
     int nd = y->ndim;
     if (a->ndim < 2 || b->ndim < 2 || nd > MM_MAX_DIMS || st->n->n_post || c->n_in > 2)
         return GLINT_OK;
-    dnnl_dims_t ad, bd, yd, as, bs, ys;
+    dnnl_dims_t ad = {0}, bd = {0}, yd = {0}, as = {0}, bs = {0}, ys = {0};
     for (int i = 0; i < nd; i++) {
         int ia = i - (nd - a->ndim), ib = i - (nd - b->ndim);
         ad[i] = ia >= 0 ? a->dims[ia] : 1;
