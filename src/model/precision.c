@@ -83,9 +83,14 @@ static int time_candidates(candidate *c, int n, int threads, const int64_t *inpu
         for (int d = 1; input_dims && d < 4; d++)
             o.input_dims[d] = input_dims[d];
         c[k].ms = 0;
-        if (!glint_context_create(c[k].m, &o, &ctx[k]) && !glint_context_warm(ctx[k])) continue;
+        glint_context_stats st = {0};
+        if (!glint_context_create(c[k].m, &o, &ctx[k])) glint_context_get_stats(ctx[k], &st);
+        /* no plan: free dimensions and no size to time them at */
+        if (ctx[k] && st.plans > 0 && !glint_context_warm(ctx[k])) continue;
         if (!k) goto out;
-        snprintf(why[k], 256, "%s", glint_last_error());
+        snprintf(why[k], 256, "%s",
+                 ctx[k] && !st.plans ? "free input dimensions and no size given"
+                                     : glint_last_error());
         glint_context_free(ctx[k]);
         ctx[k] = NULL;
         c[k].ms = -1;
