@@ -9,6 +9,8 @@ way the server does plus the outputs PyTorch computes for them:
                        opset 17, dynamic batch, output0 [B,84,8400]
   models/yolov8n_dyn/  the same YOLOv8n exported with batch, height and width
                        free (Ultralytics dynamic=True), output0 [B,84,anchors]
+  models/yolov8n_e2e/  the same YOLOv8n with YOLOv10's NMS-free export head,
+                       output0 [B,300,6] (TopK, GatherElements in the graph)
   models/resnet18/     torchvision resnet18, opset 13, dynamic batch
   models/mobilenetv3/  torchvision mobilenet_v3_small, opset 11, batch 1
   models/vit_tiny/     torchvision VisionTransformer at ViT-Ti/16 size, opset 17
@@ -311,6 +313,8 @@ class Detect(nn.Module):
         self.shape = None
         self.anchors = self.strides = None
         self.dynamic = False  # True: anchors from the traced shapes (dynamic=True export)
+        self.end2end = False  # True: YOLOv10's NMS-free export head, [B, max_det, 6]
+        self.max_det = 300
 
     def forward(self, xs):
         xs = [torch.cat((b(x), c(x)), 1)
@@ -318,6 +322,8 @@ class Detect(nn.Module):
         shape = xs[0].shape
         # Anchors are cached from the first (eager) call, as Ultralytics does,
         # so the exported graph holds them as constants for the traced size.
+        if self.end2end:
+            return self.forward_end2end(xs)
         # With dynamic set they are made in every call from the feature maps'
         # shapes, which the tracer records as Shape/Gather/Range ops.
         if self.dynamic:
@@ -332,6 +338,37 @@ class Detect(nn.Module):
         box, cls = x_cat.split((self.reg_max * 4, self.nc), 1)
         dbox = dist2bbox(self.dfl(box), self.anchors.unsqueeze(0)) * self.strides
         return torch.cat((dbox, cls.sigmoid()), 1)
+
+
+def detect_forward_end2end(self, xs):
+    """YOLOv10's end-to-end export (Ultralytics Detect.postprocess): boxes as
+    corners in input pixels; the max_det anchors with the best class score,
+    then the max_det best (anchor, class) pairs among them; [B, max_det, 6]
+    rows x1, y1, x2, y2, score, class. TopK and GatherElements run inside
+    the graph; no NMS."""
+    hw = [tuple(int(d) for d in x.shape[2:]) for x in xs]
+    if self.shape != hw:
+        self.anchors, self.strides = make_anchors(hw, self.stride)
+        self.shape = hw
+    b = xs[0].shape[0]
+    x_cat = torch.cat([x.view(b, self.no, -1) for x in xs], 2)
+    box, cls = x_cat.split((self.reg_max * 4, self.nc), 1)
+    lt, rb = self.dfl(box).chunk(2, 1)
+    a = self.anchors.unsqueeze(0)
+    dbox = torch.cat((a - lt, a + rb), 1) * self.strides
+    preds = torch.cat((dbox, cls.sigmoid()), 1).permute(0, 2, 1)
+    k = min(self.max_det, preds.shape[1])
+    boxes, scores = preds.split([4, self.nc], dim=-1)
+    index = scores.amax(dim=-1).topk(k)[1].unsqueeze(-1)
+    boxes = boxes.gather(dim=1, index=index.repeat(1, 1, 4))
+    scores = scores.gather(dim=1, index=index.repeat(1, 1, self.nc))
+    scores, index = scores.flatten(1).topk(k)
+    i = torch.arange(b)[..., None]
+    return torch.cat([boxes[i, index // self.nc], scores[..., None],
+                      (index % self.nc)[..., None].float()], dim=-1)
+
+
+Detect.forward_end2end = detect_forward_end2end
 
 
 class YOLOv8(nn.Module):
@@ -790,6 +827,44 @@ def gen_yolov8n_dyn(out_dir, photos_dir):
         "test_data_sets": sets})
 
 
+def gen_yolov8n_e2e(out_dir, photos_dir):
+    """The seeded YOLOv8n network with YOLOv10's NMS-free export head:
+    output [B, 300, 6] (x1, y1, x2, y2, score, class), TopK and
+    GatherElements inside the graph. The backbone is v8's (YOLOv10n's own
+    blocks are convolutions of the kinds v8 has, plus attention); what this
+    model tests is the end-to-end head and its decoding."""
+    model = build_yolov8n(photos_dir)
+    det = model.detect
+    det.end2end = True
+    x0, info0 = yolo_input(photos_dir, ["dog"])
+    x1, info1 = yolo_input(photos_dir, ["horses", "eagle"])
+    macs, by_kind = count_macs(model, torch.from_numpy(x0))
+    path = os.path.join(out_dir, "model.onnx")
+    export_onnx(model, torch.from_numpy(x0), path, 17, "images", "output0", True)
+    m = finalize_onnx(path, {
+        "description": "YOLOv8n network with seeded, untrained weights and YOLOv10's "
+                       "end-to-end (NMS-free) export head (glint tools/gen_models.py)",
+        "author": "glint", "version": "8.0.0-glint-seeded", "task": "detect",
+        "stride": 32, "batch": 1, "imgsz": [YOLO_SIZE, YOLO_SIZE],
+        "args": "{'batch': 1, 'nms': False, 'end2end': True}",
+        "names": YOLO_NAMES_META}, ["batch", det.max_det, 6])
+    sets = write_case(out_dir, [(["dog.jpg"], x0), (["horses.jpg", "eagle.jpg"], x1)],
+                      model, "images", "output0")
+    write_yaml(os.path.join(out_dir, "model.yaml"),
+               "YOLOv8n (seeded, untrained weights) with YOLOv10's NMS-free export head: "
+               "tests the end-to-end decoding, its detections mean nothing",
+               {"name": "yolov8n_e2e", "task": "detect", "input": "images",
+                "width": YOLO_SIZE, "height": YOLO_SIZE, "resize": "letterbox",
+                "mean": [0, 0, 0], "std": [1, 1, 1], "score_threshold": 0.25,
+                "max_detections": 300, "labels": COCO_NAMES})
+    finish(out_dir, "yolov8n_e2e", model, m, macs, by_kind, {
+        "seed": {"numpy_pcg64": 8, "torch": 0},
+        "preprocess": "as models/yolov8n",
+        "preprocess_info": info0 + info1,
+        "calibration_photos": [n + ".jpg" for n in CALIB_PHOTOS],
+        "test_data_sets": sets})
+
+
 def classify_input(photos_dir, names):
     xs, infos = [], []
     for n in names:
@@ -891,6 +966,7 @@ def gen_classifier(out_dir, photos_dir, name, ctor, seed, opset, dynamic,
 MODELS = {
     "yolov8n": lambda d, p: gen_yolov8n(d, p),
     "yolov8n_dyn": lambda d, p: gen_yolov8n_dyn(d, p),
+    "yolov8n_e2e": lambda d, p: gen_yolov8n_e2e(d, p),
     "resnet18": lambda d, p: gen_classifier(
         d, p, "resnet18", torchvision.models.resnet18, 18, 13, True,
         ["eagle", "giraffe"]),

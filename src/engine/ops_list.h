@@ -90,6 +90,10 @@
     X(Split, split, split, 1, 2, 0)                                                                \
     X(Slice, slice, slice, 1, 5, 0)                                                                \
     X(Gather, gather, gather, 2, 2, 0)                                                             \
+    /* selection by computed indices (ops_select.c) */                                             \
+    X(TopK, TopK, TopK, 1, 2, 0)                                                                   \
+    X(GatherElements, GatherElements, GatherElements, 2, 2, 0)                                     \
+    X(GatherND, GatherND, GatherND, 2, 2, 0)                                                       \
     X(Expand, expand, expand, 2, 2, 0)                                                             \
     X(Tile, tile, tile, 2, 2, 0)                                                                   \
     X(Pad, pad, pad, 1, 4, 0)                                                                      \

@@ -150,6 +150,27 @@ static glint_status run_reduce(op_ctx *c, int kind) /* 0 mean 1 sum 2 max 3 min 
         s *= red[i] ? 1 : x->dims[i];
     }
     double init = kind == 2 ? -INFINITY : kind == 3 ? INFINITY : 0;
+    bool last_only =
+        x->ndim > 0 && red[x->ndim - 1] && x->dtype == GLINT_F32 && x->dims[x->ndim - 1];
+    for (int i = 0; i + 1 < x->ndim; i++)
+        last_only &= !red[i];
+    if (last_only) { /* rows of the last axis, contiguous (YOLOv10's best class score) */
+        int64_t n = x->dims[x->ndim - 1];
+        const float *X = x->data;
+        float *O = o->data;
+        for (int64_t r = 0; r < ocount; r++) {
+            const float *row = X + r * n;
+            double acc = init;
+            if (kind <= 1)
+                for (int64_t j = 0; j < n; j++)
+                    acc += row[j];
+            else
+                for (int64_t j = 0; j < n; j++)
+                    acc = kind == 2 ? (row[j] > acc ? row[j] : acc) : (row[j] < acc ? row[j] : acc);
+            O[r] = (float)(kind == 0 ? acc / (double)n : acc);
+        }
+        return GLINT_OK;
+    }
     for (int64_t i = 0; i < ocount; i++)
         eng_tensor_set_f(o, i, init);
     if (xcount == 0) return GLINT_OK;

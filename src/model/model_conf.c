@@ -583,11 +583,11 @@ static int set_key(const yctx *x, int k, const yaml_node_t *v, yaml_conf *y)
 {
     static const char *const tasks[] = {"detect", "classify", NULL};
     static const int task_v[] = {MODEL_TASK_DETECT, MODEL_TASK_CLASSIFY};
-    static const char *const layouts[] = {"yolov8", "yolo11", "yolov11", "v8",
-                                          "yolov5", "yolov7", "v5",      NULL};
-    static const int layout_v[] = {DETECT_LAYOUT_V8, DETECT_LAYOUT_V8, DETECT_LAYOUT_V8,
-                                   DETECT_LAYOUT_V8, DETECT_LAYOUT_V5, DETECT_LAYOUT_V5,
-                                   DETECT_LAYOUT_V5};
+    static const char *const layouts[] = {"yolov8", "yolo11", "yolov11", "v8",  "yolov5",
+                                          "yolov7", "v5",     "yolov10", "e2e", NULL};
+    static const int layout_v[] = {DETECT_LAYOUT_V8, DETECT_LAYOUT_V8,  DETECT_LAYOUT_V8,
+                                   DETECT_LAYOUT_V8, DETECT_LAYOUT_V5,  DETECT_LAYOUT_V5,
+                                   DETECT_LAYOUT_V5, DETECT_LAYOUT_E2E, DETECT_LAYOUT_E2E};
     static const char *const modes[] = {"letterbox", "crop", NULL};
     static const int mode_v[] = {VISION_LETTERBOX, VISION_CROP};
     const char *key = KEYS[k];
@@ -605,7 +605,7 @@ static int set_key(const yctx *x, int k, const yaml_node_t *v, yaml_conf *y)
         y->task = (model_task)iv;
         return 0;
     case K_LAYOUT:
-        if (get_enum(x, key, v, layouts, layout_v, "yolov8 or yolov5", &iv)) return -1;
+        if (get_enum(x, key, v, layouts, layout_v, "yolov8, yolov5 or yolov10", &iv)) return -1;
         y->layout = (detect_layout)iv;
         return 0;
     case K_RESIZE:
@@ -962,7 +962,7 @@ static int output_classes(model_conf *c, const glint_model *m, const char *onnx,
         return fail(err, size, "%s: output '%s' %s is not a YOLO detection output: %s", onnx,
                     out.name, dims_str(out.dims, out.ndim, ds, sizeof ds), task_last_error());
     c->layout = s.layout;
-    return s.num_classes;
+    return s.layout == DETECT_LAYOUT_E2E ? 0 : s.num_classes; /* E2E: ids in the output */
 }
 
 /* Detect layout when model.yaml does not say: 4+C rows is V8, 5+C columns

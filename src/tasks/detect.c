@@ -91,9 +91,20 @@ task_status detect_shape_from_dims(const int64_t *dims, int ndim, detect_layout 
                          ndim);
     int64_t batch = ndim == 3 ? dims[0] : 1;
     int64_t a = dims[ndim - 2], d = dims[ndim - 1];
-    if (layout == DETECT_LAYOUT_AUTO) layout = a < d ? DETECT_LAYOUT_V8 : DETECT_LAYOUT_V5;
+    if (layout == DETECT_LAYOUT_AUTO)
+        layout = a < d                 ? DETECT_LAYOUT_V8
+                 : d == 6 && a <= 1000 ? DETECT_LAYOUT_E2E
+                                       : DETECT_LAYOUT_V5;
     int64_t boxes, classes;
-    if (layout == DETECT_LAYOUT_V8) {
+    if (layout == DETECT_LAYOUT_E2E) {
+        if (d != 6)
+            return task_fail(TASK_ERR_INVALID,
+                             "detect: end-to-end output rows have %lld values, "
+                             "want 6 (x1, y1, x2, y2, score, class)",
+                             (long long)d);
+        boxes = a;
+        classes = 1;
+    } else if (layout == DETECT_LAYOUT_V8) {
         boxes = d;
         classes = a - 4;
     } else if (layout == DETECT_LAYOUT_V5) {
@@ -110,6 +121,7 @@ task_status detect_shape_from_dims(const int64_t *dims, int ndim, detect_layout 
 
 static size_t box_stride(const detect_shape *s)
 {
+    if (s->layout == DETECT_LAYOUT_E2E) return 6;
     return (size_t)s->num_classes + (s->layout == DETECT_LAYOUT_V5 ? 5 : 4);
 }
 
@@ -357,13 +369,42 @@ static void unletterbox(const task_letterbox *lb, detect_box *b, int n)
     }
 }
 
+/* ---- end-to-end outputs ---- */
+
+/* The rows of an E2E output that pass: finite corners, a finite score over
+ * the threshold, an integral class id in range; best score first (ties:
+ * lower row), at most limit. No NMS: the model chose its boxes. */
+static int decode_e2e(detect_workspace *ws, const detect_shape *s, const float *image, float thr,
+                      detect_box *out, int limit)
+{
+    size_t ncand = 0;
+    for (int n = 0; n < s->num_boxes; n++) {
+        const float *r = image + (size_t)n * 6;
+        float cls = r[5];
+        if (!(r[4] > thr && r[4] < INFINITY) || !(cls >= 0.0f && cls < (float)DETECT_MAX_CLASSES) ||
+            cls != floorf(cls) || !isfinite(r[0]) || !isfinite(r[1]) || !isfinite(r[2]) ||
+            !isfinite(r[3]))
+            continue;
+        ws->cand[ncand++] = (task_rank){n, r[4]};
+    }
+    rank_heap_build(ws->cand, ncand);
+    int k = 0;
+    while (ncand > 0 && k < limit) {
+        task_rank t = rank_heap_pop(ws->cand, &ncand);
+        const float *r = image + (size_t)t.id * 6;
+        out[k++] = (detect_box){r[0], r[1], r[2], r[3], r[4], (int)r[5]};
+    }
+    return k;
+}
+
 /* ---- the call ---- */
 
 static task_status check_call(const detect_workspace *ws, const detect_shape *s,
                               const detect_options *o, const task_letterbox *lb)
 {
-    if (s->layout != DETECT_LAYOUT_V8 && s->layout != DETECT_LAYOUT_V5)
-        return task_fail(TASK_ERR_INVALID, "detect_decode: layout %d is not V8 or V5",
+    if (s->layout != DETECT_LAYOUT_V8 && s->layout != DETECT_LAYOUT_V5 &&
+        s->layout != DETECT_LAYOUT_E2E)
+        return task_fail(TASK_ERR_INVALID, "detect_decode: layout %d is not V8, V5 or E2E",
                          (int)s->layout);
     task_status st = check_sizes(1, s->num_boxes, s->num_classes);
     if (st != TASK_OK) return st;
@@ -406,10 +447,15 @@ task_status detect_decode(detect_workspace *ws, const detect_shape *shape, const
         ws = own;
     }
     float thr = opt->score_threshold;
-    size_t ncand = shape->layout == DETECT_LAYOUT_V8 ? candidates_v8(ws, shape, image, thr)
-                                                     : candidates_v5(ws, shape, image, thr);
     int limit = opt->max_det < capacity ? opt->max_det : capacity;
-    int n = nms(ws, shape, image, ncand, opt, out, limit);
+    int n;
+    if (shape->layout == DETECT_LAYOUT_E2E) {
+        n = decode_e2e(ws, shape, image, thr, out, limit);
+    } else {
+        size_t ncand = shape->layout == DETECT_LAYOUT_V8 ? candidates_v8(ws, shape, image, thr)
+                                                         : candidates_v5(ws, shape, image, thr);
+        n = nms(ws, shape, image, ncand, opt, out, limit);
+    }
     if (lb) unletterbox(lb, out, n);
     detect_workspace_destroy(own);
     *n_out = n;

@@ -7,6 +7,12 @@
  *                     channel-major: element (c, n) at c*N + n.
  *   DETECT_LAYOUT_V5  [B, N, 5+C]  YOLOv5: per box cx, cy, w, h, objectness,
  *                     C class probabilities; score = objectness * class.
+ *   DETECT_LAYOUT_E2E [B, N, 6]    end-to-end heads that select their own
+ *                     boxes (YOLOv10's export, max_det rows): per box
+ *                     x1, y1, x2, y2, score, class id (a float); no NMS,
+ *                     only the score threshold and max_det apply. The class
+ *                     count is not in the dims (num_classes is 1; ids come
+ *                     from the output, 0..DETECT_MAX_CLASSES-1).
  * Coordinates are model-input pixels (e.g. 0..640).
  *
  * One call (detect_decode) does, for one image:
@@ -52,6 +58,7 @@ typedef enum detect_layout {
     DETECT_LAYOUT_AUTO = 0, /* only for detect_shape_from_dims: guess from dims */
     DETECT_LAYOUT_V8,
     DETECT_LAYOUT_V5,
+    DETECT_LAYOUT_E2E, /* [B, N, 6]: x1, y1, x2, y2, score, class (NMS-free heads) */
 } detect_layout;
 
 /* What one output tensor holds. */
@@ -98,9 +105,10 @@ typedef struct detect_box {
 typedef struct detect_workspace detect_workspace;
 
 /* Reads the layout and sizes from an output's dims: [B, A, D] or [A, D]
- * (batch 1). With DETECT_LAYOUT_AUTO, A < D means V8 ([1, 84, 8400]) and
- * otherwise V5 ([1, 25200, 85]); a model with more classes than boxes must
- * name its layout. Errors: TASK_ERR_INVALID for other ranks, too few
+ * (batch 1). With DETECT_LAYOUT_AUTO, A < D means V8 ([1, 84, 8400]), D = 6
+ * with at most 1000 rows E2E ([1, 300, 6]: a one-class YOLOv5 has thousands
+ * of anchors), otherwise V5 ([1, 25200, 85]); a model with more classes than
+ * boxes must name its layout. Errors: TASK_ERR_INVALID for other ranks, too few
  * channels, or sizes over the DETECT_MAX_* limits. */
 task_status detect_shape_from_dims(const int64_t *dims, int ndim, detect_layout layout,
                                    detect_shape *out);

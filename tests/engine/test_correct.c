@@ -285,6 +285,59 @@ static void test_any_shape(void **state)
     glint_model_free(m);
 }
 
+/* models/yolov8n_e2e (YOLOv10's end-to-end head: TopK, GatherElements,
+ * GatherND in the graph) against PyTorch's output: its rows are ranked by
+ * score and scores 1e-6 apart swap under any other float evaluation order
+ * (ONNX Runtime's too), so the rows that a detector answers with (score >
+ * 0.25) are compared as a set: each PyTorch row has a glint row of the same
+ * class, score within 1e-4 and corners within 0.05 px. Both backends, both
+ * data sets (the second a batch of two). */
+static void test_e2e_detector(void **state)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/models/yolov8n_e2e/model.onnx", GLINT_SOURCE_DIR);
+    glint_model *m = NULL;
+    etest_status(glint_model_load(path, &m), GLINT_OK);
+    for (int be = 0; be < 2; be++)
+        for (int set = 0; set < 2; set++) {
+            snprintf(path, sizeof path, "%s/models/yolov8n_e2e/test_data_set_%d/input_0.pb",
+                     GLINT_SOURCE_DIR, set);
+            glint_tensor x = etest_read_pb(path);
+            snprintf(path, sizeof path, "%s/models/yolov8n_e2e/test_data_set_%d/output_0.pb",
+                     GLINT_SOURCE_DIR, set);
+            glint_tensor want = etest_read_pb(path);
+            glint_context *c = etest_context(m, be, 2, (int)x.dims[0]);
+            etest_status(glint_context_run(c, &x, 1), GLINT_OK);
+            glint_tensor y;
+            glint_context_output(c, 0, &y);
+            etest_assert_dims(&y, 3, want.dims);
+            const float *g = y.data, *w = want.data;
+            int64_t rows = want.dims[1], answered = 0;
+            for (int64_t b = 0; b < want.dims[0]; b++)
+                for (int64_t r = 0; r < rows; r++) {
+                    const float *wr = w + (b * rows + r) * 6;
+                    if (!(wr[4] > 0.25f)) continue;
+                    answered++;
+                    bool found = false;
+                    for (int64_t k = 0; k < rows && !found; k++) {
+                        const float *gr = g + (b * rows + k) * 6;
+                        found = gr[5] == wr[5] && fabsf(gr[4] - wr[4]) <= 1e-4f;
+                        for (int j = 0; j < 4 && found; j++)
+                            found = fabsf(gr[j] - wr[j]) <= 0.05f;
+                    }
+                    if (!found)
+                        fail_msg("backend %d set %d image %lld: PyTorch row %lld (class %g score "
+                                 "%g) has no match",
+                                 be, set, (long long)b, (long long)r, (double)wr[5], (double)wr[4]);
+                }
+            assert_true(answered > 100); /* the dog and the eagle answer with boxes */
+            glint_context_free(c);
+            free(x.data);
+            free(want.data);
+        }
+    glint_model_free(m);
+}
+
 /* ---- fusion ---- */
 static const node *find_node(const glint_model *m, const char *name)
 {
@@ -467,6 +520,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_conv_vs_c),
         cmocka_unit_test(test_numpy),
         cmocka_unit_test(test_any_shape),
+        cmocka_unit_test(test_e2e_detector),
         cmocka_unit_test(test_fusion),
         cmocka_unit_test(test_ref_vs_auto),
         cmocka_unit_test(test_dynamic_batch),

@@ -622,6 +622,51 @@ static void test_shape_from_dims(void **state)
     assert_int_equal(detect_shape_from_dims(v8, 1, DETECT_LAYOUT_AUTO, &s), TASK_ERR_INVALID);
 }
 
+/* End-to-end rows (x1, y1, x2, y2, score, class): the score threshold and
+ * max_det apply, no NMS (two overlapping boxes of one class both stay),
+ * rows come back best first whatever their order, a row with a non-finite
+ * value or a class that is not a whole number in range is dropped; AUTO
+ * tells [B, 300, 6] from a one-class YOLOv5's [B, 25200, 6]. */
+static void test_e2e_rows(void **state)
+{
+    (void)state;
+    const float rows[7][6] = {
+        {10, 10, 50, 50, 0.60f, 2},     {12, 12, 52, 52, 0.90f, 2}, /* overlap: both kept */
+        {100, 100, 120, 140, 0.20f, 1},                             /* under the threshold */
+        {0, 0, 5, 5, 0.70f, 2.5f},                                  /* class not whole */
+        {0, 0, NAN, 5, 0.95f, 1},       {0, 0, 5, 5, INFINITY, 1},  /* not finite */
+        {200, 80, 300, 180, 0.80f, 7},
+    };
+    const int64_t dims[3] = {1, 7, 6};
+    detect_shape s;
+    assert_int_equal(detect_shape_from_dims(dims, 3, DETECT_LAYOUT_AUTO, &s), TASK_OK);
+    assert_int_equal(s.layout, DETECT_LAYOUT_E2E);
+    assert_int_equal(s.num_boxes, 7);
+    assert_int_equal(detect_image_floats(&s), 7 * 6);
+    const int64_t v5_one[3] = {1, 25200, 6};
+    assert_int_equal(detect_shape_from_dims(v5_one, 3, DETECT_LAYOUT_AUTO, &s), TASK_OK);
+    assert_int_equal(s.layout, DETECT_LAYOUT_V5);
+    assert_int_equal(detect_shape_from_dims(dims, 3, DETECT_LAYOUT_AUTO, &s), TASK_OK);
+    detect_box out[8];
+    int n = -1;
+    detect_options o = DETECT_OPTIONS_DEFAULT;
+    assert_int_equal(detect_decode(NULL, &s, &rows[0][0], &o, NULL, out, 8, &n), TASK_OK);
+    assert_int_equal(n, 3);
+    assert_box(out[0], 12, 12, 52, 52, 2, 0.90f);
+    assert_box(out[1], 200, 80, 300, 180, 7, 0.80f);
+    assert_box(out[2], 10, 10, 50, 50, 2, 0.60f);
+    o.max_det = 2;
+    assert_int_equal(detect_decode(NULL, &s, &rows[0][0], &o, NULL, out, 8, &n), TASK_OK);
+    assert_int_equal(n, 2);
+    /* through a letterbox like the others */
+    task_letterbox lb = {0.5f, 0.0f, 10.0f, 800, 600};
+    o.max_det = 1;
+    assert_int_equal(detect_decode(NULL, &s, &rows[0][0], &o, &lb, out, 8, &n), TASK_OK);
+    assert_box(out[0], 24, 4, 104, 84, 2, 0.90f);
+    const int64_t bad[3] = {1, 7, 7};
+    assert_int_equal(detect_shape_from_dims(bad, 3, DETECT_LAYOUT_E2E, &s), TASK_ERR_INVALID);
+}
+
 static void test_invalid_arguments(void **state)
 {
     (void)state;
@@ -708,6 +753,7 @@ int main(void)
         cmocka_unit_test(test_nms_matches_reference),
         cmocka_unit_test(test_realistic_size_batch),
         cmocka_unit_test(test_shape_from_dims),
+        cmocka_unit_test(test_e2e_rows),
         cmocka_unit_test(test_invalid_arguments),
         cmocka_unit_test(test_ties_and_workspace_reuse),
     };
