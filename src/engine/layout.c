@@ -359,6 +359,7 @@ static lkind kind_of(const plan *p, const step *st, const layout *lays, int n)
     default:
         break;
     }
+    if (transpose_view(p, st)) return LK_TVIEW; /* no copy beats any kernel */
     if (is_unary(op) && x >= 0 && lists(lays, n, p->lay[x])) return LK_ELTWISE;
     if (is_binary(op) && st->n_in_ids == 2 && n) return LK_BINARY;
     if (n) return LK_BACKEND;

@@ -148,12 +148,14 @@ glint_status eng_infer_GatherElements(op_ctx *c)
     const glint_tensor *x = c->in[0], *ix = c->in[1];
     int axis = eng_norm_axis(eng_attr_i(c->n, "axis", 0), x->ndim);
     if (axis < 0) return OP_FAIL(c, GLINT_ERR_INVALID, "bad axis");
-    if (!is_index_type(ix->dtype)) return OP_FAIL(c, GLINT_ERR_INVALID, "indices must be int32/int64");
+    if (!is_index_type(ix->dtype))
+        return OP_FAIL(c, GLINT_ERR_INVALID, "indices must be int32/int64");
     if (ix->ndim != x->ndim) return OP_FAIL(c, GLINT_ERR_SHAPE, "indices rank differs from data's");
     for (int d = 0; d < x->ndim; d++)
         if (d != axis && ix->dims[d] > x->dims[d])
-            return OP_FAIL(c, GLINT_ERR_SHAPE, "indices axis %d (%lld) is longer than data's (%lld)",
-                           d, (long long)ix->dims[d], (long long)x->dims[d]);
+            return OP_FAIL(c, GLINT_ERR_SHAPE,
+                           "indices axis %d (%lld) is longer than data's (%lld)", d,
+                           (long long)ix->dims[d], (long long)x->dims[d]);
     eng_set_out(c, 0, x->dtype, ix->ndim, ix->dims);
     return GLINT_OK;
 }

@@ -709,7 +709,7 @@ static glint_status pad_amounts(op_ctx *c, int64_t *pads, double *fill, int *mod
         const int64_t *p;
         int n = eng_attr_ints(c->n, "pads", &p);
         if (n != 2 * r) return OP_FAIL(c, GLINT_ERR_INVALID, "pads needs %d values", 2 * r);
-        memcpy(pads, p, sizeof(int64_t) * (size_t)n);
+        if (n) memcpy(pads, p, sizeof(int64_t) * (size_t)n);
         *fill = eng_attr_f(c->n, "value", 0);
         return GLINT_OK;
     }

@@ -337,6 +337,107 @@ static bool fuse_gelu(graph *g, node *erf)
     return true;
 }
 
+/* Whether node n reduces over the last axis only (axes [-1]) keeping it. */
+static bool reduces_last(const graph *g, const node *n)
+{
+    const int64_t *ax;
+    if (!is_op(n, OP_ReduceMean) || eng_attr_i(n, "keepdims", 1) != 1) return false;
+    if (n->n_in > 1 && n->in[1] >= 0) { /* opset 18: axes as an input */
+        const value *a = &g->vals[n->in[1]];
+        return a->data && eng_dims_count(a->dims, a->ndim) == 1 && a->dtype == GLINT_I64 &&
+               *(const int64_t *)a->data == -1;
+    }
+    return eng_attr_ints(n, "axes", &ax) == 1 && ax[0] == -1;
+}
+
+/* Gives node n (whose inputs were just set) the attributes axis = -1 and
+ * epsilon = eps of a LayerNormalization; false out of memory. */
+static bool set_layernorm_attrs(node *n, float eps)
+{
+    attr *a = calloc(2, sizeof *a);
+    char *n0 = strdup("axis"), *n1 = strdup("epsilon");
+    if (!a || !n0 || !n1) {
+        free(a);
+        free(n0);
+        free(n1);
+        return false;
+    }
+    a[0] = (attr){.name = n0, .type = ATTR_INT, .i = -1};
+    a[1] = (attr){.name = n1, .type = ATTR_FLOAT, .f = eps};
+    n->attrs = a;
+    n->n_attrs = 2;
+    return true;
+}
+
+/* LayerNormalization as exporters write it below opset 17: d = x -
+ * ReduceMean(x), d / Sqrt(ReduceMean(Pow(d, 2)) + eps) * gamma (+ beta),
+ * over the last axis -> one LayerNormalization(x, gamma, beta) node, which
+ * oneDNN runs as one kernel. gamma must be a constant (its length is the
+ * normalised axis'). */
+static bool fuse_layernorm(graph *g, node *div)
+{
+    node *sub = producer_of(g, div->in[0]), *sq = producer_of(g, div->in[1]);
+    if (!sub || !sq || !is_op(sub, OP_Sub) || !is_op(sq, OP_Sqrt) || div->n_in != 2) return false;
+    int d = sub->out[0], x = sub->in[0];
+    node *mean = producer_of(g, sub->in[1]);
+    if (!mean || !reduces_last(g, mean) || mean->in[0] != x || g->vals[d].n_uses != 2 ||
+        g->vals[mean->out[0]].n_uses != 1)
+        return false;
+    node *add = producer_of(g, sq->in[0]);
+    float eps;
+    if (!add || !is_op(add, OP_Add) || g->vals[sq->in[0]].n_uses != 1 ||
+        g->vals[sq->out[0]].n_uses != 1)
+        return false;
+    int vi = add->in[0];
+    if (!scalar_const(g, add->in[1], &eps)) {
+        vi = add->in[1];
+        if (!scalar_const(g, add->in[0], &eps)) return false;
+    }
+    node *var = producer_of(g, vi), *pw = var ? producer_of(g, var->in[0]) : NULL;
+    float two;
+    if (!var || !reduces_last(g, var) || g->vals[vi].n_uses != 1 || !pw || !is_op(pw, OP_Pow) ||
+        pw->in[0] != d || !scalar_const(g, pw->in[1], &two) || two != 2.0f ||
+        g->vals[pw->out[0]].n_uses != 1)
+        return false;
+    node *mul = sole_consumer(g, div->out[0]);
+    if (!mul || !is_op(mul, OP_Mul) || mul->n_in != 2) return false;
+    int gamma = mul->in[0] == div->out[0] ? mul->in[1] : mul->in[0];
+    const value *gv = &g->vals[gamma];
+    if (!gv->data || gv->dtype != GLINT_F32 || gv->ndim != 1) return false;
+    node *last = mul, *bias = sole_consumer(g, mul->out[0]);
+    int beta = -1;
+    if (bias && is_op(bias, OP_Add) && bias->n_in == 2) {
+        beta = bias->in[0] == mul->out[0] ? bias->in[1] : bias->in[0];
+        const value *bv = &g->vals[beta];
+        if (bv->data && bv->dtype == GLINT_F32 && bv->ndim == 1 && bv->dims[0] == gv->dims[0])
+            last = bias;
+        else
+            beta = -1;
+    }
+    if (last->n_attrs || !set_layernorm_attrs(last, eps)) return false;
+    int y = last->out[0];
+    g->vals[x].n_uses++; /* the new node's reads, before the old ones let go */
+    g->vals[gamma].n_uses++;
+    if (beta >= 0) g->vals[beta].n_uses++;
+    kill(g, mean);
+    kill(g, sub);
+    kill(g, pw);
+    kill(g, var);
+    kill(g, add);
+    kill(g, sq);
+    kill(g, div);
+    if (last != mul) kill(g, mul);
+    for (int k = 0; k < last->n_in; k++)
+        if (last->in[k] >= 0) g->vals[last->in[k]].n_uses--;
+    last->op = OP_LayerNormalization;
+    last->in[0] = x;
+    last->in[1] = gamma;
+    last->in[2] = beta;
+    last->n_in = beta >= 0 ? 3 : 2;
+    g->vals[y].producer = (int)(last - g->nodes);
+    return true;
+}
+
 /* MatMul(A, B) + bias, B a constant [K, N] and bias a constant of N values
  * (a Linear layer on a 3-D input exports so) -> GlintMatMul(A, B, bias),
  * which takes activations and a residual Add next like a Conv. */
@@ -901,6 +1002,8 @@ glint_status eng_passes_run(glint_model *m)
     if ((s = fold_bn(g))) return s;
     for (int i = 0; i < g->n_nodes; i++)
         if (is_op(&g->nodes[i], OP_Erf)) fuse_gelu(g, &g->nodes[i]);
+    for (int i = 0; i < g->n_nodes; i++)
+        if (is_op(&g->nodes[i], OP_Div)) fuse_layernorm(g, &g->nodes[i]);
     for (int i = 0; i < g->n_nodes; i++)
         if (is_op(&g->nodes[i], OP_MatMul) && fuse_matmul_bias(g, &g->nodes[i]))
             fold_matmul_scale(g, &g->nodes[i]);

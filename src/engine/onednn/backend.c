@@ -93,6 +93,7 @@ static int onednn_layouts(void *state, const plan *p, const step *st, layout *la
     case OP_MatMul:
     case OP_GlintMatMul:
     case OP_LayerNormalization:
+    case OP_Transpose:
         lays[0] = LAYOUT_PLAIN;
         return 1;
     default:
@@ -132,6 +133,8 @@ static glint_status onednn_make_kernel(void *state, plan *p, step *st, layout la
         return eng_onednn_matmul_make(p, st, taken);
     case OP_LayerNormalization:
         return eng_onednn_layernorm_make(p, st, taken);
+    case OP_Transpose:
+        return eng_onednn_transpose_make(p, st, taken);
     default:
         break;
     }

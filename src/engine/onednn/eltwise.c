@@ -114,3 +114,47 @@ glint_status eng_onednn_softmax_make(plan *p, step *st, bool *taken)
     *taken = true;
     return GLINT_OK;
 }
+
+/* Transpose of a plain f32 tensor (rank 2..6) as a oneDNN reorder from a
+ * view of the input with permuted strides into the plain output (ViT's
+ * head splits and merges). */
+glint_status eng_onednn_transpose_make(plan *p, step *st, bool *taken)
+{
+    glint_status s = GLINT_OK;
+    const glint_tensor *x = st->ctx.in[0], *y = st->ctx.out[0];
+    *taken = false;
+    const int64_t *perm;
+    int nd = x->ndim;
+    if (x->dtype != GLINT_F32 || nd < 2 || nd > 6 || eng_tensor_count(x) == 0 ||
+        eng_attr_ints(st->n, "perm", &perm) != nd)
+        return GLINT_OK;
+    dnnl_dims_t yd = {0}, xs = {0}, src_st = {0};
+    int64_t str = 1;
+    for (int i = nd - 1; i >= 0; i--) {
+        xs[i] = str;
+        str *= x->dims[i];
+    }
+    for (int i = 0; i < nd; i++) {
+        if (perm[i] < 0 || perm[i] >= nd) return GLINT_OK;
+        yd[i] = y->dims[i];
+        src_st[i] = xs[perm[i]];
+    }
+    static const dnnl_format_tag_t plain[] = {dnnl_a,    dnnl_ab,    dnnl_abc,
+                                              dnnl_abcd, dnnl_abcde, dnnl_abcdef};
+    dnnl_memory_desc_t a, b;
+    if (dnnl_memory_desc_init_by_strides(&a, nd, yd, dnnl_f32, src_st) != dnnl_success ||
+        dnnl_memory_desc_init_by_tag(&b, nd, yd, dnnl_f32, plain[nd - 1]) != dnnl_success)
+        return GLINT_OK;
+    dnnl_primitive_desc_t pd;
+    if (dnnl_reorder_primitive_desc_create(&pd, &a, eng_onednn_engine, &b, eng_onednn_engine,
+                                           NULL) != dnnl_success)
+        return GLINT_OK;
+    const char *impl;
+    if (eng_onednn_impl_is_ref(pd, &impl)) {
+        dnnl_primitive_desc_destroy(pd);
+        return GLINT_OK;
+    }
+    if ((s = eng_onednn_prim_unary(p, st, pd, impl, DNNL_ARG_FROM, &a, DNNL_ARG_TO, &b))) return s;
+    *taken = true;
+    return GLINT_OK;
+}

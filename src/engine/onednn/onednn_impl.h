@@ -167,6 +167,9 @@ glint_status eng_onednn_eltwise_make(plan *p, step *st, bool *taken);
 /* Softmax / LogSoftmax on a plain tensor. */
 glint_status eng_onednn_softmax_make(plan *p, step *st, bool *taken);
 
+/* Transpose of a plain tensor as a reorder. */
+glint_status eng_onednn_transpose_make(plan *p, step *st, bool *taken);
+
 /* ---- norm.c ---- */
 /* LayerNormalization over a plain tensor with constant Scale (and B). */
 glint_status eng_onednn_layernorm_make(plan *p, step *st, bool *taken);
