@@ -67,14 +67,10 @@ glint_status eng_onednn_binary_make(plan *p, step *st, layout lay, bool *taken)
     md_bcast(&my, y, y->ndim, lay);
     dnnl_binary_desc_t bd;
     dnnl_primitive_desc_t pd;
-    if (dnnl_binary_desc_init(&bd, alg, &m0, &m1, &my) != dnnl_success ||
-        dnnl_primitive_desc_create(&pd, &bd, NULL, eng_onednn_engine, NULL) != dnnl_success)
-        return GLINT_OK;
     const char *impl;
-    if (eng_onednn_impl_is_ref(pd, &impl)) {
-        dnnl_primitive_desc_destroy(pd);
+    if (dnnl_binary_desc_init(&bd, alg, &m0, &m1, &my) != dnnl_success ||
+        !eng_onednn_pd_fast(&bd, NULL, &pd, &impl))
         return GLINT_OK;
-    }
     if ((s = eng_onednn_prim_make(p, st, pd, impl))) return s;
     prim_k *k = st->k.state;
     k->src_arg = 0;

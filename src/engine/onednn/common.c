@@ -56,6 +56,21 @@ glint_status eng_onednn_prim_run(step *st)
     return GLINT_OK;
 }
 
+bool eng_onednn_pd_fast(const_dnnl_op_desc_t desc, const_dnnl_primitive_attr_t pattr,
+                        dnnl_primitive_desc_t *pd, const char **impl)
+{
+    if (dnnl_primitive_desc_create(pd, desc, pattr, eng_onednn_engine, NULL) != dnnl_success) {
+        *pd = NULL;
+        return false;
+    }
+    if (eng_onednn_impl_is_ref(*pd, impl)) {
+        dnnl_primitive_desc_destroy(*pd);
+        *pd = NULL;
+        return false;
+    }
+    return true;
+}
+
 /* Creates the primitive of pd and memory objects for its args; takes
  * ownership of pd. */
 glint_status eng_onednn_prim_make(plan *p, step *st, dnnl_primitive_desc_t pd, const char *impl)

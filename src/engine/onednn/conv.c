@@ -302,16 +302,12 @@ glint_status eng_onednn_deconv_make(plan *p, step *st, bool *taken)
     dnnl_memory_desc_init_by_tag(&b_md, 1, bd, dnnl_f32, dnnl_x);
     dnnl_deconvolution_desc_t dd;
     dnnl_primitive_desc_t pd;
+    const char *impl;
     if (dnnl_dilated_deconvolution_forward_desc_init(
             &dd, dnnl_forward_inference, dnnl_deconvolution_direct, &src_md, &w_any,
             b ? &b_md : NULL, &dst_md, strides, dil, padl, padr) != dnnl_success ||
-        dnnl_primitive_desc_create(&pd, &dd, NULL, eng_onednn_engine, NULL) != dnnl_success)
+        !eng_onednn_pd_fast(&dd, NULL, &pd, &impl))
         return GLINT_OK;
-    const char *impl;
-    if (eng_onednn_impl_is_ref(pd, &impl)) {
-        dnnl_primitive_desc_destroy(pd);
-        return GLINT_OK;
-    }
     const dnnl_memory_desc_t *w_md = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
     dnnl_memory_desc_t w_copy = *w_md;
     void *wdata =

@@ -51,15 +51,11 @@ glint_status eng_onednn_eltwise_make(plan *p, step *st, bool *taken)
     dnnl_memory_desc_init_by_tag(&md, 1, d, dnnl_f32, dnnl_x);
     dnnl_eltwise_desc_t ed;
     dnnl_primitive_desc_t pd;
+    const char *impl;
     if (dnnl_eltwise_forward_desc_init(&ed, dnnl_forward_inference, alg, &md, a, b) !=
             dnnl_success ||
-        dnnl_primitive_desc_create(&pd, &ed, NULL, eng_onednn_engine, NULL) != dnnl_success)
+        !eng_onednn_pd_fast(&ed, NULL, &pd, &impl))
         return GLINT_OK;
-    const char *impl;
-    if (eng_onednn_impl_is_ref(pd, &impl)) {
-        dnnl_primitive_desc_destroy(pd);
-        return GLINT_OK;
-    }
     if ((s = eng_onednn_prim_unary(p, st, pd, impl, DNNL_ARG_SRC, &md, DNNL_ARG_DST, &md)))
         return s;
     *taken = true;

@@ -46,14 +46,10 @@ static glint_status batched_make(plan *p, step *st, bool *taken)
         return GLINT_OK;
     dnnl_matmul_desc_t md;
     dnnl_primitive_desc_t pd;
-    if (dnnl_matmul_desc_init(&md, &a_md, &b_md, NULL, &y_md) != dnnl_success ||
-        dnnl_primitive_desc_create(&pd, &md, NULL, eng_onednn_engine, NULL) != dnnl_success)
-        return GLINT_OK;
     const char *impl;
-    if (eng_onednn_impl_is_ref(pd, &impl)) {
-        dnnl_primitive_desc_destroy(pd);
+    if (dnnl_matmul_desc_init(&md, &a_md, &b_md, NULL, &y_md) != dnnl_success ||
+        !eng_onednn_pd_fast(&md, NULL, &pd, &impl))
         return GLINT_OK;
-    }
     if ((s = eng_onednn_prim_make(p, st, pd, impl))) return s;
     prim_k *k = st->k.state;
     k->src_arg = 0;

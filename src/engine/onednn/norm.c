@@ -29,15 +29,11 @@ glint_status eng_onednn_layernorm_make(plan *p, step *st, bool *taken)
     dnnl_layer_normalization_desc_t ld;
     dnnl_primitive_desc_t pd;
     float eps = eng_attr_f(st->n, "epsilon", 1e-5f);
+    const char *impl;
     if (dnnl_layer_normalization_forward_desc_init(&ld, dnnl_forward_inference, &md, &stat_md, eps,
                                                    flags) != dnnl_success ||
-        dnnl_primitive_desc_create(&pd, &ld, NULL, eng_onednn_engine, NULL) != dnnl_success)
+        !eng_onednn_pd_fast(&ld, NULL, &pd, &impl))
         return GLINT_OK;
-    const char *impl;
-    if (eng_onednn_impl_is_ref(pd, &impl)) {
-        dnnl_primitive_desc_destroy(pd);
-        return GLINT_OK;
-    }
     if ((s = eng_onednn_prim_unary(p, st, pd, impl, DNNL_ARG_SRC, &md, DNNL_ARG_DST, &md)))
         return s;
     prim_k *k = st->k.state;

@@ -52,6 +52,12 @@ typedef struct prim_k {
 dnnl_stream_t eng_onednn_stream(plan *p);
 /* The 4-D md of t (f32, or u8 when t is u8) in layout l. */
 void eng_onednn_md_4d(dnnl_memory_desc_t *md, const glint_tensor *t, layout l);
+/* The primitive descriptor of desc (attributes pattr, or NULL) into *pd
+ * with its implementation's name, unless oneDNN cannot make one or offers
+ * only its reference kernel: then false and *pd NULL (the step stays on
+ * glint's own kernel). */
+bool eng_onednn_pd_fast(const_dnnl_op_desc_t desc, const_dnnl_primitive_attr_t pattr,
+                        dnnl_primitive_desc_t *pd, const char **impl);
 /* Whether pd is a oneDNN reference kernel; *name: its implementation. */
 bool eng_onednn_impl_is_ref(dnnl_primitive_desc_t pd, const char **name);
 /* The destroy and run functions of a prim_k kernel. */

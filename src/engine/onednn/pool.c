@@ -54,15 +54,11 @@ glint_status eng_onednn_pool_make(plan *p, step *st, bool *taken)
     eng_onednn_md_4d(&dst_md, y, LAYOUT_NHWC);
     dnnl_pooling_v2_desc_t pdsc;
     dnnl_primitive_desc_t pd = NULL;
+    const char *impl;
     if (dnnl_pooling_v2_forward_desc_init(&pdsc, dnnl_forward_inference, alg, &src_md, &dst_md, sd,
                                           k, dl, pl, pr) != dnnl_success ||
-        dnnl_primitive_desc_create(&pd, &pdsc, NULL, eng_onednn_engine, NULL) != dnnl_success)
+        !eng_onednn_pd_fast(&pdsc, NULL, &pd, &impl))
         return GLINT_OK;
-    const char *impl;
-    if (eng_onednn_impl_is_ref(pd, &impl)) {
-        dnnl_primitive_desc_destroy(pd);
-        return GLINT_OK;
-    }
     if ((s = eng_onednn_prim_unary(p, st, pd, impl, DNNL_ARG_SRC, &src_md, DNNL_ARG_DST, &dst_md)))
         return s;
     *taken = true;
