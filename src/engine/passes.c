@@ -364,6 +364,7 @@ static bool set_layernorm_attrs(node *n, float eps)
     }
     a[0] = (attr){.name = n0, .type = ATTR_INT, .i = -1};
     a[1] = (attr){.name = n1, .type = ATTR_FLOAT, .f = eps};
+    free(n->attrs); /* the loader's array, empty (n_attrs 0) */
     n->attrs = a;
     n->n_attrs = 2;
     return true;
