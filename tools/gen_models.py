@@ -13,6 +13,7 @@ way the server does plus the outputs PyTorch computes for them:
                        output0 [B,300,6] (TopK, GatherElements in the graph)
   models/resnet18/     torchvision resnet18, opset 13, dynamic batch
   models/mobilenetv3/  torchvision mobilenet_v3_small, opset 11, batch 1
+  models/efficientnet_b0/ torchvision efficientnet_b0, opset 13, dynamic batch
   models/vit_tiny/     torchvision VisionTransformer at ViT-Ti/16 size, opset 17
   models/convnext_atto/ torchvision ConvNeXt at convnext_atto size, opset 17
 
@@ -973,6 +974,9 @@ MODELS = {
     "mobilenetv3": lambda d, p: gen_classifier(
         d, p, "mobilenetv3", torchvision.models.mobilenet_v3_small, 3, 11,
         False, None),
+    "efficientnet_b0": lambda d, p: gen_classifier(
+        d, p, "efficientnet_b0", torchvision.models.efficientnet_b0, 23, 13, True,
+        ["eagle", "giraffe"]),
     "vit_tiny": lambda d, p: gen_classifier(
         d, p, "vit_tiny", vit_tiny, 21, 17, True, ["eagle", "giraffe"], seed_transformer),
     "convnext_atto": lambda d, p: gen_classifier(
