@@ -408,7 +408,7 @@ static void test_yaml_wrong_types(void **state)
         {"max_batch: {a: 1}", "max_batch: expected an integer in [1, 32]"},
         {"task: segment", "task: expected detect or classify, got 'segment'"},
         {"task: [detect]", "task: expected detect or classify, got '(not a scalar)'"},
-        {"layout: yolov9", "layout: expected yolov8 or yolov5, got 'yolov9'"},
+        {"layout: yolov9", "layout: expected yolov8, yolov5 or yolov10, got 'yolov9'"},
         {"resize: stretch", "resize: expected letterbox or crop, got 'stretch'"},
         {"precision: fp16", "precision: expected f32, int8, bf16 or auto, got 'fp16'"},
         {"precision: F32", "precision: expected f32, int8, bf16 or auto, got 'F32'"},

@@ -154,6 +154,11 @@ static void item_work(workq_job *job)
         sitem_fail(it, 503, "the server is shutting down");
         return;
     }
+    if (serve_now_ns() > r->deadline_ns) { /* it waited for a batch tensor: give the row up */
+        batcher_commit(m->batcher, &slot, NULL);
+        sitem_fail(it, 504, "deadline passed while the image waited for a batch");
+        return;
+    }
     vs = vision_prepare(&sc->img, &spec, slot.data, slot.floats, &it->tf, &verr);
     it->prep_ns = serve_now_ns() - t1;
     atomic_fetch_add(&m->stats.input_count, 1);
@@ -186,6 +191,11 @@ void pipeline_submit_row(sitem *it, const void *row, size_t bytes, int h, int w)
     batch_slot slot;
     if (batcher_reserve_hw(m->batcher, h, w, &slot)) {
         sitem_fail(it, 503, "the server is shutting down");
+        return;
+    }
+    if (serve_now_ns() > r->deadline_ns) { /* it waited for a batch tensor: give the row up */
+        batcher_commit(m->batcher, &slot, NULL);
+        sitem_fail(it, 504, "deadline passed before row %d ran", it->index);
         return;
     }
     if (bytes != slot.floats * sizeof(float)) { /* the protocol checked the shape */
