@@ -11,6 +11,7 @@ way the server does plus the outputs PyTorch computes for them:
                        free (Ultralytics dynamic=True), output0 [B,84,anchors]
   models/yolov8n_e2e/  the same YOLOv8n with YOLOv10's NMS-free export head,
                        output0 [B,300,6] (TopK, GatherElements in the graph)
+  models/yolo11n/      YOLO11n (C3k2, C2PSA attention), opset 17, [B,84,8400]
   models/resnet18/     torchvision resnet18, opset 13, dynamic batch
   models/mobilenetv3/  torchvision mobilenet_v3_small, opset 11, batch 1
   models/efficientnet_b0/ torchvision efficientnet_b0, opset 13, dynamic batch
@@ -414,6 +415,176 @@ class YOLOv8(nn.Module):
         h18 = self.h18(torch.cat((self.h16(h15), h12), 1))
         h21 = self.h21(torch.cat((self.h19(h18), p5), 1))
         return self.detect([h15, h18, h21])
+
+
+# --------------------------------------------------------------------------
+# YOLO11n, from the public architecture (Ultralytics yolo11.yaml, scale n)
+# --------------------------------------------------------------------------
+
+class ConvG(nn.Module):
+    """Conv2d(bias=False) + BatchNorm2d + optional SiLU with groups (DWConv
+    when g = channels)."""
+
+    def __init__(self, c1, c2, k=1, s=1, g=1, act=True):
+        super().__init__()
+        self.conv = nn.Conv2d(c1, c2, k, s, k // 2, groups=g, bias=False)
+        self.bn = nn.BatchNorm2d(c2, eps=1e-3, momentum=0.03)
+        self.act = nn.SiLU() if act else nn.Identity()
+
+    def forward(self, x):
+        return self.act(self.bn(self.conv(x)))
+
+
+class Bottleneck11(nn.Module):
+    def __init__(self, c1, c2, shortcut=True, k=(3, 3), e=0.5):
+        super().__init__()
+        c_ = int(c2 * e)
+        self.cv1 = ConvG(c1, c_, k[0])
+        self.cv2 = ConvG(c_, c2, k[1])
+        self.add = shortcut and c1 == c2
+
+    def forward(self, x):
+        y = self.cv2(self.cv1(x))
+        return x + y if self.add else y
+
+
+class C3k(nn.Module):
+    """C3 with n 3x3 Bottlenecks: cv3(cat(m(cv1(x)), cv2(x)))."""
+
+    def __init__(self, c1, c2, n=2, shortcut=True, e=0.5):
+        super().__init__()
+        c_ = int(c2 * e)
+        self.cv1 = ConvG(c1, c_, 1)
+        self.cv2 = ConvG(c1, c_, 1)
+        self.cv3 = ConvG(2 * c_, c2, 1)
+        self.m = nn.Sequential(*(Bottleneck11(c_, c_, shortcut, e=1.0) for _ in range(n)))
+
+    def forward(self, x):
+        return self.cv3(torch.cat((self.m(self.cv1(x)), self.cv2(x)), 1))
+
+
+class C3k2(nn.Module):
+    """C2f whose blocks are C3k (c3k) or Bottlenecks."""
+
+    def __init__(self, c1, c2, n=1, c3k=False, e=0.5, shortcut=True):
+        super().__init__()
+        self.c = int(c2 * e)
+        self.cv1 = ConvG(c1, 2 * self.c, 1)
+        self.cv2 = ConvG((2 + n) * self.c, c2, 1)
+        self.m = nn.ModuleList(C3k(self.c, self.c, 2, shortcut) if c3k
+                               else Bottleneck11(self.c, self.c, shortcut) for _ in range(n))
+
+    def forward(self, x):
+        y = list(self.cv1(x).split((self.c, self.c), 1))
+        y.extend(m(y[-1]) for m in self.m)
+        return self.cv2(torch.cat(y, 1))
+
+
+class Attention11(nn.Module):
+    """Ultralytics' area attention of PSA: qkv by a 1x1 conv, softmax(q^T k)
+    over the H*W positions per head, plus a depthwise positional conv of v."""
+
+    def __init__(self, dim, num_heads=8, attn_ratio=0.5):
+        super().__init__()
+        self.num_heads = num_heads
+        self.head_dim = dim // num_heads
+        self.key_dim = int(self.head_dim * attn_ratio)
+        self.scale = self.key_dim ** -0.5
+        h = dim + self.key_dim * num_heads * 2
+        self.qkv = ConvG(dim, h, 1, act=False)
+        self.proj = ConvG(dim, dim, 1, act=False)
+        self.pe = ConvG(dim, dim, 3, 1, g=dim, act=False)
+
+    def forward(self, x):
+        B, C, H, W = x.shape
+        N = H * W
+        qkv = self.qkv(x)
+        q, k, v = qkv.view(B, self.num_heads, self.key_dim * 2 + self.head_dim, N).split(
+            [self.key_dim, self.key_dim, self.head_dim], dim=2)
+        attn = ((q.transpose(-2, -1) @ k) * self.scale).softmax(dim=-1)
+        x = (v @ attn.transpose(-2, -1)).view(B, C, H, W) + self.pe(v.reshape(B, C, H, W))
+        return self.proj(x)
+
+
+class PSABlock(nn.Module):
+    def __init__(self, c, attn_ratio=0.5, num_heads=4):
+        super().__init__()
+        self.attn = Attention11(c, attn_ratio=attn_ratio, num_heads=num_heads)
+        self.ffn = nn.Sequential(ConvG(c, c * 2, 1), ConvG(c * 2, c, 1, act=False))
+
+    def forward(self, x):
+        x = x + self.attn(x)
+        return x + self.ffn(x)
+
+
+class C2PSA(nn.Module):
+    def __init__(self, c1, c2, n=1, e=0.5):
+        super().__init__()
+        self.c = int(c1 * e)
+        self.cv1 = ConvG(c1, 2 * self.c, 1)
+        self.cv2 = ConvG(2 * self.c, c1, 1)
+        self.m = nn.Sequential(*(PSABlock(self.c, 0.5, self.c // 64) for _ in range(n)))
+
+    def forward(self, x):
+        a, b = self.cv1(x).split((self.c, self.c), dim=1)
+        return self.cv2(torch.cat((a, self.m(b)), 1))
+
+
+class Detect11(Detect):
+    """YOLO11's head: Detect with depthwise-separable class branches."""
+
+    def __init__(self, nc, ch, strides=(8, 16, 32)):
+        super().__init__(nc, ch, strides)
+        c3 = max(ch[0], min(nc, 100))
+        self.cv3 = nn.ModuleList(nn.Sequential(
+            nn.Sequential(ConvG(x, x, 3, g=x), ConvG(x, c3, 1)),
+            nn.Sequential(ConvG(c3, c3, 3, g=c3), ConvG(c3, c3, 1)),
+            nn.Conv2d(c3, nc, 1)) for x in ch)
+
+
+class YOLO11(nn.Module):
+    """YOLO11 detection model (yolo11.yaml); n scale by default."""
+
+    def __init__(self, nc=80, depth=0.5, width=0.25, max_ch=1024):
+        super().__init__()
+
+        def ch(c):
+            return int(math.ceil(min(c, max_ch) * width / 8) * 8)
+
+        def n(k):
+            return max(round(k * depth), 1)
+
+        c64, c128, c256, c512, c1024 = (ch(c) for c in (64, 128, 256, 512, 1024))
+        self.b0 = ConvG(3, c64, 3, 2)
+        self.b1 = ConvG(c64, c128, 3, 2)
+        self.b2 = C3k2(c128, c256, n(2), False, 0.25)
+        self.b3 = ConvG(c256, c256, 3, 2)
+        self.b4 = C3k2(c256, c512, n(2), False, 0.25)
+        self.b5 = ConvG(c512, c512, 3, 2)
+        self.b6 = C3k2(c512, c512, n(2), True)
+        self.b7 = ConvG(c512, c1024, 3, 2)
+        self.b8 = C3k2(c1024, c1024, n(2), True)
+        self.b9 = SPPF(c1024, c1024, 5)
+        self.b10 = C2PSA(c1024, c1024, n(2))
+        self.up = nn.Upsample(scale_factor=2.0, mode="nearest")
+        self.h13 = C3k2(c1024 + c512, c512, n(2), False)
+        self.h16 = C3k2(c512 + c512, c256, n(2), False)   # P3
+        self.h17 = ConvG(c256, c256, 3, 2)
+        self.h19 = C3k2(c256 + c512, c512, n(2), False)   # P4
+        self.h20 = ConvG(c512, c512, 3, 2)
+        self.h22 = C3k2(c512 + c1024, c1024, n(2), True)  # P5
+        self.detect = Detect11(nc, (c256, c512, c1024))
+
+    def forward(self, x):
+        x = self.b2(self.b1(self.b0(x)))
+        p3 = self.b4(self.b3(x))
+        p4 = self.b6(self.b5(p3))
+        p5 = self.b10(self.b9(self.b8(self.b7(p4))))
+        h13 = self.h13(torch.cat((self.up(p5), p4), 1))
+        h16 = self.h16(torch.cat((self.up(h13), p3), 1))
+        h19 = self.h19(torch.cat((self.h17(h16), h13), 1))
+        h22 = self.h22(torch.cat((self.h20(h19), p5), 1))
+        return self.detect([h16, h19, h22])
 
 
 # --------------------------------------------------------------------------
@@ -828,6 +999,51 @@ def gen_yolov8n_dyn(out_dir, photos_dir):
         "test_data_sets": sets})
 
 
+def gen_yolo11n(out_dir, photos_dir):
+    """YOLO11n from the public architecture (C3k2 blocks, C2PSA attention,
+    depthwise-separable class branches), seeded like YOLOv8n, exported as
+    Ultralytics does (opset 17, dynamic batch, output0 [B, 84, 8400]). One
+    case (the dog photo) keeps the repository small; the batch axis is the
+    other YOLO models' to check."""
+    torch.manual_seed(0)
+    rng = np.random.default_rng(11)
+    model = YOLO11(nc=80)
+    det = model.detect
+    seed_weights(model, rng, skip=(det.dfl.conv,))
+    for box, cls, st in zip(det.cv2, det.cv3, det.stride):
+        _fill(box[-1].bias, rng.uniform(0.9, 1.1, box[-1].bias.shape))
+        cls[-1].weight.data *= YOLO_CLS_GAIN
+        prior = math.log(5 / det.nc / (YOLO_SIZE / st) ** 2)
+        _fill(cls[-1].bias, np.full(cls[-1].bias.shape, prior))
+    calib, _ = yolo_input(photos_dir, CALIB_PHOTOS)
+    calibrate_bn(model, calib, rng)
+    x0, info0 = yolo_input(photos_dir, ["dog"])
+    macs, by_kind = count_macs(model, torch.from_numpy(x0))
+    path = os.path.join(out_dir, "model.onnx")
+    export_onnx(model, torch.from_numpy(x0), path, 17, "images", "output0", True)
+    m = finalize_onnx(path, {
+        "description": "YOLO11n architecture with seeded, untrained weights "
+                       "(glint tools/gen_models.py)",
+        "author": "glint", "version": "11.0.0-glint-seeded", "task": "detect",
+        "stride": 32, "batch": 1, "imgsz": [YOLO_SIZE, YOLO_SIZE],
+        "names": YOLO_NAMES_META}, ["batch", 4 + det.nc, det.anchors.shape[1]])
+    sets = write_case(out_dir, [(["dog.jpg"], x0)], model, "images", "output0")
+    write_yaml(os.path.join(out_dir, "model.yaml"),
+               "YOLO11n architecture (n scale) with seeded, untrained weights: "
+               "tests speed and plumbing, its detections mean nothing",
+               {"name": "yolo11n", "task": "detect", "layout": "yolo11",
+                "input": "images", "width": YOLO_SIZE, "height": YOLO_SIZE,
+                "resize": "letterbox", "mean": [0, 0, 0], "std": [1, 1, 1],
+                "score_threshold": 0.25, "iou_threshold": 0.45,
+                "max_detections": 300, "labels": COCO_NAMES})
+    finish(out_dir, "yolo11n", model, m, macs, by_kind, {
+        "seed": {"numpy_pcg64": 11, "torch": 0},
+        "preprocess": "as models/yolov8n",
+        "preprocess_info": info0,
+        "calibration_photos": [n + ".jpg" for n in CALIB_PHOTOS],
+        "test_data_sets": sets})
+
+
 def gen_yolov8n_e2e(out_dir, photos_dir):
     """The seeded YOLOv8n network with YOLOv10's NMS-free export head:
     output [B, 300, 6] (x1, y1, x2, y2, score, class), TopK and
@@ -968,6 +1184,7 @@ MODELS = {
     "yolov8n": lambda d, p: gen_yolov8n(d, p),
     "yolov8n_dyn": lambda d, p: gen_yolov8n_dyn(d, p),
     "yolov8n_e2e": lambda d, p: gen_yolov8n_e2e(d, p),
+    "yolo11n": lambda d, p: gen_yolo11n(d, p),
     "resnet18": lambda d, p: gen_classifier(
         d, p, "resnet18", torchvision.models.resnet18, 18, 13, True,
         ["eagle", "giraffe"]),

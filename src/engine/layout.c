@@ -639,7 +639,8 @@ static glint_status place_step(lctx *L, const step *orig, int n_orig, int i)
     if (s) return s;
     if (!taken && kind != LK_CONV) st = orig[i]; /* place_conv restored it itself */
     if (!taken && (s = place_plain(L, &st, &taken))) return s;
-    if (taken && st.sum_id >= 0 && st.k.state) residual_in_place(L, &st, orig, n_orig, i, sum_u8);
+    if (taken && st.sum_id >= 0 && st.k.state && !st.sum_apart)
+        residual_in_place(L, &st, orig, n_orig, i, sum_u8);
     step *slot = push_step(L);
     if (!slot) return eng_fail(GLINT_ERR_NOMEM, "too many steps");
     *slot = st;

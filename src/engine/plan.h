@@ -41,6 +41,8 @@ typedef struct step {
                             * tensor (0: dense) */
     uint32_t in_place;     /* Concat: bit i set = input i is already in its slot */
     bool planes_ok;        /* its kernel writes its 4-D plain output with any plane_stride */
+    bool sum_apart;        /* its kernel reads the residual (ctx.sum) as an input of its own
+                            * while it writes: the output must not share its buffer */
     bool rows_ok;          /* a plain Concat the layout planner lets memory planning run as
                             * the row-copy kernel, inputs written in place where they can */
     int64_t plane_stride;  /* ... elements between the channel planes of one image (0: H*W),

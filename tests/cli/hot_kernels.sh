@@ -8,7 +8,7 @@
 set -u
 GLINT=$1 SRC=$2
 pass=0 fails=0
-for m in vit_tiny convnext_atto yolov8n; do
+for m in vit_tiny convnext_atto yolov8n yolo11n; do
     out=$("$GLINT" perf --model "$SRC/models/$m" --threads 1 --seconds 0.01 --profile 2>&1)
     bad=$(printf '%s\n' "$out" | awk 'NR > 9 && $3 == "ref" &&
         $2 ~ /^(Conv|GlintMatMul|MatMul|Gemm|LayerNormalization|Gelu|Softmax|GlintQConv)$/ { print $1, $2 }')

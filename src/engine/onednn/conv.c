@@ -253,6 +253,7 @@ glint_status eng_onednn_conv_make(plan *p, step *st, layout src_lay, const qout 
         k->sum_arg = k->n_args;
         int arg = DNNL_ARG_ATTR_MULTIPLE_POST_OP(eng_onednn_sum_index(n)) | DNNL_ARG_SRC_1;
         if ((s = eng_onednn_add_mem(k, arg, &dst_md, DNNL_MEMORY_NONE))) goto fail;
+        st->sum_apart = true;     /* a kernel may accumulate in dst before it adds src1 */
     } else if (st->sum_id >= 0) { /* the prim_k first in either kernel's state */
         prim_k *k = st->k.state;
         k->copy_sum = true; /* cleared by plan_finish when it works in place */

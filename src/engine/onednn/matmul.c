@@ -135,6 +135,7 @@ glint_status eng_onednn_matmul_make(plan *p, step *st, bool *taken)
             memset(&st->k, 0, sizeof st->k);
             return s;
         }
+        st->sum_apart = true;
     } else if (st->sum_id >= 0) {
         prim_k *k = st->k.state;
         k->copy_sum = true; /* cleared by plan_finish when it works in place */
