@@ -12,6 +12,7 @@ way the server does plus the outputs PyTorch computes for them:
   models/yolov8n_e2e/  the same YOLOv8n with YOLOv10's NMS-free export head,
                        output0 [B,300,6] (TopK, GatherElements in the graph)
   models/yolo11n/      YOLO11n (C3k2, C2PSA attention), opset 17, [B,84,8400]
+  models/yolov5n/      YOLOv5n v6.0 (C3, anchor-based head), opset 12, [B,25200,85]
   models/resnet18/     torchvision resnet18, opset 13, dynamic batch
   models/mobilenetv3/  torchvision mobilenet_v3_small, opset 11, batch 1
   models/efficientnet_b0/ torchvision efficientnet_b0, opset 13, dynamic batch
@@ -415,6 +416,106 @@ class YOLOv8(nn.Module):
         h18 = self.h18(torch.cat((self.h16(h15), h12), 1))
         h21 = self.h21(torch.cat((self.h19(h18), p5), 1))
         return self.detect([h15, h18, h21])
+
+
+# --------------------------------------------------------------------------
+# YOLOv5n (v6.0), from the public architecture (yolov5n.yaml)
+# --------------------------------------------------------------------------
+
+class C3(nn.Module):
+    """cv3(cat(m(cv1(x)), cv2(x))) with YOLOv5's 1x1-3x3 Bottlenecks."""
+
+    def __init__(self, c1, c2, n=1, shortcut=True, e=0.5):
+        super().__init__()
+        c_ = int(c2 * e)
+        self.cv1 = ConvG(c1, c_, 1)
+        self.cv2 = ConvG(c1, c_, 1)
+        self.cv3 = ConvG(2 * c_, c2, 1)
+        self.m = nn.Sequential(*(Bottleneck11(c_, c_, shortcut, k=(1, 3), e=1.0) for _ in range(n)))
+
+    def forward(self, x):
+        return self.cv3(torch.cat((self.m(self.cv1(x)), self.cv2(x)), 1))
+
+
+YOLOV5_ANCHORS = ((10, 13, 16, 30, 33, 23), (30, 61, 62, 45, 59, 119),
+                  (116, 90, 156, 198, 373, 326))
+
+
+class Detect5(nn.Module):
+    """YOLOv5's anchor-based head in export form: per level sigmoid, xy =
+    (2 s - 0.5 + grid) * stride, wh = (2 s)^2 * anchor, [B, 3*H*W summed
+    over levels, 5 + C] rows cx, cy, w, h, objectness, class probabilities."""
+
+    def __init__(self, nc, ch, strides=(8, 16, 32)):
+        super().__init__()
+        self.nc, self.no, self.na = nc, nc + 5, 3
+        self.stride = strides
+        self.m = nn.ModuleList(nn.Conv2d(x, self.no * self.na, 1) for x in ch)
+        self.anchors = torch.tensor(YOLOV5_ANCHORS, dtype=torch.float32).view(3, 3, 2)
+
+    def forward(self, xs):
+        z = []
+        for i, x in enumerate(xs):
+            x = self.m[i](x)
+            bs, _, ny, nx = (int(d) for d in x.shape)
+            x = x.view(bs, self.na, self.no, ny, nx).permute(0, 1, 3, 4, 2).contiguous()
+            yv, xv = torch.meshgrid(torch.arange(ny, dtype=torch.float32),
+                                    torch.arange(nx, dtype=torch.float32), indexing="ij")
+            grid = torch.stack((xv, yv), 2).expand(1, self.na, ny, nx, 2) - 0.5
+            agrid = self.anchors[i].view(1, self.na, 1, 1, 2).expand(1, self.na, ny, nx, 2)
+            y = x.sigmoid()
+            xy, wh, conf = y.split((2, 2, self.nc + 1), 4)
+            xy = (xy * 2 + grid) * self.stride[i]
+            wh = (wh * 2) ** 2 * agrid
+            z.append(torch.cat((xy, wh, conf), 4).view(bs, self.na * nx * ny, self.no))
+        return torch.cat(z, 1)
+
+
+class YOLOv5(nn.Module):
+    """YOLOv5 v6.0 detection model; n scale by default."""
+
+    def __init__(self, nc=80, depth=0.33, width=0.25):
+        super().__init__()
+
+        def ch(c):
+            return int(math.ceil(c * width / 8) * 8)
+
+        def n(k):
+            return max(round(k * depth), 1)
+
+        c64, c128, c256, c512, c1024 = (ch(c) for c in (64, 128, 256, 512, 1024))
+        self.b0 = ConvG(3, c64, 6, 2)  # k 6 s 2 p 2 (k // 2 - 1 below)
+        self.b0.conv.padding = (2, 2)
+        self.b1 = ConvG(c64, c128, 3, 2)
+        self.b2 = C3(c128, c128, n(3))
+        self.b3 = ConvG(c128, c256, 3, 2)
+        self.b4 = C3(c256, c256, n(6))
+        self.b5 = ConvG(c256, c512, 3, 2)
+        self.b6 = C3(c512, c512, n(9))
+        self.b7 = ConvG(c512, c1024, 3, 2)
+        self.b8 = C3(c1024, c1024, n(3))
+        self.b9 = SPPF(c1024, c1024, 5)
+        self.h10 = ConvG(c1024, c512, 1)
+        self.up = nn.Upsample(scale_factor=2.0, mode="nearest")
+        self.h13 = C3(c512 + c512, c512, n(3), False)
+        self.h14 = ConvG(c512, c256, 1)
+        self.h17 = C3(c256 + c256, c256, n(3), False)
+        self.h18 = ConvG(c256, c256, 3, 2)
+        self.h20 = C3(c256 + c256, c512, n(3), False)
+        self.h21 = ConvG(c512, c512, 3, 2)
+        self.h23 = C3(c512 + c512, c1024, n(3), False)
+        self.detect = Detect5(nc, (c256, c512, c1024))
+
+    def forward(self, x):
+        x = self.b2(self.b1(self.b0(x)))
+        p3 = self.b4(self.b3(x))
+        p4 = self.b6(self.b5(p3))
+        h10 = self.h10(self.b9(self.b8(self.b7(p4))))
+        h14 = self.h14(self.h13(torch.cat((self.up(h10), p4), 1)))
+        h17 = self.h17(torch.cat((self.up(h14), p3), 1))
+        h20 = self.h20(torch.cat((self.h18(h17), h14), 1))
+        h23 = self.h23(torch.cat((self.h21(h20), h10), 1))
+        return self.detect([h17, h20, h23])
 
 
 # --------------------------------------------------------------------------
@@ -1044,6 +1145,46 @@ def gen_yolo11n(out_dir, photos_dir):
         "test_data_sets": sets})
 
 
+def gen_yolov5n(out_dir, photos_dir):
+    """YOLOv5n (v6.0) from the public architecture, seeded, with YOLOv5's
+    bias priors (objectness log(8 / cells), classes log(0.6 / (nc - 0.99))),
+    exported as its export.py does: opset 12, dynamic batch, output0
+    [B, 25200, 85] (anchor-based; score = objectness x class)."""
+    torch.manual_seed(0)
+    rng = np.random.default_rng(5)
+    model = YOLOv5(nc=80)
+    det = model.detect
+    seed_weights(model, rng)
+    for conv, st in zip(det.m, det.stride):
+        b = conv.bias.data.view(det.na, det.no)
+        b[:, 4] += math.log(8 / (YOLO_SIZE / st) ** 2)
+        b[:, 5:] += math.log(0.6 / (det.nc - 0.99))
+        conv.weight.data *= YOLO_CLS_GAIN
+    calib, _ = yolo_input(photos_dir, CALIB_PHOTOS)
+    calibrate_bn(model, calib, rng)
+    x0, info0 = yolo_input(photos_dir, ["dog"])
+    macs, by_kind = count_macs(model, torch.from_numpy(x0))
+    path = os.path.join(out_dir, "model.onnx")
+    export_onnx(model, torch.from_numpy(x0), path, 12, "images", "output0", True)
+    m = finalize_onnx(path, {"stride": 32, "names": YOLO_NAMES_META},
+                      ["batch", 25200, 4 + 1 + det.nc])
+    sets = write_case(out_dir, [(["dog.jpg"], x0)], model, "images", "output0")
+    write_yaml(os.path.join(out_dir, "model.yaml"),
+               "YOLOv5n (v6.0) architecture with seeded, untrained weights: tests the "
+               "anchor-based head and its decoding, its detections mean nothing",
+               {"name": "yolov5n", "task": "detect", "layout": "yolov5",
+                "input": "images", "width": YOLO_SIZE, "height": YOLO_SIZE,
+                "resize": "letterbox", "mean": [0, 0, 0], "std": [1, 1, 1],
+                "score_threshold": 0.25, "iou_threshold": 0.45,
+                "max_detections": 300, "labels": COCO_NAMES})
+    finish(out_dir, "yolov5n", model, m, macs, by_kind, {
+        "seed": {"numpy_pcg64": 5, "torch": 0},
+        "preprocess": "as models/yolov8n",
+        "preprocess_info": info0,
+        "calibration_photos": [n + ".jpg" for n in CALIB_PHOTOS],
+        "test_data_sets": sets})
+
+
 def gen_yolov8n_e2e(out_dir, photos_dir):
     """The seeded YOLOv8n network with YOLOv10's NMS-free export head:
     output [B, 300, 6] (x1, y1, x2, y2, score, class), TopK and
@@ -1185,6 +1326,7 @@ MODELS = {
     "yolov8n_dyn": lambda d, p: gen_yolov8n_dyn(d, p),
     "yolov8n_e2e": lambda d, p: gen_yolov8n_e2e(d, p),
     "yolo11n": lambda d, p: gen_yolo11n(d, p),
+    "yolov5n": lambda d, p: gen_yolov5n(d, p),
     "resnet18": lambda d, p: gen_classifier(
         d, p, "resnet18", torchvision.models.resnet18, 18, 13, True,
         ["eagle", "giraffe"]),
