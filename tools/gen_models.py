@@ -998,6 +998,30 @@ def build_yolov8n(photos_dir):
 YOLO_NAMES_META = "{" + ", ".join(f"{i}: '{n}'" for i, n in enumerate(COCO_NAMES)) + "}"
 
 
+def write_detect_yaml(out_dir, name, comment, layout=None, iou=True):
+    """model.yaml of a YOLO export: letterbox to 640, x/255, COCO labels."""
+    fields = {"name": name, "task": "detect"}
+    if layout:
+        fields["layout"] = layout
+    fields.update({"input": "images", "width": YOLO_SIZE, "height": YOLO_SIZE,
+                   "resize": "letterbox", "mean": [0, 0, 0], "std": [1, 1, 1],
+                   "score_threshold": 0.25})
+    if iou:
+        fields["iou_threshold"] = 0.45
+    fields.update({"max_detections": 300, "labels": COCO_NAMES})
+    write_yaml(os.path.join(out_dir, "model.yaml"), comment, fields)
+
+
+def finish_yolo(out_dir, name, model, m, macs, by_kind, seed, preprocess, infos, sets):
+    """reference.json of a YOLO export seeded like models/yolov8n."""
+    finish(out_dir, name, model, m, macs, by_kind, {
+        "seed": {"numpy_pcg64": seed, "torch": 0},
+        "preprocess": preprocess,
+        "preprocess_info": infos,
+        "calibration_photos": [n + ".jpg" for n in CALIB_PHOTOS],
+        "test_data_sets": sets})
+
+
 def gen_yolov8n(out_dir, photos_dir):
     model = build_yolov8n(photos_dir)
     det = model.detect
@@ -1020,22 +1044,14 @@ def gen_yolov8n(out_dir, photos_dir):
         y = model(torch.from_numpy(x0)).numpy()[0]
     best = y[4:].max(0)
     sets[0]["anchors_over_0.25"] = int((best > 0.25).sum())
-    write_yaml(os.path.join(out_dir, "model.yaml"),
-               "YOLOv8n architecture (n scale) with seeded, untrained weights: "
-               "tests speed and plumbing, its detections mean nothing",
-               {"name": "yolov8n", "task": "detect", "layout": "yolov8",
-                "input": "images", "width": YOLO_SIZE, "height": YOLO_SIZE,
-                "resize": "letterbox", "mean": [0, 0, 0], "std": [1, 1, 1],
-                "score_threshold": 0.25, "iou_threshold": 0.45,
-                "max_detections": 300, "labels": COCO_NAMES})
-    finish(out_dir, "yolov8n", model, m, macs, by_kind, {
-        "seed": {"numpy_pcg64": 8, "torch": 0},
-        "preprocess": "RGB, letterbox to 640x640 (bilinear half-pixel resize "
-                      "without antialiasing, rounded to uint8; pad 114, "
-                      "centred), /255, NCHW float32",
-        "preprocess_info": info0 + info1,
-        "calibration_photos": [n + ".jpg" for n in CALIB_PHOTOS],
-        "test_data_sets": sets})
+    write_detect_yaml(out_dir, "yolov8n",
+                      "YOLOv8n architecture (n scale) with seeded, untrained weights: "
+                      "tests speed and plumbing, its detections mean nothing", layout="yolov8")
+    finish_yolo(out_dir, "yolov8n", model, m, macs, by_kind, 8,
+                "RGB, letterbox to 640x640 (bilinear half-pixel resize "
+                "without antialiasing, rounded to uint8; pad 114, "
+                "centred), /255, NCHW float32",
+                info0 + info1, sets)
 
 
 def gen_yolov8n_dyn(out_dir, photos_dir):
@@ -1081,23 +1097,15 @@ def gen_yolov8n_dyn(out_dir, photos_dir):
     sets = write_case(out_dir, [(["dog.jpg"], xs[0]), (["person.jpg"], xs[1]),
                                 (["person.jpg"], x2)],
                       model, "images", "output0")
-    write_yaml(os.path.join(out_dir, "model.yaml"),
-               "YOLOv8n (seeded, untrained weights) exported with free batch, "
-               "height and width: served with rect letterboxing",
-               {"name": "yolov8n_dyn", "task": "detect", "layout": "yolov8",
-                "input": "images", "width": YOLO_SIZE, "height": YOLO_SIZE,
-                "resize": "letterbox", "mean": [0, 0, 0], "std": [1, 1, 1],
-                "score_threshold": 0.25, "iou_threshold": 0.45,
-                "max_detections": 300, "labels": COCO_NAMES})
-    finish(out_dir, "yolov8n_dyn", model, m, macs, by_kind, {
-        "seed": {"numpy_pcg64": 8, "torch": 0},
-        "preprocess": "RGB, rect letterbox: long side to 640, short side "
-                      "padded (114, centred) to a multiple of 32 (bilinear "
-                      "half-pixel resize without antialiasing, rounded to "
-                      "uint8); set 2 square 640x640; /255, NCHW float32",
-        "preprocess_info": infos + info2,
-        "calibration_photos": [n + ".jpg" for n in CALIB_PHOTOS],
-        "test_data_sets": sets})
+    write_detect_yaml(out_dir, "yolov8n_dyn",
+                      "YOLOv8n (seeded, untrained weights) exported with free batch, "
+                      "height and width: served with rect letterboxing", layout="yolov8")
+    finish_yolo(out_dir, "yolov8n_dyn", model, m, macs, by_kind, 8,
+                "RGB, rect letterbox: long side to 640, short side "
+                "padded (114, centred) to a multiple of 32 (bilinear "
+                "half-pixel resize without antialiasing, rounded to "
+                "uint8); set 2 square 640x640; /255, NCHW float32",
+                infos + info2, sets)
 
 
 def gen_yolo11n(out_dir, photos_dir):
@@ -1129,20 +1137,12 @@ def gen_yolo11n(out_dir, photos_dir):
         "stride": 32, "batch": 1, "imgsz": [YOLO_SIZE, YOLO_SIZE],
         "names": YOLO_NAMES_META}, ["batch", 4 + det.nc, det.anchors.shape[1]])
     sets = write_case(out_dir, [(["dog.jpg"], x0)], model, "images", "output0")
-    write_yaml(os.path.join(out_dir, "model.yaml"),
-               "YOLO11n architecture (n scale) with seeded, untrained weights: "
-               "tests speed and plumbing, its detections mean nothing",
-               {"name": "yolo11n", "task": "detect", "layout": "yolo11",
-                "input": "images", "width": YOLO_SIZE, "height": YOLO_SIZE,
-                "resize": "letterbox", "mean": [0, 0, 0], "std": [1, 1, 1],
-                "score_threshold": 0.25, "iou_threshold": 0.45,
-                "max_detections": 300, "labels": COCO_NAMES})
-    finish(out_dir, "yolo11n", model, m, macs, by_kind, {
-        "seed": {"numpy_pcg64": 11, "torch": 0},
-        "preprocess": "as models/yolov8n",
-        "preprocess_info": info0,
-        "calibration_photos": [n + ".jpg" for n in CALIB_PHOTOS],
-        "test_data_sets": sets})
+    write_detect_yaml(out_dir, "yolo11n",
+                      "YOLO11n architecture (n scale) with seeded, untrained weights: "
+                      "tests speed and plumbing, its detections mean nothing", layout="yolo11")
+    finish_yolo(out_dir, "yolo11n", model, m, macs, by_kind, 11,
+                "as models/yolov8n",
+                info0, sets)
 
 
 def gen_yolov5n(out_dir, photos_dir):
@@ -1169,20 +1169,12 @@ def gen_yolov5n(out_dir, photos_dir):
     m = finalize_onnx(path, {"stride": 32, "names": YOLO_NAMES_META},
                       ["batch", 25200, 4 + 1 + det.nc])
     sets = write_case(out_dir, [(["dog.jpg"], x0)], model, "images", "output0")
-    write_yaml(os.path.join(out_dir, "model.yaml"),
-               "YOLOv5n (v6.0) architecture with seeded, untrained weights: tests the "
-               "anchor-based head and its decoding, its detections mean nothing",
-               {"name": "yolov5n", "task": "detect", "layout": "yolov5",
-                "input": "images", "width": YOLO_SIZE, "height": YOLO_SIZE,
-                "resize": "letterbox", "mean": [0, 0, 0], "std": [1, 1, 1],
-                "score_threshold": 0.25, "iou_threshold": 0.45,
-                "max_detections": 300, "labels": COCO_NAMES})
-    finish(out_dir, "yolov5n", model, m, macs, by_kind, {
-        "seed": {"numpy_pcg64": 5, "torch": 0},
-        "preprocess": "as models/yolov8n",
-        "preprocess_info": info0,
-        "calibration_photos": [n + ".jpg" for n in CALIB_PHOTOS],
-        "test_data_sets": sets})
+    write_detect_yaml(out_dir, "yolov5n",
+                      "YOLOv5n (v6.0) architecture with seeded, untrained weights: tests the "
+                      "anchor-based head and its decoding, its detections mean nothing", layout="yolov5")
+    finish_yolo(out_dir, "yolov5n", model, m, macs, by_kind, 5,
+                "as models/yolov8n",
+                info0, sets)
 
 
 def gen_yolov8n_e2e(out_dir, photos_dir):
@@ -1208,19 +1200,12 @@ def gen_yolov8n_e2e(out_dir, photos_dir):
         "names": YOLO_NAMES_META}, ["batch", det.max_det, 6])
     sets = write_case(out_dir, [(["dog.jpg"], x0), (["horses.jpg", "eagle.jpg"], x1)],
                       model, "images", "output0")
-    write_yaml(os.path.join(out_dir, "model.yaml"),
-               "YOLOv8n (seeded, untrained weights) with YOLOv10's NMS-free export head: "
-               "tests the end-to-end decoding, its detections mean nothing",
-               {"name": "yolov8n_e2e", "task": "detect", "input": "images",
-                "width": YOLO_SIZE, "height": YOLO_SIZE, "resize": "letterbox",
-                "mean": [0, 0, 0], "std": [1, 1, 1], "score_threshold": 0.25,
-                "max_detections": 300, "labels": COCO_NAMES})
-    finish(out_dir, "yolov8n_e2e", model, m, macs, by_kind, {
-        "seed": {"numpy_pcg64": 8, "torch": 0},
-        "preprocess": "as models/yolov8n",
-        "preprocess_info": info0 + info1,
-        "calibration_photos": [n + ".jpg" for n in CALIB_PHOTOS],
-        "test_data_sets": sets})
+    write_detect_yaml(out_dir, "yolov8n_e2e",
+                      "YOLOv8n (seeded, untrained weights) with YOLOv10's NMS-free export head: "
+                      "tests the end-to-end decoding, its detections mean nothing", iou=False)
+    finish_yolo(out_dir, "yolov8n_e2e", model, m, macs, by_kind, 8,
+                "as models/yolov8n",
+                info0 + info1, sets)
 
 
 def classify_input(photos_dir, names):
