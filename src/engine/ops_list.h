@@ -94,6 +94,7 @@
     X(TopK, TopK, TopK, 1, 2, 0)                                                                   \
     X(GatherElements, GatherElements, GatherElements, 2, 2, 0)                                     \
     X(GatherND, GatherND, GatherND, 2, 2, 0)                                                       \
+    X(ScatterND, ScatterND, ScatterND, 3, 3, 0)                                                    \
     X(Expand, expand, expand, 2, 2, 0)                                                             \
     X(Tile, tile, tile, 2, 2, 0)                                                                   \
     X(Pad, pad, pad, 1, 4, 0)                                                                      \
@@ -117,6 +118,7 @@
     X(ReduceSum, ReduceSum, ReduceSum, 1, 2, 0)                                                    \
     X(ReduceMax, ReduceMax, ReduceMax, 1, 2, 0)                                                    \
     X(ReduceMin, ReduceMin, ReduceMin, 1, 2, 0)                                                    \
+    X(ReduceProd, ReduceProd, ReduceProd, 1, 2, 0)                                                 \
     X(ArgMax, argmax, argmax, 1, 1, 0)                                                             \
     X(ArgMin, argmax, argmax, 1, 1, 0)                                                             \
     /* resizing (ops_resize.c) */                                                                  \

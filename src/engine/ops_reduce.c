@@ -136,7 +136,16 @@ static glint_status infer_reduce(op_ctx *c)
     return GLINT_OK;
 }
 
-static glint_status run_reduce(op_ctx *c, int kind) /* 0 mean 1 sum 2 max 3 min */
+/* The running reduction of kind (0 mean 1 sum 2 max 3 min 4 product). */
+static inline double reduce_step(int kind, double acc, double v)
+{
+    return kind <= 1   ? acc + v
+           : kind == 2 ? (v > acc ? v : acc)
+           : kind == 3 ? (v < acc ? v : acc)
+                       : acc * v;
+}
+
+static glint_status run_reduce(op_ctx *c, int kind) /* 0 mean 1 sum 2 max 3 min 4 product */
 {
     const glint_tensor *x = c->in[0];
     glint_tensor *o = c->out[0];
@@ -149,7 +158,7 @@ static glint_status run_reduce(op_ctx *c, int kind) /* 0 mean 1 sum 2 max 3 min 
         ost[i] = red[i] ? 0 : s;
         s *= red[i] ? 1 : x->dims[i];
     }
-    double init = kind == 2 ? -INFINITY : kind == 3 ? INFINITY : 0;
+    double init = kind == 2 ? -INFINITY : kind == 3 ? INFINITY : kind == 4 ? 1 : 0;
     bool last_only =
         x->ndim > 0 && red[x->ndim - 1] && x->dtype == GLINT_F32 && x->dims[x->ndim - 1];
     for (int i = 0; i + 1 < x->ndim; i++)
@@ -166,7 +175,7 @@ static glint_status run_reduce(op_ctx *c, int kind) /* 0 mean 1 sum 2 max 3 min 
                     acc += row[j];
             else
                 for (int64_t j = 0; j < n; j++)
-                    acc = kind == 2 ? (row[j] > acc ? row[j] : acc) : (row[j] < acc ? row[j] : acc);
+                    acc = reduce_step(kind, acc, row[j]);
             O[r] = (float)(kind == 0 ? acc / (double)n : acc);
         }
         return GLINT_OK;
@@ -179,7 +188,7 @@ static glint_status run_reduce(op_ctx *c, int kind) /* 0 mean 1 sum 2 max 3 min 
     for (int64_t i = 0; i < xcount; i++) {
         double v = f32 ? ((const float *)x->data)[i] : eng_tensor_get_f(x, i);
         double cur = f32 ? ((float *)o->data)[off] : eng_tensor_get_f(o, off);
-        double r = kind <= 1 ? cur + v : kind == 2 ? (v > cur ? v : cur) : (v < cur ? v : cur);
+        double r = reduce_step(kind, cur, v);
         if (f32)
             ((float *)o->data)[off] = (float)r;
         else
@@ -231,6 +240,14 @@ glint_status eng_run_ReduceMax(op_ctx *c)
 glint_status eng_run_ReduceMin(op_ctx *c)
 {
     return run_reduce(c, 3);
+}
+glint_status eng_infer_ReduceProd(op_ctx *c)
+{
+    return infer_reduce(c);
+}
+glint_status eng_run_ReduceProd(op_ctx *c)
+{
+    return run_reduce(c, 4);
 }
 
 /* ---- GlintDFL: the expected bin of a softmax over R bins (passes.c

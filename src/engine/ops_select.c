@@ -1,5 +1,5 @@
 /* Selection and indexing by computed indices: TopK, GatherElements,
- * GatherND — shape functions and plain C reference kernels. These carry
+ * GatherND, ScatterND — shape functions and plain C reference kernels. These carry
  * detection heads that pick their own boxes (YOLOv10's end-to-end export,
  * DETR-style decoders). */
 #include "ops_impl.h"
@@ -241,5 +241,65 @@ glint_status eng_run_GatherND(op_ctx *c)
             memcpy(o + (bi * per_batch + t) * slice,
                    (const char *)x->data + bi * batch_elems + off * slice, (size_t)slice);
         }
+    return GLINT_OK;
+}
+
+/* ---- ScatterND (opset 11; 16+: reduction none/add/mul) ---- */
+glint_status eng_infer_ScatterND(op_ctx *c)
+{
+    const glint_tensor *x = c->in[0], *ix = c->in[1], *up = c->in[2];
+    if (ix->dtype != GLINT_I64) return OP_FAIL(c, GLINT_ERR_INVALID, "indices must be int64");
+    if (ix->ndim < 1 || x->ndim < 1) return OP_FAIL(c, GLINT_ERR_SHAPE, "bad ranks");
+    int64_t last = ix->dims[ix->ndim - 1];
+    if (last < 1 || last > x->ndim)
+        return OP_FAIL(c, GLINT_ERR_SHAPE, "indices' last axis %lld does not fit data of rank %d",
+                       (long long)last, x->ndim);
+    /* updates: indices' shape without its last axis, then data's axes past last */
+    int nd = ix->ndim - 1 + x->ndim - (int)last;
+    bool ok = up->ndim == nd && up->dtype == x->dtype;
+    for (int d = 0; ok && d < ix->ndim - 1; d++)
+        ok = up->dims[d] == ix->dims[d];
+    for (int d = 0; ok && d < x->ndim - last; d++)
+        ok = up->dims[ix->ndim - 1 + d] == x->dims[last + d];
+    if (!ok) return OP_FAIL(c, GLINT_ERR_SHAPE, "updates do not match indices and data");
+    const char *r = eng_attr_s(c->n, "reduction", "none");
+    if (strcmp(r, "none") && strcmp(r, "add") && strcmp(r, "mul"))
+        return OP_FAIL(c, GLINT_ERR_UNSUPPORTED, "reduction '%s' is not supported", r);
+    eng_set_out(c, 0, x->dtype, x->ndim, x->dims);
+    return GLINT_OK;
+}
+
+glint_status eng_run_ScatterND(op_ctx *c)
+{
+    const glint_tensor *x = c->in[0], *ix = c->in[1], *up = c->in[2];
+    glint_tensor *y = c->out[0];
+    const char *r = eng_attr_s(c->n, "reduction", "none");
+    int red = !strcmp(r, "add") ? 1 : !strcmp(r, "mul") ? 2 : 0;
+    int64_t last = ix->dims[ix->ndim - 1];
+    int64_t slice = eng_dims_count(x->dims + last, x->ndim - (int)last);
+    int64_t tuples = eng_dims_count(ix->dims, ix->ndim - 1);
+    size_t es = glint_dtype_size(x->dtype);
+    if (y->data != x->data) memcpy(y->data, x->data, eng_tensor_bytes(x));
+    for (int64_t t = 0; t < tuples; t++) {
+        int64_t off = 0;
+        for (int64_t j = 0; j < last; j++) {
+            int64_t at = index_at(ix, t * last + j, x->dims[j]);
+            if (at < 0)
+                return OP_FAIL(c, GLINT_ERR_INVALID, "index %lld is outside axis %lld of %lld",
+                               (long long)eng_tensor_get_i(ix, t * last + j), (long long)j,
+                               (long long)x->dims[j]);
+            off = off * x->dims[j] + at;
+        }
+        if (!red) {
+            memcpy((char *)y->data + (size_t)(off * slice) * es,
+                   (const char *)up->data + (size_t)(t * slice) * es, (size_t)slice * es);
+            continue;
+        }
+        for (int64_t k = 0; k < slice; k++) {
+            double a = eng_tensor_get_f(y, off * slice + k),
+                   b = eng_tensor_get_f(up, t * slice + k);
+            eng_tensor_set_f(y, off * slice + k, red == 1 ? a + b : a * b);
+        }
+    }
     return GLINT_OK;
 }
