@@ -133,6 +133,16 @@ class ConvNeXtBlock(nn.Module):  # 7x7 depthwise, channels-last LayerNorm, MLP, 
         return x + y.permute(0, 3, 1, 2)
 
 
+class GridSampleHead(nn.Module):  # RT-DETR-style sampling at offsets a conv predicts
+    def __init__(self, c):
+        super().__init__()
+        self.off = nn.Conv2d(c, 2, 3, 1, 1)
+
+    def forward(self, x):
+        grid = torch.tanh(self.off(x)).permute(0, 2, 3, 1)
+        return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
 CASES = [
     ("conv_k3x2_groups2", ConvAct(16, 32, (3, 2), 1, 1, 1, 2), (2, 16, 9, 7), 13),
     ("conv_stride2_silu", ConvAct(3, 16, 3, 2, 1, act=F.silu), (1, 3, 32, 32), 17),
@@ -152,6 +162,7 @@ CASES = [
     ("layernorm_gelu_mlp_opset13", MLPBlock(48), (2, 17, 48), 13),
     ("attention_mha", Attention(48, 4), (2, 17, 48), 14),
     ("convnext_block", ConvNeXtBlock(32), (1, 32, 14, 14), 17),
+    ("grid_sample_offsets", GridSampleHead(16), (2, 16, 20, 24), 16),
 ]
 
 

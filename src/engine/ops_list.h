@@ -124,6 +124,7 @@
     /* resizing (ops_resize.c) */                                                                  \
     X(Resize, Resize, Resize, 1, 4, 0)                                                             \
     X(Upsample, Upsample, Upsample, 1, 2, 0)                                                       \
+    X(GridSample, GridSample, GridSample, 2, 2, 0)                                                 \
     /* quantized operators (ops_quant.c) */                                                        \
     X(QuantizeLinear, QuantizeLinear, QuantizeLinear, 2, 3, 0)                                     \
     X(DequantizeLinear, DequantizeLinear, DequantizeLinear, 2, 3, 0)                               \

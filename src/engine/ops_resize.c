@@ -1,6 +1,6 @@
-/* Resize and Upsample (nearest and linear, every ONNX coordinate mode) —
- * shape functions, plain C reference kernels, and the nearest-index maps the
- * shared NHWC resize kernel uses. */
+/* Resize and Upsample (nearest and linear, every ONNX coordinate mode) and
+ * GridSample — shape functions, plain C reference kernels, and the
+ * nearest-index maps the shared NHWC resize kernel uses. */
 #include "ops_impl.h"
 
 #include <float.h>
@@ -281,4 +281,126 @@ bool eng_resize_nearest_map(op_ctx *c, int axis, int64_t *map)
     for (int64_t o = 0; o < out; o++)
         map[o] = nearest_index(&p, src_coord(&p, o, in, out, p.scale[axis]), in);
     return true;
+}
+
+/* ---- GridSample (opset 16, 4-D) ----
+ * Y[n, c, h, w] samples X[n, c] at grid[n, h, w] = (x, y) in [-1, 1]
+ * (align_corners: -1 and 1 are the corner pixels' centres, else their outer
+ * edges), bilinear, nearest or bicubic (A = -0.75), outside the image by
+ * zeros, the border or its reflection — PyTorch's grid_sample, which the
+ * ONNX operator is defined by. */
+glint_status eng_infer_GridSample(op_ctx *c)
+{
+    const glint_tensor *x = c->in[0], *g = c->in[1];
+    glint_status s;
+    if ((s = eng_need_f32(c, 0)) || (s = eng_need_f32(c, 1))) return s;
+    if (x->ndim != 4 || g->ndim != 4 || g->dims[3] != 2 || g->dims[0] != x->dims[0])
+        return OP_FAIL(c, GLINT_ERR_SHAPE, "want X [N,C,H,W] and grid [N,Ho,Wo,2]");
+    const char *m = eng_attr_s(c->n, "mode", "bilinear"),
+               *pm = eng_attr_s(c->n, "padding_mode", "zeros");
+    if (strcmp(m, "bilinear") && strcmp(m, "nearest") && strcmp(m, "bicubic"))
+        return OP_FAIL(c, GLINT_ERR_UNSUPPORTED, "mode '%s' is not supported", m);
+    if (strcmp(pm, "zeros") && strcmp(pm, "border") && strcmp(pm, "reflection"))
+        return OP_FAIL(c, GLINT_ERR_UNSUPPORTED, "padding_mode '%s' is not supported", pm);
+    int64_t dims[4] = {x->dims[0], x->dims[1], g->dims[1], g->dims[2]};
+    eng_set_out(c, 0, GLINT_F32, 4, dims);
+    return GLINT_OK;
+}
+
+typedef struct gs_par {
+    int pad; /* 0 zeros, 1 border, 2 reflection */
+    bool align;
+} gs_par;
+
+static double gs_unnormalize(double v, int64_t size, bool align)
+{
+    return align ? (v + 1) / 2 * (double)(size - 1) : ((v + 1) * (double)size - 1) / 2;
+}
+
+static double gs_reflect(double v, double twice_lo, double twice_hi)
+{
+    if (twice_lo == twice_hi) return 0;
+    double lo = twice_lo / 2, span = (twice_hi - twice_lo) / 2;
+    v = fabs(v - lo);
+    double extra = fmod(v, span);
+    int64_t flips = (int64_t)floor(v / span);
+    return flips % 2 == 0 ? extra + lo : span - extra + lo;
+}
+
+/* A source coordinate with the padding mode applied (border: clipped;
+ * reflection: reflected, then clipped). */
+static double gs_pad(double v, int64_t size, const gs_par *p)
+{
+    double hi = (double)(size - 1);
+    if (p->pad == 2)
+        v = p->align ? gs_reflect(v, 0, 2 * hi) : gs_reflect(v, -1, 2 * (double)size - 1);
+    if (p->pad >= 1) v = v < 0 ? 0 : v > hi ? hi : v;
+    return v;
+}
+
+static double gs_at(const float *img, int64_t H, int64_t W, int64_t y, int64_t x)
+{
+    return y >= 0 && y < H && x >= 0 && x < W ? img[y * W + x] : 0.0;
+}
+
+static void gs_cubic(double t, double w[4])
+{
+    const double A = -0.75;
+    double t1 = t + 1, u = 1 - t, u1 = u + 1;
+    w[0] = ((A * t1 - 5 * A) * t1 + 8 * A) * t1 - 4 * A;
+    w[1] = ((A + 2) * t - (A + 3)) * t * t + 1;
+    w[2] = ((A + 2) * u - (A + 3)) * u * u + 1;
+    w[3] = ((A * u1 - 5 * A) * u1 + 8 * A) * u1 - 4 * A;
+}
+
+static double gs_sample(const float *img, int64_t H, int64_t W, double gx, double gy, int mode,
+                        const gs_par *p)
+{
+    double ix = gs_unnormalize(gx, W, p->align), iy = gs_unnormalize(gy, H, p->align);
+    if (mode == 2) { /* bicubic: padding applies to every tap */
+        double x0 = floor(ix), y0 = floor(iy), wx[4], wy[4], v = 0;
+        gs_cubic(ix - x0, wx);
+        gs_cubic(iy - y0, wy);
+        for (int j = 0; j < 4; j++)
+            for (int i = 0; i < 4; i++) {
+                double tx = gs_pad(x0 - 1 + i, W, p), ty = gs_pad(y0 - 1 + j, H, p);
+                v += wx[i] * wy[j] * gs_at(img, H, W, (int64_t)ty, (int64_t)tx);
+            }
+        return v;
+    }
+    ix = gs_pad(ix, W, p);
+    iy = gs_pad(iy, H, p);
+    if (!isfinite(ix) || !isfinite(iy)) return 0;
+    if (mode == 1) return gs_at(img, H, W, (int64_t)nearbyint(iy), (int64_t)nearbyint(ix));
+    int64_t x0 = (int64_t)floor(ix), y0 = (int64_t)floor(iy);
+    double fx = ix - (double)x0, fy = iy - (double)y0;
+    return gs_at(img, H, W, y0, x0) * (1 - fx) * (1 - fy) +
+           gs_at(img, H, W, y0, x0 + 1) * fx * (1 - fy) +
+           gs_at(img, H, W, y0 + 1, x0) * (1 - fx) * fy +
+           gs_at(img, H, W, y0 + 1, x0 + 1) * fx * fy;
+}
+
+glint_status eng_run_GridSample(op_ctx *c)
+{
+    const glint_tensor *x = c->in[0], *g = c->in[1];
+    const char *m = eng_attr_s(c->n, "mode", "bilinear"),
+               *pm = eng_attr_s(c->n, "padding_mode", "zeros");
+    int mode = !strcmp(m, "nearest") ? 1 : !strcmp(m, "bicubic") ? 2 : 0;
+    gs_par p = {.pad = !strcmp(pm, "border")       ? 1
+                       : !strcmp(pm, "reflection") ? 2
+                                                   : 0,
+                .align = eng_attr_i(c->n, "align_corners", 0) != 0};
+    int64_t N = x->dims[0], C = x->dims[1], H = x->dims[2], W = x->dims[3];
+    int64_t Ho = g->dims[1], Wo = g->dims[2];
+    const float *X = x->data, *G = g->data;
+    float *Y = c->out[0]->data;
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t ch = 0; ch < C; ch++) {
+            const float *img = X + (n * C + ch) * H * W;
+            for (int64_t i = 0; i < Ho * Wo; i++) {
+                const float *gp = G + (n * Ho * Wo + i) * 2;
+                Y[(n * C + ch) * Ho * Wo + i] = (float)gs_sample(img, H, W, gp[0], gp[1], mode, &p);
+            }
+        }
+    return GLINT_OK;
 }
