@@ -111,6 +111,7 @@
     /* matrix products (ops_matrix.c) */                                                           \
     X(MatMul, MatMul, MatMul, 2, 2, 0)                                                             \
     X(Gemm, Gemm, Gemm, 2, 3, 0)                                                                   \
+    X(Einsum, Einsum, Einsum, 1, 16, 0)                                                            \
     /* reductions along axes (ops_reduce.c) */                                                     \
     X(Softmax, Softmax, Softmax, 1, 1, 0)                                                          \
     X(LogSoftmax, LogSoftmax, LogSoftmax, 1, 1, 0)                                                 \

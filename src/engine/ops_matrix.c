@@ -1,5 +1,5 @@
-/* Matrix products: MatMul (numpy broadcasting) and Gemm — shape functions
- * and plain C reference kernels. */
+/* Matrix products: MatMul (numpy broadcasting), Gemm, GlintMatMul and
+ * Einsum — shape functions and plain C reference kernels. */
 #include "ops_impl.h"
 
 #include <float.h>
@@ -200,5 +200,188 @@ glint_status eng_run_Gemm(op_ctx *c)
                     beta * eng_tensor_get_f(C, (cm == 1 ? 0 : i) * cn + (cn == 1 ? 0 : j));
     }
     eng_post_apply(Y, M * N, c->n->post, c->n->n_post, c->sum ? c->sum->data : NULL);
+    return GLINT_OK;
+}
+
+/* ---- Einsum (opset 12) ----
+ * The general form, as a reference kernel: every distinct subscript (an
+ * ellipsis becomes capital letters, its axes aligned from the right and
+ * broadcast) is one loop index; each output element sums the product of
+ * the inputs over the indices the output does not keep. An implicit output
+ * keeps, in alphabetical order after the ellipsis, the subscripts that occur
+ * once. Exporters emit it for batched products and transposes. */
+#define EINSUM_MAX_IDX 26
+
+typedef struct einsum_spec {
+    int n_in;
+    int term_len[16];       /* subscripts per input */
+    int term[16][MAXD];     /* index ids per input axis */
+    int out_len, out[MAXD]; /* index ids of the output axes */
+    int n_idx;              /* distinct indices */
+    int64_t size[2 * EINSUM_MAX_IDX];
+} einsum_spec;
+
+/* Index id of subscript ch ('a'..'z' -> 0..25, ellipsis axes 26..51). */
+static int einsum_id(char ch)
+{
+    return ch >= 'a' && ch <= 'z' ? ch - 'a' : ch >= 'A' && ch <= 'Z' ? 26 + (ch - 'A') : -1;
+}
+
+/* Parses c's equation against its inputs' ranks and sizes into *e. */
+static glint_status einsum_parse(op_ctx *c, einsum_spec *e)
+{
+    const char *eq = eng_attr_s(c->n, "equation", NULL);
+    if (!eq) return OP_FAIL(c, GLINT_ERR_INVALID, "no equation");
+    memset(e, 0, sizeof *e);
+    for (int i = 0; i < 2 * EINSUM_MAX_IDX; i++)
+        e->size[i] = -1;
+    e->n_in = c->n_in;
+    const char *arrow = strstr(eq, "->");
+    int ell = 0; /* axes an ellipsis stands for: the most any input gives it */
+    const char *p = eq;
+    for (int k = 0; k < c->n_in; k++) {
+        const glint_tensor *t = c->in[k];
+        char letters[64];
+        int nl = 0, has_ell = 0;
+        for (; *p && *p != ',' && (!arrow || p < arrow); p++) {
+            if (*p == ' ') continue;
+            if (!strncmp(p, "...", 3)) {
+                if (has_ell++) return OP_FAIL(c, GLINT_ERR_INVALID, "two ellipses in a term");
+                letters[nl++] = '.';
+                p += 2;
+            } else if (*p >= 'a' && *p <= 'z') {
+                if (nl >= 63) return OP_FAIL(c, GLINT_ERR_INVALID, "term too long");
+                letters[nl++] = *p;
+            } else {
+                return OP_FAIL(c, GLINT_ERR_INVALID, "bad character '%c' in '%s'", *p, eq);
+            }
+        }
+        if (*p == ',') p++;
+        int named = nl - has_ell, ne = t->ndim - named;
+        if (ne < 0 || (!has_ell && ne != 0) || t->ndim > MAXD)
+            return OP_FAIL(c, GLINT_ERR_SHAPE, "term %d does not match input rank %d", k, t->ndim);
+        if (ne > ell) ell = ne;
+        int ax = 0;
+        for (int j = 0; j < nl; j++) {
+            if (letters[j] == '.') {
+                for (int q = 0; q < ne; q++) /* right-aligned ellipsis axes */
+                    e->term[k][ax++] = 26 + (MAXD - ne + q);
+                continue;
+            }
+            e->term[k][ax++] = einsum_id(letters[j]);
+        }
+        e->term_len[k] = ax;
+        for (int j = 0; j < ax; j++) {
+            int id = e->term[k][j];
+            int64_t d = t->dims[j];
+            if (e->size[id] < 0 || (id >= 26 && e->size[id] == 1))
+                e->size[id] = d;
+            else if (e->size[id] != d && !(id >= 26 && d == 1))
+                return OP_FAIL(c, GLINT_ERR_SHAPE, "subscript sizes differ (%lld, %lld)",
+                               (long long)e->size[id], (long long)d);
+        }
+    }
+    if (p != eq + strlen(eq) && (!arrow || p != arrow))
+        return OP_FAIL(c, GLINT_ERR_INVALID, "more terms than inputs in '%s'", eq);
+    if (arrow) {
+        for (const char *q = arrow + 2; *q; q++) {
+            if (*q == ' ') continue;
+            if (!strncmp(q, "...", 3)) {
+                for (int r = 0; r < ell; r++)
+                    e->out[e->out_len++] = 26 + (MAXD - ell + r);
+                q += 2;
+                continue;
+            }
+            int id = einsum_id(*q);
+            if (id < 0 || id >= 26 || e->size[id] < 0 || e->out_len >= MAXD)
+                return OP_FAIL(c, GLINT_ERR_INVALID, "bad output subscript '%c'", *q);
+            e->out[e->out_len++] = id;
+        }
+    } else { /* implicit: ellipsis, then subscripts seen once, alphabetically */
+        for (int r = 0; r < ell; r++)
+            e->out[e->out_len++] = 26 + (MAXD - ell + r);
+        for (int id = 0; id < 26; id++) {
+            int seen = 0;
+            for (int k = 0; k < e->n_in; k++)
+                for (int j = 0; j < e->term_len[k]; j++)
+                    seen += e->term[k][j] == id;
+            if (seen == 1 && e->out_len < MAXD) e->out[e->out_len++] = id;
+        }
+    }
+    return GLINT_OK;
+}
+
+glint_status eng_infer_Einsum(op_ctx *c)
+{
+    for (int k = 0; k < c->n_in; k++)
+        if (c->in[k]->dtype != c->in[0]->dtype ||
+            (c->in[k]->dtype != GLINT_F32 && c->in[k]->dtype != GLINT_F64 &&
+             !eng_is_int_type(c->in[k]->dtype)))
+            return OP_FAIL(c, GLINT_ERR_UNSUPPORTED, "inputs must share a numeric type");
+    einsum_spec e;
+    glint_status s = einsum_parse(c, &e);
+    if (s) return s;
+    /* the loop runs over every combination of the distinct subscripts */
+    double work = 1;
+    for (int id = 0; id < 2 * EINSUM_MAX_IDX; id++)
+        if (e.size[id] > 0) work *= (double)e.size[id];
+    if (work > (double)((int64_t)1 << 32))
+        return OP_FAIL(c, GLINT_ERR_UNSUPPORTED, "%.3g index combinations: too many to run", work);
+    int64_t dims[MAXD];
+    for (int i = 0; i < e.out_len; i++)
+        dims[i] = e.size[e.out[i]];
+    eng_set_out(c, 0, c->in[0]->dtype, e.out_len, dims);
+    return GLINT_OK;
+}
+
+glint_status eng_run_Einsum(op_ctx *c)
+{
+    einsum_spec e;
+    glint_status s = einsum_parse(c, &e);
+    if (s) return s;
+    int ids[2 * EINSUM_MAX_IDX], n = 0; /* output indices first, then the summed ones */
+    bool used[2 * EINSUM_MAX_IDX] = {0};
+    for (int i = 0; i < e.out_len; i++) {
+        ids[n++] = e.out[i];
+        used[e.out[i]] = true;
+    }
+    for (int k = 0; k < e.n_in; k++)
+        for (int j = 0; j < e.term_len[k]; j++)
+            if (!used[e.term[k][j]]) {
+                used[e.term[k][j]] = true;
+                ids[n++] = e.term[k][j];
+            }
+    int64_t val[2 * EINSUM_MAX_IDX] = {0}, total = 1;
+    for (int i = 0; i < n; i++)
+        total *= e.size[ids[i]];
+    glint_tensor *y = c->out[0];
+    int64_t ycount = eng_tensor_count(y);
+    for (int64_t i = 0; i < ycount; i++)
+        eng_tensor_set_f(y, i, 0);
+    int cur[2 * EINSUM_MAX_IDX] = {0};
+    for (int64_t it = 0; it < total; it++) {
+        double prod = 1;
+        for (int k = 0; k < e.n_in; k++) {
+            const glint_tensor *t = c->in[k];
+            int64_t off = 0;
+            for (int j = 0; j < e.term_len[k]; j++) {
+                int64_t v = t->dims[j] == 1 ? 0 : val[e.term[k][j]];
+                off = off * t->dims[j] + v;
+            }
+            prod *= eng_tensor_get_f(t, off);
+        }
+        int64_t yo = 0;
+        for (int i = 0; i < e.out_len; i++)
+            yo = yo * e.size[e.out[i]] + val[e.out[i]];
+        eng_tensor_set_f(y, yo, eng_tensor_get_f(y, yo) + prod);
+        for (int i = n - 1; i >= 0; i--) { /* next index combination */
+            if (++cur[i] < e.size[ids[i]]) {
+                val[ids[i]] = cur[i];
+                break;
+            }
+            cur[i] = 0;
+            val[ids[i]] = 0;
+        }
+    }
     return GLINT_OK;
 }
