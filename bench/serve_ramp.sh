@@ -18,14 +18,19 @@
 # most 150 ms. Two models (e.g. "yolov8n yolov8n_dyn": the square letterbox
 # against rect inference of the free-size export) run in turn for each
 # precision and the second's max steady RPS is given over the first's.
-# Results: bench/out/serve_ramp-<date>-<model>-<precision>/ (summary.json,
-# steps.csv, report.html).
+# --rounds N repeats that N times, the order of the two models reversed every
+# other round (A B, B A, ...: the machine drifts and the first run of a
+# session pays for cold caches), and prints each round's ratio and their
+# median.
+# Results: bench/out/serve_ramp-<date>-<model>-<precision>[-r<round>]/
+# (summary.json, steps.csv, report.html).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 model=yolov8n precs="f32 int8" clients=16 rps=5 step=5 serve_args="--instances 2 --threads 1"
 client_start=sync
 glint=build/glint
+rounds=1
 while [ $# -gt 0 ]; do
     case $1 in
     --model) model=$2; shift 2 ;;
@@ -36,7 +41,8 @@ while [ $# -gt 0 ]; do
     --serve-args) serve_args=$2; shift 2 ;;
     --client-start) client_start=$2; shift 2 ;;
     --glint) glint=$2; shift 2 ;;
-    *) sed -n '2,20p' "$0"; exit 2 ;;
+    --rounds) rounds=$2; shift 2 ;;
+    *) sed -n '2,25p' "$0"; exit 2 ;;
     esac
 done
 [ -x "$glint" ] || { echo "serve_ramp: build $glint first (make build)"; exit 1; }
@@ -56,8 +62,14 @@ PY
 stamp=$(date +%Y%m%d-%H%M%S)
 declare -A best
 models=$model
+reversed=$(echo "$models" | awk '{ for (i = NF; i > 0; i--) printf "%s%s", $i, (i > 1 ? " " : "") }')
+for r in $(seq 1 "$rounds"); do
+order=$models
+[ $((r % 2)) -eq 0 ] && order=$reversed
+tag=
+[ "$rounds" -gt 1 ] && tag=-r$r
 for p in $precs; do
-for model in $models; do
+for model in $order; do
     rm -f "$tmp/ready"
     # shellcheck disable=SC2086
     "$glint" serve --models models --model "$model" --precision "$p" --listen 127.0.0.1:0 \
@@ -67,37 +79,48 @@ for model in $models; do
     [ -f "$tmp/ready" ] || { echo "serve_ramp: glint serve ($p) did not start"; exit 1; }
     port=$(cut -d: -f2 "$tmp/ready")
     task=$(grep -m1 '^task:' "models/$model/model.yaml" | awk '{print $2}')
-    out=bench/out/serve_ramp-$stamp-$model-$p
+    out=bench/out/serve_ramp-$stamp-$model-$p$tag
     mkdir -p bench/out
     "$glint" bench ramp --url "http://127.0.0.1:$port/v1/models/$model/$task" \
         --image "$tmp/camera" --max-clients "$clients" --step-size 1 \
         --time-between-ramp "$step" --requests-per-second "$rps" --client-start "$client_start" \
-        --out "$out" --quiet | tee "$tmp/$model-$p.txt"
+        --out "$out" --quiet | tee "$tmp/$model-$p$tag.txt"
     # the highest steady step with p99 <= 150 ms (steps.csv: offered_rps, steady, p99_ms)
     awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
         $col["steady"] == 1 && $col["p99_ms"] <= 150 && $col["offered_rps"] > best {
             best = $col["offered_rps"]; p99 = $col["p99_ms"] }
         END { printf "p99 <= 150 ms up to %s req/s (p99 %s ms)\n", best + 0, p99 + 0 }' \
-        "$out/steps.csv" | tee -a "$tmp/$model-$p.txt"
-    best[$model-$p]=$(sed -n 's/^MAX STEADY RPS: \([0-9.]*\).*/\1/p' "$tmp/$model-$p.txt")
+        "$out/steps.csv" | tee -a "$tmp/$model-$p$tag.txt"
+    best[$model-$p$tag]=$(sed -n 's/^MAX STEADY RPS: \([0-9.]*\).*/\1/p' "$tmp/$model-$p$tag.txt")
     kill -TERM $spid
     wait $spid || true
     spid=
 done
 done
+done
 echo
-for model in $models; do
-    for p in $precs; do
-        echo "serve_ramp: $model $p: $(grep '^MAX STEADY RPS' "$tmp/$model-$p.txt"); $(grep '^p99 <= 150' "$tmp/$model-$p.txt")"
+for r in $(seq 1 "$rounds"); do
+    tag=
+    [ "$rounds" -gt 1 ] && tag=-r$r
+    for model in $models; do
+        for p in $precs; do
+            echo "serve_ramp: $model $p$tag: $(grep '^MAX STEADY RPS' "$tmp/$model-$p$tag.txt"); $(grep '^p99 <= 150' "$tmp/$model-$p$tag.txt")"
+        done
+        if [ -n "${best[$model-f32$tag]:-}" ] && [ -n "${best[$model-int8$tag]:-}" ]; then
+            awk -v a="${best[$model-int8$tag]}" -v b="${best[$model-f32$tag]}" -v m="$model$tag" 'BEGIN { if (b > 0) printf "serve_ramp: %s int8 / f32 max steady RPS = %.2f\n", m, a / b }'
+        fi
     done
-    if [ -n "${best[$model-f32]:-}" ] && [ -n "${best[$model-int8]:-}" ]; then
-        awk -v a="${best[$model-int8]}" -v b="${best[$model-f32]}" -v m="$model" 'BEGIN { if (b > 0) printf "serve_ramp: %s int8 / f32 max steady RPS = %.2f\n", m, a / b }'
-    fi
 done
 set -- $models
 if [ $# -eq 2 ]; then
     for p in $precs; do
-        awk -v a="${best[$2-$p]:-0}" -v b="${best[$1-$p]:-0}" -v p="$p" -v m1="$1" -v m2="$2" \
-            'BEGIN { if (b > 0) printf "serve_ramp: %s: %s / %s max steady RPS = %.2f\n", p, m2, m1, a / b }'
+        ratios=
+        for r in $(seq 1 "$rounds"); do
+            tag=
+            [ "$rounds" -gt 1 ] && tag=-r$r
+            ratios="$ratios $(awk -v a="${best[$2-$p$tag]:-0}" -v b="${best[$1-$p$tag]:-0}" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')"
+        done
+        echo "$ratios" | tr ' ' '\n' | grep . | sort -n | awk -v p="$p" -v m1="$1" -v m2="$2" -v all="$ratios" \
+            '{ v[NR] = $1 } END { printf "serve_ramp: %s: %s / %s max steady RPS = %.2f (median of rounds:%s)\n", p, m2, m1, NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2, all }'
     done
 fi
