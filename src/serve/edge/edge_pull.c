@@ -583,6 +583,34 @@ static int has_stored_version(const char *dir)
     return found;
 }
 
+/* A new slot `id` (a detector's model or its OODD model, of detector
+ * det_id; or, with source, a repository folder following that URL, copied)
+ * appended to p's list, with whether a version is stored already; NULL out
+ * of memory. Under p->mu. */
+static slot *slot_add(edge_pull *p, const char *id, const char *det_id, const char *source)
+{
+    if (p->n_slots == p->cap_slots) {
+        int cap = p->cap_slots ? p->cap_slots * 2 : 8;
+        slot **n = realloc(p->slots, (size_t)cap * sizeof *n);
+        if (!n) return NULL;
+        p->slots = n;
+        p->cap_slots = cap;
+    }
+    slot *sl = calloc(1, sizeof *sl);
+    if (!sl || (source && !(sl->source = strdup(source)))) {
+        free(sl);
+        return NULL;
+    }
+    snprintf(sl->id, sizeof sl->id, "%s", id);
+    snprintf(sl->det_id, sizeof sl->det_id, "%s", det_id);
+    snprintf(sl->state, sizeof sl->state, "not checked yet");
+    char vdir[4200];
+    snprintf(vdir, sizeof vdir, "%s/%s/versions", p->root, id);
+    sl->stored_pending = has_stored_version(vdir);
+    p->slots[p->n_slots++] = sl;
+    return sl;
+}
+
 /* ---- int8 from the traffic's sample ---- */
 
 static void set_calibration(edge_pull *p, slot *sl, const char *fmt, ...)
@@ -1292,22 +1320,8 @@ void edge_pull_configure(edge_pull *p, const edge_config *c)
         for (int k = 0; k < p->n_slots && !sl; k++)
             if (!strcmp(p->slots[k]->id, id)) sl = p->slots[k];
         if (!sl) {
-            if (p->n_slots == p->cap_slots) {
-                int cap = p->cap_slots ? p->cap_slots * 2 : 8;
-                slot **n = realloc(p->slots, (size_t)cap * sizeof *n);
-                if (!n) break;
-                p->slots = n;
-                p->cap_slots = cap;
-            }
-            if (!(sl = calloc(1, sizeof *sl))) break;
-            snprintf(sl->id, sizeof sl->id, "%s", id);
-            snprintf(sl->det_id, sizeof sl->det_id, "%s", d->id);
+            if (!(sl = slot_add(p, id, d->id, NULL))) break;
             sl->oodd = i % 2;
-            snprintf(sl->state, sizeof sl->state, "not checked yet");
-            char vdir[4200];
-            snprintf(vdir, sizeof vdir, "%s/%s/versions", p->root, id);
-            sl->stored_pending = has_stored_version(vdir);
-            p->slots[p->n_slots++] = sl;
         }
         sl->wanted = 1;
         sl->calibrate = !sl->oodd && d->calibrate_from_traffic;
@@ -1453,28 +1467,11 @@ void edge_pull_sources(edge_pull *p)
     for (int i = 0; i < s->n_entries; i++) {
         const repo_entry *e = s->entries[i];
         if (!e->source) continue;
-        if (p->n_slots == p->cap_slots) {
-            int cap = p->cap_slots ? p->cap_slots * 2 : 8;
-            slot **n = realloc(p->slots, (size_t)cap * sizeof *n);
-            if (!n) break;
-            p->slots = n;
-            p->cap_slots = cap;
-        }
-        slot *sl = calloc(1, sizeof *sl);
-        if (!sl || !(sl->source = strdup(e->source))) {
-            free(sl);
-            break;
-        }
-        snprintf(sl->id, sizeof sl->id, "%s", e->name);
-        snprintf(sl->det_id, sizeof sl->det_id, "%s", e->name);
+        slot *sl = slot_add(p, e->name, e->name, e->source);
+        if (!sl) break;
         snprintf(sl->source_sha256, sizeof sl->source_sha256, "%s", e->source_sha256);
         snprintf(sl->folder, sizeof sl->folder, "%s", e->dir);
-        snprintf(sl->state, sizeof sl->state, "not checked yet");
-        char vdir[4200];
-        snprintf(vdir, sizeof vdir, "%s/%s/versions", p->root, e->name);
-        sl->stored_pending = has_stored_version(vdir);
         sl->wanted = 1;
-        p->slots[p->n_slots++] = sl;
     }
     pthread_cond_signal(&p->cv);
     pthread_mutex_unlock(&p->mu);
