@@ -463,9 +463,9 @@ def slice_opset10():
 
 
 def unsupported_op():
-    """A NonZero node named 'find_nonzero' (not an operator glint has)."""
-    nodes = [helper.make_node("NonZero", ["x"], ["y"], name="find_nonzero")]
-    return model(nodes, [vinfo("x", F32, [4])], [vinfo("y", I64, [1, None])], [], 13,
+    """A Det node named 'find_det' (not an operator glint has)."""
+    nodes = [helper.make_node("Det", ["x"], ["y"], name="find_det")]
+    return model(nodes, [vinfo("x", F32, [3, 3])], [vinfo("y", F32, [])], [], 13,
                  "unsupported_op")
 
 
@@ -485,8 +485,9 @@ def cycle():
 
 
 def reshape_by_input():
-    """Reshape whose target shape is a graph input: needs
-    glint_model_freeze_input() before it can be planned. x [12], shape [2]."""
+    """Reshape whose target shape is a graph input: run by the interpreter of
+    run-time shapes, a planned step once glint_model_freeze_input() fixes it.
+    x [12], shape [2]."""
     nodes = [helper.make_node("Reshape", ["x", "shape"], ["r"], name="reshape_in"),
              helper.make_node("Relu", ["r"], ["y"], name="relu")]
     return model(nodes, [vinfo("x", F32, [12]), vinfo("shape", I64, [2])],

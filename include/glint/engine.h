@@ -156,6 +156,10 @@ typedef struct glint_context_stats {
     double last_build_ms; /* the most recent build */
     size_t arena_bytes;   /* activation memory (the largest plan's) */
     size_t plan_bytes;    /* the plans' own memory: tables and folded constants */
+    int interpreted;      /* nodes of the last plan whose output shapes depend on values
+                           * (NonZero, NonMaxSuppression, If, a Reshape to a computed
+                           * shape, and what reads them): run after its steps by an
+                           * interpreter on the reference kernels */
 } glint_context_stats;
 void glint_context_get_stats(const glint_context *c, glint_context_stats *st);
 

@@ -389,6 +389,7 @@ void glint_context_get_stats(const glint_context *c, glint_context_stats *st)
     *st = c->st;
     st->plans = c->n_plans;
     st->arena_bytes = c->arena_bytes;
+    st->interpreted = c->last ? c->last->p.n_tail : 0;
 }
 
 /* Checks input i of a run against the model's declaration: type, rank,

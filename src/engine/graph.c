@@ -23,8 +23,16 @@ int eng_graph_add_value(graph *g, const char *name)
     return g->n_vals++;
 }
 
+static void nodes_dispose(node *nodes, int n_nodes);
+
 static void attr_dispose(attr *a)
 {
+    if (a->sub) {
+        nodes_dispose(a->sub->nodes, a->sub->n_nodes);
+        free(a->sub->inputs);
+        free(a->sub->outputs);
+        free(a->sub);
+    }
     free(a->name);
     free(a->s);
     free(a->ints);
@@ -32,10 +40,10 @@ static void attr_dispose(attr *a)
     free(a->t.data);
 }
 
-void eng_graph_dispose(graph *g)
+static void nodes_dispose(node *nodes, int n_nodes)
 {
-    for (int i = 0; i < g->n_nodes; i++) {
-        node *n = &g->nodes[i];
+    for (int i = 0; i < n_nodes; i++) {
+        node *n = &nodes[i];
         free(n->name);
         free(n->in);
         free(n->out);
@@ -43,6 +51,12 @@ void eng_graph_dispose(graph *g)
             attr_dispose(&n->attrs[k]);
         free(n->attrs);
     }
+    free(nodes);
+}
+
+void eng_graph_dispose(graph *g)
+{
+    nodes_dispose(g->nodes, g->n_nodes);
     for (int i = 0; i < g->n_vals; i++) {
         free(g->vals[i].name);
         free(g->vals[i].data);
@@ -53,7 +67,6 @@ void eng_graph_dispose(graph *g)
     }
     free(g->meta_keys);
     free(g->meta_vals);
-    free(g->nodes);
     free(g->vals);
     free(g->inputs);
     free(g->outputs);
@@ -98,4 +111,10 @@ int eng_attr_ints(const node *n, const char *name, const int64_t **v)
     }
     *v = a->ints;
     return a->n;
+}
+
+const subgraph *eng_attr_graph(const node *n, const char *name)
+{
+    const attr *a = eng_node_attr(n, name);
+    return a && a->type == ATTR_GRAPH ? a->sub : NULL;
 }

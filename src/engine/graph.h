@@ -26,10 +26,26 @@ typedef enum attr_type {
     ATTR_INT = 2,
     ATTR_STRING = 3,
     ATTR_TENSOR = 4,
+    ATTR_GRAPH = 5,
     ATTR_FLOATS = 6,
     ATTR_INTS = 7,
     ATTR_STRINGS = 8,
 } attr_type;
+
+struct node;
+
+/* A graph attribute (If's branches, Loop's body): its nodes in order, run by
+ * the plan's interpreter of run-time shapes (plan.c). Its values live in the
+ * enclosing graph's table (ONNX names are unique across scopes), so a node
+ * inside reads an outer value by its id, and a plan holds every tensor. */
+typedef struct subgraph {
+    struct node *nodes;
+    int n_nodes;
+    int *inputs; /* formal inputs (Loop: iteration, condition, carried) */
+    int n_inputs;
+    int *outputs;
+    int n_outputs;
+} subgraph;
 
 typedef struct attr {
     char *name;
@@ -41,6 +57,7 @@ typedef struct attr {
     int64_t *ints;
     float *floats;
     glint_tensor t; /* ATTR_TENSOR; data owned by the graph */
+    subgraph *sub;  /* ATTR_GRAPH; owned by the graph */
 } attr;
 
 /* ---- fused post-ops (applied in order to a node's output) ---- */
@@ -72,6 +89,7 @@ typedef struct value {
     int producer;       /* node index, -1 for inputs / initializers */
     int n_uses;         /* number of node inputs that read it */
     bool is_output;
+    bool captured; /* read by a node of a subgraph: passes leave it alone */
 } value;
 
 typedef struct node {
@@ -114,6 +132,8 @@ const attr *eng_node_attr(const node *n, const char *name);
 int64_t eng_attr_i(const node *n, const char *name, int64_t def);
 float eng_attr_f(const node *n, const char *name, float def);
 const char *eng_attr_s(const node *n, const char *name, const char *def);
+/* The graph attribute `name` of n, or NULL. */
+const subgraph *eng_attr_graph(const node *n, const char *name);
 /* ints attribute: returns count (0 if absent) and sets *v */
 int eng_attr_ints(const node *n, const char *name, const int64_t **v);
 

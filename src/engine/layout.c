@@ -166,7 +166,6 @@ static int dequantized(lctx *L, int v, const node *consumer, glint_status *s)
 static void plan_qout(lctx *L, const step *orig, int n)
 {
     plan *p = L->p;
-    const graph *g = &p->m->g;
     for (int v = 0; v < p->cap_vals; v++)
         L->qo[v].on = false;
     for (int i = 0; i < n; i++) {
@@ -176,9 +175,7 @@ static void plan_qout(lctx *L, const step *orig, int n)
         if (!eng_qconv_input_q(p, st, &rq) || st->sum_id >= 0 || p->t[y].ndim != 4 ||
             p->t[y].dtype != GLINT_F32)
             continue;
-        bool ok = true;
-        for (int k = 0; k < g->n_outputs; k++)
-            ok &= g->outputs[k] != y;
+        bool ok = !p->out_live[y];
         for (int j = 0; j < n && ok; j++) {
             const step *r = &orig[j];
             bool other = r->sum_id == y;
@@ -217,13 +214,10 @@ static int sum_from_u8(lctx *L, int v, const qout *oq, qout *uq)
  * residual of a convolution replaced it). */
 static void drop_unread_dequantize(lctx *L)
 {
-    const graph *g = &L->p->m->g;
     int w = 0;
     for (int i = 0; i < L->n_out; i++) {
         step *d = &L->out[i];
-        bool read = d->k.run != eng_nhwc_dequantize_run;
-        for (int k = 0; k < g->n_outputs && !read; k++)
-            read = g->outputs[k] == d->out_id[0];
+        bool read = d->k.run != eng_nhwc_dequantize_run || L->p->out_live[d->out_id[0]];
         for (int j = 0; j < L->n_out && !read; j++) {
             const step *r = &L->out[j];
             read = r->sum_id == d->out_id[0] || r->reorder_from == d->out_id[0];
@@ -370,9 +364,7 @@ static lkind kind_of(const plan *p, const step *st, const layout *lays, int n)
  * original list, or is a graph output. */
 static bool read_later(const plan *p, const step *orig, int n, int i, int v)
 {
-    const graph *g = &p->m->g;
-    for (int k = 0; k < g->n_outputs; k++)
-        if (g->outputs[k] == v) return true;
+    if (p->out_live[v]) return true;
     for (int j = 0; j < n; j++) {
         bool reads = orig[j].sum_id == v;
         for (int k = 0; k < orig[j].n_in_ids; k++)
@@ -391,9 +383,7 @@ static bool read_later(const plan *p, const step *orig, int n, int i, int v)
  * plain), at least one. */
 static bool reshaped_only(const plan *p, const step *orig, int n, int i, int v)
 {
-    const graph *g = &p->m->g;
-    for (int k = 0; k < g->n_outputs; k++)
-        if (g->outputs[k] == v) return false;
+    if (p->out_live[v]) return false;
     int readers = 0;
     for (int j = 0; j < n; j++) {
         bool reads = orig[j].sum_id == v;
@@ -654,9 +644,8 @@ static glint_status plain_outputs(lctx *L)
     plan *p = L->p;
     const graph *g = &p->m->g;
     glint_status s = GLINT_OK;
-    for (int k = 0; k < g->n_outputs; k++) {
-        int v = g->outputs[k];
-        if (p->is_const[v] || p->lay[v] == LAYOUT_PLAIN) continue;
+    for (int v = 0, n_vals = p->n_vals; v < n_vals; v++) {
+        if (!p->out_live[v] || p->is_const[v] || p->lay[v] == LAYOUT_PLAIN) continue;
         /* the producer writes a new value in its layout; the output id gets
          * the plain copy */
         layout from = p->lay[v];

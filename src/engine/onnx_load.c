@@ -15,6 +15,7 @@
 
 #define MAX_NODES 1000000
 #define MAX_VALUES 4000000
+#define MAX_DEPTH 8 /* subgraphs nested in subgraphs */
 
 /* ---- name -> value id hash table ---- */
 typedef struct name_map {
@@ -302,16 +303,22 @@ static glint_status copy_attr(attr *a, const Onnx__AttributeProto *ap, const cha
         a->n = (int)ap->n_strings; /* kept as a count only */
         break;
     default:
-        /* graph/sparse attributes: kept as present but unusable */
+        /* graph attributes: parsed by add_node; sparse ones: kept as present but unusable */
         break;
     }
     return GLINT_OK;
 }
 
 /* ---- nodes ---- */
-static glint_status add_node(graph *g, name_map *map, const Onnx__NodeProto *np, int idx)
+static glint_status parse_subgraph(graph *g, name_map *map, const Onnx__GraphProto *gp, int depth,
+                                   subgraph **out);
+
+/* Parses np into n: node idx of the main graph (depth 0), or of a subgraph
+ * whose own values start at id `scope` (an input below it is captured from
+ * an enclosing graph). */
+static glint_status add_node(graph *g, name_map *map, node *n, const Onnx__NodeProto *np, int idx,
+                             int depth, int scope)
 {
-    node *n = &g->nodes[idx];
     memset(n, 0, sizeof *n);
     n->sum_in = -1;
     n->name = strdup(np->name && *np->name ? np->name : "");
@@ -360,10 +367,18 @@ static glint_status add_node(graph *g, name_map *map, const Onnx__NodeProto *np,
                             "before it",
                             n->name, op_type, nm);
         g->vals[n->in[i]].n_uses++;
+        if (n->in[i] < scope) g->vals[n->in[i]].captured = true;
     }
     for (size_t i = 0; i < np->n_attribute; i++) {
-        glint_status s = copy_attr(&n->attrs[i], np->attribute[i], n->name);
+        const Onnx__AttributeProto *ap = np->attribute[i];
+        glint_status s = copy_attr(&n->attrs[i], ap, n->name);
         n->n_attrs++;
+        if (!s && ap->type == ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__GRAPH) {
+            if (!ap->g)
+                return eng_fail(GLINT_ERR_PARSE, "node '%s': attribute %s has no graph", n->name,
+                                n->attrs[i].name);
+            s = parse_subgraph(g, map, ap->g, depth + 1, &n->attrs[i].sub);
+        }
         if (s) return s;
     }
     for (int i = 0; i < n->n_out; i++) {
@@ -373,11 +388,90 @@ static glint_status add_node(graph *g, name_map *map, const Onnx__NodeProto *np,
                             nm);
         int id = eng_graph_add_value(g, nm);
         if (id < 0) return eng_fail(GLINT_ERR_NOMEM, "out of memory");
-        g->vals[id].producer = idx;
+        g->vals[id].producer = depth ? -1 : idx;
         n->out[i] = id;
         if (*nm) map_put(map, g, id);
     }
     return GLINT_OK;
+}
+
+/* Adds a named value (an initializer or input of a (sub)graph) to g and map. */
+static glint_status add_named(graph *g, name_map *map, const char *nm, int *id)
+{
+    if (!*nm || map_find(map, g, nm) >= 0)
+        return eng_fail(GLINT_ERR_INVALID, "value '%s' is unnamed or defined twice", nm);
+    if ((*id = eng_graph_add_value(g, nm)) < 0) return eng_fail(GLINT_ERR_NOMEM, "out of memory");
+    map_put(map, g, *id);
+    return GLINT_OK;
+}
+
+static glint_status add_initializer(graph *g, name_map *map, const Onnx__TensorProto *tp,
+                                    const char *base_dir)
+{
+    int id = -1;
+    glint_status s = add_named(g, map, tp->name ? tp->name : "", &id);
+    glint_tensor t;
+    if (s || (s = tensor_from_proto(tp, base_dir, &t))) return s;
+    value *v = &g->vals[id];
+    v->dtype = t.dtype;
+    v->ndim = t.ndim;
+    memcpy(v->dims, t.dims, sizeof v->dims);
+    v->data = t.data;
+    return GLINT_OK;
+}
+
+/* A graph attribute: its initializers, inputs and nodes join g's values
+ * (names are unique across scopes in ONNX); nodes must come in order. */
+static glint_status parse_subgraph(graph *g, name_map *map, const Onnx__GraphProto *gp, int depth,
+                                   subgraph **out)
+{
+    if (depth > MAX_DEPTH)
+        return eng_fail(GLINT_ERR_UNSUPPORTED, "subgraphs nested deeper than %d", MAX_DEPTH);
+    subgraph *sg = *out = calloc(1, sizeof *sg);
+    if (!sg) return eng_fail(GLINT_ERR_NOMEM, "out of memory");
+    int scope = g->n_vals;
+    sg->nodes = calloc(gp->n_node + 1, sizeof *sg->nodes);
+    sg->inputs = malloc((gp->n_input + 1) * sizeof *sg->inputs);
+    sg->outputs = malloc((gp->n_output + 1) * sizeof *sg->outputs);
+    if (!sg->nodes || !sg->inputs || !sg->outputs)
+        return eng_fail(GLINT_ERR_NOMEM, "out of memory");
+    glint_status s;
+    for (size_t i = 0; i < gp->n_initializer; i++)
+        if ((s = add_initializer(g, map, gp->initializer[i], NULL))) return s;
+    for (size_t i = 0; i < gp->n_input; i++) {
+        int id = -1;
+        if ((s = add_named(g, map, gp->input[i]->name ? gp->input[i]->name : "", &id)) ||
+            (s = value_info(g, id, gp->input[i])))
+            return s;
+        sg->inputs[sg->n_inputs++] = id;
+    }
+    for (size_t i = 0; i < gp->n_node; i++) {
+        s = add_node(g, map, &sg->nodes[i], gp->node[i], (int)i, depth, scope);
+        sg->n_nodes = (int)i + 1;
+        if (s) return s;
+    }
+    for (size_t i = 0; i < gp->n_output; i++) {
+        const char *nm = gp->output[i]->name ? gp->output[i]->name : "";
+        int id = map_find(map, g, nm);
+        if (id < 0) return eng_fail(GLINT_ERR_INVALID, "subgraph output '%s' is not produced", nm);
+        if (id < scope) g->vals[id].captured = true;
+        g->vals[id].n_uses++;
+        sg->outputs[sg->n_outputs++] = id;
+    }
+    return GLINT_OK;
+}
+
+/* Names a graph defines, its subgraphs' included (sizes the name map). */
+static size_t count_names(const Onnx__GraphProto *gp, int depth)
+{
+    size_t n = gp->n_initializer + gp->n_input;
+    for (size_t i = 0; i < gp->n_node; i++) {
+        const Onnx__NodeProto *np = gp->node[i];
+        n += np->n_output;
+        for (size_t k = 0; k < np->n_attribute && depth < MAX_DEPTH; k++)
+            if (np->attribute[k]->g) n += count_names(np->attribute[k]->g, depth + 1);
+    }
+    return n;
 }
 
 /* Orders nodes so that every input is produced before it is read (ONNX
@@ -496,10 +590,8 @@ static glint_status build_graph(const Onnx__ModelProto *mp, const char *base_dir
         return eng_fail(GLINT_ERR_UNSUPPORTED, "opset %d is newer than supported (<= 21)",
                         g->opset);
 
-    size_t cap = 64, n_out = 0;
-    for (size_t i = 0; i < gp->n_node; i++)
-        n_out += gp->node[i]->n_output;
-    size_t want = (gp->n_initializer + gp->n_input + n_out) * 2 + 16;
+    size_t cap = 64;
+    size_t want = count_names(gp, 0) * 2 + 16;
     while (cap < want)
         cap *= 2;
     name_map map = {calloc(cap, sizeof(int)), cap};
@@ -512,27 +604,8 @@ static glint_status build_graph(const Onnx__ModelProto *mp, const char *base_dir
         s = eng_fail(GLINT_ERR_NOMEM, "out of memory");
         goto done;
     }
-    for (size_t i = 0; i < gp->n_initializer; i++) {
-        const Onnx__TensorProto *tp = gp->initializer[i];
-        const char *nm = tp->name ? tp->name : "";
-        if (!*nm || map_find(&map, g, nm) >= 0) {
-            s = eng_fail(GLINT_ERR_INVALID, "initializer '%s' is unnamed or defined twice", nm);
-            goto done;
-        }
-        int id = eng_graph_add_value(g, nm);
-        if (id < 0) {
-            s = eng_fail(GLINT_ERR_NOMEM, "out of memory");
-            goto done;
-        }
-        glint_tensor t;
-        if ((s = tensor_from_proto(tp, base_dir, &t))) goto done;
-        value *v = &g->vals[id];
-        v->dtype = t.dtype;
-        v->ndim = t.ndim;
-        memcpy(v->dims, t.dims, sizeof v->dims);
-        v->data = t.data;
-        map_put(&map, g, id);
-    }
+    for (size_t i = 0; i < gp->n_initializer; i++)
+        if ((s = add_initializer(g, &map, gp->initializer[i], base_dir))) goto done;
     for (size_t i = 0; i < gp->n_input; i++) {
         const char *nm = gp->input[i]->name ? gp->input[i]->name : "";
         if (map_find(&map, g, nm) >= 0) continue; /* initializer listed as input */
@@ -547,7 +620,7 @@ static glint_status build_graph(const Onnx__ModelProto *mp, const char *base_dir
     }
     if ((s = topo_order(gp, &map, g, order))) goto done;
     for (size_t i = 0; i < gp->n_node; i++) {
-        s = add_node(g, &map, gp->node[order[i]], (int)i);
+        s = add_node(g, &map, &g->nodes[i], gp->node[order[i]], (int)i, 0, 0);
         g->n_nodes = (int)i + 1;
         if (s) goto done;
     }

@@ -36,14 +36,16 @@ int eng_norm_axis(int64_t axis, int rank)
     return axis < 0 || axis >= (rank ? rank : 1) ? -1 : (int)axis;
 }
 
-glint_status eng_need_const(const op_ctx *c, int i, const char *what)
+glint_status eng_need_const(op_ctx *c, int i, const char *what)
 {
     if (i >= c->n_in || !c->in[i]) return OP_FAIL(c, GLINT_ERR_INVALID, "missing input '%s'", what);
-    if (!c->in[i]->data)
+    if (!c->in[i]->data) {
+        c->need_value = true;
         return OP_FAIL(c, GLINT_ERR_UNSUPPORTED,
                        "input '%s' must be a constant (it is computed "
                        "at run time)",
                        what);
+    }
     return GLINT_OK;
 }
 

@@ -16,6 +16,9 @@ typedef struct op_ctx {
     const glint_tensor *in[16];
     glint_tensor *out[8];
     const glint_tensor *sum; /* POST_SUM operand, or NULL */
+    bool need_value;         /* set by a shape function that failed because an input's
+                              * value is known only at run time (eng_need_const): the
+                              * node's output shapes depend on data */
 } op_ctx;
 
 typedef glint_status (*op_fn)(op_ctx *c);

@@ -15,8 +15,9 @@ glint_status eng_op_fail(const op_ctx *c, glint_status s, const char *fmt, ...)
 void eng_set_out(op_ctx *c, int i, glint_dtype t, int ndim, const int64_t *dims);
 /* Normalises a possibly negative axis against rank; -1 if out of range. */
 int eng_norm_axis(int64_t axis, int rank);
-/* Requires in[i] to be present and constant (for shape inference). */
-glint_status eng_need_const(const op_ctx *c, int i, const char *what);
+/* Requires in[i] to be present and constant (for shape inference); when it
+ * is computed at run time, sets c->need_value and fails. */
+glint_status eng_need_const(op_ctx *c, int i, const char *what);
 /* Requires in[i] to be float32. */
 glint_status eng_need_f32(const op_ctx *c, int i);
 /* Whether t is an integer or bool type. */

@@ -95,6 +95,10 @@
     X(GatherElements, GatherElements, GatherElements, 2, 2, 0)                                     \
     X(GatherND, GatherND, GatherND, 2, 2, 0)                                                       \
     X(ScatterND, ScatterND, ScatterND, 3, 3, 0)                                                    \
+    /* output shapes that depend on values (ops_dynamic.c) */                                      \
+    X(NonZero, NonZero, NonZero, 1, 1, 0)                                                          \
+    X(NonMaxSuppression, NonMaxSuppression, NonMaxSuppression, 2, 5, 0)                            \
+    X(If, If, If, 1, 1, 0)                                                                         \
     X(Expand, expand, expand, 2, 2, 0)                                                             \
     X(Tile, tile, tile, 2, 2, 0)                                                                   \
     X(Pad, pad, pad, 1, 4, 0)                                                                      \

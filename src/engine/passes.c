@@ -24,7 +24,7 @@ static bool is_op(const node *n, op_id op)
 /* The only live consumer of value v, or NULL (none, several, or an output). */
 static node *sole_consumer(graph *g, int v)
 {
-    if (g->vals[v].is_output || g->vals[v].n_uses != 1) return NULL;
+    if (g->vals[v].is_output || g->vals[v].captured || g->vals[v].n_uses != 1) return NULL;
     for (int i = 0; i < g->n_nodes; i++) {
         node *n = &g->nodes[i];
         if (n->dead) continue;
@@ -89,7 +89,7 @@ static void identities(graph *g)
         bool dropout = is_op(n, OP_Dropout) && n->n_out == 1 && n->n_in == 1;
         if (!is_op(n, OP_Identity) && !dropout) continue;
         int in = n->in[0], out = n->out[0];
-        if (g->vals[out].is_output) continue;
+        if (g->vals[out].is_output || g->vals[out].captured) continue;
         replace_uses(g, out, in);
         kill(g, n);
     }
@@ -514,7 +514,7 @@ static bool fuse_sum(graph *g, node *conv, const plan *shapes, int n_shapes)
     if (r == y || g->vals[r].data) return false;
     for (int k = 0; k < n_shapes; k++) { /* the same shapes at every size planned */
         const plan *shape = &shapes[k];
-        if (shape->is_const[r]) return false;
+        if (shape->is_const[r] || shape->dyn[r] || shape->dyn[y]) return false;
         const glint_tensor *ty = &shape->t[y], *tr = &shape->t[r];
         if (ty->ndim != tr->ndim || ty->dtype != GLINT_F32 || tr->dtype != GLINT_F32) return false;
         for (int d = 0; d < ty->ndim; d++)

@@ -23,6 +23,9 @@ int eng_plan_add_value(plan *p)
     p->alias[id] = id;
     p->alias_off[id] = 0;
     p->lay[id] = LAYOUT_PLAIN;
+    p->dyn[id] = false;
+    p->out_live[id] = false;
+    p->dyn_cap[id] = 0;
     return id;
 }
 
@@ -36,10 +39,14 @@ static glint_status plan_alloc(plan *p)
     p->alias = malloc((size_t)cap * sizeof *p->alias);
     p->alias_off = calloc((size_t)cap, sizeof *p->alias_off);
     p->lay = calloc((size_t)cap, sizeof *p->lay);
+    p->dyn = calloc((size_t)cap, sizeof *p->dyn);
+    p->out_live = calloc((size_t)cap, sizeof *p->out_live);
+    p->dyn_cap = calloc((size_t)cap, sizeof *p->dyn_cap);
+    p->tail = calloc((size_t)p->m->g.n_nodes + 1, sizeof *p->tail);
     p->cap_steps = p->m->g.n_nodes * 3 + 16;
     p->steps = calloc((size_t)p->cap_steps, sizeof *p->steps);
     if (!p->t || !p->is_const || !p->owned || !p->offset || !p->alias || !p->alias_off || !p->lay ||
-        !p->steps)
+        !p->steps || !p->dyn || !p->out_live || !p->dyn_cap || !p->tail)
         return eng_fail(GLINT_ERR_NOMEM, "out of memory planning the graph");
     return GLINT_OK;
 }
@@ -167,6 +174,67 @@ static double node_flops(const node *n, const op_ctx *c)
     return 0;
 }
 
+static glint_status need_inputs(const node *n, const op_def *d, const op_ctx *c)
+{
+    for (int k = 0; k < d->min_in; k++)
+        if (!c->in[k])
+            return eng_fail(GLINT_ERR_INVALID, "node '%s' (%s): required input %d is empty",
+                            n->name, d->name, k);
+    return GLINT_OK;
+}
+
+/* Marks the outputs of n, and of every node of its subgraphs, made at run time. */
+static void mark_dyn(plan *p, const node *n)
+{
+    for (int k = 0; k < n->n_out; k++)
+        p->dyn[n->out[k]] = true;
+    for (int a = 0; a < n->n_attrs; a++) {
+        const subgraph *sg = n->attrs[a].sub;
+        for (int i = 0; sg && i < sg->n_nodes; i++)
+            mark_dyn(p, &sg->nodes[i]);
+        for (int i = 0; sg && i < sg->n_inputs; i++)
+            p->dyn[sg->inputs[i]] = true;
+    }
+}
+
+/* Whether n reads a value made at run time. */
+static bool reads_dyn(const plan *p, const node *n)
+{
+    for (int k = 0; k < n->n_in; k++)
+        if (n->in[k] >= 0 && p->dyn[n->in[k]]) return true;
+    return n->sum_in >= 0 && p->dyn[n->sum_in];
+}
+
+/* Marks the step-made values interpreted node n (or its subgraphs) reads. */
+static void mark_read_late(plan *p, const node *n)
+{
+    for (int k = 0; k < n->n_in; k++) {
+        int v = n->in[k];
+        if (v >= 0 && !p->dyn[v] && !p->is_const[v]) p->out_live[v] = true;
+    }
+    if (n->sum_in >= 0 && !p->dyn[n->sum_in] && !p->is_const[n->sum_in])
+        p->out_live[n->sum_in] = true;
+    for (int a = 0; a < n->n_attrs; a++) {
+        const subgraph *sg = n->attrs[a].sub;
+        for (int i = 0; sg && i < sg->n_nodes; i++)
+            mark_read_late(p, &sg->nodes[i]);
+        for (int i = 0; sg && i < sg->n_outputs; i++)
+            if (!p->dyn[sg->outputs[i]] && !p->is_const[sg->outputs[i]])
+                p->out_live[sg->outputs[i]] = true;
+    }
+}
+
+static void mark_live(plan *p)
+{
+    const graph *g = &p->m->g;
+    for (int i = 0; i < g->n_outputs; i++) {
+        int v = g->outputs[i];
+        if (!p->dyn[v] && !p->is_const[v]) p->out_live[v] = true;
+    }
+    for (int i = 0; i < p->n_tail; i++)
+        mark_read_late(p, p->tail[i]);
+}
+
 static glint_status infer_and_fold(plan *p)
 {
     const graph *g = &p->m->g;
@@ -176,12 +244,18 @@ static glint_status infer_and_fold(plan *p)
         const op_def *d = eng_op_get(n->op);
         op_ctx c;
         ctx_fill(p, n, &c);
-        for (int k = 0; k < d->min_in; k++)
-            if (!c.in[k])
-                return eng_fail(GLINT_ERR_INVALID, "node '%s' (%s): required input %d is empty",
-                                n->name, d->name, k);
-        glint_status s = d->infer(&c);
+        glint_status s = need_inputs(n, d, &c);
         if (s) return s;
+        bool late = reads_dyn(p, n);
+        if (!late && (s = d->infer(&c))) {
+            if (!c.need_value) return s;
+            late = true; /* its shapes depend on values known at run time */
+        }
+        if (late) {
+            p->tail[p->n_tail++] = n;
+            mark_dyn(p, n);
+            continue;
+        }
         if ((s = check_outputs(&c))) return s;
         if (all_const(p, n, d)) {
             if ((s = fold(p, n, &c))) return s;
@@ -212,7 +286,7 @@ static glint_status check_declared(const plan *p)
     for (int i = 0; i < g->n_outputs; i++) {
         const value *v = &g->vals[g->outputs[i]];
         const glint_tensor *t = &p->t[g->outputs[i]];
-        if (v->ndim < 0 || v->data) continue;
+        if (v->ndim < 0 || v->data || p->dyn[g->outputs[i]]) continue;
         if (v->dtype && v->dtype != t->dtype)
             return eng_fail(GLINT_ERR_INVALID, "output '%s' is declared %s but computes %s",
                             v->name, glint_dtype_name(v->dtype), glint_dtype_name(t->dtype));
@@ -260,9 +334,7 @@ int eng_plan_readers(const plan *p, int v)
         n += st->sum_id == v;
         n += st->reorder_from == v;
     }
-    for (int k = 0; k < p->m->g.n_outputs; k++)
-        n += p->m->g.outputs[k] == v;
-    return n;
+    return n + p->out_live[v];
 }
 
 static int aliases_of(const plan *p, int v)
@@ -507,11 +579,8 @@ static glint_status plan_memory(plan *p)
             if (last[r] < i) last[r] = i;
         }
     }
-    for (int i = 0; i < g->n_outputs; i++) {
-        int v = g->outputs[i];
-        if (p->is_const[v]) continue;
-        last[root(p, v)] = p->n_steps;
-    }
+    for (int v = 0; v < nv; v++)
+        if (p->out_live[v]) last[root(p, v)] = p->n_steps;
     int nb = 0;
     for (int v = 0; v < nv; v++) {
         if (p->is_const[v] || root(p, v) != v || first[v] == -2) continue;
@@ -561,6 +630,7 @@ static glint_status build(const glint_model *m, const backend_iface *be, bool bf
     if ((s = plan_alloc(p)) || (s = plan_inputs(p)) || (s = infer_and_fold(p)) ||
         (s = check_declared(p)))
         goto fail;
+    mark_live(p);
     p->be = be;
     if (be->plan_init && (s = be->plan_init(p, &p->be_state))) goto fail;
     if (be->layouts && (s = eng_layout_plan(p, be, p->be_state))) goto fail;
@@ -612,6 +682,10 @@ void eng_plan_dispose(plan *p)
     free(p->alias);
     free(p->alias_off);
     free(p->lay);
+    free(p->dyn);
+    free(p->out_live);
+    free(p->dyn_cap);
+    free(p->tail);
     free(p->steps);
     if (p->be && p->be->plan_free) p->be->plan_free(p->be_state);
     memset(p, 0, sizeof *p);
@@ -641,6 +715,79 @@ static void observe_step(const plan *p, const step *st)
     }
 }
 
+/* ---- the interpreter of run-time shapes ---- */
+/* Points interpreted value v at a buffer of its (just inferred) size. */
+static glint_status dyn_buffer(plan *p, int v)
+{
+    size_t bytes = eng_tensor_bytes(&p->t[v]);
+    if (!bytes) bytes = 1;
+    if (bytes > p->dyn_cap[v]) {
+        void *d = realloc(p->owned[v], bytes);
+        if (!d) return eng_fail(GLINT_ERR_NOMEM, "out of memory for '%s'", p->m->g.vals[v].name);
+        p->owned[v] = d;
+        p->dyn_cap[v] = bytes;
+    }
+    p->t[v].data = p->owned[v];
+    return GLINT_OK;
+}
+
+static glint_status interp_node(plan *p, const node *n, int depth);
+
+/* If: runs the branch its condition picks and takes its outputs. */
+static glint_status interp_if(plan *p, const node *n, int depth)
+{
+    const glint_tensor *cond = &p->t[n->in[0]];
+    if (eng_tensor_count(cond) != 1)
+        return eng_fail(GLINT_ERR_INVALID, "node '%s' (If): the condition has %lld elements",
+                        n->name, (long long)eng_tensor_count(cond));
+    const char *branch = eng_tensor_get_i(cond, 0) ? "then_branch" : "else_branch";
+    const subgraph *sg = eng_attr_graph(n, branch);
+    if (!sg || sg->n_outputs != n->n_out)
+        return eng_fail(GLINT_ERR_INVALID,
+                        "node '%s' (If): %s is missing or has %d outputs, not %d", n->name, branch,
+                        sg ? sg->n_outputs : 0, n->n_out);
+    glint_status s;
+    for (int i = 0; i < sg->n_nodes; i++)
+        if ((s = interp_node(p, &sg->nodes[i], depth + 1))) return s;
+    for (int k = 0; k < n->n_out; k++) {
+        const glint_tensor *from = &p->t[sg->outputs[k]];
+        glint_tensor *to = &p->t[n->out[k]];
+        to->dtype = from->dtype;
+        to->ndim = from->ndim;
+        memcpy(to->dims, from->dims, sizeof to->dims);
+        if ((s = dyn_buffer(p, n->out[k]))) return s;
+        if (eng_tensor_bytes(to)) memcpy(to->data, from->data, eng_tensor_bytes(to));
+    }
+    return GLINT_OK;
+}
+
+static glint_status interp_node(plan *p, const node *n, int depth)
+{
+    if (depth > 16) return eng_fail(GLINT_ERR_UNSUPPORTED, "subgraphs nested too deep");
+    const op_def *d = eng_op_get(n->op);
+    op_ctx c;
+    ctx_fill(p, n, &c);
+    glint_status s = need_inputs(n, d, &c);
+    for (int k = 0; !s && k < n->n_in; k++)
+        if (c.in[k] && !c.in[k]->data && eng_tensor_bytes(c.in[k]))
+            s = eng_fail(GLINT_ERR_INVALID, "node '%s' (%s): input %d has no value", n->name,
+                         d->name, k);
+    if (s) return s;
+    if (n->op == OP_If) {
+        s = interp_if(p, n, depth);
+    } else if (!(s = d->infer(&c)) && !(s = check_outputs(&c))) {
+        for (int k = 0; k < n->n_out && !s; k++)
+            s = dyn_buffer(p, n->out[k]);
+        if (!s) s = d->run(&c);
+    }
+    if (s) return s;
+    const graph *g = &p->m->g;
+    for (int k = 0; p->observe && k < n->n_out; k++)
+        if (g->vals[n->out[k]].name[0])
+            p->observe(p->observe_user, g->vals[n->out[k]].name, &p->t[n->out[k]]);
+    return GLINT_OK;
+}
+
 glint_status eng_plan_run(plan *p, bool profile)
 {
     for (int i = 0; i < p->n_steps; i++) {
@@ -651,6 +798,12 @@ glint_status eng_plan_run(plan *p, bool profile)
         if (profile) st->us += now_us() - t0;
         if (p->observe && st->reorder_from < 0) observe_step(p, st);
     }
+    double t0 = profile && p->n_tail ? now_us() : 0;
+    for (int i = 0; i < p->n_tail; i++) {
+        glint_status s = interp_node(p, p->tail[i], 0);
+        if (s) return s;
+    }
+    if (profile && p->n_tail) p->tail_us += now_us() - t0;
     if (profile) p->prof_runs++;
     return GLINT_OK;
 }

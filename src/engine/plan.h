@@ -76,7 +76,18 @@ typedef struct plan {
     int bf16_convs, f32_convs; /* ... convolutions on a bf16 kernel, and left in f32 (no bf16
                                 * kernel for them on this CPU) */
     int prof_runs;             /* runs accumulated in steps[].us */
-    glint_observer observe;    /* called after each step with the values it wrote */
+    /* Nodes whose output shapes depend on data (NonZero, NonMaxSuppression, If, a
+     * Reshape to a computed shape...) and every node after them that reads their
+     * outputs are not steps: the interpreter runs them after the steps, inferring
+     * shapes from the values at hand, with the reference kernels. */
+    bool *dyn;         /* per value: made by the interpreter (shape known at run time) */
+    bool *out_live;    /* per value: made by a step and read after the steps (a graph
+                        * output, or an input of an interpreted node): kept plain */
+    const node **tail; /* the interpreted nodes of the graph, in order */
+    int n_tail;
+    size_t *dyn_cap;        /* bytes allocated at owned[v] for interpreted value v */
+    double tail_us;         /* time in the interpreter over profiled runs */
+    glint_observer observe; /* called after each step with the values it wrote */
     void *observe_user;
     const struct backend_iface *be; /* the backend the plan was built for */
     void *be_state;                 /* its per-plan state, shared by the plan's kernels */

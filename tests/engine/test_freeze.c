@@ -1,5 +1,6 @@
 /* glint_model_freeze_input(): a Reshape whose target shape is a graph input
- * cannot be planned until that input is frozen into a constant; freezing
+ * is planned as a step once that input is frozen into a constant (until
+ * then the interpreter of run-time shapes runs it); freezing
  * checks type, rank and fixed dimensions, copies the value and renumbers the
  * remaining inputs. */
 #include "etest.h"
@@ -16,18 +17,33 @@ static glint_tensor x_input(void)
     return (glint_tensor){.dtype = GLINT_F32, .ndim = 1, .dims = {12}, .data = (void *)xs};
 }
 
-static void test_needs_freeze(void **state)
+/* Unfrozen, the Reshape takes its shape from each run: the interpreter of
+ * run-time shapes runs it (and the Relu after it); a shape that does not fit
+ * is a clean error. */
+static void test_shape_at_run_time(void **state)
 {
     glint_model *m = etest_load("reshape_by_input/model.onnx");
     assert_int_equal(glint_model_num_inputs(m), 2);
-    assert_true(glint_model_flops(m) == 0);
-    glint_context *c = (glint_context *)&c;
-    glint_context_options o = {.threads = 1, .backend = GLINT_BACKEND_REF};
-    glint_status s = glint_context_create(m, &o, &c);
-    assert_int_not_equal(s, GLINT_OK);
-    assert_null(c);
-    etest_msg_has("reshape_in");
-    etest_msg_has("constant");
+    for (int be = GLINT_BACKEND_AUTO; be <= GLINT_BACKEND_REF; be++) {
+        glint_context *c = etest_context(m, (glint_backend)be, 1, 1);
+        int64_t shapes[2][2] = {{3, 4}, {6, 2}};
+        for (int k = 0; k < 2; k++) {
+            glint_tensor two[2] = {x_input(), shape_of(shapes[k], 2)}, y;
+            etest_status(glint_context_run(c, two, 2), GLINT_OK);
+            glint_context_output(c, 0, &y);
+            etest_assert_dims(&y, 2, shapes[k]);
+            for (int i = 0; i < 12; i++)
+                assert_true(((const float *)y.data)[i] == (xs[i] > 0 ? xs[i] : 0));
+        }
+        glint_context_stats st;
+        glint_context_get_stats(c, &st);
+        assert_int_equal(st.interpreted, 2);
+        int64_t bad[2] = {5, 3};
+        glint_tensor two[2] = {x_input(), shape_of(bad, 2)};
+        etest_status(glint_context_run(c, two, 2), GLINT_ERR_SHAPE);
+        etest_msg_has("reshape");
+        glint_context_free(c);
+    }
     glint_model_free(m);
 }
 
@@ -51,6 +67,9 @@ static void test_freeze_plans(void **state)
         glint_tensor y;
         glint_context_output(c, 0, &y);
         etest_assert_dims(&y, 2, (int64_t[]){3, 4});
+        glint_context_stats st;
+        glint_context_get_stats(c, &st);
+        assert_int_equal(st.interpreted, 0); /* frozen: planned steps */
         const float *v = y.data;
         for (int i = 0; i < 12; i++)
             assert_true(v[i] == (xs[i] > 0 ? xs[i] : 0));
@@ -180,7 +199,7 @@ int main(int argc, char **argv)
 {
     /* clang-format off */
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_needs_freeze),
+        cmocka_unit_test(test_shape_at_run_time),
         cmocka_unit_test(test_freeze_plans),
         cmocka_unit_test(test_freeze_infer_dim),
         cmocka_unit_test(test_freeze_refused),

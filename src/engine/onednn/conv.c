@@ -57,8 +57,7 @@ bool eng_onednn_post_ops(const node *n, const qout *oq, const dnnl_memory_desc_t
             if (r == dnnl_success) r = dnnl_post_ops_append_eltwise(po, 1, dnnl_eltwise_clip, 0, 1);
             break;
         case POST_SUM:
-            if (i > 0 && !(oq && oq->sum_u8)) { /* after an activation: a binary add */
-                if (!sum_md) return false;
+            if (i > 0 && !(oq && oq->sum_u8) && sum_md) { /* after an activation: a binary add */
                 r = dnnl_post_ops_append_binary(po, dnnl_binary_add, sum_md);
                 break;
             }

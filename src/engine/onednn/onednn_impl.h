@@ -102,7 +102,9 @@ void *eng_onednn_cached_weights(plan *p, int ni, const dnnl_memory_desc_t *have,
  * buffer as oq says (u8 with a scale and zero point) when oq->sum_u8. A
  * residual after another post-op (x + act(conv(x)), which oneDNN's
  * AVX2 kernels refuse as a sum) is a binary add of a tensor of sum_md,
- * bound at run time (eng_onednn_sum_binary; sum_md NULL: refused). */
+ * bound at run time (eng_onednn_sum_binary); with sum_md NULL (the bf16
+ * and int8 kernels) it is a sum post-op like a first one, which AVX-512
+ * kernels take. */
 bool eng_onednn_post_ops(const node *n, const qout *oq, const dnnl_memory_desc_t *sum_md,
                          dnnl_post_ops_t po);
 /* Whether node n's residual sum is a binary post-op (not its first). */
