@@ -13,6 +13,8 @@ way the server does plus the outputs PyTorch computes for them:
                        output0 [B,300,6] (TopK, GatherElements in the graph)
   models/yolo11n/      YOLO11n (C3k2, C2PSA attention), opset 17, [B,84,8400]
   models/yolov5n/      YOLOv5n v6.0 (C3, anchor-based head), opset 12, [B,25200,85]
+  models/ssdlite/      torchvision ssdlite320_mobilenet_v3_large with its
+                       post-processing (NMS inside If), opset 13, [1,3,320,320]
   models/resnet18/     torchvision resnet18, opset 13, dynamic batch
   models/mobilenetv3/  torchvision mobilenet_v3_small, opset 11, batch 1
   models/efficientnet_b0/ torchvision efficientnet_b0, opset 13, dynamic batch
@@ -1208,6 +1210,102 @@ def gen_yolov8n_e2e(out_dir, photos_dir):
                 info0 + info1, sets)
 
 
+SSD_SIZE = 320
+
+
+def ssd_input(photos_dir, name):
+    """torchvision's detection transform for SSDlite: the photo stretched to
+    320x320 (its fixed size; bilinear, half-pixel, rounded to uint8), /255."""
+    img = load_rgb(photos_dir, name)
+    h, w, _ = img.shape
+    x = to_nchw(resize_bilinear(img, SSD_SIZE, SSD_SIZE), [0, 0, 0], [1, 1, 1])
+    return x, {"photo": name + ".jpg", "source": [w, h], "resized": [SSD_SIZE, SSD_SIZE]}
+
+
+class SSDExport(nn.Module):
+    """A torchvision detector as its users export it: one image in (here as a
+    batch of one, [1, 3, H, W] in 0..1), the model's own transform
+    (normalise, resize to 320x320) and post-processing (per-class score
+    filter and top-k, batched NMS, boxes back to input pixels) in the graph;
+    out boxes [N, 4] (x1, y1, x2, y2), scores [N], labels [N] (int64)."""
+
+    def __init__(self, det):
+        super().__init__()
+        self.det = det
+
+    def forward(self, x):
+        d = self.det([x[0]])[0]
+        return d["boxes"], d["scores"], d["labels"]
+
+
+def gen_ssdlite(out_dir, photos_dir):
+    """torchvision's ssdlite320_mobilenet_v3_large (COCO's 91 class ids),
+    seeded; exported with its post-processing, which the exporter writes
+    with NonZero, GatherND, a TopK of data-dependent k per class, Concat of
+    90 inputs, and batched NMS inside an If (NonMaxSuppression). score_thresh
+    0.5 (torchvision's default is 0.001) keeps the seeded model's detections
+    well apart in score, so that float rounding cannot reorder them."""
+    torch.manual_seed(0)
+    rng = np.random.default_rng(31)
+    ssd = torchvision.models.detection.ssdlite320_mobilenet_v3_large(
+        weights=None, weights_backbone=None, num_classes=91)
+    seed_weights(ssd, rng)
+
+    class Features(nn.Module):  # backbone and head, for BatchNorm calibration
+        def __init__(self, m):
+            super().__init__()
+            self.m = m
+
+        def forward(self, x):
+            return self.m.head(list(self.m.backbone((x - 0.5) / 0.5).values()))["cls_logits"]
+
+    calib = np.concatenate([ssd_input(photos_dir, n)[0] for n in CALIB_PHOTOS])
+    calibrate_bn(Features(ssd), calib, rng)
+    ssd.score_thresh = 0.5
+    model = SSDExport(ssd).eval()
+    photos = ["dog", "eagle", "horses"]  # horses: no box over 0.5 (the empty branch)
+    xs = [ssd_input(photos_dir, n) for n in photos]
+    x0 = torch.from_numpy(xs[0][0])
+    macs, by_kind = count_macs(Features(ssd), x0)
+    path = os.path.join(out_dir, "model.onnx")
+    out_names = ["boxes", "scores", "labels"]
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore")
+        torch.onnx.export(model, x0, path, opset_version=13, do_constant_folding=True,
+                          input_names=["images"], output_names=out_names)
+    m = onnx.load(path)
+    onnx.checker.check_model(m)
+    sets = []
+    for i, (x, info) in enumerate(xs):
+        d = os.path.join(out_dir, f"test_data_set_{i}")
+        os.makedirs(d, exist_ok=True)
+        with torch.no_grad():
+            ys = [t.numpy() for t in model(torch.from_numpy(x))]
+        write_tensor(os.path.join(d, "input_0.pb"), x, "images")
+        for k, (y, nm) in enumerate(zip(ys, out_names)):
+            write_tensor(os.path.join(d, f"output_{k}.pb"), y, nm)
+        sets.append({"dir": os.path.basename(d), "photos": [info["photo"]],
+                     "input_shape": list(x.shape), "output_shape": list(ys[0].shape),
+                     "output_stats": stats(ys[1]) if len(ys[1]) else stats(np.zeros(1)),
+                     "labels": ys[2].tolist()[:10]})
+    write_yaml(os.path.join(out_dir, "model.yaml"),
+               "torchvision SSDlite320-MobileNetV3 (seeded, untrained weights) exported with "
+               "its post-processing: tests run-time shapes, its detections mean nothing",
+               {"name": "ssdlite", "task": "detect", "input": "images",
+                "width": SSD_SIZE, "height": SSD_SIZE, "resize": "stretch",
+                "mean": [0, 0, 0], "std": [1, 1, 1], "score_threshold": 0.5,
+                "max_detections": 300,
+                "labels": torchvision.models.detection.SSDLite320_MobileNet_V3_Large_Weights
+                .COCO_V1.meta["categories"]})
+    finish(out_dir, "ssdlite", model, m, macs, by_kind, {
+        "seed": {"numpy_pcg64": 31, "torch": 0},
+        "preprocess": "RGB, stretched to 320x320 (bilinear half-pixel without antialiasing, "
+                      "rounded to uint8), /255, NCHW float32; the graph normalises",
+        "preprocess_info": [info for _, info in xs],
+        "calibration_photos": [n + ".jpg" for n in CALIB_PHOTOS],
+        "test_data_sets": sets})
+
+
 def classify_input(photos_dir, names):
     xs, infos = [], []
     for n in names:
@@ -1312,6 +1410,7 @@ MODELS = {
     "yolov8n_e2e": lambda d, p: gen_yolov8n_e2e(d, p),
     "yolo11n": lambda d, p: gen_yolo11n(d, p),
     "yolov5n": lambda d, p: gen_yolov5n(d, p),
+    "ssdlite": lambda d, p: gen_ssdlite(d, p),
     "resnet18": lambda d, p: gen_classifier(
         d, p, "resnet18", torchvision.models.resnet18, 18, 13, True,
         ["eagle", "giraffe"]),

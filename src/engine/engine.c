@@ -548,7 +548,19 @@ size_t glint_context_profile(const glint_context *c, char *buf, size_t size)
     int runs = p->prof_runs ? p->prof_runs : 1;
     for (int i = 0; i < p->n_steps; i++)
         total += p->steps[i].us;
-    for (int i = 0; i < p->n_steps; i++) {
+    total += p->tail_us;
+    for (int i = 0; i <= p->n_steps; i++) {
+        if (i == p->n_steps) { /* the nodes of run-time shapes, as one line */
+            if (!p->n_tail) break;
+            char name[64], line[512];
+            snprintf(name, sizeof name, "(%d nodes of run-time shapes)", p->n_tail);
+            int n = snprintf(line, sizeof line, "%-48.48s %-18s %-40.40s %9.1f %5.1f%%\n", name,
+                             "Interpreter", "ref", p->tail_us / runs,
+                             total > 0 ? 100.0 * p->tail_us / total : 0.0);
+            if (n > 0 && len + (size_t)n < size) memcpy(buf + len, line, (size_t)n + 1);
+            if (n > 0) len += (size_t)n;
+            break;
+        }
         const step *st = &p->steps[i];
         const char *impl = st->k.impl ? st->k.impl : "ref";
         const char *op = st->reorder_from >= 0 ? "Reorder" : eng_op_get(st->n->op)->name;

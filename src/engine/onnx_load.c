@@ -15,7 +15,8 @@
 
 #define MAX_NODES 1000000
 #define MAX_VALUES 4000000
-#define MAX_DEPTH 8 /* subgraphs nested in subgraphs */
+#define MAX_DEPTH 8        /* subgraphs nested in subgraphs */
+#define MAX_NODE_INPUTS 16 /* op_ctx.in */
 
 /* ---- name -> value id hash table ---- */
 typedef struct name_map {
@@ -395,6 +396,77 @@ static glint_status add_node(graph *g, name_map *map, node *n, const Onnx__NodeP
     return GLINT_OK;
 }
 
+/* Concat nodes over more inputs than a node holds (MAX_NODE_INPUTS, torchvision's
+ * per-class detections: 90) become a tree: Concats of MAX_NODE_INPUTS inputs at a time,
+ * then one of their outputs. The number of extra nodes (and names) for n inputs. */
+static size_t concat_parts(const Onnx__NodeProto *np)
+{
+    size_t n = np->n_input, k = 0;
+    if (!np->op_type || strcmp(np->op_type, "Concat")) return 0;
+    while (n > MAX_NODE_INPUTS) {
+        n = (n + MAX_NODE_INPUTS - 1) / MAX_NODE_INPUTS;
+        k += n;
+    }
+    return k;
+}
+
+/* Adds np as nodes[*count] (and on), a wide Concat as its tree. */
+static glint_status add_nodes(graph *g, name_map *map, node *nodes, int *count,
+                              const Onnx__NodeProto *np, int depth, int scope)
+{
+    size_t n = np->n_input;
+    if (!concat_parts(np)) {
+        glint_status s = add_node(g, map, &nodes[*count], np, *count, depth, scope);
+        ++*count;
+        return s;
+    }
+    char **ins = np->input, **owned = NULL;
+    glint_status s = GLINT_OK;
+    for (int level = 0; !s && n > MAX_NODE_INPUTS; level++) {
+        size_t parts = (n + MAX_NODE_INPUTS - 1) / MAX_NODE_INPUTS;
+        char **next = calloc(parts, sizeof *next);
+        if (!next) {
+            s = eng_fail(GLINT_ERR_NOMEM, "out of memory");
+            break;
+        }
+        for (size_t k = 0; k < parts && !s; k++) {
+            const char *base =
+                np->output && np->n_output && np->output[0] ? np->output[0] : "concat";
+            size_t len = strlen(base) + 48;
+            if (!(next[k] = malloc(len))) {
+                s = eng_fail(GLINT_ERR_NOMEM, "out of memory");
+                break;
+            }
+            snprintf(next[k], len, "%s/glint_part%d_%zu", base, level, k);
+            Onnx__NodeProto part = *np;
+            part.name = next[k];
+            part.input = ins + k * MAX_NODE_INPUTS;
+            part.n_input = n - k * MAX_NODE_INPUTS < MAX_NODE_INPUTS ? n - k * MAX_NODE_INPUTS
+                                                                     : MAX_NODE_INPUTS;
+            part.output = &next[k];
+            part.n_output = 1;
+            s = add_node(g, map, &nodes[*count], &part, *count, depth, scope);
+            ++*count;
+        }
+        for (size_t k = 0; owned && k < n; k++)
+            free(owned[k]);
+        free(owned);
+        owned = ins = next;
+        n = parts;
+    }
+    if (!s) {
+        Onnx__NodeProto last = *np;
+        last.input = ins;
+        last.n_input = n;
+        s = add_node(g, map, &nodes[*count], &last, *count, depth, scope);
+        ++*count;
+    }
+    for (size_t k = 0; owned && k < n; k++)
+        free(owned[k]);
+    free(owned);
+    return s;
+}
+
 /* Adds a named value (an initializer or input of a (sub)graph) to g and map. */
 static glint_status add_named(graph *g, name_map *map, const char *nm, int *id)
 {
@@ -430,7 +502,10 @@ static glint_status parse_subgraph(graph *g, name_map *map, const Onnx__GraphPro
     subgraph *sg = *out = calloc(1, sizeof *sg);
     if (!sg) return eng_fail(GLINT_ERR_NOMEM, "out of memory");
     int scope = g->n_vals;
-    sg->nodes = calloc(gp->n_node + 1, sizeof *sg->nodes);
+    size_t extra = 0;
+    for (size_t i = 0; i < gp->n_node; i++)
+        extra += concat_parts(gp->node[i]);
+    sg->nodes = calloc(gp->n_node + extra + 1, sizeof *sg->nodes);
     sg->inputs = malloc((gp->n_input + 1) * sizeof *sg->inputs);
     sg->outputs = malloc((gp->n_output + 1) * sizeof *sg->outputs);
     if (!sg->nodes || !sg->inputs || !sg->outputs)
@@ -445,11 +520,8 @@ static glint_status parse_subgraph(graph *g, name_map *map, const Onnx__GraphPro
             return s;
         sg->inputs[sg->n_inputs++] = id;
     }
-    for (size_t i = 0; i < gp->n_node; i++) {
-        s = add_node(g, map, &sg->nodes[i], gp->node[i], (int)i, depth, scope);
-        sg->n_nodes = (int)i + 1;
-        if (s) return s;
-    }
+    for (size_t i = 0; i < gp->n_node; i++)
+        if ((s = add_nodes(g, map, sg->nodes, &sg->n_nodes, gp->node[i], depth, scope))) return s;
     for (size_t i = 0; i < gp->n_output; i++) {
         const char *nm = gp->output[i]->name ? gp->output[i]->name : "";
         int id = map_find(map, g, nm);
@@ -467,7 +539,7 @@ static size_t count_names(const Onnx__GraphProto *gp, int depth)
     size_t n = gp->n_initializer + gp->n_input;
     for (size_t i = 0; i < gp->n_node; i++) {
         const Onnx__NodeProto *np = gp->node[i];
-        n += np->n_output;
+        n += np->n_output + concat_parts(np);
         for (size_t k = 0; k < np->n_attribute && depth < MAX_DEPTH; k++)
             if (np->attribute[k]->g) n += count_names(np->attribute[k]->g, depth + 1);
     }
@@ -596,7 +668,10 @@ static glint_status build_graph(const Onnx__ModelProto *mp, const char *base_dir
         cap *= 2;
     name_map map = {calloc(cap, sizeof(int)), cap};
     int *order = malloc((gp->n_node + 1) * sizeof *order);
-    g->nodes = calloc(gp->n_node + 1, sizeof *g->nodes);
+    size_t extra = 0;
+    for (size_t i = 0; i < gp->n_node; i++)
+        extra += concat_parts(gp->node[i]);
+    g->nodes = calloc(gp->n_node + extra + 1, sizeof *g->nodes);
     g->inputs = malloc((gp->n_input + 1) * sizeof *g->inputs);
     g->outputs = malloc((gp->n_output + 1) * sizeof *g->outputs);
     glint_status s = GLINT_OK;
@@ -620,9 +695,7 @@ static glint_status build_graph(const Onnx__ModelProto *mp, const char *base_dir
     }
     if ((s = topo_order(gp, &map, g, order))) goto done;
     for (size_t i = 0; i < gp->n_node; i++) {
-        s = add_node(g, &map, &g->nodes[i], gp->node[order[i]], (int)i, 0, 0);
-        g->n_nodes = (int)i + 1;
-        if (s) goto done;
+        if ((s = add_nodes(g, &map, g->nodes, &g->n_nodes, gp->node[order[i]], 0, 0))) goto done;
     }
     if (gp->n_output == 0) {
         s = eng_fail(GLINT_ERR_INVALID, "graph has no outputs");

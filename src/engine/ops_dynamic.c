@@ -7,7 +7,6 @@
  * (torchvision's SSD, Faster R-CNN: per-class score filters, batched NMS). */
 #include "ops_impl.h"
 
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -64,38 +63,67 @@ static int by_score(const void *a, const void *b)
     return x->i < y->i ? -1 : x->i > y->i; /* ties: the lower index first */
 }
 
+static inline float min2(float a, float b)
+{
+    return a < b ? a : b;
+}
+
+static inline float max2(float a, float b)
+{
+    return a > b ? a : b;
+}
+
 static nms_box nms_corners(const float *b, bool center)
 {
     nms_box r;
     if (center) {
         r = (nms_box){b[1] - b[3] / 2, b[0] - b[2] / 2, b[1] + b[3] / 2, b[0] + b[2] / 2, 0};
     } else {
-        r = (nms_box){fminf(b[0], b[2]), fminf(b[1], b[3]), fmaxf(b[0], b[2]), fmaxf(b[1], b[3]),
-                      0};
+        r = (nms_box){min2(b[0], b[2]), min2(b[1], b[3]), max2(b[0], b[2]), max2(b[1], b[3]), 0};
     }
     r.area = (r.y2 - r.y1) * (r.x2 - r.x1);
     return r;
 }
 
-/* Whether b overlaps a by more than iou_th (boxes of no area never do). */
-static bool nms_suppresses(const nms_box *a, const nms_box *b, float iou_th)
+/* The boxes kept so far for one batch and class, by coordinate. */
+typedef struct nms_kept {
+    float *y1, *x1, *y2, *x2, *area;
+    int64_t n;
+} nms_kept;
+
+/* Whether a kept box overlaps x by more than iou_th (boxes of no area never
+ * do): 64 at a time, each block without a branch so that it vectorises. */
+static bool nms_overlaps(const nms_kept *k, const nms_box *x, float iou_th)
 {
-    if (a->area <= 0 || b->area <= 0) return false;
-    float h = fminf(a->y2, b->y2) - fmaxf(a->y1, b->y1);
-    float w = fminf(a->x2, b->x2) - fmaxf(a->x1, b->x1);
-    if (h <= 0 || w <= 0) return false;
-    float inter = h * w;
-    return inter / (a->area + b->area - inter) > iou_th;
+    if (x->area <= 0) return false;
+    for (int64_t q0 = 0; q0 < k->n; q0 += 64) {
+        int64_t q1 = q0 + 64 < k->n ? q0 + 64 : k->n;
+        int hit = 0;
+#pragma omp simd reduction(| : hit)
+        for (int64_t q = q0; q < q1; q++) {
+            float h = min2(k->y2[q], x->y2) - max2(k->y1[q], x->y1);
+            float w = min2(k->x2[q], x->x2) - max2(k->x1[q], x->x1);
+            float inter = h * w, uni = k->area[q] + x->area - inter;
+            hit |= (k->area[q] > 0) & (h > 0) & (w > 0) & (uni > 0) & (inter / uni > iou_th);
+        }
+        if (hit) return true;
+    }
+    return false;
 }
 
-/* Runs the selection; writes up to the count it returns as (batch, class,
- * box) triples into out when out is non-NULL. -1 when out of memory. */
+static int64_t nms_max_out(const op_ctx *c)
+{
+    return c->n_in > 2 && c->in[2] && eng_tensor_count(c->in[2]) ? eng_tensor_get_i(c->in[2], 0)
+                                                                 : 0;
+}
+
+/* Runs the selection, writing (batch, class, box) triples to out; returns
+ * their count, -1 when out of memory. */
 static int64_t nms_select(const op_ctx *c, int64_t *out)
 {
     const glint_tensor *bx = c->in[0], *sc = c->in[1];
     int64_t B = bx->dims[0], N = bx->dims[1], C = sc->dims[1];
-    int64_t max_out =
-        c->n_in > 2 && c->in[2] && eng_tensor_count(c->in[2]) ? eng_tensor_get_i(c->in[2], 0) : 0;
+    int64_t max_out = nms_max_out(c);
     float iou_th = c->n_in > 3 && c->in[3] && eng_tensor_count(c->in[3])
                        ? (float)eng_tensor_get_f(c->in[3], 0)
                        : 0.0f;
@@ -104,10 +132,11 @@ static int64_t nms_select(const op_ctx *c, int64_t *out)
     bool center = eng_attr_i(c->n, "center_point_box", 0) == 1;
     if (max_out <= 0 || N == 0) return 0;
     nms_cand *cand = malloc((size_t)N * sizeof *cand);
-    nms_box *kept = malloc((size_t)N * sizeof *kept);
+    float *kbuf = malloc((size_t)N * 5 * sizeof *kbuf);
     nms_box *box = malloc((size_t)N * sizeof *box);
+    nms_kept kept = {kbuf, kbuf + N, kbuf + 2 * N, kbuf + 3 * N, kbuf + 4 * N, 0};
     int64_t total = 0;
-    if (!cand || !kept || !box) {
+    if (!cand || !kbuf || !box) {
         total = -1;
         goto done;
     }
@@ -117,29 +146,29 @@ static int64_t nms_select(const op_ctx *c, int64_t *out)
             box[i] = nms_corners(bb + 4 * i, center);
         for (int64_t k = 0; k < C; k++) {
             const float *s = (const float *)sc->data + (b * C + k) * N;
-            int64_t n = 0, n_kept = 0;
+            int64_t n = 0;
+            kept.n = 0;
             for (int64_t i = 0; i < N; i++)
                 if (!has_th || s[i] > score_th) cand[n++] = (nms_cand){s[i], i};
             qsort(cand, (size_t)n, sizeof *cand, by_score);
-            for (int64_t j = 0; j < n && n_kept < max_out; j++) {
+            for (int64_t j = 0; j < n && kept.n < max_out; j++) {
                 const nms_box *x = &box[cand[j].i];
-                bool drop = false;
-                for (int64_t q = 0; q < n_kept && !drop; q++)
-                    drop = nms_suppresses(&kept[q], x, iou_th);
-                if (drop) continue;
-                kept[n_kept++] = *x;
-                if (out) {
-                    out[3 * total] = b;
-                    out[3 * total + 1] = k;
-                    out[3 * total + 2] = cand[j].i;
-                }
+                if (nms_overlaps(&kept, x, iou_th)) continue;
+                kept.y1[kept.n] = x->y1;
+                kept.x1[kept.n] = x->x1;
+                kept.y2[kept.n] = x->y2;
+                kept.x2[kept.n] = x->x2;
+                kept.area[kept.n++] = x->area;
+                out[3 * total] = b;
+                out[3 * total + 1] = k;
+                out[3 * total + 2] = cand[j].i;
                 total++;
             }
         }
     }
 done:
     free(cand);
-    free(kept);
+    free(kbuf);
     free(box);
     return total;
 }
@@ -156,17 +185,22 @@ glint_status eng_infer_NonMaxSuppression(op_ctx *c)
         sc->dims[2] != bx->dims[1])
         return OP_FAIL(c, GLINT_ERR_SHAPE,
                        "boxes must be [B, N, 4] and scores [B, C, N] of the same B and N");
-    int64_t n = nms_select(c, NULL);
-    if (n < 0) return OP_FAIL(c, GLINT_ERR_NOMEM, "out of memory");
-    int64_t dims[2] = {n, 3};
+    /* at most max_out boxes per batch and class: a bound, which the kernel
+     * shrinks to the boxes it keeps (the interpreter and constant folding
+     * size the buffer by the bound and read the shape after the kernel) */
+    int64_t per = nms_max_out(c) < 0 ? 0 : nms_max_out(c);
+    if (per > bx->dims[1]) per = bx->dims[1];
+    int64_t dims[2] = {bx->dims[0] * sc->dims[1] * per, 3};
     eng_set_out(c, 0, GLINT_I64, 2, dims);
     return GLINT_OK;
 }
 
 glint_status eng_run_NonMaxSuppression(op_ctx *c)
 {
-    return nms_select(c, c->out[0]->data) < 0 ? OP_FAIL(c, GLINT_ERR_NOMEM, "out of memory")
-                                              : GLINT_OK;
+    int64_t n = nms_select(c, c->out[0]->data);
+    if (n < 0) return OP_FAIL(c, GLINT_ERR_NOMEM, "out of memory");
+    c->out[0]->dims[0] = n;
+    return GLINT_OK;
 }
 
 /* ---- If: the branch's outputs; the interpreter runs it (plan.c) ---- */

@@ -86,7 +86,7 @@
     X(Range, range, range, 3, 3, 0)                                                                \
     /* data movement (ops_shape.c) */                                                              \
     X(Transpose, transpose, transpose, 1, 1, 0)                                                    \
-    X(Concat, concat, concat, 1, 64, 0)                                                            \
+    X(Concat, concat, concat, 1, 16, 0)                                                            \
     X(Split, split, split, 1, 2, 0)                                                                \
     X(Slice, slice, slice, 1, 5, 0)                                                                \
     X(Gather, gather, gather, 2, 2, 0)                                                             \
