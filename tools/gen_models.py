@@ -1288,6 +1288,28 @@ def gen_ssdlite(out_dir, photos_dir):
                      "input_shape": list(x.shape), "output_shape": list(ys[0].shape),
                      "output_stats": stats(ys[1]) if len(ys[1]) else stats(np.zeros(1)),
                      "labels": ys[2].tolist()[:10]})
+    # What `glint run` must answer for pictures in tests/data/ssdlite: the
+    # photos already stretched to 320x320 (PNG), so that the tensor glint
+    # prepares is exactly this one: the seeded network is chaotic enough that
+    # half a grey level on a few pixels changes its answer. dog_wide.png
+    # repeats each column of dog.png (640x320), which glint's stretch
+    # resamples back to the same tensor: the same boxes, x doubled.
+    answers = {}
+    pics = os.path.join(REPO, "tests", "data", "ssdlite")
+    os.makedirs(pics, exist_ok=True)
+    for n in ("dog", "horses"):
+        img = resize_bilinear(load_rgb(photos_dir, n), SSD_SIZE, SSD_SIZE)
+        Image.fromarray(img).save(os.path.join(pics, n + ".png"), optimize=True)
+        if n == "dog":
+            Image.fromarray(np.repeat(img, 2, axis=1)).save(os.path.join(pics, "dog_wide.png"),
+                                                            optimize=True)
+        with torch.no_grad():
+            bx, sc, lb = [t.numpy() for t in model(torch.from_numpy(
+                to_nchw(img, [0, 0, 0], [1, 1, 1])))]
+        answers[n + ".png"] = [
+            {"class_id": int(lb[i]), "score": round(float(sc[i]), 5),
+             "box": [round(float(v), 2) for v in bx[i]]}
+            for i in range(len(sc))]
     write_yaml(os.path.join(out_dir, "model.yaml"),
                "torchvision SSDlite320-MobileNetV3 (seeded, untrained weights) exported with "
                "its post-processing: tests run-time shapes, its detections mean nothing",
@@ -1303,7 +1325,8 @@ def gen_ssdlite(out_dir, photos_dir):
                       "rounded to uint8), /255, NCHW float32; the graph normalises",
         "preprocess_info": [info for _, info in xs],
         "calibration_photos": [n + ".jpg" for n in CALIB_PHOTOS],
-        "test_data_sets": sets})
+        "test_data_sets": sets,
+        "answers": answers})
 
 
 def classify_input(photos_dir, names):

@@ -212,11 +212,11 @@ static void run_prepare(runner *r, run_item *it, const vision_spec *sp, int slot
 
 /* The answer to one item whose image sits at slot it->slot of the output
  * just computed; NULL with it->err set if it cannot be given. */
-static json_t *answer_json(runner *r, const glint_tensor *out, run_item *it)
+static json_t *answer_json(runner *r, run_item *it)
 {
     double t0 = clock_now_ms();
-    json_t *items = answer_items(r->aw, &r->pkg.conf, &r->params, out, it->slot, &it->tf, it->err,
-                                 sizeof it->err);
+    json_t *items = answer_items(r->aw, &r->pkg.conf, &r->params, r->ctx, it->slot, &it->tf,
+                                 it->err, sizeof it->err);
     if (!items) return NULL;
     answer_timings t = {it->decode_ms, it->prep_ms, -1, it->infer_ms, clock_now_ms() - t0};
     json_t *a = answer_object(&r->pkg.conf, it->path, &it->tf, items, &t);
@@ -247,7 +247,6 @@ static int print_error(const runner *r, const run_item *it)
 static int run_group(runner *r, run_item *items, int n, int good, const vision_spec *sp)
 {
     int failed = 0;
-    glint_tensor out = {0};
     if (good > 0) {
         glint_tensor in = {.dtype = GLINT_F32,
                            .ndim = 4,
@@ -264,10 +263,9 @@ static int run_group(runner *r, run_item *items, int n, int good, const vision_s
                 items[i].slot = -1;
             }
         }
-        if (!s) glint_context_output(r->ctx, r->pkg.conf.output, &out);
     }
     for (int i = 0; i < n; i++) {
-        json_t *a = items[i].slot >= 0 ? answer_json(r, &out, &items[i]) : NULL;
+        json_t *a = items[i].slot >= 0 ? answer_json(r, &items[i]) : NULL;
         int rc = a ? print_json(r, a) : print_error(r, &items[i]);
         json_decref(a);
         if (rc) return -1;

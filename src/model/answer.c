@@ -118,6 +118,26 @@ static json_t *class_json(const model_conf *c, int id, float score)
                      round_to(score, 1e-6));
 }
 
+/* One detection as JSON, its box mapped from tensor to file pixels; NULL
+ * with *skip set when the box lies wholly in the padding. */
+static json_t *box_json(const model_conf *c, const vision_transform *tf, const float in[4],
+                        float score, int class_id, int *skip)
+{
+    float box[4] = {in[0], in[1], in[2], in[3]};
+    vision_transform_box(tf, box); /* tensor -> file pixels, clamped */
+    *skip = !(box[2] > box[0] && box[3] > box[1]);
+    if (*skip) return NULL;
+    json_t *o = class_json(c, class_id, score);
+    json_t *bj = json_pack("{s:f, s:f, s:f, s:f}", "x1", round_to(box[0], 1e-2), "y1",
+                           round_to(box[1], 1e-2), "x2", round_to(box[2], 1e-2), "y2",
+                           round_to(box[3], 1e-2));
+    if (!o || !bj || json_object_set_new(o, "box", bj)) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
 static json_t *detect_items(answer_ws *ws, const model_conf *c, const detect_options *opt,
                             const glint_tensor *out, int b, const vision_transform *tf, char *err,
                             size_t err_size)
@@ -145,14 +165,10 @@ static json_t *detect_items(answer_ws *ws, const model_conf *c, const detect_opt
     for (int i = 0; arr && i < n; i++) {
         const detect_box *d = &ws->out[i];
         float box[4] = {d->x1, d->y1, d->x2, d->y2};
-        vision_transform_box(tf, box);                       /* tensor -> file pixels, clamped */
-        if (!(box[2] > box[0] && box[3] > box[1])) continue; /* all in the padding */
-        json_t *o = class_json(c, d->class_id, d->score);
-        json_t *bj = json_pack("{s:f, s:f, s:f, s:f}", "x1", round_to(box[0], 1e-2), "y1",
-                               round_to(box[1], 1e-2), "x2", round_to(box[2], 1e-2), "y2",
-                               round_to(box[3], 1e-2));
-        if (!o || !bj || json_object_set_new(o, "box", bj) || json_array_append_new(arr, o)) {
-            json_decref(o);
+        int skip;
+        json_t *o = box_json(c, tf, box, d->score, d->class_id, &skip);
+        if (skip) continue; /* all in the padding */
+        if (!o || json_array_append_new(arr, o)) {
             json_decref(arr);
             arr = NULL;
         }
@@ -192,13 +208,64 @@ static json_t *classify_items(answer_ws *ws, const model_conf *c, int top_k,
     return arr;
 }
 
+/* DETECT_LAYOUT_BOXES: the model chose its boxes (NMS in the graph); keep
+ * those over the score threshold, in its order, at most max_det. */
+static json_t *box_outputs_items(const model_conf *c, const detect_options *opt,
+                                 const glint_context *ctx, const vision_transform *tf, char *err,
+                                 size_t err_size)
+{
+    glint_tensor bx, sc, lb;
+    glint_context_output(ctx, c->box_outputs[0], &bx);
+    glint_context_output(ctx, c->box_outputs[1], &sc);
+    glint_context_output(ctx, c->box_outputs[2], &lb);
+    int64_t n = bx.ndim >= 2 ? bx.dims[bx.ndim - 2] : -1;
+    int64_t n_sc = 1, n_lb = 1;
+    for (int d = 0; d < sc.ndim; d++)
+        n_sc *= sc.dims[d];
+    for (int d = 0; d < lb.ndim; d++)
+        n_lb *= lb.dims[d];
+    if (n < 0 || bx.dims[bx.ndim - 1] != 4 || n_sc != n || n_lb != n || sc.dtype != GLINT_F32 ||
+        (n && (!bx.data || !sc.data || !lb.data))) {
+        snprintf(err, err_size, "output: %lld boxes, %lld scores and %lld labels do not agree",
+                 (long long)n, (long long)n_sc, (long long)n_lb);
+        return NULL;
+    }
+    const float *boxes = bx.data, *scores = sc.data;
+    json_t *arr = json_array();
+    int kept = 0;
+    for (int64_t i = 0; arr && i < n && kept < opt->max_det; i++) {
+        const float *b = boxes + 4 * i;
+        float s = scores[i];
+        double id = lb.dtype == GLINT_I64   ? (double)((const int64_t *)lb.data)[i]
+                    : lb.dtype == GLINT_I32 ? (double)((const int32_t *)lb.data)[i]
+                                            : (double)((const float *)lb.data)[i];
+        if (!(s > opt->score_threshold) || !isfinite(s) || !isfinite(b[0]) || !isfinite(b[1]) ||
+            !isfinite(b[2]) || !isfinite(b[3]) || !(id >= 0 && id < DETECT_MAX_CLASSES))
+            continue;
+        int skip;
+        json_t *o = box_json(c, tf, b, s, (int)id, &skip);
+        if (skip) continue;
+        if (!o || json_array_append_new(arr, o)) {
+            json_decref(arr);
+            arr = NULL;
+        }
+        kept++;
+    }
+    if (!arr) snprintf(err, err_size, "out of memory");
+    return arr;
+}
+
 json_t *answer_items(answer_ws *ws, const model_conf *c, const answer_params *p,
-                     const glint_tensor *out, int b, const vision_transform *tf, char *err,
+                     const glint_context *ctx, int b, const vision_transform *tf, char *err,
                      size_t err_size)
 {
+    if (c->task == MODEL_TASK_DETECT && c->layout == DETECT_LAYOUT_BOXES)
+        return box_outputs_items(c, &p->detect, ctx, tf, err, err_size);
+    glint_tensor out;
+    glint_context_output(ctx, c->output, &out);
     if (c->task == MODEL_TASK_DETECT)
-        return detect_items(ws, c, &p->detect, out, b, tf, err, err_size);
-    return classify_items(ws, c, p->top_k, out, b, err, err_size);
+        return detect_items(ws, c, &p->detect, &out, b, tf, err, err_size);
+    return classify_items(ws, c, p->top_k, &out, b, err, err_size);
 }
 
 static json_t *timings_json(const answer_timings *t)

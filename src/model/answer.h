@@ -48,11 +48,11 @@ answer_params answer_params_of(const model_conf *c);
 answer_ws *answer_ws_create(void);
 void answer_ws_destroy(answer_ws *ws);
 
-/* The "detections" or "classes" array for image `b` of the output `out`
- * (model_conf c, transform tf from vision_prepare). Returns a new reference,
- * or NULL with a message in err. */
+/* The "detections" or "classes" array for image `b` of the outputs context
+ * ctx just computed (model_conf c, transform tf from vision_prepare). Returns
+ * a new reference, or NULL with a message in err. */
 json_t *answer_items(answer_ws *ws, const model_conf *c, const answer_params *p,
-                     const glint_tensor *out, int b, const vision_transform *tf, char *err,
+                     const glint_context *ctx, int b, const vision_transform *tf, char *err,
                      size_t err_size);
 
 /* The whole answer object around `items` (stolen), led by "image": image

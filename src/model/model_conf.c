@@ -583,13 +583,15 @@ static int set_key(const yctx *x, int k, const yaml_node_t *v, yaml_conf *y)
 {
     static const char *const tasks[] = {"detect", "classify", NULL};
     static const int task_v[] = {MODEL_TASK_DETECT, MODEL_TASK_CLASSIFY};
-    static const char *const layouts[] = {"yolov8", "yolo11", "yolov11", "v8",  "yolov5",
-                                          "yolov7", "v5",     "yolov10", "e2e", NULL};
-    static const int layout_v[] = {DETECT_LAYOUT_V8, DETECT_LAYOUT_V8,  DETECT_LAYOUT_V8,
-                                   DETECT_LAYOUT_V8, DETECT_LAYOUT_V5,  DETECT_LAYOUT_V5,
-                                   DETECT_LAYOUT_V5, DETECT_LAYOUT_E2E, DETECT_LAYOUT_E2E};
-    static const char *const modes[] = {"letterbox", "crop", NULL};
-    static const int mode_v[] = {VISION_LETTERBOX, VISION_CROP};
+    static const char *const layouts[] = {"yolov8", "yolo11", "yolov11",     "v8",
+                                          "yolov5", "yolov7", "v5",          "yolov10",
+                                          "e2e",    "boxes",  "torchvision", NULL};
+    static const int layout_v[] = {DETECT_LAYOUT_V8,    DETECT_LAYOUT_V8,   DETECT_LAYOUT_V8,
+                                   DETECT_LAYOUT_V8,    DETECT_LAYOUT_V5,   DETECT_LAYOUT_V5,
+                                   DETECT_LAYOUT_V5,    DETECT_LAYOUT_E2E,  DETECT_LAYOUT_E2E,
+                                   DETECT_LAYOUT_BOXES, DETECT_LAYOUT_BOXES};
+    static const char *const modes[] = {"letterbox", "crop", "stretch", NULL};
+    static const int mode_v[] = {VISION_LETTERBOX, VISION_CROP, VISION_STRETCH};
     const char *key = KEYS[k];
     int iv = 0;
     switch (k) {
@@ -609,7 +611,7 @@ static int set_key(const yctx *x, int k, const yaml_node_t *v, yaml_conf *y)
         y->layout = (detect_layout)iv;
         return 0;
     case K_RESIZE:
-        return get_enum(x, key, v, modes, mode_v, "letterbox or crop", &y->resize);
+        return get_enum(x, key, v, modes, mode_v, "letterbox, crop or stretch", &y->resize);
     case K_RECT: {
         static const char *const bools[] = {"true", "false", "yes", "no", NULL};
         static const int rect_v[] = {1, 2, 1, 2};
@@ -847,11 +849,52 @@ static int resolve_io(model_conf *c, const glint_model *m, const yaml_conf *y, c
     return 0;
 }
 
+/* torchvision's detection outputs: boxes [N, 4] (or [1, N, 4]) float, scores
+ * [N] float and labels [N] integer, found by those names, else as outputs 0,
+ * 1, 2. Fills idx; 0 if the model has them. */
+static int find_box_outputs(const glint_model *m, int idx[3])
+{
+    static const char *const names[3] = {"boxes", "scores", "labels"};
+    int n = glint_model_num_outputs(m);
+    if (n < 3) return -1;
+    for (int k = 0; k < 3; k++) {
+        idx[k] = k;
+        for (int i = 0; i < n; i++) {
+            glint_io_info o;
+            glint_model_output_info(m, i, &o);
+            if (o.name && !strcmp(o.name, names[k])) idx[k] = i;
+        }
+    }
+    glint_io_info b, s, l;
+    glint_model_output_info(m, idx[0], &b);
+    glint_model_output_info(m, idx[1], &s);
+    glint_model_output_info(m, idx[2], &l);
+    int boxes_ok = b.dtype == GLINT_F32 && ((b.ndim == 2 && b.dims[1] == 4) ||
+                                            (b.ndim == 3 && b.dims[0] == 1 && b.dims[2] == 4));
+    int rows = b.ndim - 1; /* scores and labels: one row per box */
+    int labels_ok = l.dtype == GLINT_I64 || l.dtype == GLINT_I32 || l.dtype == GLINT_F32;
+    return boxes_ok && s.dtype == GLINT_F32 && s.ndim == rows && l.ndim == rows && labels_ok ? 0
+                                                                                             : -1;
+}
+
 static int resolve_task(model_conf *c, const glint_model *m, const yaml_conf *y, const char *onnx,
                         const char *cfg, char *err, size_t size)
 {
     char ds[128];
     glint_io_info out;
+    if ((y->layout == DETECT_LAYOUT_BOXES || (!y->layout && y->task != MODEL_TASK_CLASSIFY)) &&
+        !find_box_outputs(m, c->box_outputs)) {
+        c->task = MODEL_TASK_DETECT; /* a torchvision detector with its post-processing */
+        c->layout = DETECT_LAYOUT_BOXES;
+        c->output = c->box_outputs[0];
+        c->batch_free = 0;
+        return 0;
+    }
+    if (y->layout == DETECT_LAYOUT_BOXES)
+        return fail(err, size,
+                    "%s: layout: torchvision, but the model has no boxes [N,4], scores [N] and "
+                    "labels [N] outputs",
+                    cfg);
     glint_model_output_info(m, c->output, &out);
     const char *mt = glint_model_metadata(m, "task");
     int trailing_ones = out.ndim >= 2;
@@ -993,6 +1036,7 @@ static void resolve_spec(model_conf *c, const glint_model *m, const yaml_conf *y
                          : (int)lround(side * 256.0 / 224.0);
     c->spec =
         mode == VISION_LETTERBOX ? vision_spec_letterbox(w, h) : vision_spec_crop(w, h, short_side);
+    if (mode == VISION_STRETCH) c->spec.mode = VISION_STRETCH; /* the crop spec's other fields */
     int imagenet = c->task == MODEL_TASK_CLASSIFY && !ultralytics_cls;
     const float in_mean[3] = {0.485f, 0.456f, 0.406f}, in_std[3] = {0.229f, 0.224f, 0.225f};
     float scale = 1.0f;
@@ -1105,8 +1149,9 @@ int model_conf_load(model_conf *c, const char *onnx_path, const glint_model *m, 
                            err_size)))
         goto done;
     if ((rc = resolve_labels(c, m, &y, onnx_path, cfg, err, err_size))) goto done;
-    if (c->task == MODEL_TASK_DETECT) c->layout = y.layout ? y.layout : guess_layout(c, m);
-    int nc = output_classes(c, m, onnx_path, err, err_size);
+    if (c->task == MODEL_TASK_DETECT && c->layout != DETECT_LAYOUT_BOXES)
+        c->layout = y.layout ? y.layout : guess_layout(c, m);
+    int nc = c->layout == DETECT_LAYOUT_BOXES ? 0 : output_classes(c, m, onnx_path, err, err_size);
     if ((rc = nc < 0 ? -1 : 0)) goto done;
     int nl = task_labels_count(c->labels);
     if (nc > 0 && nl > 0 && nl != nc)

@@ -104,6 +104,7 @@ typedef struct model_conf {
     int batch_free;        /* 1: the batch axis is free, batches > 1 may run */
     vision_spec spec;      /* tensor size, resize mode, pad, mean/std */
     detect_layout layout;  /* detect: V8 or V5; AUTO when the output dims are free */
+    int box_outputs[3];    /* DETECT_LAYOUT_BOXES: the boxes, scores and labels outputs */
     detect_options detect; /* detect: thresholds and box limits */
     int top_k;             /* classify: classes per answer */
     task_labels *labels;   /* owned; NULL: classes are named by number */

@@ -59,6 +59,10 @@ typedef enum detect_layout {
     DETECT_LAYOUT_V8,
     DETECT_LAYOUT_V5,
     DETECT_LAYOUT_E2E, /* [B, N, 6]: x1, y1, x2, y2, score, class (NMS-free heads) */
+    /* three outputs, batch 1: boxes [N, 4] (x1, y1, x2, y2), scores [N], labels [N]:
+     * torchvision's detectors exported with their post-processing (NMS done in the
+     * graph); read by the answer layer (model/answer.c), not by detect_decode */
+    DETECT_LAYOUT_BOXES,
 } detect_layout;
 
 /* What one output tensor holds. */

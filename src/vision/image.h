@@ -146,6 +146,7 @@ vision_status vision_probe(vision_decoder *dec, const uint8_t *data, size_t size
 typedef enum vision_mode {
     VISION_LETTERBOX = 0, /* fit inside W x H keeping aspect, centre, pad (YOLO) */
     VISION_CROP,          /* short side -> resize_short, centre-crop W x H (classifiers) */
+    VISION_STRETCH,       /* resize to W x H, aspect not kept (torchvision's detectors) */
 } vision_mode;
 
 /* How a model wants its input. Build one with vision_spec_letterbox() or

@@ -50,7 +50,7 @@ vision_spec vision_spec_crop(int width, int height, int resize_short)
 vision_status vision_spec_check(const vision_spec *s, vision_error *err)
 {
     if (!s) return vision_fail(err, VISION_ERR_ARG, "spec: NULL");
-    if (s->mode != VISION_LETTERBOX && s->mode != VISION_CROP)
+    if (s->mode != VISION_LETTERBOX && s->mode != VISION_CROP && s->mode != VISION_STRETCH)
         return vision_fail(err, VISION_ERR_ARG, "spec: unknown mode %d", (int)s->mode);
     if (s->width < 1 || s->width > VISION_MAX_SIDE || s->height < 1 || s->height > VISION_MAX_SIDE)
         return vision_fail(err, VISION_ERR_ARG, "spec: tensor size %dx%d outside 1..%d", s->width,
@@ -84,6 +84,11 @@ void vision_fit(const vision_spec *spec, int w, int h, int *rw, int *rh)
         double r = fmin((double)fw / w, (double)fh / h);
         *rw = clampi(lround(w * r), 1, spec->width < fw ? spec->width : fw);
         *rh = clampi(lround(h * r), 1, spec->height < fh ? spec->height : fh);
+        return;
+    }
+    if (spec->mode == VISION_STRETCH) {
+        *rw = spec->width;
+        *rh = spec->height;
         return;
     }
     /* torchvision Resize(int): short side = s, long side = int(s * long / short). */

@@ -188,6 +188,8 @@ def main():
                 continue
             m = re.findall(r"relative L2 error ([0-9.eE+-]+)", out)
             dist = float(m[0]) if m else 0.0  # first failing output; PASS: below 1e-12
+            if re.search(r"shape differs from the expected one", out):
+                dist = math.inf  # outputs of run-time shapes (detections) changed their count
             sensitive = dist >= tol * factor
             what = "%s: with %s the outputs move by rel L2 %.3g (checked at %g; needs >= %g)" % (
                 name, how, dist, tol, tol * factor)

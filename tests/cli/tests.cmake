@@ -86,6 +86,12 @@ set_tests_properties(cli/hot-kernels PROPERTIES PASS_REGULAR_EXPRESSION "4 passe
 add_test(NAME cli/dyn-rewrites COMMAND sh ${CMAKE_SOURCE_DIR}/tests/cli/dyn_rewrites.sh
          $<TARGET_FILE:glint> ${CMAKE_SOURCE_DIR})
 set_tests_properties(cli/dyn-rewrites PROPERTIES PASS_REGULAR_EXPRESSION "2 passed, 0 failed")
+# a torchvision detector with its post-processing in the graph, against PyTorch's answers
+add_test(NAME cli/torchvision-detect
+         COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/tests/cli/test_torchvision_detect.py
+                 $<TARGET_FILE:glint> ${CMAKE_SOURCE_DIR})
+set_tests_properties(cli/torchvision-detect PROPERTIES PASS_REGULAR_EXPRESSION
+                     "[1-9][0-9]* passed, 0 failed")
 # rect letterboxing of a free-size detector against the square one and the truth
 add_test(NAME cli/rect COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/tests/cli/test_rect.py
          $<TARGET_FILE:glint> ${CMAKE_SOURCE_DIR})

@@ -409,7 +409,7 @@ static void test_yaml_wrong_types(void **state)
         {"task: segment", "task: expected detect or classify, got 'segment'"},
         {"task: [detect]", "task: expected detect or classify, got '(not a scalar)'"},
         {"layout: yolov9", "layout: expected yolov8, yolov5 or yolov10, got 'yolov9'"},
-        {"resize: stretch", "resize: expected letterbox or crop, got 'stretch'"},
+        {"resize: squash", "resize: expected letterbox, crop or stretch, got 'squash'"},
         {"precision: fp16", "precision: expected f32, int8, bf16 or auto, got 'fp16'"},
         {"precision: F32", "precision: expected f32, int8, bf16 or auto, got 'F32'"},
         {"name: [a, b]", "name: expected a non-empty string"},

@@ -107,10 +107,9 @@ int pipeline_answer(sitem *it, const batch_result *res, const answer_params *p)
         snprintf(it->err, sizeof it->err, "out of memory");
         return -1;
     }
-    glint_tensor out;
-    glint_context_output(res->ctx, c->output, &out);
     uint64_t t0 = serve_now_ns();
-    json_t *items = answer_items(sc->aw, c, p, &out, res->row, &it->tf, it->err, sizeof it->err);
+    json_t *items =
+        answer_items(sc->aw, c, p, res->ctx, res->row, &it->tf, it->err, sizeof it->err);
     if (!items) return -1;
     answer_timings t = {ms(it->decode_ns), ms(it->prep_ns), ms(it->queue_ns), ms(it->infer_ns),
                         ms(serve_now_ns() - t0)};
