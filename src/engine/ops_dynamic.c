@@ -134,12 +134,12 @@ static int64_t nms_select(const op_ctx *c, int64_t *out)
     nms_cand *cand = malloc((size_t)N * sizeof *cand);
     float *kbuf = malloc((size_t)N * 5 * sizeof *kbuf);
     nms_box *box = malloc((size_t)N * sizeof *box);
-    nms_kept kept = {kbuf, kbuf + N, kbuf + 2 * N, kbuf + 3 * N, kbuf + 4 * N, 0};
     int64_t total = 0;
     if (!cand || !kbuf || !box) {
         total = -1;
         goto done;
     }
+    nms_kept kept = {kbuf, kbuf + N, kbuf + 2 * N, kbuf + 3 * N, kbuf + 4 * N, 0};
     for (int64_t b = 0; b < B; b++) {
         const float *bb = (const float *)bx->data + b * N * 4;
         for (int64_t i = 0; i < N; i++)
