@@ -18,7 +18,7 @@ for arg in "$@"; do
   case $arg in
   --models) pkgs+=(python3-torch python3-torchvision python3-onnx python3-numpy python3-pil) ;;
   --bench) pkgs+=(nginx-light jq python3-pil) ;;
-  --container) pkgs+=(podman runc mmdebstrap uidmap slirp4netns fuse-overlayfs curl) ;;
+  --container) pkgs+=(podman runc catatonit mmdebstrap uidmap slirp4netns fuse-overlayfs curl) ;;
   *) echo "install-deps: unknown option $arg" >&2; exit 2 ;;
   esac
 done

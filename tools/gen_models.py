@@ -15,6 +15,8 @@ way the server does plus the outputs PyTorch computes for them:
   models/yolov5n/      YOLOv5n v6.0 (C3, anchor-based head), opset 12, [B,25200,85]
   models/ssdlite/      torchvision ssdlite320_mobilenet_v3_large with its
                        post-processing (NMS inside If), opset 13, [1,3,320,320]
+  models/rtdetr/       RT-DETR (tools/arch_rtdetr.py: r18 layout, half width,
+                       100 queries), opset 16, dynamic batch, output0 [B,100,84]
   models/resnet18/     torchvision resnet18, opset 13, dynamic batch
   models/mobilenetv3/  torchvision mobilenet_v3_small, opset 11, batch 1
   models/efficientnet_b0/ torchvision efficientnet_b0, opset 13, dynamic batch
@@ -1329,6 +1331,141 @@ def gen_ssdlite(out_dir, photos_dir):
         "answers": answers})
 
 
+RTDETR_SIZE = 640
+RTDETR_CLS_GAIN = 2.5  # on the decoder's class weights: tens of queries over 0.25 a photo
+
+
+def seed_detr(model, rng):
+    """RT-DETR's own initialisation (rtdetr_pytorch _reset_parameters), drawn
+    from rng: the transformer's linear layers as torch's default (uniform
+    1/sqrt(fan_in); He-uniform, as seed_weights gives convolutions, makes the
+    decoder chaotic: two engines' roundings then end 1% apart), attention
+    projections Xavier, deformable attention's sampling offsets a ring of
+    directions per head and nearly zero weights, and the box heads' last
+    layers nearly zero (the boxes start at the selected anchors)."""
+    from arch_rtdetr import MSDeformableAttention
+    for mod in list(model.encoder.encoder.modules()) + list(model.decoder.modules()):
+        if isinstance(mod, nn.Linear):
+            b = 1.0 / math.sqrt(mod.weight.shape[1])
+            _fill(mod.weight, rng.uniform(-b, b, mod.weight.shape))
+            _fill(mod.bias, rng.uniform(-b, b, mod.bias.shape))
+        elif isinstance(mod, nn.MultiheadAttention):
+            w = mod.in_proj_weight
+            b = math.sqrt(6.0 / (w.shape[0] + w.shape[1]))
+            _fill(w, rng.uniform(-b, b, w.shape))
+            _fill(mod.in_proj_bias, np.zeros(mod.in_proj_bias.shape))
+    for mod in model.decoder.modules():
+        if isinstance(mod, MSDeformableAttention):
+            h, lv, pt = mod.nhead, mod.levels, mod.points
+            th = np.arange(h) * (2.0 * math.pi / h)
+            grid = np.stack([np.cos(th), np.sin(th)], -1)
+            grid = grid / np.abs(grid).max(-1, keepdims=True)
+            grid = np.tile(grid[:, None, None, :], (1, lv, pt, 1)) * np.arange(1, pt + 1)[None, None, :, None]
+            for lin in (mod.sampling_offsets, mod.attention_weights):
+                _fill(lin.weight, rng.uniform(-1e-3, 1e-3, lin.weight.shape))
+            _fill(mod.sampling_offsets.bias, grid.reshape(-1))
+            _fill(mod.attention_weights.bias, np.zeros(mod.attention_weights.bias.shape))
+    for head in [model.decoder.enc_bbox_head, *model.decoder.dec_bbox_head]:
+        last = head.layers[-1]
+        _fill(last.weight, rng.uniform(-1e-3, 1e-3, last.weight.shape))
+        _fill(last.bias, np.zeros(last.bias.shape))
+
+
+def gen_rtdetr(out_dir, photos_dir):
+    """RT-DETR (tools/arch_rtdetr.py) at r18's layout and half its width,
+    seeded, exported as Ultralytics exports RT-DETR: opset 16 (GridSample),
+    the input stretched to 640x640 (its predictor's LetterBox(scale_fill)),
+    output0 [B, 100, 84] (normalised cx, cy, w, h and 80 sigmoid scores).
+    100 queries, not 300: the queries are the TopK of the encoder's scores,
+    and the seeded encoder puts several of its best 300 closer than float
+    rounding, where any two engines (ONNX Runtime and torch: 4-12% apart)
+    pick and order them differently; its best 100 stand 3.5e-5 apart."""
+    from arch_rtdetr import RTDETR
+    torch.manual_seed(0)
+    rng = np.random.default_rng(41)
+    model = RTDETR(nc=80, queries=100)
+    seed_weights(model, rng)
+    seed_transformer(model, rng)
+    seed_detr(model, rng)
+    dec = model.decoder
+    prior = -math.log((1 - 0.01) / 0.01)  # RT-DETR's class bias: a prior probability of 0.01
+    for head in [dec.enc_score_head, *dec.dec_score_head]:
+        _fill(head.bias, np.full(head.bias.shape, prior))
+    for head in dec.dec_score_head:  # a few confident queries a picture, as a trained model
+        head.weight.data *= RTDETR_CLS_GAIN
+    # the anchors at the border are masked out (memory 0): with no LayerNorm
+    # shift they score the prior, below the queries chosen from the picture
+    _fill(dec.enc_output[1].bias, np.zeros(dec.enc_output[1].bias.shape))
+
+    def stretch(n):
+        img = load_rgb(photos_dir, n)
+        h, w, _ = img.shape
+        x = to_nchw(resize_bilinear(img, RTDETR_SIZE, RTDETR_SIZE), [0, 0, 0], [1, 1, 1])
+        return x, {"photo": n + ".jpg", "source": [w, h], "resized": [RTDETR_SIZE, RTDETR_SIZE]}
+
+    calib = np.concatenate([stretch(n)[0] for n in CALIB_PHOTOS])
+    calibrate_bn(model, calib, rng)
+    (x0, i0), (x1, i1), (x2, i2) = stretch("dog"), stretch("horses"), stretch("eagle")
+    x12 = np.concatenate([x1, x2])
+    # The 300 queries are the TopK of the encoder's best class scores, in
+    # order: scores closer than float rounding would let an engine pick or
+    # order them otherwise than torch. Refuse seeds that leave them that close.
+    seen = []
+    hook = dec.enc_score_head.register_forward_hook(lambda mod, i, o: seen.append(o))
+    with torch.no_grad():
+        model(torch.from_numpy(np.concatenate([x0, x12])))
+    hook.remove()
+    best = np.sort(seen[0].max(-1).values.numpy(), axis=1)[:, ::-1][:, :dec.queries + 1]
+    gap = float(np.diff(-best, axis=1).min())
+    print(f"rtdetr: smallest gap between the {dec.queries + 1} best encoder scores {gap:.3g}")
+    if not gap > 2e-5:
+        sys.exit(f"gen_models: rtdetr: encoder scores {gap:.3g} apart: change the seed")
+    macs, by_kind = count_macs(model, torch.from_numpy(x0))
+    path = os.path.join(out_dir, "model.onnx")
+    export_onnx(model, torch.from_numpy(x0), path, 16, "images", "output0", True)
+    m = finalize_onnx(path, {
+        "description": "RT-DETR (r18 layout, half width) with seeded, untrained weights "
+                       "(glint tools/gen_models.py)",
+        "author": "glint", "version": "rtdetr-glint-seeded", "task": "detect",
+        "stride": 32, "batch": 1, "imgsz": [RTDETR_SIZE, RTDETR_SIZE],
+        "names": YOLO_NAMES_META}, ["batch", model.decoder.queries, 84])
+    sets = write_case(out_dir, [(["dog.jpg"], x0), (["horses.jpg", "eagle.jpg"], x12)],
+                      model, "images", "output0")
+    with torch.no_grad():
+        y = model(torch.from_numpy(x0)).numpy()[0]
+    sets[0]["queries_over_0.25"] = int((y[:, 4:].max(1) > 0.25).sum())
+    # What `glint run` must answer for tests/data/rtdetr/dog.png, the photo
+    # already stretched to 640x640 (so that glint prepares this very tensor:
+    # the query selection turns on small input changes): queries over 0.25,
+    # best first, as corners in pixels clipped to the picture.
+    img = resize_bilinear(load_rgb(photos_dir, "dog"), RTDETR_SIZE, RTDETR_SIZE)
+    pics = os.path.join(REPO, "tests", "data", "rtdetr")
+    os.makedirs(pics, exist_ok=True)
+    Image.fromarray(img).save(os.path.join(pics, "dog.png"), optimize=True)
+    score, cls = y[:, 4:].max(1), y[:, 4:].argmax(1)
+    answers = []
+    for i in sorted(np.nonzero(score > 0.25)[0], key=lambda i: (-score[i], i)):
+        cx, cy, w, h = (float(v) * RTDETR_SIZE for v in y[i, :4])
+        box = [min(max(v, 0.0), RTDETR_SIZE) for v in (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)]
+        answers.append({"class_id": int(cls[i]), "score": round(float(score[i]), 5),
+                        "box": [round(v, 2) for v in box]})
+    write_yaml(os.path.join(out_dir, "model.yaml"),
+               "RT-DETR (r18 layout at half width) with seeded, untrained weights: tests the "
+               "transformer decoder and its decoding, its detections mean nothing",
+               {"name": "rtdetr", "task": "detect", "layout": "rtdetr", "input": "images",
+                "width": RTDETR_SIZE, "height": RTDETR_SIZE, "resize": "stretch",
+                "mean": [0, 0, 0], "std": [1, 1, 1], "score_threshold": 0.25,
+                "max_detections": 100, "labels": COCO_NAMES})
+    finish(out_dir, "rtdetr", model, m, macs, by_kind, {
+        "seed": {"numpy_pcg64": 41, "torch": 0},
+        "preprocess": "RGB, stretched to 640x640 (bilinear half-pixel without antialiasing, "
+                      "rounded to uint8), /255, NCHW float32",
+        "preprocess_info": [i0, i1, i2],
+        "calibration_photos": [n + ".jpg" for n in CALIB_PHOTOS],
+        "test_data_sets": sets,
+        "answers": {"dog.png": answers}})
+
+
 def classify_input(photos_dir, names):
     xs, infos = [], []
     for n in names:
@@ -1434,6 +1571,7 @@ MODELS = {
     "yolo11n": lambda d, p: gen_yolo11n(d, p),
     "yolov5n": lambda d, p: gen_yolov5n(d, p),
     "ssdlite": lambda d, p: gen_ssdlite(d, p),
+    "rtdetr": lambda d, p: gen_rtdetr(d, p),
     "resnet18": lambda d, p: gen_classifier(
         d, p, "resnet18", torchvision.models.resnet18, 18, 13, True,
         ["eagle", "giraffe"]),

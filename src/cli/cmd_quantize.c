@@ -194,7 +194,8 @@ static int decode_boxes(const model_conf *c, const glint_tensor *t, detect_box *
     detect_workspace *ws = NULL;
     int n = 0;
     if (detect_shape_from_dims(t->dims, t->ndim, c->layout, &s) ||
-        detect_workspace_create(s.num_boxes, s.num_classes, &ws) ||
+        (s.input_width = c->spec.width, s.input_height = c->spec.height,
+         detect_workspace_create(s.num_boxes, s.num_classes, &ws)) ||
         detect_decode(ws, &s, t->data, &c->detect, NULL, out, cap, &n))
         n = -1;
     detect_workspace_destroy(ws);

@@ -148,6 +148,8 @@ static json_t *detect_items(answer_ws *ws, const model_conf *c, const detect_opt
         snprintf(err, err_size, "output: %s", task_last_error());
         return NULL;
     }
+    shape.input_width = tf->tensor_width; /* DETR boxes are fractions of the tensor */
+    shape.input_height = tf->tensor_height;
     if (ensure_detect(ws, &shape, opt->max_det)) {
         snprintf(err, err_size, "out of memory");
         return NULL;

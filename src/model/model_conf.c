@@ -583,13 +583,14 @@ static int set_key(const yctx *x, int k, const yaml_node_t *v, yaml_conf *y)
 {
     static const char *const tasks[] = {"detect", "classify", NULL};
     static const int task_v[] = {MODEL_TASK_DETECT, MODEL_TASK_CLASSIFY};
-    static const char *const layouts[] = {"yolov8", "yolo11", "yolov11",     "v8",
-                                          "yolov5", "yolov7", "v5",          "yolov10",
-                                          "e2e",    "boxes",  "torchvision", NULL};
-    static const int layout_v[] = {DETECT_LAYOUT_V8,    DETECT_LAYOUT_V8,   DETECT_LAYOUT_V8,
-                                   DETECT_LAYOUT_V8,    DETECT_LAYOUT_V5,   DETECT_LAYOUT_V5,
-                                   DETECT_LAYOUT_V5,    DETECT_LAYOUT_E2E,  DETECT_LAYOUT_E2E,
-                                   DETECT_LAYOUT_BOXES, DETECT_LAYOUT_BOXES};
+    static const char *const layouts[] = {"yolov8",      "yolo11", "yolov11", "v8",  "yolov5",
+                                          "yolov7",      "v5",     "yolov10", "e2e", "boxes",
+                                          "torchvision", "rtdetr", "detr",    NULL};
+    static const int layout_v[] = {DETECT_LAYOUT_V8,    DETECT_LAYOUT_V8,    DETECT_LAYOUT_V8,
+                                   DETECT_LAYOUT_V8,    DETECT_LAYOUT_V5,    DETECT_LAYOUT_V5,
+                                   DETECT_LAYOUT_V5,    DETECT_LAYOUT_E2E,   DETECT_LAYOUT_E2E,
+                                   DETECT_LAYOUT_BOXES, DETECT_LAYOUT_BOXES, DETECT_LAYOUT_DETR,
+                                   DETECT_LAYOUT_DETR};
     static const char *const modes[] = {"letterbox", "crop", "stretch", NULL};
     static const int mode_v[] = {VISION_LETTERBOX, VISION_CROP, VISION_STRETCH};
     const char *key = KEYS[k];
@@ -1009,7 +1010,7 @@ static int output_classes(model_conf *c, const glint_model *m, const char *onnx,
 }
 
 /* Detect layout when model.yaml does not say: 4+C rows is V8, 5+C columns
- * V5 when the class count C is known from the names; otherwise AUTO, which
+ * V5, 4+C columns DETR when the class count C is known from the names; otherwise AUTO, which
  * detect_shape_from_dims settles from the dims (rows < columns: V8). */
 static detect_layout guess_layout(const model_conf *c, const glint_model *m)
 {
@@ -1019,6 +1020,7 @@ static detect_layout guess_layout(const model_conf *c, const glint_model *m)
     int64_t nc = task_labels_count(c->labels);
     if (nc > 0 && a == 4 + nc && b != 5 + nc) return DETECT_LAYOUT_V8;
     if (nc > 0 && b == 5 + nc && a != 4 + nc) return DETECT_LAYOUT_V5;
+    if (nc > 0 && b == 4 + nc && a != 4 + nc) return DETECT_LAYOUT_DETR; /* [B, queries, 4+C] */
     return DETECT_LAYOUT_AUTO;
 }
 

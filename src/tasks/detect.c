@@ -110,12 +110,15 @@ task_status detect_shape_from_dims(const int64_t *dims, int ndim, detect_layout 
     } else if (layout == DETECT_LAYOUT_V5) {
         boxes = a;
         classes = d - 5;
+    } else if (layout == DETECT_LAYOUT_DETR) {
+        boxes = a;
+        classes = d - 4;
     } else {
         return task_fail(TASK_ERR_INVALID, "detect: unknown layout %d", (int)layout);
     }
     task_status s = check_sizes(batch, boxes, classes);
     if (s != TASK_OK) return s;
-    *out = (detect_shape){layout, (int)batch, (int)boxes, (int)classes};
+    *out = (detect_shape){layout, (int)batch, (int)boxes, (int)classes, 0, 0};
     return TASK_OK;
 }
 
@@ -182,6 +185,12 @@ static int read_box(const detect_shape *s, const float *image, int n, float box[
         cy = row[1];
         w = row[2];
         h = row[3];
+    }
+    if (s->layout == DETECT_LAYOUT_DETR) { /* fractions of the input */
+        cx *= (float)s->input_width;
+        w *= (float)s->input_width;
+        cy *= (float)s->input_height;
+        h *= (float)s->input_height;
     }
     box[0] = cx - 0.5f * w;
     box[1] = cy - 0.5f * h;
@@ -298,6 +307,43 @@ static size_t candidates_v5(detect_workspace *ws, const detect_shape *s, const f
     return count;
 }
 
+/* DETR: rows of 4 + C; the best class of each query is its answer. */
+static size_t candidates_detr(detect_workspace *ws, const detect_shape *s, const float *image,
+                              float thr)
+{
+    const size_t stride = box_stride(s);
+    size_t count = 0;
+    for (int n = 0; n < s->num_boxes; n++) {
+        const float *row = image + (size_t)n * stride + 4;
+        float best = -INFINITY;
+        int cls = 0;
+        for (int c = 0; c < s->num_classes; c++)
+            if (row[c] > best) {
+                best = row[c];
+                cls = c;
+            }
+        ws->best_class[n] = cls;
+        consider(ws, s, image, n, best, thr, &count);
+    }
+    return count;
+}
+
+/* The best `limit` candidates, best first, without NMS (the model chose one
+ * box per query). */
+static int take_best(detect_workspace *ws, const detect_shape *s, const float *image, size_t ncand,
+                     detect_box *out, int limit)
+{
+    rank_heap_build(ws->cand, ncand);
+    int k = 0;
+    while (ncand > 0 && k < limit) {
+        task_rank r = rank_heap_pop(ws->cand, &ncand);
+        float box[4];
+        read_box(s, image, r.id, box);
+        out[k++] = (detect_box){box[0], box[1], box[2], box[3], r.score, ws->best_class[r.id]};
+    }
+    return k;
+}
+
 /* ---- NMS ---- */
 
 static inline int overlaps(const detect_box *k, float k_area, const float box[4], float area,
@@ -403,9 +449,14 @@ static task_status check_call(const detect_workspace *ws, const detect_shape *s,
                               const detect_options *o, const task_letterbox *lb)
 {
     if (s->layout != DETECT_LAYOUT_V8 && s->layout != DETECT_LAYOUT_V5 &&
-        s->layout != DETECT_LAYOUT_E2E)
-        return task_fail(TASK_ERR_INVALID, "detect_decode: layout %d is not V8, V5 or E2E",
+        s->layout != DETECT_LAYOUT_E2E && s->layout != DETECT_LAYOUT_DETR)
+        return task_fail(TASK_ERR_INVALID, "detect_decode: layout %d is not V8, V5, E2E or DETR",
                          (int)s->layout);
+    if (s->layout == DETECT_LAYOUT_DETR &&
+        (s->input_width < 1 || s->input_height < 1 || s->input_width > (1 << 16) ||
+         s->input_height > (1 << 16)))
+        return task_fail(TASK_ERR_INVALID, "detect_decode: DETR input size %dx%d", s->input_width,
+                         s->input_height);
     task_status st = check_sizes(1, s->num_boxes, s->num_classes);
     if (st != TASK_OK) return st;
     if (ws && (s->num_boxes > ws->max_boxes || s->num_classes > ws->max_classes))
@@ -451,6 +502,8 @@ task_status detect_decode(detect_workspace *ws, const detect_shape *shape, const
     int n;
     if (shape->layout == DETECT_LAYOUT_E2E) {
         n = decode_e2e(ws, shape, image, thr, out, limit);
+    } else if (shape->layout == DETECT_LAYOUT_DETR) {
+        n = take_best(ws, shape, image, candidates_detr(ws, shape, image, thr), out, limit);
     } else {
         size_t ncand = shape->layout == DETECT_LAYOUT_V8 ? candidates_v8(ws, shape, image, thr)
                                                          : candidates_v5(ws, shape, image, thr);

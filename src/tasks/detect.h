@@ -13,6 +13,12 @@
  *                     only the score threshold and max_det apply. The class
  *                     count is not in the dims (num_classes is 1; ids come
  *                     from the output, 0..DETECT_MAX_CLASSES-1).
+ *   DETECT_LAYOUT_DETR [B, N, 4+C] DETR-style heads (RT-DETR's export): per
+ *                     query cx, cy, w, h as fractions of the input (the
+ *                     shape's input_width/height scale them), then C class
+ *                     scores (sigmoid-ed); the best class is the answer, no
+ *                     NMS (the queries are one box each), only the score
+ *                     threshold and max_det apply.
  * Coordinates are model-input pixels (e.g. 0..640).
  *
  * One call (detect_decode) does, for one image:
@@ -58,7 +64,8 @@ typedef enum detect_layout {
     DETECT_LAYOUT_AUTO = 0, /* only for detect_shape_from_dims: guess from dims */
     DETECT_LAYOUT_V8,
     DETECT_LAYOUT_V5,
-    DETECT_LAYOUT_E2E, /* [B, N, 6]: x1, y1, x2, y2, score, class (NMS-free heads) */
+    DETECT_LAYOUT_E2E,  /* [B, N, 6]: x1, y1, x2, y2, score, class (NMS-free heads) */
+    DETECT_LAYOUT_DETR, /* [B, N, 4+C]: cx, cy, w, h as input fractions, C scores; no NMS */
     /* three outputs, batch 1: boxes [N, 4] (x1, y1, x2, y2), scores [N], labels [N]:
      * torchvision's detectors exported with their post-processing (NMS done in the
      * graph); read by the answer layer (model/answer.c), not by detect_decode */
@@ -71,6 +78,9 @@ typedef struct detect_shape {
     int batch;            /* B */
     int num_boxes;        /* N */
     int num_classes;      /* C */
+    /* DETR: the input's size in pixels, which the box fractions scale to
+     * (detect_shape_from_dims leaves them 0: the caller sets them) */
+    int input_width, input_height;
 } detect_shape;
 
 /* The letterbox that produced the model input from the original image:

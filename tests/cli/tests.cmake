@@ -41,8 +41,8 @@ foreach(suite node pytorch-converted pytorch-operator simple)
   endforeach()
 endforeach()
 # reference models against torch's outputs (relative L2 < 1e-4), both backends
-foreach(m yolov8n yolov8n_dyn yolo11n yolov5n ssdlite resnet18 mobilenetv3 efficientnet_b0 vit_tiny
-          convnext_atto)
+foreach(m yolov8n yolov8n_dyn yolo11n yolov5n ssdlite rtdetr resnet18 mobilenetv3 efficientnet_b0
+          vit_tiny convnext_atto)
   add_test(NAME models/${m} COMMAND glint check --rel-l2 1e-4 ${CMAKE_SOURCE_DIR}/models/${m})
   set_tests_properties(models/${m} PROPERTIES PASS_REGULAR_EXPRESSION "1 passed, 0 failed")
 endforeach()
@@ -51,7 +51,8 @@ foreach(m shapes shapes_dyn red_disc)
   add_test(NAME models/${m} COMMAND glint check --rel-l2 1e-4 ${CMAKE_SOURCE_DIR}/models/${m})
   set_tests_properties(models/${m} PROPERTIES PASS_REGULAR_EXPRESSION "1 passed, 0 failed")
 endforeach()
-foreach(m ssdlite resnet18 mobilenetv3 efficientnet_b0 vit_tiny convnext_atto shapes shapes_dyn red_disc)
+foreach(m ssdlite rtdetr resnet18 mobilenetv3 efficientnet_b0 vit_tiny convnext_atto shapes shapes_dyn
+          red_disc)
   add_test(NAME models/${m}-ref COMMAND glint check --backend ref --rel-l2 1e-4 ${CMAKE_SOURCE_DIR}/models/${m})
   set_tests_properties(models/${m}-ref PROPERTIES PASS_REGULAR_EXPRESSION "1 passed, 0 failed")
 endforeach()
@@ -86,11 +87,12 @@ set_tests_properties(cli/hot-kernels PROPERTIES PASS_REGULAR_EXPRESSION "4 passe
 add_test(NAME cli/dyn-rewrites COMMAND sh ${CMAKE_SOURCE_DIR}/tests/cli/dyn_rewrites.sh
          $<TARGET_FILE:glint> ${CMAKE_SOURCE_DIR})
 set_tests_properties(cli/dyn-rewrites PROPERTIES PASS_REGULAR_EXPRESSION "2 passed, 0 failed")
-# a torchvision detector with its post-processing in the graph, against PyTorch's answers
-add_test(NAME cli/torchvision-detect
-         COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/tests/cli/test_torchvision_detect.py
+# detectors that decode in the graph (RT-DETR; torchvision's SSDlite with NMS), against
+# PyTorch's answers
+add_test(NAME cli/detector-exports
+         COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/tests/cli/test_detector_exports.py
                  $<TARGET_FILE:glint> ${CMAKE_SOURCE_DIR})
-set_tests_properties(cli/torchvision-detect PROPERTIES PASS_REGULAR_EXPRESSION
+set_tests_properties(cli/detector-exports PROPERTIES PASS_REGULAR_EXPRESSION
                      "[1-9][0-9]* passed, 0 failed")
 # rect letterboxing of a free-size detector against the square one and the truth
 add_test(NAME cli/rect COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/tests/cli/test_rect.py

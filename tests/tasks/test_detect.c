@@ -62,7 +62,7 @@ static float *make_v5(const obj *o, int n, int nbox, int ncls)
 static int run(detect_layout layout, const float *t, int nbox, int ncls, const detect_options *opt,
                detect_box *out, int cap)
 {
-    detect_shape s = {layout, 1, nbox, ncls};
+    detect_shape s = {layout, 1, nbox, ncls, 0, 0};
     int n = -1;
     assert_int_equal(detect_decode(NULL, &s, t, opt, NULL, out, cap, &n), TASK_OK);
     return n;
@@ -279,7 +279,7 @@ static void test_letterbox_mapping(void **state)
     (void)state;
     const obj o[1] = {{200, 280, 200, 200, 3, 0.9f}};
     float *t = make_v8(o, 1, 4, 4);
-    detect_shape s = {DETECT_LAYOUT_V8, 1, 4, 4};
+    detect_shape s = {DETECT_LAYOUT_V8, 1, 4, 4, 0, 0};
     task_letterbox lb = {640.0f / 768.0f, 0.0f, 80.0f, 768, 576};
     detect_box out[4];
     int n = -1;
@@ -299,7 +299,7 @@ static void test_letterbox_clipping(void **state)
         {320, 40, 100, 40, 1, 0.8f},   /* y 20..60, inside the top padding */
     };
     float *t = make_v8(o, 2, 2, 2);
-    detect_shape s = {DETECT_LAYOUT_V8, 1, 2, 2};
+    detect_shape s = {DETECT_LAYOUT_V8, 1, 2, 2, 0, 0};
     task_letterbox lb = {640.0f / 768.0f, 0.0f, 80.0f, 768, 576};
     detect_box out[2];
     int n = -1;
@@ -519,7 +519,7 @@ static void test_nms_matches_reference(void **state)
             opt.iou_threshold = ious[v % 3];
             opt.agnostic = v / 3;
             opt.max_det = trial % 4 == 0 ? 5 : 300;
-            detect_shape s = {DETECT_LAYOUT_V8, 1, N, C};
+            detect_shape s = {DETECT_LAYOUT_V8, 1, N, C, 0, 0};
             int n = -1;
             assert_int_equal(detect_decode(ws, &s, t, &opt, NULL, got, N, &n), TASK_OK);
             int m = ref_nms(t, N, C, &opt, want);
@@ -667,11 +667,50 @@ static void test_e2e_rows(void **state)
     assert_int_equal(detect_shape_from_dims(bad, 3, DETECT_LAYOUT_E2E, &s), TASK_ERR_INVALID);
 }
 
+/* DETR queries (cx, cy, w, h as fractions of the input, then C scores): the
+ * best class answers, scaled to the input size the shape carries; no NMS
+ * (two overlapping queries of one class both stay), best first, threshold
+ * and max_det apply, a non-finite box is dropped; without an input size the
+ * call is refused. */
+static void test_detr_queries(void **state)
+{
+    (void)state;
+    const float rows[5][7] = {
+        {0.25f, 0.5f, 0.1f, 0.2f, 0.1f, 0.7f, 0.2f},  /* class 1, 0.7 */
+        {0.26f, 0.5f, 0.1f, 0.2f, 0.1f, 0.9f, 0.2f},  /* overlaps it: kept */
+        {0.5f, 0.5f, 0.5f, 0.5f, 0.1f, 0.2f, 0.24f},  /* best 0.24: under 0.25 */
+        {NAN, 0.5f, 0.1f, 0.1f, 0.99f, 0.0f, 0.0f},   /* not finite */
+        {0.75f, 0.25f, 0.5f, 0.5f, 0.8f, 0.1f, 0.3f}, /* class 0, 0.8 */
+    };
+    const int64_t dims[3] = {1, 5, 7};
+    detect_shape s;
+    assert_int_equal(detect_shape_from_dims(dims, 3, DETECT_LAYOUT_DETR, &s), TASK_OK);
+    assert_int_equal(s.num_boxes, 5);
+    assert_int_equal(s.num_classes, 3);
+    assert_int_equal(detect_image_floats(&s), 5 * 7);
+    detect_box out[8];
+    int n = -1;
+    detect_options o = DETECT_OPTIONS_DEFAULT;
+    assert_int_equal(detect_decode(NULL, &s, &rows[0][0], &o, NULL, out, 8, &n), TASK_ERR_INVALID);
+    s.input_width = 200;
+    s.input_height = 100;
+    assert_int_equal(detect_decode(NULL, &s, &rows[0][0], &o, NULL, out, 8, &n), TASK_OK);
+    assert_int_equal(n, 3);
+    assert_box(out[0], 42, 40, 62, 60, 1, 0.9f);
+    assert_box(out[1], 100, 0, 200, 50, 0, 0.8f);
+    assert_box(out[2], 40, 40, 60, 60, 1, 0.7f);
+    o.max_det = 1;
+    assert_int_equal(detect_decode(NULL, &s, &rows[0][0], &o, NULL, out, 8, &n), TASK_OK);
+    assert_int_equal(n, 1);
+    const int64_t bad[3] = {1, 5, 4};
+    assert_int_equal(detect_shape_from_dims(bad, 3, DETECT_LAYOUT_DETR, &s), TASK_ERR_INVALID);
+}
+
 static void test_invalid_arguments(void **state)
 {
     (void)state;
     float *t = ten_boxes();
-    detect_shape s = {DETECT_LAYOUT_V8, 1, 10, 3};
+    detect_shape s = {DETECT_LAYOUT_V8, 1, 10, 3, 0, 0};
     detect_box out[10];
     int n = 7;
     detect_workspace *ws = NULL;
@@ -715,7 +754,7 @@ static void test_ties_and_workspace_reuse(void **state)
     for (int i = 0; i < 4; i++)
         o[i] = (obj){50.0f + 100 * i, 50, 20, 20, 3 - i, 0.5f};
     float *t = make_v8(o, 4, 4, 4);
-    detect_shape s = {DETECT_LAYOUT_V8, 1, 4, 4};
+    detect_shape s = {DETECT_LAYOUT_V8, 1, 4, 4, 0, 0};
     detect_workspace *ws = NULL;
     assert_int_equal(detect_workspace_create(100, 10, &ws), TASK_OK);
     detect_box a[4], b[4];
@@ -754,6 +793,7 @@ int main(void)
         cmocka_unit_test(test_realistic_size_batch),
         cmocka_unit_test(test_shape_from_dims),
         cmocka_unit_test(test_e2e_rows),
+        cmocka_unit_test(test_detr_queries),
         cmocka_unit_test(test_invalid_arguments),
         cmocka_unit_test(test_ties_and_workspace_reuse),
     };

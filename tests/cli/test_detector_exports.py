@@ -1,5 +1,13 @@
 #!/usr/bin/python3
-"""A torchvision detector exported with its post-processing, end to end:
+"""Detectors exported with their own decoding, end to end through `glint run`
+and `glint serve`, against what PyTorch answered for the same tensors.
+
+RT-DETR (models/rtdetr): output0 [1, 100, 84], queries of cx, cy, w, h as
+fractions of the input and 80 class scores, no NMS: tests/data/rtdetr/dog.png
+(the photo already stretched to 640x640) gives PyTorch's queries over 0.25,
+best first, classes, scores to 1e-4 and corners to 0.05 px.
+
+A torchvision detector exported with its post-processing:
 models/ssdlite (SSDlite320-MobileNetV3, seeded) answers boxes [N,4], scores
 [N] and labels [N] with NMS done inside the graph (NonZero, TopK of a run-time
 k, NonMaxSuppression inside an If): the plan's interpreter of run-time shapes
@@ -17,7 +25,7 @@ runs that part. Checks, against what PyTorch answered for the same pictures
   - `layout: torchvision` on a YOLO model is refused with a clear message;
   - `glint serve` answers the same detections over HTTP.
 
-usage: test_torchvision_detect.py GLINT SOURCE_DIR
+usage: test_detector_exports.py GLINT SOURCE_DIR
 """
 import http.client
 import json
@@ -78,6 +86,21 @@ def same(got, want, sx=1.0, name=None):
     return None
 
 
+# ---- RT-DETR ----
+RT = os.path.join(SRC, "models", "rtdetr")
+RT_REF = json.load(open(os.path.join(RT, "reference.json")))["answers"]["dog.png"]
+out, err = run(RT, os.path.join(SRC, "tests", "data", "rtdetr", "dog.png"))
+d = out[0].get("detections") if out else None
+check("rtdetr: PyTorch's %d queries over 0.25, best first" % len(RT_REF),
+      d is not None and len(RT_REF) > 0 and not same(d, RT_REF),
+      err if d is None else same(d, RT_REF) or "")
+out, err = run(RT, "--score", "0.4", os.path.join(SRC, "tests", "data", "rtdetr", "dog.png"))
+want = [w for w in RT_REF if w["score"] > 0.4]
+check("rtdetr: --score 0.4 keeps the %d over it" % len(want),
+      out is not None and 0 < len(want) < len(RT_REF) and not same(out[0]["detections"], want),
+      err if out is None else same(out[0]["detections"], want) or "")
+
+# ---- SSDlite (torchvision) ----
 names = labels()
 check("model.yaml names COCO's 91 ids", names is not None and len(names) == 91 and
       names[18] == "dog", str(names and len(names)))
