@@ -513,6 +513,60 @@ static int64_t bin_i64(bin_kind k, int64_t a, int64_t b, bool fmod_mode)
     return 0;
 }
 
+/* How t, broadcast to out, is read when out is split into outer x inner at
+ * axis `split`: element (o, j) is t[o * *so + j * *sj]. False when t varies
+ * along both parts in a way that is not the whole of them. */
+static bool split_strides(const glint_tensor *t, const glint_tensor *out, int split, int64_t inner,
+                          int64_t *so, int64_t *sj)
+{
+    int lead = out->ndim - t->ndim;
+    bool outer_full = true, outer_one = true, inner_full = true, inner_one = true;
+    for (int d = 0; d < out->ndim; d++) {
+        int64_t td = d < lead ? 1 : t->dims[d - lead];
+        bool full = td == out->dims[d], one = td == 1;
+        if (d < split) {
+            outer_full &= full;
+            outer_one &= one;
+        } else {
+            inner_full &= full;
+            inner_one &= one;
+        }
+    }
+    if (!(outer_full || outer_one) || !(inner_full || inner_one)) return false;
+    *sj = inner_full ? 1 : 0;
+    *so = outer_full ? (inner_full ? inner : 1) : 0;
+    return true;
+}
+
+/* f32 a (op) b where each operand is, for one split of out into outer x inner,
+ * whole, one value per outer index, a row over the inner axes, or one value
+ * (a per-channel [C, 1, 1] against [C, H, W], a mask [1, N, 1] against
+ * [1, N, C]): a tight loop over both parts, in parallel when large. False
+ * when no split fits. */
+static bool binary_split_f32(bin_kind k, const glint_tensor *a, const glint_tensor *b,
+                             glint_tensor *out)
+{
+    for (int split = 0; split <= out->ndim; split++) {
+        int64_t outer = eng_dims_count(out->dims, split);
+        int64_t inner = eng_dims_count(out->dims + split, out->ndim - split);
+        int64_t ao, aj, bo, bj;
+        if (!split_strides(a, out, split, inner, &ao, &aj) ||
+            !split_strides(b, out, split, inner, &bo, &bj))
+            continue;
+        const float *x = a->data, *y = b->data;
+        float *o = out->data;
+#pragma omp parallel for schedule(static) if (outer * inner > (1 << 16) && outer > 1)
+        for (int64_t i = 0; i < outer; i++) {
+            const float *xr = x + i * ao, *yr = y + i * bo;
+            float *orow = o + i * inner;
+            for (int64_t j = 0; j < inner; j++)
+                orow[j] = bin_f32(k, xr[j * aj], yr[j * bj]);
+        }
+        return true;
+    }
+    return false;
+}
+
 /* out = a (op) b with broadcasting; a and out may alias when shapes match. */
 static void binary_pair(bin_kind k, bool fmod_mode, const glint_tensor *a, const glint_tensor *b,
                         glint_tensor *out)
@@ -549,6 +603,7 @@ static void binary_pair(bin_kind k, bool fmod_mode, const glint_tensor *a, const
             o[i] = bin_f32(k, x[i], y);
         return;
     }
+    if (f32 && binary_split_f32(k, a, b, out)) return;
     bc_iter it;
     bc_init(&it, out, ins, 2);
     bool ints = eng_is_int_type(a->dtype) && eng_is_int_type(b->dtype);

@@ -401,13 +401,16 @@ glint_status eng_run_GridSample(op_ctx *c)
     int64_t Ho = g->dims[1], Wo = g->dims[2];
     const float *X = x->data, *G = g->data;
     float *Y = c->out[0]->data;
-    for (int64_t n = 0; n < N; n++)
-        for (int64_t ch = 0; ch < C; ch++) {
-            const float *img = X + (n * C + ch) * H * W;
-            for (int64_t i = 0; i < Ho * Wo; i++) {
-                const float *gp = G + (n * Ho * Wo + i) * 2;
-                Y[(n * C + ch) * Ho * Wo + i] = (float)gs_sample(img, H, W, gp[0], gp[1], mode, &p);
-            }
+    /* one plane (image, channel) per iteration: RT-DETR's deformable attention
+     * samples batch x heads planes of head_dim channels per level */
+#pragma omp parallel for schedule(static) if (N * C * Ho * Wo > (1 << 14) && N * C > 1)
+    for (int64_t nc = 0; nc < N * C; nc++) {
+        int64_t n = nc / C;
+        const float *img = X + nc * H * W;
+        for (int64_t i = 0; i < Ho * Wo; i++) {
+            const float *gp = G + (n * Ho * Wo + i) * 2;
+            Y[nc * Ho * Wo + i] = (float)gs_sample(img, H, W, gp[0], gp[1], mode, &p);
         }
+    }
     return GLINT_OK;
 }

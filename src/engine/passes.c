@@ -82,12 +82,31 @@ static glint_status constants(graph *g)
     return GLINT_OK;
 }
 
+/* A Pad that pads nothing (constant zero pads: what the exporter writes
+ * before a ceil_mode AveragePool whose windows fit, RT-DETR's ResNet-vd). */
+static bool pads_nothing(const graph *g, const node *n)
+{
+    if (!is_op(n, OP_Pad) || n->n_out != 1) return false;
+    const int64_t *v = NULL;
+    int64_t count = eng_attr_ints(n, "pads", &v); /* opset < 11 */
+    if (n->n_in > 1 && n->in[1] >= 0) {
+        const value *pv = &g->vals[n->in[1]];
+        if (!pv->data || pv->dtype != GLINT_I64) return false;
+        v = pv->data;
+        count = eng_dims_count(pv->dims, pv->ndim);
+    }
+    if (!v || count < 1) return false;
+    for (int64_t k = 0; k < count; k++)
+        if (v[k]) return false;
+    return true;
+}
+
 static void identities(graph *g)
 {
     for (int i = 0; i < g->n_nodes; i++) {
         node *n = &g->nodes[i];
         bool dropout = is_op(n, OP_Dropout) && n->n_out == 1 && n->n_in == 1;
-        if (!is_op(n, OP_Identity) && !dropout) continue;
+        if (!is_op(n, OP_Identity) && !dropout && !pads_nothing(g, n)) continue;
         int in = n->in[0], out = n->out[0];
         if (g->vals[out].is_output || g->vals[out].captured) continue;
         replace_uses(g, out, in);

@@ -61,10 +61,14 @@ glint_status eng_onednn_binary_make(plan *p, step *st, layout lay, bool *taken)
         return GLINT_OK;
     int big = same_dims(c->in[0], y) ? 0 : same_dims(c->in[1], y) && commutes ? 1 : -1;
     if (big < 0) return GLINT_OK;
+    /* rank 3 as rank 4 with a leading 1: [3, H, W] - [3, 1, 1] (an image without its
+     * batch axis, torchvision's detection transform) is then a per-channel
+     * broadcast, which oneDNN's JIT kernels take */
+    int nd = y->ndim == 3 ? 4 : y->ndim;
     dnnl_memory_desc_t m0, m1, my;
-    md_bcast(&m0, c->in[big], y->ndim, lay);
-    md_bcast(&m1, c->in[1 - big], y->ndim, lay);
-    md_bcast(&my, y, y->ndim, lay);
+    md_bcast(&m0, c->in[big], nd, lay);
+    md_bcast(&m1, c->in[1 - big], nd, lay);
+    md_bcast(&my, y, nd, lay);
     dnnl_binary_desc_t bd;
     dnnl_primitive_desc_t pd;
     const char *impl;

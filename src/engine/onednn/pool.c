@@ -15,7 +15,7 @@ glint_status eng_onednn_pool_make(plan *p, step *st, bool *taken)
     bool is_max = n->op == OP_MaxPool;
     if (x->ndim != 4 || (x->dtype != GLINT_F32 && !(is_max && x->dtype == GLINT_U8)))
         return GLINT_OK;
-    dnnl_dims_t k = {0}, sd = {1, 1}, dl = {0, 0}, pl = {0, 0}, pr = {0};
+    dnnl_dims_t k = {0}, sd = {1, 1}, dl = {0, 0}, pl = {0, 0}, pr = {0}, pe = {0, 0};
     const int64_t *v;
     if (global) {
         k[0] = x->dims[2];
@@ -37,6 +37,8 @@ glint_status eng_onednn_pool_make(plan *p, step *st, bool *taken)
         if (!strcmp(ap, "NOTSET") && eng_attr_ints(n, "pads", &v) == 4) {
             pl[0] = v[0];
             pl[1] = v[1];
+            pe[0] = v[2];
+            pe[1] = v[3];
         }
     }
     for (int i = 0; i < 2; i++)
@@ -47,8 +49,12 @@ glint_status eng_onednn_pool_make(plan *p, step *st, bool *taken)
                               ? dnnl_pooling_avg_include_padding
                               : dnnl_pooling_avg_exclude_padding;
     /* ceil_mode windows that hang past the padding: oneDNN's include-padding
-     * average counts them differently from ONNX; leave those to ref */
-    if (alg == dnnl_pooling_avg_include_padding && eng_attr_i(n, "ceil_mode", 0)) return GLINT_OK;
+     * average counts them differently from ONNX; leave those to ref (a
+     * ceil_mode whose windows end inside, ResNet-vd's 2x2 on an even size,
+     * is an ordinary pooling) */
+    if (alg == dnnl_pooling_avg_include_padding && eng_attr_i(n, "ceil_mode", 0) &&
+        (pr[0] > pe[0] || pr[1] > pe[1]))
+        return GLINT_OK;
     dnnl_memory_desc_t src_md, dst_md;
     eng_onednn_md_4d(&src_md, x, LAYOUT_NHWC);
     eng_onednn_md_4d(&dst_md, y, LAYOUT_NHWC);
