@@ -515,9 +515,9 @@ static glint_status parse_subgraph(graph *g, name_map *map, const Onnx__GraphPro
         if ((s = add_initializer(g, map, gp->initializer[i], NULL))) return s;
     for (size_t i = 0; i < gp->n_input; i++) {
         int id = -1;
-        if ((s = add_named(g, map, gp->input[i]->name ? gp->input[i]->name : "", &id)) ||
-            (s = value_info(g, id, gp->input[i])))
-            return s;
+        if ((s = add_named(g, map, gp->input[i]->name ? gp->input[i]->name : "", &id))) return s;
+        /* a body's inputs may leave their type to the Loop's (ONNX functions do) */
+        if (gp->input[i]->type && (s = value_info(g, id, gp->input[i]))) return s;
         sg->inputs[sg->n_inputs++] = id;
     }
     for (size_t i = 0; i < gp->n_node; i++)

@@ -1,5 +1,5 @@
 /* Operators whose output shapes depend on input values: NonZero,
- * NonMaxSuppression, If. Their shape functions need the values
+ * NonMaxSuppression, If, Loop. Their shape functions need the values
  * (eng_need_const), so a plan folds them when the inputs are constant and
  * otherwise leaves them, and every node reading their outputs, to the
  * interpreter that runs after its steps (plan.h). They carry the
@@ -215,4 +215,17 @@ glint_status eng_infer_If(op_ctx *c)
 glint_status eng_run_If(op_ctx *c)
 {
     return OP_FAIL(c, GLINT_ERR_UNSUPPORTED, "If runs in the plan's interpreter only");
+}
+
+/* ---- Loop: the carried values and scans; the interpreter runs it (plan.c) ---- */
+glint_status eng_infer_Loop(op_ctx *c)
+{
+    if (!eng_attr_graph(c->n, "body")) return OP_FAIL(c, GLINT_ERR_INVALID, "body is required");
+    c->need_value = true; /* the trip count, and so the scans' shapes, are known at run time */
+    return OP_FAIL(c, GLINT_ERR_UNSUPPORTED, "the trips are counted at run time");
+}
+
+glint_status eng_run_Loop(op_ctx *c)
+{
+    return OP_FAIL(c, GLINT_ERR_UNSUPPORTED, "Loop runs in the plan's interpreter only");
 }

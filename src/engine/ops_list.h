@@ -99,6 +99,7 @@
     X(NonZero, NonZero, NonZero, 1, 1, 0)                                                          \
     X(NonMaxSuppression, NonMaxSuppression, NonMaxSuppression, 2, 5, 0)                            \
     X(If, If, If, 1, 1, 0)                                                                         \
+    X(Loop, Loop, Loop, 2, 16, 0)                                                                  \
     X(Expand, expand, expand, 2, 2, 0)                                                             \
     X(Tile, tile, tile, 2, 2, 0)                                                                   \
     X(Pad, pad, pad, 1, 4, 0)                                                                      \

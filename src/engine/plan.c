@@ -733,6 +733,102 @@ static glint_status dyn_buffer(plan *p, int v)
 
 static glint_status interp_node(plan *p, const node *n, int depth);
 
+/* Makes interpreted value v a copy of tensor `from` (shape and data). */
+static glint_status dyn_copy(plan *p, int v, const glint_tensor *from)
+{
+    if (from == &p->t[v]) return GLINT_OK;
+    glint_tensor *to = &p->t[v];
+    to->dtype = from->dtype;
+    to->ndim = from->ndim;
+    memcpy(to->dims, from->dims, sizeof to->dims);
+    glint_status s = dyn_buffer(p, v);
+    size_t bytes = eng_tensor_bytes(to);
+    if (!s && bytes && to->data != from->data) memmove(to->data, from->data, bytes);
+    return s;
+}
+
+#define LOOP_MAX_TRIPS ((int64_t)1 << 24) /* a Loop without bound stops here with an error */
+
+/* Loop: runs the body while the trip count and the condition allow, the
+ * carried values going round; scan outputs stack each trip's value. */
+static glint_status interp_loop(plan *p, const node *n, int depth)
+{
+    const subgraph *sg = eng_attr_graph(n, "body");
+    int n_carried = n->n_in - 2, n_scan = n->n_out - n_carried;
+    if (!sg || n_carried < 0 || n_scan < 0 || sg->n_inputs != n_carried + 2 ||
+        sg->n_outputs != n_carried + 1 + n_scan)
+        return eng_fail(GLINT_ERR_INVALID,
+                        "node '%s' (Loop): the body's %d inputs and %d outputs do not fit %d "
+                        "carried values and %d scan outputs",
+                        n->name, sg ? sg->n_inputs : 0, sg ? sg->n_outputs : 0, n_carried, n_scan);
+    int64_t trips = n->in[0] >= 0 ? eng_tensor_get_i(&p->t[n->in[0]], 0) : LOOP_MAX_TRIPS + 1;
+    bool cond = n->in[1] >= 0 ? eng_tensor_get_i(&p->t[n->in[1]], 0) != 0 : true;
+    glint_status s = GLINT_OK;
+    for (int k = 0; k < n_carried && !s; k++) /* the Loop's outputs hold the carried values */
+        s = dyn_copy(p, n->out[k], &p->t[n->in[2 + k]]);
+    char *acc[8] = {0};
+    size_t acc_len[8] = {0}, acc_cap[8] = {0};
+    int64_t it = 0;
+    for (; !s && it < trips && cond; it++) {
+        if (it >= LOOP_MAX_TRIPS) {
+            s = eng_fail(GLINT_ERR_UNSUPPORTED, "node '%s' (Loop): more than %lld trips", n->name,
+                         (long long)LOOP_MAX_TRIPS);
+            break;
+        }
+        glint_tensor iter = {.dtype = GLINT_I64, .ndim = 0, .data = &it};
+        uint8_t c1 = 1;
+        glint_tensor cnd = {.dtype = GLINT_BOOL, .ndim = 0, .data = &c1};
+        if ((s = dyn_copy(p, sg->inputs[0], &iter)) || (s = dyn_copy(p, sg->inputs[1], &cnd)))
+            break;
+        for (int k = 0; k < n_carried && !s; k++)
+            s = dyn_copy(p, sg->inputs[2 + k], &p->t[n->out[k]]);
+        for (int i = 0; i < sg->n_nodes && !s; i++)
+            s = interp_node(p, &sg->nodes[i], depth + 1);
+        if (s) break;
+        cond = eng_tensor_get_i(&p->t[sg->outputs[0]], 0) != 0;
+        for (int k = 0; k < n_carried && !s; k++)
+            s = dyn_copy(p, n->out[k], &p->t[sg->outputs[1 + k]]);
+        for (int k = 0; k < n_scan && !s; k++) { /* append this trip's value */
+            const glint_tensor *t = &p->t[sg->outputs[1 + n_carried + k]];
+            size_t bytes = eng_tensor_bytes(t);
+            if (acc_len[k] + bytes > acc_cap[k]) {
+                size_t cap = (acc_len[k] + bytes) * 2 + 64;
+                char *a = realloc(acc[k], cap);
+                if (!a) {
+                    s = eng_fail(GLINT_ERR_NOMEM, "out of memory in Loop '%s'", n->name);
+                    break;
+                }
+                acc[k] = a;
+                acc_cap[k] = cap;
+            }
+            if (bytes) memcpy(acc[k] + acc_len[k], t->data, bytes);
+            acc_len[k] += bytes;
+            glint_tensor *o = &p->t[n->out[n_carried + k]]; /* [trips, its shape] */
+            o->dtype = t->dtype;
+            o->ndim = t->ndim + 1;
+            if (o->ndim > MAXD) s = eng_fail(GLINT_ERR_UNSUPPORTED, "Loop scan rank too high");
+            for (int d = 0; d < t->ndim && !s; d++)
+                o->dims[d + 1] = t->dims[d];
+        }
+    }
+    for (int k = 0; k < n_scan && !s; k++) {
+        glint_tensor *o = &p->t[n->out[n_carried + k]];
+        if (!it) { /* no trip: [0] of the body's declared type */
+            o->dtype = p->m->g.vals[sg->outputs[1 + n_carried + k]].dtype;
+            o->ndim = 1;
+        }
+        o->dims[0] = it;
+        if (eng_tensor_bytes(o) != acc_len[k])
+            s = eng_fail(GLINT_ERR_SHAPE, "node '%s' (Loop): scan output %d changed shape", n->name,
+                         k);
+        else if (!(s = dyn_buffer(p, n->out[n_carried + k])) && acc_len[k])
+            memcpy(o->data, acc[k], acc_len[k]);
+    }
+    for (int k = 0; k < 8; k++)
+        free(acc[k]);
+    return s;
+}
+
 /* If: runs the branch its condition picks and takes its outputs. */
 static glint_status interp_if(plan *p, const node *n, int depth)
 {
@@ -775,6 +871,8 @@ static glint_status interp_node(plan *p, const node *n, int depth)
     if (s) return s;
     if (n->op == OP_If) {
         s = interp_if(p, n, depth);
+    } else if (n->op == OP_Loop) {
+        s = interp_loop(p, n, depth);
     } else if (!(s = d->infer(&c)) && !(s = check_outputs(&c))) {
         for (int k = 0; k < n->n_out && !s; k++)
             s = dyn_buffer(p, n->out[k]);
