@@ -332,7 +332,9 @@ static void strided_copy(const char *src, const int64_t *st, char *dst, const in
     }
     int64_t inner = dims[nd - 1], ist = st[nd - 1];
     for (int64_t i = 0; i < count; i += inner) {
-        if (es == 4) {
+        if (ist == 1) {
+            memcpy(dst + i * es, src + off * es, (size_t)inner * es);
+        } else if (es == 4) {
             const uint32_t *s4 = (const uint32_t *)src + off; /* 4-byte elements, any type */
             uint32_t *d4 = (uint32_t *)dst + i;
             for (int64_t k = 0; k < inner; k++)
@@ -578,8 +580,21 @@ glint_status eng_run_slice(op_ctx *c)
         st[d] = p.step[d] * xst[d];
     }
     size_t es = glint_dtype_size(x->dtype);
-    strided_copy((const char *)x->data + base * (int64_t)es, st, c->out[0]->data, p.len, x->ndim,
-                 es);
+    /* an axis whose stride is the whole run of the axis inside it joins that
+     * one: longer runs, copied with memcpy where contiguous (RT-DETR's
+     * deformable attention slices small inner axes) */
+    int64_t len[MAXD], mst[MAXD];
+    int nd = 0;
+    for (int d = 0; d < x->ndim; d++) {
+        if (nd > 0 && mst[nd - 1] == st[d] * p.len[d]) {
+            len[nd - 1] *= p.len[d];
+            mst[nd - 1] = st[d];
+            continue;
+        }
+        len[nd] = p.len[d];
+        mst[nd++] = st[d];
+    }
+    strided_copy((const char *)x->data + base * (int64_t)es, mst, c->out[0]->data, len, nd, es);
     return GLINT_OK;
 }
 
