@@ -573,7 +573,7 @@ glint_status eng_run_slice(op_ctx *c)
     if (s) return s;
     const glint_tensor *x = c->in[0];
     if (eng_tensor_count(c->out[0]) == 0) return GLINT_OK;
-    int64_t xst[MAXD], st[MAXD], base = 0;
+    int64_t xst[MAXD], st[MAXD] = {0}, base = 0;
     row_strides(x->dims, x->ndim, xst);
     for (int d = 0; d < x->ndim; d++) {
         base += p.start[d] * xst[d];
@@ -583,7 +583,7 @@ glint_status eng_run_slice(op_ctx *c)
     /* an axis whose stride is the whole run of the axis inside it joins that
      * one: longer runs, copied with memcpy where contiguous (RT-DETR's
      * deformable attention slices small inner axes) */
-    int64_t len[MAXD], mst[MAXD];
+    int64_t len[MAXD] = {0}, mst[MAXD] = {0};
     int nd = 0;
     for (int d = 0; d < x->ndim; d++) {
         if (nd > 0 && mst[nd - 1] == st[d] * p.len[d]) {
