@@ -387,6 +387,41 @@ static double gs_sample(const float *img, int64_t H, int64_t W, double gx, doubl
            gs_at(img, H, W, y0 + 1, x0 + 1) * fx * fy;
 }
 
+/* Bilinear with zeros padding (RT-DETR's deformable attention): the taps and
+ * weights of a point once, then every channel; images in parallel. */
+static void gs_bilinear_zeros(const float *X, const float *G, float *Y, int64_t N, int64_t C,
+                              int64_t H, int64_t W, int64_t P, bool align)
+{
+#pragma omp parallel for schedule(static) if (N * C * P > (1 << 14) && N > 1)
+    for (int64_t n = 0; n < N; n++) {
+        const float *img = X + n * C * H * W;
+        float *out = Y + n * C * P;
+        for (int64_t i = 0; i < P; i++) {
+            const float *gp = G + (n * P + i) * 2;
+            float ix = (float)gs_unnormalize(gp[0], W, align);
+            float iy = (float)gs_unnormalize(gp[1], H, align);
+            float w[4] = {0, 0, 0, 0};
+            int64_t off[4] = {0, 0, 0, 0};
+            if (ix > -2.0f && ix < (float)W + 1 && iy > -2.0f && iy < (float)H + 1) {
+                float fx0 = floorf(ix), fy0 = floorf(iy), fx = ix - fx0, fy = iy - fy0;
+                int64_t x0 = (int64_t)fx0, y0 = (int64_t)fy0;
+                const float wx[2] = {1 - fx, fx}, wy[2] = {1 - fy, fy};
+                for (int t = 0; t < 4; t++) {
+                    int64_t x = x0 + (t & 1), y = y0 + (t >> 1);
+                    if (x < 0 || x >= W || y < 0 || y >= H) continue;
+                    w[t] = wx[t & 1] * wy[t >> 1];
+                    off[t] = y * W + x;
+                }
+            } /* else (NaN included): every tap outside, 0 */
+            for (int64_t ch = 0; ch < C; ch++) {
+                const float *pl = img + ch * H * W;
+                out[ch * P + i] =
+                    w[0] * pl[off[0]] + w[1] * pl[off[1]] + w[2] * pl[off[2]] + w[3] * pl[off[3]];
+            }
+        }
+    }
+}
+
 glint_status eng_run_GridSample(op_ctx *c)
 {
     const glint_tensor *x = c->in[0], *g = c->in[1];
@@ -401,6 +436,10 @@ glint_status eng_run_GridSample(op_ctx *c)
     int64_t Ho = g->dims[1], Wo = g->dims[2];
     const float *X = x->data, *G = g->data;
     float *Y = c->out[0]->data;
+    if (mode == 0 && p.pad == 0 && H > 0 && W > 0) {
+        gs_bilinear_zeros(X, G, Y, N, C, H, W, Ho * Wo, p.align);
+        return GLINT_OK;
+    }
     /* one plane (image, channel) per iteration: RT-DETR's deformable attention
      * samples batch x heads planes of head_dim channels per level */
 #pragma omp parallel for schedule(static) if (N * C * Ho * Wo > (1 << 14) && N * C > 1)
