@@ -747,6 +747,27 @@ static glint_status dyn_copy(plan *p, int v, const glint_tensor *from)
     return s;
 }
 
+/* If: runs the branch its condition picks and takes its outputs. */
+static glint_status interp_if(plan *p, const node *n, int depth)
+{
+    const glint_tensor *cond = &p->t[n->in[0]];
+    if (eng_tensor_count(cond) != 1)
+        return eng_fail(GLINT_ERR_INVALID, "node '%s' (If): the condition has %lld elements",
+                        n->name, (long long)eng_tensor_count(cond));
+    const char *branch = eng_tensor_get_i(cond, 0) ? "then_branch" : "else_branch";
+    const subgraph *sg = eng_attr_graph(n, branch);
+    if (!sg || sg->n_outputs != n->n_out)
+        return eng_fail(GLINT_ERR_INVALID,
+                        "node '%s' (If): %s is missing or has %d outputs, not %d", n->name, branch,
+                        sg ? sg->n_outputs : 0, n->n_out);
+    glint_status s;
+    for (int i = 0; i < sg->n_nodes; i++)
+        if ((s = interp_node(p, &sg->nodes[i], depth + 1))) return s;
+    for (int k = 0; k < n->n_out; k++)
+        if ((s = dyn_copy(p, n->out[k], &p->t[sg->outputs[k]]))) return s;
+    return GLINT_OK;
+}
+
 #define LOOP_MAX_TRIPS ((int64_t)1 << 24) /* a Loop without bound stops here with an error */
 
 /* Loop: runs the body while the trip count and the condition allow, the
@@ -761,6 +782,10 @@ static glint_status interp_loop(plan *p, const node *n, int depth)
                         "node '%s' (Loop): the body's %d inputs and %d outputs do not fit %d "
                         "carried values and %d scan outputs",
                         n->name, sg ? sg->n_inputs : 0, sg ? sg->n_outputs : 0, n_carried, n_scan);
+    for (int i = 0; i < 2; i++)
+        if (n->in[i] >= 0 && eng_tensor_count(&p->t[n->in[i]]) != 1)
+            return eng_fail(GLINT_ERR_INVALID, "node '%s' (Loop): input %d must hold one value",
+                            n->name, i);
     int64_t trips = n->in[0] >= 0 ? eng_tensor_get_i(&p->t[n->in[0]], 0) : LOOP_MAX_TRIPS + 1;
     bool cond = n->in[1] >= 0 ? eng_tensor_get_i(&p->t[n->in[1]], 0) != 0 : true;
     glint_status s = GLINT_OK;
@@ -785,6 +810,11 @@ static glint_status interp_loop(plan *p, const node *n, int depth)
         for (int i = 0; i < sg->n_nodes && !s; i++)
             s = interp_node(p, &sg->nodes[i], depth + 1);
         if (s) break;
+        if (eng_tensor_count(&p->t[sg->outputs[0]]) != 1) {
+            s = eng_fail(GLINT_ERR_INVALID,
+                         "node '%s' (Loop): the body's condition is not one value", n->name);
+            break;
+        }
         cond = eng_tensor_get_i(&p->t[sg->outputs[0]], 0) != 0;
         for (int k = 0; k < n_carried && !s; k++)
             s = dyn_copy(p, n->out[k], &p->t[sg->outputs[1 + k]]);
@@ -827,34 +857,6 @@ static glint_status interp_loop(plan *p, const node *n, int depth)
     for (int k = 0; k < 8; k++)
         free(acc[k]);
     return s;
-}
-
-/* If: runs the branch its condition picks and takes its outputs. */
-static glint_status interp_if(plan *p, const node *n, int depth)
-{
-    const glint_tensor *cond = &p->t[n->in[0]];
-    if (eng_tensor_count(cond) != 1)
-        return eng_fail(GLINT_ERR_INVALID, "node '%s' (If): the condition has %lld elements",
-                        n->name, (long long)eng_tensor_count(cond));
-    const char *branch = eng_tensor_get_i(cond, 0) ? "then_branch" : "else_branch";
-    const subgraph *sg = eng_attr_graph(n, branch);
-    if (!sg || sg->n_outputs != n->n_out)
-        return eng_fail(GLINT_ERR_INVALID,
-                        "node '%s' (If): %s is missing or has %d outputs, not %d", n->name, branch,
-                        sg ? sg->n_outputs : 0, n->n_out);
-    glint_status s;
-    for (int i = 0; i < sg->n_nodes; i++)
-        if ((s = interp_node(p, &sg->nodes[i], depth + 1))) return s;
-    for (int k = 0; k < n->n_out; k++) {
-        const glint_tensor *from = &p->t[sg->outputs[k]];
-        glint_tensor *to = &p->t[n->out[k]];
-        to->dtype = from->dtype;
-        to->ndim = from->ndim;
-        memcpy(to->dims, from->dims, sizeof to->dims);
-        if ((s = dyn_buffer(p, n->out[k]))) return s;
-        if (eng_tensor_bytes(to)) memcpy(to->data, from->data, eng_tensor_bytes(to));
-    }
-    return GLINT_OK;
 }
 
 static glint_status interp_node(plan *p, const node *n, int depth)
