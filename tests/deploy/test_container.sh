@@ -138,7 +138,7 @@ ok "detect, classify and a Groundlight image query answered as the host binary a
     { cat "$tmp/bench.txt" >&2; fail "glint bench against the container"; }
 ok "glint bench at concurrency 2, no errors: $(grep -m1 '^achieved' "$tmp/bench.txt")"
 
-# 5. drain: SIGTERM with 6 requests in flight. The signal goes straight to the
+# 5. drain: SIGTERM with requests in flight. The signal goes straight to the
 # server's host pid the moment two are seen in flight: `podman stop` takes long
 # enough to start that a fast CPU has answered all six before it signals.
 pid=$(podman inspect --format '{{.State.Pid}}' "$cname")
@@ -155,13 +155,22 @@ done
 kill -TERM "$pid"
 podman stop -t 40 "$cname" >/dev/null 2>"$tmp/stop.err" || { cat "$tmp/stop.err" >&2; fail "podman stop"; }
 wait
+# every request the server held at SIGTERM is answered 200; one that reached it
+# after the signal is refused 503 (draining); none is lost
+ok200=0
 for i in $(seq 6); do
-    [ "$(cat "$tmp/drain.$i.code")" = 200 ] || fail "request $i in flight at SIGTERM got $(cat "$tmp/drain.$i.code")"
+    case "$(cat "$tmp/drain.$i.code")" in
+    200) ok200=$((ok200 + 1)) ;;
+    503) ;;
+    *) fail "request $i got $(cat "$tmp/drain.$i.code") across SIGTERM" ;;
+    esac
 done
 code=$(podman inspect --format '{{.State.ExitCode}}' "$cname")
-podman logs "$cname" 2>&1 | grep -q 'draining [1-9]' || { podman logs "$cname" >&2; fail "no drain in the log"; }
+held=$(podman logs "$cname" 2>&1 | sed -n 's/.*draining \([0-9]*\) request.*/\1/p' | head -1)
+[ -n "$held" ] && [ "$held" -ge 1 ] || { podman logs "$cname" >&2; fail "no drain in the log"; }
+[ "$ok200" -ge "$held" ] || fail "$held requests held at SIGTERM, only $ok200 answered 200"
 [ "$code" = 0 ] || { podman logs "$cname" >&2; fail "exit code $code after SIGTERM"; }
-ok "SIGTERM with requests in flight: all 6 answered 200, drained, exit 0"
+ok "SIGTERM with $held requests in flight: $ok200 of 6 answered 200, the rest 503, drained, exit 0"
 
 # 6. CPU limits
 for limit in "--cpus 1" "--cpuset-cpus 0"; do
