@@ -14,7 +14,7 @@
 # Without build/glint it still measures ORT and conv_peak and says so.
 #
 #   bench/engine_vs_ort.sh [--model M] [--threads T] [--rounds N] [--seconds S]
-#                          [--batches "1 4"] [--glint-args "..."]
+#                          [--batches "1 4"] [--size WxH] [--glint-args "..."]
 # shellcheck disable=SC2016 # the node -e snippets hold JS template literals
 set -euo pipefail
 
@@ -28,6 +28,7 @@ usage: bench/engine_vs_ort.sh [options]
   --batches "B..."   batch sizes (default "1 4")
   --peak-seconds S   seconds per conv_peak run (default 3)
   --glint-args "..." extra arguments for `glint perf` (e.g. "--precision int8")
+  --size WxH         input width x height of a model whose H and W are free (both runtimes)
   --glint PATH       glint binary (default build/glint)
   --quiet-wait S     before each run, wait up to S seconds for a second in which
                      other processes use < 0.1 core (default 0: don't wait)
@@ -46,6 +47,7 @@ seconds=10
 batches="1 4"
 peak_seconds=3
 glint_args=""
+size=""
 glint=build/glint
 conv_peak=build/conv_peak
 quiet_wait=0
@@ -65,6 +67,7 @@ while (($#)); do
     --peak-seconds) peak_seconds=${2:-}; is_num "$peak_seconds" || die "--peak-seconds wants a number"; shift 2 ;;
     --batches) batches=${2:?--batches needs a value}; shift 2 ;;
     --glint-args) glint_args=${2-}; shift 2 ;;
+    --size) size=${2:-}; [[ $size =~ ^[1-9][0-9]{0,4}x[1-9][0-9]{0,4}$ ]] || die "--size wants WxH"; shift 2 ;;
     --glint) glint=${2:?--glint needs a value}; shift 2 ;;
     --quiet-wait) quiet_wait=${2:-}; [[ $quiet_wait =~ ^[0-9]{1,5}$ ]] || die "--quiet-wait wants whole seconds"; shift 2 ;;
     --retries) retries=${2:-}; [[ $retries =~ ^[0-9]{1,2}$ ]] || die "--retries wants 0..99"; shift 2 ;;
@@ -212,10 +215,11 @@ for batch in $batches; do
         if ((have_glint)); then
             # shellcheck disable=SC2086 # glint_args is a list of words on purpose
             run_one glint "$batch" "$r" "$glint" perf --model "$model" --batch "$batch" \
-                --threads "$threads" --seconds "$seconds" --json $glint_args
+                --threads "$threads" --seconds "$seconds" --json ${size:+--size "$size"} $glint_args
         fi
         run_one ort "$batch" "$r" node bench/ort_perf.js --model "$model" --batch "$batch" \
-            --threads "$threads" --seconds "$seconds" --json
+            --threads "$threads" --seconds "$seconds" --json \
+            ${size:+--shape "$batch,3,${size#*x},${size%x*}"}
     done
 done
 

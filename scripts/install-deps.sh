@@ -16,7 +16,7 @@ pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev clang-format cpp
 command -v kubectl >/dev/null 2>&1 || pkgs+=(kubernetes-client)
 for arg in "$@"; do
   case $arg in
-  --models) pkgs+=(python3-torch python3-torchvision python3-onnx python3-numpy python3-pil) ;;
+  --models) pkgs+=(python3-torch python3-torchvision python3-onnx python3-numpy python3-pil python3-opencv python3-pyclipper fonts-dejavu-core) ;;
   --bench) pkgs+=(nginx-light jq python3-pil) ;;
   --container) pkgs+=(podman runc catatonit mmdebstrap uidmap slirp4netns fuse-overlayfs curl) ;;
   *) echo "install-deps: unknown option $arg" >&2; exit 2 ;;

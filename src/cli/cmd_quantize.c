@@ -643,6 +643,13 @@ static int quantize(qopts *o)
     }
     glint_model *m = pkg.model; /* the float model: what is calibrated and compared */
     const model_conf *c = &pkg.conf;
+    if (c->task != MODEL_TASK_DETECT && c->task != MODEL_TASK_CLASSIFY) {
+        fprintf(stderr,
+                "glint quantize: %s is a %s model; the agreement bars are defined for detect "
+                "and classify models only\n",
+                o->model, model_task_name(c->task));
+        goto done;
+    }
     size_t floats = (size_t)3 * (size_t)c->spec.width * (size_t)c->spec.height;
     if (!(input = malloc(floats * sizeof *input))) goto done;
     if ((n_eval = list_images(o->eval, files, QMAX_IMAGES)) < 0 ||

@@ -123,7 +123,8 @@ static const float *const_f32(const graph *g, int v, int64_t count)
     return val->data;
 }
 
-/* BatchNormalization(Conv(x, W, b)) -> Conv(x, W', b'). */
+/* BatchNormalization(Conv(x, W, b)) -> Conv(x, W', b'); the same for a
+ * ConvTranspose (PaddleOCR's DB head), whose W is [Cin, Cout/group, k...]. */
 static glint_status fold_bn(graph *g)
 {
     for (int i = 0; i < g->n_nodes; i++) {
@@ -133,16 +134,23 @@ static glint_status fold_bn(graph *g)
         int pi = g->vals[x].producer;
         if (pi < 0) continue;
         node *conv = &g->nodes[pi];
-        if (!is_op(conv, OP_Conv) || conv->n_post || sole_consumer(g, x) != bn) continue;
+        bool tr = is_op(conv, OP_ConvTranspose);
+        if ((!is_op(conv, OP_Conv) && !tr) || conv->n_post || sole_consumer(g, x) != bn) continue;
         const value *w = &g->vals[conv->in[1]];
         if (!w->data || w->dtype != GLINT_F32 || w->ndim < 3) continue;
-        int64_t M = w->dims[0], per = eng_dims_count(w->dims + 1, w->ndim - 1);
+        /* Conv: M rows of `per`; ConvTranspose: Cin rows of (Cout/group, k...) */
+        int64_t group = tr ? eng_attr_i(conv, "group", 1) : 1;
+        int64_t M = tr ? w->dims[1] * group : w->dims[0];
+        int64_t per = eng_dims_count(w->dims + 1, w->ndim - 1);
+        int64_t spatial = eng_dims_count(w->dims + 2, w->ndim - 2);
+        if (tr && (group < 1 || w->dims[0] % group)) continue;
         const float *sc = const_f32(g, bn->in[1], M), *bb = const_f32(g, bn->in[2], M),
                     *mean = const_f32(g, bn->in[3], M), *var = const_f32(g, bn->in[4], M);
         const float *cb = conv->n_in > 2 ? const_f32(g, conv->in[2], M) : NULL;
         if (!sc || !bb || !mean || !var || (conv->n_in > 2 && conv->in[2] >= 0 && !cb)) continue;
         float eps = eng_attr_f(bn, "epsilon", 1e-5f);
-        float *nw = malloc((size_t)(M * per) * sizeof *nw), *nb = malloc((size_t)M * sizeof *nb);
+        float *nw = malloc((size_t)eng_dims_count(w->dims, w->ndim) * sizeof *nw);
+        float *nb = malloc((size_t)M * sizeof *nb);
         char name[512];
         snprintf(name, sizeof name, "%s/bnfold_w", conv->name);
         int wid = eng_graph_add_value(g, name);
@@ -157,9 +165,20 @@ static glint_status fold_bn(graph *g)
         const float *W = w->data;
         for (int64_t m = 0; m < M; m++) {
             float a = sc[m] / sqrtf(var[m] + eps);
-            for (int64_t k = 0; k < per; k++)
-                nw[m * per + k] = W[m * per + k] * a;
+            if (!tr)
+                for (int64_t k = 0; k < per; k++)
+                    nw[m * per + k] = W[m * per + k] * a;
             nb[m] = ((cb ? cb[m] : 0.0f) - mean[m]) * a + bb[m];
+        }
+        if (tr) { /* input channel c of group c / (Cin/group) writes outputs j of it */
+            int64_t cin = w->dims[0], opg = w->dims[1], ipg = cin / group;
+            for (int64_t c = 0; c < cin; c++)
+                for (int64_t j = 0; j < opg; j++) {
+                    int64_t m = c / ipg * opg + j;
+                    float a = sc[m] / sqrtf(var[m] + eps);
+                    for (int64_t k = 0; k < spatial; k++)
+                        nw[(c * opg + j) * spatial + k] = W[(c * opg + j) * spatial + k] * a;
+                }
         }
         value *vw = &g->vals[wid], *vb = &g->vals[bid];
         *vw = (value){.name = vw->name,

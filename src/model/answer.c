@@ -5,6 +5,7 @@
 #include "tasks/labels.h"
 #include "tasks/rank.h"
 #include "tasks/task_status.h"
+#include "tasks/text.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -18,6 +19,13 @@ struct answer_ws {
     int out_cap;
     task_rank *ranks; /* rank_cap classes */
     int rank_cap;
+    text_det_ws *tw; /* text_detect */
+    text_box *tb;    /* tb_cap boxes */
+    int tb_cap;
+    int *ids; /* text_recognize: ids_cap steps */
+    int ids_cap;
+    char *str; /* the string read: str_cap bytes */
+    int str_cap;
 };
 
 static double round_to(double v, double unit)
@@ -42,6 +50,10 @@ void answer_ws_destroy(answer_ws *ws)
     detect_workspace_destroy(ws->dw);
     free(ws->out);
     free(ws->ranks);
+    text_det_ws_destroy(ws->tw);
+    free(ws->tb);
+    free(ws->ids);
+    free(ws->str);
     free(ws);
 }
 
@@ -257,6 +269,112 @@ static json_t *box_outputs_items(const model_conf *c, const detect_options *opt,
     return arr;
 }
 
+/* text_detect: image b's text boxes, corners in file pixels, in reading order. */
+static json_t *text_boxes_items(answer_ws *ws, const model_conf *c, const detect_options *opt,
+                                const glint_tensor *out, int b, const vision_transform *tf,
+                                char *err, size_t err_size)
+{
+    if (out->ndim != 4 || out->dims[1] != 1 || b >= out->dims[0] || out->dtype != GLINT_F32) {
+        snprintf(err, err_size, "output does not hold image %d's text probability map", b);
+        return NULL;
+    }
+    int h = (int)out->dims[2], w = (int)out->dims[3], n = 0;
+    if (grow((void **)&ws->tb, &ws->tb_cap, opt->max_det, sizeof *ws->tb) ||
+        (!ws->tw && !(ws->tw = text_det_ws_create()))) {
+        snprintf(err, err_size, "out of memory");
+        return NULL;
+    }
+    const float *map = (const float *)out->data + (size_t)b * (size_t)h * (size_t)w;
+    text_det_options o = c->text;
+    o.max_candidates = opt->max_det;
+    if (text_det_decode(ws->tw, map, h, w, &o, ws->tb, opt->max_det, &n)) {
+        snprintf(err, err_size, "text: %s", task_last_error());
+        return NULL;
+    }
+    /* the map is the tensor: the picture is what it was stretched from */
+    int kept = 0;
+    for (int i = 0; i < n; i++)
+        if (!text_box_place(&ws->tb[i], w, h, tf->orig_width, tf->orig_height))
+            ws->tb[kept++] = ws->tb[i];
+    text_boxes_sort(ws->tb, kept);
+    json_t *arr = json_array();
+    for (int i = 0; arr && i < kept; i++) {
+        const text_box *t = &ws->tb[i];
+        float x1 = t->pts[0][0], y1 = t->pts[0][1], x2 = x1, y2 = y1;
+        json_t *pts = json_array();
+        for (int k = 0; pts && k < 4; k++) {
+            x1 = fminf(x1, t->pts[k][0]);
+            x2 = fmaxf(x2, t->pts[k][0]);
+            y1 = fminf(y1, t->pts[k][1]);
+            y2 = fmaxf(y2, t->pts[k][1]);
+            if (json_array_append_new(pts,
+                                      json_pack("[i, i]", (int)t->pts[k][0], (int)t->pts[k][1]))) {
+                json_decref(pts);
+                pts = NULL;
+            }
+        }
+        json_t *item = pts ? json_pack("{s:s, s:i, s:f, s:{s:f, s:f, s:f, s:f}, s:o}", "label",
+                                       "text", "class_id", 0, "score", round_to(t->score, 1e-6),
+                                       "box", "x1", (double)x1, "y1", (double)y1, "x2", (double)x2,
+                                       "y2", (double)y2, "points", pts)
+                           : NULL;
+        if (!item || json_array_append_new(arr, item)) {
+            json_decref(arr);
+            arr = NULL;
+        }
+    }
+    if (!arr) snprintf(err, err_size, "out of memory");
+    return arr;
+}
+
+/* text_recognize: {"text", "score"} of image b's line. */
+static json_t *text_line_items(answer_ws *ws, const model_conf *c, const glint_tensor *out, int b,
+                               char *err, size_t err_size)
+{
+    if (out->ndim != 3 || b >= out->dims[0] || out->dtype != GLINT_F32 || out->dims[2] < 2) {
+        snprintf(err, err_size, "output does not hold image %d's CTC class scores", b);
+        return NULL;
+    }
+    int steps = (int)out->dims[1], classes = (int)out->dims[2], n = 0;
+    int nchar = task_labels_count(c->labels);
+    if (classes != 1 + nchar + c->use_space) {
+        snprintf(err, err_size, "output has %d classes per step for %d characters", classes, nchar);
+        return NULL;
+    }
+    float score = 0;
+    if (grow((void **)&ws->ids, &ws->ids_cap, steps > 0 ? steps : 1, sizeof *ws->ids)) {
+        snprintf(err, err_size, "out of memory");
+        return NULL;
+    }
+    const float *p = (const float *)out->data + (size_t)b * (size_t)steps * (size_t)classes;
+    if (text_ctc_decode(p, steps, classes, ws->ids, &n, &score)) {
+        snprintf(err, err_size, "text: %s", task_last_error());
+        return NULL;
+    }
+    size_t used = 0;
+    for (int i = 0; i < n; i++) {
+        char num[TASK_LABELS_NUM_BUF];
+        const char *ch =
+            ws->ids[i] > nchar ? " " : task_labels_name(c->labels, ws->ids[i] - 1, num, sizeof num);
+        size_t len = strlen(ch);
+        if (grow((void **)&ws->str, &ws->str_cap, (int)(used + len + 1), 1)) {
+            snprintf(err, err_size, "out of memory");
+            return NULL;
+        }
+        memcpy(ws->str + used, ch, len);
+        used += len;
+    }
+    if (grow((void **)&ws->str, &ws->str_cap, (int)used + 1, 1)) {
+        snprintf(err, err_size, "out of memory");
+        return NULL;
+    }
+    ws->str[used] = 0;
+    json_t *o =
+        json_pack("{s:o, s:f}", "text", answer_text(ws->str), "score", round_to(score, 1e-6));
+    if (!o) snprintf(err, err_size, "out of memory");
+    return o;
+}
+
 json_t *answer_items(answer_ws *ws, const model_conf *c, const answer_params *p,
                      const glint_context *ctx, int b, const vision_transform *tf, char *err,
                      size_t err_size)
@@ -267,6 +385,9 @@ json_t *answer_items(answer_ws *ws, const model_conf *c, const answer_params *p,
     glint_context_output(ctx, c->output, &out);
     if (c->task == MODEL_TASK_DETECT)
         return detect_items(ws, c, &p->detect, &out, b, tf, err, err_size);
+    if (c->task == MODEL_TASK_TEXT_DETECT)
+        return text_boxes_items(ws, c, &p->detect, &out, b, tf, err, err_size);
+    if (c->task == MODEL_TASK_TEXT_RECOGNIZE) return text_line_items(ws, c, &out, b, err, err_size);
     return classify_items(ws, c, p->top_k, &out, b, err, err_size);
 }
 
@@ -286,11 +407,19 @@ static json_t *timings_json(const answer_timings *t)
 json_t *answer_object(const model_conf *c, const char *image, const vision_transform *tf,
                       json_t *items, const answer_timings *t)
 {
-    int detect = c->task == MODEL_TASK_DETECT;
+    int detect = c->task == MODEL_TASK_DETECT || c->task == MODEL_TASK_TEXT_DETECT;
+    int line = c->task == MODEL_TASK_TEXT_RECOGNIZE; /* items: {"text", "score"} */
     json_t *a = image ? json_pack("{s:o}", "image", answer_text(image)) : json_object();
-    json_t *rest = json_pack("{s:i, s:i, s:o, s:s, s:o}", "width", tf->orig_width, "height",
-                             tf->orig_height, "model", answer_text(c->name), "task",
-                             model_task_name(c->task), detect ? "detections" : "classes", items);
+    json_t *rest =
+        json_pack("{s:i, s:i, s:o, s:s}", "width", tf->orig_width, "height", tf->orig_height,
+                  "model", answer_text(c->name), "task", model_task_name(c->task));
+    int bad = rest && (line ? !json_is_object(items) || json_object_update(rest, items)
+                            : json_object_set(rest, detect ? "detections" : "classes", items));
+    json_decref(items);
+    if (bad) {
+        json_decref(rest);
+        rest = NULL;
+    }
     if (!a || !rest || json_object_update(a, rest)) {
         json_decref(a);
         a = NULL;

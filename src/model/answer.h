@@ -7,10 +7,13 @@
  *    "timings_ms": {"decode": .., "preprocess": .., "infer": .., "post": ..}}
  *
  * with "classes": [{"label", "class_id", "score"}, ...] instead of
- * "detections" for a classifier. W x H is the image's size in its file; boxes
- * are corners in its pixels (continuous, 0..W x 0..H), sorted by score; a
- * box wholly in the letterbox padding is left out. Scores are rounded to 6
- * decimals, corners to 0.01 px, timings to 1 us.
+ * "detections" for a classifier. A text detector (task "text_detect") gives
+ * "detections" labelled "text", each with its four "points" (whole pixels,
+ * clockwise from top-left; "box" bounds them) in reading order; a text
+ * recogniser (task "text_recognize") gives "text" and "score" instead. W x H is the image's size in
+ * its file; boxes are corners in its pixels (continuous, 0..W x 0..H), sorted by score; a box
+ * wholly in the letterbox padding is left out. Scores are rounded to 6 decimals, corners to 0.01
+ * px, timings to 1 us.
  *
  * Thread-safety: an answer_ws belongs to one thread at a time; the model_conf
  * it reads is shared read-only.
@@ -48,14 +51,16 @@ answer_params answer_params_of(const model_conf *c);
 answer_ws *answer_ws_create(void);
 void answer_ws_destroy(answer_ws *ws);
 
-/* The "detections" or "classes" array for image `b` of the outputs context
+/* The "detections" or "classes" array (text_recognize: the {"text",
+ * "score"} object) for image `b` of the outputs context
  * ctx just computed (model_conf c, transform tf from vision_prepare). Returns
  * a new reference, or NULL with a message in err. */
 json_t *answer_items(answer_ws *ws, const model_conf *c, const answer_params *p,
                      const glint_context *ctx, int b, const vision_transform *tf, char *err,
                      size_t err_size);
 
-/* The whole answer object around `items` (stolen), led by "image": image
+/* The whole answer object around `items` (stolen; an object's members join
+ * the answer's), led by "image": image
  * when that is not NULL. `t` may be NULL. Returns a new reference or NULL if
  * out of memory. */
 json_t *answer_object(const model_conf *c, const char *image, const vision_transform *tf,

@@ -40,8 +40,13 @@ typedef struct yaml_conf {
     char *labels_file; /* as written; relative to the yaml's folder */
     int labels_line;   /* line of labels_file, for messages */
     model_serving serving;
-    char *source;        /* where new versions come from (an http(s) URL) */
-    char *source_sha256; /* what its body must hash to */
+    char *source;                     /* where new versions come from (an http(s) URL) */
+    char *source_sha256;              /* what its body must hash to */
+    int bgr;                          /* 0: not given, 1: bgr, 2: rgb */
+    double text_thr, box_thr, unclip; /* < 0: not given */
+    char *chars_file;                 /* characters_file, as written */
+    int chars_line;
+    int use_space; /* 0: not given, 1: true, 2: false */
 } yaml_conf;
 
 /* Where a parse is, for messages. */
@@ -70,6 +75,10 @@ const char *model_task_name(model_task t)
         return "detect";
     case MODEL_TASK_CLASSIFY:
         return "classify";
+    case MODEL_TASK_TEXT_DETECT:
+        return "text_detect";
+    case MODEL_TASK_TEXT_RECOGNIZE:
+        return "text_recognize";
     default:
         return "none";
     }
@@ -89,6 +98,7 @@ static void yaml_conf_dispose(yaml_conf *y)
     free(y->labels_file);
     free(y->source);
     free(y->source_sha256);
+    free(y->chars_file);
     free_names(y->labels, y->n_labels);
     memset(y, 0, sizeof *y);
 }
@@ -545,6 +555,12 @@ enum {
     K_SOURCE,
     K_SOURCE_SHA256,
     K_RECT,
+    K_CHANNELS,
+    K_TEXT_THR,
+    K_BOX_THR,
+    K_UNCLIP,
+    K_CHARS_FILE,
+    K_USE_SPACE,
     K_COUNT
 };
 
@@ -577,12 +593,25 @@ static const char *const KEYS[K_COUNT] = {
     "source",
     "source_sha256",
     "rect",
+    "channels",
+    "threshold",
+    "box_threshold",
+    "unclip_ratio",
+    "characters_file",
+    "use_space_char",
 };
 
 static int set_key(const yctx *x, int k, const yaml_node_t *v, yaml_conf *y)
 {
-    static const char *const tasks[] = {"detect", "classify", NULL};
-    static const int task_v[] = {MODEL_TASK_DETECT, MODEL_TASK_CLASSIFY};
+    static const char *const tasks[] = {"detect",  "classify", "text_detect", "text_recognize",
+                                        "ocr_det", "ocr_rec",  "det",         "rec",
+                                        NULL};
+    static const int task_v[] = {MODEL_TASK_DETECT,      MODEL_TASK_CLASSIFY,
+                                 MODEL_TASK_TEXT_DETECT, MODEL_TASK_TEXT_RECOGNIZE,
+                                 MODEL_TASK_TEXT_DETECT, MODEL_TASK_TEXT_RECOGNIZE,
+                                 MODEL_TASK_TEXT_DETECT, MODEL_TASK_TEXT_RECOGNIZE};
+    static const char *const bools[] = {"true", "false", "yes", "no", NULL};
+    static const int bool_v[] = {1, 2, 1, 2};
     static const char *const layouts[] = {"yolov8",      "yolo11", "yolov11", "v8",  "yolov5",
                                           "yolov7",      "v5",     "yolov10", "e2e", "boxes",
                                           "torchvision", "rtdetr", "detr",    NULL};
@@ -604,7 +633,9 @@ static int set_key(const yctx *x, int k, const yaml_node_t *v, yaml_conf *y)
         y->labels_line = (int)v->start_mark.line + 1;
         return get_str(x, key, v, &y->labels_file);
     case K_TASK:
-        if (get_enum(x, key, v, tasks, task_v, "detect or classify", &iv)) return -1;
+        if (get_enum(x, key, v, tasks, task_v, "detect, classify, text_detect or text_recognize",
+                     &iv))
+            return -1;
         y->task = (model_task)iv;
         return 0;
     case K_LAYOUT:
@@ -613,11 +644,24 @@ static int set_key(const yctx *x, int k, const yaml_node_t *v, yaml_conf *y)
         return 0;
     case K_RESIZE:
         return get_enum(x, key, v, modes, mode_v, "letterbox, crop or stretch", &y->resize);
-    case K_RECT: {
-        static const char *const bools[] = {"true", "false", "yes", "no", NULL};
-        static const int rect_v[] = {1, 2, 1, 2};
-        return get_enum(x, key, v, bools, rect_v, "true or false", &y->rect);
+    case K_RECT:
+        return get_enum(x, key, v, bools, bool_v, "true or false", &y->rect);
+    case K_USE_SPACE:
+        return get_enum(x, key, v, bools, bool_v, "true or false", &y->use_space);
+    case K_CHANNELS: {
+        static const char *const orders[] = {"bgr", "rgb", "BGR", "RGB", NULL};
+        static const int order_v[] = {1, 2, 1, 2};
+        return get_enum(x, key, v, orders, order_v, "rgb or bgr", &y->bgr);
     }
+    case K_TEXT_THR:
+        return get_num(x, key, v, 0, 0.999, &y->text_thr);
+    case K_BOX_THR:
+        return get_num(x, key, v, 0, 1, &y->box_thr);
+    case K_UNCLIP:
+        return get_num(x, key, v, 0, 100, &y->unclip);
+    case K_CHARS_FILE:
+        y->chars_line = (int)v->start_mark.line + 1;
+        return get_str(x, key, v, &y->chars_file);
     case K_WIDTH:
         return get_int(x, key, v, 1, VISION_MAX_SIDE, &y->width);
     case K_HEIGHT:
@@ -691,7 +735,7 @@ static int conf_from_doc(const yctx *x, yaml_conf *y)
     if (root->type != YAML_MAPPING_NODE)
         return fail(x->err, x->err_size, "%s: expected a mapping of keys (name: ..., task: ...)",
                     x->path);
-    unsigned seen = 0;
+    uint64_t seen = 0; /* K_COUNT bits */
     for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top;
          p++) {
         const yaml_node_t *k = yaml_document_get_node(x->doc, p->key);
@@ -704,11 +748,12 @@ static int conf_from_doc(const yctx *x, yaml_conf *y)
         while (ki < K_COUNT && strcmp(key, KEYS[ki]))
             ki++;
         if (ki == K_COUNT) continue; /* unknown keys are ignored */
-        if (seen & 1u << ki) return yfail(x, k, key, "given twice");
-        seen |= 1u << ki;
+        if (seen & (uint64_t)1 << ki) return yfail(x, k, key, "given twice");
+        seen |= (uint64_t)1 << ki;
         if (is_null(v)) continue;
         if (set_key(x, ki, v, y)) return -1;
     }
+    _Static_assert(K_COUNT <= 64, "one bit of `seen` per key");
     if (y->has_labels && y->labels_file)
         return fail(x->err, x->err_size, "%s: give labels or labels_file, not both", x->path);
     return 0;
@@ -897,7 +942,15 @@ static int resolve_task(model_conf *c, const glint_model *m, const yaml_conf *y,
                     "labels [N] outputs",
                     cfg);
     glint_model_output_info(m, c->output, &out);
+    glint_io_info in;
+    glint_model_input_info(m, c->input, &in);
     const char *mt = glint_model_metadata(m, "task");
+    /* PaddleOCR's shapes: a DB map of the input's size, CTC steps of a line */
+    int text_map = out.ndim == 4 && out.dims[1] == 1 &&
+                   (out.dims[2] < 0 || (out.dims[2] == in.dims[2] && out.dims[2] > 1)) &&
+                   (out.dims[3] < 0 || (out.dims[3] == in.dims[3] && out.dims[3] > 1));
+    int text_line = out.ndim == 3 && in.dims[2] > 0 && in.dims[2] <= 64 &&
+                    (in.dims[3] < 0 || in.dims[3] >= 2 * in.dims[2]);
     int trailing_ones = out.ndim >= 2;
     for (int d = 2; d < out.ndim; d++)
         trailing_ones &= out.dims[d] == 1;
@@ -912,6 +965,10 @@ static int resolve_task(model_conf *c, const glint_model *m, const yaml_conf *y,
                     "%s: Ultralytics task '%s' is not supported (detect and classify "
                     "are)",
                     onnx, mt);
+    else if (text_map && !(mt && *mt))
+        c->task = MODEL_TASK_TEXT_DETECT;
+    else if (text_line)
+        c->task = MODEL_TASK_TEXT_RECOGNIZE;
     else if (out.ndim == 3)
         c->task = MODEL_TASK_DETECT;
     else if (trailing_ones)
@@ -932,6 +989,12 @@ static int resolve_task(model_conf *c, const glint_model *m, const yaml_conf *y,
     if (c->task == MODEL_TASK_CLASSIFY && !trailing_ones)
         return fail(err, size, "%s: output '%s' %s is not class scores ([B,C])", onnx, out.name,
                     dims_str(out.dims, out.ndim, ds, sizeof ds));
+    if (c->task == MODEL_TASK_TEXT_DETECT && !(out.ndim == 4 && out.dims[1] == 1))
+        return fail(err, size, "%s: output '%s' %s is not a text probability map ([B,1,H,W])", onnx,
+                    out.name, dims_str(out.dims, out.ndim, ds, sizeof ds));
+    if (c->task == MODEL_TASK_TEXT_RECOGNIZE && out.ndim != 3)
+        return fail(err, size, "%s: output '%s' %s is not CTC class scores per step ([B,T,C])",
+                    onnx, out.name, dims_str(out.dims, out.ndim, ds, sizeof ds));
     if (c->task == MODEL_TASK_DETECT && out.ndim == 2) c->batch_free = 0; /* [N, D]: batch 1 */
     return 0;
 }
@@ -978,6 +1041,81 @@ static int resolve_labels(model_conf *c, const glint_model *m, const yaml_conf *
                     "numbered\n",
                     onnx, why);
     }
+    return 0;
+}
+
+/* Largest characters_file and character count (PaddleOCR's Chinese
+ * dictionary has 6623). */
+#define CHARS_MAX_BYTES ((size_t)4 << 20)
+#define CHARS_MAX_COUNT 100000
+
+/* text_recognize: the characters, one a line as PaddleOCR reads them (the
+ * line end stripped, spaces kept), into c->labels; the output's class count
+ * must be 1 (CTC's blank) + characters + the space when use_space_char. */
+static int resolve_characters(model_conf *c, const glint_model *m, const yaml_conf *y,
+                              const char *onnx, const char *cfg, char *err, size_t size)
+{
+    c->use_space = y->use_space != 2;
+    const char *file = y->chars_file ? y->chars_file : y->labels_file;
+    int line = y->chars_file ? y->chars_line : y->labels_line;
+    if (y->has_labels) {
+        if (task_labels_create((const char *const *)y->labels, y->n_labels, &c->labels))
+            return fail(err, size, "%s: labels: %s", cfg, task_last_error());
+    } else if (file) {
+        char dir[PATH_MAX_LEN], path[PATH_MAX_LEN];
+        if (dir_of(cfg, dir, sizeof dir)) return fail(err, size, "%s: path too long", cfg);
+        int n = file[0] == '/' ? snprintf(path, sizeof path, "%s", file)
+                               : snprintf(path, sizeof path, "%s/%s", dir, file);
+        if (n < 0 || (size_t)n >= sizeof path)
+            return fail(err, size, "%s: line %d: characters_file: path too long", cfg, line);
+        size_t len = 0;
+        errno = 0;
+        char *text = fileio_read(path, CHARS_MAX_BYTES, &len);
+        if (!text)
+            return fail(err, size, "%s: line %d: characters_file %s: %s", cfg, line, path,
+                        errno == EFBIG ? "larger than 4 MiB" : strerror(errno ? errno : EIO));
+        char **v = NULL;
+        int count = 0, rc = 0;
+        for (size_t at = 0; at < len && !rc;) {
+            char *nl = memchr(text + at, '\n', len - at);
+            size_t e = nl ? (size_t)(nl - text) : len, next = nl ? e + 1 : len;
+            if (e > at && text[e - 1] == '\r') e--;
+            char **nv =
+                count < CHARS_MAX_COUNT ? realloc(v, (size_t)(count + 1) * sizeof *v) : NULL;
+            if (!nv || memchr(text + at, 0, e - at)) {
+                rc = fail(err, size, "%s: line %d: characters_file %s: %s", cfg, line, path,
+                          !nv ? "too many characters" : "a NUL byte");
+                if (nv) v = nv;
+                break;
+            }
+            v = nv;
+            if (!(v[count] = strndup(text + at, e - at))) {
+                rc = fail(err, size, "out of memory");
+                break;
+            }
+            count++;
+            at = next;
+        }
+        free(text);
+        if (!rc && task_labels_create((const char *const *)v, count, &c->labels))
+            rc = fail(err, size, "%s: characters_file: %s", cfg, task_last_error());
+        free_names(v, count);
+        if (rc) return -1;
+    } else {
+        return fail(err, size,
+                    "%s: a text_recognize model needs its characters: characters_file: "
+                    "(PaddleOCR's dictionary, one character a line) in %s",
+                    onnx, cfg);
+    }
+    glint_io_info out;
+    glint_model_output_info(m, c->output, &out);
+    int64_t want = 1 + task_labels_count(c->labels) + c->use_space;
+    if (out.dims[2] >= 0 && out.dims[2] != want)
+        return fail(err, size,
+                    "%s: output '%s' has %lld classes per step; %d characters%s and CTC's blank "
+                    "make %lld",
+                    cfg, out.name, (long long)out.dims[2], task_labels_count(c->labels),
+                    c->use_space ? ", the space" : "", (long long)want);
     return 0;
 }
 
@@ -1028,9 +1166,12 @@ static void resolve_spec(model_conf *c, const glint_model *m, const yaml_conf *y
 {
     const char *mt = glint_model_metadata(m, "task");
     int ultralytics_cls = c->task == MODEL_TASK_CLASSIFY && mt && !strcmp(mt, "classify");
-    vision_mode mode = y->resize >= 0                 ? (vision_mode)y->resize
-                       : c->task == MODEL_TASK_DETECT ? VISION_LETTERBOX
-                                                      : VISION_CROP;
+    int text = c->task == MODEL_TASK_TEXT_DETECT || c->task == MODEL_TASK_TEXT_RECOGNIZE;
+    vision_mode mode = y->resize >= 0                         ? (vision_mode)y->resize
+                       : c->task == MODEL_TASK_DETECT         ? VISION_LETTERBOX
+                       : c->task == MODEL_TASK_TEXT_DETECT    ? VISION_STRETCH
+                       : c->task == MODEL_TASK_TEXT_RECOGNIZE ? VISION_TEXTLINE
+                                                              : VISION_CROP;
     int side = w > h ? w : h;
     int short_side = y->resize_short ? y->resize_short
                      : ultralytics_cls || c->task == MODEL_TASK_DETECT
@@ -1038,17 +1179,31 @@ static void resolve_spec(model_conf *c, const glint_model *m, const yaml_conf *y
                          : (int)lround(side * 256.0 / 224.0);
     c->spec =
         mode == VISION_LETTERBOX ? vision_spec_letterbox(w, h) : vision_spec_crop(w, h, short_side);
-    if (mode == VISION_STRETCH) c->spec.mode = VISION_STRETCH; /* the crop spec's other fields */
-    int imagenet = c->task == MODEL_TASK_CLASSIFY && !ultralytics_cls;
+    if (mode == VISION_STRETCH || mode == VISION_TEXTLINE)
+        c->spec.mode = mode; /* the crop spec's other fields */
+    int imagenet =
+        (c->task == MODEL_TASK_CLASSIFY && !ultralytics_cls) || c->task == MODEL_TASK_TEXT_DETECT;
+    int half = c->task == MODEL_TASK_TEXT_RECOGNIZE; /* (x/255 - 0.5) / 0.5 */
     const float in_mean[3] = {0.485f, 0.456f, 0.406f}, in_std[3] = {0.229f, 0.224f, 0.225f};
     float scale = 1.0f;
     for (int i = 0; i < 3; i++)
         if ((y->has_mean && fabsf(y->mean[i]) > 1.0f) || (y->has_std && y->std[i] > 1.0f))
             scale = 255.0f;
     for (int i = 0; i < 3; i++) {
-        c->spec.mean[i] = y->has_mean ? y->mean[i] / scale : imagenet ? in_mean[i] : 0.0f;
-        c->spec.std[i] = y->has_std ? y->std[i] / scale : imagenet ? in_std[i] : 1.0f;
+        c->spec.mean[i] = y->has_mean ? y->mean[i] / scale
+                          : imagenet  ? in_mean[i]
+                          : half      ? 0.5f
+                                      : 0.0f;
+        c->spec.std[i] = y->has_std ? y->std[i] / scale : imagenet ? in_std[i] : half ? 0.5f : 1.0f;
     }
+    c->spec.bgr = y->bgr ? y->bgr == 1 : text; /* PaddleOCR reads BGR (OpenCV) */
+    if (!text) return;
+    glint_io_info in;
+    glint_model_input_info(m, c->input, &in);
+    /* free sides follow the picture: DetResizeForTest's multiples of 32 within
+     * the limit, a text line's own width */
+    if (mode == VISION_STRETCH && in.dims[2] < 0 && in.dims[3] < 0) c->spec.stride = 32;
+    if (mode == VISION_TEXTLINE && in.dims[3] < 0) c->spec.stride = 1;
 }
 
 /* Rect letterboxing (spec.stride): on by default for a letterboxed model
@@ -1077,8 +1232,14 @@ static void resolve_thresholds(model_conf *c, const yaml_conf *y)
     if (c->layout == DETECT_LAYOUT_V5) d.iou_threshold = 0.45f; /* YOLOv5 detect.py */
     if (y->score >= 0) d.score_threshold = (float)y->score;
     if (y->iou >= 0) d.iou_threshold = (float)y->iou;
+    if (c->task == MODEL_TASK_TEXT_DETECT) d.max_det = 1000; /* PaddleOCR: max_candidates */
     if (y->max_det) d.max_det = y->max_det;
     c->detect = d;
+    c->text = TEXT_DET_OPTIONS_DEFAULT;
+    if (y->text_thr >= 0) c->text.threshold = (float)y->text_thr;
+    if (y->box_thr >= 0) c->text.box_threshold = (float)y->box_thr;
+    if (y->unclip >= 0) c->text.unclip_ratio = (float)y->unclip;
+    c->text.max_candidates = d.max_det;
     c->top_k = DEFAULT_TOP_K;
 }
 
@@ -1117,7 +1278,8 @@ int model_conf_read_source(const char *yaml_path, char **url, char sha256[65], c
     char *text = fileio_read(yaml_path, MODEL_CONF_MAX_BYTES, &len);
     if (!text)
         return errno == ENOENT ? 0 : fail(err, err_size, "%s: %s", yaml_path, strerror(errno));
-    yaml_conf y = {.resize = -1, .score = -1, .iou = -1};
+    yaml_conf y = {
+        .resize = -1, .score = -1, .iou = -1, .text_thr = -1, .box_thr = -1, .unclip = -1};
     int rc = yaml_parse(yaml_path, (const unsigned char *)text, len, &y, err, err_size);
     free(text);
     if (!rc && y.source_sha256 && !y.source)
@@ -1135,7 +1297,8 @@ int model_conf_load(model_conf *c, const char *onnx_path, const glint_model *m, 
                     size_t err_size)
 {
     memset(c, 0, sizeof *c);
-    yaml_conf y = {.resize = -1, .score = -1, .iou = -1};
+    yaml_conf y = {
+        .resize = -1, .score = -1, .iou = -1, .text_thr = -1, .box_thr = -1, .unclip = -1};
     int rc = read_yaml(c, onnx_path, &y, err, err_size);
     const char *cfg = c->yaml_path ? c->yaml_path : "model.yaml";
     if (rc) goto done;
@@ -1144,12 +1307,23 @@ int model_conf_load(model_conf *c, const char *onnx_path, const glint_model *m, 
     glint_io_info in;
     glint_model_input_info(m, c->input, &in);
     int mw, mh, w = 0, h = 0, dflt = c->task == MODEL_TASK_DETECT ? 640 : 224;
+    if (c->task == MODEL_TASK_TEXT_DETECT) dflt = 960; /* PaddleOCR's limit_side_len */
+    int dflt_h = c->task == MODEL_TASK_TEXT_RECOGNIZE ? 48 : dflt;
+    if (c->task == MODEL_TASK_TEXT_RECOGNIZE) dflt = 320; /* rec_image_shape 3,48,320 */
     metadata_imgsz(m, &mw, &mh);
     if ((rc = resolve_side("width", in.dims[3], y.width, mw, dflt, cfg, in.name, &w, err,
                            err_size)) ||
-        (rc = resolve_side("height", in.dims[2], y.height, mh, dflt, cfg, in.name, &h, err,
+        (rc = resolve_side("height", in.dims[2], y.height, mh, dflt_h, cfg, in.name, &h, err,
                            err_size)))
         goto done;
+    if (c->task == MODEL_TASK_TEXT_DETECT || c->task == MODEL_TASK_TEXT_RECOGNIZE) {
+        if (c->task == MODEL_TASK_TEXT_RECOGNIZE &&
+            (rc = resolve_characters(c, m, &y, onnx_path, cfg, err, err_size)))
+            goto done;
+        resolve_spec(c, m, &y, w, h);
+        resolve_thresholds(c, &y);
+        goto serving;
+    }
     if ((rc = resolve_labels(c, m, &y, onnx_path, cfg, err, err_size))) goto done;
     if (c->task == MODEL_TASK_DETECT && c->layout != DETECT_LAYOUT_BOXES)
         c->layout = y.layout ? y.layout : guess_layout(c, m);
@@ -1162,6 +1336,7 @@ int model_conf_load(model_conf *c, const char *onnx_path, const glint_model *m, 
     resolve_spec(c, m, &y, w, h);
     if ((rc = resolve_rect(c, m, &y, &in, cfg, err, err_size))) goto done;
     resolve_thresholds(c, &y);
+serving:
     c->serving = y.serving;
     if (c->serving.max_batch > 1 && !c->batch_free) {
         rc = fail(err, err_size, "%s: max_batch %d, but the model's batch axis is fixed at 1", cfg,

@@ -5,13 +5,19 @@
  * Read from `model.yaml` beside the .onnx when there is one: a flat mapping
  * of scalars and sequences, e.g.
  *
- *     name: yolov8n            task: detect | classify
+ *     name: yolov8n            task: detect | classify | text_detect | text_recognize
  *     layout: yolov8 | yolov5  input: images
  *     width: 640               height: 640
  *     resize: letterbox | crop resize_short: 256
- *     mean: [0, 0, 0]          std: [1, 1, 1]
+ *     mean: [0, 0, 0]          std: [1, 1, 1]          channels: rgb | bgr
  *     score_threshold: 0.25    iou_threshold: 0.45    max_detections: 300
  *     labels: [person, bicycle, ...]   (or {0: person, ...}, or labels_file: labels.txt)
+ *
+ * OCR models in PaddleOCR's shape (PP-OCR det/rec exports):
+ *
+ *     task: text_detect        threshold: 0.3   box_threshold: 0.6
+ *                              unclip_ratio: 1.5   max_detections: 1000
+ *     task: text_recognize     characters_file: dict.txt   use_space_char: true
  *
  * and, for glint serve (0 or absent: the server's defaults):
  *
@@ -43,7 +49,19 @@
  *     (metadata task: classify) gets short side max(W, H), mean 0, std 1;
  *     top 5 classes;
  *   - labels: Ultralytics metadata `names` ({0: 'person', 1: 'bicycle'}),
- *     else class numbers.
+ *     else class numbers;
+ *   - text_detect (an output [B,1,H,W] of the input's size): PaddleOCR's
+ *     DetResizeForTest, the picture stretched so that its long side is at
+ *     most max(width, height) (960) and each side a multiple of 32 when the
+ *     input's H and W are free, else to the fixed size; ImageNet mean/std;
+ *     DB post-processing (tasks/text.h);
+ *   - text_recognize (an output [B,T,C] of a model whose input height is
+ *     fixed at 64 or less): height H keeping the aspect ratio, width
+ *     max(width, H * w / h) when the input width is free (320 by default),
+ *     padded on the right with zeros; mean 0.5, std 0.5; greedy CTC over
+ *     characters_file (one character a line, spaces kept), a space after
+ *     them unless use_space_char: false. Both text tasks read BGR planes
+ *     (PaddleOCR reads with OpenCV) unless channels: rgb.
  *
  * Thread-safety: loading is reentrant; a loaded model_conf is read-only and
  * may be shared by threads.
@@ -56,6 +74,7 @@
 #include "glint/engine.h"
 #include "tasks/detect.h"
 #include "tasks/labels.h"
+#include "tasks/text.h"
 #include "vision/image.h"
 
 /* Largest model.yaml accepted. */
@@ -67,6 +86,8 @@ typedef enum model_task {
     MODEL_TASK_NONE = 0,
     MODEL_TASK_DETECT,
     MODEL_TASK_CLASSIFY,
+    MODEL_TASK_TEXT_DETECT,    /* OCR: a DB text detector's probability map -> text boxes */
+    MODEL_TASK_TEXT_RECOGNIZE, /* OCR: CTC class probabilities per step -> a string */
 } model_task;
 
 /* Largest batch and instance count a model.yaml may ask for. */
@@ -107,7 +128,10 @@ typedef struct model_conf {
     int box_outputs[3];    /* DETECT_LAYOUT_BOXES: the boxes, scores and labels outputs */
     detect_options detect; /* detect: thresholds and box limits */
     int top_k;             /* classify: classes per answer */
-    task_labels *labels;   /* owned; NULL: classes are named by number */
+    text_det_options text; /* text_detect: DB post-processing */
+    int use_space;         /* text_recognize: the last class is a space */
+    task_labels *labels;   /* owned; NULL: classes are named by number (text_recognize:
+                            * the characters, class k + 1 is characters[k]) */
     char *yaml_path;       /* the model.yaml read (owned), NULL if none */
     model_serving serving; /* glint serve settings from model.yaml */
 } model_conf;

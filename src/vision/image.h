@@ -147,6 +147,9 @@ typedef enum vision_mode {
     VISION_LETTERBOX = 0, /* fit inside W x H keeping aspect, centre, pad (YOLO) */
     VISION_CROP,          /* short side -> resize_short, centre-crop W x H (classifiers) */
     VISION_STRETCH,       /* resize to W x H, aspect not kept (torchvision's detectors) */
+    VISION_TEXTLINE,      /* a text line (PaddleOCR's recognisers): height H keeping the
+                           * aspect, width min(W, ceil(H * w / h)), at the left; the rest
+                           * of the tensor is 0 (not pad_value) */
 } vision_mode;
 
 /* How a model wants its input. Build one with vision_spec_letterbox() or
@@ -162,10 +165,15 @@ typedef struct vision_spec {
     int bgr;          /* 1: planes in B,G,R order (Caffe-style models) */
     float mean[3];
     float std[3]; /* nonzero */
-    /* VISION_LETTERBOX on a model with free height and width ("rect"
-     * inference, Ultralytics' LetterBox(auto=True)): > 0 fits the image in
-     * width x height as usual but pads only up to a multiple of `stride`, so
-     * the tensor follows the image (vision_spec_rect); 0: always width x height. */
+    /* > 0: the tensor follows the image (vision_spec_rect); 0: always
+     * width x height. VISION_LETTERBOX on a model with free height and width
+     * ("rect" inference, Ultralytics' LetterBox(auto=True)) fits the image in
+     * width x height as usual but pads only up to a multiple of `stride`;
+     * VISION_STRETCH (PaddleOCR's DetResizeForTest) scales the image down to
+     * fit width x height, never up, and rounds each side to a multiple of
+     * `stride` (half to even, at least `stride`); VISION_TEXTLINE widens the
+     * tensor to max(width, int(height * w / h)), rounded up to a multiple of
+     * `stride`. */
     int stride;
     /* Set by vision_spec_rect: the box the image is fit into (the model's
      * size) when width x height is the padded tensor; 0: width x height. */
@@ -181,9 +189,9 @@ vision_spec vision_spec_letterbox(int width, int height);
 vision_spec vision_spec_crop(int width, int height, int resize_short);
 
 /* The spec an image of orig_w x orig_h (its size in the file) is prepared
- * with: for a letterbox spec with stride > 0, the same spec whose tensor is
- * the resized image padded to a multiple of stride on each side (a 1280x720
- * frame into 640x640 becomes 640x384), at most width x height; otherwise
+ * with: for a spec with stride > 0, the same spec with the tensor size that
+ * follows the image (see `stride`: a 1280x720 frame letterboxed into 640x640
+ * becomes 640x384, stretched within 960x960 becomes 960x544); otherwise
  * *spec itself. */
 vision_spec vision_spec_rect(const vision_spec *spec, int orig_w, int orig_h);
 

@@ -50,7 +50,8 @@ vision_spec vision_spec_crop(int width, int height, int resize_short)
 vision_status vision_spec_check(const vision_spec *s, vision_error *err)
 {
     if (!s) return vision_fail(err, VISION_ERR_ARG, "spec: NULL");
-    if (s->mode != VISION_LETTERBOX && s->mode != VISION_CROP && s->mode != VISION_STRETCH)
+    if (s->mode != VISION_LETTERBOX && s->mode != VISION_CROP && s->mode != VISION_STRETCH &&
+        s->mode != VISION_TEXTLINE)
         return vision_fail(err, VISION_ERR_ARG, "spec: unknown mode %d", (int)s->mode);
     if (s->width < 1 || s->width > VISION_MAX_SIDE || s->height < 1 || s->height > VISION_MAX_SIDE)
         return vision_fail(err, VISION_ERR_ARG, "spec: tensor size %dx%d outside 1..%d", s->width,
@@ -91,6 +92,11 @@ void vision_fit(const vision_spec *spec, int w, int h, int *rw, int *rh)
         *rh = spec->height;
         return;
     }
+    if (spec->mode == VISION_TEXTLINE) { /* PaddleOCR's resize_norm_img */
+        *rh = spec->height;
+        *rw = clampi((int64_t)ceil(spec->height * ((double)w / h)), 1, spec->width);
+        return;
+    }
     /* torchvision Resize(int): short side = s, long side = int(s * long / short). */
     int64_t s = spec->resize_short ? spec->resize_short
                                    : (spec->width > spec->height ? spec->width : spec->height);
@@ -113,7 +119,23 @@ static int rect_side(int resized, int box, int stride)
 vision_spec vision_spec_rect(const vision_spec *spec, int orig_w, int orig_h)
 {
     vision_spec s = *spec;
-    if (spec->mode != VISION_LETTERBOX || spec->stride <= 0 || orig_w < 1 || orig_h < 1) return s;
+    if (spec->stride <= 0 || orig_w < 1 || orig_h < 1) return s;
+    if (spec->mode == VISION_STRETCH) { /* DetResizeForTest, limit_type max */
+        double r = fmin(1.0, fmin((double)spec->width / orig_w, (double)spec->height / orig_h));
+        int st = spec->stride;
+        int rw = (int)(orig_w * r), rh = (int)(orig_h * r);
+        s.width = clampi((int64_t)rint((double)rw / st) * st, st, VISION_MAX_SIDE);
+        s.height = clampi((int64_t)rint((double)rh / st) * st, st, VISION_MAX_SIDE);
+        return s;
+    }
+    if (spec->mode == VISION_TEXTLINE) {
+        int64_t w = (int64_t)(spec->height * ((double)orig_w / orig_h));
+        if (w < spec->width) w = spec->width;
+        w = (w + spec->stride - 1) / spec->stride * spec->stride;
+        s.width = clampi(w, 1, VISION_MAX_SIDE);
+        return s;
+    }
+    if (spec->mode != VISION_LETTERBOX) return s;
     s.fit_width = spec->fit_width > 0 ? spec->fit_width : spec->width;
     s.fit_height = spec->fit_height > 0 ? spec->fit_height : spec->height;
     s.width = s.fit_width;
@@ -154,7 +176,7 @@ static void make_transform(const vision_spec *spec, int ow, int oh, int dw, int 
      * (torchvision pads (crop - size) // 2 on the left). */
     if (rw >= W && spec->mode == VISION_CROP)
         tf->crop_x = crop_offset(rw, W);
-    else
+    else if (spec->mode != VISION_TEXTLINE) /* a text line sits at the left */
         tf->pad_x = (W - rw) / 2;
     if (rh >= H && spec->mode == VISION_CROP)
         tf->crop_y = crop_offset(rh, H);
@@ -372,7 +394,9 @@ vision_status vision_prepare(const vision_image *img, const vision_spec *spec, f
         planes[c] = dst + (size_t)p * plane;
         a[c] = 1.0f / (255.0f * spec->std[p]);
         b[c] = -spec->mean[p] / spec->std[p];
-        padv[c] = ((float)spec->pad_value / 255.0f - spec->mean[p]) / spec->std[p];
+        padv[c] = spec->mode == VISION_TEXTLINE
+                      ? 0.0f
+                      : ((float)spec->pad_value / 255.0f - spec->mean[p]) / spec->std[p];
     }
 
     if (rw == dw && rh == dh) { /* scale 1: the decoder resized it (DCT scaling) */

@@ -1,8 +1,9 @@
 /* glint's own routes:
  *   GET  /v1/models                         the models and their state
- *   POST /v1/models/{name}/detect|classify  an image (raw body, or
+ *   POST /v1/models/{name}/{task}          an image (raw body, or
  *        multipart/form-data with one or more `image` parts) -> the answer
- *        `glint run` gives for it (several parts: {"model", "results": [...]})
+ *        `glint run` gives for it (several parts: {"model", "results": [...]});
+ *        {task} is the model's: detect, classify, text_detect, text_recognize
  * Query parameters: score, iou, max_det, agnostic, top_k, timeout_ms (also the
  * X-Timeout-Ms header), cache=0 (neither read nor fill the response cache).
  * Loop thread. */
@@ -301,9 +302,11 @@ static int route(server *s, void *state, h2o_req_t *req, const char *path, size_
     size_t nlen = (size_t)(slash - name);
     const char *verb = slash + 1;
     size_t vlen = (size_t)(path + len - verb);
-    model_task want = h2o_memis(verb, vlen, H2O_STRLIT("detect"))     ? MODEL_TASK_DETECT
-                      : h2o_memis(verb, vlen, H2O_STRLIT("classify")) ? MODEL_TASK_CLASSIFY
-                                                                      : MODEL_TASK_NONE;
+    model_task want = MODEL_TASK_NONE; /* the verb is the task's name */
+    for (int t = MODEL_TASK_DETECT; t <= MODEL_TASK_TEXT_RECOGNIZE && !want; t++)
+        if (h2o_memis(verb, vlen, model_task_name((model_task)t),
+                      strlen(model_task_name((model_task)t))))
+            want = (model_task)t;
     if (want == MODEL_TASK_NONE) return -1;
     if (!post) {
         serve_respond_error(s, req, 405, "use POST with an image body");
