@@ -131,16 +131,24 @@ static int default_size(const glint_model *m, const char *path, int64_t hw[2])
 }
 
 /* First run of a shape the context has not planned (the size's height and
- * width swapped, or 32 less when square) against a run of a planned one:
+ * width swapped, or 32 less when square; only the free one changed when the
+ * other is fixed, as a text line's width) against a run of a planned one:
  * how much a new shape costs. 0, or -1 with the engine's error. */
-static int time_new_shape(glint_context *c, const glint_tensor *in, int n_in, double *first_ms,
-                          double *again_ms, double *build_ms)
+static int time_new_shape(glint_context *c, const glint_model *m, const glint_tensor *in, int n_in,
+                          double *first_ms, double *again_ms, double *build_ms)
 {
     glint_tensor t[64];
     memcpy(t, in, (size_t)n_in * sizeof *t);
+    glint_io_info info;
+    glint_model_input_info(m, 0, &info);
     int64_t h = in[0].dims[2], w = in[0].dims[3];
-    t[0].dims[2] = h != w ? w : h > 32 ? h - 32 : h + 32;
-    t[0].dims[3] = h != w ? h : t[0].dims[2];
+    if (info.dims[2] >= 0 || info.dims[3] >= 0) { /* one free side */
+        int a = info.dims[2] >= 0 ? 3 : 2;
+        t[0].dims[a] = in[0].dims[a] > 32 ? in[0].dims[a] - 32 : in[0].dims[a] + 32;
+    } else {
+        t[0].dims[2] = h != w ? w : h > 32 ? h - 32 : h + 32;
+        t[0].dims[3] = h != w ? h : t[0].dims[2];
+    }
     double t0 = clock_now_ms();
     if (glint_context_run(c, t, n_in)) return -1;
     double t1 = clock_now_ms();
@@ -329,7 +337,7 @@ int cmd_perf(int argc, char **argv)
     double p50 = pct(all, total, 50), p90 = pct(all, total, 90), p99 = pct(all, total, 99);
     double arena = (double)glint_context_arena_bytes(w[0].ctx) / 1048576.0;
     double first_ms = 0, again_ms = 0, build_ms = 0;
-    if (free_hw && time_new_shape(w[0].ctx, in, n_in, &first_ms, &again_ms, &build_ms)) {
+    if (free_hw && time_new_shape(w[0].ctx, m, in, n_in, &first_ms, &again_ms, &build_ms)) {
         fprintf(stderr, "glint perf: %s\n", glint_last_error());
         goto done;
     }
