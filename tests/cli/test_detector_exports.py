@@ -27,39 +27,25 @@ runs that part. Checks, against what PyTorch answered for the same pictures
 
 usage: test_detector_exports.py GLINT SOURCE_DIR
 """
-import http.client
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
+
+import cli_harness as H
 
 GLINT, SRC = sys.argv[1], sys.argv[2]
 MODEL = os.path.join(SRC, "models", "ssdlite")
 PICS = os.path.join(SRC, "tests", "data", "ssdlite")
 REF = json.load(open(os.path.join(MODEL, "reference.json")))["answers"]
 LABELS = None
-fails = passes = 0
-
-
-def check(name, cond, detail=""):
-    global fails, passes
-    if cond:
-        passes += 1
-        print("ok   " + name)
-    else:
-        fails += 1
-        print("FAIL " + name + (": " + detail if detail else ""))
+T = H.Tally()
+check = T.check
 
 
 def run(model, *args):
-    p = subprocess.run([GLINT, "run", "--model", model, *args], capture_output=True, text=True,
-                       timeout=300)
-    if p.returncode != 0:
-        return None, p.stderr
-    return [json.loads(line) for line in p.stdout.splitlines()], p.stderr
+    return H.run(GLINT, model, *args)
 
 
 def labels():
@@ -146,35 +132,17 @@ try:
     check("layout: torchvision on a YOLO model is refused, naming the outputs it needs",
           out is None and "layout: torchvision" in err and "boxes" in err, err)
 
-    ready = os.path.join(tmp, "ready")
-    log = open(os.path.join(tmp, "serve.log"), "w+")
-    srv = subprocess.Popen([GLINT, "serve", "--models", os.path.join(SRC, "models"), "--model",
-                            "ssdlite", "--listen", "127.0.0.1:0", "--ready-file", ready,
-                            "--cache-mb", "0", "--max-queue-ms", "0"],
-                           stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.time() + 120
-        while not os.path.exists(ready) and srv.poll() is None and time.time() < deadline:
-            time.sleep(0.05)
-        port = int(open(ready).read().strip().rsplit(":", 1)[1]) if os.path.exists(ready) else 0
+    with H.Serve(GLINT, tmp, "--models", os.path.join(SRC, "models"), "--model", "ssdlite",
+                 "--cache-mb", "0", "--max-queue-ms", "0") as srv:
         d = None
-        if port:
-            c = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-            c.request("POST", "/v1/models/ssdlite/detect",
-                      open(os.path.join(PICS, "dog_wide.png"), "rb").read(),
-                      {"Content-Type": "image/png"})
-            r = c.getresponse()
-            body = r.read()
-            d = json.loads(body).get("detections") if r.status == 200 else None
-        log.seek(0)
+        if srv.port:
+            st, a = srv.post("/v1/models/ssdlite/detect",
+                             open(os.path.join(PICS, "dog_wide.png"), "rb").read())
+            d = a.get("detections") if st == 200 and a else None
         check("glint serve answers the same detections",
               d is not None and not same(d, REF["dog.png"], 2.0),
-              log.read()[-2000:] if d is None else same(d, REF["dog.png"], 2.0))
-    finally:
-        srv.terminate()
-        srv.wait(timeout=60)
+              srv.log() if d is None else same(d, REF["dog.png"], 2.0))
 finally:
     shutil.rmtree(tmp, ignore_errors=True)
 
-print("%d passed, %d failed" % (passes, fails))
-sys.exit(1 if fails else 0)
+T.finish()

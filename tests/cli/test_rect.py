@@ -25,21 +25,14 @@ import subprocess
 import sys
 import tempfile
 
+import cli_harness as H
+
 GLINT, SRC = sys.argv[1], sys.argv[2]
 PICS = os.path.join(SRC, "tests", "data", "shapes_rect")
 TRUTH = json.load(open(os.path.join(PICS, "truth.json")))["images"]
 NAMES = sorted(TRUTH)
-fails = passes = 0
-
-
-def check(name, cond, detail=""):
-    global fails, passes
-    if cond:
-        passes += 1
-        print("ok   " + name)
-    else:
-        fails += 1
-        print("FAIL " + name + (": " + detail if detail else ""))
+T = H.Tally()
+check = T.check
 
 
 def run(model, *extra):
@@ -111,5 +104,4 @@ try:
           p.returncode == 1 and "fixed height and width" in p.stderr, p.stderr)
 finally:
     shutil.rmtree(tmp)
-print(f"{passes} passed, {fails} failed")
-sys.exit(1 if fails else 0)
+T.finish()
