@@ -155,6 +155,30 @@ static double unary_apply(unary_kind k, double x, double a, double b)
     case U_Gelu: /* a = 1: approximate "tanh" */
         return a ? 0.5 * x * (1 + tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)))
                  : 0.5 * x * (1 + erf(x * 0.7071067811865476));
+    case U_Tan:
+        return tan(x);
+    case U_Sinh:
+        return sinh(x);
+    case U_Cosh:
+        return cosh(x);
+    case U_Asin:
+        return asin(x);
+    case U_Acos:
+        return acos(x);
+    case U_Atan:
+        return atan(x);
+    case U_Asinh:
+        return asinh(x);
+    case U_Acosh:
+        return acosh(x);
+    case U_Atanh:
+        return atanh(x);
+    case U_ThresholdedRelu:
+        return x > a ? x : 0;
+    case U_Shrink: /* a = lambd, b = bias */
+        return x < -a ? x + b : x > a ? x - b : 0;
+    case U_Celu:
+        return fmax(0, x) + fmin(0, a * (exp(x / a) - 1));
     }
     return x;
 }
@@ -164,7 +188,7 @@ glint_status eng_infer_unary(op_ctx *c)
     unary_kind k = unary_of(c->n->op);
     glint_dtype t = c->in[0]->dtype;
     bool ok = t == GLINT_F32 || t == GLINT_F64 ||
-              ((k == U_Neg || k == U_Abs || k == U_Relu || k == U_Sign) &&
+              ((k == U_Neg || k == U_Abs || k == U_Relu || k == U_Sign || k == U_Shrink) &&
                (t == GLINT_I64 || t == GLINT_I32 || t == GLINT_I8)) ||
               (k == U_Not && t == GLINT_BOOL);
     if (!ok)
@@ -190,6 +214,14 @@ glint_status eng_run_unary(op_ctx *c)
         break;
     case U_Gelu:
         a = !strcmp(eng_attr_s(n, "approximate", "none"), "tanh");
+        break;
+    case U_ThresholdedRelu:
+    case U_Celu:
+        a = eng_attr_f(n, "alpha", 1.0f);
+        break;
+    case U_Shrink:
+        a = eng_attr_f(n, "lambd", 0.5f);
+        b = eng_attr_f(n, "bias", 0.0f);
         break;
     case U_Selu:
         a = eng_attr_f(n, "alpha", 1.67326319217681884765625f);
@@ -350,6 +382,7 @@ static bool bin_is_compare(bin_kind k)
     case B_Min:
     case B_Max:
     case B_Mod:
+    case B_PRelu:
     case B_Sum:
     case B_Mean:
         return false;
@@ -408,6 +441,8 @@ static inline float bin_f32(bin_kind k, float a, float b)
         return a > b || isnan(a) ? a : b;
     case B_Mod:
         return fmodf(a, b);
+    case B_PRelu:
+        return a < 0 ? a * b : a;
     case B_Equal:
     case B_Less:
     case B_Greater:
@@ -456,6 +491,8 @@ static double bin_f64(bin_kind k, double a, double b, bool fmod_mode)
         return a != 0 || b != 0;
     case B_Xor:
         return (a != 0) != (b != 0);
+    case B_PRelu:
+        return a < 0 ? a * b : a;
     case B_Mod: {
         if (fmod_mode) return fmod(a, b);
         double r = fmod(a, b);
@@ -504,6 +541,8 @@ static int64_t bin_i64(bin_kind k, int64_t a, int64_t b, bool fmod_mode)
         return a || b;
     case B_Xor:
         return !a != !b;
+    case B_PRelu:
+        return a < 0 ? a * b : a;
     case B_Mod: {
         if (!b) return 0;
         int64_t r = a % b;
@@ -702,6 +741,17 @@ glint_status eng_infer_cast(op_ctx *c)
     if (!glint_dtype_size(t) || !glint_dtype_size(c->in[0]->dtype))
         return OP_FAIL(c, GLINT_ERR_UNSUPPORTED, "cast from %s to type %lld",
                        glint_dtype_name(c->in[0]->dtype), (long long)to);
+    eng_set_out(c, 0, t, c->in[0]->ndim, c->in[0]->dims);
+    return GLINT_OK;
+}
+
+/* CastLike: Cast to the type of input 1. */
+glint_status eng_infer_castlike(op_ctx *c)
+{
+    glint_dtype t = c->in[1]->dtype;
+    if (!glint_dtype_size(t) || !glint_dtype_size(c->in[0]->dtype))
+        return OP_FAIL(c, GLINT_ERR_UNSUPPORTED, "cast from %s to %s",
+                       glint_dtype_name(c->in[0]->dtype), glint_dtype_name(t));
     eng_set_out(c, 0, t, c->in[0]->ndim, c->in[0]->dims);
     return GLINT_OK;
 }

@@ -42,7 +42,19 @@
     X(Mish, unary, unary, 1, 1, 0)                                                                 \
     X(Selu, unary, unary, 1, 1, 0)                                                                 \
     X(Softsign, unary, unary, 1, 1, 0)                                                             \
-    X(Gelu, unary, unary, 1, 1, 0)
+    X(Gelu, unary, unary, 1, 1, 0)                                                                 \
+    X(Tan, unary, unary, 1, 1, 0)                                                                  \
+    X(Sinh, unary, unary, 1, 1, 0)                                                                 \
+    X(Cosh, unary, unary, 1, 1, 0)                                                                 \
+    X(Asin, unary, unary, 1, 1, 0)                                                                 \
+    X(Acos, unary, unary, 1, 1, 0)                                                                 \
+    X(Atan, unary, unary, 1, 1, 0)                                                                 \
+    X(Asinh, unary, unary, 1, 1, 0)                                                                \
+    X(Acosh, unary, unary, 1, 1, 0)                                                                \
+    X(Atanh, unary, unary, 1, 1, 0)                                                                \
+    X(ThresholdedRelu, unary, unary, 1, 1, 0)                                                      \
+    X(Shrink, unary, unary, 1, 1, 0)                                                               \
+    X(Celu, unary, unary, 1, 1, 0)
 
 /* numpy-broadcasting binary and variadic (ops_elementwise.c: bin_f32...) */
 #define ENG_BINARY_OPS(X)                                                                          \
@@ -62,6 +74,7 @@
     X(Or, binary, binary, 2, 2, 0)                                                                 \
     X(Xor, binary, binary, 2, 2, 0)                                                                \
     X(Mod, binary, binary, 2, 2, 0)                                                                \
+    X(PRelu, binary, binary, 2, 2, 0)                                                              \
     X(Sum, binary, binary, 1, 16, 0)                                                               \
     X(Mean, binary, mean2, 1, 16, 0)
 
@@ -72,6 +85,7 @@
     X(Where, where, where, 3, 3, 0)                                                                \
     X(Clip, clip, clip, 1, 3, 0)                                                                   \
     X(Cast, cast, cast, 1, 1, 0)                                                                   \
+    X(CastLike, castlike, cast, 2, 2, 0)                                                           \
     /* views and shapes (ops_shape.c) */                                                           \
     X(Identity, same, copy, 1, 1, OPF_VIEW)                                                        \
     X(Dropout, dropout, copy, 1, 3, OPF_VIEW)                                                      \
@@ -125,12 +139,26 @@
     X(ReduceMax, ReduceMax, ReduceMax, 1, 2, 0)                                                    \
     X(ReduceMin, ReduceMin, ReduceMin, 1, 2, 0)                                                    \
     X(ReduceProd, ReduceProd, ReduceProd, 1, 2, 0)                                                 \
+    X(ReduceL1, ReduceL1, ReduceL1, 1, 2, 0)                                                       \
+    X(ReduceL2, ReduceL2, ReduceL2, 1, 2, 0)                                                       \
+    X(ReduceLogSum, ReduceLogSum, ReduceLogSum, 1, 2, 0)                                           \
+    X(ReduceLogSumExp, ReduceLogSumExp, ReduceLogSumExp, 1, 2, 0)                                  \
+    X(ReduceSumSquare, ReduceSumSquare, ReduceSumSquare, 1, 2, 0)                                  \
     X(ArgMax, argmax, argmax, 1, 1, 0)                                                             \
     X(ArgMin, argmax, argmax, 1, 1, 0)                                                             \
     /* resizing (ops_resize.c) */                                                                  \
     X(Resize, Resize, Resize, 1, 4, 0)                                                             \
     X(Upsample, Upsample, Upsample, 1, 2, 0)                                                       \
     X(GridSample, GridSample, GridSample, 2, 2, 0)                                                 \
+    X(Trilu, Trilu, Trilu, 1, 2, 0)                                                                \
+    X(CumSum, CumSum, CumSum, 2, 2, 0)                                                             \
+    X(Hardmax, Hardmax, Hardmax, 1, 1, 0)                                                          \
+    X(IsInf, IsInf, IsInf, 1, 1, 0)                                                                \
+    X(IsNaN, IsNaN, IsNaN, 1, 1, 0)                                                                \
+    X(DepthToSpace, DepthToSpace, DepthToSpace, 1, 1, 0)                                           \
+    X(SpaceToDepth, SpaceToDepth, SpaceToDepth, 1, 1, 0)                                           \
+    X(EyeLike, EyeLike, EyeLike, 1, 1, 0)                                                          \
+    X(OneHot, OneHot, OneHot, 3, 3, 0)                                                             \
     /* quantized operators (ops_quant.c) */                                                        \
     X(QuantizeLinear, QuantizeLinear, QuantizeLinear, 2, 3, 0)                                     \
     X(DequantizeLinear, DequantizeLinear, DequantizeLinear, 2, 3, 0)                               \

@@ -136,16 +136,49 @@ static glint_status infer_reduce(op_ctx *c)
     return GLINT_OK;
 }
 
-/* The running reduction of kind (0 mean 1 sum 2 max 3 min 4 product). */
+/* Reduction kinds: the sums of a term (mean, sum, L1, L2, log-sum,
+ * log-sum-exp, sum of squares) and the others (max, min, product). */
+enum { R_MEAN, R_SUM, R_MAX, R_MIN, R_PROD, R_L1, R_L2, R_LOGSUM, R_LOGSUMEXP, R_SUMSQ };
+
+/* The running reduction of kind. */
 static inline double reduce_step(int kind, double acc, double v)
 {
-    return kind <= 1   ? acc + v
-           : kind == 2 ? (v > acc ? v : acc)
-           : kind == 3 ? (v < acc ? v : acc)
-                       : acc * v;
+    switch (kind) {
+    case R_MAX:
+        return v > acc ? v : acc;
+    case R_MIN:
+        return v < acc ? v : acc;
+    case R_PROD:
+        return acc * v;
+    case R_L1:
+        return acc + fabs(v);
+    case R_L2:
+    case R_SUMSQ:
+        return acc + v * v;
+    case R_LOGSUMEXP:
+        return acc + exp(v);
+    default:
+        return acc + v;
+    }
 }
 
-static glint_status run_reduce(op_ctx *c, int kind) /* 0 mean 1 sum 2 max 3 min 4 product */
+/* The reduction of n elements from its running value. */
+static inline double reduce_end(int kind, double acc, double n)
+{
+    switch (kind) {
+    case R_MEAN:
+        return acc / n;
+    case R_L2:
+        return sqrt(acc);
+    case R_LOGSUM:
+    case R_LOGSUMEXP:
+        return log(acc);
+    default:
+        return acc;
+    }
+}
+
+static glint_status run_reduce(op_ctx *c, int kind)
 {
     const glint_tensor *x = c->in[0];
     glint_tensor *o = c->out[0];
@@ -158,7 +191,7 @@ static glint_status run_reduce(op_ctx *c, int kind) /* 0 mean 1 sum 2 max 3 min 
         ost[i] = red[i] ? 0 : s;
         s *= red[i] ? 1 : x->dims[i];
     }
-    double init = kind == 2 ? -INFINITY : kind == 3 ? INFINITY : kind == 4 ? 1 : 0;
+    double init = kind == R_MAX ? -INFINITY : kind == R_MIN ? INFINITY : kind == R_PROD ? 1 : 0;
     bool last_only =
         x->ndim > 0 && red[x->ndim - 1] && x->dtype == GLINT_F32 && x->dims[x->ndim - 1];
     for (int i = 0; i + 1 < x->ndim; i++)
@@ -170,19 +203,18 @@ static glint_status run_reduce(op_ctx *c, int kind) /* 0 mean 1 sum 2 max 3 min 
         for (int64_t r = 0; r < ocount; r++) {
             const float *row = X + r * n;
             double acc = init;
-            if (kind <= 1)
+            if (kind <= R_SUM)
                 for (int64_t j = 0; j < n; j++)
                     acc += row[j];
             else
                 for (int64_t j = 0; j < n; j++)
                     acc = reduce_step(kind, acc, row[j]);
-            O[r] = (float)(kind == 0 ? acc / (double)n : acc);
+            O[r] = (float)reduce_end(kind, acc, (double)n);
         }
         return GLINT_OK;
     }
     for (int64_t i = 0; i < ocount; i++)
         eng_tensor_set_f(o, i, init);
-    if (xcount == 0) return GLINT_OK;
     int64_t idx[MAXD] = {0}, off = 0;
     bool f32 = x->dtype == GLINT_F32;
     for (int64_t i = 0; i < xcount; i++) {
@@ -201,10 +233,11 @@ static glint_status run_reduce(op_ctx *c, int kind) /* 0 mean 1 sum 2 max 3 min 
             idx[d] = 0;
         }
     }
-    if (kind == 0) {
+    if (kind != R_SUM && kind != R_MAX && kind != R_MIN && kind != R_PROD && kind != R_L1 &&
+        kind != R_SUMSQ) {
         double n = (double)xcount / (double)(ocount ? ocount : 1);
         for (int64_t i = 0; i < ocount; i++)
-            eng_tensor_set_f(o, i, eng_tensor_get_f(o, i) / n);
+            eng_tensor_set_f(o, i, reduce_end(kind, eng_tensor_get_f(o, i), n));
     }
     return GLINT_OK;
 }
@@ -227,19 +260,19 @@ glint_status eng_infer_ReduceMin(op_ctx *c)
 }
 glint_status eng_run_ReduceMean(op_ctx *c)
 {
-    return run_reduce(c, 0);
+    return run_reduce(c, R_MEAN);
 }
 glint_status eng_run_ReduceSum(op_ctx *c)
 {
-    return run_reduce(c, 1);
+    return run_reduce(c, R_SUM);
 }
 glint_status eng_run_ReduceMax(op_ctx *c)
 {
-    return run_reduce(c, 2);
+    return run_reduce(c, R_MAX);
 }
 glint_status eng_run_ReduceMin(op_ctx *c)
 {
-    return run_reduce(c, 3);
+    return run_reduce(c, R_MIN);
 }
 glint_status eng_infer_ReduceProd(op_ctx *c)
 {
@@ -247,8 +280,23 @@ glint_status eng_infer_ReduceProd(op_ctx *c)
 }
 glint_status eng_run_ReduceProd(op_ctx *c)
 {
-    return run_reduce(c, 4);
+    return run_reduce(c, R_PROD);
 }
+#define REDUCE_OP(name, kind)                                                                      \
+    glint_status eng_infer_##name(op_ctx *c)                                                       \
+    {                                                                                              \
+        return infer_reduce(c);                                                                    \
+    }                                                                                              \
+    glint_status eng_run_##name(op_ctx *c)                                                         \
+    {                                                                                              \
+        return run_reduce(c, kind);                                                                \
+    }
+REDUCE_OP(ReduceL1, R_L1)
+REDUCE_OP(ReduceL2, R_L2)
+REDUCE_OP(ReduceLogSum, R_LOGSUM)
+REDUCE_OP(ReduceLogSumExp, R_LOGSUMEXP)
+REDUCE_OP(ReduceSumSquare, R_SUMSQ)
+#undef REDUCE_OP
 
 /* ---- GlintDFL: the expected bin of a softmax over R bins (passes.c
  * fold_dfl). x [N, A, R, L] -> y [N, 1, A, L], y = sum_i i * softmax_i(x[n,

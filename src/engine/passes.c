@@ -123,6 +123,25 @@ static const float *const_f32(const graph *g, int v, int64_t count)
     return val->data;
 }
 
+/* PRelu before opset 7 broadcast a 1-D slope of C values along axis 1 (the
+ * channels), not along the last axis: such a constant slope gets the
+ * trailing 1s that make numpy broadcasting do the same. */
+static void prelu_legacy(graph *g)
+{
+    if (g->opset >= 7) return;
+    for (int i = 0; i < g->n_nodes; i++) {
+        node *n = &g->nodes[i];
+        if (!is_op(n, OP_PRelu) || n->n_in != 2) continue;
+        value *x = &g->vals[n->in[0]], *sl = &g->vals[n->in[1]];
+        if (!sl->data || sl->ndim != 1 || sl->n_uses != 1 || x->ndim < 3 || x->ndim > MAXD ||
+            (x->dims[1] >= 0 && x->dims[1] != sl->dims[0]))
+            continue;
+        sl->ndim = x->ndim - 1;
+        for (int d = 1; d < sl->ndim; d++)
+            sl->dims[d] = 1;
+    }
+}
+
 /* BatchNormalization(Conv(x, W, b)) -> Conv(x, W', b'); the same for a
  * ConvTranspose (PaddleOCR's DB head), whose W is [Cin, Cout/group, k...]. */
 static glint_status fold_bn(graph *g)
@@ -1038,6 +1057,7 @@ glint_status eng_passes_run(glint_model *m)
     glint_status s = constants(g);
     if (s) return s;
     identities(g);
+    prelu_legacy(g);
     if ((s = fold_bn(g))) return s;
     for (int i = 0; i < g->n_nodes; i++)
         if (is_op(&g->nodes[i], OP_Erf)) fuse_gelu(g, &g->nodes[i]);
