@@ -109,6 +109,9 @@
     X(GatherElements, GatherElements, GatherElements, 2, 2, 0)                                     \
     X(GatherND, GatherND, GatherND, 2, 2, 0)                                                       \
     X(ScatterND, ScatterND, ScatterND, 3, 3, 0)                                                    \
+    X(Compress, Compress, Compress, 2, 2, 0)                                                       \
+    X(ScatterElements, ScatterElements, ScatterElements, 3, 3, 0)                                  \
+    X(Scatter, ScatterElements, ScatterElements, 3, 3, 0)                                          \
     /* output shapes that depend on values (ops_dynamic.c) */                                      \
     X(NonZero, NonZero, NonZero, 1, 1, 0)                                                          \
     X(NonMaxSuppression, NonMaxSuppression, NonMaxSuppression, 2, 5, 0)                            \

@@ -303,3 +303,116 @@ glint_status eng_run_ScatterND(op_ctx *c)
     }
     return GLINT_OK;
 }
+
+/* ---- ScatterElements (and its opset-9 name Scatter): updates written at
+ * the positions indices give along `axis` (opset 16+: reduction none, add,
+ * mul; 18+: max, min) ---- */
+glint_status eng_infer_ScatterElements(op_ctx *c)
+{
+    const glint_tensor *x = c->in[0], *ix = c->in[1], *up = c->in[2];
+    if (ix->dtype != GLINT_I64 && ix->dtype != GLINT_I32)
+        return OP_FAIL(c, GLINT_ERR_INVALID, "indices must be int32 or int64");
+    bool ok = ix->ndim == x->ndim && up->ndim == x->ndim && up->dtype == x->dtype;
+    for (int d = 0; ok && d < x->ndim; d++)
+        ok = ix->dims[d] == up->dims[d] && ix->dims[d] <= x->dims[d];
+    if (!ok) return OP_FAIL(c, GLINT_ERR_SHAPE, "indices, updates and data do not match");
+    if (eng_norm_axis(eng_attr_i(c->n, "axis", 0), x->ndim) < 0)
+        return OP_FAIL(c, GLINT_ERR_INVALID, "axis out of range");
+    const char *r = eng_attr_s(c->n, "reduction", "none");
+    if (strcmp(r, "none") && strcmp(r, "add") && strcmp(r, "mul") && strcmp(r, "max") &&
+        strcmp(r, "min"))
+        return OP_FAIL(c, GLINT_ERR_UNSUPPORTED, "reduction '%s' is not supported", r);
+    eng_set_out(c, 0, x->dtype, x->ndim, x->dims);
+    return GLINT_OK;
+}
+
+glint_status eng_run_ScatterElements(op_ctx *c)
+{
+    const glint_tensor *x = c->in[0], *ix = c->in[1], *up = c->in[2];
+    glint_tensor *y = c->out[0];
+    int a = eng_norm_axis(eng_attr_i(c->n, "axis", 0), x->ndim);
+    const char *r = eng_attr_s(c->n, "reduction", "none");
+    int red = !strcmp(r, "add")   ? 1
+              : !strcmp(r, "mul") ? 2
+              : !strcmp(r, "max") ? 3
+              : !strcmp(r, "min") ? 4
+                                  : 0;
+    size_t es = glint_dtype_size(x->dtype);
+    if (y->data != x->data) memcpy(y->data, x->data, eng_tensor_bytes(x));
+    int64_t n = eng_tensor_count(ix), idx[MAXD] = {0};
+    for (int64_t i = 0; i < n; i++) {
+        int64_t at = index_at(ix, i, x->dims[a]);
+        if (at < 0)
+            return OP_FAIL(c, GLINT_ERR_INVALID, "index %lld is outside axis %d of %lld",
+                           (long long)eng_tensor_get_i(ix, i), a, (long long)x->dims[a]);
+        int64_t off = 0;
+        for (int d = 0; d < x->ndim; d++)
+            off = off * x->dims[d] + (d == a ? at : idx[d]);
+        if (!red) {
+            memcpy((char *)y->data + (size_t)off * es, (const char *)up->data + (size_t)i * es, es);
+        } else {
+            double p = eng_tensor_get_f(y, off), q = eng_tensor_get_f(up, i);
+            eng_tensor_set_f(y, off,
+                             red == 1   ? p + q
+                             : red == 2 ? p * q
+                             : red == 3 ? (q > p ? q : p)
+                                        : (q < p ? q : p));
+        }
+        for (int d = x->ndim - 1; d >= 0 && ++idx[d] == ix->dims[d]; d--)
+            idx[d] = 0;
+    }
+    return GLINT_OK;
+}
+
+/* ---- Compress: the slices along `axis` (else of the flattened input) whose
+ * condition is true; the condition may be shorter than the axis ---- */
+static int64_t compress_kept(const glint_tensor *cond, int64_t len)
+{
+    int64_t n = eng_tensor_count(cond) < len ? eng_tensor_count(cond) : len, kept = 0;
+    for (int64_t i = 0; i < n; i++)
+        kept += eng_tensor_get_i(cond, i) != 0;
+    return kept;
+}
+
+glint_status eng_infer_Compress(op_ctx *c)
+{
+    const glint_tensor *x = c->in[0];
+    glint_status s = eng_need_const(c, 1, "condition");
+    if (s) return s;
+    if (c->in[1]->ndim != 1) return OP_FAIL(c, GLINT_ERR_SHAPE, "condition is not 1-D");
+    if (!eng_node_attr(c->n, "axis")) {
+        int64_t d[1] = {compress_kept(c->in[1], eng_tensor_count(x))};
+        eng_set_out(c, 0, x->dtype, 1, d);
+        return GLINT_OK;
+    }
+    int a = eng_norm_axis(eng_attr_i(c->n, "axis", 0), x->ndim);
+    if (a < 0) return OP_FAIL(c, GLINT_ERR_INVALID, "axis out of range");
+    int64_t d[MAXD];
+    memcpy(d, x->dims, sizeof d);
+    d[a] = compress_kept(c->in[1], x->dims[a]);
+    eng_set_out(c, 0, x->dtype, x->ndim, d);
+    return GLINT_OK;
+}
+
+glint_status eng_run_Compress(op_ctx *c)
+{
+    const glint_tensor *x = c->in[0], *cond = c->in[1];
+    glint_tensor *y = c->out[0];
+    bool flat = !eng_node_attr(c->n, "axis");
+    int a = flat ? 0 : eng_norm_axis(eng_attr_i(c->n, "axis", 0), x->ndim);
+    int64_t len = flat ? eng_tensor_count(x) : x->dims[a], inner = 1, outer = 1;
+    for (int d = a + 1; !flat && d < x->ndim; d++)
+        inner *= x->dims[d];
+    for (int d = 0; !flat && d < a; d++)
+        outer *= x->dims[d];
+    size_t es = glint_dtype_size(x->dtype), row = (size_t)inner * es;
+    int64_t n = eng_tensor_count(cond) < len ? eng_tensor_count(cond) : len;
+    char *dst = y->data;
+    for (int64_t o = 0; o < outer; o++)
+        for (int64_t i = 0; i < n; i++)
+            if (eng_tensor_get_i(cond, i)) {
+                memcpy(dst, (const char *)x->data + (size_t)(o * len + i) * row, row);
+                dst += row;
+            }
+    return GLINT_OK;
+}
