@@ -27,6 +27,7 @@ not bit-reproducible across machines; the committed files are the reference.
 
 Usage: /usr/bin/python3 tools/train_ocr.py [--only det,rec] [--det-steps N]
                                            [--rec-steps N] [--out DIR]
+                                           [--resume [--more N]]
 """
 
 import argparse
@@ -155,14 +156,17 @@ def ctc_greedy(probs):
     return "".join(chars), (float(np.mean(scores)) if scores else 0.0)
 
 
-def train_rec(steps, rng, resume):
+def train_rec(steps, rng, resume, more=0):
     torch.manual_seed(1)
     model = arch_ocr.TextRecognizer(N_CLASSES)
     if resume and os.path.exists(CKPT.format("rec")):
         model.load_state_dict(torch.load(CKPT.format("rec")))
-        return model.eval()
-    opt = torch.optim.AdamW(model.parameters(), 2e-3, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, 2e-3, total_steps=steps, pct_start=0.1)
+        if not more:
+            return model.eval()
+        steps = more  # go on from the weights kept, at a lower peak rate
+    peak = 2e-3 if not more else 1e-3
+    opt = torch.optim.AdamW(model.parameters(), peak, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, peak, total_steps=steps, pct_start=0.1)
     model.train()
     t0, avg = time.time(), None
     for step in range(steps):
@@ -239,14 +243,17 @@ def det_tensor(rgb):
     return np.ascontiguousarray(x.transpose(2, 0, 1))
 
 
-def train_det(steps, rng, resume):
+def train_det(steps, rng, resume, more=0):
     torch.manual_seed(2)
     model = arch_ocr.TextDetector()
     if resume and os.path.exists(CKPT.format("det")):
         model.load_state_dict(torch.load(CKPT.format("det")))
-        return model.eval()
-    opt = torch.optim.AdamW(model.parameters(), 3e-3, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, 3e-3, total_steps=steps, pct_start=0.1)
+        if not more:
+            return model.eval()
+        steps = more
+    peak = 3e-3 if not more else 1.5e-3
+    opt = torch.optim.AdamW(model.parameters(), peak, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, peak, total_steps=steps, pct_start=0.1)
     model.train()
     t0, avg, S = time.time(), None, 320
     for step in range(steps):
@@ -391,9 +398,9 @@ def write_reference(out_dir, ref):
         f.write("\n")
 
 
-def gen_det(out_dir, steps, resume):
-    rng = np.random.default_rng(7)
-    model = train_det(steps, rng, resume)
+def gen_det(out_dir, steps, resume, more=0):
+    rng = np.random.default_rng(7 + more)
+    model = train_det(steps, rng, resume, more)
     os.makedirs(out_dir, exist_ok=True)
     pics = os.path.join(REPO, "tests", "data", "ocr")
     os.makedirs(pics, exist_ok=True)
@@ -449,9 +456,9 @@ def gen_det(out_dir, steps, resume):
         "versions": {"torch": torch.__version__, "opencv": cv2.__version__, "onnx": onnx.__version__}})
 
 
-def gen_rec(out_dir, steps, resume):
-    rng = np.random.default_rng(11)
-    model = train_rec(steps, rng, resume)
+def gen_rec(out_dir, steps, resume, more=0):
+    rng = np.random.default_rng(11 + more)
+    model = train_rec(steps, rng, resume, more)
     os.makedirs(out_dir, exist_ok=True)
     with open(os.path.join(out_dir, "dict.txt"), "w") as f:
         f.write("\n".join(CHARS) + "\n")
@@ -503,13 +510,15 @@ def main():
     ap.add_argument("--rec-steps", type=int, default=1600)
     ap.add_argument("--resume", action="store_true",
                     help="take the weights the last run trained (" + CKPT.format("*") + ")")
+    ap.add_argument("--more", type=int, default=0,
+                    help="with --resume: train the kept weights this many steps more")
     a = ap.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
     only = a.only.split(",")
     if "rec" in only:
-        gen_rec(os.path.join(a.out, "ocr_rec"), a.rec_steps, a.resume)
+        gen_rec(os.path.join(a.out, "ocr_rec"), a.rec_steps, a.resume, a.more)
     if "det" in only:
-        gen_det(os.path.join(a.out, "ocr_det"), a.det_steps, a.resume)
+        gen_det(os.path.join(a.out, "ocr_det"), a.det_steps, a.resume, a.more)
 
 
 if __name__ == "__main__":

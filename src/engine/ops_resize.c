@@ -1,4 +1,4 @@
-/* Resize and Upsample (nearest and linear, every ONNX coordinate mode) and
+/* Resize and Upsample (nearest, linear and cubic, every ONNX coordinate mode) and
  * GridSample — shape functions, plain C reference kernels, and the
  * nearest-index maps the shared NHWC resize kernel uses. */
 #include "ops_impl.h"
@@ -13,7 +13,10 @@ typedef enum coord_mode { CM_HALF, CM_PYTORCH_HALF, CM_ALIGN, CM_ASYM, CM_TF_HAL
 typedef enum near_mode { NM_PREFER_FLOOR, NM_PREFER_CEIL, NM_FLOOR, NM_CEIL } near_mode;
 
 typedef struct resize_plan {
-    bool linear;
+    bool linear; /* linear or cubic: taps weighted (else nearest) */
+    bool cubic;
+    double cubic_a;       /* cubic_coeff_a */
+    bool exclude_outside; /* cubic: taps outside the input weigh 0, the rest renormalised */
     coord_mode cm;
     near_mode nm;
     double scale[MAXD];
@@ -23,9 +26,12 @@ static glint_status resize_plan_make(op_ctx *c, bool upsample, resize_plan *p, i
 {
     const glint_tensor *x = c->in[0];
     const char *mode = eng_attr_s(c->n, "mode", "nearest");
+    p->cubic = !upsample && !strcmp(mode, "cubic");
+    p->cubic_a = eng_attr_f(c->n, "cubic_coeff_a", -0.75f);
+    p->exclude_outside = p->cubic && eng_attr_i(c->n, "exclude_outside", 0);
     if (!strcmp(mode, "nearest"))
         p->linear = false;
-    else if (!strcmp(mode, "linear") || !strcmp(mode, "bilinear"))
+    else if (!strcmp(mode, "linear") || !strcmp(mode, "bilinear") || p->cubic)
         p->linear = true;
     else
         return OP_FAIL(c, GLINT_ERR_UNSUPPORTED, "mode '%s'", mode);
@@ -75,7 +81,7 @@ static glint_status resize_plan_make(op_ctx *c, bool upsample, resize_plan *p, i
         if (eng_attr_i(c->n, "antialias", 0) || eng_node_attr(c->n, "axes") ||
             strcmp(eng_attr_s(c->n, "keep_aspect_ratio_policy", "stretch"), "stretch"))
             return OP_FAIL(c, GLINT_ERR_UNSUPPORTED, "antialias/axes/keep_aspect_ratio_policy");
-        if (eng_attr_i(c->n, "exclude_outside", 0))
+        if (eng_attr_i(c->n, "exclude_outside", 0) && !p->cubic)
             return OP_FAIL(c, GLINT_ERR_UNSUPPORTED, "exclude_outside");
         int si = c->opset < 11 ? 1 : 2, zi = 3;
         if (c->n_in > si && c->in[si] && eng_tensor_count(c->in[si]) > 0) {
@@ -157,6 +163,40 @@ static double src_coord(const resize_plan *p, int64_t o, int64_t in, int64_t out
     }
 }
 
+/* The taps of source coordinate x along an axis of `in` samples: linear 2
+ * (x clamped into the axis), cubic 4 (Keys' kernel with a = cubic_coeff_a;
+ * taps past the ends read the edge sample, as the ONNX reference pads, or
+ * weigh 0 with exclude_outside). Returns the tap count. */
+static int axis_taps(const resize_plan *p, double x, int64_t in, int64_t *idx, double *w)
+{
+    if (!p->cubic) {
+        if (!(x >= 0)) x = 0;
+        if (x > (double)(in - 1)) x = (double)(in - 1);
+        idx[0] = (int64_t)floor(x);
+        idx[1] = idx[0] + 1 < in ? idx[0] + 1 : idx[0];
+        w[1] = x - (double)idx[0];
+        w[0] = 1 - w[1];
+        return 2;
+    }
+    if (!(x > -1e9)) x = -1e9; /* NaN or a huge scale's coordinate */
+    if (x > 1e9) x = 1e9;
+    double f = floor(x), r = x - f, A = p->cubic_a;
+    double d[4] = {1 + r, r, 1 - r, 2 - r}, sum = 0;
+    for (int k = 0; k < 4; k++) {
+        double t = d[k];
+        w[k] = t <= 1 ? ((A + 2) * t - (A + 3)) * t * t + 1
+                      : ((A * t - 5 * A) * t + 8 * A) * t - 4 * A;
+        int64_t i = (int64_t)f - 1 + k;
+        if (p->exclude_outside && (i < 0 || i >= in)) w[k] = 0;
+        sum += w[k];
+        idx[k] = i < 0 ? 0 : i >= in ? in - 1 : i;
+    }
+    if (p->exclude_outside && sum != 0)
+        for (int k = 0; k < 4; k++)
+            w[k] /= sum;
+    return 4;
+}
+
 static int64_t nearest_index(const resize_plan *p, double x, int64_t in)
 {
     /* clamp first: a tiny scale or an empty axis gives huge or infinite x */
@@ -227,10 +267,10 @@ static glint_status run_resize_common(op_ctx *c, bool upsample)
             else
                 Y[e] = X[off];
         } else {
-            /* N-linear over the axes that are resized */
-            int64_t lo[MAXD], hi[MAXD];
-            double w[MAXD];
-            int act[MAXD], na = 0;
+            /* separable taps over the axes that are resized */
+            int64_t ti[MAXD][4];
+            double tw[MAXD][4];
+            int act[MAXD], nt[MAXD], na = 0;
             int64_t base = 0;
             for (int d = 0; d < n; d++) {
                 if (x->dims[d] == o->dims[d] && p.scale[d] == 1.0) {
@@ -238,24 +278,23 @@ static glint_status run_resize_common(op_ctx *c, bool upsample)
                     continue;
                 }
                 double sc = src_coord(&p, idx[d], x->dims[d], o->dims[d], p.scale[d]);
-                if (!(sc >= 0)) sc = 0;
-                if (sc > (double)(x->dims[d] - 1)) sc = (double)(x->dims[d] - 1);
-                lo[d] = (int64_t)floor(sc);
-                hi[d] = lo[d] + 1 < x->dims[d] ? lo[d] + 1 : lo[d];
-                w[d] = sc - (double)lo[d];
+                nt[na] = axis_taps(&p, sc, x->dims[d], ti[na], tw[na]);
                 act[na++] = d;
             }
             double acc = 0;
-            for (int corner = 0; corner < (1 << na); corner++) {
+            int pick[MAXD] = {0};
+            for (;;) {
                 double wt = 1;
                 int64_t off = base;
                 for (int k = 0; k < na; k++) {
-                    int d = act[k];
-                    bool up = corner >> k & 1;
-                    wt *= up ? w[d] : 1 - w[d];
-                    off += (up ? hi[d] : lo[d]) * xst[d];
+                    wt *= tw[k][pick[k]];
+                    off += ti[k][pick[k]] * xst[act[k]];
                 }
                 if (wt != 0) acc += wt * X[off];
+                int k = 0;
+                while (k < na && ++pick[k] == nt[k])
+                    pick[k++] = 0;
+                if (k == na) break;
             }
             Y[e] = (float)acc;
         }
