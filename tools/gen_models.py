@@ -19,6 +19,7 @@ way the server does plus the outputs PyTorch computes for them:
                        100 queries), opset 16, dynamic batch, output0 [B,100,84]
   models/resnet18/     torchvision resnet18, opset 13, dynamic batch
   models/mobilenetv3/  torchvision mobilenet_v3_small, opset 11, batch 1
+  models/mobilenetv2/  torchvision mobilenet_v2, opset 13, dynamic batch
   models/efficientnet_b0/ torchvision efficientnet_b0, opset 13, dynamic batch
   models/vit_tiny/     torchvision VisionTransformer at ViT-Ti/16 size, opset 17
   models/convnext_atto/ torchvision ConvNeXt at convnext_atto size, opset 17
@@ -1578,6 +1579,9 @@ MODELS = {
     "mobilenetv3": lambda d, p: gen_classifier(
         d, p, "mobilenetv3", torchvision.models.mobilenet_v3_small, 3, 11,
         False, None),
+    "mobilenetv2": lambda d, p: gen_classifier(
+        d, p, "mobilenetv2", torchvision.models.mobilenet_v2, 2, 13, True,
+        ["eagle", "giraffe"]),
     "efficientnet_b0": lambda d, p: gen_classifier(
         d, p, "efficientnet_b0", torchvision.models.efficientnet_b0, 23, 13, True,
         ["eagle", "giraffe"]),

@@ -41,7 +41,7 @@ foreach(suite node pytorch-converted pytorch-operator simple)
   endforeach()
 endforeach()
 # reference models against torch's outputs (relative L2 < 1e-4), both backends
-foreach(m yolov8n yolov8n_dyn yolo11n yolov5n ssdlite rtdetr resnet18 mobilenetv3 efficientnet_b0
+foreach(m yolov8n yolov8n_dyn yolo11n yolov5n ssdlite rtdetr resnet18 mobilenetv3 mobilenetv2 efficientnet_b0
           vit_tiny convnext_atto)
   add_test(NAME models/${m} COMMAND glint check --rel-l2 1e-4 ${CMAKE_SOURCE_DIR}/models/${m})
   set_tests_properties(models/${m} PROPERTIES PASS_REGULAR_EXPRESSION "1 passed, 0 failed")
@@ -51,7 +51,7 @@ foreach(m shapes shapes_dyn red_disc)
   add_test(NAME models/${m} COMMAND glint check --rel-l2 1e-4 ${CMAKE_SOURCE_DIR}/models/${m})
   set_tests_properties(models/${m} PROPERTIES PASS_REGULAR_EXPRESSION "1 passed, 0 failed")
 endforeach()
-foreach(m ssdlite rtdetr resnet18 mobilenetv3 efficientnet_b0 vit_tiny convnext_atto shapes shapes_dyn
+foreach(m ssdlite rtdetr resnet18 mobilenetv3 mobilenetv2 efficientnet_b0 vit_tiny convnext_atto shapes shapes_dyn
           red_disc)
   add_test(NAME models/${m}-ref COMMAND glint check --backend ref --rel-l2 1e-4 ${CMAKE_SOURCE_DIR}/models/${m})
   set_tests_properties(models/${m}-ref PROPERTIES PASS_REGULAR_EXPRESSION "1 passed, 0 failed")
