@@ -9,7 +9,7 @@
 #include <string.h>
 
 struct text_det_ws {
-    int32_t *seen;            /* per pixel: 1 once a region took it; cap pixels */
+    uint8_t *seen;            /* per pixel: 1 once a region took it; cap pixels */
     int32_t *queue;           /* a region's pixels, in the order the fill found them */
     int32_t *row_lo, *row_hi; /* per row of the map: the region's extent; cap_h rows */
     float (*pts)[2];          /* a region's points, then its hull: 2 per row + 1 */
