@@ -153,9 +153,11 @@ static double mini_box(const rect *r, float out[4][2])
     return 2 * fmin(r->hu, r->hv);
 }
 
-/* Mean of prob over the pixels inside or on the convex quad q (PaddleOCR's
- * box_score_fast: corners truncated to whole pixels within the bounding
- * box, clipped to the map). */
+/* Mean of prob over the quad q as PaddleOCR's box_score_fast masks it: the
+ * corners truncated to whole pixels within the bounding box (clipped to the
+ * map), filled as OpenCV's fillPoly does: a row takes every pixel between
+ * the edges, and the pixels of each edge's raster line on it (the edge
+ * within half a row), which a nearly level edge makes a long run. */
 static float quad_score(const float *prob, int h, int w, const float q[4][2])
 {
     float xmn = q[0][0], xmx = q[0][0], ymn = q[0][1], ymx = q[0][1];
@@ -178,14 +180,17 @@ static float quad_score(const float *prob, int h, int w, const float q[4][2])
     long cnt = 0;
     for (int y = y0; y <= y1; y++) {
         double yy = y - y0, lo = INFINITY, hi = -INFINITY;
-        for (int k = 0; k < 4; k++) { /* the scanline's span over the quad's edges */
+        for (int k = 0; k < 4; k++) { /* each edge over the band yy +- 0.5 */
             const double *a = p[k], *b = p[(k + 1) % 4];
-            if ((yy < a[1] && yy < b[1]) || (yy > a[1] && yy > b[1])) continue;
+            double ya = fmax(fmin(a[1], b[1]), yy - 0.5), yb = fmin(fmax(a[1], b[1]), yy + 0.5);
+            if (ya > yb) continue;
             if (a[1] == b[1]) {
                 lo = fmin(lo, fmin(a[0], b[0]));
                 hi = fmax(hi, fmax(a[0], b[0]));
-            } else {
-                double x = a[0] + (yy - a[1]) * (b[0] - a[0]) / (b[1] - a[1]);
+                continue;
+            }
+            for (int e = 0; e < 2; e++) {
+                double yv = e ? yb : ya, x = a[0] + (yv - a[1]) * (b[0] - a[0]) / (b[1] - a[1]);
                 lo = fmin(lo, x);
                 hi = fmax(hi, x);
             }
