@@ -57,6 +57,7 @@ N_CLASSES = 1 + len(CHARS) + 1  # CTC blank, the dictionary, space
 DET_MEAN, DET_STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
 REC_H, REC_W = 48, 320
 REC_TRAIN_W, REC_BATCH = 224, 16  # training tensors: lines of up to 9 characters fit
+REC_MAX_CHARS = 9
 CKPT = "/tmp/glint-train-ocr-{}.pt"  # trained weights, kept for --resume
 # PaddleOCR's DBPostProcess defaults (PP-OCRv3 inference)
 DB_THRESH, DB_BOX_THRESH, DB_UNCLIP, DB_MAX_CANDIDATES, DB_MIN_SIZE = 0.3, 0.6, 1.5, 1000, 3
@@ -76,7 +77,8 @@ def random_word(rng, lo=1, hi=8):
     return "".join(rng.choice(list(CHARS), int(rng.integers(lo, hi + 1))))
 
 
-def random_text(rng, max_chars=9):
+def random_text(rng, max_chars=None):
+    max_chars = max_chars or REC_MAX_CHARS
     words = [random_word(rng) for _ in range(int(rng.integers(1, 3)))]
     return " ".join(words)[:max_chars].strip() or random_word(rng)
 
@@ -509,12 +511,16 @@ def main():
     ap.add_argument("--det-steps", type=int, default=700)
     ap.add_argument("--rec-steps", type=int, default=2000)
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--rec-lines", default="224x9",
+                    help="training tensor width x longest line, in characters")
     ap.add_argument("--resume", action="store_true",
                     help="take the weights the last run trained (" + CKPT.format("*") + ")")
     ap.add_argument("--more", type=int, default=0,
                     help="with --resume: train the kept weights this many steps more")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
+    global REC_TRAIN_W, REC_MAX_CHARS
+    REC_TRAIN_W, REC_MAX_CHARS = (int(v) for v in a.rec_lines.split("x"))
     only = a.only.split(",")
     if "rec" in only:
         gen_rec(os.path.join(a.out, "ocr_rec"), a.rec_steps, a.resume, a.more)
