@@ -47,6 +47,7 @@ typedef struct yaml_conf {
     char *chars_file;                 /* characters_file, as written */
     int chars_line;
     int use_space; /* 0: not given, 1: true, 2: false */
+    int max_width;
 } yaml_conf;
 
 /* Where a parse is, for messages. */
@@ -561,6 +562,7 @@ enum {
     K_UNCLIP,
     K_CHARS_FILE,
     K_USE_SPACE,
+    K_MAX_WIDTH,
     K_COUNT
 };
 
@@ -599,6 +601,7 @@ static const char *const KEYS[K_COUNT] = {
     "unclip_ratio",
     "characters_file",
     "use_space_char",
+    "max_width",
 };
 
 static int set_key(const yctx *x, int k, const yaml_node_t *v, yaml_conf *y)
@@ -648,6 +651,8 @@ static int set_key(const yctx *x, int k, const yaml_node_t *v, yaml_conf *y)
         return get_enum(x, key, v, bools, bool_v, "true or false", &y->rect);
     case K_USE_SPACE:
         return get_enum(x, key, v, bools, bool_v, "true or false", &y->use_space);
+    case K_MAX_WIDTH:
+        return get_int(x, key, v, 1, VISION_MAX_SIDE, &y->max_width);
     case K_CHANNELS: {
         static const char *const orders[] = {"bgr", "rgb", "BGR", "RGB", NULL};
         static const int order_v[] = {1, 2, 1, 2};
@@ -1203,7 +1208,21 @@ static void resolve_spec(model_conf *c, const glint_model *m, const yaml_conf *y
     /* free sides follow the picture: DetResizeForTest's multiples of 32 within
      * the limit, a text line's own width */
     if (mode == VISION_STRETCH && in.dims[2] < 0 && in.dims[3] < 0) c->spec.stride = 32;
-    if (mode == VISION_TEXTLINE && in.dims[3] < 0) c->spec.stride = 1;
+    if (mode == VISION_TEXTLINE && in.dims[3] < 0) {
+        c->spec.stride = 1;
+        int most = y->max_width ? y->max_width : 10 * c->spec.width;
+        c->spec.max_width = most < c->spec.width     ? c->spec.width
+                            : most > VISION_MAX_SIDE ? VISION_MAX_SIDE
+                                                     : most;
+    }
+}
+
+void model_conf_max_hw(const model_conf *c, int *h, int *w)
+{
+    *h = c->spec.height;
+    *w = c->spec.mode == VISION_TEXTLINE && c->spec.stride > 0 && c->spec.max_width > c->spec.width
+             ? c->spec.max_width
+             : c->spec.width;
 }
 
 /* Rect letterboxing (spec.stride): on by default for a letterboxed model

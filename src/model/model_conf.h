@@ -18,6 +18,7 @@
  *     task: text_detect        threshold: 0.3   box_threshold: 0.6
  *                              unclip_ratio: 1.5   max_detections: 1000
  *     task: text_recognize     characters_file: dict.txt   use_space_char: true
+ *                              max_width: 3200 (widest line tensor; default 10 x width)
  *
  * and, for glint serve (0 or absent: the server's defaults):
  *
@@ -135,6 +136,10 @@ typedef struct model_conf {
     char *yaml_path;       /* the model.yaml read (owned), NULL if none */
     model_serving serving; /* glint serve settings from model.yaml */
 } model_conf;
+
+/* The largest tensor height and width the model is served at: the spec's
+ * size, but a text line of free width up to spec.max_width. */
+void model_conf_max_hw(const model_conf *c, int *h, int *w);
 
 /* Static name of a task ("detect", "classify"; "none"). */
 const char *model_task_name(model_task t);

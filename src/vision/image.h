@@ -178,6 +178,9 @@ typedef struct vision_spec {
     /* Set by vision_spec_rect: the box the image is fit into (the model's
      * size) when width x height is the padded tensor; 0: width x height. */
     int fit_width, fit_height;
+    /* VISION_TEXTLINE with stride > 0: the widest tensor (a longer line is
+     * squeezed into it); 0: VISION_MAX_SIDE. */
+    int max_width;
 } vision_spec;
 
 #define VISION_MAX_SIDE 8192

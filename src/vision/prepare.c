@@ -132,7 +132,8 @@ vision_spec vision_spec_rect(const vision_spec *spec, int orig_w, int orig_h)
         int64_t w = (int64_t)(spec->height * ((double)orig_w / orig_h));
         if (w < spec->width) w = spec->width;
         w = (w + spec->stride - 1) / spec->stride * spec->stride;
-        s.width = clampi(w, 1, VISION_MAX_SIDE);
+        int most = spec->max_width > 0 ? spec->max_width : VISION_MAX_SIDE;
+        s.width = clampi(w, 1, most < spec->width ? spec->width : most);
         return s;
     }
     if (spec->mode != VISION_LETTERBOX) return s;

@@ -9,7 +9,7 @@
 set -u
 GLINT=$1 SRC=$2
 pass=0 fails=0
-for entry in vit_tiny convnext_atto yolov8n yolo11n ocr_det:640x480; do
+for entry in vit_tiny convnext_atto yolov8n yolo11n ocr_det:640x480 ocr_rec:320x48; do
     m=${entry%%:*}
     size=${entry#"$m"}
     size=${size#:}

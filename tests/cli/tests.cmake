@@ -47,12 +47,12 @@ foreach(m yolov8n yolov8n_dyn yolo11n yolov5n ssdlite rtdetr resnet18 mobilenetv
   set_tests_properties(models/${m} PROPERTIES PASS_REGULAR_EXPRESSION "1 passed, 0 failed")
 endforeach()
 # the small trained models (tools/train_shapes.py)
-foreach(m shapes shapes_dyn red_disc ocr_det)
+foreach(m shapes shapes_dyn red_disc ocr_det ocr_rec)
   add_test(NAME models/${m} COMMAND glint check --rel-l2 1e-4 ${CMAKE_SOURCE_DIR}/models/${m})
   set_tests_properties(models/${m} PROPERTIES PASS_REGULAR_EXPRESSION "1 passed, 0 failed")
 endforeach()
 foreach(m ssdlite rtdetr resnet18 mobilenetv3 mobilenetv2 efficientnet_b0 vit_tiny convnext_atto shapes shapes_dyn
-          red_disc ocr_det)
+          red_disc ocr_det ocr_rec)
   add_test(NAME models/${m}-ref COMMAND glint check --backend ref --rel-l2 1e-4 ${CMAKE_SOURCE_DIR}/models/${m})
   set_tests_properties(models/${m}-ref PROPERTIES PASS_REGULAR_EXPRESSION "1 passed, 0 failed")
 endforeach()
@@ -82,7 +82,7 @@ set_tests_properties(op_cases-ref PROPERTIES PASS_REGULAR_EXPRESSION "19 passed,
 # the heavy layers of the transformer-era models run optimised kernels
 add_test(NAME cli/hot-kernels COMMAND sh ${CMAKE_SOURCE_DIR}/tests/cli/hot_kernels.sh
          $<TARGET_FILE:glint> ${CMAKE_SOURCE_DIR})
-set_tests_properties(cli/hot-kernels PROPERTIES PASS_REGULAR_EXPRESSION "5 passed, 0 failed")
+set_tests_properties(cli/hot-kernels PROPERTIES PASS_REGULAR_EXPRESSION "6 passed, 0 failed")
 # a free-size export gets the fixed export's graph rewrites
 add_test(NAME cli/dyn-rewrites COMMAND sh ${CMAKE_SOURCE_DIR}/tests/cli/dyn_rewrites.sh
          $<TARGET_FILE:glint> ${CMAKE_SOURCE_DIR})
@@ -94,6 +94,10 @@ add_test(NAME cli/detector-exports
                  $<TARGET_FILE:glint> ${CMAKE_SOURCE_DIR})
 set_tests_properties(cli/detector-exports PROPERTIES PASS_REGULAR_EXPRESSION
                      "[1-9][0-9]* passed, 0 failed")
+# OCR in PaddleOCR's shape (DB text boxes, CTC lines) against PaddleOCR's post-processing
+add_test(NAME cli/ocr COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/tests/cli/test_ocr.py
+         $<TARGET_FILE:glint> ${CMAKE_SOURCE_DIR})
+set_tests_properties(cli/ocr PROPERTIES PASS_REGULAR_EXPRESSION "[1-9][0-9]* passed, 0 failed")
 # rect letterboxing of a free-size detector against the square one and the truth
 add_test(NAME cli/rect COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/tests/cli/test_rect.py
          $<TARGET_FILE:glint> ${CMAKE_SOURCE_DIR})

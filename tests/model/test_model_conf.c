@@ -6,8 +6,10 @@
  * model_conf_parse_names on valid and hostile Python dict literals.
  *
  * The models are loaded once: models/shapes (detect, [?,3,128,128] ->
- * [?,7,256]), models/red_disc (classify, [?,2]) and tests/data/onnx/dynamic_hw
- * (free H and W, metadata task classify, imgsz [12, 20], names cat/dog).
+ * [?,7,256]), models/red_disc (classify, [?,2]), tests/data/onnx/dynamic_hw
+ * (free H and W, metadata task classify, imgsz [12, 20], names cat/dog) and
+ * the OCR pair models/ocr_det ([?,3,?,?] -> [?,1,?,?]) and models/ocr_rec
+ * ([?,3,48,?] -> [?,?,38]: 36 characters, the space and CTC's blank).
  * model_conf_load reads model.yaml from the folder of the path it is given,
  * so every test writes its model.yaml into one temporary folder and passes
  * "<tmp>/model.onnx" (which need not exist) with an already loaded model. */
@@ -30,7 +32,7 @@
 
 static char dir[64];
 static char onnx[128]; /* dir/model.onnx: the path model_conf_load is given */
-static glint_model *shapes, *red_disc, *dyn;
+static glint_model *shapes, *red_disc, *dyn, *ocr_det, *ocr_rec;
 static unsigned char *dyn_bytes; /* dynamic_hw/model.onnx, for patched copies */
 static size_t dyn_len;
 
@@ -72,7 +74,9 @@ static int setup(void **state)
     red_disc = load_model("models/red_disc/model.onnx");
     dyn = load_model("tests/data/onnx/dynamic_hw/model.onnx");
     dyn_bytes = read_all("tests/data/onnx/dynamic_hw/model.onnx", &dyn_len);
-    return shapes && red_disc && dyn && dyn_bytes ? 0 : -1;
+    ocr_det = load_model("models/ocr_det/model.onnx");
+    ocr_rec = load_model("models/ocr_rec/model.onnx");
+    return shapes && red_disc && dyn && dyn_bytes && ocr_det && ocr_rec ? 0 : -1;
 }
 
 static int teardown(void **state)
@@ -81,6 +85,8 @@ static int teardown(void **state)
     glint_model_free(shapes);
     glint_model_free(red_disc);
     glint_model_free(dyn);
+    glint_model_free(ocr_det);
+    glint_model_free(ocr_rec);
     free(dyn_bytes);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
@@ -148,6 +154,92 @@ static void assert_close(float got, double want)
 }
 
 /* ---- model.yaml ---- */
+
+/* PaddleOCR's shapes: the tasks found from the outputs, their preprocessing
+ * and post-processing settings, the recogniser's characters. */
+static void test_text_tasks(void **state)
+{
+    (void)state;
+    model_conf c;
+    expect_ok(ocr_det, NULL, &c);
+    assert_int_equal(c.task, MODEL_TASK_TEXT_DETECT);
+    assert_string_equal(model_task_name(c.task), "text_detect");
+    assert_int_equal(c.spec.mode, VISION_STRETCH);
+    assert_int_equal(c.spec.stride, 32); /* free H and W: DetResizeForTest */
+    assert_int_equal(c.spec.width, 960);
+    assert_int_equal(c.spec.height, 960);
+    assert_int_equal(c.spec.bgr, 1);
+    assert_close(c.spec.mean[0], 0.485);
+    assert_close(c.spec.std[2], 0.225);
+    assert_close(c.text.threshold, 0.3);
+    assert_close(c.text.box_threshold, 0.6);
+    assert_close(c.text.unclip_ratio, 1.5);
+    assert_int_equal(c.detect.max_det, 1000);
+    vision_spec r = vision_spec_rect(&c.spec, 1280, 720);
+    assert_int_equal(r.width, 960); /* 720 * 0.75 = 540 -> 544 */
+    assert_int_equal(r.height, 544);
+    r = vision_spec_rect(&c.spec, 100, 48); /* not scaled up; 48 / 32 = 1.5 -> 2 (half to even) */
+    assert_int_equal(r.width, 96);
+    assert_int_equal(r.height, 64);
+    r = vision_spec_rect(&c.spec, 10, 5); /* at least one stride */
+    assert_int_equal(r.width, 32);
+    assert_int_equal(r.height, 32);
+    model_conf_dispose(&c);
+    expect_ok(ocr_det,
+              "threshold: 0.2\nbox_threshold: 0.5\nunclip_ratio: 2\nchannels: rgb\n"
+              "max_detections: 50\nwidth: 640\nheight: 640\n",
+              &c);
+    assert_close(c.text.threshold, 0.2);
+    assert_close(c.text.box_threshold, 0.5);
+    assert_close(c.text.unclip_ratio, 2.0);
+    assert_int_equal(c.spec.bgr, 0);
+    assert_int_equal(c.detect.max_det, 50);
+    assert_int_equal(vision_spec_rect(&c.spec, 1280, 720).width, 640);
+    model_conf_dispose(&c);
+    expect_error(ocr_det, "threshold: 1", "threshold: expected a number in [0, 0.999]");
+    expect_error(ocr_det, "channels: cmyk", "channels: expected rgb or bgr");
+    expect_error(ocr_det, "unclip_ratio: -1", "unclip_ratio: expected a number in [0, 100]");
+
+    /* the recogniser: characters one a line, spaces and UTF-8 kept, \r\n read */
+    expect_error(ocr_rec, NULL, "needs its characters: characters_file:");
+    char chars[36 * 5 + 16] = "";
+    for (int i = 0; i < 36; i++)
+        strcat(chars, i == 0 ? " \r\n" : i == 1 ? "\xc3\xa9\n" : "x\n");
+    write_file("dict.txt", chars, (size_t)-1);
+    expect_ok(ocr_rec, "characters_file: dict.txt\n", &c);
+    assert_int_equal(c.task, MODEL_TASK_TEXT_RECOGNIZE);
+    assert_int_equal(c.spec.mode, VISION_TEXTLINE);
+    assert_int_equal(c.spec.height, 48);
+    assert_int_equal(c.spec.width, 320);
+    assert_int_equal(c.spec.stride, 1); /* free width */
+    assert_close(c.spec.mean[1], 0.5);
+    assert_close(c.spec.std[1], 0.5);
+    assert_int_equal(c.use_space, 1);
+    assert_int_equal(task_labels_count(c.labels), 36);
+    assert_label(c.labels, 0, " ");
+    assert_label(c.labels, 1, "\xc3\xa9");
+    assert_int_equal(vision_spec_rect(&c.spec, 200, 48).width, 320); /* at least 320 */
+    assert_int_equal(vision_spec_rect(&c.spec, 500, 30).width, 800); /* int(48 * 500 / 30) */
+    int mh, mw;
+    model_conf_max_hw(&c, &mh, &mw); /* the batch room: 10 x width by default */
+    assert_int_equal(mh, 48);
+    assert_int_equal(mw, 3200);
+    assert_int_equal(vision_spec_rect(&c.spec, 100000, 30).width, 3200); /* squeezed into it */
+    model_conf_dispose(&c);
+    expect_ok(ocr_rec, "characters_file: dict.txt\nmax_width: 640\n", &c);
+    model_conf_max_hw(&c, &mh, &mw);
+    assert_int_equal(mw, 640);
+    model_conf_dispose(&c);
+    expect_error(ocr_rec, "characters_file: dict.txt\nmax_width: 9000\n",
+                 "max_width: expected an integer in [1, 8192]");
+    expect_error(ocr_rec, "characters_file: dict.txt\nuse_space_char: false\n",
+                 "has 38 classes per step; 36 characters and CTC's blank make 37");
+    expect_error(ocr_rec, "characters_file: nope.txt\n", "line 1: characters_file");
+    write_file("dict.txt", "a\nb\n", (size_t)-1);
+    expect_error(ocr_rec, "characters_file: dict.txt\n", "2 characters, the space and CTC's blank");
+    remove_file("dict.txt");
+    expect_error(ocr_rec, "task: classify\n", "is not class scores"); /* the yaml's task wins */
+}
 
 static void test_yaml_every_key(void **state)
 {
@@ -1054,27 +1146,17 @@ static void test_names_big(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_yaml_every_key),
-        cmocka_unit_test(test_yaml_committed),
-        cmocka_unit_test(test_yaml_enums),
-        cmocka_unit_test(test_yaml_mean_std),
-        cmocka_unit_test(test_yaml_out_of_range),
-        cmocka_unit_test(test_yaml_wrong_types),
-        cmocka_unit_test(test_yaml_unknown_and_null),
-        cmocka_unit_test(test_yaml_empty),
-        cmocka_unit_test(test_yaml_huge),
-        cmocka_unit_test(test_yaml_deep),
-        cmocka_unit_test(test_yaml_labels),
-        cmocka_unit_test(test_defaults_detect),
-        cmocka_unit_test(test_defaults_classify),
-        cmocka_unit_test(test_default_names),
-        cmocka_unit_test(test_metadata_classify),
-        cmocka_unit_test(test_metadata_detect),
-        cmocka_unit_test(test_metadata_hostile),
-        cmocka_unit_test(test_names_valid),
-        cmocka_unit_test(test_names_escapes),
-        cmocka_unit_test(test_names_hostile),
-        cmocka_unit_test(test_names_big),
+        cmocka_unit_test(test_yaml_every_key),   cmocka_unit_test(test_text_tasks),
+        cmocka_unit_test(test_yaml_committed),   cmocka_unit_test(test_yaml_enums),
+        cmocka_unit_test(test_yaml_mean_std),    cmocka_unit_test(test_yaml_out_of_range),
+        cmocka_unit_test(test_yaml_wrong_types), cmocka_unit_test(test_yaml_unknown_and_null),
+        cmocka_unit_test(test_yaml_empty),       cmocka_unit_test(test_yaml_huge),
+        cmocka_unit_test(test_yaml_deep),        cmocka_unit_test(test_yaml_labels),
+        cmocka_unit_test(test_defaults_detect),  cmocka_unit_test(test_defaults_classify),
+        cmocka_unit_test(test_default_names),    cmocka_unit_test(test_metadata_classify),
+        cmocka_unit_test(test_metadata_detect),  cmocka_unit_test(test_metadata_hostile),
+        cmocka_unit_test(test_names_valid),      cmocka_unit_test(test_names_escapes),
+        cmocka_unit_test(test_names_hostile),    cmocka_unit_test(test_names_big),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -308,7 +308,9 @@ int batcher_create(glint_model *m, const batcher_options *o, batcher **out, char
     }
     b->model = m;
     b->opt = *o;
-    b->image_floats = (size_t)(o->input_dims[1] * o->input_dims[2] * o->input_dims[3]);
+    if (b->opt.max_hw[0] < b->opt.input_dims[2]) b->opt.max_hw[0] = b->opt.input_dims[2];
+    if (b->opt.max_hw[1] < b->opt.input_dims[3]) b->opt.max_hw[1] = b->opt.input_dims[3];
+    b->image_floats = (size_t)(o->input_dims[1] * b->opt.max_hw[0] * b->opt.max_hw[1]);
     b->n_batches = o->instances + 1;
     b->batches = calloc((size_t)b->n_batches, sizeof *b->batches);
     for (int i = 0; b->batches && i < b->n_batches; i++)
@@ -360,7 +362,7 @@ int batcher_reserve(batcher *b, batch_slot *s)
 
 int batcher_reserve_hw(batcher *b, int h, int w, batch_slot *s)
 {
-    if (h < 1 || w < 1 || h > b->opt.input_dims[2] || w > b->opt.input_dims[3]) return -1;
+    if (h < 1 || w < 1 || h > b->opt.max_hw[0] || w > b->opt.max_hw[1]) return -1;
     pthread_mutex_lock(&b->mu);
     batch *f;
     for (;;) {

@@ -39,7 +39,8 @@ typedef struct batcher_options {
     int64_t max_queue_delay_us;
     int preferred[BATCHER_MAX_BATCH]; /* rising; n_preferred of them */
     int n_preferred;
-    int64_t input_dims[4]; /* [-, C, H, W] of one image (dims[0] ignored) */
+    int64_t input_dims[4]; /* [-, C, H, W] of one image (dims[0] ignored): planned at warm-up */
+    int64_t max_hw[2];     /* the largest H, W a row may have (batch room); 0: input_dims' */
     int bf16;              /* contexts compute convolutions in bf16 */
     /* > threads: one more context of this many threads, shared, on which a
      * lone batch runs (no other instance running, nothing else waiting), so

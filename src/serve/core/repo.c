@@ -172,6 +172,10 @@ static void batch_options(const server *s, const repo_model *m, batcher_options 
     o->input_dims[1] = 3;
     o->input_dims[2] = m->pkg.conf.spec.height;
     o->input_dims[3] = m->pkg.conf.spec.width;
+    int mh, mw;
+    model_conf_max_hw(&m->pkg.conf, &mh, &mw);
+    o->max_hw[0] = mh;
+    o->max_hw[1] = mw;
     o->bf16 = m->pkg.precision == MODEL_PRECISION_BF16;
     /* a lone request on all the usable CPUs, when the instances split them */
     int solo = sv->solo_threads ? sv->solo_threads : s->opt.solo_threads;

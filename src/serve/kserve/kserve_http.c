@@ -219,12 +219,14 @@ static int v2_check(sreq *r, char *err, size_t err_size)
     /* a free height or width takes any size up to the serving size (the
      * batch tensors' room) */
     int free_h = in.ndim == 4 && in.dims[2] < 0, free_w = in.ndim == 4 && in.dims[3] < 0;
+    int mh, mw;
+    model_conf_max_hw(c, &mh, &mw);
     if (t->dtype != GLINT_F32 || t->ndim != 4 || t->dims[1] != 3 || t->dims[0] < 1 ||
-        (free_h ? t->dims[2] < 1 || t->dims[2] > c->spec.height : t->dims[2] != c->spec.height) ||
-        (free_w ? t->dims[3] < 1 || t->dims[3] > c->spec.width : t->dims[3] != c->spec.width)) {
+        (free_h ? t->dims[2] < 1 || t->dims[2] > mh : t->dims[2] != c->spec.height) ||
+        (free_w ? t->dims[3] < 1 || t->dims[3] > mw : t->dims[3] != c->spec.width)) {
         char hs[32], ws[32];
-        snprintf(hs, sizeof hs, free_h ? "1..%d" : "%d", c->spec.height);
-        snprintf(ws, sizeof ws, free_w ? "1..%d" : "%d", c->spec.width);
+        snprintf(hs, sizeof hs, free_h ? "1..%d" : "%d", free_h ? mh : c->spec.height);
+        snprintf(ws, sizeof ws, free_w ? "1..%d" : "%d", free_w ? mw : c->spec.width);
         snprintf(err, err_size, "input '%s' must be FP32 [N, 3, %s, %s]", in.name, hs, ws);
         return -1;
     }
