@@ -362,7 +362,7 @@ int batcher_reserve(batcher *b, batch_slot *s)
 
 int batcher_reserve_hw(batcher *b, int h, int w, batch_slot *s)
 {
-    if (h < 1 || w < 1 || h > b->opt.max_hw[0] || w > b->opt.max_hw[1]) return -1;
+    if (h < 1 || w < 1 || h > b->opt.max_hw[0] || w > b->opt.max_hw[1]) return -2;
     pthread_mutex_lock(&b->mu);
     batch *f;
     for (;;) {

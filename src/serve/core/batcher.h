@@ -104,10 +104,10 @@ void batcher_destroy(batcher *b);
 /* Reserves a row of the forming batch, waiting while every batch tensor is
  * full. Returns 0, or -1 if the batcher is stopping. */
 int batcher_reserve(batcher *b, batch_slot *s);
-/* Same for an image of h x w (at most input_dims' height and width): a
- * batch holds images of one size, so a row of another size closes the
- * forming batch and opens the next (rect letterboxing; the context plans
- * each size on first use). -1 also for a size out of range. */
+/* Same for an image of h x w (at most max_hw): a batch holds images of one
+ * size, so a row of another size closes the forming batch and opens the
+ * next (rect letterboxing, text lines; the context plans each size on first
+ * use). -2 for a size out of range. */
 int batcher_reserve_hw(batcher *b, int h, int w, batch_slot *s);
 
 /* Hands the row over once it is written; `it` NULL gives the row up (its

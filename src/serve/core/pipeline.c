@@ -149,8 +149,13 @@ static void item_work(workq_job *job)
     /* a model with free height and width runs the picture at its own size */
     vision_spec spec = vision_spec_rect(&m->conf->spec, sc->img.orig_width, sc->img.orig_height);
     batch_slot slot;
-    if (batcher_reserve_hw(m->batcher, spec.height, spec.width, &slot)) {
-        sitem_fail(it, 503, "the server is shutting down");
+    int rv = batcher_reserve_hw(m->batcher, spec.height, spec.width, &slot);
+    if (rv) {
+        if (rv == -2)
+            sitem_fail(it, 400, "image: its %dx%d tensor is larger than the model is served at",
+                       spec.width, spec.height);
+        else
+            sitem_fail(it, 503, "the server is shutting down");
         return;
     }
     if (serve_now_ns() > r->deadline_ns) { /* it waited for a batch tensor: give the row up */
@@ -188,8 +193,13 @@ void pipeline_submit_row(sitem *it, const void *row, size_t bytes, int h, int w)
         return;
     }
     batch_slot slot;
-    if (batcher_reserve_hw(m->batcher, h, w, &slot)) {
-        sitem_fail(it, 503, "the server is shutting down");
+    int rv = batcher_reserve_hw(m->batcher, h, w, &slot);
+    if (rv) {
+        if (rv == -2)
+            sitem_fail(it, 400, "row %d: %dx%d is larger than the model is served at", it->index, w,
+                       h);
+        else
+            sitem_fail(it, 503, "the server is shutting down");
         return;
     }
     if (serve_now_ns() > r->deadline_ns) { /* it waited for a batch tensor: give the row up */
