@@ -277,18 +277,9 @@ fail:
  * deconvolution ran these at ~1.5 GFLOP/s (DB head: 14 of 34 ms). */
 typedef struct patch_deconv {
     int64_t n, h, w, ic, oc, kh, kw;
-    float *wp;   /* [kh][IC][kw][OC] */
-    float *bias; /* [OC], or NULL */
+    const float *wp;   /* [kh][IC][kw][OC], in the model's weight cache */
+    const float *bias; /* [OC] (the plan's constant), or NULL */
 } patch_deconv;
-
-static void patch_deconv_free(void *state)
-{
-    patch_deconv *k = state;
-    if (!k) return;
-    free(k->wp);
-    free(k->bias);
-    free(k);
-}
 
 static glint_status patch_deconv_run(step *st)
 {
@@ -311,7 +302,7 @@ static glint_status patch_deconv_run(step *st)
     return bad ? eng_fail(GLINT_ERR_BACKEND, "node '%s': sgemm failed", st->n->name) : GLINT_OK;
 }
 
-static bool patch_deconv_make(const plan *p, step *st, const int64_t *pl, const int64_t *sd,
+static bool patch_deconv_make(plan *p, step *st, const int64_t *pl, const int64_t *sd,
                               const int64_t *dl)
 {
     const op_ctx *c = &st->ctx;
@@ -321,26 +312,20 @@ static bool patch_deconv_make(const plan *p, step *st, const int64_t *pl, const 
     if (eng_attr_i(st->n, "group", 1) != 1 || kh != sd[0] || kw != sd[1] || pl[0] || pl[1] ||
         dl[0] != 1 || dl[1] != 1 || w->dims[0] != ic || w->dims[1] != oc ||
         y->dims[2] != x->dims[2] * kh || y->dims[3] != x->dims[3] * kw || x->dtype != GLINT_F32 ||
-        ic * kh * kw * oc > ((int64_t)1 << 26))
+        (b && !b->data))
         return false;
-    patch_deconv *k = calloc(1, sizeof *k);
+    /* the weights [IC][OC][kh][kw] seen as [kh][IC][kw][OC], reordered dense once per model */
+    dnnl_dims_t d = {kh, ic, kw, oc}, strides = {kw, oc * kh * kw, 1, kh * kw};
+    dnnl_memory_desc_t have, want;
+    if (dnnl_memory_desc_init_by_strides(&have, 4, d, dnnl_f32, strides) != dnnl_success ||
+        dnnl_memory_desc_init_by_tag(&want, 4, d, dnnl_f32, dnnl_abcd) != dnnl_success)
+        return false;
+    const float *wp =
+        eng_onednn_cached_weights(p, (int)(st->n - p->m->g.nodes), &have, w->data, &want);
+    patch_deconv *k = wp ? malloc(sizeof *k) : NULL;
     if (!k) return false;
-    *k = (patch_deconv){x->dims[0], x->dims[2], x->dims[3], ic, oc, kh, kw, NULL, NULL};
-    k->wp = malloc((size_t)(ic * kh * kw * oc) * sizeof *k->wp);
-    k->bias = b && b->data ? malloc((size_t)oc * sizeof *k->bias) : NULL;
-    if (!k->wp || (b && b->data && !k->bias)) {
-        patch_deconv_free(k);
-        return false;
-    }
-    const float *W = w->data; /* [IC][OC][kh][kw] */
-    for (int64_t i = 0; i < kh; i++)
-        for (int64_t a = 0; a < ic; a++)
-            for (int64_t j = 0; j < kw; j++)
-                for (int64_t o = 0; o < oc; o++)
-                    k->wp[((i * ic + a) * kw + j) * oc + o] = W[((a * oc + o) * kh + i) * kw + j];
-    if (k->bias) memcpy(k->bias, b->data, (size_t)oc * sizeof *k->bias);
-    (void)p;
-    st->k = (kernel){patch_deconv_run, patch_deconv_free, k, "glint:deconv_patch_gemm"};
+    *k = (patch_deconv){x->dims[0], x->dims[2], x->dims[3], ic, oc, kh, kw, wp, b ? b->data : NULL};
+    st->k = (kernel){patch_deconv_run, free, k, "glint:deconv_patch_gemm"};
     /* cppcheck-suppress memleak ; the kernel made above owns k */
     return true;
 }
