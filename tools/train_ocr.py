@@ -211,8 +211,8 @@ def det_scene(rng, w, h, texts=None, n_clutter=None):
     draw = ImageDraw.Draw(img)
     clutter(draw, rng, w, h, int(rng.integers(0, 6)) if n_clutter is None else n_clutter)
     boxes = []
-    todo = texts or [random_text(rng, 12) for _ in range(int(rng.integers(1, 7)))]
-    for text in todo:
+    lines = texts or [random_text(rng, 12) for _ in range(int(rng.integers(1, 7)))]
+    for text in lines:
         for _ in range(50):
             size = int(rng.integers(14, 48))
             f = font(int(rng.integers(0, len(FONTS))), size)

@@ -244,7 +244,28 @@ glint_status eng_run_GatherND(op_ctx *c)
     return GLINT_OK;
 }
 
-/* ---- ScatterND (opset 11; 16+: reduction none/add/mul) ---- */
+/* ---- scatter reductions (opset 16+: none, add, mul; 18+: max, min) ---- */
+enum { RED_NONE, RED_ADD, RED_MUL, RED_MAX, RED_MIN };
+
+/* The node's reduction; -1 for one that is not known. */
+static int scatter_reduction(const op_ctx *c)
+{
+    static const char *const names[] = {"none", "add", "mul", "max", "min"};
+    const char *r = eng_attr_s(c->n, "reduction", "none");
+    for (int i = 0; i < (int)(sizeof names / sizeof names[0]); i++)
+        if (!strcmp(r, names[i])) return i;
+    return -1;
+}
+
+static double scatter_reduce(int red, double p, double q)
+{
+    return red == RED_ADD   ? p + q
+           : red == RED_MUL ? p * q
+           : red == RED_MAX ? (q > p ? q : p)
+                            : (q < p ? q : p);
+}
+
+/* ---- ScatterND (opset 11; 16+ and 18+ reductions) ---- */
 glint_status eng_infer_ScatterND(op_ctx *c)
 {
     const glint_tensor *x = c->in[0], *ix = c->in[1], *up = c->in[2];
@@ -262,9 +283,9 @@ glint_status eng_infer_ScatterND(op_ctx *c)
     for (int d = 0; ok && d < x->ndim - last; d++)
         ok = up->dims[ix->ndim - 1 + d] == x->dims[last + d];
     if (!ok) return OP_FAIL(c, GLINT_ERR_SHAPE, "updates do not match indices and data");
-    const char *r = eng_attr_s(c->n, "reduction", "none");
-    if (strcmp(r, "none") && strcmp(r, "add") && strcmp(r, "mul"))
-        return OP_FAIL(c, GLINT_ERR_UNSUPPORTED, "reduction '%s' is not supported", r);
+    if (scatter_reduction(c) < 0)
+        return OP_FAIL(c, GLINT_ERR_UNSUPPORTED, "reduction '%s' is not supported",
+                       eng_attr_s(c->n, "reduction", "none"));
     eng_set_out(c, 0, x->dtype, x->ndim, x->dims);
     return GLINT_OK;
 }
@@ -273,8 +294,7 @@ glint_status eng_run_ScatterND(op_ctx *c)
 {
     const glint_tensor *x = c->in[0], *ix = c->in[1], *up = c->in[2];
     glint_tensor *y = c->out[0];
-    const char *r = eng_attr_s(c->n, "reduction", "none");
-    int red = !strcmp(r, "add") ? 1 : !strcmp(r, "mul") ? 2 : 0;
+    int red = scatter_reduction(c);
     int64_t last = ix->dims[ix->ndim - 1];
     int64_t slice = eng_dims_count(x->dims + last, x->ndim - (int)last);
     int64_t tuples = eng_dims_count(ix->dims, ix->ndim - 1);
@@ -298,7 +318,7 @@ glint_status eng_run_ScatterND(op_ctx *c)
         for (int64_t k = 0; k < slice; k++) {
             double a = eng_tensor_get_f(y, off * slice + k),
                    b = eng_tensor_get_f(up, t * slice + k);
-            eng_tensor_set_f(y, off * slice + k, red == 1 ? a + b : a * b);
+            eng_tensor_set_f(y, off * slice + k, scatter_reduce(red, a, b));
         }
     }
     return GLINT_OK;
@@ -318,10 +338,9 @@ glint_status eng_infer_ScatterElements(op_ctx *c)
     if (!ok) return OP_FAIL(c, GLINT_ERR_SHAPE, "indices, updates and data do not match");
     if (eng_norm_axis(eng_attr_i(c->n, "axis", 0), x->ndim) < 0)
         return OP_FAIL(c, GLINT_ERR_INVALID, "axis out of range");
-    const char *r = eng_attr_s(c->n, "reduction", "none");
-    if (strcmp(r, "none") && strcmp(r, "add") && strcmp(r, "mul") && strcmp(r, "max") &&
-        strcmp(r, "min"))
-        return OP_FAIL(c, GLINT_ERR_UNSUPPORTED, "reduction '%s' is not supported", r);
+    if (scatter_reduction(c) < 0)
+        return OP_FAIL(c, GLINT_ERR_UNSUPPORTED, "reduction '%s' is not supported",
+                       eng_attr_s(c->n, "reduction", "none"));
     eng_set_out(c, 0, x->dtype, x->ndim, x->dims);
     return GLINT_OK;
 }
@@ -331,12 +350,7 @@ glint_status eng_run_ScatterElements(op_ctx *c)
     const glint_tensor *x = c->in[0], *ix = c->in[1], *up = c->in[2];
     glint_tensor *y = c->out[0];
     int a = eng_norm_axis(eng_attr_i(c->n, "axis", 0), x->ndim);
-    const char *r = eng_attr_s(c->n, "reduction", "none");
-    int red = !strcmp(r, "add")   ? 1
-              : !strcmp(r, "mul") ? 2
-              : !strcmp(r, "max") ? 3
-              : !strcmp(r, "min") ? 4
-                                  : 0;
+    int red = scatter_reduction(c);
     size_t es = glint_dtype_size(x->dtype);
     if (y->data != x->data) memcpy(y->data, x->data, eng_tensor_bytes(x));
     int64_t n = eng_tensor_count(ix), idx[MAXD] = {0};
@@ -348,15 +362,11 @@ glint_status eng_run_ScatterElements(op_ctx *c)
         int64_t off = 0;
         for (int d = 0; d < x->ndim; d++)
             off = off * x->dims[d] + (d == a ? at : idx[d]);
-        if (!red) {
+        if (red == RED_NONE) {
             memcpy((char *)y->data + (size_t)off * es, (const char *)up->data + (size_t)i * es, es);
         } else {
-            double p = eng_tensor_get_f(y, off), q = eng_tensor_get_f(up, i);
-            eng_tensor_set_f(y, off,
-                             red == 1   ? p + q
-                             : red == 2 ? p * q
-                             : red == 3 ? (q > p ? q : p)
-                                        : (q < p ? q : p));
+            eng_tensor_set_f(
+                y, off, scatter_reduce(red, eng_tensor_get_f(y, off), eng_tensor_get_f(up, i)));
         }
         for (int d = x->ndim - 1; d >= 0 && ++idx[d] == ix->dims[d]; d--)
             idx[d] = 0;
