@@ -125,6 +125,16 @@ void glint_model_output_info(const glint_model *m, int i, glint_io_info *info);
  * sizes) feed operators whose output shape they set. The model's inputs are
  * renumbered without it. Call before creating contexts. */
 glint_status glint_model_freeze_input(glint_model *m, int i, const glint_tensor *value);
+
+/* Frees the model's own copy of every constant that the contexts built so
+ * far never read at run time and that a backend holds a copy of all of
+ * (oneDNN's packed convolution and matmul weights, which it can reorder
+ * back exactly); returns the bytes freed. A plan built later gives them
+ * back first (a reorder each, a few milliseconds). For a server whose
+ * contexts have planned their shapes: YOLOv8n's 12.6 MB of f32 weights
+ * otherwise sit beside their packed copies. Thread-safe with context
+ * creation and runs. */
+size_t glint_model_trim(glint_model *m);
 /* Value of the model's metadata_props entry `key` (Ultralytics exports put
  * "names", "imgsz", "task", "stride" there), or NULL. Lives as long as the
  * model. */
@@ -145,8 +155,17 @@ void glint_context_free(glint_context *c);
  * generated and memory is touched before the first real request. */
 glint_status glint_context_warm(glint_context *c);
 
-/* Bytes of activation memory the context planned (peak of its largest plan). */
+/* Bytes of activation memory the context holds (the peak of its largest
+ * plan; 0 while it borrows another's). */
 size_t glint_context_arena_bytes(const glint_context *c);
+
+/* From now on c runs in the activation memory of `lender`, a context of the
+ * same model (grown when c needs more), and frees its own; NULL goes back to
+ * memory of its own. For a context used now and then beside others that are
+ * idle meanwhile (glint serve's solo context runs in the arena of the
+ * instance that runs it): the caller never runs c and the lender at once,
+ * and a run of either overwrites the other's outputs. */
+void glint_context_borrow_arena(glint_context *c, glint_context *lender);
 
 typedef struct glint_context_stats {
     int plans;            /* plans held now */

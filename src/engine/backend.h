@@ -61,6 +61,11 @@ typedef struct backend_iface {
     /* Frees the backend's per-model cache (see eng_backend_model_cache);
      * NULL: it keeps none. Accepts NULL. */
     void (*model_cache_free)(void *cache);
+    /* Writes graph constant v's data (gv: its value) into dst from a copy the
+     * cache holds of all of it, exactly (an f32 reorder of the f32 data); with
+     * dst NULL, says whether it could. NULL: it never can. The caller holds
+     * glint_model.cache_lock. */
+    bool (*model_cache_unpack)(void *cache, int v, const value *gv, void *dst);
 } backend_iface;
 
 /* The backends (backend_ref.c, onednn/backend.c). */

@@ -22,8 +22,12 @@ glint_status glint_model_load_buffer(const void *data, size_t size, const char *
     glint_model *m = calloc(1, sizeof *m);
     if (!m) return eng_fail(GLINT_ERR_NOMEM, "out of memory");
     pthread_mutex_init(&m->cache_lock, NULL);
+    pthread_rwlock_init(&m->weights_lock, NULL);
     glint_status s = eng_onnx_parse(data, size, base_dir, &m->g);
     if (!s) s = eng_passes_run(m);
+    if (!s && (!(m->const_runtime = calloc((size_t)m->g.n_vals + 1, sizeof *m->const_runtime)) ||
+               !(m->released = calloc((size_t)m->g.n_vals + 1, sizeof *m->released))))
+        s = eng_fail(GLINT_ERR_NOMEM, "out of memory");
     if (s) {
         glint_model_free(m);
         return s;
@@ -96,8 +100,93 @@ void glint_model_free(glint_model *m)
         if (m->caches[i].be && m->caches[i].be->model_cache_free)
             m->caches[i].be->model_cache_free(m->caches[i].data);
     pthread_mutex_destroy(&m->cache_lock);
+    pthread_rwlock_destroy(&m->weights_lock);
+    free(m->const_runtime);
+    free(m->released);
     eng_graph_dispose(&m->g);
     free(m);
+}
+
+/* The backend cache able to give back constant v's data (dst NULL: ask
+ * only); false when none can. The caller holds m->cache_lock. */
+static bool unpack_const(glint_model *m, int v, void *dst)
+{
+    for (int i = 0; i < ENG_MODEL_CACHES; i++) {
+        const backend_iface *be = m->caches[i].be;
+        if (be && be->model_cache_unpack &&
+            be->model_cache_unpack(m->caches[i].data, v, &m->g.vals[v], dst))
+            return true;
+    }
+    return false;
+}
+
+/* Bytes of graph constant gv's data. */
+static size_t const_bytes(const value *gv)
+{
+    size_t n = glint_dtype_size(gv->dtype);
+    for (int d = 0; d < gv->ndim; d++)
+        n *= (size_t)gv->dims[d];
+    return n;
+}
+
+#define TRIM_MIN_BYTES 4096 /* smaller constants are not worth the bookkeeping */
+
+size_t glint_model_trim(glint_model *m)
+{
+    size_t freed = 0;
+    pthread_rwlock_wrlock(&m->weights_lock);
+    pthread_mutex_lock(&m->cache_lock);
+    for (int v = 0; v < m->g.n_vals; v++) {
+        value *gv = &m->g.vals[v];
+        if (!gv->data || m->const_runtime[v] || const_bytes(gv) < TRIM_MIN_BYTES ||
+            !unpack_const(m, v, NULL))
+            continue;
+        freed += const_bytes(gv);
+        free(gv->data);
+        gv->data = NULL;
+        m->released[v] = true;
+        m->n_released++;
+    }
+    pthread_mutex_unlock(&m->cache_lock);
+    pthread_rwlock_unlock(&m->weights_lock);
+    return freed;
+}
+
+/* Gives the constants glint_model_trim let go their data back, from the
+ * backends' copies. The caller holds weights_lock for writing. */
+static glint_status restore_consts(glint_model *m)
+{
+    glint_status s = GLINT_OK;
+    pthread_mutex_lock(&m->cache_lock);
+    for (int v = 0; v < m->g.n_vals && m->n_released; v++) {
+        value *gv = &m->g.vals[v];
+        if (!m->released[v]) continue;
+        void *d = malloc(const_bytes(gv));
+        if (!d || !unpack_const(m, v, d)) {
+            free(d);
+            s = eng_fail(GLINT_ERR_BACKEND, "cannot restore the weights '%s'", gv->name);
+            break;
+        }
+        gv->data = d;
+        m->released[v] = false;
+        m->n_released--;
+    }
+    pthread_mutex_unlock(&m->cache_lock);
+    return s;
+}
+
+/* Takes weights_lock for reading a model whose constants are all there. */
+static glint_status weights_read_lock(glint_model *m)
+{
+    for (;;) {
+        pthread_rwlock_rdlock(&m->weights_lock);
+        if (!m->n_released) return GLINT_OK;
+        pthread_rwlock_unlock(&m->weights_lock);
+        pthread_rwlock_wrlock(&m->weights_lock);
+        glint_status s = restore_consts(m);
+        pthread_rwlock_unlock(&m->weights_lock);
+        if (s) return s;
+    }
 }
 
 static void io_info(const graph *g, int v, glint_io_info *info)
@@ -132,6 +221,9 @@ void glint_model_output_info(const glint_model *m, int i, glint_io_info *info)
 glint_status glint_model_freeze_input(glint_model *m, int i, const glint_tensor *t)
 {
     graph *g = &m->g;
+    glint_status s = weights_read_lock(m); /* no constant let go (glint_model_trim) */
+    pthread_rwlock_unlock(&m->weights_lock);
+    if (s) return s;
     if (i < 0 || i >= g->n_inputs) return eng_fail(GLINT_ERR_INVALID, "no input %d", i);
     value *v = &g->vals[g->inputs[i]];
     if (t->dtype != v->dtype || (v->ndim >= 0 && t->ndim != v->ndim) || t->ndim < 0 ||
@@ -177,7 +269,14 @@ typedef struct cplan {
     plan p;
     uint64_t used; /* context tick of its last run */
     bool pinned;   /* planned at creation: never evicted */
+    void *bound;   /* the arena memory its tensors point into */
 } cplan;
+
+/* Activation memory: a context's own, which another context may borrow. */
+typedef struct arena {
+    void *p;
+    size_t bytes;
+} arena;
 
 struct glint_context {
     glint_model *m;
@@ -185,8 +284,8 @@ struct glint_context {
     cplan **plans;
     int n_plans, cap_plans;
     cplan *last; /* the plan last run (outputs, profile) */
-    void *arena; /* shared by every plan: the largest one's size */
-    size_t arena_bytes;
+    arena own;   /* shared by every plan: the largest one's size */
+    arena *ar;   /* the one runs use: &own, or a lender's (glint_context_borrow_arena) */
     uint64_t tick;
     glint_observer observe;
     void *observe_user;
@@ -251,6 +350,32 @@ static int unpinned(const glint_context *c)
     return n;
 }
 
+/* Grows a to at least `bytes` (its contents are not kept: plans bound to
+ * the old memory rebind before their next run, see plan_bind). */
+static glint_status arena_reserve(arena *a, size_t bytes)
+{
+    if (bytes <= a->bytes && a->p) return GLINT_OK;
+    size_t size = (bytes + 63) / 64 * 64;
+    void *p = aligned_alloc(64, size ? size : 64);
+    if (!p) return eng_fail(GLINT_ERR_NOMEM, "cannot allocate %zu bytes of activations", size);
+    free(a->p);
+    a->p = p;
+    a->bytes = bytes;
+    return GLINT_OK;
+}
+
+/* Points cp's tensors into the arena the context runs on, grown to fit it. */
+static glint_status plan_bind(glint_context *c, cplan *cp)
+{
+    glint_status s = arena_reserve(c->ar, cp->p.arena_bytes);
+    if (s) return s;
+    if (cp->bound != c->ar->p) {
+        eng_plan_bind(&cp->p, c->ar->p);
+        cp->bound = c->ar->p;
+    }
+    return GLINT_OK;
+}
+
 /* Builds a plan (shapes: every input's shape, or NULL for batch `batch` at
  * opt.input_dims), binds it, growing the arena when it needs more; on
  * success *out is the context's new plan. */
@@ -268,27 +393,27 @@ static glint_status add_plan(glint_context *c, const glint_tensor *shapes, int b
     if (!cp) return eng_fail(GLINT_ERR_NOMEM, "out of memory");
     double t0 = now_ms();
     const backend_iface *be = eng_backend_get(c->opt.backend);
-    glint_status s =
-        shapes ? eng_plan_build_shapes(c->m, shapes, be, c->opt.bf16 != 0, &cp->p)
-               : eng_plan_build(c->m, batch, c->opt.input_dims, be, c->opt.bf16 != 0, &cp->p);
+    glint_status s = weights_read_lock(c->m);
     if (s) {
         free(cp);
         return s;
     }
-    if (cp->p.arena_bytes > c->arena_bytes) {
-        size_t bytes = (cp->p.arena_bytes + 63) / 64 * 64;
-        void *arena = aligned_alloc(64, bytes);
-        if (!arena) {
-            cplan_free(cp);
-            return eng_fail(GLINT_ERR_NOMEM, "cannot allocate %zu bytes of activations", bytes);
-        }
-        free(c->arena);
-        c->arena = arena;
-        c->arena_bytes = cp->p.arena_bytes;
-        for (int i = 0; i < c->n_plans; i++)
-            eng_plan_bind(&c->plans[i]->p, c->arena);
+    s = shapes ? eng_plan_build_shapes(c->m, shapes, be, c->opt.bf16 != 0, &cp->p)
+               : eng_plan_build(c->m, batch, c->opt.input_dims, be, c->opt.bf16 != 0, &cp->p);
+    if (!s) { /* what this plan reads at run time, the trim keeps */
+        pthread_mutex_lock(&c->m->cache_lock);
+        eng_plan_const_reads(&cp->p, c->m->const_runtime);
+        pthread_mutex_unlock(&c->m->cache_lock);
     }
-    eng_plan_bind(&cp->p, c->arena);
+    pthread_rwlock_unlock(&c->m->weights_lock);
+    if (s) {
+        free(cp);
+        return s;
+    }
+    if ((s = plan_bind(c, cp))) {
+        cplan_free(cp);
+        return s;
+    }
     cp->p.observe = c->observe;
     cp->p.observe_user = c->observe_user;
     cp->pinned = pinned;
@@ -326,6 +451,7 @@ glint_status glint_context_create(glint_model *m, const glint_context_options *o
     glint_context *c = calloc(1, sizeof *c);
     if (!c) return eng_fail(GLINT_ERR_NOMEM, "out of memory");
     c->m = m;
+    c->ar = &c->own;
     if (opt) c->opt = *opt;
     if (c->opt.max_batch <= 0) c->opt.max_batch = 1;
     if (c->opt.threads <= 0) c->opt.threads = cpus_usable();
@@ -359,7 +485,7 @@ void glint_context_free(glint_context *c)
     for (int i = 0; i < c->n_plans; i++)
         cplan_free(c->plans[i]);
     free(c->plans);
-    free(c->arena);
+    free(c->own.p);
     free(c);
 }
 
@@ -369,26 +495,38 @@ glint_status glint_context_warm(glint_context *c)
     if (omp_get_max_threads() != c->opt.threads) omp_set_num_threads(c->opt.threads);
     for (int k = 0; k < c->n_plans; k++) {
         plan *p = &c->plans[k]->p;
+        glint_status s = plan_bind(c, c->plans[k]);
+        if (s) return s;
         for (int i = 0; i < g->n_inputs; i++) {
             glint_tensor *t = &p->t[g->inputs[i]];
             memset(t->data, 0, eng_tensor_bytes(t));
         }
-        glint_status s = eng_plan_run(p, false);
-        if (s) return s;
+        if ((s = eng_plan_run(p, false))) return s;
     }
     return GLINT_OK;
 }
 
 size_t glint_context_arena_bytes(const glint_context *c)
 {
-    return c->arena_bytes;
+    return c->own.bytes;
+}
+
+void glint_context_borrow_arena(glint_context *c, glint_context *lender)
+{
+    arena *a = lender && lender != c ? &lender->own : &c->own;
+    if (a == c->ar) return;
+    c->ar = a;
+    if (a != &c->own) { /* its own memory is not needed while it borrows */
+        free(c->own.p);
+        c->own = (arena){0};
+    }
 }
 
 void glint_context_get_stats(const glint_context *c, glint_context_stats *st)
 {
     *st = c->st;
     st->plans = c->n_plans;
-    st->arena_bytes = c->arena_bytes;
+    st->arena_bytes = c->own.bytes;
     st->interpreted = c->last ? c->last->p.n_tail : 0;
 }
 
@@ -457,6 +595,7 @@ static glint_status plan_for(glint_context *c, const glint_tensor *inputs, plan 
         if (plan_fits(c, c->plans[i], inputs)) cp = c->plans[i];
     glint_status s;
     if (!cp && (s = add_plan(c, inputs, 0, false, &cp))) return s;
+    if ((s = plan_bind(c, cp))) return s;
     cp->used = ++c->tick;
     c->last = cp;
     *out = &cp->p;
@@ -475,8 +614,8 @@ static bool bindable(const glint_context *c, const plan *p, int v, const void *d
         if (w != v && p->alias[w] == v) return false;
     for (int k = 0; k < g->n_outputs; k++)
         if (g->outputs[k] == v) return false;
-    const char *a = c->arena, *d = data;
-    return !(d >= a && d < a + c->arena_bytes);
+    const char *a = c->ar->p, *d = data;
+    return !(d >= a && d < a + c->ar->bytes);
 }
 
 glint_status glint_context_run(glint_context *c, const glint_tensor *inputs, int n_inputs)

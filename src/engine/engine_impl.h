@@ -51,6 +51,13 @@ struct glint_model {
         const struct backend_iface *be; /* NULL: free slot */
         void *data;                     /* freed by be->model_cache_free */
     } caches[ENG_MODEL_CACHES];
+    /* Constants let go by glint_model_trim (a backend's packed copy holds
+     * them); a plan build restores them first. Plan builds hold the lock
+     * for reading, trim and restore for writing. */
+    pthread_rwlock_t weights_lock;
+    bool *const_runtime; /* per graph value: a plan built so far reads it at run time */
+    bool *released;      /* per graph value: its data freed by glint_model_trim */
+    int n_released;
 };
 
 /* passes.c: batch-independent graph rewrites done once at load. */

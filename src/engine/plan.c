@@ -691,6 +691,41 @@ void eng_plan_dispose(plan *p)
     memset(p, 0, sizeof *p);
 }
 
+void eng_plan_const_reads(const plan *p, bool *runtime)
+{
+    const graph *g = &p->m->g;
+    int *packed = calloc((size_t)g->n_vals + 1, sizeof *packed);
+    for (int v = 0; v < g->n_vals; v++)
+        if (g->vals[v].data && (!packed || g->vals[v].is_output || g->vals[v].captured))
+            runtime[v] = true;
+    if (!packed) return;
+    for (int i = 0; i < p->n_steps; i++) {
+        const step *st = &p->steps[i];
+        if (st->reorder_from >= 0 && st->reorder_from < g->n_vals) runtime[st->reorder_from] = true;
+        if (st->reorder_from >= 0) continue;
+        for (int k = 0; k < st->n_in_ids; k++) {
+            int v = st->in_id[k];
+            if (v < 0 || v >= g->n_vals || !g->vals[v].data) continue;
+            if (k < 32 && (st->packed_in >> k & 1))
+                packed[v]++;
+            else
+                runtime[v] = true;
+        }
+        for (int k = st->n_in_ids; k < st->n->n_in; k++) /* beyond in_id's room */
+            if (st->n->in[k] >= 0) runtime[st->n->in[k]] = true;
+        if (st->sum_id >= 0 && st->sum_id < g->n_vals) runtime[st->sum_id] = true;
+    }
+    for (int i = 0; i < p->n_tail; i++) {
+        const node *n = p->tail[i];
+        for (int k = 0; k < n->n_in; k++)
+            if (n->in[k] >= 0) runtime[n->in[k]] = true;
+        if (n->sum_in >= 0) runtime[n->sum_in] = true;
+    }
+    for (int v = 0; v < g->n_vals; v++) /* a reader that is no packing step: folded, or gone */
+        if (g->vals[v].data && packed[v] < g->vals[v].n_uses) runtime[v] = true;
+    free(packed);
+}
+
 void eng_plan_bind(plan *p, void *arena)
 {
     for (int v = 0; v < p->n_vals; v++)

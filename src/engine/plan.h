@@ -48,6 +48,8 @@ typedef struct step {
     int64_t plane_stride;  /* ... elements between the channel planes of one image (0: H*W),
                             * when it writes into the rows of a larger tensor */
     kernel k;              /* k.run == NULL: the reference kernel op->run */
+    uint32_t packed_in;    /* bit k: its kernel took ctx.in[k] at plan time (weights packed in the
+                            * model's cache) and never reads it at run time */
     double us;             /* total time over profiled runs */
     int reorder_from;      /* >= 0: a layout conversion of value reorder_from ... */
     int reorder_dst;       /* ... into value reorder_dst (n is the consumer it serves) */
@@ -105,6 +107,10 @@ glint_status eng_plan_build(const glint_model *m, int batch, const int64_t *inpu
 glint_status eng_plan_build_shapes(const glint_model *m, const glint_tensor *shapes,
                                    const struct backend_iface *be, bool bf16, plan *p);
 void eng_plan_dispose(plan *p);
+/* Marks in runtime[v] (per graph value, or-ed in) the graph constants p
+ * reads at run time: every one but those whose every reader is a step that
+ * packed them at plan time (step.packed_in). */
+void eng_plan_const_reads(const plan *p, bool *runtime);
 /* Points every non-constant tensor into arena (arena_bytes long at least). */
 void eng_plan_bind(plan *p, void *arena);
 glint_status eng_plan_run(plan *p, bool profile);

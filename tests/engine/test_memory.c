@@ -10,6 +10,7 @@
 #include "etest.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdatomic.h>
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -222,6 +223,123 @@ static void test_warm_first_run(void **state)
     glint_model_free(m);
 }
 
+/* Output 0 of c's last run, copied (malloc'ed); *n its floats. */
+static float *output_copy(const glint_context *c, size_t *n)
+{
+    glint_tensor y;
+    glint_context_output(c, 0, &y);
+    *n = (size_t)etest_count(&y);
+    float *d = malloc(*n * sizeof *d);
+    assert_non_null(d);
+    memcpy(d, y.data, *n * sizeof *d);
+    return d;
+}
+
+static void assert_output(const glint_context *c, const float *want, size_t n, const char *what)
+{
+    glint_tensor y;
+    glint_context_output(c, 0, &y);
+    if ((size_t)etest_count(&y) != n || memcmp(y.data, want, n * sizeof *want))
+        fail_msg("%s: the output differs", what);
+}
+
+/* A context that borrows another's arena (glint serve's solo context) frees
+ * its own, grows the lender's when it needs more, and both keep answering
+ * right when their runs alternate; NULL gives it memory of its own again. */
+static void test_borrowed_arena(void **state)
+{
+    static float x[2 * 8 * 36];
+    for (size_t i = 0; i < sizeof x / sizeof *x; i++)
+        x[i] = etest_det((int64_t)i, 500);
+    glint_tensor x1 = {.dtype = GLINT_F32, .ndim = 4, .dims = {1, 8, 6, 6}, .data = x};
+    glint_tensor x2 = {.dtype = GLINT_F32, .ndim = 4, .dims = {2, 8, 6, 6}, .data = x};
+    glint_model *m = etest_load("silu_residual/model.onnx");
+    glint_context *a = etest_context(m, GLINT_BACKEND_AUTO, 1, 1);
+    glint_context *b = etest_context(m, GLINT_BACKEND_AUTO, 2, 2);
+    size_t na, nb;
+    etest_status(glint_context_run(a, &x1, 1), GLINT_OK);
+    float *ya = output_copy(a, &na);
+    etest_status(glint_context_run(b, &x2, 1), GLINT_OK);
+    float *yb = output_copy(b, &nb);
+    size_t a_own = glint_context_arena_bytes(a), b_own = glint_context_arena_bytes(b);
+    assert_true(b_own > a_own); /* batch 2 needs more */
+
+    glint_context_borrow_arena(b, a);
+    assert_int_equal(glint_context_arena_bytes(b), 0);
+    for (int r = 0; r < 3; r++) {
+        etest_status(glint_context_run(b, &x2, 1), GLINT_OK);
+        assert_output(b, yb, nb, "the borrower");
+        etest_status(glint_context_run(a, &x1, 1), GLINT_OK);
+        assert_output(a, ya, na, "the lender, after the borrower ran in its arena");
+    }
+    assert_true(glint_context_arena_bytes(a) >= b_own); /* grown for the borrower */
+
+    glint_context_borrow_arena(b, NULL);
+    etest_status(glint_context_run(b, &x2, 1), GLINT_OK);
+    assert_output(b, yb, nb, "the borrower on memory of its own again");
+    assert_true(glint_context_arena_bytes(b) >= b_own);
+    free(ya);
+    free(yb);
+    glint_context_free(b);
+    glint_context_free(a);
+    glint_model_free(m);
+}
+
+/* glint_model_trim frees the model's f32 copy of the weights oneDNN packed
+ * (nothing reads it at run time): runs answer the same; a context made
+ * afterwards plans again from weights given back from the packed copies,
+ * exactly; the reference backend (which reads weights at run time) gets
+ * them back too, and from then on they stay. */
+static void test_trim(void **state)
+{
+    glint_model *m = etest_load("../../../models/red_disc/model.onnx");
+    glint_io_info in;
+    glint_model_input_info(m, 0, &in);
+    glint_tensor x = {.dtype = GLINT_F32, .ndim = in.ndim};
+    memcpy(x.dims, in.dims, sizeof x.dims);
+    x.dims[0] = 1;
+    size_t nx = (size_t)etest_count(&x);
+    float *xd = malloc(nx * sizeof *xd);
+    assert_non_null(xd);
+    for (size_t i = 0; i < nx; i++)
+        xd[i] = etest_det((int64_t)i, 1000);
+    x.data = xd;
+    glint_context *c = etest_context(m, GLINT_BACKEND_AUTO, 1, 1);
+    etest_status(glint_context_run(c, &x, 1), GLINT_OK);
+    size_t n;
+    float *y = output_copy(c, &n);
+
+    size_t freed = glint_model_trim(m);
+    if (freed < 300000) fail_msg("trim freed %zu bytes of a 450 KB model", freed);
+    etest_status(glint_context_run(c, &x, 1), GLINT_OK);
+    assert_output(c, y, n, "after the trim");
+
+    glint_context *c2 = etest_context(m, GLINT_BACKEND_AUTO, 1, 1);
+    etest_status(glint_context_run(c2, &x, 1), GLINT_OK);
+    assert_output(c2, y, n, "a context planned from the weights given back");
+    assert_int_equal(glint_model_trim(m), freed);
+
+    glint_context *r = etest_context(m, GLINT_BACKEND_REF, 1, 1);
+    etest_status(glint_context_run(r, &x, 1), GLINT_OK);
+    glint_tensor yr;
+    glint_context_output(r, 0, &yr);
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)((const float *)yr.data)[i] - y[i];
+        num += d * d;
+        den += (double)y[i] * y[i];
+    }
+    if (!(num <= 1e-8 * (den > 0 ? den : 1)))
+        fail_msg("reference after trim: rel L2 %g", sqrt(num / (den > 0 ? den : 1)));
+    assert_int_equal(glint_model_trim(m), 0); /* the reference context reads them */
+    free(y);
+    free(xd);
+    glint_context_free(r);
+    glint_context_free(c2);
+    glint_context_free(c);
+    glint_model_free(m);
+}
+
 /* The counter itself works (otherwise the test above proves nothing). */
 static void test_counter_counts(void **state)
 {
@@ -246,6 +364,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_arena_grows_with_batch),
         cmocka_unit_test(test_no_alloc_when_running),
         cmocka_unit_test(test_warm_first_run),
+        cmocka_unit_test(test_borrowed_arena),
+        cmocka_unit_test(test_trim),
     };
     /* clang-format on */
     if (argc > 1) cmocka_set_test_filter(argv[1]); /* e.g. "test_freeze_*" */

@@ -575,6 +575,13 @@ def test_solo(repo):
             return [x for x in j["models"] if x["name"] == "yolov8n"][0]["solo_ready"]
         # built after the model is ready (not on the cold start)
         check(not want or wait_until(solo_ready, 120), "the solo context gets ready")
+
+        def freed():
+            j = s.json("GET", "/health")[2]
+            return [x for x in j["models"] if x["name"] == "yolov8n"][0]["weights_freed_bytes"]
+        # every context warm: the f32 weights oneDNN packed go (12.6 MB of YOLOv8n's)
+        check(wait_until(lambda: freed() > 12_000_000, 60),
+              "the model's f32 copy of its packed weights is freed: %d bytes" % freed())
         lone = [s.json("POST", "/v1/models/yolov8n/detect", DOG)[2] for _ in range(3)]
         st, h, j = s.json("GET", "/health")
         m = [x for x in j["models"] if x["name"] == "yolov8n"][0]

@@ -193,4 +193,5 @@ const backend_iface eng_backend_onednn = {
     .make_reorder = onednn_make_reorder,
     .plan_finish = onednn_plan_finish,
     .model_cache_free = eng_onednn_wcache_free,
+    .model_cache_unpack = eng_onednn_wcache_unpack,
 };

@@ -258,6 +258,7 @@ glint_status eng_onednn_conv_make(plan *p, step *st, layout src_lay, const qout 
         k->copy_sum = true; /* cleared by plan_finish when it works in place */
         k->sum_bytes = eng_tensor_bytes(y);
     }
+    st->packed_in |= 1u << 1;
     *taken = true;
 fail:
     if (pd) dnnl_primitive_desc_destroy(pd);
@@ -343,6 +344,7 @@ glint_status eng_onednn_deconv_make(plan *p, step *st, bool *taken)
         (b && !p->is_const[st->in_id[2]]) || !eng_conv_transpose_geometry(c, pl, sd, dl))
         return GLINT_OK;
     if (patch_deconv_make(p, st, pl, sd, dl)) {
+        st->packed_in |= 1u << 1;
         *taken = true;
         return GLINT_OK;
     }
@@ -384,6 +386,7 @@ glint_status eng_onednn_deconv_make(plan *p, step *st, bool *taken)
     if ((s = eng_onednn_prim_weighted(p, st, pd, impl, &src_md, &w_copy, wdata, b ? &b_md : NULL,
                                       b ? b->data : NULL, &dst_md)))
         return s;
+    st->packed_in |= 1u << 1;
     *taken = true;
     return GLINT_OK;
 }

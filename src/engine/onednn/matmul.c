@@ -141,6 +141,7 @@ glint_status eng_onednn_matmul_make(plan *p, step *st, bool *taken)
         k->copy_sum = true; /* cleared by plan_finish when it works in place */
         k->sum_bytes = eng_tensor_bytes(y);
     }
+    st->packed_in |= 1u << 1;
     *taken = true;
     return GLINT_OK;
 }

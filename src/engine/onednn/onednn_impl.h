@@ -92,6 +92,8 @@ glint_status eng_onednn_prim_unary(plan *p, step *st, dnnl_primitive_desc_t pd, 
 /* ---- weights.c: per-model weight cache ---- */
 /* Frees a model's weight cache (the backend's model_cache_free). */
 void eng_onednn_wcache_free(void *p);
+/* backend_iface.model_cache_unpack over the weight cache. */
+bool eng_onednn_wcache_unpack(void *cache, int v, const value *gv, void *dst);
 /* Returns weights of node `ni` reordered into `want` (from plain `have` at
  * src), reordering them on first use; NULL on failure. */
 void *eng_onednn_cached_weights(plan *p, int ni, const dnnl_memory_desc_t *have, const void *src,

@@ -8,6 +8,8 @@
 
 typedef struct wentry {
     int node;
+    int val;                 /* the graph constant it was made from, or -1 (a plan's fold) */
+    dnnl_memory_desc_t have; /* ... in this view of that constant's data */
     dnnl_memory_desc_t md;
     void *data;
     struct wentry *next;
@@ -64,6 +66,12 @@ void *eng_onednn_cached_weights(plan *p, int ni, const dnnl_memory_desc_t *have,
         goto done;
     }
     e->node = ni;
+    e->val = -1;
+    const graph *g = &m->g;
+    const node *n = &g->nodes[ni];
+    for (int k = 0; k < n->n_in; k++)
+        if (n->in[k] >= 0 && g->vals[n->in[k]].data == src) e->val = n->in[k];
+    e->have = *have;
     e->md = *want;
     e->data = data;
     e->next = *cache;
@@ -73,4 +81,45 @@ void *eng_onednn_cached_weights(plan *p, int ni, const dnnl_memory_desc_t *have,
 done:
     pthread_mutex_unlock(&m->cache_lock);
     return out;
+}
+
+/* The f32 copy in the cache made from all of graph constant v's data, or NULL. */
+static const wentry *f32_copy(void *cache, const value *gv, int v)
+{
+    size_t bytes = (size_t)glint_dtype_size(gv->dtype);
+    for (int d = 0; d < gv->ndim; d++)
+        bytes *= (size_t)gv->dims[d];
+    for (const wentry *e = cache; e; e = e->next)
+        if (e->val == v && gv->dtype == GLINT_F32 && e->md.data_type == dnnl_f32 &&
+            e->have.data_type == dnnl_f32 && dnnl_memory_desc_get_size(&e->have) == bytes)
+            return e;
+    return NULL;
+}
+
+bool eng_onednn_wcache_unpack(void *cache, int v, const value *gv, void *dst)
+{
+    const wentry *e = f32_copy(cache, gv, v);
+    if (!e || !dst) return e != NULL;
+    dnnl_memory_t ms = NULL, md = NULL;
+    dnnl_primitive_desc_t rpd = NULL;
+    dnnl_primitive_t r = NULL;
+    dnnl_stream_t stream = NULL;
+    bool ok =
+        dnnl_memory_create(&ms, &e->md, eng_onednn_engine, e->data) == dnnl_success &&
+        dnnl_memory_create(&md, &e->have, eng_onednn_engine, dst) == dnnl_success &&
+        dnnl_reorder_primitive_desc_create(&rpd, &e->md, eng_onednn_engine, &e->have,
+                                           eng_onednn_engine, NULL) == dnnl_success &&
+        dnnl_primitive_create(&r, rpd) == dnnl_success &&
+        dnnl_stream_create(&stream, eng_onednn_engine, dnnl_stream_default_flags) == dnnl_success;
+    if (ok) {
+        dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, ms}, {DNNL_ARG_TO, md}};
+        ok = dnnl_primitive_execute(r, stream, 2, args) == dnnl_success &&
+             dnnl_stream_wait(stream) == dnnl_success;
+    }
+    if (stream) dnnl_stream_destroy(stream);
+    if (r) dnnl_primitive_destroy(r);
+    if (rpd) dnnl_primitive_desc_destroy(rpd);
+    if (ms) dnnl_memory_destroy(ms);
+    if (md) dnnl_memory_destroy(md);
+    return ok;
 }

@@ -11,7 +11,8 @@
  * batch while no other instance runs and no other row waits runs it there, so a lone request gets
  * every core; under load each instance runs on its own context and the instances share the cores. A
  * batch that arrives during a solo run runs beside it on its instance's context (briefly more
- * threads than cores).
+ * threads than cores). The solo context has no activation memory of its own: it runs in that of
+ * the instance running it, whose own context is idle meanwhile.
  */
 #include "serve/core/batcher.h"
 #include "util/clock.h"
@@ -19,6 +20,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -139,7 +141,9 @@ static void run_batch(batcher *b, glint_context *ctx, batch *bt)
     atomic_fetch_sub(&b->stats.pending_rows, bt->reserved);
 }
 
-static int context_warm(batcher *b, int threads, glint_context **ctx)
+/* Creates a context of `threads` threads and warms it; with `lender`, in
+ * the lender's activation memory (the solo context: see the top). */
+static int context_warm(batcher *b, int threads, glint_context *lender, glint_context **ctx)
 {
     /* the square size is planned now for every batch size; other sizes
      * (rect letterboxing) on first use, a few per batch size kept */
@@ -149,12 +153,14 @@ static int context_warm(batcher *b, int threads, glint_context **ctx)
                                 .max_plans = 4 * b->opt.max_batch < 8 ? 8 : 4 * b->opt.max_batch};
     co.input_dims[2] = b->opt.input_dims[2];
     co.input_dims[3] = b->opt.input_dims[3];
-    return glint_context_create(b->model, &co, ctx) || glint_context_warm(*ctx) ? -1 : 0;
+    if (glint_context_create(b->model, &co, ctx)) return -1;
+    if (lender) glint_context_borrow_arena(*ctx, lender);
+    return glint_context_warm(*ctx) ? -1 : 0;
 }
 
 static int instance_warm(batcher *b, instance *in)
 {
-    if (context_warm(b, b->opt.threads, &in->ctx)) {
+    if (context_warm(b, b->opt.threads, NULL, &in->ctx)) {
         pthread_mutex_lock(&b->mu);
         if (!b->warm_err[0]) snprintf(b->warm_err, sizeof b->warm_err, "%s", glint_last_error());
         pthread_mutex_unlock(&b->mu);
@@ -174,6 +180,22 @@ static int instance_warm(batcher *b, instance *in)
     return 0;
 }
 
+/* Whether the contexts planned at creation every shape they will run (the
+ * model's sizes are fixed, or fixed by input_dims with no larger rows). */
+static bool shapes_all_planned(const batcher *b)
+{
+    for (int i = 0; i < glint_model_num_inputs(b->model); i++) {
+        glint_io_info info;
+        glint_model_input_info(b->model, i, &info);
+        for (int d = 1; d < info.ndim; d++) {
+            bool given = i == 0 && d < 4 && b->opt.input_dims[d] > 0 &&
+                         (d < 2 || b->opt.max_hw[d - 2] == b->opt.input_dims[d]);
+            if (info.dims[d] < 0 && !given) return false;
+        }
+    }
+    return true;
+}
+
 static void *instance_main(void *arg)
 {
     instance *in = arg;
@@ -188,7 +210,7 @@ static void *instance_main(void *arg)
          * meanwhile the other instances serve */
         pthread_mutex_unlock(&b->mu);
         glint_context *solo = NULL;
-        if (context_warm(b, b->opt.solo_threads, &solo)) {
+        if (context_warm(b, b->opt.solo_threads, in->ctx, &solo)) {
             fprintf(stderr,
                     "glint serve: no solo context (%s): a lone request runs on its instance\n",
                     glint_last_error());
@@ -198,6 +220,15 @@ static void *instance_main(void *arg)
         pthread_mutex_lock(&b->mu);
         b->solo = solo;
         atomic_store(&b->stats.solo_ready, solo != NULL);
+    }
+    if (!failed && in == &b->inst[0]) { /* every context warm: nothing plans again */
+        while (b->warm_left > 0)
+            pthread_cond_wait(&b->cv_warm, &b->mu);
+        if (!b->warm_err[0] && shapes_all_planned(b)) {
+            pthread_mutex_unlock(&b->mu);
+            atomic_store(&b->stats.weights_freed, glint_model_trim(b->model));
+            pthread_mutex_lock(&b->mu);
+        }
     }
     while (!failed) {
         uint64_t until;
@@ -220,7 +251,10 @@ static void *instance_main(void *arg)
         b->solo_busy |= solo;
         b->running++;
         pthread_mutex_unlock(&b->mu);
-        if (solo) atomic_fetch_add(&b->stats.solo_runs, 1);
+        if (solo) { /* in the memory of this instance's context, idle meanwhile */
+            glint_context_borrow_arena(b->solo, in->ctx);
+            atomic_fetch_add(&b->stats.solo_runs, 1);
+        }
         run_batch(b, solo ? b->solo : in->ctx, bt);
         pthread_mutex_lock(&b->mu);
         b->running--;

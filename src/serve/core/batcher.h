@@ -86,6 +86,8 @@ typedef struct batcher_stats {
     atomic_uint_fast64_t image_ns;  /* per-image run time, moving average (0: none yet) */
     atomic_uint_fast64_t solo_runs; /* batches run on the solo context */
     atomic_int solo_ready;          /* the solo context is built and warm */
+    atomic_size_t weights_freed;    /* bytes of the model's own weights let go once every context
+                                     * had planned its shapes (glint_model_trim) */
 } batcher_stats;
 
 typedef struct batcher batcher;

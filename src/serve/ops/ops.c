@@ -56,6 +56,8 @@ static json_t *model_health(const repo_entry *e)
     json_object_set_new(o, "solo_threads", json_integer(bo->solo_threads));
     json_object_set_new(o, "solo_runs", json_integer((json_int_t)atomic_load(&bs->solo_runs)));
     json_object_set_new(o, "solo_ready", json_boolean(atomic_load(&bs->solo_ready)));
+    json_object_set_new(o, "weights_freed_bytes",
+                        json_integer((json_int_t)atomic_load(&bs->weights_freed)));
     json_object_set_new(o, "image_run_ms", json_real((double)atomic_load(&bs->image_ns) / 1e6));
     return o;
 }
