@@ -173,6 +173,8 @@ static glint_status onednn_plan_finish(void *state, plan *p)
     if (p->bf16 && !p->bf16_convs && p->f32_convs)
         return eng_fail(GLINT_ERR_UNSUPPORTED, "bf16: oneDNN offers no bf16 convolution kernel "
                                                "on this CPU (it needs AVX512); use f32 or int8");
+    glint_status s = eng_onednn_create_prims(p);
+    if (s) return s;
     for (int i = 0; i < p->n_steps; i++) {
         step *st = &p->steps[i];
         if ((st->k.run != eng_onednn_prim_run && st->k.run != eng_onednn_qconv_run) ||

@@ -2,6 +2,11 @@
  * generic primitive kernel (prim_k) most steps run. */
 #include "onednn_impl.h"
 
+#include "util/cpus.h"
+
+#include <omp.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,6 +38,7 @@ void eng_onednn_prim_free(void *p)
     prim_k *k = p;
     if (!k) return;
     if (k->prim) dnnl_primitive_destroy(k->prim);
+    if (k->pd) dnnl_primitive_desc_destroy(k->pd);
     for (int i = 0; i < k->n_args; i++)
         if (k->args[i].memory) dnnl_memory_destroy(k->args[i].memory);
     free(k);
@@ -71,11 +77,10 @@ bool eng_onednn_pd_fast(const_dnnl_op_desc_t desc, const_dnnl_primitive_attr_t p
     return true;
 }
 
-/* Creates the primitive of pd and memory objects for its args; takes
- * ownership of pd. */
+/* The kernel of pd (its primitive made with the plan's others, see
+ * eng_onednn_create_prims); takes ownership of pd. */
 glint_status eng_onednn_prim_make(plan *p, step *st, dnnl_primitive_desc_t pd, const char *impl)
 {
-    glint_status s = GLINT_OK;
     prim_k *k = calloc(1, sizeof *k);
     if (!k) {
         dnnl_primitive_desc_destroy(pd);
@@ -84,13 +89,72 @@ glint_status eng_onednn_prim_make(plan *p, step *st, dnnl_primitive_desc_t pd, c
     k->stream = eng_onednn_stream(p);
     k->src1_arg = -1;
     k->sum_arg = -1;
-    DN(dnnl_primitive_create(&k->prim, pd));
-    dnnl_primitive_desc_destroy(pd);
+    k->pd = pd;
     st->k = (kernel){eng_onednn_prim_run, eng_onednn_prim_free, k, impl};
     return GLINT_OK;
-fail:
-    dnnl_primitive_desc_destroy(pd);
-    eng_onednn_prim_free(k);
+}
+
+typedef struct prim_jobs {
+    prim_k **k;
+    int n;
+    atomic_int next, failed; /* failed: 1 + the job that failed, 0 none */
+    int omp_threads;         /* the building thread's, for oneDNN's thread queries */
+} prim_jobs;
+
+static void *create_prims(void *arg)
+{
+    prim_jobs *j = arg;
+    if (omp_get_max_threads() != j->omp_threads) omp_set_num_threads(j->omp_threads);
+    for (int i; (i = atomic_fetch_add(&j->next, 1)) < j->n;) {
+        prim_k *k = j->k[i];
+        if (dnnl_primitive_create(&k->prim, k->pd) != dnnl_success) {
+            k->prim = NULL;
+            int none = 0;
+            atomic_compare_exchange_strong(&j->failed, &none, i + 1);
+            continue;
+        }
+        dnnl_primitive_desc_destroy(k->pd);
+        k->pd = NULL;
+    }
+    return NULL;
+}
+
+#define CREATE_MAX_THREADS 8
+
+glint_status eng_onednn_create_prims(plan *p)
+{
+    prim_jobs j = {.omp_threads = omp_get_max_threads()};
+    const step **of = NULL;
+    if (p->n_steps && (!(j.k = malloc((size_t)p->n_steps * sizeof *j.k)) ||
+                       !(of = malloc((size_t)p->n_steps * sizeof *of)))) {
+        free(j.k);
+        return eng_fail(GLINT_ERR_NOMEM, "out of memory");
+    }
+    for (int i = 0; i < p->n_steps; i++) {
+        const step *st = &p->steps[i];
+        if (st->k.run != eng_onednn_prim_run && st->k.run != eng_onednn_qconv_run) continue;
+        prim_k *k = st->k.state; /* first in a qconv kernel's state too */
+        if (!k->pd) continue;
+        of[j.n] = st;
+        j.k[j.n++] = k;
+    }
+    int helpers = cpus_usable() - 1;
+    if (helpers > j.n - 1) helpers = j.n - 1;
+    if (helpers > CREATE_MAX_THREADS - 1) helpers = CREATE_MAX_THREADS - 1;
+    pthread_t th[CREATE_MAX_THREADS];
+    int started = 0;
+    while (started < helpers && !pthread_create(&th[started], NULL, create_prims, &j))
+        started++;
+    create_prims(&j); /* this thread too; alone when no helper started */
+    for (int i = 0; i < started; i++)
+        pthread_join(th[i], NULL);
+    int bad = atomic_load(&j.failed);
+    glint_status s = GLINT_OK;
+    if (bad)
+        s = eng_fail(GLINT_ERR_BACKEND, "node '%s': oneDNN cannot create its primitive",
+                     of[bad - 1]->n->name);
+    free(j.k);
+    free(of);
     return s;
 }
 

@@ -37,6 +37,7 @@ static void qconv_free(void *p)
     qconv_k *q = p;
     if (!q) return;
     if (q->conv.prim) dnnl_primitive_destroy(q->conv.prim);
+    if (q->conv.pd) dnnl_primitive_desc_destroy(q->conv.pd);
     for (int i = 0; i < q->conv.n_args; i++)
         if (q->conv.args[i].memory) dnnl_memory_destroy(q->conv.args[i].memory);
     if (q->quant) dnnl_primitive_destroy(q->quant);
@@ -220,7 +221,8 @@ glint_status eng_onednn_qconv_make(plan *p, step *st, layout src_lay, const qout
     q->zp = in_q.zp;
     q->conv.stream = eng_onednn_stream(p);
     q->conv.src1_arg = -1;
-    DN(dnnl_primitive_create(&q->conv.prim, pd));
+    q->conv.pd = pd; /* its primitive made with the plan's others */
+    pd = NULL;
     prim_k *k = &q->conv;
     k->src_arg = 0;
     if ((s = eng_onednn_add_mem(k, DNNL_ARG_SRC, &u8_md, u8_in ? DNNL_MEMORY_NONE : q->scratch)) ||
@@ -279,7 +281,8 @@ glint_status eng_onednn_bf16_kernel(plan *p, step *st, dnnl_primitive_desc_t pd,
     }
     q->conv.stream = eng_onednn_stream(p);
     q->conv.src1_arg = -1;
-    DN(dnnl_primitive_create(&q->conv.prim, pd));
+    q->conv.pd = pd; /* its primitive made with the plan's others */
+    pd = NULL;
     if ((s = eng_onednn_weighted_args(&q->conv, conv_src, w_md, wdata, b_md, bias, dst_md)))
         goto fail;
     dnnl_memory_set_data_handle(q->conv.args[0].memory, q->scratch);
@@ -294,6 +297,6 @@ glint_status eng_onednn_bf16_kernel(plan *p, step *st, dnnl_primitive_desc_t pd,
 fail:
     qconv_free(q);
     if (rpd) dnnl_primitive_desc_destroy(rpd);
-    dnnl_primitive_desc_destroy(pd);
+    if (pd) dnnl_primitive_desc_destroy(pd);
     return s;
 }
