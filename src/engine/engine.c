@@ -701,9 +701,10 @@ size_t glint_context_profile(const glint_context *c, char *buf, size_t size)
             break;
         }
         const step *st = &p->steps[i];
-        const char *impl = st->k.impl ? st->k.impl : "ref";
         const char *op = st->reorder_from >= 0 ? "Reorder" : eng_op_get(st->n->op)->name;
-        char line[512];
+        char impl[64], line[512];
+        snprintf(impl, sizeof impl, "%s%s", st->k.impl ? st->k.impl : "ref",
+                 st->single && c->opt.threads > 1 ? " (1 thread)" : "");
         int n = snprintf(line, sizeof line, "%-48.48s %-18s %-40.40s %9.1f %5.1f%%\n", st->n->name,
                          op, impl, st->us / runs, total > 0 ? 100.0 * st->us / total : 0.0);
         if (n < 0) continue;

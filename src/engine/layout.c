@@ -128,7 +128,11 @@ static int in_layout(lctx *L, int v, layout want, const node *consumer, glint_st
     if (!r) return v;
     r->reorder_from = v;
     r->reorder_dst = nv;
-    if ((*s = L->be->make_reorder(L->bs, p, r, v, nv, p->lay[v], want))) return v;
+    r->single = eng_plan_small(p, r);
+    eng_plan_threads(p, r);
+    *s = L->be->make_reorder(L->bs, p, r, v, nv, p->lay[v], want);
+    eng_plan_threads(p, NULL);
+    if (*s) return v;
     cache[v] = nv;
     return nv;
 }
@@ -400,7 +404,10 @@ static bool reshaped_only(const plan *p, const step *orig, int n, int i, int v)
 static glint_status make(lctx *L, step *st, layout lay, const qout *oq, bool *taken)
 {
     static const qout f32_out = {0};
-    return L->be->make_kernel(L->bs, L->p, st, lay, oq ? oq : &f32_out, taken);
+    eng_plan_threads(L->p, st);
+    glint_status s = L->be->make_kernel(L->bs, L->p, st, lay, oq ? oq : &f32_out, taken);
+    eng_plan_threads(L->p, NULL);
+    return s;
 }
 
 /* A step of any other operator on the backend: its inputs (and residual)
@@ -685,7 +692,11 @@ static glint_status plain_outputs(lctx *L)
         r->n_in_ids = 1;
         r->in_id[0] = nv;
         r->out_id[0] = v;
-        if ((s = L->be->make_reorder(L->bs, p, r, nv, v, from, LAYOUT_PLAIN))) return s;
+        r->single = eng_plan_small(p, r);
+        eng_plan_threads(p, r);
+        s = L->be->make_reorder(L->bs, p, r, nv, v, from, LAYOUT_PLAIN);
+        eng_plan_threads(p, NULL);
+        if (s) return s;
     }
     return GLINT_OK;
 }

@@ -155,6 +155,8 @@ static glint_status check_outputs(const op_ctx *c)
     return GLINT_OK;
 }
 
+#define SMALL_STEP_US 15.0
+
 static double node_flops(const node *n, const op_ctx *c)
 {
     op_id op = n->op;
@@ -274,6 +276,7 @@ static glint_status infer_and_fold(plan *p)
         for (int k = 0; k < n->n_out; k++)
             st->out_id[k] = n->out[k];
         st->sum_id = n->sum_in;
+        st->single = eng_plan_small(p, st);
         p->flops += node_flops(n, &c);
     }
     return GLINT_OK;
@@ -624,9 +627,29 @@ done:
     return s;
 }
 
+bool eng_plan_small(const plan *p, const step *st)
+{
+    double bytes = 0, flops = st->reorder_from >= 0 ? 0 : node_flops(st->n, &st->ctx);
+    for (int k = 0; k < st->ctx.n_in && k < 16; k++)
+        if (st->ctx.in[k] && (k >= st->n_in_ids || st->in_id[k] < 0 || !p->is_const[st->in_id[k]]))
+            bytes += (double)eng_tensor_bytes(st->ctx.in[k]);
+    for (int k = 0; k < st->ctx.n_out; k++)
+        bytes += (double)eng_tensor_bytes(st->ctx.out[k]);
+    bool dw = st->reorder_from < 0 && st->n->op == OP_Conv && eng_attr_i(st->n, "group", 1) > 1;
+    double us = flops / (dw ? 3e4 : 1e5) + bytes / 2.5e4;
+    return us < SMALL_STEP_US;
+}
+
+void eng_plan_threads(const plan *p, const step *st)
+{
+    int n = st && st->single ? 1 : p->threads;
+    if (n > 0 && omp_get_max_threads() != n) omp_set_num_threads(n);
+}
+
 static glint_status build(const glint_model *m, const backend_iface *be, bool bf16, plan *p)
 {
     glint_status s;
+    p->threads = omp_get_max_threads();
     if ((s = plan_alloc(p)) || (s = plan_inputs(p)) || (s = infer_and_fold(p)) ||
         (s = check_declared(p)))
         goto fail;
@@ -928,11 +951,16 @@ glint_status eng_plan_run(plan *p, bool profile)
     for (int i = 0; i < p->n_steps; i++) {
         step *st = &p->steps[i];
         double t0 = profile ? now_us() : 0;
+        if (st->single || (i && p->steps[i - 1].single)) eng_plan_threads(p, st);
         glint_status s = st->k.run ? st->k.run(st) : st->op->run(&st->ctx);
-        if (s) return s;
+        if (s) {
+            eng_plan_threads(p, NULL);
+            return s;
+        }
         if (profile) st->us += now_us() - t0;
         if (p->observe && st->reorder_from < 0) observe_step(p, st);
     }
+    if (p->n_steps && p->steps[p->n_steps - 1].single) eng_plan_threads(p, NULL);
     double t0 = profile && p->n_tail ? now_us() : 0;
     for (int i = 0; i < p->n_tail; i++) {
         glint_status s = interp_node(p, p->tail[i], 0);

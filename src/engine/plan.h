@@ -48,6 +48,7 @@ typedef struct step {
     int64_t plane_stride;  /* ... elements between the channel planes of one image (0: H*W),
                             * when it writes into the rows of a larger tensor */
     kernel k;              /* k.run == NULL: the reference kernel op->run */
+    bool single;           /* too small to share: made and run on one thread (eng_plan_small) */
     uint32_t packed_in;    /* bit k: its kernel took ctx.in[k] at plan time (weights packed in the
                             * model's cache) and never reads it at run time */
     double us;             /* total time over profiled runs */
@@ -74,6 +75,7 @@ typedef struct plan {
     size_t arena_bytes;
     size_t weight_bytes; /* backend-owned reordered weights */
     double flops;
+    int threads;               /* OpenMP threads of the thread that built it (its context's) */
     bool bf16;                 /* float convolutions compute in bf16 (options.bf16) */
     int bf16_convs, f32_convs; /* ... convolutions on a bf16 kernel, and left in f32 (no bf16
                                 * kernel for them on this CPU) */
@@ -107,6 +109,17 @@ glint_status eng_plan_build(const glint_model *m, int batch, const int64_t *inpu
 glint_status eng_plan_build_shapes(const glint_model *m, const glint_tensor *shapes,
                                    const struct backend_iface *be, bool bf16, plan *p);
 void eng_plan_dispose(plan *p);
+/* Whether step st is too small to share between threads: its estimated
+ * time on one (FLOPs at 100 GFLOP/s, 30 for a depthwise convolution, plus
+ * the bytes of its tensors at 25 GB/s) is under what a second thread saves
+ * after its fork and join (~5 us each on a 2-core VM). MobileNetV3-small on
+ * 2 threads runs ~80 steps of 2-30 us; its squeeze-and-excite steps took
+ * 5-10 us on 2 threads against 2-4 on one. */
+bool eng_plan_small(const plan *p, const step *st);
+/* Sets this thread's OpenMP thread count for step st (1 when st->single),
+ * or back to the plan's (st NULL): around making a step's kernel too, as
+ * oneDNN fixes a primitive's thread count when it is made. */
+void eng_plan_threads(const plan *p, const step *st);
 /* Marks in runtime[v] (per graph value, or-ed in) the graph constants p
  * reads at run time: every one but those whose every reader is a step that
  * packed them at plan time (step.packed_in). */

@@ -95,6 +95,57 @@ static void test_two_contexts_auto(void **state)
     run_pair(GLINT_BACKEND_AUTO, 2, 1);
 }
 
+/* Counts the profile's step lines of c, and those run on one thread. */
+static void profile_lines(const glint_context *c, int *lines, int *single)
+{
+    static char buf[1 << 16];
+    glint_context_profile(c, buf, sizeof buf);
+    *lines = *single = 0;
+    for (const char *l = buf; *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : l + strlen(l)) {
+        (*lines)++;
+        const char *end = strchr(l, '\n');
+        const char *hit = strstr(l, "(1 thread)");
+        *single += hit && (!end || hit < end);
+    }
+}
+
+/* On a 2-thread context the steps too small to share (a few microseconds of
+ * work: every step of this model at batch 1) run on one thread and say so
+ * in the profile, the large ones (batch 128) on both; the answers are those
+ * of a 1-thread context either way. */
+static void test_small_steps_single(void **state)
+{
+    enum { B = 128 };
+    static float big[B * 8 * 36];
+    for (int i = 0; i < B * 8 * 36; i++)
+        big[i] = etest_det(i, 600) * 4;
+    glint_model *m = etest_load("silu_residual/model.onnx");
+    glint_context_options o1 = {.threads = 1, .max_batch = B};
+    glint_context_options o2 = {.threads = 2, .max_batch = B, .profile = 1};
+    glint_context *c1 = NULL, *c2 = NULL;
+    etest_status(glint_context_create(m, &o1, &c1), GLINT_OK);
+    etest_status(glint_context_create(m, &o2, &c2), GLINT_OK);
+    for (int b = 1; b <= B; b += B - 1) {
+        glint_tensor in = {.dtype = GLINT_F32, .ndim = 4, .dims = {b, 8, 6, 6}, .data = big};
+        etest_status(glint_context_run(c1, &in, 1), GLINT_OK);
+        etest_status(glint_context_run(c2, &in, 1), GLINT_OK);
+        glint_tensor y1, y2;
+        glint_context_output(c1, 0, &y1);
+        glint_context_output(c2, 0, &y2);
+        double d = etest_max_diff(y1.data, y2.data, etest_count(&y1));
+        if (d > 1e-5) fail_msg("batch %d: 2 threads differ from 1 by %g", b, d);
+        int lines, single;
+        profile_lines(c2, &lines, &single);
+        if (b == 1 && (lines < 2 || single != lines))
+            fail_msg("batch 1: %d of %d steps on one thread, want all", single, lines);
+        if (b == B && single == lines)
+            fail_msg("batch %d: all %d steps on one thread, want the large ones on two", B, lines);
+    }
+    glint_context_free(c2);
+    glint_context_free(c1);
+    glint_model_free(m);
+}
+
 /* glint_last_error() is per thread: a failure on one thread does not change
  * the message another thread is reading. */
 static void *fail_other(void *arg)
@@ -131,6 +182,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_two_contexts_ref),
         cmocka_unit_test(test_two_contexts_auto),
         cmocka_unit_test(test_last_error_per_thread),
+        cmocka_unit_test(test_small_steps_single),
     };
     /* clang-format on */
     if (argc > 1) cmocka_set_test_filter(argv[1]); /* e.g. "test_freeze_*" */

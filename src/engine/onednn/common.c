@@ -90,6 +90,7 @@ glint_status eng_onednn_prim_make(plan *p, step *st, dnnl_primitive_desc_t pd, c
     k->src1_arg = -1;
     k->sum_arg = -1;
     k->pd = pd;
+    k->nthr = omp_get_max_threads();
     st->k = (kernel){eng_onednn_prim_run, eng_onednn_prim_free, k, impl};
     /* cppcheck-suppress memleak ; the kernel made above owns k */
     return GLINT_OK;
@@ -99,15 +100,15 @@ typedef struct prim_jobs {
     prim_k **k;
     int n;
     atomic_int next, failed; /* failed: 1 + the job that failed, 0 none */
-    int omp_threads;         /* the building thread's, for oneDNN's thread queries */
 } prim_jobs;
 
 static void *create_prims(void *arg)
 {
     prim_jobs *j = arg;
-    if (omp_get_max_threads() != j->omp_threads) omp_set_num_threads(j->omp_threads);
+    int threads = omp_get_max_threads();
     for (int i; (i = atomic_fetch_add(&j->next, 1)) < j->n;) {
         prim_k *k = j->k[i];
+        if (omp_get_max_threads() != k->nthr) omp_set_num_threads(k->nthr);
         if (dnnl_primitive_create(&k->prim, k->pd) != dnnl_success) {
             k->prim = NULL;
             int none = 0;
@@ -117,6 +118,7 @@ static void *create_prims(void *arg)
         dnnl_primitive_desc_destroy(k->pd);
         k->pd = NULL;
     }
+    if (omp_get_max_threads() != threads) omp_set_num_threads(threads);
     return NULL;
 }
 
@@ -124,7 +126,7 @@ static void *create_prims(void *arg)
 
 glint_status eng_onednn_create_prims(plan *p)
 {
-    prim_jobs j = {.omp_threads = omp_get_max_threads()};
+    prim_jobs j = {0};
     const step **of = NULL;
     if (p->n_steps && (!(j.k = malloc((size_t)p->n_steps * sizeof *j.k)) ||
                        !(of = malloc((size_t)p->n_steps * sizeof *of)))) {

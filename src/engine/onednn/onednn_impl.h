@@ -36,6 +36,7 @@ typedef struct onednn_state {
 typedef struct prim_k {
     dnnl_primitive_t prim;
     dnnl_primitive_desc_t pd; /* until plan_finish makes prim of it (eng_onednn_create_prims) */
+    int nthr;                 /* ... with OpenMP at these threads (those pd was made with) */
     dnnl_stream_t stream;
     int n_args;
     dnnl_exec_arg_t args[5];

@@ -3,6 +3,8 @@
  * convolution. */
 #include "onednn_impl.h"
 
+#include <omp.h>
+
 #include "simd.h"
 
 #include <stdio.h>
@@ -222,6 +224,7 @@ glint_status eng_onednn_qconv_make(plan *p, step *st, layout src_lay, const qout
     q->conv.stream = eng_onednn_stream(p);
     q->conv.src1_arg = -1;
     q->conv.pd = pd; /* its primitive made with the plan's others */
+    q->conv.nthr = omp_get_max_threads();
     pd = NULL;
     prim_k *k = &q->conv;
     k->src_arg = 0;
@@ -282,6 +285,7 @@ glint_status eng_onednn_bf16_kernel(plan *p, step *st, dnnl_primitive_desc_t pd,
     q->conv.stream = eng_onednn_stream(p);
     q->conv.src1_arg = -1;
     q->conv.pd = pd; /* its primitive made with the plan's others */
+    q->conv.nthr = omp_get_max_threads();
     pd = NULL;
     if ((s = eng_onednn_weighted_args(&q->conv, conv_src, w_md, wdata, b_md, bias, dst_md)))
         goto fail;
