@@ -80,6 +80,29 @@ glint_status eng_nhwc_to_plain_run(step *st)
     return GLINT_OK;
 }
 
+/* f32 plain -> NHWC (a reorder step): per image, blocks of 64 pixels
+ * transposed out of the planes (3 planes, an image: shuffled 8 pixels at a
+ * time). oneDNN's jit:uni reorder took 46 us for a 224 x 224 RGB image. */
+glint_status eng_plain_to_nhwc_run(step *st)
+{
+    const glint_tensor *x = st->ctx.in[0];
+    float *y = st->ctx.out[0]->data;
+    int64_t N = x->dims[0], C = x->dims[1], HW = x->dims[2] * x->dims[3];
+    int64_t chunks = (HW + 63) / 64;
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t k = 0; k < chunks; k++) {
+            int64_t p0 = k * 64, len = HW - p0 < 64 ? HW - p0 : 64;
+            const float *src = (const float *)x->data + n * C * HW + p0;
+            float *dst = y + (n * HW + p0) * C;
+            if (C == 3)
+                eng_simd_planes_to_pixels3(src, HW, dst, len);
+            else
+                eng_simd_transpose(src, HW, dst, C, C, len);
+        }
+    return GLINT_OK;
+}
+
 /* A channel Concat of f32 NHWC tensors written plain, for readers that
  * want it plain (Reshape): each input transposed into its channel planes,
  * instead of an NHWC Concat and a reorder of the whole. */

@@ -35,6 +35,8 @@ glint_status eng_nhwc_resize_run(step *st);
 bool eng_nhwc_resize_make(step *st);
 /* f32 NHWC -> plain (a conversion step; honours st->plane_stride). */
 glint_status eng_nhwc_to_plain_run(step *st);
+/* f32 plain -> NHWC (a conversion step; dense output). Needs AVX2. */
+glint_status eng_plain_to_nhwc_run(step *st);
 /* u8 NHWC -> f32 NHWC, (x - zp) * scale; state: a malloc'ed qout. */
 glint_status eng_nhwc_dequant_run(step *st);
 /* GlintDFL on plain f32 (AVX2). */

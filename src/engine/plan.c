@@ -636,7 +636,7 @@ bool eng_plan_small(const plan *p, const step *st)
     for (int k = 0; k < st->ctx.n_out; k++)
         bytes += (double)eng_tensor_bytes(st->ctx.out[k]);
     bool dw = st->reorder_from < 0 && st->n->op == OP_Conv && eng_attr_i(st->n, "group", 1) > 1;
-    double us = flops / (dw ? 3e4 : 1e5) + bytes / 2.5e4;
+    double us = flops / (dw ? 3e4 : 1e5) + bytes / 5e4;
     return us < SMALL_STEP_US;
 }
 

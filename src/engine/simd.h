@@ -26,6 +26,14 @@ int eng_simd_int8_weight_bits(void);
 #define SIMD_SOFTMAX_BLOCK 512
 void eng_simd_softmax_columns(const float *x, float *y, int64_t n, int64_t inner, int64_t w);
 
+/* y[r * c + k] = x[r * c + k] * sc[k] for r < rows, k < c: NHWC pixels
+ * scaled per channel (y may be x). Needs eng_simd_has_avx2(). */
+void eng_simd_scale_rows(const float *x, const float *sc, float *y, int64_t rows, int64_t c);
+
+/* y[3 * i + k] = x[k * plane + i] for i < n, k < 3: three channel planes
+ * (an RGB image) into pixels. Needs eng_simd_has_avx2(). */
+void eng_simd_planes_to_pixels3(const float *x, int64_t plane, float *y, int64_t n);
+
 /* dst[c * dst_stride + r] = src[r * src_stride + c] for r < rows, c < cols:
  * the rows (pixels) of an NHWC block become the channel planes of NCHW,
  * in blocks of 8 x 8. Needs eng_simd_has_avx2(). */

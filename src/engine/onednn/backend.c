@@ -154,6 +154,11 @@ static glint_status onednn_make_reorder(void *state, plan *p, step *st, int src,
         st->planes_ok = true;
         return GLINT_OK;
     }
+    if (from == LAYOUT_PLAIN && to == LAYOUT_NHWC && p->t[src].dtype == GLINT_F32 &&
+        p->t[src].ndim == 4 && eng_simd_has_avx2()) {
+        st->k = (kernel){eng_plain_to_nhwc_run, NULL, NULL, "glint:plain_to_nhwc"};
+        return GLINT_OK;
+    }
     dnnl_memory_desc_t a, b;
     eng_onednn_md_4d(&a, &p->t[src], from);
     eng_onednn_md_4d(&b, &p->t[dst], to);

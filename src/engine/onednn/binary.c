@@ -2,6 +2,9 @@
  * as a oneDNN binary primitive. */
 #include "onednn_impl.h"
 
+#include "simd.h"
+
+#include <stdlib.h>
 #include <string.h>
 
 /* ---- Add/Sub/Mul/Div with numpy broadcasting of one side, any layout ---- */
@@ -45,6 +48,64 @@ static void md_bcast(dnnl_memory_desc_t *md, const glint_tensor *t, int nd, layo
                                  l == LAYOUT_NHWC && nd == 4 ? dnnl_nhwc : plain[nd - 1]);
 }
 
+/* ---- x * s[n, c]: a 4-D tensor scaled per channel (squeeze-and-excite) ----
+ * oneDNN's jit:uni binary took 29 us for MobileNetV3's first one (16 x 56 x 56
+ * NHWC floats) on one thread: ~7 elements a nanosecond less than a plain
+ * loop. State: which input is x, and the layout. */
+typedef struct chscale {
+    int big;
+    layout lay;
+} chscale;
+
+static glint_status chscale_run(step *st)
+{
+    const chscale *k = st->k.state;
+    const glint_tensor *x = st->ctx.in[k->big], *sc = st->ctx.in[1 - k->big];
+    const glint_tensor *y = st->ctx.out[0];
+    const float *xd = x->data, *sd = sc->data;
+    float *yd = y->data;
+    int64_t N = y->dims[0], C = y->dims[1], P = y->dims[2] * y->dims[3];
+    int64_t s_img = sc->ndim == 4 && sc->dims[0] == N && N > 1 ? C : 0; /* floats per image */
+    if (k->lay == LAYOUT_NHWC) { /* blocks of 64 pixels of one image */
+        int64_t blocks = (P + 63) / 64;
+#pragma omp parallel for collapse(2) schedule(static)
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t b = 0; b < blocks; b++) {
+                int64_t p0 = b * 64, rows = P - p0 < 64 ? P - p0 : 64, at = (n * P + p0) * C;
+                eng_simd_scale_rows(xd + at, sd + n * s_img, yd + at, rows, C);
+            }
+    } else {
+#pragma omp parallel for schedule(static)
+        for (int64_t pl = 0; pl < N * C; pl++) {
+            float v = sd[pl / C * s_img + pl % C];
+            const float *xr = xd + pl * P;
+            float *yr = yd + pl * P;
+            for (int64_t i = 0; i < P; i++)
+                yr[i] = xr[i] * v;
+        }
+    }
+    return GLINT_OK;
+}
+
+/* Whether Mul step st is x (4-D, y's shape) times s of shape [N or 1, C, 1, 1]
+ * (or [C, 1, 1]); *big: which input is x. */
+static bool is_chscale(const step *st, int *big)
+{
+    const op_ctx *c = &st->ctx;
+    const glint_tensor *y = c->out[0];
+    if (st->n->op != OP_Mul || c->n_in != 2 || y->ndim != 4) return false;
+    for (int b = 0; b < 2; b++) {
+        const glint_tensor *x = c->in[b], *s = c->in[1 - b];
+        if (!same_dims(x, y) || s->ndim < 3 || s->ndim > 4) continue;
+        const int64_t *d = s->dims + (s->ndim - 3); /* [C, 1, 1] */
+        if (d[0] != y->dims[1] || d[1] != 1 || d[2] != 1) continue;
+        if (s->ndim == 4 && s->dims[0] != 1 && s->dims[0] != y->dims[0]) continue;
+        *big = b;
+        return true;
+    }
+    return false;
+}
+
 /* `lay` is the layout the step runs in (both inputs are in it, or layout-
  * invariant). */
 glint_status eng_onednn_binary_make(plan *p, step *st, layout lay, bool *taken)
@@ -61,6 +122,15 @@ glint_status eng_onednn_binary_make(plan *p, step *st, layout lay, bool *taken)
         return GLINT_OK;
     int big = same_dims(c->in[0], y) ? 0 : same_dims(c->in[1], y) && commutes ? 1 : -1;
     if (big < 0) return GLINT_OK;
+    if (eng_simd_has_avx2() && is_chscale(st, &big)) {
+        chscale *k = malloc(sizeof *k);
+        if (!k) return eng_fail(GLINT_ERR_NOMEM, "out of memory");
+        *k = (chscale){big, lay};
+        st->k = (kernel){chscale_run, free, k, "glint:channel_scale"};
+        *taken = true;
+        /* cppcheck-suppress memleak ; the kernel made above owns k */
+        return GLINT_OK;
+    }
     /* rank 3 as rank 4 with a leading 1: [3, H, W] - [3, 1, 1] (an image without its
      * batch axis, torchvision's detection transform) is then a per-channel
      * broadcast, which oneDNN's JIT kernels take */
