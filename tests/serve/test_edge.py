@@ -128,6 +128,11 @@ def test_routes(s):
           and d["mode_configuration"] == {"class_name": "square", "max_count": 3}
           and d["confidence_threshold"] == 0.5 and d["query"] == "How many squares?",
           "GET detector: Detector JSON with mode_configuration")
+    st, d = s.request("GET", "/device-api/v1/detectors/" + DET_MULTI)
+    check(st == 200 and d["mode"] == "MULTI_CLASS"
+          and d["mode_configuration"] == {"class_names": ["YES", "NO"], "num_classes": 2},
+          "GET MULTI_CLASS detector: mode_configuration with its model's class names (%r)"
+          % d.get("mode_configuration"))
     st, d = s.request("GET", "/device-api/v1/detectors/det_2bTqCunknown000000000000000")
     check(st == 404 and "detail" in d, "unknown detector: 404 with detail")
     st, r = s.request("GET", "/status/resources.json")

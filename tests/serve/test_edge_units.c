@@ -312,12 +312,28 @@ static void test_iq_json_and_ids(void **state)
     assert_true(json_is_null(json_object_get(j, "result")));
     assert_true(json_is_real(json_object_get(j, "patience_time")));
     json_decref(j);
-    j = edge_detector_json(&d, when);
+    j = edge_detector_json(&d, NULL, when);
     assert_string_equal(json_string_value(json_object_get(j, "mode")), "COUNT");
     assert_int_equal(
         json_integer_value(json_object_get(json_object_get(j, "mode_configuration"), "max_count")),
         2);
     json_decref(j);
+    /* MULTI_CLASS: its model's class names, as the SDK's get_detector needs them */
+    edge_detector mc = detector(EDGE_MODE_MULTI_CLASS, "");
+    const char *names[] = {"circle", "square", "triangle"};
+    task_labels *labels = NULL;
+    assert_int_equal(task_labels_create(names, 3, &labels), TASK_OK);
+    j = edge_detector_json(&mc, labels, when);
+    const json_t *conf = json_object_get(j, "mode_configuration");
+    const json_t *cn = json_object_get(conf, "class_names");
+    assert_int_equal(json_array_size(cn), 3);
+    assert_string_equal(json_string_value(json_array_get(cn, 2)), "triangle");
+    assert_int_equal(json_integer_value(json_object_get(conf, "num_classes")), 3);
+    json_decref(j);
+    j = edge_detector_json(&mc, NULL, when); /* no model to name them */
+    assert_true(json_is_null(json_object_get(j, "mode_configuration")));
+    json_decref(j);
+    task_labels_destroy(labels);
 }
 
 /* The original's OODD weighing: p_out * chance + (1 - p_out) * confidence. */

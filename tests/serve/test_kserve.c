@@ -192,6 +192,25 @@ static void test_parameters_and_outputs(void **state)
     assert_int_equal(r.outputs[1].binary, 1);
     kserve_request_dispose(&r);
 
+    /* what Triton's clients send for fields left unset: "id": "" (its C++
+     * client, so perf_analyzer), null parameters, classification 0 */
+    assert_int_equal(parse_json("{\"id\":\"\",\"parameters\":null,\"inputs\":[{\"name\":\"x\","
+                                "\"datatype\":\"UINT8\",\"shape\":[1],\"data\":[1],"
+                                "\"parameters\":null}],\"outputs\":[{\"name\":\"a\","
+                                "\"parameters\":{\"classification\":0,\"binary_data\":null}}]}",
+                                &r),
+                     0);
+    assert_null(r.id);
+    assert_int_equal(r.n_outputs, 1);
+    assert_int_equal(r.outputs[0].binary, 0);
+    kserve_request_dispose(&r);
+    assert_int_equal(parse_json("{\"outputs\":null,\"inputs\":[{\"name\":\"x\","
+                                "\"datatype\":\"UINT8\",\"shape\":[1],\"data\":[1]}]}",
+                                &r),
+                     0);
+    assert_int_equal(r.n_outputs, 0);
+    kserve_request_dispose(&r);
+
     /* absurd timeouts are clamped, so that callers can convert to ns */
     assert_int_equal(parse_json("{\"parameters\":{\"timeout\":9223372036854775807},\"inputs\":"
                                 "[{\"name\":\"x\",\"datatype\":\"UINT8\",\"shape\":[1],"
@@ -389,7 +408,6 @@ static void test_refused_json_requests(void **state)
              "\"shared_memory_byte_size\":4}"),
          "input 'x': shared memory inputs are not supported"},
         {"{\"id\":5,\"inputs\":[]}", "id is missing or not a string"},
-        {"{\"id\":\"\",\"inputs\":[]}", "id is empty"},
         {"{\"parameters\":[],\"inputs\":[]}", "request parameters is not an object"},
         {"{\"parameters\":{\"binary_data_output\":1},\"inputs\":[]}",
          "parameters.binary_data_output is not a boolean"},

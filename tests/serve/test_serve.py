@@ -668,6 +668,67 @@ def test_preferred_batch(repo):
         s.stop()
 
 
+def test_stats_consistent(s):
+    """Triton's client tools (perf_analyzer) abort unless compute_input,
+    compute_infer and compute_output have one count in every /stats snapshot,
+    in batch_stats too, also in one taken while inferences run: the counts
+    agree in ~100 snapshots taken during a batched load, and add up to the
+    requests and executions."""
+    url = "/v2/models/resnet18b4/stats"
+
+    def snap():
+        return s.json("GET", url)[2]["model_stats"][0]
+
+    def counts(m):
+        inf = m["inference_stats"]
+        return [inf[k]["count"] for k in ("compute_input", "compute_infer", "compute_output")]
+    before = snap()
+    bad, polls, statuses = [], [0], []
+    done = threading.Event()
+
+    def poll():
+        while not done.is_set():
+            m = snap()
+            polls[0] += 1
+            c = counts(m)
+            if len(set(c)) != 1:
+                bad.append(("inference_stats", c))
+            for b in m["batch_stats"]:
+                bc = [b[k]["count"] for k in ("compute_input", "compute_infer", "compute_output")]
+                if len(set(bc)) != 1:
+                    bad.append((b["batch_size"], bc))
+            time.sleep(0.005)
+
+    def client(k):
+        for i in range(12):
+            img = DOG if (i + k) % 2 else HORSES
+            st = s.request("POST", "/v1/models/resnet18b4/classify?cache=0", img)[0]
+            statuses.append(st)
+    p = threading.Thread(target=poll)
+    p.start()
+    ts = [threading.Thread(target=client, args=(k,)) for k in range(4)]
+    [t.start() for t in ts]
+    [t.join() for t in ts]
+    done.set()
+    p.join()
+    after = snap()
+    check(not bad and polls[0] >= 10,
+          "compute_input/infer/output counts agree in all %d snapshots under load (%s)"
+          % (polls[0], bad[:3]))
+    ok = statuses.count(200)
+    check(ok == 48 and counts(after)[0] - counts(before)[0] == ok,
+          "each answered request counts once in the three (%d of %d)"
+          % (counts(after)[0] - counts(before)[0], ok))
+    runs = {b["batch_size"]: b["compute_infer"]["count"] for b in after["batch_stats"]}
+    runs0 = {b["batch_size"]: b["compute_infer"]["count"] for b in before["batch_stats"]}
+    delta = {b: n - runs0.get(b, 0) for b, n in runs.items() if n - runs0.get(b, 0)}
+    execs = after["execution_count"] - before["execution_count"]
+    check(sum(delta.values()) == execs and sum(b * n for b, n in delta.items()) == ok
+          and max(delta) > 1,
+          "batch_stats: an execution counts once per its size, rows add up (%s, %d executions)"
+          % (delta, execs))
+
+
 def test_deadline_no_work(repo):
     """A request whose deadline passes while it waits in the queue is
     answered 504 and never run: the model's image count grows only by the
@@ -1033,7 +1094,7 @@ def main():
     repo = make_repo("repo", {"yolov8n": ("yolov8n", ""), "resnet18": ("resnet18", ""),
                               "resnet18b4": ("resnet18", "max_batch: 4\nmax_queue_delay_us: 20000")})
     tests_shared = [test_endpoints, test_detect_matches_run, test_cache, test_bad_input,
-                    test_kserve, test_batching, test_repository, test_probe]
+                    test_kserve, test_batching, test_repository, test_probe, test_stats_consistent]
     tests_own = [test_overload_and_deadline, test_latency_budget, test_solo, test_deadline_no_work, test_preferred_batch,
                  test_cache_ttl, test_slow_ms, test_drain, test_connections, test_body_limit,
                  test_config, test_int8, test_bf16, test_precision_auto, test_rect]

@@ -90,6 +90,8 @@ static void item_ran(batch_item *bi, const batch_result *res)
     it->post_ns = serve_now_ns() - t0;
     atomic_fetch_add(&st->output_count, 1);
     atomic_fetch_add(&st->output_ns, it->post_ns);
+    model_stats_compute(st, res->row == 0 ? res->batch_size : 0, it->decode_ns + it->prep_ns,
+                        it->infer_ns, it->post_ns);
     if (rc) {
         sitem_fail(it, 500, "%s", it->err);
         return;

@@ -141,8 +141,24 @@ static void model_free(repo_model *m)
     if (!m) return;
     batcher_destroy(m->batcher);
     model_package_close(&m->pkg);
+    pthread_mutex_destroy(&m->stats.compute_mu);
     free(m->name);
     free(m);
+}
+
+void model_stats_compute(model_stats *st, int batch, uint64_t input_ns, uint64_t infer_ns,
+                         uint64_t output_ns)
+{
+    pthread_mutex_lock(&st->compute_mu);
+    struct compute_stats *c[2] = {&st->compute, NULL};
+    if (batch > 0 && batch <= BATCHER_MAX_BATCH) c[1] = &st->compute_by_batch[batch];
+    for (int i = 0; i < 2 && c[i]; i++) {
+        c[i]->count++;
+        c[i]->input_ns += input_ns;
+        c[i]->infer_ns += infer_ns;
+        c[i]->output_ns += output_ns;
+    }
+    pthread_mutex_unlock(&st->compute_mu);
 }
 
 void repo_model_release(repo_model *m)
@@ -201,6 +217,7 @@ int repo_load_dir(server *s, const char *name, const char *path, int precision, 
     *out = NULL;
     uint64_t t0 = serve_now_ns();
     repo_model *m = calloc(1, sizeof *m);
+    if (m) pthread_mutex_init(&m->stats.compute_mu, NULL);
     char cerr[SERVE_ERR_MAX];
     if (!m || !(m->name = strdup(name))) {
         snprintf(err, err_size, "out of memory");

@@ -10,6 +10,7 @@
 #ifndef GLINT_SERVE_CORE_REPO_H
 #define GLINT_SERVE_CORE_REPO_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -42,12 +43,26 @@ typedef struct model_stats {
     atomic_uint_fast64_t queue_count, queue_ns;   /* image ready -> run starts */
     atomic_uint_fast64_t input_count, input_ns;   /* decode + prepare */
     atomic_uint_fast64_t output_count, output_ns; /* answer building */
+    /* Triton's compute_input / compute_infer / compute_output: each answered
+     * row adds to all three at once (its decode + prepare, its batch's run,
+     * its answer) under compute_mu, so that every snapshot shows one count
+     * for the three (Triton's clients check); per batch size, an execution
+     * counts once (with its first row's input and output). */
+    pthread_mutex_t compute_mu;
+    struct compute_stats {
+        uint64_t count, input_ns, infer_ns, output_ns;
+    } compute, compute_by_batch[BATCHER_MAX_BATCH + 1];
     atomic_uint_fast64_t cache_hit_count, cache_hit_ns, cache_miss_count, cache_miss_ns;
     atomic_uint_fast64_t images;            /* images answered */
     atomic_uint_fast64_t last_inference_ms; /* Unix ms of the last answer */
     atomic_uint_fast64_t over_budget; /* refused: predicted wait over max_queue_ms or deadline */
     metrics_histogram request_seconds, queue_seconds, compute_seconds, batch_size;
 } model_stats;
+
+/* Adds an answered row to st->compute (and, for the first row of a batch of
+ * `batch` rows, to compute_by_batch; batch 0: not the first row). */
+void model_stats_compute(model_stats *st, int batch, uint64_t input_ns, uint64_t infer_ns,
+                         uint64_t output_ns);
 
 /* A loaded model. Held by the table and by every request that uses it. */
 typedef struct repo_model {

@@ -773,9 +773,12 @@ static void device_api(server *s, h2o_req_t *req, const char *p, size_t n, int g
         char id[80];
         snprintf(id, sizeof id, "%.*s", (int)(n - 14 < 79 ? n - 14 : 79), p + 14);
         const edge_detector *d = edge_config_detector(es->cfg, id);
-        if (d)
-            serve_respond_json(req, 200, edge_detector_json(d, es->started_at));
-        else
+        if (d) {
+            repo_model *m = edge_detector_serving(s, d);
+            serve_respond_json(req, 200,
+                               edge_detector_json(d, m ? m->conf->labels : NULL, es->started_at));
+            if (m) repo_model_release(m);
+        } else
             respond_detail(s, req, 404, "detector %s is not configured on this edge endpoint", id);
     } else if (serve_path_is(p, n, "/v1/me")) {
         serve_respond_json(req, 200,

@@ -229,8 +229,9 @@ json_t *edge_iq_json(const edge_iq *q)
                      q->done_processing);
 }
 
-/* Detector.mode_configuration for d's mode (a new reference or null). */
-static json_t *mode_configuration(const edge_detector *d)
+/* Detector.mode_configuration for d's mode (a new reference or null);
+ * labels: its model's class names, for MULTI_CLASS. */
+static json_t *mode_configuration(const edge_detector *d, const task_labels *labels)
 {
     const char *cls = d->class_name[0] ? d->class_name : NULL;
     switch (d->mode) {
@@ -238,17 +239,28 @@ static json_t *mode_configuration(const edge_detector *d)
         return json_pack("{s:s?, s:i}", "class_name", cls, "max_count", d->max_count);
     case EDGE_MODE_BOUNDING_BOX:
         return json_pack("{s:s?, s:i}", "class_name", cls, "max_num_bboxes", d->max_num_bboxes);
+    case EDGE_MODE_MULTI_CLASS: {
+        int n = task_labels_count(labels);
+        if (n <= 0) return json_null();
+        json_t *names = json_array();
+        for (int i = 0; i < n; i++) {
+            char buf[TASK_LABELS_NUM_BUF];
+            json_array_append_new(names, json_string(task_labels_name(labels, i, buf, sizeof buf)));
+        }
+        return json_pack("{s:o, s:i}", "class_names", names, "num_classes", n);
+    }
     default:
         return json_null();
     }
 }
 
-json_t *edge_detector_json(const edge_detector *d, const char *created_at)
+json_t *edge_detector_json(const edge_detector *d, const task_labels *labels,
+                           const char *created_at)
 {
     return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:f, s:f, s:n, s:s, s:o, s:s, s:s}", "id",
                      d->id, "type", "detector", "created_at", created_at, "name", d->name, "query",
                      d->query, "group_name", "glint", "confidence_threshold",
                      d->confidence_threshold, "patience_time", d->patience_time, "metadata", "mode",
-                     edge_mode_name(d->mode), "mode_configuration", mode_configuration(d), "status",
-                     "ON", "escalation_type", "STANDARD");
+                     edge_mode_name(d->mode), "mode_configuration", mode_configuration(d, labels),
+                     "status", "ON", "escalation_type", "STANDARD");
 }

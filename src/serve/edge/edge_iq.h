@@ -28,6 +28,7 @@
 #include <stddef.h>
 
 #include "serve/edge/edge_config.h"
+#include "tasks/labels.h"
 
 #define EDGE_IQ_ID_LEN 30 /* "iq_" + 27 */
 
@@ -66,8 +67,10 @@ int edge_result_from_answer(const edge_detector *d, double box_score, const json
 /* The ImageQuery JSON (new reference, NULL if out of memory). */
 json_t *edge_iq_json(const edge_iq *q);
 
-/* The Detector JSON of d (new reference). */
-json_t *edge_detector_json(const edge_detector *d, const char *created_at);
+/* The Detector JSON of d (new reference); labels: the class names of the
+ * model answering it (a MULTI_CLASS detector's mode_configuration), or NULL. */
+json_t *edge_detector_json(const edge_detector *d, const task_labels *labels,
+                           const char *created_at);
 
 /* 1 if s looks like an image query id a client may choose: iq_ followed by
  * 1..60 letters, digits or '_'. */

@@ -78,6 +78,14 @@ typedef struct pctx {
     size_t max_elements;
 } pctx;
 
+/* Optional member k of o: NULL when absent or null (Triton's clients send
+ * null and empty values for what they leave unset). */
+static const json_t *opt_get(const json_t *o, const char *k)
+{
+    const json_t *v = json_object_get(o, k);
+    return v && !json_is_null(v) ? v : NULL;
+}
+
 /* Copies a JSON string field that must be 1..KSERVE_MAX_NAME bytes into a
  * malloc'ed string. `what` names the field in messages ("inputs[2].name"). */
 static int copy_name(const pctx *c, const json_t *v, const char *what, char **out)
@@ -298,10 +306,10 @@ static int parse_input_params(const pctx *c, const json_t *params, const kserve_
     if (!params) return 0;
     if (!json_is_object(params))
         return errmsg_set(c->err, c->err_size, "input '%s': parameters is not an object", nm.s);
-    if (json_object_get(params, "shared_memory_region"))
+    if (opt_get(params, "shared_memory_region"))
         return errmsg_set(c->err, c->err_size, "input '%s': shared memory inputs are not supported",
                           nm.s);
-    const json_t *bs = json_object_get(params, "binary_data_size");
+    const json_t *bs = opt_get(params, "binary_data_size");
     if (!bs) return 0;
     if (!json_is_integer(bs) || json_integer_value(bs) < 0)
         return errmsg_set(c->err, c->err_size,
@@ -338,7 +346,7 @@ static int parse_input(const pctx *c, const json_t *in, size_t i, long long head
     if (parse_shape(c, json_object_get(in, "shape"), t) < 0) return -1;
 
     long long binary_size;
-    if (parse_input_params(c, json_object_get(in, "parameters"), t, &binary_size) < 0) return -1;
+    if (parse_input_params(c, opt_get(in, "parameters"), t, &binary_size) < 0) return -1;
     const json_t *data = json_object_get(in, "data");
     if (binary_size >= 0) {
         if (data)
@@ -396,14 +404,14 @@ static int parse_request_params(const pctx *c, const json_t *params, kserve_requ
     if (!params) return 0;
     if (!json_is_object(params))
         return errmsg_set(c->err, c->err_size, "request parameters is not an object");
-    const json_t *b = json_object_get(params, "binary_data_output");
+    const json_t *b = opt_get(params, "binary_data_output");
     if (b) {
         if (!json_is_boolean(b))
             return errmsg_set(c->err, c->err_size,
                               "parameters.binary_data_output is not a boolean");
         r->binary_output_default = json_is_true(b);
     }
-    const json_t *to = json_object_get(params, "timeout");
+    const json_t *to = opt_get(params, "timeout");
     if (to) {
         if (!json_is_integer(to) || json_integer_value(to) < 0)
             return errmsg_set(c->err, c->err_size,
@@ -437,18 +445,19 @@ static int parse_outputs(const pctx *c, const json_t *outs, kserve_request *r)
             if (strcmp(r->outputs[j].name, ro->name) == 0)
                 return errmsg_set(c->err, c->err_size, "output '%s' is requested twice", nm.s);
         ro->binary = r->binary_output_default;
-        const json_t *p = json_object_get(o, "parameters");
+        const json_t *p = opt_get(o, "parameters");
         if (!p) continue;
         if (!json_is_object(p))
             return errmsg_set(c->err, c->err_size, "output '%s': parameters is not an object",
                               nm.s);
-        if (json_object_get(p, "classification"))
+        const json_t *cls = opt_get(p, "classification"); /* 0: none (Triton's meaning) */
+        if (cls && !(json_is_integer(cls) && json_integer_value(cls) == 0))
             return errmsg_set(c->err, c->err_size,
                               "output '%s': classification outputs are not supported", nm.s);
-        if (json_object_get(p, "shared_memory_region"))
+        if (opt_get(p, "shared_memory_region"))
             return errmsg_set(c->err, c->err_size,
                               "output '%s': shared memory outputs are not supported", nm.s);
-        const json_t *b = json_object_get(p, "binary_data");
+        const json_t *b = opt_get(p, "binary_data");
         if (b) {
             if (!json_is_boolean(b))
                 return errmsg_set(c->err, c->err_size, "output '%s': binary_data is not a boolean",
@@ -464,9 +473,13 @@ static int parse_root(const pctx *c, const json_t *root, long long header_len, k
 {
     if (!json_is_object(root))
         return errmsg_set(c->err, c->err_size, "request is not a JSON object");
-    const json_t *id = json_object_get(root, "id");
-    if (id && !json_is_null(id) && copy_name(c, id, "id", &r->id) < 0) return -1;
-    if (parse_request_params(c, json_object_get(root, "parameters"), r) < 0) return -1;
+    /* the id is optional and "" means none, as Triton takes it (its
+     * clients send "id": "" when the caller gave none) */
+    const json_t *id = opt_get(root, "id");
+    if (id && !(json_is_string(id) && json_string_length(id) == 0) &&
+        copy_name(c, id, "id", &r->id) < 0)
+        return -1;
+    if (parse_request_params(c, opt_get(root, "parameters"), r) < 0) return -1;
 
     const json_t *inputs = json_object_get(root, "inputs");
     if (!json_is_array(inputs))
@@ -480,7 +493,7 @@ static int parse_root(const pctx *c, const json_t *root, long long header_len, k
         r->n_inputs = (int)i + 1; /* so that dispose frees a half-parsed input */
         if (parse_input(c, json_array_get(inputs, i), i, header_len, r) < 0) return -1;
     }
-    return parse_outputs(c, json_object_get(root, "outputs"), r);
+    return parse_outputs(c, opt_get(root, "outputs"), r);
 }
 
 int kserve_parse_request(const uint8_t *body, size_t len, long long header_len, size_t max_elements,

@@ -150,16 +150,22 @@ static json_t *dur(uint64_t count, uint64_t ns)
 
 static json_t *model_stats_json(const repo_model *m)
 {
-    const model_stats *st = &m->stats;
+    model_stats *st = (model_stats *)&m->stats; /* its lock */
     const batcher_stats *bs = batcher_get_stats(m->batcher);
     uint64_t execs = atomic_load(&bs->executions);
+    struct compute_stats c, by[BATCHER_MAX_BATCH + 1];
+    pthread_mutex_lock(&st->compute_mu); /* the three counts of one moment */
+    c = st->compute;
+    memcpy(by, st->compute_by_batch, sizeof by);
+    pthread_mutex_unlock(&st->compute_mu);
     json_t *batches = json_array();
-    for (int b = 1; b <= BATCHER_MAX_BATCH; b++) {
-        uint64_t n = atomic_load(&bs->by_size[b]);
-        if (n)
-            json_array_append_new(batches, json_pack("{s:i, s:o}", "batch_size", b, "compute_infer",
-                                                     dur(n, atomic_load(&bs->by_size_ns[b]))));
-    }
+    for (int b = 1; b <= BATCHER_MAX_BATCH; b++)
+        if (by[b].count)
+            json_array_append_new(batches,
+                                  json_pack("{s:i, s:o, s:o, s:o}", "batch_size", b,
+                                            "compute_input", dur(by[b].count, by[b].input_ns),
+                                            "compute_infer", dur(by[b].count, by[b].infer_ns),
+                                            "compute_output", dur(by[b].count, by[b].output_ns)));
     return json_pack(
         "{s:s, s:s, s:I, s:I, s:I, s:{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}, s:o}", "name",
         m->name, "version", "1", "last_inference", (json_int_t)atomic_load(&st->last_inference_ms),
@@ -168,9 +174,8 @@ static json_t *model_stats_json(const repo_model *m)
         dur(atomic_load(&st->success_count), atomic_load(&st->success_ns)), "fail",
         dur(atomic_load(&st->fail_count), atomic_load(&st->fail_ns)), "queue",
         dur(atomic_load(&st->queue_count), atomic_load(&st->queue_ns)), "compute_input",
-        dur(atomic_load(&st->input_count), atomic_load(&st->input_ns)), "compute_infer",
-        dur(execs, atomic_load(&bs->compute_ns)), "compute_output",
-        dur(atomic_load(&st->output_count), atomic_load(&st->output_ns)), "cache_hit",
+        dur(c.count, c.input_ns), "compute_infer", dur(c.count, c.infer_ns), "compute_output",
+        dur(c.count, c.output_ns), "cache_hit",
         dur(atomic_load(&st->cache_hit_count), atomic_load(&st->cache_hit_ns)), "cache_miss",
         dur(atomic_load(&st->cache_miss_count), atomic_load(&st->cache_miss_ns)), "batch_stats",
         batches);
