@@ -68,6 +68,8 @@ static void usage(void)
         "  --edge-config FILE      Groundlight edge config (YAML: detectors, presets,\n"
         "                          upstream; see docs/edge.md), reloaded when it changes\n"
         "  --state-dir DIR         escalation outbox database (default glint-state)\n"
+        "  --deepstack-model NAME  the model of DeepStack's POST /v1/vision/detection\n"
+        "                          (default: the first detection model; docs/serve.md)\n"
         "model.yaml settings (max_batch, instances, threads, ...) win over the flags.\n");
 }
 
@@ -144,6 +146,8 @@ static int set_option(serve_cli *c, const char *name, const char *v)
         o->ready_file = v;
     else if (!strcmp(n, "edge-config"))
         o->edge_config = v;
+    else if (!strcmp(n, "deepstack-model"))
+        o->deepstack_model = v;
     else if (!strcmp(n, "state-dir"))
         o->state_dir = v;
     else if (!strcmp(n, "precision")) {

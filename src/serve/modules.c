@@ -3,6 +3,7 @@
 #include "serve/serve.h"
 
 #include "serve/core/module.h"
+#include "serve/deepstack/deepstack.h"
 #include "serve/edge/edge.h"
 #include "serve/kserve/kserve_http.h"
 #include "serve/ops/ops.h"
@@ -11,6 +12,6 @@
 int serve_run(const serve_options *o)
 {
     static const serve_module *const modules[] = {&ops_module, &v1_module, &kserve_module,
-                                                  &edge_module};
+                                                  &edge_module, &deepstack_module};
     return server_run(o, modules, (int)(sizeof modules / sizeof modules[0]));
 }

@@ -46,3 +46,9 @@ add_test(NAME serve/model_pull COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/test
          $<TARGET_FILE:glint> ${CMAKE_SOURCE_DIR})
 set_tests_properties(serve/model_pull PROPERTIES PASS_REGULAR_EXPRESSION "[1-9][0-9]* passed, 0 failed"
                      FAIL_REGULAR_EXPRESSION "FAIL " TIMEOUT 300)
+# DeepStack's object detection API as its published docs show clients using it
+# (the NVR integrations: Frigate, Home Assistant, Blue Iris) on the trained shapes detector.
+add_test(NAME serve/deepstack COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/tests/serve/test_deepstack.py
+         $<TARGET_FILE:glint> ${CMAKE_SOURCE_DIR})
+set_tests_properties(serve/deepstack PROPERTIES PASS_REGULAR_EXPRESSION "[1-9][0-9]* passed, 0 failed"
+                     FAIL_REGULAR_EXPRESSION "FAIL " TIMEOUT 300)
