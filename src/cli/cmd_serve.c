@@ -68,6 +68,10 @@ static void usage(void)
         "  --edge-config FILE      Groundlight edge config (YAML: detectors, presets,\n"
         "                          upstream; see docs/edge.md), reloaded when it changes\n"
         "  --state-dir DIR         escalation outbox database (default glint-state)\n"
+        "  --api-keys FILE         API keys (NAME SHA256-of-the-key per line, reloaded when\n"
+        "                          it changes): required on admin routes, and on every\n"
+        "                          route but the probes when listening beyond loopback\n"
+        "  --require-api-key 0|1   1: a key on every route but the probes, on loopback too\n"
         "  --deepstack-model NAME  the model of DeepStack's POST /v1/vision/detection\n"
         "                          (default: the first detection model; docs/serve.md)\n"
         "model.yaml settings (max_batch, instances, threads, ...) win over the flags.\n");
@@ -148,6 +152,10 @@ static int set_option(serve_cli *c, const char *name, const char *v)
         o->edge_config = v;
     else if (!strcmp(n, "deepstack-model"))
         o->deepstack_model = v;
+    else if (!strcmp(n, "api-keys"))
+        o->api_keys = v;
+    else if (!strcmp(n, "require-api-key"))
+        o->require_api_key = (int)cli_int("--require-api-key", v, 0, 1);
     else if (!strcmp(n, "state-dir"))
         o->state_dir = v;
     else if (!strcmp(n, "precision")) {

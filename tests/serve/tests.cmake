@@ -52,3 +52,8 @@ add_test(NAME serve/deepstack COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/tests
          $<TARGET_FILE:glint> ${CMAKE_SOURCE_DIR})
 set_tests_properties(serve/deepstack PROPERTIES PASS_REGULAR_EXPRESSION "[1-9][0-9]* passed, 0 failed"
                      FAIL_REGULAR_EXPRESSION "FAIL " TIMEOUT 300)
+# API keys: hashed at rest, admin routes always, every route with --require-api-key, reloads
+add_test(NAME serve/api-keys COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/tests/serve/test_api_keys.py
+         $<TARGET_FILE:glint> ${CMAKE_SOURCE_DIR})
+set_tests_properties(serve/api-keys PROPERTIES PASS_REGULAR_EXPRESSION "[1-9][0-9]* passed, 0 failed"
+                     FAIL_REGULAR_EXPRESSION "FAIL " TIMEOUT 300)

@@ -19,12 +19,22 @@
 
 typedef struct server server;
 
+/* How a request is let in when API keys are set (serve/core/auth.h). */
+typedef enum serve_access {
+    SERVE_ACCESS_DEFAULT = 0, /* a key when glint listens beyond loopback */
+    SERVE_ACCESS_OPEN,        /* never a key: the health probes */
+    SERVE_ACCESS_ADMIN,       /* always a key: changes to what is served */
+} serve_access;
+
 typedef struct serve_module {
     const char *name; /* also its key in /health */
     /* Start-up, after the models are loaded: sets *state (as soon as it
      * exists: serve_module_state() finds it from then on). 0, or -1 with err
      * (the server does not start; stop still runs). */
     int (*start)(server *s, void **state, char *err, size_t err_size);
+    /* How a request on one of its paths is let in (DEFAULT for a path
+     * that is not its); NULL: DEFAULT. Asked before any route. */
+    serve_access (*access)(const h2o_req_t *req, const char *path, size_t len);
     /* 0 if it answered (or took over) the request, -1 if the path is not
      * its (the next module is asked). */
     int (*route)(server *s, void *state, h2o_req_t *req, const char *path, size_t len);

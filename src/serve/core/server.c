@@ -154,8 +154,23 @@ static int start_modules(server *s, char *err, size_t err_size)
     return 0;
 }
 
+/* Re-reads the API keys file when it changed (at most once a second). */
+static void tick_auth(server *s)
+{
+    uint64_t now = serve_now_ns();
+    if (!s->auth || now < s->next_auth_ns) return;
+    s->next_auth_ns = now + 1000000000u;
+    char err[512];
+    int rc = auth_reload(s->auth, err, sizeof err);
+    if (rc > 0)
+        fprintf(stderr, "glint serve: API keys reloaded (%d)\n", auth_count(s->auth));
+    else if (rc < 0)
+        fprintf(stderr, "glint serve: %s; the keys read before stay\n", err);
+}
+
 static void tick_modules(server *s)
 {
+    tick_auth(s);
     repo_tick(s);
     for (int i = 0; i < s->n_started; i++)
         if (s->modules[i]->tick) s->modules[i]->tick(s, s->module_state[i]);
@@ -173,12 +188,52 @@ static void stop_modules(server *s)
 
 /* ---- routing ---- */
 
+/* The API key req presents (Authorization: Bearer, else x-api-token), or
+ * NULL; *len its length. */
+static const char *presented_key(h2o_req_t *req, size_t *len)
+{
+    ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
+    if (i >= 0) {
+        const h2o_iovec_t *v = &req->headers.entries[i].value;
+        if (v->len > 7 && !strncasecmp(v->base, "Bearer ", 7)) {
+            *len = v->len - 7;
+            return v->base + 7;
+        }
+    }
+    i = h2o_find_header_by_str(&req->headers, H2O_STRLIT("x-api-token"), -1);
+    if (i >= 0) {
+        *len = req->headers.entries[i].value.len;
+        return req->headers.entries[i].value.base;
+    }
+    return NULL;
+}
+
+/* With API keys: whether req may go on; if not it is answered 401. */
+static int let_in(server *s, h2o_req_t *req, const char *p, size_t n)
+{
+    serve_access a = SERVE_ACCESS_DEFAULT;
+    for (int i = 0; i < s->n_started && a == SERVE_ACCESS_DEFAULT; i++)
+        if (s->modules[i]->access) a = s->modules[i]->access(req, p, n);
+    if (a == SERVE_ACCESS_OPEN || (a == SERVE_ACCESS_DEFAULT && !s->beyond_loopback)) return 1;
+    size_t len = 0;
+    const char *key = presented_key(req, &len);
+    if (auth_check(s->auth, key, len) >= 0) return 1;
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL,
+                   H2O_STRLIT("Bearer"));
+    serve_respond_error(s, req, 401,
+                        "%s: send it as 'Authorization: Bearer KEY' or "
+                        "'x-api-token: KEY'",
+                        key ? "this API key is not known" : "this route needs an API key");
+    return 0;
+}
+
 static int on_req(h2o_handler_t *h, h2o_req_t *req)
 {
     server *s = ((handler *)h)->srv;
     metrics_counter_inc(&s->http_requests);
     const char *p = req->path_normalized.base;
     size_t n = req->path_normalized.len;
+    if (s->auth && !let_in(s, req, p, n)) return 0;
     for (int i = 0; i < s->n_started; i++)
         if (s->modules[i]->route && !s->modules[i]->route(s, s->module_state[i], req, p, n))
             return 0;
@@ -244,6 +299,12 @@ static void on_accept(h2o_socket_t *listener, const char *err)
         s->connections++;
         h2o_accept(&s->accept_ctx, sock);
     }
+}
+
+/* Whether host names only this machine's loopback. */
+static int is_loopback(const char *host)
+{
+    return !strcmp(host, "localhost") || !strcmp(host, "::1") || !strncmp(host, "127.", 4);
 }
 
 static int open_listener(server *s, char *err, size_t err_size)
@@ -403,6 +464,7 @@ static void teardown(server *s)
         free(s->queue); /* libh2o 2.2's evloop build does not free it */
     }
     resp_cache_destroy(s->cache);
+    auth_free(s->auth);
     h2o_multithread_queue_t *ctx_queue = s->ctx.queue;
     h2o_context_dispose(&s->ctx);
     free(ctx_queue); /* (same) */
@@ -448,6 +510,15 @@ int server_run(const serve_options *o, const serve_module *const *modules, int n
         fprintf(stderr, "glint serve: cannot create a %zu-byte cache\n", o->cache_bytes);
         goto done;
     }
+    if (o->api_keys && !(s->auth = auth_load(o->api_keys, err, sizeof err))) {
+        fprintf(stderr, "glint serve: %s\n", err);
+        goto done;
+    }
+    if (o->require_api_key && !o->api_keys) {
+        fprintf(stderr, "glint serve: --require-api-key needs --api-keys FILE\n");
+        goto done;
+    }
+    s->beyond_loopback = !is_loopback(o->host) || o->require_api_key;
     if (open_listener(s, err, sizeof err) || load_models(s, err, sizeof err) ||
         start_modules(s, err, sizeof err)) {
         fprintf(stderr, "glint serve: %s\n", err);

@@ -38,6 +38,9 @@ typedef struct serve_options {
     const char *ready_file;  /* when ready, write "host:port\n" there (tests) */
     int precision;           /* a model_precision; 0: each model.yaml says (f32) */
     const char *edge_config; /* Groundlight edge config file (YAML), or NULL */
+    const char *api_keys;    /* the API keys file (auth.h), or NULL: no keys */
+    int require_api_key;     /* a key on every route but the probes, even on loopback
+                              * (a proxy on the same host) */
     const char *deepstack_model; /* the model of DeepStack's /v1/vision/detection, or NULL:
                                   * the repository's first detection model */
     const char *state_dir;       /* outbox database folder (default glint-state) */

@@ -12,6 +12,7 @@
 #include <h2o.h>
 #include <stdint.h>
 
+#include "serve/core/auth.h"
 #include "serve/core/cache.h"
 #include "serve/core/http.h"
 #include "serve/core/metrics.h"
@@ -51,6 +52,9 @@ struct server {
     int stopping; /* teardown: late reloads are dropped */
     uint64_t started_ns;
     double cold_start_ms;
+    auth *auth;            /* --api-keys, or NULL */
+    int beyond_loopback;   /* listening on more than loopback: every route wants a key */
+    uint64_t next_auth_ns; /* when to look at the keys file again */
     /* server-wide counters (any thread) */
     metrics_counter http_requests, http_errors_4xx, http_errors_5xx, conn_rejected;
     metrics_counter cache_hits, cache_misses;

@@ -872,7 +872,22 @@ static int route(server *s, void *state, h2o_req_t *req, const char *p, size_t n
     return 0;
 }
 
+/* With API keys: the probes are open; replacing the edge config and rolling
+ * a detector back are admin. */
+static serve_access edge_access(const h2o_req_t *req, const char *p, size_t n)
+{
+    if (serve_path_is(p, n, "/health/live") || serve_path_is(p, n, "/health/ready") ||
+        serve_path_is(p, n, "/ping"))
+        return SERVE_ACCESS_OPEN;
+    if ((serve_path_is(p, n, "/edge-config") && serve_method_is(req, "PUT")) ||
+        (serve_path_starts(p, n, "/edge-api/v1/detectors/") && n > 32 &&
+         !memcmp(p + n - 9, "/rollback", 9)))
+        return SERVE_ACCESS_ADMIN;
+    return SERVE_ACCESS_DEFAULT;
+}
+
 const serve_module edge_module = {.name = "edge",
+                                  .access = edge_access,
                                   .start = edge_service_start,
                                   .route = route,
                                   .tick = edge_service_tick,

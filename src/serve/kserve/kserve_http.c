@@ -669,4 +669,17 @@ static int route(server *s, void *state, h2o_req_t *req, const char *path, size_
     return -1;
 }
 
-const serve_module kserve_module = {.name = "kserve", .route = route};
+/* With API keys: the probes are open; loading and unloading models is admin. */
+static serve_access kserve_access(const h2o_req_t *req, const char *path, size_t len)
+{
+    (void)req;
+    if (serve_path_is(path, len, "/v2/health/live") || serve_path_is(path, len, "/v2/health/ready"))
+        return SERVE_ACCESS_OPEN;
+    if (serve_path_starts(path, len, "/v2/repository/models/") &&
+        ((len > 5 && !memcmp(path + len - 5, "/load", 5)) ||
+         (len > 7 && !memcmp(path + len - 7, "/unload", 7))))
+        return SERVE_ACCESS_ADMIN;
+    return SERVE_ACCESS_DEFAULT;
+}
+
+const serve_module kserve_module = {.name = "kserve", .access = kserve_access, .route = route};

@@ -287,6 +287,7 @@ static void metrics(server *s, h2o_req_t *req)
     failures(s, &sb);
     histograms(s, &sb);
     process(s, &sb);
+    auth_metrics(s->auth, &sb);
     serve_modules_metrics(s, &sb);
     if (strbuf_error(&sb)) {
         serve_respond_error(s, req, 500, "metrics: %s", serve_strerror(strbuf_error(&sb)));
