@@ -57,3 +57,8 @@ add_test(NAME serve/api-keys COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/tests/
          $<TARGET_FILE:glint> ${CMAKE_SOURCE_DIR})
 set_tests_properties(serve/api-keys PROPERTIES PASS_REGULAR_EXPRESSION "[1-9][0-9]* passed, 0 failed"
                      FAIL_REGULAR_EXPRESSION "FAIL " TIMEOUT 300)
+# The status page in headless Chromium under load: its DOM against /metrics, a screenshot
+add_test(NAME serve/status-page COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/tests/serve/test_status_page.py
+         $<TARGET_FILE:glint> ${CMAKE_SOURCE_DIR})
+set_tests_properties(serve/status-page PROPERTIES PASS_REGULAR_EXPRESSION "[1-9][0-9]* passed, 0 failed"
+                     FAIL_REGULAR_EXPRESSION "FAIL " TIMEOUT 300)

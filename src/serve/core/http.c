@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/time.h>
 
 static const char *reason_phrase(int status)
@@ -88,11 +89,40 @@ void serve_respond_json(h2o_req_t *req, int status, json_t *j)
     free(text);
 }
 
+void serve_note_error(server *s, int status, const char *path, size_t path_len, const char *msg)
+{
+    struct recent_error *e = &s->recent_errors[s->next_error];
+    s->next_error = (s->next_error + 1) % SERVE_RECENT_ERRORS;
+    if (s->n_errors < SERVE_RECENT_ERRORS) s->n_errors++;
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(e->time, sizeof e->time, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    e->status = status;
+    snprintf(e->path, sizeof e->path, "%.*s", (int)(path_len < 95 ? path_len : 95),
+             path ? path : "");
+    snprintf(e->error, sizeof e->error, "%s", msg ? msg : "");
+}
+
+json_t *serve_recent_errors_json(const server *s)
+{
+    json_t *a = json_array();
+    for (int k = 0; a && k < s->n_errors; k++) {
+        int i = (s->next_error - s->n_errors + k + SERVE_RECENT_ERRORS) % SERVE_RECENT_ERRORS;
+        const struct recent_error *e = &s->recent_errors[i];
+        json_array_append_new(a, json_pack("{s:s, s:i, s:o, s:o}", "time", e->time, "status",
+                                           e->status, "path", answer_text(e->path), "error",
+                                           answer_text(e->error)));
+    }
+    return a;
+}
+
 void serve_respond_errorv(server *s, h2o_req_t *req, int status, const char *key, const char *fmt,
                           va_list ap)
 {
     char msg[SERVE_ERR_MAX];
     vsnprintf(msg, sizeof msg, fmt, ap);
+    serve_note_error(s, status, req->path_normalized.base, req->path_normalized.len, msg);
     metrics_counter_inc(status >= 500 ? &s->http_errors_5xx : &s->http_errors_4xx);
     serve_respond_json(req, status, json_pack("{s:o}", key, answer_text(msg)));
 }

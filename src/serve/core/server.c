@@ -70,6 +70,11 @@ static void count_finished(server *s, sreq *r, uint64_t now)
         atomic_fetch_add(&st->fail_ns, ns);
         atomic_fetch_add(&st->fail_by[r->reason], 1);
         metrics_counter_inc(r->status >= 500 ? &s->http_errors_5xx : &s->http_errors_4xx);
+        char msg[200];
+        snprintf(msg, sizeof msg, "%.*s", (int)(r->resp_len < 199 ? r->resp_len : 199),
+                 r->resp ? r->resp : "");
+        serve_note_error(s, r->status, r->req ? r->req->path_normalized.base : "",
+                         r->req ? r->req->path_normalized.len : 0, msg);
     }
     metrics_histogram_observe(&st->request_seconds, (double)ns / 1e9);
 }

@@ -24,6 +24,8 @@
 
 #define SERVE_MAX_MODULES 16
 
+#define SERVE_RECENT_ERRORS 20
+
 struct server {
     serve_options opt;
     h2o_globalconf_t config;
@@ -52,7 +54,15 @@ struct server {
     int stopping; /* teardown: late reloads are dropped */
     uint64_t started_ns;
     double cold_start_ms;
-    auth *auth;            /* --api-keys, or NULL */
+    auth *auth; /* --api-keys, or NULL */
+    /* the last SERVE_RECENT_ERRORS error answers, a ring from next_error (loop thread) */
+    struct recent_error {
+        char time[24]; /* UTC, ISO 8601 */
+        int status;
+        char path[96];
+        char error[200];
+    } recent_errors[SERVE_RECENT_ERRORS];
+    int n_errors, next_error;
     int beyond_loopback;   /* listening on more than loopback: every route wants a key */
     uint64_t next_auth_ns; /* when to look at the keys file again */
     /* server-wide counters (any thread) */
@@ -68,5 +78,11 @@ typedef struct thread_scratch {
     answer_ws *aw;
 } thread_scratch;
 thread_scratch *serve_scratch(void);
+
+/* Remembers an error answer for /health's recent_errors (and the status
+ * page). Loop thread. */
+void serve_note_error(server *s, int status, const char *path, size_t path_len, const char *msg);
+/* recent_errors, oldest first (a new reference). */
+json_t *serve_recent_errors_json(const server *s);
 
 #endif

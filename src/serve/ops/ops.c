@@ -1,11 +1,15 @@
-/* Operator routes: GET /health (JSON) and GET /metrics (Prometheus text,
- * the series Triton operators chart, under a glint_ prefix). Loop thread. */
+/* Operator routes: GET /health (JSON), GET /metrics (Prometheus text, the
+ * series Triton operators chart, under a glint_ prefix) and GET /status (a
+ * self-contained page, src/serve/ops/status.html, that charts /health every
+ * second). Loop thread. */
 #include "serve/ops/ops.h"
 
 #include "model/precision.h"
 #include "serve/core/proc_stats.h"
 #include "serve/core/server_impl.h"
 #include "util/cpus.h"
+
+#include "status_html.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -58,6 +62,19 @@ static json_t *model_health(const repo_entry *e)
     json_object_set_new(o, "solo_ready", json_boolean(atomic_load(&bs->solo_ready)));
     json_object_set_new(o, "weights_freed_bytes",
                         json_integer((json_int_t)atomic_load(&bs->weights_freed)));
+    json_object_set_new(o, "requests_ok",
+                        json_integer((json_int_t)atomic_load(&m->stats.success_count)));
+    json_object_set_new(o, "requests_failed",
+                        json_integer((json_int_t)atomic_load(&m->stats.fail_count)));
+    metrics_histogram_snapshot hs;
+    metrics_histogram_snapshot_read(&m->stats.request_seconds, &hs);
+    json_t *bounds = json_array(), *cum = json_array();
+    for (int i = 0; i <= hs.nbounds; i++) {
+        if (i < hs.nbounds) json_array_append_new(bounds, json_real(hs.bounds[i]));
+        json_array_append_new(cum, json_integer((json_int_t)hs.cumulative[i]));
+    }
+    json_object_set_new(o, "latency",
+                        json_pack("{s:o, s:o}", "bounds_s", bounds, "cumulative", cum));
     json_object_set_new(o, "image_run_ms", json_real((double)atomic_load(&bs->image_ns) / 1e6));
     return o;
 }
@@ -91,6 +108,7 @@ static void health(server *s, h2o_req_t *req)
         (json_int_t)cs.misses, "hit_ratio", lookups ? (double)cs.hits / (double)lookups : 0.0,
         "entries", (json_int_t)cs.entries, "bytes", (json_int_t)cs.bytes, "models", models);
     json_object_set_new(j, "cpus", cpus_json());
+    json_object_set_new(j, "recent_errors", serve_recent_errors_json(s));
     serve_modules_health(s, j);
     serve_respond_json(req, 200, j);
 }
@@ -302,15 +320,19 @@ static int route(server *s, void *state, h2o_req_t *req, const char *path, size_
 {
     int is_health = h2o_memis(path, len, H2O_STRLIT("/health"));
     int is_metrics = h2o_memis(path, len, H2O_STRLIT("/metrics"));
-    if (!is_health && !is_metrics) return -1;
+    int is_status = h2o_memis(path, len, H2O_STRLIT("/status"));
+    if (!is_health && !is_metrics && !is_status) return -1;
     if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET"))) {
         serve_respond_error(s, req, 405, "use GET");
         return 0;
     }
     if (is_health)
         health(s, req);
-    else
+    else if (is_metrics)
         metrics(s, req);
+    else /* the page reads /health every second */
+        serve_respond(req, 200, "text/html; charset=utf-8", (const char *)glint_status_html,
+                      glint_status_html_len);
     return 0;
 }
 
