@@ -47,7 +47,7 @@ def dom(s, tmp):
 
 
 def cell(html, row, cls):
-    m = re.search(r'<tr id="%s">.*?<td class="%s">([^<]*)</td>' % (row, cls), html, re.S)
+    m = re.search(r'<tr id="%s">.*?<td class="%s[^"]*"[^>]*>([^<]*)</td>' % (row, cls), html, re.S)
     return m.group(1) if m else None
 
 
@@ -79,8 +79,10 @@ def main():
                     n1 is not None and n1.isdigit() and b1 <= int(n1) <= a1)
             T.check("queue depth, precision and latency quantiles are filled in",
                     (cell(html1, "m-red_disc", "queue") or "").isdigit()
-                    and ("int8" in html1 or "f32" in html1)
-                    and re.match(r"[0-9.]+$", cell(html1, "m-red_disc", "p50") or ""))
+                    and cell(html1, "m-red_disc", "l precision") in ("f32", "int8", "bf16")
+                    and re.match(r"[0-9.]+$", cell(html1, "m-red_disc", "p50") or "")
+                    and re.match(r"[0-9.]+$", cell(html1, "m-red_disc", "p99") or ""),
+                    [cell(html1, "m-red_disc", c) for c in ("queue", "l precision", "p50")])
             T.check("recent errors list the 404", "/v1/models/nope/classify" in html1
                     and "404" in html1)
             time.sleep(1.5)
