@@ -8,6 +8,7 @@ detector answers the drawn test pictures, whose boxes are known
 (tests/data/shapes/truth.json). Standard library only.
 
 usage: test_deepstack.py GLINT SRC"""
+import hashlib
 import http.client
 import json
 import os
@@ -157,7 +158,25 @@ def main():
         st, j = call(s, "/v1/vision/detection", files={"image": ("a.png", img0, None)})
         T.check("--deepstack-model red_disc: /v1/vision/detection runs it (a classifier: 400)",
                 st == 400 and j and "red_disc" in j["error"], j)
-    subprocess.run(["rm", "-rf", tmp, tmp2])
+    # with API keys (DeepStack's security page): the key comes as the api_key field
+    keys = os.path.join(tmp, "keys")
+    with open(keys, "w") as f:
+        f.write("nvr %s\n" % hashlib.sha256(b"Mysecretkey").hexdigest())
+    tmp3 = tempfile.mkdtemp(prefix="glint-deepstack-")
+    with Serve(GLINT, tmp3, "--models", models, "--model", "shapes", "--cache-mb", "0",
+               "--api-keys", keys, "--require-api-key", "1") as s:
+        st, j = call(s, "/v1/vision/detection", files={"image": (None, img0, None)})
+        T.check("API keys, no key: 401 {'success': False, 'error': 'Incorrect api key'}",
+                st == 401 and j == {"success": False, "error": "Incorrect api key", "duration": 0},
+                (st, j))
+        st, j = call(s, "/v1/vision/custom/nope", fields={"api_key": "wrong"},
+                     files={"image": (None, img0, None)})
+        T.check("a wrong key: 401 before the model is looked up", st == 401, (st, j))
+        st, j = call(s, "/v1/vision/detection", fields={"api_key": "Mysecretkey"},
+                     files={"image": (None, img0, None)})
+        T.check("the key as the api_key form field: answered",
+                st == 200 and j and j["success"] is True and j["predictions"], (st, j))
+    subprocess.run(["rm", "-rf", tmp, tmp2, tmp3])
     T.finish()
 
 

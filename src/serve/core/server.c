@@ -213,6 +213,18 @@ static const char *presented_key(h2o_req_t *req, size_t *len)
     return NULL;
 }
 
+int serve_key_ok(server *s, h2o_req_t *req, const char *form_key, size_t form_len)
+{
+    if (!s->auth || !s->beyond_loopback) return 1;
+    size_t len = 0;
+    const char *key = presented_key(req, &len);
+    if (!key) {
+        key = form_key;
+        len = form_len;
+    }
+    return auth_check(s->auth, key, len) >= 0;
+}
+
 /* With API keys: whether req may go on; if not it is answered 401. */
 static int let_in(server *s, h2o_req_t *req, const char *p, size_t n)
 {

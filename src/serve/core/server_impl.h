@@ -82,6 +82,11 @@ thread_scratch *serve_scratch(void);
 /* Remembers an error answer for /health's recent_errors (and the status
  * page). Loop thread. */
 void serve_note_error(server *s, int status, const char *path, size_t path_len, const char *msg);
+/* For a module that lets its paths in itself (SERVE_ACCESS_OPEN) to take a
+ * key from its own request fields (DeepStack's `api_key` form field): 1 if
+ * req needs no key (no --api-keys, loopback) or presents a known one in its
+ * headers or else as form_key (may be NULL). Loop thread. */
+int serve_key_ok(server *s, h2o_req_t *req, const char *form_key, size_t form_len);
 /* recent_errors, oldest first (a new reference). */
 json_t *serve_recent_errors_json(const server *s);
 

@@ -11,7 +11,9 @@
  *    "y_min", "x_max", "y_max"}], "duration": ms} with pixel coordinates of
  *    the picture as integers; a failure is {"success": false, "error": msg,
  *    "duration": 0} with its HTTP status (400 bad request, 404 no such
- *    model, 503 overloaded or shutting down, 500 inference failed).
+ *    model, 503 overloaded or shutting down, 500 inference failed; with API
+ *    keys where every route wants one, 401 "Incorrect api key" unless the
+ *    key comes as the `api_key` field or in the usual headers).
  * Loop thread, but for the answer (the instance thread). */
 #include "serve/deepstack/deepstack.h"
 
@@ -128,36 +130,53 @@ bad:
     return -1;
 }
 
-static void detect(server *s, h2o_req_t *req, repo_model *m)
+/* The request's form: the picture, the api_key field, min_confidence. */
+typedef struct ds_form {
+    const multipart_part *image, *key;
+    double min_confidence;
+    multipart_part parts[8];
+} ds_form;
+
+/* Parses the form into f; -1 when answered 400. */
+static int read_form(h2o_req_t *req, ds_form *f)
+{
+    char ct[512];
+    const char *t = serve_header(req, "content-type", ct, sizeof ct);
+    f->image = f->key = NULL;
+    f->min_confidence = DS_MIN_CONFIDENCE;
+    if (!t || strncasecmp(t, "multipart/form-data", 19)) {
+        ds_error(req, 400, "send the picture as multipart/form-data with a field named 'image'");
+        return -1;
+    }
+    int n = 0;
+    char err[256];
+    if (multipart_parse(t, strlen(t), (const uint8_t *)req->entity.base, req->entity.len, f->parts,
+                        8, &n, err, sizeof err)) {
+        ds_error(req, 400, "multipart body: %s", err);
+        return -1;
+    }
+    for (int i = 0; i < n; i++) {
+        const multipart_part *p = &f->parts[i];
+        if (multipart_name_is(p, "image") && !f->image)
+            f->image = p;
+        else if (multipart_name_is(p, "api_key") && !f->key)
+            f->key = p;
+        else if (multipart_name_is(p, "min_confidence") &&
+                 read_confidence(req, p, &f->min_confidence))
+            return -1;
+    }
+    return 0;
+}
+
+static void detect(server *s, h2o_req_t *req, repo_model *m, const ds_form *f)
 {
     if (m->conf->task != MODEL_TASK_DETECT) {
         ds_error(req, 400, "model %s is a %s model, not an object detector", m->name,
                  model_task_name(m->conf->task));
         goto release;
     }
-    char ct[512];
-    const char *t = serve_header(req, "content-type", ct, sizeof ct);
-    if (!t || strncasecmp(t, "multipart/form-data", 19)) {
-        ds_error(req, 400, "send the picture as multipart/form-data with a field named 'image'");
-        goto release;
-    }
-    multipart_part parts[8];
-    int n = 0;
-    char err[256];
-    if (multipart_parse(t, strlen(t), (const uint8_t *)req->entity.base, req->entity.len, parts, 8,
-                        &n, err, sizeof err)) {
-        ds_error(req, 400, "multipart body: %s", err);
-        goto release;
-    }
-    const multipart_part *image = NULL;
-    double min_confidence = DS_MIN_CONFIDENCE;
-    for (int i = 0; i < n; i++) {
-        if (multipart_name_is(&parts[i], "image") && !image)
-            image = &parts[i];
-        else if (multipart_name_is(&parts[i], "min_confidence") &&
-                 read_confidence(req, &parts[i], &min_confidence))
-            goto release;
-    }
+    const multipart_part *image = f->image;
+    double min_confidence = f->min_confidence;
     if (!image || !image->size) {
         ds_error(req, 400, "no image: send the picture in a form field named 'image'");
         goto release;
@@ -207,6 +226,13 @@ static int route(server *s, void *state, h2o_req_t *req, const char *path, size_
         ds_error(req, 405, "use POST with multipart/form-data");
         return 0;
     }
+    ds_form f;
+    if (read_form(req, &f)) return 0;
+    /* with API keys, DeepStack's clients send theirs as a form field */
+    if (!serve_key_ok(s, req, f.key ? (const char *)f.key->data : NULL, f.key ? f.key->size : 0)) {
+        ds_error(req, 401, "Incorrect api key");
+        return 0;
+    }
     repo_model *m;
     if (plain) {
         if (!(m = default_model(s))) {
@@ -221,8 +247,18 @@ static int route(server *s, void *state, h2o_req_t *req, const char *path, size_
             return 0;
         }
     }
-    detect(s, req, m);
+    detect(s, req, m, &f);
     return 0;
 }
 
-const serve_module deepstack_module = {.name = "deepstack", .route = route};
+/* Its paths check their key themselves (serve_key_ok): the form field. */
+static serve_access ds_access(const h2o_req_t *req, const char *path, size_t len)
+{
+    (void)req;
+    return serve_path_is(path, len, "/v1/vision/detection") ||
+                   serve_path_starts(path, len, "/v1/vision/custom/")
+               ? SERVE_ACCESS_OPEN
+               : SERVE_ACCESS_DEFAULT;
+}
+
+const serve_module deepstack_module = {.name = "deepstack", .access = ds_access, .route = route};
