@@ -449,6 +449,12 @@ static void write_ready_file(server *s)
 static void drain(server *s)
 {
     s->draining = 1;
+    /* connections already in the listen backlog are accepted first (their
+     * requests are answered, 503 when new), then the listener closes: a
+     * closed listener would reset them, losing requests clients had sent;
+     * connections after this are refused */
+    for (int i = 0; s->listener && i < 4; i++)
+        on_accept(s->listener, NULL);
     close_listener(s);
     fprintf(stderr, "glint serve: draining %d request(s)\n", s->in_flight);
     uint64_t until = serve_now_ns() + (uint64_t)s->opt.drain_timeout_ms * 1000000u;
