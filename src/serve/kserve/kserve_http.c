@@ -15,9 +15,9 @@
 #include "model/precision.h"
 #include "serve/core/server_impl.h"
 #include "serve/kserve/kserve.h"
+#include "serve/kserve/kserve_infer.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,33 +25,6 @@
 static const char *const EXTENSIONS[] = {"binary_tensor_data", "statistics",
                                          "model_repository",   "model_configuration",
                                          "schedule_policy",    NULL};
-
-/* One output tensor of an inference request, filled row by row. */
-typedef struct kserve_out {
-    const char *name;
-    int index; /* the model's output index */
-    glint_dtype dtype;
-    int ndim;
-    int64_t dims[GLINT_MAX_DIMS]; /* dims[0]: the request's rows */
-    size_t row_bytes;
-    uint8_t *data; /* rows x row_bytes, in the request's arena (or malloc'ed: lazy) */
-    int binary;
-} kserve_out;
-
-/* An inference request's own state (request.h's proto). */
-typedef struct kserve_req {
-    kserve_request kreq;
-    long long header_len; /* Inference-Header-Content-Length, -1 if none */
-    int n_out;
-    int rows;
-    /* The input is not the serving size (a free height or width): the
-     * outputs' shapes are learnt from the first row that runs, which
-     * allocates them under mu. */
-    int lazy;
-    int mu_init;
-    pthread_mutex_t mu;
-    kserve_out outs[KSERVE_MAX_TENSORS];
-} kserve_req;
 
 /* A repository load's state: the entry and the model it gave. */
 typedef struct admin_req {
@@ -73,31 +46,20 @@ static json_t *io_json(const repo_model *m, int outputs, int triton_config)
 {
     json_t *a = json_array();
     int n = outputs ? glint_model_num_outputs(m->model) : glint_model_num_inputs(m->model);
-    int batched = batcher_get_options(m->batcher)->max_batch > 1 || m->conf->batch_free;
+    int batched = kserve_model_batched(m);
     for (int i = 0; a && i < n; i++) {
         glint_io_info io;
-        if (outputs)
-            glint_model_output_info(m->model, i, &io);
-        else
-            glint_model_input_info(m->model, i, &io);
-        int64_t dims[GLINT_MAX_DIMS];
-        memcpy(dims, io.dims, sizeof dims);
-        if (!outputs && io.ndim == 4 && !m->conf->spec.stride) {
-            /* free spatial axes run at the configured size, unless the model is
-             * served at each picture's size (rect): then they stay free (-1) */
-            dims[2] = m->conf->spec.height;
-            dims[3] = m->conf->spec.width;
-        }
+        kserve_model_io(m, outputs, i, &io);
         const char *dt = kserve_datatype_name(io.dtype);
         json_t *o;
         if (triton_config) {
             char type[32];
             snprintf(type, sizeof type, "TYPE_%s", dt ? dt : "INVALID");
             o = json_pack("{s:s, s:s, s:o}", "name", io.name, "data_type", type, "dims",
-                          shape_json(dims, io.ndim, batched ? 1 : 0));
+                          shape_json(io.dims, io.ndim, batched ? 1 : 0));
         } else {
             o = json_pack("{s:s, s:s, s:o}", "name", io.name, "datatype", dt ? dt : "INVALID",
-                          "shape", shape_json(dims, io.ndim, 0));
+                          "shape", shape_json(io.dims, io.ndim, 0));
         }
         json_array_append_new(a, o);
     }
@@ -130,7 +92,7 @@ static void model_config(h2o_req_t *req, const repo_model *m)
     json_t *pref = json_array();
     for (int i = 0; i < o->n_preferred; i++)
         json_array_append_new(pref, json_integer(o->preferred[i]));
-    int batched = o->max_batch > 1 || m->conf->batch_free;
+    int batched = kserve_model_batched(m);
     json_t *j = json_pack(
         "{s:s, s:s, s:s, s:i, s:o, s:o, s:{s:o, s:I}, s:[{s:s, s:i, s:s}], s:{s:s, s:s, s:i, "
         "s:i}}",
@@ -143,42 +105,30 @@ static void model_config(h2o_req_t *req, const repo_model *m)
     serve_respond_json(req, 200, j);
 }
 
-static json_t *dur(uint64_t count, uint64_t ns)
+static json_t *dur(kserve_dur d)
 {
-    return json_pack("{s:I, s:I}", "count", (json_int_t)count, "ns", (json_int_t)ns);
+    return json_pack("{s:I, s:I}", "count", (json_int_t)d.count, "ns", (json_int_t)d.ns);
 }
 
 static json_t *model_stats_json(const repo_model *m)
 {
-    model_stats *st = (model_stats *)&m->stats; /* its lock */
-    const batcher_stats *bs = batcher_get_stats(m->batcher);
-    uint64_t execs = atomic_load(&bs->executions);
-    struct compute_stats c, by[BATCHER_MAX_BATCH + 1];
-    pthread_mutex_lock(&st->compute_mu); /* the three counts of one moment */
-    c = st->compute;
-    memcpy(by, st->compute_by_batch, sizeof by);
-    pthread_mutex_unlock(&st->compute_mu);
+    kserve_stats st;
+    kserve_stats_read(m, &st);
     json_t *batches = json_array();
-    for (int b = 1; b <= BATCHER_MAX_BATCH; b++)
-        if (by[b].count)
-            json_array_append_new(batches,
-                                  json_pack("{s:i, s:o, s:o, s:o}", "batch_size", b,
-                                            "compute_input", dur(by[b].count, by[b].input_ns),
-                                            "compute_infer", dur(by[b].count, by[b].infer_ns),
-                                            "compute_output", dur(by[b].count, by[b].output_ns)));
+    for (int b = 0; b < st.n_batch; b++)
+        json_array_append_new(batches, json_pack("{s:i, s:o, s:o, s:o}", "batch_size",
+                                                 st.batch[b].batch_size, "compute_input",
+                                                 dur(st.batch[b].compute_input), "compute_infer",
+                                                 dur(st.batch[b].compute_infer), "compute_output",
+                                                 dur(st.batch[b].compute_output)));
     return json_pack(
         "{s:s, s:s, s:I, s:I, s:I, s:{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}, s:o}", "name",
-        m->name, "version", "1", "last_inference", (json_int_t)atomic_load(&st->last_inference_ms),
-        "inference_count", (json_int_t)atomic_load(&bs->inferences), "execution_count",
-        (json_int_t)execs, "inference_stats", "success",
-        dur(atomic_load(&st->success_count), atomic_load(&st->success_ns)), "fail",
-        dur(atomic_load(&st->fail_count), atomic_load(&st->fail_ns)), "queue",
-        dur(atomic_load(&st->queue_count), atomic_load(&st->queue_ns)), "compute_input",
-        dur(c.count, c.input_ns), "compute_infer", dur(c.count, c.infer_ns), "compute_output",
-        dur(c.count, c.output_ns), "cache_hit",
-        dur(atomic_load(&st->cache_hit_count), atomic_load(&st->cache_hit_ns)), "cache_miss",
-        dur(atomic_load(&st->cache_miss_count), atomic_load(&st->cache_miss_ns)), "batch_stats",
-        batches);
+        m->name, "version", "1", "last_inference", (json_int_t)st.last_inference_ms,
+        "inference_count", (json_int_t)st.inference_count, "execution_count",
+        (json_int_t)st.execution_count, "inference_stats", "success", dur(st.success), "fail",
+        dur(st.fail), "queue", dur(st.queue), "compute_input", dur(st.compute_input),
+        "compute_infer", dur(st.compute_infer), "compute_output", dur(st.compute_output),
+        "cache_hit", dur(st.cache_hit), "cache_miss", dur(st.cache_miss), "batch_stats", batches);
 }
 
 static void stats(server *s, h2o_req_t *req, const repo_model *only)
@@ -194,203 +144,25 @@ static void stats(server *s, h2o_req_t *req, const repo_model *only)
 
 /* ---- inference ---- */
 
-/* The model output index called name, or -1. */
-static int output_index(const repo_model *m, const char *name)
-{
-    for (int i = 0; i < glint_model_num_outputs(m->model); i++) {
-        glint_io_info io;
-        glint_model_output_info(m->model, i, &io);
-        if (!strcmp(io.name, name)) return i;
-    }
-    return -1;
-}
-
-/* Checks the parsed request against the model and lists the outputs to
- * send. Returns the row count, or -1 with err. Worker thread. */
-static int v2_check(sreq *r, char *err, size_t err_size)
-{
-    const repo_model *m = r->rm;
-    kserve_req *k = r->proto;
-    const kserve_request *q = &k->kreq;
-    const model_conf *c = m->conf;
-    glint_io_info in;
-    glint_model_input_info(m->model, c->input, &in);
-    if (q->n_inputs != 1 || strcmp(q->inputs[0].name, in.name)) {
-        snprintf(err, err_size, "model %s takes one input, '%s' (%s [-1, 3, %d, %d])", m->name,
-                 in.name, "FP32", c->spec.height, c->spec.width);
-        return -1;
-    }
-    const kserve_tensor *t = &q->inputs[0];
-    /* a free height or width takes any size up to the serving size (the
-     * batch tensors' room) */
-    int free_h = in.ndim == 4 && in.dims[2] < 0, free_w = in.ndim == 4 && in.dims[3] < 0;
-    int mh, mw;
-    model_conf_max_hw(c, &mh, &mw);
-    if (t->dtype != GLINT_F32 || t->ndim != 4 || t->dims[1] != 3 || t->dims[0] < 1 ||
-        (free_h ? t->dims[2] < 1 || t->dims[2] > mh : t->dims[2] != c->spec.height) ||
-        (free_w ? t->dims[3] < 1 || t->dims[3] > mw : t->dims[3] != c->spec.width)) {
-        char hs[32], ws[32];
-        snprintf(hs, sizeof hs, free_h ? "1..%d" : "%d", free_h ? mh : c->spec.height);
-        snprintf(ws, sizeof ws, free_w ? "1..%d" : "%d", free_w ? mw : c->spec.width);
-        snprintf(err, err_size, "input '%s' must be FP32 [N, 3, %s, %s]", in.name, hs, ws);
-        return -1;
-    }
-    k->lazy = t->dims[2] != c->spec.height || t->dims[3] != c->spec.width;
-    if (t->dims[0] > m->max_queue) {
-        snprintf(err, err_size, "input '%s' has %lld rows, more than the queue holds (%d)", in.name,
-                 (long long)t->dims[0], m->max_queue);
-        return -1;
-    }
-    int n = q->n_outputs ? q->n_outputs : glint_model_num_outputs(m->model);
-    if (n > KSERVE_MAX_TENSORS) n = KSERVE_MAX_TENSORS;
-    for (int i = 0; i < n; i++) {
-        kserve_out *o = &k->outs[i];
-        o->index = i;
-        o->binary = q->binary_output_default;
-        if (q->n_outputs) {
-            if ((o->index = output_index(m, q->outputs[i].name)) < 0) {
-                snprintf(err, err_size, "model %s has no output '%s'", m->name, q->outputs[i].name);
-                return -1;
-            }
-            o->binary = q->outputs[i].binary;
-        }
-        glint_io_info io;
-        glint_model_output_info(m->model, o->index, &io);
-        o->name = io.name;
-    }
-    k->n_out = n;
-    return (int)t->dims[0];
-}
-
-/* Sizes and allocates the outputs of `rows` rows in r's arena, from the
- * shapes the model's warmed contexts gave. 0, or -1 with err. Worker. */
-static int alloc_outputs(sreq *r, int rows, char *err, size_t err_size)
-{
-    kserve_req *k = r->proto;
-    k->rows = rows;
-    if (k->lazy) return 0; /* v2_item_ran allocates them */
-    for (int i = 0; i < k->n_out; i++) {
-        kserve_out *o = &k->outs[i];
-        glint_tensor shape;
-        if (batcher_output_row(r->rm->batcher, o->index, &shape) || shape.ndim < 1) {
-            snprintf(err, err_size, "output '%s' has no batch axis", o->name);
-            return -1;
-        }
-        size_t row = glint_dtype_size(shape.dtype);
-        for (int d = 1; d < shape.ndim; d++)
-            row *= (size_t)shape.dims[d];
-        o->dtype = shape.dtype;
-        o->ndim = shape.ndim;
-        memcpy(o->dims, shape.dims, sizeof o->dims);
-        o->dims[0] = rows;
-        o->row_bytes = row;
-        if (!(o->data = arena_alloc_raw(r->mem, row * (size_t)rows))) {
-            snprintf(err, err_size, "out of memory for output '%s'", o->name);
-            return -1;
-        }
-    }
-    return 0;
-}
-
-/* workq job: parse, check, admit, and feed the rows to the batcher. */
+/* workq job: parse, then the common path (check, admit, feed the batcher). */
 static void v2_parse_job(workq_job *job)
 {
     sreq *r = H2O_STRUCT_FROM_MEMBER(sreq, job, job);
     kserve_req *k = r->proto;
-    repo_model *m = r->rm;
     char err[SERVE_ERR_MAX];
     uint64_t t0 = serve_now_ns();
     if (kserve_parse_request(r->body, r->body_len, k->header_len, 0, &k->kreq, err, sizeof err)) {
         sreq_finish_error(r, 400, "%s", err);
         return;
     }
-    int rows = v2_check(r, err, sizeof err);
-    if (rows < 0) {
-        sreq_finish_error(r, 400, "%s", err);
-        return;
-    }
-    if (k->kreq.timeout_us > 0) r->deadline_ns = r->t_start + (uint64_t)k->kreq.timeout_us * 1000u;
-    if (alloc_outputs(r, rows, err, sizeof err)) {
-        sreq_finish_error(r, 500, "%s", err);
-        return;
-    }
-    char why[160];
-    if (sreq_admit(r, rows, why, sizeof why)) {
-        sreq_finish_error(r, 503, "model %s: %s", m->name, why);
-        return;
-    }
-    if (sreq_items(r, rows)) {
-        atomic_fetch_sub(&m->pending, rows);
-        sreq_finish_error(r, 500, "out of memory");
-        return;
-    }
-    const kserve_tensor *t = &k->kreq.inputs[0];
-    size_t row_bytes = t->size / (size_t)rows;
-    uint64_t parse_ns = serve_now_ns() - t0;
-    for (int i = 0; i < rows; i++) {
-        sitem *it = &r->items[i];
-        it->decode_ns = parse_ns / (uint64_t)rows;
-        pipeline_submit_row(it, (const uint8_t *)t->data + (size_t)i * row_bytes, row_bytes,
-                            (int)t->dims[2], (int)t->dims[3]);
-    }
-}
-
-/* The outputs of a request whose input is not the serving size, shaped as
- * the first row that ran (t: its batch's output, row bytes per row); the
- * rows after check against it. 0, or -1 out of memory. Instance thread. */
-static int lazy_output(kserve_req *k, kserve_out *o, const glint_tensor *t, size_t row)
-{
-    int rc = 0;
-    pthread_mutex_lock(&k->mu);
-    if (!o->data && t->ndim >= 1) {
-        o->dtype = t->dtype;
-        o->ndim = t->ndim;
-        memcpy(o->dims, t->dims, sizeof o->dims);
-        o->dims[0] = k->rows;
-        o->row_bytes = row;
-        o->data = malloc(row * (size_t)k->rows + 1);
-        rc = o->data ? 0 : -1;
-    }
-    pthread_mutex_unlock(&k->mu);
-    return rc;
-}
-
-/* batch row ran: copies row res->row of each output into the request's
- * buffers (instance thread; no allocation but a lazy request's first row). */
-static int v2_item_ran(sitem *it, const batch_result *res)
-{
-    kserve_req *k = it->owner->proto;
-    for (int i = 0; i < k->n_out; i++) {
-        kserve_out *o = &k->outs[i];
-        glint_tensor t;
-        glint_context_output(res->ctx, o->index, &t);
-        size_t row = glint_dtype_size(t.dtype);
-        for (int d = 1; d < t.ndim; d++)
-            row *= (size_t)t.dims[d];
-        if (k->lazy && lazy_output(k, o, &t, row)) {
-            snprintf(it->err, sizeof it->err, "out of memory for output '%s'", o->name);
-            return -1;
-        }
-        if (t.ndim < 1 || t.dims[0] != res->batch_size || row != o->row_bytes ||
-            t.dtype != o->dtype) {
-            snprintf(it->err, sizeof it->err, "output '%s' has no batch axis", o->name);
-            return -1;
-        }
-        memcpy(o->data + (size_t)it->index * row, (const uint8_t *)t.data + (size_t)res->row * row,
-               row);
-    }
-    return 0;
+    kserve_infer_start(r, t0);
 }
 
 /* Every row ran: the response (any thread). */
 static void v2_finished(sreq *r)
 {
     kserve_req *k = r->proto;
-    for (int i = 0; i < r->n_items; i++)
-        if (r->items[i].status != 200) {
-            sreq_finish_error(r, r->items[i].status, "%s", r->items[i].err);
-            return;
-        }
+    if (kserve_infer_rows_ok(r)) return;
     kserve_output outs[KSERVE_MAX_TENSORS];
     for (int i = 0; i < k->n_out; i++)
         outs[i] = (kserve_output){.name = k->outs[i].name,
@@ -413,21 +185,8 @@ static void v2_finished(sreq *r)
     sreq_finish(r);
 }
 
-static void v2_dispose(sreq *r)
-{
-    kserve_req *k = r->proto;
-    kserve_request_dispose(&k->kreq);
-    if (k->lazy)
-        for (int i = 0; i < k->n_out; i++) {
-            free(k->outs[i].data);
-            k->outs[i].data = NULL;
-        }
-    if (k->mu_init) pthread_mutex_destroy(&k->mu);
-    k->mu_init = 0;
-}
-
 static const sreq_ops infer_ops = {
-    .item_ran = v2_item_ran, .finished = v2_finished, .dispose = v2_dispose};
+    .item_ran = kserve_infer_item_ran, .finished = v2_finished, .dispose = kserve_infer_dispose};
 
 static void infer(server *s, h2o_req_t *req, repo_model *m)
 {
@@ -443,8 +202,7 @@ static void infer(server *s, h2o_req_t *req, repo_model *m)
         return;
     }
     kserve_req *k = r->proto;
-    k->header_len = -1;
-    k->mu_init = !pthread_mutex_init(&k->mu, NULL);
+    kserve_infer_init(k);
     char hb[32];
     const char *h = serve_header(req, "inference-header-content-length", hb, sizeof hb);
     if (h) {
