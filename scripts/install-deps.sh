@@ -8,8 +8,8 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev clang-format cppcheck python3
       libdnnl-dev protobuf-c-compiler libprotobuf-c-dev libonnx-dev libonnx-testdata
       libturbojpeg0-dev libspng-dev libjansson-dev libyaml-dev libcmocka-dev
-      libh2o-evloop-dev libssl-dev libcurl4-openssl-dev libsqlite3-dev chromium wrk
-      python3-yaml python3-kubernetes)
+      libh2o-evloop-dev libnghttp2-dev libssl-dev libcurl4-openssl-dev libsqlite3-dev chromium wrk
+      python3-yaml python3-kubernetes python3-grpcio python3-protobuf protobuf-compiler)
 # kubectl renders deploy/k8s (tests/deploy/validate_k8s.py): Debian's kubernetes-client
 # (kubectl 1.20, kustomize v2.0.3) unless a kubectl is already there (a newer one, or
 # Google Cloud's `kubectl` package, which Debian's conflicts with)

@@ -72,6 +72,8 @@ static void usage(void)
         "                          it changes): required on admin routes, and on every\n"
         "                          route but the probes when listening beyond loopback\n"
         "  --require-api-key 0|1   1: a key on every route but the probes, on loopback too\n"
+        "  --grpc-listen [HOST:]PORT  KServe v2 over gRPC (Triton's GRPCInferenceService)\n"
+        "                          there too; HOST defaults to --listen's (Triton: 8001)\n"
         "  --deepstack-model NAME  the model of DeepStack's POST /v1/vision/detection\n"
         "                          (default: the first detection model; docs/serve.md)\n"
         "model.yaml settings (max_batch, instances, threads, ...) win over the flags.\n");
@@ -152,6 +154,8 @@ static int set_option(serve_cli *c, const char *name, const char *v)
         o->edge_config = v;
     else if (!strcmp(n, "deepstack-model"))
         o->deepstack_model = v;
+    else if (!strcmp(n, "grpc-listen"))
+        o->grpc_listen = v;
     else if (!strcmp(n, "api-keys"))
         o->api_keys = v;
     else if (!strcmp(n, "require-api-key"))

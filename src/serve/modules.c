@@ -5,13 +5,15 @@
 #include "serve/core/module.h"
 #include "serve/deepstack/deepstack.h"
 #include "serve/edge/edge.h"
+#include "serve/kserve/kserve_grpc.h"
 #include "serve/kserve/kserve_http.h"
 #include "serve/ops/ops.h"
 #include "serve/v1/v1.h"
 
 int serve_run(const serve_options *o)
 {
-    static const serve_module *const modules[] = {&ops_module, &v1_module, &kserve_module,
-                                                  &edge_module, &deepstack_module};
+    static const serve_module *const modules[] = {&ops_module,       &v1_module,
+                                                  &kserve_module,    &edge_module,
+                                                  &deepstack_module, &kserve_grpc_module};
     return server_run(o, modules, (int)(sizeof modules / sizeof modules[0]));
 }

@@ -41,6 +41,9 @@ typedef struct serve_module {
     /* Every loop turn (at least every 200 ms): periodic work, cheap when
      * nothing is due. */
     void (*tick)(server *s, void *state);
+    /* SIGTERM: the server stops taking work (it answers what it has and
+     * then stops): a module with listeners of its own closes them. */
+    void (*drain)(server *s, void *state);
     /* Teardown, after the engines stopped: frees the state (whatever start
      * set, NULL included). */
     void (*stop)(server *s, void *state);

@@ -155,9 +155,10 @@ refuse:
 
 void sreq_track(sreq *r)
 {
+    r->srv->in_flight++;
+    if (!r->req) return; /* another transport's request: it keeps track itself */
     tracker *t = h2o_mem_alloc_shared(&r->req->pool, sizeof *t, on_req_dispose);
     t->r = r;
-    r->srv->in_flight++;
     r->tracker = t;
 }
 

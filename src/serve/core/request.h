@@ -121,8 +121,8 @@ void sreq_destroy(sreq *r);
 int sreq_copy_body(sreq *r, const h2o_req_t *req);
 /* Allocates n items over r (in the arena), owned by r. 0 or -1 (OOM). */
 int sreq_items(sreq *r, int n);
-/* Tracks r as in flight and ties it to its h2o request so that a vanished
- * client is noticed. Loop thread. */
+/* Tracks r as in flight (the drain waits for it) and ties it to its h2o
+ * request, if it has one, so that a vanished client is noticed. Loop thread. */
 void sreq_track(sreq *r);
 /* Hands a finished request back to the loop (any thread). */
 void sreq_finish(sreq *r);

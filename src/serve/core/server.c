@@ -324,25 +324,24 @@ static int is_loopback(const char *host)
     return !strcmp(host, "localhost") || !strcmp(host, "::1") || !strncmp(host, "127.", 4);
 }
 
-static int open_listener(server *s, char *err, size_t err_size)
+int serve_listen_socket(const char *host, int port, int *bound, char *err, size_t err_size)
 {
     struct addrinfo hints = {.ai_family = AF_UNSPEC,
                              .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV},
                     *ai = NULL;
-    char port[16];
-    snprintf(port, sizeof port, "%d", s->opt.port);
-    int rc = getaddrinfo(s->opt.host, port, &hints, &ai);
+    char ps[16];
+    snprintf(ps, sizeof ps, "%d", port);
+    int rc = getaddrinfo(host, ps, &hints, &ai);
     if (rc) {
-        snprintf(err, err_size, "--listen %s: %s", s->opt.host, gai_strerror(rc));
+        snprintf(err, err_size, "%s: %s", host, gai_strerror(rc));
         return -1;
     }
     int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int one = 1;
     if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) ||
         bind(fd, ai->ai_addr, ai->ai_addrlen) || listen(fd, SOMAXCONN)) {
-        snprintf(err, err_size, "cannot listen on %s:%d: %s", s->opt.host, s->opt.port,
-                 strerror(errno));
+        snprintf(err, err_size, "cannot listen on %s:%d: %s", host, port, strerror(errno));
         if (fd >= 0) close(fd);
         freeaddrinfo(ai);
         return -1;
@@ -351,8 +350,15 @@ static int open_listener(server *s, char *err, size_t err_size)
     struct sockaddr_storage ss;
     socklen_t sl = sizeof ss;
     getsockname(fd, (struct sockaddr *)&ss, &sl);
-    s->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                                             : ((struct sockaddr_in *)&ss)->sin_port);
+    *bound = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                            : ((struct sockaddr_in *)&ss)->sin_port);
+    return fd;
+}
+
+static int open_listener(server *s, char *err, size_t err_size)
+{
+    int fd = serve_listen_socket(s->opt.host, s->opt.port, &s->port, err, err_size);
+    if (fd < 0) return -1;
     s->listen_fd = fd;
     s->listener = h2o_evloop_socket_create(s->loop, fd, H2O_SOCKET_FLAG_DONT_READ);
     s->listener->data = s;
@@ -449,6 +455,8 @@ static void write_ready_file(server *s)
 static void drain(server *s)
 {
     s->draining = 1;
+    for (int i = 0; i < s->n_started; i++)
+        if (s->modules[i]->drain) s->modules[i]->drain(s, s->module_state[i]);
     /* connections already in the listen backlog are accepted first (their
      * requests are answered, 503 when new), then the listener closes: a
      * closed listener would reset them, losing requests clients had sent;

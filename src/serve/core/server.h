@@ -44,6 +44,7 @@ typedef struct serve_options {
     const char *deepstack_model; /* the model of DeepStack's /v1/vision/detection, or NULL:
                                   * the repository's first detection model */
     const char *state_dir;       /* outbox database folder (default glint-state) */
+    const char *grpc_listen;     /* KServe v2 over gRPC: [HOST:]PORT, or NULL: none */
 } serve_options;
 
 /* Fills *o with the defaults above. */
@@ -54,6 +55,10 @@ typedef struct serve_module serve_module;
 /* Runs the server with `modules` (n of them, asked in order for each
  * request); returns the process exit status (0 after a clean drain, 1 if it
  * could not start). Logs to stderr. */
+/* A listening TCP socket (non-blocking) on host:port (0: any free port),
+ * its port in *bound: the fd, or -1 with err. */
+int serve_listen_socket(const char *host, int port, int *bound, char *err, size_t err_size);
+
 int server_run(const serve_options *o, const serve_module *const *modules, int n);
 
 #endif

@@ -22,17 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const EXTENSIONS[] = {"binary_tensor_data", "statistics",
-                                         "model_repository",   "model_configuration",
-                                         "schedule_policy",    NULL};
-
-/* A repository load's state: the entry and the model it gave. */
-typedef struct admin_req {
-    repo_entry *entry;
-    repo_model *loaded;
-    char err[SERVE_ERR_MAX];
-} admin_req;
-
 static json_t *shape_json(const int64_t *dims, int ndim, int from)
 {
     json_t *a = json_array();
@@ -69,8 +58,8 @@ static json_t *io_json(const repo_model *m, int outputs, int triton_config)
 static void server_metadata(h2o_req_t *req)
 {
     json_t *ext = json_array();
-    for (int i = 0; EXTENSIONS[i]; i++)
-        json_array_append_new(ext, json_string(EXTENSIONS[i]));
+    for (int i = 0; KSERVE_EXTENSIONS[i]; i++)
+        json_array_append_new(ext, json_string(KSERVE_EXTENSIONS[i]));
     serve_respond_json(
         req, 200,
         json_pack("{s:s, s:s, s:o}", "name", "glint", "version", GLINT_VERSION, "extensions", ext));
@@ -241,40 +230,7 @@ static void repository_index(server *s, h2o_req_t *req)
     serve_respond_json(req, 200, a);
 }
 
-/* Runs on the loop when a load finished: installs the model. */
-static void load_installed(sreq *r)
-{
-    admin_req *a = r->proto;
-    repo_entry *e = a->entry;
-    if (r->status != 200) {
-        e->state = ENTRY_UNAVAILABLE;
-        snprintf(e->reason, sizeof e->reason, "%s", a->err[0] ? a->err : "load failed");
-        return;
-    }
-    repo_install(r->srv, e, a->loaded);
-    a->loaded = NULL;
-}
-
-static void load_dispose(sreq *r)
-{
-    admin_req *a = r->proto;
-    repo_model_release(a->loaded);
-}
-
-static const sreq_ops load_ops = {.on_loop = load_installed, .dispose = load_dispose};
-
-static void load_job(workq_job *job)
-{
-    sreq *r = H2O_STRUCT_FROM_MEMBER(sreq, job, job);
-    admin_req *a = r->proto;
-    /* the table is the loop's: load_installed copies the error into it */
-    if (repo_entry_load(r->srv, a->entry, &a->loaded, a->err, sizeof a->err)) {
-        sreq_finish_error(r, 400, "failed to load '%s': %s", a->entry->name, a->err);
-        return;
-    }
-    sreq_set_body(r, 200, strdup("{}"));
-    sreq_finish(r);
-}
+static const sreq_ops load_ops = {.on_loop = kserve_load_installed, .dispose = kserve_load_dispose};
 
 static void load_model(server *s, h2o_req_t *req, repo_entry *e)
 {
@@ -286,16 +242,12 @@ static void load_model(server *s, h2o_req_t *req, repo_entry *e)
         serve_respond_error(s, req, 409, "model '%s' is loading", e->name);
         return;
     }
-    sreq *r = sreq_create(s, req, NULL, &load_ops, sizeof(admin_req));
+    sreq *r = sreq_create(s, req, NULL, &load_ops, sizeof(kserve_load));
     if (!r) {
         serve_respond_error(s, req, 500, "out of memory");
         return;
     }
-    e->state = ENTRY_LOADING;
-    ((admin_req *)r->proto)->entry = e;
-    sreq_track(r);
-    r->job.fn = load_job;
-    workq_push(s->workers, &r->job);
+    kserve_load_begin(r, e);
 }
 
 static void unload_model(server *s, h2o_req_t *req, repo_entry *e)

@@ -8,6 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+const char *const KSERVE_EXTENSIONS[] = {"binary_tensor_data", "statistics",
+                                         "model_repository",   "model_configuration",
+                                         "schedule_policy",    NULL};
+
 void kserve_infer_init(kserve_req *k)
 {
     k->header_len = -1;
@@ -271,4 +275,47 @@ void kserve_stats_read(const repo_model *m, kserve_stats *out)
             out->batch[n].compute_infer = dur(by[b].count, by[b].infer_ns);
             out->batch[n].compute_output = dur(by[b].count, by[b].output_ns);
         }
+}
+
+/* ---- repository loads ---- */
+
+void kserve_load_installed(sreq *r)
+{
+    kserve_load *a = r->proto;
+    repo_entry *e = a->entry;
+    if (r->status != 200) {
+        e->state = ENTRY_UNAVAILABLE;
+        snprintf(e->reason, sizeof e->reason, "%s", a->err[0] ? a->err : "load failed");
+        return;
+    }
+    repo_install(r->srv, e, a->loaded);
+    a->loaded = NULL;
+}
+
+void kserve_load_dispose(sreq *r)
+{
+    kserve_load *a = r->proto;
+    repo_model_release(a->loaded);
+}
+
+static void load_job(workq_job *job)
+{
+    sreq *r = H2O_STRUCT_FROM_MEMBER(sreq, job, job);
+    kserve_load *a = r->proto;
+    /* the table is the loop's: kserve_load_installed copies the error into it */
+    if (repo_entry_load(r->srv, a->entry, &a->loaded, a->err, sizeof a->err)) {
+        sreq_finish_error(r, 400, "failed to load '%s': %s", a->entry->name, a->err);
+        return;
+    }
+    sreq_set_body(r, 200, strdup("{}"));
+    sreq_finish(r);
+}
+
+void kserve_load_begin(sreq *r, repo_entry *e)
+{
+    e->state = ENTRY_LOADING;
+    ((kserve_load *)r->proto)->entry = e;
+    sreq_track(r);
+    r->job.fn = load_job;
+    workq_push(r->srv->workers, &r->job);
 }

@@ -45,6 +45,9 @@ typedef struct kserve_req {
     kserve_out outs[KSERVE_MAX_TENSORS];
 } kserve_req;
 
+/* The protocol extensions glint serves (NULL-terminated). */
+extern const char *const KSERVE_EXTENSIONS[];
+
 /* Prepares a zeroed kserve_req. */
 void kserve_infer_init(kserve_req *k);
 /* With k->kreq parsed (r->proto starts with k): checks it against the
@@ -86,5 +89,21 @@ typedef struct kserve_stats {
 } kserve_stats;
 
 void kserve_stats_read(const repo_model *m, kserve_stats *st);
+
+/* A repository load (POST /v2/repository/models/{m}/load, RPC
+ * RepositoryModelLoad): the proto state of its sreq, or its first member. */
+typedef struct kserve_load {
+    repo_entry *entry;
+    repo_model *loaded;
+    char err[SERVE_ERR_MAX];
+} kserve_load;
+
+/* Loads e (not READY nor LOADING) on a worker for r, which has no model;
+ * r finishes with 200 {} or 400 {"error"}. Loop thread. */
+void kserve_load_begin(sreq *r, repo_entry *e);
+/* r's ops: on_loop (installs the model, or marks e unavailable) and
+ * dispose. */
+void kserve_load_installed(sreq *r);
+void kserve_load_dispose(sreq *r);
 
 #endif
