@@ -62,3 +62,8 @@ add_test(NAME serve/status-page COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/tes
          $<TARGET_FILE:glint> ${CMAKE_SOURCE_DIR})
 set_tests_properties(serve/status-page PROPERTIES PASS_REGULAR_EXPRESSION "[1-9][0-9]* passed, 0 failed"
                      FAIL_REGULAR_EXPRESSION "FAIL " TIMEOUT 300)
+# KServe v2 over gRPC: a real gRPC client (python3-grpcio) against every RPC, compared with HTTP
+add_test(NAME serve/grpc COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/tests/serve/test_grpc.py
+         $<TARGET_FILE:glint> ${CMAKE_SOURCE_DIR})
+set_tests_properties(serve/grpc PROPERTIES PASS_REGULAR_EXPRESSION "[1-9][0-9]* passed, 0 failed"
+                     FAIL_REGULAR_EXPRESSION "FAIL " TIMEOUT 300)

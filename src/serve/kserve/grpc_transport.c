@@ -50,12 +50,12 @@ struct grpc_call {
     uint8_t *in; /* a message being gathered (prefix included) */
     size_t in_len, in_cap;
     out_msg *head, *tail;
-    int started;      /* on_start ran */
-    int responded;    /* response headers submitted */
-    int finished;     /* grpc_call_finish ran */
-    int ended;        /* trailers submitted, or a Trailers-Only answer */
-    int refused;      /* over a limit: later data is dropped */
-    int code;         /* the final status */
+    int started;       /* on_start ran */
+    int responded;     /* response headers submitted */
+    int finished;      /* grpc_call_finish ran */
+    int ended;         /* trailers submitted, or a Trailers-Only answer */
+    int refused;       /* over a limit: later data is dropped */
+    int code;          /* the final status */
     char message[512]; /* percent-encoded grpc-message */
     void *user;
 };
@@ -114,8 +114,8 @@ const char *grpc_call_path(const grpc_call *c)
 
 const char *grpc_call_metadata(const grpc_call *c, const char *name)
 {
-    const char *v = !strcmp(name, "authorization") ? c->authorization
-                    : !strcmp(name, "x-api-token") ? c->token
+    const char *v = !strcmp(name, "authorization")  ? c->authorization
+                    : !strcmp(name, "x-api-token")  ? c->token
                     : !strcmp(name, "grpc-timeout") ? c->timeout
                                                     : "";
     return v[0] ? v : NULL;
@@ -184,15 +184,16 @@ static ssize_t read_data(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t l
 
 static void respond_headers(grpc_call *c)
 {
-    nghttp2_nv h[2] = {{(uint8_t *)":status", (uint8_t *)"200", 7, 3, NGHTTP2_NV_FLAG_NONE},
-                       {(uint8_t *)"content-type", (uint8_t *)"application/grpc", 12, 16,
-                        NGHTTP2_NV_FLAG_NONE}};
+    nghttp2_nv h[2] = {
+        {(uint8_t *)":status", (uint8_t *)"200", 7, 3, NGHTTP2_NV_FLAG_NONE},
+        {(uint8_t *)"content-type", (uint8_t *)"application/grpc", 12, 16, NGHTTP2_NV_FLAG_NONE}};
     nghttp2_data_provider dp = {.source.ptr = c, .read_callback = read_data};
     nghttp2_submit_response(c->conn->ng, c->id, h, 2, &dp);
     c->responded = 1;
 }
 
-int grpc_call_send(grpc_call *c, uint8_t *buf, size_t len)
+/* Queues a message (no flush). */
+static int call_queue(grpc_call *c, uint8_t *buf, size_t len)
 {
     out_msg *m = c->finished ? NULL : calloc(1, sizeof *m);
     if (!m) {
@@ -215,8 +216,14 @@ int grpc_call_send(grpc_call *c, uint8_t *buf, size_t len)
         respond_headers(c);
     else
         nghttp2_session_resume_data(c->conn->ng, c->id);
-    conn_flush(c->conn);
     return 0;
+}
+
+int grpc_call_send(grpc_call *c, uint8_t *buf, size_t len)
+{
+    int rc = call_queue(c, buf, len);
+    conn_flush(c->conn);
+    return rc;
 }
 
 /* grpc-message is percent-encoded: bytes outside ' '..'~' and '%'. */
@@ -232,9 +239,8 @@ static void percent_encode(char *dst, size_t cap, const char *src)
     dst[n] = 0;
 }
 
-void grpc_call_finish(grpc_call *c, int code, const char *message)
+static void call_finish(grpc_call *c, int code, const char *message)
 {
-    if (c->finished) return;
     c->finished = 1;
     c->code = code;
     percent_encode(c->message, sizeof c->message, message ? message : "");
@@ -253,6 +259,25 @@ void grpc_call_finish(grpc_call *c, int code, const char *message)
         nghttp2_submit_response(c->conn->ng, c->id, h, c->message[0] ? 4 : 3, NULL);
         c->responded = c->ended = 1;
     }
+}
+
+void grpc_call_finish(grpc_call *c, int code, const char *message)
+{
+    if (c->finished) return;
+    call_finish(c, code, message);
+    conn_flush(c->conn);
+}
+
+void grpc_call_reply(grpc_call *c, uint8_t *buf, size_t len)
+{
+    if (c->finished) {
+        free(buf);
+        return;
+    }
+    if (call_queue(c, buf, len))
+        call_finish(c, GRPC_RESOURCE_EXHAUSTED, "out of memory");
+    else
+        call_finish(c, GRPC_OK, NULL);
     conn_flush(c->conn);
 }
 
@@ -273,8 +298,8 @@ static void call_data(grpc_call *c, const uint8_t *p, size_t n)
     while (!c->refused && !c->finished) {
         size_t want = GRPC_PREFIX; /* the prefix first, then exactly the message */
         if (c->in_len >= GRPC_PREFIX) {
-            size_t len = (size_t)c->in[1] << 24 | (size_t)c->in[2] << 16 | (size_t)c->in[3] << 8 |
-                         c->in[4];
+            size_t len =
+                (size_t)c->in[1] << 24 | (size_t)c->in[2] << 16 | (size_t)c->in[3] << 8 | c->in[4];
             if (c->in[0] != 0) {
                 refuse(c, GRPC_UNIMPLEMENTED, "compressed messages are not supported");
                 return;
@@ -517,8 +542,8 @@ static void on_read(h2o_socket_t *sock, const char *err)
         return;
     }
     c->busy = 1;
-    ssize_t n = nghttp2_session_mem_recv(c->ng, (const uint8_t *)sock->input->bytes,
-                                         sock->input->size);
+    ssize_t n =
+        nghttp2_session_mem_recv(c->ng, (const uint8_t *)sock->input->bytes, sock->input->size);
     c->busy = 0;
     if (n < 0) c->closing = 1;
     h2o_buffer_consume(&sock->input, sock->input->size);
@@ -552,10 +577,9 @@ static void conn_open(grpc_server *g, int fd)
     if (g->conns) g->conns->prev = c;
     g->conns = c;
     g->n_conns++;
-    nghttp2_settings_entry iv[] = {
-        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, GRPC_MAX_STREAMS},
-        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, (uint32_t)STREAM_WINDOW},
-        {NGHTTP2_SETTINGS_MAX_FRAME_SIZE, 1 << 20}};
+    nghttp2_settings_entry iv[] = {{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, GRPC_MAX_STREAMS},
+                                   {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, (uint32_t)STREAM_WINDOW},
+                                   {NGHTTP2_SETTINGS_MAX_FRAME_SIZE, 1 << 20}};
     nghttp2_submit_settings(c->ng, NGHTTP2_FLAG_NONE, iv, sizeof iv / sizeof iv[0]);
     nghttp2_session_set_local_window_size(c->ng, NGHTTP2_FLAG_NONE, 0, CONN_WINDOW);
     c->sock = h2o_evloop_socket_create(g->loop, fd, H2O_SOCKET_FLAG_IS_ACCEPTED_CONNECTION);

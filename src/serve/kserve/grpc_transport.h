@@ -82,6 +82,9 @@ void *grpc_call_user(const grpc_call *c);
  * len bytes of message (the transport writes the prefix). -1 (buf freed)
  * if the call is already finished. */
 int grpc_call_send(grpc_call *c, uint8_t *buf, size_t len);
+/* Sends a message (as grpc_call_send) and ends the call with OK, in one
+ * write. */
+void grpc_call_reply(grpc_call *c, uint8_t *buf, size_t len);
 /* Ends the call with status `code` and message (may be NULL) once the sent
  * messages are out. Later calls are ignored. */
 void grpc_call_finish(grpc_call *c, int code, const char *message);

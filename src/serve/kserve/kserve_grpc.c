@@ -28,8 +28,7 @@
 typedef struct gstate gstate;
 typedef struct call_state call_state;
 
-typedef void (*method_fn)(gstate *st, grpc_call *c, call_state *cs, const uint8_t *msg,
-                          size_t len);
+typedef void (*method_fn)(gstate *st, grpc_call *c, call_state *cs, const uint8_t *msg, size_t len);
 
 typedef struct method {
     const char *name;
@@ -71,16 +70,25 @@ struct call_state {
 static int grpc_code(int status)
 {
     switch (status) {
-    case 400: return GRPC_INVALID_ARGUMENT;
-    case 401: return GRPC_UNAUTHENTICATED;
-    case 404: return GRPC_NOT_FOUND;
-    case 409: return GRPC_FAILED_PRECONDITION;
-    case 413: return GRPC_RESOURCE_EXHAUSTED;
+    case 400:
+        return GRPC_INVALID_ARGUMENT;
+    case 401:
+        return GRPC_UNAUTHENTICATED;
+    case 404:
+        return GRPC_NOT_FOUND;
+    case 409:
+        return GRPC_FAILED_PRECONDITION;
+    case 413:
+        return GRPC_RESOURCE_EXHAUSTED;
     case 429:
-    case 503: return GRPC_UNAVAILABLE;
-    case 501: return GRPC_UNIMPLEMENTED;
-    case 504: return GRPC_DEADLINE_EXCEEDED;
-    default: return status >= 200 && status < 300 ? GRPC_OK : GRPC_INTERNAL;
+    case 503:
+        return GRPC_UNAVAILABLE;
+    case 501:
+        return GRPC_UNIMPLEMENTED;
+    case 504:
+        return GRPC_DEADLINE_EXCEEDED;
+    default:
+        return status >= 200 && status < 300 ? GRPC_OK : GRPC_INTERNAL;
     }
 }
 
@@ -119,8 +127,8 @@ static void reply(call_state *cs, grpc_call *c, const ProtobufCMessage *m)
         end(cs, c, GRPC_RESOURCE_EXHAUSTED, "out of memory");
         return;
     }
-    grpc_call_send(c, buf, len);
-    end(cs, c, GRPC_OK, NULL);
+    if (cs) cs->st->calls[cs->method][GRPC_OK]++;
+    grpc_call_reply(c, buf, len);
 }
 
 /* The request message of a unary call, or NULL (the call is answered). */
@@ -233,8 +241,7 @@ static void tensors_meta(const repo_model *m, int outputs, int n,
     }
 }
 
-static void model_metadata(gstate *st, grpc_call *c, call_state *cs, const uint8_t *msg,
-                           size_t len)
+static void model_metadata(gstate *st, grpc_call *c, call_state *cs, const uint8_t *msg, size_t len)
 {
     (void)st;
     Inference__ModelMetadataRequest *q =
@@ -274,14 +281,22 @@ static void model_metadata(gstate *st, grpc_call *c, call_state *cs, const uint8
 static Inference__DataType config_type(glint_dtype t)
 {
     switch (t) {
-    case GLINT_F32: return INFERENCE__DATA_TYPE__TYPE_FP32;
-    case GLINT_F64: return INFERENCE__DATA_TYPE__TYPE_FP64;
-    case GLINT_U8: return INFERENCE__DATA_TYPE__TYPE_UINT8;
-    case GLINT_I8: return INFERENCE__DATA_TYPE__TYPE_INT8;
-    case GLINT_I32: return INFERENCE__DATA_TYPE__TYPE_INT32;
-    case GLINT_I64: return INFERENCE__DATA_TYPE__TYPE_INT64;
-    case GLINT_BOOL: return INFERENCE__DATA_TYPE__TYPE_BOOL;
-    default: return INFERENCE__DATA_TYPE__TYPE_INVALID;
+    case GLINT_F32:
+        return INFERENCE__DATA_TYPE__TYPE_FP32;
+    case GLINT_F64:
+        return INFERENCE__DATA_TYPE__TYPE_FP64;
+    case GLINT_U8:
+        return INFERENCE__DATA_TYPE__TYPE_UINT8;
+    case GLINT_I8:
+        return INFERENCE__DATA_TYPE__TYPE_INT8;
+    case GLINT_I32:
+        return INFERENCE__DATA_TYPE__TYPE_INT32;
+    case GLINT_I64:
+        return INFERENCE__DATA_TYPE__TYPE_INT64;
+    case GLINT_BOOL:
+        return INFERENCE__DATA_TYPE__TYPE_BOOL;
+    default:
+        return INFERENCE__DATA_TYPE__TYPE_INVALID;
     }
 }
 
@@ -475,7 +490,8 @@ static void repository_index(gstate *st, grpc_call *c, call_state *cs, const uin
         (void *)unpack(cs, c, &inference__repository_index_request__descriptor, msg, len);
     if (!q) return;
     server *s = st->s;
-    Inference__RepositoryIndexResponse__ModelIndex *mi = calloc((size_t)s->n_entries + 1, sizeof *mi);
+    Inference__RepositoryIndexResponse__ModelIndex *mi =
+        calloc((size_t)s->n_entries + 1, sizeof *mi);
     Inference__RepositoryIndexResponse__ModelIndex **pmi =
         calloc((size_t)s->n_entries + 1, sizeof *pmi);
     if (mi && pmi) {
@@ -625,7 +641,8 @@ static int peek_model(const uint8_t *msg, size_t len, char *name, size_t ncap, c
             }
             p += n;
             break;
-        default: return -1;
+        default:
+            return -1;
         }
     }
     return 0;
@@ -667,14 +684,27 @@ static int typed_contents(const Inference__InferTensorContents *ct, kserve_tenso
     size_t n = 0;
     const void *src = NULL;
     switch (t->dtype) {
-    case GLINT_F32: n = ct ? ct->n_fp32_contents : 0, src = ct ? ct->fp32_contents : NULL; break;
-    case GLINT_F64: n = ct ? ct->n_fp64_contents : 0, src = ct ? ct->fp64_contents : NULL; break;
-    case GLINT_I64: n = ct ? ct->n_int64_contents : 0, src = ct ? ct->int64_contents : NULL; break;
+    case GLINT_F32:
+        n = ct ? ct->n_fp32_contents : 0, src = ct ? ct->fp32_contents : NULL;
+        break;
+    case GLINT_F64:
+        n = ct ? ct->n_fp64_contents : 0, src = ct ? ct->fp64_contents : NULL;
+        break;
+    case GLINT_I64:
+        n = ct ? ct->n_int64_contents : 0, src = ct ? ct->int64_contents : NULL;
+        break;
     case GLINT_I32:
-    case GLINT_I8: n = ct ? ct->n_int_contents : 0, src = ct ? ct->int_contents : NULL; break;
-    case GLINT_U8: n = ct ? ct->n_uint_contents : 0, src = ct ? ct->uint_contents : NULL; break;
-    case GLINT_BOOL: n = ct ? ct->n_bool_contents : 0, src = ct ? ct->bool_contents : NULL; break;
-    default: break;
+    case GLINT_I8:
+        n = ct ? ct->n_int_contents : 0, src = ct ? ct->int_contents : NULL;
+        break;
+    case GLINT_U8:
+        n = ct ? ct->n_uint_contents : 0, src = ct ? ct->uint_contents : NULL;
+        break;
+    case GLINT_BOOL:
+        n = ct ? ct->n_bool_contents : 0, src = ct ? ct->bool_contents : NULL;
+        break;
+    default:
+        break;
     }
     if (n != t->elements) {
         snprintf(err, cap, "input '%s' has %zu values in its contents, its shape holds %zu",
@@ -737,14 +767,14 @@ static int to_kserve(const Inference__ModelInferRequest *q, kserve_request *k, c
     if (q->id[0] && !(k->id = strdup(q->id))) goto oom;
     const Inference__InferParameter *to = request_param(q, "timeout");
     if (to) {
-        int64_t us = to->parameter_choice_case == INFERENCE__INFER_PARAMETER__PARAMETER_CHOICE_INT64_PARAM
-                         ? to->int64_param
-                     : to->parameter_choice_case ==
-                             INFERENCE__INFER_PARAMETER__PARAMETER_CHOICE_UINT64_PARAM
-                         ? (int64_t)(to->uint64_param > (uint64_t)KSERVE_MAX_TIMEOUT_US
-                                         ? (uint64_t)KSERVE_MAX_TIMEOUT_US
-                                         : to->uint64_param)
-                         : -1;
+        int64_t us =
+            to->parameter_choice_case == INFERENCE__INFER_PARAMETER__PARAMETER_CHOICE_INT64_PARAM
+                ? to->int64_param
+            : to->parameter_choice_case == INFERENCE__INFER_PARAMETER__PARAMETER_CHOICE_UINT64_PARAM
+                ? (int64_t)(to->uint64_param > (uint64_t)KSERVE_MAX_TIMEOUT_US
+                                ? (uint64_t)KSERVE_MAX_TIMEOUT_US
+                                : to->uint64_param)
+                : -1;
         if (us < 0) {
             snprintf(err, cap, "parameter 'timeout' must be a non-negative integer (microseconds)");
             return -1;
@@ -809,8 +839,8 @@ static int to_kserve(const Inference__ModelInferRequest *q, kserve_request *k, c
     for (size_t i = 0; i < q->n_outputs; i++) {
         const Inference__ModelInferRequest__InferRequestedOutputTensor *o = q->outputs[i];
         const Inference__InferParameter *cl = output_param(o, "classification");
-        if (cl && cl->parameter_choice_case ==
-                      INFERENCE__INFER_PARAMETER__PARAMETER_CHOICE_INT64_PARAM &&
+        if (cl &&
+            cl->parameter_choice_case == INFERENCE__INFER_PARAMETER__PARAMETER_CHOICE_INT64_PARAM &&
             cl->int64_param > 0) {
             snprintf(err, cap, "output '%.100s': classification outputs are not supported",
                      o->name);
@@ -838,10 +868,10 @@ static void infer_job(workq_job *job)
     sreq *r = H2O_STRUCT_FROM_MEMBER(sreq, job, job);
     ginfer *g = r->proto;
     uint64_t t0 = serve_now_ns();
-    ProtobufCAllocator al = {.alloc = arena_pb_alloc, .free = arena_pb_free,
-                             .allocator_data = r->mem};
-    Inference__ModelInferRequest *q = inference__model_infer_request__unpack(&al, r->body_len,
-                                                                            r->body);
+    ProtobufCAllocator al = {
+        .alloc = arena_pb_alloc, .free = arena_pb_free, .allocator_data = r->mem};
+    Inference__ModelInferRequest *q =
+        inference__model_infer_request__unpack(&al, r->body_len, r->body);
     if (!q) {
         sreq_finish_error(r, 400, "malformed ModelInferRequest");
         return;
@@ -928,18 +958,25 @@ static void infer_on_loop(sreq *r)
     unlink_req(g);
     g->call = NULL;
     if (r->status == 200) {
-        grpc_call_send(c, (uint8_t *)r->resp, r->resp_len);
+        uint8_t *buf = (uint8_t *)r->resp;
+        size_t len = r->resp_len;
         r->resp = NULL; /* taken */
         r->resp_len = 0;
         if (!g->stream) {
-            end(cs, c, GRPC_OK, NULL);
+            cs->st->calls[cs->method][GRPC_OK]++;
+            grpc_call_reply(c, buf, len);
             return;
         }
+        grpc_call_send(c, buf, len);
     } else {
         char msg[SERVE_ERR_MAX];
         error_text(r, msg, sizeof msg);
         if (!g->stream) {
-            end(cs, c, grpc_code(r->status), "%s", msg);
+            /* refused because its deadline cannot be met, or could not be */
+            int code = grpc_code(r->status);
+            if (code == GRPC_UNAVAILABLE && serve_now_ns() >= r->deadline_ns)
+                code = GRPC_DEADLINE_EXCEEDED;
+            end(cs, c, code, "%s", msg);
             return;
         }
         Inference__ModelStreamInferResponse sa = INFERENCE__MODEL_STREAM_INFER_RESPONSE__INIT;
@@ -977,8 +1014,8 @@ static void infer_refuse(call_state *cs, grpc_call *c, int stream, int code, con
     if (buf) grpc_call_send(c, buf, len);
 }
 
-static void infer_message(gstate *st, grpc_call *c, call_state *cs, const uint8_t *msg,
-                          size_t len, int stream)
+static void infer_message(gstate *st, grpc_call *c, call_state *cs, const uint8_t *msg, size_t len,
+                          int stream)
 {
     server *s = st->s;
     char name[256], version[32], err[SERVE_ERR_MAX];
@@ -1103,8 +1140,9 @@ static void on_start(grpc_call *c, void *ud)
     size_t len = 0;
     const char *key = call_key(c, &len);
     if (auth_check(s->auth, key, len) < 0)
-        end(cs, c, GRPC_UNAUTHENTICATED, "%s: send it as 'authorization: Bearer KEY' or "
-                                         "'x-api-token: KEY' metadata",
+        end(cs, c, GRPC_UNAUTHENTICATED,
+            "%s: send it as 'authorization: Bearer KEY' or "
+            "'x-api-token: KEY' metadata",
             key ? "this API key is not known" : "this call needs an API key");
 }
 
@@ -1222,10 +1260,10 @@ static json_t *health(server *s, void *state)
 }
 
 static const char *const CODE_NAMES[N_CODES] = {
-    "OK",        "CANCELLED",          "UNKNOWN",        "INVALID_ARGUMENT", "DEADLINE_EXCEEDED",
-    "NOT_FOUND", "ALREADY_EXISTS",     "PERMISSION_DENIED", "RESOURCE_EXHAUSTED",
-    "FAILED_PRECONDITION", "ABORTED",  "OUT_OF_RANGE",   "UNIMPLEMENTED",    "INTERNAL",
-    "UNAVAILABLE", "DATA_LOSS",        "UNAUTHENTICATED"};
+    "OK",        "CANCELLED",      "UNKNOWN",           "INVALID_ARGUMENT",   "DEADLINE_EXCEEDED",
+    "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
+    "ABORTED",   "OUT_OF_RANGE",   "UNIMPLEMENTED",     "INTERNAL",           "UNAVAILABLE",
+    "DATA_LOSS", "UNAUTHENTICATED"};
 
 static void metrics(server *s, void *state, strbuf *sb)
 {
@@ -1238,10 +1276,10 @@ static void metrics(server *s, void *state, strbuf *sb)
         for (int k = 0; k < N_CODES; k++)
             if (st->calls[i][k])
                 strbuf_appendf(sb, "glint_grpc_calls_total{method=\"%s\",code=\"%s\"} %llu\n",
-                               METHODS[i].name, CODE_NAMES[k],
-                               (unsigned long long)st->calls[i][k]);
-    strbuf_appendf(sb, "# HELP glint_grpc_connections Open gRPC connections.\n"
-                       "# TYPE glint_grpc_connections gauge\nglint_grpc_connections %d\n",
+                               METHODS[i].name, CODE_NAMES[k], (unsigned long long)st->calls[i][k]);
+    strbuf_appendf(sb,
+                   "# HELP glint_grpc_connections Open gRPC connections.\n"
+                   "# TYPE glint_grpc_connections gauge\nglint_grpc_connections %d\n",
                    grpc_server_connections(st->g));
 }
 
