@@ -63,7 +63,7 @@ container-test: build
 
 fuzz: deps
 	CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DGLINT_FUZZ=ON -DGLINT_SANITIZE=ON >/dev/null
-	cmake --build build-fuzz -j$(JOBS) --target fuzz_model_load fuzz_image_decode fuzz_multipart fuzz_kserve fuzz_edge_config fuzz_model_yaml fuzz_model_names fuzz_model_store
+	cmake --build build-fuzz -j$(JOBS) --target fuzz_model_load fuzz_image_decode fuzz_multipart fuzz_kserve fuzz_edge_config fuzz_model_yaml fuzz_model_names fuzz_model_store fuzz_grpc
 	scripts/fuzz.sh build-fuzz $(or $(SECONDS_FUZZ),600)
 
 clean:

@@ -245,16 +245,18 @@ AVX2 void eng_simd_scale_rows(const float *x, const float *sc, float *y, int64_t
 
 AVX2 void eng_simd_planes_to_pixels3(const float *x, int64_t plane, float *y, int64_t n)
 {
-    const v8i ab0 = {0, 8, 0, 1, 9, 0, 2, 10}, c0 = {0, 1, 8, 3, 4, 9, 6, 7};
-    const v8i ab1 = {0, 3, 11, 0, 4, 12, 0, 5}, c1 = {10, 1, 2, 11, 4, 5, 12, 7};
-    const v8i ab2 = {13, 0, 6, 14, 0, 7, 15, 0}, c2 = {0, 13, 2, 3, 14, 5, 6, 15};
+    /* pixels a0 b0 c0 a1 b1 c1 ...: a and b interleaved first, then c in
+     * (__builtin_shufflevector: GCC >= 12 and clang alike) */
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) {
         v8f a = vload(x + i), b = vload(x + plane + i), c = vload(x + 2 * plane + i);
         float *o = y + 3 * i;
-        vstore(o, __builtin_shuffle(__builtin_shuffle(a, b, ab0), c, c0));
-        vstore(o + 8, __builtin_shuffle(__builtin_shuffle(a, b, ab1), c, c1));
-        vstore(o + 16, __builtin_shuffle(__builtin_shuffle(a, b, ab2), c, c2));
+        v8f ab0 = __builtin_shufflevector(a, b, 0, 8, 0, 1, 9, 0, 2, 10);
+        v8f ab1 = __builtin_shufflevector(a, b, 0, 3, 11, 0, 4, 12, 0, 5);
+        v8f ab2 = __builtin_shufflevector(a, b, 13, 0, 6, 14, 0, 7, 15, 0);
+        vstore(o, __builtin_shufflevector(ab0, c, 0, 1, 8, 3, 4, 9, 6, 7));
+        vstore(o + 8, __builtin_shufflevector(ab1, c, 10, 1, 2, 11, 4, 5, 12, 7));
+        vstore(o + 16, __builtin_shufflevector(ab2, c, 0, 13, 2, 3, 14, 5, 6, 15));
     }
     for (; i < n; i++)
         for (int k = 0; k < 3; k++)

@@ -614,19 +614,25 @@ grpc_server *grpc_server_create(h2o_evloop_t *loop, const char *host, int port,
         snprintf(err, err_size, "out of memory");
         return NULL;
     }
-    if ((g->fd = serve_listen_socket(host, port, &g->port, err, err_size)) < 0) {
-        free(g);
-        return NULL;
-    }
     g->loop = loop;
     g->h = *h;
     g->ud = ud;
     g->max_message = max_message;
     g->max_connections = max_connections;
+    if (!host) return g; /* connections come from grpc_server_adopt */
+    if ((g->fd = serve_listen_socket(host, port, &g->port, err, err_size)) < 0) {
+        free(g);
+        return NULL;
+    }
     g->listener = h2o_evloop_socket_create(loop, g->fd, H2O_SOCKET_FLAG_DONT_READ);
     g->listener->data = g;
     h2o_socket_read_start(g->listener, on_accept);
     return g;
+}
+
+void grpc_server_adopt(grpc_server *g, int fd)
+{
+    conn_open(g, fd);
 }
 
 int grpc_server_port(const grpc_server *g)

@@ -56,10 +56,14 @@ typedef struct grpc_handler {
     void (*on_closed)(grpc_call *c, void *ud);
 } grpc_handler;
 
-/* Listens on host:port (0: any free port) on loop. NULL with err. */
+/* Listens on host:port (0: any free port) on loop; host NULL: no
+ * listener (grpc_server_adopt brings the connections). NULL with err. */
 grpc_server *grpc_server_create(h2o_evloop_t *loop, const char *host, int port,
                                 const grpc_handler *h, void *ud, size_t max_message,
                                 int max_connections, char *err, size_t err_size);
+/* Serves fd, a connected non-blocking stream socket (tests, fuzzing);
+ * closed with the connection. */
+void grpc_server_adopt(grpc_server *g, int fd);
 int grpc_server_port(const grpc_server *g);
 int grpc_server_connections(const grpc_server *g);
 /* Stops listening and tells every client (GOAWAY) that no new call will be
