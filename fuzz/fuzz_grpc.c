@@ -95,7 +95,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char sink[65536];
     for (int i = 0; i < 200 && grpc_server_connections(g) > 0; i++) {
         while (off < total) { /* the client's bytes, as the socket takes them */
-            const uint8_t *p = off < sizeof preface - 1 ? preface + off : data + (off - (sizeof preface - 1));
+            const uint8_t *p =
+                off < sizeof preface - 1 ? preface + off : data + (off - (sizeof preface - 1));
             size_t n = off < sizeof preface - 1 ? sizeof preface - 1 - off : total - off;
             ssize_t w = write(sv[1], p, n);
             if (w <= 0) break;

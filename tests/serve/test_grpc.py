@@ -305,4 +305,26 @@ with Serve(GLINT, tmp2, "--models", os.path.join(SRC, "models"), "--model", "red
     T.check("keys: an unload without a key is UNAUTHENTICATED",
             code == grpc.StatusCode.UNAUTHENTICATED, (code, det))
     ch.close()
+# ---- overload: UNAVAILABLE with retry pushback, the rest answered ----
+tmp3 = tempfile.mkdtemp(prefix="glint-grpc-load-")
+with Serve(GLINT, tmp3, "--models", os.path.join(SRC, "models"), "--model", "red_disc",
+           "--grpc-listen", "127.0.0.1:0", "--max-queue", "1", "--cache-mb", "0") as s:
+    ch = grpc.insecure_channel("127.0.0.1:%d" % grpc_port(s))
+    infer = stub(ch, "ModelInfer", pb.ModelInferResponse)
+    infer(infer_request(), timeout=60)  # warm
+    futs = [infer.future(infer_request(rid=str(i)), timeout=60) for i in range(24)]
+    ok = refused = 0
+    pushback = set()
+    for f in futs:
+        try:
+            f.result()
+            ok += 1
+        except grpc.RpcError as e:
+            if e.code() == grpc.StatusCode.UNAVAILABLE:
+                refused += 1
+                pushback.add(dict(e.trailing_metadata() or ()).get("grpc-retry-pushback-ms"))
+    T.check("a full queue: UNAVAILABLE at once, the others answered",
+            refused >= 1 and ok >= 1 and ok + refused == 24, (ok, refused))
+    T.check("UNAVAILABLE carries grpc-retry-pushback-ms", pushback == {"1000"}, pushback)
+    ch.close()
 T.finish()

@@ -318,8 +318,7 @@ static void on_accept(h2o_socket_t *listener, const char *err)
     }
 }
 
-/* Whether host names only this machine's loopback. */
-static int is_loopback(const char *host)
+int serve_is_loopback(const char *host)
 {
     return !strcmp(host, "localhost") || !strcmp(host, "::1") || !strncmp(host, "127.", 4);
 }
@@ -549,7 +548,7 @@ int server_run(const serve_options *o, const serve_module *const *modules, int n
         fprintf(stderr, "glint serve: --require-api-key needs --api-keys FILE\n");
         goto done;
     }
-    s->beyond_loopback = !is_loopback(o->host) || o->require_api_key;
+    s->beyond_loopback = !serve_is_loopback(o->host) || o->require_api_key;
     if (open_listener(s, err, sizeof err) || load_models(s, err, sizeof err) ||
         start_modules(s, err, sizeof err)) {
         fprintf(stderr, "glint serve: %s\n", err);

@@ -59,6 +59,9 @@ typedef struct serve_module serve_module;
  * its port in *bound: the fd, or -1 with err. */
 int serve_listen_socket(const char *host, int port, int *bound, char *err, size_t err_size);
 
+/* Whether host names only this machine's loopback. */
+int serve_is_loopback(const char *host);
+
 int server_run(const serve_options *o, const serve_module *const *modules, int n);
 
 #endif

@@ -57,6 +57,7 @@ struct grpc_call {
     int refused;       /* over a limit: later data is dropped */
     int code;          /* the final status */
     char message[512]; /* percent-encoded grpc-message */
+    char pushback[24]; /* grpc-retry-pushback-ms, "" if none */
     void *user;
 };
 
@@ -137,6 +138,11 @@ uint64_t grpc_call_timeout_ns(const grpc_call *c)
     return u ? v * ns[u - units] : 0;
 }
 
+void grpc_call_retry_pushback(grpc_call *c, int ms)
+{
+    snprintf(c->pushback, sizeof c->pushback, "%d", ms);
+}
+
 void grpc_call_set_user(grpc_call *c, void *user)
 {
     c->user = user;
@@ -145,6 +151,23 @@ void grpc_call_set_user(grpc_call *c, void *user)
 void *grpc_call_user(const grpc_call *c)
 {
     return c->user;
+}
+
+static nghttp2_nv nv(const char *name, const char *value)
+{
+    return (nghttp2_nv){(uint8_t *)name, (uint8_t *)value, strlen(name), strlen(value),
+                        NGHTTP2_NV_FLAG_NONE};
+}
+
+/* grpc-status (code: its text), grpc-message and grpc-retry-pushback-ms
+ * when set: the count of fields written to out (room for 3). */
+static size_t status_fields(const grpc_call *c, const char *code, nghttp2_nv *out)
+{
+    size_t n = 0;
+    out[n++] = nv("grpc-status", code);
+    if (c->message[0]) out[n++] = nv("grpc-message", c->message);
+    if (c->pushback[0]) out[n++] = nv("grpc-retry-pushback-ms", c->pushback);
+    return n;
 }
 
 /* DATA of the call's answer: its queued messages, then trailers. */
@@ -171,13 +194,10 @@ static ssize_t read_data(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t l
     if (!c->finished) return NGHTTP2_ERR_DEFERRED;
     char code[16];
     snprintf(code, sizeof code, "%d", c->code);
-    nghttp2_nv tr[2] = {
-        {(uint8_t *)"grpc-status", (uint8_t *)code, 11, strlen(code), NGHTTP2_NV_FLAG_NONE},
-        {(uint8_t *)"grpc-message", (uint8_t *)c->message, 12, strlen(c->message),
-         NGHTTP2_NV_FLAG_NONE}};
+    nghttp2_nv tr[3];
+    size_t n_tr = status_fields(c, code, tr);
     *flags |= NGHTTP2_DATA_FLAG_EOF;
-    if (nghttp2_submit_trailer(ng, id, tr, c->message[0] ? 2 : 1) == 0)
-        *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+    if (nghttp2_submit_trailer(ng, id, tr, n_tr) == 0) *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
     c->ended = 1;
     return 0;
 }
@@ -249,14 +269,9 @@ static void call_finish(grpc_call *c, int code, const char *message)
     } else { /* Trailers-Only */
         char cs[16];
         snprintf(cs, sizeof cs, "%d", code);
-        nghttp2_nv h[4] = {
-            {(uint8_t *)":status", (uint8_t *)"200", 7, 3, NGHTTP2_NV_FLAG_NONE},
-            {(uint8_t *)"content-type", (uint8_t *)"application/grpc", 12, 16,
-             NGHTTP2_NV_FLAG_NONE},
-            {(uint8_t *)"grpc-status", (uint8_t *)cs, 11, strlen(cs), NGHTTP2_NV_FLAG_NONE},
-            {(uint8_t *)"grpc-message", (uint8_t *)c->message, 12, strlen(c->message),
-             NGHTTP2_NV_FLAG_NONE}};
-        nghttp2_submit_response(c->conn->ng, c->id, h, c->message[0] ? 4 : 3, NULL);
+        nghttp2_nv h[5] = {nv(":status", "200"), nv("content-type", "application/grpc")};
+        size_t n = 2 + status_fields(c, cs, h + 2);
+        nghttp2_submit_response(c->conn->ng, c->id, h, n, NULL);
         c->responded = c->ended = 1;
     }
 }

@@ -79,6 +79,9 @@ const char *grpc_call_path(const grpc_call *c);
 const char *grpc_call_metadata(const grpc_call *c, const char *name);
 /* grpc-timeout in nanoseconds, 0 if none (or unreadable). */
 uint64_t grpc_call_timeout_ns(const grpc_call *c);
+/* Adds grpc-retry-pushback-ms: ms to the call's status (when it is
+ * refused under load: gRPC clients with a retry policy wait that long). */
+void grpc_call_retry_pushback(grpc_call *c, int ms);
 void grpc_call_set_user(grpc_call *c, void *user);
 void *grpc_call_user(const grpc_call *c);
 

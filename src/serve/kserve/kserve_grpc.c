@@ -44,6 +44,7 @@ struct gstate {
     server *s;
     grpc_server *g;
     char host[256];
+    int beyond_loopback;         /* every call but the probes wants a key */
     uint64_t calls[16][N_CODES]; /* per method and final status */
 };
 
@@ -716,6 +717,8 @@ static void infer_on_loop(sreq *r)
             int code = grpc_code(r->status);
             if (code == GRPC_UNAVAILABLE && serve_now_ns() >= r->deadline_ns)
                 code = GRPC_DEADLINE_EXCEEDED;
+            else if (code == GRPC_UNAVAILABLE) /* overloaded: as HTTP's Retry-After: 1 */
+                grpc_call_retry_pushback(c, 1000);
             end(cs, c, code, "%s", msg);
             return;
         }
@@ -875,7 +878,7 @@ static void on_start(grpc_call *c, void *ud)
     }
     metrics_counter_inc(&s->http_requests);
     serve_access a = METHODS[cs->method].access;
-    if (!s->auth || a == SERVE_ACCESS_OPEN || (a == SERVE_ACCESS_DEFAULT && !s->beyond_loopback))
+    if (!s->auth || a == SERVE_ACCESS_OPEN || (a == SERVE_ACCESS_DEFAULT && !st->beyond_loopback))
         return;
     size_t len = 0;
     const char *key = call_key(c, &len);
@@ -951,6 +954,7 @@ static int start(server *s, void **state, char *err, size_t err_size)
         snprintf(err, err_size, "--grpc-listen needs [HOST:]PORT, got '%s'", s->opt.grpc_listen);
         return -1;
     }
+    st->beyond_loopback = s->beyond_loopback || !serve_is_loopback(st->host);
     static const grpc_handler h = {.on_start = on_start,
                                    .on_message = on_message,
                                    .on_half_close = on_half_close,

@@ -18,7 +18,7 @@ static int varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
 }
 
 int kserve_grpc_peek_model(const uint8_t *msg, size_t len, char *name, size_t ncap, char *version,
-                      size_t vcap)
+                           size_t vcap)
 {
     const uint8_t *p = msg, *end = msg + len;
     name[0] = version[0] = 0;
