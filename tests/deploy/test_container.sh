@@ -42,10 +42,11 @@ start() {
         pargs+=("$1"); shift
     done
     names+=("$name")
-    podman run -d --name "$name" --runtime "$RUNTIME" --read-only -p 127.0.0.1::8080 \
+    podman run -d --name "$name" --runtime "$RUNTIME" --read-only -p 127.0.0.1::8080 -p 127.0.0.1::8001 \
         "${pargs[@]}" "$IMAGE" "${gargs[@]}" >/dev/null 2>"$tmp/run.err" ||
         { cat "$tmp/run.err" >&2; fail "podman run $name"; }
     port=$(podman port "$name" 8080/tcp | sed 's/.*://')
+    gport=$(podman port "$name" 8001/tcp | sed 's/.*://')
     cname=$name
 }
 
@@ -102,6 +103,20 @@ podman exec "$cname" sh -c 'echo x > /var/lib/glint/probe && rm /var/lib/glint/p
     fail "state directory /var/lib/glint is not writable"
 podman healthcheck run "$cname" >/dev/null 2>&1 || fail "HEALTHCHECK (glint probe) failed"
 ok "uid 10001, read-only root, /var/lib/glint writable, health check passes"
+
+# 2b. KServe v2 over gRPC on the image's port 8001, with a real gRPC client (python3-grpcio;
+# the messages are hand-encoded: ServerLive is empty, ModelReady is field 1, the name)
+$PY - "$gport" <<'PYEOF' || fail "gRPC on port 8001"
+import grpc, sys
+ch = grpc.insecure_channel("127.0.0.1:" + sys.argv[1])
+def call(method, body):
+    f = ch.unary_unary("/inference.GRPCInferenceService/" + method,
+                       request_serializer=lambda b: b, response_deserializer=lambda b: b)
+    return f(body, timeout=30)
+assert call("ServerLive", b"") == b"\x08\x01", "ServerLive"
+assert call("ModelReady", b"\x0a\x07yolov8n") == b"\x08\x01", "ModelReady yolov8n"
+PYEOF
+ok "gRPC (KServe v2) on port 8001: ServerLive, ModelReady yolov8n"
 
 # 3. answers as the host binary's
 "$GLINT" serve --models "$root/models" --model yolov8n --model red_disc --model shapes \
