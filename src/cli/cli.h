@@ -12,6 +12,7 @@ int cmd_quantize(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_probe(int argc, char **argv);
 int cmd_rollback(int argc, char **argv);
+int cmd_tune(int argc, char **argv);
 
 /* Parses a positive integer option value in [lo, hi]; exits with a message
  * on anything else. */

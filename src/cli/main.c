@@ -8,18 +8,20 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: glint <command> [options]\n"
-            "  run    --model M.onnx IMAGE...      detect/classify images, print JSON\n"
-            "  check  DIR...                       run ONNX backend-test folders\n"
-            "  perf   --model M.onnx [--batch B] [--threads T] [--instances I]\n"
-            "         [--seconds S] [--profile] [--json]   model-only benchmark\n"
-            "  quantize --model M --calib DIR --eval DIR   int8 (QDQ) model + agreement report\n"
-            "  serve  [--models DIR] [--listen HOST:PORT] [--config FILE]   HTTP inference server\n"
-            "  bench  ramp|rate|concurrency|spike --url URL ...   HTTP load generator\n"
-            "  probe  [URL]                         GET a health URL, exit 0 on 2xx\n"
-            "  rollback DETECTOR [--url URL]        an edge detector back to its previous model\n"
-            "Run 'glint <command> --help' for a command's options.\n");
+    fprintf(
+        f, "usage: glint <command> [options]\n"
+           "  run    --model M.onnx IMAGE...      detect/classify images, print JSON\n"
+           "  check  DIR...                       run ONNX backend-test folders\n"
+           "  perf   --model M.onnx [--batch B] [--threads T] [--instances I]\n"
+           "         [--seconds S] [--profile] [--json]   model-only benchmark\n"
+           "  quantize --model M --calib DIR --eval DIR   int8 (QDQ) model + agreement report\n"
+           "  serve  [--models DIR] [--listen HOST:PORT] [--config FILE]   HTTP inference server\n"
+           "  bench  ramp|rate|concurrency|spike --url URL ...   HTTP load generator\n"
+           "  probe  [URL]                         GET a health URL, exit 0 on 2xx\n"
+           "  rollback DETECTOR [--url URL]        an edge detector back to its previous model\n"
+           "  tune   --model M --image F [--sla S] the serving settings with the most requests/s\n"
+           "                                       within an SLA (serves and measures candidates)\n"
+           "Run 'glint <command> --help' for a command's options.\n");
 }
 
 long cli_int(const char *opt, const char *val, long lo, long hi)
@@ -62,6 +64,7 @@ int main(int argc, char **argv)
     if (!strcmp(argv[1], "bench")) return cmd_bench(argc - 1, argv + 1);
     if (!strcmp(argv[1], "probe")) return cmd_probe(argc - 1, argv + 1);
     if (!strcmp(argv[1], "rollback")) return cmd_rollback(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "tune")) return cmd_tune(argc - 1, argv + 1);
     fprintf(stderr, "glint: unknown command '%s'\n", argv[1]);
     usage(stderr);
     return 2;

@@ -207,3 +207,22 @@ int precision_settle(const char *dir, int prec, int threads, const int64_t *inpu
     *chosen = MODEL_PRECISION_INT8;
     return 0;
 }
+
+int precision_allowed(const char *dir, int prec, char *why, size_t why_size)
+{
+    if (prec == MODEL_PRECISION_F32) return 1;
+    if (prec == MODEL_PRECISION_BF16)
+        return report_passes(dir, "model.bf16.report.json", why, why_size);
+    if (prec != MODEL_PRECISION_INT8) {
+        snprintf(why, why_size, "not a precision to serve");
+        return 0;
+    }
+    char path[4096];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/model.int8.onnx", dir);
+    if (stat(path, &st)) {
+        snprintf(why, why_size, "no %s (write it with glint quantize)", path);
+        return 0;
+    }
+    return report_passes(dir, "model.int8.onnx.report.json", why, why_size);
+}

@@ -27,6 +27,11 @@ int precision_settle(const char *dir, int prec, int threads, const int64_t *inpu
                      glint_model **model, int *chosen, char *note, size_t note_size, char *err,
                      size_t err_size);
 
+/* Whether precision prec (f32, int8 or bf16) may serve the folder dir: f32
+ * always; int8 with model.int8.onnx and its agreement report passing; bf16
+ * with its report passing. 0 with why otherwise. */
+int precision_allowed(const char *dir, int prec, char *why, size_t why_size);
+
 /* "f32", "int8", "bf16" for a settled precision. */
 const char *precision_name(int chosen);
 /* The model_precision "f32", "int8", "bf16" or "auto" names, or -1. */

@@ -165,3 +165,8 @@ add_test(NAME cli/precision-trained-truth COMMAND /usr/bin/python3 ${CMAKE_SOURC
          $<TARGET_FILE:glint> ${CMAKE_SOURCE_DIR})
 set_tests_properties(cli/precision-trained-truth PROPERTIES PASS_REGULAR_EXPRESSION "[1-9][0-9]* passed, 0 failed"
                      FAIL_REGULAR_EXPRESSION "FAIL " TIMEOUT 600)
+# glint tune: the search within its budget, tune.json and report.html, --write, bad options
+add_test(NAME cli/tune COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/tests/cli/test_tune.py
+         $<TARGET_FILE:glint> ${CMAKE_SOURCE_DIR})
+set_tests_properties(cli/tune PROPERTIES PASS_REGULAR_EXPRESSION "[1-9][0-9]* passed, 0 failed"
+                     FAIL_REGULAR_EXPRESSION "FAIL " TIMEOUT 600)
