@@ -7,15 +7,18 @@
 # the medians and grpc/http (target >= 1.0). Results also go to
 # bench/out/grpc_vs_http-<date>.json.
 #
+# perf_analyzer runs until three windows agree within --stability percent (default 25;
+# at most 20 windows).
+#
 #   bench/grpc_vs_http.sh [--model yolov8n] [--rounds 3] [--ms 4000]
-#                         [--concurrency 2] [--serve-args "..."] [--streaming]
+#                         [--concurrency 2] [--serve-args "..."] [--streaming] [--stability 25]
 # perf_analyzer is not packaged by Debian: build it from Triton's public sources
 # with ../shared/tools/build_triton_client.sh and point PERF_ANALYZER at it
 # (default /tmp/triton/install/bin/perf_analyzer; its libraries are found in ../lib).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
-model=yolov8n rounds=3 ms=4000 conc=2 serve_args="" stream="" glint=build/glint
+model=yolov8n rounds=3 ms=4000 conc=2 serve_args="" stream="" glint=build/glint stab=25
 pa=${PERF_ANALYZER:-/tmp/triton/install/bin/perf_analyzer}
 while [ $# -gt 0 ]; do
     case $1 in
@@ -25,6 +28,7 @@ while [ $# -gt 0 ]; do
     --concurrency) conc=$2; shift 2 ;;
     --serve-args) serve_args=$2; shift 2 ;;
     --streaming) stream=--streaming; shift ;;
+    --stability) stab=$2; shift 2 ;;
     --glint) glint=$2; shift 2 ;;
     *) sed -n '2,15p' "$0"; exit 2 ;;
     esac
@@ -49,7 +53,7 @@ measure() {
     local proto=$1 url=$2 extra=$3 out
     # shellcheck disable=SC2086
     out=$(cd "$tmp" && "$pa" -m "$model" -u "$url" -i "$proto" $extra --concurrency-range "$conc" \
-        --measurement-interval "$ms" --percentile 99 2>&1) || { echo "$out" >&2; return 1; }
+        --measurement-interval "$ms" --percentile 99 -s "$stab" -r 20 2>&1) || { echo "$out" >&2; return 1; }
     echo "$(echo "$out" | grep -o "throughput: [0-9.]*" | tail -1 | cut -d' ' -f2)" \
          "$(echo "$out" | grep -o "latency [0-9]*" | tail -1 | cut -d' ' -f2)"
 }
