@@ -115,19 +115,13 @@ static void chart_time(FILE *f, const bench_config *cfg, const bench_result *r, 
         {"offered", "#37474f", a->t, a->off, a->n, 1, 0, 0},
     };
     int has_off = cfg->mode == BENCH_RAMP || cfg->mode == BENCH_RATE;
-    svg_chart c1 = {"chart-rps",
-                    "Requests per second: offered vs achieved",
-                    "time (s)",
-                    "requests / s",
-                    0,
-                    0,
-                    rps,
-                    has_off ? 4 : 3,
-                    bands,
-                    r->nsteps,
-                    NULL,
-                    0,
-                    1};
+    svg_chart c1 = {"chart-rps", "Requests per second: offered vs achieved",
+                    "time (s)",  "requests / s",
+                    0,           0,
+                    rps,         has_off ? 4 : 3,
+                    bands,       r->nsteps,
+                    NULL,        0,
+                    1,           0};
     svg_chart_write(f, &c1);
     svg_series lat[4] = {
         {"p50", "#2e7d32", a->t, a->p50, a->n, 0, 0, 0},
@@ -146,6 +140,7 @@ static void chart_time(FILE *f, const bench_config *cfg, const bench_result *r, 
                     bands,
                     r->nsteps,
                     NULL,
+                    0,
                     0,
                     0};
     svg_chart_write(f, &c2);
@@ -187,7 +182,8 @@ static void chart_distribution(FILE *f, const bench_result *r)
                     0,
                     ticks,
                     8,
-                    1};
+                    1,
+                    0};
     svg_chart_write(f, &c1);
 
     /* histogram over log-spaced bins between min and max */
@@ -225,7 +221,8 @@ static void chart_distribution(FILE *f, const bench_result *r)
                     0,
                     NULL,
                     0,
-                    1};
+                    1,
+                    0};
     svg_chart_write(f, &c2);
 }
 
@@ -265,7 +262,8 @@ static void chart_steps(FILE *f, const bench_config *cfg, const bench_result *r)
                     0,
                     NULL,
                     0,
-                    1};
+                    1,
+                    0};
     svg_chart_write(f, &c1);
     svg_series s2[2] = {{"p50", "#2e7d32", ach, p50, n, 0, 1, 0},
                         {"p99", "#c62828", ach, p99, n, 0, 1, 0}};
@@ -281,7 +279,8 @@ static void chart_steps(FILE *f, const bench_config *cfg, const bench_result *r)
                     0,
                     NULL,
                     0,
-                    1};
+                    1,
+                    0};
     svg_chart_write(f, &c2);
 done:
     free(x);
@@ -330,7 +329,8 @@ static void chart_spike(FILE *f, const bench_result *r)
                        0,
                        NULL,
                        0,
-                       1};
+                       1,
+                       0};
         svg_chart_write(f, &c);
     }
     free(x);

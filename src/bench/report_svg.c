@@ -251,9 +251,9 @@ void svg_chart_write(FILE *f, const svg_chart *c)
         return;
     }
     axis x = {0}, y = {0};
-    setup_axis(&x, xl, xh, c->logx, 0);
+    setup_axis(&x, xl, xh, c->logx, c->xmin0);
     setup_axis(&y, yl, yh, c->logy, c->ymin0);
-    if (!c->logx && !c->xticks) {
+    if (!c->logx && !c->xticks && !c->xmin0) {
         x.lo = xl; /* time axes start where the data does */
         x.hi = xh > xl ? xh : xl + 1;
     }

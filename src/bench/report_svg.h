@@ -43,6 +43,8 @@ typedef struct svg_chart {
     const svg_tick *xticks; /* custom x ticks, or NULL for automatic */
     int nxticks;
     double ymin0; /* 1: the y axis starts at 0 (linear) */
+    int xmin0;    /* 1: the x axis starts at 0 with round ticks (linear); 0: where the data
+                     does (time axes) */
 } svg_chart;
 
 /* Writes the chart as an <svg class="chart"> element. */

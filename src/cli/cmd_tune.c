@@ -124,21 +124,20 @@ static double parse_duration(const char *s)
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: glint tune --model NAME --image FILE|DIR [options]\n"
-            "  finds the serving settings of one model that answer the most requests/s\n"
-            "  within an SLA, by serving and measuring candidates (glint serve + glint bench)\n"
-            "  --models DIR         the model repository (default models)\n"
-            "  --sla SPEC           what a configuration must meet at a load level, as glint\n"
-            "                       bench's --sla (default 'p99<150ms,errors<1%%')\n"
-            "  --budget T           time for the search: 300, 90s, 5m, 1h (default 5m)\n"
-            "  --concurrency LIST   closed-loop levels, e.g. 1,2,4,8 (default 1,2,4,8)\n"
-            "  --window-ms N        measurement window (default 1000); a level runs until\n"
-            "                       three windows agree within 10%% (at most 8)\n"
-            "  --out DIR            tune.json, report.html, the servers' logs\n"
-            "                       (default tune-NAME)\n"
-            "  --write              put the winner's settings into the model's model.yaml\n"
-            "                       (only when it beats the defaults by >= 5%%)\n");
+    fprintf(f, "usage: glint tune --model NAME --image FILE|DIR [options]\n"
+               "  finds the serving settings of one model that answer the most requests/s\n"
+               "  within an SLA, by serving and measuring candidates (glint serve + glint bench)\n"
+               "  --models DIR         the model repository (default models)\n"
+               "  --sla SPEC           what a configuration must meet at a load level, as glint\n"
+               "                       bench's --sla (default 'p99<150ms,errors<1%%')\n"
+               "  --budget T           time for the search: 300, 90s, 5m, 1h (default 5m)\n"
+               "  --concurrency LIST   closed-loop levels, e.g. 1,2,4,8 (default 1,2,4,8)\n"
+               "  --window-ms N        measurement window (default 1000); a level runs until\n"
+               "                       three windows agree within 10%% (at most 8)\n"
+               "  --out DIR            tune.json, report.html, the servers' logs\n"
+               "                       (default tune-NAME)\n"
+               "  --write              put the winner's settings into the model's model.yaml\n"
+               "                       (only when it beats the defaults by >= 5%%)\n");
 }
 
 static int parse_levels(const char *s, tune_opts *o)
@@ -220,8 +219,8 @@ static int parse_args(int argc, char **argv, tune_opts *o)
 
 /* ---- the scratch repository ---- */
 
-static const char *const KEYS[] = {"precision",          "instances",           "threads",
-                                   "max_batch",          "max_queue_delay_us",  "preferred_batch_sizes",
+static const char *const KEYS[] = {"precision", "instances",          "threads",
+                                   "max_batch", "max_queue_delay_us", "preferred_batch_sizes",
                                    NULL};
 
 /* Whether line sets one of KEYS at the top level. */
@@ -331,9 +330,10 @@ static int serve_start(tune_ctx *t, const char *log, server *s, char *why, size_
     char ready[4200];
     snprintf(ready, sizeof ready, "%s/ready", t->scratch);
     unlink(ready);
-    char *argv[] = {t->self,          "serve",     "--models",       t->scratch, "--model",
-                    (char *)t->o.model, "--listen",  "127.0.0.1:0",    "--ready-file", ready,
-                    "--cache-mb",     "0",         NULL};
+    char *argv[] = {
+        t->self,    "serve",       "--models",     t->scratch, "--model",    (char *)t->o.model,
+        "--listen", "127.0.0.1:0", "--ready-file", ready,      "--cache-mb", "0",
+        NULL};
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, 1, log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -408,9 +408,9 @@ static int read_settings(tune_ctx *t, const server *s, tune_cfg *c)
     c->delay_us = (int)json_integer_value(
         json_object_get(json_object_get(j, "dynamic_batching"), "max_queue_delay_microseconds"));
     snprintf(t->task, sizeof t->task, "%s",
-             json_string_value(json_object_get(p, "task")) ? json_string_value(
-                                                                 json_object_get(p, "task"))
-                                                           : "detect");
+             json_string_value(json_object_get(p, "task"))
+                 ? json_string_value(json_object_get(p, "task"))
+                 : "detect");
     json_decref(j);
     return c->precision < 0 || c->instances < 1 || c->threads < 1 ? -1 : 0;
 }
@@ -496,8 +496,8 @@ static int run_trial(tune_ctx *t, const tune_cfg *cfg, tune_trial *tr)
     snprintf(log, sizeof log, "%s/serve-%02d.log", t->o.out, t->n);
     server s = {0};
     if (stage(t, cfg)) {
-        snprintf(tr->why, sizeof tr->why, "cannot write the scratch repository %s: %s",
-                 t->scratch, strerror(errno));
+        snprintf(tr->why, sizeof tr->why, "cannot write the scratch repository %s: %s", t->scratch,
+                 strerror(errno));
         return -1;
     }
     if (serve_start(t, log, &s, tr->why, sizeof tr->why)) return -1;
@@ -555,8 +555,7 @@ static int best_trial(const tune_ctx *t)
 {
     int b = -1;
     for (int i = 0; i < t->n; i++)
-        if (!isnan(t->trials[i].score) && (b < 0 || t->trials[i].score > t->trials[b].score))
-            b = i;
+        if (!isnan(t->trials[i].score) && (b < 0 || t->trials[i].score > t->trials[b].score)) b = i;
     return b;
 }
 
@@ -588,10 +587,10 @@ static json_t *trial_json(const tune_trial *tr)
     json_t *pts = json_array();
     for (int i = 0; i < tr->npts; i++) {
         const tune_point *p = &tr->pts[i];
-        json_array_append_new(pts, json_pack("{s:i, s:f, s:f, s:f, s:f, s:b}", "concurrency",
-                                             p->conc, "rps", p->rps, "p50_ms", p->p50, "p99_ms",
-                                             p->p99, "error_pct", p->err_pct, "meets_sla",
-                                             p->meets));
+        json_array_append_new(pts,
+                              json_pack("{s:i, s:f, s:f, s:f, s:f, s:b}", "concurrency", p->conc,
+                                        "rps", p->rps, "p50_ms", p->p50, "p99_ms", p->p99,
+                                        "error_pct", p->err_pct, "meets_sla", p->meets));
     }
     return json_pack("{s:s, s:b, s:s, s:i, s:i, s:i, s:i, s:o, s:o, s:f, s:s}", "label", tr->label,
                      "defaults", tr->is_default, "precision", precision_name(tr->c.precision),
@@ -613,7 +612,7 @@ static void write_report(const tune_ctx *t, int win, const char *verdict)
     svg_escape(f, t->o.model);
     fprintf(f, "</title><style>body{font:14px sans-serif;margin:24px}table{border-collapse:"
                "collapse}td,th{padding:3px 8px;border-bottom:1px solid #ddd;text-align:right}"
-               "td:first-child,th:first-child{text-align:left}.win{font-weight:bold;background:"
+               "td:nth-child(2),th:nth-child(2){text-align:left}.win{font-weight:bold;background:"
                "#eef8ee}svg.chart{max-width:900px}</style></head><body><h1>glint tune: ");
     svg_escape(f, t->o.model);
     fprintf(f, "</h1><p>SLA <code>");
@@ -623,6 +622,7 @@ static void write_report(const tune_ctx *t, int win, const char *verdict)
     svg_escape(f, verdict);
     fprintf(f, "</p>");
     svg_series ser[MAX_TRIALS];
+    char names[MAX_TRIALS][16]; /* #i: the table's rows say which configuration */
     double xs[MAX_TRIALS][MAX_LEVELS], ys[MAX_TRIALS][MAX_LEVELS];
     int ns = 0;
     for (int i = 0; i < t->n; i++) {
@@ -632,7 +632,8 @@ static void write_report(const tune_ctx *t, int win, const char *verdict)
             xs[ns][k] = tr->pts[k].rps;
             ys[ns][k] = tr->pts[k].p99;
         }
-        ser[ns] = (svg_series){.name = tr->label,
+        snprintf(names[ns], sizeof names[ns], "#%d%s", i, i == win ? " winner" : "");
+        ser[ns] = (svg_series){.name = names[ns],
                                .color = colors[i % 10],
                                .x = xs[ns],
                                .y = ys[ns],
@@ -641,13 +642,24 @@ static void write_report(const tune_ctx *t, int win, const char *verdict)
                                .markers = 1};
         ns++;
     }
+    /* the SLA's p99 bound, across the chart */
+    double bound = sla_p99_bound(&t->o.sla), sx[2] = {0, 0}, sy[2];
+    for (int i = 0; i < ns; i++)
+        for (int k = 0; k < ser[i].n; k++)
+            sx[1] = ser[i].x[k] > sx[1] ? ser[i].x[k] : sx[1];
+    if (!isnan(bound) && ns < MAX_TRIALS) {
+        sy[0] = sy[1] = bound;
+        ser[ns++] =
+            (svg_series){.name = "SLA p99", .color = "#999", .x = sx, .y = sy, .n = 2, .dashed = 1};
+    }
     svg_chart ch = {.id = "front",
                     .title = "p99 latency against throughput",
                     .xlabel = "requests/s (answered)",
                     .ylabel = "p99 ms",
                     .series = ser,
                     .nseries = ns,
-                    .ymin0 = 1};
+                    .ymin0 = 1,
+                    .xmin0 = 1};
     svg_chart_write(f, &ch);
     fprintf(f, "<table><tr><th>#</th><th>configuration</th><th>best concurrency</th><th>req/s "
                "within SLA</th><th>p99 ms there</th><th>levels</th><th>seconds</th></tr>\n");
@@ -686,8 +698,8 @@ static void search(tune_ctx *t)
 {
     int cur_i = try_cfg(t, NULL); /* the shipped defaults */
     if (cur_i < 0 || t->trials[cur_i].why[0]) {
-        if (cur_i >= 0) fprintf(stderr, "glint tune: the defaults did not run: %s\n",
-                                t->trials[cur_i].why);
+        if (cur_i >= 0)
+            fprintf(stderr, "glint tune: the defaults did not run: %s\n", t->trials[cur_i].why);
         return;
     }
     tune_cfg cur = t->trials[cur_i].c;
@@ -811,8 +823,8 @@ int cmd_tune(int argc, char **argv)
     t->usable = cpus_process()->usable;
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
-    printf("glint tune: %s on %d CPU(s), SLA %s, budget %.0f s, concurrency", t->o.model,
-           t->usable, t->o.sla_text, t->o.budget_s);
+    printf("glint tune: %s on %d CPU(s), SLA %s, budget %.0f s, concurrency", t->o.model, t->usable,
+           t->o.sla_text, t->o.budget_s);
     for (int i = 0; i < t->o.nlevels; i++)
         printf("%s%d", i ? "," : " ", t->o.levels[i]);
     printf("\n%3s  %-44s  %6s  %8s  %8s\n", "#", "configuration", "conc", "req/s", "p99 ms");
@@ -821,8 +833,7 @@ int cmd_tune(int argc, char **argv)
     int win = best_trial(t);
     char verdict[512];
     if (win < 0) {
-        snprintf(verdict, sizeof verdict, "no configuration tried meets the SLA %s",
-                 t->o.sla_text);
+        snprintf(verdict, sizeof verdict, "no configuration tried meets the SLA %s", t->o.sla_text);
         rc = 2;
     } else if (win == 0) {
         snprintf(verdict, sizeof verdict,

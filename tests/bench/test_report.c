@@ -286,10 +286,10 @@ static void test_svg(void **state)
     FILE *f = fopen(p, "w");
     double x[5] = {0, 1, 2, 3, 4}, y[5] = {1, 2, NAN, 4, 5};
     svg_series s = {"a<b", "#000", x, y, 5, 0, 1, 0};
-    svg_chart c = {"c1", "T & t", "x", "y", 0, 0, &s, 1, NULL, 0, NULL, 0, 1};
+    svg_chart c = {"c1", "T & t", "x", "y", 0, 0, &s, 1, NULL, 0, NULL, 0, 1, 0};
     svg_chart_write(f, &c);
     svg_series e = {"none", "#000", x, y, 0, 0, 0, 0};
-    svg_chart c2 = {"c2", "empty", "x", "y", 0, 1, &e, 1, NULL, 0, NULL, 0, 0};
+    svg_chart c2 = {"c2", "empty", "x", "y", 0, 1, &e, 1, NULL, 0, NULL, 0, 0, 0};
     svg_chart_write(f, &c2);
     fclose(f);
     char *t = slurp(p);
