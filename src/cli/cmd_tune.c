@@ -753,7 +753,7 @@ static void search(tune_ctx *t)
 static double confirm(tune_ctx *t, int win, double *w_med, double *d_med)
 {
     tune_trial *w = &t->trials[win], *d = &t->trials[0];
-    double ws[CONFIRM_ROUNDS], ds[CONFIRM_ROUNDS];
+    double ws[CONFIRM_ROUNDS] = {0}, ds[CONFIRM_ROUNDS] = {0};
     int levels_w[1] = {w->pts[w->best].conc}, levels_d[1] = {d->pts[d->best].conc};
     tune_opts saved = t->o;
     for (int r = 0; r < CONFIRM_ROUNDS; r++) {
