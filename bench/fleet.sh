@@ -15,12 +15,13 @@
 #
 #   bench/fleet.sh [--replicas 3] [--model red_disc] [--image tests/data/horses.jpg]
 #                  [--rate 40] [--seconds 20] [--scenarios "rolling kill9"]
-# Needs Debian's haproxy (scripts/install-deps.sh --bench).
+# Needs Debian's haproxy (scripts/install-deps.sh --bench). FLEET_HAPROXY_CFG names another
+# HAProxy config (e.g. one without retries, to see what they save).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 replicas=3 model=red_disc image=tests/data/horses.jpg rate=40 seconds=20 scenarios="rolling kill9"
-glint=$root/build/glint
+glint=$root/build/glint cfg=${FLEET_HAPROXY_CFG:-deploy/haproxy/glint.cfg}
 while [ $# -gt 0 ]; do
     case $1 in
     --replicas) replicas=$2; shift 2 ;;
@@ -40,6 +41,7 @@ tmp=$(mktemp -d)
 pids=() ports=() hpid=
 cleanup() {
     for p in "${pids[@]}" $hpid; do kill -9 "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
     rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -63,7 +65,7 @@ for i in $(seq 0 $((replicas - 1))); do
 done
 front=127.0.0.1:$(free_port)
 GLINT_FRONT=$front GLINT_R1=127.0.0.1:${ports[0]} GLINT_R2=127.0.0.1:${ports[1]} \
-    GLINT_R3=127.0.0.1:${ports[2]} haproxy -db -f deploy/haproxy/glint.cfg 2>"$tmp/haproxy.log" &
+    GLINT_R3=127.0.0.1:${ports[2]} haproxy -db -f "$cfg" >"$tmp/haproxy.log" 2>&1 &
 hpid=$!
 url="http://$front/v1/models/$model/$task"
 for _ in $(seq 1 200); do curl -sf -o /dev/null -X POST --data-binary "@$image" "$url" && break; sleep 0.05; done
@@ -112,11 +114,14 @@ for sc in $scenarios; do
         done
         wait "$bpid" || true
         results+=("$(report rolling 1 2>>"$tmp/lines")")
+        echo "  held at SIGTERM: $(grep -ho 'draining [0-9]* request' "$tmp"/r*.log | awk '{printf "%s ", $2}')" >>"$tmp/lines"
         ;;
     kill9)
         for retries in 0 2; do
             bench "kill9-retries$retries" --retries "$retries" --retry-backoff 20
             sleep 2
+            held=$(curl -s "http://127.0.0.1:${ports[0]}/health" |
+                python3 -c 'import json,sys; print(json.load(sys.stdin)["in_flight"])' 2>/dev/null || echo "?")
             kill -9 "${pids[0]}"
             wait "${pids[0]}" 2>/dev/null || true
             sleep 1
@@ -125,6 +130,7 @@ for sc in $scenarios; do
             wait "$bpid" || true
             must=$([ "$retries" -gt 0 ] && echo 1 || echo 0)
             results+=("$(report "kill9-retries$retries" "$must" 2>>"$tmp/lines")")
+            echo "  in flight on the killed replica just before SIGKILL: $held" >>"$tmp/lines"
         done
         ;;
     *) echo "fleet: unknown scenario $sc"; exit 2 ;;
