@@ -305,6 +305,35 @@ with Serve(GLINT, tmp2, "--models", os.path.join(SRC, "models"), "--model", "red
     T.check("keys: an unload without a key is UNAUTHENTICATED",
             code == grpc.StatusCode.UNAUTHENTICATED, (code, det))
     ch.close()
+# ---- a client that connects and never speaks HTTP/2 is let go; a channel that does stays ----
+import socket  # noqa: E402
+import time  # noqa: E402
+tmp4 = tempfile.mkdtemp(prefix="glint-grpc-idle-")
+with Serve(GLINT, tmp4, "--models", os.path.join(SRC, "models"), "--model", "red_disc",
+           "--grpc-listen", "127.0.0.1:0", "--idle-timeout-ms", "500") as s:
+    gp = grpc_port(s)
+    mute = socket.create_connection(("127.0.0.1", gp), timeout=10)
+    ch = grpc.insecure_channel("127.0.0.1:%d" % gp)
+    live = stub(ch, "ServerLive", pb.ServerLiveResponse)
+    live(pb.ServerLiveRequest(), timeout=30)
+    t0 = time.time()
+    gone = False
+    try:  # the server's SETTINGS come first, then the end of the connection
+        while mute.recv(1024):
+            pass
+        gone = True
+    except ConnectionResetError:
+        gone = True
+    except socket.timeout:
+        pass
+    T.check("a connection that never sends HTTP/2 is closed after --idle-timeout-ms",
+            gone and time.time() - t0 < 5, time.time() - t0)
+    time.sleep(1.0)
+    T.check("an idle gRPC channel is kept (5 minutes)", live(pb.ServerLiveRequest(), timeout=30).live
+            and json.loads(http_json(s.port, "GET", "/health")[1])["grpc"]["connections"] == 1)
+    mute.close()
+    ch.close()
+
 # ---- overload: UNAVAILABLE with retry pushback, the rest answered ----
 tmp3 = tempfile.mkdtemp(prefix="glint-grpc-load-")
 with Serve(GLINT, tmp3, "--models", os.path.join(SRC, "models"), "--model", "red_disc",

@@ -12,6 +12,7 @@
 #include "serve/kserve/grpc_transport.h"
 
 #include "serve/core/server.h"
+#include "util/clock.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -70,8 +71,10 @@ struct grpc_conn {
     uint8_t *wbuf;
     size_t wlen, wcap;
     int writing;
-    int busy;    /* inside nghttp2: no mem_send now */
-    int closing; /* close once it returns */
+    int busy;         /* inside nghttp2: no mem_send now */
+    int closing;      /* close once it returns */
+    int got_frame;    /* the client's preface and a frame arrived */
+    uint64_t last_ns; /* last read, or last call ended (clock_now_ns) */
 };
 
 struct grpc_server {
@@ -93,6 +96,7 @@ static void conn_close(grpc_conn *c);
 static void call_free(grpc_call *c)
 {
     grpc_conn *cn = c->conn;
+    cn->last_ns = clock_now_ns();
     if (c->started && cn->g->h.on_closed) cn->g->h.on_closed(c, cn->g->ud);
     if (c->prev)
         c->prev->next = c->next;
@@ -438,7 +442,7 @@ static void call_start(grpc_call *c)
 
 static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *user)
 {
-    (void)user;
+    ((grpc_conn *)user)->got_frame = 1;
     if (f->hd.type != NGHTTP2_HEADERS && f->hd.type != NGHTTP2_DATA) return 0;
     grpc_call *c = nghttp2_session_get_stream_user_data(ng, f->hd.stream_id);
     if (!c) return 0;
@@ -556,6 +560,7 @@ static void on_read(h2o_socket_t *sock, const char *err)
         conn_close(c);
         return;
     }
+    c->last_ns = clock_now_ns();
     c->busy = 1;
     ssize_t n =
         nghttp2_session_mem_recv(c->ng, (const uint8_t *)sock->input->bytes, sock->input->size);
@@ -588,6 +593,7 @@ static void conn_open(grpc_server *g, int fd)
         return;
     }
     c->g = g;
+    c->last_ns = clock_now_ns();
     c->next = g->conns;
     if (g->conns) g->conns->prev = c;
     g->conns = c;
@@ -678,6 +684,20 @@ void grpc_server_drain(grpc_server *g)
                               nghttp2_session_get_last_proc_stream_id(c->ng), NGHTTP2_NO_ERROR,
                               NULL, 0);
         conn_flush(c); /* may close (and free) c */
+    }
+}
+
+void grpc_server_sweep(grpc_server *g, uint64_t now_ns, uint64_t preface_ns, uint64_t idle_ns)
+{
+    for (grpc_conn *c = g->conns, *n; c; c = n) {
+        n = c->next;
+        if (c->calls || c->writing || c->closing || now_ns < c->last_ns) continue;
+        if (!c->got_frame && preface_ns && now_ns - c->last_ns > preface_ns) {
+            conn_close(c); /* never spoke HTTP/2 */
+        } else if (idle_ns && now_ns - c->last_ns > idle_ns) {
+            nghttp2_session_terminate_session(c->ng, NGHTTP2_NO_ERROR); /* GOAWAY */
+            conn_flush(c); /* closes it once the GOAWAY is out */
+        }
     }
 }
 

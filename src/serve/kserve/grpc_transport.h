@@ -69,6 +69,12 @@ int grpc_server_connections(const grpc_server *g);
 /* Stops listening and tells every client (GOAWAY) that no new call will be
  * taken; calls under way finish, then connections close. */
 void grpc_server_drain(grpc_server *g);
+/* Periodic (at least every second); now_ns: clock_now_ns() (util/clock.h).
+ * A connection with no call under way is closed when it has not sent a
+ * whole HTTP/2 frame within preface_ns of connecting (a client that
+ * connected and said nothing, or not HTTP/2), or told GOAWAY and closed
+ * after idle_ns without a call; 0 turns either off. */
+void grpc_server_sweep(grpc_server *g, uint64_t now_ns, uint64_t preface_ns, uint64_t idle_ns);
 /* Closes everything (each open call's on_closed runs) and frees g. */
 void grpc_server_free(grpc_server *g);
 

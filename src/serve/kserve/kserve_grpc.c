@@ -971,6 +971,16 @@ static int start(server *s, void **state, char *err, size_t err_size)
     return 0;
 }
 
+#define IDLE_NS (300ull * 1000000000u) /* an idle connection is let go after 5 minutes */
+
+static void tick(server *s, void *state)
+{
+    gstate *st = state;
+    if (st)
+        grpc_server_sweep(st->g, serve_now_ns(), (uint64_t)s->opt.idle_timeout_ms * 1000000u,
+                          IDLE_NS);
+}
+
 static void drain(server *s, void *state)
 {
     (void)s;
@@ -1029,6 +1039,7 @@ static void metrics(server *s, void *state, strbuf *sb)
 
 const serve_module kserve_grpc_module = {.name = "grpc",
                                          .start = start,
+                                         .tick = tick,
                                          .drain = drain,
                                          .stop = stop,
                                          .health = health,
