@@ -74,6 +74,10 @@ static void usage(void)
         "  --require-api-key 0|1   1: a key on every route but the probes, on loopback too\n"
         "  --grpc-listen [HOST:]PORT  KServe v2 over gRPC (Triton's GRPCInferenceService)\n"
         "                          there too; HOST defaults to --listen's (Triton: 8001)\n"
+        "  --rate-limit RPS        requests/s per client (its API key, else its address;\n"
+        "                          0: none): over it 429 with Retry-After; every answer\n"
+        "                          carries RateLimit-Limit/Remaining/Reset\n"
+        "  --rate-limit-burst N    requests a client may send at once (default ceil(RPS))\n"
         "  --deepstack-model NAME  the model of DeepStack's POST /v1/vision/detection\n"
         "                          (default: the first detection model; docs/serve.md)\n"
         "model.yaml settings (max_batch, instances, threads, ...) win over the flags.\n");
@@ -156,6 +160,10 @@ static int set_option(serve_cli *c, const char *name, const char *v)
         o->deepstack_model = v;
     else if (!strcmp(n, "grpc-listen"))
         o->grpc_listen = v;
+    else if (!strcmp(n, "rate-limit"))
+        o->rate_limit_rps = cli_double("--rate-limit", v, 0, 1e6);
+    else if (!strcmp(n, "rate-limit-burst"))
+        o->rate_limit_burst = (int)cli_int("--rate-limit-burst", v, 1, 1000000);
     else if (!strcmp(n, "api-keys"))
         o->api_keys = v;
     else if (!strcmp(n, "require-api-key"))

@@ -67,3 +67,8 @@ add_test(NAME serve/grpc COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/tests/serv
          $<TARGET_FILE:glint> ${CMAKE_SOURCE_DIR})
 set_tests_properties(serve/grpc PROPERTIES PASS_REGULAR_EXPRESSION "[1-9][0-9]* passed, 0 failed"
                      FAIL_REGULAR_EXPRESSION "FAIL " TIMEOUT 300)
+# Per-client rate limits: 429 with Retry-After and RateLimit headers, clients apart, probes exempt
+add_test(NAME serve/rate-limit COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/tests/serve/test_rate_limit.py
+         $<TARGET_FILE:glint> ${CMAKE_SOURCE_DIR})
+set_tests_properties(serve/rate-limit PROPERTIES PASS_REGULAR_EXPRESSION "[1-9][0-9]* passed, 0 failed"
+                     FAIL_REGULAR_EXPRESSION "FAIL " TIMEOUT 300)

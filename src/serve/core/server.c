@@ -225,12 +225,18 @@ int serve_key_ok(server *s, h2o_req_t *req, const char *form_key, size_t form_le
     return auth_check(s->auth, key, len) >= 0;
 }
 
-/* With API keys: whether req may go on; if not it is answered 401. */
-static int let_in(server *s, h2o_req_t *req, const char *p, size_t n)
+/* How the modules say req is let in (DEFAULT unless one says otherwise). */
+static serve_access route_access(server *s, h2o_req_t *req, const char *p, size_t n)
 {
     serve_access a = SERVE_ACCESS_DEFAULT;
     for (int i = 0; i < s->n_started && a == SERVE_ACCESS_DEFAULT; i++)
         if (s->modules[i]->access) a = s->modules[i]->access(req, p, n);
+    return a;
+}
+
+/* With API keys: whether req may go on; if not it is answered 401. */
+static int let_in(server *s, h2o_req_t *req, serve_access a)
+{
     if (a == SERVE_ACCESS_OPEN || (a == SERVE_ACCESS_DEFAULT && !s->beyond_loopback)) return 1;
     size_t len = 0;
     const char *key = presented_key(req, &len);
@@ -244,13 +250,60 @@ static int let_in(server *s, h2o_req_t *req, const char *p, size_t n)
     return 0;
 }
 
+/* With --rate-limit: whether req's client is within its rate; the answer
+ * gets RateLimit-Limit/Remaining/Reset, a refused one 429 with Retry-After.
+ * The client: its API key (the token it presents), else its address. */
+static int within_rate(server *s, h2o_req_t *req)
+{
+    char key[RATELIMIT_KEY_MAX + 8];
+    size_t len = 0;
+    const char *tok = presented_key(req, &len);
+    if (tok) {
+        int n = snprintf(key, sizeof key, "k:%.*s",
+                         (int)(len < RATELIMIT_KEY_MAX ? len : RATELIMIT_KEY_MAX), tok);
+        len = (size_t)n < sizeof key ? (size_t)n : sizeof key - 1;
+    } else {
+        struct sockaddr_storage ss;
+        socklen_t sl = req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss);
+        char host[INET6_ADDRSTRLEN] = "?";
+        if (sl && ss.ss_family == AF_INET)
+            inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, host, sizeof host);
+        else if (sl && ss.ss_family == AF_INET6)
+            inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, host, sizeof host);
+        len = (size_t)snprintf(key, sizeof key, "a:%s", host);
+    }
+    ratelimit_verdict v;
+    ratelimit_check(s->limits, key, len, serve_now_ns(), &v);
+    char b[32];
+    int n = snprintf(b, sizeof b, "%d", v.limit);
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("ratelimit-limit"), 0, NULL,
+                          h2o_strdup(&req->pool, b, (size_t)n).base, (size_t)n);
+    n = snprintf(b, sizeof b, "%d", v.remaining);
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("ratelimit-remaining"), 0, NULL,
+                          h2o_strdup(&req->pool, b, (size_t)n).base, (size_t)n);
+    n = snprintf(b, sizeof b, "%.0f", ceil(v.reset_s));
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("ratelimit-reset"), 0, NULL,
+                          h2o_strdup(&req->pool, b, (size_t)n).base, (size_t)n);
+    if (v.allowed) return 1;
+    metrics_counter_inc(&s->rate_limited);
+    n = snprintf(b, sizeof b, "%.0f", ceil(v.retry_after_s));
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL,
+                   h2o_strdup(&req->pool, b, (size_t)n).base, (size_t)n);
+    serve_respond_error(s, req, 429,
+                        "rate limit: %g requests/s (bursts of %d) for this client; retry in %.2f s",
+                        s->opt.rate_limit_rps, v.limit, v.retry_after_s);
+    return 0;
+}
+
 static int on_req(h2o_handler_t *h, h2o_req_t *req)
 {
     server *s = ((handler *)h)->srv;
     metrics_counter_inc(&s->http_requests);
     const char *p = req->path_normalized.base;
     size_t n = req->path_normalized.len;
-    if (s->auth && !let_in(s, req, p, n)) return 0;
+    serve_access a = s->auth || s->limits ? route_access(s, req, p, n) : SERVE_ACCESS_DEFAULT;
+    if (s->auth && !let_in(s, req, a)) return 0;
+    if (s->limits && a != SERVE_ACCESS_OPEN && !within_rate(s, req)) return 0;
     for (int i = 0; i < s->n_started; i++)
         if (s->modules[i]->route && !s->modules[i]->route(s, s->module_state[i], req, p, n))
             return 0;
@@ -495,6 +548,7 @@ static void teardown(server *s)
     }
     resp_cache_destroy(s->cache);
     auth_free(s->auth);
+    ratelimit_free(s->limits);
     h2o_multithread_queue_t *ctx_queue = s->ctx.queue;
     h2o_context_dispose(&s->ctx);
     free(ctx_queue); /* (same) */
@@ -542,6 +596,14 @@ int server_run(const serve_options *o, const serve_module *const *modules, int n
     }
     if (o->api_keys && !(s->auth = auth_load(o->api_keys, err, sizeof err))) {
         fprintf(stderr, "glint serve: %s\n", err);
+        goto done;
+    }
+    if (o->rate_limit_rps > 0 &&
+        !(s->limits = ratelimit_create(o->rate_limit_rps,
+                                       o->rate_limit_burst > 0 ? o->rate_limit_burst
+                                                               : (int)ceil(o->rate_limit_rps),
+                                       65536))) {
+        fprintf(stderr, "glint serve: cannot create the rate limiter\n");
         goto done;
     }
     if (o->require_api_key && !o->api_keys) {

@@ -45,6 +45,8 @@ typedef struct serve_options {
                                   * the repository's first detection model */
     const char *state_dir;       /* outbox database folder (default glint-state) */
     const char *grpc_listen;     /* KServe v2 over gRPC: [HOST:]PORT, or NULL: none */
+    double rate_limit_rps;       /* per client (API key, else address); 0: no limit */
+    int rate_limit_burst;        /* requests a client may send at once (0: ceil(rps)) */
 } serve_options;
 
 /* Fills *o with the defaults above. */

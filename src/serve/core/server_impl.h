@@ -17,6 +17,7 @@
 #include "serve/core/http.h"
 #include "serve/core/metrics.h"
 #include "serve/core/module.h"
+#include "serve/core/ratelimit.h"
 #include "serve/core/repo.h"
 #include "serve/core/request.h"
 #include "serve/core/server.h"
@@ -54,7 +55,8 @@ struct server {
     int stopping; /* teardown: late reloads are dropped */
     uint64_t started_ns;
     double cold_start_ms;
-    auth *auth; /* --api-keys, or NULL */
+    auth *auth;        /* --api-keys, or NULL */
+    ratelimit *limits; /* --rate-limit, or NULL */
     /* the last SERVE_RECENT_ERRORS error answers, a ring from next_error (loop thread) */
     struct recent_error {
         char time[24]; /* UTC, ISO 8601 */
@@ -68,6 +70,7 @@ struct server {
     /* server-wide counters (any thread) */
     metrics_counter http_requests, http_errors_4xx, http_errors_5xx, conn_rejected;
     metrics_counter cache_hits, cache_misses;
+    metrics_counter rate_limited; /* requests refused 429 */
 };
 
 /* Per-thread scratch (decoder, image, answer workspace) of the calling

@@ -249,6 +249,8 @@ static void process(server *s, strbuf *sb)
         {"glint_connections", "Open client connections", METRICS_GAUGE, (double)s->connections},
         {"glint_connections_rejected_total", "Connections refused over the limit", METRICS_COUNTER,
          (double)metrics_counter_get(&s->conn_rejected)},
+        {"glint_rate_limited_total", "Requests refused 429 over a client's rate limit",
+         METRICS_COUNTER, (double)metrics_counter_get(&s->rate_limited)},
         {"glint_cache_hits_total", "Response cache hits", METRICS_COUNTER, (double)cs.hits},
         {"glint_cache_misses_total", "Response cache misses", METRICS_COUNTER, (double)cs.misses},
         {"glint_cache_entries", "Responses in the cache", METRICS_GAUGE, (double)cs.entries},
