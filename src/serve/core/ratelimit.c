@@ -13,7 +13,7 @@ typedef struct slot {
 } slot;
 
 struct ratelimit {
-    uint64_t interval; /* ns between requests at the rate */
+    uint64_t interval;  /* ns between requests at the rate */
     uint64_t tolerance; /* (burst - 1) x interval: how far ahead tat may run */
     int burst;
     slot *slots;
