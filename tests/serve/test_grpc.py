@@ -334,6 +334,38 @@ with Serve(GLINT, tmp4, "--models", os.path.join(SRC, "models"), "--model", "red
     mute.close()
     ch.close()
 
+# ---- --rate-limit: per client, as on HTTP ----
+tmp5 = tempfile.mkdtemp(prefix="glint-grpc-rate-")
+with Serve(GLINT, tmp5, "--models", os.path.join(SRC, "models"), "--model", "red_disc",
+           "--grpc-listen", "127.0.0.1:0", "--rate-limit", "2", "--rate-limit-burst", "2") as s:
+    ch = grpc.insecure_channel("127.0.0.1:%d" % grpc_port(s))
+    infer = stub(ch, "ModelInfer", pb.ModelInferResponse)
+    got = [status_of(infer, infer_request(), timeout=30, metadata=[("x-api-token", "cam-a")])
+           for _ in range(5)]
+    codes = [g[0] for g in got]
+    T.check("rate limit: 2 answered, then RESOURCE_EXHAUSTED",
+            codes[:2] == [grpc.StatusCode.OK] * 2
+            and codes[2:] == [grpc.StatusCode.RESOURCE_EXHAUSTED] * 3
+            and "rate limit" in got[2][1], got[2:])
+    try:
+        infer(infer_request(), timeout=30, metadata=[("x-api-token", "cam-a")])
+        push = None
+    except grpc.RpcError as e:
+        push = dict(e.trailing_metadata() or ()).get("grpc-retry-pushback-ms")
+    T.check("rate limit: the refusal carries grpc-retry-pushback-ms",
+            push is not None and 0 < int(push) <= 1000, push)
+    T.check("rate limit: another client is not affected",
+            status_of(infer, infer_request(), timeout=30,
+                      metadata=[("x-api-token", "cam-b")])[0] == grpc.StatusCode.OK)
+    sinfer = stub(ch, "ModelStreamInfer", pb.ModelStreamInferResponse, stream=True)
+    answers = list(sinfer(iter([infer_request(rid=str(i)) for i in range(4)]), timeout=60,
+                          metadata=[("x-api-token", "cam-c")]))
+    T.check("rate limit: in a stream each request counts; the refused ones are error_messages",
+            len(answers) == 4 and sum(1 for a in answers if not a.error_message) == 2
+            and sum(1 for a in answers if "rate limit" in a.error_message) == 2,
+            [(a.infer_response.id, a.error_message) for a in answers])
+    ch.close()
+
 # ---- overload: UNAVAILABLE with retry pushback, the rest answered ----
 tmp3 = tempfile.mkdtemp(prefix="glint-grpc-load-")
 with Serve(GLINT, tmp3, "--models", os.path.join(SRC, "models"), "--model", "red_disc",

@@ -253,27 +253,40 @@ static int let_in(server *s, h2o_req_t *req, serve_access a)
 /* With --rate-limit: whether req's client is within its rate; the answer
  * gets RateLimit-Limit/Remaining/Reset, a refused one 429 with Retry-After.
  * The client: its API key (the token it presents), else its address. */
-static int within_rate(server *s, h2o_req_t *req)
+int serve_rate_check(server *s, const char *token, size_t tlen, const struct sockaddr *peer,
+                     ratelimit_verdict *v)
 {
+    if (!s->limits) {
+        *v = (ratelimit_verdict){.allowed = 1};
+        return 1;
+    }
     char key[RATELIMIT_KEY_MAX + 8];
-    size_t len = 0;
-    const char *tok = presented_key(req, &len);
-    if (tok) {
+    size_t len;
+    if (token) {
         int n = snprintf(key, sizeof key, "k:%.*s",
-                         (int)(len < RATELIMIT_KEY_MAX ? len : RATELIMIT_KEY_MAX), tok);
+                         (int)(tlen < RATELIMIT_KEY_MAX ? tlen : RATELIMIT_KEY_MAX), token);
         len = (size_t)n < sizeof key ? (size_t)n : sizeof key - 1;
     } else {
-        struct sockaddr_storage ss;
-        socklen_t sl = req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss);
         char host[INET6_ADDRSTRLEN] = "?";
-        if (sl && ss.ss_family == AF_INET)
-            inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, host, sizeof host);
-        else if (sl && ss.ss_family == AF_INET6)
-            inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, host, sizeof host);
+        if (peer && peer->sa_family == AF_INET)
+            inet_ntop(AF_INET, &((const struct sockaddr_in *)peer)->sin_addr, host, sizeof host);
+        else if (peer && peer->sa_family == AF_INET6)
+            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)peer)->sin6_addr, host, sizeof host);
         len = (size_t)snprintf(key, sizeof key, "a:%s", host);
     }
+    ratelimit_check(s->limits, key, len, serve_now_ns(), v);
+    if (!v->allowed) metrics_counter_inc(&s->rate_limited);
+    return v->allowed;
+}
+
+static int within_rate(server *s, h2o_req_t *req)
+{
+    size_t len = 0;
+    const char *tok = presented_key(req, &len);
+    struct sockaddr_storage ss;
+    socklen_t sl = req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss);
     ratelimit_verdict v;
-    ratelimit_check(s->limits, key, len, serve_now_ns(), &v);
+    serve_rate_check(s, tok, len, sl ? (struct sockaddr *)&ss : NULL, &v);
     char b[32];
     int n = snprintf(b, sizeof b, "%d", v.limit);
     h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("ratelimit-limit"), 0, NULL,
@@ -285,7 +298,6 @@ static int within_rate(server *s, h2o_req_t *req)
     h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("ratelimit-reset"), 0, NULL,
                           h2o_strdup(&req->pool, b, (size_t)n).base, (size_t)n);
     if (v.allowed) return 1;
-    metrics_counter_inc(&s->rate_limited);
     n = snprintf(b, sizeof b, "%.0f", ceil(v.retry_after_s));
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL,
                    h2o_strdup(&req->pool, b, (size_t)n).base, (size_t)n);

@@ -90,6 +90,11 @@ void serve_note_error(server *s, int status, const char *path, size_t path_len, 
  * req needs no key (no --api-keys, loopback) or presents a known one in its
  * headers or else as form_key (may be NULL). Loop thread. */
 int serve_key_ok(server *s, h2o_req_t *req, const char *form_key, size_t form_len);
+/* With --rate-limit: counts one request of the client that presents token
+ * (tlen bytes; NULL: none) from peer (may be NULL) and says whether it is
+ * within its rate (refusals counted); 1 without limits. Loop thread. */
+int serve_rate_check(server *s, const char *token, size_t tlen, const struct sockaddr *peer,
+                     ratelimit_verdict *v);
 /* recent_errors, oldest first (a new reference). */
 json_t *serve_recent_errors_json(const server *s);
 

@@ -142,6 +142,11 @@ uint64_t grpc_call_timeout_ns(const grpc_call *c)
     return u ? v * ns[u - units] : 0;
 }
 
+socklen_t grpc_call_peer(const grpc_call *c, struct sockaddr *sa)
+{
+    return c->conn->sock ? h2o_socket_getpeername(c->conn->sock, sa) : 0;
+}
+
 void grpc_call_retry_pushback(grpc_call *c, int ms)
 {
     snprintf(c->pushback, sizeof c->pushback, "%d", ms);

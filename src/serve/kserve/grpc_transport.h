@@ -85,6 +85,9 @@ const char *grpc_call_path(const grpc_call *c);
 const char *grpc_call_metadata(const grpc_call *c, const char *name);
 /* grpc-timeout in nanoseconds, 0 if none (or unreadable). */
 uint64_t grpc_call_timeout_ns(const grpc_call *c);
+/* The client's address into sa (room for a sockaddr_storage): its length,
+ * or 0 if unknown. */
+socklen_t grpc_call_peer(const grpc_call *c, struct sockaddr *sa);
 /* Adds grpc-retry-pushback-ms: ms to the call's status (when it is
  * refused under load: gRPC clients with a retry policy wait that long). */
 void grpc_call_retry_pushback(grpc_call *c, int ms);

@@ -20,6 +20,7 @@
 #include "serve/kserve/kserve_grpc_msg.h"
 #include "serve/kserve/kserve_infer.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -757,6 +758,8 @@ static void infer_refuse(call_state *cs, grpc_call *c, int stream, int code, con
     if (buf) grpc_call_send(c, buf, len);
 }
 
+static const char *call_key(grpc_call *c, size_t *len);
+
 static void infer_message(gstate *st, grpc_call *c, call_state *cs, const uint8_t *msg, size_t len,
                           int stream)
 {
@@ -765,6 +768,21 @@ static void infer_message(gstate *st, grpc_call *c, call_state *cs, const uint8_
     if (s->draining) {
         infer_refuse(cs, c, stream, GRPC_UNAVAILABLE, "the server is shutting down");
         return;
+    }
+    if (s->limits) { /* --rate-limit: each request message counts, as an HTTP request does */
+        size_t tl = 0;
+        const char *tok = call_key(c, &tl);
+        struct sockaddr_storage ss;
+        socklen_t sl = grpc_call_peer(c, (struct sockaddr *)&ss);
+        ratelimit_verdict v;
+        if (!serve_rate_check(s, tok, tl, sl ? (struct sockaddr *)&ss : NULL, &v)) {
+            snprintf(err, sizeof err,
+                     "rate limit: %g requests/s (bursts of %d) for this client; retry in %.2f s",
+                     s->opt.rate_limit_rps, v.limit, v.retry_after_s);
+            if (!stream) grpc_call_retry_pushback(c, (int)ceil(v.retry_after_s * 1000));
+            infer_refuse(cs, c, stream, GRPC_RESOURCE_EXHAUSTED, err);
+            return;
+        }
     }
     if (kserve_grpc_peek_model(msg, len, name, sizeof name, version, sizeof version)) {
         infer_refuse(cs, c, stream, GRPC_INVALID_ARGUMENT, "malformed ModelInferRequest");
