@@ -521,13 +521,10 @@ static void drain(server *s)
     s->draining = 1;
     for (int i = 0; i < s->n_started; i++)
         if (s->modules[i]->drain) s->modules[i]->drain(s, s->module_state[i]);
-    /* connections already in the listen backlog are accepted first (their
-     * requests are answered, 503 when new), then the listener closes: a
-     * closed listener would reset them, losing requests clients had sent;
-     * connections after this are refused */
-    for (int i = 0; s->listener && i < 4; i++)
-        on_accept(s->listener, NULL);
-    close_listener(s);
+    /* the listener stays open while the work drains: a connection made now
+     * (one already in the backlog, or a client that has not yet seen the
+     * readiness probe fail) is accepted and its requests are answered 503
+     * (draining) rather than reset by a closed port */
     fprintf(stderr, "glint serve: draining %d request(s)\n", s->in_flight);
     uint64_t until = serve_now_ns() + (uint64_t)s->opt.drain_timeout_ms * 1000000u;
     while (s->in_flight > 0 && serve_now_ns() < until)
@@ -535,6 +532,13 @@ static void drain(server *s)
     /* let the last responses reach their sockets */
     uint64_t flush = serve_now_ns() + 100000000u;
     while (serve_now_ns() < flush)
+        h2o_evloop_run(s->loop, 10);
+    /* new connections are refused from here; what the backlog holds is taken first */
+    for (int i = 0; s->listener && i < 4; i++)
+        on_accept(s->listener, NULL);
+    close_listener(s);
+    uint64_t settle = serve_now_ns() + 100000000u; /* their requests' 503s */
+    while (serve_now_ns() < settle)
         h2o_evloop_run(s->loop, 10);
     /* idle keep-alive clients: end their connections; h2o closes them on EOF */
     for (h2o_linklist_t *l = s->conns.next; l != &s->conns; l = l->next)
