@@ -34,7 +34,7 @@ sys.path.insert(0, gen)
 import grpc_service_pb2 as pb  # noqa: E402
 
 
-def stub(ch, method, resp, stream=False):
+def rpc(ch, method, resp, stream=False):
     ser = (lambda m: m) if method.endswith("#raw") else (lambda m: m.SerializeToString())
     name = SVC + method.split("#")[0]
     if stream:
@@ -107,15 +107,15 @@ with Serve(GLINT, tmp, "--models", os.path.join(SRC, "models"), "--model", "red_
     ch = grpc.insecure_channel("127.0.0.1:%d" % gp)
 
     # ---- health and metadata, against the same server's HTTP answers ----
-    T.check("ServerLive", stub(ch, "ServerLive", pb.ServerLiveResponse)(
+    T.check("ServerLive", rpc(ch, "ServerLive", pb.ServerLiveResponse)(
         pb.ServerLiveRequest(), timeout=30).live)
-    T.check("ServerReady", stub(ch, "ServerReady", pb.ServerReadyResponse)(
+    T.check("ServerReady", rpc(ch, "ServerReady", pb.ServerReadyResponse)(
         pb.ServerReadyRequest(), timeout=30).ready)
-    md = stub(ch, "ServerMetadata", pb.ServerMetadataResponse)(pb.ServerMetadataRequest())
+    md = rpc(ch, "ServerMetadata", pb.ServerMetadataResponse)(pb.ServerMetadataRequest())
     hv = json.loads(http_json(s.port, "GET", "/v2")[1])
     T.check("ServerMetadata = GET /v2", md.name == hv["name"] and md.version == hv["version"]
             and list(md.extensions) == hv["extensions"], (md, hv))
-    mm = stub(ch, "ModelMetadata", pb.ModelMetadataResponse)(
+    mm = rpc(ch, "ModelMetadata", pb.ModelMetadataResponse)(
         pb.ModelMetadataRequest(name="red_disc"))
     hm = json.loads(http_json(s.port, "GET", "/v2/models/red_disc")[1])
     T.check("ModelMetadata = GET /v2/models/red_disc",
@@ -124,7 +124,7 @@ with Serve(GLINT, tmp, "--models", os.path.join(SRC, "models"), "--model", "red_
             == [(t["name"], t["datatype"], t["shape"]) for t in hm["inputs"]]
             and [(t.name, t.datatype, list(t.shape)) for t in mm.outputs]
             == [(t["name"], t["datatype"], t["shape"]) for t in hm["outputs"]], (mm, hm))
-    mc = stub(ch, "ModelConfig", pb.ModelConfigResponse)(pb.ModelConfigRequest(name="red_disc"))
+    mc = rpc(ch, "ModelConfig", pb.ModelConfigResponse)(pb.ModelConfigRequest(name="red_disc"))
     hc = json.loads(http_json(s.port, "GET", "/v2/models/red_disc/config")[1])
     T.check("ModelConfig = GET .../config",
             mc.config.name == "red_disc" and mc.config.max_batch_size == hc["max_batch_size"]
@@ -132,14 +132,14 @@ with Serve(GLINT, tmp, "--models", os.path.join(SRC, "models"), "--model", "red_
             and mc.config.instance_group[0].count == hc["instance_group"][0]["count"]
             and mc.config.parameters["precision"].string_value == hc["parameters"]["precision"],
             (mc, hc))
-    T.check("ModelReady", stub(ch, "ModelReady", pb.ModelReadyResponse)(
+    T.check("ModelReady", rpc(ch, "ModelReady", pb.ModelReadyResponse)(
         pb.ModelReadyRequest(name="shapes")).ready)
-    code, det = status_of(stub(ch, "ModelReady", pb.ModelReadyResponse),
+    code, det = status_of(rpc(ch, "ModelReady", pb.ModelReadyResponse),
                           pb.ModelReadyRequest(name="nope"))
     T.check("ModelReady of an unknown model: NOT_FOUND", code == grpc.StatusCode.NOT_FOUND, det)
 
     # ---- inference ----
-    infer = stub(ch, "ModelInfer", pb.ModelInferResponse)
+    infer = rpc(ch, "ModelInfer", pb.ModelInferResponse)
     a = infer(infer_request(rid="req-7"), timeout=60)
     hst, hmeta, hvals = http_infer(s.port)
     gvals = [array.array("f", b).tolist() for b in a.raw_output_contents]
@@ -177,11 +177,11 @@ with Serve(GLINT, tmp, "--models", os.path.join(SRC, "models"), "--model", "red_
     code, det = status_of(infer, infer_request(model="nope"), timeout=60)
     T.check("an unknown model: NOT_FOUND", code == grpc.StatusCode.NOT_FOUND and "nope" in det,
             (code, det))
-    code, det = status_of(stub(ch, "ModelInfer#raw", pb.ModelInferResponse),
+    code, det = status_of(rpc(ch, "ModelInfer#raw", pb.ModelInferResponse),
                           b"\x0a\xff\xff\xff\xff\x0f", timeout=60)
     T.check("a malformed message: INVALID_ARGUMENT", code == grpc.StatusCode.INVALID_ARGUMENT,
             (code, det))
-    code, det = status_of(stub(ch, "SystemSharedMemoryStatus", pb.ServerLiveResponse),
+    code, det = status_of(rpc(ch, "SystemSharedMemoryStatus", pb.ServerLiveResponse),
                           pb.ServerLiveRequest(), timeout=30)
     T.check("an RPC glint does not serve: UNIMPLEMENTED",
             code == grpc.StatusCode.UNIMPLEMENTED, (code, det))
@@ -198,7 +198,7 @@ with Serve(GLINT, tmp, "--models", os.path.join(SRC, "models"), "--model", "red_
     # ---- a stream with a bad request in the middle ----
     reqs = [infer_request(rid="s%d" % i) for i in range(10)]
     reqs[4] = infer_request(rid="bad", name="wrong")
-    sinfer = stub(ch, "ModelStreamInfer", pb.ModelStreamInferResponse, stream=True)
+    sinfer = rpc(ch, "ModelStreamInfer", pb.ModelStreamInferResponse, stream=True)
     answers = list(sinfer(iter(reqs), timeout=120))
     ids = sorted(r.infer_response.id for r in answers if not r.error_message)
     errs = [r.error_message for r in answers if r.error_message]
@@ -209,13 +209,13 @@ with Serve(GLINT, tmp, "--models", os.path.join(SRC, "models"), "--model", "red_
             len(errs) == 1 and "input" in errs[0], errs)
 
     # ---- concurrency: every call answered, statistics consistent ----
-    stats = stub(ch, "ModelStatistics", pb.ModelStatisticsResponse)
+    stats = rpc(ch, "ModelStatistics", pb.ModelStatisticsResponse)
     before = stats(pb.ModelStatisticsRequest(name="red_disc")).model_stats[0]
     fails = []
 
     def worker():
         c2 = grpc.insecure_channel("127.0.0.1:%d" % gp)
-        f = stub(c2, "ModelInfer", pb.ModelInferResponse)
+        f = rpc(c2, "ModelInfer", pb.ModelInferResponse)
         for i in range(15):
             try:
                 r = f(infer_request(rid=str(i)), timeout=60)
@@ -247,23 +247,23 @@ with Serve(GLINT, tmp, "--models", os.path.join(SRC, "models"), "--model", "red_
     it = sinfer(iter([infer_request(rid="gone%d" % i) for i in range(6)]), timeout=60)
     it.cancel()
     T.check("after a cancelled stream the server answers",
-            stub(ch, "ServerLive", pb.ServerLiveResponse)(pb.ServerLiveRequest(),
+            rpc(ch, "ServerLive", pb.ServerLiveResponse)(pb.ServerLiveRequest(),
                                                           timeout=30).live and s.proc.poll() is None)
 
     # ---- the repository ----
-    index = stub(ch, "RepositoryIndex", pb.RepositoryIndexResponse)
+    index = rpc(ch, "RepositoryIndex", pb.RepositoryIndexResponse)
     ix = {m.name: m.state for m in index(pb.RepositoryIndexRequest()).models}
     T.check("RepositoryIndex lists the models READY",
             ix.get("red_disc") == "READY" and ix.get("shapes") == "READY", ix)
-    stub(ch, "RepositoryModelUnload", pb.RepositoryModelUnloadResponse)(
+    rpc(ch, "RepositoryModelUnload", pb.RepositoryModelUnloadResponse)(
         pb.RepositoryModelUnloadRequest(model_name="shapes"), timeout=60)
-    ready = stub(ch, "ModelReady", pb.ModelReadyResponse)
+    ready = rpc(ch, "ModelReady", pb.ModelReadyResponse)
     ix = {m.name: m.state for m in index(pb.RepositoryIndexRequest()).models}
     T.check("RepositoryModelUnload: not ready, UNAVAILABLE in the index",
             not ready(pb.ModelReadyRequest(name="shapes")).ready and ix.get("shapes") ==
             "UNAVAILABLE" and "shapes" not in [m.name for m in index(
                 pb.RepositoryIndexRequest(ready=True)).models], ix)
-    stub(ch, "RepositoryModelLoad", pb.RepositoryModelLoadResponse)(
+    rpc(ch, "RepositoryModelLoad", pb.RepositoryModelLoadResponse)(
         pb.RepositoryModelLoadRequest(model_name="shapes"), timeout=120)
     T.check("RepositoryModelLoad: ready again", ready(pb.ModelReadyRequest(name="shapes")).ready)
 
@@ -287,9 +287,9 @@ tmp2 = tempfile.mkdtemp(prefix="glint-grpc-keys-")
 with Serve(GLINT, tmp2, "--models", os.path.join(SRC, "models"), "--model", "red_disc",
            "--grpc-listen", "127.0.0.1:0", "--api-keys", keys, "--require-api-key", "1") as s:
     ch = grpc.insecure_channel("127.0.0.1:%d" % grpc_port(s))
-    meta = stub(ch, "ModelMetadata", pb.ModelMetadataResponse)
+    meta = rpc(ch, "ModelMetadata", pb.ModelMetadataResponse)
     req = pb.ModelMetadataRequest(name="red_disc")
-    T.check("keys: ServerLive needs none", stub(ch, "ServerLive", pb.ServerLiveResponse)(
+    T.check("keys: ServerLive needs none", rpc(ch, "ServerLive", pb.ServerLiveResponse)(
         pb.ServerLiveRequest(), timeout=30).live)
     code, det = status_of(meta, req, timeout=30)
     T.check("keys: no key is UNAUTHENTICATED", code == grpc.StatusCode.UNAUTHENTICATED, (code, det))
@@ -300,7 +300,7 @@ with Serve(GLINT, tmp2, "--models", os.path.join(SRC, "models"), "--model", "red
     code2, _ = status_of(meta, req, timeout=30, metadata=[("x-api-token", key)])
     T.check("keys: Bearer and x-api-token let in", code == code2 == grpc.StatusCode.OK,
             (code, code2))
-    code, det = status_of(stub(ch, "RepositoryModelUnload", pb.RepositoryModelUnloadResponse),
+    code, det = status_of(rpc(ch, "RepositoryModelUnload", pb.RepositoryModelUnloadResponse),
                           pb.RepositoryModelUnloadRequest(model_name="red_disc"), timeout=30)
     T.check("keys: an unload without a key is UNAUTHENTICATED",
             code == grpc.StatusCode.UNAUTHENTICATED, (code, det))
@@ -314,7 +314,7 @@ with Serve(GLINT, tmp4, "--models", os.path.join(SRC, "models"), "--model", "red
     gp = grpc_port(s)
     mute = socket.create_connection(("127.0.0.1", gp), timeout=10)
     ch = grpc.insecure_channel("127.0.0.1:%d" % gp)
-    live = stub(ch, "ServerLive", pb.ServerLiveResponse)
+    live = rpc(ch, "ServerLive", pb.ServerLiveResponse)
     live(pb.ServerLiveRequest(), timeout=30)
     t0 = time.time()
     gone = False
@@ -339,7 +339,7 @@ tmp5 = tempfile.mkdtemp(prefix="glint-grpc-rate-")
 with Serve(GLINT, tmp5, "--models", os.path.join(SRC, "models"), "--model", "red_disc",
            "--grpc-listen", "127.0.0.1:0", "--rate-limit", "2", "--rate-limit-burst", "2") as s:
     ch = grpc.insecure_channel("127.0.0.1:%d" % grpc_port(s))
-    infer = stub(ch, "ModelInfer", pb.ModelInferResponse)
+    infer = rpc(ch, "ModelInfer", pb.ModelInferResponse)
     got = [status_of(infer, infer_request(), timeout=30, metadata=[("x-api-token", "cam-a")])
            for _ in range(5)]
     codes = [g[0] for g in got]
@@ -357,7 +357,7 @@ with Serve(GLINT, tmp5, "--models", os.path.join(SRC, "models"), "--model", "red
     T.check("rate limit: another client is not affected",
             status_of(infer, infer_request(), timeout=30,
                       metadata=[("x-api-token", "cam-b")])[0] == grpc.StatusCode.OK)
-    sinfer = stub(ch, "ModelStreamInfer", pb.ModelStreamInferResponse, stream=True)
+    sinfer = rpc(ch, "ModelStreamInfer", pb.ModelStreamInferResponse, stream=True)
     answers = list(sinfer(iter([infer_request(rid=str(i)) for i in range(4)]), timeout=60,
                           metadata=[("x-api-token", "cam-c")]))
     T.check("rate limit: in a stream each request counts; the refused ones are error_messages",
@@ -371,7 +371,7 @@ tmp3 = tempfile.mkdtemp(prefix="glint-grpc-load-")
 with Serve(GLINT, tmp3, "--models", os.path.join(SRC, "models"), "--model", "red_disc",
            "--grpc-listen", "127.0.0.1:0", "--max-queue", "1", "--cache-mb", "0") as s:
     ch = grpc.insecure_channel("127.0.0.1:%d" % grpc_port(s))
-    infer = stub(ch, "ModelInfer", pb.ModelInferResponse)
+    infer = rpc(ch, "ModelInfer", pb.ModelInferResponse)
     infer(infer_request(), timeout=60)  # warm
     futs = [infer.future(infer_request(rid=str(i)), timeout=60) for i in range(24)]
     ok = refused = 0

@@ -66,6 +66,7 @@ struct call_state {
     int half_closed;
     int pending;
     ginfer *reqs;
+    struct gload *load; /* a repository load under way, or NULL */
 };
 
 /* ---- answers ---- */
@@ -536,6 +537,7 @@ static void load_done(sreq *r)
     gload *gl = r->proto;
     if (!gl->call) return; /* the client went away */
     gl->cs->pending--;
+    gl->cs->load = NULL;
     if (r->status == 200) {
         Inference__RepositoryModelLoadResponse a = INFERENCE__REPOSITORY_MODEL_LOAD_RESPONSE__INIT;
         reply(gl->cs, gl->call, &a.base);
@@ -568,6 +570,7 @@ static void repository_load(gstate *st, grpc_call *c, call_state *cs, const uint
             gload *gl = r->proto;
             gl->call = c;
             gl->cs = cs;
+            cs->load = gl;
             cs->pending++;
             grpc_call_set_user(c, cs);
             kserve_load_begin(r, e);
@@ -940,6 +943,10 @@ static void on_closed(grpc_call *c, void *ud)
     for (ginfer *g = cs->reqs; g; g = g->next) { /* their answers have nowhere to go */
         g->call = NULL;
         g->cs = NULL;
+    }
+    if (cs->load) { /* the load goes on; its answer has nowhere to go */
+        cs->load->call = NULL;
+        cs->load->cs = NULL;
     }
     free(cs);
 }
