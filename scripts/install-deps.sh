@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages glint needs to build and test.
 # Usage: scripts/install-deps.sh [--models] [--bench] [--container]
-#   --models adds python3-torch (and PIL) for tools/; --bench adds nginx-light, haproxy, jq and python3-pil for
+#   --models adds python3-torch (and PIL) for tools/; --bench adds nginx-light, jq and python3-pil for
 #   the peer comparisons under bench/ (not needed by make test or make demo); --container
 #   adds podman, runc and mmdebstrap for the image (scripts/container.sh, make container-test)
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev clang-format cppcheck python3
       libdnnl-dev protobuf-c-compiler libprotobuf-c-dev libonnx-dev libonnx-testdata
       libturbojpeg0-dev libspng-dev libjansson-dev libyaml-dev libcmocka-dev
-      libh2o-evloop-dev libnghttp2-dev libssl-dev libcurl4-openssl-dev libsqlite3-dev chromium wrk
+      libh2o-evloop-dev libnghttp2-dev libhiredis-dev redis-server haproxy libssl-dev libcurl4-openssl-dev libsqlite3-dev chromium wrk
       python3-yaml python3-kubernetes python3-grpcio python3-protobuf protobuf-compiler)
 # kubectl renders deploy/k8s (tests/deploy/validate_k8s.py): Debian's kubernetes-client
 # (kubectl 1.20, kustomize v2.0.3) unless a kubectl is already there (a newer one, or
@@ -17,7 +17,7 @@ command -v kubectl >/dev/null 2>&1 || pkgs+=(kubernetes-client)
 for arg in "$@"; do
   case $arg in
   --models) pkgs+=(python3-torch python3-torchvision python3-onnx python3-numpy python3-pil python3-opencv python3-pyclipper fonts-dejavu-core) ;;
-  --bench) pkgs+=(nginx-light haproxy jq python3-pil) ;;
+  --bench) pkgs+=(nginx-light jq python3-pil) ;;
   --container) pkgs+=(podman runc catatonit mmdebstrap uidmap slirp4netns fuse-overlayfs curl) ;;
   *) echo "install-deps: unknown option $arg" >&2; exit 2 ;;
   esac

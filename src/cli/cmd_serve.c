@@ -78,6 +78,11 @@ static void usage(void)
         "                          0: none): over it 429 with Retry-After; every answer\n"
         "                          carries RateLimit-Limit/Remaining/Reset\n"
         "  --rate-limit-burst N    requests a client may send at once (default ceil(RPS))\n"
+        "  --redis URL             the fleet's Redis (redis://HOST[:PORT][/DB] or\n"
+        "                          unix:///PATH): a second cache level shared by the\n"
+        "                          replicas, and rate limits that hold across them\n"
+        "                          (docs/scale.md); down or slow: served without it\n"
+        "  --redis-timeout-ms N    a Redis command's deadline (default 20)\n"
         "  --deepstack-model NAME  the model of DeepStack's POST /v1/vision/detection\n"
         "                          (default: the first detection model; docs/serve.md)\n"
         "model.yaml settings (max_batch, instances, threads, ...) win over the flags.\n");
@@ -162,6 +167,10 @@ static int set_option(serve_cli *c, const char *name, const char *v)
         o->grpc_listen = v;
     else if (!strcmp(n, "rate-limit"))
         o->rate_limit_rps = cli_double("--rate-limit", v, 0, 1e6);
+    else if (!strcmp(n, "redis"))
+        o->redis_url = v;
+    else if (!strcmp(n, "redis-timeout-ms"))
+        o->redis_timeout_ms = (int)cli_int("--redis-timeout-ms", v, 1, 60000);
     else if (!strcmp(n, "rate-limit-burst"))
         o->rate_limit_burst = (int)cli_int("--rate-limit-burst", v, 1, 1000000);
     else if (!strcmp(n, "api-keys"))

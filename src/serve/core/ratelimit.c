@@ -117,23 +117,41 @@ static slot *find(ratelimit *r, const char *key, size_t len, uint64_t now)
     return least;
 }
 
+void ratelimit_verdict_of(int allowed, uint64_t ahead_ns, uint64_t interval_ns, int burst,
+                          ratelimit_verdict *v)
+{
+    uint64_t tolerance = (uint64_t)(burst - 1) * interval_ns;
+    v->allowed = allowed;
+    v->limit = burst;
+    v->reset_s = (double)ahead_ns / 1e9;
+    if (!allowed) {
+        v->remaining = 0;
+        v->retry_after_s = ahead_ns > tolerance ? (double)(ahead_ns - tolerance) / 1e9 : 0;
+        return;
+    }
+    v->retry_after_s = 0;
+    uint64_t room = tolerance + interval_ns;
+    v->remaining = interval_ns && ahead_ns <= room ? (int)((room - ahead_ns) / interval_ns) : 0;
+}
+
 void ratelimit_check(ratelimit *r, const char *key, size_t len, uint64_t now_ns,
                      ratelimit_verdict *v)
 {
     slot *s = find(r, key, len, now_ns);
     uint64_t tat = s->tat > now_ns ? s->tat : now_ns;
-    v->limit = r->burst;
     if (tat - now_ns > r->tolerance) { /* a request now would run past the burst */
-        v->allowed = 0;
-        v->remaining = 0;
-        v->retry_after_s = (double)(tat - now_ns - r->tolerance) / 1e9;
-        v->reset_s = (double)(tat - now_ns) / 1e9;
+        ratelimit_verdict_of(0, tat - now_ns, r->interval, r->burst, v);
         return;
     }
     s->tat = tat + r->interval;
-    uint64_t ahead = s->tat - now_ns; /* <= tolerance + interval */
-    v->allowed = 1;
-    v->retry_after_s = 0;
-    v->remaining = (int)((r->tolerance + r->interval - ahead) / r->interval);
-    v->reset_s = (double)ahead / 1e9;
+    ratelimit_verdict_of(1, s->tat - now_ns, r->interval, r->burst, v);
+}
+
+void ratelimit_set_rate(ratelimit *r, double rps, int burst)
+{
+    if (!(rps > 0) || burst < 1) return;
+    r->interval = (uint64_t)llround(1e9 / rps);
+    if (!r->interval) r->interval = 1;
+    r->burst = burst;
+    r->tolerance = (uint64_t)(burst - 1) * r->interval;
 }

@@ -38,6 +38,14 @@ typedef struct ratelimit_verdict {
  * says whether it passes. */
 void ratelimit_check(ratelimit *r, const char *key, size_t len, uint64_t now_ns,
                      ratelimit_verdict *v);
+/* The verdict of GCRA's rule for a request that was allowed (ahead_ns: how
+ * far the client's arrival time runs ahead of now after it) or refused
+ * (ahead_ns: how far it ran ahead before), at one request per interval_ns
+ * with `burst` at once. Shared with the fleet's check in Redis. */
+void ratelimit_verdict_of(int allowed, uint64_t ahead_ns, uint64_t interval_ns, int burst,
+                          ratelimit_verdict *v);
+/* Changes the rate (a fleet's share of a limit); clients keep their times. */
+void ratelimit_set_rate(ratelimit *r, double rps, int burst);
 /* Clients tracked now. */
 int ratelimit_clients(const ratelimit *r);
 

@@ -10,9 +10,11 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -211,6 +213,35 @@ static void stats_init(model_stats *st)
                            METRICS_SCALE_ONE);
 }
 
+/* What a model's answers depend on, the same on every replica that holds
+ * the same files: SipHash of its files' bytes and the precision that runs
+ * (cache keys shared in Redis name it, so that replicas on different
+ * versions of a model never answer with each other's results). */
+static uint64_t content_id(const char *dir, int precision)
+{
+    static const char *const files[] = {"model.onnx", "model.int8.onnx", "model.yaml"};
+    static const uint8_t zero[16];
+    uint64_t id = (uint64_t)precision;
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        struct stat st;
+        if (fd < 0) continue;
+        uint64_t h = 0;
+        if (!fstat(fd, &st) && st.st_size > 0) {
+            void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+            if (p != MAP_FAILED) {
+                cache_siphash(zero, 1, 3, p, (size_t)st.st_size, (uint8_t *)&h, 8);
+                munmap(p, (size_t)st.st_size);
+            }
+        }
+        close(fd);
+        id = (id ^ h) * 0x9e3779b97f4a7c15ull + i;
+    }
+    return id;
+}
+
 int repo_load_dir(server *s, const char *name, const char *path, int precision, repo_model **out,
                   char *err, size_t err_size)
 {
@@ -232,6 +263,7 @@ int repo_load_dir(server *s, const char *name, const char *path, int precision, 
     int prec = s->opt.precision ? s->opt.precision : precision; /* the flag wins */
     if (model_package_settle(&m->pkg, prec, bo.threads, err, err_size)) goto fail;
     m->model = m->pkg.model; /* the int8 form, if chosen */
+    if (s->opt.redis_url) m->content_id = content_id(path, m->pkg.precision);
     batch_options(s, m, &bo);
     if (batcher_create(m->model, &bo, &m->batcher, cerr, sizeof cerr)) {
         snprintf(err, err_size, "%s: %s", m->pkg.onnx_path, cerr);

@@ -162,6 +162,13 @@ void sreq_track(sreq *r)
     r->tracker = t;
 }
 
+void sreq_untrack(sreq *r)
+{
+    r->srv->in_flight--;
+    if (r->req && r->tracker) ((tracker *)r->tracker)->r = NULL; /* else h2o freed it */
+    r->tracker = NULL;
+}
+
 void sreq_finish(sreq *r)
 {
     h2o_multithread_send_message(&r->srv->done_rx, &r->msg);

@@ -124,6 +124,9 @@ int sreq_items(sreq *r, int n);
 /* Tracks r as in flight (the drain waits for it) and ties it to its h2o
  * request, if it has one, so that a vanished client is noticed. Loop thread. */
 void sreq_track(sreq *r);
+/* Undoes sreq_track (r waited for something on the loop and goes on, or
+ * ends, from there). r->req is NULL if the client went away meanwhile. */
+void sreq_untrack(sreq *r);
 /* Hands a finished request back to the loop (any thread). */
 void sreq_finish(sreq *r);
 /* Sets r's answer to {key: msg} with `status` (any thread). */

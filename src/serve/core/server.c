@@ -46,6 +46,7 @@ void serve_options_default(serve_options *o)
     o->slow_ms = 1000;
     o->drain_timeout_ms = 30000;
     o->state_dir = "glint-state";
+    o->redis_timeout_ms = 20;
 }
 
 /* ---- responses ---- */
@@ -85,8 +86,11 @@ static void deliver(server *s, sreq *r)
     uint64_t now = serve_now_ns();
     double ms = (double)(now - r->t_start) / 1e6;
     count_finished(s, r, now);
-    if (r->status == 200 && r->cacheable && s->cache)
+    if (r->status == 200 && r->cacheable && s->cache) {
         resp_cache_put(s->cache, r->cache_key, r->cache_klen, r->resp, r->resp_len, now);
+        fleet_cache_put(s->fleet, r->cache_key, r->cache_klen, r->resp, r->resp_len,
+                        s->opt.cache_ttl_s);
+    }
     if (ms > s->opt.slow_ms)
         fprintf(stderr, "glint serve: slow request: %s %d in %.1f ms (%s)\n",
                 r->rm ? r->rm->name : "-", r->status, ms, r->timing);
@@ -173,10 +177,16 @@ static void tick_auth(server *s)
         fprintf(stderr, "glint serve: %s; the keys read before stay\n", err);
 }
 
+static void update_limit_share(server *s);
+
 static void tick_modules(server *s)
 {
     tick_auth(s);
     repo_tick(s);
+    if (s->fleet) {
+        fleet_tick(s->fleet, serve_now_ns());
+        update_limit_share(s);
+    }
     for (int i = 0; i < s->n_started; i++)
         if (s->modules[i]->tick) s->modules[i]->tick(s, s->module_state[i]);
 }
@@ -250,9 +260,39 @@ static int let_in(server *s, h2o_req_t *req, serve_access a)
     return 0;
 }
 
-/* With --rate-limit: whether req's client is within its rate; the answer
- * gets RateLimit-Limit/Remaining/Reset, a refused one 429 with Retry-After.
- * The client: its API key (the token it presents), else its address. */
+/* The rate limiter's name of a client: its API key (the token it
+ * presents), else its address. Returns the length written to key. */
+static size_t client_key(const char *token, size_t tlen, const struct sockaddr *peer, char *key,
+                         size_t cap)
+{
+    if (token) {
+        int n = snprintf(key, cap, "k:%.*s",
+                         (int)(tlen < RATELIMIT_KEY_MAX ? tlen : RATELIMIT_KEY_MAX), token);
+        return (size_t)n < cap ? (size_t)n : cap - 1;
+    }
+    char host[INET6_ADDRSTRLEN] = "?";
+    if (peer && peer->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)peer)->sin_addr, host, sizeof host);
+    else if (peer && peer->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)peer)->sin6_addr, host, sizeof host);
+    return (size_t)snprintf(key, cap, "a:%s", host);
+}
+
+/* Keeps the local limiter at the replica's share of the limit while the
+ * fleet's Redis counts replicas (what it enforces when Redis is down). */
+static void update_limit_share(server *s)
+{
+    if (!s->limits || !s->fleet) return;
+    int n = fleet_replicas(s->fleet);
+    if (n == s->limit_share) return;
+    s->limit_share = n;
+    int burst =
+        s->opt.rate_limit_burst > 0 ? s->opt.rate_limit_burst : (int)ceil(s->opt.rate_limit_rps);
+    ratelimit_set_rate(s->limits, s->opt.rate_limit_rps / n, (burst + n - 1) / n);
+}
+
+/* With --rate-limit: whether a client is within its rate, decided on this
+ * replica (the gRPC path, and HTTP when Redis cannot answer). */
 int serve_rate_check(server *s, const char *token, size_t tlen, const struct sockaddr *peer,
                      ratelimit_verdict *v)
 {
@@ -261,22 +301,45 @@ int serve_rate_check(server *s, const char *token, size_t tlen, const struct soc
         return 1;
     }
     char key[RATELIMIT_KEY_MAX + 8];
-    size_t len;
-    if (token) {
-        int n = snprintf(key, sizeof key, "k:%.*s",
-                         (int)(tlen < RATELIMIT_KEY_MAX ? tlen : RATELIMIT_KEY_MAX), token);
-        len = (size_t)n < sizeof key ? (size_t)n : sizeof key - 1;
-    } else {
-        char host[INET6_ADDRSTRLEN] = "?";
-        if (peer && peer->sa_family == AF_INET)
-            inet_ntop(AF_INET, &((const struct sockaddr_in *)peer)->sin_addr, host, sizeof host);
-        else if (peer && peer->sa_family == AF_INET6)
-            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)peer)->sin6_addr, host, sizeof host);
-        len = (size_t)snprintf(key, sizeof key, "a:%s", host);
-    }
+    size_t len = client_key(token, tlen, peer, key, sizeof key);
     ratelimit_check(s->limits, key, len, serve_now_ns(), v);
     if (!v->allowed) metrics_counter_inc(&s->rate_limited);
     return v->allowed;
+}
+
+void serve_cache_digest(server *s, const void *data, size_t len, uint8_t out[16])
+{
+    uint8_t key[16];
+    if (fleet_digest_key(s->fleet, key))
+        cache_siphash(key, 1, 3, data, len, out, 16);
+    else
+        cache_digest(data, len, out);
+}
+
+static void add_int_header(h2o_req_t *req, const char *name, size_t nlen, long long v)
+{
+    char b[32];
+    int n = snprintf(b, sizeof b, "%lld", v);
+    h2o_add_header_by_str(&req->pool, &req->res.headers, name, nlen, 0, NULL,
+                          h2o_strdup(&req->pool, b, (size_t)n).base, (size_t)n);
+}
+
+/* Puts the verdict's RateLimit-* headers on req; answers 429 if refused.
+ * Returns whether req may go on. */
+static int apply_verdict(server *s, h2o_req_t *req, const ratelimit_verdict *v)
+{
+    add_int_header(req, H2O_STRLIT("ratelimit-limit"), v->limit);
+    add_int_header(req, H2O_STRLIT("ratelimit-remaining"), v->remaining);
+    add_int_header(req, H2O_STRLIT("ratelimit-reset"), (long long)ceil(v->reset_s));
+    if (v->allowed) return 1;
+    char b[32];
+    int n = snprintf(b, sizeof b, "%.0f", ceil(v->retry_after_s));
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL,
+                   h2o_strdup(&req->pool, b, (size_t)n).base, (size_t)n);
+    serve_respond_error(s, req, 429,
+                        "rate limit: %g requests/s (bursts of %d) for this client; retry in %.2f s",
+                        s->opt.rate_limit_rps, v->limit, v->retry_after_s);
+    return 0;
 }
 
 static int within_rate(server *s, h2o_req_t *req)
@@ -287,23 +350,78 @@ static int within_rate(server *s, h2o_req_t *req)
     socklen_t sl = req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss);
     ratelimit_verdict v;
     serve_rate_check(s, tok, len, sl ? (struct sockaddr *)&ss : NULL, &v);
-    char b[32];
-    int n = snprintf(b, sizeof b, "%d", v.limit);
-    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("ratelimit-limit"), 0, NULL,
-                          h2o_strdup(&req->pool, b, (size_t)n).base, (size_t)n);
-    n = snprintf(b, sizeof b, "%d", v.remaining);
-    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("ratelimit-remaining"), 0, NULL,
-                          h2o_strdup(&req->pool, b, (size_t)n).base, (size_t)n);
-    n = snprintf(b, sizeof b, "%.0f", ceil(v.reset_s));
-    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("ratelimit-reset"), 0, NULL,
-                          h2o_strdup(&req->pool, b, (size_t)n).base, (size_t)n);
-    if (v.allowed) return 1;
-    n = snprintf(b, sizeof b, "%.0f", ceil(v.retry_after_s));
-    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL,
-                   h2o_strdup(&req->pool, b, (size_t)n).base, (size_t)n);
-    serve_respond_error(s, req, 429,
-                        "rate limit: %g requests/s (bursts of %d) for this client; retry in %.2f s",
-                        s->opt.rate_limit_rps, v.limit, v.retry_after_s);
+    return apply_verdict(s, req, &v);
+}
+
+static void dispatch(server *s, h2o_req_t *req)
+{
+    const char *p = req->path_normalized.base;
+    size_t n = req->path_normalized.len;
+    for (int i = 0; i < s->n_started; i++)
+        if (s->modules[i]->route && !s->modules[i]->route(s, s->module_state[i], req, p, n)) return;
+    serve_respond_error(s, req, 404, "no such route: %.*s", (int)(n < 200 ? n : 200), p);
+}
+
+/* A request waiting for the fleet's verdict on its client's rate: the h2o
+ * request's pool holds a pointer to it that forgets the request if h2o
+ * frees it first (the client went away). */
+typedef struct rate_wait {
+    server *srv;
+    h2o_req_t *req;
+    struct rate_wait **back; /* in req's pool */
+} rate_wait;
+
+static void on_rate_wait_dispose(void *p)
+{
+    rate_wait *w = *(rate_wait **)p;
+    if (w) w->req = NULL;
+}
+
+static void on_fleet_verdict(void *arg, const ratelimit_verdict *v)
+{
+    rate_wait *w = arg;
+    server *s = w->srv;
+    h2o_req_t *req = w->req;
+    s->in_flight--;
+    if (req) *w->back = NULL;
+    free(w);
+    if (!req) return;
+    if (s->stopping) { /* the link was freed at exit */
+        serve_respond_error(s, req, 503, "the server is shutting down");
+        return;
+    }
+    if (v) {
+        if (!v->allowed) metrics_counter_inc(&s->rate_limited);
+        if (apply_verdict(s, req, v)) dispatch(s, req);
+        return;
+    }
+    metrics_counter_inc(&s->rate_local); /* Redis did not answer: this replica's share */
+    if (within_rate(s, req)) dispatch(s, req);
+}
+
+/* Asks the fleet's Redis about req's client; 0 if the verdict will come
+ * (on_fleet_verdict goes on with req), -1 if Redis is down. */
+static int ask_fleet_rate(server *s, h2o_req_t *req)
+{
+    size_t len = 0;
+    const char *tok = presented_key(req, &len);
+    struct sockaddr_storage ss;
+    socklen_t sl = req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss);
+    char key[RATELIMIT_KEY_MAX + 8];
+    size_t kl = client_key(tok, len, sl ? (struct sockaddr *)&ss : NULL, key, sizeof key);
+    rate_wait *w = calloc(1, sizeof *w);
+    if (!w) return -1;
+    w->srv = s;
+    w->req = req;
+    int burst =
+        s->opt.rate_limit_burst > 0 ? s->opt.rate_limit_burst : (int)ceil(s->opt.rate_limit_rps);
+    if (fleet_rate_check(s->fleet, key, kl, s->opt.rate_limit_rps, burst, on_fleet_verdict, w)) {
+        free(w);
+        return -1;
+    }
+    w->back = h2o_mem_alloc_shared(&req->pool, sizeof *w->back, on_rate_wait_dispose);
+    *w->back = w;
+    s->in_flight++; /* the drain waits for the verdict (at most Redis's timeout) */
     return 0;
 }
 
@@ -315,11 +433,12 @@ static int on_req(h2o_handler_t *h, h2o_req_t *req)
     size_t n = req->path_normalized.len;
     serve_access a = s->auth || s->limits ? route_access(s, req, p, n) : SERVE_ACCESS_DEFAULT;
     if (s->auth && !let_in(s, req, a)) return 0;
-    if (s->limits && a != SERVE_ACCESS_OPEN && !within_rate(s, req)) return 0;
-    for (int i = 0; i < s->n_started; i++)
-        if (s->modules[i]->route && !s->modules[i]->route(s, s->module_state[i], req, p, n))
-            return 0;
-    serve_respond_error(s, req, 404, "no such route: %.*s", (int)(n < 200 ? n : 200), p);
+    if (s->limits && a != SERVE_ACCESS_OPEN) {
+        if (s->fleet && !ask_fleet_rate(s, req)) return 0; /* goes on when Redis answers */
+        if (s->fleet) metrics_counter_inc(&s->rate_local);
+        if (!within_rate(s, req)) return 0;
+    }
+    dispatch(s, req);
     return 0;
 }
 
@@ -565,6 +684,7 @@ static void teardown(server *s)
     resp_cache_destroy(s->cache);
     auth_free(s->auth);
     ratelimit_free(s->limits);
+    fleet_free(s->fleet);
     h2o_multithread_queue_t *ctx_queue = s->ctx.queue;
     h2o_context_dispose(&s->ctx);
     free(ctx_queue); /* (same) */
@@ -620,6 +740,11 @@ int server_run(const serve_options *o, const serve_module *const *modules, int n
                                                                : (int)ceil(o->rate_limit_rps),
                                        65536))) {
         fprintf(stderr, "glint serve: cannot create the rate limiter\n");
+        goto done;
+    }
+    if (o->redis_url &&
+        !(s->fleet = fleet_create(s->loop, o->redis_url, o->redis_timeout_ms, err, sizeof err))) {
+        fprintf(stderr, "glint serve: --redis: %s\n", err);
         goto done;
     }
     if (o->require_api_key && !o->api_keys) {

@@ -47,6 +47,8 @@ typedef struct serve_options {
     const char *grpc_listen;     /* KServe v2 over gRPC: [HOST:]PORT, or NULL: none */
     double rate_limit_rps;       /* per client (API key, else address); 0: no limit */
     int rate_limit_burst;        /* requests a client may send at once (0: ceil(rps)) */
+    const char *redis_url;       /* the fleet's Redis (fleet.h): shared cache and limits; or NULL */
+    int redis_timeout_ms;        /* a Redis command's deadline (default 20) */
 } serve_options;
 
 /* Fills *o with the defaults above. */

@@ -14,6 +14,7 @@
 
 #include "serve/core/auth.h"
 #include "serve/core/cache.h"
+#include "serve/core/fleet.h"
 #include "serve/core/http.h"
 #include "serve/core/metrics.h"
 #include "serve/core/module.h"
@@ -56,7 +57,9 @@ struct server {
     uint64_t started_ns;
     double cold_start_ms;
     auth *auth;        /* --api-keys, or NULL */
-    ratelimit *limits; /* --rate-limit, or NULL */
+    ratelimit *limits; /* --rate-limit, or NULL (with Redis: the share enforced when it is down) */
+    fleet *fleet;      /* --redis, or NULL */
+    int limit_share;   /* the replica count the local limiter's rate is divided by */
     /* the last SERVE_RECENT_ERRORS error answers, a ring from next_error (loop thread) */
     struct recent_error {
         char time[24]; /* UTC, ISO 8601 */
@@ -70,7 +73,9 @@ struct server {
     /* server-wide counters (any thread) */
     metrics_counter http_requests, http_errors_4xx, http_errors_5xx, conn_rejected;
     metrics_counter cache_hits, cache_misses;
-    metrics_counter rate_limited; /* requests refused 429 */
+    metrics_counter rate_limited;      /* requests refused 429 */
+    metrics_counter rate_local;        /* with Redis: checks decided locally (Redis down or slow) */
+    metrics_counter cache_shared_hits; /* answers found in Redis */
 };
 
 /* Per-thread scratch (decoder, image, answer workspace) of the calling
@@ -95,6 +100,10 @@ int serve_key_ok(server *s, h2o_req_t *req, const char *form_key, size_t form_le
  * within its rate (refusals counted); 1 without limits. Loop thread. */
 int serve_rate_check(server *s, const char *token, size_t tlen, const struct sockaddr *peer,
                      ratelimit_verdict *v);
+/* The digest that names an image in cache keys: under the fleet's key once
+ * Redis gave it (every replica hashes alike), else this process's. Loop
+ * thread. */
+void serve_cache_digest(server *s, const void *data, size_t len, uint8_t out[16]);
 /* recent_errors, oldest first (a new reference). */
 json_t *serve_recent_errors_json(const server *s);
 

@@ -88,6 +88,21 @@ static json_t *cpus_json(void)
                      c->limit);
 }
 
+/* The fleet's Redis in /health, or null without --redis. */
+static json_t *redis_json(server *s)
+{
+    if (!s->fleet) return json_null();
+    fleet_stats fs;
+    fleet_get_stats(s->fleet, &fs);
+    return json_pack("{s:b, s:i, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "up", fs.up, "replicas",
+                     fs.replicas, "digest_key_shared", fs.key_known, "cache_hits",
+                     (json_int_t)fs.cache_hits, "cache_misses", (json_int_t)fs.cache_misses,
+                     "cache_unanswered", (json_int_t)fs.cache_unanswered, "rate_checks",
+                     (json_int_t)fs.rate_checks, "rate_checks_local",
+                     (json_int_t)metrics_counter_get(&s->rate_local), "timeouts",
+                     (json_int_t)fs.timeouts, "failures", (json_int_t)fs.failures);
+}
+
 static void health(server *s, h2o_req_t *req)
 {
     proc_stats ps;
@@ -108,6 +123,7 @@ static void health(server *s, h2o_req_t *req)
         (json_int_t)cs.misses, "hit_ratio", lookups ? (double)cs.hits / (double)lookups : 0.0,
         "entries", (json_int_t)cs.entries, "bytes", (json_int_t)cs.bytes, "models", models);
     json_object_set_new(j, "cpus", cpus_json());
+    json_object_set_new(j, "redis", redis_json(s));
     json_object_set_new(j, "recent_errors", serve_recent_errors_json(s));
     serve_modules_health(s, j);
     serve_respond_json(req, 200, j);
@@ -261,6 +277,37 @@ static void process(server *s, strbuf *sb)
          (double)load_failures},
     };
     metrics_write_scalars(sb, g, sizeof g / sizeof g[0]);
+    if (!s->fleet) return;
+    fleet_stats fs;
+    fleet_get_stats(s->fleet, &fs);
+    const metrics_scalar r[] = {
+        {"glint_redis_up", "1 while the fleet's Redis is connected", METRICS_GAUGE, fs.up},
+        {"glint_redis_commands_total", "Commands sent to Redis", METRICS_COUNTER,
+         (double)fs.commands},
+        {"glint_redis_timeouts_total", "Redis commands unanswered within --redis-timeout-ms",
+         METRICS_COUNTER, (double)fs.timeouts},
+        {"glint_redis_errors_total", "Redis error replies", METRICS_COUNTER, (double)fs.errors},
+        {"glint_redis_connects_total", "Connections made to Redis", METRICS_COUNTER,
+         (double)fs.connects},
+        {"glint_redis_failures_total", "Redis connections that failed or dropped", METRICS_COUNTER,
+         (double)fs.failures},
+        {"glint_fleet_replicas", "Replicas seen in Redis in the last 3 s", METRICS_GAUGE,
+         fs.replicas},
+        {"glint_cache_shared_hits_total", "Answers found in the fleet's cache (Redis)",
+         METRICS_COUNTER, (double)fs.cache_hits},
+        {"glint_cache_shared_misses_total", "Fleet cache lookups that found nothing",
+         METRICS_COUNTER, (double)fs.cache_misses},
+        {"glint_cache_shared_unanswered_total", "Fleet cache lookups Redis did not answer",
+         METRICS_COUNTER, (double)fs.cache_unanswered},
+        {"glint_cache_shared_stores_total", "Answers stored in the fleet's cache", METRICS_COUNTER,
+         (double)fs.cache_stores},
+        {"glint_rate_checks_shared_total", "Rate checks asked of Redis", METRICS_COUNTER,
+         (double)fs.rate_checks},
+        {"glint_rate_checks_local_total",
+         "Rate checks decided on this replica's share (Redis down or slow)", METRICS_COUNTER,
+         (double)metrics_counter_get(&s->rate_local)},
+    };
+    metrics_write_scalars(sb, r, sizeof r / sizeof r[0]);
 }
 
 static void metrics(server *s, h2o_req_t *req)

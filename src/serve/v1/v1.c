@@ -20,7 +20,9 @@
 /* A /v1 request's own state (request.h's proto). */
 typedef struct v1_req {
     answer_params params;
-    int multi; /* answers as {"model", "results": [...]} */
+    int multi;            /* answers as {"model", "results": [...]} */
+    multipart_part image; /* the one image, while the fleet's cache is asked */
+    uint64_t lookup_ns;   /* spent looking in the caches */
 } v1_req;
 
 /* Reads a number parameter into *v if present; -1 (answered 400) if bad. */
@@ -117,41 +119,61 @@ static int image_parts(server *s, h2o_req_t *req, multipart_part *parts, int max
     return 1;
 }
 
-/* The cache key of a one-image request: model, parameters, image digest. */
-static size_t cache_key(const repo_model *m, const answer_params *p, const uint8_t *img, size_t len,
-                        uint8_t *key, size_t cap)
+/* The cache key of a one-image request: model (with its files' identity
+ * when replicas share the cache), parameters, image digest. */
+static size_t cache_key(server *s, const repo_model *m, const answer_params *p, const uint8_t *img,
+                        size_t len, uint8_t *key, size_t cap)
 {
-    char params[160];
-    int n = snprintf(params, sizeof params, "%s|%g|%g|%d|%d|%d", m->name,
-                     (double)p->detect.score_threshold, (double)p->detect.iou_threshold,
-                     p->detect.max_det, p->detect.agnostic, p->top_k);
+    char params[200];
+    int n =
+        snprintf(params, sizeof params, "%s|%016llx|%g|%g|%d|%d|%d", m->name,
+                 (unsigned long long)m->content_id, (double)p->detect.score_threshold,
+                 (double)p->detect.iou_threshold, p->detect.max_det, p->detect.agnostic, p->top_k);
     if (n < 0 || (size_t)n + 16 > cap) return 0;
     memcpy(key, params, (size_t)n);
-    cache_digest(img, len, key + n);
+    serve_cache_digest(s, img, len, key + n);
     return (size_t)n + 16;
 }
 
-/* Answers from the cache if it holds this request; 1 if answered. */
-static int try_cache(server *s, h2o_req_t *req, sreq *r)
+/* Answers r from a cached answer (`where`: hit, shared) and counts it. */
+static void answer_cached(server *s, h2o_req_t *req, sreq *r, const void *val, size_t vlen,
+                          const char *where)
 {
-    const void *val;
-    size_t vlen;
-    uint64_t t0 = serve_now_ns();
-    if (!resp_cache_get(s->cache, r->cache_key, r->cache_klen, t0, &val, &vlen)) {
-        metrics_counter_inc(&s->cache_misses);
-        atomic_fetch_add(&r->rm->stats.cache_miss_count, 1);
-        atomic_fetch_add(&r->rm->stats.cache_miss_ns, serve_now_ns() - t0);
-        return 0;
-    }
-    metrics_counter_inc(&s->cache_hits);
-    uint64_t ns = serve_now_ns() - t0;
+    const v1_req *v = r->proto;
+    uint64_t ns = v->lookup_ns;
     atomic_fetch_add(&r->rm->stats.cache_hit_count, 1);
     atomic_fetch_add(&r->rm->stats.cache_hit_ns, ns);
     atomic_fetch_add(&r->rm->stats.success_count, 1);
     atomic_fetch_add(&r->rm->stats.success_ns, serve_now_ns() - r->t_start);
+    char t[32];
+    int n = snprintf(t, sizeof t, "cache;desc=%s", where);
     h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("server-timing"), 0, NULL,
-                          H2O_STRLIT("cache;desc=hit"));
+                          h2o_strdup(&req->pool, t, (size_t)n).base, (size_t)n);
     serve_respond(req, 200, "application/json", val, vlen);
+}
+
+static void count_miss(sreq *r)
+{
+    const v1_req *v = r->proto;
+    atomic_fetch_add(&r->rm->stats.cache_miss_count, 1);
+    atomic_fetch_add(&r->rm->stats.cache_miss_ns, v->lookup_ns);
+}
+
+/* Answers from the local cache if it holds this request; 1 if answered. */
+static int try_cache(server *s, h2o_req_t *req, sreq *r)
+{
+    const void *val;
+    size_t vlen;
+    v1_req *v = r->proto;
+    uint64_t t0 = serve_now_ns();
+    int hit = resp_cache_get(s->cache, r->cache_key, r->cache_klen, t0, &val, &vlen);
+    v->lookup_ns = serve_now_ns() - t0;
+    if (!hit) {
+        metrics_counter_inc(&s->cache_misses);
+        return 0;
+    }
+    metrics_counter_inc(&s->cache_hits);
+    answer_cached(s, req, r, val, vlen, "hit");
     return 1;
 }
 
@@ -227,6 +249,55 @@ static void finished(sreq *r)
 
 static const sreq_ops v1_ops = {.item_ran = item_ran, .finished = finished};
 
+/* Runs r's n images (parts of req's body) through the model. */
+static void run_images(server *s, h2o_req_t *req, sreq *r, const multipart_part *parts, int n)
+{
+    repo_model *m = r->rm;
+    char why[160];
+    if (sreq_admit(r, n, why, sizeof why)) {
+        serve_respond_error(s, req, 503, "model %s: %s", m->name, why);
+        sreq_destroy(r);
+        return;
+    }
+    if (make_items(r, req, parts, n)) {
+        atomic_fetch_sub(&m->pending, n);
+        serve_respond_error(s, req, 500, "out of memory");
+        sreq_destroy(r);
+        return;
+    }
+    sreq_track(r);
+    pipeline_submit_images(r);
+}
+
+/* The fleet's cache answered r (val NULL: not there, or Redis did not say). */
+static void on_shared_cache(void *arg, const void *val, size_t len)
+{
+    sreq *r = arg;
+    server *s = r->srv;
+    v1_req *v = r->proto;
+    sreq_untrack(r);
+    h2o_req_t *req = r->req;
+    if (!req) { /* the client went away */
+        sreq_destroy(r);
+        return;
+    }
+    v->lookup_ns = serve_now_ns() - r->t_start;
+    if (s->draining || s->stopping) {
+        serve_respond_error(s, req, 503, "the server is shutting down");
+        sreq_destroy(r);
+        return;
+    }
+    if (val) {
+        metrics_counter_inc(&s->cache_shared_hits);
+        resp_cache_put(s->cache, r->cache_key, r->cache_klen, val, len, serve_now_ns());
+        answer_cached(s, req, r, val, len, "shared");
+        sreq_destroy(r);
+        return;
+    }
+    count_miss(r);
+    run_images(s, req, r, &v->image, 1);
+}
+
 static void infer_images(server *s, h2o_req_t *req, repo_model *m, model_task want)
 {
     if (m->conf->task != want) {
@@ -257,27 +328,20 @@ static void infer_images(server *s, h2o_req_t *req, repo_model *m, model_task wa
     char nc[8];
     const char *use_cache = serve_query(req, "cache", nc, sizeof nc);
     if (n == 1 && s->cache && !(use_cache && !strcmp(use_cache, "0"))) {
-        r->cache_klen =
-            cache_key(m, &params, parts[0].data, parts[0].size, r->cache_key, sizeof r->cache_key);
+        r->cache_klen = cache_key(s, m, &params, parts[0].data, parts[0].size, r->cache_key,
+                                  sizeof r->cache_key);
         if (try_cache(s, req, r)) {
             sreq_destroy(r);
             return;
         }
+        v->image = parts[0];
+        if (!fleet_cache_get(s->fleet, r->cache_key, r->cache_klen, on_shared_cache, r)) {
+            sreq_track(r); /* until Redis answers (at most its timeout) */
+            return;
+        }
+        count_miss(r);
     }
-    char why[160];
-    if (sreq_admit(r, n, why, sizeof why)) {
-        serve_respond_error(s, req, 503, "model %s: %s", m->name, why);
-        sreq_destroy(r);
-        return;
-    }
-    if (make_items(r, req, parts, n)) {
-        atomic_fetch_sub(&m->pending, n);
-        serve_respond_error(s, req, 500, "out of memory");
-        sreq_destroy(r);
-        return;
-    }
-    sreq_track(r);
-    pipeline_submit_images(r);
+    run_images(s, req, r, parts, n);
     return;
 release:
     repo_model_release(m);
