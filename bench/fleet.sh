@@ -9,18 +9,28 @@
 #             ready before the next goes; the client sends no retries
 #   kill9     one replica is killed with SIGKILL under load and restarted; a
 #             client without retries, then one with --retries 2
+#   redis     the fleet's Redis (replicas run with --redis) is killed with
+#             SIGKILL under load and restarted on its port 3 s later; the client
+#             sends no retries; the replicas' /health says when they are back
+#   autoscale offered load low -> high -> low (a third of --seconds each, at
+#             rate/4, rate, rate/4) while glint_inference_pending_request_count (the
+#             HorizontalPodAutoscaler's metric, deploy/k8s/overlays/fleet) is
+#             read from every replica each 0.5 s: its per-replica average per
+#             second of the run
 # Prints, per scenario, requests sent / answered 200 / failed and the status
 # codes, and writes bench/out/fleet-<date>.json. Exit 1 if a scenario that
 # must lose nothing (rolling; kill9 with retries) failed a request.
 #
 #   bench/fleet.sh [--replicas 3] [--model red_disc] [--image tests/data/horses.jpg]
-#                  [--rate 40] [--seconds 20] [--scenarios "rolling kill9"]
-# Needs Debian's haproxy (scripts/install-deps.sh --bench). FLEET_HAPROXY_CFG names another
+#                  [--rate 40] [--seconds 20] [--scenarios "rolling kill9 redis autoscale"]
+#                  [--no-redis]
+# Needs Debian's haproxy and redis-server (scripts/install-deps.sh). FLEET_HAPROXY_CFG names another
 # HAProxy config (e.g. one without retries, to see what they save).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
-replicas=3 model=red_disc image=tests/data/horses.jpg rate=40 seconds=20 scenarios="rolling kill9"
+replicas=3 model=red_disc image=tests/data/horses.jpg rate=40 seconds=20
+scenarios="rolling kill9 redis autoscale" use_redis=1
 glint=$root/build/glint cfg=${FLEET_HAPROXY_CFG:-deploy/haproxy/glint.cfg}
 while [ $# -gt 0 ]; do
     case $1 in
@@ -30,17 +40,20 @@ while [ $# -gt 0 ]; do
     --rate) rate=$2; shift 2 ;;
     --seconds) seconds=$2; shift 2 ;;
     --scenarios) scenarios=$2; shift 2 ;;
-    *) sed -n '2,19p' "$0"; exit 2 ;;
+    --no-redis) use_redis=0; shift ;;
+    *) sed -n '2,28p' "$0"; exit 2 ;;
     esac
 done
 [ "$replicas" -eq 3 ] || { echo "fleet: deploy/haproxy/glint.cfg names 3 replicas"; exit 2; }
-command -v haproxy >/dev/null || { echo "fleet: haproxy is missing (scripts/install-deps.sh --bench)"; exit 1; }
+command -v haproxy >/dev/null || { echo "fleet: haproxy is missing (scripts/install-deps.sh)"; exit 1; }
+[ $use_redis -eq 0 ] || command -v redis-server >/dev/null ||
+    { echo "fleet: redis-server is missing (scripts/install-deps.sh)"; exit 1; }
 [ -x "$glint" ] || { echo "fleet: build $glint first (make build)"; exit 1; }
 task=$(grep -m1 '^task:' "models/$model/model.yaml" | awk '{print $2}')
 tmp=$(mktemp -d)
-pids=() ports=() hpid=
+pids=() ports=() hpid= rpid= redis_args=()
 cleanup() {
-    for p in "${pids[@]}" $hpid; do kill -9 "$p" 2>/dev/null || true; done
+    for p in "${pids[@]}" $hpid $rpid; do kill -9 "$p" 2>/dev/null || true; done
     wait 2>/dev/null || true
     rm -rf "$tmp"
 }
@@ -52,13 +65,26 @@ start_replica() {
     local i=$1
     rm -f "$tmp/r$i.ready"
     "$glint" serve --models models --model "$model" --listen "127.0.0.1:${ports[$i]}" \
-        --cache-mb 0 --workers 1 --ready-file "$tmp/r$i.ready" \
+        --cache-mb 0 --workers 1 --ready-file "$tmp/r$i.ready" "${redis_args[@]}" \
         --state-dir "$tmp/state$i" 2>>"$tmp/r$i.log" &
     pids[$i]=$!
     for _ in $(seq 1 1200); do [ -f "$tmp/r$i.ready" ] && return 0; sleep 0.05; done
     echo "fleet: replica $i did not start"; tail -5 "$tmp/r$i.log"; exit 1
 }
 
+start_redis() {
+    redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no \
+        >>"$tmp/redis.log" 2>&1 &
+    rpid=$!
+    for _ in $(seq 1 100); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && return 0; sleep 0.05; done
+    echo "fleet: redis-server did not start"; tail -5 "$tmp/redis.log"; exit 1
+}
+if [ $use_redis -eq 1 ]; then
+    redis_port=$(free_port)
+    start_redis
+    # a limit no client here reaches: every request is checked in Redis all the same
+    redis_args=(--redis "redis://127.0.0.1:$redis_port" --rate-limit 10000)
+fi
 for i in $(seq 0 $((replicas - 1))); do
     ports[$i]=$(free_port)
     start_replica "$i"
@@ -99,6 +125,20 @@ PYEOF
 wait_up() { # haproxy has had time to see a restarted replica (rise 2 x 200 ms)
     sleep 0.8
 }
+# health_field I PYEXPR: a value of replica I's /health (j is the JSON), or ?
+health_field() {
+    curl -s --max-time 2 "http://127.0.0.1:${ports[$1]}/health" |
+        python3 -c "import json,sys; j=json.load(sys.stdin); print($2)" 2>/dev/null || echo "?"
+}
+# pending: glint_inference_pending_request_count summed over the models of each replica
+pending() {
+    local out=""
+    for i in $(seq 0 $((replicas - 1))); do
+        out+="$(curl -s --max-time 2 "http://127.0.0.1:${ports[$i]}/metrics" |
+            awk '/^glint_inference_pending_request_count/ {s += $2} END {print s + 0}') "
+    done
+    echo "$out"
+}
 
 results=() bad=0
 for sc in $scenarios; do
@@ -132,6 +172,60 @@ for sc in $scenarios; do
             results+=("$(report "kill9-retries$retries" "$must" 2>>"$tmp/lines")")
             echo "  in flight on the killed replica just before SIGKILL: $held" >>"$tmp/lines"
         done
+        ;;
+    redis)
+        [ $use_redis -eq 1 ] || { echo "fleet: the redis scenario needs Redis (drop --no-redis)"; exit 2; }
+        bench redis
+        sleep 3
+        kill -9 "$rpid"
+        wait "$rpid" 2>/dev/null || true
+        t0=$(date +%s.%N)
+        sleep 3
+        start_redis
+        back=""
+        for _ in $(seq 1 100); do
+            ups=$(for i in $(seq 0 $((replicas - 1))); do health_field "$i" 'j["redis"]["up"]'; done)
+            if ! echo "$ups" | grep -qv True; then back=$(python3 -c "import time; print('%.1f' % (time.time() - $t0 - 3))"); break; fi
+            sleep 0.1
+        done
+        wait "$bpid" || true
+        results+=("$(report redis 1 2>>"$tmp/lines")")
+        local_checks=$(for i in $(seq 0 $((replicas - 1))); do health_field "$i" '"%d/%d/%d" % (j["redis"]["rate_checks"], j["redis"]["rate_checks_local"], j["redis"]["failures"])'; done | tr '\n' ' ')
+        echo "  every replica connected again ${back:-?} s after Redis came back; rate checks in Redis/decided locally/link failures per replica: $local_checks" >>"$tmp/lines"
+        ;;
+    autoscale)
+        third=$(( (seconds + 2) / 3 ))
+        low=$(python3 -c "print(max(1, $rate / 4))")
+        ( for r in "$low" "$rate" "$low"; do
+            "$glint" bench rate --url "$url" --image "$image" --rate "$r" --duration "$third" \
+                --connections 16 --timeout 10 --quiet --no-request-log --health off \
+                --out "$tmp/bench-autoscale-$r-$RANDOM" >/dev/null 2>&1 || true
+          done ) &
+        apid=$!
+        t0=$(date +%s.%N)
+        : >"$tmp/pending"
+        while kill -0 "$apid" 2>/dev/null; do
+            echo "$(python3 -c "import time; print('%.1f' % (time.time() - $t0))") $(pending)" >>"$tmp/pending"
+            sleep 0.5
+        done
+        wait "$apid" || true
+        python3 - "$tmp/pending" "$third" "$low" "$rate" "$replicas" >>"$tmp/lines" <<'PYEOF'
+import sys
+rows = [list(map(float, l.split())) for l in open(sys.argv[1]) if l.strip()]
+third, low, high, n = float(sys.argv[2]), sys.argv[3], sys.argv[4], int(sys.argv[5])
+print("autoscale: glint_inference_pending_request_count, average per replica (the HPA targets 4)")
+phase = lambda t: low if t < third or t >= 2 * third else high
+by_s = {}
+for r in rows:
+    by_s.setdefault(int(r[0]), []).append(sum(r[1:1 + n]) / n)
+print("  second: " + " ".join("%d" % s for s in sorted(by_s)))
+print("  offered:" + " ".join("%s" % phase(s) for s in sorted(by_s)))
+print("  pending:" + " ".join("%.1f" % (sum(v) / len(v)) for s, v in sorted(by_s.items())))
+for name, lo, hi in (("low", 0, third), ("high", third, 2 * third), ("low again", 2 * third, 9e9)):
+    v = [sum(r[1:1 + n]) / n for r in rows if lo + 1 <= r[0] < hi]
+    if v:
+        print("  %-9s mean %.2f max %.2f" % (name, sum(v) / len(v), max(v)))
+PYEOF
         ;;
     *) echo "fleet: unknown scenario $sc"; exit 2 ;;
     esac

@@ -108,6 +108,57 @@ static void test_full_table(void **state)
     ratelimit_free(r2);
 }
 
+/* The rule's verdict from a remote "how far ahead" figure (the fleet's check
+ * in Redis answers with it): the same numbers ratelimit_check gives. */
+static void test_verdict_of(void **state)
+{
+    (void)state;
+    ratelimit_verdict v;
+    const uint64_t T = S / 10;            /* 10/s */
+    ratelimit_verdict_of(1, T, T, 5, &v); /* a new client's first request */
+    assert_true(v.allowed);
+    assert_int_equal(v.limit, 5);
+    assert_int_equal(v.remaining, 4);
+    assert_true(fabs(v.reset_s - 0.1) < 1e-9);
+    ratelimit_verdict_of(1, 5 * T, T, 5, &v); /* its fifth */
+    assert_int_equal(v.remaining, 0);
+    ratelimit_verdict_of(0, 5 * T, T, 5, &v); /* its sixth at once: refused */
+    assert_false(v.allowed);
+    assert_int_equal(v.remaining, 0);
+    assert_true(fabs(v.retry_after_s - 0.1) < 1e-9);
+    assert_true(fabs(v.reset_s - 0.5) < 1e-9);
+    /* the same as the local table's verdicts */
+    ratelimit *r = ratelimit_create(10, 5, 64);
+    ratelimit_verdict w;
+    for (int i = 0; i < 6; i++)
+        check(r, "a", 100 * S, &w);
+    assert_int_equal(w.allowed, v.allowed);
+    assert_true(fabs(w.retry_after_s - v.retry_after_s) < 1e-9);
+    assert_true(fabs(w.reset_s - v.reset_s) < 1e-9);
+    ratelimit_free(r);
+}
+
+/* A fleet's share: the rate and burst change, clients keep their times. */
+static void test_set_rate(void **state)
+{
+    (void)state;
+    ratelimit *r = ratelimit_create(10, 6, 64);
+    ratelimit_verdict v;
+    ratelimit_set_rate(r, 5, 2); /* 3 replicas: 15/s bursts of 6 -> 5/s bursts of 2 */
+    uint64_t t = 100 * S;
+    assert_true(check(r, "a", t, &v));
+    assert_int_equal(v.limit, 2);
+    assert_true(check(r, "a", t, &v));
+    assert_false(check(r, "a", t, &v));
+    assert_true(fabs(v.retry_after_s - 0.2) < 1e-9); /* one interval at 5/s */
+    assert_true(check(r, "a", t + S / 5, &v));
+    ratelimit_set_rate(r, 0, 2); /* refused: nothing changes */
+    ratelimit_set_rate(r, 5, 0);
+    assert_false(check(r, "a", t + S / 5, &v));
+    assert_int_equal(v.limit, 2);
+    ratelimit_free(r);
+}
+
 static void test_bad_arguments(void **state)
 {
     (void)state;
@@ -121,10 +172,9 @@ static void test_bad_arguments(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_burst_then_rate),
-        cmocka_unit_test(test_clients_apart),
-        cmocka_unit_test(test_full_table),
-        cmocka_unit_test(test_bad_arguments),
+        cmocka_unit_test(test_burst_then_rate), cmocka_unit_test(test_clients_apart),
+        cmocka_unit_test(test_full_table),      cmocka_unit_test(test_verdict_of),
+        cmocka_unit_test(test_set_rate),        cmocka_unit_test(test_bad_arguments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

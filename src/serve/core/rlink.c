@@ -10,7 +10,7 @@
 #define TICK_MS 50
 #define CONNECT_TIMEOUT_NS 1000000000u
 #define BACKOFF_MIN_MS 50
-#define BACKOFF_MAX_MS 2000
+#define BACKOFF_MAX_MS 1000
 
 struct rlink {
     h2o_loop_t *loop;
