@@ -83,6 +83,9 @@ static void usage(void)
         "                          replicas, and rate limits that hold across them\n"
         "                          (docs/scale.md); down or slow: served without it\n"
         "  --redis-timeout-ms N    a Redis command's deadline (default 20)\n"
+        "  --splits FILE           YAML: model names routed to versions by weight (A/B,\n"
+        "                          canaries with automatic rollback; docs/serve.md),\n"
+        "                          reloaded when it changes\n"
         "  --deepstack-model NAME  the model of DeepStack's POST /v1/vision/detection\n"
         "                          (default: the first detection model; docs/serve.md)\n"
         "model.yaml settings (max_batch, instances, threads, ...) win over the flags.\n");
@@ -169,6 +172,8 @@ static int set_option(serve_cli *c, const char *name, const char *v)
         o->rate_limit_rps = cli_double("--rate-limit", v, 0, 1e6);
     else if (!strcmp(n, "redis"))
         o->redis_url = v;
+    else if (!strcmp(n, "splits"))
+        o->splits = v;
     else if (!strcmp(n, "redis-timeout-ms"))
         o->redis_timeout_ms = (int)cli_int("--redis-timeout-ms", v, 1, 60000);
     else if (!strcmp(n, "rate-limit-burst"))

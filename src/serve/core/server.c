@@ -183,6 +183,7 @@ static void tick_modules(server *s)
 {
     tick_auth(s);
     repo_tick(s);
+    serve_splits_tick(s);
     if (s->fleet) {
         fleet_tick(s->fleet, serve_now_ns());
         update_limit_share(s);
@@ -205,7 +206,7 @@ static void stop_modules(server *s)
 
 /* The API key req presents (Authorization: Bearer, else x-api-token), or
  * NULL; *len its length. */
-static const char *presented_key(h2o_req_t *req, size_t *len)
+const char *serve_presented_key(h2o_req_t *req, size_t *len)
 {
     ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
     if (i >= 0) {
@@ -227,7 +228,7 @@ int serve_key_ok(server *s, h2o_req_t *req, const char *form_key, size_t form_le
 {
     if (!s->auth || !s->beyond_loopback) return 1;
     size_t len = 0;
-    const char *key = presented_key(req, &len);
+    const char *key = serve_presented_key(req, &len);
     if (!key) {
         key = form_key;
         len = form_len;
@@ -249,7 +250,7 @@ static int let_in(server *s, h2o_req_t *req, serve_access a)
 {
     if (a == SERVE_ACCESS_OPEN || (a == SERVE_ACCESS_DEFAULT && !s->beyond_loopback)) return 1;
     size_t len = 0;
-    const char *key = presented_key(req, &len);
+    const char *key = serve_presented_key(req, &len);
     if (auth_check(s->auth, key, len) >= 0) return 1;
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL,
                    H2O_STRLIT("Bearer"));
@@ -258,24 +259,6 @@ static int let_in(server *s, h2o_req_t *req, serve_access a)
                         "'x-api-token: KEY'",
                         key ? "this API key is not known" : "this route needs an API key");
     return 0;
-}
-
-/* The rate limiter's name of a client: its API key (the token it
- * presents), else its address. Returns the length written to key. */
-static size_t client_key(const char *token, size_t tlen, const struct sockaddr *peer, char *key,
-                         size_t cap)
-{
-    if (token) {
-        int n = snprintf(key, cap, "k:%.*s",
-                         (int)(tlen < RATELIMIT_KEY_MAX ? tlen : RATELIMIT_KEY_MAX), token);
-        return (size_t)n < cap ? (size_t)n : cap - 1;
-    }
-    char host[INET6_ADDRSTRLEN] = "?";
-    if (peer && peer->sa_family == AF_INET)
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)peer)->sin_addr, host, sizeof host);
-    else if (peer && peer->sa_family == AF_INET6)
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)peer)->sin6_addr, host, sizeof host);
-    return (size_t)snprintf(key, cap, "a:%s", host);
 }
 
 /* Keeps the local limiter at the replica's share of the limit while the
@@ -301,7 +284,7 @@ int serve_rate_check(server *s, const char *token, size_t tlen, const struct soc
         return 1;
     }
     char key[RATELIMIT_KEY_MAX + 8];
-    size_t len = client_key(token, tlen, peer, key, sizeof key);
+    size_t len = serve_client_key(token, tlen, peer, key, sizeof key);
     ratelimit_check(s->limits, key, len, serve_now_ns(), v);
     if (!v->allowed) metrics_counter_inc(&s->rate_limited);
     return v->allowed;
@@ -345,7 +328,7 @@ static int apply_verdict(server *s, h2o_req_t *req, const ratelimit_verdict *v)
 static int within_rate(server *s, h2o_req_t *req)
 {
     size_t len = 0;
-    const char *tok = presented_key(req, &len);
+    const char *tok = serve_presented_key(req, &len);
     struct sockaddr_storage ss;
     socklen_t sl = req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss);
     ratelimit_verdict v;
@@ -404,11 +387,11 @@ static void on_fleet_verdict(void *arg, const ratelimit_verdict *v)
 static int ask_fleet_rate(server *s, h2o_req_t *req)
 {
     size_t len = 0;
-    const char *tok = presented_key(req, &len);
+    const char *tok = serve_presented_key(req, &len);
     struct sockaddr_storage ss;
     socklen_t sl = req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss);
     char key[RATELIMIT_KEY_MAX + 8];
-    size_t kl = client_key(tok, len, sl ? (struct sockaddr *)&ss : NULL, key, sizeof key);
+    size_t kl = serve_client_key(tok, len, sl ? (struct sockaddr *)&ss : NULL, key, sizeof key);
     rate_wait *w = calloc(1, sizeof *w);
     if (!w) return -1;
     w->srv = s;
@@ -685,6 +668,7 @@ static void teardown(server *s)
     auth_free(s->auth);
     ratelimit_free(s->limits);
     fleet_free(s->fleet);
+    split_table_dispose(&s->splits);
     h2o_multithread_queue_t *ctx_queue = s->ctx.queue;
     h2o_context_dispose(&s->ctx);
     free(ctx_queue); /* (same) */
@@ -753,7 +737,7 @@ int server_run(const serve_options *o, const serve_module *const *modules, int n
     }
     s->beyond_loopback = !serve_is_loopback(o->host) || o->require_api_key;
     if (open_listener(s, err, sizeof err) || load_models(s, err, sizeof err) ||
-        start_modules(s, err, sizeof err)) {
+        serve_splits_load(s, err, sizeof err) || start_modules(s, err, sizeof err)) {
         fprintf(stderr, "glint serve: %s\n", err);
         goto done;
     }

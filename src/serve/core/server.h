@@ -49,6 +49,7 @@ typedef struct serve_options {
     int rate_limit_burst;        /* requests a client may send at once (0: ceil(rps)) */
     const char *redis_url;       /* the fleet's Redis (fleet.h): shared cache and limits; or NULL */
     int redis_timeout_ms;        /* a Redis command's deadline (default 20) */
+    const char *splits;          /* YAML of names routed to versions by weight (split.h), or NULL */
 } serve_options;
 
 /* Fills *o with the defaults above. */

@@ -21,6 +21,7 @@
 #include "serve/core/ratelimit.h"
 #include "serve/core/repo.h"
 #include "serve/core/request.h"
+#include "serve/core/split.h"
 #include "serve/core/server.h"
 #include "serve/core/workq.h"
 
@@ -56,10 +57,13 @@ struct server {
     int stopping; /* teardown: late reloads are dropped */
     uint64_t started_ns;
     double cold_start_ms;
-    auth *auth;        /* --api-keys, or NULL */
-    ratelimit *limits; /* --rate-limit, or NULL (with Redis: the share enforced when it is down) */
-    fleet *fleet;      /* --redis, or NULL */
-    int limit_share;   /* the replica count the local limiter's rate is divided by */
+    auth *auth;         /* --api-keys, or NULL */
+    ratelimit *limits;  /* --rate-limit, or NULL (with Redis: the share enforced when it is down) */
+    fleet *fleet;       /* --redis, or NULL */
+    split_table splits; /* names routed to versions by weight (route.c) */
+    uint64_t splits_mtime, next_splits_ns, splits_reloads, split_rng;
+    char splits_error[SERVE_ERR_MAX]; /* the last reload's, "" if it worked */
+    int limit_share;                  /* the replica count the local limiter's rate is divided by */
     /* the last SERVE_RECENT_ERRORS error answers, a ring from next_error (loop thread) */
     struct recent_error {
         char time[24]; /* UTC, ISO 8601 */
@@ -104,6 +108,28 @@ int serve_rate_check(server *s, const char *token, size_t tlen, const struct soc
  * Redis gave it (every replica hashes alike), else this process's. Loop
  * thread. */
 void serve_cache_digest(server *s, const void *data, size_t len, uint8_t out[16]);
+/* The API key req presents (Authorization: Bearer, else x-api-token), or
+ * NULL; *len its length. */
+const char *serve_presented_key(h2o_req_t *req, size_t *len);
+/* A client's name for rate limits and sticky splits: "k:" + the key it
+ * presents, else "a:" + its address. Returns the length written to key. */
+size_t serve_client_key(const char *token, size_t tlen, const struct sockaddr *peer, char *key,
+                        size_t cap);
+/* serve_client_key of an HTTP request. */
+size_t serve_req_client(h2o_req_t *req, char *key, size_t cap);
+/* The model that answers `name` for `client` (route.c): a split's version,
+ * chosen by its weights (sticky per client), else the repository's model of
+ * that name. A new reference, or NULL with the HTTP status (404 unknown,
+ * 503 a split that cannot route now) and a message. */
+repo_model *serve_route_model(server *s, const char *name, size_t len, const char *client,
+                              size_t clen, int *status, char *err, size_t err_size);
+/* Reads --splits at start. 0, or -1 with err. */
+int serve_splits_load(server *s, char *err, size_t err_size);
+/* The file's reloads and the canaries' windows (at most once a second). */
+void serve_splits_tick(server *s);
+/* The splits in /health (a new reference) and /metrics. */
+json_t *serve_splits_json(const server *s);
+void serve_splits_metrics(const server *s, strbuf *sb);
 /* recent_errors, oldest first (a new reference). */
 json_t *serve_recent_errors_json(const server *s);
 

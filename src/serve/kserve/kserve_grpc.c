@@ -153,12 +153,39 @@ static int version_ok(call_state *cs, grpc_call *c, const char *name, const char
     return 0;
 }
 
-/* The ready model called name (a reference), or NULL with the call
- * answered. */
+static const char *call_key(grpc_call *c, size_t *len);
+
+/* A split's version for the call's client (its metadata key, else its
+ * address): a reference, or NULL with the gRPC code and message. */
+static repo_model *split_model(server *s, grpc_call *c, const char *name, int *code, char *err,
+                               size_t err_size)
+{
+    size_t tl = 0;
+    const char *tok = call_key(c, &tl);
+    struct sockaddr_storage ss;
+    socklen_t sl = grpc_call_peer(c, (struct sockaddr *)&ss);
+    char client[RATELIMIT_KEY_MAX + 8];
+    size_t cl =
+        serve_client_key(tok, tl, sl ? (struct sockaddr *)&ss : NULL, client, sizeof client);
+    int status;
+    repo_model *m = serve_route_model(s, name, strlen(name), client, cl, &status, err, err_size);
+    if (!m) *code = status == 404 ? GRPC_NOT_FOUND : GRPC_UNAVAILABLE;
+    return m;
+}
+
+/* The ready model called name (a reference; a split's version for this
+ * client), or NULL with the call answered. */
 static repo_model *ready_model(call_state *cs, grpc_call *c, const char *name, const char *version)
 {
     if (!version_ok(cs, c, name, version)) return NULL;
     server *s = cs->st->s;
+    if (split_find(&s->splits, name, strlen(name))) {
+        int code;
+        char err[SERVE_ERR_MAX];
+        repo_model *m = split_model(s, c, name, &code, err, sizeof err);
+        if (!m) end(cs, c, code, "%s", err);
+        return m;
+    }
     if (!repo_find(s, name, strlen(name))) {
         end(cs, c, GRPC_NOT_FOUND, "unknown model '%.100s'", name);
         return NULL;
@@ -761,8 +788,6 @@ static void infer_refuse(call_state *cs, grpc_call *c, int stream, int code, con
     if (buf) grpc_call_send(c, buf, len);
 }
 
-static const char *call_key(grpc_call *c, size_t *len);
-
 static void infer_message(gstate *st, grpc_call *c, call_state *cs, const uint8_t *msg, size_t len,
                           int stream)
 {
@@ -796,6 +821,8 @@ static void infer_message(gstate *st, grpc_call *c, call_state *cs, const uint8_
     if (version[0] && strcmp(version, "1")) {
         code = GRPC_NOT_FOUND;
         snprintf(err, sizeof err, "model '%.100s' has only version 1", name);
+    } else if (split_find(&s->splits, name, strlen(name))) {
+        m = split_model(s, c, name, &code, err, sizeof err);
     } else if (!repo_find(s, name, strlen(name))) {
         code = GRPC_NOT_FOUND;
         snprintf(err, sizeof err, "unknown model '%.100s'", name);

@@ -294,7 +294,10 @@ static int route_repository(server *s, h2o_req_t *req, const char *p, size_t n)
     return 0;
 }
 
-/* /v2/models/{m}[/versions/1][/verb] */
+static int model_verb(server *s, h2o_req_t *req, repo_model *m, const char *rest, size_t rlen);
+
+/* /v2/models/{m}[/versions/1][/verb]; {m} may be a split (its version for
+ * this client answers) */
 static int route_model(server *s, h2o_req_t *req, const char *p, size_t n)
 {
     const char *end = p + n;
@@ -317,6 +320,20 @@ static int route_model(server *s, h2o_req_t *req, const char *p, size_t n)
         rest = vend;
     }
     size_t rlen = (size_t)(end - rest);
+    if (split_find(&s->splits, p, nlen)) { /* the version this client gets */
+        char client[RATELIMIT_KEY_MAX + 8], err[SERVE_ERR_MAX];
+        size_t cl = serve_req_client(req, client, sizeof client);
+        int status;
+        repo_model *m = serve_route_model(s, p, nlen, client, cl, &status, err, sizeof err);
+        if (serve_path_is(rest, rlen, "/ready"))
+            serve_respond(req, m ? 200 : 400, "application/json", "", 0);
+        else if (!m)
+            serve_respond_error(s, req, status, "%s", err);
+        else
+            return model_verb(s, req, m, rest, rlen);
+        repo_model_release(m);
+        return 0;
+    }
     repo_entry *e = repo_find(s, p, nlen);
     if (!e) {
         serve_respond_error(s, req, 404, "unknown model '%.*s'", (int)(nlen < 100 ? nlen : 100), p);
@@ -331,6 +348,13 @@ static int route_model(server *s, h2o_req_t *req, const char *p, size_t n)
         serve_respond_error(s, req, 400, "model '%s' is not ready", e->name);
         return 0;
     }
+    return model_verb(s, req, m, rest, rlen);
+}
+
+/* A model route's verb (rest: "", "/infer", "/config", "/stats") on m (the
+ * reference is taken). */
+static int model_verb(server *s, h2o_req_t *req, repo_model *m, const char *rest, size_t rlen)
+{
     if (serve_path_is(rest, rlen, "/infer")) {
         if (!serve_method_is(req, "POST")) {
             serve_respond_error(s, req, 405, "use POST");

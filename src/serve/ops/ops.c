@@ -124,6 +124,7 @@ static void health(server *s, h2o_req_t *req)
         "entries", (json_int_t)cs.entries, "bytes", (json_int_t)cs.bytes, "models", models);
     json_object_set_new(j, "cpus", cpus_json());
     json_object_set_new(j, "redis", redis_json(s));
+    json_object_set_new(j, "splits", serve_splits_json(s));
     json_object_set_new(j, "recent_errors", serve_recent_errors_json(s));
     serve_modules_health(s, j);
     serve_respond_json(req, 200, j);
@@ -354,6 +355,7 @@ static void metrics(server *s, h2o_req_t *req)
     failures(s, &sb);
     histograms(s, &sb);
     process(s, &sb);
+    serve_splits_metrics(s, &sb);
     auth_metrics(s->auth, &sb);
     serve_modules_metrics(s, &sb);
     if (strbuf_error(&sb)) {

@@ -6,6 +6,14 @@
  *        {task} is the model's: detect, classify, text_detect, text_recognize
  * Query parameters: score, iou, max_det, agnostic, top_k, timeout_ms (also the
  * X-Timeout-Ms header), cache=0 (neither read nor fill the response cache).
+ * {name} may be a split (split.h): its version for this client answers.
+ *   GET    /v1/splits                      the splits, their weights and canaries
+ *   GET    /v1/splits/{name}
+ *   PUT    /v1/splits/{name}               a split from a JSON body (until the
+ *                                          --splits file changes)
+ *   DELETE /v1/splits/{name}
+ *   POST   /v1/splits/{name}/promote       the canary takes all the weight
+ *   POST   /v1/splits/{name}/rollback      the canary's weight goes to 0
  * Loop thread. */
 #include "serve/v1/v1.h"
 
@@ -22,6 +30,7 @@ typedef struct v1_req {
     answer_params params;
     int multi;            /* answers as {"model", "results": [...]} */
     multipart_part image; /* the one image, while the fleet's cache is asked */
+    const char *split;    /* the split the name was (the answer names its version), or NULL */
     uint64_t lookup_ns;   /* spent looking in the caches */
 } v1_req;
 
@@ -119,20 +128,23 @@ static int image_parts(server *s, h2o_req_t *req, multipart_part *parts, int max
     return 1;
 }
 
-/* The cache key of a one-image request: model (with its files' identity
- * when replicas share the cache), parameters, image digest. */
-static size_t cache_key(server *s, const repo_model *m, const answer_params *p, const uint8_t *img,
-                        size_t len, uint8_t *key, size_t cap)
+/* The cache key of a one-image request: the digests of what the answer
+ * depends on besides the image (model name, its files' identity when
+ * replicas share the cache, the split that routed it, the parameters) and
+ * of the image, 32 bytes. */
+static size_t cache_key(server *s, const repo_model *m, const char *split_name,
+                        const answer_params *p, const uint8_t *img, size_t len, uint8_t *key,
+                        size_t cap)
 {
-    char params[200];
-    int n =
-        snprintf(params, sizeof params, "%s|%016llx|%g|%g|%d|%d|%d", m->name,
-                 (unsigned long long)m->content_id, (double)p->detect.score_threshold,
-                 (double)p->detect.iou_threshold, p->detect.max_det, p->detect.agnostic, p->top_k);
-    if (n < 0 || (size_t)n + 16 > cap) return 0;
-    memcpy(key, params, (size_t)n);
-    serve_cache_digest(s, img, len, key + n);
-    return (size_t)n + 16;
+    char params[SERVE_ERR_MAX];
+    int n = snprintf(params, sizeof params, "%s|%s|%016llx|%g|%g|%d|%d|%d", m->name,
+                     split_name ? split_name : "", (unsigned long long)m->content_id,
+                     (double)p->detect.score_threshold, (double)p->detect.iou_threshold,
+                     p->detect.max_det, p->detect.agnostic, p->top_k);
+    if (n < 0 || (size_t)n >= sizeof params || cap < 32) return 0;
+    serve_cache_digest(s, params, (size_t)n, key);
+    serve_cache_digest(s, img, len, key + 16);
+    return 32;
 }
 
 /* Answers r from a cached answer (`where`: hit, shared) and counts it. */
@@ -240,6 +252,10 @@ static void finished(sreq *r)
         status = ok ? 200 : first_fail;
         body = json_pack("{s:o, s:o}", "model", answer_text(r->rm->name), "results", arr);
     }
+    if (body && v->split && status == 200) { /* which version answered */
+        json_object_set_new(body, "split", json_string(v->split));
+        json_object_set_new(body, "version", answer_text(r->rm->name));
+    }
     char *text = body ? json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(10)) : NULL;
     json_decref(body);
     sreq_set_body(r, status, text);
@@ -298,7 +314,8 @@ static void on_shared_cache(void *arg, const void *val, size_t len)
     run_images(s, req, r, &v->image, 1);
 }
 
-static void infer_images(server *s, h2o_req_t *req, repo_model *m, model_task want)
+static void infer_images(server *s, h2o_req_t *req, repo_model *m, model_task want,
+                         const char *split_name)
 {
     if (m->conf->task != want) {
         serve_respond_error(s, req, 400, "model %s is a %s model: POST to /v1/models/%s/%s",
@@ -324,12 +341,13 @@ static void infer_images(server *s, h2o_req_t *req, repo_model *m, model_task wa
     v1_req *v = r->proto;
     v->params = params;
     v->multi = n > 1;
+    v->split = split_name ? arena_strndup(r->mem, split_name, strlen(split_name)) : NULL;
     r->deadline_ns = r->t_start + (uint64_t)timeout_ms * 1000000u;
     char nc[8];
     const char *use_cache = serve_query(req, "cache", nc, sizeof nc);
     if (n == 1 && s->cache && !(use_cache && !strcmp(use_cache, "0"))) {
-        r->cache_klen = cache_key(s, m, &params, parts[0].data, parts[0].size, r->cache_key,
-                                  sizeof r->cache_key);
+        r->cache_klen = cache_key(s, m, split_name, &params, parts[0].data, parts[0].size,
+                                  r->cache_key, sizeof r->cache_key);
         if (try_cache(s, req, r)) {
             sreq_destroy(r);
             return;
@@ -347,8 +365,12 @@ release:
     repo_model_release(m);
 }
 
+static int splits_route(server *s, h2o_req_t *req, const char *path, size_t len);
+
 static int route(server *s, void *state, h2o_req_t *req, const char *path, size_t len)
 {
+    (void)state;
+    if (!splits_route(s, req, path, len)) return 0;
     static const char prefix[] = "/v1/models";
     const size_t pl = sizeof prefix - 1;
     if (len < pl || memcmp(path, prefix, pl)) return -1;
@@ -376,14 +398,128 @@ static int route(server *s, void *state, h2o_req_t *req, const char *path, size_
         serve_respond_error(s, req, 405, "use POST with an image body");
         return 0;
     }
-    repo_model *m = repo_get(s, name, nlen);
+    char client[RATELIMIT_KEY_MAX + 8], err[SERVE_ERR_MAX];
+    size_t cl = serve_req_client(req, client, sizeof client);
+    int status;
+    repo_model *m = serve_route_model(s, name, nlen, client, cl, &status, err, sizeof err);
     if (!m) {
-        serve_respond_error(s, req, 404, "unknown model '%.*s'", (int)(nlen < 100 ? nlen : 100),
-                            name);
+        serve_respond_error(s, req, status, "%s", err);
         return 0;
     }
-    infer_images(s, req, m, want);
+    const split *sp = split_find(&s->splits, name, nlen);
+    infer_images(s, req, m, want, sp ? sp->name : NULL);
     return 0;
 }
 
-const serve_module v1_module = {.name = "v1", .route = route};
+/* ---- /v1/splits ---- */
+
+static void split_answer(server *s, h2o_req_t *req, int status, const split *sp)
+{
+    (void)s;
+    serve_respond_json(req, status, split_json(sp));
+}
+
+static int splits_route(server *s, h2o_req_t *req, const char *path, size_t len)
+{
+    static const char prefix[] = "/v1/splits";
+    const size_t pl = sizeof prefix - 1;
+    if (len < pl || memcmp(path, prefix, pl) || (len > pl && path[pl] != '/')) return -1;
+    int get = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET"));
+    int put = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("PUT"));
+    int post = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST"));
+    int del = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("DELETE"));
+    if (len <= pl + 1) {
+        if (!get) serve_respond_error(s, req, 405, "use GET on /v1/splits");
+        if (get) serve_respond_json(req, 200, serve_splits_json(s));
+        return 0;
+    }
+    const char *name = path + pl + 1;
+    const char *end = path + len;
+    const char *slash = memchr(name, '/', (size_t)(end - name));
+    size_t nlen = (size_t)((slash ? slash : end) - name);
+    char nm[SPLIT_NAME_MAX];
+    if (!nlen || nlen >= sizeof nm) {
+        serve_respond_error(s, req, 404, "no such split");
+        return 0;
+    }
+    memcpy(nm, name, nlen);
+    nm[nlen] = 0;
+    split *sp = split_find(&s->splits, name, nlen);
+    if (slash) { /* promote / rollback */
+        size_t vl = (size_t)(end - slash - 1);
+        int promote = h2o_memis(slash + 1, vl, H2O_STRLIT("promote"));
+        int rollback = h2o_memis(slash + 1, vl, H2O_STRLIT("rollback"));
+        if (!promote && !rollback) return -1;
+        if (!post) {
+            serve_respond_error(s, req, 405, "use POST");
+            return 0;
+        }
+        if (!sp) {
+            serve_respond_error(s, req, 404, "no split '%s'", nm);
+            return 0;
+        }
+        if (sp->canary.version < 0) {
+            serve_respond_error(s, req, 409, "split %s has no canary", nm);
+            return 0;
+        }
+        split_settle(sp, promote, "asked through the API");
+        fprintf(stderr, "glint serve: split %s: %s\n", sp->name, sp->verdict);
+        split_answer(s, req, 200, sp);
+        return 0;
+    }
+    if (get) {
+        if (sp) split_answer(s, req, 200, sp);
+        if (!sp) serve_respond_error(s, req, 404, "no split '%s'", nm);
+        return 0;
+    }
+    if (del) {
+        if (!sp) {
+            serve_respond_error(s, req, 404, "no split '%s'", nm);
+            return 0;
+        }
+        int i = (int)(sp - s->splits.s);
+        memmove(sp, sp + 1, (size_t)(s->splits.n - i - 1) * sizeof *sp);
+        s->splits.n--;
+        fprintf(stderr, "glint serve: split %s deleted through the API\n", nm);
+        serve_respond_json(req, 200, json_pack("{s:s}", "deleted", nm));
+        return 0;
+    }
+    if (!put) {
+        serve_respond_error(s, req, 405, "use GET, PUT or DELETE on /v1/splits/%s", nm);
+        return 0;
+    }
+    json_error_t je;
+    json_t *body = json_loadb(req->entity.base, req->entity.len, 0, &je);
+    if (!body) {
+        serve_respond_error(s, req, 400, "the body is not JSON: %s", je.text);
+        return 0;
+    }
+    split next;
+    char err[SERVE_ERR_MAX];
+    int bad = split_parse_one(nm, body, &next, err, sizeof err);
+    json_decref(body);
+    if (bad) {
+        serve_respond_error(s, req, 400, "%s", err);
+        return 0;
+    }
+    int created = !sp;
+    if (split_put(&s->splits, &next)) {
+        serve_respond_error(s, req, 507, "no room for another split (at most %d)", SPLIT_MAX);
+        return 0;
+    }
+    fprintf(stderr, "glint serve: split %s %s through the API\n", nm,
+            created ? "created" : "replaced");
+    split_answer(s, req, created ? 201 : 200, split_find(&s->splits, nm, nlen));
+    return 0;
+}
+
+static serve_access v1_access(const h2o_req_t *req, const char *path, size_t len)
+{
+    static const char prefix[] = "/v1/splits";
+    if (len >= sizeof prefix - 1 && !memcmp(path, prefix, sizeof prefix - 1) &&
+        !h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET")))
+        return SERVE_ACCESS_ADMIN;
+    return SERVE_ACCESS_DEFAULT;
+}
+
+const serve_module v1_module = {.name = "v1", .access = v1_access, .route = route};
