@@ -72,3 +72,10 @@ add_test(NAME serve/rate-limit COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/test
          $<TARGET_FILE:glint> ${CMAKE_SOURCE_DIR})
 set_tests_properties(serve/rate-limit PROPERTIES PASS_REGULAR_EXPRESSION "[1-9][0-9]* passed, 0 failed"
                      FAIL_REGULAR_EXPRESSION "FAIL " TIMEOUT 300)
+# A fleet sharing one Redis (--redis): three replicas behind HAProxy
+# (deploy/haproxy/glint.cfg); the shared cache level, a rate limit that holds
+# across replicas, Redis killed/restarted, stalled (SIGSTOP), absent at start
+add_test(NAME serve/fleet COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/tests/serve/test_fleet.py
+         $<TARGET_FILE:glint> ${CMAKE_SOURCE_DIR})
+set_tests_properties(serve/fleet PROPERTIES PASS_REGULAR_EXPRESSION "[1-9][0-9]* passed, 0 failed"
+                     FAIL_REGULAR_EXPRESSION "FAIL " TIMEOUT 300)
