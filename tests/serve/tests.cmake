@@ -79,3 +79,9 @@ add_test(NAME serve/fleet COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/tests/ser
          $<TARGET_FILE:glint> ${CMAKE_SOURCE_DIR})
 set_tests_properties(serve/fleet PROPERTIES PASS_REGULAR_EXPRESSION "[1-9][0-9]* passed, 0 failed"
                      FAIL_REGULAR_EXPRESSION "FAIL " TIMEOUT 300)
+# Splits (--splits, /v1/splits): versions by weight, sticky clients, a slow
+# canary rolled back, promotion through the API, a file change swapping versions
+add_test(NAME serve/splits COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/tests/serve/test_splits.py
+         $<TARGET_FILE:glint> ${CMAKE_SOURCE_DIR})
+set_tests_properties(serve/splits PROPERTIES PASS_REGULAR_EXPRESSION "[1-9][0-9]* passed, 0 failed"
+                     FAIL_REGULAR_EXPRESSION "FAIL " TIMEOUT 300)
