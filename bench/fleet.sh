@@ -12,6 +12,11 @@
 #   redis     the fleet's Redis (replicas run with --redis) is killed with
 #             SIGKILL under load and restarted on its port 3 s later; the client
 #             sends no retries; the replicas' /health says when they are back
+#   swap      the replicas share a splits file (--splits) routing the name
+#             `fleet` to two versions of the model (v1 100, v2 0); under load
+#             the file is rewritten to v1 0, v2 100: the time until every
+#             replica serves v2, failed requests (0 expected), and the
+#             versions of 40 answers to distinct clients after it (v2 only)
 #   autoscale offered load low -> high -> low (a third of --seconds each, at
 #             rate/4, rate, rate/4) while glint_inference_pending_request_count (the
 #             HorizontalPodAutoscaler's metric, deploy/k8s/overlays/fleet) is
@@ -22,7 +27,7 @@
 # must lose nothing (rolling; kill9 with retries) failed a request.
 #
 #   bench/fleet.sh [--replicas 3] [--model red_disc] [--image tests/data/horses.jpg]
-#                  [--rate 40] [--seconds 20] [--scenarios "rolling kill9 redis autoscale"]
+#                  [--rate 40] [--seconds 20] [--scenarios "rolling kill9 redis swap autoscale"]
 #                  [--no-redis]
 # Needs Debian's haproxy and redis-server (scripts/install-deps.sh). FLEET_HAPROXY_CFG names another
 # HAProxy config (e.g. one without retries, to see what they save).
@@ -30,7 +35,7 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 replicas=3 model=red_disc image=tests/data/horses.jpg rate=40 seconds=20
-scenarios="rolling kill9 redis autoscale" use_redis=1
+scenarios="rolling kill9 redis swap autoscale" use_redis=1
 glint=$root/build/glint cfg=${FLEET_HAPROXY_CFG:-deploy/haproxy/glint.cfg}
 while [ $# -gt 0 ]; do
     case $1 in
@@ -64,7 +69,8 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 start_replica() {
     local i=$1
     rm -f "$tmp/r$i.ready"
-    "$glint" serve --models models --model "$model" --listen "127.0.0.1:${ports[$i]}" \
+    "$glint" serve --models "$tmp/models" --model "$model" --model "${model}_v1" \
+        --model "${model}_v2" --splits "$tmp/splits.yaml" --listen "127.0.0.1:${ports[$i]}" \
         --cache-mb 0 --workers 1 --ready-file "$tmp/r$i.ready" "${redis_args[@]}" \
         --state-dir "$tmp/state$i" 2>>"$tmp/r$i.log" &
     pids[$i]=$!
@@ -72,6 +78,10 @@ start_replica() {
     echo "fleet: replica $i did not start"; tail -5 "$tmp/r$i.log"; exit 1
 }
 
+# the repository: the model, and two "versions" of it for the swap scenario
+mkdir -p "$tmp/models"
+for v in "" _v1 _v2; do ln -s "$root/models/$model" "$tmp/models/$model$v"; done
+printf 'fleet:\n  versions: {%s_v1: 100, %s_v2: 0}\n' "$model" "$model" >"$tmp/splits.yaml"
 start_redis() {
     redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no \
         >>"$tmp/redis.log" 2>&1 &
@@ -124,6 +134,27 @@ PYEOF
 }
 wait_up() { # haproxy has had time to see a restarted replica (rise 2 x 200 ms)
     sleep 0.8
+}
+# wait_all PATH PYEXPR: seconds until PYEXPR (j: the JSON at PATH) is true on every
+# replica, measured from now ("?" after 20 s); one python process polls them all
+wait_all() {
+    python3 - "$1" "$2" "${ports[@]}" <<'PYEOF'
+import json, sys, time, urllib.request
+path, expr, ports = sys.argv[1], sys.argv[2], sys.argv[3:]
+t0 = time.time()
+def ok(p):
+    try:
+        j = json.load(urllib.request.urlopen("http://127.0.0.1:%s%s" % (p, path), timeout=2))
+        return eval(expr)
+    except Exception:
+        return False
+while time.time() - t0 < 20:
+    if all(ok(p) for p in ports):
+        print("%.2f" % (time.time() - t0))
+        sys.exit(0)
+    time.sleep(0.02)
+print("?")
+PYEOF
 }
 # health_field I PYEXPR: a value of replica I's /health (j is the JSON), or ?
 health_field() {
@@ -179,19 +210,33 @@ for sc in $scenarios; do
         sleep 3
         kill -9 "$rpid"
         wait "$rpid" 2>/dev/null || true
-        t0=$(date +%s.%N)
         sleep 3
         start_redis
-        back=""
-        for _ in $(seq 1 100); do
-            ups=$(for i in $(seq 0 $((replicas - 1))); do health_field "$i" 'j["redis"]["up"]'; done)
-            if ! echo "$ups" | grep -qv True; then back=$(python3 -c "import time; print('%.1f' % (time.time() - $t0 - 3))"); break; fi
-            sleep 0.1
-        done
+        back=$(wait_all /health 'j["redis"]["up"]')
         wait "$bpid" || true
         results+=("$(report redis 1 2>>"$tmp/lines")")
         local_checks=$(for i in $(seq 0 $((replicas - 1))); do health_field "$i" '"%d/%d/%d" % (j["redis"]["rate_checks"], j["redis"]["rate_checks_local"], j["redis"]["failures"])'; done | tr '\n' ' ')
-        echo "  every replica connected again ${back:-?} s after Redis came back; rate checks in Redis/decided locally/link failures per replica: $local_checks" >>"$tmp/lines"
+        echo "  every replica connected again ${back} s after Redis came back; rate checks in Redis/decided locally/link failures per replica: $local_checks" >>"$tmp/lines"
+        ;;
+    swap)
+        url_main=$url
+        url="http://$front/v1/models/fleet/$task"
+        bench swap
+        sleep $(( seconds / 3 ))
+        printf 'fleet:\n  versions: {%s_v1: 0, %s_v2: 100}\n' "$model" "$model" >"$tmp/splits.yaml.new"
+        mv "$tmp/splits.yaml.new" "$tmp/splits.yaml"
+        swapped=$(wait_all /v1/splits '[x for x in j["splits"] if x["name"] == "fleet"][0]["versions"][0]["weight"] == 0')
+        wait "$bpid" || true
+        results+=("$(report swap 1 2>>"$tmp/lines")")
+        old=0
+        for c in $(seq 1 40); do
+            v=$(curl -s -X POST -H "x-api-token: client-$c" --data-binary "@$image" "$url?cache=0" |
+                python3 -c 'import json,sys; print(json.load(sys.stdin).get("version"))' 2>/dev/null)
+            [ "$v" = "${model}_v2" ] || old=$((old + 1))
+        done
+        echo "  every replica served ${model}_v2 $swapped s after the file changed; answers not from ${model}_v2 after it: $old of 40" >>"$tmp/lines"
+        [ "$old" -eq 0 ] && [ "$swapped" != "?" ] || bad=1
+        url=$url_main
         ;;
     autoscale)
         third=$(( (seconds + 2) / 3 ))
@@ -205,7 +250,7 @@ for sc in $scenarios; do
         t0=$(date +%s.%N)
         : >"$tmp/pending"
         while kill -0 "$apid" 2>/dev/null; do
-            echo "$(python3 -c "import time; print('%.1f' % (time.time() - $t0))") $(pending)" >>"$tmp/pending"
+            echo "$(awk "BEGIN {printf \"%.1f\", $(date +%s.%N) - $t0}") $(pending)" >>"$tmp/pending"
             sleep 0.5
         done
         wait "$apid" || true

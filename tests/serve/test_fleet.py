@@ -304,7 +304,7 @@ def fleet_checks(tmp, redis, reps, front):
     except (OSError, RuntimeError) as e:
         pttl = e
     T.check("2. the answer is stored in Redis under glint:c:... with the cache's TTL (300 s)",
-            key and key.startswith(b"glint:c:red_disc") and isinstance(pttl, int)
+            key and key.startswith(b"glint:c:") and isinstance(pttl, int)
             and 290000 < pttl <= 300000, (key, pttl, "%.2f s" % waited))
     b = classify(r2, HORSES, "cache-2")
     c = classify(r3, HORSES, "cache-3")
@@ -460,6 +460,8 @@ def stall_checks(redis, ports):
             % " ".join("%s +%d" % (k[12:-6], v) for k, v in grew.items()),
             grew["glint_redis_timeouts_total"] > 0 and grew["glint_redis_failures_total"] > 0,
             grew)
+    T.check("5. Redis stalled: reconnects back off (%d connects in the ~3 s stall, at most 8)"
+            % grew["glint_redis_connects_total"], grew["glint_redis_connects_total"] <= 8, grew)
     local = (m1.get("glint_rate_checks_local_total", 0)
              - m0.get("glint_rate_checks_local_total", 0))
     T.check("5. Redis stalled: the rate checks were decided locally (%d of %d)"

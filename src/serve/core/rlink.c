@@ -226,8 +226,8 @@ static void on_connect(const redisAsyncContext *ac, int status)
     l->connected = 1;
     l->st.up = 1;
     l->st.connects++;
-    l->stall = 0;
-    l->backoff_ms = BACKOFF_MIN_MS;
+    l->stall = 0; /* the backoff starts over at the first reply: a stalled Redis accepts
+                     connections and answers nothing */
     if (l->db) {
         char dbs[16];
         int n = snprintf(dbs, sizeof dbs, "%d", l->db);
@@ -301,6 +301,7 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *data)
         h2o_timeout_unlink(&c->te);
         if (reply) {
             l->stall = 0;
+            l->backoff_ms = BACKOFF_MIN_MS;
             l->st.replies++;
             if (((redisReply *)reply)->type == REDIS_REPLY_ERROR) l->st.errors++;
         } else {

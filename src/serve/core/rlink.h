@@ -12,7 +12,9 @@
  *   - a link that is not connected takes no command (rlink_command says so
  *     at once, and the caller goes on without Redis);
  *   - a connection is retried after a failure with a jittered backoff
- *     (50 ms doubling to 1 s, plus up to 50% jitter); a connect that takes over a second fails;
+ *     (50 ms doubling to 1 s, plus up to 50% jitter), which starts over only
+ *     once Redis answered on a connection (a stalled Redis still accepts
+ *     them); a connect that takes over a second fails;
  *     RLINK_STALL_TIMEOUTS timeouts in a row with no reply between them drop
  *     the connection (Redis stalled: better to fail fast than to make every
  *     request wait its timeout);
