@@ -136,12 +136,11 @@ wait_up() { # haproxy has had time to see a restarted replica (rise 2 x 200 ms)
     sleep 0.8
 }
 # wait_all PATH PYEXPR: seconds until PYEXPR (j: the JSON at PATH) is true on every
-# replica, measured from now ("?" after 20 s); one python process polls them all
+# replica, from the call ("?" after 20 s); one python process polls them all
 wait_all() {
-    python3 - "$1" "$2" "${ports[@]}" <<'PYEOF'
+    python3 - "$(date +%s.%N)" "$1" "$2" "${ports[@]}" <<'PYEOF'
 import json, sys, time, urllib.request
-path, expr, ports = sys.argv[1], sys.argv[2], sys.argv[3:]
-t0 = time.time()
+t0, path, expr, ports = float(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4:]
 def ok(p):
     try:
         j = json.load(urllib.request.urlopen("http://127.0.0.1:%s%s" % (p, path), timeout=2))
