@@ -52,6 +52,7 @@ MODELS = {
     ("v1", "Service"): "V1Service",
     ("v1", "PersistentVolumeClaim"): "V1PersistentVolumeClaim",
     ("apps/v1", "Deployment"): "V1Deployment",
+    ("apps/v1", "StatefulSet"): "V1StatefulSet",
     ("policy/v1", "PodDisruptionBudget"): "V1PodDisruptionBudget",
     ("autoscaling/v2", "HorizontalPodAutoscaler"):
         "V2HorizontalPodAutoscaler" if hasattr(k8s, "V2HorizontalPodAutoscaler")
@@ -284,7 +285,10 @@ def labels_match(selector, labels):
     return all((labels or {}).get(k) == v for k, v in (selector or {}).items())
 
 
-def check_deployment(d, objs, src, where):
+def check_workload(d, objs, where):
+    """What every pod template must get right (a Deployment's or a
+    StatefulSet's): selector, volumes, mounts, security, resources. Returns
+    its containers."""
     spec = d["spec"]
     tmpl = spec["template"]
     pod = tmpl["spec"]
@@ -307,7 +311,6 @@ def check_deployment(d, objs, src, where):
             claim = v["persistentVolumeClaim"]["claimName"]
             if ("PersistentVolumeClaim", claim) not in objs:
                 err("%s volume %s" % (where, vname), "claim %s is not rendered" % claim)
-    grace = pod.get("terminationGracePeriodSeconds", 30)
     psc = pod.get("securityContext") or {}
     containers = pod.get("containers") or []
     every = [("initContainers", c) for c in pod.get("initContainers") or []] + \
@@ -347,6 +350,25 @@ def check_deployment(d, objs, src, where):
                 err(w, "no %s limit" % r)
             if r not in (res.get("requests") or {}):
                 err(w, "no %s request" % r)
+    return containers
+
+
+def check_statefulset(d, objs, where):
+    """A helper store (the fleet's Redis): sound pod template, a readiness
+    probe, and a Service for its serviceName."""
+    for c in check_workload(d, objs, where):
+        if not c.get("readinessProbe"):
+            err("%s container %s" % (where, c["name"]), "no readinessProbe")
+    if ("Service", d["spec"].get("serviceName")) not in objs:
+        err(where, "serviceName %s is not a rendered Service" % d["spec"].get("serviceName"))
+
+
+def check_deployment(d, objs, src, where):
+    containers = check_workload(d, objs, where)
+    spec = d["spec"]
+    pod = spec["template"]["spec"]
+    volumes = {v["name"]: v for v in pod.get("volumes") or []}
+    grace = pod.get("terminationGracePeriodSeconds", 30)
     # the server container
     glint = [c for c in containers if c["name"] == "glint"]
     if not glint:
@@ -605,6 +627,13 @@ def check_overlay_intent(name, objs, where):
             err(where, "fleet: the replicas are not spread across nodes")
         if not image.startswith("glint:") and "/" not in image:
             err(where, "fleet: unexpected image %s" % image)
+        args = d["spec"]["template"]["spec"]["containers"][0].get("args") or []
+        redis = arg_value(args, "--redis")
+        rhost = re.match(r"^redis://([^:/]+)", redis or "")
+        if not rhost:
+            err(where, "fleet: the replicas share no Redis (--redis redis://HOST...)")
+        elif "." not in rhost.group(1) and ("Service", rhost.group(1)) not in objs:
+            err(where, "fleet: --redis %s names no rendered Service" % redis)
     if name == "monitoring" and not any(k == "ServiceMonitor" for k, _ in objs):
         err(where, "monitoring: no ServiceMonitor")
     if image == "glint":
@@ -613,7 +642,8 @@ def check_overlay_intent(name, objs, where):
 
 # ---------------------------------------------------------------- driver
 
-DEPRECATION = re.compile(r"^# Warning: '(bases|patchesStrategicMerge)' is deprecated")
+DEPRECATION = re.compile(
+    r"^# Warning: '(bases|patchesStrategicMerge|patchesJson6902)' is deprecated")
 
 
 def render(kubectl, d):
@@ -643,6 +673,7 @@ def validate_dir(kubectl, d, src, rules, overlay):
         objs[(kind, name)] = doc
         check_object(doc, where)
     deployments = [o for (k, _), o in objs.items() if k == "Deployment"]
+    workloads = deployments + [o for (k, _), o in objs.items() if k == "StatefulSet"]
     hpas = [o for (k, _), o in objs.items() if k == "HorizontalPodAutoscaler"]
     services = [o for (k, _), o in objs.items() if k == "Service"]
     if len(ERRORS) > before:  # the semantic checks assume the shapes are right
@@ -651,10 +682,12 @@ def validate_dir(kubectl, d, src, rules, overlay):
         where = "%s: %s/%s" % (overlay, kind, name)
         if kind == "Deployment":
             check_deployment(o, objs, src, where)
+        elif kind == "StatefulSet":
+            check_statefulset(o, objs, where)
         elif kind == "Service":
-            check_service(o, deployments, where)
+            check_service(o, workloads, where)
         elif kind == "PodDisruptionBudget":
-            check_pdb(o, deployments, hpas, where)
+            check_pdb(o, workloads, hpas, where)
         elif kind == "HorizontalPodAutoscaler":
             check_hpa(o, objs, rules, src, where)
         elif kind == "ServiceMonitor":
