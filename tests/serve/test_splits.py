@@ -193,4 +193,6 @@ with Serve(GLINT, tmp, "--models", models, "--splits", splits,
         time.sleep(0.1)
     T.check("a broken file: the splits read before stay, /v1/splits says why",
             err and "weight of red_v1" in err and classify(port, "disc", "x")[0] == 200, err)
+T.check("glint serve exits 0 on SIGTERM (a sanitizer's report would make it 1)",
+        s.proc.returncode == 0, open(os.path.join(tmp, "serve.log")).read()[-1500:])
 T.finish()
