@@ -256,35 +256,33 @@ json_t *serve_splits_json(const server *s)
                      (json_int_t)s->splits_reloads);
 }
 
+/* A family of the splits' series: per split and version (what 0: requests
+ * routed, 1: the weight) or per split (2: rollbacks, 3: promotions). */
+static void split_family(const server *s, strbuf *sb, const char *name, metrics_type type,
+                         const char *help, int what)
+{
+    metrics_write_family(sb, name, type, help);
+    for (int i = 0; i < s->splits.n; i++) {
+        const split *sp = &s->splits.s[i];
+        for (int k = 0; k < (what < 2 ? sp->n : 1); k++) {
+            metrics_label l[] = {{"split", sp->name}, {"version", sp->v[k].model}};
+            if (what == 0) metrics_write_u64(sb, name, l, 2, sp->v[k].routed);
+            if (what == 1) metrics_write_double(sb, name, l, 2, sp->v[k].weight);
+            if (what == 2) metrics_write_u64(sb, name, l, 1, sp->rollbacks);
+            if (what == 3) metrics_write_u64(sb, name, l, 1, sp->promotions);
+        }
+    }
+}
+
 void serve_splits_metrics(const server *s, strbuf *sb)
 {
     if (!s->splits.n && !s->opt.splits) return;
-    metrics_write_family(sb, "glint_split_routed_total", METRICS_COUNTER,
-                         "Requests a split sent to each of its versions");
-    for (int i = 0; i < s->splits.n; i++)
-        for (int k = 0; k < s->splits.s[i].n; k++) {
-            metrics_label l[] = {{"split", s->splits.s[i].name},
-                                 {"version", s->splits.s[i].v[k].model}};
-            metrics_write_u64(sb, "glint_split_routed_total", l, 2, s->splits.s[i].v[k].routed);
-        }
-    metrics_write_family(sb, "glint_split_weight", METRICS_GAUGE,
-                         "Each version's weight now (a rolled back canary: 0)");
-    for (int i = 0; i < s->splits.n; i++)
-        for (int k = 0; k < s->splits.s[i].n; k++) {
-            metrics_label l[] = {{"split", s->splits.s[i].name},
-                                 {"version", s->splits.s[i].v[k].model}};
-            metrics_write_double(sb, "glint_split_weight", l, 2, s->splits.s[i].v[k].weight);
-        }
-    metrics_write_family(sb, "glint_split_rollbacks_total", METRICS_COUNTER,
-                         "Canaries rolled back (automatically or by POST .../rollback)");
-    for (int i = 0; i < s->splits.n; i++) {
-        metrics_label l[] = {{"split", s->splits.s[i].name}};
-        metrics_write_u64(sb, "glint_split_rollbacks_total", l, 1, s->splits.s[i].rollbacks);
-    }
-    metrics_write_family(sb, "glint_split_promotions_total", METRICS_COUNTER,
-                         "Canaries promoted (automatically or by POST .../promote)");
-    for (int i = 0; i < s->splits.n; i++) {
-        metrics_label l[] = {{"split", s->splits.s[i].name}};
-        metrics_write_u64(sb, "glint_split_promotions_total", l, 1, s->splits.s[i].promotions);
-    }
+    split_family(s, sb, "glint_split_routed_total", METRICS_COUNTER,
+                 "Requests a split sent to each of its versions", 0);
+    split_family(s, sb, "glint_split_weight", METRICS_GAUGE,
+                 "Each version's weight now (a rolled back canary: 0)", 1);
+    split_family(s, sb, "glint_split_rollbacks_total", METRICS_COUNTER,
+                 "Canaries rolled back (automatically or by POST .../rollback)", 2);
+    split_family(s, sb, "glint_split_promotions_total", METRICS_COUNTER,
+                 "Canaries promoted (automatically or by POST .../promote)", 3);
 }
