@@ -563,6 +563,8 @@ enum {
     K_CHARS_FILE,
     K_USE_SPACE,
     K_MAX_WIDTH,
+    K_RATE_LIMIT,
+    K_RATE_BURST,
     K_COUNT
 };
 
@@ -602,6 +604,8 @@ static const char *const KEYS[K_COUNT] = {
     "characters_file",
     "use_space_char",
     "max_width",
+    "rate_limit",
+    "rate_limit_burst",
 };
 
 static int set_key(const yctx *x, int k, const yaml_node_t *v, yaml_conf *y)
@@ -728,6 +732,10 @@ static int set_key(const yctx *x, int k, const yaml_node_t *v, yaml_conf *y)
     }
     case K_TIMEOUT:
         return get_int(x, key, v, 1, 3600000, &y->serving.timeout_ms);
+    case K_RATE_LIMIT:
+        return get_num(x, key, v, 0.001, 1e6, &y->serving.rate_limit);
+    case K_RATE_BURST:
+        return get_int(x, key, v, 1, 1000000, &y->serving.rate_limit_burst);
     }
     return 0;
 }

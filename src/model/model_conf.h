@@ -109,13 +109,15 @@ typedef struct model_serving {
     int max_queue_delay_us;         /* longest an image waits for a batch to fill */
     int preferred[MODEL_MAX_BATCH]; /* preferred_batch_sizes, rising */
     int n_preferred;
-    int instances;    /* engine contexts */
-    int threads;      /* engine threads per context */
-    int max_queue;    /* images admitted and not yet answered, before 503 */
-    int max_queue_ms; /* latency budget of the queue, before 503; -1 none */
-    int solo_threads; /* threads of a lone request's run; -1 none */
-    int timeout_ms;   /* deadline of a request that gives none */
-    int precision;    /* a model_precision */
+    int instances;        /* engine contexts */
+    int threads;          /* engine threads per context */
+    int max_queue;        /* images admitted and not yet answered, before 503 */
+    int max_queue_ms;     /* latency budget of the queue, before 503; -1 none */
+    int solo_threads;     /* threads of a lone request's run; -1 none */
+    int timeout_ms;       /* deadline of a request that gives none */
+    int precision;        /* a model_precision */
+    double rate_limit;    /* requests/s per client on this model; 0: none */
+    int rate_limit_burst; /* requests a client may send at once (0: ceil(rate_limit)) */
 } model_serving;
 
 typedef struct model_conf {

@@ -71,4 +71,47 @@ with Serve(GLINT, tmp, "--models", os.path.join(SRC, "models"), "--model", "red_
     refused = codes.count(429) + noname.count(429)
     T.check("/metrics counts the refusals", line and int(float(line[0].split()[1])) == refused,
             (line, refused))
+
+# per model: model.yaml's rate_limit / rate_limit_burst, per client on that model only
+models = os.path.join(tmp, "models")
+os.makedirs(os.path.join(models, "limited"))
+src = os.path.join(SRC, "models", "red_disc")
+for f in os.listdir(src):
+    if f != "model.yaml":
+        os.symlink(os.path.join(src, f), os.path.join(models, "limited", f))
+open(os.path.join(models, "limited", "model.yaml"), "w").write(
+    open(os.path.join(src, "model.yaml")).read() + "rate_limit: 2\nrate_limit_burst: 2\n")
+os.symlink(src, os.path.join(models, "red_disc"))
+
+
+def post_to(c, model, token):
+    c.request("POST", "/v1/models/%s/classify" % model, IMG,
+              {"Content-Type": "image/jpeg", "x-api-token": token})
+    r = c.getresponse()
+    return r.status, json.loads(r.read())
+
+
+tmp2 = tempfile.mkdtemp(prefix="glint-ratelimit-model-")
+with Serve(GLINT, tmp2, "--models", models, "--cache-mb", "0",
+           "--state-dir", os.path.join(tmp2, "state")) as s:
+    T.check("serve starts with a model.yaml rate_limit", s.port, s.log())
+    c = http.client.HTTPConnection("127.0.0.1", s.port, timeout=30)
+    got = [post_to(c, "limited", "cam-1") for _ in range(4)]
+    codes = [g[0] for g in got]
+    T.check("per model: a burst of 4 at 2/s bursts of 2: 2 answered, then 429",
+            codes[:2] == [200, 200] and codes[2:] == [429, 429], codes)
+    err = got[2][1].get("error", "")
+    T.check("the 429 names the model and its rate", "on model limited: 2 requests/s" in err, err)
+    other = [post_to(c, "red_disc", "cam-1")[0] for _ in range(4)]
+    T.check("the same client on another model is not limited", other == [200] * 4, other)
+    T.check("another client on the limited model is not affected",
+            post_to(c, "limited", "cam-2")[0] == 200)
+    body = json.dumps({"inputs": [{"name": "input", "shape": [1, 3, 128, 128],
+                                   "datatype": "FP32", "data": [0.5] * (3 * 128 * 128)}]})
+    c.request("POST", "/v2/models/limited/infer", body,
+              {"Content-Type": "application/json", "x-api-token": "cam-1"})
+    r = c.getresponse()
+    r.read()
+    T.check("KServe infer counts against the same per-model limit (429, Retry-After)",
+            r.status == 429 and r.getheader("retry-after") is not None, r.status)
 T.finish()

@@ -11,6 +11,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -142,6 +143,7 @@ static void model_free(repo_model *m)
 {
     if (!m) return;
     batcher_destroy(m->batcher);
+    ratelimit_free(m->limits);
     model_package_close(&m->pkg);
     pthread_mutex_destroy(&m->stats.compute_mu);
     free(m->name);
@@ -269,6 +271,15 @@ int repo_load_dir(server *s, const char *name, const char *path, int precision, 
         snprintf(err, err_size, "%s: %s", m->pkg.onnx_path, cerr);
         goto fail;
     }
+    const model_serving *sv = &m->conf->serving;
+    if (sv->rate_limit > 0 &&
+        !(m->limits = ratelimit_create(
+              sv->rate_limit,
+              sv->rate_limit_burst ? sv->rate_limit_burst : (int)ceil(sv->rate_limit), 4096))) {
+        snprintf(err, err_size, "out of memory");
+        goto fail;
+    }
+    m->limit_share = 1;
     m->max_queue = m->conf->serving.max_queue ? m->conf->serving.max_queue : s->opt.max_queue;
     m->timeout_ms = m->conf->serving.timeout_ms ? m->conf->serving.timeout_ms : s->opt.timeout_ms;
     int qms = m->conf->serving.max_queue_ms;

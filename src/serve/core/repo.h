@@ -71,12 +71,14 @@ typedef struct repo_model {
     glint_model *model;     /* = pkg.model */
     const model_conf *conf; /* = &pkg.conf */
     batcher *batcher;
-    int max_queue;       /* images admitted and not answered, before 503 */
-    int max_queue_ms;    /* predicted wait for a run before 503; 0 none */
-    int timeout_ms;      /* default deadline */
-    double load_ms;      /* load + plan + warm-up */
-    uint64_t file_sig;   /* model_package_sig of its folder when loaded */
-    uint64_t content_id; /* with --redis: its files' and precision's hash (0 otherwise) */
+    int max_queue;            /* images admitted and not answered, before 503 */
+    int max_queue_ms;         /* predicted wait for a run before 503; 0 none */
+    int timeout_ms;           /* default deadline */
+    double load_ms;           /* load + plan + warm-up */
+    uint64_t file_sig;        /* model_package_sig of its folder when loaded */
+    uint64_t content_id;      /* with --redis: its files' and precision's hash (0 otherwise) */
+    struct ratelimit *limits; /* model.yaml's rate_limit per client, or NULL (loop thread) */
+    int limit_share;          /* the replica count its rate is divided by (--redis) */
     atomic_int refs;
     atomic_int pending; /* images admitted, not yet answered */
     model_stats stats;

@@ -307,9 +307,11 @@ static void add_int_header(h2o_req_t *req, const char *name, size_t nlen, long l
                           h2o_strdup(&req->pool, b, (size_t)n).base, (size_t)n);
 }
 
-/* Puts the verdict's RateLimit-* headers on req; answers 429 if refused.
- * Returns whether req may go on. */
-static int apply_verdict(server *s, h2o_req_t *req, const ratelimit_verdict *v)
+/* Puts the verdict's RateLimit-* headers on req; answers 429 if refused
+ * (the limit: rps per client, on `model` if not NULL). Returns whether req
+ * may go on. */
+static int apply_verdict(server *s, h2o_req_t *req, const ratelimit_verdict *v, double rps,
+                         const char *model)
 {
     add_int_header(req, H2O_STRLIT("ratelimit-limit"), v->limit);
     add_int_header(req, H2O_STRLIT("ratelimit-remaining"), v->remaining);
@@ -320,9 +322,44 @@ static int apply_verdict(server *s, h2o_req_t *req, const ratelimit_verdict *v)
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL,
                    h2o_strdup(&req->pool, b, (size_t)n).base, (size_t)n);
     serve_respond_error(s, req, 429,
-                        "rate limit: %g requests/s (bursts of %d) for this client; retry in %.2f s",
-                        s->opt.rate_limit_rps, v->limit, v->retry_after_s);
+                        "rate limit%s%s: %g requests/s (bursts of %d) for this client; retry in "
+                        "%.2f s",
+                        model ? " on model " : "", model ? model : "", rps, v->limit,
+                        v->retry_after_s);
     return 0;
+}
+
+int serve_model_rate_check(server *s, repo_model *m, const char *token, size_t tlen,
+                           const struct sockaddr *peer, ratelimit_verdict *v)
+{
+    if (!m->limits) {
+        *v = (ratelimit_verdict){.allowed = 1};
+        return 1;
+    }
+    const model_serving *sv = &m->conf->serving;
+    int n = s->fleet ? fleet_replicas(s->fleet) : 1;
+    if (n != m->limit_share) { /* this replica's share of the fleet's limit */
+        int burst = sv->rate_limit_burst ? sv->rate_limit_burst : (int)ceil(sv->rate_limit);
+        ratelimit_set_rate(m->limits, sv->rate_limit / n, (burst + n - 1) / n);
+        m->limit_share = n;
+    }
+    char key[RATELIMIT_KEY_MAX + 8];
+    size_t len = serve_client_key(token, tlen, peer, key, sizeof key);
+    ratelimit_check(m->limits, key, len, serve_now_ns(), v);
+    if (!v->allowed) metrics_counter_inc(&s->rate_limited);
+    return v->allowed;
+}
+
+int serve_model_limit(server *s, h2o_req_t *req, repo_model *m)
+{
+    if (!m->limits) return 1;
+    size_t len = 0;
+    const char *tok = serve_presented_key(req, &len);
+    struct sockaddr_storage ss;
+    socklen_t sl = req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss);
+    ratelimit_verdict v;
+    serve_model_rate_check(s, m, tok, len, sl ? (struct sockaddr *)&ss : NULL, &v);
+    return apply_verdict(s, req, &v, m->conf->serving.rate_limit / m->limit_share, m->name);
 }
 
 static int within_rate(server *s, h2o_req_t *req)
@@ -333,7 +370,7 @@ static int within_rate(server *s, h2o_req_t *req)
     socklen_t sl = req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss);
     ratelimit_verdict v;
     serve_rate_check(s, tok, len, sl ? (struct sockaddr *)&ss : NULL, &v);
-    return apply_verdict(s, req, &v);
+    return apply_verdict(s, req, &v, s->opt.rate_limit_rps, NULL);
 }
 
 static void dispatch(server *s, h2o_req_t *req)
@@ -375,7 +412,7 @@ static void on_fleet_verdict(void *arg, const ratelimit_verdict *v)
     }
     if (v) {
         if (!v->allowed) metrics_counter_inc(&s->rate_limited);
-        if (apply_verdict(s, req, v)) dispatch(s, req);
+        if (apply_verdict(s, req, v, s->opt.rate_limit_rps, NULL)) dispatch(s, req);
         return;
     }
     metrics_counter_inc(&s->rate_local); /* Redis did not answer: this replica's share */

@@ -130,6 +130,14 @@ void serve_splits_tick(server *s);
 /* The splits in /health (a new reference) and /metrics. */
 json_t *serve_splits_json(const server *s);
 void serve_splits_metrics(const server *s, strbuf *sb);
+/* model.yaml's rate_limit on m: counts one request of the client (token,
+ * else peer) and says whether it passes (this replica's share of the limit
+ * when --redis counts replicas); 1 without a limit. Loop thread. */
+int serve_model_rate_check(server *s, repo_model *m, const char *token, size_t tlen,
+                           const struct sockaddr *peer, ratelimit_verdict *v);
+/* The same for an HTTP request: 1, or 0 with req answered 429 (m is the
+ * caller's to release either way). */
+int serve_model_limit(server *s, h2o_req_t *req, repo_model *m);
 /* recent_errors, oldest first (a new reference). */
 json_t *serve_recent_errors_json(const server *s);
 

@@ -247,6 +247,10 @@ static int route(server *s, void *state, h2o_req_t *req, const char *path, size_
             return 0;
         }
     }
+    if (!serve_model_limit(s, req, m)) { /* model.yaml's rate_limit: answered 429 */
+        repo_model_release(m);
+        return 0;
+    }
     detect(s, req, m, &f);
     return 0;
 }

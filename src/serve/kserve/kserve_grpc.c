@@ -834,6 +834,24 @@ static void infer_message(gstate *st, grpc_call *c, call_state *cs, const uint8_
         infer_refuse(cs, c, stream, code, err);
         return;
     }
+    if (m->limits) { /* model.yaml's rate_limit */
+        size_t tl = 0;
+        const char *tok = call_key(c, &tl);
+        struct sockaddr_storage ss;
+        socklen_t sl = grpc_call_peer(c, (struct sockaddr *)&ss);
+        ratelimit_verdict v;
+        if (!serve_model_rate_check(s, m, tok, tl, sl ? (struct sockaddr *)&ss : NULL, &v)) {
+            snprintf(err, sizeof err,
+                     "rate limit on model %s: %g requests/s (bursts of %d) for this client; "
+                     "retry in %.2f s",
+                     m->name, m->conf->serving.rate_limit / m->limit_share, v.limit,
+                     v.retry_after_s);
+            repo_model_release(m);
+            if (!stream) grpc_call_retry_pushback(c, (int)ceil(v.retry_after_s * 1000));
+            infer_refuse(cs, c, stream, GRPC_RESOURCE_EXHAUSTED, err);
+            return;
+        }
+    }
     sreq *r = sreq_create(s, NULL, m, &infer_ops, sizeof(ginfer)); /* takes m */
     if (r && !(r->body = arena_memdup(r->mem, msg, len ? len : 1))) {
         sreq_destroy(r);

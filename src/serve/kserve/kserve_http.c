@@ -359,6 +359,8 @@ static int model_verb(server *s, h2o_req_t *req, repo_model *m, const char *rest
         if (!serve_method_is(req, "POST")) {
             serve_respond_error(s, req, 405, "use POST");
             repo_model_release(m);
+        } else if (!serve_model_limit(s, req, m)) { /* answered 429 */
+            repo_model_release(m);
         } else {
             infer(s, req, m); /* takes the reference */
         }

@@ -406,6 +406,10 @@ static int route(server *s, void *state, h2o_req_t *req, const char *path, size_
         serve_respond_error(s, req, status, "%s", err);
         return 0;
     }
+    if (!serve_model_limit(s, req, m)) { /* model.yaml's rate_limit: answered 429 */
+        repo_model_release(m);
+        return 0;
+    }
     const split *sp = split_find(&s->splits, name, nlen);
     infer_images(s, req, m, want, sp ? sp->name : NULL);
     return 0;
