@@ -388,4 +388,55 @@ with Serve(GLINT, tmp3, "--models", os.path.join(SRC, "models"), "--model", "red
             refused >= 1 and ok >= 1 and ok + refused == 24, (ok, refused))
     T.check("UNAVAILABLE carries grpc-retry-pushback-ms", pushback == {"1000"}, pushback)
     ch.close()
+# ---- --rate-limit with --redis: the limit is the fleet's, also over gRPC ----
+def free_port():
+    with socket.socket() as so:
+        so.bind(("127.0.0.1", 0))
+        return so.getsockname()[1]
+
+
+rport = free_port()
+redis = subprocess.Popen(["redis-server", "--port", str(rport), "--bind", "127.0.0.1", "--save",
+                          "", "--appendonly", "no"], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+try:
+    fleet_args = ("--models", os.path.join(SRC, "models"), "--model", "red_disc", "--grpc-listen",
+                  "127.0.0.1:0", "--redis", "redis://127.0.0.1:%d" % rport, "--rate-limit", "2",
+                  "--rate-limit-burst", "4")
+    tmp6, tmp7 = tempfile.mkdtemp(prefix="glint-grpc-f1-"), tempfile.mkdtemp(prefix="glint-grpc-f2-")
+    with Serve(GLINT, tmp6, *fleet_args) as a, Serve(GLINT, tmp7, *fleet_args) as b:
+        t0, ready = time.time(), False
+        while time.time() - t0 < 10 and not ready:
+            hs = [json.loads(http_json(x.port, "GET", "/health", headers={
+                "x-api-token": "monitor-%d" % i})[1]).get("redis") or {} for i, x in enumerate((a, b))]
+            ready = all(h.get("up") and h.get("replicas") == 2 for h in hs)
+            time.sleep(0.1)
+        T.check("two replicas share a Redis (up, 2 replicas)", ready, hs)
+        cha = grpc.insecure_channel("127.0.0.1:%d" % grpc_port(a))
+        chb = grpc.insecure_channel("127.0.0.1:%d" % grpc_port(b))
+        ia = rpc(cha, "ModelInfer", pb.ModelInferResponse)
+        ib = rpc(chb, "ModelInfer", pb.ModelInferResponse)
+        md = [("x-api-token", "fleet-cam")]
+        on_a = [status_of(ia, infer_request(), timeout=30, metadata=md)[0] for _ in range(6)]
+        on_b = [status_of(ib, infer_request(), timeout=30, metadata=md)[0] for _ in range(3)]
+        T.check("with Redis the burst is the fleet's: 4 of 6 on one replica (its own share "
+                "would be 2), then none on the other", on_a[:4] == [grpc.StatusCode.OK] * 4
+                and on_a[4:] == [grpc.StatusCode.RESOURCE_EXHAUSTED] * 2
+                and on_b == [grpc.StatusCode.RESOURCE_EXHAUSTED] * 3, (on_a, on_b))
+        sb = rpc(chb, "ModelStreamInfer", pb.ModelStreamInferResponse, stream=True)
+        answers = list(sb(iter([infer_request(rid=str(i)) for i in range(2)]), timeout=60,
+                          metadata=md))
+        T.check("a stream's requests are counted by the fleet too (refused: error_message)",
+                len(answers) == 2 and all("rate limit" in x.error_message for x in answers),
+                [x.error_message for x in answers])
+        shared = [x for x in http_json(b.port, "GET", "/metrics", headers={
+            "x-api-token": "monitor-m"})[1].decode().splitlines()
+            if x.startswith("glint_rate_checks_shared_total ")]
+        T.check("the other replica asked Redis (glint_rate_checks_shared_total)",
+                shared and float(shared[0].split()[1]) >= 5, shared)
+        cha.close()
+        chb.close()
+finally:
+    redis.kill()
+    redis.wait()
 T.finish()

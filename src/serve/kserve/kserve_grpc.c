@@ -66,7 +66,8 @@ struct call_state {
     int half_closed;
     int pending;
     ginfer *reqs;
-    struct gload *load; /* a repository load under way, or NULL */
+    struct gload *load;  /* a repository load under way, or NULL */
+    struct grate *rates; /* request messages waiting for the fleet's rate verdict */
 };
 
 /* ---- answers ---- */
@@ -788,30 +789,123 @@ static void infer_refuse(call_state *cs, grpc_call *c, int stream, int code, con
     if (buf) grpc_call_send(c, buf, len);
 }
 
+/* The refusal of a request message over its client's rate. */
+static void refuse_rate(server *s, call_state *cs, grpc_call *c, int stream,
+                        const ratelimit_verdict *v)
+{
+    char err[SERVE_ERR_MAX];
+    snprintf(err, sizeof err,
+             "rate limit: %g requests/s (bursts of %d) for this client; retry in %.2f s",
+             s->opt.rate_limit_rps, v->limit, v->retry_after_s);
+    if (!stream) grpc_call_retry_pushback(c, (int)ceil(v->retry_after_s * 1000));
+    infer_refuse(cs, c, stream, GRPC_RESOURCE_EXHAUSTED, err);
+}
+
+/* --rate-limit decided on this replica: 1, or 0 with the message refused. */
+static int local_rate_ok(server *s, call_state *cs, grpc_call *c, int stream)
+{
+    size_t tl = 0;
+    const char *tok = call_key(c, &tl);
+    struct sockaddr_storage ss;
+    socklen_t sl = grpc_call_peer(c, (struct sockaddr *)&ss);
+    ratelimit_verdict v;
+    if (serve_rate_check(s, tok, tl, sl ? (struct sockaddr *)&ss : NULL, &v)) return 1;
+    refuse_rate(s, cs, c, stream, &v);
+    return 0;
+}
+
+/* A request message waiting for the fleet's verdict (a copy of it). */
+typedef struct grate {
+    gstate *st;
+    grpc_call *call; /* NULL once the call closed */
+    call_state *cs;
+    struct grate *next;
+    int stream;
+    size_t len;
+    uint8_t msg[];
+} grate;
+
+static void infer_admitted(gstate *st, grpc_call *c, call_state *cs, const uint8_t *msg, size_t len,
+                           int stream);
+
+static void on_fleet_verdict(void *arg, const ratelimit_verdict *v)
+{
+    grate *g = arg;
+    call_state *cs = g->cs;
+    if (cs) {
+        for (grate **p = &cs->rates; *p; p = &(*p)->next)
+            if (*p == g) {
+                *p = g->next;
+                break;
+            }
+        cs->pending--;
+        server *s = g->st->s;
+        grpc_call *c = g->call;
+        if (s->stopping || s->draining)
+            infer_refuse(cs, c, g->stream, GRPC_UNAVAILABLE, "the server is shutting down");
+        else if (v && !v->allowed) {
+            metrics_counter_inc(&s->rate_limited);
+            refuse_rate(s, cs, c, g->stream, v);
+        } else if (v || local_rate_ok(s, cs, c, g->stream)) {
+            if (!v) metrics_counter_inc(&s->rate_local);
+            infer_admitted(g->st, c, cs, g->msg, g->len, g->stream);
+        }
+        if (g->stream && cs->half_closed && !cs->pending) end(cs, c, GRPC_OK, NULL);
+    }
+    free(g);
+}
+
+/* Asks the fleet's Redis about the call's client (the verdict goes on with
+ * a copy of the message); 0 if it will answer, -1 if Redis is down. */
+static int ask_fleet_rate(gstate *st, grpc_call *c, call_state *cs, const uint8_t *msg, size_t len,
+                          int stream)
+{
+    server *s = st->s;
+    if (!fleet_up(s->fleet)) return -1;
+    size_t tl = 0;
+    const char *tok = call_key(c, &tl);
+    struct sockaddr_storage ss;
+    socklen_t sl = grpc_call_peer(c, (struct sockaddr *)&ss);
+    char key[RATELIMIT_KEY_MAX + 8];
+    size_t kl = serve_client_key(tok, tl, sl ? (struct sockaddr *)&ss : NULL, key, sizeof key);
+    grate *g = malloc(sizeof *g + len);
+    if (!g) return -1;
+    *g = (grate){.st = st, .call = c, .cs = cs, .stream = stream, .len = len};
+    memcpy(g->msg, msg, len);
+    int burst =
+        s->opt.rate_limit_burst > 0 ? s->opt.rate_limit_burst : (int)ceil(s->opt.rate_limit_rps);
+    if (fleet_rate_check(s->fleet, key, kl, s->opt.rate_limit_rps, burst, on_fleet_verdict, g)) {
+        free(g);
+        return -1;
+    }
+    g->next = cs->rates;
+    cs->rates = g;
+    cs->pending++; /* the call (a half-closed stream) ends after the verdict */
+    return 0;
+}
+
 static void infer_message(gstate *st, grpc_call *c, call_state *cs, const uint8_t *msg, size_t len,
                           int stream)
 {
     server *s = st->s;
-    char name[256], version[32], err[SERVE_ERR_MAX];
     if (s->draining) {
         infer_refuse(cs, c, stream, GRPC_UNAVAILABLE, "the server is shutting down");
         return;
     }
-    if (s->limits) { /* --rate-limit: each request message counts, as an HTTP request does */
-        size_t tl = 0;
-        const char *tok = call_key(c, &tl);
-        struct sockaddr_storage ss;
-        socklen_t sl = grpc_call_peer(c, (struct sockaddr *)&ss);
-        ratelimit_verdict v;
-        if (!serve_rate_check(s, tok, tl, sl ? (struct sockaddr *)&ss : NULL, &v)) {
-            snprintf(err, sizeof err,
-                     "rate limit: %g requests/s (bursts of %d) for this client; retry in %.2f s",
-                     s->opt.rate_limit_rps, v.limit, v.retry_after_s);
-            if (!stream) grpc_call_retry_pushback(c, (int)ceil(v.retry_after_s * 1000));
-            infer_refuse(cs, c, stream, GRPC_RESOURCE_EXHAUSTED, err);
-            return;
-        }
-    }
+    /* --rate-limit: each request message counts, as an HTTP request does; with
+     * --redis the fleet's count decides */
+    if (s->limits && s->fleet && !ask_fleet_rate(st, c, cs, msg, len, stream)) return;
+    if (s->limits && s->fleet) metrics_counter_inc(&s->rate_local);
+    if (s->limits && !local_rate_ok(s, cs, c, stream)) return;
+    infer_admitted(st, c, cs, msg, len, stream);
+}
+
+/* A request message within its client's rate: to its model. */
+static void infer_admitted(gstate *st, grpc_call *c, call_state *cs, const uint8_t *msg, size_t len,
+                           int stream)
+{
+    server *s = st->s;
+    char name[256], version[32], err[SERVE_ERR_MAX];
     if (kserve_grpc_peek_model(msg, len, name, sizeof name, version, sizeof version)) {
         infer_refuse(cs, c, stream, GRPC_INVALID_ARGUMENT, "malformed ModelInferRequest");
         return;
@@ -992,6 +1086,10 @@ static void on_closed(grpc_call *c, void *ud)
     if (cs->load) { /* the load goes on; its answer has nowhere to go */
         cs->load->call = NULL;
         cs->load->cs = NULL;
+    }
+    for (grate *g = cs->rates; g; g = g->next) { /* their verdicts have nowhere to go */
+        g->call = NULL;
+        g->cs = NULL;
     }
     free(cs);
 }
