@@ -37,6 +37,10 @@ canary:
   canary: {version: slow, window_s: 2, min_requests: 5, latency_margin: 0.5}
 """
 open(splits, "w").write(FILE1)
+edge = os.path.join(tmp, "edge.yaml")  # a detector whose model is the split
+open(edge, "w").write(open(os.path.join(SRC, "deploy", "edge-config.yaml")).read()
+                      .replace("model: red_disc", "model: disc"))
+DET = "det_2bTqCredDiscBinary000000000"
 
 
 def request(port, method, path, body=None, headers=None):
@@ -75,7 +79,7 @@ p = subprocess.run([GLINT, "serve", "--models", models, "--splits", bad, "--list
 T.check("a bad --splits file: glint serve refuses to start and says why",
         p.returncode != 0 and "weight of red_v1" in p.stderr, (p.returncode, p.stderr[-300:]))
 
-with Serve(GLINT, tmp, "--models", models, "--splits", splits,
+with Serve(GLINT, tmp, "--models", models, "--splits", splits, "--edge-config", edge,
            "--state-dir", os.path.join(tmp, "state")) as s:
     T.check("serve starts with --splits", s.port, s.log())
     port = s.port
@@ -112,6 +116,18 @@ with Serve(GLINT, tmp, "--models", models, "--splits", splits,
             names == {v1_version}, (names, v1_version))
     st, _ = request(port, "GET", "/v2/models/disc/ready")
     T.check("KServe ready on a split", st == 200, st)
+
+    # the Groundlight edge route: a detector whose model is the split
+    got, want = {}, {}
+    for i in range(8):
+        c = "camera-%d" % i
+        st, j = request(port, "POST", "/device-api/v1/image-queries?detector_id=" + DET, IMG,
+                        {"Content-Type": "image/jpeg", "x-api-token": c})
+        got[c] = ((j.get("metadata") or {}).get("edge_models") or {}).get("primary", {}).get(
+            "model") if st == 200 else (st, j)
+        want[c] = next(iter(seen[c]))
+    T.check("an edge detector on a split: each client gets the version it gets on /v1, "
+            "named in metadata.edge_models", got == want, (got, want))
 
     # the cache keeps split answers apart from the model's own
     classify(port, "disc", "camera-0", DOG, query="")

@@ -61,7 +61,13 @@ repo_model *serve_route_model(server *s, const char *name, size_t len, const cha
         }
         return m;
     }
-    int i = split_choose(sp, client, clen, next_rand(s));
+    int i = -1;
+    if (client) {
+        i = split_choose(sp, client, clen, next_rand(s));
+    } else { /* no client (readiness, status): the version with most weight */
+        for (int k = 0; k < sp->n; k++)
+            if (sp->v[k].weight > 0 && (i < 0 || sp->v[k].weight > sp->v[i].weight)) i = k;
+    }
     if (i < 0) {
         *status = 503;
         snprintf(err, err_size, "split %s: no version has weight", sp->name);
@@ -73,7 +79,7 @@ repo_model *serve_route_model(server *s, const char *name, size_t len, const cha
         snprintf(err, err_size, "split %s: its version %s is not loaded", sp->name, sp->v[i].model);
         return NULL;
     }
-    sp->v[i].routed++;
+    if (client) sp->v[i].routed++;
     return m;
 }
 

@@ -118,9 +118,10 @@ size_t serve_client_key(const char *token, size_t tlen, const struct sockaddr *p
 /* serve_client_key of an HTTP request. */
 size_t serve_req_client(h2o_req_t *req, char *key, size_t cap);
 /* The model that answers `name` for `client` (route.c): a split's version,
- * chosen by its weights (sticky per client), else the repository's model of
- * that name. A new reference, or NULL with the HTTP status (404 unknown,
- * 503 a split that cannot route now) and a message. */
+ * chosen by its weights (sticky per client; client NULL: the version with
+ * most weight, not counted as routed), else the repository's model of that
+ * name. A new reference, or NULL with the HTTP status (404 unknown, 503 a
+ * split that cannot route now) and a message. */
 repo_model *serve_route_model(server *s, const char *name, size_t len, const char *client,
                               size_t clen, int *status, char *err, size_t err_size);
 /* Reads --splits at start. 0, or -1 with err. */

@@ -679,7 +679,9 @@ static void post_image_query(server *s, h2o_req_t *req)
     }
     edge_samples_offer(e->es->samples, &e->det, req->entity.base, req->entity.len);
     char why[SERVE_ERR_MAX];
-    repo_model *m = edge_detector_model(e->es, &e->det, &e->preset, why, sizeof why);
+    char client[RATELIMIT_KEY_MAX + 8];
+    size_t cl = serve_req_client(req, client, sizeof client);
+    repo_model *m = edge_detector_model(e->es, &e->det, &e->preset, client, cl, why, sizeof why);
     if (m && !serve_model_limit(s, req, m)) { /* model.yaml's rate_limit: answered 429 */
         repo_model_release(m);
         sreq_destroy(r);

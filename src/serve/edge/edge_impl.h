@@ -57,13 +57,18 @@ edge_state *edge_of(const server *s);
  * one serves (edge_pull.h), else its config's model; NULL if neither is
  * ready. Loop thread. */
 repo_model *edge_detector_serving(server *s, const edge_detector *d);
+/* The same for a client: when the config's model is a split (split.h), the
+ * client's version (client NULL: the version with most weight). */
+repo_model *edge_detector_serving_for(server *s, const edge_detector *d, const char *client,
+                                      size_t clen);
 /* The detector's out-of-domain model when it has one ready (a classifier; a
  * new reference), else NULL. Loop thread. */
 repo_model *edge_detector_oodd(server *s, const edge_detector *d);
-/* The detector's model, ready and fit for its mode (a reference), or NULL
- * with the reason. Loop thread. */
+/* The detector's model for a client (NULL: none; see
+ * edge_detector_serving_for), ready and fit for its mode (a reference), or
+ * NULL with the reason. Loop thread. */
 repo_model *edge_detector_model(edge_state *es, const edge_detector *d, const edge_preset *p,
-                                char *why, size_t size);
+                                const char *client, size_t clen, char *why, size_t size);
 /* Decides a locally answered query by edge_policy_answered, asking the rate
  * limiter of detector `id` (min gap `gap_s`) when the answer hangs on it and
  * recording an escalation it lets through. Any thread. */

@@ -34,11 +34,21 @@ static int model_fits(const repo_model *m, edge_mode mode)
     return 1;
 }
 
-repo_model *edge_detector_serving(server *s, const edge_detector *d)
+repo_model *edge_detector_serving_for(server *s, const edge_detector *d, const char *client,
+                                      size_t clen)
 {
     repo_model *m = repo_get(s, d->id, strlen(d->id)); /* a pulled version */
-    if (!m && d->model[0]) m = repo_get(s, d->model, strlen(d->model));
+    int status;
+    char err[SERVE_ERR_MAX];
+    if (!m && d->model[0]) /* the config's model, or a split's version */
+        m = serve_route_model(s, d->model, strlen(d->model), client, clen, &status, err,
+                              sizeof err);
     return m;
+}
+
+repo_model *edge_detector_serving(server *s, const edge_detector *d)
+{
+    return edge_detector_serving_for(s, d, NULL, 0);
 }
 
 repo_model *edge_detector_oodd(server *s, const edge_detector *d)
@@ -55,14 +65,14 @@ repo_model *edge_detector_oodd(server *s, const edge_detector *d)
 }
 
 repo_model *edge_detector_model(edge_state *es, const edge_detector *d, const edge_preset *p,
-                                char *why, size_t size)
+                                const char *client, size_t clen, char *why, size_t size)
 {
     if (!p->enabled) {
         snprintf(why, size, "edge inference is disabled for detector %s (preset %s)", d->id,
                  p->name);
         return NULL;
     }
-    repo_model *m = edge_detector_serving(es->srv, d);
+    repo_model *m = edge_detector_serving_for(es->srv, d, client, clen);
     if (!m && !d->model[0]) {
         snprintf(why, size, "detector %s has no model on this edge endpoint", d->id);
         return NULL;
@@ -84,7 +94,8 @@ repo_model *edge_detector_model(edge_state *es, const edge_detector *d, const ed
 static int detector_ready(edge_state *es, const edge_detector *d)
 {
     char why[SERVE_ERR_MAX];
-    repo_model *m = edge_detector_model(es, d, &es->cfg->presets[d->preset], why, sizeof why);
+    repo_model *m =
+        edge_detector_model(es, d, &es->cfg->presets[d->preset], NULL, 0, why, sizeof why);
     repo_model_release(m);
     return m != NULL;
 }
@@ -152,8 +163,10 @@ int edge_config_fits_repo(edge_state *es, const edge_config *c, char *err, size_
     server *s = es->srv;
     for (int i = 0; i < c->n_detectors; i++) {
         const edge_detector *d = &c->detectors[i];
-        if (d->model[0] && !repo_find(s, d->model, strlen(d->model))) {
-            snprintf(err, err_size, "detectors[%d].model: no model '%s' in the repository %s", i,
+        if (d->model[0] && !repo_find(s, d->model, strlen(d->model)) &&
+            !split_find(&s->splits, d->model, strlen(d->model))) {
+            snprintf(err, err_size,
+                     "detectors[%d].model: no model '%s' in the repository %s, nor a split", i,
                      d->model, s->opt.models_dir);
             return -1;
         }
