@@ -29,7 +29,8 @@
 #   bench/fleet.sh [--replicas 3] [--model red_disc] [--image tests/data/horses.jpg]
 #                  [--rate 40] [--seconds 20] [--scenarios "rolling kill9 redis swap autoscale"]
 #                  [--no-redis]
-# Needs Debian's haproxy and redis-server (scripts/install-deps.sh). FLEET_HAPROXY_CFG names another
+# Needs Debian's haproxy and redis-server (scripts/install-deps.sh).
+# bench/fleet_outbox.py does kill -9 with escalations (the edge API, an upstream). FLEET_HAPROXY_CFG names another
 # HAProxy config (e.g. one without retries, to see what they save).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
