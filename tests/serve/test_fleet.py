@@ -4,8 +4,9 @@ loopback. The response cache's second level (an answer computed on one
 replica is a `cache;desc=shared` hit on the others), a per-client rate limit
 that holds across the fleet (GCRA in Redis: the fleet admits burst + limit x
 time, not three times it), and what happens when Redis goes away: killed
-(SIGKILL) and restarted, stalled (SIGSTOP/SIGCONT), absent at start, a bad
-URL. No request may fail because of Redis. Standard library only; needs
+(SIGKILL) and restarted, stalled (SIGSTOP/SIGCONT), absent at start, behind
+a password (right and wrong), a bad URL. No request may fail because of
+Redis. Standard library only; needs
 Debian's redis-server and haproxy (scripts/install-deps.sh).
 
 /health and /metrics count against their client's rate like any route, so
@@ -183,12 +184,12 @@ def shared_entry(port, body):
 class Redis:
     """redis-server on 127.0.0.1:port, nothing saved; ready (PING) or not."""
 
-    def __init__(self, tmp, port):
+    def __init__(self, tmp, port, *extra):
         self.port = port
         self.logf = open(os.path.join(tmp, "redis-%d.log" % port), "a")
         self.proc = subprocess.Popen(
             ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", tmp],
+             "--appendonly", "no", "--dir", tmp, *extra],
             stdout=self.logf, stderr=subprocess.STDOUT)
         REDISES.append(self)
         self.ready = bool(wait_for(self.ping, 10, 0.05)[0])
@@ -196,9 +197,11 @@ class Redis:
     def ping(self):
         if self.proc.poll() is not None:
             return False
-        try:
+        try:  # a password-protected one answers NOAUTH: up all the same
             return resp_command(self.port, "PING", timeout=0.5) == "PONG"
-        except (OSError, RuntimeError):
+        except RuntimeError as e:
+            return "NOAUTH" in str(e)
+        except OSError:
             return False
 
     def signal(self, sig):
@@ -529,6 +532,36 @@ def lone_checks(tmp):
         if red:
             red.stop()
     T.check("6. the lone replica exits 0 on SIGTERM", rc == 0, rc)
+
+    # ---- 7. a Redis with a password: redis://:PASSWORD@HOST
+    port = free_port()
+    red = Redis(tmp, port, "--requirepass", "s3cret")
+    reps = []
+    for name, pw in (("auth-ok", "s3cret"), ("auth-bad", "wrong")):
+        d = os.path.join(tmp, name)
+        os.makedirs(d)
+        reps.append(Serve(GLINT, d, "--models", os.path.join(SRC, "models"), "--model",
+                          "red_disc", "--state-dir", os.path.join(d, "state"), "--redis",
+                          "redis://:%s@127.0.0.1:%d" % (pw, port)))
+    ok_rep, bad = reps
+    try:
+        h, _ = wait_for(lambda: (lambda h: h if h and h["up"] and h["digest_key_shared"]
+                                 else None)(health(ok_rep.port)), 8, 0.1)
+        T.check("7. with the password in the URL: up, the digest key shared", h, health(ok_rep.port))
+        time.sleep(2.0)
+        hb = health(bad.port)
+        r = classify(bad.port, HORSES, "auth-1")
+        T.check("7. a wrong password: up false, answers 200 all the same",
+                hb is not None and hb["up"] is False and r.status == 200, (hb, r))
+        T.check("7. ... logged once, without the password",
+                bad.log().count("refused the credentials") == 1 and "wrong" not in bad.log(),
+                bad.log()[-600:])
+        T.check("7. ... retried with the backoff (failures %s in 2 s, at most 8)"
+                % (hb and hb["failures"]), hb and 1 <= hb["failures"] <= 8, hb)
+    finally:
+        rcs = [stop_serve(ok_rep), stop_serve(bad)]
+        red.stop()
+    T.check("7. both exit 0 on SIGTERM", rcs == [0, 0], rcs)
 
 
 def main():

@@ -10,11 +10,17 @@
 
 #include "serve/core/rlink.h"
 
+static rlink_target last;
+
 static int parse(const char *url, char *host, int *port, int *db)
 {
-    char err[256] = "";
-    int rc = rlink_parse_url(url, host, 256, port, db, err, sizeof err);
-    if (rc) assert_non_null(strstr(err, url)); /* the message names the URL */
+    char err[512] = "";
+    int rc = rlink_parse_url(url, &last, err, sizeof err);
+    if (rc && !strchr(url, '@')) assert_non_null(strstr(err, url));      /* it names the URL */
+    if (rc && strstr(url, "s3cret")) assert_null(strstr(err, "s3cret")); /* never the password */
+    strcpy(host, last.host);
+    *port = last.port;
+    *db = last.db;
     return rc;
 }
 
@@ -50,6 +56,30 @@ static void test_unix(void **state)
     assert_int_equal(db, 2);
 }
 
+static void test_credentials(void **state)
+{
+    (void)state;
+    char host[256];
+    int port, db;
+    assert_int_equal(parse("redis://:s3cret@cache:6380/2", host, &port, &db), 0);
+    assert_string_equal(host, "cache");
+    assert_int_equal(port, 6380);
+    assert_int_equal(db, 2);
+    assert_string_equal(last.user, "");
+    assert_string_equal(last.password, "s3cret");
+    assert_int_equal(parse("redis://glint:s3cret@10.0.0.5", host, &port, &db), 0);
+    assert_string_equal(last.user, "glint");
+    assert_string_equal(last.password, "s3cret");
+    assert_string_equal(host, "10.0.0.5");
+    assert_int_equal(parse("redis://127.0.0.1", host, &port, &db), 0);
+    assert_string_equal(last.password, "");
+    /* bad ones never show the password */
+    assert_int_equal(parse("redis://:s3cret@", host, &port, &db), -1);
+    assert_int_equal(parse("redis://glint@h", host, &port, &db), -1);
+    assert_int_equal(parse("redis://u:@h", host, &port, &db), -1);
+    assert_int_equal(parse("redis://:s3cret@h:99999", host, &port, &db), -1);
+}
+
 static void test_bad(void **state)
 {
     (void)state;
@@ -79,6 +109,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tcp),
         cmocka_unit_test(test_unix),
+        cmocka_unit_test(test_credentials),
         cmocka_unit_test(test_bad),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

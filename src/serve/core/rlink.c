@@ -14,9 +14,7 @@
 
 struct rlink {
     h2o_loop_t *loop;
-    char host[256]; /* or the socket's path */
-    int port;       /* 0: a unix socket */
-    int db;
+    rlink_target t; /* host (or the socket's path), port (0: a unix socket), db, credentials */
     int timeout_ms;
     void (*on_up)(void *arg);
     void *arg;
@@ -24,7 +22,8 @@ struct rlink {
     int connected;         /* ac's connect completed */
     uint64_t connect_start_ns, next_attempt_ns;
     int backoff_ms;
-    int stall; /* timeouts in a row */
+    int stall;        /* timeouts in a row */
+    int auth_refused; /* the last AUTH was refused (logged) */
     uint64_t rng;
     h2o_timeout_t cmd_timeout; /* timeout_ms */
     h2o_timeout_t tick_timeout;
@@ -54,66 +53,90 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-int rlink_parse_url(const char *url, char *host, size_t host_cap, int *port, int *db, char *err,
-                    size_t err_size)
+/* url with its password replaced by "***" (for messages). */
+static void redact(const char *url, char *out, size_t cap)
 {
-    *db = 0;
+    const char *at = strncmp(url, "redis://", 8) ? NULL : strchr(url + 8, '@');
+    const char *colon = at ? memchr(url + 8, ':', (size_t)(at - url - 8)) : NULL;
+    if (!colon)
+        snprintf(out, cap, "%.200s", url);
+    else
+        snprintf(out, cap, "%.*s:***%.200s", (int)(colon - url), url, at);
+}
+
+int rlink_parse_url(const char *url, rlink_target *t, char *err, size_t err_size)
+{
+    char shown[320];
+    redact(url, shown, sizeof shown);
+    memset(t, 0, sizeof *t);
     if (!strncmp(url, "unix://", 7)) {
         const char *p = url + 7;
         const char *q = strchr(p, '?');
         size_t n = q ? (size_t)(q - p) : strlen(p);
-        if (!n || p[0] != '/' || n >= host_cap) {
-            snprintf(err, err_size, "Redis URL '%s': want unix:///PATH[?db=N]", url);
+        if (!n || p[0] != '/' || n >= sizeof t->host) {
+            snprintf(err, err_size, "Redis URL '%s': want unix:///PATH[?db=N]", shown);
             return -1;
         }
-        memcpy(host, p, n);
-        host[n] = 0;
-        *port = 0;
+        memcpy(t->host, p, n);
         if (q) {
             char *end;
             long v = strncmp(q, "?db=", 4) ? -1 : strtol(q + 4, &end, 10);
             if (v < 0 || v > 1000000 || *end) {
-                snprintf(err, err_size, "Redis URL '%s': the query may only be ?db=N", url);
+                snprintf(err, err_size, "Redis URL '%s': the query may only be ?db=N", shown);
                 return -1;
             }
-            *db = (int)v;
+            t->db = (int)v;
         }
         return 0;
     }
     if (strncmp(url, "redis://", 8)) {
-        snprintf(err, err_size, "Redis URL '%s': want redis://HOST[:PORT][/DB] or unix:///PATH",
-                 url);
+        snprintf(err, err_size,
+                 "Redis URL '%s': want redis://[[USER]:PASSWORD@]HOST[:PORT][/DB] or "
+                 "unix:///PATH",
+                 shown);
         return -1;
     }
     const char *p = url + 8;
+    const char *at = strchr(p, '@');
+    if (at) { /* credentials: [USER]:PASSWORD (Redis 6 ACL users, or AUTH's password) */
+        const char *colon = memchr(p, ':', (size_t)(at - p));
+        size_t ul = colon ? (size_t)(colon - p) : 0;
+        size_t pl = colon ? (size_t)(at - colon - 1) : 0;
+        if (!colon || !pl || ul >= sizeof t->user || pl >= sizeof t->password) {
+            snprintf(err, err_size, "Redis URL '%s': credentials are [USER]:PASSWORD@", shown);
+            return -1;
+        }
+        memcpy(t->user, p, ul);
+        memcpy(t->password, colon + 1, pl);
+        p = at + 1;
+    }
     size_t n = strcspn(p, ":/");
-    if (!n || n >= host_cap) {
-        snprintf(err, err_size, "Redis URL '%s': no host", url);
+    if (!n || n >= sizeof t->host) {
+        snprintf(err, err_size, "Redis URL '%s': no host", shown);
         return -1;
     }
-    memcpy(host, p, n);
-    host[n] = 0;
+    memcpy(t->host, p, n);
     p += n;
-    *port = 6379;
+    t->port = 6379;
     char *end;
     if (*p == ':') {
         long v = strtol(p + 1, &end, 10);
         if (end == p + 1 || v < 1 || v > 65535 || (*end && *end != '/')) {
-            snprintf(err, err_size, "Redis URL '%s': bad port", url);
+            snprintf(err, err_size, "Redis URL '%s': bad port", shown);
             return -1;
         }
-        *port = (int)v;
+        t->port = (int)v;
         p = end;
     }
     if (*p == '/' && p[1]) {
         long v = strtol(p + 1, &end, 10);
         if (end == p + 1 || v < 0 || v > 1000000 || *end) {
-            snprintf(err, err_size, "Redis URL '%s': the path is the database number", url);
+            snprintf(err, err_size, "Redis URL '%s': the path is the database number", shown);
             return -1;
         }
-        *db = (int)v;
+        t->db = (int)v;
     } else if (*p && strcmp(p, "/")) {
-        snprintf(err, err_size, "Redis URL '%s': unexpected '%s'", url, p);
+        snprintf(err, err_size, "Redis URL '%s': unexpected '%.100s'", shown, p);
         return -1;
     }
     return 0;
@@ -210,27 +233,55 @@ static void lost(rlink *l)
     arm_tick(l);
 }
 
+/* AUTH's answer: refused credentials make the link down (retried with the
+ * backoff, logged once until they work). */
+static void on_auth(void *arg, const redisReply *r)
+{
+    rlink *l = arg;
+    if (!r || r->type != REDIS_REPLY_ERROR) {
+        if (r) l->auth_refused = 0;
+        return;
+    }
+    if (!l->auth_refused)
+        fprintf(stderr, "glint serve: Redis at %s refused the credentials: %.*s\n", l->t.host,
+                (int)r->len, r->str);
+    l->auth_refused = 1;
+    if (l->ac) redisAsyncDisconnect(l->ac); /* safe in a callback: ends after it */
+}
+
 static void on_connect(const redisAsyncContext *ac, int status)
 {
     rlink *l = ac->data;
     if (!l || l->ac != ac) return;
     if (status != REDIS_OK) { /* hiredis frees ac after this */
         if (!l->st.failures || l->st.up_once)
-            fprintf(stderr, "glint serve: Redis at %s: %s (retrying)\n", l->host, ac->errstr);
+            fprintf(stderr, "glint serve: Redis at %s: %s (retrying)\n", l->t.host, ac->errstr);
         l->st.up_once = 0;
         lost(l);
         return;
     }
-    fprintf(stderr, "glint serve: connected to Redis at %s\n", l->host);
+    if (!l->auth_refused) fprintf(stderr, "glint serve: connected to Redis at %s\n", l->t.host);
     l->st.up_once = 1;
     l->connected = 1;
     l->st.up = 1;
     l->st.connects++;
-    l->stall = 0; /* the backoff starts over at the first reply: a stalled Redis accepts
-                     connections and answers nothing */
-    if (l->db) {
+    l->stall = 0;           /* the backoff starts over at the first reply: a stalled Redis accepts
+                               connections and answers nothing */
+    if (l->t.password[0]) { /* first: every command after it needs it */
+        const char *argv[3] = {"AUTH"};
+        size_t lens[3] = {4};
+        int n = 1;
+        if (l->t.user[0]) {
+            argv[n] = l->t.user;
+            lens[n++] = strlen(l->t.user);
+        }
+        argv[n] = l->t.password;
+        lens[n++] = strlen(l->t.password);
+        rlink_command(l, on_auth, l, n, argv, lens);
+    }
+    if (l->t.db) {
         char dbs[16];
-        int n = snprintf(dbs, sizeof dbs, "%d", l->db);
+        int n = snprintf(dbs, sizeof dbs, "%d", l->t.db);
         const char *argv[] = {"SELECT", dbs};
         const size_t lens[] = {6, (size_t)n};
         rlink_command(l, NULL, NULL, 2, argv, lens);
@@ -243,15 +294,16 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
     (void)status;
     rlink *l = ac->data;
     if (!l || l->ac != ac) return;
-    fprintf(stderr, "glint serve: lost Redis at %s: %s (retrying)\n", l->host,
-            ac->errstr[0] ? ac->errstr : "connection closed");
+    if (!l->auth_refused)
+        fprintf(stderr, "glint serve: lost Redis at %s: %s (retrying)\n", l->t.host,
+                ac->errstr[0] ? ac->errstr : "connection closed");
     lost(l);
 }
 
 static void start_connect(rlink *l)
 {
     redisAsyncContext *ac =
-        l->port ? redisAsyncConnect(l->host, l->port) : redisAsyncConnectUnix(l->host);
+        l->t.port ? redisAsyncConnect(l->t.host, l->t.port) : redisAsyncConnectUnix(l->t.host);
     l->connect_start_ns = now_ns();
     if (!ac || ac->err || attach(ac, l->loop)) {
         if (ac) redisAsyncFree(ac);
@@ -301,9 +353,11 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *data)
         h2o_timeout_unlink(&c->te);
         if (reply) {
             l->stall = 0;
-            l->backoff_ms = BACKOFF_MIN_MS;
             l->st.replies++;
-            if (((redisReply *)reply)->type == REDIS_REPLY_ERROR) l->st.errors++;
+            if (((redisReply *)reply)->type == REDIS_REPLY_ERROR)
+                l->st.errors++;
+            else /* Redis works: the next failure's backoff starts over */
+                l->backoff_ms = BACKOFF_MIN_MS;
         } else {
             l->st.dropped++;
         }
@@ -354,7 +408,7 @@ rlink *rlink_create(h2o_loop_t *loop, const char *url, int timeout_ms, void (*on
         snprintf(err, err_size, "out of memory");
         return NULL;
     }
-    if (rlink_parse_url(url, l->host, sizeof l->host, &l->port, &l->db, err, err_size)) {
+    if (rlink_parse_url(url, &l->t, err, err_size)) {
         free(l);
         return NULL;
     }

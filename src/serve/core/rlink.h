@@ -21,8 +21,8 @@
  *   - once connected, the owner's on_up hook runs first (scripts, keys it
  *     needs); its commands go out before any other.
  *
- * URLs: redis://HOST[:PORT][/DB] (port 6379, database 0 by default) or
- * unix:///PATH[?db=N].
+ * URLs: redis://[[USER]:PASSWORD@]HOST[:PORT][/DB] (port 6379, database 0 by
+ * default; with a password, AUTH before anything else) or unix:///PATH[?db=N].
  *
  * Loop thread only. */
 #ifndef GLINT_SERVE_CORE_RLINK_H
@@ -54,10 +54,17 @@ typedef struct rlink_stats {
     int up_once; /* connected since the last failure was logged */
 } rlink_stats;
 
-/* Parses url into host/port or path and database (for the checks of
- * options). 0, or -1 with err. */
-int rlink_parse_url(const char *url, char *host, size_t host_cap, int *port, int *db, char *err,
-                    size_t err_size);
+/* Where a URL points. */
+typedef struct rlink_target {
+    char host[256];     /* or the unix socket's path */
+    int port;           /* 0: a unix socket */
+    int db;             /* SELECTed after connecting when not 0 */
+    char user[128];     /* AUTH user (Redis 6 ACL), "" for the default user */
+    char password[256]; /* AUTH first when not "" */
+} rlink_target;
+
+/* Parses url into *t. 0, or -1 with err (which never shows the password). */
+int rlink_parse_url(const char *url, rlink_target *t, char *err, size_t err_size);
 
 /* A link to url that starts connecting now. on_up(arg) runs each time a
  * connection is made (arg also goes to nothing else). NULL with err on a bad
