@@ -533,21 +533,22 @@ def lone_checks(tmp):
             red.stop()
     T.check("6. the lone replica exits 0 on SIGTERM", rc == 0, rc)
 
-    # ---- 7. a Redis with a password: redis://:PASSWORD@HOST
+    # ---- 7. a Redis with a password: redis://:PASSWORD@HOST; a host name
     port = free_port()
-    red = Redis(tmp, port, "--requirepass", "s3cret")
+    red = Redis(tmp, port, "--requirepass", "s3cret", "--bind", "127.0.0.1 -::1")
     reps = []
     for name, pw in (("auth-ok", "s3cret"), ("auth-bad", "wrong")):
         d = os.path.join(tmp, name)
         os.makedirs(d)
         reps.append(Serve(GLINT, d, "--models", os.path.join(SRC, "models"), "--model",
                           "red_disc", "--state-dir", os.path.join(d, "state"), "--redis",
-                          "redis://:%s@127.0.0.1:%d" % (pw, port)))
+                          "redis://:%s@localhost:%d" % (pw, port)))
     ok_rep, bad = reps
     try:
         h, _ = wait_for(lambda: (lambda h: h if h and h["up"] and h["digest_key_shared"]
                                  else None)(health(ok_rep.port)), 8, 0.1)
-        T.check("7. with the password in the URL: up, the digest key shared", h, health(ok_rep.port))
+        T.check("7. with the password in the URL and a host name (resolved off the loop): up, "
+                "the digest key shared", h, health(ok_rep.port))
         time.sleep(2.0)
         hb = health(bad.port)
         r = classify(bad.port, HORSES, "auth-1")

@@ -248,7 +248,8 @@ int fleet_rate_check(fleet *f, const char *client, size_t len, double rps, int b
 
 /* ---- the fleet ---- */
 
-fleet *fleet_create(h2o_loop_t *loop, const char *url, int timeout_ms, char *err, size_t err_size)
+fleet *fleet_create(h2o_loop_t *loop, h2o_multithread_receiver_t *resolver, const char *url,
+                    int timeout_ms, char *err, size_t err_size)
 {
     fleet *f = calloc(1, sizeof *f);
     if (!f) {
@@ -266,7 +267,7 @@ fleet *fleet_create(h2o_loop_t *loop, const char *url, int timeout_ms, char *err
     host[sizeof host - 1] = 0;
     snprintf(f->id, sizeof f->id, "%s:%d:%02x%02x%02x%02x", host, (int)getpid(), f->my_key[0],
              f->my_key[1], f->my_key[2], f->my_key[3]);
-    if (!(f->link = rlink_create(loop, url, timeout_ms, on_up, f, err, err_size))) {
+    if (!(f->link = rlink_create(loop, resolver, url, timeout_ms, on_up, f, err, err_size))) {
         free(f);
         return NULL;
     }

@@ -48,9 +48,11 @@ typedef struct fleet_stats {
     int key_known;
 } fleet_stats;
 
-/* A fleet over the Redis at url (rlink.h's forms), commands timing out after
- * timeout_ms. Connects in the background. NULL with err. */
-fleet *fleet_create(h2o_loop_t *loop, const char *url, int timeout_ms, char *err, size_t err_size);
+/* A fleet over the Redis at url (rlink.h's forms, its host resolved through
+ * `resolver`), commands timing out after timeout_ms. Connects in the
+ * background. NULL with err. */
+fleet *fleet_create(h2o_loop_t *loop, h2o_multithread_receiver_t *resolver, const char *url,
+                    int timeout_ms, char *err, size_t err_size);
 void fleet_free(fleet *f);
 
 /* Whether Redis is connected now. */

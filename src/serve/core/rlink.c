@@ -1,7 +1,9 @@
 /* rlink: a Redis connection on h2o's event loop (see rlink.h). */
 #include "serve/core/rlink.h"
 
+#include <h2o/hostinfo.h>
 #include <hiredis/async.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,11 +11,15 @@
 
 #define TICK_MS 50
 #define CONNECT_TIMEOUT_NS 1000000000u
+#define RESOLVE_TIMEOUT_NS 5000000000u
 #define BACKOFF_MIN_MS 50
 #define BACKOFF_MAX_MS 1000
 
 struct rlink {
     h2o_loop_t *loop;
+    h2o_multithread_receiver_t *resolver;  /* h2o's getaddrinfo threads answer here */
+    h2o_hostinfo_getaddr_req_t *resolving; /* a name being resolved, or NULL */
+    char portstr[8];
     rlink_target t; /* host (or the socket's path), port (0: a unix socket), db, credentials */
     int timeout_ms;
     void (*on_up)(void *arg);
@@ -300,10 +306,11 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
     lost(l);
 }
 
-static void start_connect(rlink *l)
+/* Connects to host (a numeric address, or the socket's path). */
+static void connect_to(rlink *l, const char *host)
 {
     redisAsyncContext *ac =
-        l->t.port ? redisAsyncConnect(l->t.host, l->t.port) : redisAsyncConnectUnix(l->t.host);
+        l->t.port ? redisAsyncConnect(host, l->t.port) : redisAsyncConnectUnix(host);
     l->connect_start_ns = now_ns();
     if (!ac || ac->err || attach(ac, l->loop)) {
         if (ac) redisAsyncFree(ac);
@@ -316,6 +323,43 @@ static void start_connect(rlink *l)
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
     /* hiredis learns that the connect finished from the first writable event */
     ev_add_write(ac->ev.data);
+    arm_tick(l);
+}
+
+/* The host name's addresses, from h2o's resolver threads: the first one. */
+static void on_resolved(h2o_hostinfo_getaddr_req_t *req, const char *errstr, struct addrinfo *res,
+                        void *arg)
+{
+    (void)req;
+    rlink *l = arg;
+    l->resolving = NULL;
+    char ip[INET6_ADDRSTRLEN + 1];
+    if (errstr || !res ||
+        getnameinfo(res->ai_addr, res->ai_addrlen, ip, sizeof ip, NULL, 0, NI_NUMERICHOST)) {
+        if (!l->st.failures || l->st.up_once)
+            fprintf(stderr, "glint serve: Redis host %s: %s (retrying)\n", l->t.host,
+                    errstr ? errstr : "no address");
+        l->st.up_once = 0;
+        lost(l);
+        return;
+    }
+    connect_to(l, ip);
+}
+
+static void start_connect(rlink *l)
+{
+    struct in6_addr a;
+    if (!l->t.port || !l->resolver || inet_pton(AF_INET, l->t.host, &a) == 1 ||
+        inet_pton(AF_INET6, l->t.host, &a) == 1) {
+        connect_to(l, l->t.host);
+        return;
+    }
+    /* a name: resolved on h2o's resolver threads, never on the loop */
+    l->connect_start_ns = now_ns();
+    l->resolving =
+        h2o_hostinfo_getaddr(l->resolver, h2o_iovec_init(l->t.host, strlen(l->t.host)),
+                             h2o_iovec_init(l->portstr, strlen(l->portstr)), AF_UNSPEC, SOCK_STREAM,
+                             IPPROTO_TCP, AI_ADDRCONFIG | AI_NUMERICSERV, on_resolved, l);
     arm_tick(l);
 }
 
@@ -333,10 +377,15 @@ static void on_tick(h2o_timeout_entry_t *te)
 {
     rlink *l = H2O_STRUCT_FROM_MEMBER(rlink, tick, te);
     uint64_t now = now_ns();
-    if (l->ac && !l->connected && now - l->connect_start_ns > CONNECT_TIMEOUT_NS)
+    if (l->resolving && now - l->connect_start_ns > RESOLVE_TIMEOUT_NS) {
+        h2o_hostinfo_getaddr_cancel(l->resolving);
+        l->resolving = NULL;
+        lost(l);
+    } else if (l->ac && !l->connected && now - l->connect_start_ns > CONNECT_TIMEOUT_NS) {
         drop(l);
-    else if (!l->ac && now >= l->next_attempt_ns)
+    } else if (!l->ac && !l->resolving && now >= l->next_attempt_ns) {
         start_connect(l);
+    }
     if (!l->connected) arm_tick(l);
 }
 
@@ -400,8 +449,8 @@ int rlink_command(rlink *l, rlink_cb cb, void *arg, int argc, const char **argv,
 
 /* ---- the link ---- */
 
-rlink *rlink_create(h2o_loop_t *loop, const char *url, int timeout_ms, void (*on_up)(void *arg),
-                    void *arg, char *err, size_t err_size)
+rlink *rlink_create(h2o_loop_t *loop, h2o_multithread_receiver_t *resolver, const char *url,
+                    int timeout_ms, void (*on_up)(void *arg), void *arg, char *err, size_t err_size)
 {
     rlink *l = calloc(1, sizeof *l);
     if (!l) {
@@ -413,6 +462,8 @@ rlink *rlink_create(h2o_loop_t *loop, const char *url, int timeout_ms, void (*on
         return NULL;
     }
     l->loop = loop;
+    l->resolver = resolver;
+    snprintf(l->portstr, sizeof l->portstr, "%d", l->t.port);
     l->timeout_ms = timeout_ms > 0 ? timeout_ms : 1;
     l->on_up = on_up;
     l->arg = arg;
@@ -428,6 +479,7 @@ rlink *rlink_create(h2o_loop_t *loop, const char *url, int timeout_ms, void (*on
 void rlink_free(rlink *l)
 {
     if (!l) return;
+    if (l->resolving) h2o_hostinfo_getaddr_cancel(l->resolving);
     drop(l);
     if (h2o_timeout_is_linked(&l->tick)) h2o_timeout_unlink(&l->tick);
     h2o_timeout_dispose(l->loop, &l->cmd_timeout);

@@ -66,11 +66,14 @@ typedef struct rlink_target {
 /* Parses url into *t. 0, or -1 with err (which never shows the password). */
 int rlink_parse_url(const char *url, rlink_target *t, char *err, size_t err_size);
 
-/* A link to url that starts connecting now. on_up(arg) runs each time a
- * connection is made (arg also goes to nothing else). NULL with err on a bad
- * URL or no memory. */
-rlink *rlink_create(h2o_loop_t *loop, const char *url, int timeout_ms, void (*on_up)(void *arg),
-                    void *arg, char *err, size_t err_size);
+/* A link to url that starts connecting now. A host name is resolved on
+ * h2o's getaddrinfo threads, answering on `resolver` (an h2o context's
+ * receivers.hostinfo_getaddr; NULL: hiredis resolves it, blocking), at most
+ * 5 s, before each connect. on_up(arg) runs each time a connection is made.
+ * NULL with err on a bad URL or no memory. */
+rlink *rlink_create(h2o_loop_t *loop, h2o_multithread_receiver_t *resolver, const char *url,
+                    int timeout_ms, void (*on_up)(void *arg), void *arg, char *err,
+                    size_t err_size);
 
 /* Closes the connection (pending callbacks run with NULL) and frees l.
  * Accepts NULL. */

@@ -764,7 +764,8 @@ int server_run(const serve_options *o, const serve_module *const *modules, int n
         goto done;
     }
     if (o->redis_url &&
-        !(s->fleet = fleet_create(s->loop, o->redis_url, o->redis_timeout_ms, err, sizeof err))) {
+        !(s->fleet = fleet_create(s->loop, &s->ctx.receivers.hostinfo_getaddr, o->redis_url,
+                                  o->redis_timeout_ms, err, sizeof err))) {
         fprintf(stderr, "glint serve: --redis: %s\n", err);
         goto done;
     }
