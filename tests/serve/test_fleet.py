@@ -577,8 +577,11 @@ def main():
     try:
         T.check("redis-server starts", redis.ready, redis.proc.poll())
         for i in range(REPLICAS):
+            # 250 ms: a sanitized build on a loaded machine may take longer than the default 20 ms
+            # to read a reply: a lookup then misses, a check decided locally has the share
             reps.append(start_replica(tmp, "r%d" % (i + 1), redis.port, "--rate-limit", str(RPS),
-                                      "--rate-limit-burst", str(BURST)))
+                                      "--rate-limit-burst", str(BURST), "--redis-timeout-ms",
+                                      "250"))
         T.check("3 replicas start with --redis and --rate-limit", all(s.port for s in reps),
                 [s.log() for s in reps if not s.port])
         if not all(s.port for s in reps):
