@@ -402,7 +402,7 @@ redis = subprocess.Popen(["redis-server", "--port", str(rport), "--bind", "127.0
 try:
     fleet_args = ("--models", os.path.join(SRC, "models"), "--model", "red_disc", "--grpc-listen",
                   "127.0.0.1:0", "--redis", "redis://127.0.0.1:%d" % rport, "--rate-limit", "2",
-                  "--rate-limit-burst", "4")
+                  "--rate-limit-burst", "4", "--redis-timeout-ms", "250")  # (a loaded machine)
     tmp6, tmp7 = tempfile.mkdtemp(prefix="glint-grpc-f1-"), tempfile.mkdtemp(prefix="glint-grpc-f2-")
     with Serve(GLINT, tmp6, *fleet_args) as a, Serve(GLINT, tmp7, *fleet_args) as b:
         t0, ready = time.time(), False
