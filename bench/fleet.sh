@@ -101,7 +101,9 @@ for i in $(seq 0 $((replicas - 1))); do
     start_replica "$i"
 done
 front=127.0.0.1:$(free_port)
-GLINT_FRONT=$front GLINT_R1=127.0.0.1:${ports[0]} GLINT_R2=127.0.0.1:${ports[1]} \
+# glibc keeps HAProxy's 1 MB buffers (deploy/haproxy/glint.cfg, docs/scale.md)
+MALLOC_TRIM_THRESHOLD_=268435456 MALLOC_MMAP_THRESHOLD_=268435456 MALLOC_TOP_PAD_=67108864 \
+    GLINT_FRONT=$front GLINT_R1=127.0.0.1:${ports[0]} GLINT_R2=127.0.0.1:${ports[1]} \
     GLINT_R3=127.0.0.1:${ports[2]} haproxy -db -f "$cfg" >"$tmp/haproxy.log" 2>&1 &
 hpid=$!
 url="http://$front/v1/models/$model/$task"
@@ -258,7 +260,7 @@ for sc in $scenarios; do
 import sys
 rows = [list(map(float, l.split())) for l in open(sys.argv[1]) if l.strip()]
 third, low, high, n = float(sys.argv[2]), sys.argv[3], sys.argv[4], int(sys.argv[5])
-print("autoscale: glint_inference_pending_request_count, average per replica (the HPA targets 4)")
+print("autoscale: glint_inference_pending_request_count, average per replica (the HPA targets 3)")
 phase = lambda t: low if t < third or t >= 2 * third else high
 by_s = {}
 for r in rows:
