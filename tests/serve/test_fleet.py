@@ -17,6 +17,7 @@ import http.client
 import itertools
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -440,6 +441,32 @@ def fleet_checks(tmp, redis, reps, front):
     return redis2
 
 
+def script_checks(redis, ports):
+    # ---- the GCRA script is sent once and then named by its SHA1 (EVALSHA);
+    # a flushed script cache (SCRIPT FLUSH, a Redis restarted under a live
+    # connection) is loaded again, no client seeing an error
+    def calls(cmd):
+        info = resp_command(redis.port, "INFO", "commandstats").decode()
+        m = re.search(r"^cmdstat_%s:calls=(\d+)" % cmd, info, re.M)
+        return int(m.group(1)) if m else 0
+    e0, s0 = calls("eval"), calls("evalsha")
+    a = [classify(ports[0], HORSES, "sha-%d" % i, "?cache=0").status for i in range(3)]
+    e1, s1 = calls("eval"), calls("evalsha")
+    T.check("8. rate checks name the script by its hash: EVALSHA +%d, EVAL +%d (heartbeats)"
+            % (s1 - s0, e1 - e0), s1 - s0 >= 3 and a == [200] * 3, (a, e1 - e0, s1 - s0))
+    l0 = calls("script\\|load")
+    resp_command(redis.port, "SCRIPT", "FLUSH")
+    b = []
+    for i in range(6):
+        b.append(classify(ports[0], HORSES, "sha-f%d" % i, "?cache=0").status)
+        time.sleep(0.1)
+    loads = calls("script\\|load") - l0
+    s2 = calls("evalsha")
+    T.check("8. after SCRIPT FLUSH: every request answered, the script loaded again (SCRIPT "
+            "LOAD +%d) and named by its hash again (EVALSHA +%d)" % (loads, s2 - s1),
+            b == [200] * 6 and loads >= 1 and s2 - s1 >= 3, (b, loads, s2 - s1))
+
+
 def stall_checks(redis, ports):
     # ---- 5. Redis stalled (SIGSTOP): requests to replica 1 are answered anyway
     r1 = ports[0]
@@ -600,6 +627,7 @@ def main():
             return
         time.sleep(0.5)  # its health checks have seen every replica (rise 2 x 200 ms)
         redis = fleet_checks(tmp, redis, reps, front)
+        script_checks(redis, [s.port for s in reps])
         stall_checks(redis, [s.port for s in reps])
         lone_checks(tmp)
         for i, s in enumerate(reps):

@@ -53,6 +53,9 @@ struct fleet {
     int replicas;
     int heartbeat_pending;
     uint64_t next_heartbeat_ns, next_key_ns;
+    char gcra_sha[41]; /* the GCRA script's SHA1 in Redis's cache ("" while unknown: EVAL) */
+    int loading;       /* a SCRIPT LOAD is under way */
+    int rate_error;    /* a Redis error of a rate check was logged (until one works) */
     fleet_stats st;
 };
 
@@ -124,11 +127,29 @@ static void heartbeat(fleet *f)
     f->next_heartbeat_ns = now_ns() + HEARTBEAT_NS;
 }
 
+/* ---- the GCRA script: sent once (SCRIPT LOAD), then named by its SHA1 ---- */
+
+static void on_loaded(void *arg, const redisReply *r)
+{
+    fleet *f = arg;
+    f->loading = 0;
+    if (r && r->type == REDIS_REPLY_STRING && r->len == 40) memcpy(f->gcra_sha, r->str, 41);
+}
+
+static void load_script(fleet *f)
+{
+    const char *argv[] = {"SCRIPT", "LOAD", gcra_script};
+    const size_t lens[] = {6, 4, sizeof gcra_script - 1};
+    f->gcra_sha[0] = 0; /* EVAL until it is known */
+    if (!f->loading && !rlink_command(f->link, on_loaded, f, 3, argv, lens)) f->loading = 1;
+}
+
 static void on_up(void *arg)
 {
     fleet *f = arg;
     ask_key(f);
     heartbeat(f);
+    load_script(f); /* a restarted Redis has none */
 }
 
 void fleet_tick(fleet *f, uint64_t now)
@@ -206,15 +227,20 @@ void fleet_cache_put(fleet *f, const void *key, size_t klen, const void *val, si
 static void on_rate(void *arg, const redisReply *r)
 {
     call *c = arg;
+    fleet *f = c->f;
     if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
         r->element[0]->type != REDIS_REPLY_INTEGER || r->element[1]->type != REDIS_REPLY_INTEGER) {
-        c->f->st.rate_unanswered++;
-        if (r && r->type == REDIS_REPLY_ERROR)
-            fprintf(stderr, "glint serve: Redis rate check: %.*s\n", (int)r->len, r->str);
+        f->st.rate_unanswered++;
+        if (r && r->type == REDIS_REPLY_ERROR && !strncmp(r->str, "NOSCRIPT", 8))
+            load_script(f); /* its script cache was flushed: decided locally meanwhile */
+        else if (r && r->type == REDIS_REPLY_ERROR && !f->rate_error++)
+            fprintf(stderr, "glint serve: Redis rate check: %.*s (logged once)\n", (int)r->len,
+                    r->str);
         c->cb.rate(c->arg, NULL);
         free(c);
         return;
     }
+    f->rate_error = 0;
     ratelimit_verdict v;
     long long ahead = r->element[1]->integer;
     ratelimit_verdict_of(r->element[0]->integer == 1, ahead > 0 ? (uint64_t)ahead * 1000u : 0,
@@ -236,8 +262,11 @@ int fleet_rate_check(fleet *f, const char *client, size_t len, double rps, int b
     memcpy(name + 9, client, cl);
     int tn = snprintf(t, sizeof t, "%.0f", c->interval_us);
     int taun = snprintf(tau, sizeof tau, "%.0f", c->interval_us * (burst - 1));
-    const char *argv[] = {"EVAL", gcra_script, "1", name, t, tau};
-    const size_t lens[] = {4, sizeof gcra_script - 1, 1, cl + 9, (size_t)tn, (size_t)taun};
+    int sha = f->gcra_sha[0] != 0; /* the script's 40-byte name, not its 600 bytes */
+    const char *argv[] = {
+        sha ? "EVALSHA" : "EVAL", sha ? f->gcra_sha : gcra_script, "1", name, t, tau};
+    const size_t lens[] = {sha ? 7u : 4u, sha ? 40u : sizeof gcra_script - 1, 1, cl + 9, (size_t)tn,
+                           (size_t)taun};
     f->st.rate_checks++;
     if (rlink_command(f->link, on_rate, c, 6, argv, lens)) {
         free(c);

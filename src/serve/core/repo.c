@@ -272,10 +272,9 @@ int repo_load_dir(server *s, const char *name, const char *path, int precision, 
         goto fail;
     }
     const model_serving *sv = &m->conf->serving;
+    m->limit_burst = sv->rate_limit_burst ? sv->rate_limit_burst : (int)ceil(sv->rate_limit);
     if (sv->rate_limit > 0 &&
-        !(m->limits = ratelimit_create(
-              sv->rate_limit,
-              sv->rate_limit_burst ? sv->rate_limit_burst : (int)ceil(sv->rate_limit), 4096))) {
+        !(m->limits = ratelimit_create(sv->rate_limit, m->limit_burst, 4096))) {
         snprintf(err, err_size, "out of memory");
         goto fail;
     }

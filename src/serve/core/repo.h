@@ -79,6 +79,7 @@ typedef struct repo_model {
     uint64_t content_id;      /* with --redis: its files' and precision's hash (0 otherwise) */
     struct ratelimit *limits; /* model.yaml's rate_limit per client, or NULL (loop thread) */
     int limit_share;          /* the replica count its rate is divided by (--redis) */
+    int limit_burst;          /* rate_limit_burst, else ceil(rate_limit) */
     atomic_int refs;
     atomic_int pending; /* images admitted, not yet answered */
     model_stats stats;

@@ -30,6 +30,7 @@ struct rlink {
     int backoff_ms;
     int stall;        /* timeouts in a row */
     int auth_refused; /* the last AUTH was refused (logged) */
+    int up_once;      /* connected since the last failure was logged */
     uint64_t rng;
     h2o_timeout_t cmd_timeout; /* timeout_ms */
     h2o_timeout_t tick_timeout;
@@ -260,14 +261,14 @@ static void on_connect(const redisAsyncContext *ac, int status)
     rlink *l = ac->data;
     if (!l || l->ac != ac) return;
     if (status != REDIS_OK) { /* hiredis frees ac after this */
-        if (!l->st.failures || l->st.up_once)
+        if (!l->st.failures || l->up_once)
             fprintf(stderr, "glint serve: Redis at %s: %s (retrying)\n", l->t.host, ac->errstr);
-        l->st.up_once = 0;
+        l->up_once = 0;
         lost(l);
         return;
     }
     if (!l->auth_refused) fprintf(stderr, "glint serve: connected to Redis at %s\n", l->t.host);
-    l->st.up_once = 1;
+    l->up_once = 1;
     l->connected = 1;
     l->st.up = 1;
     l->st.connects++;
@@ -336,10 +337,10 @@ static void on_resolved(h2o_hostinfo_getaddr_req_t *req, const char *errstr, str
     char ip[INET6_ADDRSTRLEN + 1];
     if (errstr || !res ||
         getnameinfo(res->ai_addr, res->ai_addrlen, ip, sizeof ip, NULL, 0, NI_NUMERICHOST)) {
-        if (!l->st.failures || l->st.up_once)
+        if (!l->st.failures || l->up_once)
             fprintf(stderr, "glint serve: Redis host %s: %s (retrying)\n", l->t.host,
                     errstr ? errstr : "no address");
-        l->st.up_once = 0;
+        l->up_once = 0;
         lost(l);
         return;
     }

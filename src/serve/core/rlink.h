@@ -51,7 +51,6 @@ typedef struct rlink_stats {
     uint64_t connects; /* connections made */
     uint64_t failures; /* connections that failed or dropped */
     int up;
-    int up_once; /* connected since the last failure was logged */
 } rlink_stats;
 
 /* Where a URL points. */

@@ -1,6 +1,7 @@
 /* Which model answers a name: the repository's, or a split's version
  * (split.h) — the --splits file, its reloads, the canary's windows, and the
  * splits in /health and /metrics. Loop thread. */
+#include "model/fileio.h"
 #include "serve/core/server_impl.h"
 #include "serve/core/yaml_json.h"
 
@@ -87,17 +88,11 @@ repo_model *serve_route_model(server *s, const char *name, size_t len, const cha
 
 static int read_splits(const char *path, split_table *t, char *err, size_t err_size)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, err_size, "--splits %s: %s", path, strerror(errno));
-        return -1;
-    }
-    char *text = malloc(SPLITS_FILE_MAX + 1);
-    size_t n = text ? fread(text, 1, SPLITS_FILE_MAX + 1, f) : 0;
-    fclose(f);
-    if (!text || n > SPLITS_FILE_MAX) {
-        snprintf(err, err_size, "--splits %s: %s", path, text ? "over 1 MB" : "out of memory");
-        free(text);
+    size_t n = 0;
+    char *text = fileio_read(path, SPLITS_FILE_MAX, &n);
+    if (!text) {
+        snprintf(err, err_size, "--splits %s: %s", path,
+                 errno == EFBIG ? "over 1 MB" : strerror(errno));
         return -1;
     }
     char e[SERVE_ERR_MAX] = "";

@@ -261,33 +261,41 @@ static int let_in(server *s, h2o_req_t *req, serve_access a)
     return 0;
 }
 
-/* Keeps the local limiter at the replica's share of the limit while the
+/* Keeps limiter r at this replica's share of a limit of rps with `burst`
+ * when n replicas share it (*share: the n it was last set for). */
+static void keep_share(ratelimit *r, int *share, int n, double rps, int burst)
+{
+    if (n == *share) return;
+    *share = n;
+    ratelimit_set_rate(r, rps / n, (burst + n - 1) / n);
+}
+
+/* Keeps the global limiter at the replica's share of the limit while the
  * fleet's Redis counts replicas (what it enforces when Redis is down). */
 static void update_limit_share(server *s)
 {
-    if (!s->limits || !s->fleet) return;
-    int n = fleet_replicas(s->fleet);
-    if (n == s->limit_share) return;
-    s->limit_share = n;
-    int burst =
-        s->opt.rate_limit_burst > 0 ? s->opt.rate_limit_burst : (int)ceil(s->opt.rate_limit_rps);
-    ratelimit_set_rate(s->limits, s->opt.rate_limit_rps / n, (burst + n - 1) / n);
+    if (s->limits && s->fleet)
+        keep_share(s->limits, &s->limit_share, fleet_replicas(s->fleet), s->opt.rate_limit_rps,
+                   s->rate_burst);
 }
 
-/* With --rate-limit: whether a client is within its rate, decided on this
- * replica (the gRPC path, and HTTP when Redis cannot answer). */
-int serve_rate_check(server *s, const char *token, size_t tlen, const struct sockaddr *peer,
-                     ratelimit_verdict *v)
+int serve_rate_check(server *s, const char *client, size_t clen, ratelimit_verdict *v)
 {
     if (!s->limits) {
         *v = (ratelimit_verdict){.allowed = 1};
         return 1;
     }
-    char key[RATELIMIT_KEY_MAX + 8];
-    size_t len = serve_client_key(token, tlen, peer, key, sizeof key);
-    ratelimit_check(s->limits, key, len, serve_now_ns(), v);
+    ratelimit_check(s->limits, client, clen, serve_now_ns(), v);
     if (!v->allowed) metrics_counter_inc(&s->rate_limited);
     return v->allowed;
+}
+
+void serve_rate_refusal(char *buf, size_t cap, double rps, const ratelimit_verdict *v,
+                        const char *model)
+{
+    snprintf(buf, cap,
+             "rate limit%s%s: %g requests/s (bursts of %d) for this client; retry in %.2f s",
+             model ? " on model " : "", model ? model : "", rps, v->limit, v->retry_after_s);
 }
 
 void serve_cache_digest(server *s, const void *data, size_t len, uint8_t out[16])
@@ -317,35 +325,23 @@ static int apply_verdict(server *s, h2o_req_t *req, const ratelimit_verdict *v, 
     add_int_header(req, H2O_STRLIT("ratelimit-remaining"), v->remaining);
     add_int_header(req, H2O_STRLIT("ratelimit-reset"), (long long)ceil(v->reset_s));
     if (v->allowed) return 1;
-    char b[32];
-    int n = snprintf(b, sizeof b, "%.0f", ceil(v->retry_after_s));
-    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL,
-                   h2o_strdup(&req->pool, b, (size_t)n).base, (size_t)n);
-    serve_respond_error(s, req, 429,
-                        "rate limit%s%s: %g requests/s (bursts of %d) for this client; retry in "
-                        "%.2f s",
-                        model ? " on model " : "", model ? model : "", rps, v->limit,
-                        v->retry_after_s);
+    add_int_header(req, H2O_STRLIT("retry-after"), (long long)ceil(v->retry_after_s));
+    char msg[256];
+    serve_rate_refusal(msg, sizeof msg, rps, v, model);
+    serve_respond_error(s, req, 429, "%s", msg);
     return 0;
 }
 
-int serve_model_rate_check(server *s, repo_model *m, const char *token, size_t tlen,
-                           const struct sockaddr *peer, ratelimit_verdict *v)
+int serve_model_rate_check(server *s, repo_model *m, const char *client, size_t clen,
+                           ratelimit_verdict *v)
 {
     if (!m->limits) {
         *v = (ratelimit_verdict){.allowed = 1};
         return 1;
     }
-    const model_serving *sv = &m->conf->serving;
-    int n = s->fleet ? fleet_replicas(s->fleet) : 1;
-    if (n != m->limit_share) { /* this replica's share of the fleet's limit */
-        int burst = sv->rate_limit_burst ? sv->rate_limit_burst : (int)ceil(sv->rate_limit);
-        ratelimit_set_rate(m->limits, sv->rate_limit / n, (burst + n - 1) / n);
-        m->limit_share = n;
-    }
-    char key[RATELIMIT_KEY_MAX + 8];
-    size_t len = serve_client_key(token, tlen, peer, key, sizeof key);
-    ratelimit_check(m->limits, key, len, serve_now_ns(), v);
+    keep_share(m->limits, &m->limit_share, s->fleet ? fleet_replicas(s->fleet) : 1,
+               m->conf->serving.rate_limit, m->limit_burst);
+    ratelimit_check(m->limits, client, clen, serve_now_ns(), v);
     if (!v->allowed) metrics_counter_inc(&s->rate_limited);
     return v->allowed;
 }
@@ -353,23 +349,19 @@ int serve_model_rate_check(server *s, repo_model *m, const char *token, size_t t
 int serve_model_limit(server *s, h2o_req_t *req, repo_model *m)
 {
     if (!m->limits) return 1;
-    size_t len = 0;
-    const char *tok = serve_presented_key(req, &len);
-    struct sockaddr_storage ss;
-    socklen_t sl = req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss);
+    char client[RATELIMIT_KEY_MAX + 8];
+    size_t cl = serve_req_client(req, client, sizeof client);
     ratelimit_verdict v;
-    serve_model_rate_check(s, m, tok, len, sl ? (struct sockaddr *)&ss : NULL, &v);
+    serve_model_rate_check(s, m, client, cl, &v);
     return apply_verdict(s, req, &v, m->conf->serving.rate_limit / m->limit_share, m->name);
 }
 
 static int within_rate(server *s, h2o_req_t *req)
 {
-    size_t len = 0;
-    const char *tok = serve_presented_key(req, &len);
-    struct sockaddr_storage ss;
-    socklen_t sl = req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss);
+    char client[RATELIMIT_KEY_MAX + 8];
+    size_t cl = serve_req_client(req, client, sizeof client);
     ratelimit_verdict v;
-    serve_rate_check(s, tok, len, sl ? (struct sockaddr *)&ss : NULL, &v);
+    serve_rate_check(s, client, cl, &v);
     return apply_verdict(s, req, &v, s->opt.rate_limit_rps, NULL);
 }
 
@@ -423,19 +415,14 @@ static void on_fleet_verdict(void *arg, const ratelimit_verdict *v)
  * (on_fleet_verdict goes on with req), -1 if Redis is down. */
 static int ask_fleet_rate(server *s, h2o_req_t *req)
 {
-    size_t len = 0;
-    const char *tok = serve_presented_key(req, &len);
-    struct sockaddr_storage ss;
-    socklen_t sl = req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss);
     char key[RATELIMIT_KEY_MAX + 8];
-    size_t kl = serve_client_key(tok, len, sl ? (struct sockaddr *)&ss : NULL, key, sizeof key);
+    size_t kl = serve_req_client(req, key, sizeof key);
     rate_wait *w = calloc(1, sizeof *w);
     if (!w) return -1;
     w->srv = s;
     w->req = req;
-    int burst =
-        s->opt.rate_limit_burst > 0 ? s->opt.rate_limit_burst : (int)ceil(s->opt.rate_limit_rps);
-    if (fleet_rate_check(s->fleet, key, kl, s->opt.rate_limit_rps, burst, on_fleet_verdict, w)) {
+    if (fleet_rate_check(s->fleet, key, kl, s->opt.rate_limit_rps, s->rate_burst, on_fleet_verdict,
+                         w)) {
         free(w);
         return -1;
     }
@@ -755,11 +742,10 @@ int server_run(const serve_options *o, const serve_module *const *modules, int n
         fprintf(stderr, "glint serve: %s\n", err);
         goto done;
     }
+    s->rate_burst = o->rate_limit_burst > 0 ? o->rate_limit_burst : (int)ceil(o->rate_limit_rps);
+    s->limit_share = 1;
     if (o->rate_limit_rps > 0 &&
-        !(s->limits = ratelimit_create(o->rate_limit_rps,
-                                       o->rate_limit_burst > 0 ? o->rate_limit_burst
-                                                               : (int)ceil(o->rate_limit_rps),
-                                       65536))) {
+        !(s->limits = ratelimit_create(o->rate_limit_rps, s->rate_burst, 65536))) {
         fprintf(stderr, "glint serve: cannot create the rate limiter\n");
         goto done;
     }

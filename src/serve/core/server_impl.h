@@ -64,6 +64,7 @@ struct server {
     uint64_t splits_mtime, next_splits_ns, splits_reloads, split_rng;
     char splits_error[SERVE_ERR_MAX]; /* the last reload's, "" if it worked */
     int limit_share;                  /* the replica count the local limiter's rate is divided by */
+    int rate_burst;                   /* --rate-limit-burst, else ceil(--rate-limit) */
     /* the last SERVE_RECENT_ERRORS error answers, a ring from next_error (loop thread) */
     struct recent_error {
         char time[24]; /* UTC, ISO 8601 */
@@ -99,11 +100,14 @@ void serve_note_error(server *s, int status, const char *path, size_t path_len, 
  * req needs no key (no --api-keys, loopback) or presents a known one in its
  * headers or else as form_key (may be NULL). Loop thread. */
 int serve_key_ok(server *s, h2o_req_t *req, const char *form_key, size_t form_len);
-/* With --rate-limit: counts one request of the client that presents token
- * (tlen bytes; NULL: none) from peer (may be NULL) and says whether it is
- * within its rate (refusals counted); 1 without limits. Loop thread. */
-int serve_rate_check(server *s, const char *token, size_t tlen, const struct sockaddr *peer,
-                     ratelimit_verdict *v);
+/* With --rate-limit: counts one request of `client` (serve_client_key's
+ * name) on this replica and says whether it is within its rate (refusals
+ * counted); 1 without limits. Loop thread. */
+int serve_rate_check(server *s, const char *client, size_t clen, ratelimit_verdict *v);
+/* The message of a refusal over a limit of rps per client (on `model` if
+ * not NULL). */
+void serve_rate_refusal(char *buf, size_t cap, double rps, const ratelimit_verdict *v,
+                        const char *model);
 /* The digest that names an image in cache keys: under the fleet's key once
  * Redis gave it (every replica hashes alike), else this process's. Loop
  * thread. */
@@ -131,11 +135,11 @@ void serve_splits_tick(server *s);
 /* The splits in /health (a new reference) and /metrics. */
 json_t *serve_splits_json(const server *s);
 void serve_splits_metrics(const server *s, strbuf *sb);
-/* model.yaml's rate_limit on m: counts one request of the client (token,
- * else peer) and says whether it passes (this replica's share of the limit
- * when --redis counts replicas); 1 without a limit. Loop thread. */
-int serve_model_rate_check(server *s, repo_model *m, const char *token, size_t tlen,
-                           const struct sockaddr *peer, ratelimit_verdict *v);
+/* model.yaml's rate_limit on m: counts one request of `client` and says
+ * whether it passes (this replica's share of the limit when --redis counts
+ * replicas); 1 without a limit. Loop thread. */
+int serve_model_rate_check(server *s, repo_model *m, const char *client, size_t clen,
+                           ratelimit_verdict *v);
 /* The same for an HTTP request: 1, or 0 with req answered 429 (m is the
  * caller's to release either way). */
 int serve_model_limit(server *s, h2o_req_t *req, repo_model *m);

@@ -156,18 +156,24 @@ static int version_ok(call_state *cs, grpc_call *c, const char *name, const char
 
 static const char *call_key(grpc_call *c, size_t *len);
 
-/* A split's version for the call's client (its metadata key, else its
- * address): a reference, or NULL with the gRPC code and message. */
-static repo_model *split_model(server *s, grpc_call *c, const char *name, int *code, char *err,
-                               size_t err_size)
+/* The call's client for limits and splits (serve_client_key): its metadata
+ * key, else its address. Returns the length written to key. */
+static size_t call_client(grpc_call *c, char *key, size_t cap)
 {
     size_t tl = 0;
     const char *tok = call_key(c, &tl);
     struct sockaddr_storage ss;
     socklen_t sl = grpc_call_peer(c, (struct sockaddr *)&ss);
+    return serve_client_key(tok, tl, sl ? (struct sockaddr *)&ss : NULL, key, cap);
+}
+
+/* A split's version for the call's client: a reference, or NULL with the
+ * gRPC code and message. */
+static repo_model *split_model(server *s, grpc_call *c, const char *name, int *code, char *err,
+                               size_t err_size)
+{
     char client[RATELIMIT_KEY_MAX + 8];
-    size_t cl =
-        serve_client_key(tok, tl, sl ? (struct sockaddr *)&ss : NULL, client, sizeof client);
+    size_t cl = call_client(c, client, sizeof client);
     int status;
     repo_model *m = serve_route_model(s, name, strlen(name), client, cl, &status, err, err_size);
     if (!m) *code = status == 404 ? GRPC_NOT_FOUND : GRPC_UNAVAILABLE;
@@ -790,13 +796,13 @@ static void infer_refuse(call_state *cs, grpc_call *c, int stream, int code, con
 }
 
 /* The refusal of a request message over its client's rate. */
-static void refuse_rate(server *s, call_state *cs, grpc_call *c, int stream,
-                        const ratelimit_verdict *v)
+/* The refusal of a request message over a limit of rps per client (on
+ * `model` if not NULL). */
+static void refuse_rate(call_state *cs, grpc_call *c, int stream, double rps,
+                        const ratelimit_verdict *v, const char *model)
 {
     char err[SERVE_ERR_MAX];
-    snprintf(err, sizeof err,
-             "rate limit: %g requests/s (bursts of %d) for this client; retry in %.2f s",
-             s->opt.rate_limit_rps, v->limit, v->retry_after_s);
+    serve_rate_refusal(err, sizeof err, rps, v, model);
     if (!stream) grpc_call_retry_pushback(c, (int)ceil(v->retry_after_s * 1000));
     infer_refuse(cs, c, stream, GRPC_RESOURCE_EXHAUSTED, err);
 }
@@ -804,13 +810,11 @@ static void refuse_rate(server *s, call_state *cs, grpc_call *c, int stream,
 /* --rate-limit decided on this replica: 1, or 0 with the message refused. */
 static int local_rate_ok(server *s, call_state *cs, grpc_call *c, int stream)
 {
-    size_t tl = 0;
-    const char *tok = call_key(c, &tl);
-    struct sockaddr_storage ss;
-    socklen_t sl = grpc_call_peer(c, (struct sockaddr *)&ss);
+    char client[RATELIMIT_KEY_MAX + 8];
+    size_t cl = call_client(c, client, sizeof client);
     ratelimit_verdict v;
-    if (serve_rate_check(s, tok, tl, sl ? (struct sockaddr *)&ss : NULL, &v)) return 1;
-    refuse_rate(s, cs, c, stream, &v);
+    if (serve_rate_check(s, client, cl, &v)) return 1;
+    refuse_rate(cs, c, stream, s->opt.rate_limit_rps, &v, NULL);
     return 0;
 }
 
@@ -845,7 +849,7 @@ static void on_fleet_verdict(void *arg, const ratelimit_verdict *v)
             infer_refuse(cs, c, g->stream, GRPC_UNAVAILABLE, "the server is shutting down");
         else if (v && !v->allowed) {
             metrics_counter_inc(&s->rate_limited);
-            refuse_rate(s, cs, c, g->stream, v);
+            refuse_rate(cs, c, g->stream, s->opt.rate_limit_rps, v, NULL);
         } else if (v || local_rate_ok(s, cs, c, g->stream)) {
             if (!v) metrics_counter_inc(&s->rate_local);
             infer_admitted(g->st, c, cs, g->msg, g->len, g->stream);
@@ -862,19 +866,14 @@ static int ask_fleet_rate(gstate *st, grpc_call *c, call_state *cs, const uint8_
 {
     server *s = st->s;
     if (!fleet_up(s->fleet)) return -1;
-    size_t tl = 0;
-    const char *tok = call_key(c, &tl);
-    struct sockaddr_storage ss;
-    socklen_t sl = grpc_call_peer(c, (struct sockaddr *)&ss);
     char key[RATELIMIT_KEY_MAX + 8];
-    size_t kl = serve_client_key(tok, tl, sl ? (struct sockaddr *)&ss : NULL, key, sizeof key);
+    size_t kl = call_client(c, key, sizeof key);
     grate *g = malloc(sizeof *g + len);
     if (!g) return -1;
     *g = (grate){.st = st, .call = c, .cs = cs, .stream = stream, .len = len};
     memcpy(g->msg, msg, len);
-    int burst =
-        s->opt.rate_limit_burst > 0 ? s->opt.rate_limit_burst : (int)ceil(s->opt.rate_limit_rps);
-    if (fleet_rate_check(s->fleet, key, kl, s->opt.rate_limit_rps, burst, on_fleet_verdict, g)) {
+    if (fleet_rate_check(s->fleet, key, kl, s->opt.rate_limit_rps, s->rate_burst, on_fleet_verdict,
+                         g)) {
         free(g);
         return -1;
     }
@@ -929,20 +928,12 @@ static void infer_admitted(gstate *st, grpc_call *c, call_state *cs, const uint8
         return;
     }
     if (m->limits) { /* model.yaml's rate_limit */
-        size_t tl = 0;
-        const char *tok = call_key(c, &tl);
-        struct sockaddr_storage ss;
-        socklen_t sl = grpc_call_peer(c, (struct sockaddr *)&ss);
+        char client[RATELIMIT_KEY_MAX + 8];
+        size_t cl = call_client(c, client, sizeof client);
         ratelimit_verdict v;
-        if (!serve_model_rate_check(s, m, tok, tl, sl ? (struct sockaddr *)&ss : NULL, &v)) {
-            snprintf(err, sizeof err,
-                     "rate limit on model %s: %g requests/s (bursts of %d) for this client; "
-                     "retry in %.2f s",
-                     m->name, m->conf->serving.rate_limit / m->limit_share, v.limit,
-                     v.retry_after_s);
+        if (!serve_model_rate_check(s, m, client, cl, &v)) {
+            refuse_rate(cs, c, stream, m->conf->serving.rate_limit / m->limit_share, &v, m->name);
             repo_model_release(m);
-            if (!stream) grpc_call_retry_pushback(c, (int)ceil(v.retry_after_s * 1000));
-            infer_refuse(cs, c, stream, GRPC_RESOURCE_EXHAUSTED, err);
             return;
         }
     }

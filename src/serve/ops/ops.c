@@ -302,6 +302,8 @@ static void process(server *s, strbuf *sb)
          METRICS_COUNTER, (double)fs.cache_unanswered},
         {"glint_cache_shared_stores_total", "Answers stored in the fleet's cache", METRICS_COUNTER,
          (double)fs.cache_stores},
+        {"glint_cache_shared_too_big_total", "Answers over 1 MB kept out of the fleet's cache",
+         METRICS_COUNTER, (double)fs.cache_too_big},
         {"glint_rate_checks_shared_total", "Rate checks asked of Redis", METRICS_COUNTER,
          (double)fs.rate_checks},
         {"glint_rate_checks_local_total",

@@ -417,12 +417,6 @@ static int route(server *s, void *state, h2o_req_t *req, const char *path, size_
 
 /* ---- /v1/splits ---- */
 
-static void split_answer(server *s, h2o_req_t *req, int status, const split *sp)
-{
-    (void)s;
-    serve_respond_json(req, status, split_json(sp));
-}
-
 static int splits_route(server *s, h2o_req_t *req, const char *path, size_t len)
 {
     static const char prefix[] = "/v1/splits";
@@ -468,11 +462,11 @@ static int splits_route(server *s, h2o_req_t *req, const char *path, size_t len)
         }
         split_settle(sp, promote, "asked through the API");
         fprintf(stderr, "glint serve: split %s: %s\n", sp->name, sp->verdict);
-        split_answer(s, req, 200, sp);
+        serve_respond_json(req, 200, split_json(sp));
         return 0;
     }
     if (get) {
-        if (sp) split_answer(s, req, 200, sp);
+        if (sp) serve_respond_json(req, 200, split_json(sp));
         if (!sp) serve_respond_error(s, req, 404, "no split '%s'", nm);
         return 0;
     }
@@ -513,7 +507,7 @@ static int splits_route(server *s, h2o_req_t *req, const char *path, size_t len)
     }
     fprintf(stderr, "glint serve: split %s %s through the API\n", nm,
             created ? "created" : "replaced");
-    split_answer(s, req, created ? 201 : 200, split_find(&s->splits, nm, nlen));
+    serve_respond_json(req, created ? 201 : 200, split_json(split_find(&s->splits, nm, nlen)));
     return 0;
 }
 
