@@ -9,9 +9,9 @@
  *     access to Redis can craft a colliding image;
  *   - the response cache's second level: glint:c:<key> holds an answer
  *     (SET PX ttl), values over FLEET_CACHE_VALUE_MAX not stored;
- *   - per-client rate limits across replicas: one EVAL per check runs GCRA
- *     atomically on Redis's clock (glint:rl:<client> holds the client's
- *     theoretical arrival time, in microseconds, expiring with it);
+ *   - per-client rate limits across replicas: one EVALSHA per check (the
+ *     script loaded once per connection) runs GCRA atomically on Redis's clock (glint:rl:<client>
+ * holds the client's theoretical arrival time, in microseconds, expiring with it);
  *   - the replica count: each replica puts itself in the sorted set
  *     glint:replicas every second (score: Redis's time), and the set's size
  *     over the last FLEET_REPLICA_WINDOW_MS is how many replicas are up. With
