@@ -6,6 +6,7 @@
 #   - vision/ and tasks/ include nothing of model, serve, bench, cli (tasks
 #     may use the engine's public header);
 #   - model/ includes nothing of serve, bench, cli;
+#   - media/ (camera streams) includes nothing but vision/ and util/;
 #   - bench/ includes nothing but itself (it never links the engine);
 #   - no two folders include each other (a cycle).
 # Usage: scripts/check-layers.sh [SOURCE_DIR]
@@ -42,6 +43,7 @@ check engine "vision/|tasks/|model/|serve/|bench/|cli/"
 check vision "engine/|tasks/|model/|serve/|bench/|cli/"
 check tasks "vision/|model/|serve/|bench/|cli/"
 check model "serve/|bench/|cli/"
+check media "engine/|tasks/|model/|serve/|bench/|cli/"
 check bench "engine/|vision/|tasks/|model/|serve/|cli/|glint/"
 check util "engine/|vision/|tasks/|model/|serve/|bench/|cli/|glint/"
 
