@@ -86,6 +86,10 @@ static void usage(void)
         "  --splits FILE           YAML: model names routed to versions by weight (A/B,\n"
         "                          canaries with automatic rollback; docs/serve.md),\n"
         "                          reloaded when it changes\n"
+        "  --streams FILE          YAML: camera streams (RTSP, HTTP MJPEG, files) read by\n"
+        "                          glint itself into models (docs/streams.md)\n"
+        "  --mqtt URL              publish the streams' answers to this MQTT broker\n"
+        "                          (mqtt://[USER[:PASS]@]HOST[:PORT]; retained, QoS 1)\n"
         "  --deepstack-model NAME  the model of DeepStack's POST /v1/vision/detection\n"
         "                          (default: the first detection model; docs/serve.md)\n"
         "model.yaml settings (max_batch, instances, threads, ...) win over the flags.\n");
@@ -174,6 +178,10 @@ static int set_option(serve_cli *c, const char *name, const char *v)
         o->redis_url = v;
     else if (!strcmp(n, "splits"))
         o->splits = v;
+    else if (!strcmp(n, "streams"))
+        o->streams = v;
+    else if (!strcmp(n, "mqtt"))
+        o->mqtt_url = v;
     else if (!strcmp(n, "redis-timeout-ms"))
         o->redis_timeout_ms = (int)cli_int("--redis-timeout-ms", v, 1, 60000);
     else if (!strcmp(n, "rate-limit-burst"))

@@ -248,6 +248,17 @@ void vision_transform_point(const vision_transform *tf, float *x, float *y);
  * clamped to the image. */
 void vision_transform_box(const vision_transform *tf, float box[4]);
 
+/* ---- pictures out (what an operator looks at) ---- */
+
+/* Draws the outline of box {x0, y0, x1, y1} (pixels, clipped to the image)
+ * `thick` pixels wide in colour rgb on an RGB8 picture. */
+void vision_draw_box(uint8_t *rgb, int w, int h, size_t stride, const float box[4], int thick,
+                     const uint8_t color[3]);
+/* Encodes an RGB8 picture as a baseline JPEG (4:2:0, quality 1..100) into a
+ * malloc'd buffer (*out, *out_len; free it). VISION_OK, or an error status. */
+vision_status vision_encode_jpeg(const uint8_t *rgb, int w, int h, size_t stride, int quality,
+                                 uint8_t **out, size_t *out_len);
+
 #ifdef __cplusplus
 }
 #endif

@@ -120,7 +120,8 @@ int pipeline_answer(sitem *it, const batch_result *res, const answer_params *p)
     return it->answer ? 0 : -1;
 }
 
-/* workq job: decode and prepare one image into a batch row (worker). */
+/* workq job: decode (unless it is decoded already) and prepare one image
+ * into a batch row (worker). */
 static void item_work(workq_job *job)
 {
     sitem *it = H2O_STRUCT_FROM_MEMBER(sitem, job, job);
@@ -137,7 +138,12 @@ static void item_work(workq_job *job)
     }
     vision_error verr;
     uint64_t t0 = serve_now_ns();
-    vision_status vs = vision_decode(sc->dec, it->data, it->size, &m->conf->spec, &sc->img, &verr);
+    vision_status vs = VISION_OK;
+    const vision_image *img = it->pixels;
+    if (!img) {
+        vs = vision_decode(sc->dec, it->data, it->size, &m->conf->spec, &sc->img, &verr);
+        img = &sc->img;
+    }
     uint64_t t1 = serve_now_ns();
     it->decode_ns = t1 - t0;
     if (vs) {
@@ -149,7 +155,7 @@ static void item_work(workq_job *job)
         return;
     }
     /* a model with free height and width runs the picture at its own size */
-    vision_spec spec = vision_spec_rect(&m->conf->spec, sc->img.orig_width, sc->img.orig_height);
+    vision_spec spec = vision_spec_rect(&m->conf->spec, img->orig_width, img->orig_height);
     batch_slot slot;
     int rv = batcher_reserve_hw(m->batcher, spec.height, spec.width, &slot);
     if (rv) {
@@ -165,7 +171,7 @@ static void item_work(workq_job *job)
         sitem_fail(it, 504, "deadline passed while the image waited for a batch");
         return;
     }
-    vs = vision_prepare(&sc->img, &spec, slot.data, slot.floats, &it->tf, &verr);
+    vs = vision_prepare(img, &spec, slot.data, slot.floats, &it->tf, &verr);
     it->prep_ns = serve_now_ns() - t1;
     atomic_fetch_add(&m->stats.input_count, 1);
     atomic_fetch_add(&m->stats.input_ns, it->decode_ns + it->prep_ns);

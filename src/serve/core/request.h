@@ -46,7 +46,9 @@ typedef struct sitem {
     int index;           /* in the request */
     const uint8_t *data; /* the image bytes (in the request's body copy) */
     size_t size;
-    const char *name; /* multipart filename (in the arena) or NULL */
+    const vision_image *pixels; /* or the picture, decoded already (the protocol keeps it
+                                   until the request is freed) */
+    const char *name;           /* multipart filename (in the arena) or NULL */
     vision_transform tf;
     int status; /* 0 while pending; HTTP status once answered */
     char err[SERVE_ERR_MAX];

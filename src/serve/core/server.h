@@ -50,6 +50,8 @@ typedef struct serve_options {
     const char *redis_url;       /* the fleet's Redis (fleet.h): shared cache and limits; or NULL */
     int redis_timeout_ms;        /* a Redis command's deadline (default 20) */
     const char *splits;          /* YAML of names routed to versions by weight (split.h), or NULL */
+    const char *streams;         /* YAML of camera streams (serve/streams), or NULL */
+    const char *mqtt_url;        /* MQTT broker for the streams' answers, or NULL */
 } serve_options;
 
 /* Fills *o with the defaults above. */
