@@ -326,21 +326,28 @@ static int crop(camera *c, AVFrame *fr, int *x, int *y, int *w, int *h)
     return av_frame_apply_cropping(fr, AV_FRAME_CROP_UNALIGNED) < 0 ? -1 : 0;
 }
 
-/* Files play in real time: waits until the frame is due. 0, or -1 if stopped. */
-static int pace(camera *c, const AVFrame *fr)
+/* Files play in real time: waits until the frame is due, which is its
+ * capture time (*due; a decoder that falls behind makes frames late, and the
+ * lag shows it). 0, or -1 if stopped. */
+static int pace(camera *c, const AVFrame *fr, uint64_t *due)
 {
     int64_t pts = fr->best_effort_timestamp;
-    if (!is_file(c) || pts == AV_NOPTS_VALUE) return 0;
     uint64_t now = now_ns();
+    *due = now;
+    if (pts == AV_NOPTS_VALUE) return 0;
     if (c->pace_pts0 == AV_NOPTS_VALUE || pts < c->pace_pts0) {
         c->pace_pts0 = pts;
         c->pace_t0_ns = now;
         return 0;
     }
     double due_s = (double)(pts - c->pace_pts0) * av_q2d(c->tb);
-    uint64_t due = c->pace_t0_ns + (uint64_t)(due_s * 1e9);
-    if (due > now + 2000000000u) due = now + 2000000000u; /* a jump in the file's clock */
-    return due > now ? sleep_until(c, due) : 0;
+    *due = c->pace_t0_ns + (uint64_t)(due_s * 1e9);
+    if (*due > now + 2000000000u) { /* a jump in the file's clock: start over from here */
+        c->pace_pts0 = pts;
+        c->pace_t0_ns = *due = now;
+        return 0;
+    }
+    return *due > now ? sleep_until(c, *due) : 0;
 }
 
 /* One decoded frame through the fps cap, the motion gate and the mailbox. */
@@ -442,11 +449,10 @@ static int receive(camera *c)
         c->decode_acc += now_ns() - t0;
         if (rc < 0) return 0; /* EAGAIN, EOF or a decode error: the next packet */
         uint64_t captured = (uint64_t)c->frame->reordered_opaque;
-        if (pace(c, c->frame)) {
+        if (is_file(c) && pace(c, c->frame, &captured)) {
             av_frame_unref(c->frame);
             return -1;
         }
-        if (is_file(c)) captured = now_ns();
         if (!c->produced) {
             c->produced = 1;
             pthread_mutex_lock(&c->mu);
