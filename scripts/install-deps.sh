@@ -9,7 +9,14 @@ pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev clang-format cpp
       libdnnl-dev protobuf-c-compiler libprotobuf-c-dev libonnx-dev libonnx-testdata
       libturbojpeg0-dev libspng-dev libjansson-dev libyaml-dev libcmocka-dev
       libh2o-evloop-dev libnghttp2-dev libhiredis-dev redis-server haproxy libssl-dev libcurl4-openssl-dev libsqlite3-dev chromium wrk
-      python3-yaml python3-kubernetes python3-grpcio python3-protobuf protobuf-compiler)
+      python3-yaml python3-kubernetes python3-grpcio python3-protobuf protobuf-compiler
+      # camera streams: FFmpeg's libraries (RTSP, HTTP MJPEG, files) and libmosquitto (MQTT)
+      # for glint serve; tests/streams: ffmpeg clips, GStreamer's RTSP server (python3-gi),
+      # the mosquitto broker and clients
+      libavformat-dev libavcodec-dev libswscale-dev libavutil-dev libmosquitto-dev
+      ffmpeg mosquitto mosquitto-clients python3-paho-mqtt python3-gi gir1.2-gst-rtsp-server-1.0
+      gir1.2-gst-plugins-base-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+      gstreamer1.0-plugins-bad)
 # kubectl renders deploy/k8s (tests/deploy/validate_k8s.py): Debian's kubernetes-client
 # (kubectl 1.20, kustomize v2.0.3) unless a kubectl is already there (a newer one, or
 # Google Cloud's `kubectl` package, which Debian's conflicts with)

@@ -85,3 +85,12 @@ add_test(NAME serve/splits COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/tests/se
          $<TARGET_FILE:glint> ${CMAKE_SOURCE_DIR})
 set_tests_properties(serve/splits PROPERTIES PASS_REGULAR_EXPRESSION "[1-9][0-9]* passed, 0 failed"
                      FAIL_REGULAR_EXPRESSION "FAIL " TIMEOUT 300)
+# Camera streams (docs/streams.md): clips made by ffmpeg, GStreamer's RTSP
+# server over TCP and UDP, an HTTP MJPEG camera, mosquitto and a paho-mqtt
+# subscriber, all on loopback (the packages: scripts/install-deps.sh).
+if(GLINT_STREAMS)
+  add_test(NAME serve/streams COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/tests/serve/test_streams.py
+           $<TARGET_FILE:glint> ${CMAKE_SOURCE_DIR})
+  set_tests_properties(serve/streams PROPERTIES PASS_REGULAR_EXPRESSION "[1-9][0-9]* passed, 0 failed"
+                       FAIL_REGULAR_EXPRESSION "FAIL " TIMEOUT 300)
+endif()

@@ -762,6 +762,7 @@ static json_t *stream_json(const streams *ss, stream *st)
     json_object_set_new(o, "width", json_integer(cs.width));
     json_object_set_new(o, "height", json_integer(cs.height));
     json_object_set_new(o, "stream_fps", json_real(round(cs.stream_fps * 1000) / 1000));
+    json_object_set_new(o, "lowres", json_integer(cs.lowres));
     double decode_ms = cs.decoded ? (double)cs.decode_ns / 1e6 / (double)cs.decoded : 0;
     json_object_set_new(o, "frames",
                         json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "decoded",
