@@ -7,7 +7,8 @@ subscriber.
 
 Checks: the right answers arrive on MQTT (red_disc on a clip that shows a
 red disc for 3 s then none for 3 s: every answer's label is the one of its
-frame); the last state is retained; RTSP over TCP and UDP and MJPEG over
+frame), also through a Groundlight edge detector (image queries, stored by
+the edge); the last state is retained; RTSP over TCP and UDP and MJPEG over
 HTTP are read; an RTSP camera killed and restarted is reconnected; a still
 scene behind the motion gate sends only heartbeats; a 30 fps stream into a
 model slower than that drops frames and keeps its lag bounded; a closed port,
@@ -43,6 +44,7 @@ import paho.mqtt.client as mqtt  # noqa: E402  (Debian's python3-paho-mqtt)
 
 T = Tally()
 MOSQUITTO = "/usr/sbin/mosquitto"
+DET = "det_2bTqCredDiscBinary000000000"  # a Groundlight edge detector on red_disc
 
 
 def free_port():
@@ -208,6 +210,33 @@ def run_checks(tmp, made, broker, port, rtsp, rtsp_auth, mjpeg, sub):
     span = rates[-1] - rates[0] if len(rates) > 1 else 0
     rate = (len(rates) - 1) / span if span else 0
     T.check("1. the fps cap holds: %.1f answers/s for fps 5" % rate, 3.5 < rate < 5.6, rate)
+
+    # ---- 1b. frames to an edge detector: image queries, the label of their frame
+    t = "glint/to-edge/" + DET
+    got, waited = wait_for(lambda: len(sub.on(t)) >= 20, 20, 0.2)
+    qs = [m[2] for m in sub.on(t)]
+    wrong, judged = [], 0
+    for a in qs:
+        f = a["frame"] % 90
+        if f in (0, 1, 44, 45, 89):
+            continue
+        judged += 1
+        r = (a.get("image_query") or {}).get("result") or {}
+        want = "YES" if f < 45 else "NO"
+        if r.get("label") != want or r.get("confidence", 0) < 0.9:
+            wrong.append((a["frame"], r))
+    T.check("1b. file stream -> edge detector: image queries whose label is their frame's "
+            "(%d judged of %d in %.1f s)" % (judged, len(qs), waited),
+            got and judged >= 15 and not wrong, (wrong[:3], qs[-1:]))
+    iq = (qs[-1].get("image_query") or {}) if qs else {}
+    st, stored = get_json(port, "/device-api/v1/image-queries/" + iq.get("id", "none"))
+    T.check("1b. the image query is the edge's: iq_ id, the detector, stored and read back "
+            "with GET /device-api/v1/image-queries/{id}",
+            iq.get("id", "").startswith("iq_") and iq.get("detector_id") == DET and st == 200
+            and stored["id"] == iq["id"], (iq, st, stored))
+    s = streams(port)["no-detector"]
+    T.check("1b. a stream to a detector the edge does not have: its status says so",
+            "det_nope is not configured" in s["error"] and s["frames"]["refused"] > 0, s)
 
     # ---- 2. retained: a subscriber that comes later gets the last state at once
     late = Subscriber(broker.port, topic, "late-sub")
@@ -395,7 +424,16 @@ def main():
              "reconnect_max_s": 1},
             {"id": "missing", "url": "file://" + os.path.join(tmp, "none.mkv"),
              "model": "red_disc", "reconnect_max_s": 1},
+            {"id": "to-edge", "url": "file://" + made["yesno"], "detector": DET, "fps": 5},
+            {"id": "no-detector", "url": "file://" + made["yesno"], "detector": "det_nope",
+             "fps": 5},
         ]
+        edge_cfg = os.path.join(tmp, "edge-config.yaml")
+        with open(edge_cfg, "w") as f:
+            f.write("edge_inference_configs:\n  local: {}\n"
+                    "detectors:\n  - detector_id: %s\n    edge_inference_config: local\n"
+                    "    model: red_disc\n    query: Is there a red disc?\n    mode: BINARY\n"
+                    "    confidence_threshold: 0.9\n" % DET)
         with open(os.path.join(tmp, "wrong-password"), "w") as f:
             f.write("wrong\n")
         path = os.path.join(tmp, "streams.yaml")
@@ -405,8 +443,8 @@ def main():
         os.makedirs(d)
         srv = Serve(GLINT, d, "--models", os.path.join(SRC, "models"), "--model", "red_disc",
                     "--model", "yolov8n", "--precision", "f32", "--threads", "1",
-                    "--instances", "1", "--streams", path)
-        T.check("glint serve starts with 12 streams", srv.port, srv.log())
+                    "--instances", "1", "--streams", path, "--edge-config", edge_cfg)
+        T.check("glint serve starts with 14 streams", srv.port, srv.log())
         if srv.port:
             main_checks(tmp, made, broker, srv.port, cams)
             t0 = time.monotonic()
@@ -420,6 +458,8 @@ def main():
         for text, want in (("streams:\n  - {id: a, url: 'file:///x'}\n", "needs a 'url' and a"),
                            ("streams:\n  - {id: a, url: 'file:///x', model: nope}\n", "nope"),
                            ("streamz: []\n", "unknown key 'streamz'"),
+                           ("streams:\n  - {id: a, url: x, model: red_disc, detector: d}\n",
+                            "a 'model' or a 'detector'"),
                            ("streams:\n  - {id: 'a b', url: x, model: red_disc}\n", "'id'")):
             with open(bad, "w") as f:
                 f.write(text)

@@ -26,12 +26,9 @@ Module: MjpegServer(clip=..., ...).start() runs the CLI as a child process and
 waits for READY (10 s at most); .url, .port; .stop(), .kill(), .restart().
 """
 import argparse
-import atexit
 import base64
-import ctypes
 import glob
 import os
-import selectors
 import shutil
 import signal
 import socket
@@ -42,10 +39,11 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from child import ChildServer  # noqa: E402
+
 HERE = os.path.abspath(__file__)
 PYTHON = "/usr/bin/python3"
-START_TIMEOUT = 10.0   # seconds to wait for READY
-STOP_TIMEOUT = 5.0     # seconds to wait for exit after SIGTERM
 BOUNDARY = "glintframe"
 MAX_FRAMES = 3000      # frames kept in memory (a clip's first 200 s at 15 fps)
 
@@ -208,78 +206,28 @@ def serve(args):
     return 0
 
 
-def _die_with_parent():
-    """In the child: SIGTERM when the parent (the test) dies (Linux prctl)."""
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-class MjpegServer:
+class MjpegServer(ChildServer):
     """The CLI above as a child process. Not thread-safe: one test thread
     drives it. Killed (SIGTERM, then SIGKILL) at stop(), at interpreter exit,
     and by the kernel if the test process dies."""
+
+    name = "mjpeg_server"
 
     def __init__(self, clip=None, jpegs=None, path="cam", port=0, fps=15, user=None,
                  password=None, die_after=None, down_for=3.0):
         self.clip, self.jpegs, self.path, self.port, self.fps = clip, jpegs, path.strip("/"), port, fps
         self.user, self.password, self.die_after, self.down_for = user, password, die_after, down_for
-        self.proc, self.url = None, None
-        atexit.register(self.stop)
+        ChildServer.__init__(self)
+        self.port = port
 
-    def start(self):
-        """Starts the camera and waits for READY; returns the URL (no credentials).
-        Raises RuntimeError with the server's stderr if it fails or is not
-        ready within START_TIMEOUT."""
+    def command(self):
         cmd = [PYTHON, HERE, "--port", str(self.port), "--path", self.path, "--fps", str(self.fps)]
         cmd += ["--clip", self.clip] if self.clip else ["--jpegs", self.jpegs]
         if self.user is not None:
             cmd += ["--user", self.user, "--password", self.password or ""]
         if self.die_after is not None:
             cmd += ["--die-after", str(self.die_after), "--down-for", str(self.down_for)]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     text=True, preexec_fn=_die_with_parent)
-        line = _read_line(self.proc.stdout, START_TIMEOUT)
-        if not line.startswith("READY "):
-            self.kill()
-            raise RuntimeError("mjpeg_server did not start: %r %s"
-                               % (line, self.proc.stderr.read().strip()))
-        self.url = line.split()[1]
-        self.port = int(self.url.split(":")[2].split("/")[0])
-        return self.url
-
-    def url_with(self, user, password):
-        """The URL with USER:PASSWORD@ in it."""
-        return self.url.replace("http://", "http://%s:%s@" % (user, password), 1)
-
-    def stop(self):
-        """SIGTERM, then SIGKILL after STOP_TIMEOUT; returns the exit status (None if not run)."""
-        if self.proc is None or self.proc.poll() is not None:
-            return None if self.proc is None else self.proc.returncode
-        self.proc.terminate()
-        try:
-            return self.proc.wait(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            return self.proc.wait()
-
-    def kill(self):
-        """SIGKILL at once."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-    def restart(self):
-        """Stops it (if running) and starts it again on the same port; returns the URL."""
-        self.stop()
-        return self.start()
-
-
-def _read_line(stream, timeout):
-    """One line from STREAM within TIMEOUT seconds ("" on timeout or EOF)."""
-    sel = selectors.DefaultSelector()
-    sel.register(stream, selectors.EVENT_READ)
-    ready = sel.select(timeout)
-    sel.close()
-    return stream.readline().strip() if ready else ""
+        return cmd
 
 
 def main():

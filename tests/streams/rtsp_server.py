@@ -31,19 +31,17 @@ waits for READY (10 s at most); .url, .port; .stop() (SIGTERM), .kill()
 (SIGKILL, like a camera losing power), .restart() (same port).
 """
 import argparse
-import atexit
-import ctypes
 import os
-import selectors
 import signal
 import subprocess
 import sys
 import threading
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from child import ChildServer  # noqa: E402
+
 HERE = os.path.abspath(__file__)
 PYTHON = "/usr/bin/python3"   # Debian's: python3-gi lives there
-START_TIMEOUT = 10.0          # seconds to wait for READY
-STOP_TIMEOUT = 5.0            # seconds to wait for exit after SIGTERM
 
 # element -> the Debian package that provides it
 NEEDED = {"filesrc": "libgstreamer1.0-0", "appsrc": "gstreamer1.0-plugins-base",
@@ -220,76 +218,26 @@ def probe_caps(Gst, clip, demuxer):
     return sample.get_caps().get_structure(0).get_name()
 
 
-def _die_with_parent():
-    """In the child: SIGTERM when the parent (the test) dies (Linux prctl)."""
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-class RtspServer:
+class RtspServer(ChildServer):
     """The CLI above as a child process. Not thread-safe: one test thread
     drives it. Killed (SIGTERM, then SIGKILL) at stop(), at interpreter exit,
     and by the kernel if the test process dies."""
 
+    name = "rtsp_server"
+
     def __init__(self, clip, path="cam", port=0, user=None, password=None, once=False):
         self.clip, self.path, self.port = clip, path.strip("/"), port
         self.user, self.password, self.once = user, password, once
-        self.proc, self.url = None, None
-        atexit.register(self.stop)
+        ChildServer.__init__(self)
+        self.port = port
 
-    def start(self):
-        """Starts the server and waits for READY; returns the URL (no credentials).
-        Raises RuntimeError with the server's stderr if it fails or is not
-        ready within START_TIMEOUT."""
+    def command(self):
         cmd = [PYTHON, HERE, self.clip, "--port", str(self.port), "--path", self.path]
         if self.user is not None:
             cmd += ["--user", self.user, "--password", self.password or ""]
         if self.once:
             cmd.append("--once")
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     text=True, preexec_fn=_die_with_parent)
-        line = _read_line(self.proc.stdout, START_TIMEOUT)
-        if not line.startswith("READY "):
-            self.kill()
-            raise RuntimeError("rtsp_server did not start: %r %s"
-                               % (line, self.proc.stderr.read().strip()))
-        self.url = line.split()[1]
-        self.port = int(self.url.split(":")[2].split("/")[0])
-        return self.url
-
-    def url_with(self, user, password):
-        """The URL with USER:PASSWORD@ in it."""
-        return self.url.replace("rtsp://", "rtsp://%s:%s@" % (user, password), 1)
-
-    def stop(self):
-        """SIGTERM, then SIGKILL after STOP_TIMEOUT; returns the exit status (None if not run)."""
-        if self.proc is None or self.proc.poll() is not None:
-            return None if self.proc is None else self.proc.returncode
-        self.proc.terminate()
-        try:
-            return self.proc.wait(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            return self.proc.wait()
-
-    def kill(self):
-        """SIGKILL at once (the camera vanishes without a TEARDOWN)."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-    def restart(self):
-        """Stops it (if running) and starts it again on the same port; returns the URL."""
-        self.stop()
-        return self.start()
-
-
-def _read_line(stream, timeout):
-    """One line from STREAM within TIMEOUT seconds ("" on timeout or EOF)."""
-    sel = selectors.DefaultSelector()
-    sel.register(stream, selectors.EVENT_READ)
-    ready = sel.select(timeout)
-    sel.close()
-    return stream.readline().strip() if ready else ""
+        return cmd
 
 
 def main():

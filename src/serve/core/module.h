@@ -26,6 +26,11 @@ typedef enum serve_access {
     SERVE_ACCESS_ADMIN,       /* always a key: changes to what is served */
 } serve_access;
 
+/* The answer to a picture one module handed another (serve_submit_image):
+ * the HTTP status and JSON body the other would have answered a client
+ * with (NUL-terminated, valid during the call). Loop thread. */
+typedef void (*serve_image_done)(void *arg, int status, const char *body, size_t len);
+
 typedef struct serve_module {
     const char *name; /* also its key in /health */
     /* Start-up, after the models are loaded: sets *state (as soon as it
@@ -47,6 +52,13 @@ typedef struct serve_module {
     /* Teardown, after the engines stopped: frees the state (whatever start
      * set, NULL included). */
     void (*stop)(server *s, void *state);
+    /* A picture from inside the server (a camera's JPEG frame) for
+     * `target` ("detector:<id>", ...) on behalf of `client` (its name for
+     * rate limits and sticky splits): 0 if it took it (done then runs once,
+     * later, on the loop), 1 if the target is not its, -1 with err if it
+     * refused it. */
+    int (*image)(server *s, void *state, const char *target, const void *jpeg, size_t len,
+                 const char *client, serve_image_done done, void *arg, char *err, size_t err_size);
     /* Its part of /health (a new reference). */
     json_t *(*health)(server *s, void *state);
     /* Its series of /metrics. */
@@ -55,6 +67,11 @@ typedef struct serve_module {
 
 /* The state module m's start() set, or NULL. */
 void *serve_module_state(const server *s, const serve_module *m);
+/* Hands a picture to the module that takes `target` (the image hook
+ * above): 0 taken, or -1 with err (refused, or no module takes it). */
+int serve_submit_image(server *s, const char *target, const void *jpeg, size_t len,
+                       const char *client, serve_image_done done, void *arg, char *err,
+                       size_t err_size);
 /* Adds each module's health object to o under its name. */
 void serve_modules_health(server *s, json_t *o);
 /* Appends each module's metrics to sb. */

@@ -137,6 +137,20 @@ void *serve_module_state(const server *s, const serve_module *m)
     return NULL;
 }
 
+int serve_submit_image(server *s, const char *target, const void *jpeg, size_t len,
+                       const char *client, serve_image_done done, void *arg, char *err,
+                       size_t err_size)
+{
+    for (int i = 0; i < s->n_started; i++) {
+        if (!s->modules[i]->image) continue;
+        int rc = s->modules[i]->image(s, s->module_state[i], target, jpeg, len, client, done, arg,
+                                      err, err_size);
+        if (rc <= 0) return rc;
+    }
+    snprintf(err, err_size, "nothing here takes pictures for '%s'", target);
+    return -1;
+}
+
 void serve_modules_health(server *s, json_t *o)
 {
     for (int i = 0; i < s->n_started; i++)

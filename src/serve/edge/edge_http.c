@@ -64,6 +64,8 @@ typedef struct edge_req {
     double p_out;           /* its answer: P(the picture is out of the domain) */
     int have_p_out;
     double raw_confidence; /* the primary's, before the OODD weighing */
+    serve_image_done done; /* a picture from another module (a camera): its answer */
+    void *done_arg;
 } edge_req;
 
 static void edge_req_dispose(sreq *r)
@@ -444,8 +446,17 @@ static void edge_items_done(sreq *r)
     commit_or_finish(r);
 }
 
-static const sreq_ops edge_ops = {
-    .item_ran = edge_item_ran, .finished = edge_items_done, .dispose = edge_req_dispose};
+/* A picture another module handed in: its answer goes back there. */
+static void edge_on_loop(sreq *r)
+{
+    edge_req *e = r->proto;
+    if (e->done) e->done(e->done_arg, r->status, r->resp ? r->resp : "", r->resp ? r->resp_len : 0);
+}
+
+static const sreq_ops edge_ops = {.item_ran = edge_item_ran,
+                                  .finished = edge_items_done,
+                                  .on_loop = edge_on_loop,
+                                  .dispose = edge_req_dispose};
 
 /* Parses the query parameters into e; 0 or -1 (answered). Loop thread. */
 static int read_iq_params(server *s, h2o_req_t *req, edge_req *e, char *det_id, size_t det_size)
@@ -548,29 +559,30 @@ static char *find_iq(edge_state *es, const char *id)
 
 /* A request with its image copied in, no inference yet. */
 /* Sends the image upstream without a local answer (no ready model here:
- * DIRECT or NOT_READY). Loop thread; the commit runs on a worker. */
-static void escalate_only(sreq *r, edge_decision d)
+ * DIRECT or NOT_READY). Loop thread; the commit runs on a worker. 0, or an
+ * HTTP status with err (r destroyed). */
+static int escalate_only(sreq *r, edge_decision d, char *err, size_t cap)
 {
     edge_req *e = r->proto;
     e->decision = d;
     e->iq = make_iq(e, NULL, NULL, 0, 0);
-    if (!e->iq || sreq_copy_body(r, r->req)) {
-        respond_detail(r->srv, r->req, 500, "out of memory");
+    if (!e->iq || (!r->body && sreq_copy_body(r, r->req))) {
+        snprintf(err, cap, "out of memory");
         sreq_destroy(r);
-        return;
+        return 500;
     }
     metrics_counter_inc(decision_counter(e->es, d));
     sreq_track(r);
     r->job.fn = commit_job;
     workq_push(r->srv->workers, &r->job);
+    return 0;
 }
 
 /* Runs the detector's model m (a reference r takes) on the image. Loop
  * thread. */
-static void infer_local(sreq *r, repo_model *m)
+static int infer_local(sreq *r, repo_model *m, char *err, size_t cap)
 {
     server *s = r->srv;
-    h2o_req_t *req = r->req;
     edge_req *e = r->proto;
     r->rm = m;
     e->box_score = e->det.box_score >= 0 ? e->det.box_score : m->conf->detect.score_threshold;
@@ -581,18 +593,18 @@ static void infer_local(sreq *r, repo_model *m)
     r->deadline_ns = r->t_start + (uint64_t)m->timeout_ms * 1000000u;
     char why[160];
     if (sreq_admit(r, 1, why, sizeof why)) {
-        respond_detail(s, req, 503, "model %s: %s", m->name, why);
+        snprintf(err, cap, "model %s: %s", m->name, why);
         sreq_destroy(r);
-        return;
+        return 503;
     }
     e->primary = m;
     e->oodd = edge_detector_oodd(s, &e->det); /* runs beside the primary on each query */
     int n = e->oodd ? 2 : 1;
-    if (sreq_copy_body(r, req) || sreq_items(r, n)) {
+    if ((!r->body && sreq_copy_body(r, r->req)) || sreq_items(r, n)) {
         atomic_fetch_sub(&m->pending, 1);
-        respond_detail(s, req, 500, "out of memory");
+        snprintf(err, cap, "out of memory");
         sreq_destroy(r);
-        return;
+        return 500;
     }
     for (int i = 0; i < n; i++) {
         r->items[i].data = r->body;
@@ -604,6 +616,32 @@ static void infer_local(sreq *r, repo_model *m)
     }
     sreq_track(r);
     pipeline_submit_images(r);
+    return 0;
+}
+
+/* Takes detector d (and its preset) into e: 0, or 400 with err. */
+static int admit_detector(edge_req *e, const edge_detector *d, char *err, size_t cap)
+{
+    edge_state *es = e->es;
+    e->det = *d;
+    e->preset = es->cfg->presets[d->preset];
+    if (e->threshold < 0) e->threshold = d->confidence_threshold;
+    if (e->patience < 0) e->patience = d->patience_time;
+    e->audit_rate = es->cfg->confident_audit_rate;
+    e->min_gap_s = e->preset.min_time_between_escalations;
+    snprintf(e->token, sizeof e->token, "%s",
+             e->preset.api_token[0] ? e->preset.api_token : es->cfg->upstream_token);
+    e->can_escalate = es->cfg->upstream[0] && es->outbox && !e->preset.disable_escalation;
+    if (e->preset.always_return && (e->review == EDGE_REVIEW_ALWAYS || e->want_async)) {
+        snprintf(err, cap,
+                 "%s cannot be combined with detector %s's preset %s "
+                 "(always_return_edge_prediction)",
+                 e->want_async ? "want_async" : "human_review=ALWAYS", d->id, e->preset.name);
+        return 400;
+    }
+    if (!e->client_id) edge_new_id("iq_", e->iq_id);
+    edge_now_iso(e->created_at, sizeof e->created_at);
+    return 0;
 }
 
 /* Reads the query's parameters and the detector into e: 0, or -1
@@ -627,25 +665,27 @@ static int admit_query(server *s, h2o_req_t *req, edge_req *e)
                        det_id);
         return -1;
     }
-    e->det = *d;
-    e->preset = es->cfg->presets[d->preset];
-    if (e->threshold < 0) e->threshold = d->confidence_threshold;
-    if (e->patience < 0) e->patience = d->patience_time;
-    e->audit_rate = es->cfg->confident_audit_rate;
-    e->min_gap_s = e->preset.min_time_between_escalations;
-    snprintf(e->token, sizeof e->token, "%s",
-             e->preset.api_token[0] ? e->preset.api_token : es->cfg->upstream_token);
-    e->can_escalate = es->cfg->upstream[0] && es->outbox && !e->preset.disable_escalation;
-    if (e->preset.always_return && (e->review == EDGE_REVIEW_ALWAYS || e->want_async)) {
-        respond_detail(s, req, 400,
-                       "%s cannot be combined with detector %s's preset %s "
-                       "(always_return_edge_prediction)",
-                       e->want_async ? "want_async" : "human_review=ALWAYS", d->id, e->preset.name);
+    char why[SERVE_ERR_MAX];
+    if (admit_detector(e, d, why, sizeof why)) {
+        respond_detail(s, req, 400, "%s", why);
         return -1;
     }
-    if (!e->client_id) edge_new_id("iq_", e->iq_id);
-    edge_now_iso(e->created_at, sizeof e->created_at);
     return 0;
+}
+
+/* No model of the detector is ready: the query goes upstream if it may.
+ * 0, or an HTTP status with err (why no model, on entry; r destroyed). */
+static int without_model(sreq *r, char *err, size_t cap)
+{
+    edge_req *e = r->proto;
+    edge_policy_input in = {.can_escalate = e->can_escalate,
+                            .want_async = e->want_async,
+                            .review = e->review,
+                            .always_return = e->preset.always_return};
+    edge_decision d = edge_policy_no_model(&in);
+    if (d != EDGE_REFUSE) return escalate_only(r, d, err, cap);
+    sreq_destroy(r);
+    return 503;
 }
 
 static void post_image_query(server *s, h2o_req_t *req)
@@ -687,21 +727,56 @@ static void post_image_query(server *s, h2o_req_t *req)
         sreq_destroy(r);
         return;
     }
-    if (m) {
-        infer_local(r, m);
-        return;
+    int st = m ? infer_local(r, m, why, sizeof why) : without_model(r, why, sizeof why);
+    if (st) respond_detail(s, req, st, "%s", why); /* r is gone */
+}
+
+/* A picture another module hands in (a camera's frame, serve_submit_image)
+ * for "detector:<id>": an image query as if a client had posted it with no
+ * parameters, answered through done. */
+static int image_from_module(server *s, void *state, const char *target, const void *jpeg,
+                             size_t len, const char *client, serve_image_done done, void *arg,
+                             char *err, size_t err_size)
+{
+    static const char prefix[] = "detector:";
+    if (strncmp(target, prefix, sizeof prefix - 1)) return 1;
+    const char *det_id = target + sizeof prefix - 1;
+    edge_state *es = state;
+    const edge_detector *d = es && es->cfg ? edge_config_detector(es->cfg, det_id) : NULL;
+    if (!d) {
+        snprintf(err, err_size, "detector %.64s is not configured on this edge endpoint%s", det_id,
+                 es && es->cfg ? "" : " (no --edge-config)");
+        return -1;
     }
-    edge_policy_input in = {.can_escalate = e->can_escalate,
-                            .want_async = e->want_async,
-                            .review = e->review,
-                            .always_return = e->preset.always_return};
-    edge_decision d = edge_policy_no_model(&in);
-    if (d != EDGE_REFUSE) {
-        escalate_only(r, d);
-        return;
+    if (s->draining) {
+        snprintf(err, err_size, "the server is shutting down");
+        return -1;
     }
-    respond_detail(s, req, 503, "%s", why);
-    sreq_destroy(r);
+    sreq *r = sreq_create(s, NULL, NULL, &edge_ops, sizeof(edge_req));
+    edge_req *e = r ? r->proto : NULL;
+    if (r) {
+        r->body = arena_memdup(r->mem, jpeg, len);
+        r->body_len = len;
+    }
+    if (!r || !r->body) {
+        snprintf(err, err_size, "out of memory");
+        sreq_destroy(r);
+        return -1;
+    }
+    e->es = es;
+    e->threshold = e->patience = -1;
+    e->done = done;
+    e->done_arg = arg;
+    snprintf(e->content_type, sizeof e->content_type, "image/jpeg");
+    if (admit_detector(e, d, err, err_size)) {
+        sreq_destroy(r);
+        return -1;
+    }
+    edge_samples_offer(es->samples, &e->det, jpeg, len);
+    repo_model *m =
+        edge_detector_model(es, &e->det, &e->preset, client, strlen(client), err, err_size);
+    int st = m ? infer_local(r, m, err, err_size) : without_model(r, err, err_size);
+    return st ? -1 : 0;
 }
 
 static void get_image_query(server *s, h2o_req_t *req, const char *id, size_t len)
@@ -897,6 +972,7 @@ const serve_module edge_module = {.name = "edge",
                                   .access = edge_access,
                                   .start = edge_service_start,
                                   .route = route,
+                                  .image = image_from_module,
                                   .tick = edge_service_tick,
                                   .stop = edge_service_stop,
                                   .health = edge_service_health,

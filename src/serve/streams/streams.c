@@ -21,12 +21,13 @@
 #define MAX_STREAMS 64
 #define LAG_RING 256                    /* the last lags kept for /v1/streams' percentiles */
 #define FRAME_TIMEOUT_NS 10000000000ull /* a frame's deadline through the model */
+#define DETECTOR_SIDE 640               /* frames sent to an edge detector fit in this square */
 
 /* ---- a stream's settings ---- */
 
 typedef struct stream_conf {
     char id[65];
-    char *url, *model, *user, *password, *password_env, *password_file;
+    char *url, *model, *detector, *user, *password, *password_env, *password_file;
     char *transport, *format, *topic;
     double fps;
     int roi[4];
@@ -40,6 +41,7 @@ static void conf_dispose(stream_conf *c)
 {
     free(c->url);
     free(c->model);
+    free(c->detector);
     free(c->user);
     if (c->password) memset(c->password, 0, strlen(c->password));
     free(c->password);
@@ -172,6 +174,8 @@ static int conf_parse(json_t *o, const char *id, stream_conf *c, char *err, size
             rc = take_str(v, k, &c->url, err, cap);
         } else if (!strcmp(k, "model")) {
             rc = take_str(v, k, &c->model, err, cap);
+        } else if (!strcmp(k, "detector")) {
+            rc = take_str(v, k, &c->detector, err, cap);
         } else if (!strcmp(k, "user")) {
             rc = take_str(v, k, &c->user, err, cap);
         } else if (!strcmp(k, "password")) {
@@ -221,7 +225,8 @@ static int conf_parse(json_t *o, const char *id, stream_conf *c, char *err, size
             rc = take_num(v, k, 0.5, 3600, &c->reconnect_max_s, err, cap);
         } else {
             snprintf(err, cap,
-                     "unknown key '%s' (id, url, model, fps, roi, motion, transport, format, "
+                     "unknown key '%s' (id, url, model, detector, fps, roi, motion, transport, "
+                     "format, "
                      "user, password_env, password_file, topic, loop, enabled, timeout_ms, "
                      "reconnect_max_s)",
                      k);
@@ -234,8 +239,11 @@ static int conf_parse(json_t *o, const char *id, stream_conf *c, char *err, size
         snprintf(err, cap, "a stream needs an 'id'");
         goto fail;
     }
-    if (!c->url || !c->model) {
-        snprintf(err, cap, "stream %s needs a 'url' and a 'model'", c->id);
+    if (!c->url || !c->model == !c->detector) {
+        snprintf(err, cap,
+                 "stream %s needs a 'url' and a 'model' or a 'detector' (a Groundlight edge "
+                 "detector: its confidence gating and escalation apply)",
+                 c->id);
         goto fail;
     }
     if (!!c->password + !!c->password_env + !!c->password_file > 1) {
@@ -364,8 +372,9 @@ static stream *stream_start(streams *ss, stream_conf *c, char *err, size_t cap)
 {
     int status;
     repo_model *m =
-        serve_route_model(ss->s, c->model, strlen(c->model), NULL, 0, &status, err, cap);
-    if (!m) {
+        c->model ? serve_route_model(ss->s, c->model, strlen(c->model), NULL, 0, &status, err, cap)
+                 : NULL;
+    if (c->model && !m) {
         char why[SERVE_ERR_MAX];
         snprintf(why, sizeof why, "%s", err);
         snprintf(err, cap, "stream %s: %s", c->id, why);
@@ -404,7 +413,10 @@ static stream *stream_start(streams *ss, stream_conf *c, char *err, size_t cap)
                         .on_frame = on_camera_frame,
                         .arg = st};
     memcpy(o.roi, st->conf.roi, sizeof o.roi);
-    model_size(ss->s, st->conf.model, &o.out_w, &o.out_h);
+    if (st->conf.model)
+        model_size(ss->s, st->conf.model, &o.out_w, &o.out_h);
+    else /* a detector's frames go as JPEGs: the edge model resizes them */
+        o.out_w = o.out_h = DETECTOR_SIDE;
     char cerr[CAMERA_ERR_MAX];
     st->cam = camera_start(&o, cerr, sizeof cerr);
     memset(pw, 0, sizeof pw);
@@ -492,45 +504,20 @@ static void publish(stream *st, streams *ss)
     free(body);
 }
 
-static void frame_on_loop(sreq *r)
+/* An answer for st's frame in flight (a taken); now the stream's latest. */
+static void answered(stream *st, json_t *a)
 {
-    stream_req *p = r->proto;
-    stream *st = p->st;
-    st->busy = 0;
-    if (st->dead) {
-        stream_free(st);
-        return;
-    }
-    streams *ss = st->owner;
-    sitem *it = &r->items[0];
-    if (r->status != 200 || !it->answer) {
-        st->failed++;
-        snprintf(st->error, sizeof st->error, "%.*s", (int)(r->resp_len < 200 ? r->resp_len : 200),
-                 r->resp ? r->resp : "no answer");
-        dispatch(st);
-        return;
-    }
     uint64_t now = serve_now_ns();
     double lag = (double)(now - st->work.captured_ns) / 1e6;
     st->lag_ms[st->n_lags++ % LAG_RING] = lag;
     metrics_histogram_observe(&st->lag, lag / 1e3);
     st->analysed++;
     st->error[0] = 0;
-    snprintf(st->model_name, sizeof st->model_name, "%s", r->rm ? r->rm->name : st->conf.model);
-    json_t *a = it->answer;
-    it->answer = NULL;
-    json_object_del(a, "image");
-    shift_boxes(a, st->work.src_x, st->work.src_y);
     char when[40];
     iso_ms(st->work.captured_wall_ms, when, sizeof when);
     camera_status cs = {0};
     if (st->cam) camera_get_status(st->cam, &cs);
     json_object_set_new(a, "stream", json_string(st->conf.id));
-    json_object_set_new(a, "model", json_string(st->model_name));
-    if (strcmp(st->model_name, st->conf.model)) {
-        json_object_set_new(a, "split", json_string(st->conf.model));
-        json_object_set_new(a, "version", json_string(st->model_name));
-    }
     json_object_set_new(a, "frame", json_integer((json_int_t)st->work.seq));
     json_object_set_new(a, "captured_at", json_string(when));
     json_object_set_new(a, "lag_ms", json_real(round(lag * 1000) / 1000));
@@ -548,8 +535,89 @@ static void frame_on_loop(sreq *r)
     camera_frame t = st->shown;
     st->shown = st->work;
     st->work = t;
-    if (ss) publish(st, ss);
+    if (st->owner) publish(st, st->owner);
     dispatch(st);
+}
+
+/* A frame that got no answer: counted, the reason kept. */
+static void unanswered(stream *st, const char *why, size_t len)
+{
+    st->failed++;
+    snprintf(st->error, sizeof st->error, "%.*s", (int)(len < 200 ? len : 200), why);
+    dispatch(st);
+}
+
+static void frame_on_loop(sreq *r)
+{
+    stream_req *p = r->proto;
+    stream *st = p->st;
+    st->busy = 0;
+    if (st->dead) {
+        stream_free(st);
+        return;
+    }
+    sitem *it = &r->items[0];
+    if (r->status != 200 || !it->answer) {
+        unanswered(st, r->resp ? r->resp : "no answer", r->resp ? r->resp_len : 9);
+        return;
+    }
+    snprintf(st->model_name, sizeof st->model_name, "%s", r->rm ? r->rm->name : st->conf.model);
+    json_t *a = it->answer;
+    it->answer = NULL;
+    json_object_del(a, "image");
+    shift_boxes(a, st->work.src_x, st->work.src_y);
+    json_object_set_new(a, "model", json_string(st->model_name));
+    if (strcmp(st->model_name, st->conf.model)) {
+        json_object_set_new(a, "split", json_string(st->conf.model));
+        json_object_set_new(a, "version", json_string(st->model_name));
+    }
+    answered(st, a);
+}
+
+/* The edge's answer to a frame sent to a detector: an image query. */
+static void on_image_query(void *arg, int status, const char *body, size_t len)
+{
+    stream *st = arg;
+    st->busy = 0;
+    if (st->dead) {
+        stream_free(st);
+        return;
+    }
+    json_t *iq = status == 200 ? json_loadb(body, len, 0, NULL) : NULL;
+    if (!iq) {
+        unanswered(st, len ? body : "no answer", len ? len : 9);
+        return;
+    }
+    snprintf(st->model_name, sizeof st->model_name, "%s", st->conf.detector);
+    answered(st, json_pack("{s:s,s:o}", "detector", st->conf.detector, "image_query", iq));
+}
+
+/* Sends st's frame in flight to its edge detector as a JPEG. 0, or -1
+ * (counted, the reason kept). */
+static int to_detector(stream *st)
+{
+    uint8_t *jpg;
+    size_t len;
+    char err[SERVE_ERR_MAX], target[160], client[96];
+    camera_frame *f = &st->work;
+    vision_status vs = vision_encode_jpeg(f->rgb, f->w, f->h, (size_t)f->w * 3, 90, &jpg, &len);
+    if (vs) {
+        st->failed++;
+        snprintf(st->error, sizeof st->error, "cannot encode the frame: %s", vision_strerror(vs));
+        return -1;
+    }
+    snprintf(target, sizeof target, "detector:%s", st->conf.detector);
+    snprintf(client, sizeof client, "stream:%s", st->conf.id);
+    int rc = serve_submit_image(st->owner->s, target, jpg, len, client, on_image_query, st, err,
+                                sizeof err);
+    free(jpg);
+    if (rc) {
+        st->refused++;
+        snprintf(st->error, sizeof st->error, "%s", err);
+        return -1;
+    }
+    st->busy = 1;
+    return 0;
 }
 
 static const sreq_ops frame_ops = {
@@ -563,6 +631,10 @@ static void dispatch(stream *st)
     if (!ss || st->busy || st->dead || !st->cam || ss->s->draining) return;
     atomic_store(&st->wake, 0);
     if (camera_take(st->cam, &st->work) != 1) return;
+    if (st->conf.detector) {
+        to_detector(st);
+        return;
+    }
     server *s = ss->s;
     char client[96], err[SERVE_ERR_MAX];
     int cl = snprintf(client, sizeof client, "stream:%s", st->conf.id), status;
@@ -742,7 +814,8 @@ static json_t *stream_json(const streams *ss, stream *st)
     json_t *o = json_object();
     json_object_set_new(o, "id", json_string(c->id));
     json_object_set_new(o, "url", json_string(st->cam ? camera_url_shown(st->cam) : c->url));
-    json_object_set_new(o, "model", json_string(c->model));
+    json_object_set_new(o, c->model ? "model" : "detector",
+                        json_string(c->model ? c->model : c->detector));
     json_object_set_new(o, "enabled", json_boolean(c->enabled));
     json_object_set_new(o, "fps", json_real(c->fps));
     if (c->roi[2])
@@ -868,7 +941,7 @@ static void put_route(server *s, streams *ss, h2o_req_t *req, const char *id, si
     int i = find(ss, idb, strlen(idb));
     fprintf(stderr, "glint serve: stream %s %s (%s -> %s)\n", idb, rc ? "added" : "replaced",
             ss->list[i]->cam ? camera_url_shown(ss->list[i]->cam) : "disabled",
-            ss->list[i]->conf.model);
+            ss->list[i]->conf.model ? ss->list[i]->conf.model : ss->list[i]->conf.detector);
     serve_respond_json(req, rc ? 201 : 200, stream_json(ss, ss->list[i]));
 }
 
