@@ -14,7 +14,8 @@ scene behind the motion gate sends only heartbeats; a 30 fps stream into a
 model slower than that drops frames and keeps its lag bounded; a closed port,
 wrong credentials, an unsupported codec and a missing file give clear
 statuses in /v1/streams and /health; PUT/DELETE /v1/streams; latest.jpg;
-/metrics; the broker killed and restarted: answers flow again; a bad streams
+/metrics; the broker killed and restarted: answers flow again; webhooks
+retried through the durable outbox and delivered after a kill -9; a bad streams
 file stops the start with a clear message; SIGTERM with streams playing
 exits 0 at once.
 
@@ -380,6 +381,106 @@ def run_checks(tmp, made, broker, port, rtsp, rtsp_auth, mjpeg, sub):
             "connects %d" % (waited, mq["connects"]), ok and mq["connects"] >= 2, mq)
 
 
+class HookReceiver:
+    """An HTTP endpoint for webhooks: the first `fail_first` POSTs get 500,
+    and while `down` every POST gets 503; the rest are kept (200)."""
+
+    def __init__(self, fail_first=3):
+        import http.server
+        outer = self
+        self.got, self.refused, self.down = [], 0, False
+        self.fail_left = fail_first
+        self.lock = threading.Lock()
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                with outer.lock:
+                    fail = outer.down or outer.fail_left > 0
+                    if fail:
+                        outer.fail_left = max(0, outer.fail_left - 1)
+                        outer.refused += 1
+                    else:
+                        outer.got.append((self.headers.get("Idempotency-Key"),
+                                          self.headers.get("Content-Type"), json.loads(body)))
+                self.send_response(503 if fail else 200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.url = "http://127.0.0.1:%d/hook" % self.srv.server_address[1]
+        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+
+    def keys(self):
+        with self.lock:
+            return [g[0] for g in self.got]
+
+
+def webhook_checks(tmp, made):
+    """Answers POSTed through the durable outbox: retried after failures,
+    kept across a kill -9, none lost."""
+    rx = HookReceiver(fail_first=3)
+    path = os.path.join(tmp, "hooks.json")
+    state = os.path.join(tmp, "hook-state")
+
+    def conf(enabled):
+        with open(path, "w") as f:
+            json.dump({"streams": [{"id": "hooked", "url": "file://" + made["yesno"],
+                                    "model": "red_disc", "fps": 4, "enabled": enabled,
+                                    "webhook": rx.url}]}, f)
+
+    def serve(name):
+        d = os.path.join(tmp, name)
+        os.makedirs(d)
+        return Serve(GLINT, d, "--models", os.path.join(SRC, "models"), "--model", "red_disc",
+                     "--streams", path, "--state-dir", state)
+
+    def hooks(port):
+        st, h = get_json(port, "/health")
+        return (h or {}).get("streams", {}).get("webhooks", {})
+
+    conf(True)
+    a = serve("hook-a")
+    try:
+        ok, waited = wait_for(lambda: len(rx.got) >= 5, 20, 0.2)
+        w = hooks(a.port)
+        g = rx.got[-1] if rx.got else (None, None, {})
+        T.check("10. webhook: answers POSTed as JSON with an Idempotency-Key after 3 refusals "
+                "(retried): %d delivered, %d failed attempts" % (len(rx.got),
+                                                                 w.get("attempts_failed", 0)),
+                ok and w.get("attempts_failed", 0) >= 3 and g[1] == "application/json" and
+                g[2].get("stream") == "hooked" and len(g[0] or "") == 32, (w, g))
+        rx.down = True  # the receiver goes away; answers pile up in the outbox
+        ok, _ = wait_for(lambda: hooks(a.port).get("pending", 0) >= 5, 15, 0.2)
+        w = hooks(a.port)
+        a.proc.kill()  # kill -9 with messages pending
+        a.proc.wait()
+        T.check("10. receiver down: %d answers pending, then glint killed -9" % w.get("pending", 0),
+                ok, w)
+    finally:
+        if a.proc.poll() is None:
+            a.proc.kill()
+            a.proc.wait()
+    added_before = w.get("added", 0)
+    conf(False)  # the restarted server makes no new answers: only what was stored
+    rx.down = False
+    b = serve("hook-b")
+    try:
+        ok, waited = wait_for(lambda: hooks(b.port).get("pending", 1) == 0, 30, 0.2)
+        keys = rx.keys()
+        T.check("10. restarted: the outbox delivered every stored answer in %.1f s "
+                "(%d distinct of %d added before the kill, %d deliveries)"
+                % (waited, len(set(keys)), added_before, len(keys)),
+                ok and len(set(keys)) >= added_before, (hooks(b.port), len(set(keys))))
+    finally:
+        b.proc.terminate()
+        b.proc.wait(timeout=30)
+    rx.srv.shutdown()
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="glint-streams-")
     made = {"yesno": clips.disc_then_none(tmp), "still": clips.static(tmp, seconds=8),
@@ -443,7 +544,8 @@ def main():
         os.makedirs(d)
         srv = Serve(GLINT, d, "--models", os.path.join(SRC, "models"), "--model", "red_disc",
                     "--model", "yolov8n", "--precision", "f32", "--threads", "1",
-                    "--instances", "1", "--streams", path, "--edge-config", edge_cfg)
+                    "--instances", "1", "--streams", path, "--edge-config", edge_cfg,
+                    "--state-dir", os.path.join(tmp, "state"))
         T.check("glint serve starts with 14 streams", srv.port, srv.log())
         if srv.port:
             main_checks(tmp, made, broker, srv.port, cams)
@@ -452,6 +554,8 @@ def main():
             rc = srv.proc.wait(timeout=30)
             T.check("SIGTERM with streams playing: exit 0 in %.2f s" % (time.monotonic() - t0),
                     rc == 0 and time.monotonic() - t0 < 5, srv.log())
+
+        webhook_checks(tmp, made)
 
         # a bad streams file stops the start, saying why
         bad = os.path.join(tmp, "bad.yaml")

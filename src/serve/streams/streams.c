@@ -6,6 +6,7 @@
 #include "serve/core/server_impl.h"
 #include "serve/core/yaml_json.h"
 #include "serve/streams/mqtt.h"
+#include "serve/streams/webhook.h"
 #include "vision/image.h"
 
 #include <errno.h>
@@ -28,7 +29,7 @@
 typedef struct stream_conf {
     char id[65];
     char *url, *model, *detector, *user, *password, *password_env, *password_file;
-    char *transport, *format, *topic;
+    char *transport, *format, *topic, *webhook;
     double fps;
     int roi[4];
     int motion;
@@ -50,6 +51,7 @@ static void conf_dispose(stream_conf *c)
     free(c->transport);
     free(c->format);
     free(c->topic);
+    free(c->webhook);
     memset(c, 0, sizeof *c);
 }
 
@@ -194,6 +196,12 @@ static int conf_parse(json_t *o, const char *id, stream_conf *c, char *err, size
             rc = take_str(v, k, &c->format, err, cap);
         } else if (!strcmp(k, "topic")) {
             rc = take_str(v, k, &c->topic, err, cap);
+        } else if (!strcmp(k, "webhook")) {
+            rc = take_str(v, k, &c->webhook, err, cap);
+            if (!rc && strncmp(c->webhook, "http://", 7) && strncmp(c->webhook, "https://", 8)) {
+                snprintf(err, cap, "'webhook' must be an http:// or https:// URL");
+                goto fail;
+            }
         } else if (!strcmp(k, "fps")) {
             rc = take_num(v, k, 0, 1000, &c->fps, err, cap);
         } else if (!strcmp(k, "roi")) {
@@ -226,7 +234,7 @@ static int conf_parse(json_t *o, const char *id, stream_conf *c, char *err, size
         } else {
             snprintf(err, cap,
                      "unknown key '%s' (id, url, model, detector, fps, roi, motion, transport, "
-                     "format, "
+                     "format, webhook, "
                      "user, password_env, password_file, topic, loop, enabled, timeout_ms, "
                      "reconnect_max_s)",
                      k);
@@ -315,7 +323,8 @@ struct streams {
     int pipe_r, pipe_w;
     h2o_socket_t *sock;
     mqtt_pub *mqtt;
-    char *prefix; /* MQTT topics: <prefix>/<id>/<model> */
+    char *prefix;          /* MQTT topics: <prefix>/<id>/<model> */
+    webhook_outbox *hooks; /* opened with the first stream that has a webhook */
 };
 
 typedef struct stream_req {
@@ -382,6 +391,11 @@ static stream *stream_start(streams *ss, stream_conf *c, char *err, size_t cap)
         return NULL;
     }
     repo_model_release(m);
+    if (c->webhook && !ss->hooks &&
+        !(ss->hooks = webhook_open(ss->s->opt.state_dir, 10000, err, cap))) {
+        conf_dispose(c);
+        return NULL;
+    }
     stream *st = calloc(1, sizeof *st);
     if (!st) {
         snprintf(err, cap, "out of memory");
@@ -491,8 +505,44 @@ static void shift_boxes(json_t *answer, int dx, int dy)
     }
 }
 
+/* A webhook's message on its way to the outbox (a worker writes it: the
+ * database syncs). */
+typedef struct hook_job {
+    workq_job job;
+    webhook_outbox *w;
+    char *body;
+    char url[];
+} hook_job;
+
+static void hook_write(workq_job *job)
+{
+    hook_job *h = (hook_job *)job;
+    char err[256];
+    if (webhook_add(h->w, h->url, h->body, strlen(h->body), err, sizeof err))
+        fprintf(stderr, "glint serve: %s\n", err);
+    free(h->body);
+    free(h);
+}
+
+static void to_webhook(stream *st, streams *ss)
+{
+    if (!st->conf.webhook || !ss->hooks || !st->last) return;
+    size_t n = strlen(st->conf.webhook) + 1;
+    hook_job *h = malloc(sizeof *h + n);
+    if (!h) return;
+    h->job.fn = hook_write;
+    h->w = ss->hooks;
+    memcpy(h->url, st->conf.webhook, n);
+    if (!(h->body = json_dumps(st->last, JSON_COMPACT | JSON_REAL_PRECISION(10)))) {
+        free(h);
+        return;
+    }
+    workq_push(ss->s->workers, &h->job);
+}
+
 static void publish(stream *st, streams *ss)
 {
+    to_webhook(st, ss);
     if (!ss->mqtt || !st->last) return;
     char topic[512];
     if (st->conf.topic)
@@ -817,6 +867,7 @@ static json_t *stream_json(const streams *ss, stream *st)
     json_object_set_new(o, c->model ? "model" : "detector",
                         json_string(c->model ? c->model : c->detector));
     json_object_set_new(o, "enabled", json_boolean(c->enabled));
+    if (c->webhook) json_object_set_new(o, "webhook", json_string(c->webhook));
     json_object_set_new(o, "fps", json_real(c->fps));
     if (c->roi[2])
         json_object_set_new(o, "roi",
@@ -1073,6 +1124,7 @@ static void stop(server *s, void *state)
     if (ss->pipe_r >= 0) close(ss->pipe_r);
     if (ss->pipe_w >= 0) close(ss->pipe_w);
     mqtt_pub_destroy(ss->mqtt);
+    webhook_close(ss->hooks); /* after the workers: every answer written */
     free(ss->prefix);
     free(ss);
 }
@@ -1098,6 +1150,16 @@ static json_t *health(server *s, void *state)
     json_object_set_new(o, "count", json_integer(ss->n));
     json_object_set_new(o, "playing", json_integer(playing));
     json_object_set_new(o, "streams", list);
+    if (ss->hooks) {
+        webhook_stats ws;
+        webhook_get_stats(ss->hooks, &ws);
+        json_object_set_new(o, "webhooks",
+                            json_pack("{s:I,s:I,s:I,s:I,s:I,s:s}", "added", (json_int_t)ws.added,
+                                      "delivered", (json_int_t)ws.delivered, "attempts_failed",
+                                      (json_int_t)ws.attempts_failed, "dropped",
+                                      (json_int_t)ws.dropped, "pending", (json_int_t)ws.pending,
+                                      "last_error", ws.last_error));
+    }
     if (ss->mqtt) {
         mqtt_pub_stats ms;
         mqtt_pub_get_stats(ss->mqtt, &ms);
