@@ -339,6 +339,16 @@ def run_checks(tmp, made, broker, port, rtsp, rtsp_auth, mjpeg, sub):
             % (waited, before["connects"], s["connects"]),
             back and s["connects"] == before["connects"] + 1, s)
 
+    # ---- 7b. an MJPEG camera that drops every client and refuses for 2 s
+    def flaky_back():
+        s = streams(port)["mjpeg-flaky"]
+        return s if s["connects"] >= 2 and s["state"] == "playing" else None
+
+    s, waited = wait_for(flaky_back, 15, 0.2)
+    s = s or streams(port)["mjpeg-flaky"]
+    T.check("7b. an MJPEG camera that went away for 2 s: reconnected (connects %d, %d attempts)"
+            % (s["connects"], s["attempts"]), bool(flaky_back()) and s["attempts"] >= 3, s)
+
     # ---- 8. the API
     body = json.dumps({"url": "file://" + made["yesno"], "model": "red_disc", "fps": 2})
     st, j = send(port, "PUT", "/v1/streams/added", body)
@@ -496,10 +506,11 @@ def main():
     rtsp = RtspServer(made["yesno"])
     rtsp_auth = RtspServer(made["yesno"], user="viewer", password="s3cret")
     mjpeg = MjpegServer(made["mjpeg"])
+    flaky = MjpegServer(made["mjpeg"], die_after=4, down_for=2)  # drops everyone once
     cams = (rtsp, rtsp_auth, mjpeg)
     srv = None
     try:
-        for c in cams:
+        for c in cams + (flaky,):
             c.start()
         closed = free_port()
         entries = [
@@ -511,6 +522,8 @@ def main():
             {"id": "rtsp-auth", "url": rtsp_auth.url, "user": "viewer",
              "password_env": "GLINT_TEST_CAM_PASSWORD", "model": "red_disc", "fps": 2},
             {"id": "mjpeg", "url": mjpeg.url, "model": "red_disc", "fps": 5},
+            {"id": "mjpeg-flaky", "url": flaky.url, "model": "red_disc", "fps": 5,
+             "timeout_ms": 1000, "reconnect_max_s": 1},
             {"id": "still", "url": "file://" + made["still"], "model": "red_disc", "fps": 15,
              "motion": {"heartbeat_s": 2}},
             {"id": "moving", "url": "file://" + made["moving"], "model": "red_disc", "fps": 15,
@@ -546,7 +559,7 @@ def main():
                     "--model", "yolov8n", "--precision", "f32", "--threads", "1",
                     "--instances", "1", "--streams", path, "--edge-config", edge_cfg,
                     "--state-dir", os.path.join(tmp, "state"))
-        T.check("glint serve starts with 14 streams", srv.port, srv.log())
+        T.check("glint serve starts with 15 streams", srv.port, srv.log())
         if srv.port:
             main_checks(tmp, made, broker, srv.port, cams)
             t0 = time.monotonic()
@@ -578,7 +591,7 @@ def main():
         if srv and srv.proc.poll() is None:
             srv.proc.kill()
             srv.proc.wait()
-        for c in cams:
+        for c in cams + (flaky,):
             try:
                 c.stop()
             except Exception:
