@@ -491,6 +491,34 @@ def webhook_checks(tmp, made):
     rx.srv.shutdown()
 
 
+def persistence_checks(tmp, made):
+    """PUT and DELETE outlive a restart (the state dir keeps them)."""
+    path = os.path.join(tmp, "persist.json")
+    state = os.path.join(tmp, "persist-state")
+    clip = "file://" + made["yesno"]
+    with open(path, "w") as f:
+        json.dump({"streams": [{"id": "a", "url": clip, "model": "red_disc", "fps": 1},
+                               {"id": "b", "url": clip, "model": "red_disc", "fps": 1}]}, f)
+
+    def serve(name):
+        d = os.path.join(tmp, name)
+        os.makedirs(d)
+        return Serve(GLINT, d, "--models", os.path.join(SRC, "models"), "--model", "red_disc",
+                     "--streams", path, "--state-dir", state)
+
+    with serve("persist-1") as s1:
+        st1, _ = send(s1.port, "PUT", "/v1/streams/c",
+                      json.dumps({"url": clip, "model": "red_disc", "fps": 2}))
+        st2, _ = send(s1.port, "PUT", "/v1/streams/b",
+                      json.dumps({"url": clip, "model": "red_disc", "fps": 3}))
+        st3, _ = send(s1.port, "DELETE", "/v1/streams/a")
+    with serve("persist-2") as s2:
+        s = streams(s2.port)
+        T.check("11. restarted: PUT and DELETE kept (a deleted, b replaced: fps 3, c added)",
+                (st1, st2, st3) == (201, 200, 200) and sorted(s) == ["b", "c"] and
+                s["b"]["fps"] == 3 and s["c"]["fps"] == 2, ((st1, st2, st3), s.keys()))
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="glint-streams-")
     made = {"yesno": clips.disc_then_none(tmp), "still": clips.static(tmp, seconds=8),
@@ -569,6 +597,7 @@ def main():
                     rc == 0 and time.monotonic() - t0 < 5, srv.log())
 
         webhook_checks(tmp, made)
+        persistence_checks(tmp, made)
 
         # a bad streams file stops the start, saying why
         bad = os.path.join(tmp, "bad.yaml")

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -325,6 +326,8 @@ struct streams {
     mqtt_pub *mqtt;
     char *prefix;          /* MQTT topics: <prefix>/<id>/<model> */
     webhook_outbox *hooks; /* opened with the first stream that has a webhook */
+    json_t *api;           /* PUT/DELETE since the file: {"put": {id: body}, "deleted": [id]} */
+    char *api_path;        /* where they are kept: <state dir>/streams-api.json */
 };
 
 typedef struct stream_req {
@@ -913,6 +916,91 @@ static json_t *stream_json(const streams *ss, stream *st)
     return o;
 }
 
+/* ---- what the API changed, kept across restarts ---- */
+
+/* Writes ss->api to its file (tmp, fsync, rename; 0600: a PUT may hold a
+ * password). Logged if it fails: the change stands until the restart. */
+static void api_save(streams *ss)
+{
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp", ss->api_path);
+    mkdir(ss->s->opt.state_dir, 0700); /* may exist; other failures: open's below */
+    char *text = json_dumps(ss->api, JSON_INDENT(2));
+    int fd = text ? open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600) : -1;
+    size_t n = text ? strlen(text) : 0;
+    int ok = fd >= 0 && write(fd, text, n) == (ssize_t)n && !fsync(fd);
+    if (fd >= 0) close(fd);
+    if (!ok || rename(tmp, ss->api_path))
+        fprintf(stderr, "glint serve: streams changed through the API not saved to %s: %s\n",
+                ss->api_path, strerror(errno));
+    free(text);
+}
+
+static void api_note(streams *ss, const char *id, json_t *body)
+{
+    json_t *put = json_object_get(ss->api, "put"), *del = json_object_get(ss->api, "deleted");
+    size_t i;
+    json_t *v;
+    json_array_foreach(del, i, v)
+    {
+        if (!strcmp(json_string_value(v), id)) {
+            json_array_remove(del, i);
+            break;
+        }
+    }
+    if (body) {
+        json_object_set(put, id, body);
+    } else {
+        json_object_del(put, id);
+        json_array_append_new(del, json_string(id));
+    }
+    api_save(ss);
+}
+
+/* Applies the API's changes kept from before (after the file's streams). A
+ * change that no longer works (its model is gone) is logged and skipped. */
+static int api_load(streams *ss, char *err, size_t cap)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/streams-api.json", ss->s->opt.state_dir);
+    if (!(ss->api_path = strdup(path))) {
+        snprintf(err, cap, "out of memory");
+        return -1;
+    }
+    json_error_t je;
+    json_t *j = access(path, F_OK) ? NULL : json_load_file(path, 0, &je);
+    if (!access(path, F_OK) && !json_is_object(j)) {
+        fprintf(stderr, "glint serve: %s unreadable (%s): the API's stream changes start over\n",
+                path, j ? "not an object" : je.text);
+        json_decref(j);
+        j = NULL;
+    }
+    ss->api = j ? j : json_object();
+    if (!json_is_object(json_object_get(ss->api, "put")))
+        json_object_set_new(ss->api, "put", json_object());
+    if (!json_is_array(json_object_get(ss->api, "deleted")))
+        json_object_set_new(ss->api, "deleted", json_array());
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(ss->api, "deleted"), i, v)
+    {
+        int k = json_is_string(v) ? find(ss, json_string_value(v), json_string_length(v)) : -1;
+        if (k < 0) continue;
+        stream_drop(ss->list[k]);
+        ss->list[k] = ss->list[--ss->n];
+    }
+    const char *id;
+    json_object_foreach(json_object_get(ss->api, "put"), id, v)
+    {
+        stream_conf c;
+        char why[SERVE_ERR_MAX];
+        if (!valid_id(id, strlen(id)) || conf_parse(v, id, &c, why, sizeof why) ||
+            put_stream(ss, &c, why, sizeof why) < 0)
+            fprintf(stderr, "glint serve: stream %.64s from the API not started: %s\n", id, why);
+    }
+    return 0;
+}
+
 /* ---- routes ---- */
 
 static void respond_stream_list(server *s, streams *ss, h2o_req_t *req)
@@ -979,12 +1067,8 @@ static void put_route(server *s, streams *ss, h2o_req_t *req, const char *id, si
     }
     stream_conf c;
     int rc = conf_parse(body, idb, &c, err, sizeof err);
+    if (!rc && (rc = put_stream(ss, &c, err, sizeof err)) >= 0) api_note(ss, idb, body);
     json_decref(body);
-    if (rc) {
-        serve_respond_error(s, req, 400, "%s", err);
-        return;
-    }
-    rc = put_stream(ss, &c, err, sizeof err);
     if (rc < 0) {
         serve_respond_error(s, req, 400, "%s", err);
         return;
@@ -1030,6 +1114,7 @@ static int route(server *s, void *state, h2o_req_t *req, const char *path, size_
     stream *st = ss->list[i];
     if (!restl && serve_method_is(req, "DELETE")) {
         fprintf(stderr, "glint serve: stream %s removed\n", st->conf.id);
+        api_note(ss, st->conf.id, NULL);
         stream_drop(st);
         ss->list[i] = ss->list[--ss->n];
         serve_respond_json(req, 200, json_pack("{s:s%}", "deleted", id, idl));
@@ -1095,6 +1180,7 @@ static int start(server *s, void **state, char *err, size_t err_size)
     h2o_socket_read_start(ss->sock, on_wake);
     if (s->opt.mqtt_url && start_mqtt(ss, s->opt.mqtt_url, err, err_size)) return -1;
     if (s->opt.streams && load_file(ss, s->opt.streams, err, err_size)) return -1;
+    if (api_load(ss, err, err_size)) return -1;
     if (ss->n)
         fprintf(stderr, "glint serve: %d stream(s)%s\n", ss->n,
                 ss->mqtt ? ", answers published over MQTT" : "");
@@ -1125,6 +1211,8 @@ static void stop(server *s, void *state)
     if (ss->pipe_w >= 0) close(ss->pipe_w);
     mqtt_pub_destroy(ss->mqtt);
     webhook_close(ss->hooks); /* after the workers: every answer written */
+    json_decref(ss->api);
+    free(ss->api_path);
     free(ss->prefix);
     free(ss);
 }
