@@ -8,7 +8,8 @@ subscriber.
 Checks: the right answers arrive on MQTT (red_disc on a clip that shows a
 red disc for 3 s then none for 3 s: every answer's label is the one of its
 frame), also through a Groundlight edge detector (image queries, stored by
-the edge); the last state is retained; RTSP over TCP and UDP and MJPEG over
+the edge); a region of interest into the shapes detector puts the red disc's
+box where it is in the whole frame; the last state is retained; RTSP over TCP and UDP and MJPEG over
 HTTP are read; an RTSP camera killed and restarted is reconnected; a still
 scene behind the motion gate sends only heartbeats; a 30 fps stream into a
 model slower than that drops frames and keeps its lag bounded; a closed port,
@@ -238,6 +239,23 @@ def run_checks(tmp, made, broker, port, rtsp, rtsp_auth, mjpeg, sub):
     s = streams(port)["no-detector"]
     T.check("1b. a stream to a detector the edge does not have: its status says so",
             "det_nope is not configured" in s["error"] and s["frames"]["refused"] > 0, s)
+
+    # ---- 1c. a region of interest: boxes in the whole frame's pixels
+    # the YES picture (128x128, its red disc at 52.71,42.36-87.67,77.32) fills
+    # 480x480 at x 80 of the 640x480 frame: the disc at 277.7,158.9-408.8,290.0
+    t = "glint/roi-shapes/shapes"
+    want = (277.7, 158.9, 408.8, 290.0)
+    got, _ = wait_for(lambda: any(m[2]["frame"] % 90 < 40 and m[2].get("detections")
+                                  for m in sub.on(t)), 20, 0.2)
+    seen = [d["box"] for m in sub.on(t) if 2 <= m[2]["frame"] % 90 < 43
+            for d in m[2].get("detections", []) if d["label"] == "red_disc"]
+    off = [max(abs(b[k] - w) for k, w in zip(("x1", "y1", "x2", "y2"), want)) for b in seen]
+    last = sub.on(t)[-1][2] if sub.on(t) else {}
+    T.check("1c. roi [80, 0, 480, 480] into the shapes detector: the red disc's box in frame "
+            "pixels within 8 px (%d boxes, worst %.1f px), the answer names the roi"
+            % (len(seen), max(off) if off else -1),
+            got and seen and max(off) <= 8 and last.get("roi") == [80, 0, 480, 480] and
+            last.get("width") == 640, (seen[:3], last))
 
     # ---- 2. retained: a subscriber that comes later gets the last state at once
     late = Subscriber(broker.port, topic, "late-sub")
@@ -567,6 +585,8 @@ def main():
             {"id": "missing", "url": "file://" + os.path.join(tmp, "none.mkv"),
              "model": "red_disc", "reconnect_max_s": 1},
             {"id": "to-edge", "url": "file://" + made["yesno"], "detector": DET, "fps": 5},
+            {"id": "roi-shapes", "url": "file://" + made["yesno"], "model": "shapes", "fps": 5,
+             "roi": [80, 0, 480, 480]},
             {"id": "no-detector", "url": "file://" + made["yesno"], "detector": "det_nope",
              "fps": 5},
         ]
@@ -584,10 +604,10 @@ def main():
         d = os.path.join(tmp, "serve")
         os.makedirs(d)
         srv = Serve(GLINT, d, "--models", os.path.join(SRC, "models"), "--model", "red_disc",
-                    "--model", "yolov8n", "--precision", "f32", "--threads", "1",
+                    "--model", "yolov8n", "--model", "shapes", "--precision", "f32", "--threads", "1",
                     "--instances", "1", "--streams", path, "--edge-config", edge_cfg,
                     "--state-dir", os.path.join(tmp, "state"))
-        T.check("glint serve starts with 15 streams", srv.port, srv.log())
+        T.check("glint serve starts with 16 streams", srv.port, srv.log())
         if srv.port:
             main_checks(tmp, made, broker, srv.port, cams)
             t0 = time.monotonic()
