@@ -384,6 +384,17 @@ def run_checks(tmp, made, broker, port, rtsp, rtsp_auth, mjpeg, sub):
     st, j = send(port, "DELETE", "/v1/streams/added")
     st2, _ = get_json(port, "/v1/streams/added")
     T.check("8. DELETE: 200, then 404", st == 200 and st2 == 404, (st, j, st2))
+    # a detector stream replaced and removed while its frames are encoded and in flight
+    codes = []
+    body = json.dumps({"url": "file://" + made["yesno"], "detector": DET, "fps": 15})
+    for i in range(12):
+        codes.append(send(port, "PUT", "/v1/streams/churn", body)[0])
+        time.sleep(0.15)
+    codes.append(send(port, "DELETE", "/v1/streams/churn")[0])
+    st, h = get_json(port, "/health")
+    T.check("8. a detector stream replaced 12 times and deleted while its frames are in flight: "
+            "every answer 2xx, the server well", set(codes[1:-1]) == {200} and codes[0] == 201
+            and codes[-1] == 200 and st == 200, (codes, st))
     st, ctype, jpg = get(port, "/v1/streams/yesno/latest.jpg")
     T.check("8. latest.jpg: a JPEG (%d bytes)" % len(jpg),
             st == 200 and ctype == "image/jpeg" and jpg[:3] == b"\xff\xd8\xff" and

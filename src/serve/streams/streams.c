@@ -315,7 +315,16 @@ typedef struct stream {
     double lag_ms[LAG_RING];
     uint64_t n_lags;
     metrics_histogram lag;
+    /* a frame for an edge detector is encoded on a worker (never on the loop) */
+    atomic_int enc;    /* ENC_*: who owns the encoding under way */
+    workq_job enc_job; /* the worker's */
+    int enc_fd;        /* the pipe that tells the loop it is done */
+    vision_status enc_status;
+    uint8_t *jpg;
+    size_t jpg_len;
 } stream;
+
+enum { ENC_IDLE, ENC_RUNNING, ENC_DONE, ENC_ABANDONED };
 
 struct streams {
     server *s;
@@ -352,6 +361,12 @@ static void stream_drop(stream *st)
     st->cam = NULL;
     st->dead = 1;
     st->owner = NULL;
+    int e = ENC_RUNNING;
+    if (atomic_compare_exchange_strong(&st->enc, &e, ENC_ABANDONED)) return; /* the worker frees */
+    if (e == ENC_DONE) { /* encoded, not sent yet: nothing else holds st */
+        free(st->jpg);
+        st->busy = 0;
+    }
     if (!st->busy) stream_free(st);
 }
 
@@ -645,32 +660,62 @@ static void on_image_query(void *arg, int status, const char *body, size_t len)
     answered(st, json_pack("{s:s,s:o}", "detector", st->conf.detector, "image_query", iq));
 }
 
-/* Sends st's frame in flight to its edge detector as a JPEG. 0, or -1
- * (counted, the reason kept). */
-static int to_detector(stream *st)
+/* workq job: st's frame in flight as a JPEG for its edge detector; the
+ * loop sends it (on_wake). A stream dropped meanwhile is freed here. */
+static void encode_job(workq_job *job)
 {
-    uint8_t *jpg;
-    size_t len;
-    char err[SERVE_ERR_MAX], target[160], client[96];
+    stream *st = H2O_STRUCT_FROM_MEMBER(stream, enc_job, job);
     camera_frame *f = &st->work;
-    vision_status vs = vision_encode_jpeg(f->rgb, f->w, f->h, (size_t)f->w * 3, 90, &jpg, &len);
-    if (vs) {
+    int fd = st->enc_fd;
+    st->enc_status =
+        vision_encode_jpeg(f->rgb, f->w, f->h, (size_t)f->w * 3, 90, &st->jpg, &st->jpg_len);
+    int e = ENC_RUNNING;
+    if (!atomic_compare_exchange_strong(&st->enc, &e, ENC_DONE)) { /* abandoned */
+        free(st->jpg);
+        stream_free(st);
+        return;
+    }
+    char b = 1; /* st may be freed by the loop from here on */
+    ssize_t w = write(fd, &b, 1);
+    (void)w;
+}
+
+/* Sends st's frame in flight to its edge detector: encoded on a worker,
+ * then to_detector_send. */
+static void to_detector(stream *st)
+{
+    st->busy = 1;
+    st->enc_fd = st->owner->pipe_w;
+    atomic_store(&st->enc, ENC_RUNNING);
+    st->enc_job.fn = encode_job;
+    workq_push(st->owner->s->workers, &st->enc_job);
+}
+
+/* The JPEG is ready (loop): to the edge, whose answer comes to
+ * on_image_query. */
+static void to_detector_send(stream *st)
+{
+    char err[SERVE_ERR_MAX], target[160], client[96];
+    uint8_t *jpg = st->jpg;
+    st->jpg = NULL;
+    if (st->enc_status) {
+        st->busy = 0;
         st->failed++;
-        snprintf(st->error, sizeof st->error, "cannot encode the frame: %s", vision_strerror(vs));
-        return -1;
+        snprintf(st->error, sizeof st->error, "cannot encode the frame: %s",
+                 vision_strerror(st->enc_status));
+        dispatch(st);
+        return;
     }
     snprintf(target, sizeof target, "detector:%s", st->conf.detector);
     snprintf(client, sizeof client, "stream:%s", st->conf.id);
-    int rc = serve_submit_image(st->owner->s, target, jpg, len, client, on_image_query, st, err,
-                                sizeof err);
+    int rc = serve_submit_image(st->owner->s, target, jpg, st->jpg_len, client, on_image_query, st,
+                                err, sizeof err);
     free(jpg);
     if (rc) {
+        st->busy = 0;
         st->refused++;
         snprintf(st->error, sizeof st->error, "%s", err);
-        return -1;
     }
-    st->busy = 1;
-    return 0;
 }
 
 static const sreq_ops frame_ops = {
@@ -734,8 +779,12 @@ static void on_wake(h2o_socket_t *sock, const char *err)
     streams *ss = sock->data;
     if (err) return;
     h2o_buffer_consume(&sock->input, sock->input->size);
-    for (int i = 0; i < ss->n; i++)
-        if (atomic_load(&ss->list[i]->wake)) dispatch(ss->list[i]);
+    for (int i = 0; i < ss->n; i++) {
+        stream *st = ss->list[i];
+        int e = ENC_DONE;
+        if (atomic_compare_exchange_strong(&st->enc, &e, ENC_IDLE)) to_detector_send(st);
+        if (atomic_load(&st->wake)) dispatch(st);
+    }
 }
 
 /* ---- the set of streams ---- */
