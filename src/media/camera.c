@@ -386,11 +386,17 @@ static void handle_frame(camera *c, AVFrame *fr, uint64_t captured)
             c->grey = malloc((size_t)gw * (size_t)gh);
             c->gate = c->grey ? motion_create(gw, gh, &c->o.mo) : NULL;
             c->grey_w = gw, c->grey_h = gh;
-            if (!c->gate) return;
+            if (!c->gate) {
+                set_state(c, CAMERA_PLAYING, "out of memory for the motion gate");
+                return;
+            }
         }
         c->sws_grey = sws_getCachedContext(c->sws_grey, fr->width, fr->height, fr->format, gw, gh,
                                            AV_PIX_FMT_GRAY8, SWS_AREA, NULL, NULL, NULL);
-        if (!c->sws_grey) return;
+        if (!c->sws_grey) {
+            set_state(c, CAMERA_PLAYING, "cannot scale %s frames", av_get_pix_fmt_name(fr->format));
+            return;
+        }
         uint8_t *dst[4] = {c->grey};
         int dls[4] = {gw};
         sws_scale(c->sws_grey, (const uint8_t *const *)fr->data, fr->linesize, 0, fr->height, dst,
@@ -417,7 +423,11 @@ static void handle_frame(camera *c, AVFrame *fr, uint64_t captured)
     if (oh < 1) oh = 1;
     c->sws_rgb = sws_getCachedContext(c->sws_rgb, fr->width, fr->height, fr->format, ow, oh,
                                       AV_PIX_FMT_RGB24, SWS_BILINEAR, NULL, NULL, NULL);
-    if (!c->sws_rgb || ensure(&c->work, (size_t)ow * (size_t)oh * 3)) return;
+    if (!c->sws_rgb || ensure(&c->work, (size_t)ow * (size_t)oh * 3)) {
+        set_state(c, CAMERA_PLAYING, "%s",
+                  c->sws_rgb ? "out of memory for a frame" : "cannot scale the frames to RGB");
+        return;
+    }
     uint8_t *dst[4] = {c->work.rgb};
     int dls[4] = {3 * ow};
     sws_scale(c->sws_rgb, (const uint8_t *const *)fr->data, fr->linesize, 0, fr->height, dst, dls);
@@ -696,20 +706,13 @@ int camera_take(camera *c, camera_frame *f)
 {
     pthread_mutex_lock(&c->mu);
     int rc = 0;
-    if (c->fresh) {
-        size_t n = (size_t)c->latest.w * (size_t)c->latest.h * 3;
-        if (ensure(f, n)) {
-            rc = -1;
-        } else {
-            uint8_t *keep = f->rgb;
-            size_t cap = f->cap;
-            *f = c->latest;
-            f->rgb = keep;
-            f->cap = cap;
-            memcpy(f->rgb, c->latest.rgb, n);
-            c->fresh = 0;
-            rc = 1;
-        }
+    if (c->fresh) { /* the buffers change hands: no copy */
+        camera_frame t = c->latest;
+        c->latest.rgb = f->rgb;
+        c->latest.cap = f->cap;
+        *f = t;
+        c->fresh = 0;
+        rc = 1;
     }
     pthread_mutex_unlock(&c->mu);
     return rc;

@@ -87,7 +87,8 @@ typedef struct camera_status {
 
 /* A frame: RGB8 rows of w x h (stride 3w). */
 typedef struct camera_frame {
-    uint8_t *rgb; /* owned by the frame: camera_take reuses it, camera_frame_free frees it */
+    uint8_t
+        *rgb; /* owned by the frame's holder: camera_take swaps it, camera_frame_free frees it */
     size_t cap;
     int w, h;
     int src_w, src_h;         /* the region it shows, in the stream's pixels */
@@ -106,8 +107,9 @@ camera *camera_start(const camera_options *o, char *err, size_t err_size);
 /* Stops the thread (at once) and frees the camera. NULL ok. */
 void camera_stop(camera *c);
 
-/* Copies the latest frame into *f if one arrived since the last take:
- * 1, else 0 (or -1: no memory). Any thread. */
+/* Hands the latest frame over in *f if one arrived since the last take
+ * (f's buffer goes to the camera in exchange: no copy): 1, else 0. Any
+ * thread. */
 int camera_take(camera *c, camera_frame *f);
 void camera_frame_free(camera_frame *f);
 

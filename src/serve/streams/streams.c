@@ -542,34 +542,32 @@ static void hook_write(workq_job *job)
     free(h);
 }
 
-static void to_webhook(stream *st, streams *ss)
-{
-    if (!st->conf.webhook || !ss->hooks || !st->last) return;
-    size_t n = strlen(st->conf.webhook) + 1;
-    hook_job *h = malloc(sizeof *h + n);
-    if (!h) return;
-    h->job.fn = hook_write;
-    h->w = ss->hooks;
-    memcpy(h->url, st->conf.webhook, n);
-    if (!(h->body = json_dumps(st->last, JSON_COMPACT | JSON_REAL_PRECISION(10)))) {
-        free(h);
-        return;
-    }
-    workq_push(ss->s->workers, &h->job);
-}
-
+/* Sends st's latest answer out: MQTT and the webhook, one JSON text for both. */
 static void publish(stream *st, streams *ss)
 {
-    to_webhook(st, ss);
-    if (!ss->mqtt || !st->last) return;
-    char topic[512];
-    if (st->conf.topic)
-        snprintf(topic, sizeof topic, "%s", st->conf.topic);
-    else
-        snprintf(topic, sizeof topic, "%s/%s/%s", ss->prefix, st->conf.id, st->model_name);
+    int hook = st->conf.webhook && ss->hooks;
+    if ((!ss->mqtt && !hook) || !st->last) return;
     char *body = json_dumps(st->last, JSON_COMPACT | JSON_REAL_PRECISION(10));
-    if (body && !mqtt_pub_publish(ss->mqtt, topic, body, strlen(body), 1)) st->published++;
-    free(body);
+    if (!body) return;
+    if (ss->mqtt) {
+        char topic[512];
+        if (st->conf.topic)
+            snprintf(topic, sizeof topic, "%s", st->conf.topic);
+        else
+            snprintf(topic, sizeof topic, "%s/%s/%s", ss->prefix, st->conf.id, st->model_name);
+        if (!mqtt_pub_publish(ss->mqtt, topic, body, strlen(body), 1)) st->published++;
+    }
+    size_t n = hook ? strlen(st->conf.webhook) + 1 : 0;
+    hook_job *h = hook ? malloc(sizeof *h + n) : NULL;
+    if (!h) {
+        free(body);
+        return;
+    }
+    h->job.fn = hook_write;
+    h->w = ss->hooks;
+    h->body = body; /* the worker frees it */
+    memcpy(h->url, st->conf.webhook, n);
+    workq_push(ss->s->workers, &h->job);
 }
 
 /* An answer for st's frame in flight (a taken); now the stream's latest. */

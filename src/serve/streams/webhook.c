@@ -163,7 +163,8 @@ static void *run(void *arg)
             sqlite3_bind_int64(u, 1, wall_ms() + backoff);
             sqlite3_bind_int64(u, 2, seq);
         }
-        if (u) sqlite3_step(u);
+        if (u && sqlite3_step(u) == SQLITE_DONE && !rc && sqlite3_changes(w->db) > 0)
+            w->st.pending--; /* (the row may have been dropped as the oldest meanwhile) */
         sqlite3_finalize(u);
         free(id);
         free(url);
@@ -235,10 +236,11 @@ int webhook_add(webhook_outbox *w, const char *url, const char *body, size_t len
     pthread_mutex_lock(&w->mu);
     sqlite3_stmt *q = NULL;
     int rc = -1;
-    if (count_rows(w->db) >= w->max_msgs) { /* full: the oldest goes */
+    if (w->st.pending >= (uint64_t)w->max_msgs && /* full: the oldest goes */
         sqlite3_exec(w->db, "DELETE FROM hooks WHERE seq = (SELECT MIN(seq) FROM hooks)", NULL,
-                     NULL, NULL);
+                     NULL, NULL) == SQLITE_OK) {
         w->st.dropped++;
+        w->st.pending--;
     }
     if (sqlite3_prepare_v2(w->db, "INSERT INTO hooks (id, url, body) VALUES (?, ?, ?)", -1, &q,
                            NULL) == SQLITE_OK &&
@@ -248,6 +250,7 @@ int webhook_add(webhook_outbox *w, const char *url, const char *body, size_t len
         sqlite3_step(q) == SQLITE_DONE) {
         rc = 0;
         w->st.added++;
+        w->st.pending++;
         pthread_cond_signal(&w->cv);
     } else {
         snprintf(err, err_size, "webhooks: %s", sqlite3_errmsg(w->db));
@@ -260,7 +263,6 @@ int webhook_add(webhook_outbox *w, const char *url, const char *body, size_t len
 void webhook_get_stats(webhook_outbox *w, webhook_stats *out)
 {
     pthread_mutex_lock(&w->mu);
-    w->st.pending = (uint64_t)count_rows(w->db);
     *out = w->st;
     pthread_mutex_unlock(&w->mu);
 }
