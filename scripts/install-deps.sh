@@ -12,9 +12,9 @@ pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev clang-format cpp
       python3-yaml python3-kubernetes python3-grpcio python3-protobuf protobuf-compiler
       # camera streams: FFmpeg's libraries (RTSP, HTTP MJPEG, files) and libmosquitto (MQTT)
       # for glint serve; tests/streams: ffmpeg clips, GStreamer's RTSP server (python3-gi),
-      # the mosquitto broker and clients
+      # the mosquitto broker and clients; python3-pil: serve/pipeline cuts crops as a reference
       libavformat-dev libavcodec-dev libswscale-dev libavutil-dev libmosquitto-dev
-      ffmpeg mosquitto mosquitto-clients python3-paho-mqtt python3-gi gir1.2-gst-rtsp-server-1.0
+      ffmpeg mosquitto mosquitto-clients python3-paho-mqtt python3-pil python3-gi gir1.2-gst-rtsp-server-1.0
       gir1.2-gst-plugins-base-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good
       gstreamer1.0-plugins-bad)
 # kubectl renders deploy/k8s (tests/deploy/validate_k8s.py): Debian's kubernetes-client

@@ -85,6 +85,13 @@ add_test(NAME serve/splits COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/tests/se
          $<TARGET_FILE:glint> ${CMAKE_SOURCE_DIR})
 set_tests_properties(serve/splits PROPERTIES PASS_REGULAR_EXPRESSION "[1-9][0-9]* passed, 0 failed"
                      FAIL_REGULAR_EXPRESSION "FAIL " TIMEOUT 300)
+# Pipelines (model.yaml `pipeline:`): shapes -> crops -> red_disc against its
+# parts (crops cut with PIL), merged models, batching, an edge detector on a
+# pipeline, lifecycle with the models it runs, bad files
+add_test(NAME serve/pipeline COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/tests/serve/test_pipeline.py
+         $<TARGET_FILE:glint> ${CMAKE_SOURCE_DIR})
+set_tests_properties(serve/pipeline PROPERTIES PASS_REGULAR_EXPRESSION "[1-9][0-9]* passed, 0 failed"
+                     FAIL_REGULAR_EXPRESSION "FAIL " TIMEOUT 300)
 # Camera streams (docs/streams.md): clips made by ffmpeg, GStreamer's RTSP
 # server over TCP and UDP, an HTTP MJPEG camera, mosquitto and a paho-mqtt
 # subscriber, all on loopback (the packages: scripts/install-deps.sh).

@@ -35,6 +35,7 @@ static void timing_header(sreq *r)
 void sitem_done(sitem *it)
 {
     sreq *r = it->owner;
+    chain_run_free(it);
     atomic_fetch_sub(&sitem_model(it)->pending, 1);
     if (atomic_fetch_sub(&r->left, 1) != 1) return;
     timing_header(r);
@@ -69,14 +70,7 @@ static void item_ran(batch_item *bi, const batch_result *res)
     it->queue_ns = res->start_ns - bi->commit_ns;
     it->infer_ns = res->end_ns - res->start_ns;
     it->batch_size = res->batch_size;
-    model_stats *st = &m->stats;
-    atomic_fetch_add(&st->queue_count, 1);
-    atomic_fetch_add(&st->queue_ns, it->queue_ns);
-    metrics_histogram_observe(&st->queue_seconds, (double)it->queue_ns / 1e9);
-    if (res->row == 0) {
-        metrics_histogram_observe(&st->compute_seconds, (double)it->infer_ns / 1e9);
-        metrics_histogram_observe(&st->batch_size, res->batch_size);
-    }
+    pipeline_count_run(m, it->queue_ns, res);
     if (res->status) {
         sitem_fail(it, 500, "inference failed: %s", res->error);
         return;
@@ -88,15 +82,47 @@ static void item_ran(batch_item *bi, const batch_result *res)
     uint64_t t0 = serve_now_ns();
     int rc = r->ops && r->ops->item_ran ? r->ops->item_ran(it, res) : 0;
     it->post_ns = serve_now_ns() - t0;
-    atomic_fetch_add(&st->output_count, 1);
-    atomic_fetch_add(&st->output_ns, it->post_ns);
-    model_stats_compute(st, res->row == 0 ? res->batch_size : 0, it->decode_ns + it->prep_ns,
-                        it->infer_ns, it->post_ns);
+    pipeline_count_output(m, it->decode_ns + it->prep_ns, it->post_ns, res);
     if (rc) {
         sitem_fail(it, 500, "%s", it->err);
         return;
     }
-    atomic_fetch_add(&st->images, 1);
+    if (m->chain) { /* the row ran on the pipeline's first model: its statistics count it */
+        repo_model *first = m->chain->stages[0];
+        pipeline_count_run(first, it->queue_ns, res);
+        pipeline_count_output(first, it->decode_ns + it->prep_ns, it->post_ns, res);
+        atomic_fetch_add(&first->stats.images, 1);
+        if (chain_next(it)) return; /* the pipeline's next models finish it */
+    }
+    sitem_answered(it);
+}
+
+void pipeline_count_output(repo_model *m, uint64_t input_ns, uint64_t post_ns,
+                           const batch_result *res)
+{
+    model_stats *st = &m->stats;
+    atomic_fetch_add(&st->output_count, 1);
+    atomic_fetch_add(&st->output_ns, post_ns);
+    model_stats_compute(st, res->row == 0 ? res->batch_size : 0, input_ns,
+                        res->end_ns - res->start_ns, post_ns);
+}
+
+void pipeline_count_run(repo_model *m, uint64_t queue_ns, const batch_result *res)
+{
+    model_stats *st = &m->stats;
+    atomic_fetch_add(&st->queue_count, 1);
+    atomic_fetch_add(&st->queue_ns, queue_ns);
+    metrics_histogram_observe(&st->queue_seconds, (double)queue_ns / 1e9);
+    if (res->row == 0) {
+        metrics_histogram_observe(&st->compute_seconds,
+                                  (double)(res->end_ns - res->start_ns) / 1e9);
+        metrics_histogram_observe(&st->batch_size, res->batch_size);
+    }
+}
+
+void sitem_answered(sitem *it)
+{
+    atomic_fetch_add(&sitem_model(it)->stats.images, 1);
     it->status = 200;
     sitem_done(it);
 }
@@ -140,7 +166,15 @@ static void item_work(workq_job *job)
     uint64_t t0 = serve_now_ns();
     vision_status vs = VISION_OK;
     const vision_image *img = it->pixels;
-    if (!img) {
+    if (m->chain) { /* a pipeline keeps the picture at full size for its next models */
+        vision_image *own = img ? NULL : chain_image(it);
+        if (img ? chain_keep(it, img) : !own) {
+            sitem_fail(it, 500, "out of memory");
+            return;
+        }
+        if (own) vs = vision_decode(sc->dec, it->data, it->size, NULL, own, &verr);
+        img = img ? img : own;
+    } else if (!img) {
         vs = vision_decode(sc->dec, it->data, it->size, &m->conf->spec, &sc->img, &verr);
         img = &sc->img;
     }

@@ -81,12 +81,14 @@ int repo_scan(server *s, char *err, size_t err_size)
             fprintf(stderr, "glint serve: model %s: %s\n", de->d_name, cerr);
             source = NULL; /* its load reports the file again */
         }
-        if (!has_model(s->opt.models_dir, de->d_name) && !source) continue;
+        int pipeline = !source && chain_is_folder(dir);
+        if (!has_model(s->opt.models_dir, de->d_name) && !source && !pipeline) continue;
         repo_entry *e = entry_append(s, de->d_name, dir);
         if (!e) {
             free(source);
             goto oom;
         }
+        e->pipeline = pipeline;
         e->source = source; /* new versions come from there (edge_pull.h) */
         snprintf(e->source_sha256, sizeof e->source_sha256, "%s", sha);
     }
@@ -142,6 +144,8 @@ repo_model *repo_get(server *s, const char *name, size_t len)
 static void model_free(repo_model *m)
 {
     if (!m) return;
+    if (m->chain) m->batcher = NULL; /* a pipeline borrows its first model's */
+    chain_free(m->chain);
     batcher_destroy(m->batcher);
     ratelimit_free(m->limits);
     model_package_close(&m->pkg);
@@ -317,6 +321,7 @@ void repo_install(server *s, repo_entry *e, repo_model *m)
     e->reason[0] = e->last_error[0] = 0;
     if (s->cache) resp_cache_clear(s->cache);
     repo_model_release(old); /* freed once its last request is answered */
+    if (!e->pipeline) chain_refresh(s, e->name, 0);
 }
 
 void repo_unload(server *s, repo_entry *e)
@@ -327,8 +332,10 @@ void repo_unload(server *s, repo_entry *e)
     e->state = ENTRY_UNAVAILABLE;
     e->generation++;
     snprintf(e->reason, sizeof e->reason, "unloaded");
+    e->chain_waiting = 0;
     if (s->cache) resp_cache_clear(s->cache);
     repo_model_release(m); /* freed once its last request is answered */
+    if (!e->pipeline) chain_refresh(s, e->name, 1);
 }
 
 void repo_free(server *s)
@@ -416,6 +423,10 @@ void repo_reload_init(server *s)
 void repo_reload(server *s, repo_entry *e)
 {
     if (e->reloading || e->state == ENTRY_LOADING || s->draining) return;
+    if (e->pipeline) { /* no engine to load: read on the loop, over the models it names */
+        chain_reload(s, e, NULL);
+        return;
+    }
     reload_job *rj = calloc(1, sizeof *rj);
     if (!rj || !(rj->dir = strdup(e->dir))) {
         free(rj);

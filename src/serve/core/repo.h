@@ -80,6 +80,7 @@ typedef struct repo_model {
     struct ratelimit *limits; /* model.yaml's rate_limit per client, or NULL (loop thread) */
     int limit_share;          /* the replica count its rate is divided by (--redis) */
     int limit_burst;          /* rate_limit_burst, else ceil(rate_limit) */
+    struct chain *chain;      /* a pipeline (chain.h): the models it runs; NULL for a model */
     atomic_int refs;
     atomic_int pending; /* images admitted, not yet answered */
     model_stats stats;
@@ -101,6 +102,8 @@ typedef struct repo_entry {
     uint64_t failed_sig;            /* files whose load failed: not retried until they change */
     char last_error[SERVE_ERR_MAX]; /* of the last failed reload ("" if none) */
     uint64_t load_failures;
+    int pipeline;      /* its folder is a pipeline (chain.h), loaded on the loop */
+    int chain_waiting; /* a pipeline to load once the models it runs are */
 } repo_entry;
 
 /* Lists the model folders of the repository (start-up). 0 or -1 with err. */

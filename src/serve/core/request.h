@@ -55,6 +55,7 @@ typedef struct sitem {
     json_t *answer; /* an answer object the protocol built (freed with the request) */
     uint64_t decode_ns, prep_ns, queue_ns, infer_ns, post_ns;
     int batch_size;
+    struct chain_run *run; /* a pipeline's picture and rows (chain.h), or NULL */
 } sitem;
 
 /* What a protocol does with its requests. Every pointer may be NULL. */
@@ -159,6 +160,15 @@ void pipeline_submit_images(sreq *r);
 void pipeline_submit_row(sitem *it, const void *row, size_t bytes, int h, int w);
 /* Finishes item `it` with an error (any thread). */
 void sitem_fail(sitem *it, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Counts a row that ran on m (queued queue_ns) in m's statistics: queue
+ * time, and for the first row of a batch its run time and size. */
+void pipeline_count_run(repo_model *m, uint64_t queue_ns, const batch_result *res);
+/* Counts the answer of a row that ran on m: its input time (decode and
+ * prepare), run and answer-building time. */
+void pipeline_count_output(repo_model *m, uint64_t input_ns, uint64_t post_ns,
+                           const batch_result *res);
+/* Item it is answered (200): counted, and done. Any thread. */
+void sitem_answered(sitem *it);
 /* Builds it->answer, the answer object `glint run` prints, from row
  * res->row under parameters p (instance thread). 0 or -1 with it->err. */
 int pipeline_answer(sitem *it, const batch_result *res, const answer_params *p);

@@ -608,6 +608,15 @@ static void setup_h2o(server *s)
     repo_reload_init(s);
 }
 
+/* 1 if model `name` loads at start (--load names it, or there is no --load). */
+static int wanted(const server *s, const char *name)
+{
+    int want = !s->opt.load;
+    for (int k = 0; k < s->opt.n_load; k++)
+        want |= !strcmp(s->opt.load[k], name);
+    return want;
+}
+
 static int load_models(server *s, char *err, size_t err_size)
 {
     if (repo_scan(s, err, err_size)) return -1;
@@ -620,10 +629,12 @@ static int load_models(server *s, char *err, size_t err_size)
     int loaded = 0;
     for (int i = 0; i < s->n_entries; i++) {
         repo_entry *e = s->entries[i];
-        int want = !s->opt.load;
-        for (int k = 0; k < s->opt.n_load; k++)
-            want |= !strcmp(s->opt.load[k], e->name);
+        int want = wanted(s, e->name);
         if (!want) continue;
+        if (e->pipeline) { /* after the models it runs */
+            loaded++;
+            continue;
+        }
         char onnx[4200];
         struct stat st;
         snprintf(onnx, sizeof onnx, "%s/model.onnx", e->dir);
@@ -641,6 +652,14 @@ static int load_models(server *s, char *err, size_t err_size)
     if (!loaded) {
         snprintf(err, err_size, "no model to serve in %s", s->opt.models_dir);
         return -1;
+    }
+    for (int i = 0; i < s->n_entries; i++) {
+        repo_entry *e = s->entries[i];
+        int want = wanted(s, e->name);
+        if (!e->pipeline || !want) continue;
+        if (chain_load(s, e->name, e->dir, &e->model, err, err_size)) return -1;
+        e->state = ENTRY_READY;
+        e->reason[0] = 0;
     }
     return 0;
 }

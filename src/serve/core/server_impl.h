@@ -14,6 +14,7 @@
 
 #include "serve/core/auth.h"
 #include "serve/core/cache.h"
+#include "serve/core/chain.h"
 #include "serve/core/fleet.h"
 #include "serve/core/http.h"
 #include "serve/core/metrics.h"

@@ -39,6 +39,12 @@ static int v2_check(sreq *r, char *err, size_t err_size)
     const model_conf *c = m->conf;
     glint_io_info in;
     glint_model_input_info(m->model, c->input, &in);
+    if (m->chain) {
+        snprintf(err, err_size,
+                 "model %s is a pipeline: it takes images (POST /v1/models/%s/%s), not tensors",
+                 m->name, m->name, model_task_name(c->task));
+        return -1;
+    }
     if (q->n_inputs != 1 || strcmp(q->inputs[0].name, in.name)) {
         snprintf(err, err_size, "model %s takes one input, '%s' (%s [-1, 3, %d, %d])", m->name,
                  in.name, "FP32", c->spec.height, c->spec.width);
@@ -283,6 +289,7 @@ void kserve_load_installed(sreq *r)
 {
     kserve_load *a = r->proto;
     repo_entry *e = a->entry;
+    if (e->pipeline) return; /* loaded on the loop by kserve_load_begin */
     if (r->status != 200) {
         e->state = ENTRY_UNAVAILABLE;
         snprintf(e->reason, sizeof e->reason, "%s", a->err[0] ? a->err : "load failed");
@@ -313,9 +320,18 @@ static void load_job(workq_job *job)
 
 void kserve_load_begin(sreq *r, repo_entry *e)
 {
-    e->state = ENTRY_LOADING;
     ((kserve_load *)r->proto)->entry = e;
     sreq_track(r);
+    if (e->pipeline) { /* no engine: read over the loaded models, on the loop */
+        if (chain_reload(r->srv, e, NULL)) {
+            sreq_finish_error(r, 400, "failed to load '%s': %s", e->name, e->last_error);
+            return;
+        }
+        sreq_set_body(r, 200, strdup("{}"));
+        sreq_finish(r);
+        return;
+    }
+    e->state = ENTRY_LOADING;
     r->job.fn = load_job;
     workq_push(r->srv->workers, &r->job);
 }

@@ -56,6 +56,7 @@ static json_t *model_health(const repo_entry *e)
     json_object_update(o, d);
     json_decref(d);
     json_object_set_new(o, "precision_note", json_string(m->pkg.precision_note));
+    if (m->chain) json_object_set_new(o, "pipeline", chain_json(m));
     json_object_set_new(o, "max_queue_ms", json_integer(m->max_queue_ms));
     json_object_set_new(o, "solo_threads", json_integer(bo->solo_threads));
     json_object_set_new(o, "solo_runs", json_integer((json_int_t)atomic_load(&bs->solo_runs)));
@@ -358,6 +359,7 @@ static void metrics(server *s, h2o_req_t *req)
     histograms(s, &sb);
     process(s, &sb);
     serve_splits_metrics(s, &sb);
+    chain_metrics(s, &sb);
     auth_metrics(s->auth, &sb);
     serve_modules_metrics(s, &sb);
     if (strbuf_error(&sb)) {

@@ -93,6 +93,10 @@ static void list_models(server *s, h2o_req_t *req)
                               e->state == ENTRY_READY ? "READY" : "UNAVAILABLE");
         if (o && e->model)
             json_object_set_new(o, "task", json_string(model_task_name(e->model->conf->task)));
+        if (o && e->model && e->model->chain)
+            json_object_set_new(o, "pipeline", chain_json(e->model));
+        if (o && e->state != ENTRY_READY && e->reason[0])
+            json_object_set_new(o, "reason", json_string(e->reason));
         json_array_append_new(arr, o);
     }
     serve_respond_json(req, 200, json_pack("{s:o}", "models", arr));
