@@ -257,6 +257,34 @@ def run_checks(tmp, made, broker, port, rtsp, rtsp_auth, mjpeg, sub):
             got and seen and max(off) <= 8 and last.get("roi") == [80, 0, 480, 480] and
             last.get("width") == 640, (seen[:3], last))
 
+    # ---- 1d. a pipeline (shapes -> crops -> red_disc) as a stream's model
+    t = "glint/pipe/discs"
+    got, _ = wait_for(lambda: len(sub.on(t)) >= 30, 20, 0.2)
+    yes_ok = yes_n = no_ok = no_n = 0
+    crops_in = True
+    for m in sub.on(t):
+        a, f = m[2], m[2]["frame"] % 90
+        if f in (0, 1, 44, 45, 89):
+            continue
+        said = [d["classes"][0]["label"] for d in a.get("detections", []) if "classes" in d]
+        for d in a.get("detections", []):
+            if "crop" in d:
+                c, b = d["crop"], d["box"]
+                crops_in &= (0 <= c["x1"] <= b["x1"] and 0 <= c["y1"] <= b["y1"] and
+                             b["x2"] <= c["x2"] <= 640 and b["y2"] <= c["y2"] <= 480)
+        if f < 45:
+            yes_n += 1
+            yes_ok += "YES" in said
+        else:
+            no_n += 1
+            no_ok += "YES" not in said
+    T.check("1d. a stream into a pipeline: its crops are classified, YES in the red disc's "
+            "frames (%d of %d) and not in the others (%d of %d), crops in frame pixels"
+            % (yes_ok, yes_n, no_ok, no_n),
+            got and yes_n >= 5 and no_n >= 5 and yes_ok >= 0.8 * yes_n and no_ok >= 0.8 * no_n
+            and crops_in and sub.on(t)[-1][2].get("pipeline") == ["shapes", "red_disc"],
+            sub.on(t)[-1][2] if sub.on(t) else None)
+
     # ---- 2. retained: a subscriber that comes later gets the last state at once
     late = Subscriber(broker.port, topic, "late-sub")
     try:
@@ -600,7 +628,15 @@ def main():
              "roi": [80, 0, 480, 480]},
             {"id": "no-detector", "url": "file://" + made["yesno"], "detector": "det_nope",
              "fps": 5},
+            {"id": "pipe", "url": "file://" + made["yesno"], "model": "discs", "fps": 5},
         ]
+        repo = os.path.join(tmp, "models")  # the models, and a pipeline over two of them
+        os.makedirs(os.path.join(repo, "discs"))
+        for name in ("red_disc", "yolov8n", "shapes"):
+            os.symlink(os.path.join(SRC, "models", name), os.path.join(repo, name))
+        with open(os.path.join(repo, "discs", "model.yaml"), "w") as f:
+            f.write("pipeline: {detect: shapes, classify: red_disc, padding: 1,\n"
+                    "           classes: [red_disc, other_disc]}\n")
         edge_cfg = os.path.join(tmp, "edge-config.yaml")
         with open(edge_cfg, "w") as f:
             f.write("edge_inference_configs:\n  local: {}\n"
@@ -614,11 +650,11 @@ def main():
         os.environ["GLINT_TEST_CAM_PASSWORD"] = "s3cret"
         d = os.path.join(tmp, "serve")
         os.makedirs(d)
-        srv = Serve(GLINT, d, "--models", os.path.join(SRC, "models"), "--model", "red_disc",
+        srv = Serve(GLINT, d, "--models", repo, "--model", "red_disc", "--model", "discs",
                     "--model", "yolov8n", "--model", "shapes", "--precision", "f32", "--threads", "1",
                     "--instances", "1", "--streams", path, "--edge-config", edge_cfg,
                     "--state-dir", os.path.join(tmp, "state"))
-        T.check("glint serve starts with 16 streams", srv.port, srv.log())
+        T.check("glint serve starts with 17 streams", srv.port, srv.log())
         if srv.port:
             main_checks(tmp, made, broker, srv.port, cams)
             t0 = time.monotonic()

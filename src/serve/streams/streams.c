@@ -383,7 +383,9 @@ static void on_camera_frame(void *arg)
 
 static void dispatch(stream *st);
 
-/* The model's input size (the analysis size of its frames). */
+/* The analysis size of a model's frames: its input's; a pipeline that
+ * crops gets 4 times its detector's (at most 1280), so that its crops keep
+ * detail. */
 static void model_size(server *s, const char *name, int *w, int *h)
 {
     int status;
@@ -391,6 +393,10 @@ static void model_size(server *s, const char *name, int *w, int *h)
     repo_model *m = serve_route_model(s, name, strlen(name), NULL, 0, &status, err, sizeof err);
     *w = m ? m->conf->spec.width : 640;
     *h = m ? m->conf->spec.height : 640;
+    if (m && m->chain && m->chain->mode == CHAIN_CROP) {
+        *w = *w * 4 > 1280 ? (*w > 1280 ? *w : 1280) : *w * 4;
+        *h = *h * 4 > 1280 ? (*h > 1280 ? *h : 1280) : *h * 4;
+    }
     repo_model_release(m);
 }
 
@@ -512,13 +518,15 @@ static void shift_boxes(json_t *answer, int dx, int dy)
     if (!json_is_array(dets) || (!dx && !dy)) return;
     json_array_foreach(dets, i, d)
     {
-        json_t *b = json_object_get(d, "box");
         static const char *const keys[] = {"x1", "y1", "x2", "y2"};
-        for (int k = 0; k < 4; k++) {
-            json_t *v = json_object_get(b, keys[k]);
-            if (json_is_number(v))
-                json_object_set_new(b, keys[k],
-                                    json_real(json_number_value(v) + ((k & 1) ? dy : dx)));
+        for (int c = 0; c < 2; c++) { /* its box, and a pipeline's crop */
+            json_t *b = json_object_get(d, c ? "crop" : "box");
+            for (int k = 0; k < 4; k++) {
+                json_t *v = json_object_get(b, keys[k]);
+                if (json_is_number(v))
+                    json_object_set_new(b, keys[k],
+                                        json_real(json_number_value(v) + ((k & 1) ? dy : dx)));
+            }
         }
     }
 }
