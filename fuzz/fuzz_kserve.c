@@ -82,7 +82,7 @@ static void echo(const kserve_request *r)
     size_t bin_total = 0;
     for (int i = 0; i < r->n_inputs; i++) {
         const kserve_tensor *t = &r->inputs[i];
-        outs[i] = (kserve_output){t->name, t->dtype, t->ndim, t->dims, t->data, i % 2};
+        outs[i] = (kserve_output){t->name, t->dtype, t->ndim, t->dims, t->data, i % 2, t->size};
         if (i % 2) bin_total += t->size;
     }
     char *body;

@@ -341,8 +341,10 @@ static void test_refused_json_requests(void **state)
         {IN1("\"shape\":[1],\"data\":[1]"), "input 'x': datatype is missing"},
         {IN1("\"datatype\":\"FP16\",\"shape\":[1],\"data\":[1]"),
          "datatype FP16 of input 'x' is not supported"},
-        {IN1("\"datatype\":\"BYTES\",\"shape\":[1],\"data\":[\"a\"]"),
-         "datatype BYTES of input 'x' is not supported"},
+        {IN1("\"datatype\":\"BYTES\",\"shape\":[2],\"data\":[\"a\", 3]"),
+         "input 'x': BYTES data must be strings"},
+        {IN1("\"datatype\":\"BYTES\",\"shape\":[2],\"data\":[\"a\"]"),
+         "input 'x': data must be 2 strings (its shape), nested at most 1 deep"},
         {IN1("\"datatype\":\"fp32\",\"shape\":[1],\"data\":[1]"), "datatype fp32 of input 'x'"},
         {IN1("\"datatype\":\"FP32\",\"data\":[1]"), "input 'x': shape is missing"},
         {IN1("\"datatype\":\"FP32\",\"shape\":3,\"data\":[1]"),
@@ -650,7 +652,7 @@ static void test_response_fp32_round_trip(void **state)
         }
     }
     int64_t dims[2] = {2, N / 2};
-    kserve_output out = {"output0", GLINT_F32, 2, dims, v, 0};
+    kserve_output out = {"output0", GLINT_F32, 2, dims, v, 0, 0};
     char *body;
     size_t len, hlen;
     assert_int_equal(kserve_build_response("yolo", "1", "r7", &out, 1, &body, &len, &hlen), 0);
@@ -703,9 +705,9 @@ static void test_response_int_bool_f64(void **state)
     const double f64[6] = {0.1, -1e308, 5e-324, 3.0, 1.0 / 3, -0.0};
     int64_t d4[1] = {4}, d2[2] = {1, 2}, d3[1] = {3}, d6[1] = {6};
     kserve_output outs[6] = {
-        {"i64", GLINT_I64, 1, d4, i64, 0}, {"i32", GLINT_I32, 2, d2, i32, 0},
-        {"u8", GLINT_U8, 2, d2, u8, 0},    {"i8", GLINT_I8, 2, d2, i8, 0},
-        {"b", GLINT_BOOL, 1, d3, bo, 0},   {"f64", GLINT_F64, 1, d6, f64, 0},
+        {"i64", GLINT_I64, 1, d4, i64, 0, 0}, {"i32", GLINT_I32, 2, d2, i32, 0, 0},
+        {"u8", GLINT_U8, 2, d2, u8, 0, 0},    {"i8", GLINT_I8, 2, d2, i8, 0, 0},
+        {"b", GLINT_BOOL, 1, d3, bo, 0, 0},   {"f64", GLINT_F64, 1, d6, f64, 0, 0},
     };
     char *body;
     size_t len, hlen;
@@ -744,7 +746,7 @@ static void test_response_int_bool_f64(void **state)
         memcpy(&r[i], &u, 8);
     }
     int64_t dn[1] = {N};
-    kserve_output o = {"r", GLINT_F64, 1, dn, r, 0};
+    kserve_output o = {"r", GLINT_F64, 1, dn, r, 0, 0};
     assert_int_equal(kserve_build_response("m", "2", NULL, &o, 1, &body, &len, &hlen), 0);
     root = load(body, len);
     d = json_object_get(output_at(root, 0), "data");
@@ -768,9 +770,9 @@ static void test_response_escaping(void **state)
     const float v = 1.5f;
     int64_t d1[1] = {1};
     kserve_output outs[3] = {
-        {"a\"b\\c\n\t\x01\x7f", GLINT_F32, 1, d1, &v, 0},
-        {"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", GLINT_F32, 1, d1, &v, 0},
-        {"bad\xff\xc3(\xed\xa0\x80\xc0\xaf\xf4\x90\x80\x80", GLINT_F32, 1, d1, &v, 0},
+        {"a\"b\\c\n\t\x01\x7f", GLINT_F32, 1, d1, &v, 0, 0},
+        {"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", GLINT_F32, 1, d1, &v, 0, 0},
+        {"bad\xff\xc3(\xed\xa0\x80\xc0\xaf\xf4\x90\x80\x80", GLINT_F32, 1, d1, &v, 0, 0},
     };
     char *body;
     size_t len, hlen;
@@ -806,10 +808,10 @@ static void test_response_binary_layout(void **state)
     const int64_t c[2] = {-1, 1LL << 50};
     int64_t d3[1] = {3}, d5[2] = {5, 1}, d0[2] = {0, 4}, d2[1] = {2};
     kserve_output outs[4] = {
-        {"a", GLINT_F32, 1, d3, a, 0},
-        {"b", GLINT_U8, 2, d5, b, 1},
-        {"e", GLINT_F32, 2, d0, NULL, 1},
-        {"c", GLINT_I64, 1, d2, c, 1},
+        {"a", GLINT_F32, 1, d3, a, 0, 0},
+        {"b", GLINT_U8, 2, d5, b, 1, 0},
+        {"e", GLINT_F32, 2, d0, NULL, 1, 0},
+        {"c", GLINT_I64, 1, d2, c, 1, 0},
     };
     char *body;
     size_t len, hlen;
@@ -855,8 +857,8 @@ static void test_request_response_echo(void **state)
     uint8_t *req_body;
     assert_int_equal(parse_bin(json, v, sizeof v, &r, &req_body), 0);
     const kserve_tensor *t = &r.inputs[0];
-    kserve_output outs[2] = {{t->name, t->dtype, t->ndim, t->dims, t->data, 1},
-                             {"json", t->dtype, t->ndim, t->dims, t->data, 0}};
+    kserve_output outs[2] = {{t->name, t->dtype, t->ndim, t->dims, t->data, 1, 0},
+                             {"json", t->dtype, t->ndim, t->dims, t->data, 0, 0}};
     char *body;
     size_t len, hlen;
     assert_int_equal(kserve_build_response("m", "1", r.id, outs, 2, &body, &len, &hlen), 0);
@@ -892,7 +894,7 @@ static void test_response_refusals(void **state)
             zero_huge[2] = {0, INT64_MAX};
     char *body = (char *)1;
     size_t len = 9, hlen = 9;
-    kserve_output o = {"x", GLINT_F32, 1, ok, v, 0};
+    kserve_output o = {"x", GLINT_F32, 1, ok, v, 0, 0};
     assert_int_equal(kserve_build_response(NULL, "1", NULL, &o, 1, &body, &len, &hlen), -1);
     assert_null(body);
     assert_int_equal(len, 0);
@@ -900,16 +902,17 @@ static void test_response_refusals(void **state)
     assert_int_equal(kserve_build_response("m", "1", NULL, NULL, 1, &body, &len, &hlen), -1);
     assert_int_equal(kserve_build_response("m", "1", NULL, &o, -1, &body, &len, &hlen), -1);
     kserve_output bad[] = {
-        {NULL, GLINT_F32, 1, ok, v, 0},
-        {"x", GLINT_DTYPE_UNDEFINED, 1, ok, v, 0},
-        {"x", (glint_dtype)10, 1, ok, v, 0},
-        {"x", GLINT_F32, -1, ok, v, 0},
-        {"x", GLINT_F32, GLINT_MAX_DIMS + 1, ok, v, 0},
-        {"x", GLINT_F32, 1, NULL, v, 0},
-        {"x", GLINT_F32, 1, neg, v, 0},
-        {"x", GLINT_F32, 1, ok, NULL, 0},
-        {"x", GLINT_F32, 3, huge, v, 1},     /* 2^60 elements: over the response limit */
-        {"x", GLINT_U8, 2, zero_huge, v, 0}, /* empty but a negative-free huge axis: fine below */
+        {NULL, GLINT_F32, 1, ok, v, 0, 0},
+        {"x", GLINT_DTYPE_UNDEFINED, 1, ok, v, 0, 0},
+        {"x", (glint_dtype)10, 1, ok, v, 0, 0},
+        {"x", GLINT_F32, -1, ok, v, 0, 0},
+        {"x", GLINT_F32, GLINT_MAX_DIMS + 1, ok, v, 0, 0},
+        {"x", GLINT_F32, 1, NULL, v, 0, 0},
+        {"x", GLINT_F32, 1, neg, v, 0, 0},
+        {"x", GLINT_F32, 1, ok, NULL, 0, 0},
+        {"x", GLINT_F32, 3, huge, v, 1, 0}, /* 2^60 elements: over the response limit */
+        {"x", GLINT_U8, 2, zero_huge, v, 0,
+         0}, /* empty but a negative-free huge axis: fine below */
     };
     for (size_t i = 0; i + 1 < sizeof bad / sizeof *bad; i++) {
         if (kserve_build_response("m", "1", NULL, &bad[i], 1, &body, &len, &hlen) != -1)
@@ -943,7 +946,7 @@ static void test_response_fp32_sweep(void **state)
             if (isfinite(v[n])) n++;
         }
         int64_t dims[1] = {(int64_t)n};
-        kserve_output o = {"o", GLINT_F32, 1, dims, v, 0};
+        kserve_output o = {"o", GLINT_F32, 1, dims, v, 0, 0};
         char *body;
         size_t len, hlen;
         assert_int_equal(kserve_build_response("m", NULL, NULL, &o, 1, &body, &len, &hlen), 0);
@@ -984,7 +987,7 @@ static void test_response_large_output(void **state)
     for (size_t i = 0; i < n; i++)
         v[i] = (float)(rnd() % 6400000) / 10000.0f;
     int64_t dims[3] = {1, 84, 8400};
-    kserve_output o = {"output0", GLINT_F32, 3, dims, v, 0};
+    kserve_output o = {"output0", GLINT_F32, 3, dims, v, 0, 0};
     char *body;
     size_t len, hlen;
     struct timespec t0, t1;
@@ -1022,6 +1025,68 @@ static void test_datatype_names(void **state)
     assert_int_equal(kserve_datatype_parse(NULL, 0), GLINT_DTYPE_UNDEFINED);
 }
 
+/* BYTES: strings in JSON and length-prefixed elements in binary, both read
+ * as Triton serializes them; bad lengths refused; written back as JSON
+ * strings (escaped) or as the same binary layout. */
+static void test_bytes(void **state)
+{
+    (void)state;
+    kserve_request r;
+    assert_int_equal(parse_json("{\"inputs\":[{\"name\":\"image\",\"datatype\":\"BYTES\","
+                                "\"shape\":[2,1],\"data\":[[\"ab\"],[\"\"]]}]}",
+                                &r),
+                     0);
+    const kserve_tensor *t = &r.inputs[0];
+    assert_int_equal(t->dtype, KSERVE_BYTES);
+    assert_int_equal(t->elements, 2);
+    assert_int_equal(t->size, 4 + 2 + 4);
+    assert_memory_equal(t->data, "\x02\0\0\0ab\0\0\0\0", 10);
+    assert_int_equal(kserve_bytes_check(t->data, t->size, 2), 0);
+    assert_int_equal(kserve_bytes_check(t->data, t->size, 1), -1); /* bytes left over */
+    assert_int_equal(kserve_bytes_check(t->data, t->size, 3), -1); /* one short */
+    kserve_request_dispose(&r);
+
+    static const uint8_t good[] = {3, 0, 0, 0, 'x', 'y', 'z', 1, 0, 0, 0, 0xff};
+    uint8_t *body;
+    const char *head = "{\"inputs\":[{\"name\":\"image\",\"datatype\":\"BYTES\",\"shape\":[2],"
+                       "\"parameters\":{\"binary_data_size\":12}}]}";
+    assert_int_equal(parse_bin(head, good, sizeof good, &r, &body), 0);
+    const uint8_t *p = r.inputs[0].data, *e;
+    size_t left = r.inputs[0].size, len;
+    assert_int_equal(kserve_bytes_next(&p, &left, &e, &len), 0);
+    assert_int_equal(len, 3);
+    assert_memory_equal(e, "xyz", 3);
+    assert_int_equal(kserve_bytes_next(&p, &left, &e, &len), 0);
+    assert_int_equal(len, 1);
+    assert_int_equal(e[0], 0xff);
+    assert_int_equal(kserve_bytes_next(&p, &left, &e, &len), -1);
+    kserve_request_dispose(&r);
+    free(body);
+    static const uint8_t past[] = {9, 0, 0, 0, 'x', 'y', 'z', 1, 0, 0, 0, 0xff};
+    assert_int_equal(parse_bin(head, past, sizeof past, &r, &body), -1);
+    assert_non_null(strstr(err, "are not 2 BYTES elements"));
+    kserve_request_dispose(&r);
+    free(body);
+
+    /* out: JSON strings (a quote and a bad UTF-8 byte escaped), or binary */
+    static const uint8_t ans[] = {3, 0, 0, 0, '{', '"', '}', 1, 0, 0, 0, 0xff};
+    int64_t dims[1] = {2};
+    kserve_output o = {"answer", KSERVE_BYTES, 1, dims, ans, 0, sizeof ans};
+    char *resp;
+    size_t rlen, hlen;
+    assert_int_equal(kserve_build_response("m", NULL, NULL, &o, 1, &resp, &rlen, &hlen), 0);
+    assert_non_null(strstr(resp, "\"datatype\":\"BYTES\",\"shape\":[2],\"data\":[\"{\\\"}\","
+                                 "\"\\ufffd\"]"));
+    free(resp);
+    o.binary = 1;
+    assert_int_equal(kserve_build_response("m", NULL, NULL, &o, 1, &resp, &rlen, &hlen), 0);
+    assert_int_equal(rlen, hlen + sizeof ans);
+    assert_memory_equal(resp + hlen, ans, sizeof ans);
+    free(resp);
+    o.bytes = 11; /* elements that do not fill it: refused */
+    assert_int_equal(kserve_build_response("m", NULL, NULL, &o, 1, &resp, &rlen, &hlen), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1046,6 +1111,7 @@ int main(void)
         cmocka_unit_test(test_response_fp32_sweep),
         cmocka_unit_test(test_response_large_output),
         cmocka_unit_test(test_datatype_names),
+        cmocka_unit_test(test_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -24,9 +24,11 @@ import os
 import subprocess
 import sys
 import tempfile
+import re
+import struct
 import threading
-import time
 
+import grpc
 from PIL import Image
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "cli"))
@@ -38,6 +40,12 @@ SHAPES = os.path.join(SRC, "tests", "data", "shapes")
 TRUTH = json.load(open(os.path.join(SHAPES, "truth.json")))["images"]
 PICS = sorted(TRUTH)
 DATA = {p: open(os.path.join(SHAPES, p), "rb").read() for p in PICS}
+
+gen = tempfile.mkdtemp(prefix="glint-pipeline-pb-")  # KServe's gRPC messages, by protoc
+subprocess.run(["protoc", "--proto_path=" + os.path.join(SRC, "src/serve/kserve/proto"),
+                "--python_out=" + gen, "grpc_service.proto", "model_config.proto"], check=True)
+sys.path.insert(0, gen)
+import grpc_service_pb2 as pb  # noqa: E402
 
 tmp = tempfile.mkdtemp(prefix="glint-pipeline-")
 models = os.path.join(tmp, "models")
@@ -132,7 +140,7 @@ for text, want in (("pipeline:\n  detect: shapes\n  classify: red_disc\n  paddin
             p.returncode != 0 and want in p.stderr, (p.returncode, p.stderr[-300:]))
 
 with Serve(GLINT, tmp, "--models", models, "--edge-config", edge, "--max-batch", "8",
-           "--max-queue-delay-us", "3000") as s:
+           "--max-queue-delay-us", "3000", "--grpc-listen", "127.0.0.1:0") as s:
     port = s.port
     T.check("serve starts with pipelines in the repository", port, s.log())
     st, j = request(port, "GET", "/v1/models")
@@ -284,16 +292,87 @@ with Serve(GLINT, tmp, "--models", models, "--edge-config", edge, "--max-batch",
             st in (503, 504) and "error" in a, (st, a))
     st, a = post(port, "discs", "detect", b"not an image")
     T.check("a bad image: 400 with a message", st == 400 and "image" in a["error"], (st, a))
-    st, a = request(port, "POST", "/v2/models/discs/infer",
-                    json.dumps({"inputs": [{"name": "images", "datatype": "FP32",
-                                            "shape": [1, 3, 128, 128],
-                                            "data": [0.0] * (3 * 128 * 128)}]}),
-                    {"Content-Type": "application/json"})
-    T.check("KServe infer on a pipeline: 400, it takes images",
-            st == 400 and "pipeline" in a["error"] and "/v1/models/discs/detect" in a["error"],
-            (st, a))
+
+    # ---- KServe v2: encoded images in, JSON answers out, as BYTES (HTTP and gRPC) ----
     st, meta = request(port, "GET", "/v2/models/discs")
-    T.check("KServe metadata of a pipeline", st == 200 and meta["name"] == "discs", (st, meta))
+    T.check("KServe metadata of a pipeline: platform ensemble, image BYTES in, answer BYTES out",
+            st == 200 and meta["platform"] == "ensemble" and
+            meta["inputs"] == [{"name": "image", "datatype": "BYTES", "shape": [-1]}] and
+            meta["outputs"] == [{"name": "answer", "datatype": "BYTES", "shape": [-1]}], meta)
+    st, cfg = request(port, "GET", "/v2/models/discs/config")
+    T.check("KServe config of a pipeline: TYPE_STRING tensors",
+            st == 200 and cfg["input"][0]["data_type"] == "TYPE_STRING", cfg)
+    three = PICS[:3]
+    blob = b"".join(struct.pack("<I", len(DATA[p])) + DATA[p] for p in three)
+
+    def v2(blob, n, binary_out, name="image"):
+        head = json.dumps({"inputs": [{"name": name, "datatype": "BYTES", "shape": [n],
+                                       "parameters": {"binary_data_size": len(blob)}}],
+                           "parameters": {"binary_data_output": binary_out}}).encode()
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        c.request("POST", "/v2/models/discs/infer", head + blob,
+                  {"Inference-Header-Content-Length": str(len(head))})
+        r = c.getresponse()
+        body = r.read()
+        hl = int(r.getheader("Inference-Header-Content-Length") or len(body))
+        return r.status, json.loads(body[:hl]), body[hl:]
+
+    def unpack(raw):
+        out = []
+        while raw:
+            n = struct.unpack("<I", raw[:4])[0]
+            out.append(json.loads(raw[4:4 + n]))
+            raw = raw[4 + n:]
+        return out
+
+    def same(answers, names):
+        return len(answers) == len(names) and all(
+            boxes(a) == boxes(want[p]) and a["model"] == "discs" and
+            [x.get("classes") for x in a["detections"]] ==
+            [x.get("classes") for x in want[p]["detections"]] for a, p in zip(answers, names))
+    st, j, _ = v2(blob, 3, False)
+    got = [json.loads(x) for x in j["outputs"][0]["data"]] if st == 200 else []
+    T.check("KServe HTTP: 3 images as BYTES, 3 answers as JSON strings, each as /v1 answers it",
+            st == 200 and j["outputs"][0]["shape"] == [3] and same(got, three), (st, j))
+    st, j, raw = v2(blob, 3, True)
+    T.check("KServe HTTP: the answers as binary BYTES (4-byte lengths, then the JSON text)",
+            st == 200 and j["outputs"][0]["datatype"] == "BYTES" and same(unpack(raw), three),
+            (st, j))
+    st, j, _ = v2(blob, 3, False, name="images")
+    T.check("KServe HTTP: another input name: 400 naming 'image'",
+            st == 400 and "'image'" in j["error"], (st, j))
+    st, j, _ = v2(struct.pack("<I", 99999) + DATA[PICS[0]], 1, False)
+    T.check("KServe HTTP: a BYTES length past the body's end: 400",
+            st == 400 and "BYTES elements" in j["error"], (st, j))
+    gp = int(re.search(r"KServe v2 over gRPC on [^ ]*:(\d+)", s.log()).group(1))
+    ch = grpc.insecure_channel("127.0.0.1:%d" % gp)
+    infer = ch.unary_unary("/inference.GRPCInferenceService/ModelInfer",
+                           request_serializer=lambda m: m.SerializeToString(),
+                           response_deserializer=pb.ModelInferResponse.FromString)
+    q = pb.ModelInferRequest(model_name="discs")
+    t = q.inputs.add()
+    t.name, t.datatype = "image", "BYTES"
+    t.shape.append(3)
+    q.raw_input_contents.append(blob)
+    a = infer(q, timeout=60)
+    T.check("KServe gRPC: raw BYTES in, the answers in raw_output_contents",
+            a.outputs[0].name == "answer" and a.outputs[0].datatype == "BYTES" and
+            list(a.outputs[0].shape) == [3] and same(unpack(a.raw_output_contents[0]), three))
+    q = pb.ModelInferRequest(model_name="discs")
+    t = q.inputs.add()
+    t.name, t.datatype = "image", "BYTES"
+    t.shape.append(2)
+    t.contents.bytes_contents.extend([DATA[p] for p in three[:2]])
+    a = infer(q, timeout=60)
+    T.check("KServe gRPC: bytes_contents in", same(unpack(a.raw_output_contents[0]), three[:2]))
+    meta = ch.unary_unary("/inference.GRPCInferenceService/ModelMetadata",
+                          request_serializer=lambda m: m.SerializeToString(),
+                          response_deserializer=pb.ModelMetadataResponse.FromString)(
+        pb.ModelMetadataRequest(name="discs"), timeout=30)
+    T.check("KServe gRPC metadata of a pipeline",
+            meta.platform == "ensemble" and meta.inputs[0].datatype == "BYTES" and
+            meta.outputs[0].name == "answer", str(meta))
+    ch.close()
 
     # ---- lifecycle ----
     st, _ = request(port, "POST", "/v2/repository/models/shapes/unload")

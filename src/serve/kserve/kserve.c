@@ -20,9 +20,9 @@ typedef struct dtype_entry {
 } dtype_entry;
 
 static const dtype_entry dtypes[] = {
-    {"FP32", GLINT_F32, 4},  {"FP64", GLINT_F64, 8},  {"UINT8", GLINT_U8, 1},
-    {"INT8", GLINT_I8, 1},   {"INT32", GLINT_I32, 4}, {"INT64", GLINT_I64, 8},
-    {"BOOL", GLINT_BOOL, 1},
+    {"FP32", GLINT_F32, 4},  {"FP64", GLINT_F64, 8},     {"UINT8", GLINT_U8, 1},
+    {"INT8", GLINT_I8, 1},   {"INT32", GLINT_I32, 4},    {"INT64", GLINT_I64, 8},
+    {"BOOL", GLINT_BOOL, 1}, {"BYTES", KSERVE_BYTES, 0},
 };
 #define N_DTYPES (sizeof dtypes / sizeof *dtypes)
 
@@ -45,6 +45,28 @@ glint_dtype kserve_datatype_parse(const char *name, size_t n)
         if (strlen(dtypes[i].name) == n && memcmp(dtypes[i].name, name, n) == 0)
             return dtypes[i].dtype;
     return GLINT_DTYPE_UNDEFINED;
+}
+
+int kserve_bytes_next(const uint8_t **p, size_t *left, const uint8_t **elem, size_t *len)
+{
+    if (*left < 4) return -1;
+    const uint8_t *q = *p;
+    size_t n = (size_t)q[0] | (size_t)q[1] << 8 | (size_t)q[2] << 16 | (size_t)q[3] << 24;
+    if (n > *left - 4) return -1;
+    *elem = q + 4;
+    *len = n;
+    *p = q + 4 + n;
+    *left -= 4 + n;
+    return 0;
+}
+
+int kserve_bytes_check(const void *data, size_t size, size_t n)
+{
+    const uint8_t *p = data, *e;
+    size_t left = size, len;
+    for (size_t i = 0; i < n; i++)
+        if (kserve_bytes_next(&p, &left, &e, &len)) return -1;
+    return left ? -1 : 0;
 }
 
 /* ---- errors ---- */
@@ -296,6 +318,62 @@ static int parse_data(const pctx *c, const json_t *data, kserve_tensor *t, size_
     return 0;
 }
 
+/* Serializes BYTES "data" (strings, flat or nested) into t->owned. */
+static int parse_bytes(const pctx *c, const json_t *data, kserve_tensor *t)
+{
+    msg_name nm = show(t->name);
+    size_t count = 0, size = 0;
+    int depth = t->ndim > 1 ? t->ndim : 1;
+    if (!json_is_array(data) || count_leaves(data, depth, t->elements, &count) < 0 ||
+        count != t->elements)
+        return errmsg_set(c->err, c->err_size,
+                          "input '%s': data must be %zu strings (its shape), nested at most %d "
+                          "deep",
+                          nm.s, t->elements, depth);
+    /* depth-first, as count_leaves walked: a stack of (array, next index) */
+    const json_t *stack[GLINT_MAX_DIMS + 1];
+    size_t at[GLINT_MAX_DIMS + 1];
+    for (int pass = 0; pass < 2; pass++) {
+        int top = 0;
+        stack[0] = data;
+        at[0] = 0;
+        size_t off = 0;
+        while (top >= 0) {
+            if (at[top] == json_array_size(stack[top])) {
+                top--;
+                continue;
+            }
+            const json_t *v = json_array_get(stack[top], at[top]++);
+            if (json_is_array(v)) {
+                stack[++top] = v;
+                at[top] = 0;
+                continue;
+            }
+            if (!json_is_string(v))
+                return errmsg_set(c->err, c->err_size, "input '%s': BYTES data must be strings",
+                                  nm.s);
+            size_t n = json_string_length(v);
+            if (pass) {
+                uint8_t *o = (uint8_t *)t->owned + off;
+                o[0] = (uint8_t)n;
+                o[1] = (uint8_t)(n >> 8);
+                o[2] = (uint8_t)(n >> 16);
+                o[3] = (uint8_t)(n >> 24);
+                memcpy(o + 4, json_string_value(v), n);
+            }
+            off += 4 + n;
+        }
+        if (!pass) {
+            size = off;
+            if (!(t->owned = malloc(size ? size : 1)))
+                return errmsg_set(c->err, c->err_size, "out of memory for input '%s'", nm.s);
+        }
+    }
+    t->data = t->owned;
+    t->size = size;
+    return 0;
+}
+
 /* Reads an input's "parameters": *binary_size is set (>= 0) when it has
  * binary_data_size, else -1. */
 static int parse_input_params(const pctx *c, const json_t *params, const kserve_tensor *t,
@@ -357,6 +435,11 @@ static int parse_input(const pctx *c, const json_t *in, size_t i, long long head
                               "input '%s' has binary_data_size but the request has no "
                               "Inference-Header-Content-Length",
                               nm.s);
+        if (t->dtype == KSERVE_BYTES) { /* its elements are checked once placed */
+            t->binary = 1;
+            t->size = (size_t)binary_size;
+            return 0;
+        }
         if ((unsigned long long)binary_size != t->elements * esize)
             return errmsg_set(
                 c->err, c->err_size,
@@ -369,6 +452,7 @@ static int parse_input(const pctx *c, const json_t *in, size_t i, long long head
     if (!data)
         return errmsg_set(c->err, c->err_size, "input '%s' has neither data nor binary_data_size",
                           nm.s);
+    if (t->dtype == KSERVE_BYTES) return parse_bytes(c, data, t);
     return parse_data(c, data, t, esize);
 }
 
@@ -388,6 +472,11 @@ static int place_binary(const pctx *c, const uint8_t *body, size_t len, size_t h
                               show(t->name).s, t->size, off - header_len, avail);
         t->data = t->size ? body + off : NULL;
         off += t->size;
+        if (t->dtype == KSERVE_BYTES && kserve_bytes_check(t->data, t->size, t->elements))
+            return errmsg_set(c->err, c->err_size,
+                              "input '%s': its %zu binary bytes are not %zu BYTES elements (each "
+                              "a 4-byte little-endian length, then its bytes)",
+                              show(t->name).s, t->size, t->elements);
     }
     if (off != len)
         return errmsg_set(
@@ -615,10 +704,17 @@ static size_t utf8_seq(const unsigned char *s, size_t n)
 }
 
 /* Writes s as a JSON string literal (quotes included). */
+static void db_json_text(dbuf *b, const char *str, size_t n);
+
 static void db_json_string(dbuf *b, const char *str)
 {
+    db_json_text(b, str, strlen(str));
+}
+
+/* n bytes of str as a JSON string (invalid UTF-8 bytes become U+FFFD). */
+static void db_json_text(dbuf *b, const char *str, size_t n)
+{
     const unsigned char *s = (const unsigned char *)str;
-    size_t n = strlen(str);
     if (n > (KSERVE_MAX_RESPONSE_BYTES - 2) / 6 || db_reserve(b, 6 * n + 2) < 0) {
         b->failed = 1;
         return;
@@ -910,13 +1006,23 @@ static int output_count(const kserve_output *o, size_t *count)
         if (o->dims[i] < 0) return -1;
     for (int i = 0; i < o->ndim; i++)
         if (o->dims[i] == 0) n = 0;
+    size_t esize = e->size ? e->size : 1;
     for (int i = 0; i < o->ndim && n > 0; i++) {
-        if ((uint64_t)o->dims[i] > KSERVE_MAX_RESPONSE_BYTES / e->size / n) return -1;
+        if ((uint64_t)o->dims[i] > KSERVE_MAX_RESPONSE_BYTES / esize / n) return -1;
         n *= (size_t)o->dims[i];
     }
     if (n > 0 && !o->data) return -1;
+    if (o->dtype == KSERVE_BYTES &&
+        (o->bytes > KSERVE_MAX_RESPONSE_BYTES || kserve_bytes_check(o->data, o->bytes, n)))
+        return -1;
     *count = n;
     return 0;
+}
+
+/* The bytes of an output's data. */
+static size_t output_bytes(const kserve_output *o, size_t count)
+{
+    return o->dtype == KSERVE_BYTES ? o->bytes : count * dtype_find(o->dtype)->size;
 }
 
 static void db_output(dbuf *b, const kserve_output *o, size_t count)
@@ -934,8 +1040,17 @@ static void db_output(dbuf *b, const kserve_output *o, size_t count)
     db_lit(b, "],");
     if (o->binary) {
         db_lit(b, "\"parameters\":{\"binary_data_size\":");
-        db_put(b, num, fmt_u64(num, count * dtype_find(o->dtype)->size));
+        db_put(b, num, fmt_u64(num, output_bytes(o, count)));
         db_lit(b, "}}");
+    } else if (o->dtype == KSERVE_BYTES) {
+        db_lit(b, "\"data\":[");
+        const uint8_t *p = o->data, *e;
+        size_t left = o->bytes, len;
+        for (size_t i = 0; i < count && !kserve_bytes_next(&p, &left, &e, &len); i++) {
+            if (i) db_lit(b, ",");
+            db_json_text(b, (const char *)e, len);
+        }
+        db_lit(b, "]}");
     } else {
         db_lit(b, "\"data\":");
         db_numbers(b, o->dtype, o->data, count);
@@ -978,7 +1093,7 @@ int kserve_build_response(const char *model, const char *version, const char *id
     db_lit(&b, "]}");
     size_t json_len = b.len;
     for (int i = 0; i < n; i++)
-        if (outs[i].binary) db_put(&b, outs[i].data, counts[i] * dtype_find(outs[i].dtype)->size);
+        if (outs[i].binary) db_put(&b, outs[i].data, output_bytes(&outs[i], counts[i]));
     if (b.failed) {
         free(b.p);
         goto done;

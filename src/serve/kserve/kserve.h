@@ -16,7 +16,8 @@
  * input order, with nothing between or after them.
  *
  * Datatypes: FP32, FP64, UINT8, INT8, INT32, INT64, BOOL map to glint's
- * types; every other (FP16, BF16, BYTES, UINT16, ...) is refused by name.
+ * types, BYTES to KSERVE_BYTES (below); every other (FP16, BF16, UINT16,
+ * ...) is refused by name.
  * JSON data must be JSON integers for integer types (range-checked),
  * numbers for FP32/FP64 (FP32: finite after rounding), true/false for BOOL.
  * Refused as unsupported rather than ignored: shared-memory inputs
@@ -56,6 +57,19 @@
 #define KSERVE_DEFAULT_MAX_ELEMENTS ((size_t)1 << 26)    /* per input, when max_elements is 0 */
 #define KSERVE_MAX_RESPONSE_BYTES ((size_t)1 << 30)      /* whole response body */
 #define KSERVE_MAX_TIMEOUT_US ((int64_t)86400 * 1000000) /* longer timeouts are clamped to 24 h */
+
+/* BYTES: a tensor of byte strings (ONNX's STRING type number; the engine
+ * runs none: a pipeline takes encoded images and answers JSON texts as
+ * BYTES). Its data is Triton's serialization, in binary data and gRPC raw
+ * contents alike: each element a 4-byte little-endian length, then its
+ * bytes. In JSON, each element is a string. */
+#define KSERVE_BYTES ((glint_dtype)8)
+
+/* Reads the next element of a BYTES buffer at *p (*left bytes): 0 with
+ * *elem and *len, moving *p past it; -1 when fewer than its length remain. */
+int kserve_bytes_next(const uint8_t **p, size_t *left, const uint8_t **elem, size_t *len);
+/* 0 if the BYTES buffer of `size` bytes holds exactly n elements, else -1. */
+int kserve_bytes_check(const void *data, size_t size, size_t n);
 
 typedef struct kserve_tensor {
     char *name; /* owned, NUL-terminated */
@@ -125,6 +139,7 @@ typedef struct kserve_output {
     const int64_t *dims; /* ndim values >= 0 (may be NULL when ndim is 0) */
     const void *data;    /* row-major elements (alignment not required); NULL only if empty */
     int binary;          /* 1: send in the binary section */
+    size_t bytes;        /* KSERVE_BYTES: the size of data (its elements serialized) */
 } kserve_output;
 
 /* Builds a whole response body for outs[0..n) (n >= 0):

@@ -287,7 +287,7 @@ static void model_metadata(gstate *st, grpc_call *c, call_state *cs, const uint8
     if (!q) return;
     repo_model *m = ready_model(cs, c, q->name, q->version);
     if (m) {
-        int ni = glint_model_num_inputs(m->model), no = glint_model_num_outputs(m->model);
+        int ni = kserve_model_num_io(m, 0), no = kserve_model_num_io(m, 1);
         Inference__ModelMetadataResponse__TensorMetadata *t = calloc((size_t)(ni + no), sizeof *t);
         Inference__ModelMetadataResponse__TensorMetadata **pt =
             calloc((size_t)(ni + no), sizeof *pt);
@@ -301,7 +301,7 @@ static void model_metadata(gstate *st, grpc_call *c, call_state *cs, const uint8
             r.name = m->name;
             r.n_versions = 1;
             r.versions = (char **)versions;
-            r.platform = "onnx";
+            r.platform = (char *)kserve_model_platform(m);
             r.n_inputs = (size_t)ni;
             r.inputs = pt;
             r.n_outputs = (size_t)no;
@@ -318,6 +318,7 @@ static void model_metadata(gstate *st, grpc_call *c, call_state *cs, const uint8
 
 static Inference__DataType config_type(glint_dtype t)
 {
+    if (t == KSERVE_BYTES) return INFERENCE__DATA_TYPE__TYPE_STRING;
     switch (t) {
     case GLINT_F32:
         return INFERENCE__DATA_TYPE__TYPE_FP32;
@@ -353,7 +354,7 @@ static void model_config(gstate *st, grpc_call *c, call_state *cs, const uint8_t
     }
     const batcher_options *o = batcher_get_options(m->batcher);
     int batched = kserve_model_batched(m);
-    int ni = glint_model_num_inputs(m->model), no = glint_model_num_outputs(m->model);
+    int ni = kserve_model_num_io(m, 0), no = kserve_model_num_io(m, 1);
     if (ni > MAX_IO) ni = MAX_IO;
     if (no > MAX_IO) no = MAX_IO;
     Inference__ModelInput in[MAX_IO], *pin[MAX_IO];
@@ -413,7 +414,7 @@ static void model_config(gstate *st, grpc_call *c, call_state *cs, const uint8_t
     }
     Inference__ModelConfig cfg = INFERENCE__MODEL_CONFIG__INIT;
     cfg.name = m->name;
-    cfg.platform = "onnx";
+    cfg.platform = (char *)kserve_model_platform(m);
     cfg.backend = "glint";
     cfg.max_batch_size = batched ? o->max_batch : 0;
     cfg.n_input = (size_t)ni;
@@ -681,7 +682,7 @@ static void infer_finished(sreq *r)
         ot[i].n_shape = (size_t)o->ndim;
         ot[i].shape = o->dims;
         pot[i] = &ot[i];
-        raw[i].len = o->row_bytes * (size_t)k->rows;
+        raw[i].len = o->dtype == KSERVE_BYTES ? o->bytes : o->row_bytes * (size_t)k->rows;
         raw[i].data = o->data;
     }
     Inference__ModelInferResponse a = INFERENCE__MODEL_INFER_RESPONSE__INIT;

@@ -73,6 +73,38 @@ output_param(const Inference__ModelInferRequest__InferRequestedOutputTensor *o, 
     return NULL;
 }
 
+/* BYTES contents (bytes_contents) of input t, serialized into t->owned. */
+static int bytes_contents(const Inference__InferTensorContents *ct, kserve_tensor *t, char *err,
+                          size_t cap)
+{
+    size_t n = ct ? ct->n_bytes_contents : 0, size = 0;
+    if (n != t->elements) {
+        snprintf(err, cap, "input '%s' has %zu values in its contents, its shape holds %zu",
+                 t->name, n, t->elements);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++)
+        size += 4 + ct->bytes_contents[i].len;
+    uint8_t *o = malloc(size + 1);
+    if (!o) {
+        snprintf(err, cap, "out of memory for input '%s'", t->name);
+        return -1;
+    }
+    t->owned = o;
+    t->data = o;
+    t->size = size;
+    for (size_t i = 0; i < n; i++) {
+        size_t len = ct->bytes_contents[i].len;
+        o[0] = (uint8_t)len;
+        o[1] = (uint8_t)(len >> 8);
+        o[2] = (uint8_t)(len >> 16);
+        o[3] = (uint8_t)(len >> 24);
+        memcpy(o + 4, ct->bytes_contents[i].data, len);
+        o += 4 + len;
+    }
+    return 0;
+}
+
 /* Typed contents of input t (dtype and elements set) into t->data. 0 or -1
  * with err. */
 static int typed_contents(const Inference__InferTensorContents *ct, kserve_tensor *t, char *err,
@@ -80,6 +112,7 @@ static int typed_contents(const Inference__InferTensorContents *ct, kserve_tenso
 {
     size_t n = 0;
     const void *src = NULL;
+    if (t->dtype == KSERVE_BYTES) return bytes_contents(ct, t, err, cap);
     switch (t->dtype) {
     case GLINT_F32:
         n = ct ? ct->n_fp32_contents : 0, src = ct ? ct->fp32_contents : NULL;
@@ -216,7 +249,19 @@ static int to_kserve(const Inference__ModelInferRequest *q, kserve_request *k, c
             t->dims[d] = v;
             t->elements *= (size_t)v;
         }
-        if (q->n_raw_input_contents) {
+        if (q->n_raw_input_contents && t->dtype == KSERVE_BYTES) {
+            const ProtobufCBinaryData *raw = &q->raw_input_contents[i];
+            if (kserve_bytes_check(raw->data, raw->len, t->elements)) {
+                snprintf(err, cap,
+                         "input '%s': its %zu raw bytes are not %zu BYTES elements (each a "
+                         "4-byte little-endian length, then its bytes)",
+                         t->name, raw->len, t->elements);
+                return -1;
+            }
+            t->data = raw->len ? raw->data : NULL;
+            t->size = raw->len;
+            t->binary = 1;
+        } else if (q->n_raw_input_contents) {
             const ProtobufCBinaryData *raw = &q->raw_input_contents[i];
             size_t want = t->elements * glint_dtype_size(t->dtype);
             if (raw->len != want) {

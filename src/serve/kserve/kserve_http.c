@@ -34,7 +34,7 @@ static json_t *shape_json(const int64_t *dims, int ndim, int from)
 static json_t *io_json(const repo_model *m, int outputs, int triton_config)
 {
     json_t *a = json_array();
-    int n = outputs ? glint_model_num_outputs(m->model) : glint_model_num_inputs(m->model);
+    int n = kserve_model_num_io(m, outputs);
     int batched = kserve_model_batched(m);
     for (int i = 0; a && i < n; i++) {
         glint_io_info io;
@@ -43,7 +43,10 @@ static json_t *io_json(const repo_model *m, int outputs, int triton_config)
         json_t *o;
         if (triton_config) {
             char type[32];
-            snprintf(type, sizeof type, "TYPE_%s", dt ? dt : "INVALID");
+            snprintf(type, sizeof type, "TYPE_%s",
+                     io.dtype == KSERVE_BYTES ? "STRING"
+                     : dt                     ? dt
+                                              : "INVALID");
             o = json_pack("{s:s, s:s, s:o}", "name", io.name, "data_type", type, "dims",
                           shape_json(io.dims, io.ndim, batched ? 1 : 0));
         } else {
@@ -69,9 +72,9 @@ static void model_metadata(h2o_req_t *req, const repo_model *m)
 {
     serve_respond_json(req, 200,
                        json_pack("{s:s, s:[s], s:s, s:o, s:o, s:{s:s, s:s}}", "name", m->name,
-                                 "versions", "1", "platform", "onnx", "inputs", io_json(m, 0, 0),
-                                 "outputs", io_json(m, 1, 0), "parameters", "precision",
-                                 precision_name(m->pkg.precision), "precision_note",
+                                 "versions", "1", "platform", kserve_model_platform(m), "inputs",
+                                 io_json(m, 0, 0), "outputs", io_json(m, 1, 0), "parameters",
+                                 "precision", precision_name(m->pkg.precision), "precision_note",
                                  m->pkg.precision_note));
 }
 
@@ -85,7 +88,7 @@ static void model_config(h2o_req_t *req, const repo_model *m)
     json_t *j = json_pack(
         "{s:s, s:s, s:s, s:i, s:o, s:o, s:{s:o, s:I}, s:[{s:s, s:i, s:s}], s:{s:s, s:s, s:i, "
         "s:i}}",
-        "name", m->name, "platform", "onnx", "backend", "glint", "max_batch_size",
+        "name", m->name, "platform", kserve_model_platform(m), "backend", "glint", "max_batch_size",
         batched ? o->max_batch : 0, "input", io_json(m, 0, 1), "output", io_json(m, 1, 1),
         "dynamic_batching", "preferred_batch_size", pref, "max_queue_delay_microseconds",
         (json_int_t)o->max_queue_delay_us, "instance_group", "name", m->name, "count", o->instances,
@@ -159,7 +162,8 @@ static void v2_finished(sreq *r)
                                   .ndim = k->outs[i].ndim,
                                   .dims = k->outs[i].dims,
                                   .data = k->outs[i].data,
-                                  .binary = k->outs[i].binary};
+                                  .binary = k->outs[i].binary,
+                                  .bytes = k->outs[i].bytes};
     char *body = NULL;
     size_t len = 0, hlen = 0;
     if (kserve_build_response(r->rm->name, "1", k->kreq.id, outs, k->n_out, &body, &len, &hlen)) {

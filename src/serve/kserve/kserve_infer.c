@@ -39,12 +39,6 @@ static int v2_check(sreq *r, char *err, size_t err_size)
     const model_conf *c = m->conf;
     glint_io_info in;
     glint_model_input_info(m->model, c->input, &in);
-    if (m->chain) {
-        snprintf(err, err_size,
-                 "model %s is a pipeline: it takes images (POST /v1/models/%s/%s), not tensors",
-                 m->name, m->name, model_task_name(c->task));
-        return -1;
-    }
     if (q->n_inputs != 1 || strcmp(q->inputs[0].name, in.name)) {
         snprintf(err, err_size, "model %s takes one input, '%s' (%s [-1, 3, %d, %d])", m->name,
                  in.name, "FP32", c->spec.height, c->spec.width);
@@ -147,6 +141,10 @@ static int lazy_output(kserve_req *k, kserve_out *o, const glint_tensor *t, size
 int kserve_infer_item_ran(sitem *it, const batch_result *res)
 {
     kserve_req *k = it->owner->proto;
+    if (it->owner->rm->chain) { /* a pipeline's first model: the answer goes on from here */
+        answer_params p = answer_params_of(sitem_model(it)->conf);
+        return pipeline_answer(it, res, &p);
+    }
     for (int i = 0; i < k->n_out; i++) {
         kserve_out *o = &k->outs[i];
         glint_tensor t;
@@ -169,11 +167,118 @@ int kserve_infer_item_ran(sitem *it, const batch_result *res)
     return 0;
 }
 
+/* ---- pipelines: encoded images in (BYTES), JSON answers out (BYTES) ---- */
+
+/* Checks a pipeline's request: one BYTES input "image" of N elements, at
+ * most the output "answer". N, or -1 with err. */
+static int chain_check(sreq *r, char *err, size_t err_size)
+{
+    const repo_model *m = r->rm;
+    kserve_req *k = r->proto;
+    const kserve_request *q = &k->kreq;
+    const kserve_tensor *t = &q->inputs[0];
+    if (q->n_inputs != 1 || strcmp(t->name, "image") || t->dtype != KSERVE_BYTES || t->ndim < 1 ||
+        t->ndim > 2 || (t->ndim == 2 && t->dims[1] != 1)) {
+        snprintf(err, err_size,
+                 "model %s is a pipeline: it takes one input, 'image' (BYTES [-1]: encoded JPEG "
+                 "or PNG images)",
+                 m->name);
+        return -1;
+    }
+    if (q->n_outputs > 1 || (q->n_outputs == 1 && strcmp(q->outputs[0].name, "answer"))) {
+        snprintf(err, err_size, "model %s is a pipeline: its one output is 'answer' (BYTES)",
+                 m->name);
+        return -1;
+    }
+    if (t->elements < 1 || t->elements > (size_t)m->max_queue || t->elements > SERVE_MAX_IMAGES) {
+        snprintf(err, err_size, "input 'image' has %zu images: 1 to %d at once", t->elements,
+                 m->max_queue < SERVE_MAX_IMAGES ? m->max_queue : SERVE_MAX_IMAGES);
+        return -1;
+    }
+    kserve_out *o = &k->outs[0];
+    o->name = "answer";
+    o->index = 0;
+    o->dtype = KSERVE_BYTES;
+    o->ndim = 1;
+    o->dims[0] = (int64_t)t->elements;
+    o->binary = q->n_outputs ? q->outputs[0].binary : q->binary_output_default;
+    k->n_out = 1;
+    k->rows = (int)t->elements;
+    return k->rows;
+}
+
+/* Each image of the input through the pipeline (worker). */
+static void chain_start(sreq *r)
+{
+    kserve_req *k = r->proto;
+    repo_model *m = r->rm;
+    char err[SERVE_ERR_MAX], why[160];
+    int rows = chain_check(r, err, sizeof err);
+    if (rows < 0) {
+        sreq_finish_error(r, 400, "%s", err);
+        return;
+    }
+    if (k->kreq.timeout_us > 0) r->deadline_ns = r->t_start + (uint64_t)k->kreq.timeout_us * 1000u;
+    if (sreq_admit(r, rows, why, sizeof why)) {
+        sreq_finish_error(r, 503, "model %s: %s", m->name, why);
+        return;
+    }
+    if (sreq_items(r, rows)) {
+        atomic_fetch_sub(&m->pending, rows);
+        sreq_finish_error(r, 500, "out of memory");
+        return;
+    }
+    const kserve_tensor *t = &k->kreq.inputs[0];
+    const uint8_t *p = t->data;
+    size_t left = t->size;
+    for (int i = 0; i < rows; i++) /* the parser checked the elements */
+        kserve_bytes_next(&p, &left, &r->items[i].data, &r->items[i].size);
+    pipeline_submit_images(r);
+}
+
+/* The items' answers as the BYTES output "answer": one JSON text each.
+ * 0, or -1 out of memory. */
+static int chain_answers(sreq *r)
+{
+    kserve_req *k = r->proto;
+    kserve_out *o = &k->outs[0];
+    char *text[SERVE_MAX_IMAGES];
+    size_t len[SERVE_MAX_IMAGES], size = 0;
+    int rc = 0;
+    for (int i = 0; i < r->n_items; i++) {
+        text[i] = json_dumps(r->items[i].answer, JSON_COMPACT | JSON_REAL_PRECISION(10));
+        len[i] = text[i] ? strlen(text[i]) : 0;
+        size += 4 + len[i];
+        rc |= !text[i];
+    }
+    if (!rc && (o->data = malloc(size + 1))) {
+        uint8_t *q = o->data;
+        for (int i = 0; i < r->n_items; i++) {
+            q[0] = (uint8_t)len[i];
+            q[1] = (uint8_t)(len[i] >> 8);
+            q[2] = (uint8_t)(len[i] >> 16);
+            q[3] = (uint8_t)(len[i] >> 24);
+            memcpy(q + 4, text[i], len[i]);
+            q += 4 + len[i];
+        }
+        o->bytes = size;
+    } else {
+        rc = -1;
+    }
+    for (int i = 0; i < r->n_items; i++)
+        free(text[i]);
+    return rc;
+}
+
 void kserve_infer_start(sreq *r, uint64_t t0)
 {
     kserve_req *k = r->proto;
     repo_model *m = r->rm;
     char err[SERVE_ERR_MAX];
+    if (m->chain) {
+        chain_start(r);
+        return;
+    }
     int rows = v2_check(r, err, sizeof err);
     if (rows < 0) {
         sreq_finish_error(r, 400, "%s", err);
@@ -209,6 +314,10 @@ void kserve_infer_dispose(sreq *r)
 {
     kserve_req *k = r->proto;
     kserve_request_dispose(&k->kreq);
+    if (r->rm && r->rm->chain) {
+        free(k->outs[0].data);
+        k->outs[0].data = NULL;
+    }
     if (k->lazy)
         for (int i = 0; i < k->n_out; i++) {
             free(k->outs[i].data);
@@ -225,16 +334,41 @@ int kserve_infer_rows_ok(sreq *r)
             sreq_finish_error(r, r->items[i].status, "%s", r->items[i].err);
             return -1;
         }
+    if (r->rm->chain && chain_answers(r)) {
+        sreq_finish_error(r, 500, "out of memory for the answers");
+        return -1;
+    }
     return 0;
 }
 
 int kserve_model_batched(const repo_model *m)
 {
+    if (m->chain) return 0; /* its tensors' shapes say [-1] themselves */
     return batcher_get_options(m->batcher)->max_batch > 1 || m->conf->batch_free;
+}
+
+int kserve_model_num_io(const repo_model *m, int outputs)
+{
+    if (m->chain) return 1;
+    return outputs ? glint_model_num_outputs(m->model) : glint_model_num_inputs(m->model);
+}
+
+const char *kserve_model_platform(const repo_model *m)
+{
+    return m->chain ? "ensemble" : "onnx";
 }
 
 void kserve_model_io(const repo_model *m, int outputs, int i, glint_io_info *io)
 {
+    if (m->chain) { /* encoded images in, JSON answers out */
+        memset(io, 0, sizeof *io);
+        io->name = outputs ? "answer" : "image";
+        io->dtype = KSERVE_BYTES;
+        io->ndim = 1;
+        io->dims[0] = -1;
+        (void)i;
+        return;
+    }
     if (outputs)
         glint_model_output_info(m->model, i, io);
     else

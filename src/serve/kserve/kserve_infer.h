@@ -26,8 +26,9 @@ typedef struct kserve_out {
     int ndim;
     int64_t dims[GLINT_MAX_DIMS]; /* dims[0]: the request's rows */
     size_t row_bytes;
-    uint8_t *data; /* rows x row_bytes, in the request's arena (or malloc'ed: lazy) */
+    uint8_t *data; /* rows x row_bytes, in the request's arena (or malloc'ed: lazy, BYTES) */
     int binary;
+    size_t bytes; /* KSERVE_BYTES: the size of data (its elements serialized) */
 } kserve_out;
 
 /* An inference request's own state (request.h's proto, or its first member). */
@@ -67,6 +68,11 @@ int kserve_infer_rows_ok(sreq *r);
 /* Whether the model's tensors carry a batch axis its config shows as -1
  * (Triton's max_batch_size > 0). */
 int kserve_model_batched(const repo_model *m);
+/* The model's input (outputs 0) or output count as KServe shows it: a
+ * pipeline has one of each (image and answer, BYTES). */
+int kserve_model_num_io(const repo_model *m, int outputs);
+/* Triton's platform of the model: "onnx", a pipeline "ensemble". */
+const char *kserve_model_platform(const repo_model *m);
 /* Input or output i of the model as served: a 4-D input's spatial axes at
  * the configured size unless the model takes each picture's size (rect). */
 void kserve_model_io(const repo_model *m, int outputs, int i, glint_io_info *io);
