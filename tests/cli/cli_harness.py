@@ -37,6 +37,19 @@ def run(glint, model, *args):
     return [json.loads(line) for line in p.stdout.splitlines()], p.stderr
 
 
+def request(port, method, path, body=None, headers=None):
+    """One HTTP request to 127.0.0.1:port: (status, its JSON body, or the raw
+    bytes when it is not JSON, or None when empty)."""
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    c.request(method, path, body, headers or {})
+    r = c.getresponse()
+    data = r.read()
+    try:
+        return r.status, json.loads(data) if data else None
+    except ValueError:
+        return r.status, data
+
+
 class Serve:
     """`glint serve ARGS...` on 127.0.0.1:0; port is 0 if it did not become
     ready in 120 s (log() says why). Use as a context manager."""

@@ -32,7 +32,7 @@ import grpc
 from PIL import Image
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "cli"))
-from cli_harness import Serve, Tally  # noqa: E402
+from cli_harness import Serve, Tally, request  # noqa: E402
 
 GLINT, SRC = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
 T = Tally()
@@ -83,17 +83,6 @@ detectors:
     class_name: "YES"
     max_count: 5
 """ % DET)
-
-
-def request(port, method, path, body=None, headers=None):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    c.request(method, path, body, headers or {})
-    r = c.getresponse()
-    data = r.read()
-    try:
-        return r.status, json.loads(data) if data else None
-    except ValueError:
-        return r.status, data
 
 
 def post(port, model, task, img, query="?cache=0"):

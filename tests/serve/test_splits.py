@@ -7,7 +7,6 @@ answer from the old one after the reload) and a broken file keeps the splits
 that work. Standard library only.
 
 usage: test_splits.py GLINT SRC"""
-import http.client
 import json
 import os
 import subprocess
@@ -16,7 +15,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "cli"))
-from cli_harness import Serve, Tally  # noqa: E402
+from cli_harness import Serve, Tally, request  # noqa: E402
 
 GLINT, SRC = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
 T = Tally()
@@ -41,17 +40,6 @@ edge = os.path.join(tmp, "edge.yaml")  # a detector whose model is the split
 open(edge, "w").write(open(os.path.join(SRC, "deploy", "edge-config.yaml")).read()
                       .replace("model: red_disc", "model: disc"))
 DET = "det_2bTqCredDiscBinary000000000"
-
-
-def request(port, method, path, body=None, headers=None):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    c.request(method, path, body, headers or {})
-    r = c.getresponse()
-    data = r.read()
-    try:
-        return r.status, json.loads(data) if data else None
-    except ValueError:
-        return r.status, data
 
 
 def classify(port, name, client=None, img=IMG, query="?cache=0"):

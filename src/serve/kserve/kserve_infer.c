@@ -167,6 +167,26 @@ int kserve_infer_item_ran(sitem *it, const batch_result *res)
     return 0;
 }
 
+/* Applies the request's timeout, admits its rows on its model and makes
+ * its items. 0, or -1 with r finished (503 refused, 500 out of memory). */
+static int admit_rows(sreq *r, int rows)
+{
+    kserve_req *k = r->proto;
+    repo_model *m = r->rm;
+    char why[160];
+    if (k->kreq.timeout_us > 0) r->deadline_ns = r->t_start + (uint64_t)k->kreq.timeout_us * 1000u;
+    if (sreq_admit(r, rows, why, sizeof why)) {
+        sreq_finish_error(r, 503, "model %s: %s", m->name, why);
+        return -1;
+    }
+    if (sreq_items(r, rows)) {
+        atomic_fetch_sub(&m->pending, rows);
+        sreq_finish_error(r, 500, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
 /* ---- pipelines: encoded images in (BYTES), JSON answers out (BYTES) ---- */
 
 /* Checks a pipeline's request: one BYTES input "image" of N elements, at
@@ -211,23 +231,13 @@ static int chain_check(sreq *r, char *err, size_t err_size)
 static void chain_start(sreq *r)
 {
     kserve_req *k = r->proto;
-    repo_model *m = r->rm;
-    char err[SERVE_ERR_MAX], why[160];
+    char err[SERVE_ERR_MAX];
     int rows = chain_check(r, err, sizeof err);
     if (rows < 0) {
         sreq_finish_error(r, 400, "%s", err);
         return;
     }
-    if (k->kreq.timeout_us > 0) r->deadline_ns = r->t_start + (uint64_t)k->kreq.timeout_us * 1000u;
-    if (sreq_admit(r, rows, why, sizeof why)) {
-        sreq_finish_error(r, 503, "model %s: %s", m->name, why);
-        return;
-    }
-    if (sreq_items(r, rows)) {
-        atomic_fetch_sub(&m->pending, rows);
-        sreq_finish_error(r, 500, "out of memory");
-        return;
-    }
+    if (admit_rows(r, rows)) return;
     const kserve_tensor *t = &k->kreq.inputs[0];
     const uint8_t *p = t->data;
     size_t left = t->size;
@@ -284,21 +294,11 @@ void kserve_infer_start(sreq *r, uint64_t t0)
         sreq_finish_error(r, 400, "%s", err);
         return;
     }
-    if (k->kreq.timeout_us > 0) r->deadline_ns = r->t_start + (uint64_t)k->kreq.timeout_us * 1000u;
     if (alloc_outputs(r, rows, err, sizeof err)) {
         sreq_finish_error(r, 500, "%s", err);
         return;
     }
-    char why[160];
-    if (sreq_admit(r, rows, why, sizeof why)) {
-        sreq_finish_error(r, 503, "model %s: %s", m->name, why);
-        return;
-    }
-    if (sreq_items(r, rows)) {
-        atomic_fetch_sub(&m->pending, rows);
-        sreq_finish_error(r, 500, "out of memory");
-        return;
-    }
+    if (admit_rows(r, rows)) return;
     const kserve_tensor *t = &k->kreq.inputs[0];
     size_t row_bytes = t->size / (size_t)rows;
     uint64_t parse_ns = serve_now_ns() - t0;
