@@ -8,7 +8,8 @@
  * right binary_data_size or element count, the binary section is the
  * inputs' bytes, and every JSON FP32 number reads back bit-exact (null for
  * NaN/Inf).
- * Seeds: fuzz/corpus/kserve/ (made by hand: JSON-only, binary, mixed).
+ * BYTES inputs hold exactly their elements (kserve_bytes_check).
+ * Seeds: fuzz/corpus/kserve/ (made by hand: JSON-only, binary, mixed, BYTES).
  *
  *   scripts/fuzz.sh build-fuzz 600
  *   build-fuzz/fuzz_kserve -max_len=100000 work/ fuzz/corpus/kserve
@@ -44,7 +45,9 @@ static void check_request(const kserve_request *r, const uint8_t *body, size_t l
             if (t->dims[d] < 0 || t->dims[d] > MAX_ELEMENTS) __builtin_trap();
             n *= (size_t)t->dims[d];
         }
-        if (n != t->elements || n > MAX_ELEMENTS || t->size != n * esize(t->dtype))
+        if (n != t->elements || n > MAX_ELEMENTS) __builtin_trap();
+        if (t->dtype == KSERVE_BYTES ? kserve_bytes_check(t->data, t->size, n) != 0
+                                     : t->size != n * esize(t->dtype))
             __builtin_trap();
         if (t->size && !t->data) __builtin_trap();
         if (t->binary) {
@@ -92,7 +95,7 @@ static void echo(const kserve_request *r)
     size_t json_len = r->n_inputs > 1 ? hlen : len;
     if ((r->n_inputs > 1) != (hlen > 0) || json_len + bin_total != len) __builtin_trap();
     json_error_t je;
-    json_t *root = json_loadb(body, json_len, 0, &je);
+    json_t *root = json_loadb(body, json_len, JSON_ALLOW_NUL, &je); /* BYTES may hold NULs */
     if (!root) __builtin_trap();
     const json_t *arr = json_object_get(root, "outputs");
     if (json_array_size(arr) != (size_t)r->n_inputs) __builtin_trap();
