@@ -4,8 +4,12 @@
 /metrics: the numbers are there, they agree, they move; a screenshot is
 taken; the page needs nothing but glint. Standard library only.
 
-usage: test_status_page.py GLINT SRC"""
+With a third argument `streams` (a glint built with camera streams): the
+page's Cameras table instead, for two streams (one playing, one broken).
+
+usage: test_status_page.py GLINT SRC [streams]"""
 import http.client
+import json
 import os
 import re
 import subprocess
@@ -53,6 +57,10 @@ def cell(html, row, cls):
 
 def main():
     tmp = tempfile.mkdtemp(prefix="glint-status-")
+    if len(sys.argv) > 3 and sys.argv[3] == "streams":  # serve/status-page-streams
+        cameras(tmp)
+        subprocess.run(["rm", "-rf", tmp])
+        T.finish()
     models = os.path.join(SRC, "models")
     with Serve(GLINT, tmp, "--models", models, "--model", "red_disc", "--model", "shapes",
                "--cache-mb", "0") as s:
@@ -110,6 +118,45 @@ def main():
             th.join()
     subprocess.run(["rm", "-rf", tmp])
     T.finish()
+
+
+def cameras(tmp):
+    """A glint with camera streams (built with them): the page's Cameras table, a
+    row per stream with its state, counts from /v1/streams and its last frame."""
+    sys.path.insert(0, os.path.join(SRC, "tests", "streams"))
+    import clips  # noqa: E402 (ffmpeg makes the clip)
+    clip = clips.disc_then_none(tmp)
+    conf = os.path.join(tmp, "streams.yaml")
+    with open(conf, "w") as f:
+        f.write("streams:\n  - {id: door, url: 'file://%s', model: red_disc, fps: 5}\n"
+                "  - {id: gone, url: 'file://%s/none.mkv', model: red_disc, "
+                "reconnect_max_s: 1}\n" % (clip, tmp))
+    d = os.path.join(tmp, "cams")
+    os.makedirs(d)
+    with Serve(GLINT, d, "--models", os.path.join(SRC, "models"), "--model", "red_disc",
+               "--streams", conf, "--state-dir", os.path.join(d, "state")) as s:
+        T.check("serve ready with two streams", s.port > 0, s.log())
+        time.sleep(2)
+        html, _, _ = dom(s, tmp)
+        row = re.search(r'<tr id="c-door">(.*?)</tr>', html, re.S)
+        row = row.group(1) if row else ""
+        analysed = re.search(r'<td class="analysed">(\d+)</td>', row)
+        st, j = get(s, "GET", "/v1/streams/door")
+        now = json.loads(j)["frames"]["analysed"] if st == 200 else -1
+        T.check("Cameras: the playing stream's row, its analysed count (%s) at most /v1/streams' "
+                "now (%d)" % (analysed.group(1) if analysed else None, now),
+                "playing" in row and analysed and 0 < int(analysed.group(1)) <= now, row[:400])
+        img = re.search(r'<img class="thumb"[^>]*src="(/v1/streams/door/latest\.jpg\?n=\d+)"'
+                        r'[^>]*data-w="(\d+)"|<img class="thumb"[^>]*data-w="(\d+)"[^>]*'
+                        r'src="(/v1/streams/door/latest\.jpg\?n=\d+)"', row)
+        T.check("Cameras: its last analysed frame loaded in the browser (latest.jpg, %s px "
+                "wide: the 640x480 frame fitted in red_disc's 128x128)"
+                % ((img.group(2) or img.group(3)) if img else None),
+                img and int(img.group(2) or img.group(3)) == 128, row[:600])
+        gone = re.search(r'<tr id="c-gone">(.*?)</tr>', html, re.S)
+        T.check("Cameras: a stream whose file is missing shows its state and why",
+                gone and "ok" not in gone.group(1).split("</td>")[2] and
+                "none.mkv" in gone.group(1), gone.group(1)[:400] if gone else html[-800:])
 
 
 main()

@@ -96,6 +96,13 @@ set_tests_properties(serve/pipeline PROPERTIES PASS_REGULAR_EXPRESSION "[1-9][0-
 # server over TCP and UDP, an HTTP MJPEG camera, mosquitto and a paho-mqtt
 # subscriber, all on loopback (the packages: scripts/install-deps.sh).
 if(GLINT_STREAMS)
+  # the status page's Cameras table (a glint with streams)
+  add_test(NAME serve/status-page-streams COMMAND /usr/bin/python3
+           ${CMAKE_SOURCE_DIR}/tests/serve/test_status_page.py $<TARGET_FILE:glint> ${CMAKE_SOURCE_DIR}
+           streams)
+  set_tests_properties(serve/status-page-streams PROPERTIES
+                       PASS_REGULAR_EXPRESSION "[1-9][0-9]* passed, 0 failed"
+                       FAIL_REGULAR_EXPRESSION "FAIL " TIMEOUT 300)
   add_test(NAME serve/streams COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/tests/serve/test_streams.py
            $<TARGET_FILE:glint> ${CMAKE_SOURCE_DIR})
   set_tests_properties(serve/streams PROPERTIES PASS_REGULAR_EXPRESSION "[1-9][0-9]* passed, 0 failed"
