@@ -8,6 +8,8 @@ red_disc classifier, served like a model.
   exactly;
 - the classes mean something: red discs are judged YES and other discs NO
   (ground truth of tests/data/shapes);
+- text lines (ocr_det -> crops -> ocr_rec, PaddleOCR's two stages): each
+  line read as the recogniser reads its crop alone, the pictures' words;
 - relabel; merged models; several images in one request; crops batched
   through the classifier's batcher (--max-batch); statistics and metrics per
   stage; a Groundlight edge detector on the pipeline counting red discs;
@@ -50,7 +52,7 @@ import grpc_service_pb2 as pb  # noqa: E402
 tmp = tempfile.mkdtemp(prefix="glint-pipeline-")
 models = os.path.join(tmp, "models")
 os.mkdir(models)
-for name in ("shapes", "red_disc"):
+for name in ("shapes", "red_disc", "ocr_det", "ocr_rec"):
     os.symlink(os.path.join(SRC, "models", name), os.path.join(models, name))
 
 
@@ -70,6 +72,22 @@ CROP = """pipeline:
 pipeline("discs", CROP)
 pipeline("discs_relabel", CROP + "  relabel: true\n")
 pipeline("both", "pipeline:\n  models: [shapes, red_disc]\n")
+# PaddleOCR's two stages: text lines found, cut and read
+pipeline("ocr", "pipeline:\n  detect: ocr_det\n  recognize: ocr_rec\n  padding: 0.02\n"
+         "  min_size: 4\n")
+OCR = os.path.join(SRC, "tests", "data", "ocr")
+OCR_TRUTH = {"scene.png": ["glint", "edge 2026", "rtsp42", "camera7", "ok"],  # tools/train_ocr.py
+             "wide.png": ["loading dock", "gate3", "exit", "b12"]}
+
+
+def edits(a, b):
+    """Levenshtein distance."""
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        prev, row[0] = row[0], i
+        for j, cb in enumerate(b, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (ca != cb))
+    return row[-1]
 edge = os.path.join(tmp, "edge.yaml")
 DET = "det_2bTqCredDiscsCounted0000000"
 open(edge, "w").write("""edge_inference_configs:
@@ -206,6 +224,33 @@ with Serve(GLINT, tmp, "--models", models, "--edge-config", edge, "--max-batch",
     T.check("KServe statistics of the pipeline count its requests",
             st == 200 and ms.get("inference_stats", {}).get("success", {}).get("count") ==
             len(PICS), (st, str(stats)[:300]))
+
+    # ---- text: detected, cut, read (ocr_det -> crops -> ocr_rec) ----
+    same_text, lines, errs, chars, found = 0, 0, 0, 0, 0
+    for name, words in OCR_TRUTH.items():
+        data = open(os.path.join(OCR, name), "rb").read()
+        st, a = post(port, "ocr", "text_detect", data)
+        st2, d = post(port, "ocr_det", "text_detect", data)
+        pic = Image.open(io.BytesIO(data)).convert("RGB")
+        T.check("ocr on %s: the text detector's own lines" % name,
+                st == 200 and st2 == 200 and boxes(a) == boxes(d), (st, a))
+        for det in (a or {}).get("detections", []):
+            c, lines = det["crop"], lines + 1
+            buf = io.BytesIO()
+            pic.crop((int(c["x1"]), int(c["y1"]), int(c["x2"]), int(c["y2"]))).save(buf, "PNG")
+            st3, alone = post(port, "ocr_rec", "text_recognize", buf.getvalue())
+            same_text += (st3 == 200 and alone["text"] == det["text"] and
+                          abs(alone["score"] - det["text_score"]) < 1e-5)
+            best = min(words, key=lambda w: edits(w, det["text"]))
+            errs += edits(best, det["text"])
+            chars += len(best)
+        found += sum(any(edits(w, x["text"]) <= len(w) // 3 for x in a.get("detections", []))
+                     for w in words)
+    T.check("ocr: each line's text is the recogniser's answer for that crop alone (%d of %d)"
+            % (same_text, lines), lines >= 8 and same_text == lines)
+    T.check("ocr: the pictures' words read with %.0f%% of characters wrong (%d of %d words found)"
+            % (100.0 * errs / max(chars, 1), found, sum(map(len, OCR_TRUTH.values()))),
+            chars and errs <= 0.25 * chars and found >= 8)
 
     # ---- relabel and merged models ----
     st, a = post(port, "discs_relabel", "detect", DATA["shapes_02.png"])

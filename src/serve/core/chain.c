@@ -152,8 +152,8 @@ static int read_classes(chain *c, const json_t *v, char *err, size_t cap)
 
 static int read_chain(server *s, const json_t *p, chain *c, char *err, size_t cap)
 {
-    static const char *const keys[] = {"detect",    "classify", "classes", "padding", "min_size",
-                                       "max_crops", "top_k",    "relabel", "models"};
+    static const char *const keys[] = {"detect",   "classify",  "recognize", "classes", "padding",
+                                       "min_size", "max_crops", "top_k",     "relabel", "models"};
     if (!json_is_object(p)) return errmsg_set(err, cap, "pipeline must be a mapping");
     const char *k;
     const json_t *v;
@@ -165,13 +165,14 @@ static int read_chain(server *s, const json_t *p, chain *c, char *err, size_t ca
         if (!known)
             return errmsg_set(
                 err, cap,
-                "pipeline has no key '%s' (it takes detect, classify, classes, padding, "
-                "min_size, max_crops, top_k, relabel, or models)",
+                "pipeline has no key '%s' (it takes detect, classify or recognize, classes, "
+                "padding, min_size, max_crops, top_k, relabel, or models)",
                 k);
     }
     const json_t *models = json_object_get(p, "models");
     if (models) {
-        if (json_object_get(p, "detect") || json_object_get(p, "classify"))
+        if (json_object_get(p, "detect") || json_object_get(p, "classify") ||
+            json_object_get(p, "recognize"))
             return errmsg_set(err, cap,
                               "pipeline takes either models (merged) or detect + classify");
         size_t n = json_array_size(models);
@@ -193,14 +194,22 @@ static int read_chain(server *s, const json_t *p, chain *c, char *err, size_t ca
         return 0;
     }
     c->mode = CHAIN_CROP;
-    if (!json_object_get(p, "detect") || !json_object_get(p, "classify"))
-        return errmsg_set(err, cap, "pipeline needs detect and classify (or models)");
-    if (take_stage(s, "detect", json_object_get(p, "detect"), MODEL_TASK_DETECT, &c->stages[0], err,
+    const json_t *cls = json_object_get(p, "classify"), *rec = json_object_get(p, "recognize");
+    if (!json_object_get(p, "detect") || !cls == !rec)
+        return errmsg_set(err, cap,
+                          "pipeline needs detect and either classify or recognize (or models)");
+    /* an object or a text detector (a text detector's lines to a recogniser: PaddleOCR's
+     * two stages; a detector's plates to one too) */
+    if (take_stage(s, "detect", json_object_get(p, "detect"), MODEL_TASK_NONE, &c->stages[0], err,
                    cap))
         return -1;
     c->n_stages = 1;
-    if (take_stage(s, "classify", json_object_get(p, "classify"), MODEL_TASK_CLASSIFY,
-                   &c->stages[1], err, cap))
+    model_task t0 = c->stages[0]->conf->task;
+    if (t0 != MODEL_TASK_DETECT && t0 != MODEL_TASK_TEXT_DETECT)
+        return errmsg_set(err, cap, "pipeline.detect: %s is a %s model, not detect or text_detect",
+                          c->stages[0]->name, model_task_name(t0));
+    if (take_stage(s, cls ? "classify" : "recognize", cls ? cls : rec,
+                   cls ? MODEL_TASK_CLASSIFY : MODEL_TASK_TEXT_RECOGNIZE, &c->stages[1], err, cap))
         return -1;
     c->n_stages = 2;
     const json_t *rl = json_object_get(p, "relabel");
@@ -407,6 +416,14 @@ static void finish(chain_run *run)
         for (int i = 0; i < run->n; i++) {
             chain_task *t = &run->tasks[i];
             json_t *d = json_array_get(dets, (size_t)t->det);
+            json_object_set_new(d, "crop",
+                                json_pack("{s:f, s:f, s:f, s:f}", "x1", t->crop[0], "y1",
+                                          t->crop[1], "x2", t->crop[2], "y2", t->crop[3]));
+            if (json_is_object(t->result)) { /* a recogniser's {"text", "score"} */
+                json_object_set(d, "text", json_object_get(t->result, "text"));
+                json_object_set(d, "text_score", json_object_get(t->result, "score"));
+                continue;
+            }
             json_t *top = json_array_get(t->result, 0);
             if (c->relabel && top) {
                 json_object_set(d, "detector_label", json_object_get(d, "label"));
@@ -414,9 +431,6 @@ static void finish(chain_run *run)
                 json_object_set(d, "label", json_object_get(top, "label"));
                 json_object_set(d, "class_id", json_object_get(top, "class_id"));
             }
-            json_object_set_new(d, "crop",
-                                json_pack("{s:f, s:f, s:f, s:f}", "x1", t->crop[0], "y1",
-                                          t->crop[1], "x2", t->crop[2], "y2", t->crop[3]));
             json_object_set_new(d, "classes", t->result);
             t->result = NULL;
         }

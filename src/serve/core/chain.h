@@ -12,12 +12,17 @@
  *     top_k: 1                         # classes kept per crop
  *     relabel: false                   # true: a box takes its crop's best class as its label
  *
+ *   pipeline:                          # text lines read (PaddleOCR's two stages)
+ *     detect: ocr_det                  # a text (or object) detector
+ *     recognize: ocr_rec               # a text recogniser on each line's crop
+ *
  *   pipeline:                          # models side by side on the image, answers merged
  *     models: [shapes, yolov8n]
  *
  * A pipeline answers as its first model does (a detector's answer, each box
  * with the "classes" of its crop and the "crop" it was cut from; merged: the
- * boxes and classes of every model, each naming its "model").
+ * boxes and classes of every model, each naming its "model"; recognised:
+ * each line's "text" and "text_score").
  *
  * How it runs (request.h's pipeline, one more step): the image is decoded
  * at full size and kept with the item; the first model's rows go through
