@@ -334,8 +334,14 @@ with Serve(GLINT, tmp, "--models", models, "--edge-config", edge, "--max-batch",
             meta["inputs"] == [{"name": "image", "datatype": "BYTES", "shape": [-1]}] and
             meta["outputs"] == [{"name": "answer", "datatype": "BYTES", "shape": [-1]}], meta)
     st, cfg = request(port, "GET", "/v2/models/discs/config")
-    T.check("KServe config of a pipeline: TYPE_STRING tensors",
-            st == 200 and cfg["input"][0]["data_type"] == "TYPE_STRING", cfg)
+    steps = [(x["model_name"], x["model_version"]) for x in
+             (cfg or {}).get("ensemble_scheduling", {}).get("step", [])]
+    T.check("KServe config of a pipeline: TYPE_STRING tensors, Triton's ensemble_scheduling with "
+            "its steps (what perf_analyzer reads to find the composing models)",
+            st == 200 and cfg["input"][0]["data_type"] == "TYPE_STRING" and
+            steps == [("shapes", -1), ("red_disc", -1)] and "dynamic_batching" not in cfg, cfg)
+    st, s0 = request(port, "GET", "/v2/models/shapes/stats")
+    n0 = s0["model_stats"][0]["inference_stats"]["success"]["count"]
     three = PICS[:3]
     blob = b"".join(struct.pack("<I", len(DATA[p])) + DATA[p] for p in three)
 
@@ -378,6 +384,10 @@ with Serve(GLINT, tmp, "--models", models, "--edge-config", edge, "--max-batch",
     st, j, _ = v2(struct.pack("<I", 99999) + DATA[PICS[0]], 1, False)
     T.check("KServe HTTP: a BYTES length past the body's end: 400",
             st == 400 and "BYTES elements" in j["error"], (st, j))
+    st, s1 = request(port, "GET", "/v2/models/shapes/stats")
+    n1 = s1["model_stats"][0]["inference_stats"]["success"]["count"]
+    T.check("the composing detector counts the pipeline's steps as its requests (+%d for 6 "
+            "images)" % (n1 - n0), n1 - n0 == 6)
     gp = int(re.search(r"KServe v2 over gRPC on [^ ]*:(\d+)", s.log()).group(1))
     ch = grpc.insecure_channel("127.0.0.1:%d" % gp)
     infer = ch.unary_unary("/inference.GRPCInferenceService/ModelInfer",
@@ -406,6 +416,14 @@ with Serve(GLINT, tmp, "--models", models, "--edge-config", edge, "--max-batch",
     T.check("KServe gRPC metadata of a pipeline",
             meta.platform == "ensemble" and meta.inputs[0].datatype == "BYTES" and
             meta.outputs[0].name == "answer", str(meta))
+    gcfg = ch.unary_unary("/inference.GRPCInferenceService/ModelConfig",
+                          request_serializer=lambda m: m.SerializeToString(),
+                          response_deserializer=pb.ModelConfigResponse.FromString)(
+        pb.ModelConfigRequest(name="discs"), timeout=30).config
+    T.check("KServe gRPC config of a pipeline: ensemble_scheduling's steps",
+            [x.model_name for x in gcfg.ensemble_scheduling.step] == ["shapes", "red_disc"] and
+            dict(gcfg.ensemble_scheduling.step[1].output_map) == {"probs": "answer"} and
+            not gcfg.HasField("dynamic_batching"), str(gcfg))
     ch.close()
 
     # ---- lifecycle ----

@@ -511,6 +511,7 @@ static void task_ran(batch_item *bi, const batch_result *res)
         return;
     }
     atomic_fetch_add(&m->stats.images, 1);
+    pipeline_count_step(m, serve_now_ns() - bi->commit_ns);
     t->status = 200;
     task_done(t);
 }

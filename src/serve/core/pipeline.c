@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static double ms(uint64_t ns)
 {
@@ -92,6 +93,7 @@ static void item_ran(batch_item *bi, const batch_result *res)
         pipeline_count_run(first, it->queue_ns, res);
         pipeline_count_output(first, it->decode_ns + it->prep_ns, it->post_ns, res);
         atomic_fetch_add(&first->stats.images, 1);
+        pipeline_count_step(first, res->end_ns - bi->commit_ns + it->post_ns);
         if (chain_next(it)) return; /* the pipeline's next models finish it */
     }
     sitem_answered(it);
@@ -118,6 +120,16 @@ void pipeline_count_run(repo_model *m, uint64_t queue_ns, const batch_result *re
                                   (double)(res->end_ns - res->start_ns) / 1e9);
         metrics_histogram_observe(&st->batch_size, res->batch_size);
     }
+}
+
+void pipeline_count_step(repo_model *m, uint64_t ns)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    atomic_fetch_add(&m->stats.success_count, 1);
+    atomic_fetch_add(&m->stats.success_ns, ns);
+    atomic_store(&m->stats.last_inference_ms,
+                 (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u);
 }
 
 void sitem_answered(sitem *it)

@@ -167,6 +167,10 @@ void pipeline_count_run(repo_model *m, uint64_t queue_ns, const batch_result *re
  * prepare), run and answer-building time. */
 void pipeline_count_output(repo_model *m, uint64_t input_ns, uint64_t post_ns,
                            const batch_result *res);
+/* Counts a pipeline's step on model m (one of its rows, answered in ns
+ * from its commit) as a request of m, as Triton counts an ensemble's steps
+ * in its composing models' statistics. */
+void pipeline_count_step(repo_model *m, uint64_t ns);
 /* Item it is answered (200): counted, and done. Any thread. */
 void sitem_answered(sitem *it);
 /* Builds it->answer, the answer object `glint run` prints, from row

@@ -421,7 +421,38 @@ static void model_config(gstate *st, grpc_call *c, call_state *cs, const uint8_t
     cfg.input = pin;
     cfg.n_output = (size_t)no;
     cfg.output = pout;
-    cfg.dynamic_batching = &dyn;
+    kserve_step steps[CHAIN_MAX_STAGES];
+    int n_steps = kserve_model_steps(m, steps);
+    Inference__ModelEnsembling ens = INFERENCE__MODEL_ENSEMBLING__INIT;
+    Inference__ModelEnsembling__Step step[CHAIN_MAX_STAGES], *pst[CHAIN_MAX_STAGES];
+    Inference__ModelEnsembling__Step__InputMapEntry im[CHAIN_MAX_STAGES], *pim[CHAIN_MAX_STAGES];
+    Inference__ModelEnsembling__Step__OutputMapEntry om[CHAIN_MAX_STAGES], *pom[CHAIN_MAX_STAGES];
+    for (int i = 0; i < n_steps; i++) { /* a pipeline: Triton's ensemble scheduling */
+        im[i] = (Inference__ModelEnsembling__Step__InputMapEntry)
+            INFERENCE__MODEL_ENSEMBLING__STEP__INPUT_MAP_ENTRY__INIT;
+        im[i].key = (char *)steps[i].in_name;
+        im[i].value = (char *)steps[i].in_tensor;
+        pim[i] = &im[i];
+        om[i] = (Inference__ModelEnsembling__Step__OutputMapEntry)
+            INFERENCE__MODEL_ENSEMBLING__STEP__OUTPUT_MAP_ENTRY__INIT;
+        om[i].key = (char *)steps[i].out_name;
+        om[i].value = (char *)steps[i].out_tensor;
+        pom[i] = &om[i];
+        step[i] = (Inference__ModelEnsembling__Step)INFERENCE__MODEL_ENSEMBLING__STEP__INIT;
+        step[i].model_name = (char *)steps[i].model;
+        step[i].model_version = -1;
+        step[i].n_input_map = 1;
+        step[i].input_map = &pim[i];
+        step[i].n_output_map = 1;
+        step[i].output_map = &pom[i];
+        pst[i] = &step[i];
+    }
+    ens.n_step = (size_t)n_steps;
+    ens.step = pst;
+    if (n_steps)
+        cfg.ensemble_scheduling = &ens;
+    else
+        cfg.dynamic_batching = &dyn;
     cfg.n_instance_group = 1;
     cfg.instance_group = &pgrp;
     cfg.n_parameters = 4;

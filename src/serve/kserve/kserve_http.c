@@ -94,6 +94,18 @@ static void model_config(h2o_req_t *req, const repo_model *m)
         (json_int_t)o->max_queue_delay_us, "instance_group", "name", m->name, "count", o->instances,
         "kind", "KIND_CPU", "parameters", "task", model_task_name(m->conf->task), "precision",
         precision_name(m->pkg.precision), "threads", o->threads, "max_queue", m->max_queue);
+    kserve_step steps[CHAIN_MAX_STAGES];
+    int n = kserve_model_steps(m, steps);
+    if (n) { /* a pipeline: Triton's ensemble scheduling instead of a batcher of its own */
+        json_t *st = json_array();
+        for (int i = 0; i < n; i++)
+            json_array_append_new(st, json_pack("{s:s, s:i, s:{s:s}, s:{s:s}}", "model_name",
+                                                steps[i].model, "model_version", -1, "input_map",
+                                                steps[i].in_name, steps[i].in_tensor, "output_map",
+                                                steps[i].out_name, steps[i].out_tensor));
+        json_object_del(j, "dynamic_batching");
+        json_object_set_new(j, "ensemble_scheduling", json_pack("{s:o}", "step", st));
+    }
     serve_respond_json(req, 200, j);
 }
 

@@ -353,6 +353,21 @@ int kserve_model_num_io(const repo_model *m, int outputs)
     return outputs ? glint_model_num_outputs(m->model) : glint_model_num_inputs(m->model);
 }
 
+int kserve_model_steps(const repo_model *m, kserve_step *steps)
+{
+    const chain *c = m->chain;
+    for (int i = 0; c && i < c->n_stages; i++) {
+        const repo_model *s = c->stages[i];
+        glint_io_info in, out;
+        glint_model_input_info(s->model, s->conf->input, &in);
+        glint_model_output_info(s->model, s->conf->output, &out);
+        int last = c->mode == CHAIN_MERGE || i == c->n_stages - 1;
+        steps[i] = (kserve_step){s->name, in.name, c->mode == CHAIN_MERGE || !i ? "image" : "crops",
+                                 out.name, last ? "answer" : "boxes"};
+    }
+    return c ? c->n_stages : 0;
+}
+
 const char *kserve_model_platform(const repo_model *m)
 {
     return m->chain ? "ensemble" : "onnx";

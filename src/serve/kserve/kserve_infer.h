@@ -73,6 +73,15 @@ int kserve_model_batched(const repo_model *m);
 int kserve_model_num_io(const repo_model *m, int outputs);
 /* Triton's platform of the model: "onnx", a pipeline "ensemble". */
 const char *kserve_model_platform(const repo_model *m);
+/* A pipeline's stage as Triton's ensemble_scheduling step shows it: the
+ * model, its input fed from the ensemble's tensor in_tensor, its output
+ * giving out_tensor. */
+typedef struct kserve_step {
+    const char *model, *in_name, *in_tensor, *out_name, *out_tensor;
+} kserve_step;
+/* The steps of pipeline m into steps[0..CHAIN_MAX_STAGES); their count (0
+ * for a model). */
+int kserve_model_steps(const repo_model *m, kserve_step *steps);
 /* Input or output i of the model as served: a 4-D input's spatial axes at
  * the configured size unless the model takes each picture's size (rect). */
 void kserve_model_io(const repo_model *m, int outputs, int i, glint_io_info *io);
