@@ -29,6 +29,7 @@ import tempfile
 import re
 import struct
 import threading
+import time
 
 import grpc
 from PIL import Image
@@ -464,5 +465,30 @@ with Serve(GLINT, tmp, "--models", models, "--edge-config", edge, "--max-batch",
     log = s.log()
     T.check("no sanitizer report", "Sanitizer" not in log and "runtime error" not in log,
             log[-1500:])
+
+# ---- admission: a pipeline's images wait behind its first model's own ----
+q = os.path.join(tmp, "queue")
+os.makedirs(os.path.join(q, "models", "y"))
+for name in ("yolov8n", "red_disc"):
+    os.symlink(os.path.join(SRC, "models", name), os.path.join(q, "models", name))
+open(os.path.join(q, "models", "y", "model.yaml"), "w").write(
+    "pipeline: {detect: yolov8n, classify: red_disc, max_crops: 2}\n")
+DOG = open(os.path.join(SRC, "tests", "data", "dog.jpg"), "rb").read()
+with Serve(GLINT, q, "--models", os.path.join(q, "models"), "--max-queue", "3", "--instances", "1",
+           "--threads", "1", "--precision", "f32", "--max-queue-ms", "0") as s:
+    direct = []
+    th = [threading.Thread(target=lambda: direct.append(post(s.port, "yolov8n", "detect", DOG)[0]))
+          for _ in range(3)]
+    for t in th:
+        t.start()
+    time.sleep(0.05)  # three images of yolov8n's own queued (~60 ms each here)
+    st, a = post(s.port, "y", "detect", DOG)
+    for t in th:
+        t.join()
+    st2, a2 = post(s.port, "y", "detect", DOG)
+    T.check("a pipeline's image is refused while its detector's own queue is full (%s: %s), "
+            "answered once it drains (%s)" % (st, (a or {}).get("error"), st2),
+            st == 503 and "queue full" in a["error"] and st2 == 200 and direct == [200] * 3,
+            (st, a, st2, direct))
 
 T.finish()

@@ -128,6 +128,8 @@ int sreq_admit(sreq *r, int n, char *why, size_t cap)
 {
     repo_model *m = r->rm;
     int ahead = atomic_fetch_add(&m->pending, n);
+    /* a pipeline's images queue on its first model's batcher, behind that model's own */
+    if (m->chain) ahead += atomic_load(&m->chain->stages[0]->pending);
     if (ahead + n > m->max_queue) {
         snprintf(why, cap, "queue full (%d images waiting)", m->max_queue);
         goto refuse;
