@@ -148,7 +148,8 @@ for text, want in (("pipeline:\n  detect: shapes\n  classify: red_disc\n  paddin
             p.returncode != 0 and want in p.stderr, (p.returncode, p.stderr[-300:]))
 
 with Serve(GLINT, tmp, "--models", models, "--edge-config", edge, "--max-batch", "8",
-           "--max-queue-delay-us", "3000", "--grpc-listen", "127.0.0.1:0") as s:
+           "--max-queue-delay-us", "3000", "--grpc-listen", "127.0.0.1:0",
+           "--state-dir", os.path.join(tmp, "state")) as s:
     port = s.port
     T.check("serve starts with pipelines in the repository", port, s.log())
     st, j = request(port, "GET", "/v1/models")
@@ -475,7 +476,8 @@ open(os.path.join(q, "models", "y", "model.yaml"), "w").write(
     "pipeline: {detect: yolov8n, classify: red_disc, max_crops: 2}\n")
 DOG = open(os.path.join(SRC, "tests", "data", "dog.jpg"), "rb").read()
 with Serve(GLINT, q, "--models", os.path.join(q, "models"), "--max-queue", "3", "--instances", "1",
-           "--threads", "1", "--precision", "f32", "--max-queue-ms", "0") as s:
+           "--threads", "1", "--precision", "f32", "--max-queue-ms", "0",
+           "--state-dir", os.path.join(q, "state")) as s:
     direct = []
     th = [threading.Thread(target=lambda: direct.append(post(s.port, "yolov8n", "detect", DOG)[0]))
           for _ in range(3)]
