@@ -5,6 +5,7 @@ kernel's choosing. Standard library only."""
 import http.client
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -35,6 +36,25 @@ def run(glint, model, *args):
     if p.returncode != 0:
         return None, p.stderr
     return [json.loads(line) for line in p.stdout.splitlines()], p.stderr
+
+
+def free_port():
+    """A TCP port free on 127.0.0.1 now (for a server a test starts)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_for(cond, secs, step=0.1):
+    """Polls cond() until it is truthy or secs pass: (value, seconds waited)."""
+    t = time.monotonic()
+    while True:
+        v = cond()
+        if v or time.monotonic() - t > secs:
+            return v, time.monotonic() - t
+        time.sleep(step)
 
 
 def request(port, method, path, body=None, headers=None):

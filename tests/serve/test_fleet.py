@@ -29,7 +29,7 @@ import time
 import traceback
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "cli"))
-from cli_harness import Serve, Tally  # noqa: E402
+from cli_harness import Serve, Tally, free_port, wait_for  # noqa: E402
 
 GLINT, SRC = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
 T = Tally()
@@ -47,14 +47,6 @@ def unique_image(tag):
     """horses.jpg with bytes after its end (decoders ignore them): an image no
     cache has seen."""
     return HORSES + b"glint-fleet-" + tag.encode()
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class Resp:
@@ -114,16 +106,6 @@ def metrics(port):
                 except ValueError:
                     pass
     return out
-
-
-def wait_for(cond, secs, step=0.1):
-    """Polls cond() until it is truthy or secs pass: (value, seconds waited)."""
-    t = time.monotonic()
-    while True:
-        v = cond()
-        if v or time.monotonic() - t > secs:
-            return v, time.monotonic() - t
-        time.sleep(step)
 
 
 def all_health(ports):

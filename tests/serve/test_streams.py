@@ -37,7 +37,7 @@ import traceback
 GLINT, SRC = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
 sys.path.insert(0, os.path.join(SRC, "tests", "cli"))
 sys.path.insert(0, os.path.join(SRC, "tests", "streams"))
-from cli_harness import Serve, Tally  # noqa: E402
+from cli_harness import Serve, Tally, free_port, request, wait_for  # noqa: E402
 import clips  # noqa: E402
 from rtsp_server import RtspServer  # noqa: E402
 from mjpeg_server import MjpegServer  # noqa: E402
@@ -47,14 +47,6 @@ import paho.mqtt.client as mqtt  # noqa: E402  (Debian's python3-paho-mqtt)
 T = Tally()
 MOSQUITTO = "/usr/sbin/mosquitto"
 DET = "det_2bTqCredDiscBinary000000000"  # a Groundlight edge detector on red_disc
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def get(port, path, timeout=10):
@@ -76,31 +68,12 @@ def get_json(port, path):
 
 
 def send(port, method, path, body=None):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        c.request(method, path, body, {"Content-Type": "application/json"} if body else {})
-        r = c.getresponse()
-        data = r.read()
-        try:
-            return r.status, json.loads(data)
-        except ValueError:
-            return r.status, data
-    finally:
-        c.close()
+    return request(port, method, path, body, {"Content-Type": "application/json"} if body else None)
 
 
 def streams(port):
     st, j = get_json(port, "/v1/streams")
     return {s["id"]: s for s in j["streams"]} if st == 200 else {}
-
-
-def wait_for(cond, secs, step=0.1):
-    t = time.monotonic()
-    while True:
-        v = cond()
-        if v or time.monotonic() - t > secs:
-            return v, time.monotonic() - t
-        time.sleep(step)
 
 
 class Broker:

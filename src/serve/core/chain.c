@@ -89,9 +89,13 @@ static int take_stage(server *s, const char *key, const json_t *v, model_task ta
     if (!(*out = repo_get(s, name, strlen(name))))
         return errmsg_set(err, cap, "pipeline.%s: model %s is not loaded (%s)", key, name,
                           e->reason);
-    if (task != MODEL_TASK_NONE && (*out)->conf->task != task)
-        return errmsg_set(err, cap, "pipeline.%s: %s is a %s model, not %s", key, name,
-                          model_task_name((*out)->conf->task), model_task_name(task));
+    if (task != MODEL_TASK_NONE && (*out)->conf->task != task) {
+        errmsg_set(err, cap, "pipeline.%s: %s is a %s model, not %s", key, name,
+                   model_task_name((*out)->conf->task), model_task_name(task));
+        repo_model_release(*out); /* not the caller's to release: it counts only what it got */
+        *out = NULL;
+        return -1;
+    }
     return 0;
 }
 
