@@ -14,10 +14,13 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
+import sys
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "cli"))
+from cli_harness import free_port  # noqa: E402,F401 (the edge tests take it from here)
 
 # a sanitizer report in a program's output (ASan, LSan, UBSan)
 SANITIZER = re.compile(r"ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:|"
@@ -70,14 +73,6 @@ def finish():
     else:
         print("logs kept in " + TMP)
     return 1 if FAILS else 0
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def wait_until(fn, timeout, step=0.1):
