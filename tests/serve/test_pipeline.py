@@ -153,7 +153,9 @@ for text, want in (("pipeline:\n  detect: shapes\n  classify: red_disc\n  paddin
 
 with Serve(GLINT, tmp, "--models", models, "--edge-config", edge, "--max-batch", "8",
            "--max-queue-delay-us", "3000", "--grpc-listen", "127.0.0.1:0",
-           "--state-dir", os.path.join(tmp, "state")) as s:
+           "--state-dir", os.path.join(tmp, "state"),
+           # one precision whatever load timing says: shapes loaded again must answer as before
+           "--precision", "f32") as s:
     port = s.port
     T.check("serve starts with pipelines in the repository", port, s.log())
     st, j = request(port, "GET", "/v1/models")
